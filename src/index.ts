@@ -1,0 +1,2 @@
+// Public entry point of the raftq package: `import { ... } from 'raftq'`.
+export type * from './raft/types.js';

@@ -1,0 +1,179 @@
+// The Raft core's vocabulary: entries, persisted state, messages and the Ready contract.
+// Everything here is plain data (msgpackr-encodable) so the node can persist and send it as is.
+
+export type NodeId = string;
+/** Random id written when a data dir is formatted; a wiped disk comes back with a new one (DESIGN.md §5). */
+export type StorageId = string;
+/** Every message, entry and storage key names its Raft group, so one node can later host several. */
+export type GroupId = number;
+
+export interface Member {
+  id: NodeId;
+  storageId: StorageId;
+  /** Advertised client address: what NOT_LEADER hints and status report. */
+  address: string;
+  /** Learners receive the log but do not vote or count for commit until promoted. */
+  role: 'voter' | 'learner';
+}
+
+/**
+ * A configuration. `outgoing` is set only while a joint-consensus change is in progress
+ * (decisions need a majority of both `members` voters and `outgoing` voters).
+ */
+export interface Membership {
+  members: Member[];
+  outgoing?: Member[];
+}
+
+export const EntryType = {
+  /** Application data: an encoded state-machine envelope (src/protocol). */
+  Normal: 0,
+  /** Appended by a new leader so that it can commit an entry of its own term (Raft §5.4.2). */
+  NoOp: 1,
+  /** A membership change; takes effect when appended, reverts if truncated. */
+  Config: 2,
+} as const;
+export type EntryType = (typeof EntryType)[keyof typeof EntryType];
+
+export interface Entry {
+  index: number;
+  term: number;
+  type: EntryType;
+  /** Normal: the application's bytes. Empty for NoOp. */
+  data: Uint8Array;
+  /** Config: the membership that takes effect at this index. */
+  config?: Membership;
+}
+
+/** Must be durable before any message that depends on it is sent. */
+export interface HardState {
+  term: number;
+  /** Who this node voted for in `term` (null: nobody yet). */
+  vote: NodeId | null;
+  commit: number;
+}
+
+export interface SnapshotMeta {
+  group: GroupId;
+  index: number;
+  term: number;
+  /** The configuration in effect at `index` (hashicorp: snapshots store the committed configuration). */
+  membership: Membership;
+}
+
+export interface Snapshot {
+  meta: SnapshotMeta;
+  /** The application's state at meta.index (opaque to Raft). */
+  data: Uint8Array;
+}
+
+/**
+ * The core's read-only view of stable storage (etcd-io/raft `Storage`), synchronous: the node keeps
+ * an in-memory mirror of what it has made durable. Indexes are 1-based; index 0 / term 0 is the
+ * empty log. After compaction, firstIndex() is snapshot.index + 1.
+ */
+export interface Storage {
+  initialState(): { hardState: HardState; membership: Membership };
+  /** Entries in [lo, hi), at least one if lo < hi, then up to maxBytes of `data` in total. Throws CompactedError below firstIndex. */
+  entries(lo: number, hi: number, maxBytes: number): Entry[];
+  /** Term of entry i; for i = firstIndex()-1 the snapshot's term; undefined if unknown (compacted or beyond last). */
+  term(i: number): number | undefined;
+  firstIndex(): number;
+  lastIndex(): number;
+  /** The newest durable snapshot, or null. */
+  snapshot(): Snapshot | null;
+}
+
+export class CompactedError extends Error {
+  constructor(readonly index: number) {
+    super(`raft: index ${index} is compacted`);
+    this.name = 'CompactedError';
+  }
+}
+
+export const MessageType = {
+  PreVote: 'PreVote',
+  PreVoteResp: 'PreVoteResp',
+  Vote: 'Vote',
+  VoteResp: 'VoteResp',
+  Append: 'Append',
+  AppendResp: 'AppendResp',
+  Heartbeat: 'Heartbeat',
+  HeartbeatResp: 'HeartbeatResp',
+  /** One chunk of a snapshot; the last chunk has `done: true`. */
+  Snapshot: 'Snapshot',
+  SnapshotResp: 'SnapshotResp',
+  TimeoutNow: 'TimeoutNow',
+} as const;
+export type MessageType = (typeof MessageType)[keyof typeof MessageType];
+
+/**
+ * One message between cores. Fields beyond the header are used per type; every message names its
+ * group, term and both endpoints with the sender's storage id (DESIGN.md §5 storage identity).
+ */
+export interface Message {
+  type: MessageType;
+  group: GroupId;
+  term: number;
+  from: NodeId;
+  fromStorage: StorageId;
+  to: NodeId;
+  /** Append: index/term of the entry before `entries`; Vote/PreVote: candidate's last index/term. */
+  index?: number;
+  logTerm?: number;
+  entries?: Entry[];
+  /** Leader's commit index (Append, Heartbeat). */
+  commit?: number;
+  /** Responses: rejected, with a hint for fast back-off (conflicting term and the first index to retry). */
+  reject?: boolean;
+  rejectHint?: number;
+  rejectTerm?: number;
+  /** Heartbeat round-trip context for ReadIndex. */
+  context?: number;
+  /** Snapshot chunk. */
+  snapshot?: { meta: SnapshotMeta; offset: number; chunk: Uint8Array; done: boolean; total: number };
+  /** Vote request forced by leadership transfer (ignores leases / check-quorum stickiness). */
+  transfer?: boolean;
+}
+
+export interface ReadState {
+  /** Caller's request id, from readIndex(ctx). */
+  ctx: number;
+  /** The read may be served once applied >= index. */
+  index: number;
+}
+
+export type ProposalFailure = 'not-leader' | 'stepped-down' | 'too-large' | 'uncommitted-cap' | 'transfer-in-progress';
+
+export interface DroppedProposal {
+  /** Caller's proposal id from propose(). */
+  id: number;
+  reason: ProposalFailure;
+}
+
+export interface SoftState {
+  leader: NodeId | null;
+  role: 'follower' | 'candidate' | 'precandidate' | 'leader' | 'learner';
+  term: number;
+}
+
+/**
+ * What the driver must do, in this order, before calling advance():
+ * 1. persist `snapshot` (if any), then `hardState` and `entries` in ONE durable (fsynced) write;
+ *    an entry whose index is ≤ the stored last index replaces that suffix (truncation);
+ * 2. only then send `messages` (every message may depend on step 1);
+ * 3. apply `committedEntries` in order (they are already durable on a majority);
+ * 4. serve `readStates` once applied ≥ their index; fail `droppedProposals`.
+ */
+export interface Ready {
+  softState: SoftState;
+  hardState: HardState | null;
+  entries: Entry[];
+  snapshot: Snapshot | null;
+  messages: Message[];
+  committedEntries: Entry[];
+  readStates: ReadState[];
+  droppedProposals: DroppedProposal[];
+  /** Proposals appended to the log in this Ready: id -> index, so the driver can wait for their apply. */
+  proposed: { id: number; index: number; term: number }[];
+}

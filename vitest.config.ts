@@ -1,0 +1,22 @@
+import { defineConfig } from 'vitest/config';
+
+// Three projects, so the CI budget can be kept per class (issue #2): pure unit + property tests run in
+// parallel; the deterministic simulation runs in parallel too; integration tests with real processes
+// and ports run one file at a time so they never fight over the 2 cores or the loopback ports.
+export default defineConfig({
+  test: {
+    projects: [
+      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
+      { test: { name: 'simulation', include: ['test/simulation/**/*.test.ts'], testTimeout: 300_000 } },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts', 'test/jepsen-like/**/*.test.ts'],
+          fileParallelism: false,
+          testTimeout: 180_000,
+          hookTimeout: 120_000,
+        },
+      },
+    ],
+  },
+});
