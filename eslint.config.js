@@ -11,6 +11,8 @@ const layers = [
   { target: './src/statemachine', from: ['./src/raft', './src/client', './src/rpc', './src/node'] },
   { target: './src/client', from: ['./src/raft', './src/statemachine', './src/rpc', './src/node'] },
   { target: './src/rpc', from: ['./src/node'] },
+  // The history checker is a leaf library used by the demo and the jepsen-like suite.
+  { target: './src/checker', from: ['./src/raft', './src/statemachine', './src/client', './src/rpc', './src/node'] },
 ];
 
 // The pure layers never touch I/O, clocks or timers (DESIGN.md §4).
