@@ -1,0 +1,199 @@
+// Node configuration: flags over RAFTQ_* environment over a JSON config file over defaults.
+// Every problem is a ConfigError whose message is one line naming the setting, so the CLI can
+// print it and exit 2 instead of a stack trace.
+import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+
+export class ConfigError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export interface NodeConfig {
+  id: string;
+  /** Client (SDK) gRPC port. */
+  listen: HostPort;
+  /** Raft peer gRPC port. */
+  peerListen: HostPort;
+  /** How this node dials each member's peer port (the member's identity is its id). */
+  peers: Map<string, HostPort>;
+  dataDir: string;
+  http: HostPort | null;
+  /** The client address other nodes report for this node (NOT_LEADER hints, status). */
+  advertise: string;
+  clusterId: string | null;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Raft timing, in milliseconds; a tick is heartbeatMs. */
+  heartbeatMs: number;
+  electionTicks: number;
+  /** Take a snapshot after this many applied entries since the last one. */
+  snapshotEvery: number;
+}
+
+/** The settings a user may give, by their flag name in camelCase. Strings as typed. */
+export type RawSettings = Partial<Record<keyof typeof SETTINGS, string>>;
+
+/** Settings, their env var and whether they are required. */
+export const SETTINGS = {
+  id: { env: 'RAFTQ_ID', required: true },
+  listen: { env: 'RAFTQ_LISTEN', required: true },
+  peerListen: { env: 'RAFTQ_PEER_LISTEN', required: true },
+  peers: { env: 'RAFTQ_PEERS', required: true },
+  dataDir: { env: 'RAFTQ_DATA_DIR', required: true },
+  http: { env: 'RAFTQ_HTTP', required: false },
+  advertise: { env: 'RAFTQ_ADVERTISE', required: false },
+  clusterId: { env: 'RAFTQ_CLUSTER_ID', required: false },
+  logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
+  heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
+  electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
+  snapshotEvery: { env: 'RAFTQ_SNAPSHOT_EVERY', required: false },
+} as const;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/** Parses `host:port` or `[v6]:port`; the field name goes into the error. */
+export function parseHostPort(field: string, s: string): HostPort {
+  const m = /^\[([0-9a-fA-F:.]+)\]:(\d{1,5})$/.exec(s) ?? /^([A-Za-z0-9.-]+):(\d{1,5})$/.exec(s);
+  if (!m) throw new ConfigError(field, `"${s}" is not an address of the form host:port or [v6]:port`);
+  const port = Number(m[2]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new ConfigError(field, `port ${m[2]} of "${s}" is out of range 1..65535`);
+  }
+  return { host: m[1] as string, port };
+}
+
+export function formatHostPort(hp: HostPort): string {
+  return hp.host.includes(':') ? `[${hp.host}]:${hp.port}` : `${hp.host}:${hp.port}`;
+}
+
+/** `n1=127.0.0.1:7101,n2=...` */
+export function parsePeers(s: string): Map<string, HostPort> {
+  const peers = new Map<string, HostPort>();
+  for (const part of s.split(',')) {
+    const item = part.trim();
+    if (item === '') continue;
+    const eq = item.indexOf('=');
+    if (eq <= 0) throw new ConfigError('peers', `"${item}" is not of the form id=host:port`);
+    const id = item.slice(0, eq);
+    if (!ID_RE.test(id)) throw new ConfigError('peers', `"${id}" is not a valid node id`);
+    if (peers.has(id)) throw new ConfigError('peers', `node id "${id}" is listed twice`);
+    peers.set(id, parseHostPort('peers', item.slice(eq + 1)));
+  }
+  if (peers.size === 0) throw new ConfigError('peers', 'no members given');
+  return peers;
+}
+
+function parseIntSetting(field: string, s: string, min: number, max: number): number {
+  const n = Number(s);
+  if (!/^\d+$/.test(s.trim()) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(field, `"${s}" is not an integer in ${min}..${max}`);
+  }
+  return n;
+}
+
+/** Reads a JSON config file of the same settings (camelCase keys); unknown keys are errors. */
+export function readConfigFile(path: string): RawSettings {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError('config', `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  let obj: unknown;
+  try {
+    obj = JSON.parse(text);
+  } catch (err) {
+    throw new ConfigError('config', `${path} is not valid JSON: ${(err as Error).message}`);
+  }
+  if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+    throw new ConfigError('config', `${path} must hold a JSON object`);
+  }
+  const out: RawSettings = {};
+  for (const [k, v] of Object.entries(obj)) {
+    if (!(k in SETTINGS)) throw new ConfigError('config', `unknown setting "${k}" in ${path}`);
+    if (k === 'peers' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+      out.peers = Object.entries(v as Record<string, unknown>)
+        .map(([id, a]) => `${id}=${String(a)}`)
+        .join(',');
+    } else if (typeof v === 'string' || typeof v === 'number') {
+      out[k as keyof RawSettings] = String(v);
+    } else {
+      throw new ConfigError(k, `must be a string or a number in ${path}`);
+    }
+  }
+  return out;
+}
+
+/** Merges sources (flags win, then env, then file) and validates everything but the data dir's contents. */
+export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: RawSettings = {}): NodeConfig {
+  const raw: RawSettings = {};
+  for (const [key, spec] of Object.entries(SETTINGS) as [
+    keyof typeof SETTINGS,
+    (typeof SETTINGS)[keyof typeof SETTINGS],
+  ][]) {
+    const v = flags[key] ?? env[spec.env] ?? file[key];
+    if (v !== undefined && v !== '') raw[key] = v;
+    else if (spec.required) throw new ConfigError(key, `is required (flag --${kebab(key)} or ${spec.env})`);
+  }
+  const id = raw.id as string;
+  if (!ID_RE.test(id)) throw new ConfigError('id', `"${id}" is not a valid node id (letters, digits, _ . -)`);
+  const peers = parsePeers(raw.peers as string);
+  if (!peers.has(id)) {
+    throw new ConfigError('id', `"${id}" is not among --peers (${[...peers.keys()].join(', ')})`);
+  }
+  const listen = parseHostPort('listen', raw.listen as string);
+  const peerListen = parseHostPort('peer-listen', raw.peerListen as string);
+  const http = raw.http ? parseHostPort('http', raw.http) : null;
+  const advertise = raw.advertise ? formatHostPort(parseHostPort('advertise', raw.advertise)) : formatHostPort(listen);
+  const logLevel = (raw.logLevel ?? 'warn') as NodeConfig['logLevel'];
+  if (!LOG_LEVELS.includes(logLevel)) {
+    throw new ConfigError('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
+  }
+  if (raw.clusterId !== undefined && !ID_RE.test(raw.clusterId)) {
+    throw new ConfigError('cluster-id', `"${raw.clusterId}" is not a valid cluster id`);
+  }
+  const heartbeatMs = raw.heartbeatMs ? parseIntSetting('heartbeat-ms', raw.heartbeatMs, 5, 10_000) : 50;
+  const electionTicks = raw.electionTicks ? parseIntSetting('election-ticks', raw.electionTicks, 3, 1000) : 10;
+  const snapshotEvery = raw.snapshotEvery
+    ? parseIntSetting('snapshot-every', raw.snapshotEvery, 1, 10_000_000)
+    : 10_000;
+  return {
+    id,
+    listen,
+    peerListen,
+    peers,
+    dataDir: raw.dataDir as string,
+    http,
+    advertise,
+    clusterId: raw.clusterId ?? null,
+    logLevel,
+    heartbeatMs,
+    electionTicks,
+    snapshotEvery,
+  };
+}
+
+/** Creates the data dir if needed and proves it writable, before anything else touches it. */
+export function prepareDataDir(dir: string): void {
+  try {
+    mkdirSync(dir, { recursive: true });
+    accessSync(dir, constants.W_OK | constants.R_OK | constants.X_OK);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code ?? String(err);
+    throw new ConfigError('data-dir', `${dir} cannot be created or written (${code})`);
+  }
+}
+
+export function kebab(key: string): string {
+  return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}

@@ -1,0 +1,65 @@
+// The two log clocks of DESIGN.md §2, as the leader stamps new entries.
+// `mono` continues from the newest stamp in the log and advances with this node's *monotonic*
+// clock, so wall-clock steps cannot shorten a lease; `wall` is the wall clock clamped never to go back.
+
+export interface ClockSource {
+  /** Monotonic milliseconds (process.hrtime / performance.now in production; simulated in tests). */
+  monoMs(): number;
+  /** Wall-clock milliseconds since the epoch (Date.now in production). */
+  wallMs(): number;
+}
+
+export const systemClock: ClockSource = {
+  monoMs: () => performance.now(),
+  wallMs: () => Date.now(),
+};
+
+export interface Stamps {
+  mono: number;
+  wall: number;
+}
+
+export class LogClock {
+  private newestMono = 0;
+  private newestWall = 0;
+  /** Local monotonic reading that corresponds to `base` while leading; null while not leading. */
+  private anchor: { local: number; base: number } | null = null;
+
+  constructor(private readonly source: ClockSource) {}
+
+  /** Every stamped entry appended to the local log passes through here (leader or follower). */
+  observe(stamps: Stamps): void {
+    if (stamps.mono > this.newestMono) this.newestMono = stamps.mono;
+    if (stamps.wall > this.newestWall) this.newestWall = stamps.wall;
+  }
+
+  /** On becoming leader: continue from the newest stamp in the log. */
+  startLeading(): void {
+    this.anchor = { local: this.source.monoMs(), base: this.newestMono };
+  }
+
+  stopLeading(): void {
+    this.anchor = null;
+  }
+
+  /** Stamps for a new entry; only a leader stamps. Never decreasing on either clock. */
+  stamp(): Stamps {
+    if (this.anchor === null) throw new Error('LogClock.stamp called while not leading');
+    const elapsed = Math.max(0, this.source.monoMs() - this.anchor.local);
+    const mono = Math.max(this.newestMono, Math.floor(this.anchor.base + elapsed));
+    const wall = Math.max(this.newestWall, Math.floor(this.source.wallMs()));
+    this.newestMono = mono;
+    this.newestWall = wall;
+    return { mono, wall };
+  }
+
+  /** What stamp() would give now, without issuing it (for due-time checks). */
+  peek(): Stamps {
+    if (this.anchor === null) return { mono: this.newestMono, wall: this.newestWall };
+    const elapsed = Math.max(0, this.source.monoMs() - this.anchor.local);
+    return {
+      mono: Math.max(this.newestMono, Math.floor(this.anchor.base + elapsed)),
+      wall: Math.max(this.newestWall, Math.floor(this.source.wallMs())),
+    };
+  }
+}
