@@ -1,0 +1,76 @@
+// HTTP admin port: health, readiness, Prometheus metrics, status JSON and the (index, digest) view
+// used to compare replicas at common indexes.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { NodeMetrics } from './metrics.js';
+
+export interface AdminSource {
+  /** Ready: has a leader and has applied up to its persisted commit index. */
+  ready(): boolean;
+  status(): unknown;
+  digests(): { index: number; digest: string }[];
+  /** Refresh gauges that are cheaper to read on scrape than to keep current. */
+  refreshMetrics?(): void;
+}
+
+export class AdminHttp {
+  private server: Server | null = null;
+
+  constructor(
+    private readonly source: AdminSource,
+    private readonly metrics: NodeMetrics,
+  ) {}
+
+  async listen(host: string, port: number): Promise<AddressInfo> {
+    const server = createServer((req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+        res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
+      });
+    });
+    this.server = server;
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    return server.address() as AddressInfo;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed\n');
+    switch (path) {
+      case '/healthz':
+        return send(res, 200, 'text/plain', 'ok\n');
+      case '/readyz':
+        return this.source.ready()
+          ? send(res, 200, 'text/plain', 'ready\n')
+          : send(res, 503, 'text/plain', 'not ready\n');
+      case '/metrics':
+        this.source.refreshMetrics?.();
+        return send(res, 200, this.metrics.registry.contentType, await this.metrics.registry.metrics());
+      case '/status':
+        return send(res, 200, 'application/json', JSON.stringify(this.source.status()) + '\n');
+      case '/debug/digests':
+        return send(res, 200, 'application/json', JSON.stringify(this.source.digests()) + '\n');
+      default:
+        return send(res, 404, 'text/plain', 'not found\n');
+    }
+  }
+
+  async close(): Promise<void> {
+    const server = this.server;
+    this.server = null;
+    if (!server) return;
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+}
+
+function send(res: ServerResponse, code: number, type: string, body: string): void {
+  res.writeHead(code, { 'content-type': type });
+  res.end(body);
+}
