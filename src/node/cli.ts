@@ -1,27 +1,113 @@
-// The raftq command line (commander). Each subcommand lives in its own module.
-import { Command, CommanderError } from 'commander';
+// The raftq command line (commander). Usage errors exit 2 with one line; failures exit 1.
+import { Command, CommanderError, Option } from 'commander';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './config.js';
+import { LocalCluster } from './local-cluster.js';
+
+export class UsageError extends Error {}
+
+function startCommand(): Command {
+  return new Command('start')
+    .description('start one broker node')
+    .option('--config <file>', 'JSON config file with the same settings (camelCase keys)')
+    .option('--id <id>', 'this node id (must be one of --peers)')
+    .option('--listen <host:port>', 'client gRPC address')
+    .option('--peer-listen <host:port>', 'Raft peer gRPC address')
+    .option('--peers <list>', 'all members: id=host:port,… (how this node dials their peer ports)')
+    .option('--data-dir <dir>', 'data directory')
+    .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
+    .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
+    .option('--cluster-id <id>', 'cluster id, checked against the data dir')
+    .addOption(
+      new Option('--log-level <level>', 'log level').choices([
+        'fatal',
+        'error',
+        'warn',
+        'info',
+        'debug',
+        'trace',
+        'silent',
+      ]),
+    )
+    .option('--heartbeat-ms <ms>', 'heartbeat interval (one Raft tick)')
+    .option('--election-ticks <n>', 'election timeout in ticks')
+    .option('--snapshot-every <n>', 'entries between snapshots')
+    .action(async (opts: RawSettings & { config?: string }) => {
+      const file = opts.config ? readConfigFile(opts.config) : {};
+      const { config: _c, ...flags } = opts;
+      const config = resolveConfig(flags, process.env, file);
+      const { runNode } = await import('./server.js');
+      await runNode(config);
+    });
+}
+
+function devCommand(): Command {
+  return new Command('dev')
+    .description('run a local cluster of child processes (stopped on Ctrl-C)')
+    .addOption(new Option('--nodes <n>', 'cluster size').choices(['1', '3', '5']).default('3'))
+    .option('--dir <dir>', 'folder for the data dirs (default: a new temporary folder)')
+    .addOption(new Option('--log-level <level>', 'node log level').default('info'))
+    .action(async (opts: { nodes: string; dir?: string; logLevel: string }) => {
+      const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raftq-dev-'));
+      const cluster = await LocalCluster.create({
+        nodes: Number(opts.nodes),
+        dir,
+        logLevel: opts.logLevel,
+        onLine: (id, line) => process.stdout.write(`[${id}] ${line}\n`),
+        onExit: (id, code, sig) => process.stdout.write(`[${id}] exited (${sig ?? code})\n`),
+      });
+      process.stdout.write(`raftq dev: cluster ${cluster.clusterId}, data under ${dir}\n`);
+      for (const s of cluster.specs) {
+        process.stdout.write(
+          `  ${s.id}: client 127.0.0.1:${s.clientPort}  peer 127.0.0.1:${s.peerPort}  http http://127.0.0.1:${s.httpPort}\n`,
+        );
+      }
+      process.stdout.write(`  RAFTQ_SERVERS=${cluster.servers.join(',')}\n`);
+      cluster.startAll();
+      await new Promise<void>((done) => {
+        const stop = () => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          process.stdout.write('raftq dev: stopping\n');
+          cluster.stopAll().then(done, done);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
+
+function demoCommand(setCode: (c: number) => void): Command {
+  return new Command('demo')
+    .description('start a local 3-node cluster, run producers and workers, kill the leader, check nothing is lost')
+    .action(async () => {
+      const { runDemo } = await import('./demo.js');
+      setCode(await runDemo());
+    });
+}
 
 export async function main(argv: string[]): Promise<number> {
+  let code = 0;
   const program = new Command('raftq')
     .description('raftq: a replicated task-queue broker')
     .exitOverride()
+    .showSuggestionAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  program
-    .command('demo')
-    .description('start a local 3-node cluster, run producers and workers, kill the leader, check nothing is lost')
-    .action(() => {
-      process.stdout.write(
-        'raftq demo: the broker node is not built yet; the Raft core and state machine are in progress.\n',
-      );
-    });
+  for (const cmd of [startCommand(), devCommand(), demoCommand((c) => (code = c))]) {
+    cmd.exitOverride();
+    program.addCommand(cmd);
+  }
   try {
     await program.parseAsync(argv);
   } catch (err) {
-    if (err instanceof CommanderError) {
-      // Usage errors exit 2, help and version exit 0.
-      return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`raftq: ${err.message}\n`);
+      return 2;
     }
     throw err;
   }
-  return 0;
+  return code;
 }

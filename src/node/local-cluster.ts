@@ -1,0 +1,235 @@
+// A local cluster of real node processes on loopback: used by `raftq dev`, the demo, the
+// integration tests and the fault-injection suite. Processes are ended by the PID we started.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface LocalNodeSpec {
+  id: string;
+  clientPort: number;
+  peerPort: number;
+  httpPort: number;
+  dataDir: string;
+}
+
+export interface LocalClusterOptions {
+  nodes: number;
+  /** Folder holding one data dir per node. */
+  dir: string;
+  clusterId?: string;
+  logLevel?: string;
+  heartbeatMs?: number;
+  electionTicks?: number;
+  snapshotEvery?: number;
+  /** Extra environment for every node (e.g. the storage fault layer switch in tests). */
+  env?: Record<string, string>;
+  /** Per-node extra arguments or env, e.g. dialing peers through a fault proxy. */
+  perNode?: (spec: LocalNodeSpec) => { args?: string[]; env?: Record<string, string> };
+  /** Receives each output line of each node, prefixed by nothing (the caller prefixes). */
+  onLine?: (id: string, line: string, stream: 'stdout' | 'stderr') => void;
+  onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+/** bin/raftq.js, from src/node (tsx) or dist/src/node (compiled). */
+export const RAFTQ_BIN = resolve(
+  here,
+  here.endsWith(join('dist', 'src', 'node')) ? '../../../bin/raftq.js' : '../../bin/raftq.js',
+);
+
+/** Free loopback ports, found by binding to port 0 (closed again before use; fine on one machine). */
+export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: n },
+      () =>
+        new Promise<Server>((ok, fail) => {
+          const s = createServer();
+          s.once('error', fail);
+          s.listen(0, host, () => ok(s));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
+  return ports;
+}
+
+export class LocalCluster {
+  readonly specs: LocalNodeSpec[] = [];
+  readonly clusterId: string;
+  private readonly procs = new Map<string, ChildProcess>();
+
+  private constructor(private readonly opts: LocalClusterOptions) {
+    this.clusterId = opts.clusterId ?? `c-${randomBytes(6).toString('hex')}`;
+  }
+
+  static async create(opts: LocalClusterOptions): Promise<LocalCluster> {
+    if (opts.nodes < 1 || opts.nodes > 9) throw new Error(`nodes: ${opts.nodes} is not in 1..9`);
+    const c = new LocalCluster(opts);
+    const ports = await freePorts(opts.nodes * 3);
+    for (let i = 0; i < opts.nodes; i++) {
+      const id = `n${i + 1}`;
+      c.specs.push({
+        id,
+        clientPort: ports[i * 3] as number,
+        peerPort: ports[i * 3 + 1] as number,
+        httpPort: ports[i * 3 + 2] as number,
+        dataDir: join(opts.dir, id),
+      });
+    }
+    return c;
+  }
+
+  get servers(): string[] {
+    return this.specs.map((s) => `127.0.0.1:${s.clientPort}`);
+  }
+
+  spec(id: string): LocalNodeSpec {
+    const s = this.specs.find((x) => x.id === id);
+    if (!s) throw new Error(`no node ${id}`);
+    return s;
+  }
+
+  peersFlag(): string {
+    return this.specs.map((s) => `${s.id}=127.0.0.1:${s.peerPort}`).join(',');
+  }
+
+  args(spec: LocalNodeSpec): string[] {
+    const o = this.opts;
+    const args = [
+      'start',
+      '--id',
+      spec.id,
+      '--listen',
+      `127.0.0.1:${spec.clientPort}`,
+      '--peer-listen',
+      `127.0.0.1:${spec.peerPort}`,
+      '--http',
+      `127.0.0.1:${spec.httpPort}`,
+      '--peers',
+      this.peersFlag(),
+      '--data-dir',
+      spec.dataDir,
+      '--cluster-id',
+      this.clusterId,
+      '--log-level',
+      o.logLevel ?? 'warn',
+    ];
+    if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
+    if (o.electionTicks) args.push('--election-ticks', String(o.electionTicks));
+    if (o.snapshotEvery) args.push('--snapshot-every', String(o.snapshotEvery));
+    return args;
+  }
+
+  start(id: string): ChildProcess {
+    if (this.procs.has(id)) throw new Error(`node ${id} is already running`);
+    const spec = this.spec(id);
+    mkdirSync(spec.dataDir, { recursive: true });
+    const extra = this.opts.perNode?.(spec) ?? {};
+    const child = spawn(process.execPath, [RAFTQ_BIN, ...this.args(spec), ...(extra.args ?? [])], {
+      env: { ...process.env, ...this.opts.env, ...extra.env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    this.procs.set(id, child);
+    for (const stream of ['stdout', 'stderr'] as const) {
+      let buf = '';
+      child[stream]?.setEncoding('utf8');
+      child[stream]?.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while ((nl = buf.indexOf('\n')) >= 0) {
+          this.opts.onLine?.(id, buf.slice(0, nl), stream);
+          buf = buf.slice(nl + 1);
+        }
+      });
+    }
+    child.on('exit', (code, signal) => {
+      if (this.procs.get(id) === child) this.procs.delete(id);
+      this.opts.onExit?.(id, code, signal);
+    });
+    return child;
+  }
+
+  startAll(): void {
+    for (const s of this.specs) this.start(s.id);
+  }
+
+  pid(id: string): number | undefined {
+    return this.procs.get(id)?.pid;
+  }
+
+  running(id: string): boolean {
+    return this.procs.has(id);
+  }
+
+  /** Sends a signal to the process we started for `id`; resolves when it exited (for terminating signals). */
+  async signal(id: string, sig: NodeJS.Signals, waitExitMs = 15_000): Promise<void> {
+    const child = this.procs.get(id);
+    if (!child || child.pid === undefined) return;
+    const exited = new Promise<void>((ok) => child.once('exit', () => ok()));
+    child.kill(sig);
+    if (sig === 'SIGSTOP' || sig === 'SIGCONT') return;
+    await withDeadline(exited, waitExitMs, `node ${id} did not exit after ${sig}`);
+  }
+
+  kill(id: string): Promise<void> {
+    return this.signal(id, 'SIGKILL');
+  }
+
+  /** SIGTERM everything we started, SIGKILL what is still there after the grace period. */
+  async stopAll(graceMs = 10_000): Promise<void> {
+    await Promise.all(
+      [...this.procs.keys()].map(async (id) => {
+        try {
+          await this.signal(id, 'SIGTERM', graceMs);
+        } catch {
+          await this.signal(id, 'SIGKILL');
+        }
+      }),
+    );
+  }
+
+  /** Synchronous last resort for exit handlers. */
+  killAllNow(): void {
+    for (const child of this.procs.values()) child.kill('SIGKILL');
+  }
+}
+
+export async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, fail) => {
+    timer = setTimeout(() => fail(new Error(`${what} (after ${ms} ms)`)), ms);
+  });
+  try {
+    return await Promise.race([p, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Polls `cond` until it returns a non-undefined value or the deadline passes. */
+export async function waitFor<T>(
+  cond: () => Promise<T | undefined> | T | undefined,
+  ms: number,
+  what: string,
+  everyMs = 50,
+): Promise<T> {
+  const end = performance.now() + ms;
+  let lastErr: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v !== undefined) return v;
+    } catch (err) {
+      lastErr = err;
+    }
+    if (performance.now() > end) {
+      throw new Error(`timed out after ${ms} ms waiting for ${what}${lastErr ? `: ${String(lastErr)}` : ''}`);
+    }
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
