@@ -1,0 +1,306 @@
+// The state machine's vocabulary (DESIGN.md §3): the entry envelope, every command, every answer,
+// and the reads. Plain data, msgpackr-encodable. Task ids and fencing tokens are decimal strings on
+// the wire (DESIGN.md §1.3); both are below 2^53.
+
+import type { ErrorDetail } from './errors.js';
+
+export const ENVELOPE_VERSION = 1;
+
+/** One client command inside an entry. Sessionless commands have `session` null. */
+export interface SessionCommand {
+  /** Session id (from `openSession`), or null for a sessionless command. */
+  session: string | null;
+  /** Per-session sequence number, ≥ 1; 0 when sessionless. */
+  seq: number;
+  /** The lowest sequence number the client still awaits (DESIGN.md §1.5); answers below it are dropped. */
+  floor?: number;
+  cmd: Command;
+}
+
+/** What a Raft Normal entry carries: stamps set by the leader when it created the entry (DESIGN.md §2). */
+export interface Envelope {
+  v: number;
+  /** Lease clock: monotonic, every duration is measured on it. */
+  mono: number;
+  /** Calendar clock: only absolute `runAt` instants and human timestamps. */
+  wall: number;
+  cmds: SessionCommand[];
+}
+
+export type BackoffType = 'fixed' | 'exponential';
+
+export interface Backoff {
+  type: BackoffType;
+  delayMs: number;
+  /** Cap for exponential backoff. */
+  maxDelayMs: number;
+  /** Deterministic jitter: up to this percentage of the delay is subtracted, derived from (task id, attempt). */
+  jitterPct: number;
+}
+
+export interface QueueSettings {
+  leaseMs: number;
+  /** Handler failures (nacks) before the task is dead-lettered. */
+  maxAttempts: number;
+  /** Lease expiries (presumed worker deaths) before the task is dead-lettered. */
+  maxDeliveries: number;
+  backoff: Backoff;
+  /** Target queue for dead letters; null: tasks just end `dead` here. */
+  deadLetterQueue: string | null;
+  /** Non-terminal tasks the queue holds at most; null: unbounded (the global limit still applies). */
+  maxLength: number | null;
+  /** How long terminal tasks stay readable (mono ms) before retention removes them. */
+  retentionMs: number;
+  /** Never-started tasks older than this (mono ms) become `expired`; null: never. */
+  taskTtlMs: number | null;
+  /** Window in which an idempotency key deduplicates (mono ms, from the first enqueue). */
+  idempotencyWindowMs: number;
+  /** Leased tasks at most at once; null: unbounded. */
+  concurrency: number | null;
+  paused: boolean;
+}
+
+export interface TaskSpec {
+  payload: Uint8Array;
+  headers?: Record<string, string>;
+  /** Higher goes first; integer. */
+  priority?: number;
+  /** Relative delay on the mono clock. Exclusive with runAt. */
+  delayMs?: number;
+  /** Absolute calendar instant (wall ms). Exclusive with delayMs. */
+  runAt?: number;
+  idempotencyKey?: string;
+  /** Strict FIFO group within the queue. */
+  group?: string;
+  /** Never-started tasks expire after this (overrides the queue's taskTtlMs). */
+  ttlMs?: number;
+  maxAttempts?: number;
+  maxDeliveries?: number;
+  leaseMs?: number;
+}
+
+export interface AckItem {
+  id: string;
+  token: string;
+  result?: Uint8Array;
+}
+
+export type Command =
+  | { type: 'openSession'; timeoutMs?: number }
+  | { type: 'keepAlive' }
+  | { type: 'closeSession' }
+  | { type: 'advanceTime' }
+  | { type: 'createQueue'; queue: string; settings?: Partial<QueueSettings> }
+  | { type: 'configureQueue'; queue: string; settings: Partial<QueueSettings> }
+  | { type: 'pauseQueue'; queue: string }
+  | { type: 'resumeQueue'; queue: string }
+  | { type: 'purgeQueue'; queue: string }
+  | { type: 'deleteQueue'; queue: string; force?: boolean }
+  | { type: 'enqueue'; queue: string; tasks: TaskSpec[] }
+  | { type: 'lease'; queue: string; workerId: string; max: number; leaseMs?: number }
+  | {
+      type: 'extend';
+      id: string;
+      token: string;
+      leaseMs?: number;
+      /** Free-form progress (0..100 or a counter), shown by reads. */
+      progress?: number;
+      /** Small state the next attempt receives; size-capped. */
+      checkpoint?: Uint8Array;
+    }
+  | { type: 'ack'; items: AckItem[] }
+  | {
+      type: 'nack';
+      id: string;
+      token: string;
+      error?: string;
+      /** Retry after this delay (0: now) instead of the queue's backoff. */
+      delayMs?: number;
+      /** Dead-letter now, whatever the attempts left. */
+      dead?: boolean;
+    }
+  | { type: 'release'; id: string; token: string }
+  | { type: 'cancel'; id: string }
+  | { type: 'promote'; id: string }
+  | { type: 'update'; id: string; priority?: number; payload?: Uint8Array; runAt?: number; delayMs?: number }
+  | {
+      type: 'redrive';
+      /** A dead-letter queue (its waiting dead letters go back) or a source queue (its `dead` tasks go back). */
+      queue: string;
+      ids?: string[];
+      /** Target queue instead of each task's source queue. */
+      toQueue?: string;
+      max?: number;
+    };
+
+export type CommandType = Command['type'];
+export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
+
+export type Ok<T = unknown> = { ok: true; value: T };
+export type Err = { ok: false; error: ErrorDetail };
+export type Answer<T = unknown> = Ok<T> | Err;
+
+/** One answer per command of an entry, in order. */
+export interface CommandAnswer {
+  session: string | null;
+  seq: number;
+  answer: Answer;
+}
+
+export type TaskState = 'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired';
+export const TASK_STATES: readonly TaskState[] = [
+  'waiting',
+  'delayed',
+  'leased',
+  'completed',
+  'dead',
+  'cancelled',
+  'expired',
+];
+export const TERMINAL_STATES: readonly TaskState[] = ['completed', 'dead', 'cancelled', 'expired'];
+
+/** How an attempt (one lease) ended. */
+export type AttemptEnd = 'acked' | 'nacked' | 'released' | 'lease_expired' | 'cancelled';
+
+export interface AttemptRecord {
+  token: string;
+  workerId: string;
+  /** mono / wall stamps of the granting entry. */
+  leasedMono: number;
+  leasedWall: number;
+  /** null while the attempt is running. */
+  end: AttemptEnd | null;
+  endedMono: number | null;
+  error: string | null;
+}
+
+export interface EnqueueItemAnswer {
+  id: string;
+  deduplicated: boolean;
+}
+
+export interface LeasedTask {
+  id: string;
+  queue: string;
+  token: string;
+  /** Omitted in answers cached for session retries (DESIGN.md §1.5): read the task by id. */
+  payload?: Uint8Array;
+  headers: Record<string, string>;
+  priority: number;
+  /** Deadline on the mono clock. */
+  deadlineMono: number;
+  leaseMs: number;
+  /** Handler failures so far, lease expiries so far, leases granted so far (this one included). */
+  attempts: number;
+  deliveries: number;
+  leases: number;
+  checkpoint?: Uint8Array;
+  group?: string;
+}
+
+export interface NackAnswer {
+  state: TaskState;
+  /** When it becomes ready again (mono), for a delayed retry. */
+  runAtMono?: number;
+  deadLetterId?: string;
+}
+
+export interface TaskView {
+  id: string;
+  queue: string;
+  state: TaskState;
+  payload: Uint8Array;
+  headers: Record<string, string>;
+  priority: number;
+  group?: string;
+  idempotencyKey?: string;
+  attempts: number;
+  deliveries: number;
+  leases: number;
+  maxAttempts: number;
+  maxDeliveries: number;
+  enqueuedMono: number;
+  enqueuedWall: number;
+  /** Delayed: when it becomes ready, on the clock named. */
+  runAt?: { clock: 'mono' | 'wall'; at: number };
+  lease?: { token: string; workerId: string; deadlineMono: number; expired: boolean };
+  progress?: number;
+  checkpoint?: Uint8Array;
+  result?: Uint8Array;
+  lastError?: string;
+  /** Terminal: why (`purged`, `deleted`, `max_attempts`, ...), and when (mono). */
+  reason?: string;
+  endedMono?: number;
+  history: AttemptRecord[];
+  deadLetterOf?: { id: string; queue: string; reason: string; history: AttemptRecord[] };
+  deadLetterId?: string;
+  redrivenFrom?: string;
+}
+
+export interface QueueStats {
+  queue: string;
+  counts: Record<TaskState, number>;
+  /** Age (mono ms at asOf) of the oldest waiting task, or null. */
+  oldestWaitingAgeMs: number | null;
+  totals: {
+    enqueued: number;
+    completed: number;
+    dead: number;
+    cancelled: number;
+    expired: number;
+    failed: number;
+    leaseExpired: number;
+    removedByRetention: number;
+  };
+  settings: QueueSettings;
+}
+
+export type ReadQuery =
+  | { type: 'task'; id: string }
+  | { type: 'list'; queue: string; state: TaskState; cursor?: string; limit?: number }
+  | { type: 'deadLetters'; queue: string; cursor?: string; limit?: number }
+  | { type: 'stats'; queue: string }
+  | { type: 'queues' }
+  | { type: 'session'; session: string };
+
+export interface AsOf {
+  index: number;
+  mono: number;
+  wall: number;
+}
+
+export type ReadAnswer = { asOf: AsOf; answer: Answer };
+
+export interface ListPage {
+  items: TaskView[];
+  /** Opaque cursor for the next page, or null at the end. */
+  nextCursor: string | null;
+}
+
+export type TaskEventType =
+  | 'enqueued'
+  | 'leased'
+  | 'extended'
+  | 'completed'
+  | 'failed'
+  | 'released'
+  | 'lease_expired'
+  | 'delayed'
+  | 'ready'
+  | 'dead'
+  | 'cancelled'
+  | 'expired'
+  | 'updated'
+  | 'removed';
+
+export interface TaskEvent {
+  type: TaskEventType;
+  id: string;
+  queue: string;
+  /** The entry whose application produced the event. */
+  index: number;
+  /** The state after the event. */
+  state: TaskState;
+  token?: string;
+  reason?: string;
+}

@@ -1,0 +1,6 @@
+// The shared vocabulary: a leaf that imports nothing of ours (DESIGN.md §4).
+export * from './errors.js';
+export * from './commands.js';
+export * from './limits.js';
+export * from './codec.js';
+export * from './validate.js';

@@ -1,0 +1,330 @@
+// Command validators: the node validates before proposing, the state machine again on apply.
+// Each returns a fresh, normalized command (only known fields) or an INVALID_ARGUMENT detail naming
+// the field. Total: never throws on any input.
+
+import type { AckItem, Backoff, Command, QueueSettings, TaskSpec } from './commands.js';
+import type { ErrorDetail } from './errors.js';
+import type { Limits } from './limits.js';
+import { parseId } from './codec.js';
+
+export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
+
+class Invalid {
+  constructor(
+    readonly field: string,
+    readonly message: string,
+  ) {}
+}
+
+function fail(field: string, message: string): never {
+  throw new Invalid(field, message);
+}
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
+}
+
+function own(o: Obj, k: string): unknown {
+  return Object.prototype.hasOwnProperty.call(o, k) ? o[k] : undefined;
+}
+
+/** UTF-8 length without allocating. */
+export function utf8Length(s: string): number {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) n += 1;
+    else if (c < 0x800) n += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      n += 4;
+      i++;
+    } else n += 3;
+  }
+  return n;
+}
+
+const NAME = /^[A-Za-z0-9._:/-]+$/;
+
+function name(o: Obj, k: string, path: string, limits: Limits): string {
+  const v = own(o, k);
+  if (typeof v !== 'string' || v.length === 0 || v.length > limits.nameBytesMax || !NAME.test(v)) {
+    fail(path, `must be a name of 1..${limits.nameBytesMax} characters [A-Za-z0-9._:/-]`);
+  }
+  return v;
+}
+
+function str(o: Obj, k: string, path: string, maxBytes: number, optional: true): string | undefined;
+function str(o: Obj, k: string, path: string, maxBytes: number, optional?: false): string;
+function str(o: Obj, k: string, path: string, maxBytes: number, optional = false): string | undefined {
+  const v = own(o, k);
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string' || v.length === 0 || utf8Length(v) > maxBytes) {
+    fail(path, `must be a non-empty string of at most ${maxBytes} bytes`);
+  }
+  return v;
+}
+
+function int(o: Obj, k: string, path: string, min: number, max: number, optional: true): number | undefined;
+function int(o: Obj, k: string, path: string, min: number, max: number, optional?: false): number;
+function int(o: Obj, k: string, path: string, min: number, max: number, optional = false): number | undefined {
+  const v = own(o, k);
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    fail(path, `must be an integer in [${min}, ${max}]`);
+  }
+  return v;
+}
+
+function bool(o: Obj, k: string, path: string): boolean | undefined {
+  const v = own(o, k);
+  if (v === undefined) return undefined;
+  if (typeof v !== 'boolean') fail(path, 'must be a boolean');
+  return v;
+}
+
+function bytes(o: Obj, k: string, path: string, maxBytes: number, optional: true): Uint8Array | undefined;
+function bytes(o: Obj, k: string, path: string, maxBytes: number, optional?: false): Uint8Array;
+function bytes(o: Obj, k: string, path: string, maxBytes: number, optional = false): Uint8Array | undefined {
+  const v = own(o, k);
+  if (v === undefined && optional) return undefined;
+  if (!(v instanceof Uint8Array)) fail(path, 'must be bytes');
+  if (v.byteLength > maxBytes) fail(path, `must be at most ${maxBytes} bytes`);
+  return v;
+}
+
+function id(o: Obj, k: string, path: string): string {
+  const v = own(o, k);
+  if (parseId(v) === null) fail(path, 'must be a decimal id string');
+  return v as string;
+}
+
+function headers(o: Obj, path: string, limits: Limits): Record<string, string> | undefined {
+  const v = own(o, 'headers');
+  if (v === undefined) return undefined;
+  if (!isObj(v)) fail(path, 'must be a map of strings');
+  const keys = Object.keys(v);
+  if (keys.length > limits.headersMax) fail(path, `at most ${limits.headersMax} headers`);
+  let total = 0;
+  const out: Record<string, string> = {};
+  for (const key of keys.sort()) {
+    const value = v[key];
+    if (typeof value !== 'string' || key.length === 0) fail(`${path}.${key}`, 'must be a string');
+    total += utf8Length(key) + utf8Length(value);
+    out[key] = value;
+  }
+  if (total > limits.headerBytesMax) fail(path, `at most ${limits.headerBytesMax} bytes in all`);
+  return out;
+}
+
+const PRIORITY_MAX = 1_000_000;
+
+function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
+  if (!isObj(v)) fail(path, 'must be a task');
+  const out: TaskSpec = { payload: bytes(v, 'payload', `${path}.payload`, limits.payloadBytesMax) };
+  const h = headers(v, `${path}.headers`, limits);
+  if (h !== undefined) out.headers = h;
+  const priority = int(v, 'priority', `${path}.priority`, -PRIORITY_MAX, PRIORITY_MAX, true);
+  if (priority !== undefined) out.priority = priority;
+  const delayMs = int(v, 'delayMs', `${path}.delayMs`, 0, limits.delayMsMax, true);
+  const runAt = int(v, 'runAt', `${path}.runAt`, 0, Number.MAX_SAFE_INTEGER, true);
+  if (delayMs !== undefined && runAt !== undefined) fail(`${path}.runAt`, 'exclusive with delayMs');
+  if (delayMs !== undefined) out.delayMs = delayMs;
+  if (runAt !== undefined) out.runAt = runAt;
+  const key = str(v, 'idempotencyKey', `${path}.idempotencyKey`, limits.keyBytesMax, true);
+  if (key !== undefined) out.idempotencyKey = key;
+  const group = str(v, 'group', `${path}.group`, limits.keyBytesMax, true);
+  if (group !== undefined) out.group = group;
+  const ttlMs = int(v, 'ttlMs', `${path}.ttlMs`, 1, limits.delayMsMax, true);
+  if (ttlMs !== undefined) out.ttlMs = ttlMs;
+  const maxAttempts = int(v, 'maxAttempts', `${path}.maxAttempts`, 1, 1_000_000, true);
+  if (maxAttempts !== undefined) out.maxAttempts = maxAttempts;
+  const maxDeliveries = int(v, 'maxDeliveries', `${path}.maxDeliveries`, 1, 1_000_000, true);
+  if (maxDeliveries !== undefined) out.maxDeliveries = maxDeliveries;
+  const leaseMs = int(v, 'leaseMs', `${path}.leaseMs`, 1, limits.leaseMsMax, true);
+  if (leaseMs !== undefined) out.leaseMs = leaseMs;
+  return out;
+}
+
+function backoff(v: unknown, path: string, limits: Limits): Partial<Backoff> {
+  if (!isObj(v)) fail(path, 'must be a backoff');
+  const out: Partial<Backoff> = {};
+  const type = own(v, 'type');
+  if (type !== undefined) {
+    if (type !== 'fixed' && type !== 'exponential') fail(`${path}.type`, "must be 'fixed' or 'exponential'");
+    out.type = type;
+  }
+  const delayMs = int(v, 'delayMs', `${path}.delayMs`, 0, limits.delayMsMax, true);
+  if (delayMs !== undefined) out.delayMs = delayMs;
+  const maxDelayMs = int(v, 'maxDelayMs', `${path}.maxDelayMs`, 0, limits.delayMsMax, true);
+  if (maxDelayMs !== undefined) out.maxDelayMs = maxDelayMs;
+  const jitterPct = int(v, 'jitterPct', `${path}.jitterPct`, 0, 100, true);
+  if (jitterPct !== undefined) out.jitterPct = jitterPct;
+  return out;
+}
+
+function nullableInt(o: Obj, k: string, path: string, min: number, max: number): number | null | undefined {
+  if (own(o, k) === null) return null;
+  return int(o, k, path, min, max, true);
+}
+
+/** A partial settings object; `backoff` is itself partial and merged field by field. */
+export type SettingsPatch = Omit<Partial<QueueSettings>, 'backoff'> & { backoff?: Partial<Backoff> };
+
+function settings(v: unknown, path: string, limits: Limits): SettingsPatch {
+  if (v === undefined) return {};
+  if (!isObj(v)) fail(path, 'must be queue settings');
+  const out: SettingsPatch = {};
+  const set = <K extends keyof SettingsPatch>(k: K, x: SettingsPatch[K] | undefined): void => {
+    if (x !== undefined) out[k] = x;
+  };
+  set('leaseMs', int(v, 'leaseMs', `${path}.leaseMs`, 1, limits.leaseMsMax, true));
+  set('maxAttempts', int(v, 'maxAttempts', `${path}.maxAttempts`, 1, 1_000_000, true));
+  set('maxDeliveries', int(v, 'maxDeliveries', `${path}.maxDeliveries`, 1, 1_000_000, true));
+  if (own(v, 'backoff') !== undefined) out.backoff = backoff(own(v, 'backoff'), `${path}.backoff`, limits);
+  if (own(v, 'deadLetterQueue') === null) out.deadLetterQueue = null;
+  else if (own(v, 'deadLetterQueue') !== undefined) {
+    out.deadLetterQueue = name(v, 'deadLetterQueue', `${path}.deadLetterQueue`, limits);
+  }
+  set('maxLength', nullableInt(v, 'maxLength', `${path}.maxLength`, 1, limits.tasksMax));
+  set('retentionMs', int(v, 'retentionMs', `${path}.retentionMs`, 0, limits.delayMsMax, true));
+  set('taskTtlMs', nullableInt(v, 'taskTtlMs', `${path}.taskTtlMs`, 1, limits.delayMsMax));
+  set('idempotencyWindowMs', int(v, 'idempotencyWindowMs', `${path}.idempotencyWindowMs`, 0, limits.delayMsMax, true));
+  set('concurrency', nullableInt(v, 'concurrency', `${path}.concurrency`, 1, 1_000_000));
+  set('paused', bool(v, 'paused', `${path}.paused`));
+  return out;
+}
+
+function ackItem(v: unknown, path: string, limits: Limits): AckItem {
+  if (!isObj(v)) fail(path, 'must be an ack item');
+  const out: AckItem = { id: id(v, 'id', `${path}.id`), token: id(v, 'token', `${path}.token`) };
+  const result = bytes(v, 'result', `${path}.result`, limits.resultBytesMax, true);
+  if (result !== undefined) out.result = result;
+  return out;
+}
+
+function list<T>(o: Obj, k: string, max: number, each: (v: unknown, path: string) => T): T[] {
+  const v = own(o, k);
+  if (!Array.isArray(v) || v.length === 0 || v.length > max) fail(k, `must be a list of 1..${max} items`);
+  return v.map((x, i) => each(x, `${k}[${i}]`));
+}
+
+type Validator = (o: Obj, limits: Limits) => Command;
+
+const VALIDATORS: Record<Command['type'], Validator> = {
+  openSession: (o, l) => {
+    const timeoutMs = int(o, 'timeoutMs', 'timeoutMs', 1000, l.sessionTimeoutMsMax, true);
+    return timeoutMs === undefined ? { type: 'openSession' } : { type: 'openSession', timeoutMs };
+  },
+  keepAlive: () => ({ type: 'keepAlive' }),
+  closeSession: () => ({ type: 'closeSession' }),
+  advanceTime: () => ({ type: 'advanceTime' }),
+  createQueue: (o, l) => ({
+    type: 'createQueue',
+    queue: name(o, 'queue', 'queue', l),
+    settings: settings(own(o, 'settings'), 'settings', l) as Partial<QueueSettings>,
+  }),
+  configureQueue: (o, l) => ({
+    type: 'configureQueue',
+    queue: name(o, 'queue', 'queue', l),
+    settings: settings(own(o, 'settings') ?? {}, 'settings', l) as Partial<QueueSettings>,
+  }),
+  pauseQueue: (o, l) => ({ type: 'pauseQueue', queue: name(o, 'queue', 'queue', l) }),
+  resumeQueue: (o, l) => ({ type: 'resumeQueue', queue: name(o, 'queue', 'queue', l) }),
+  purgeQueue: (o, l) => ({ type: 'purgeQueue', queue: name(o, 'queue', 'queue', l) }),
+  deleteQueue: (o, l) => ({
+    type: 'deleteQueue',
+    queue: name(o, 'queue', 'queue', l),
+    force: bool(o, 'force', 'force') === true,
+  }),
+  enqueue: (o, l) => ({
+    type: 'enqueue',
+    queue: name(o, 'queue', 'queue', l),
+    tasks: list(o, 'tasks', l.enqueueBatchMax, (v, p) => taskSpec(v, p, l)),
+  }),
+  lease: (o, l) => {
+    const out: Command = {
+      type: 'lease',
+      queue: name(o, 'queue', 'queue', l),
+      workerId: str(o, 'workerId', 'workerId', l.keyBytesMax),
+      max: int(o, 'max', 'max', 1, l.leaseBatchMax),
+    };
+    const leaseMs = int(o, 'leaseMs', 'leaseMs', 1, l.leaseMsMax, true);
+    if (leaseMs !== undefined) out.leaseMs = leaseMs;
+    return out;
+  },
+  extend: (o, l) => {
+    const out: Command = { type: 'extend', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const leaseMs = int(o, 'leaseMs', 'leaseMs', 1, l.leaseMsMax, true);
+    if (leaseMs !== undefined) out.leaseMs = leaseMs;
+    const progress = int(o, 'progress', 'progress', 0, Number.MAX_SAFE_INTEGER, true);
+    if (progress !== undefined) out.progress = progress;
+    const checkpoint = bytes(o, 'checkpoint', 'checkpoint', l.checkpointBytesMax, true);
+    if (checkpoint !== undefined) out.checkpoint = checkpoint;
+    return out;
+  },
+  ack: (o, l) => ({ type: 'ack', items: list(o, 'items', l.ackBatchMax, (v, p) => ackItem(v, p, l)) }),
+  nack: (o, l) => {
+    const out: Command = { type: 'nack', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const error = str(o, 'error', 'error', l.errorBytesMax, true);
+    if (error !== undefined) out.error = error;
+    const delayMs = int(o, 'delayMs', 'delayMs', 0, l.delayMsMax, true);
+    if (delayMs !== undefined) out.delayMs = delayMs;
+    const dead = bool(o, 'dead', 'dead');
+    if (dead !== undefined) out.dead = dead;
+    if (dead === true && delayMs !== undefined) fail('delayMs', 'exclusive with dead');
+    return out;
+  },
+  release: (o) => ({ type: 'release', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') }),
+  cancel: (o) => ({ type: 'cancel', id: id(o, 'id', 'id') }),
+  promote: (o) => ({ type: 'promote', id: id(o, 'id', 'id') }),
+  update: (o, l) => {
+    const out: Command = { type: 'update', id: id(o, 'id', 'id') };
+    const priority = int(o, 'priority', 'priority', -PRIORITY_MAX, PRIORITY_MAX, true);
+    if (priority !== undefined) out.priority = priority;
+    const payload = bytes(o, 'payload', 'payload', l.payloadBytesMax, true);
+    if (payload !== undefined) out.payload = payload;
+    const runAt = int(o, 'runAt', 'runAt', 0, Number.MAX_SAFE_INTEGER, true);
+    const delayMs = int(o, 'delayMs', 'delayMs', 0, l.delayMsMax, true);
+    if (runAt !== undefined && delayMs !== undefined) fail('runAt', 'exclusive with delayMs');
+    if (runAt !== undefined) out.runAt = runAt;
+    if (delayMs !== undefined) out.delayMs = delayMs;
+    return out;
+  },
+  redrive: (o, l) => {
+    const out: Command = { type: 'redrive', queue: name(o, 'queue', 'queue', l) };
+    if (own(o, 'ids') !== undefined)
+      out.ids = list(o, 'ids', l.redriveMax, (v, p) =>
+        parseId(v) === null ? fail(p, 'must be a decimal id string') : (v as string),
+      );
+    if (own(o, 'toQueue') !== undefined) out.toQueue = name(o, 'toQueue', 'toQueue', l);
+    const max = int(o, 'max', 'max', 1, l.redriveMax, true);
+    if (max !== undefined) out.max = max;
+    return out;
+  },
+};
+
+/** Validate any value as a command. Never throws. */
+export function validateCommand(value: unknown, limits: Limits): Validated<Command> {
+  try {
+    if (!isObj(value)) fail('cmd', 'must be a command object');
+    const type = own(value, 'type');
+    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(VALIDATORS, type)) {
+      fail('type', 'unknown command type');
+    }
+    const validator = VALIDATORS[type as Command['type']];
+    return { ok: true, value: validator(value, limits) };
+  } catch (e) {
+    if (e instanceof Invalid) {
+      return { ok: false, error: { code: 'INVALID_ARGUMENT', message: `${e.field} ${e.message}`, field: e.field } };
+    }
+    // Unexpected (a getter throwing on a hostile object, say): still a deterministic error answer.
+    return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'malformed command', field: 'cmd' } };
+  }
+}
+
+/** Convenience for the node: one per command type, same rules. */
+export function isValidCommand(value: unknown, limits: Limits): value is Command {
+  return validateCommand(value, limits).ok;
+}
