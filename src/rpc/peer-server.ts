@@ -1,0 +1,312 @@
+// The Raft peer port: decodes, validates and hands Raft messages to the node. Hostile or broken input
+// (garbage bytes, wrong types, oversized messages) is answered with INVALID_ARGUMENT or
+// RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here.
+import * as grpc from '@grpc/grpc-js';
+import type { Message, NodeId } from '../raft/types.js';
+import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
+import type { PeerMethod } from './peer-codec.js';
+import { loadProtoFile } from './proto.js';
+
+export const PEER_SERVICE = 'raftq.peer.v1.RaftPeer';
+
+export interface PeerServerOptions {
+  /** host:port to bind; port 0 picks a free one (see `port`). */
+  address: string;
+  /** Receives every valid message, synchronously; a throw is answered with INTERNAL and counted. */
+  onMessage: (msg: Message) => void;
+  /** If set, messages addressed to another node are refused (a peer dialling the wrong address). */
+  selfId?: NodeId;
+  /** One gRPC message (a request, or one snapshot frame); beyond it RESOURCE_EXHAUSTED. */
+  receiveMessageBytesMax?: number;
+  /** The reassembled chunk of one Snapshot message; beyond it RESOURCE_EXHAUSTED. */
+  snapshotChunkBytesMax?: number;
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+}
+
+export const PEER_SERVER_DEFAULTS = {
+  receiveMessageBytesMax: 16 * 1024 * 1024,
+  snapshotChunkBytesMax: 1024 * 1024 * 1024,
+  keepaliveTimeMs: 10_000,
+  keepaliveTimeoutMs: 5_000,
+} as const;
+
+export interface PeerServerMetrics {
+  /** Valid messages handed to onMessage. */
+  receivedCount: number;
+  receivedBytes: number;
+  invalidArgumentCount: number;
+  resourceExhaustedCount: number;
+  /** Valid, but addressed to another node id. */
+  misaddressedCount: number;
+  /** onMessage threw (a bug in the node, answered with INTERNAL). */
+  handlerErrorCount: number;
+  /** Calls that ended before our handler answered: grpc-js size/framing refusals, client cancels. */
+  abortedCount: number;
+}
+
+/** What the safe deserializer yields: never a throw, so grpc-js never answers INTERNAL on garbage. */
+type Decoded<T> = { ok: true; value: T; bytes: number } | { ok: false; reason: string };
+
+interface WireRequest {
+  header?: unknown;
+  message?: unknown;
+}
+interface WireFrame extends WireRequest {
+  chunk_bytes?: unknown;
+  data?: unknown;
+}
+
+interface Refusal {
+  code: grpc.status;
+  details: string;
+}
+
+export class PeerServer {
+  private readonly server: grpc.Server;
+  private readonly opts: Required<Omit<PeerServerOptions, 'selfId'>> & { selfId?: NodeId };
+  private boundPort = 0;
+  private readonly counters: PeerServerMetrics = {
+    receivedCount: 0,
+    receivedBytes: 0,
+    invalidArgumentCount: 0,
+    resourceExhaustedCount: 0,
+    misaddressedCount: 0,
+    handlerErrorCount: 0,
+    abortedCount: 0,
+  };
+
+  /** Binds and starts serving; resolves once the port is bound. */
+  static async start(options: PeerServerOptions): Promise<PeerServer> {
+    const server = new PeerServer(options);
+    await server.bind();
+    return server;
+  }
+
+  private constructor(options: PeerServerOptions) {
+    this.opts = { ...PEER_SERVER_DEFAULTS, ...options };
+    this.server = new grpc.Server({
+      'grpc.max_receive_message_length': this.opts.receiveMessageBytesMax,
+      'grpc.max_send_message_length': 1024,
+      'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': this.opts.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      interceptors: [(_method, call) => abortCounter(call, () => (this.counters.abortedCount += 1))],
+    });
+    const unary = (method: PeerMethod) => (call: Unary, cb: Callback) => this.unary(method, call, cb);
+    this.server.addService(serviceDefinition(), {
+      Append: unary('Append'),
+      Vote: unary('Vote'),
+      PreVote: unary('PreVote'),
+      Heartbeat: unary('Heartbeat'),
+      TimeoutNow: unary('TimeoutNow'),
+      Respond: unary('Respond'),
+      InstallSnapshot: (call: FrameStream, cb: Callback) => this.snapshotStream(call, cb),
+    });
+  }
+
+  private async bind(): Promise<void> {
+    this.boundPort = await new Promise<number>((resolve, reject) => {
+      this.server.bindAsync(this.opts.address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+        err ? reject(err) : resolve(port),
+      );
+    });
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** host:port actually bound (the configured host with the chosen port). */
+  get address(): string {
+    return `${this.opts.address.slice(0, this.opts.address.lastIndexOf(':'))}:${this.boundPort}`;
+  }
+
+  metrics(): PeerServerMetrics {
+    return { ...this.counters };
+  }
+
+  /** Stops accepting calls; calls still running after `graceMs` are cancelled. */
+  async close(graceMs = 1_000): Promise<void> {
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private unary(method: PeerMethod, call: Unary, cb: Callback): void {
+    const decoded = call.request;
+    if (!decoded.ok) return this.refuse(cb, invalid(decoded.reason));
+    const msg = this.admit(method, decoded.value);
+    if ('code' in msg) return this.refuse(cb, msg);
+    this.deliver(msg, decoded.bytes, cb);
+  }
+
+  /** Checks one request's bytes, header and routing; a Message or the refusal to send back. */
+  private admit(method: PeerMethod, req: WireRequest): Message | Refusal {
+    if (!(req.message instanceof Uint8Array) || req.message.byteLength === 0) return invalid('message: empty');
+    const msg = decodeMessage(req.message);
+    if (typeof msg === 'string') return invalid(msg);
+    if (methodFor(msg.type) !== method) return invalid(`type ${msg.type} does not belong to ${method}`);
+    const mismatch = headerMismatch(req.header, msg);
+    if (mismatch !== null) return invalid(mismatch);
+    if (this.opts.selfId !== undefined && msg.to !== this.opts.selfId) {
+      this.counters.misaddressedCount += 1;
+      return invalid(`addressed to ${msg.to}, this is ${this.opts.selfId}`);
+    }
+    return msg;
+  }
+
+  private deliver(msg: Message, bytes: number, cb: Callback): void {
+    try {
+      this.opts.onMessage(msg);
+    } catch {
+      this.counters.handlerErrorCount += 1;
+      cb({ code: grpc.status.INTERNAL, details: 'message handler failed' });
+      return;
+    }
+    this.counters.receivedCount += 1;
+    this.counters.receivedBytes += bytes;
+    cb(null, {});
+  }
+
+  private refuse(cb: Callback, refusal: Refusal): void {
+    if (refusal.code === grpc.status.RESOURCE_EXHAUSTED) this.counters.resourceExhaustedCount += 1;
+    else this.counters.invalidArgumentCount += 1;
+    cb(refusal);
+  }
+
+  /** Reassembles one Snapshot message from its frames (see SnapshotFrame in peer.proto). */
+  private snapshotStream(call: FrameStream, cb: Callback): void {
+    let msg: Message | null = null;
+    let declared = 0;
+    let received = 0;
+    let wireBytes = 0;
+    const pieces: Uint8Array[] = [];
+    let finished = false;
+    const finish = (refusal: Refusal | null): void => {
+      if (finished) return;
+      finished = true;
+      if (refusal !== null) {
+        this.refuse(cb, refusal);
+        return;
+      }
+      assert(msg?.snapshot !== undefined, 'a completed snapshot stream has its message');
+      msg.snapshot.chunk = concat(pieces, received);
+      this.deliver(msg, wireBytes, cb);
+    };
+    call.on('data', (decoded: Decoded<WireFrame>) => {
+      if (finished) return;
+      if (!decoded.ok) return finish(invalid(decoded.reason));
+      const frame = decoded.value;
+      wireBytes += decoded.bytes;
+      if (msg === null) {
+        const first = this.admitFirstFrame(frame);
+        if ('code' in first) return finish(first);
+        msg = first.msg;
+        declared = first.declared;
+      } else if (frame.message instanceof Uint8Array && frame.message.byteLength > 0) {
+        return finish(invalid('frame: message repeated after the first frame'));
+      }
+      const data = frame.data instanceof Uint8Array ? frame.data : new Uint8Array(0);
+      received += data.byteLength;
+      if (received > declared) return finish(invalid('frame: more chunk bytes than declared'));
+      if (data.byteLength > 0) pieces.push(data);
+    });
+    call.on('end', () => {
+      if (msg === null) return finish(invalid('InstallSnapshot: no frames'));
+      if (received !== declared) return finish(invalid(`InstallSnapshot: ${received} of ${declared} chunk bytes`));
+      finish(null);
+    });
+    // A client that cancels or loses the connection: nothing to deliver, grpc-js ends the call.
+    call.on('error', () => {
+      finished = true;
+    });
+  }
+
+  private admitFirstFrame(frame: WireFrame): { msg: Message; declared: number } | Refusal {
+    const msg = this.admit('InstallSnapshot', frame);
+    if ('code' in msg) return msg;
+    assert(msg.snapshot !== undefined, 'the codec requires snapshot on Snapshot messages');
+    if (msg.snapshot.chunk.byteLength !== 0) return invalid('frame: the first frame message must have an empty chunk');
+    const declared = frame.chunk_bytes;
+    if (typeof declared !== 'number' || !Number.isSafeInteger(declared) || declared < 0) {
+      return invalid('frame: chunk_bytes');
+    }
+    if (declared > this.opts.snapshotChunkBytesMax) {
+      return {
+        code: grpc.status.RESOURCE_EXHAUSTED,
+        details: `snapshot chunk over ${this.opts.snapshotChunkBytesMax}`,
+      };
+    }
+    return { msg, declared };
+  }
+}
+
+type Unary = grpc.ServerUnaryCall<Decoded<WireRequest>, object>;
+type FrameStream = grpc.ServerReadableStream<Decoded<WireFrame>, object>;
+type Callback = grpc.sendUnaryData<object>;
+
+function invalid(details: string): Refusal {
+  return { code: grpc.status.INVALID_ARGUMENT, details };
+}
+
+/** The proto-loader definition with request deserializers that report garbage instead of throwing. */
+function serviceDefinition(): grpc.ServiceDefinition {
+  const loaded = loadProtoFile('peer.proto')[PEER_SERVICE];
+  assert(loaded !== undefined && 'Append' in loaded, `${PEER_SERVICE} is in peer.proto`);
+  const service = loaded as grpc.ServiceDefinition;
+  const safe: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
+  for (const [name, method] of Object.entries(service)) {
+    safe[name] = { ...method, requestDeserialize: safeDeserializer(method.requestDeserialize) };
+  }
+  return safe as grpc.ServiceDefinition;
+}
+
+function safeDeserializer(inner: (buf: Buffer) => unknown): (buf: Buffer) => Decoded<unknown> {
+  return (buf) => {
+    try {
+      return { ok: true, value: inner(buf), bytes: buf.byteLength };
+    } catch {
+      return { ok: false, reason: 'protobuf: undecodable request' };
+    }
+  };
+}
+
+/** Counts calls that end (onCancel) without our handler having sent a status. */
+function abortCounter(call: grpc.ServerInterceptingCallInterface, onAbort: () => void): grpc.ServerInterceptingCall {
+  let answered = false;
+  return new grpc.ServerInterceptingCall(call, {
+    start: (next) =>
+      next({
+        onCancel: () => {
+          if (!answered) onAbort();
+        },
+      }),
+    sendStatus: (status, next) => {
+      answered = true;
+      next(status);
+    },
+  });
+}
+
+function concat(pieces: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of pieces) {
+    out.set(p, at);
+    at += p.byteLength;
+  }
+  assert(at === total, 'snapshot pieces add up to the declared length');
+  return out;
+}
+
+function assert(cond: boolean, what: string): asserts cond {
+  if (!cond) throw new Error(`raftq: invariant failed: ${what}`);
+}

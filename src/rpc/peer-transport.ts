@@ -1,0 +1,388 @@
+// Sends Raft messages to peers over gRPC, one-way (see peer.proto): send() never blocks and never
+// throws. One channel per peer; calls are issued in send order and pipelined up to a count and byte
+// bound per peer; beyond the bound a message is dropped and counted (Raft retransmits). Every call
+// has a deadline, channels reconnect with back-off and keepalive pings find dead connections, so a
+// slow, dead or partitioned peer only ever costs its own bounded slots (FAULTS.md P13).
+import * as grpc from '@grpc/grpc-js';
+import { MessageType } from '../raft/types.js';
+import type { Message, NodeId } from '../raft/types.js';
+import { encodeMessage, headerOf, methodFor } from './peer-codec.js';
+import { PEER_SERVICE } from './peer-server.js';
+import { loadProtoFile } from './proto.js';
+
+export interface PeerTransportOptions {
+  selfId: NodeId;
+  /** How this node dials each peer: id -> host:port (possibly a proxy; DESIGN.md §5). */
+  peers: ReadonlyMap<NodeId, string>;
+  /** Deadline of every unary call. */
+  deadlineMs?: number;
+  /** Deadline of one InstallSnapshot stream (one Snapshot message). */
+  snapshotDeadlineMs?: number;
+  /** Unary calls in flight per peer. */
+  inflightCountMax?: number;
+  /** Encoded bytes in flight per peer (one message larger than this still goes alone). */
+  inflightBytesMax?: number;
+  /** A single encoded message above this is dropped (the peer's server would refuse it). */
+  messageBytesMax?: number;
+  /** Snapshot messages waiting per peer (they stream one at a time, in order). */
+  snapshotQueueCountMax?: number;
+  snapshotQueueBytesMax?: number;
+  /** Chunk bytes per InstallSnapshot frame. */
+  snapshotFrameBytes?: number;
+  reconnectBackoffInitialMs?: number;
+  reconnectBackoffMaxMs?: number;
+  keepaliveTimeMs?: number;
+  keepaliveTimeoutMs?: number;
+  /** A peer turned reachable (a call succeeded) or unreachable (a call failed); transitions only. */
+  onPeerStatus?: (peer: NodeId, reachable: boolean) => void;
+  /** Outcome of each Snapshot message (etcd's ReportSnapshot): on failure the core should retry. */
+  onSnapshotSent?: (msg: Message, ok: boolean) => void;
+}
+
+export const PEER_TRANSPORT_DEFAULTS = {
+  deadlineMs: 2_000,
+  snapshotDeadlineMs: 60_000,
+  inflightCountMax: 64,
+  inflightBytesMax: 8 * 1024 * 1024,
+  messageBytesMax: 16 * 1024 * 1024 - 64 * 1024,
+  snapshotQueueCountMax: 64,
+  snapshotQueueBytesMax: 256 * 1024 * 1024,
+  snapshotFrameBytes: 256 * 1024,
+  reconnectBackoffInitialMs: 100,
+  reconnectBackoffMaxMs: 2_000,
+  keepaliveTimeMs: 10_000,
+  keepaliveTimeoutMs: 5_000,
+} as const;
+
+type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULTS]: number } & Pick<
+  PeerTransportOptions,
+  'onPeerStatus' | 'onSnapshotSent'
+>;
+
+export type DropReason = 'inflight' | 'too-large' | 'unknown-peer' | 'closed' | 'encode' | 'snapshot-queue';
+
+export interface PeerCounters {
+  /** Calls the peer acknowledged. */
+  sentCount: number;
+  sentBytes: number;
+  /** Calls that ended in an error (deadline, unavailable, refused). */
+  failedCount: number;
+  /** Messages never sent (see droppedByReason). */
+  droppedCount: number;
+}
+
+export interface PeerLinkMetrics extends PeerCounters {
+  address: string;
+  inflightCount: number;
+  inflightBytes: number;
+  snapshotQueueCount: number;
+  /** null until the first call ends. */
+  reachable: boolean | null;
+}
+
+export interface PeerTransportMetrics extends PeerCounters {
+  droppedByReason: Record<DropReason, number>;
+  peers: Record<NodeId, PeerLinkMetrics>;
+}
+
+/** Transport-wide tallies, shared by every link so they survive setPeers(). */
+class Tally {
+  readonly totals: PeerCounters = { sentCount: 0, sentBytes: 0, failedCount: 0, droppedCount: 0 };
+  readonly droppedByReason: Record<DropReason, number> = {
+    inflight: 0,
+    'too-large': 0,
+    'unknown-peer': 0,
+    closed: 0,
+    encode: 0,
+    'snapshot-queue': 0,
+  };
+
+  drop(reason: DropReason, link?: PeerLink): void {
+    this.totals.droppedCount += 1;
+    this.droppedByReason[reason] += 1;
+    if (link !== undefined) link.counters.droppedCount += 1;
+  }
+}
+
+export class PeerTransport {
+  private readonly settings: Settings;
+  private readonly links = new Map<NodeId, PeerLink>();
+  private readonly tally = new Tally();
+  private closed = false;
+
+  constructor(private readonly options: PeerTransportOptions) {
+    this.settings = { ...PEER_TRANSPORT_DEFAULTS, ...withoutUndefined(options) };
+    this.setPeers(options.peers);
+  }
+
+  /** Queues messages for their peers and returns at once; never throws. */
+  send(msgs: readonly Message[]): void {
+    for (const msg of msgs) {
+      if (this.closed) {
+        this.tally.drop('closed');
+        continue;
+      }
+      const link = this.links.get(msg.to);
+      if (link === undefined) this.tally.drop('unknown-peer');
+      else link.send(msg);
+    }
+  }
+
+  /** Replaces the peer set: removed or re-addressed peers' channels close (their calls are cancelled). */
+  setPeers(peers: ReadonlyMap<NodeId, string>): void {
+    if (this.closed) return;
+    for (const [id, link] of this.links) {
+      if (peers.get(id) !== link.address) {
+        link.close();
+        this.links.delete(id);
+      }
+    }
+    for (const [id, address] of peers) {
+      if (id === this.options.selfId || this.links.has(id)) continue;
+      this.links.set(id, new PeerLink(id, address, this.settings, this.tally));
+    }
+  }
+
+  metrics(): PeerTransportMetrics {
+    const peers: Record<NodeId, PeerLinkMetrics> = {};
+    for (const [id, link] of this.links) peers[id] = link.metrics();
+    return { ...this.tally.totals, droppedByReason: { ...this.tally.droppedByReason }, peers };
+  }
+
+  /** Cancels every call and closes every channel; later sends are dropped. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+  }
+}
+
+interface PeerMethodDefinition {
+  path: string;
+  requestSerialize: (value: object) => Buffer;
+  responseDeserialize: (bytes: Buffer) => object;
+}
+
+let peerMethods: Record<string, PeerMethodDefinition> | undefined;
+
+function methodDefinition(name: string): PeerMethodDefinition {
+  peerMethods ??= loadProtoFile('peer.proto')[PEER_SERVICE] as unknown as Record<string, PeerMethodDefinition>;
+  const method = peerMethods[name];
+  assert(method !== undefined, `${PEER_SERVICE}/${name} is in peer.proto`);
+  return method;
+}
+
+/** Protobuf framing beyond the msgpack bytes: header strings plus field tags; an estimate for bounds. */
+const REQUEST_OVERHEAD_BYTES = 64;
+
+class PeerLink {
+  readonly counters: PeerCounters = { sentCount: 0, sentBytes: 0, failedCount: 0, droppedCount: 0 };
+  private readonly client: grpc.Client;
+  private readonly calls = new Set<grpc.ClientUnaryCall | grpc.ClientWritableStream<object>>();
+  private inflightCount = 0;
+  private inflightBytes = 0;
+  private readonly snapshotQueue: Message[] = [];
+  private snapshotQueueBytes = 0;
+  private streaming = false;
+  private reachable: boolean | null = null;
+  private closed = false;
+
+  constructor(
+    readonly id: NodeId,
+    readonly address: string,
+    private readonly settings: Settings,
+    private readonly tally: Tally,
+  ) {
+    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+      // A private connection per peer: never shared with another transport in this process.
+      'grpc.use_local_subchannel_pool': 1,
+      'grpc.initial_reconnect_backoff_ms': settings.reconnectBackoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': settings.reconnectBackoffMaxMs,
+      'grpc.keepalive_time_ms': settings.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': settings.keepaliveTimeoutMs,
+      'grpc.keepalive_permit_without_calls': 1,
+      'grpc.max_send_message_length': settings.messageBytesMax + REQUEST_OVERHEAD_BYTES,
+    });
+  }
+
+  send(msg: Message): void {
+    if (this.closed) return this.tally.drop('closed', this);
+    if (msg.type === MessageType.Snapshot) return this.enqueueSnapshot(msg);
+    let bytes: Uint8Array;
+    try {
+      bytes = encodeMessage(msg);
+    } catch {
+      return this.tally.drop('encode', this);
+    }
+    const size = bytes.byteLength + REQUEST_OVERHEAD_BYTES;
+    if (bytes.byteLength > this.settings.messageBytesMax) return this.tally.drop('too-large', this);
+    const full =
+      this.inflightCount >= this.settings.inflightCountMax ||
+      (this.inflightCount > 0 && this.inflightBytes + size > this.settings.inflightBytesMax);
+    if (full) return this.tally.drop('inflight', this);
+    this.unary(msg, bytes, size);
+  }
+
+  private unary(msg: Message, bytes: Uint8Array, size: number): void {
+    const method = methodDefinition(methodFor(msg.type));
+    this.inflightCount += 1;
+    this.inflightBytes += size;
+    const call = this.client.makeUnaryRequest(
+      method.path,
+      method.requestSerialize,
+      method.responseDeserialize,
+      { header: headerOf(msg), message: bytes },
+      { deadline: Date.now() + this.settings.deadlineMs },
+      (err) => {
+        this.calls.delete(call);
+        this.inflightCount -= 1;
+        this.inflightBytes -= size;
+        assert(this.inflightCount >= 0 && this.inflightBytes >= 0, 'in-flight accounting never goes negative');
+        this.outcome(err ?? null, size);
+      },
+    );
+    this.calls.add(call);
+  }
+
+  private outcome(err: grpc.ServiceError | null, size: number): void {
+    if (this.closed) return;
+    if (err === null) {
+      this.counters.sentCount += 1;
+      this.counters.sentBytes += size;
+      this.tally.totals.sentCount += 1;
+      this.tally.totals.sentBytes += size;
+    } else {
+      this.counters.failedCount += 1;
+      this.tally.totals.failedCount += 1;
+    }
+    const reachable = err === null;
+    if (this.reachable !== reachable) {
+      this.reachable = reachable;
+      this.settings.onPeerStatus?.(this.id, reachable);
+    }
+  }
+
+  private enqueueSnapshot(msg: Message): void {
+    const size = msg.snapshot?.chunk.byteLength ?? 0;
+    const full =
+      this.snapshotQueue.length >= this.settings.snapshotQueueCountMax ||
+      (this.snapshotQueue.length > 0 && this.snapshotQueueBytes + size > this.settings.snapshotQueueBytesMax);
+    if (full) return this.tally.drop('snapshot-queue', this);
+    this.snapshotQueue.push(msg);
+    this.snapshotQueueBytes += size;
+    this.pumpSnapshots();
+  }
+
+  /** Streams queued Snapshot messages one at a time, in order. */
+  private pumpSnapshots(): void {
+    if (this.streaming || this.closed) return;
+    const msg = this.snapshotQueue.shift();
+    if (msg === undefined) return;
+    const size = msg.snapshot?.chunk.byteLength ?? 0;
+    this.snapshotQueueBytes -= size;
+    this.streaming = true;
+    void this.streamSnapshot(msg).then((ok) => {
+      this.streaming = false;
+      if (this.closed) return;
+      // The queued chunks belong to a transfer that just broke: the core restarts it when told.
+      if (!ok) this.clearSnapshotQueue();
+      this.settings.onSnapshotSent?.(msg, ok);
+      this.pumpSnapshots();
+    });
+  }
+
+  private clearSnapshotQueue(): void {
+    for (const queued of this.snapshotQueue.splice(0)) {
+      this.tally.drop('snapshot-queue', this);
+      this.settings.onSnapshotSent?.(queued, false);
+    }
+    this.snapshotQueueBytes = 0;
+  }
+
+  private streamSnapshot(msg: Message): Promise<boolean> {
+    const method = methodDefinition('InstallSnapshot');
+    let frames: Iterator<object>;
+    let size: number;
+    try {
+      ({ frames, size } = snapshotFrames(msg, this.settings.snapshotFrameBytes));
+    } catch {
+      this.tally.drop('encode', this);
+      return Promise.resolve(false);
+    }
+    return new Promise((resolve) => {
+      let ended = false;
+      const call = this.client.makeClientStreamRequest(
+        method.path,
+        method.requestSerialize,
+        method.responseDeserialize,
+        { deadline: Date.now() + this.settings.snapshotDeadlineMs },
+        (err) => {
+          ended = true;
+          this.calls.delete(call);
+          this.outcome(err ?? null, size);
+          resolve(err === null || err === undefined);
+        },
+      );
+      this.calls.add(call);
+      const pump = (): void => {
+        while (!ended) {
+          const next = frames.next();
+          if (next.done === true) {
+            call.end();
+            return;
+          }
+          // Respect the stream's buffer: wait for 'drain' instead of buffering the whole snapshot.
+          if (!call.write(next.value)) {
+            call.once('drain', pump);
+            return;
+          }
+        }
+      };
+      pump();
+    });
+  }
+
+  metrics(): PeerLinkMetrics {
+    return {
+      ...this.counters,
+      address: this.address,
+      inflightCount: this.inflightCount,
+      inflightBytes: this.inflightBytes,
+      snapshotQueueCount: this.snapshotQueue.length,
+      reachable: this.reachable,
+    };
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const call of this.calls) call.cancel();
+    this.calls.clear();
+    this.client.close();
+  }
+}
+
+/** The frames of one Snapshot message: the message with an empty chunk first, then the chunk's pieces. */
+function snapshotFrames(msg: Message, frameBytes: number): { frames: Iterator<object>; size: number } {
+  assert(msg.snapshot !== undefined, 'Snapshot messages carry a snapshot chunk');
+  assert(frameBytes > 0, 'snapshotFrameBytes is positive');
+  const chunk = msg.snapshot.chunk;
+  const head = encodeMessage({ ...msg, snapshot: { ...msg.snapshot, chunk: new Uint8Array(0) } });
+  const header = headerOf(msg);
+  function* generate(): Generator<object> {
+    yield { header, message: head, chunk_bytes: chunk.byteLength, data: chunk.subarray(0, frameBytes) };
+    for (let at = frameBytes; at < chunk.byteLength; at += frameBytes) {
+      yield { data: chunk.subarray(at, at + frameBytes) };
+    }
+  }
+  return { frames: generate(), size: head.byteLength + chunk.byteLength + REQUEST_OVERHEAD_BYTES };
+}
+
+function withoutUndefined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function assert(cond: boolean, what: string): asserts cond {
+  if (!cond) throw new Error(`raftq: invariant failed: ${what}`);
+}
