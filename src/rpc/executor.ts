@@ -1,0 +1,61 @@
+// What the client gRPC service needs from a node. The node's driver implements it; the service is a
+// thin adapter from proto messages to these calls, so the same driver also runs in the simulation.
+import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent } from '../protocol/commands.js';
+
+export interface MemberStatus {
+  id: string;
+  /** Advertised client address. */
+  address: string;
+  role: 'leader' | 'follower' | 'candidate' | 'precandidate' | 'learner' | 'unreachable';
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  /** Leader's view only: the follower's match index. */
+  matchIndex?: number;
+}
+
+export interface NodeStatus {
+  id: string;
+  clusterId: string;
+  leader: string | null;
+  /** Advertised client address of the leader, if known. */
+  leaderAddress: string | null;
+  role: MemberStatus['role'];
+  term: number;
+  commitIndex: number;
+  appliedIndex: number;
+  /** Applied at least up to the commit index persisted at start, and a leader is known. */
+  ready: boolean;
+  members: MemberStatus[];
+}
+
+export interface ExecuteOptions {
+  /** Absolute deadline on this process's performance.now() clock. */
+  deadline: number;
+  /**
+   * Lease commands only: hold the request up to this long while the queue has no ready task, so
+   * workers need few round trips. The answer then carries heldMs (time from receipt to the granting
+   * entry's creation, on this node's monotonic clock — DESIGN.md §2 worker belief).
+   */
+  maxHoldMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface ExecuteResult {
+  /** One answer per command, in order. Errors such as NOT_LEADER come back as answers, not throws. */
+  answers: Answer[];
+  /** The Raft index of the entry that carried them (0 if never appended). */
+  index: number;
+  heldMs: number;
+}
+
+export interface ClientExecutor {
+  execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult>;
+  /** Linearizable reads go through ReadIndex on the leader; 'stale' reads this node's applied state. */
+  read(query: ReadQuery, opts: { consistency: 'linearizable' | 'stale'; deadline: number }): Promise<ReadAnswer>;
+  status(): NodeStatus;
+  /** Subscribes to task events applied on this node; returns the unsubscribe function. */
+  subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;
+  /** Called when this node stops being leader (leader-side watches such as waitFor fail then). */
+  onStepDown(cb: () => void): () => void;
+}
