@@ -1,0 +1,646 @@
+/*
+ * DurableStore: the node's Raft log, hard state and snapshot metadata in LevelDB.
+ *
+ * Key layout (raw byte keys, `<dataDir>/db`; see records.ts):
+ *   00 'i' 'd'                            identity {clusterId, storageId, formatVersion}: one per data dir
+ *   01 <group u32 BE> 01                  hard state {term, vote, commit}
+ *   01 <group u32 BE> 02                  snapshot meta {group, index, term, membership}
+ *   01 <group u32 BE> 03                  log start marker {firstIndex, prevTerm}
+ *   01 <group u32 BE> 10 <index u64 BE>   log entry {index, term, type, data, config?}
+ * Fixed-width big-endian numbers make LevelDB's byte order numeric order, so one range scan reads a
+ * group's log in index order. Every value is crc32(key ‖ body) ‖ version ‖ msgpack payload.
+ * Entry keys below the log start marker are garbage left by a compaction that was interrupted
+ * between writing the marker and deleting the keys; recovery ignores and deletes them.
+ * Snapshot data lives in files (snapshot-files.ts), not here.
+ *
+ * Writes: every call goes through ONE serial queue; whatever queued while a write was in flight
+ * goes out as the next single `batch(..., { sync: true })` (group commit), so vote and log writes
+ * never reorder (FAULTS P2–P4). A failed write is fatal (P12): the store refuses every later call.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
+import {
+  ClusterMismatchError,
+  CorruptionError,
+  NotFormattedError,
+  StorageError,
+  StoreFailedError,
+  describe,
+} from './errors.js';
+import { fsyncDir, pathExists } from './fsync.js';
+import { LevelKv } from './kv.js';
+import type { KvOp, KvStore } from './kv.js';
+import {
+  FORMAT_VERSION,
+  IDENTITY_KEY,
+  asEntry,
+  asHardState,
+  asIdentity,
+  asLogStart,
+  asSnapshotMeta,
+  decodeRecord,
+  encodeRecord,
+  entryIndexOf,
+  entryKey,
+  entryKeyEnd,
+  entryPayload,
+  hardStateKey,
+  logStartKey,
+  snapshotMetaKey,
+} from './records.js';
+import type { IdentityRecord, LogStartRecord } from './records.js';
+
+export type Identity = IdentityRecord;
+
+export interface DurableStoreOptions {
+  /** Required to match an existing data dir; written when formatting (a random one if absent). */
+  clusterId?: string;
+  /** Format an empty data dir (default true). With false, an unformatted dir is a NotFormattedError. */
+  create?: boolean;
+  /** Called once when a write fails; the node must stop (it may neither vote nor serve). */
+  onFailure?: (error: StoreFailedError) => void;
+  /** Called after each durable batch (for the fsync latency histogram). */
+  onBatchWritten?: (info: { requests: number; ops: number; durationMs: number }) => void;
+  /** Tests only: wrap the LevelDB port, e.g. with the fault layer. */
+  wrapKv?: (kv: KvStore) => KvStore;
+  /** Keys deleted per batch by compaction and recovery clean-up. */
+  deleteBatchMax?: number;
+  /** Upper bound on operations merged into one group-commit batch (one request is never split). */
+  writeBatchOpsMax?: number;
+}
+
+/** What one Ready asks to persist, in one durable write (src/raft/types.ts `Ready`). */
+export interface PersistRequest {
+  group?: GroupId;
+  /** A snapshot received from the leader: the log is replaced (MemoryStorage.applySnapshot). */
+  snapshotMeta?: SnapshotMeta | null;
+  /** Appended; an entry whose index is ≤ the last index replaces that suffix. */
+  entries?: readonly Entry[];
+  hardState?: HardState | null;
+}
+
+export interface Truncation {
+  /** The first removed index: the first damaged (or missing) record beyond the commit index. */
+  fromIndex: number;
+  removedKeys: number;
+  reason: string;
+}
+
+export interface RecoveredState {
+  identity: Identity;
+  group: GroupId;
+  hardState: HardState;
+  snapshotMeta: SnapshotMeta | null;
+  /** The log: entries firstIndex..lastIndex (firstIndex - 1 may lie below the snapshot index). */
+  entries: Entry[];
+  firstIndex: number;
+  lastIndex: number;
+  /** Term of entry firstIndex - 1 (0 for an empty, never compacted log). */
+  prevTerm: number;
+  /** A damaged tail beyond the commit index that recovery removed, durably. */
+  truncated: Truncation | null;
+  /** Entry keys below the log start marker (an interrupted compaction) that recovery deleted. */
+  staleKeysRemoved: number;
+}
+
+/** What the store knows of a group's durable (or queued) state; the terms serve the checks. */
+interface GroupLog {
+  group: GroupId;
+  firstIndex: number;
+  prevTerm: number;
+  /** terms[k] is the term of entry firstIndex + k. */
+  terms: number[];
+  hardState: HardState;
+  snapshotMeta: SnapshotMeta | null;
+  /** Entry keys in [garbageFrom, firstIndex) may still exist on disk. */
+  garbageFrom: number;
+  collecting: Promise<number> | null;
+}
+
+interface WriteRequest {
+  ops: KvOp[];
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+const RANGE_PAGE = 1024;
+const ROUNDS_MAX = 10_000_000;
+
+/** A broken caller contract (a Raft or driver bug): nothing was written, the store stays usable. */
+export class StoreContractError extends Error {
+  constructor(message: string) {
+    super(`durable store: ${message}`);
+    this.name = 'StoreContractError';
+  }
+}
+
+function check(condition: boolean, message: string): asserts condition {
+  if (!condition) throw new StoreContractError(message);
+}
+
+const put = (key: Uint8Array, payload: unknown): KvOp => ({ type: 'put', key, value: encodeRecord(key, payload) });
+const del = (key: Uint8Array): KvOp => ({ type: 'del', key });
+const lastIndexOf = (g: GroupLog): number => g.firstIndex + g.terms.length - 1;
+
+function termAt(g: GroupLog, index: number): number | undefined {
+  if (index === g.firstIndex - 1) return g.prevTerm;
+  if (index < g.firstIndex) return undefined;
+  return g.terms[index - g.firstIndex];
+}
+
+export class DurableStore {
+  private readonly groups = new Map<GroupId, GroupLog>();
+  private readonly queue: WriteRequest[] = [];
+  private writing = false;
+  private closing = false;
+  private failed: StoreFailedError | null = null;
+  private readonly deleteBatchMax: number;
+  private readonly writeBatchOpsMax: number;
+
+  private constructor(
+    private readonly kv: KvStore,
+    readonly dir: string,
+    readonly identity: Identity,
+    /** True when open() formatted the data dir just now (a new storage id). */
+    readonly formatted: boolean,
+    private readonly options: DurableStoreOptions,
+  ) {
+    this.deleteBatchMax = options.deleteBatchMax ?? 1024;
+    this.writeBatchOpsMax = options.writeBatchOpsMax ?? 100_000;
+    check(this.deleteBatchMax >= 1 && this.writeBatchOpsMax >= 1, 'batch bounds must be positive');
+  }
+
+  static async open(dir: string, options: DurableStoreOptions = {}): Promise<DurableStore> {
+    const create = options.create ?? true;
+    const location = join(dir, 'db');
+    const exists = await pathExists(join(location, 'CURRENT'));
+    if (!exists && !create) throw new NotFormattedError(dir);
+    let base: LevelKv;
+    try {
+      if (!exists) await mkdir(dir, { recursive: true });
+      base = await LevelKv.open(location, { createIfMissing: create });
+      if (!exists) await fsyncDir(dir);
+    } catch (error) {
+      throw new StorageError('OPEN_FAILED', `cannot open data dir ${dir}: ${describeOpenError(error)}`, {
+        cause: error,
+      });
+    }
+    const kv = options.wrapKv === undefined ? base : options.wrapKv(base);
+    try {
+      const { identity, formatted } = await loadOrFormat(kv, dir, options.clusterId, create);
+      return new DurableStore(kv, dir, identity, formatted, options);
+    } catch (error) {
+      await kv.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  /** The write failure that stopped the store, or null. */
+  get failure(): StoreFailedError | null {
+    return this.failed;
+  }
+
+  /**
+   * Loads a group's durable state. Throws CorruptionError for damage the node may not repair:
+   * a damaged hard state, snapshot meta or marker, or a damaged / missing entry ≤ the commit index.
+   */
+  async recover(group: GroupId = 0): Promise<RecoveredState> {
+    this.assertUsable();
+    check(!this.groups.has(group), `group ${group} already recovered`);
+    const hardState = (await this.readRecord(hardStateKey(group), asHardState, `hard state of group ${group}`)) ?? {
+      term: 0,
+      vote: null,
+      commit: 0,
+    };
+    const snapshotMeta = await this.readRecord(
+      snapshotMetaKey(group),
+      asSnapshotMeta,
+      `snapshot meta of group ${group}`,
+    );
+    const logStart = (await this.readRecord(logStartKey(group), asLogStart, `log start marker of group ${group}`)) ?? {
+      firstIndex: 1,
+      prevTerm: 0,
+    };
+    const snapshotIndex = snapshotMeta?.index ?? 0;
+    if (snapshotMeta !== null && snapshotMeta.group !== group) {
+      throw new CorruptionError(`snapshot meta of group ${group} names group ${snapshotMeta.group}`);
+    }
+    if (logStart.firstIndex - 1 > snapshotIndex) {
+      throw new CorruptionError(
+        `group ${group}: the log starts at ${logStart.firstIndex} but the snapshot covers only up to ${snapshotIndex}`,
+        logStart.firstIndex - 1,
+      );
+    }
+    const scan = await this.scanLog(group, logStart);
+    if (scan.damage !== null && scan.damage.index <= hardState.commit) {
+      throw new CorruptionError(
+        `group ${group}: log entry ${scan.damage.index} is damaged (${scan.damage.reason}) inside the committed ` +
+          `prefix (commit index ${hardState.commit}); this node must not vote or serve: restore it from a peer`,
+        scan.damage.index,
+      );
+    }
+    const lastIndex = logStart.firstIndex + scan.entries.length - 1;
+    if (hardState.commit > Math.max(lastIndex, snapshotIndex)) {
+      throw new CorruptionError(
+        `group ${group}: committed entry ${lastIndex + 1} is missing (commit index ${hardState.commit}, ` +
+          `log ends at ${lastIndex}); this node must not vote or serve: restore it from a peer`,
+        lastIndex + 1,
+      );
+    }
+    const g: GroupLog = {
+      group,
+      firstIndex: logStart.firstIndex,
+      prevTerm: logStart.prevTerm,
+      terms: scan.entries.map((e) => e.term),
+      hardState,
+      snapshotMeta,
+      garbageFrom: 0,
+      collecting: null,
+    };
+    this.groups.set(group, g);
+    let truncated: Truncation | null = null;
+    if (scan.damage !== null) {
+      const removedKeys = await this.deleteEntriesFrom(group, scan.damage.index);
+      truncated = { fromIndex: scan.damage.index, removedKeys, reason: scan.damage.reason };
+    }
+    const staleKeysRemoved = await this.collectAllGarbage(g);
+    this.assertUsable();
+    return {
+      identity: this.identity,
+      group,
+      hardState: { ...hardState },
+      snapshotMeta,
+      entries: scan.entries,
+      firstIndex: logStart.firstIndex,
+      lastIndex,
+      prevTerm: logStart.prevTerm,
+      truncated,
+      staleKeysRemoved,
+    };
+  }
+
+  /**
+   * Persists one Ready's snapshot meta, entries and hard state in ONE durable batch. Resolves once
+   * that batch (and everything persisted before it) is on stable storage; rejects with
+   * StoreFailedError if the write failed, or StoreContractError (nothing written) on a caller bug.
+   */
+  async persist(request: PersistRequest): Promise<void> {
+    this.assertUsable();
+    const g = this.groupLog(request.group ?? 0);
+    const plan = planPersist(g, request);
+    applyPlan(g, plan, request.entries ?? []);
+    const written = this.enqueueWrite(plan.ops);
+    if (plan.garbage) void written.then(() => this.collectAllGarbage(g)).catch(() => undefined);
+    return written;
+  }
+
+  /**
+   * Records a snapshot the node took itself at an applied index (MemoryStorage.createSnapshot); the
+   * log is kept. Its data file must already be durable (SnapshotFiles.write). An older one is ignored.
+   */
+  async recordSnapshot(meta: SnapshotMeta, options: { group?: GroupId } = {}): Promise<void> {
+    this.assertUsable();
+    const g = this.groupLog(options.group ?? 0);
+    check(meta.group === g.group, `snapshot of group ${meta.group} recorded in group ${g.group}`);
+    if (g.snapshotMeta !== null && meta.index <= g.snapshotMeta.index) return;
+    check(meta.index <= g.hardState.commit, `snapshot ${meta.index} beyond commit index ${g.hardState.commit}`);
+    check(termAt(g, meta.index) === meta.term, `snapshot ${meta.index}/${meta.term} does not match the log`);
+    g.snapshotMeta = meta;
+    await this.enqueueWrite([put(snapshotMetaKey(g.group), meta)]);
+  }
+
+  /**
+   * Drops entries ≤ upToIndex, which a durable snapshot must cover. The "log starts at" marker is
+   * made durable first; the keys are then deleted in bounded batches, so a crash in between leaves
+   * only garbage that recovery ignores (LevelDB clear() is not atomic: FAULTS P6).
+   */
+  async compact(upToIndex: number, options: { group?: GroupId } = {}): Promise<void> {
+    this.assertUsable();
+    const g = this.groupLog(options.group ?? 0);
+    if (upToIndex >= g.firstIndex) {
+      const snapshotIndex = g.snapshotMeta?.index ?? 0;
+      check(upToIndex <= snapshotIndex, `compact(${upToIndex}) beyond the snapshot index ${snapshotIndex}`);
+      check(upToIndex <= lastIndexOf(g), `compact(${upToIndex}) beyond the last index ${lastIndexOf(g)}`);
+      const prevTerm = termAt(g, upToIndex);
+      check(prevTerm !== undefined, `no term for ${upToIndex}`);
+      g.terms = g.terms.slice(upToIndex + 1 - g.firstIndex);
+      g.firstIndex = upToIndex + 1;
+      g.prevTerm = prevTerm;
+      const marker: LogStartRecord = { firstIndex: g.firstIndex, prevTerm };
+      await this.enqueueWrite([put(logStartKey(g.group), marker)]);
+    }
+    await this.collectAllGarbage(g);
+  }
+
+  /** Waits for queued writes and clean-up, then closes LevelDB. Safe to call in the failed state. */
+  async close(): Promise<void> {
+    if (this.closing) return;
+    this.closing = true;
+    if (this.failed === null) {
+      await this.enqueueWrite([]).catch(() => undefined);
+      await Promise.all([...this.groups.values()].map((g) => g.collecting?.catch(() => 0)));
+    }
+    await this.kv.close();
+  }
+
+  // ---- the write queue ----
+
+  private enqueueWrite(ops: KvOp[]): Promise<void> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.queue.push({ ops, resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        void this.drain();
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    try {
+      for (let round = 0; round < ROUNDS_MAX && this.queue.length > 0; round++) {
+        const requests = this.takeBatch();
+        const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
+        const started = performance.now();
+        try {
+          if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+        } catch (error) {
+          const failure = this.fail(error);
+          for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
+          return;
+        }
+        if (ops.length > 0) {
+          const durationMs = performance.now() - started;
+          this.options.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs });
+        }
+        for (const r of requests) r.resolve();
+      }
+    } finally {
+      this.writing = false;
+    }
+  }
+
+  private takeBatch(): WriteRequest[] {
+    let count = 0;
+    let ops = 0;
+    for (const r of this.queue) {
+      if (count > 0 && ops + r.ops.length > this.writeBatchOpsMax) break;
+      count++;
+      ops += r.ops.length;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private fail(error: unknown): StoreFailedError {
+    if (this.failed === null) {
+      this.failed = error instanceof StoreFailedError ? error : new StoreFailedError(error);
+      try {
+        this.options.onFailure?.(this.failed);
+      } catch {
+        // The callback's own failure must not mask the storage failure.
+      }
+    }
+    return this.failed;
+  }
+
+  private assertUsable(): void {
+    if (this.failed !== null) throw this.failed;
+    if (this.closing) throw new StorageError('FAILED', `durable store ${this.dir} is closed`);
+  }
+
+  private groupLog(group: GroupId): GroupLog {
+    const g = this.groups.get(group);
+    check(g !== undefined, `group ${group} used before recover()`);
+    return g;
+  }
+
+  // ---- reads and clean-up ----
+
+  private async readRecord<T>(key: Uint8Array, as: (x: unknown) => T | null, what: string): Promise<T | null> {
+    const value = await this.kv.get(key);
+    if (value === undefined) return null;
+    const decoded = decodeRecord(key, value);
+    if (!decoded.ok) throw new CorruptionError(`${what} is damaged (${decoded.reason}) in ${this.dir}`);
+    const record = as(decoded.payload);
+    if (record === null) throw new CorruptionError(`${what} has an invalid shape in ${this.dir}`);
+    return record;
+  }
+
+  /** Reads the log from the marker on, stopping at the first damaged, missing or inconsistent record. */
+  private async scanLog(
+    group: GroupId,
+    start: LogStartRecord,
+  ): Promise<{ entries: Entry[]; damage: { index: number; reason: string } | null }> {
+    const entries: Entry[] = [];
+    let prevTerm = start.prevTerm;
+    for (let round = 0; round < ROUNDS_MAX; round++) {
+      const expected = start.firstIndex + entries.length;
+      const page = await this.kv.range({ gte: entryKey(group, expected), lt: entryKeyEnd(group), limit: RANGE_PAGE });
+      for (const [key, value] of page) {
+        const next = start.firstIndex + entries.length;
+        const index = entryIndexOf(group, key);
+        if (index !== next) return { entries, damage: { index: next, reason: `missing (next key is ${index})` } };
+        const entry = readEntry(key, value, index, prevTerm);
+        if (typeof entry === 'string') return { entries, damage: { index, reason: entry } };
+        entries.push(entry);
+        prevTerm = entry.term;
+      }
+      if (page.length < RANGE_PAGE) return { entries, damage: null };
+    }
+    throw new CorruptionError(`group ${group}: log scan did not end`);
+  }
+
+  /** Deletes every entry key ≥ fromIndex (a damaged tail), durably, in bounded batches. */
+  private async deleteEntriesFrom(group: GroupId, fromIndex: number): Promise<number> {
+    let removed = 0;
+    for (let round = 0; round < ROUNDS_MAX; round++) {
+      const page = await this.kv.range({
+        gte: entryKey(group, fromIndex),
+        lt: entryKeyEnd(group),
+        limit: this.deleteBatchMax,
+      });
+      if (page.length === 0) return removed;
+      await this.enqueueWrite(page.map(([key]) => del(key)));
+      removed += page.length;
+    }
+    throw new CorruptionError(`group ${group}: tail truncation did not end`);
+  }
+
+  /** Deletes entry keys below the log start, until none is left (bounded rounds). */
+  private async collectAllGarbage(g: GroupLog): Promise<number> {
+    let removed = 0;
+    for (let round = 0; round < 8 && g.garbageFrom < g.firstIndex && this.failed === null && !this.closing; round++) {
+      g.collecting ??= this.collectGarbage(g).finally(() => {
+        g.collecting = null;
+      });
+      removed += await g.collecting;
+    }
+    return removed;
+  }
+
+  private async collectGarbage(g: GroupLog): Promise<number> {
+    let removed = 0;
+    for (let round = 0; round < ROUNDS_MAX && this.failed === null && !this.closing; round++) {
+      const end = g.firstIndex;
+      const gte = entryKey(g.group, g.garbageFrom);
+      const page = await this.kv.range({ gte, lt: entryKey(g.group, end), limit: this.deleteBatchMax });
+      if (page.length === 0) {
+        g.garbageFrom = Math.max(g.garbageFrom, end);
+        return removed;
+      }
+      await this.enqueueWrite(page.map(([key]) => del(key)));
+      removed += page.length;
+      const lastKey = page[page.length - 1]![0];
+      g.garbageFrom = (entryIndexOf(g.group, lastKey) ?? end - 1) + 1;
+    }
+    return removed;
+  }
+}
+
+/** An entry record, or why it cannot be trusted. */
+function readEntry(key: Uint8Array, value: Uint8Array, index: number, prevTerm: number): Entry | string {
+  const decoded = decodeRecord(key, value);
+  if (!decoded.ok) return decoded.reason;
+  const entry = asEntry(decoded.payload);
+  if (entry === null) return 'invalid entry shape';
+  if (entry.index !== index) return `record holds entry ${entry.index}`;
+  if (entry.term < 1 || entry.term < prevTerm) return `term ${entry.term} after term ${prevTerm}`;
+  return entry;
+}
+
+interface PersistPlan {
+  ops: KvOp[];
+  firstIndex: number;
+  prevTerm: number;
+  /** The snapshot replaced the whole log. */
+  discard: boolean;
+  /** Index of the first appended entry. */
+  appendFrom: number;
+  hardState: HardState;
+  snapshotMeta: SnapshotMeta | null;
+  /** Entry keys below the new log start remain: delete them after the write. */
+  garbage: boolean;
+}
+
+/** Validates a request against the group's state and lists its operations; mutates nothing. */
+function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
+  const ops: KvOp[] = [];
+  let firstIndex = g.firstIndex;
+  let prevTerm = g.prevTerm;
+  let lastIndex = lastIndexOf(g);
+  let commitFloor = g.hardState.commit;
+  let snapshotMeta = g.snapshotMeta;
+  const meta = request.snapshotMeta ?? null;
+  if (meta !== null) {
+    check(meta.group === g.group, `snapshot of group ${meta.group} persisted in group ${g.group}`);
+    check(meta.index >= (g.snapshotMeta?.index ?? 0), `snapshot ${meta.index} older than the stored one`);
+    check(meta.index >= g.firstIndex - 1, `snapshot ${meta.index} below the log start ${g.firstIndex}`);
+    check(meta.term >= 1 || meta.index === 0, `snapshot ${meta.index} without a term`);
+    // The log is replaced: keys above the snapshot go now (recovery would read them), those below later.
+    for (let i = Math.max(firstIndex, meta.index + 1); i <= lastIndex; i++) ops.push(del(entryKey(g.group, i)));
+    firstIndex = meta.index + 1;
+    prevTerm = meta.term;
+    lastIndex = meta.index;
+    commitFloor = Math.max(commitFloor, meta.index);
+    snapshotMeta = meta;
+    ops.push(put(snapshotMetaKey(g.group), meta), put(logStartKey(g.group), { firstIndex, prevTerm }));
+  }
+  const entries = request.entries ?? [];
+  let appendFrom = lastIndex + 1;
+  const first = entries[0];
+  if (first !== undefined) {
+    check(first.index >= firstIndex && first.index <= lastIndex + 1, entriesRange(first.index, firstIndex, lastIndex));
+    let before = first.index === firstIndex ? prevTerm : termAt(g, first.index - 1);
+    for (const [k, entry] of entries.entries()) {
+      check(entry.index === first.index + k, `entries not contiguous at ${entry.index}`);
+      check(before !== undefined && entry.term >= before && entry.term >= 1, `entry ${entry.index} term goes back`);
+      if (meta === null && entry.index <= g.hardState.commit) {
+        check(termAt(g, entry.index) === entry.term, `entry ${entry.index} would overwrite a committed entry`);
+      }
+      before = entry.term;
+    }
+    const newLast = first.index + entries.length - 1;
+    for (let i = newLast + 1; i <= lastIndex; i++) ops.push(del(entryKey(g.group, i)));
+    for (const entry of entries) ops.push(put(entryKey(g.group, entry.index), entryPayload(entry)));
+    appendFrom = first.index;
+    lastIndex = newLast;
+  }
+  let hardState = g.hardState;
+  let hardChanged = false;
+  const next = request.hardState ?? null;
+  if (next !== null) {
+    check(next.term >= hardState.term, `term goes back ${hardState.term} -> ${next.term}`);
+    const sameTermVoted = next.term === hardState.term && hardState.vote !== null;
+    check(!sameTermVoted || next.vote === hardState.vote, `vote changes within term ${next.term}`);
+    check(next.commit >= hardState.commit, `commit goes back ${hardState.commit} -> ${next.commit}`);
+    hardState = { term: next.term, vote: next.vote, commit: next.commit };
+    hardChanged = true;
+  }
+  if (hardState.commit < commitFloor) {
+    hardState = { ...hardState, commit: commitFloor };
+    hardChanged = true;
+  }
+  const covered = Math.max(lastIndex, snapshotMeta?.index ?? 0);
+  check(hardState.commit <= covered, `commit ${hardState.commit} beyond the last index ${covered}`);
+  if (hardChanged) ops.push(put(hardStateKey(g.group), hardState));
+  const garbage = meta !== null && g.firstIndex <= Math.min(meta.index, lastIndexOf(g));
+  return { ops, firstIndex, prevTerm, discard: meta !== null, appendFrom, hardState, snapshotMeta, garbage };
+}
+
+function entriesRange(index: number, firstIndex: number, lastIndex: number): string {
+  return `entries start at ${index}, outside [${firstIndex}, ${lastIndex + 1}]`;
+}
+
+function applyPlan(g: GroupLog, plan: PersistPlan, entries: readonly Entry[]): void {
+  if (plan.discard) g.terms = [];
+  g.firstIndex = plan.firstIndex;
+  g.prevTerm = plan.prevTerm;
+  if (entries.length > 0) {
+    g.terms.length = plan.appendFrom - g.firstIndex;
+    for (const entry of entries) g.terms.push(entry.term);
+  }
+  g.hardState = plan.hardState;
+  g.snapshotMeta = plan.snapshotMeta;
+}
+
+async function loadOrFormat(
+  kv: KvStore,
+  dir: string,
+  clusterId: string | undefined,
+  create: boolean,
+): Promise<{ identity: Identity; formatted: boolean }> {
+  const raw = await kv.get(IDENTITY_KEY);
+  if (raw === undefined) {
+    const any = await kv.range({ gte: Uint8Array.of(0x00), lt: Uint8Array.of(0xff), limit: 1 });
+    if (any.length > 0) throw new CorruptionError(`data dir ${dir} holds records but no identity record`);
+    if (!create) throw new NotFormattedError(dir);
+    const identity: Identity = {
+      clusterId: clusterId ?? randomUUID(),
+      storageId: randomUUID(),
+      formatVersion: FORMAT_VERSION,
+    };
+    await kv.batch([put(IDENTITY_KEY, identity)], { sync: true });
+    return { identity, formatted: true };
+  }
+  const decoded = decodeRecord(IDENTITY_KEY, raw);
+  const identity = decoded.ok ? asIdentity(decoded.payload) : null;
+  if (identity === null) throw new CorruptionError(`identity record of data dir ${dir} is damaged`);
+  if (identity.formatVersion > FORMAT_VERSION) {
+    throw new StorageError(
+      'UNSUPPORTED_FORMAT',
+      `data dir ${dir} has format ${identity.formatVersion}; this build reads up to ${FORMAT_VERSION}`,
+    );
+  }
+  if (clusterId !== undefined && clusterId !== identity.clusterId) {
+    throw new ClusterMismatchError(clusterId, identity.clusterId, dir);
+  }
+  return { identity, formatted: false };
+}
+
+function describeOpenError(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause === undefined ? describe(error) : `${describe(error)} (${describe(cause)})`;
+}

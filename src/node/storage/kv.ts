@@ -1,0 +1,50 @@
+// The narrow key-value port the durable store writes through: LevelDB in production, wrapped by
+// the fault layer in tests. Keys and values are raw bytes; the store does its own encoding.
+import { Level } from 'level';
+
+export type KvOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
+
+export interface KvRange {
+  gte: Uint8Array;
+  lt: Uint8Array;
+  /** At most this many pairs, in ascending key order. */
+  limit: number;
+}
+
+export interface KvStore {
+  get(key: Uint8Array): Promise<Uint8Array | undefined>;
+  /** Applies `ops` atomically, in order. With `sync`, resolves only once they are on stable storage. */
+  batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void>;
+  range(range: KvRange): Promise<Array<[Uint8Array, Uint8Array]>>;
+  close(): Promise<void>;
+}
+
+export class LevelKv implements KvStore {
+  private constructor(private readonly db: Level<Uint8Array, Uint8Array>) {}
+
+  static async open(location: string, options: { createIfMissing: boolean }): Promise<LevelKv> {
+    const db = new Level<Uint8Array, Uint8Array>(location, {
+      keyEncoding: 'view',
+      valueEncoding: 'view',
+      createIfMissing: options.createIfMissing,
+    });
+    await db.open();
+    return new LevelKv(db);
+  }
+
+  get(key: Uint8Array): Promise<Uint8Array | undefined> {
+    return this.db.get(key);
+  }
+
+  batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void> {
+    return this.db.batch(ops as KvOp[], { sync: options.sync });
+  }
+
+  range(range: KvRange): Promise<Array<[Uint8Array, Uint8Array]>> {
+    return this.db.iterator({ gte: range.gte, lt: range.lt, limit: range.limit }).all();
+  }
+
+  close(): Promise<void> {
+    return this.db.close();
+  }
+}
