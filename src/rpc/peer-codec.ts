@@ -1,15 +1,8 @@
 // Wire codec for Raft messages between peers: msgpackr bytes plus a defensive validator. Everything
 // here is pure and total: decoding hostile bytes returns an error string, it never throws.
-import { Packr } from 'msgpackr';
+import { encode, tryDecode } from '../protocol/codec.js';
 import { EntryType, MessageType } from '../raft/types.js';
 import type { Entry, Member, Membership, Message, SnapshotMeta } from '../raft/types.js';
-
-/**
- * One shared Packr: plain msgpack maps (no record extension, so the bytes depend only on the value
- * and its key order). Our encoder writes integers above 2^32 as float64; a foreign uint64/int64
- * decodes as bigint and the validator rejects it.
- */
-export const peerPackr = new Packr({ useRecords: false, moreTypes: false });
 
 /** Bounds on decoded strings and arrays; gRPC's message size limit bounds the total. */
 export const CODEC_LIMITS = {
@@ -64,19 +57,16 @@ export function headerMismatch(header: unknown, msg: Message): string | null {
   return null;
 }
 
+/** Encodes with the project's one deterministic msgpackr codec (src/protocol/codec.ts). */
 export function encodeMessage(msg: Message): Uint8Array {
-  return peerPackr.pack(msg);
+  return encode(msg);
 }
 
 /** Unpacks and validates; an error string for anything that is not a well-formed Message. */
 export function decodeMessage(bytes: Uint8Array): Message | string {
-  let value: unknown;
-  try {
-    value = peerPackr.unpack(bytes);
-  } catch (err) {
-    return `msgpack: ${err instanceof Error ? err.message : 'undecodable'}`;
-  }
-  return validateMessage(value);
+  const decoded = tryDecode(bytes);
+  if (!decoded.ok) return 'msgpack: undecodable';
+  return validateMessage(decoded.value);
 }
 
 const MESSAGE_TYPES: ReadonlySet<unknown> = new Set(Object.values(MessageType));
