@@ -70,7 +70,8 @@ export interface Snapshot {
 /**
  * The core's read-only view of stable storage (etcd-io/raft `Storage`), synchronous: the node keeps
  * an in-memory mirror of what it has made durable. Indexes are 1-based; index 0 / term 0 is the
- * empty log. After compaction, firstIndex() is snapshot.index + 1.
+ * empty log. After compaction, firstIndex() - 1 ≤ snapshot.index (a few entries may be kept behind the
+ * snapshot for slightly lagging followers).
  */
 export interface Storage {
   initialState(): { hardState: HardState; membership: Membership };
@@ -132,6 +133,8 @@ export interface Message {
   context?: number;
   /** Snapshot chunk. */
   snapshot?: { meta: SnapshotMeta; offset: number; chunk: Uint8Array; done: boolean; total: number };
+  /** SnapshotResp: the index of the snapshot being acknowledged (`index` holds the bytes received). */
+  snapshotIndex?: number;
   /** Vote request forced by leadership transfer (ignores leases / check-quorum stickiness). */
   transfer?: boolean;
 }
@@ -144,6 +147,14 @@ export interface ReadState {
 }
 
 export type ProposalFailure = 'not-leader' | 'stepped-down' | 'too-large' | 'uncommitted-cap' | 'transfer-in-progress';
+
+export type ReadFailure = 'not-leader' | 'stepped-down';
+
+export interface DroppedRead {
+  /** Caller's request id from readIndex(ctx). */
+  ctx: number;
+  reason: ReadFailure;
+}
 
 export interface DroppedProposal {
   /** Caller's proposal id from propose(). */
@@ -163,7 +174,9 @@ export interface SoftState {
  *    an entry whose index is ≤ the stored last index replaces that suffix (truncation);
  * 2. only then send `messages` (every message may depend on step 1);
  * 3. apply `committedEntries` in order (they are already durable on a majority);
- * 4. serve `readStates` once applied ≥ their index; fail `droppedProposals`.
+ * 4. serve `readStates` once applied ≥ their index; fail `droppedProposals` and `droppedReads`.
+ * Messages to a node's own id never appear. `step()` may be called between ready() and advance(),
+ * but ready() may not be called again before advance().
  */
 export interface Ready {
   softState: SoftState;
@@ -174,6 +187,13 @@ export interface Ready {
   committedEntries: Entry[];
   readStates: ReadState[];
   droppedProposals: DroppedProposal[];
+  /** ReadIndex requests that failed (not leader, or leadership lost before they were confirmed). */
+  droppedReads: DroppedRead[];
+  /**
+   * Whether the write of step 1 must be fsynced before step 2. False only when nothing but the commit
+   * index changed (the commit index can be recovered from peers; a term, vote or entry cannot).
+   */
+  mustSync: boolean;
   /** Proposals appended to the log in this Ready: id -> index, so the driver can wait for their apply. */
   proposed: { id: number; index: number; term: number }[];
 }

@@ -1,0 +1,74 @@
+// Core configuration, validated up front so that bad limits fail at construction, not mid-election.
+
+import type { GroupId, NodeId, StorageId } from './types.js';
+
+export interface RaftConfig {
+  id: NodeId;
+  storageId: StorageId;
+  group: GroupId;
+  /** Base election timeout; each round draws uniformly from [electionTicks, 2·electionTicks). */
+  electionTicks: number;
+  heartbeatTicks: number;
+  preVote: boolean;
+  checkQuorum: boolean;
+  /** Bytes of entry data per Append message (at least one entry is always sent). */
+  maxMsgBytes: number;
+  /** Appends in flight per follower in replicate state (the pipelining window). */
+  maxInflight: number;
+  /** Leader refuses proposals while this many bytes are appended but not committed. */
+  maxUncommittedBytes: number;
+  /** Largest single proposal. */
+  maxEntryBytes: number;
+  snapshotChunkBytes: number;
+  /** Bytes of committed entries handed out per Ready. */
+  maxApplyBytes: number;
+  /** The state machine's applied index at start (defaults to the snapshot's index). */
+  applied?: number;
+}
+
+export const defaultRaftLimits = {
+  electionTicks: 10,
+  heartbeatTicks: 2,
+  preVote: true,
+  checkQuorum: true,
+  maxMsgBytes: 1 << 20,
+  maxInflight: 64,
+  maxUncommittedBytes: 64 << 20,
+  maxEntryBytes: 4 << 20,
+  snapshotChunkBytes: 1 << 20,
+  maxApplyBytes: 8 << 20,
+} as const;
+
+export function makeRaftConfig(
+  base: { id: NodeId; storageId: StorageId; group: GroupId } & Partial<RaftConfig>,
+): RaftConfig {
+  const cfg: RaftConfig = { ...defaultRaftLimits, ...base };
+  validateRaftConfig(cfg);
+  return cfg;
+}
+
+export function validateRaftConfig(cfg: RaftConfig): void {
+  const positive = (name: keyof RaftConfig): void => {
+    const v = cfg[name];
+    if (typeof v !== 'number' || !Number.isSafeInteger(v) || v <= 0) {
+      throw new RangeError(`raft config: ${name} must be a positive integer, got ${String(v)}`);
+    }
+  };
+  for (const k of [
+    'electionTicks',
+    'heartbeatTicks',
+    'maxMsgBytes',
+    'maxInflight',
+    'maxUncommittedBytes',
+    'maxEntryBytes',
+    'snapshotChunkBytes',
+    'maxApplyBytes',
+  ] as const) {
+    positive(k);
+  }
+  if (cfg.heartbeatTicks >= cfg.electionTicks) {
+    throw new RangeError('raft config: heartbeatTicks must be below electionTicks');
+  }
+  if (cfg.id === '' || cfg.storageId === '') throw new RangeError('raft config: id and storageId are required');
+  if (!Number.isSafeInteger(cfg.group) || cfg.group < 0) throw new RangeError('raft config: bad group');
+}

@@ -1,0 +1,165 @@
+// The core's view of the log: what the driver has made durable (Storage) plus an unstable tail of
+// entries (and at most one received snapshot) that the next Ready hands out for persisting.
+
+import { CompactedError } from './types.js';
+import type { Entry, Snapshot, Storage } from './types.js';
+
+export function raftAssert(cond: boolean, msg: string): asserts cond {
+  if (!cond) throw new Error(`raft invariant: ${msg}`);
+}
+
+export class RaftLog {
+  /** Unstable entries: unstable[k] has index offset + k; they override storage from `offset` on. */
+  private unstable: Entry[] = [];
+  private offset: number;
+  /** A snapshot received from the leader and not yet persisted (the log restarts after it). */
+  pendingSnapshot: Snapshot | null = null;
+  committed: number;
+  applied: number;
+
+  constructor(
+    readonly storage: Storage,
+    committed: number,
+    applied: number,
+  ) {
+    this.offset = storage.lastIndex() + 1;
+    this.committed = committed;
+    this.applied = applied;
+    raftAssert(applied <= committed, `applied ${applied} > committed ${committed}`);
+    raftAssert(committed <= this.lastIndex(), `committed ${committed} > last index ${this.lastIndex()}`);
+  }
+
+  firstIndex(): number {
+    return this.pendingSnapshot !== null ? this.pendingSnapshot.meta.index + 1 : this.storage.firstIndex();
+  }
+
+  lastIndex(): number {
+    if (this.unstable.length > 0) return this.offset + this.unstable.length - 1;
+    if (this.pendingSnapshot !== null) return this.pendingSnapshot.meta.index;
+    return this.storage.lastIndex();
+  }
+
+  /** Term of entry i, or undefined when it is compacted or beyond the last index. */
+  term(i: number): number | undefined {
+    if (i === 0) return 0;
+    if (i >= this.offset) return this.unstable[i - this.offset]?.term;
+    const snap = this.pendingSnapshot;
+    if (snap !== null) return i === snap.meta.index ? snap.meta.term : undefined;
+    return this.storage.term(i);
+  }
+
+  lastTerm(): number {
+    return this.term(this.lastIndex()) ?? 0;
+  }
+
+  matchTerm(i: number, t: number): boolean {
+    return this.term(i) === t;
+  }
+
+  /** Whether a candidate whose log ends at (index, term) is at least as up to date as ours (§5.4.1). */
+  isUpToDate(index: number, term: number): boolean {
+    const ourTerm = this.lastTerm();
+    return term > ourTerm || (term === ourTerm && index >= this.lastIndex());
+  }
+
+  /** Entries in [lo, hi), at least one if lo < hi, then up to maxBytes of data. Throws CompactedError. */
+  slice(lo: number, hi: number, maxBytes: number): Entry[] {
+    if (lo >= hi) return [];
+    if (lo < this.firstIndex()) throw new CompactedError(lo);
+    raftAssert(hi <= this.lastIndex() + 1, `slice(${lo}, ${hi}) beyond last ${this.lastIndex()}`);
+    let out: Entry[] = [];
+    let bytes = 0;
+    if (lo < this.offset) {
+      const stableHi = Math.min(hi, this.offset);
+      out = this.storage.entries(lo, stableHi, maxBytes);
+      if (out.length < stableHi - lo) return out;
+      for (const e of out) bytes += e.data.length;
+    }
+    for (let i = Math.max(lo, this.offset); i < hi; i++) {
+      const e = this.unstable[i - this.offset];
+      raftAssert(e !== undefined, `unstable entry ${i} missing`);
+      bytes += e.data.length;
+      if (out.length > 0 && bytes > maxBytes) break;
+      out.push(e);
+    }
+    return out;
+  }
+
+  /** Leader's largest index ≤ index whose term is ≤ term (fast back-off, etcd's findConflictByTerm). */
+  findConflictByTerm(index: number, term: number): number {
+    for (let i = Math.min(index, this.lastIndex()); i > 0; i--) {
+      const t = this.term(i);
+      if (t === undefined || t <= term) return i;
+    }
+    return 0;
+  }
+
+  /** First entry that is new or conflicts with the log, or undefined when all are already present. */
+  findConflict(entries: readonly Entry[]): number | undefined {
+    for (const e of entries) if (!this.matchTerm(e.index, e.term)) return e.index;
+    return undefined;
+  }
+
+  /** Appends (or overwrites from entries[0].index on); the caller handles what a truncation reverts. */
+  append(entries: readonly Entry[]): void {
+    const first = entries[0];
+    if (first === undefined) return;
+    raftAssert(first.index > this.committed, `overwriting committed entry ${first.index} (commit ${this.committed})`);
+    raftAssert(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap`);
+    if (first.index === this.offset + this.unstable.length) {
+      for (const e of entries) this.unstable.push(e);
+    } else if (first.index <= this.offset) {
+      this.offset = first.index;
+      this.unstable = entries.slice();
+    } else {
+      this.unstable.length = first.index - this.offset;
+      for (const e of entries) this.unstable.push(e);
+    }
+  }
+
+  commitTo(index: number): boolean {
+    if (index <= this.committed) return false;
+    raftAssert(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    this.committed = index;
+    return true;
+  }
+
+  restore(snapshot: Snapshot): void {
+    raftAssert(snapshot.meta.index > this.committed, 'restoring a snapshot at or below the commit index');
+    this.pendingSnapshot = snapshot;
+    this.unstable = [];
+    this.offset = snapshot.meta.index + 1;
+    this.committed = snapshot.meta.index;
+  }
+
+  unstableEntries(): Entry[] {
+    return this.unstable.slice();
+  }
+
+  hasUnstable(): boolean {
+    return this.unstable.length > 0 || this.pendingSnapshot !== null;
+  }
+
+  /** The driver made entries up to (index, term) durable; unless they were overwritten since, drop them. */
+  stableTo(index: number, term: number): void {
+    if (index < this.offset) return;
+    const e = this.unstable[index - this.offset];
+    if (e === undefined || e.term !== term) return;
+    this.unstable = this.unstable.slice(index + 1 - this.offset);
+    this.offset = index + 1;
+  }
+
+  stableSnapTo(index: number): void {
+    if (this.pendingSnapshot !== null && this.pendingSnapshot.meta.index === index) this.pendingSnapshot = null;
+  }
+
+  /** Committed entries not yet handed out for applying, up to maxBytes. */
+  nextCommitted(maxBytes: number): Entry[] {
+    const lo = Math.max(this.applied + 1, this.firstIndex());
+    return this.slice(lo, this.committed + 1, maxBytes);
+  }
+
+  hasNextCommitted(): boolean {
+    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+  }
+}
