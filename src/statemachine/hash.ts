@@ -1,0 +1,126 @@
+// A canonical, order-independent digest. Each record (task, queue, session, key) hashes to two
+// independent 32-bit lanes over a fixed, key-sorted field order; the state's digest is the sum of
+// record hashes mod 2^32 per lane, so it is updated incrementally: subtract a record's hash before
+// a change, add it after. Only integers, strings and bytes are hashed: no floats, no Map order.
+
+const P1 = 0x01000193;
+const P2 = 0x5bd1e995;
+
+export class Hasher {
+  a = 0x811c9dc5 | 0;
+  b = 0x9747b28c | 0;
+
+  reset(): this {
+    this.a = 0x811c9dc5 | 0;
+    this.b = 0x9747b28c | 0;
+    return this;
+  }
+
+  private mix(x: number): void {
+    this.a = Math.imul(this.a ^ x, P1);
+    this.b = Math.imul((this.b ^ x) + 0x7f4a7c15, P2);
+    this.b ^= this.b >>> 15;
+  }
+
+  /** A safe integer (negative allowed), or -1 sentinel-free: null/undefined hash as a distinct tag. */
+  int(n: number): this {
+    this.mix(n | 0);
+    this.mix(Math.floor(n / 4294967296) | 0);
+    return this;
+  }
+
+  tag(t: number): this {
+    this.mix(0x7e000000 | t);
+    return this;
+  }
+
+  opt(n: number | undefined | null): this {
+    if (n === undefined || n === null) return this.tag(1);
+    return this.tag(2).int(n);
+  }
+
+  str(s: string): this {
+    this.mix(s.length);
+    for (let i = 0; i < s.length; i++) this.mix(s.charCodeAt(i));
+    return this;
+  }
+
+  optStr(s: string | undefined | null): this {
+    if (s === undefined || s === null) return this.tag(1);
+    return this.tag(3).str(s);
+  }
+
+  bytes(u: Uint8Array): this {
+    this.mix(u.length);
+    let i = 0;
+    for (; i + 4 <= u.length; i += 4) {
+      this.mix(
+        (u[i] as number) | ((u[i + 1] as number) << 8) | ((u[i + 2] as number) << 16) | ((u[i + 3] as number) << 24),
+      );
+    }
+    for (; i < u.length; i++) this.mix(u[i] as number);
+    return this;
+  }
+
+  /** Any plain value (answers, settings): canonical with sorted object keys. */
+  value(v: unknown): this {
+    if (v === undefined) return this.tag(10);
+    if (v === null) return this.tag(11);
+    if (typeof v === 'boolean') return this.tag(v ? 12 : 13);
+    if (typeof v === 'number') return this.tag(14).int(v);
+    if (typeof v === 'string') return this.tag(15).str(v);
+    if (v instanceof Uint8Array) return this.tag(16).bytes(v);
+    if (Array.isArray(v)) {
+      this.tag(17).mix(v.length);
+      for (const x of v) this.value(x);
+      return this;
+    }
+    if (typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o)
+        .filter((k) => o[k] !== undefined)
+        .sort();
+      this.tag(18).mix(keys.length);
+      for (const k of keys) this.str(k).value(o[k]);
+      return this;
+    }
+    return this.tag(19);
+  }
+}
+
+/** Sum of record hashes per lane, mod 2^32. */
+export class DigestSum {
+  a = 0;
+  b = 0;
+
+  add(h: Hasher): void {
+    this.a = (this.a + h.a) | 0;
+    this.b = (this.b + h.b) | 0;
+  }
+
+  sub(h: Hasher): void {
+    this.a = (this.a - h.a) | 0;
+    this.b = (this.b - h.b) | 0;
+  }
+
+  addPair(a: number, b: number): void {
+    this.a = (this.a + a) | 0;
+    this.b = (this.b + b) | 0;
+  }
+
+  subPair(a: number, b: number): void {
+    this.a = (this.a - a) | 0;
+    this.b = (this.b - b) | 0;
+  }
+}
+
+export function hex32(n: number): string {
+  return (n >>> 0).toString(16).padStart(8, '0');
+}
+
+/** A stable 32-bit hash of a few integers (deterministic jitter). */
+export function hashInts(...xs: number[]): number {
+  const h = new Hasher();
+  for (const x of xs) h.int(x);
+  return h.a >>> 0;
+}

@@ -1,0 +1,167 @@
+// Binary heaps. IndexedHeap keeps each item's position in the item itself (`pos`), so removing or
+// re-keying an arbitrary item is O(log n) without a side table. An item sits in at most one
+// IndexedHeap at a time (a task is ready, delayed or leased, never two of them).
+
+export interface Positioned {
+  pos: number;
+}
+
+export class IndexedHeap<T extends Positioned> {
+  private readonly items: T[] = [];
+
+  constructor(private readonly less: (a: T, b: T) => boolean) {}
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): T | undefined {
+    return this.items[0];
+  }
+
+  push(item: T): void {
+    if (item.pos !== -1) throw new Error('heap: item already in a heap');
+    item.pos = this.items.length;
+    this.items.push(item);
+    this.up(item.pos);
+  }
+
+  pop(): T | undefined {
+    const top = this.items[0];
+    if (top !== undefined) this.remove(top);
+    return top;
+  }
+
+  remove(item: T): void {
+    const i = item.pos;
+    if (this.items[i] !== item) throw new Error('heap: item not in this heap');
+    const last = this.items.pop() as T;
+    item.pos = -1;
+    if (last === item) return;
+    this.items[i] = last;
+    last.pos = i;
+    this.down(i);
+    this.up(last.pos);
+  }
+
+  /** Restore order after the item's key changed. */
+  update(item: T): void {
+    if (this.items[item.pos] !== item) throw new Error('heap: item not in this heap');
+    this.up(item.pos);
+    this.down(item.pos);
+  }
+
+  has(item: T): boolean {
+    return item.pos >= 0 && this.items[item.pos] === item;
+  }
+
+  private up(i: number): void {
+    const items = this.items;
+    const item = items[i] as T;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = items[p] as T;
+      if (!this.less(item, parent)) break;
+      items[i] = parent;
+      parent.pos = i;
+      i = p;
+    }
+    items[i] = item;
+    item.pos = i;
+  }
+
+  private down(i: number): void {
+    const items = this.items;
+    const n = items.length;
+    const item = items[i] as T;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      if (r < n && this.less(items[r] as T, items[l] as T)) c = r;
+      const child = items[c] as T;
+      if (!this.less(child, item)) break;
+      items[i] = child;
+      child.pos = i;
+      i = c;
+    }
+    items[i] = item;
+    item.pos = i;
+  }
+}
+
+/** A timer entry of a lazy heap: `at` (log time), then a stable key that breaks ties. */
+export interface Timer {
+  at: number;
+  key: string | number;
+}
+
+function timerLess(a: Timer, b: Timer): boolean {
+  if (a.at !== b.at) return a.at < b.at;
+  if (typeof a.key === typeof b.key) return a.key < b.key;
+  return typeof a.key === 'number';
+}
+
+/**
+ * A min-heap of timers whose entries may go stale (the owner re-checks on pop). Pop order depends
+ * only on (at, key), so a heap rebuilt from the same entries pops identically.
+ */
+export class TimerHeap {
+  private items: Timer[] = [];
+
+  get size(): number {
+    return this.items.length;
+  }
+
+  peek(): Timer | undefined {
+    return this.items[0];
+  }
+
+  push(t: Timer): void {
+    const items = this.items;
+    let i = items.length;
+    items.push(t);
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const parent = items[p] as Timer;
+      if (!timerLess(t, parent)) break;
+      items[i] = parent;
+      i = p;
+    }
+    items[i] = t;
+  }
+
+  pop(): Timer | undefined {
+    const items = this.items;
+    const top = items[0];
+    const last = items.pop();
+    if (top === undefined || last === undefined || items.length === 0) return top;
+    let i = 0;
+    const n = items.length;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= n) break;
+      const r = l + 1;
+      let c = l;
+      if (r < n && timerLess(items[r] as Timer, items[l] as Timer)) c = r;
+      const child = items[c] as Timer;
+      if (!timerLess(child, last)) break;
+      items[i] = child;
+      i = c;
+    }
+    items[i] = last;
+    return top;
+  }
+
+  /** Entries in canonical (at, key) order, for snapshots. */
+  sorted(): Timer[] {
+    return [...this.items].sort((a, b) => (timerLess(a, b) ? -1 : timerLess(b, a) ? 1 : 0));
+  }
+
+  static from(entries: Timer[]): TimerHeap {
+    const h = new TimerHeap();
+    for (const e of entries) h.push(e);
+    return h;
+  }
+}

@@ -1,0 +1,166 @@
+// Reads (DESIGN.md §3): task by id, list by queue and state with a cursor, dead letters, queue
+// stats, queues, sessions. Derived fields (ages, expired leases) are computed at the asOf stamps.
+// Reads are not on the apply path: a page scans its queue, O(queue length).
+
+import type { Answer, AttemptRecord, ListPage, QueueStats, ReadQuery, TaskState, TaskView } from '../protocol/index.js';
+import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
+import type { QueueStateMachine } from './machine.js';
+import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
+import type { Attempt, Queue, Task } from './records.js';
+
+const PAGE_DEFAULT = 100;
+const PAGE_MAX = 1000;
+
+function attemptView(a: Attempt): AttemptRecord {
+  return {
+    token: formatId(a.token),
+    workerId: a.worker,
+    leasedMono: a.leasedMono,
+    leasedWall: a.leasedWall,
+    end: a.end as AttemptRecord['end'],
+    endedMono: a.endedMono,
+    error: a.error,
+  };
+}
+
+export function taskView(m: QueueStateMachine, t: Task): TaskView {
+  const x = t.x;
+  const v: TaskView = {
+    id: formatId(t.id),
+    queue: t.q.name,
+    state: STATE_NAMES[t.state] as TaskState,
+    payload: latin1Bytes(t.payload),
+    headers: x?.headers ?? {},
+    priority: t.priority,
+    attempts: t.attempts,
+    deliveries: t.deliveries,
+    leases: t.leases,
+    maxAttempts: x?.maxAttempts ?? t.q.settings.maxAttempts,
+    maxDeliveries: x?.maxDeliveries ?? t.q.settings.maxDeliveries,
+    enqueuedMono: t.enqMono,
+    enqueuedWall: t.enqWall,
+    history: (x?.history ?? []).map(attemptView),
+  };
+  if (x === undefined) return v;
+  if (x.group !== undefined) v.group = x.group;
+  if (x.key !== undefined) v.idempotencyKey = x.key;
+  if (t.state === S_DELAYED) v.runAt = { clock: x.wallDue ? 'wall' : 'mono', at: t.due };
+  if (t.state === S_LEASED) {
+    v.lease = {
+      token: formatId(t.token),
+      workerId: x.worker ?? '',
+      deadlineMono: t.due,
+      expired: t.due <= m.lastMono(),
+    };
+  }
+  if (x.progress !== undefined) v.progress = x.progress;
+  if (x.checkpoint !== undefined) v.checkpoint = x.checkpoint;
+  if (x.result !== undefined) v.result = x.result;
+  if (x.lastError !== undefined) v.lastError = x.lastError;
+  if (x.reason !== undefined) v.reason = x.reason;
+  if (x.endedMono !== undefined) v.endedMono = x.endedMono;
+  if (x.deadLetterOf !== undefined) {
+    const d = x.deadLetterOf;
+    v.deadLetterOf = { id: formatId(d.id), queue: d.queue, reason: d.reason, history: d.history.map(attemptView) };
+  }
+  if (x.deadLetterId !== undefined) v.deadLetterId = formatId(x.deadLetterId);
+  if (x.redrivenFrom !== undefined) v.redrivenFrom = formatId(x.redrivenFrom);
+  return v;
+}
+
+/** Page order: priority descending, then id ascending; the cursor is the last (priority, id) seen. */
+function page(
+  m: QueueStateMachine,
+  q: Queue,
+  match: (t: Task) => boolean,
+  cursor: string | undefined,
+  limit: number | undefined,
+): Answer {
+  let after: [number, number] | null = null;
+  if (cursor !== undefined) {
+    const parts = typeof cursor === 'string' ? cursor.split(':') : [];
+    const p = Number(parts[0]);
+    const id = parseId(parts[1]);
+    if (parts.length !== 2 || !Number.isSafeInteger(p) || id === null) {
+      return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'bad cursor', field: 'cursor' } };
+    }
+    after = [p, id];
+  }
+  const n = Math.min(Math.max(1, limit ?? PAGE_DEFAULT), PAGE_MAX);
+  const found: Task[] = [];
+  for (let t = q.first; t !== null; t = t.qnext) {
+    if (!match(t)) continue;
+    if (after !== null && (t.priority > after[0] || (t.priority === after[0] && t.id <= after[1]))) continue;
+    found.push(t);
+  }
+  found.sort((a, b) => (a.priority !== b.priority ? b.priority - a.priority : a.id - b.id));
+  const items = found.slice(0, n);
+  const last = items[items.length - 1];
+  const nextCursor = found.length > n && last !== undefined ? `${last.priority}:${last.id}` : null;
+  const out: ListPage = { items: items.map((t) => taskView(m, t)), nextCursor };
+  return { ok: true, value: out };
+}
+
+function stats(m: QueueStateMachine, q: Queue): QueueStats {
+  const counts = {} as Record<TaskState, number>;
+  TASK_STATES.forEach((s) => (counts[s] = q.counts[STATE_CODES[s]] as number));
+  let oldest: number | null = null;
+  for (let t = q.first; t !== null; t = t.qnext) {
+    if (t.state === S_WAITING) {
+      oldest = m.lastMono() - t.enqMono;
+      break;
+    }
+  }
+  const totals = {} as QueueStats['totals'];
+  TOTALS.forEach((name, i) => (totals[name] = q.totals[i] as number));
+  return { queue: q.name, counts, oldestWaitingAgeMs: oldest, totals, settings: q.settings };
+}
+
+function notFound(what: string): Answer {
+  return { ok: false, error: { code: 'NOT_FOUND', message: `no ${what}` } };
+}
+
+export function read(m: QueueStateMachine, query: ReadQuery): Answer {
+  switch (query.type) {
+    case 'task': {
+      const t = m.tasks.get(parseId(query.id) ?? 0);
+      return t === undefined ? notFound(`task ${query.id}`) : { ok: true, value: taskView(m, t) };
+    }
+    case 'list': {
+      const q = m.queues.get(query.queue);
+      const code = STATE_CODES[query.state];
+      if (code === undefined)
+        return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'bad state', field: 'state' } };
+      if (q === undefined) return notFound(`queue ${query.queue}`);
+      return page(m, q, (t) => t.state === code, query.cursor, query.limit);
+    }
+    case 'deadLetters': {
+      const q = m.queues.get(query.queue);
+      if (q === undefined) return notFound(`queue ${query.queue}`);
+      const match = (t: Task): boolean =>
+        t.state === S_DEAD || ((t.state === S_WAITING || t.state === S_DELAYED) && t.x?.deadLetterOf !== undefined);
+      return page(m, q, match, query.cursor, query.limit);
+    }
+    case 'stats': {
+      const q = m.queues.get(query.queue);
+      return q === undefined ? notFound(`queue ${query.queue}`) : { ok: true, value: stats(m, q) };
+    }
+    case 'queues': {
+      const names = [...m.queues.keys()].sort();
+      return { ok: true, value: { queues: names.map((n) => stats(m, m.queues.get(n) as Queue)) } };
+    }
+    case 'session': {
+      const s = m.sessions.get(query.session);
+      if (s === undefined || s.lastMono + s.timeoutMs <= m.lastMono()) return notFound(`session ${query.session}`);
+      const value = {
+        session: s.id,
+        floor: s.floor,
+        outstanding: s.answers.size,
+        expiresAtMono: s.lastMono + s.timeoutMs,
+      };
+      return { ok: true, value };
+    }
+    default:
+      return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'unknown read', field: 'type' } };
+  }
+}

@@ -1,0 +1,223 @@
+// The state machine's records, laid out for memory: a waiting task with no options is one small
+// object (rarely used fields live in `x`, allocated on demand) whose payload is a one-byte string
+// (latin1: a lossless byte-per-char copy, ~16 bytes of overhead instead of ~200 for a Uint8Array).
+
+import type { QueueSettings, TaskState } from '../protocol/index.js';
+import type { Positioned } from './heap.js';
+import { IndexedHeap } from './heap.js';
+import { Hasher } from './hash.js';
+
+export const S_WAITING = 0;
+export const S_DELAYED = 1;
+export const S_LEASED = 2;
+export const S_COMPLETED = 3;
+export const S_DEAD = 4;
+export const S_CANCELLED = 5;
+export const S_EXPIRED = 6;
+export const STATE_NAMES: readonly TaskState[] = [
+  'waiting',
+  'delayed',
+  'leased',
+  'completed',
+  'dead',
+  'cancelled',
+  'expired',
+];
+export const STATE_CODES: Readonly<Record<TaskState, number>> = {
+  waiting: 0,
+  delayed: 1,
+  leased: 2,
+  completed: 3,
+  dead: 4,
+  cancelled: 5,
+  expired: 6,
+};
+
+export function isTerminal(state: number): boolean {
+  return state >= S_COMPLETED;
+}
+
+/** One lease of a task and how it ended. `answer` is what a repeated ack/nack/release returns. */
+export interface Attempt {
+  token: number;
+  worker: string;
+  leasedMono: number;
+  leasedWall: number;
+  end: string | null;
+  endedMono: number | null;
+  error: string | null;
+  answer: unknown;
+}
+
+export interface DeadLetterOf {
+  id: number;
+  queue: string;
+  reason: string;
+  history: Attempt[];
+}
+
+/** Fields most tasks never use. Every field is always present (one hidden class). */
+export class TaskExtra {
+  headers: Record<string, string> | undefined = undefined;
+  group: string | undefined = undefined;
+  key: string | undefined = undefined;
+  /** Never-started tasks expire at this mono instant. */
+  ttlAt: number | undefined = undefined;
+  maxAttempts: number | undefined = undefined;
+  maxDeliveries: number | undefined = undefined;
+  leaseMs: number | undefined = undefined;
+  /** Delayed on the wall clock (an absolute runAt) rather than on mono. */
+  wallDue = false;
+  worker: string | undefined = undefined;
+  leaseMsCur: number | undefined = undefined;
+  progress: number | undefined = undefined;
+  checkpoint: Uint8Array | undefined = undefined;
+  result: Uint8Array | undefined = undefined;
+  lastError: string | undefined = undefined;
+  reason: string | undefined = undefined;
+  endedMono: number | undefined = undefined;
+  /** Retention removes the terminal task at this (bucketed) mono instant. */
+  removeAt: number | undefined = undefined;
+  history: Attempt[] | undefined = undefined;
+  deadLetterOf: DeadLetterOf | undefined = undefined;
+  deadLetterId: number | undefined = undefined;
+  redrivenFrom: number | undefined = undefined;
+  redrivenTo: number | undefined = undefined;
+}
+
+export class Task implements Positioned {
+  pos = -1;
+  state = S_WAITING;
+  /** Handler failures, lease expiries, leases granted. */
+  attempts = 0;
+  deliveries = 0;
+  leases = 0;
+  /** Delayed: runAt (mono, or wall if x.wallDue). Leased: the lease deadline (mono). */
+  due = 0;
+  /** The current (or last) lease's fencing token: the granting entry's index. */
+  token = 0;
+  /** The queue's task list, in id order (intrusive, so no per-task Set entry). */
+  qprev: Task | null = null;
+  qnext: Task | null = null;
+  x: TaskExtra | undefined = undefined;
+
+  constructor(
+    readonly id: number,
+    readonly q: Queue,
+    public payload: string,
+    /** Hash of the payload bytes, so a task re-hashes without reading its payload. */
+    public ph: number,
+    public priority: number,
+    readonly enqMono: number,
+    readonly enqWall: number,
+  ) {}
+
+  extra(): TaskExtra {
+    if (this.x === undefined) this.x = new TaskExtra();
+    return this.x;
+  }
+}
+
+export interface Group {
+  tasks: Task[];
+  head: number;
+}
+
+export interface KeyEntry {
+  id: number;
+  expiresAt: number;
+}
+
+export const TOTALS = [
+  'enqueued',
+  'completed',
+  'dead',
+  'cancelled',
+  'expired',
+  'failed',
+  'leaseExpired',
+  'removedByRetention',
+] as const;
+export type TotalName = (typeof TOTALS)[number];
+export const T_ENQUEUED = 0;
+export const T_COMPLETED = 1;
+export const T_DEAD = 2;
+export const T_CANCELLED = 3;
+export const T_EXPIRED = 4;
+export const T_FAILED = 5;
+export const T_LEASE_EXPIRED = 6;
+export const T_REMOVED = 7;
+
+function readyLess(a: Task, b: Task): boolean {
+  return a.priority !== b.priority ? a.priority > b.priority : a.id < b.id;
+}
+
+export class Queue {
+  readonly ready = new IndexedHeap<Task>(readyLess);
+  first: Task | null = null;
+  last: Task | null = null;
+  readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0];
+  readonly totals: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
+  readonly groups = new Map<string, Group>();
+  readonly keys = new Map<string, KeyEntry>();
+  settingsA = 0;
+  settingsB = 0;
+
+  constructor(
+    readonly name: string,
+    public settings: QueueSettings,
+  ) {
+    this.hashSettings();
+  }
+
+  hashSettings(): void {
+    const h = new Hasher().value(this.settings);
+    this.settingsA = h.a;
+    this.settingsB = h.b;
+  }
+
+  nonTerminal(): number {
+    return (this.counts[S_WAITING] as number) + (this.counts[S_DELAYED] as number) + (this.counts[S_LEASED] as number);
+  }
+
+  append(t: Task): void {
+    t.qprev = this.last;
+    if (this.last === null) this.first = t;
+    else this.last.qnext = t;
+    this.last = t;
+  }
+
+  unlink(t: Task): void {
+    if (t.qprev === null) this.first = t.qnext;
+    else t.qprev.qnext = t.qnext;
+    if (t.qnext === null) this.last = t.qprev;
+    else t.qnext.qprev = t.qprev;
+    t.qprev = null;
+    t.qnext = null;
+  }
+}
+
+export interface CachedAnswer {
+  answer: unknown;
+  a: number;
+  b: number;
+}
+
+export class Session {
+  readonly answers = new Map<number, CachedAnswer>();
+  floor = 0;
+  /** Hash of the fields below plus all cached answers, as currently added to the digest. */
+  a = 0;
+  b = 0;
+
+  constructor(
+    readonly id: string,
+    readonly timeoutMs: number,
+    public lastMono: number,
+  ) {}
+}
+
+export function latin1Bytes(s: string): Uint8Array {
+  const b = Buffer.from(s, 'latin1');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}

@@ -1,0 +1,252 @@
+// Snapshot / restore (DESIGN.md §3): a sequence of chunks, each one msgpack value, so the node can
+// write or send them while yielding to the event loop. Heaps of ready / delayed / leased tasks are
+// rebuilt from task states (their pop order depends only on their keys); the lazy timer heaps are
+// stored verbatim, stale entries included, so a restored replica spends its per-entry budgets
+// exactly as the original would.
+
+import type { QueueSettings } from '../protocol/index.js';
+import { decodeMultiple, encode } from '../protocol/index.js';
+import type { Timer } from './heap.js';
+import { IndexedHeap, TimerHeap } from './heap.js';
+import type { QueueStateMachine } from './machine.js';
+import type { Attempt, CachedAnswer } from './records.js';
+import { Hasher } from './hash.js';
+import { Queue, S_DELAYED, S_LEASED, S_WAITING, Session, Task, TaskExtra, isTerminal, latin1Bytes } from './records.js';
+
+const FORMAT = 'raftq-sm/1';
+const TASKS_PER_CHUNK = 1024;
+const ITEMS_PER_CHUNK = 4096;
+
+type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers';
+const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers'];
+
+const EXTRA_FIELDS = Object.keys(new TaskExtra()) as (keyof TaskExtra)[];
+
+function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
+  if (x === undefined) return null;
+  const o: Record<string, unknown> = {};
+  for (const k of EXTRA_FIELDS) if (x[k] !== undefined) o[k] = x[k];
+  return o;
+}
+
+function encodeTask(t: Task): unknown[] {
+  return [
+    t.id,
+    t.q.name,
+    latin1Bytes(t.payload),
+    t.priority,
+    t.state,
+    t.attempts,
+    t.deliveries,
+    t.leases,
+    t.due,
+    t.token,
+    t.enqMono,
+    t.enqWall,
+    encodeExtra(t.x),
+  ];
+}
+
+function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unknown): Generator<Uint8Array> {
+  let batch: T[] = [];
+  for (const item of items) {
+    batch.push(item);
+    if (batch.length >= size) {
+      yield encode(wrap(batch));
+      batch = [];
+    }
+  }
+  if (batch.length > 0) yield encode(wrap(batch));
+}
+
+/** The caller must consume every chunk before the next apply: the chunks are one consistent state. */
+export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
+  const epoch = m.epoch;
+  const guard = (): void => {
+    if (m.epoch !== epoch) throw new Error('snapshot: state changed while chunks were being taken');
+  };
+  yield encode([
+    'head',
+    FORMAT,
+    { applied: m.applied, mono: m.mono, wall: m.wall, nextTaskId: m.nextTaskId, nextSessionId: m.nextSessionId },
+  ]);
+  const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals]);
+  yield encode(['queues', queues]);
+  for (const q of m.queues.values()) {
+    guard();
+    const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
+    yield* chunked(keys, ITEMS_PER_CHUNK, (b) => ['keys', q.name, b]);
+  }
+  let prev = 0;
+  const tasks = function* (): Generator<unknown[]> {
+    for (const t of m.tasks.values()) {
+      guard();
+      if (t.id <= prev) throw new Error('snapshot: tasks out of id order');
+      prev = t.id;
+      yield encodeTask(t);
+    }
+  };
+  yield* chunked(tasks(), TASKS_PER_CHUNK, (b) => ['tasks', b]);
+  const sessions = [...m.sessions.values()].map((s) => [
+    s.id,
+    s.timeoutMs,
+    s.lastMono,
+    s.floor,
+    [...s.answers].map(([seq, c]) => [seq, c.answer]),
+  ]);
+  yield* chunked(sessions, ITEMS_PER_CHUNK, (b) => ['sessions', b]);
+  for (const name of TIMERS) {
+    guard();
+    yield* chunked(m[name].sorted(), ITEMS_PER_CHUNK, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
+  }
+  guard();
+  yield encode(['end', m.digest()]);
+}
+
+function fail(msg: string): never {
+  throw new Error(`restore: ${msg}`);
+}
+
+function reset(m: QueueStateMachine): void {
+  m.tasks.clear();
+  m.queues.clear();
+  m.sessions.clear();
+  m.leaseHeap = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
+  m.monoDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
+  m.wallDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
+  for (const name of TIMERS) m[name] = new TimerHeap();
+  m.nonTerminal = 0;
+  m.sum.a = 0;
+  m.sum.b = 0;
+  m.epoch++;
+}
+
+function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
+  const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x] = row as [
+    number,
+    string,
+    Uint8Array,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    number,
+    Record<string, unknown> | null,
+  ];
+  const q = m.queues.get(qn) ?? fail(`task ${id} in unknown queue ${qn}`);
+  const ph = new Hasher().bytes(payload).a;
+  const t = new Task(
+    id,
+    q,
+    Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('latin1'),
+    ph,
+    priority,
+    enqMono,
+    enqWall,
+  );
+  t.state = state;
+  t.attempts = attempts;
+  t.deliveries = deliveries;
+  t.leases = leases;
+  t.due = due;
+  t.token = token;
+  if (x !== null) {
+    const ex = t.extra() as unknown as Record<string, unknown>;
+    for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = x[k];
+  }
+  return t;
+}
+
+/** Rebuild the derived structures: queue lists, counts, groups, heaps and the digest sum. */
+function rebuild(m: QueueStateMachine, ordered: Task[]): void {
+  for (const t of ordered) {
+    m.tasks.set(t.id, t);
+    t.q.append(t);
+    t.q.counts[t.state] = (t.q.counts[t.state] as number) + 1;
+    if (!isTerminal(t.state)) m.nonTerminal++;
+    const g = t.x?.group;
+    if (g !== undefined && !isTerminal(t.state)) {
+      const group = t.q.groups.get(g);
+      if (group === undefined) t.q.groups.set(g, { tasks: [t], head: 0 });
+      else group.tasks.push(t);
+    }
+  }
+  for (const t of ordered) {
+    if (t.state === S_WAITING && m.eligible(t)) t.q.ready.push(t);
+    else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
+    else if (t.state === S_LEASED) m.leaseHeap.push(t);
+    m.sum.add(m.hashTask(t));
+  }
+  for (const q of m.queues.values()) {
+    m.sum.add(m.hashQueue(q));
+    for (const [k, e] of q.keys) m.sum.add(m.hashKey(q.name, k, e.id, e.expiresAt));
+  }
+}
+
+function restoreSession(m: QueueStateMachine, row: unknown[]): void {
+  const [id, timeoutMs, lastMono, floor, answers] = row as [string, number, number, number, [number, unknown][]];
+  const s = new Session(id, timeoutMs, lastMono);
+  s.floor = floor;
+  const h = new Hasher();
+  for (const [seq, answer] of answers) {
+    h.reset().tag(41).str(id).int(seq).value(answer);
+    const c: CachedAnswer = { answer, a: h.a, b: h.b };
+    s.answers.set(seq, c);
+    m.sum.add(h);
+  }
+  h.reset().tag(40).str(s.id).int(s.timeoutMs).int(s.lastMono).int(s.floor);
+  s.a = h.a;
+  s.b = h.b;
+  m.sum.add(h);
+  m.sessions.set(id, s);
+}
+
+export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> | Uint8Array): void {
+  const values: unknown[] = [];
+  const list = chunks instanceof Uint8Array ? [chunks] : chunks;
+  for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
+  reset(m);
+  const tasks: Task[] = [];
+  let expected: string | null = null;
+  for (const v of values) {
+    if (!Array.isArray(v)) fail('chunk is not a record');
+    const [tag, a, b] = v as [string, unknown, unknown];
+    if (tag === 'head') {
+      if (a !== FORMAT) fail(`unknown format ${String(a)}`);
+      const h = b as { applied: number; mono: number; wall: number; nextTaskId: number; nextSessionId: number };
+      m.applied = h.applied;
+      m.mono = h.mono;
+      m.wall = h.wall;
+      m.nextTaskId = h.nextTaskId;
+      m.nextSessionId = h.nextSessionId;
+    } else if (tag === 'queues') {
+      for (const [name, settings, totals] of a as [string, QueueSettings, number[]][]) {
+        const q = new Queue(name, settings);
+        totals.forEach((n, i) => (q.totals[i] = n));
+        m.queues.set(name, q);
+      }
+    } else if (tag === 'keys') {
+      const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
+      for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
+    } else if (tag === 'tasks') {
+      for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
+    } else if (tag === 'sessions') {
+      for (const row of a as unknown[][]) restoreSession(m, row);
+    } else if (tag === 'timers') {
+      const name = a as TimerName;
+      if (!TIMERS.includes(name)) fail(`unknown timers ${name}`);
+      m[name] = TimerHeap.from((b as [number, string | number][]).map(([at, key]): Timer => ({ at, key })));
+    } else if (tag === 'end') {
+      expected = a as string;
+    } else fail(`unknown chunk ${String(tag)}`);
+  }
+  if (expected === null) fail('truncated snapshot');
+  rebuild(m, tasks);
+  if (m.digest() !== expected) fail(`digest mismatch: ${m.digest()} != ${expected}`);
+}
+
+export type { Attempt };
