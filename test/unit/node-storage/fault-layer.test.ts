@@ -1,0 +1,111 @@
+import { describe, expect, it } from 'vitest';
+import type { DurableStore } from '../../../src/node/storage/durable-store.js';
+import { PowerLossError } from '../../../src/node/storage/fault-layer.js';
+import type { FaultLayer } from '../../../src/node/storage/fault-layer.js';
+import { StoreFailedError } from '../../../src/node/storage/errors.js';
+import type { Entry } from '../../../src/raft/types.js';
+import { entry, openStore, tempDir } from './helpers.js';
+
+const k = (n: number): Uint8Array => Uint8Array.of(0x7f, n);
+const v = (n: number): Uint8Array => Uint8Array.of(n);
+/** LevelDB hands back Buffers; compare plain bytes. */
+const read = async (faults: FaultLayer, key: Uint8Array): Promise<Uint8Array | undefined> => {
+  const value = await faults.get(key);
+  return value === undefined ? undefined : Uint8Array.from(value);
+};
+
+/**
+ * The acceptance check of a power-loss test: every entry whose persist resolved (was acknowledged)
+ * is present after recovery. Returns the indexes that were lost.
+ */
+function lostAcknowledged(acknowledged: Entry[], recovered: Entry[]): number[] {
+  const present = new Map(recovered.map((e) => [e.index, e.term]));
+  return acknowledged.filter((e) => present.get(e.index) !== e.term).map((e) => e.index);
+}
+
+/**
+ * Persists entries one Ready at a time, then cuts the power (while one more write is in its fsync,
+ * if `inFlight`).
+ */
+async function acknowledgeThenPowerFail(
+  store: DurableStore,
+  faults: FaultLayer,
+  options: { count: number; inFlight: boolean },
+): Promise<Entry[]> {
+  const { count } = options;
+  await store.recover();
+  const acknowledged: Entry[] = [];
+  for (let i = 1; i <= count; i++) {
+    const e = entry(i, 1);
+    await store.persist({ hardState: { term: 1, vote: 'n1', commit: i - 1 }, entries: [e] });
+    acknowledged.push(e);
+  }
+  if (!options.inFlight) {
+    await faults.powerLoss();
+  } else {
+    faults.holdSyncs();
+    const inFlight = store.persist({ entries: [entry(count + 1, 1)] });
+    await faults.waitForHeld(1);
+    await faults.powerLoss();
+    await expect(inFlight).rejects.toBeInstanceOf(StoreFailedError);
+  }
+  await store.close();
+  return acknowledged;
+}
+
+describe('node-storage - fault layer power loss', () => {
+  it('keeps synced batches, rolls back unsynced ones and refuses writes once powered off', async () => {
+    const dir = await tempDir();
+    const { faults } = await openStore(dir);
+    await faults.batch([{ type: 'put', key: k(1), value: v(1) }], { sync: true });
+    await faults.batch([{ type: 'put', key: k(1), value: v(2) }], { sync: false });
+    await faults.batch(
+      [
+        { type: 'put', key: k(2), value: v(3) },
+        { type: 'put', key: k(2), value: v(4) },
+      ],
+      { sync: false },
+    );
+    expect(await read(faults, k(1))).toEqual(v(2)); // visible before the power cut, like the page cache
+    expect(await faults.powerLoss()).toEqual({ rolledBack: 2 });
+    expect(await read(faults, k(1))).toEqual(v(1));
+    expect(await read(faults, k(2))).toBeUndefined();
+    await expect(faults.batch([{ type: 'del', key: k(1) }], { sync: true })).rejects.toBeInstanceOf(PowerLossError);
+  });
+
+  it('a synced batch makes the unsynced ones before it durable', async () => {
+    const dir = await tempDir();
+    const { faults } = await openStore(dir);
+    await faults.batch([{ type: 'put', key: k(1), value: v(1) }], { sync: false });
+    await faults.batch([{ type: 'put', key: k(2), value: v(2) }], { sync: true });
+    expect(await faults.powerLoss()).toEqual({ rolledBack: 0 });
+    expect(await read(faults, k(1))).toEqual(v(1));
+  });
+
+  it('loses nothing acknowledged by the group commit, only the write whose fsync was in flight', async () => {
+    const dir = await tempDir();
+    const { store, faults } = await openStore(dir);
+    const acknowledged = await acknowledgeThenPowerFail(store, faults, { count: 20, inFlight: true });
+
+    const { store: reopened } = await openStore(dir);
+    const recovered = await reopened.recover();
+    expect(lostAcknowledged(acknowledged, recovered.entries)).toEqual([]);
+    expect(recovered.lastIndex).toBe(20);
+    expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 19 });
+  });
+
+  it('catches the loss when the group commit omits sync: true (the check has teeth)', async () => {
+    const dir = await tempDir();
+    const { store, faults } = await openStore(dir, { faults: { dropSync: true } });
+    const identity = store.identity;
+    const acknowledged = await acknowledgeThenPowerFail(store, faults, { count: 20, inFlight: false });
+    expect(faults.batches.every((b) => b.requestedSync && !b.synced)).toBe(true);
+
+    const { store: reopened } = await openStore(dir);
+    const recovered = await reopened.recover();
+    expect(lostAcknowledged(acknowledged, recovered.entries)).toEqual(acknowledged.map((e) => e.index));
+    // Even the identity was never durable: the data dir came back empty and was formatted anew.
+    expect(reopened.formatted).toBe(true);
+    expect(reopened.identity.storageId).not.toBe(identity.storageId);
+  });
+});
