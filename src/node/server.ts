@@ -1,6 +1,245 @@
-// One broker node process: storage, Raft driver, gRPC client and peer services, admin HTTP.
-import type { NodeConfig } from './config.js';
+// One broker node process: durable storage, the Raft driver, the gRPC peer and client services, the
+// admin HTTP port, and an orderly SIGTERM (hand over leadership, finish in-flight requests, close
+// storage; a second SIGTERM exits at once).
+import { randomBytes } from 'node:crypto';
+import { QueueStateMachine } from '../statemachine/index.js';
+import { makeRaftConfig } from '../raft/config.js';
+import { RaftNode } from '../raft/node.js';
+import { Rng } from '../raft/rng.js';
+import { MemoryStorage } from '../raft/storage.js';
+import type { Membership, Message, Snapshot } from '../raft/types.js';
+import { PeerServer } from '../rpc/peer-server.js';
+import { PeerTransport } from '../rpc/peer-transport.js';
+import { AdminHttp } from './admin-http.js';
+import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
+import { NodeDriver, realTimers, type DurableLog } from './driver.js';
+import { systemClock } from './log-clock.js';
+import { createLogger, type Logger } from './logger.js';
+import { NodeMetrics } from './metrics.js';
+import { DurableStore } from './storage/durable-store.js';
+import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
+import { SnapshotFiles } from './storage/snapshot-files.js';
 
+export interface RunningNode {
+  driver: NodeDriver;
+  /** Resolves when the node has stopped. */
+  stopped: Promise<void>;
+  shutdown(): Promise<void>;
+}
+
+/** Starts a node and runs until SIGTERM / SIGINT; exits the process on fatal errors. */
 export async function runNode(config: NodeConfig): Promise<void> {
-  throw new Error(`node ${config.id}: the broker node is not built yet`);
+  const log = createLogger({ level: config.logLevel, nodeId: config.id });
+  let node: RunningNode;
+  try {
+    node = await startNode(config, log);
+  } catch (err) {
+    if (err instanceof ClusterMismatchError) throw new ConfigError('data-dir', err.message);
+    if (err instanceof CorruptionError) {
+      log.fatal(
+        { err: err.message, index: err.index },
+        'storage is damaged inside the committed log; refusing to start',
+      );
+      process.stderr.write(`raftq: ${config.id}: ${err.message}\n`);
+      process.exit(3);
+    }
+    throw err;
+  }
+  let terms = 0;
+  const onSignal = (sig: NodeJS.Signals): void => {
+    terms++;
+    if (terms > 1) {
+      log.warn({ sig }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    log.info({ sig }, 'shutting down');
+    node.shutdown().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        log.error({ err: String(err) }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  await node.stopped;
+}
+
+export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
+  prepareDataDir(config.dataDir);
+  const metrics = new NodeMetrics();
+  let fatal: (err: Error) => void = () => {};
+  const store = await DurableStore.open(config.dataDir, {
+    ...(config.clusterId ? { clusterId: config.clusterId } : {}),
+    onFailure: (err) => fatal(err),
+    onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
+  });
+  const recovered = await store.recover(0);
+  if (recovered.truncated) {
+    log.warn(
+      { from: recovered.truncated.fromIndex, reason: recovered.truncated.reason },
+      'truncated a damaged log tail',
+    );
+  }
+  const files = await SnapshotFiles.open(config.dataDir);
+  const snapshot: Snapshot | null = recovered.snapshotMeta
+    ? await files.load(recovered.snapshotMeta.index, recovered.snapshotMeta.term)
+    : null;
+  const identity = recovered.identity;
+
+  const storage = new MemoryStorage(bootstrapMembership(config, identity.storageId));
+  if (snapshot) storage.applySnapshot(snapshot);
+  const after = recovered.entries.filter((e) => e.index > (snapshot?.meta.index ?? 0));
+  storage.append(after);
+  storage.setHardState(recovered.hardState);
+
+  const sm = new QueueStateMachine();
+  if (snapshot) sm.restore(snapshot.data);
+  const seed = randomBytes(4).readUInt32LE(0);
+  const raft = new RaftNode(
+    makeRaftConfig({
+      id: config.id,
+      storageId: identity.storageId,
+      group: 0,
+      electionTicks: config.electionTicks,
+      heartbeatTicks: 1,
+      applied: snapshot?.meta.index ?? 0,
+    }),
+    storage,
+    new Rng(seed),
+  );
+
+  const peers = new Map<string, string>();
+  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+  const transport = new PeerTransport({
+    selfId: config.id,
+    peers,
+    onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
+  });
+
+  const durable: DurableLog = {
+    async persist({ hardState, entries, snapshot: snap }) {
+      if (snap) await files.write(snap);
+      await store.persist({ hardState, entries, snapshotMeta: snap ? snap.meta : null });
+    },
+    async saveSnapshot(snap) {
+      await files.write(snap);
+      await store.recordSnapshot(snap.meta);
+    },
+    async compact(upTo) {
+      await store.compact(upTo);
+      await files.prune();
+    },
+  };
+
+  let resolveStopped: () => void = () => {};
+  const stopped = new Promise<void>((r) => (resolveStopped = r));
+  const driver = new NodeDriver({
+    clusterId: identity.clusterId,
+    raft,
+    storage,
+    durable,
+    sm,
+    send: (msgs: Message[]) => transport.send(msgs),
+    clock: systemClock,
+    timers: realTimers,
+    log,
+    tickMs: config.heartbeatMs,
+    snapshotEvery: config.snapshotEvery,
+    startCommit: recovered.hardState.commit,
+    onApplied: (i) => metrics.appliedIndex.set(i),
+    onFatal: (err) => fatal(err),
+  });
+
+  const peerServer = await PeerServer.start({
+    address: formatHostPort(config.peerListen),
+    selfId: config.id,
+    onMessage: (m) => driver.receive(m),
+  });
+  const admin = new AdminHttp(
+    {
+      ready: () => driver.ready(),
+      status: () => driver.status(),
+      digests: () => driver.digestHistory(),
+      refreshMetrics: () => refreshMetrics(metrics, driver),
+    },
+    metrics,
+  );
+  if (config.http) await admin.listen(config.http.host, config.http.port);
+  const client = await startClientService(config, driver, log);
+  driver.start();
+  log.info(
+    {
+      clusterId: identity.clusterId,
+      storageId: identity.storageId,
+      applied: driver.appliedIndex(),
+      commit: recovered.hardState.commit,
+    },
+    'node started',
+  );
+
+  let closing: Promise<void> | null = null;
+  const shutdown = (): Promise<void> => {
+    closing ??= (async () => {
+      if (driver.status().role === 'leader') {
+        const moved = await driver.transferLeadership(3_000);
+        log.info({ moved }, 'leadership transfer before shutdown');
+      }
+      await client?.close();
+      driver.stop();
+      await peerServer.close();
+      transport.close();
+      await admin.close();
+      await store.close();
+      resolveStopped();
+    })();
+    return closing;
+  };
+  fatal = (err: Error) => {
+    log.fatal({ err: err.message }, 'fatal storage or driver error: stopping the node');
+    process.stderr.write(`raftq: ${config.id}: fatal: ${err.message}\n`);
+    // After a failed fsync the page cache is unknown (FAULTS P12): exit and recover from disk.
+    process.exit(4);
+  };
+  return { driver, stopped, shutdown };
+}
+
+/**
+ * The membership a fresh data dir starts from: every --peers member as a voter. Only this node's
+ * storage id and address are known; the first leader learns the others and commits them.
+ */
+export function bootstrapMembership(config: NodeConfig, storageId: string): Membership {
+  return {
+    members: [...config.peers.keys()].sort().map((id) => ({
+      id,
+      storageId: id === config.id ? storageId : '',
+      address: id === config.id ? config.advertise : '',
+      role: 'voter' as const,
+    })),
+  };
+}
+
+function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
+  const st = driver.status();
+  m.term.set(st.term);
+  m.isLeader.set(st.role === 'leader' ? 1 : 0);
+  for (const r of ['leader', 'follower', 'candidate', 'precandidate', 'learner'])
+    m.role.set({ role: r }, st.role === r ? 1 : 0);
+  m.commitIndex.set(st.commitIndex);
+  m.appliedIndex.set(st.appliedIndex);
+  for (const mem of st.members) {
+    if (mem.matchIndex !== undefined) {
+      m.followerMatch.set({ follower: mem.id }, mem.matchIndex);
+      m.followerLag.set({ follower: mem.id }, Math.max(0, st.commitIndex - mem.matchIndex));
+    }
+  }
+}
+
+async function startClientService(
+  _config: NodeConfig,
+  _driver: NodeDriver,
+  _log: Logger,
+): Promise<{ close(): Promise<void> } | null> {
+  return null;
 }
