@@ -11,6 +11,8 @@ export interface AdminSource {
   digests(): { index: number; digest: string }[];
   /** Refresh gauges that are cheaper to read on scrape than to keep current. */
   refreshMetrics?(): void;
+  /** Test-only control routes (POST), present only when a test harness installed them. */
+  controls?: Record<string, (body: string) => Promise<unknown>>;
 }
 
 export class AdminHttp {
@@ -40,7 +42,13 @@ export class AdminHttp {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const path = (req.url ?? '/').split('?')[0];
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const control = this.source.controls?.[path];
+    if (req.method === 'POST' && control) {
+      let body = '';
+      for await (const chunk of req) body += String(chunk);
+      return send(res, 200, 'application/json', JSON.stringify((await control(body)) ?? null) + '\n');
+    }
     if (req.method !== 'GET') return send(res, 405, 'text/plain', 'method not allowed\n');
     switch (path) {
       case '/healthz':

@@ -19,6 +19,7 @@ import { NodeMetrics } from './metrics.js';
 import { DurableStore } from './storage/durable-store.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { SnapshotFiles } from './storage/snapshot-files.js';
+import { FaultLayer } from './storage/fault-layer.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -70,7 +71,16 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   prepareDataDir(config.dataDir);
   const metrics = new NodeMetrics();
   let fatal: (err: Error) => void = () => {};
+  // Test harnesses only: RAFTQ_TEST_STORAGE_FAULTS installs the storage fault layer and its
+  // control routes on the admin port; the production path never constructs it.
+  let faults: FaultLayer | null = null;
+  const faultMode = process.env['RAFTQ_TEST_STORAGE_FAULTS'];
   const store = await DurableStore.open(config.dataDir, {
+    ...(faultMode
+      ? {
+          wrapKv: (kv) => (faults = new FaultLayer(kv, { dropSync: faultMode === 'drop-sync' })),
+        }
+      : {}),
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     onFailure: (err) => fatal(err),
     onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
@@ -163,6 +173,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       status: () => driver.status(),
       digests: () => driver.digestHistory(),
       refreshMetrics: () => refreshMetrics(metrics, driver),
+      ...(faults ? { controls: faultControls(faults) } : {}),
     },
     metrics,
   );
@@ -217,6 +228,17 @@ export function bootstrapMembership(config: NodeConfig, storageId: string): Memb
       address: id === config.id ? config.advertise : '',
       role: 'voter' as const,
     })),
+  };
+}
+
+function faultControls(f: FaultLayer): Record<string, (body: string) => Promise<unknown>> {
+  return {
+    /** Drop every write whose fsync had not completed; refuse all later writes. Then SIGKILL us. */
+    '/debug/fault/power-loss': async () => f.powerLoss(),
+    '/debug/fault/fail-fsync': async (body) => f.failNextSyncs(Number(body || '1')),
+    '/debug/fault/slow-fsync': async (body) => {
+      f.syncDelayMs = Number(body || '0');
+    },
   };
 }
 

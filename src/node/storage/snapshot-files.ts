@@ -33,6 +33,9 @@ export interface SnapshotFileInfo {
 }
 
 export class SnapshotFiles {
+  /** The snapshot the durable store points at: never pruned, whatever was written after it. */
+  private inUse: { index: number; term: number } | null = null;
+
   private constructor(
     readonly dir: string,
     private readonly keep: number,
@@ -117,10 +120,18 @@ export class SnapshotFiles {
     return snapshot;
   }
 
-  /** Deletes all but the newest `keep` snapshot files. */
+  /** Names the snapshot recorded in the durable store (set it before writing newer ones). */
+  setInUse(snapshot: { index: number; term: number } | null): void {
+    this.inUse = snapshot === null ? null : { index: snapshot.index, term: snapshot.term };
+  }
+
+  /** Deletes all but the newest `keep` snapshot files and the one in use. */
   async prune(): Promise<string[]> {
     const files = await this.list();
-    const old = files.slice(0, Math.max(0, files.length - this.keep));
+    const inUse = this.inUse;
+    const old = files
+      .slice(0, Math.max(0, files.length - this.keep))
+      .filter((f) => inUse === null || f.index !== inUse.index || f.term !== inUse.term);
     for (const file of old) await unlink(file.path);
     if (old.length > 0) await fsyncDir(this.dir);
     return old.map((f) => f.path);
