@@ -80,7 +80,7 @@ const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string
 
 /** Copy bytes out of the entry buffer (a decoded Buffer is a view that would retain the whole entry). */
 function copyBytes(u: Uint8Array): Uint8Array {
-  return Uint8Array.prototype.slice.call(u);
+  return new Uint8Array(u);
 }
 
 export function bytesToLatin1(u: Uint8Array): string {
