@@ -289,6 +289,7 @@ function indexEnqueue(idx: HistoryIndex, call: Call): void {
 function indexLease(idx: HistoryIndex, call: Call): void {
   if (call.outcome !== 'ok') return;
   const v = call.completion?.value;
+  if (v === null || (isRecord(v) && v['taskId'] === undefined)) return; // nothing to lease: an empty answer
   if (!isLeaseGrant(v)) {
     idx.malformed += 1;
     return;

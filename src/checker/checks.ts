@@ -203,13 +203,15 @@ function attemptExample(a: AttemptCall): Record<string, unknown> {
 /**
  * Q4/Q5 black-box: once a grant with a newer token completed at T, an ack / nack / release /
  * extend with an older token invoked after T must not succeed, unless it repeats the same kind of
- * call that already ended that attempt before T (DESIGN.md §1.4: it gets the original answer).
+ * call that ended (or, indeterminate, may have ended) that attempt before T: DESIGN.md §1.4 gives
+ * it the original answer.
  */
 export function checkStaleAcksRefused(idx: HistoryIndex, opts: CheckOptions = {}): CheckResult {
   const c = collector(opts);
   const grantsByTask = groupBy(idx.grants, (g) => g.taskId);
-  const okBySameCall = groupBy(
-    idx.attempts.filter((a) => a.call.outcome === 'ok'),
+  // An original may have applied without its answer arriving (info), so it counts too.
+  const sameCalls = groupBy(
+    idx.attempts.filter((a) => a.call.outcome !== 'fail'),
     (a) => `${a.f}\u0000${attemptKey(a.taskId, a.token)}`,
   );
   for (const a of idx.attempts) {
@@ -220,7 +222,7 @@ export function checkStaleAcksRefused(idx: HistoryIndex, opts: CheckOptions = {}
       (grantsByTask.get(a.taskId) ?? []).filter((g) => g.token > a.token).map((g) => g.call.completeTime),
     );
     if (!(supersededAt < a.call.invokeTime)) continue;
-    const originals = okBySameCall.get(`${a.f}\u0000${attemptKey(a.taskId, a.token)}`) ?? [];
+    const originals = sameCalls.get(`${a.f}\u0000${attemptKey(a.taskId, a.token)}`) ?? [];
     const repeat = a.f !== 'extend' && originals.some((o) => o !== a && o.call.invokeTime < supersededAt);
     if (repeat) c.note('repeats');
     else c.violation('stale-accepted', { ...attemptExample(a), supersededAt });

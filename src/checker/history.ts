@@ -97,6 +97,7 @@ interface OpBase {
 }
 
 export type EnqueueOp = OpBase & { f: 'enqueue'; value: EnqueueValue };
+/** An `ok` lease carries a LeaseGrant, or null when nothing was leasable (not a grant). */
 export type LeaseOp = OpBase & { f: 'lease'; value: LeaseGrant | LeaseRequestValue | null };
 export type AttemptOp = OpBase & { f: 'ack' | 'nack' | 'release' | 'extend'; value: AttemptValue };
 export type CancelOp = OpBase & { f: 'cancel'; value: CancelValue };

@@ -222,7 +222,7 @@ describe('checker - each violation is reported by its check', () => {
     expect(verdict.checks.staleAcksRefused.examples[0]).toMatchObject({ kind: 'stale-accepted', token: '14' });
   });
 
-  it('staleAcksRefused: a repeated nack of an attempt that already ended gets its original answer', () => {
+  it('staleAcksRefused: a repeat of the call that (maybe) ended an attempt gets its original answer', () => {
     const base = (): HistoryBuilder =>
       new HistoryBuilder()
         .enqueue('p', { seq: 1, value: 'v', taskId: 't' })
@@ -232,6 +232,13 @@ describe('checker - each violation is reported by its check', () => {
     const repeat = base().attempt('w1', 'nack', { taskId: 't', token: 30 }, 'ok', { at: 40 });
     const r1 = checkStaleAcksRefused(indexHistory(repeat.history()));
     expect(r1).toMatchObject({ valid: true, details: { repeats: 1 } });
+    const unknownOriginal = new HistoryBuilder()
+      .enqueue('p', { seq: 1, value: 'v', taskId: 't' })
+      .lease('w1', { taskId: 't', token: 30, value: 'v' }, { at: 10 })
+      .attempt('w1', 'release', { taskId: 't', token: 30 }, 'info', { at: 20, error: 'UNAVAILABLE' })
+      .lease('w2', { taskId: 't', token: 32, value: 'v' }, { at: 30 })
+      .attempt('w1', 'release', { taskId: 't', token: 30 }, 'ok', { at: 40 });
+    expect(checkStaleAcksRefused(indexHistory(unknownOriginal.history())).valid).toBe(true);
     const stale = base().attempt('w1', 'ack', { taskId: 't', token: 30 }, 'ok', { at: 40 });
     expect(checkStaleAcksRefused(indexHistory(stale.history())).valid).toBe(false);
   });
