@@ -1,0 +1,96 @@
+import { unlink } from 'node:fs/promises';
+import { describe, expect, it } from 'vitest';
+import { NodeStorage } from '../../../src/node/storage/node-storage.js';
+import { SnapshotFiles } from '../../../src/node/storage/snapshot-files.js';
+import { CorruptionError } from '../../../src/node/storage/errors.js';
+import { CompactedError } from '../../../src/raft/types.js';
+import type { Snapshot } from '../../../src/raft/types.js';
+import { entries, entry, membership, snapshotMeta, tempDir } from './helpers.js';
+
+const snapshot = (index: number, term: number, text: string): Snapshot => ({
+  meta: snapshotMeta(index, term),
+  data: new TextEncoder().encode(text),
+});
+
+async function open(dir: string): Promise<NodeStorage> {
+  return NodeStorage.open(dir, { clusterId: 'c1', initialMembership: membership });
+}
+
+describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
+  it('restores the mirror from a local snapshot plus the log after it', async () => {
+    const dir = await tempDir();
+    const storage = await open(dir);
+    await storage.persistReady({
+      hardState: { term: 2, vote: 'n1', commit: 6 },
+      entries: entries(1, 8, 2),
+      snapshot: null,
+    });
+    await storage.createSnapshot(snapshot(6, 2, 'state@6'));
+    expect(storage.mirror.firstIndex()).toBe(7);
+    await storage.persistReady({ hardState: null, entries: [entry(9, 2)], snapshot: null });
+    await storage.close();
+
+    const reopened = await open(dir);
+    const { mirror } = reopened;
+    expect(mirror.firstIndex()).toBe(7);
+    expect(mirror.lastIndex()).toBe(9);
+    expect(mirror.term(6)).toBe(2);
+    expect(() => mirror.entries(5, 7, 1 << 20)).toThrow(CompactedError);
+    expect(mirror.entries(7, 10, 1 << 20)).toEqual([entry(7, 2), entry(8, 2), entry(9, 2)]);
+    expect(mirror.snapshot()).toEqual(snapshot(6, 2, 'state@6'));
+    expect(mirror.initialState().hardState).toEqual({ term: 2, vote: 'n1', commit: 6 });
+    await reopened.close();
+  });
+
+  it('installs a snapshot from the leader and keeps later writes in order behind its file write', async () => {
+    const dir = await tempDir();
+    const storage = await open(dir);
+    await storage.persistReady({
+      hardState: { term: 1, vote: null, commit: 1 },
+      entries: entries(1, 3, 1),
+      snapshot: null,
+    });
+    const install = storage.persistReady({
+      hardState: { term: 3, vote: null, commit: 50 },
+      entries: [],
+      snapshot: snapshot(50, 3, 'state@50'),
+    });
+    // Issued before the install finished: must land after it (else it would not fit the log).
+    const next = storage.persistReady({ hardState: null, entries: [entry(51, 3)], snapshot: null });
+    await Promise.all([install, next]);
+    expect(storage.mirror.lastIndex()).toBe(51);
+    await storage.close();
+
+    const reopened = await open(dir);
+    expect(reopened.mirror.firstIndex()).toBe(51);
+    expect(reopened.mirror.entries(51, 52, 1 << 20)).toEqual([entry(51, 3)]);
+    expect(reopened.mirror.snapshot()?.data).toEqual(new TextEncoder().encode('state@50'));
+    expect(reopened.recovered.staleKeysRemoved).toBe(0); // the replaced log was deleted before close
+    await reopened.close();
+  });
+
+  it('refuses to start when the snapshot file the store points at is missing', async () => {
+    const dir = await tempDir();
+    const storage = await open(dir);
+    await storage.persistReady({
+      hardState: { term: 1, vote: null, commit: 4 },
+      entries: entries(1, 4, 1),
+      snapshot: null,
+    });
+    await storage.createSnapshot(snapshot(4, 1, 'state@4'));
+    await storage.close();
+    const files = await SnapshotFiles.open(dir);
+    const [only] = await files.list();
+    await unlink(only!.path);
+    await expect(open(dir)).rejects.toBeInstanceOf(CorruptionError);
+  });
+
+  it('never prunes the snapshot in use, even after newer files were written but not recorded', async () => {
+    const dir = await tempDir();
+    const files = await SnapshotFiles.open(dir);
+    await files.write(snapshot(5, 1, 'a'));
+    files.setInUse({ index: 5, term: 1 });
+    for (const index of [6, 7, 8]) await files.write(snapshot(index, 1, 'b'));
+    expect((await files.list()).map((f) => f.index)).toEqual([5, 7, 8]);
+  });
+});
