@@ -60,6 +60,9 @@ export interface QueueSettings {
   paused: boolean;
 }
 
+/** A partial settings object; `backoff` is itself partial and merged field by field. */
+export type QueueSettingsPatch = Omit<Partial<QueueSettings>, 'backoff'> & { backoff?: Partial<Backoff> };
+
 export interface TaskSpec {
   payload: Uint8Array;
   headers?: Record<string, string>;
@@ -90,8 +93,8 @@ export type Command =
   | { type: 'keepAlive' }
   | { type: 'closeSession' }
   | { type: 'advanceTime' }
-  | { type: 'createQueue'; queue: string; settings?: Partial<QueueSettings> }
-  | { type: 'configureQueue'; queue: string; settings: Partial<QueueSettings> }
+  | { type: 'createQueue'; queue: string; settings?: QueueSettingsPatch }
+  | { type: 'configureQueue'; queue: string; settings: QueueSettingsPatch }
   | { type: 'pauseQueue'; queue: string }
   | { type: 'resumeQueue'; queue: string }
   | { type: 'purgeQueue'; queue: string }

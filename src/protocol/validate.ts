@@ -2,7 +2,7 @@
 // Each returns a fresh, normalized command (only known fields) or an INVALID_ARGUMENT detail naming
 // the field. Total: never throws on any input.
 
-import type { AckItem, Backoff, Command, QueueSettings, TaskSpec } from './commands.js';
+import type { AckItem, Backoff, Command, QueueSettingsPatch, TaskSpec } from './commands.js';
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
@@ -169,8 +169,7 @@ function nullableInt(o: Obj, k: string, path: string, min: number, max: number):
   return int(o, k, path, min, max, true);
 }
 
-/** A partial settings object; `backoff` is itself partial and merged field by field. */
-export type SettingsPatch = Omit<Partial<QueueSettings>, 'backoff'> & { backoff?: Partial<Backoff> };
+export type SettingsPatch = QueueSettingsPatch;
 
 function settings(v: unknown, path: string, limits: Limits): SettingsPatch {
   if (v === undefined) return {};
@@ -223,12 +222,12 @@ const VALIDATORS: Record<Command['type'], Validator> = {
   createQueue: (o, l) => ({
     type: 'createQueue',
     queue: name(o, 'queue', 'queue', l),
-    settings: settings(own(o, 'settings'), 'settings', l) as Partial<QueueSettings>,
+    settings: settings(own(o, 'settings'), 'settings', l),
   }),
   configureQueue: (o, l) => ({
     type: 'configureQueue',
     queue: name(o, 'queue', 'queue', l),
-    settings: settings(own(o, 'settings') ?? {}, 'settings', l) as Partial<QueueSettings>,
+    settings: settings(own(o, 'settings') ?? {}, 'settings', l),
   }),
   pauseQueue: (o, l) => ({ type: 'pauseQueue', queue: name(o, 'queue', 'queue', l) }),
   resumeQueue: (o, l) => ({ type: 'resumeQueue', queue: name(o, 'queue', 'queue', l) }),
