@@ -1,0 +1,432 @@
+// The raftq Client: finds the leader and follows it, holds a session so that retried commands apply
+// once (DESIGN.md §1.5), puts a deadline on every call, and retries only what the error table of
+// DESIGN.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
+// runs in the deterministic simulation.
+import type { Command } from '../protocol/commands.js';
+import { ERROR_TABLE, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
+import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
+import { validateCommand } from '../protocol/validate.js';
+import { sleep, systemClock, type Clock, type Timer } from './clock.js';
+import { msgpackCodec, type Codec } from './codec.js';
+import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
+import { GrpcTransport } from './grpc-transport.js';
+import { Queue } from './queue.js';
+import { Session } from './session.js';
+import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
+import { asNumber, asObject, asString, commandToRequest } from './wire.js';
+import { Worker, type Handler, type WorkerOptions } from './worker.js';
+
+export interface ClientOptions {
+  /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
+  servers: string[];
+  /** Deadline of one SDK call, retries included (default 30 s). */
+  timeoutMs?: number;
+  /** Session idle timeout asked of the server (default: the server's, 60 s). */
+  sessionTimeoutMs?: number;
+  /** Payload codec (default msgpackr). Uint8Array payloads always pass through raw. */
+  codec?: Codec;
+  /** Encoded payloads above this many bytes are gzipped (default 64 KiB). */
+  compressAboveBytes?: number;
+  /** Calls waiting for a leader at once; beyond, calls fail at once with UNAVAILABLE (default 10 000). */
+  maxPendingCalls?: number;
+  /** Retry back-off bounds while no leader answers (default 20 ms .. 1 s, jittered). */
+  retryMinMs?: number;
+  retryMaxMs?: number;
+  /** Limits the SDK validates against before sending (default: the server defaults). */
+  limits?: Limits;
+  /** Injected network (default gRPC) and time (default performance.now / setTimeout). */
+  transport?: Transport;
+  clock?: Clock;
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+export interface CommandOptions extends CallOptions {
+  /**
+   * Safe to re-issue as a new command on a new session after SESSION_EXPIRED (acks, extends, pause,
+   * an enqueue with an idempotency key ...). Default false: the error is surfaced.
+   */
+  idempotent?: boolean;
+  /** Extra time the server may hold the call (long-poll leases). */
+  holdMs?: number;
+  /** Request fields beyond the command's own (e.g. a lease's maxHoldMs). */
+  extra?: Message;
+}
+
+export interface CommandResult {
+  reply: Message;
+  /** Clock time of the first send of this command, across retries (DESIGN.md §2 worker belief). */
+  firstSentAt: number;
+}
+
+export type ReadConsistency = 'linearizable' | 'stale';
+
+const METHODS: Record<Command['type'], Method | null> = {
+  openSession: 'OpenSession',
+  keepAlive: 'KeepAlive',
+  closeSession: 'CloseSession',
+  advanceTime: null,
+  createQueue: 'CreateQueue',
+  configureQueue: 'ConfigureQueue',
+  pauseQueue: 'PauseQueue',
+  resumeQueue: 'ResumeQueue',
+  purgeQueue: 'PurgeQueue',
+  deleteQueue: 'DeleteQueue',
+  enqueue: 'Enqueue',
+  lease: 'Lease',
+  extend: 'Extend',
+  ack: 'Ack',
+  nack: 'Nack',
+  release: 'Release',
+  cancel: 'Cancel',
+  promote: 'Promote',
+  update: 'Update',
+  redrive: 'Redrive',
+};
+
+/** Consecutive leader hints followed without a success before the client backs off. */
+const HINT_HOPS_MAX = 3;
+
+export class Client {
+  readonly codec: Codec;
+  readonly compressAboveBytes: number;
+  readonly limits: Limits;
+  readonly clock: Clock;
+  private readonly transport: Transport;
+  private readonly ownsTransport: boolean;
+  private readonly servers: string[];
+  private readonly timeoutMs: number;
+  private readonly sessionTimeoutMs: number | undefined;
+  private readonly maxPendingCalls: number;
+  private readonly retryMinMs: number;
+  private readonly retryMaxMs: number;
+  private leader: string | null = null;
+  private cursor = 0;
+  private pending = 0;
+  private session: Session | null = null;
+  private opening: Promise<Session> | null = null;
+  private keepAliveTimer: Timer | null = null;
+  private closed = false;
+  private readonly closeController = new AbortController();
+  private readonly workers = new Set<Worker>();
+
+  constructor(options: ClientOptions) {
+    const servers = options.servers.map((s) => s.trim()).filter((s) => s.length > 0);
+    if (servers.length === 0)
+      throw raftqError('INVALID_ARGUMENT', 'servers: at least one address', { field: 'servers' });
+    for (const s of servers) {
+      if (!/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) > 65535) {
+        throw raftqError('INVALID_ARGUMENT', `servers: ${JSON.stringify(s)} is not host:port`, { field: 'servers' });
+      }
+    }
+    this.servers = servers;
+    this.timeoutMs = positive(options.timeoutMs, 30_000, 'timeoutMs');
+    this.sessionTimeoutMs = options.sessionTimeoutMs;
+    this.codec = options.codec ?? msgpackCodec;
+    this.compressAboveBytes = options.compressAboveBytes ?? 64 * 1024;
+    this.maxPendingCalls = positive(options.maxPendingCalls, 10_000, 'maxPendingCalls');
+    this.retryMinMs = positive(options.retryMinMs, 20, 'retryMinMs');
+    this.retryMaxMs = positive(options.retryMaxMs, 1_000, 'retryMaxMs');
+    this.limits = options.limits ?? DEFAULT_LIMITS;
+    this.clock = options.clock ?? systemClock;
+    this.ownsTransport = options.transport === undefined;
+    this.transport = options.transport ?? new GrpcTransport();
+  }
+
+  /** A typed handle on one queue; creating it sends nothing. */
+  queue<T = unknown>(name: string): Queue<T> {
+    return new Queue<T>(this, name);
+  }
+
+  /** Starts a worker on `queue`; see WorkerOptions. */
+  worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
+    this.assertOpen();
+    const w = new Worker<T, R>(this, queue, handler, options);
+    this.workers.add(w as Worker);
+    w.once('closed', () => this.workers.delete(w as Worker));
+    w.start();
+    return w;
+  }
+
+  /** The address the client currently sends commands to (null until a node named a leader). */
+  get leaderAddress(): string | null {
+    return this.leader;
+  }
+
+  get sessionId(): string | null {
+    return this.session?.id ?? null;
+  }
+
+  /** One node's Status (this node's view of the cluster), without retries. */
+  async nodeStatus(address: string, options: CallOptions = {}): Promise<Message> {
+    return this.transport.call(address, 'Status', {}, options.timeoutMs ?? 5_000, options.signal).catch((e) => {
+      throw toRaftqError(e);
+    });
+  }
+
+  /** Validates and sends a command through the session, retrying as the error table allows. */
+  async command(cmd: Command, options: CommandOptions = {}): Promise<CommandResult> {
+    this.assertOpen();
+    const checked = validateCommand(cmd, this.limits);
+    if (!checked.ok) throw errorFromDetail(checked.error);
+    const method = METHODS[cmd.type];
+    if (method === null) throw raftqError('INVALID_ARGUMENT', `${cmd.type} is not a client command`, { field: 'type' });
+    return this.withPending(() =>
+      this.runCommand(method, { ...commandToRequest(checked.value), ...options.extra }, options),
+    );
+  }
+
+  /** A read (or any sessionless call), retried on leader changes and unknown outcomes. */
+  async query(
+    method: Method,
+    request: Message,
+    options: CallOptions & { consistency?: ReadConsistency } = {},
+  ): Promise<Message> {
+    this.assertOpen();
+    const consistency = options.consistency === 'stale' ? 'STALE' : 'LINEARIZABLE';
+    const body = method === 'WaitFor' || method === 'Status' ? request : { ...request, read: { consistency } };
+    return this.withPending(() => this.runQuery(method, body, options));
+  }
+
+  /** Opens a server stream on the current leader (or the first server). */
+  openStream(request: Message, handlers: StreamHandlers): () => void {
+    this.assertOpen();
+    return this.transport.stream(this.target(), 'Events', request, handlers);
+  }
+
+  /** Stops workers (waiting for their handlers up to timeoutMs), closes the session and the channels. */
+  async close(options: { timeoutMs?: number } = {}): Promise<void> {
+    if (this.closed) return;
+    await Promise.all([...this.workers].map((w) => w.close(options)));
+    this.closed = true;
+    this.keepAliveTimer?.cancel();
+    this.keepAliveTimer = null;
+    const s = this.session;
+    this.session = null;
+    if (s !== null && !s.expired) {
+      const seq = s.allocate();
+      const header = { session: s.id, seq, floor: s.floor(), timeoutMs: 1_000 };
+      await this.transport.call(this.target(), 'CloseSession', { header }, 1_000).catch(() => undefined);
+    }
+    this.closeController.abort();
+    if (this.ownsTransport) this.transport.close();
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  // ---- internals ----
+
+  private assertOpen(): void {
+    if (this.closed) throw raftqError('UNAVAILABLE', 'client is closed');
+  }
+
+  private async withPending<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.pending >= this.maxPendingCalls) {
+      throw raftqError('UNAVAILABLE', `${this.pending} calls already waiting (maxPendingCalls)`);
+    }
+    this.pending += 1;
+    try {
+      return await fn();
+    } finally {
+      this.pending -= 1;
+    }
+  }
+
+  private target(): string {
+    return this.leader ?? (this.servers[this.cursor % this.servers.length] as string);
+  }
+
+  /** Forget the leader and try the next server. */
+  private rotate(from: string): void {
+    if (this.leader === from || this.leader === null) {
+      this.leader = null;
+      this.cursor = (this.cursor + 1) % this.servers.length;
+    }
+  }
+
+  private backoff(failures: number): number {
+    const base = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(failures, 16));
+    return base * (0.5 + this.clock.random() / 2);
+  }
+
+  /**
+   * What to do after a failed attempt at `address`: 'retry' (after `waitMs`), 'new_session' or
+   * 'fail'. Updates the leader as a side effect.
+   */
+  private decide(
+    detail: ErrorDetail,
+    address: string,
+    failures: number,
+    hops: number,
+  ): { action: 'retry' | 'new_session' | 'fail'; waitMs: number } {
+    const policy = ERROR_TABLE[detail.code]?.retry ?? 'no';
+    switch (policy) {
+      case 'leader':
+      case 'same_seq': {
+        const hint = detail.leaderHint;
+        if (hint !== undefined && hint !== '' && hint !== address && hops < HINT_HOPS_MAX) {
+          this.leader = hint;
+          return { action: 'retry', waitMs: 0 };
+        }
+        this.rotate(address);
+        return { action: 'retry', waitMs: this.backoff(failures) };
+      }
+      case 'after_delay':
+        return { action: 'retry', waitMs: detail.retryAfterMs ?? this.backoff(failures) };
+      case 'new_session':
+        return { action: 'new_session', waitMs: 0 };
+      default:
+        return { action: 'fail', waitMs: 0 };
+    }
+  }
+
+  private async runCommand(method: Method, body: Message, options: CommandOptions): Promise<CommandResult> {
+    const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
+    let session = await this.ensureSession(deadline, options.signal);
+    let seq = session.allocate();
+    let firstSentAt: number | undefined;
+    let failures = 0;
+    let hops = 0;
+    let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
+    try {
+      for (;;) {
+        const remaining = deadline - this.clock.now();
+        if (remaining <= 0 || this.closed || options.signal?.aborted) break;
+        const address = this.target();
+        const header = { session: session.id, seq, floor: session.floor(), timeoutMs: Math.ceil(remaining) };
+        firstSentAt ??= this.clock.now();
+        session.lastSentAt = this.clock.now();
+        try {
+          const reply = await this.transport.call(
+            address,
+            method,
+            { ...body, header },
+            remaining + (options.holdMs ?? 0),
+            options.signal ?? this.closeController.signal,
+          );
+          if (this.leader === null) this.leader = address;
+          return { reply, firstSentAt };
+        } catch (e) {
+          last = detailOf(e);
+          failures += 1;
+          const d = this.decide(last, address, failures, hops);
+          hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
+          if (d.action === 'fail') break;
+          if (d.action === 'new_session') {
+            this.dropSession(session);
+            if (options.idempotent !== true) break;
+            session.complete(seq);
+            session = await this.ensureSession(deadline, options.signal);
+            seq = session.allocate();
+            continue;
+          }
+          if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);
+        }
+      }
+    } finally {
+      session.complete(seq);
+    }
+    throw errorFromDetail(this.finalError(last));
+  }
+
+  /** Out of time or retries: the last error, or UNAVAILABLE when we never reached a leader. */
+  private finalError(last: ErrorDetail): ErrorDetail {
+    if (this.closed) return { code: 'UNAVAILABLE', message: 'client is closed' };
+    return last;
+  }
+
+  private async runQuery(method: Method, body: Message, options: CallOptions): Promise<Message> {
+    const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
+    let failures = 0;
+    let hops = 0;
+    let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
+    for (;;) {
+      const remaining = deadline - this.clock.now();
+      if (remaining <= 0 || this.closed || options.signal?.aborted) break;
+      const address = this.target();
+      try {
+        const reply = await this.transport.call(
+          address,
+          method,
+          body,
+          remaining,
+          options.signal ?? this.closeController.signal,
+        );
+        return reply;
+      } catch (e) {
+        last = detailOf(e);
+        failures += 1;
+        const d = this.decide(last, address, failures, hops);
+        hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
+        if (d.action !== 'retry') break;
+        if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);
+      }
+    }
+    throw errorFromDetail(this.finalError(last));
+  }
+
+  private dropSession(s: Session): void {
+    s.expired = true;
+    if (this.session === s) this.session = null;
+  }
+
+  private async ensureSession(deadline: number, signal?: AbortSignal): Promise<Session> {
+    if (this.session !== null) return this.session;
+    this.opening ??= this.openSession(deadline, signal).finally(() => (this.opening = null));
+    return this.opening;
+  }
+
+  private async openSession(deadline: number, signal?: AbortSignal): Promise<Session> {
+    const request: Message = { callTimeoutMs: 0 };
+    if (this.sessionTimeoutMs !== undefined) request['timeoutMs'] = this.sessionTimeoutMs;
+    const reply = await this.runQuery('OpenSession', request, {
+      timeoutMs: Math.max(1, deadline - this.clock.now()),
+      signal,
+    });
+    const id = asString(reply['session']);
+    if (id === '') throw raftqError('INTERNAL', 'OpenSession answered without a session id');
+    const timeoutMs = asNumber(reply['timeoutMs']) || this.sessionTimeoutMs || this.limits.sessionTimeoutMsDefault;
+    const s = new Session(id, timeoutMs);
+    s.lastSentAt = this.clock.now();
+    this.session = s;
+    this.scheduleKeepAlive(s);
+    return s;
+  }
+
+  /** Keeps an idle session alive: a keepAlive when nothing was sent for a third of its timeout. */
+  private scheduleKeepAlive(s: Session): void {
+    const every = Math.max(100, s.timeoutMs / 3);
+    this.keepAliveTimer?.cancel();
+    this.keepAliveTimer = this.clock.setTimer(every, () => {
+      if (this.closed || this.session !== s) return;
+      if (this.clock.now() - s.lastSentAt < every) return this.scheduleKeepAlive(s);
+      this.command({ type: 'keepAlive' }, { idempotent: false, timeoutMs: every })
+        .catch(() => undefined) // SESSION_EXPIRED drops the session; the next command opens one
+        .finally(() => {
+          if (this.session === s) this.scheduleKeepAlive(s);
+        });
+    });
+  }
+}
+
+function positive(v: number | undefined, dflt: number, field: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !(v > 0))
+    throw raftqError('INVALID_ARGUMENT', `${field}: must be a positive number`, { field });
+  return v;
+}
+
+function detailOf(e: unknown): ErrorDetail {
+  if (e instanceof TransportError) return e.detail;
+  if (isErrorDetail(asObject(e)['detail'])) return asObject(e)['detail'] as ErrorDetail;
+  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
+}
+
+export function toRaftqError(e: unknown): RaftqError {
+  return errorFromDetail(detailOf(e));
+}

@@ -1,0 +1,42 @@
+// Time for the SDK, injectable so the retry, session and worker logic runs under the deterministic
+// simulation and fake-clock tests. Durations are on a monotonic clock (DESIGN.md §2 worker belief).
+
+export interface Timer {
+  cancel(): void;
+}
+
+export interface Clock {
+  /** Monotonic milliseconds. */
+  now(): number;
+  /** Calls `fn` after `ms`; the returned timer can be cancelled. */
+  setTimer(ms: number, fn: () => void): Timer;
+  /** Random number in [0, 1) for retry jitter. */
+  random(): number;
+}
+
+export const systemClock: Clock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const t = setTimeout(fn, Math.max(0, ms));
+    // The SDK's own timers never keep a process alive; open calls and workers do.
+    t.unref?.();
+    return { cancel: () => clearTimeout(t) };
+  },
+  random: () => Math.random(),
+};
+
+/** Resolves after `ms` on `clock`, or early (resolving) when `signal` aborts. */
+export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve();
+    const onAbort = (): void => {
+      timer.cancel();
+      resolve();
+    };
+    const timer = clock.setTimer(ms, () => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    });
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}

@@ -1,0 +1,69 @@
+// Payload codecs. msgpackr by default; a raw Uint8Array passes through untouched; a custom codec can
+// be plugged in. Payloads above a size are compressed (node:zlib). Both choices are marked in the
+// task's headers so any worker decodes them, whatever codec the producer used.
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { Packr } from 'msgpackr';
+
+export interface Codec<T = unknown> {
+  encode(value: T): Uint8Array;
+  decode(bytes: Uint8Array): T;
+}
+
+const packr = new Packr({ useRecords: false, structuredClone: false, mapsAsObjects: true, moreTypes: false });
+
+export const msgpackCodec: Codec<unknown> = {
+  encode: (value) => packr.pack(value),
+  decode: (bytes) => packr.unpack(bytes),
+};
+
+/** Reserved header names (user headers may not start with `raftq-`). */
+export const CODEC_HEADER = 'raftq-codec';
+export const COMPRESSION_HEADER = 'raftq-compression';
+export const RESERVED_HEADER_PREFIX = 'raftq-';
+
+export interface PayloadOptions {
+  codec: Codec;
+  /** Encoded payloads larger than this are gzipped; Infinity: never. */
+  compressAboveBytes: number;
+}
+
+export interface EncodedPayload {
+  payload: Uint8Array;
+  /** Only the reserved headers describing the encoding (none for the common case). */
+  headers: Record<string, string>;
+}
+
+export function encodePayload(value: unknown, opts: PayloadOptions): EncodedPayload {
+  const headers: Record<string, string> = {};
+  let payload: Uint8Array;
+  if (value instanceof Uint8Array) {
+    payload = value;
+    headers[CODEC_HEADER] = 'raw';
+  } else {
+    payload = opts.codec.encode(value);
+  }
+  if (payload.byteLength > opts.compressAboveBytes) {
+    payload = new Uint8Array(gzipSync(payload));
+    headers[COMPRESSION_HEADER] = 'gzip';
+  }
+  return { payload, headers };
+}
+
+/** Decodes a payload per its headers. Throws if it cannot (the worker dead-letters such a task). */
+export function decodePayload(bytes: Uint8Array, headers: Record<string, string>, codec: Codec): unknown {
+  let data = bytes;
+  const compression = headers[COMPRESSION_HEADER];
+  if (compression === 'gzip') data = new Uint8Array(gunzipSync(data));
+  else if (compression !== undefined) throw new Error(`unknown compression ${compression}`);
+  const kind = headers[CODEC_HEADER];
+  if (kind === 'raw') return data;
+  if (kind !== undefined) throw new Error(`unknown codec ${kind}`);
+  return codec.decode(data);
+}
+
+/** User headers without the reserved ones. */
+export function userHeaders(headers: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers)) if (!k.startsWith(RESERVED_HEADER_PREFIX)) out[k] = v;
+  return out;
+}

@@ -1,0 +1,97 @@
+// Typed errors, one class per code of DESIGN.md §5's table, so callers can `instanceof` them. The
+// detail (field, reason, retryAfterMs, leaderHint ...) rides along unchanged.
+import { ERROR_TABLE, isErrorCode, type ErrorCode, type ErrorDetail, type Outcome } from '../protocol/errors.js';
+
+export class RaftqError extends Error {
+  readonly code: ErrorCode;
+  readonly detail: ErrorDetail;
+
+  constructor(detail: ErrorDetail) {
+    super(`${detail.code}: ${detail.message}`);
+    this.name = new.target.name;
+    this.code = detail.code;
+    this.detail = detail;
+  }
+
+  /** Whether the command may have been applied ('unknown') or certainly was not. */
+  get outcome(): Outcome {
+    return ERROR_TABLE[this.code].outcome;
+  }
+
+  get field(): string | undefined {
+    return this.detail.field;
+  }
+  get reason(): string | undefined {
+    return this.detail.reason;
+  }
+  get retryAfterMs(): number | undefined {
+    return this.detail.retryAfterMs;
+  }
+  get leaderHint(): string | undefined {
+    return this.detail.leaderHint;
+  }
+}
+
+export class NotLeaderError extends RaftqError {}
+export class UnavailableError extends RaftqError {}
+export class LeaseLostError extends RaftqError {}
+export class FailedPreconditionError extends RaftqError {}
+export class NotFoundError extends RaftqError {}
+export class AlreadyExistsError extends RaftqError {}
+export class InvalidArgumentError extends RaftqError {}
+export class ResourceExhaustedError extends RaftqError {}
+export class SessionExpiredError extends RaftqError {}
+export class UnauthenticatedError extends RaftqError {}
+export class PermissionDeniedError extends RaftqError {}
+export class DeadlineExceededError extends RaftqError {}
+export class InternalError extends RaftqError {}
+
+const CLASSES: Record<ErrorCode, new (d: ErrorDetail) => RaftqError> = {
+  NOT_LEADER: NotLeaderError,
+  UNAVAILABLE: UnavailableError,
+  LEASE_LOST: LeaseLostError,
+  FAILED_PRECONDITION: FailedPreconditionError,
+  NOT_FOUND: NotFoundError,
+  ALREADY_EXISTS: AlreadyExistsError,
+  INVALID_ARGUMENT: InvalidArgumentError,
+  RESOURCE_EXHAUSTED: ResourceExhaustedError,
+  SESSION_EXPIRED: SessionExpiredError,
+  UNAUTHENTICATED: UnauthenticatedError,
+  PERMISSION_DENIED: PermissionDeniedError,
+  DEADLINE_EXCEEDED: DeadlineExceededError,
+  INTERNAL: InternalError,
+};
+
+/** The typed error for a detail; an unknown code becomes INTERNAL (keeping the message). */
+export function errorFromDetail(detail: ErrorDetail): RaftqError {
+  const code = isErrorCode(detail.code) ? detail.code : 'INTERNAL';
+  return new CLASSES[code]({ ...detail, code });
+}
+
+export function raftqError(code: ErrorCode, message: string, extra: Partial<ErrorDetail> = {}): RaftqError {
+  return errorFromDetail({ ...extra, code, message });
+}
+
+/**
+ * Thrown by a worker handler to dead-letter the task now instead of retrying it.
+ * `throw new NonRetryableError('bad address')`.
+ */
+export class NonRetryableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'NonRetryableError';
+  }
+}
+
+/** waitFor: the task ended without completing (dead, cancelled or expired). */
+export class TaskFailedError extends Error {
+  constructor(
+    readonly taskId: string,
+    readonly state: string,
+    readonly lastError: string | undefined,
+    readonly reason: string | undefined,
+  ) {
+    super(`task ${taskId} ended ${state}${reason ? ` (${reason})` : ''}${lastError ? `: ${lastError}` : ''}`);
+    this.name = 'TaskFailedError';
+  }
+}

@@ -1,0 +1,166 @@
+// The gRPC Transport: one channel per server address, proto-loader over client.proto (found on disk
+// next to the package, as src/rpc/proto.ts does for the server; src/client may not import src/rpc).
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
+import {
+  TransportError,
+  type Message,
+  type Method,
+  type StreamHandlers,
+  type StreamMethod,
+  type Transport,
+} from './transport.js';
+
+export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
+export const ERROR_METADATA_KEY = 'raftq-error';
+
+/** The same options as the server (src/rpc/proto.ts), so both sides agree on field shapes. */
+const LOADER_OPTIONS: protoLoader.Options = {
+  keepCase: true,
+  longs: Number,
+  enums: String,
+  defaults: true,
+  oneofs: true,
+};
+
+/** src/client (tsx) or dist/src/client (compiled): the package root is 2 or 3 levels up. */
+export function clientProtoPath(moduleDir = path.dirname(fileURLToPath(import.meta.url))): string {
+  let dir = moduleDir;
+  for (let depth = 0; depth <= 4; depth += 1) {
+    const candidate = path.join(dir, 'src', 'protocol', 'client.proto');
+    if (existsSync(candidate)) return candidate;
+    const parent = path.dirname(dir);
+    if (parent === dir) break;
+    dir = parent;
+  }
+  throw new Error(`raftq: cannot find src/protocol/client.proto above ${moduleDir}`);
+}
+
+let serviceCtor: grpc.ServiceClientConstructor | undefined;
+
+function clientConstructor(): grpc.ServiceClientConstructor {
+  if (serviceCtor === undefined) {
+    const def = protoLoader.loadSync(clientProtoPath(), LOADER_OPTIONS)[CLIENT_SERVICE] as grpc.ServiceDefinition;
+    serviceCtor = grpc.makeGenericClientConstructor(def, 'RaftQ');
+  }
+  return serviceCtor;
+}
+
+const STATUS_CODES: Record<number, ErrorCode> = {
+  [GrpcStatus.INVALID_ARGUMENT]: 'INVALID_ARGUMENT',
+  [GrpcStatus.DEADLINE_EXCEEDED]: 'DEADLINE_EXCEEDED',
+  [GrpcStatus.NOT_FOUND]: 'NOT_FOUND',
+  [GrpcStatus.ALREADY_EXISTS]: 'ALREADY_EXISTS',
+  [GrpcStatus.PERMISSION_DENIED]: 'PERMISSION_DENIED',
+  [GrpcStatus.RESOURCE_EXHAUSTED]: 'RESOURCE_EXHAUSTED',
+  [GrpcStatus.FAILED_PRECONDITION]: 'FAILED_PRECONDITION',
+  [GrpcStatus.UNAVAILABLE]: 'UNAVAILABLE',
+  [GrpcStatus.UNAUTHENTICATED]: 'UNAUTHENTICATED',
+  [grpc.status.CANCELLED]: 'UNAVAILABLE',
+};
+
+/** The error detail of a failed call: from the `raftq-error` trailer, else from the bare status. */
+export function detailFromServiceError(err: Partial<grpc.ServiceError>): ErrorDetail {
+  const raw = err.metadata?.get(ERROR_METADATA_KEY)[0];
+  if (typeof raw === 'string') {
+    try {
+      const parsed: unknown = JSON.parse(raw);
+      if (isErrorDetail(parsed)) return parsed;
+    } catch {
+      // fall through to the status
+    }
+  }
+  const code = STATUS_CODES[err.code ?? grpc.status.UNKNOWN] ?? 'INTERNAL';
+  return { code, message: err.details || err.message || 'call failed' };
+}
+
+export interface GrpcTransportOptions {
+  /** Largest reply accepted (default 64 MiB). */
+  receiveMessageBytesMax?: number;
+  keepaliveTimeMs?: number;
+}
+
+export class GrpcTransport implements Transport {
+  private readonly clients = new Map<string, grpc.Client>();
+  private closed = false;
+
+  constructor(private readonly opts: GrpcTransportOptions = {}) {}
+
+  private client(address: string): grpc.Client {
+    let c = this.clients.get(address);
+    if (c === undefined) {
+      const Ctor = clientConstructor();
+      c = new Ctor(address, grpc.credentials.createInsecure(), {
+        'grpc.max_receive_message_length': this.opts.receiveMessageBytesMax ?? 64 * 1024 * 1024,
+        'grpc.max_send_message_length': 64 * 1024 * 1024,
+        'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs ?? 10_000,
+        'grpc.keepalive_timeout_ms': 5_000,
+        'grpc.initial_reconnect_backoff_ms': 100,
+        'grpc.max_reconnect_backoff_ms': 2_000,
+      });
+      this.clients.set(address, c);
+    }
+    return c;
+  }
+
+  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+    if (this.closed) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'transport closed' }));
+    const client = this.client(address) as unknown as Record<string, UnaryFn>;
+    const fn = client[method];
+    if (fn === undefined)
+      return Promise.reject(new TransportError({ code: 'INTERNAL', message: `no method ${method}` }));
+    return new Promise((resolve, reject) => {
+      const deadline = new Date(Date.now() + Math.max(1, timeoutMs));
+      const call = fn.call(client, request, { deadline }, (err: grpc.ServiceError | null, reply?: Message) => {
+        signal?.removeEventListener('abort', onAbort);
+        if (err) reject(new TransportError(detailFromServiceError(err)));
+        else resolve(reply ?? {});
+      });
+      const onAbort = (): void => call.cancel();
+      if (signal?.aborted) call.cancel();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void {
+    if (this.closed) {
+      handlers.onEnd({ code: 'UNAVAILABLE', message: 'transport closed' });
+      return () => undefined;
+    }
+    const client = this.client(address) as unknown as Record<string, StreamFn>;
+    const fn = client[method] as StreamFn;
+    const call = fn.call(client, request, {});
+    let done = false;
+    const end = (e: ErrorDetail | null): void => {
+      if (done) return;
+      done = true;
+      handlers.onEnd(e);
+    };
+    call.on('data', (m: Message) => {
+      if (!done) handlers.onMessage(m);
+    });
+    call.on('error', (err: grpc.ServiceError) => end(detailFromServiceError(err)));
+    call.on('end', () => end(null));
+    return () => {
+      done = true;
+      call.cancel();
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.clients.values()) c.close();
+    this.clients.clear();
+  }
+}
+
+type UnaryFn = (
+  req: Message,
+  opts: grpc.CallOptions,
+  cb: (err: grpc.ServiceError | null, reply?: Message) => void,
+) => grpc.ClientUnaryCall;
+type StreamFn = (req: Message, opts: grpc.CallOptions) => grpc.ClientReadableStream<Message>;

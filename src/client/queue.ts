@@ -1,0 +1,358 @@
+// A typed handle on one queue: producer calls, reads, admin, waitFor and the event stream.
+import type {
+  Command,
+  QueueSettings,
+  QueueStats,
+  TaskEvent,
+  TaskSpec,
+  TaskState,
+  TaskView,
+} from '../protocol/commands.js';
+import type { Client, CallOptions, ReadConsistency } from './client.js';
+import { decodePayload, encodePayload, RESERVED_HEADER_PREFIX, userHeaders } from './codec.js';
+import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
+import {
+  asArray,
+  asObject,
+  asOptionalString,
+  asString,
+  eventFromWire,
+  statsFromWire,
+  taskViewFromWire,
+} from './wire.js';
+
+export interface EnqueueOptions {
+  /** Higher first (integer). */
+  priority?: number;
+  /** Relative delay; exclusive with runAt. */
+  delayMs?: number;
+  /** Absolute time (a Date or epoch ms); exclusive with delayMs. */
+  runAt?: Date | number;
+  maxAttempts?: number;
+  maxDeliveries?: number;
+  leaseMs?: number;
+  ttlMs?: number;
+  /** Deduplicates enqueues within the queue's idempotency window. */
+  idempotencyKey?: string;
+  /** Strict FIFO group. */
+  group?: string;
+  headers?: Record<string, string>;
+}
+
+export interface EnqueueResult {
+  id: string;
+  deduplicated: boolean;
+}
+
+/** A task as the SDK shows it: the payload and result decoded. */
+export interface Task<T = unknown> extends Omit<TaskView, 'payload' | 'result'> {
+  payload: T;
+  /** The handler's return value (completed tasks). */
+  result?: unknown;
+  /** Set instead of payload when the payload cannot be decoded. */
+  payloadError?: string;
+}
+
+export interface ListOptions extends CallOptions {
+  state?: TaskState;
+  cursor?: string;
+  limit?: number;
+  consistency?: ReadConsistency;
+}
+
+export interface Page<T> {
+  items: Task<T>[];
+  nextCursor: string | null;
+}
+
+export type QueueSettingsPatch = Partial<QueueSettings>;
+
+export class Queue<T = unknown> {
+  constructor(
+    readonly client: Client,
+    readonly name: string,
+  ) {}
+
+  /** Adds one task; resolves once it is committed. */
+  async enqueue(payload: T, options: EnqueueOptions = {}, call: CallOptions = {}): Promise<EnqueueResult> {
+    const [one] = await this.enqueueMany([{ payload, ...options }], call);
+    if (one === undefined) throw raftqError('INTERNAL', 'enqueue answered no item');
+    return one;
+  }
+
+  /** Adds many tasks in one round trip, all or nothing; one result per item, in order. */
+  async enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
+    const tasks = items.map((item, i) => this.taskSpec(item, i));
+    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
+    const { reply } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
+    const out = asArray(reply['items']).map((x) => ({
+      id: asString(asObject(x)['id']),
+      deduplicated: asObject(x)['deduplicated'] === true,
+    }));
+    if (out.length !== tasks.length)
+      throw raftqError('INTERNAL', `enqueue answered ${out.length} of ${tasks.length} items`);
+    return out;
+  }
+
+  private taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
+    for (const k of Object.keys(item.headers ?? {})) {
+      if (k.startsWith(RESERVED_HEADER_PREFIX)) {
+        throw raftqError('INVALID_ARGUMENT', `tasks[${i}].headers.${k}: the raftq- prefix is reserved`, {
+          field: `tasks[${i}].headers.${k}`,
+        });
+      }
+    }
+    const encoded = encodePayload(item.payload, this.client);
+    const headers = { ...item.headers, ...encoded.headers };
+    const spec: TaskSpec = { payload: encoded.payload };
+    if (Object.keys(headers).length > 0) spec.headers = headers;
+    const copy = <K extends keyof TaskSpec>(k: K, v: TaskSpec[K] | undefined): void => {
+      if (v !== undefined) spec[k] = v;
+    };
+    copy('priority', item.priority);
+    copy('delayMs', item.delayMs);
+    copy('runAt', item.runAt instanceof Date ? item.runAt.getTime() : item.runAt);
+    copy('maxAttempts', item.maxAttempts);
+    copy('maxDeliveries', item.maxDeliveries);
+    copy('leaseMs', item.leaseMs);
+    copy('ttlMs', item.ttlMs);
+    copy('idempotencyKey', item.idempotencyKey);
+    copy('group', item.group);
+    return spec;
+  }
+
+  /** The task by id (NotFoundError if absent). */
+  async get(id: string, options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<Task<T>> {
+    const reply = await this.client.query('GetTask', { id }, options);
+    return this.decodeTask(reply['task']);
+  }
+
+  /** One page of tasks in a state (default waiting), by priority then id. */
+  async list(options: ListOptions = {}): Promise<Page<T>> {
+    const request: Record<string, unknown> = { queue: this.name, state: options.state ?? 'waiting' };
+    if (options.cursor !== undefined) request['cursor'] = options.cursor;
+    if (options.limit !== undefined) request['limit'] = options.limit;
+    return this.page(await this.client.query('ListTasks', request, options));
+  }
+
+  /** One page of this queue's dead letters. */
+  async deadLetters(options: Omit<ListOptions, 'state'> = {}): Promise<Page<T>> {
+    const request: Record<string, unknown> = { queue: this.name };
+    if (options.cursor !== undefined) request['cursor'] = options.cursor;
+    if (options.limit !== undefined) request['limit'] = options.limit;
+    return this.page(await this.client.query('ListDeadLetters', request, options));
+  }
+
+  async stats(options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<QueueStats> {
+    const reply = await this.client.query('QueueStats', { queue: this.name }, options);
+    return statsFromWire(reply['stats']);
+  }
+
+  /** Cancels a waiting or delayed task; resolves with its new state. */
+  async cancel(id: string, call: CallOptions = {}): Promise<TaskState> {
+    return this.stateCommand({ type: 'cancel', id }, call);
+  }
+
+  /** Makes a delayed task ready now. */
+  async promote(id: string, call: CallOptions = {}): Promise<TaskState> {
+    return this.stateCommand({ type: 'promote', id }, call);
+  }
+
+  /** Changes a waiting or delayed task's priority, payload or time. */
+  async update(
+    id: string,
+    changes: { priority?: number; payload?: T; runAt?: Date | number; delayMs?: number },
+    call: CallOptions = {},
+  ): Promise<TaskState> {
+    const cmd: Command & { type: 'update' } = { type: 'update', id };
+    if (changes.priority !== undefined) cmd.priority = changes.priority;
+    if (changes.payload !== undefined) {
+      const encoded = encodePayload(changes.payload, this.client);
+      if (Object.keys(encoded.headers).length > 0) {
+        // Headers cannot change through update: a raw or compressed payload would be misread.
+        throw raftqError('INVALID_ARGUMENT', 'payload: update takes a payload the codec encodes, uncompressed', {
+          field: 'payload',
+        });
+      }
+      cmd.payload = encoded.payload;
+    }
+    if (changes.runAt !== undefined)
+      cmd.runAt = changes.runAt instanceof Date ? changes.runAt.getTime() : changes.runAt;
+    if (changes.delayMs !== undefined) cmd.delayMs = changes.delayMs;
+    return this.stateCommand(cmd, call);
+  }
+
+  /** Moves dead tasks (or this dead-letter queue's tasks) back; resolves with the new task ids. */
+  async redrive(
+    options: { ids?: string[]; toQueue?: string; max?: number } = {},
+    call: CallOptions = {},
+  ): Promise<string[]> {
+    const cmd: Command & { type: 'redrive' } = { type: 'redrive', queue: this.name };
+    if (options.ids !== undefined) cmd.ids = options.ids;
+    if (options.toQueue !== undefined) cmd.toQueue = options.toQueue;
+    if (options.max !== undefined) cmd.max = options.max;
+    const { reply } = await this.client.command(cmd, call);
+    return asArray(reply['ids']).map(asString);
+  }
+
+  async create(settings: QueueSettingsPatch = {}, call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'createQueue', queue: this.name, settings }, call);
+  }
+  async configure(settings: QueueSettingsPatch, call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'configureQueue', queue: this.name, settings }, { ...call, idempotent: true });
+  }
+  async pause(call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'pauseQueue', queue: this.name }, { ...call, idempotent: true });
+  }
+  async resume(call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'resumeQueue', queue: this.name }, { ...call, idempotent: true });
+  }
+  /** Cancels every non-terminal task (reason "purged"). */
+  async purge(call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'purgeQueue', queue: this.name }, { ...call, idempotent: true });
+  }
+  /** Deletes the queue; `force` cancels its non-terminal tasks first. */
+  async delete(options: { force?: boolean } = {}, call: CallOptions = {}): Promise<void> {
+    await this.client.command({ type: 'deleteQueue', queue: this.name, force: options.force === true }, call);
+  }
+
+  /**
+   * Waits until the task is terminal: resolves with its (decoded) result when completed, rejects
+   * with TaskFailedError otherwise. Survives failovers: the leader-side watch is re-established.
+   */
+  async waitFor(id: string, options: CallOptions = {}): Promise<unknown> {
+    const clock = this.client.clock;
+    const deadline = options.timeoutMs === undefined ? Infinity : clock.now() + options.timeoutMs;
+    for (;;) {
+      const remaining = deadline - clock.now();
+      if (remaining <= 0) throw raftqError('DEADLINE_EXCEEDED', `task ${id} is not terminal yet`);
+      const slice = Math.min(remaining, 60_000);
+      try {
+        const reply = await this.client.query(
+          'WaitFor',
+          { id, timeoutMs: Math.ceil(slice) },
+          { ...options, timeoutMs: slice + 1_000 },
+        );
+        const task = this.decodeTask(reply['task']);
+        if (task.state === 'completed') return task.result;
+        throw new TaskFailedError(id, task.state, task.lastError, task.reason);
+      } catch (e) {
+        // A watch that ended without an answer (timeout slice, step-down past our retries): again.
+        const again =
+          e instanceof DeadlineExceededError || e instanceof UnavailableError || e instanceof NotLeaderError;
+        if (!again || this.client.isClosed || options.signal?.aborted) throw e;
+      }
+    }
+  }
+
+  /**
+   * Task events of this queue as they are applied on the node the client talks to, from now on.
+   * Reconnects after a node failure (events in between may be missed: reconcile with reads).
+   */
+  events(options: { signal?: AbortSignal; bufferMax?: number } = {}): AsyncIterableIterator<TaskEvent> {
+    return eventIterator(this.client, { queue: this.name }, options);
+  }
+
+  private async stateCommand(cmd: Command, call: CallOptions): Promise<TaskState> {
+    const { reply } = await this.client.command(cmd, call);
+    return asString(reply['state']) as TaskState;
+  }
+
+  private page(reply: Record<string, unknown>): Page<T> {
+    return {
+      items: asArray(reply['items']).map((x) => this.decodeTask(x)),
+      nextCursor: asOptionalString(reply['nextCursor']) ?? null,
+    };
+  }
+
+  decodeTask(wire: unknown): Task<T> {
+    const view = taskViewFromWire(wire);
+    const { payload, result, ...rest } = view;
+    const task = { ...rest, headers: userHeaders(view.headers) } as Task<T>;
+    try {
+      task.payload = decodePayload(payload, view.headers, this.client.codec) as T;
+    } catch (e) {
+      task.payload = payload as T;
+      task.payloadError = e instanceof Error ? e.message : String(e);
+    }
+    if (result !== undefined) {
+      try {
+        task.result = this.client.codec.decode(result);
+      } catch {
+        task.result = result;
+      }
+    }
+    return task;
+  }
+}
+
+/** An async iterator over an Events stream, bounded, reconnecting after stream failures. */
+export function eventIterator(
+  client: Client,
+  request: { queue?: string },
+  options: { signal?: AbortSignal; bufferMax?: number },
+): AsyncIterableIterator<TaskEvent> {
+  const bufferMax = options.bufferMax ?? 10_000;
+  const buffer: TaskEvent[] = [];
+  let wake: (() => void) | null = null;
+  let done = false;
+  let failure: Error | null = null;
+  let cancel: (() => void) | null = null;
+  let failures = 0;
+  const notify = (): void => {
+    const w = wake;
+    wake = null;
+    w?.();
+  };
+  const stop = (err: Error | null): void => {
+    if (done) return;
+    done = true;
+    failure = err;
+    cancel?.();
+    cancel = null;
+    notify();
+  };
+  const open = (): void => {
+    if (done || client.isClosed) return stop(null);
+    cancel = client.openStream(request, {
+      onMessage: (m) => {
+        failures = 0;
+        if (buffer.length >= bufferMax)
+          return stop(raftqError('RESOURCE_EXHAUSTED', `more than ${bufferMax} events unread`));
+        buffer.push(eventFromWire(m));
+        notify();
+      },
+      onEnd: () => {
+        cancel = null;
+        if (done) return;
+        failures += 1;
+        const delay = Math.min(1_000, 20 * 2 ** Math.min(failures, 6));
+        client.clock.setTimer(delay, open);
+      },
+    });
+  };
+  options.signal?.addEventListener('abort', () => stop(null), { once: true });
+  open();
+  const iterator: AsyncIterableIterator<TaskEvent> = {
+    async next(): Promise<IteratorResult<TaskEvent>> {
+      for (;;) {
+        const e = buffer.shift();
+        if (e !== undefined) return { value: e, done: false };
+        if (done) {
+          if (failure !== null) throw failure;
+          return { value: undefined, done: true };
+        }
+        await new Promise<void>((resolve) => (wake = resolve));
+      }
+    },
+    async return(): Promise<IteratorResult<TaskEvent>> {
+      stop(null);
+      buffer.length = 0;
+      return { value: undefined, done: true };
+    },
+    [Symbol.asyncIterator]() {
+      return iterator;
+    },
+  };
+  return iterator;
+}

@@ -1,0 +1,61 @@
+// The SDK's view of the network: unary calls and server streams to one address, with proto-shaped
+// requests and replies (src/protocol/client.proto). The gRPC implementation is grpc-transport.ts;
+// tests and the simulation plug in their own.
+import type { ErrorDetail } from '../protocol/errors.js';
+
+export type Method =
+  | 'OpenSession'
+  | 'KeepAlive'
+  | 'CloseSession'
+  | 'Enqueue'
+  | 'Lease'
+  | 'Extend'
+  | 'Ack'
+  | 'Nack'
+  | 'Release'
+  | 'Cancel'
+  | 'Promote'
+  | 'Update'
+  | 'CreateQueue'
+  | 'ConfigureQueue'
+  | 'PauseQueue'
+  | 'ResumeQueue'
+  | 'PurgeQueue'
+  | 'DeleteQueue'
+  | 'Redrive'
+  | 'GetTask'
+  | 'ListTasks'
+  | 'ListDeadLetters'
+  | 'QueueStats'
+  | 'ListQueues'
+  | 'Status'
+  | 'WaitFor';
+
+export type StreamMethod = 'Events';
+
+export type Message = Record<string, unknown>;
+
+/** A failed call: the error detail of DESIGN.md §5 (connection failures are UNAVAILABLE). */
+export class TransportError extends Error {
+  constructor(readonly detail: ErrorDetail) {
+    super(`${detail.code}: ${detail.message}`);
+    this.name = 'TransportError';
+  }
+}
+
+export interface StreamHandlers {
+  onMessage(msg: Message): void;
+  /** The stream ended: null after a clean end, else why. Called once. */
+  onEnd(error: ErrorDetail | null): void;
+}
+
+export interface Transport {
+  /**
+   * One unary call. Rejects with a TransportError. `timeoutMs` bounds the call; `signal` cancels it
+   * (rejecting with a CANCELLED-like UNAVAILABLE error).
+   */
+  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message>;
+  /** Opens a server stream; the returned function cancels it (onEnd is then not called). */
+  stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void;
+  close(): void;
+}
