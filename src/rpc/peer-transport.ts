@@ -112,6 +112,11 @@ export class PeerTransport {
 
   constructor(private readonly options: PeerTransportOptions) {
     this.settings = { ...PEER_TRANSPORT_DEFAULTS, ...withoutUndefined(options) };
+    for (const key of Object.keys(PEER_TRANSPORT_DEFAULTS) as (keyof typeof PEER_TRANSPORT_DEFAULTS)[]) {
+      const value = this.settings[key];
+      if (!Number.isSafeInteger(value) || value <= 0)
+        throw new RangeError(`PeerTransport: ${key} must be a positive integer`);
+    }
     this.setPeers(options.peers);
   }
 
