@@ -85,6 +85,11 @@ export interface PersistRequest {
 export interface Truncation {
   /** The first removed index: the first damaged (or missing) record beyond the commit index. */
   fromIndex: number;
+  /**
+   * The highest removed index. This node may have acknowledged entries up to it, so a majority may
+   * have counted them: it should not grant votes until its log is repaired past it (FAULTS P11).
+   */
+  throughIndex: number;
   removedKeys: number;
   reason: string;
 }
@@ -263,8 +268,8 @@ export class DurableStore {
     this.groups.set(group, g);
     let truncated: Truncation | null = null;
     if (scan.damage !== null) {
-      const removedKeys = await this.deleteEntriesFrom(group, scan.damage.index);
-      truncated = { fromIndex: scan.damage.index, removedKeys, reason: scan.damage.reason };
+      const removed = await this.deleteEntriesFrom(group, scan.damage.index);
+      truncated = { fromIndex: scan.damage.index, ...removed, reason: scan.damage.reason };
     }
     const staleKeysRemoved = await this.collectAllGarbage(g);
     this.assertUsable();
@@ -408,7 +413,7 @@ export class DurableStore {
 
   private assertUsable(): void {
     if (this.failed !== null) throw this.failed;
-    if (this.closing) throw new StorageError('FAILED', `durable store ${this.dir} is closed`);
+    if (this.closing) throw new StorageError('CLOSED', `durable store ${this.dir} is closed`);
   }
 
   private groupLog(group: GroupId): GroupLog {
@@ -454,17 +459,22 @@ export class DurableStore {
   }
 
   /** Deletes every entry key ≥ fromIndex (a damaged tail), durably, in bounded batches. */
-  private async deleteEntriesFrom(group: GroupId, fromIndex: number): Promise<number> {
-    let removed = 0;
+  private async deleteEntriesFrom(
+    group: GroupId,
+    fromIndex: number,
+  ): Promise<{ removedKeys: number; throughIndex: number }> {
+    let removedKeys = 0;
+    let throughIndex = fromIndex;
     for (let round = 0; round < ROUNDS_MAX; round++) {
       const page = await this.kv.range({
         gte: entryKey(group, fromIndex),
         lt: entryKeyEnd(group),
         limit: this.deleteBatchMax,
       });
-      if (page.length === 0) return removed;
+      if (page.length === 0) return { removedKeys, throughIndex };
       await this.enqueueWrite(page.map(([key]) => del(key)));
-      removed += page.length;
+      removedKeys += page.length;
+      throughIndex = Math.max(throughIndex, entryIndexOf(group, page[page.length - 1]![0]) ?? fromIndex);
     }
     throw new CorruptionError(`group ${group}: tail truncation did not end`);
   }

@@ -2,7 +2,7 @@
 // (it must neither vote nor serve), CLUSTER_MISMATCH / NOT_FORMATTED are one-line config errors.
 
 export type StorageErrorCode =
-  'CORRUPTION' | 'CLUSTER_MISMATCH' | 'NOT_FORMATTED' | 'UNSUPPORTED_FORMAT' | 'OPEN_FAILED' | 'FAILED';
+  'CORRUPTION' | 'CLUSTER_MISMATCH' | 'NOT_FORMATTED' | 'UNSUPPORTED_FORMAT' | 'OPEN_FAILED' | 'CLOSED' | 'FAILED';
 
 export class StorageError extends Error {
   constructor(

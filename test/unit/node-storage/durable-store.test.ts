@@ -100,6 +100,21 @@ describe('node-storage - group commit and ordering', () => {
     expect(recovered.hardState).toEqual({ term: 2, vote: 'n2', commit: 1 });
   });
 
+  it('merges everything issued during a slow fsync into one write', async () => {
+    const dir = await tempDir();
+    const perBatch: number[] = [];
+    const { store, faults } = await openStore(dir, { onBatchWritten: (b) => perBatch.push(b.requests) });
+    await store.recover();
+    faults.syncDelayMs = 20;
+    const writes = [];
+    for (let i = 1; i <= 10; i++)
+      writes.push(store.persist({ hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(i, 1)] }));
+    await Promise.all(writes);
+    expect(perBatch).toEqual([1, 9]);
+    const { recovered } = await reopen(dir, store);
+    expect(recovered.entries).toEqual(entries(1, 10, 1));
+  });
+
   it('resolves a persist only after its write is durable', async () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
@@ -126,7 +141,7 @@ describe('node-storage - corruption', () => {
 
     const { store: second, recovered } = await reopen(dir, store);
     expect(recovered.entries).toEqual(entries(1, 4, 1));
-    expect(recovered.truncated).toMatchObject({ fromIndex: 5, removedKeys: 2, reason: 'checksum mismatch' });
+    expect(recovered.truncated).toEqual({ fromIndex: 5, throughIndex: 6, removedKeys: 2, reason: 'checksum mismatch' });
 
     // The truncation itself was durable: the next recovery sees a clean, shorter log.
     const { recovered: again } = await reopen(dir, second);
