@@ -41,10 +41,10 @@ export function taskView(m: QueueStateMachine, t: Task): TaskView {
     enqueuedWall: t.enqWall,
     history: (x?.history ?? []).map(attemptView),
   };
+  if (t.state === S_DELAYED) v.runAt = { clock: x?.wallDue === true ? 'wall' : 'mono', at: t.due };
   if (x === undefined) return v;
   if (x.group !== undefined) v.group = x.group;
   if (x.key !== undefined) v.idempotencyKey = x.key;
-  if (t.state === S_DELAYED) v.runAt = { clock: x.wallDue ? 'wall' : 'mono', at: t.due };
   if (t.state === S_LEASED) {
     v.lease = {
       token: formatId(t.token),
