@@ -215,46 +215,10 @@ export class DurableStore {
   async recover(group: GroupId = 0): Promise<RecoveredState> {
     this.assertUsable();
     check(!this.groups.has(group), `group ${group} already recovered`);
-    const hardState = (await this.readRecord(hardStateKey(group), asHardState, `hard state of group ${group}`)) ?? {
-      term: 0,
-      vote: null,
-      commit: 0,
-    };
-    const snapshotMeta = await this.readRecord(
-      snapshotMetaKey(group),
-      asSnapshotMeta,
-      `snapshot meta of group ${group}`,
-    );
-    const logStart = (await this.readRecord(logStartKey(group), asLogStart, `log start marker of group ${group}`)) ?? {
-      firstIndex: 1,
-      prevTerm: 0,
-    };
-    const snapshotIndex = snapshotMeta?.index ?? 0;
-    if (snapshotMeta !== null && snapshotMeta.group !== group) {
-      throw new CorruptionError(`snapshot meta of group ${group} names group ${snapshotMeta.group}`);
-    }
-    if (logStart.firstIndex - 1 > snapshotIndex) {
-      throw new CorruptionError(
-        `group ${group}: the log starts at ${logStart.firstIndex} but the snapshot covers only up to ${snapshotIndex}`,
-        logStart.firstIndex - 1,
-      );
-    }
+    const { hardState, snapshotMeta, logStart } = await this.readGroupHeader(group);
     const scan = await this.scanLog(group, logStart);
-    if (scan.damage !== null && scan.damage.index <= hardState.commit) {
-      throw new CorruptionError(
-        `group ${group}: log entry ${scan.damage.index} is damaged (${scan.damage.reason}) inside the committed ` +
-          `prefix (commit index ${hardState.commit}); this node must not vote or serve: restore it from a peer`,
-        scan.damage.index,
-      );
-    }
     const lastIndex = logStart.firstIndex + scan.entries.length - 1;
-    if (hardState.commit > Math.max(lastIndex, snapshotIndex)) {
-      throw new CorruptionError(
-        `group ${group}: committed entry ${lastIndex + 1} is missing (commit index ${hardState.commit}, ` +
-          `log ends at ${lastIndex}); this node must not vote or serve: restore it from a peer`,
-        lastIndex + 1,
-      );
-    }
+    checkRecoverable(group, hardState, Math.max(lastIndex, snapshotMeta?.index ?? 0), scan.damage);
     const g: GroupLog = {
       group,
       firstIndex: logStart.firstIndex,
@@ -434,6 +398,34 @@ export class DurableStore {
     return record;
   }
 
+  /** The group's hard state, snapshot meta and log start marker (defaults for a new group). */
+  private async readGroupHeader(
+    group: GroupId,
+  ): Promise<{ hardState: HardState; snapshotMeta: SnapshotMeta | null; logStart: LogStartRecord }> {
+    const what = (record: string): string => `${record} of group ${group}`;
+    const hardState = (await this.readRecord(hardStateKey(group), asHardState, what('hard state'))) ?? {
+      term: 0,
+      vote: null,
+      commit: 0,
+    };
+    const snapshotMeta = await this.readRecord(snapshotMetaKey(group), asSnapshotMeta, what('snapshot meta'));
+    const logStart = (await this.readRecord(logStartKey(group), asLogStart, what('log start marker'))) ?? {
+      firstIndex: 1,
+      prevTerm: 0,
+    };
+    if (snapshotMeta !== null && snapshotMeta.group !== group) {
+      throw new CorruptionError(`snapshot meta of group ${group} names group ${snapshotMeta.group}`);
+    }
+    const snapshotIndex = snapshotMeta?.index ?? 0;
+    if (logStart.firstIndex - 1 > snapshotIndex) {
+      throw new CorruptionError(
+        `group ${group}: the log starts at ${logStart.firstIndex} but the snapshot covers only up to ${snapshotIndex}`,
+        logStart.firstIndex - 1,
+      );
+    }
+    return { hardState, snapshotMeta, logStart };
+  }
+
   /** Reads the log from the marker on, stopping at the first damaged, missing or inconsistent record. */
   private async scanLog(
     group: GroupId,
@@ -507,6 +499,30 @@ export class DurableStore {
       g.garbageFrom = (entryIndexOf(g.group, lastKey) ?? end - 1) + 1;
     }
     return removed;
+  }
+}
+
+/** Damage at or below the commit index, or a missing committed entry, stops the node (FAULTS P11). */
+function checkRecoverable(
+  group: GroupId,
+  hardState: HardState,
+  coveredIndex: number,
+  damage: { index: number; reason: string } | null,
+): void {
+  const advice = 'this node must not vote or serve: restore it from a peer';
+  if (damage !== null && damage.index <= hardState.commit) {
+    throw new CorruptionError(
+      `group ${group}: log entry ${damage.index} is damaged (${damage.reason}) inside the committed prefix ` +
+        `(commit index ${hardState.commit}); ${advice}`,
+      damage.index,
+    );
+  }
+  if (hardState.commit > coveredIndex) {
+    throw new CorruptionError(
+      `group ${group}: committed entry ${coveredIndex + 1} is missing (commit index ${hardState.commit}, ` +
+        `log ends at ${coveredIndex}); ${advice}`,
+      coveredIndex + 1,
+    );
   }
 }
 
