@@ -293,6 +293,7 @@ interface GroupMember {
 /**
  * Group FIFO (DESIGN.md §3): no task of a group is leased while an earlier task of the group is
  * certainly non-terminal. "Earlier" is the enqueue order (real time, or `compareTaskIds`).
+ * Each grant is compared with the earlier member that may stay non-terminal the longest.
  */
 export function checkGroupOrder(idx: HistoryIndex, opts: CheckOptions = {}): CheckResult {
   const c = collector(opts);
@@ -308,30 +309,70 @@ export function checkGroupOrder(idx: HistoryIndex, opts: CheckOptions = {}): Che
   const grantsByValue = groupBy(idx.grants, (g) => g.value);
   for (const [group, members] of byGroup) {
     c.note('groups');
+    const byTime = new BlockerIndex([...members].sort((a, b) => a.createdBy - b.createdBy));
+    const byId = idOrder(members, opts);
     for (const b of members) {
+      // Real time: members whose enqueue completed before b's first enqueue was invoked.
+      const timeBlocker = byTime.latestBefore(byTime.countBelow(b.createdAfter));
+      const position = byId?.positionOf(b) ?? -1;
+      const idBlocker = position > 0 ? byId?.latestBefore(position) : undefined;
       for (const g of grantsByValue.get(b.info.value) ?? []) {
-        for (const a of members) {
-          if (a === b || !enqueuedBefore(a, b, opts) || !(g.call.completeTime < a.terminalFrom)) continue;
-          c.violation('leased-behind-open-task', {
-            group,
-            leased: b.info.value,
-            blockedBy: a.info.value,
-            grant: grantExample(g),
-            blockerTerminalFrom: a.terminalFrom,
-          });
-        }
+        const a = [timeBlocker, idBlocker].find((m) => m !== undefined && g.call.completeTime < m.terminalFrom);
+        if (a === undefined) continue;
+        c.violation('leased-behind-open-task', {
+          group,
+          leased: b.info.value,
+          blockedBy: a.info.value,
+          grant: grantExample(g),
+          blockerTerminalFrom: a.terminalFrom,
+        });
       }
     }
   }
   return c.result();
 }
 
-function enqueuedBefore(a: GroupMember, b: GroupMember, opts: CheckOptions): boolean {
-  if (a.createdBy < b.createdAfter) return true;
-  const ia = [...a.info.taskIds];
-  const ib = [...b.info.taskIds];
-  if (opts.compareTaskIds === undefined || ia.length !== 1 || ib.length !== 1) return false;
-  return opts.compareTaskIds(ia[0]!, ib[0]!) < 0;
+/** Members in enqueue order and, per prefix, the one that may stay non-terminal the longest. */
+class BlockerIndex {
+  readonly #latest: (GroupMember | undefined)[] = [];
+  readonly #position = new Map<GroupMember, number>();
+
+  constructor(readonly members: GroupMember[]) {
+    let best: GroupMember | undefined;
+    for (const m of members) {
+      this.#position.set(m, this.#position.size);
+      if (!Number.isNaN(m.terminalFrom) && (best === undefined || m.terminalFrom > best.terminalFrom)) best = m;
+      this.#latest.push(best);
+    }
+  }
+
+  /** Leading members created certainly before `bound` (members sorted by createdBy). */
+  countBelow(bound: number): number {
+    let lo = 0;
+    let hi = this.members.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (this.members[mid]!.createdBy < bound) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  positionOf(m: GroupMember): number {
+    return this.#position.get(m) ?? -1;
+  }
+
+  latestBefore(count: number): GroupMember | undefined {
+    return count > 0 ? this.#latest[count - 1] : undefined;
+  }
+}
+
+function idOrder(members: GroupMember[], opts: CheckOptions): BlockerIndex | undefined {
+  const compare = opts.compareTaskIds;
+  if (compare === undefined) return undefined;
+  const id = (m: GroupMember): string => [...m.info.taskIds][0] ?? '';
+  const single = members.filter((m) => m.info.taskIds.size === 1);
+  return new BlockerIndex(single.sort((a, b) => compare(id(a), id(b))));
 }
 
 /** Per task id: invoke times of calls that may have made it terminal (acks, nacks, cancels not failed). */
@@ -422,6 +463,24 @@ export function checkRecovery(idx: HistoryIndex, opts: CheckOptions = {}): Check
         boundMs: bound,
         firstOkProbe: Number.isFinite(first) ? first : null,
       });
+  }
+  return c.result();
+}
+
+/** Q13: after the drain, the final reads through every node show the same tasks in the same states. */
+export function checkReadsAgree(idx: HistoryIndex, opts: CheckOptions = {}): CheckResult {
+  const c = collector(opts);
+  if (idx.reads.size < 2) return c.result();
+  const perNode = [...idx.reads].map(
+    ([node, tasks]) => [node, new Map(tasks.map((t) => [t.taskId, t.state]))] as const,
+  );
+  const taskIds = new Set(perNode.flatMap(([, m]) => [...m.keys()]));
+  c.note('nodes', perNode.length);
+  for (const taskId of taskIds) {
+    c.note('tasks');
+    const states = perNode.map(([node, m]) => [node, m.get(taskId) ?? 'absent'] as const);
+    if (new Set(states.map(([, st]) => st)).size > 1)
+      c.violation('differs', { taskId, states: Object.fromEntries(states) });
   }
   return c.result();
 }

@@ -12,6 +12,7 @@ export {
   checkLost,
   checkNoAckLost,
   checkPhantom,
+  checkReadsAgree,
   checkRecovery,
   checkSingleCompletion,
   checkStaleAcksRefused,

@@ -28,7 +28,7 @@ export function summary(verdict: Verdict): string {
     `tasks        acknowledged ${s.enqueued}, leased ${s.leased}, completed ${s.completed}, lost ${lost}, completed twice ${twice}`,
     `faults       ${formatCounts(s.faults)}; leader changes ${s.leaderChanges}`,
     `leases       expired ${s.leasesExpired}; stale acks refused ${s.staleAcksRefused}`,
-    `failover     longest gap without a successful operation ${seconds(s.longestGapMs)}`,
+    `failover     ${seconds(s.failoverMs)} (worst, from a fault to the next success); longest gap without a success ${seconds(s.longestGapMs)}`,
     `agreement    ${s.digestComparisons} indexes compared across nodes; malformed ops ${s.malformed}`,
     '',
     'checks:',

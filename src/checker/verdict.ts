@@ -12,6 +12,7 @@ import {
   checkLost,
   checkNoAckLost,
   checkPhantom,
+  checkReadsAgree,
   checkRecovery,
   checkSingleCompletion,
   checkStaleAcksRefused,
@@ -30,6 +31,7 @@ export const checks = {
   noAckLost: checkNoAckLost,
   groupOrder: checkGroupOrder,
   agreement: checkAgreement,
+  readsAgree: checkReadsAgree,
   recovery: checkRecovery,
 } as const;
 export type CheckName = keyof typeof checks;
@@ -74,8 +76,10 @@ export interface Stats {
   digestComparisons: number;
   malformed: number;
   durationMs: MonoMs;
-  /** Longest stretch without any ok enqueue / lease / ack: the worst unavailability (failover time). */
+  /** Longest stretch without any ok enqueue / lease / ack: the worst unavailability. */
   longestGapMs: MonoMs;
+  /** Failover time: the longest wait, over fault starts, until a call invoked after it succeeds. */
+  failoverMs: MonoMs;
 }
 
 export type VerdictStatus = 'pass' | 'fail' | 'harness-failure';
@@ -142,6 +146,7 @@ export function computeStats(idx: HistoryIndex, ops: number, results: Record<Che
     malformed: idx.malformed,
     durationMs: idx.endTime - idx.startTime,
     longestGapMs: longestGap(idx),
+    failoverMs: failover(idx),
   };
 }
 
@@ -172,6 +177,29 @@ function longestGap(idx: HistoryIndex): MonoMs {
   let gap = 0;
   for (let i = 1; i < times.length; i += 1) gap = Math.max(gap, times[i]! - times[i - 1]!);
   return gap;
+}
+
+function failover(idx: HistoryIndex): MonoMs {
+  const oks = idx.calls
+    .filter((c) => c.outcome === 'ok' && (c.f === 'enqueue' || c.f === 'lease' || c.f === 'ack'))
+    .sort((a, b) => a.invokeTime - b.invokeTime);
+  // Suffix minimum of completion times, so each fault start needs one binary search.
+  const firstDone = oks.map((c) => c.completeTime);
+  for (let i = firstDone.length - 2; i >= 0; i -= 1) firstDone[i] = Math.min(firstDone[i]!, firstDone[i + 1]!);
+  let worst = 0;
+  for (const f of idx.faults) {
+    if (f.action !== 'start') continue;
+    let lo = 0;
+    let hi = oks.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (oks[mid]!.invokeTime < f.time) lo = mid + 1;
+      else hi = mid;
+    }
+    const done = firstDone[lo];
+    if (done !== undefined) worst = Math.max(worst, done - f.time);
+  }
+  return worst;
 }
 
 function findShortfalls(stats: Stats, min: Minimums): string[] {

@@ -107,6 +107,8 @@ describe('checker - a clean history', () => {
     });
     expect(verdict.checks.lost.details).toEqual({ checked: 3 });
     expect(verdict.checks.exclusive.details).toEqual({ tasks: 3, grants: 4 });
+    // The kill started at 2; the first call invoked after it to succeed completed at 4.
+    expect(verdict.stats.failoverMs).toBe(2);
   });
 });
 
@@ -271,10 +273,9 @@ describe('checker - each violation is reported by its check', () => {
       .enqueue('q1', { seq: 1, value: 'q1-1', group: 'h', taskId: 't11' }, 'ok', { at: 400 })
       .enqueue('q1', { seq: 2, value: 'q1-2', group: 'h', taskId: 't12' }, 'ok', { at: 403 })
       .lease('w9', { taskId: 't12', token: 80, value: 'q1-2', group: 'h' }, { at: 410 })
-      .ack('w9', 't12', 80, 'ok', { at: 420 })
-      .read('n1', [...allDone, { taskId: 't11', value: 'q1-1', state: 'waiting', group: 'h' }, done('t12', 'q1-2')], {
-        at: 500,
-      });
+      .ack('w9', 't12', 80, 'ok', { at: 420 });
+    const reads = [...allDone, { taskId: 't11', value: 'q1-1', state: 'waiting' as const }, done('t12', 'q1-2')];
+    b.read('n1', reads, { at: 500 }).read('n2', reads, { at: 502 });
     const { verdict, failed } = failing(b.history());
     expect(failed).toEqual(['groupOrder']);
     expect(verdict.checks.groupOrder.examples[0]).toMatchObject({ group: 'h', leased: 'q1-2', blockedBy: 'q1-1' });
@@ -304,6 +305,13 @@ describe('checker - each violation is reported by its check', () => {
     const { verdict, failed } = failing(run().history(), fin);
     expect(failed).toEqual(['agreement']);
     expect(verdict.checks.agreement).toMatchObject({ count: 1, details: { compared: 2, diverged: 1 } });
+  });
+
+  it('readsAgree: final reads through two nodes differ', () => {
+    const b = run().read('n2', allDone.slice(1), { at: 500 });
+    const { verdict, failed } = failing(b.history());
+    expect(failed).toEqual(['readsAgree']);
+    expect(verdict.checks.readsAgree.examples[0]).toMatchObject({ taskId: 't1', states: { n2: 'absent' } });
   });
 
   it('recovery: a node that serves no probe within the bound after the heal', () => {

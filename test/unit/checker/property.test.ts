@@ -191,6 +191,17 @@ const mutations: Mutation[] = [
     },
   },
   {
+    name: 'a final read through one node misses a task',
+    check: 'readsAgree',
+    apply({ history, final }) {
+      const h = clone(history);
+      const read = h.find((o) => o.f === 'read' && o.type === 'ok' && (o.value as ReadValue).tasks.length > 0);
+      if (read === undefined) return undefined;
+      (read.value as ReadValue).tasks.pop();
+      return { history: h, final };
+    },
+  },
+  {
     name: 'one node never serves a probe after the heal',
     check: 'recovery',
     apply({ history, final }) {

@@ -313,7 +313,14 @@ export class QueueSim {
     for (const node of nodes) {
       const at = readAt;
       this.ops.push({ process: `read-${node}`, type: 'invoke', f: 'read', value: null, time: at, node });
-      this.ops.push({ process: `read-${node}`, type: 'ok', f: 'read', value: { tasks }, time: at + 1, node });
+      this.ops.push({
+        process: `read-${node}`,
+        type: 'ok',
+        f: 'read',
+        value: { tasks: tasks.map((t) => ({ ...t })) },
+        time: at + 1,
+        node,
+      });
     }
     const last = Number(this.#index);
     const digests = Object.fromEntries(
