@@ -63,3 +63,39 @@ export class LogClock {
     };
   }
 }
+
+/**
+ * A clock with an adjustable wall offset and monotonic rate, for fault-injection tests only
+ * (RAFTQ_TEST_CLOCK): wall jumps must not shorten leases; mono drift beyond the margin must be caught.
+ */
+export class SkewedClock implements ClockSource {
+  wallOffsetMs = 0;
+  monoRate = 1;
+  private baseReal: number;
+  private baseMono: number;
+
+  constructor(private readonly inner: ClockSource) {
+    this.baseReal = inner.monoMs();
+    this.baseMono = this.baseReal;
+  }
+
+  setWallOffset(ms: number): void {
+    if (Number.isFinite(ms)) this.wallOffsetMs = ms;
+  }
+
+  setMonoRate(rate: number): void {
+    if (!Number.isFinite(rate) || rate <= 0) return;
+    // Re-anchor so the monotonic reading stays continuous across the rate change.
+    this.baseMono = this.monoMs();
+    this.baseReal = this.inner.monoMs();
+    this.monoRate = rate;
+  }
+
+  monoMs(): number {
+    return this.baseMono + (this.inner.monoMs() - this.baseReal) * this.monoRate;
+  }
+
+  wallMs(): number {
+    return this.inner.wallMs() + this.wallOffsetMs;
+  }
+}

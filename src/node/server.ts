@@ -13,7 +13,7 @@ import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
 import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers, type DurableLog } from './driver.js';
-import { systemClock } from './log-clock.js';
+import { SkewedClock, systemClock, type ClockSource } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
 import { DurableStore } from './storage/durable-store.js';
@@ -75,6 +75,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   // control routes on the admin port; the production path never constructs it.
   let faults: FaultLayer | null = null;
   const faultMode = process.env['RAFTQ_TEST_STORAGE_FAULTS'];
+  const testClock = process.env['RAFTQ_TEST_CLOCK'] ? new SkewedClock(systemClock) : null;
+  const clock: ClockSource = testClock ?? systemClock;
   const store = await DurableStore.open(config.dataDir, {
     ...(faultMode
       ? {
@@ -152,7 +154,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     durable,
     sm,
     send: (msgs: Message[]) => transport.send(msgs),
-    clock: systemClock,
+    clock,
     timers: realTimers,
     log,
     tickMs: config.heartbeatMs,
@@ -173,7 +175,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       status: () => driver.status(),
       digests: () => driver.digestHistory(),
       refreshMetrics: () => refreshMetrics(metrics, driver),
-      ...(faults ? { controls: faultControls(faults) } : {}),
+      controls: {
+        ...(faults ? faultControls(faults) : {}),
+        ...(testClock ? clockControls(testClock) : {}),
+      },
     },
     metrics,
   );
@@ -238,6 +243,18 @@ function faultControls(f: FaultLayer): Record<string, (body: string) => Promise<
     '/debug/fault/fail-fsync': async (body) => f.failNextSyncs(Number(body || '1')),
     '/debug/fault/slow-fsync': async (body) => {
       f.syncDelayMs = Number(body || '0');
+    },
+  };
+}
+
+function clockControls(c: SkewedClock): Record<string, (body: string) => Promise<unknown>> {
+  return {
+    /** Body: {"wallOffsetMs": n, "monoRate": r}; either may be omitted. */
+    '/debug/fault/clock': async (body) => {
+      const o = JSON.parse(body || '{}') as { wallOffsetMs?: number; monoRate?: number };
+      if (o.wallOffsetMs !== undefined) c.setWallOffset(Number(o.wallOffsetMs));
+      if (o.monoRate !== undefined) c.setMonoRate(Number(o.monoRate));
+      return { wallOffsetMs: c.wallOffsetMs, monoRate: c.monoRate };
     },
   };
 }
