@@ -216,9 +216,16 @@ export function indexHistory(history: History, final?: FinalObservations): Histo
     values: new Map(),
     malformed: pairingMalformed,
     final,
-    startTime: history[0]?.time ?? 0,
-    endTime: history[history.length - 1]?.time ?? 0,
+    startTime: 0,
+    endTime: 0,
   };
+  let start = Infinity;
+  let end = -Infinity;
+  for (const op of history) {
+    if (op.time < start) start = op.time;
+    if (op.time > end) end = op.time;
+  }
+  if (history.length > 0) [idx.startTime, idx.endTime] = [start, end];
   for (const call of calls) indexCall(idx, call);
   for (const op of events) indexEvent(idx, op);
   finishGrants(idx);

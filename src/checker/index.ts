@@ -18,7 +18,7 @@ export {
   checkStaleAcksRefused,
 } from './checks.js';
 export type { CheckOptions, CheckResult } from './checks.js';
-export { checkAll, checks } from './verdict.js';
+export { checkAll, checkJsonLines, checks } from './verdict.js';
 export type { CheckAllOptions, CheckName, Minimums, Stats, Verdict, VerdictStatus } from './verdict.js';
 export { summary } from './summary.js';
 export { faultWindows, timelineSvg } from './timeline.js';

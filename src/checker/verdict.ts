@@ -18,6 +18,7 @@ import {
   checkStaleAcksRefused,
 } from './checks.js';
 import type { CheckOptions, CheckResult } from './checks.js';
+import { parseHistory } from './history.js';
 import type { FinalObservations, History, MonoMs } from './history.js';
 
 export const checks = {
@@ -56,6 +57,8 @@ export interface Minimums {
 
 export interface CheckAllOptions extends CheckOptions {
   minimums?: Minimums;
+  /** Lines of the history file that did not parse (parseHistory), counted as malformed. */
+  malformedLines?: number;
 }
 
 export interface Stats {
@@ -100,6 +103,7 @@ export function checkAll(history: History, final?: FinalObservations, opts: Chec
   const results = {} as Record<CheckName, CheckResult>;
   for (const name of Object.keys(checks) as CheckName[]) results[name] = checks[name](idx, opts);
   const stats = computeStats(idx, history.length, results);
+  stats.malformed += opts.malformedLines ?? 0;
   const shortfalls = findShortfalls(stats, opts.minimums ?? {});
   const violated = Object.values(results).some((r) => !r.valid);
   const status: VerdictStatus = violated ? 'fail' : shortfalls.length > 0 ? 'harness-failure' : 'pass';
@@ -110,6 +114,12 @@ export function checkAll(history: History, final?: FinalObservations, opts: Chec
     stats,
     harness: { valid: shortfalls.length === 0, shortfalls },
   };
+}
+
+/** Parses a history file (JSON lines, final section included) and checks it. */
+export function checkJsonLines(text: string, opts: CheckAllOptions = {}): Verdict {
+  const parsed = parseHistory(text);
+  return checkAll(parsed.ops, parsed.final, { ...opts, malformedLines: parsed.malformedLines });
 }
 
 export function computeStats(idx: HistoryIndex, ops: number, results: Record<CheckName, CheckResult>): Stats {

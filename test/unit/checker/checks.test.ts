@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   checkAll,
+  checkJsonLines,
   HistoryRecorder,
   indexHistory,
   checkStaleAcksRefused,
@@ -376,6 +377,14 @@ describe('checker - recorder, parsing and rendering', () => {
     expect(parsed.malformedLines).toBe(2);
     expect(parseHistory(rec.toJsonLines()).ops).toEqual(rec.ops());
     expect(parsed.ops[4]).toMatchObject({ type: 'info', f: 'lease', error: 'DEADLINE_EXCEEDED', time: 5 });
+    expect(checkJsonLines(rec.toJsonLines()).stats).toMatchObject({
+      malformed: 0,
+      enqueued: 1,
+      faults: { partition: 1 },
+    });
+    const torn = checkJsonLines(rec.toJsonLines() + '{"process":');
+    expect(torn.stats.malformed).toBe(1);
+    expect(torn.harness.shortfalls).toEqual(['malformed ops: 1 > 0']);
   });
 
   it('summary names the status, the counts and the violations', () => {
