@@ -32,6 +32,7 @@ import {
 } from './errors.js';
 import { fsyncDir, pathExists } from './fsync.js';
 import { LevelKv } from './kv.js';
+import { findLevelDbLogDamage } from './leveldb-log.js';
 import type { KvOp, KvStore } from './kv.js';
 import {
   FORMAT_VERSION,
@@ -183,6 +184,15 @@ export class DurableStore {
     const location = join(dir, 'db');
     const exists = await pathExists(join(location, 'CURRENT'));
     if (!exists && !create) throw new NotFormattedError(dir);
+    if (exists) {
+      const damage = await findLevelDbLogDamage(location);
+      if (damage !== null) {
+        throw new CorruptionError(
+          `LevelDB file ${damage.file} of data dir ${dir} is damaged at byte ${damage.offset} (${damage.reason}); ` +
+            'LevelDB would silently drop it and roll this node back: restore it from a peer',
+        );
+      }
+    }
     let base: LevelKv;
     try {
       if (!exists) await mkdir(dir, { recursive: true });

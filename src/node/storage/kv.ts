@@ -1,6 +1,7 @@
 // The narrow key-value port the durable store writes through: LevelDB in production, wrapped by
 // the fault layer in tests. Keys and values are raw bytes; the store does its own encoding.
 import { Level } from 'level';
+import { CorruptionError, describe } from './errors.js';
 
 export type KvOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
 
@@ -33,7 +34,7 @@ export class LevelKv implements KvStore {
   }
 
   get(key: Uint8Array): Promise<Uint8Array | undefined> {
-    return this.db.get(key);
+    return this.db.get(key).catch(rethrowCorruption);
   }
 
   batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void> {
@@ -41,10 +42,17 @@ export class LevelKv implements KvStore {
   }
 
   range(range: KvRange): Promise<Array<[Uint8Array, Uint8Array]>> {
-    return this.db.iterator({ gte: range.gte, lt: range.lt, limit: range.limit }).all();
+    return this.db.iterator({ gte: range.gte, lt: range.lt, limit: range.limit }).all().catch(rethrowCorruption);
   }
 
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/** LevelDB's own corruption reports (e.g. a damaged table block) become our typed CorruptionError. */
+function rethrowCorruption(error: unknown): never {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (code === 'LEVEL_CORRUPTION') throw new CorruptionError(`LevelDB reports corruption: ${describe(error)}`);
+  throw error;
 }

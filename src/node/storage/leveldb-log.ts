@@ -60,17 +60,34 @@ export function findLogDamage(bytes: Uint8Array, file: string): LogDamage | null
       if (type === 0 && length === 0 && isZero(bytes, pos, blockEnd)) break; // preallocated / padding
       const end = pos + HEADER_BYTES + length;
       if (end > blockEnd) {
-        if (end > bytes.length && blockEnd === bytes.length) return null; // torn final write
-        return { file, offset: pos, reason: `record of ${length} bytes crosses its block` };
+        // Cut short by the end of the file with nothing valid after it: a torn final write.
+        const torn = end > bytes.length && blockEnd === bytes.length && !validRecordAfter(bytes, pos + 1);
+        return torn ? null : { file, offset: pos, reason: `record of ${length} bytes crosses its block` };
       }
-      if (type < 1 || type > TYPE_MAX) return { file, offset: pos, reason: `bad record type ${type}` };
-      if (unmask(view.getUint32(pos, true)) !== crc32c(bytes, pos + 6, end)) {
-        return { file, offset: pos, reason: 'checksum mismatch' };
+      if (!validRecordAt(bytes, pos)) {
+        const reason = type < 1 || type > TYPE_MAX ? `bad record type ${type}` : 'checksum mismatch';
+        return { file, offset: pos, reason };
       }
       pos = end;
     }
   }
   return null;
+}
+
+function validRecordAt(bytes: Uint8Array, pos: number): boolean {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const blockEnd = Math.min(pos - (pos % BLOCK_BYTES) + BLOCK_BYTES, bytes.length);
+  if (blockEnd - pos < HEADER_BYTES) return false;
+  const type = bytes[pos + 6]!;
+  const end = pos + HEADER_BYTES + view.getUint16(pos + 4, true);
+  if (type < 1 || type > TYPE_MAX || end > blockEnd) return false;
+  return unmask(view.getUint32(pos, true)) === crc32c(bytes, pos + 6, end);
+}
+
+/** Whether any intact record starts at or after `from` (so a short record before it was damage). */
+function validRecordAfter(bytes: Uint8Array, from: number): boolean {
+  for (let pos = from; pos + HEADER_BYTES <= bytes.length; pos++) if (validRecordAt(bytes, pos)) return true;
+  return false;
 }
 
 function isZero(bytes: Uint8Array, from: number, to: number): boolean {
