@@ -8,6 +8,7 @@ import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import { MemoryStorage } from '../raft/storage.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
+import { ClientServer } from '../rpc/client-service.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
@@ -202,7 +203,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
         const moved = await driver.transferLeadership(3_000);
         log.info({ moved }, 'leadership transfer before shutdown');
       }
-      await client?.close();
+      await client.close();
       driver.stop();
       await peerServer.close();
       transport.close();
@@ -275,10 +276,8 @@ function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
   }
 }
 
-async function startClientService(
-  _config: NodeConfig,
-  _driver: NodeDriver,
-  _log: Logger,
-): Promise<{ close(): Promise<void> } | null> {
-  return null;
+async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
+  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });
+  log.info({ address: server.address }, 'client service listening');
+  return server;
 }
