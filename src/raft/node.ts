@@ -574,6 +574,9 @@ export class RaftNode {
   get lastIndex(): number {
     return this.log.lastIndex();
   }
+  get currentMembership(): Membership {
+    return this.membership;
+  }
   get effectiveConfigIndex(): number {
     return this.configIndex;
   }
@@ -653,6 +656,7 @@ export class RaftNode {
     if (first === undefined) return;
     if (first.index <= this.log.lastIndex()) {
       this.stats.truncations++;
+      this.dropQueuedAcks(first.index);
       this.revertConfigsFrom(first.index);
     }
     this.log.append(entries);
@@ -662,6 +666,16 @@ export class RaftNode {
         this.setMembership(e.config, e.index);
       }
     }
+  }
+
+  /**
+   * Acknowledgements still queued (not yet handed out in a Ready) for entries that are being replaced
+   * would claim what the log no longer holds once the Ready is persisted: withdraw them.
+   */
+  private dropQueuedAcks(fromIndex: number): void {
+    this.msgs = this.msgs.filter(
+      (m) => m.type !== MessageType.AppendResp || m.reject === true || (m.index ?? 0) < fromIndex,
+    );
   }
 
   /** A config takes effect when appended, so a truncated config entry must be undone. */
@@ -1008,6 +1022,7 @@ export class RaftNode {
       return;
     }
     this.stats.snapshotsInstalled++;
+    this.dropQueuedAcks(0);
     this.log.restore(snap);
     this.configs = [];
     this.baseMembership = meta.membership;
