@@ -313,6 +313,7 @@ function indexLease(idx: HistoryIndex, call: Call): void {
     beliefEnd: v.beliefEnd,
     heldEnd: v.beliefEnd,
   });
+  if (typeof v.derivedFrom === 'string') return; // a copy is not a new enqueue of its value
   const info = valueInfo(idx, v.value);
   info.leased = true;
   info.taskIds.add(v.taskId);
@@ -345,6 +346,7 @@ function indexRead(idx: HistoryIndex, call: Call): void {
   idx.malformed += tasks.length - good.length;
   idx.reads.set(call.node, good);
   for (const t of good) {
+    if (typeof t.derivedFrom === 'string') continue;
     const info = valueInfo(idx, t.value);
     info.inRead = true;
     info.taskIds.add(t.taskId);

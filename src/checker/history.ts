@@ -45,6 +45,8 @@ export interface LeaseGrant {
   beliefStart: MonoMs;
   beliefEnd: MonoMs;
   group?: string;
+  /** Set on a dead-letter copy or a redriven task: the task it was made from (same payload, new id). */
+  derivedFrom?: string;
 }
 
 /** ack / nack / release / extend name the attempt they act on. */
@@ -67,6 +69,8 @@ export interface FinalTask {
   value: string;
   state: TaskState;
   group?: string;
+  /** Set on a dead-letter copy or a redriven task: the task it was made from (same payload, new id). */
+  derivedFrom?: string;
 }
 
 /** A final read through one node (the op's `node`), after heal and drain. */

@@ -55,7 +55,15 @@ export class HistoryBuilder {
   /** A granted lease; belief defaults to [completion, completion + 100]. */
   lease(
     process: ProcessId,
-    g: { taskId: string; token: number | string; value: string; group?: string; start?: number; end?: number },
+    g: {
+      taskId: string;
+      token: number | string;
+      value: string;
+      group?: string;
+      start?: number;
+      end?: number;
+      derivedFrom?: string | undefined;
+    },
     timing: CallTiming = {},
   ): this {
     const at = timing.at ?? this.#t + 1;
@@ -67,6 +75,7 @@ export class HistoryBuilder {
       beliefStart: g.start ?? done,
       beliefEnd: g.end ?? done + 100,
       ...(g.group === undefined ? {} : { group: g.group }),
+      ...(g.derivedFrom === undefined ? {} : { derivedFrom: g.derivedFrom }),
     };
     return this.#call(process, 'lease', null, 'ok', grant, { ...timing, at });
   }

@@ -172,6 +172,14 @@ describe('checker - each violation is reported by its check', () => {
     expect(failing(b.history()).failed).toEqual([]);
   });
 
+  it('duplicated: a dead-letter copy or a redriven task marked derivedFrom is not a duplicate', () => {
+    const copy = { taskId: 't1-dlq', token: 90, value: 'p1-1', derivedFrom: 't1' };
+    const b = run().lease('w9', copy, { at: 400 }).ack('w9', 't1-dlq', 90, 'ok', { at: 410 });
+    expect(failing(b.history()).failed).toEqual([]);
+    const unmarked = run().lease('w9', { ...copy, derivedFrom: undefined }, { at: 400 });
+    expect(failing(unmarked.history()).failed).toContain('duplicated');
+  });
+
   it('infoAtMostOnce: an indeterminate enqueue present as two tasks', () => {
     const b = run()
       .enqueue('p4', { seq: 1, value: 'p4-1' }, 'info', { at: 400, error: 'DEADLINE_EXCEEDED' })
