@@ -195,7 +195,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       const tasks = asArray(reply['tasks']).map(leasedTaskFromWire);
       for (const t of tasks) this.take(t, firstSentAt + heldMs);
       if (tasks.length > 0) idleFailures = 0;
-      else if (this.client.clock.now() - firstSentAt < Math.min(this.maxHoldMs, 100)) {
+      else if (this.client.clock.now() - firstSentAt < Math.max(1, Math.min(this.maxHoldMs / 2, 100))) {
         // The node did not hold the request: back off instead of spinning.
         idleFailures += 1;
         await sleep(this.client.clock, Math.min(1_000, 20 * 2 ** Math.min(idleFailures, 6)), this.pollAbort.signal);
