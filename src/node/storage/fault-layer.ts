@@ -12,8 +12,12 @@
  * `dropSync: true` turns every `sync: true` into `sync: false`: the store's group commit then
  * behaves as if it omitted `sync: true`, and a power-loss test must catch the loss.
  */
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import type { GroupId } from '../../raft/types.js';
+import { LevelKv } from './kv.js';
 import type { KvOp, KvRange, KvStore } from './kv.js';
+import { asHardState, decodeRecord, entryIndexOf, entryKey, entryKeyEnd, hardStateKey } from './records.js';
 
 export interface FaultLayerOptions {
   dropSync?: boolean;
@@ -233,4 +237,49 @@ export function faultLayerFromEnv(env: NodeJS.ProcessEnv = process.env): ((kv: K
     armed.add(layer);
     return layer;
   };
+}
+
+/**
+ * For the jepsen-like harness, on a STOPPED node's data dir: flips one bit in a log entry record,
+ * below the store's checksums. `tail` picks the last entry and requires it to lie beyond the
+ * persisted commit index (recovery must truncate it); `committed` picks the commit index itself
+ * (recovery must refuse to start). Returns what it damaged, or throws if no such entry exists.
+ */
+export async function corruptEntryInDataDir(
+  dataDir: string,
+  target: 'tail' | 'committed' | { index: number },
+  options: { group?: GroupId } = {},
+): Promise<{ index: number; commit: number; lastIndex: number }> {
+  const group = options.group ?? 0;
+  const kv = await LevelKv.open(join(dataDir, 'db'), { createIfMissing: false });
+  try {
+    const raw = await kv.get(hardStateKey(group));
+    const decoded = raw === undefined ? null : decodeRecord(hardStateKey(group), raw);
+    const hardState = decoded?.ok === true ? asHardState(decoded.payload) : null;
+    const commit = hardState?.commit ?? 0;
+    const lastIndex = await lastEntryIndex(kv, group);
+    let index: number;
+    if (target === 'tail') index = lastIndex;
+    else if (target === 'committed') index = commit;
+    else index = target.index;
+    if (target === 'tail' && lastIndex <= commit) {
+      throw new Error(`no uncommitted tail in ${dataDir}: last index ${lastIndex}, commit ${commit}`);
+    }
+    const layer = new FaultLayer(kv);
+    await layer.corrupt(entryKey(group, index), { byteOffset: 8 });
+    return { index, commit, lastIndex };
+  } finally {
+    await kv.close();
+  }
+}
+
+async function lastEntryIndex(kv: KvStore, group: GroupId): Promise<number> {
+  let last = 0;
+  for (let round = 0; round < 10_000_000; round++) {
+    const page = await kv.range({ gte: entryKey(group, last + 1), lt: entryKeyEnd(group), limit: 4096 });
+    const key = page[page.length - 1]?.[0];
+    if (key === undefined) return last;
+    last = entryIndexOf(group, key) ?? last;
+  }
+  return last;
 }

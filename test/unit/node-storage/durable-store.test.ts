@@ -6,7 +6,7 @@ import {
   NotFormattedError,
   StoreFailedError,
 } from '../../../src/node/storage/errors.js';
-import { entryKey, hardStateKey } from '../../../src/node/storage/records.js';
+import { IDENTITY_KEY, entryKey, hardStateKey } from '../../../src/node/storage/records.js';
 import { EntryType } from '../../../src/raft/types.js';
 import { entries, entry, membership, openStore, snapshotMeta, tempDir, waitFor } from './helpers.js';
 
@@ -262,6 +262,16 @@ describe('node-storage - identity', () => {
     // The refused open released the LevelDB lock: the dir still opens for its own cluster.
     const ok = await DurableStore.open(a, { clusterId: 'c1' });
     await ok.close();
+  });
+});
+
+describe('node-storage - identity damage', () => {
+  it('refuses a data dir whose identity record is damaged', async () => {
+    const dir = await tempDir();
+    const { store, faults } = await openStore(dir);
+    await faults.corrupt(IDENTITY_KEY);
+    await store.close();
+    await expect(openStore(dir)).rejects.toThrow(/identity record of data dir .* is damaged/);
   });
 });
 

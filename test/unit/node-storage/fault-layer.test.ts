@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import type { DurableStore } from '../../../src/node/storage/durable-store.js';
-import { PowerLossError } from '../../../src/node/storage/fault-layer.js';
+import { PowerLossError, corruptEntryInDataDir } from '../../../src/node/storage/fault-layer.js';
 import type { FaultLayer } from '../../../src/node/storage/fault-layer.js';
 import { StoreFailedError } from '../../../src/node/storage/errors.js';
 import type { Entry } from '../../../src/raft/types.js';
-import { entry, openStore, tempDir } from './helpers.js';
+import { entries, entry, openStore, tempDir } from './helpers.js';
 
 const k = (n: number): Uint8Array => Uint8Array.of(0x7f, n);
 const v = (n: number): Uint8Array => Uint8Array.of(n);
@@ -107,5 +107,25 @@ describe('node-storage - fault layer power loss', () => {
     // Even the identity was never durable: the data dir came back empty and was formatted anew.
     expect(reopened.formatted).toBe(true);
     expect(reopened.identity.storageId).not.toBe(identity.storageId);
+  });
+});
+
+describe('node-storage - corrupting a stopped node for the jepsen-like harness', () => {
+  it('damages the uncommitted tail (truncated on recovery) or a committed entry (fatal)', async () => {
+    const dir = await tempDir();
+    const { store } = await openStore(dir);
+    await store.recover();
+    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 7 }, entries: entries(1, 8, 1) });
+    await store.close();
+
+    expect(await corruptEntryInDataDir(dir, 'tail')).toEqual({ index: 8, commit: 7, lastIndex: 8 });
+    const { store: second } = await openStore(dir);
+    expect((await second.recover()).truncated).toMatchObject({ fromIndex: 8, throughIndex: 8 });
+    await second.close();
+
+    await expect(corruptEntryInDataDir(dir, 'tail')).rejects.toThrow(/no uncommitted tail/);
+    expect(await corruptEntryInDataDir(dir, 'committed')).toEqual({ index: 7, commit: 7, lastIndex: 7 });
+    const { store: third } = await openStore(dir);
+    await expect(third.recover()).rejects.toMatchObject({ name: 'CorruptionError', index: 7 });
   });
 });
