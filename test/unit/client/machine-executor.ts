@@ -51,7 +51,7 @@ export class MachineExecutor implements ClientExecutor {
   }
 
   async execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult> {
-    const received = performance.now();
+    const received = this.now();
     this.executed.push(...cmds);
     if (!this.leader) {
       const error: ErrorDetail = { code: 'NOT_LEADER', message: 'not the leader' };
@@ -70,7 +70,7 @@ export class MachineExecutor implements ClientExecutor {
     const lease = cmds.length === 1 && cmds[0]?.cmd.type === 'lease' ? cmds[0].cmd : null;
     // Hold a lease request (before its entry, as the real node does) until a task is ready.
     while (lease !== null && hold > 0 && !this.hasReady(lease.queue) && !opts.signal?.aborted) {
-      const left = received + hold - performance.now();
+      const left = received + hold - this.now();
       if (left <= 0) break;
       await new Promise<void>((resolve) => {
         const t = setTimeout(resolve, Math.min(left, 20));
@@ -82,7 +82,7 @@ export class MachineExecutor implements ClientExecutor {
       if (!this.leader) return this.execute(cmds, { deadline: opts.deadline });
     }
     const r = this.applyNow(cmds);
-    return { ...r, heldMs: performance.now() - received };
+    return { ...r, heldMs: this.now() - received };
   }
 
   private hasReady(queue: string): boolean {

@@ -1,0 +1,206 @@
+// The Worker's lease belief, extends, coalesced acks, failures and shutdown, with a fake clock over
+// the real client service and state machine in-process (the machine's mono clock is the fake clock).
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client } from '../../../src/client/client.js';
+import { LeaseLostError, NonRetryableError } from '../../../src/client/errors.js';
+import type { TaskContext, WorkerOptions, WorkerTask } from '../../../src/client/worker.js';
+import { FakeClock, FakeCluster, LoopbackTransport, settle } from './fakes.js';
+
+const LEASE = 10_000;
+// margin = 500 + 2 × 0.001 × (leaseMs + maxHoldMs) = 520; extends every (10 000 − 520) / 3 = 3160.
+const BELIEF = LEASE - 520;
+const OPTS: WorkerOptions = { leaseMs: LEASE, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 };
+
+let clients: Client[] = [];
+
+function setup(clientOpts: { compressAboveBytes?: number } = {}) {
+  const clock = new FakeClock();
+  const cluster = new FakeCluster(clock, 1);
+  const transport = new LoopbackTransport(cluster);
+  const client = new Client({ servers: cluster.addresses, transport, clock, timeoutMs: 5_000, ...clientOpts });
+  clients.push(client);
+  return { clock, cluster, transport, client };
+}
+
+afterEach(async () => {
+  for (const c of clients) await c.close({ timeoutMs: 0 }).catch(() => undefined);
+  clients = [];
+});
+
+/** A handler that blocks until its signal fires (or until `finish` is called), recording both. */
+function blocking(clock: FakeClock) {
+  const seen: Array<{ task: WorkerTask<unknown>; ctx: TaskContext; abortedAt: number | null }> = [];
+  let finishAll: (() => void) | null = null;
+  const done = new Promise<void>((r) => (finishAll = r));
+  const handler = async (task: WorkerTask<unknown>, ctx: TaskContext): Promise<string> => {
+    const rec = { task, ctx, abortedAt: null as number | null };
+    seen.push(rec);
+    ctx.signal.addEventListener('abort', () => (rec.abortedAt = clock.now()));
+    await done;
+    return `done ${String(task.payload)}`;
+  };
+  return { seen, handler, finish: () => finishAll?.() };
+}
+
+describe('Worker: lease belief (DESIGN.md §2)', () => {
+  it('fires the AbortSignal at send + heldMs + leaseMs − margin when extends cannot get through, and still acks', async () => {
+    const { clock, transport, client } = setup();
+    await client.queue('q').enqueue('a');
+    transport.intercept = (_a, method) =>
+      method === 'Extend' ? { code: 'UNAVAILABLE', message: 'partitioned' } : null;
+    const h = blocking(clock);
+    const w = client.worker('q', h.handler, OPTS);
+    await clock.advance(0);
+    expect(h.seen).toHaveLength(1);
+    const leaseSent = transport.calls.find((c) => c.method === 'Lease')?.at ?? NaN;
+    await clock.advance(leaseSent + BELIEF - 1 - clock.now());
+    expect(h.seen[0]?.ctx.signal.aborted).toBe(false);
+    expect(transport.count('Extend')).toBeGreaterThan(0);
+    await clock.advance(2);
+    expect(h.seen[0]?.abortedAt).toBe(leaseSent + BELIEF);
+    expect(h.seen[0]?.ctx.signal.reason).toBeInstanceOf(LeaseLostError);
+    h.finish();
+    await clock.advance(10);
+    // The ack still goes out: the lease itself runs 520 ms longer, and the token fences it anyway.
+    expect(transport.count('Ack')).toBe(1);
+    expect((await client.queue('q').get(h.seen[0]?.task.id ?? '')).state).toBe('completed');
+    await w.close();
+  });
+
+  it('moves the belief end forward with each successful extend', async () => {
+    const { clock, transport, client } = setup();
+    await client.queue('q').enqueue('a');
+    const h = blocking(clock);
+    const w = client.worker('q', h.handler, OPTS);
+    await clock.advance(3 * LEASE);
+    expect(transport.count('Extend')).toBeGreaterThanOrEqual(9);
+    expect(h.seen[0]?.ctx.signal.aborted).toBe(false);
+    h.finish();
+    await clock.advance(10);
+    const t = await client.queue('q').get(h.seen[0]?.task.id ?? '');
+    expect(t.state).toBe('completed');
+    expect(t.result).toBe('done a');
+    await w.close();
+  });
+
+  it('aborts on LEASE_LOST from an extend and sends no ack', async () => {
+    const { clock, transport, client } = setup();
+    await client.queue('q').enqueue('a');
+    transport.intercept = (_a, method) =>
+      method === 'Extend' ? { code: 'LEASE_LOST', message: 'not the current lease' } : null;
+    const h = blocking(clock);
+    const errors: unknown[] = [];
+    const w = client.worker('q', h.handler, OPTS);
+    w.on('error', (e) => errors.push(e));
+    await clock.advance(3_200);
+    expect(h.seen[0]?.ctx.signal.reason).toBeInstanceOf(LeaseLostError);
+    h.finish();
+    await clock.advance(10);
+    expect(transport.count('Ack')).toBe(0);
+    expect(errors.some((e) => e instanceof LeaseLostError)).toBe(true);
+    await w.close();
+  });
+});
+
+describe('Worker: results, failures and shutdown', () => {
+  it('coalesces acks of tasks finishing together into one batch', async () => {
+    const { clock, transport, client } = setup();
+    await client.queue('q').enqueueMany([1, 2, 3, 4, 5].map((n) => ({ payload: n })));
+    const completed: unknown[] = [];
+    const w = client.worker('q', (t: WorkerTask<number>) => t.payload * 10, { ...OPTS, concurrency: 5 });
+    w.on('completed', (_t, r) => completed.push(r));
+    await clock.advance(5);
+    expect(transport.count('Ack')).toBe(1);
+    const ack = transport.calls.find((c) => c.method === 'Ack');
+    expect((ack?.request['items'] as unknown[]).length).toBe(5);
+    expect(completed.sort()).toEqual([10, 20, 30, 40, 50]);
+    expect((await client.queue('q').stats()).counts.completed).toBe(5);
+    await w.close();
+  });
+
+  it('nacks a failing handler for retry, dead-letters NonRetryableError and undecodable payloads', async () => {
+    const { clock, client } = setup();
+    const q = client.queue<string>('q');
+    await q.create({ backoff: { type: 'fixed', delayMs: 60_000, maxDelayMs: 60_000, jitterPct: 0 } });
+    const [retry, fatal] = await q.enqueueMany([{ payload: 'retry' }, { payload: 'fatal' }]);
+    const bad = await client.command({
+      type: 'enqueue',
+      queue: 'q',
+      tasks: [{ payload: new Uint8Array([1, 2, 3]), headers: { 'raftq-compression': 'gzip' } }],
+    });
+    const badId = (bad.reply['items'] as Array<{ id: string }>)[0]?.id ?? '';
+    const failed: string[] = [];
+    const w = client.worker(
+      'q',
+      (t: WorkerTask<string>) => {
+        throw t.payload === 'fatal' ? new NonRetryableError('no way') : new Error('try later');
+      },
+      { ...OPTS, concurrency: 3 },
+    );
+    w.on('failed', (t: { id: string }) => failed.push(t.id));
+    await clock.advance(10);
+    expect(failed.sort()).toEqual([retry?.id, fatal?.id, badId].sort());
+    const r = await q.get(retry?.id ?? '');
+    expect([r.state, r.attempts, r.lastError]).toEqual(['delayed', 1, 'try later']);
+    const f = await q.get(fatal?.id ?? '');
+    expect([f.state, f.lastError]).toEqual(['dead', 'no way']);
+    const b = await q.get(badId);
+    expect(b.state).toBe('dead');
+    expect(b.lastError).toMatch(/^undecodable payload/);
+    await w.close();
+  });
+
+  it('close({ timeoutMs }) lets handlers finish, then releases what is left', async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueueMany([{ payload: 'quick' }, { payload: 'stuck' }]);
+    let finishQuick: (() => void) | null = null;
+    const w = client.worker(
+      'q',
+      (t: WorkerTask<string>) =>
+        t.payload === 'quick'
+          ? new Promise<string>((r) => (finishQuick = () => r('ok')))
+          : new Promise<string>(() => undefined),
+      { ...OPTS, concurrency: 2 },
+    );
+    await clock.advance(1);
+    expect(w.active).toBe(2);
+    let closed = false;
+    const closing = w.close({ timeoutMs: 2_000 }).then(() => (closed = true));
+    await clock.advance(500);
+    (finishQuick as unknown as () => void)();
+    await clock.advance(10);
+    expect(transport.count('Ack')).toBe(1);
+    expect(closed).toBe(false);
+    await clock.advance(2_000);
+    await closing;
+    expect(transport.count('Release')).toBe(1);
+    const stats = await q.stats();
+    expect([stats.counts.completed, stats.counts.waiting, stats.counts.leased]).toEqual([1, 1, 0]);
+    const leasesBefore = transport.count('Lease');
+    await clock.advance(5_000);
+    expect(transport.count('Lease')).toBe(leasesBefore);
+  });
+
+  it('decodes compressed and raw payloads transparently', async () => {
+    const { clock, client } = setup({ compressAboveBytes: 100 });
+    const q = client.queue<unknown>('q');
+    const big = { text: 'x'.repeat(5_000) };
+    const [a] = await q.enqueueMany([{ payload: big }]);
+    const [b] = await q.enqueueMany([{ payload: new Uint8Array([9, 8, 7]) }]);
+    const stored = await client.query('GetTask', { id: a?.id });
+    const wire = stored['task'] as { payload: Uint8Array; headers: Record<string, string> };
+    expect(wire.headers['raftq-compression']).toBe('gzip');
+    expect(wire.payload.byteLength).toBeLessThan(200);
+    expect((await q.get(a?.id ?? '')).payload).toEqual(big);
+    const got: unknown[] = [];
+    const w = client.worker('q', (t) => void got.push(t.payload), { ...OPTS, concurrency: 2 });
+    await clock.advance(5);
+    expect(got).toContainEqual(big);
+    const raw = got.find((p) => p instanceof Uint8Array) as Uint8Array;
+    expect([...raw]).toEqual([9, 8, 7]);
+    expect((await q.get(b?.id ?? '')).headers).toEqual({});
+    await w.close();
+    await settle();
+  });
+});
