@@ -21,6 +21,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { EntryType } from '../../raft/types.js';
 import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
 import {
   ClusterMismatchError,
@@ -133,6 +134,7 @@ interface WriteRequest {
 }
 
 const RANGE_PAGE = 1024;
+const ENTRY_TYPES = new Set<number>(Object.values(EntryType));
 const ROUNDS_MAX = 10_000_000;
 
 /** A broken caller contract (a Raft or driver bug): nothing was written, the store stays usable. */
@@ -592,6 +594,7 @@ function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
     let before = first.index === firstIndex ? prevTerm : termAt(g, first.index - 1);
     for (const [k, entry] of entries.entries()) {
       check(entry.index === first.index + k, `entries not contiguous at ${entry.index}`);
+      check(entry.data instanceof Uint8Array && ENTRY_TYPES.has(entry.type), `entry ${entry.index} is malformed`);
       check(before !== undefined && entry.term >= before && entry.term >= 1, `entry ${entry.index} term goes back`);
       if (meta === null && entry.index <= g.hardState.commit) {
         check(termAt(g, entry.index) === entry.term, `entry ${entry.index} would overwrite a committed entry`);

@@ -63,6 +63,7 @@ describe('node-storage - persist and recover', () => {
       { hardState: { term: 2, vote: 'n2', commit: 3 } }, // second vote in term 2
       { hardState: { term: 2, vote: 'n1', commit: 2 } }, // commit goes back
       { hardState: { term: 2, vote: 'n1', commit: 9 } }, // commit beyond the log
+      { entries: [{ ...entry(5, 2), data: 'text' as unknown as Uint8Array }] }, // would not decode
     ];
     for (const request of bad) await expect(store.persist(request)).rejects.toBeInstanceOf(StoreContractError);
     expect(faults.batches.length).toBe(written);

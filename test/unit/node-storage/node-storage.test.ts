@@ -2,7 +2,8 @@ import { unlink } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { NodeStorage } from '../../../src/node/storage/node-storage.js';
 import { SnapshotFiles } from '../../../src/node/storage/snapshot-files.js';
-import { CorruptionError } from '../../../src/node/storage/errors.js';
+import { CorruptionError, StoreFailedError } from '../../../src/node/storage/errors.js';
+import { FaultLayer } from '../../../src/node/storage/fault-layer.js';
 import { CompactedError } from '../../../src/raft/types.js';
 import type { Snapshot } from '../../../src/raft/types.js';
 import { entries, entry, membership, snapshotMeta, tempDir } from './helpers.js';
@@ -83,6 +84,25 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     const [only] = await files.list();
     await unlink(only!.path);
     await expect(open(dir)).rejects.toBeInstanceOf(CorruptionError);
+  });
+
+  it('reports a failed write once through onFailure and refuses later calls', async () => {
+    const dir = await tempDir();
+    const failures: Error[] = [];
+    let faults: FaultLayer | undefined;
+    const storage = await NodeStorage.open(dir, {
+      clusterId: 'c1',
+      onFailure: (e) => failures.push(e),
+      wrapKv: (kv) => (faults = new FaultLayer(kv)),
+    });
+    faults?.failNextSyncs(1);
+    const ready = { hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(1, 1)], snapshot: null };
+    await expect(storage.persistReady(ready)).rejects.toBeInstanceOf(StoreFailedError);
+    await expect(storage.createSnapshot(snapshot(1, 1, 'x'))).rejects.toBeInstanceOf(StoreFailedError);
+    expect(failures).toHaveLength(1);
+    expect(storage.failure).toBe(failures[0]);
+    expect(storage.mirror.lastIndex()).toBe(0); // the mirror never shows what is not durable
+    await storage.close();
   });
 
   it('never prunes the snapshot in use, even after newer files were written but not recorded', async () => {
