@@ -649,10 +649,8 @@ export class QueueStateMachine {
     t.q.unlink(t);
     const c = t.q.counts;
     c[t.state] = (c[t.state] as number) - 1;
-    if (byRetention) {
-      this.mutQueue(t.q, () => (t.q.totals[T_REMOVED] = (t.q.totals[T_REMOVED] as number) + 1));
-      this.ev(t, 'removed');
-    }
+    if (byRetention) this.mutQueue(t.q, () => (t.q.totals[T_REMOVED] = (t.q.totals[T_REMOVED] as number) + 1));
+    this.ev(t, 'removed', byRetention ? 'retention' : 'deleted');
   }
 
   // ------------------------------------------------------------------ queues
@@ -1080,7 +1078,8 @@ export class QueueStateMachine {
     const x = t.x as NonNullable<Task['x']>;
     const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
     if (x.headers !== undefined) spec.headers = x.headers;
-    const history = (x.history ?? []).map((a) => ({ ...a }));
+    // Copies without answers: the source's answer objects may still gain a deadLetterId.
+    const history = (x.history ?? []).map((a) => ({ ...a, answer: null }));
     const d = this.createTask(q, spec, (n) => {
       n.extra().deadLetterOf = { id: t.id, queue: t.q.name, reason: x.reason ?? 'dead', history };
     });

@@ -103,6 +103,17 @@ export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
   yield encode(['end', m.digest()]);
 }
 
+/** Decoded bins are Buffers viewing the chunk; the live state holds plain, owned Uint8Arrays. */
+function plain(v: unknown): unknown {
+  if (v instanceof Uint8Array) return new Uint8Array(v);
+  if (Array.isArray(v)) return v.map(plain);
+  if (v !== null && typeof v === 'object') {
+    const o = v as Record<string, unknown>;
+    for (const k of Object.keys(o)) o[k] = plain(o[k]);
+  }
+  return v;
+}
+
 function fail(msg: string): never {
   throw new Error(`restore: ${msg}`);
 }
@@ -156,7 +167,7 @@ function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
   t.token = token;
   if (x !== null) {
     const ex = t.extra() as unknown as Record<string, unknown>;
-    for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = x[k];
+    for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = plain(x[k]);
   }
   return t;
 }
@@ -194,7 +205,7 @@ function restoreSession(m: QueueStateMachine, row: unknown[]): void {
   const h = new Hasher();
   for (const [seq, answer] of answers) {
     h.reset().tag(41).str(id).int(seq).value(answer);
-    const c: CachedAnswer = { answer, a: h.a, b: h.b };
+    const c: CachedAnswer = { answer: plain(answer), a: h.a, b: h.b };
     s.answers.set(seq, c);
     m.sum.add(h);
   }
