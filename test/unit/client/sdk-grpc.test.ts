@@ -36,7 +36,7 @@ describe('SDK over gRPC', () => {
     const { id } = await q.enqueue({ to: 'a@example.org' }, { priority: 5, idempotencyKey: 'welcome-42' });
     const again = await q.enqueue({ to: 'other' }, { idempotencyKey: 'welcome-42' });
     expect(again).toEqual({ id, deduplicated: true });
-    const w = client.worker(
+    const w = client.worker<{ to: string }>(
       'emails',
       async (task, { token, signal }) => {
         expect(signal.aborted).toBe(false);
