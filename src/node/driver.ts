@@ -201,15 +201,14 @@ export class NodeDriver implements ClientExecutor {
       await this.holdForWork(cmds, received, opts);
     }
     const heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
-    const results = await Promise.all(
-      cmds.map(
-        (cmd) =>
-          new Promise<{ answer: Answer; index: number }>((resolve) => {
-            this.queued.push({ cmd, resolve, deadline: opts.deadline });
-          }),
-      ),
+    const pending = cmds.map(
+      (cmd) =>
+        new Promise<{ answer: Answer; index: number }>((resolve) => {
+          this.queued.push({ cmd, resolve, deadline: opts.deadline });
+        }),
     );
     this.kick();
+    const results = await Promise.all(pending);
     return { answers: results.map((r) => r.answer), index: results[0]?.index ?? 0, heldMs };
   }
 
@@ -271,9 +270,12 @@ export class NodeDriver implements ClientExecutor {
     return () => this.stepDownSubs.delete(cb);
   }
 
-  /** (index, digest) pairs at snapshots and every 1000th index, for replica comparison. */
+  /** (index, digest) pairs at snapshots and every 100th index, for replica comparison. */
   digestHistory(): { index: number; digest: string }[] {
-    return this.digests.slice();
+    const out = this.digests.slice();
+    const last = out[out.length - 1];
+    if (!last || last.index !== this.applied) out.push({ index: this.applied, digest: this.o.sm.digest() });
+    return out;
   }
 
   appliedIndex(): number {
@@ -441,7 +443,7 @@ export class NodeDriver implements ClientExecutor {
       if (e.type === EntryType.Config && e.config) this.membership = e.config;
     }
     this.applied = e.index;
-    if (e.index % 1000 === 0) this.recordDigest();
+    if (e.index % 100 === 0) this.recordDigest();
     this.o.onApplied?.(e.index);
     for (const w of [...this.appliedWaiters]) w();
   }
