@@ -1,0 +1,101 @@
+// Planted bugs (FAULTS.md §1.4.5): the suite must catch each of these. None is a switch in the
+// production code: `ack-before-fsync` uses the test-only storage fault layer's drop-sync mode, and
+// the state-machine bugs run a patched copy of dist/ made here, in a temp folder.
+import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { LocalCluster } from '../../../src/node/local-cluster.js';
+import type { ClusterFactory } from './cluster.js';
+
+export const plantNames = ['ack-before-fsync', 'wall-clock-lease', 'no-token-check', 'mono-drift'] as const;
+export type PlantName = (typeof plantNames)[number];
+
+export interface Plant {
+  name: PlantName;
+  /** RAFTQ_TEST_STORAGE_FAULTS for the nodes. */
+  storageFaults: string;
+  /** The fault schedule that exposes it when the run names none. */
+  defaultSpec: { nemesis?: string; schedule?: string };
+  /** The check expected to fire. */
+  caughtBy: string;
+  /** Text replacements in dist/src/statemachine/machine.js (each must match). */
+  patches?: [string, string][];
+  /** Leader mono clock rate, beyond ρmax (DESIGN.md §2). */
+  leaderMonoRate?: number;
+}
+
+const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../../..');
+
+export const plants: Record<PlantName, Plant> = {
+  // The node acknowledges writes whose fsync it skipped; a power loss of every node loses them.
+  'ack-before-fsync': {
+    name: 'ack-before-fsync',
+    storageFaults: 'drop-sync',
+    defaultSpec: { schedule: 'C3' },
+    caughtBy: 'lost / noAckLost / agreement',
+  },
+  // Leases expire by the leader's wall clock: a forward wall jump ends them early.
+  'wall-clock-lease': {
+    name: 'wall-clock-lease',
+    storageFaults: '1',
+    defaultSpec: { nemesis: 'clock' },
+    caughtBy: 'exclusive',
+    patches: [
+      ['t.due = this.mono + leaseMs;', 't.due = this.wall + leaseMs;'],
+      [
+        'for (let t = this.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= this.mono;',
+        'for (let t = this.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= this.wall;',
+      ],
+      [
+        'if (t.due <= this.mono)\n            return { answer: err(',
+        'if (t.due <= this.wall)\n            return { answer: err(',
+      ],
+    ],
+  },
+  // An ack (nack, release, extend) is accepted for whichever lease the task holds now.
+  'no-token-check': {
+    name: 'no-token-check',
+    storageFaults: '1',
+    defaultSpec: { nemesis: 'pause' },
+    caughtBy: 'staleAcksRefused / singleCompletion',
+    patches: [['if (t.state !== S_LEASED || t.token !== token)', 'if (t.state !== S_LEASED)']],
+  },
+  // Not a code change: the leader's monotonic clock runs 1.5× fast, far beyond ρmax = 0.1 %.
+  'mono-drift': {
+    name: 'mono-drift',
+    storageFaults: '1',
+    defaultSpec: { nemesis: 'clock' },
+    caughtBy: 'exclusive',
+    leaderMonoRate: 1.5,
+  },
+};
+
+export function plant(name: string): Plant {
+  const p = plants[name as PlantName];
+  if (p === undefined) throw new Error(`unknown planted bug ${name}; known: ${plantNames.join(', ')}`);
+  return p;
+}
+
+/**
+ * A copy of the built package (dist/, bin/, the .proto files, node_modules linked) under `dir`,
+ * with the plant's patches applied; returns a LocalCluster factory that runs that copy.
+ */
+export async function patchedBuild(p: Plant, dir: string): Promise<ClusterFactory> {
+  const root = join(dir, 'patched');
+  mkdirSync(join(root, 'src'), { recursive: true });
+  cpSync(join(repoRoot, 'dist'), join(root, 'dist'), { recursive: true });
+  cpSync(join(repoRoot, 'bin'), join(root, 'bin'), { recursive: true });
+  cpSync(join(repoRoot, 'src', 'protocol'), join(root, 'src', 'protocol'), { recursive: true });
+  writeFileSync(join(root, 'package.json'), readFileSync(join(repoRoot, 'package.json')));
+  if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
+  const machine = join(root, 'dist', 'src', 'statemachine', 'machine.js');
+  let text = readFileSync(machine, 'utf8');
+  for (const [from, to] of p.patches ?? []) {
+    if (!text.includes(from)) throw new Error(`plant ${p.name}: dist/ no longer contains ${JSON.stringify(from)}`);
+    text = text.split(from).join(to);
+  }
+  writeFileSync(machine, text);
+  const url = pathToFileURL(join(root, 'dist', 'src', 'node', 'local-cluster.js')).href;
+  const mod = (await import(url)) as { LocalCluster: typeof LocalCluster };
+  return (opts) => mod.LocalCluster.create(opts);
+}
