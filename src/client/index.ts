@@ -18,7 +18,7 @@ export {
   type Method,
   type StreamMethod,
   type StreamHandlers,
-  type Message,
+  type Message as TransportMessage,
 } from './transport.js';
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.js';
 export * from './errors.js';
