@@ -30,6 +30,10 @@ export interface SimOptions {
   partitions?: number;
   wipeChance?: number;
   membershipChanges?: boolean;
+  /** Check the Figure 8 rule directly (off: only its consequences, lost committed entries, are caught). */
+  checkCommitRule?: boolean;
+  /** Chance that a newly elected leader crashes within a few ms (before its no-op spreads). */
+  leaderCrashChance?: number;
   makeCore?: CoreFactory;
   trace?: boolean;
 }
@@ -141,6 +145,8 @@ export class Simulation {
   livenessAt: number | null = null;
   private readonly opts: Required<Omit<SimOptions, 'makeCore'>> & { makeCore: CoreFactory | undefined };
   private wipedOnce = false;
+  /** Per seed: 1 byte sends one entry per Append (slow catch-up, many partial acknowledgements). */
+  private readonly maxMsgBytes: number;
 
   constructor(options: SimOptions) {
     this.opts = {
@@ -151,6 +157,8 @@ export class Simulation {
       partitions: 2,
       wipeChance: 0.2,
       membershipChanges: true,
+      leaderCrashChance: 0.05,
+      checkCommitRule: true,
       trace: false,
       makeCore: undefined,
       ...options,
@@ -159,6 +167,7 @@ export class Simulation {
     this.netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
     this.checker = new SafetyChecker(() => this.now);
+    this.maxMsgBytes = this.faultRng.pick([1, 64, 64, 512]);
     const n = options.nodes;
     this.blocked = new Array<boolean>(n * n).fill(false);
     const members: Member[] = [];
@@ -273,8 +282,13 @@ export class Simulation {
   }
 
   private afterStep(node: SimNode, core: RaftNode): void {
+    if (core.commitIndex !== node.lastCommit) this.checkCommit(node, core);
     if (core.currentRole === 'leader') {
+      const before = this.checker.newLeaders;
       this.checker.leader(node.id, core.currentTerm, (i) => core.termAt(i), core.lastIndex);
+      if (this.checker.newLeaders > before && !this.faultsOver && this.faultRng.chance(this.opts.leaderCrashChance)) {
+        this.crashSoon(node);
+      }
     }
     if (!node.readyScheduled && core.hasReady()) {
       node.readyScheduled = true;
@@ -303,7 +317,7 @@ export class Simulation {
       group: 7,
       electionTicks: ELECTION_TICKS,
       heartbeatTicks: HEARTBEAT_TICKS,
-      maxMsgBytes: 64,
+      maxMsgBytes: this.maxMsgBytes,
       maxInflight: 4,
       maxUncommittedBytes: 2048,
       snapshotChunkBytes: 128,
@@ -361,7 +375,6 @@ export class Simulation {
       core.advance();
       this.maybeSnapshot(node, core);
     }
-    this.checkCommit(node, core);
     if (core.effectiveConfigIndex !== node.configIndex || core.currentMembership !== node.configMembership) {
       this.checker.fail(
         `config: ${node.id} uses the config of index ${core.effectiveConfigIndex}, its log's newest is ${node.configIndex}`,
@@ -423,7 +436,8 @@ export class Simulation {
     const d = node.disk.durable;
     if (m.type === MessageType.VoteResp && m.reject !== true) {
       const hs = d.hardState();
-      if (hs.term !== m.term || hs.vote !== m.to) {
+      // A later term on disk is as good: this node can no longer vote in m.term at all.
+      if (hs.term < m.term || (hs.term === m.term && hs.vote !== m.to)) {
         this.checker.fail(`persistence: ${node.id} grants a vote to ${m.to} in term ${m.term} that is not durable`);
       }
     } else if (m.type === MessageType.AppendResp && m.reject !== true) {
@@ -481,6 +495,12 @@ export class Simulation {
     if (c < node.lastCommit) this.checker.fail(`commit: ${node.id} commit index went back ${node.lastCommit} -> ${c}`);
     if (c !== node.lastCommit) {
       node.lastCommit = c;
+      // Figure 8: a leader advances its commit index only by counting an entry of its own term.
+      if (this.opts.checkCommitRule && core.currentRole === 'leader' && core.termAt(c) !== core.currentTerm) {
+        this.checker.fail(
+          `commit rule: leader ${node.id} commits index ${c} of term ${core.termAt(c)} in term ${core.currentTerm}`,
+        );
+      }
       this.checker.committed(node.id, c, (i) => core.termAt(i));
     }
   }
@@ -658,6 +678,19 @@ export class Simulation {
    * A wiped disk is a failure: only inflict it when the cluster can absorb it, i.e. every node is up,
    * connected, and uses a committed configuration in which every node is a healthy voter.
    */
+  /** Crashes a new leader before its first entries reach everyone (Figure 8 territory). */
+  private crashSoon(node: SimNode): void {
+    const r = this.faultRng;
+    const gen = node.gen;
+    this.at(this.now + r.float() * 12, () => {
+      if (!node.up || node.gen !== gen || this.faultsOver) return;
+      this.crash(node, false);
+      this.at(this.now + 10 + r.float() * 150, () => {
+        if (!node.up) this.start(node);
+      });
+    });
+  }
+
   private crashLosingWrites(r: Rng): void {
     if (this.totals.crashesLosingWrites > 0) return;
     const victim = this.nodes.find((n) => n.up && n.disk.unsynced > 0);
