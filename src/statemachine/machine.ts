@@ -124,6 +124,7 @@ export class QueueStateMachine {
   /** @internal */ keyTimers = new TimerHeap();
   /** @internal */ sessionTimers = new TimerHeap();
   /** @internal */ nonTerminal = 0;
+  /** @internal */ dirtyQueues: Queue[] = [];
 
   // --- derived / local ---
   /** @internal */ sum = new DigestSum();
@@ -157,9 +158,11 @@ export class QueueStateMachine {
       this.sweep();
     } catch {
       this.counters.internalErrors++;
+      this.flushQueues();
     }
     const out: CommandAnswer[] = [];
     for (const sc of env.cmds) out.push({ session: sc.session, seq: sc.seq, answer: this.applyOne(sc) });
+    this.flushQueues();
     return out;
   }
 
@@ -212,6 +215,7 @@ export class QueueStateMachine {
   }
 
   digest(): string {
+    this.flushQueues();
     const g = this.h
       .reset()
       .int(this.applied)
@@ -391,7 +395,8 @@ export class QueueStateMachine {
       .opt(x.leaseMsCur)
       .opt(x.progress)
       .value(x.checkpoint);
-    h.value(x.result).optStr(x.lastError).optStr(x.reason).opt(x.endedMono).opt(x.removeAt).value(x.history);
+    h.value(x.result).optStr(x.lastError).optStr(x.reason).opt(x.endedMono).opt(x.removeAt);
+    this.hashHistory(h, x.history);
     return h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
   }
 
@@ -402,16 +407,44 @@ export class QueueStateMachine {
     this.sum.add(this.hashTask(t));
   }
 
+  /** Attempts and their answers have fixed shapes: hash them field by field (no key sorting). */
+  private hashHistory(h: Hasher, history: Attempt[] | undefined): void {
+    if (history === undefined) {
+      h.tag(1);
+      return;
+    }
+    h.tag(4).int(history.length);
+    for (const a of history) {
+      h.int(a.token).str(a.worker).int(a.leasedMono).int(a.leasedWall).optStr(a.end).opt(a.endedMono).optStr(a.error);
+      const ans = a.answer as (NackAnswer & { state?: string }) | null;
+      if (ans === null || ans === undefined) h.tag(1);
+      else h.tag(5).optStr(ans.state).opt(ans.runAtMono).optStr(ans.deadLetterId);
+    }
+  }
+
   /** @internal */ hashQueue(q: Queue): Hasher {
     const h = this.h.reset().tag(31).str(q.name).int(q.settingsA).int(q.settingsB);
     for (const n of q.totals) h.int(n);
     return h;
   }
 
+  /** Queue totals change on most commands: a queue leaves the digest once per entry and re-enters at its end. */
   private mutQueue(q: Queue, f: () => void): void {
-    this.sum.sub(this.hashQueue(q));
+    if (!q.dirty) {
+      this.sum.sub(this.hashQueue(q));
+      q.dirty = true;
+      this.dirtyQueues.push(q);
+    }
     f();
-    this.sum.add(this.hashQueue(q));
+  }
+
+  /** @internal */ flushQueues(): void {
+    for (const q of this.dirtyQueues) {
+      if (!q.dirty) continue;
+      q.dirty = false;
+      this.sum.add(this.hashQueue(q));
+    }
+    this.dirtyQueues.length = 0;
   }
 
   /** @internal */ hashKey(q: string, key: string, id: number, expiresAt: number): Hasher {
@@ -734,7 +767,9 @@ export class QueueStateMachine {
       t = next;
     }
     for (const [key, k] of q.keys) this.sum.sub(this.hashKey(q.name, key, k.id, k.expiresAt));
-    this.sum.sub(this.hashQueue(q));
+    if (q.dirty)
+      q.dirty = false; // already out of the digest until the end of this entry
+    else this.sum.sub(this.hashQueue(q));
     this.queues.delete(name);
     return ok({ cancelled });
   }

@@ -162,6 +162,8 @@ export class Queue {
   readonly keys = new Map<string, KeyEntry>();
   settingsA = 0;
   settingsB = 0;
+  /** Out of the digest sum until the end of the current entry (see QueueStateMachine.mutQueue). */
+  dirty = false;
 
   constructor(
     readonly name: string,

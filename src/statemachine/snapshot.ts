@@ -127,6 +127,7 @@ function reset(m: QueueStateMachine): void {
   m.wallDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
+  m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
   m.epoch++;

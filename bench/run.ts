@@ -1,0 +1,33 @@
+// `npm run bench -- [name] [--json]`: runs the named benchmark (all of them without a name).
+// Each benchmark prints human-readable lines; with --json the last line is one JSON object.
+
+type Bench = (opts: { json: boolean }) => Promise<Record<string, unknown>>;
+
+/** Name -> module exporting `run`. Other benchmarks register here. */
+const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
+  statemachine: () => import('./statemachine.js'),
+};
+
+async function main(): Promise<void> {
+  const args = process.argv.slice(2);
+  const json = args.includes('--json');
+  const names = args.filter((a) => !a.startsWith('--'));
+  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  const results: Record<string, unknown> = {};
+  for (const name of selected) {
+    const load = BENCHMARKS[name];
+    if (load === undefined) {
+      console.error(`unknown benchmark ${name}; known: ${Object.keys(BENCHMARKS).join(', ')}`);
+      process.exitCode = 2;
+      return;
+    }
+    const { run } = await load();
+    results[name] = await run({ json });
+  }
+  if (json) {
+    const only = selected.length === 1 ? results[selected[0] as string] : results;
+    console.log(JSON.stringify(only));
+  }
+}
+
+await main();
