@@ -4,6 +4,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './config.js';
+import { clientCommands } from './cli-client.js';
 import { LocalCluster } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -95,7 +96,10 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showSuggestionAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  for (const cmd of [startCommand(), devCommand(), demoCommand((c) => (code = c))]) {
+  const setCode = (c: number): void => {
+    code = c;
+  };
+  for (const cmd of [startCommand(), devCommand(), demoCommand(setCode), ...clientCommands(setCode)]) {
     cmd.exitOverride();
     program.addCommand(cmd);
   }
