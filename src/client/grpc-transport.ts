@@ -140,6 +140,9 @@ export class GrpcTransport implements Transport {
       done = true;
       handlers.onEnd(e);
     };
+    call.on('metadata', () => {
+      if (!done) handlers.onReady?.();
+    });
     call.on('data', (m: Message) => {
       if (!done) handlers.onMessage(m);
     });

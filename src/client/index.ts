@@ -7,6 +7,7 @@ export {
   type Task,
   type ListOptions,
   type Page,
+  type EventStream,
   type QueueSettingsPatch,
 } from './queue.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './worker.js';

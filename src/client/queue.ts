@@ -249,7 +249,7 @@ export class Queue<T = unknown> {
    * Task events of this queue as they are applied on the node the client talks to, from now on.
    * Reconnects after a node failure (events in between may be missed: reconcile with reads).
    */
-  events(options: { signal?: AbortSignal; bufferMax?: number } = {}): AsyncIterableIterator<TaskEvent> {
+  events(options: { signal?: AbortSignal; bufferMax?: number } = {}): EventStream {
     return eventIterator(this.client, { queue: this.name }, options);
   }
 
@@ -286,12 +286,17 @@ export class Queue<T = unknown> {
   }
 }
 
+/** Task events; `ready` resolves once the node has subscribed (events after it are not missed). */
+export type EventStream = AsyncIterableIterator<TaskEvent> & { ready: Promise<void> };
+
 /** An async iterator over an Events stream, bounded, reconnecting after stream failures. */
 export function eventIterator(
   client: Client,
   request: { queue?: string },
   options: { signal?: AbortSignal; bufferMax?: number },
-): AsyncIterableIterator<TaskEvent> {
+): EventStream {
+  let markReady: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (markReady = resolve));
   const bufferMax = options.bufferMax ?? 10_000;
   const buffer: TaskEvent[] = [];
   let wake: (() => void) | null = null;
@@ -308,6 +313,7 @@ export function eventIterator(
     if (done) return;
     done = true;
     failure = err;
+    markReady();
     cancel?.();
     cancel = null;
     notify();
@@ -315,6 +321,7 @@ export function eventIterator(
   const open = (): void => {
     if (done || client.isClosed) return stop(null);
     cancel = client.openStream(request, {
+      onReady: () => markReady(),
       onMessage: (m) => {
         failures = 0;
         if (buffer.length >= bufferMax)
@@ -333,7 +340,8 @@ export function eventIterator(
   };
   options.signal?.addEventListener('abort', () => stop(null), { once: true });
   open();
-  const iterator: AsyncIterableIterator<TaskEvent> = {
+  const iterator: EventStream = {
+    ready,
     async next(): Promise<IteratorResult<TaskEvent>> {
       for (;;) {
         const e = buffer.shift();

@@ -44,6 +44,8 @@ export class TransportError extends Error {
 }
 
 export interface StreamHandlers {
+  /** The server accepted the stream (it has subscribed): later events will be delivered. */
+  onReady?(): void;
   onMessage(msg: Message): void;
   /** The stream ended: null after a clean end, else why. Called once. */
   onEnd(error: ErrorDetail | null): void;

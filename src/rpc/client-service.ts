@@ -503,6 +503,8 @@ class ClientServiceImpl {
         }
         call.write(eventToWire(e));
       });
+      // Headers now tell the client the subscription exists (its events() `ready`).
+      call.sendMetadata(new grpc.Metadata());
     } catch {
       this.counters.internal += 1;
       return end({ code: 'INTERNAL', message: 'cannot subscribe' });
