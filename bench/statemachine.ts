@@ -116,8 +116,6 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   log(
     `statemachine: batch 100: enqueue+lease+ack of ${PAYLOAD_BYTES}-byte tasks: best ${fmt(batched.best)} ops/s (median ${fmt(batched.median)})`,
   );
-  const noEvents = repeated(3, () => opsPerSecond(100, 200_000, false).opsPerS);
-  log(`statemachine: batch 100, events off: best ${fmt(noEvents.best)} ops/s (median ${fmt(noEvents.median)})`);
   const mem = bytesPerWaitingTask(1_000_000);
   log(
     `statemachine: ${mem.bytes} bytes of heap per waiting task beyond its ${PAYLOAD_BYTES}-byte payload at 1,000,000 tasks (enqueued in ${mem.seconds.toFixed(1)} s)`,
@@ -127,7 +125,6 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ops_per_s_single_median: single.median,
     ops_per_s_batched: batched.best,
     ops_per_s_batched_median: batched.median,
-    ops_per_s_batched_no_events: noEvents.best,
     bytes_per_waiting_task: mem.bytes,
     payload_bytes: PAYLOAD_BYTES,
     waiting_tasks: 1_000_000,
