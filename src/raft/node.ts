@@ -361,7 +361,10 @@ export class RaftNode {
     this.electionElapsed = 0;
     this.stats.transfersStarted++;
     if (pr.match === this.log.lastIndex()) this.sendTimeoutNow(to);
-    else this.sendAppends(pr, false);
+    else {
+      pr.probeSent = false; // catch the target up now rather than at the next heartbeat answer
+      this.sendAppends(pr, true);
+    }
     return { ok: true };
   }
 
