@@ -72,6 +72,8 @@ export interface DurableStoreOptions {
   deleteBatchMax?: number;
   /** Upper bound on operations merged into one group-commit batch (one request is never split). */
   writeBatchOpsMax?: number;
+  /** Batches written back to back before the write loop yields to the event loop (default 1000). */
+  drainRoundsMax?: number;
 }
 
 /** What one Ready asks to persist, in one durable write (src/raft/types.ts `Ready`). */
@@ -167,6 +169,7 @@ export class DurableStore {
   private failed: StoreFailedError | null = null;
   private readonly deleteBatchMax: number;
   private readonly writeBatchOpsMax: number;
+  private readonly drainRoundsMax: number;
 
   private constructor(
     private readonly kv: KvStore,
@@ -178,7 +181,9 @@ export class DurableStore {
   ) {
     this.deleteBatchMax = options.deleteBatchMax ?? 1024;
     this.writeBatchOpsMax = options.writeBatchOpsMax ?? 100_000;
+    this.drainRoundsMax = options.drainRoundsMax ?? 1000;
     check(this.deleteBatchMax >= 1 && this.writeBatchOpsMax >= 1, 'batch bounds must be positive');
+    check(this.drainRoundsMax >= 1, 'drainRoundsMax must be positive');
   }
 
   static async open(dir: string, options: DurableStoreOptions = {}): Promise<DurableStore> {
@@ -341,8 +346,15 @@ export class DurableStore {
   }
 
   private async drain(): Promise<void> {
+    let yielded = false;
     try {
-      for (let round = 0; round < ROUNDS_MAX && this.queue.length > 0; round++) {
+      for (let round = 0; this.queue.length > 0; round++) {
+        if (round === this.drainRoundsMax) {
+          // A drain that never runs dry (steady load) still yields to the event loop now and then.
+          yielded = true;
+          setImmediate(() => void this.drain());
+          return;
+        }
         const requests = this.takeBatch();
         const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
         const started = performance.now();
@@ -360,7 +372,7 @@ export class DurableStore {
         for (const r of requests) r.resolve();
       }
     } finally {
-      this.writing = false;
+      if (!yielded) this.writing = false;
     }
   }
 

@@ -14,7 +14,7 @@ import { SnapshotFiles } from './snapshot-files.js';
 export interface NodeStorageOptions extends DurableStoreOptions {
   group?: GroupId;
   /** The membership before any configuration entry or snapshot (the bootstrap configuration). */
-  initialMembership?: Membership;
+  initialMembership?: Membership | ((identity: DurableStore['identity']) => Membership);
   /** Snapshot files kept besides the one in use (default 2). */
   keepSnapshots?: number;
 }
@@ -59,7 +59,9 @@ export class NodeStorage {
       const meta = recovered.snapshotMeta;
       const snapshot = meta === null ? null : await snapshots.load(meta.index, meta.term);
       snapshots.setInUse(meta);
-      const mirror = loadMirror(recovered, snapshot, options.initialMembership ?? { members: [] });
+      const im = options.initialMembership;
+      const initial = typeof im === 'function' ? im(store.identity) : (im ?? { members: [] });
+      const mirror = loadMirror(recovered, snapshot, initial);
       storage = new NodeStorage(store, snapshots, mirror, recovered, group, options.onFailure);
       return storage;
     } catch (error) {

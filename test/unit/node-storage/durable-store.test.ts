@@ -116,6 +116,25 @@ describe('node-storage - group commit and ordering', () => {
     expect(recovered.entries).toEqual(entries(1, 10, 1));
   });
 
+  it('keeps order and loses nothing when the write loop yields under steady load', async () => {
+    const dir = await tempDir();
+    const perBatch: number[] = [];
+    const { store, faults } = await openStore(dir, {
+      writeBatchOpsMax: 1,
+      drainRoundsMax: 3,
+      onBatchWritten: (b) => perBatch.push(b.ops),
+    });
+    await store.recover();
+    faults.syncDelayMs = 1;
+    const order: number[] = [];
+    const writes = entries(1, 10, 1).map((e) => store.persist({ entries: [e] }).then(() => order.push(e.index)));
+    await Promise.all(writes);
+    expect(order).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    expect(perBatch).toEqual(Array(10).fill(1));
+    const { recovered } = await reopen(dir, store);
+    expect(recovered.entries).toEqual(entries(1, 10, 1));
+  });
+
   it('resolves a persist only after its write is durable', async () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
