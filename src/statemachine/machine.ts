@@ -376,6 +376,13 @@ export class QueueStateMachine {
 
   // ------------------------------------------------------------------ digest bookkeeping
 
+  /** @internal */ addTask(t: Task): void {
+    const h = this.hashTask(t);
+    t.ha = h.a;
+    t.hb = h.b;
+    this.sum.add(h);
+  }
+
   /** @internal */ hashTask(t: Task): Hasher {
     const h = this.h.reset().tag(30).int(t.id).str(t.q.name).int(t.ph).int(t.payload.length).int(t.priority);
     h.int(t.state)
@@ -402,9 +409,9 @@ export class QueueStateMachine {
 
   /** Bracket every task mutation: its old hash leaves the digest, its new one enters. */
   private mut(t: Task, f: () => void): void {
-    this.sum.sub(this.hashTask(t));
+    this.sum.subPair(t.ha, t.hb);
     f();
-    this.sum.add(this.hashTask(t));
+    this.addTask(t);
   }
 
   /** Attempts and their answers have fixed shapes: hash them field by field (no key sorting). */
@@ -677,7 +684,7 @@ export class QueueStateMachine {
   }
 
   /** @internal */ removeTask(t: Task, byRetention: boolean): void {
-    this.sum.sub(this.hashTask(t));
+    this.sum.subPair(t.ha, t.hb);
     this.tasks.delete(t.id);
     t.q.unlink(t);
     const c = t.q.counts;
@@ -846,7 +853,7 @@ export class QueueStateMachine {
     q.counts[S_WAITING] = (q.counts[S_WAITING] as number) + 1;
     this.nonTerminal++;
     this.place(t, spec.delayMs, spec.runAt);
-    this.sum.add(this.hashTask(t));
+    this.addTask(t);
     this.mutQueue(q, () => (q.totals[T_ENQUEUED] = (q.totals[T_ENQUEUED] as number) + 1));
     this.ev(t, 'enqueued');
     return t;

@@ -100,6 +100,9 @@ export class Task implements Positioned {
   qprev: Task | null = null;
   qnext: Task | null = null;
   x: TaskExtra | undefined = undefined;
+  /** The task's hash as currently added to the digest sum (so a change subtracts it without re-hashing). */
+  ha = 0;
+  hb = 0;
 
   constructor(
     readonly id: number,

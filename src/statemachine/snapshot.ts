@@ -191,7 +191,7 @@ function rebuild(m: QueueStateMachine, ordered: Task[]): void {
     if (t.state === S_WAITING && m.eligible(t)) t.q.ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
-    m.sum.add(m.hashTask(t));
+    m.addTask(t);
   }
   for (const q of m.queues.values()) {
     m.sum.add(m.hashQueue(q));
