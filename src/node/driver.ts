@@ -32,13 +32,20 @@ export const realTimers: Timers = {
   clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
 };
 
-/** The durable side of the Ready contract (the LevelDB store in production, a simulated disk in tests). */
+/**
+ * The durable side of the Ready contract, and the owner of the in-memory mirror the core reads
+ * (NodeStorage in production, a simulated disk in tests): it updates the mirror only after the
+ * write it reflects is durable, in write order.
+ */
 export interface DurableLog {
-  /** One durable (fsynced) write: snapshot meta, hard state and entries together. */
-  persist(req: { hardState: Ready['hardState']; entries: readonly Entry[]; snapshot: Snapshot | null }): Promise<void>;
-  /** A snapshot the application took: data durable first, then metadata; then the log may be compacted. */
-  saveSnapshot(snap: Snapshot): Promise<void>;
-  compact(upToIndex: number): Promise<void>;
+  /** Ready step 1: snapshot (file, then meta), hard state and entries in one durable write; then the mirror. */
+  persistReady(ready: {
+    hardState: Ready['hardState'];
+    entries: readonly Entry[];
+    snapshot: Snapshot | null;
+  }): Promise<void>;
+  /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
+  createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void>;
 }
 
 export interface DriverLogger {
@@ -351,10 +358,9 @@ export class NodeDriver implements ClientExecutor {
   private async handleReady(rd: Ready): Promise<void> {
     this.onSoftState(rd);
     if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
-      await this.o.durable.persist({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
     if (rd.snapshot !== null) {
-      this.o.storage.applySnapshot(rd.snapshot);
       this.o.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
       this.lastSnapshotIndex = rd.snapshot.meta.index;
@@ -363,8 +369,6 @@ export class NodeDriver implements ClientExecutor {
       this.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
-    if (rd.hardState !== null) this.o.storage.setHardState(rd.hardState);
-    if (rd.entries.length > 0) this.o.storage.append(rd.entries);
     this.o.send(rd.messages);
     for (const p of rd.proposed) {
       const f = this.proposing.get(p.id);
@@ -593,15 +597,9 @@ export class NodeDriver implements ClientExecutor {
     const snap = this.o.raft.buildSnapshot(index, data);
     this.recordDigest();
     this.o.durable
-      .saveSnapshot(snap)
-      .then(async () => {
-        this.o.storage.createSnapshot(snap);
+      .createSnapshot(snap, { compactTo: Math.max(0, index - this.o.snapshotKeep) })
+      .then(() => {
         this.lastSnapshotIndex = index;
-        const upTo = index - this.o.snapshotKeep;
-        if (upTo >= this.o.storage.firstIndex()) {
-          await this.o.durable.compact(upTo);
-          this.o.storage.compact(upTo);
-        }
         this.o.log.info({ index, bytes: data.length }, 'snapshot taken');
       })
       .catch((err: unknown) => this.fatal(err))

@@ -6,20 +6,19 @@ import { QueueStateMachine } from '../statemachine/index.js';
 import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
-import { MemoryStorage } from '../raft/storage.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientServer } from '../rpc/client-service.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
 import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
-import { NodeDriver, realTimers, type DurableLog } from './driver.js';
+import { NodeDriver, realTimers } from './driver.js';
 import { SkewedClock, systemClock, type ClockSource } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
-import { DurableStore } from './storage/durable-store.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
-import { SnapshotFiles } from './storage/snapshot-files.js';
+import { NodeStorage } from './storage/node-storage.js';
+import type { KvStore } from './storage/kv.js';
 import { FaultLayer } from './storage/fault-layer.js';
 
 export interface RunningNode {
@@ -78,34 +77,27 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const faultMode = process.env['RAFTQ_TEST_STORAGE_FAULTS'];
   const testClock = process.env['RAFTQ_TEST_CLOCK'] ? new SkewedClock(systemClock) : null;
   const clock: ClockSource = testClock ?? systemClock;
-  const store = await DurableStore.open(config.dataDir, {
+  const ns = await NodeStorage.open(config.dataDir, {
     ...(faultMode
       ? {
-          wrapKv: (kv) => (faults = new FaultLayer(kv, { dropSync: faultMode === 'drop-sync' })),
+          wrapKv: (kv: KvStore) => (faults = new FaultLayer(kv, { dropSync: faultMode === 'drop-sync' })),
         }
       : {}),
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
+    initialMembership: (id) => bootstrapMembership(config, id.storageId),
     onFailure: (err) => fatal(err),
     onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
   });
-  const recovered = await store.recover(0);
+  const recovered = ns.recovered;
   if (recovered.truncated) {
     log.warn(
       { from: recovered.truncated.fromIndex, reason: recovered.truncated.reason },
       'truncated a damaged log tail',
     );
   }
-  const files = await SnapshotFiles.open(config.dataDir);
-  const snapshot: Snapshot | null = recovered.snapshotMeta
-    ? await files.load(recovered.snapshotMeta.index, recovered.snapshotMeta.term)
-    : null;
-  const identity = recovered.identity;
-
-  const storage = new MemoryStorage(bootstrapMembership(config, identity.storageId));
-  if (snapshot) storage.applySnapshot(snapshot);
-  const after = recovered.entries.filter((e) => e.index > (snapshot?.meta.index ?? 0));
-  storage.append(after);
-  storage.setHardState(recovered.hardState);
+  const identity = ns.identity;
+  const snapshot: Snapshot | null = ns.mirror.snapshot();
+  const storage = ns.mirror;
 
   const sm = new QueueStateMachine();
   if (snapshot) sm.restore(snapshot.data);
@@ -131,28 +123,13 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
   });
 
-  const durable: DurableLog = {
-    async persist({ hardState, entries, snapshot: snap }) {
-      if (snap) await files.write(snap);
-      await store.persist({ hardState, entries, snapshotMeta: snap ? snap.meta : null });
-    },
-    async saveSnapshot(snap) {
-      await files.write(snap);
-      await store.recordSnapshot(snap.meta);
-    },
-    async compact(upTo) {
-      await store.compact(upTo);
-      await files.prune();
-    },
-  };
-
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   const driver = new NodeDriver({
     clusterId: identity.clusterId,
     raft,
     storage,
-    durable,
+    durable: ns,
     sm,
     send: (msgs: Message[]) => transport.send(msgs),
     clock,
@@ -208,7 +185,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       await peerServer.close();
       transport.close();
       await admin.close();
-      await store.close();
+      await ns.close();
       resolveStopped();
     })();
     return closing;
