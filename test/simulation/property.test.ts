@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { plantedBugs } from './planted.js';
 import { runSeed } from './sim.js';
-import type { SimOptions } from './sim.js';
 
 // Fault schedules as fast-check values: a failure shrinks towards fewer crashes, fewer partitions,
 // less loss and a smaller seed, and the counterexample replays exactly through runSeed.
@@ -19,7 +18,7 @@ const schedule = fc.record({
 describe('simulation - fast-check over fault schedules', () => {
   it('no schedule breaks safety or liveness', () => {
     fc.assert(
-      fc.property(schedule, (o: SimOptions) => {
+      fc.property(schedule, (o) => {
         expect(runSeed(o).violations).toEqual([]);
       }),
       { numRuns: 40, seed: 20_26 },
@@ -28,7 +27,7 @@ describe('simulation - fast-check over fault schedules', () => {
 
   it('a planted bug is found and shrunk to a small schedule', () => {
     const details = fc.check(
-      fc.property(schedule, (o: SimOptions) => {
+      fc.property(schedule, (o) => {
         return runSeed({ ...o, makeCore: plantedBugs['no-config-revert'] }).violations.length === 0;
       }),
       { numRuns: 300, seed: 7 },
