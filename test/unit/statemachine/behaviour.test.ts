@@ -322,3 +322,68 @@ describe('statemachine - robustness, snapshot', () => {
     expect(b.digest()).toBe(d.sm.digest());
   });
 });
+
+describe('statemachine - events, reads, edges', () => {
+  it('feeds task events for the last entry', () => {
+    const d = new Driver();
+    d.value(enq('q', [{}]));
+    expect(d.sm.drainEvents().map((e) => [e.type, e.id, e.state])).toEqual([['enqueued', '1', 'waiting']]);
+    const [t] = d.value<Leased>(lease('q')).tasks as [LeasedTask];
+    expect(d.sm.drainEvents()).toEqual([
+      { type: 'leased', id: '1', queue: 'q', index: d.index, state: 'leased', token: t.token },
+    ]);
+    d.value({ type: 'ack', items: [{ id: t.id, token: t.token, result: bytes(4, 2) }] });
+    expect(d.sm.drainEvents().map((e) => e.type)).toEqual(['completed']);
+    expect(d.sm.drainEvents()).toEqual([]);
+    expect(d.read<TaskView>({ type: 'task', id: '1' }).result).toEqual(bytes(4, 2));
+  });
+
+  it('answers reads with asOf stamps and derived ages', () => {
+    const d = new Driver();
+    d.value(enq('q', [{}, {}]));
+    d.value(lease('q', 1, { leaseMs: 1000 }));
+    d.run({ type: 'advanceTime' }, 400);
+    const r = d.sm.read({ type: 'stats', queue: 'q' });
+    expect(r.asOf).toEqual({ index: d.index, mono: d.mono, wall: WALL0 + d.mono });
+    const stats = r.answer.ok
+      ? (r.answer.value as { oldestWaitingAgeMs: number; counts: Record<string, number> })
+      : null;
+    expect(stats?.oldestWaitingAgeMs).toBe(400);
+    expect(stats?.counts).toMatchObject({ waiting: 1, leased: 1 });
+    expect(d.sm.nextDue().mono).toBe(d.mono + 600);
+  });
+
+  it('ignores stale or malformed indexes without throwing', () => {
+    const d = new Driver();
+    d.value(enq('q', [{}]));
+    const digest = d.sm.digest();
+    expect(d.sm.apply(d.index, new Uint8Array([1]))).toEqual([]);
+    expect(d.sm.apply(Number.NaN, new Uint8Array([1]))).toEqual([]);
+    d.sm.applyEmpty(1);
+    expect(d.sm.digest()).toBe(digest);
+    expect(d.sm.counters.stale).toBe(3);
+  });
+
+  it('refuses a snapshot consumed across an apply', () => {
+    const d = new Driver();
+    d.value(
+      enq(
+        'q',
+        Array.from({ length: 10 }, () => ({})),
+      ),
+    );
+    const it = d.sm.snapshot()[Symbol.iterator]();
+    it.next();
+    d.run({ type: 'advanceTime' });
+    expect(() => {
+      for (let r = it.next(); r.done !== true; r = it.next());
+    }).toThrow(/changed/);
+  });
+
+  it('caps the number of sessions', () => {
+    const d = new Driver({ limits: { sessionsMax: 1 } });
+    d.value({ type: 'openSession' });
+    const a = d.run({ type: 'openSession' });
+    expect(!a.ok && a.error.limit).toBe('sessionsMax');
+  });
+});
