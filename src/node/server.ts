@@ -19,7 +19,8 @@ import { NodeMetrics } from './metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
-import { FaultLayer } from './storage/fault-layer.js';
+import type { FaultLayer } from './storage/fault-layer.js';
+import { faultLayerFromEnv } from './storage/fault-layer.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -74,15 +75,12 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   // Test harnesses only: RAFTQ_TEST_STORAGE_FAULTS installs the storage fault layer and its
   // control routes on the admin port; the production path never constructs it.
   let faults: FaultLayer | null = null;
-  const faultMode = process.env['RAFTQ_TEST_STORAGE_FAULTS'];
+  // (SIGUSR2 also means "power loss, then SIGKILL" in that mode.)
+  const envWrap = faultLayerFromEnv();
   const testClock = process.env['RAFTQ_TEST_CLOCK'] ? new SkewedClock(systemClock) : null;
   const clock: ClockSource = testClock ?? systemClock;
   const ns = await NodeStorage.open(config.dataDir, {
-    ...(faultMode
-      ? {
-          wrapKv: (kv: KvStore) => (faults = new FaultLayer(kv, { dropSync: faultMode === 'drop-sync' })),
-        }
-      : {}),
+    ...(envWrap ? { wrapKv: (kv: KvStore) => (faults = envWrap(kv) as FaultLayer) } : {}),
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
     onFailure: (err) => fatal(err),
