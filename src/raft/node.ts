@@ -1152,7 +1152,11 @@ export class RaftNode {
 
   private handleSnapshotResp(m: Message, pr: Progress): void {
     const t = pr.snapshot;
-    if (pr.state !== 'snapshot' || t === null || m.snapshotIndex !== t.snapshot.meta.index) {
+    // snapshotIndex tells acks of an earlier transfer apart; without it a stale offset is harmless (the
+    // follower only assembles chunks of one snapshot, in order, and answers with what it really holds).
+    const other =
+      m.snapshotIndex !== undefined && m.snapshotIndex !== null && m.snapshotIndex !== t?.snapshot.meta.index;
+    if (pr.state !== 'snapshot' || t === null || other) {
       this.stats.ignored++;
       return;
     }

@@ -51,6 +51,7 @@ export function isWellFormed(m: unknown): m is Message {
   if (typeof msg.fromStorage !== 'string') return false;
   if (!isOptIndex(msg.index) || !isOptIndex(msg.logTerm) || !isOptIndex(msg.commit)) return false;
   if (!isOptIndex(msg.context) || !isOptIndex(msg.rejectHint) || !isOptIndex(msg.rejectTerm)) return false;
+  if (!isOptIndex(msg.snapshotIndex)) return false;
   switch (msg.type) {
     case MessageType.Append: {
       if (!isIndex(msg.index) || !isIndex(msg.logTerm) || !isIndex(msg.commit)) return false;
@@ -75,7 +76,7 @@ export function isWellFormed(m: unknown): m is Message {
     case MessageType.Snapshot:
       return isSnapshotChunk(msg.snapshot, msg.group);
     case MessageType.SnapshotResp:
-      return isIndex(msg.index) && isIndex(msg.snapshotIndex);
+      return isIndex(msg.index) && isOptIndex(msg.snapshotIndex);
     default:
       return true;
   }

@@ -115,6 +115,31 @@ describe('raft - snapshots', () => {
   });
 });
 
+describe('raft - snapshots over a codec that drops SnapshotResp.snapshotIndex', () => {
+  it('still completes the transfer', () => {
+    const c = new TestCluster(['a', 'b', 'c'], { snapshotChunkBytes: 8 });
+    c.elect('a');
+    c.isolate('c');
+    for (let k = 0; k < 5; k++) c.propose('a', `e${k}`, k);
+    c.stabilize();
+    c.tickAll(1);
+    const a = c.peer('a');
+    const snap = a.node.buildSnapshot(a.node.commitIndex, new Uint8Array(30).fill(3));
+    a.storage.createSnapshot(snap);
+    a.storage.compact(a.node.commitIndex);
+    c.heal();
+    for (let k = 0; k < 20; k++) {
+      c.tick('a');
+      c.stabilize(1000, (m) => {
+        if (m.type === MessageType.SnapshotResp) delete m.snapshotIndex;
+        return true;
+      });
+    }
+    expect(c.node('c').stats.snapshotsInstalled).toBe(1);
+    expect(c.node('c').commitIndex).toBe(a.node.commitIndex);
+  });
+});
+
 describe('raft - membership', () => {
   it('adds a learner that catches up without voting, then promotes it', () => {
     const c = new TestCluster(['a', 'b', 'c']);
