@@ -29,7 +29,13 @@ interface World {
 }
 
 type Op =
-  | { k: 'enq'; q: number; items: { prio: number; delay: number; group: number; key: number; byte: number }[] }
+  | {
+      k: 'enq';
+      q: number;
+      items: { prio: number; delay: number; group: number; key: number; byte: number; ttl: number; wall: number }[];
+    }
+  | { k: 'update'; pick: number; prio: number; mode: number; ms: number }
+  | { k: 'purge'; q: number }
   | { k: 'lease'; q: number; max: number; leaseMs: number }
   | { k: 'ack'; pick: number; pick2: number; tok: number; two: boolean }
   | { k: 'nack'; pick: number; tok: number; mode: number; delayMs: number }
@@ -67,6 +73,14 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
           group: fc.nat(3),
           key: fc.nat(5),
           byte: fc.nat(255),
+          ttl: fc.oneof(
+            { weight: 4, arbitrary: fc.constant(0) },
+            { weight: 1, arbitrary: fc.integer({ min: 1, max: 8000 }) },
+          ),
+          wall: fc.oneof(
+            { weight: 5, arbitrary: fc.constant(-1) },
+            { weight: 1, arbitrary: fc.integer({ min: -1000, max: 4000 }) },
+          ),
         }),
         { minLength: 1, maxLength: 3 },
       ),
@@ -120,6 +134,17 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ k: fc.constant('redrive' as const), q: fc.nat(2), pick: fc.nat(), mode: fc.nat(2) }),
   },
   { weight: 1, arbitrary: fc.constant({ k: 'advance' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      k: fc.constant('update' as const),
+      pick: fc.nat(),
+      prio: fc.integer({ min: -1, max: 3 }),
+      mode: fc.nat(3),
+      ms: fc.nat(3000),
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('purge' as const), q: fc.nat(2) }) },
   { weight: 1, arbitrary: fc.constant({ k: 'open' as const }) },
 );
 
@@ -160,6 +185,8 @@ function concretize(w: World, op: Op): Command {
           ...(i.delay > 0 ? { delayMs: i.delay } : {}),
           ...(i.group > 0 ? { group: `g${i.group}` } : {}),
           ...(i.key > 2 ? { idempotencyKey: `k${i.key}` } : {}),
+          ...(i.ttl > 0 ? { ttlMs: i.ttl } : {}),
+          ...(i.wall >= 0 && i.delay === 0 ? { runAt: WALL0 + w.mono + i.wall } : {}),
         })),
       };
     case 'lease':
@@ -214,6 +241,15 @@ function concretize(w: World, op: Op): Command {
     }
     case 'advance':
       return { type: 'advanceTime' };
+    case 'update': {
+      const base = { type: 'update' as const, id: String(pickFrom(m.tasks, op.pick)?.id ?? 1), priority: op.prio };
+      if (op.mode === 1) return { ...base, delayMs: op.ms };
+      if (op.mode === 2) return { ...base, runAt: WALL0 + w.mono + op.ms - 1000 };
+      if (op.mode === 3) return { ...base, payload: new Uint8Array([op.ms & 0xff]) };
+      return base;
+    }
+    case 'purge':
+      return { type: 'purgeQueue', queue: QUEUES[op.q] as string };
     case 'open':
       return { type: 'openSession', timeoutMs: 20_000 };
   }
@@ -381,6 +417,8 @@ describe('statemachine - model-based', () => {
     }
     for (const k of [
       'retry',
+      'update:OK',
+      'purgeQueue:OK',
       'ack:OK',
       'nack:OK:dead',
       'extend:OK',

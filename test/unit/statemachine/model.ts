@@ -1,6 +1,6 @@
 // A small, obviously-correct reference model of the queue state machine: plain arrays and linear
 // scans, no heaps, no incremental anything. It mirrors DESIGN.md §1–§3 for the commands the
-// model-based test generates (no TTL, wall runAt, update, purge / delete or retention).
+// model-based test generates (no delete, retention or per-entry caps).
 import type { Answer, Command, QueueSettings, SessionCommand, TaskSpec } from '../../../src/protocol/index.js';
 import { DEFAULT_LIMITS, DEFAULT_QUEUE_SETTINGS } from '../../../src/protocol/index.js';
 import { backoffDelay } from '../../../src/statemachine/index.js';
@@ -23,7 +23,10 @@ export interface MTask {
   deliveries: number;
   leases: number;
   due: number;
+  /** Delayed on the wall clock (absolute runAt). */
+  wallDue: boolean;
   token: number;
+  ttlAt?: number;
   group?: string;
   leaseMsCur?: number;
   checkpoint?: Uint8Array;
@@ -83,10 +86,36 @@ export class Model {
   private dueTransitions(): void {
     const expired = this.tasks.filter((t) => t.state === 'leased' && t.due <= this.mono).sort(this.byDue);
     for (const t of expired) this.expireLease(t);
-    const ready = this.tasks
-      .filter((t) => t.state === 'delayed' && t.due <= this.mono && !this.q(t).settings.paused)
-      .sort(this.byDue);
-    for (const t of ready) t.state = 'waiting';
+    for (const [wallDue, now] of [
+      [false, this.mono],
+      [true, this.wall],
+    ] as const) {
+      const ready = this.tasks
+        .filter((t) => t.state === 'delayed' && t.wallDue === wallDue && t.due <= now && !this.q(t).settings.paused)
+        .sort(this.byDue);
+      for (const t of ready) this.toWaiting(t);
+    }
+    const ttl = this.tasks
+      .filter(
+        (t) =>
+          t.ttlAt !== undefined && t.ttlAt <= this.mono && t.leases === 0 && ['waiting', 'delayed'].includes(t.state),
+      )
+      .sort((a, b) => (a.ttlAt as number) - (b.ttlAt as number) || a.id - b.id);
+    for (const t of ttl) this.terminal(t, 'expired', 'ttl');
+  }
+
+  private toWaiting(t: MTask): void {
+    t.state = 'waiting';
+    t.wallDue = false;
+  }
+
+  /** delayMs > 0 delays on mono, a future runAt on wall; otherwise waiting. */
+  private place(t: MTask, delayMs: number | undefined, runAt: number | undefined): void {
+    if (delayMs !== undefined && delayMs > 0)
+      Object.assign(t, { state: 'delayed', due: this.mono + delayMs, wallDue: false });
+    else if (runAt !== undefined && runAt > this.wall)
+      Object.assign(t, { state: 'delayed', due: runAt, wallDue: true });
+    else this.toWaiting(t);
   }
 
   private q(t: MTask): MQueue {
@@ -101,7 +130,7 @@ export class Model {
     t.deliveries++;
     Object.assign(this.lastAttempt(t), { end: 'lease_expired' });
     if (t.deliveries >= this.q(t).settings.maxDeliveries) this.terminal(t, 'dead', 'max_deliveries');
-    else t.state = 'waiting';
+    else this.toWaiting(t);
   }
 
   private terminal(t: MTask, state: string, reason: string): void {
@@ -145,14 +174,13 @@ export class Model {
       deliveries: 0,
       leases: 0,
       due: 0,
+      wallDue: false,
       token: 0,
       history: [],
     };
     if (spec.group !== undefined) t.group = spec.group;
-    if (spec.delayMs !== undefined && spec.delayMs > 0) {
-      t.state = 'delayed';
-      t.due = this.mono + spec.delayMs;
-    }
+    if (spec.ttlMs !== undefined) t.ttlAt = this.mono + spec.ttlMs;
+    this.place(t, spec.delayMs, spec.runAt);
     this.tasks.push(t);
     return t;
   }
@@ -219,6 +247,10 @@ export class Model {
         return this.promote(cmd.id);
       case 'redrive':
         return this.redrive(cmd);
+      case 'update':
+        return this.update(cmd);
+      case 'purgeQueue':
+        return this.purge(cmd.queue);
       default:
         throw new Error(`model does not cover ${cmd.type}`);
     }
@@ -342,8 +374,7 @@ export class Model {
     if (delay > 0) {
       answer['state'] = 'delayed';
       answer['runAtMono'] = this.mono + delay;
-      t.state = 'delayed';
-      t.due = this.mono + delay;
+      Object.assign(t, { state: 'delayed', due: this.mono + delay, wallDue: false });
     } else t.state = 'waiting';
     return ok(answer);
   }
@@ -353,7 +384,7 @@ export class Model {
     if ('ok' in t) return t;
     const answer = { state: 'waiting' };
     Object.assign(this.lastAttempt(t), { end: 'released', answer });
-    t.state = 'waiting';
+    this.toWaiting(t);
     return ok(answer);
   }
 
@@ -380,8 +411,29 @@ export class Model {
     const t = this.task(Number(id));
     if (t === undefined) return fail('NOT_FOUND');
     if (t.state !== 'delayed') return fail('FAILED_PRECONDITION', { reason: 'not_delayed' });
-    t.state = 'waiting';
+    this.toWaiting(t);
     return ok({ state: 'waiting' });
+  }
+
+  private update(cmd: Extract<Command, { type: 'update' }>): Answer {
+    const t = this.task(Number(cmd.id));
+    if (t === undefined) return fail('NOT_FOUND');
+    if (t.state === 'leased') return fail('FAILED_PRECONDITION', { reason: 'task_leased' });
+    if (TERMINAL.includes(t.state)) return fail('FAILED_PRECONDITION', { reason: 'task_terminal' });
+    if (cmd.payload !== undefined) t.payload = cmd.payload;
+    if (cmd.priority !== undefined) t.priority = cmd.priority;
+    if (cmd.delayMs !== undefined || cmd.runAt !== undefined) this.place(t, cmd.delayMs, cmd.runAt);
+    return ok({ state: t.state });
+  }
+
+  private purge(queue: string): Answer {
+    if (!this.queues.has(queue)) return fail('NOT_FOUND');
+    const live = this.tasks.filter((t) => t.queue === queue && !TERMINAL.includes(t.state));
+    for (const t of live) {
+      if (t.state === 'leased') Object.assign(this.lastAttempt(t), { end: 'cancelled' });
+      this.terminal(t, 'cancelled', 'purged');
+    }
+    return ok({ purged: live.length });
   }
 
   private redrivable(t: MTask): boolean {
