@@ -285,6 +285,21 @@ export class Client {
     }
   }
 
+  /**
+   * A NOT_LEADER without a hint: ask that node's Status who leads (it may know the address even when
+   * the answer path did not carry it). Sets the hint on `detail` when found.
+   */
+  private async discover(detail: ErrorDetail, address: string): Promise<void> {
+    if (detail.code !== 'NOT_LEADER' || (detail.leaderHint ?? '') !== '' || this.closed) return;
+    try {
+      const status = await this.transport.call(address, 'Status', {}, 1_000);
+      const hint = status['leaderAddress'];
+      if (typeof hint === 'string' && hint !== '' && hint !== address) detail.leaderHint = hint;
+    } catch {
+      // The node is not answering: rotating is all we can do.
+    }
+  }
+
   private async runCommand(method: Method, body: Message, options: CommandOptions): Promise<CommandResult> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
     let session = await this.ensureSession(deadline, options.signal);
@@ -314,6 +329,8 @@ export class Client {
         } catch (e) {
           last = detailOf(e);
           failures += 1;
+          await this.discover(last, address);
+          await this.discover(last, address);
           const d = this.decide(last, address, failures, hops);
           hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
           if (d.action === 'fail') break;
@@ -361,6 +378,7 @@ export class Client {
       } catch (e) {
         last = detailOf(e);
         failures += 1;
+        await this.discover(last, address);
         const d = this.decide(last, address, failures, hops);
         hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
         if (d.action !== 'retry') break;
@@ -402,15 +420,19 @@ export class Client {
   private scheduleKeepAlive(s: Session): void {
     const every = Math.max(100, s.timeoutMs / 3);
     this.keepAliveTimer?.cancel();
-    this.keepAliveTimer = this.clock.setTimer(every, () => {
-      if (this.closed || this.session !== s) return;
-      if (this.clock.now() - s.lastSentAt < every) return this.scheduleKeepAlive(s);
-      this.command({ type: 'keepAlive' }, { idempotent: false, timeoutMs: every })
-        .catch(() => undefined) // SESSION_EXPIRED drops the session; the next command opens one
-        .finally(() => {
-          if (this.session === s) this.scheduleKeepAlive(s);
-        });
-    });
+    this.keepAliveTimer = this.clock.setTimer(
+      every,
+      () => {
+        if (this.closed || this.session !== s) return;
+        if (this.clock.now() - s.lastSentAt < every) return this.scheduleKeepAlive(s);
+        this.command({ type: 'keepAlive' }, { idempotent: false, timeoutMs: every })
+          .catch(() => undefined) // SESSION_EXPIRED drops the session; the next command opens one
+          .finally(() => {
+            if (this.session === s) this.scheduleKeepAlive(s);
+          });
+      },
+      true,
+    );
   }
 }
 

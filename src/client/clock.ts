@@ -8,18 +8,20 @@ export interface Timer {
 export interface Clock {
   /** Monotonic milliseconds. */
   now(): number;
-  /** Calls `fn` after `ms`; the returned timer can be cancelled. */
-  setTimer(ms: number, fn: () => void): Timer;
+  /**
+   * Calls `fn` after `ms`; the returned timer can be cancelled. A `weak` timer (session keepalives)
+   * does not keep the process alive on its own; the others do, as a pending call would.
+   */
+  setTimer(ms: number, fn: () => void, weak?: boolean): Timer;
   /** Random number in [0, 1) for retry jitter. */
   random(): number;
 }
 
 export const systemClock: Clock = {
   now: () => performance.now(),
-  setTimer(ms, fn) {
+  setTimer(ms, fn, weak = false) {
     const t = setTimeout(fn, Math.max(0, ms));
-    // The SDK's own timers never keep a process alive; open calls and workers do.
-    t.unref?.();
+    if (weak) t.unref?.();
     return { cancel: () => clearTimeout(t) };
   },
   random: () => Math.random(),

@@ -54,6 +54,19 @@ describe('Client: leader discovery and failover', () => {
     ]);
   });
 
+  it('asks Status who leads when a NOT_LEADER carries no hint', async () => {
+    const { cluster, transport, client } = setup();
+    cluster.leader = cluster.fronts[2] ?? null;
+    transport.intercept = (address, method) =>
+      address === '10.0.0.1:7000' && method !== 'Status' ? { code: 'NOT_LEADER', message: 'no hint here' } : null;
+    await client.queue('q').enqueue('x');
+    expect(transport.calls.map((c) => `${c.method}@${c.address}`).slice(0, 3)).toEqual([
+      'OpenSession@10.0.0.1:7000',
+      'Status@10.0.0.1:7000',
+      'OpenSession@10.0.0.3:7000',
+    ]);
+  });
+
   it('fails over when the leader goes down, with back-off, and applies the command once', async () => {
     const { clock, cluster, transport, client } = setup({ timeoutMs: 10_000 });
     const q = client.queue('q');
