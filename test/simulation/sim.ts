@@ -145,6 +145,7 @@ export class Simulation {
   livenessAt: number | null = null;
   private readonly opts: Required<Omit<SimOptions, 'makeCore'>> & { makeCore: CoreFactory | undefined };
   private wipedOnce = false;
+  private guaranteeArmed = false;
   /** Per seed: 1 byte sends one entry per Append (slow catch-up, many partial acknowledgements). */
   private readonly maxMsgBytes: number;
 
@@ -391,6 +392,7 @@ export class Simulation {
     if (w.installed === undefined && w.entries === undefined && w.hardState === undefined) return;
     node.disk.write(w, rd.mustSync);
     applyWrite(node.mirror, w);
+    if (!rd.mustSync) this.maybeCrashAfterUnsynced(node);
     if (rd.snapshot !== null) {
       node.configIndex = rd.snapshot.meta.index;
       node.configMembership = rd.snapshot.meta.membership;
@@ -603,10 +605,6 @@ export class Simulation {
       const wipe = r.chance(this.opts.wipeChance);
       this.at(t, () => this.crashSome(r, wipe, 30 + r.float() * 700));
     }
-    // Coverage guarantee: if no crash has lost an unsynced write yet, crash a node that holds some.
-    for (let t = F - 1500; t < F - 150; t += 15) {
-      this.at(t, () => this.crashLosingWrites(r));
-    }
     for (let t = 400 + r.float() * 600; t < F; t += 300 + r.float() * 900) {
       this.at(t, () => this.transfer(r));
     }
@@ -691,13 +689,22 @@ export class Simulation {
     });
   }
 
-  private crashLosingWrites(r: Rng): void {
-    if (this.totals.crashesLosingWrites > 0) return;
-    const victim = this.nodes.find((n) => n.up && n.disk.unsynced > 0);
-    if (victim === undefined) return;
-    this.crash(victim, false);
-    this.at(this.now + 20 + r.float() * 200, () => {
-      if (!victim.up) this.start(victim);
+  /**
+   * Coverage guarantee: in the second half of the faults, if no crash has lost an unsynced write yet,
+   * the next node to make an unsynced write crashes right after it.
+   */
+  private maybeCrashAfterUnsynced(node: SimNode): void {
+    if (this.guaranteeArmed || this.totals.crashesLosingWrites > 0 || this.faultsOver) return;
+    if (this.now < this.opts.faultMs / 2) return;
+    this.guaranteeArmed = true;
+    const gen = node.gen;
+    this.at(this.now + 0.01, () => {
+      this.guaranteeArmed = false;
+      if (!node.up || node.gen !== gen || node.disk.unsynced === 0 || this.faultsOver) return;
+      this.crash(node, false);
+      this.at(this.now + 20 + this.faultRng.float() * 200, () => {
+        if (!node.up) this.start(node);
+      });
     });
   }
 
