@@ -72,6 +72,11 @@ export function err(code: ErrorDetail['code'], message: string, extra?: Partial<
   return { ok: false, error: { code, message, ...extra } };
 }
 
+/** Invariant check: a failure is a bug. Inside apply it becomes an INTERNAL answer, counted. */
+export function assert(cond: boolean, msg: string): asserts cond {
+  if (!cond) throw new Error(`statemachine invariant: ${msg}`);
+}
+
 function deadlineLess(a: Task, b: Task): boolean {
   return a.due !== b.due ? a.due < b.due : a.id < b.id;
 }
@@ -480,6 +485,7 @@ export class QueueStateMachine {
   // ------------------------------------------------------------------ task placement
 
   private setState(t: Task, s: number): void {
+    assert(!isTerminal(t.state), 'a terminal state is final');
     const c = t.q.counts;
     c[t.state] = (c[t.state] as number) - 1;
     c[s] = (c[s] as number) + 1;
@@ -684,6 +690,7 @@ export class QueueStateMachine {
   }
 
   /** @internal */ removeTask(t: Task, byRetention: boolean): void {
+    assert(isTerminal(t.state) && t.pos < 0, 'only terminal tasks are removed');
     this.sum.subPair(t.ha, t.hb);
     this.tasks.delete(t.id);
     t.q.unlink(t);
@@ -906,6 +913,8 @@ export class QueueStateMachine {
   }
 
   private grant(t: Task, worker: string, leaseMsCmd: number | undefined): LeasedTask {
+    assert(t.state === S_WAITING && this.eligible(t), 'only a ready task is leased');
+    assert(this.index > t.token, 'fencing tokens increase');
     const leaseMs = leaseMsCmd ?? t.x?.leaseMs ?? t.q.settings.leaseMs;
     const limit = this.limits.historyMax;
     this.mut(t, () => {

@@ -285,6 +285,7 @@ class StepCommand implements fc.Command<World, QueueStateMachine> {
     const got = sm.apply(w.index, encodeEnvelope({ v: 1, mono: w.mono, wall, cmds }));
     const want = w.model.entry(w.index, w.mono, wall, cmds);
     expect(got.map((a) => normalize(a.answer))).toEqual(want.map(normalize));
+    expect(sm.counters.internalErrors).toBe(0);
     if (w.checkEveryStep) finalStateAgrees(w, sm);
     got.forEach((a, i) => {
       const v = a.answer as Answer<{ session?: string }>;

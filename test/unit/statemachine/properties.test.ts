@@ -28,6 +28,9 @@ describe('statemachine - determinism and snapshots', () => {
         expect(replay(b, t.log)).toEqual(t.answers);
         expect(a.digest()).toBe(t.sm.digest());
         expect(b.digest()).toBe(t.sm.digest());
+        // no invariant assertion fired on the way
+        expect(t.sm.counters.internalErrors).toBe(0);
+        expect(t.answers.flat().filter((x) => !x.answer.ok && x.answer.error.code === 'INTERNAL')).toEqual([]);
       }),
       { numRuns: 60 },
     );
