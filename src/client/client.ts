@@ -54,6 +54,19 @@ export interface CommandOptions extends CallOptions {
   holdMs?: number;
   /** Request fields beyond the command's own (e.g. a lease's maxHoldMs). */
   extra?: Message;
+  /**
+   * Which session carries the command. Long-poll leases use their own ('poll') so that a held
+   * request does not pin the main session's floor and fill its answer cache meanwhile.
+   */
+  lane?: Lane;
+}
+
+export type Lane = 'main' | 'poll';
+
+interface LaneState {
+  session: Session | null;
+  opening: Promise<Session> | null;
+  keepAlive: Timer | null;
 }
 
 export interface CommandResult {
@@ -106,9 +119,10 @@ export class Client {
   private leader: string | null = null;
   private cursor = 0;
   private pending = 0;
-  private session: Session | null = null;
-  private opening: Promise<Session> | null = null;
-  private keepAliveTimer: Timer | null = null;
+  private readonly lanes: Record<Lane, LaneState> = {
+    main: { session: null, opening: null, keepAlive: null },
+    poll: { session: null, opening: null, keepAlive: null },
+  };
   private closed = false;
   private readonly closeController = new AbortController();
   private readonly workers = new Set<Worker>();
@@ -157,7 +171,7 @@ export class Client {
   }
 
   get sessionId(): string | null {
-    return this.session?.id ?? null;
+    return this.lanes.main.session?.id ?? null;
   }
 
   /** One node's Status (this node's view of the cluster), without retries. */
@@ -202,15 +216,18 @@ export class Client {
     if (this.closed) return;
     await Promise.all([...this.workers].map((w) => w.close(options)));
     this.closed = true;
-    this.keepAliveTimer?.cancel();
-    this.keepAliveTimer = null;
-    const s = this.session;
-    this.session = null;
-    if (s !== null && !s.expired) {
-      const seq = s.allocate();
-      const header = { session: s.id, seq, floor: s.floor(), timeoutMs: 1_000 };
-      await this.transport.call(this.target(), 'CloseSession', { header }, 1_000).catch(() => undefined);
-    }
+    await Promise.all(
+      Object.values(this.lanes).map(async (lane) => {
+        lane.keepAlive?.cancel();
+        lane.keepAlive = null;
+        const s = lane.session;
+        lane.session = null;
+        if (s === null || s.expired) return;
+        const seq = s.allocate();
+        const header = { session: s.id, seq, floor: s.floor(), timeoutMs: 1_000 };
+        await this.transport.call(this.target(), 'CloseSession', { header }, 1_000).catch(() => undefined);
+      }),
+    );
     this.closeController.abort();
     if (this.ownsTransport) this.transport.close();
   }
@@ -302,7 +319,8 @@ export class Client {
 
   private async runCommand(method: Method, body: Message, options: CommandOptions): Promise<CommandResult> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
-    let session = await this.ensureSession(deadline, options.signal);
+    const lane = options.lane ?? 'main';
+    let session = await this.ensureSession(lane, deadline, options.signal);
     let seq = session.allocate();
     let firstSentAt: number | undefined;
     let failures = 0;
@@ -335,10 +353,10 @@ export class Client {
           hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
           if (d.action === 'fail') break;
           if (d.action === 'new_session') {
-            this.dropSession(session);
+            this.dropSession(lane, session);
             if (options.idempotent !== true) break;
             session.complete(seq);
-            session = await this.ensureSession(deadline, options.signal);
+            session = await this.ensureSession(lane, deadline, options.signal);
             seq = session.allocate();
             continue;
           }
@@ -388,18 +406,19 @@ export class Client {
     throw errorFromDetail(this.finalError(last));
   }
 
-  private dropSession(s: Session): void {
+  private dropSession(lane: Lane, s: Session): void {
     s.expired = true;
-    if (this.session === s) this.session = null;
+    if (this.lanes[lane].session === s) this.lanes[lane].session = null;
   }
 
-  private async ensureSession(deadline: number, signal?: AbortSignal): Promise<Session> {
-    if (this.session !== null) return this.session;
-    this.opening ??= this.openSession(deadline, signal).finally(() => (this.opening = null));
-    return this.opening;
+  private async ensureSession(lane: Lane, deadline: number, signal?: AbortSignal): Promise<Session> {
+    const l = this.lanes[lane];
+    if (l.session !== null) return l.session;
+    l.opening ??= this.openSession(lane, deadline, signal).finally(() => (l.opening = null));
+    return l.opening;
   }
 
-  private async openSession(deadline: number, signal?: AbortSignal): Promise<Session> {
+  private async openSession(lane: Lane, deadline: number, signal?: AbortSignal): Promise<Session> {
     const request: Message = { callTimeoutMs: 0 };
     if (this.sessionTimeoutMs !== undefined) request['timeoutMs'] = this.sessionTimeoutMs;
     const reply = await this.runQuery('OpenSession', request, {
@@ -411,24 +430,25 @@ export class Client {
     const timeoutMs = asNumber(reply['timeoutMs']) || this.sessionTimeoutMs || this.limits.sessionTimeoutMsDefault;
     const s = new Session(id, timeoutMs);
     s.lastSentAt = this.clock.now();
-    this.session = s;
-    this.scheduleKeepAlive(s);
+    this.lanes[lane].session = s;
+    this.scheduleKeepAlive(lane, s);
     return s;
   }
 
   /** Keeps an idle session alive: a keepAlive when nothing was sent for a third of its timeout. */
-  private scheduleKeepAlive(s: Session): void {
+  private scheduleKeepAlive(lane: Lane, s: Session): void {
     const every = Math.max(100, s.timeoutMs / 3);
-    this.keepAliveTimer?.cancel();
-    this.keepAliveTimer = this.clock.setTimer(
+    const l = this.lanes[lane];
+    l.keepAlive?.cancel();
+    l.keepAlive = this.clock.setTimer(
       every,
       () => {
-        if (this.closed || this.session !== s) return;
-        if (this.clock.now() - s.lastSentAt < every) return this.scheduleKeepAlive(s);
-        this.command({ type: 'keepAlive' }, { idempotent: false, timeoutMs: every })
+        if (this.closed || l.session !== s) return;
+        if (this.clock.now() - s.lastSentAt < every) return this.scheduleKeepAlive(lane, s);
+        this.command({ type: 'keepAlive' }, { idempotent: false, timeoutMs: every, lane })
           .catch(() => undefined) // SESSION_EXPIRED drops the session; the next command opens one
           .finally(() => {
-            if (this.session === s) this.scheduleKeepAlive(s);
+            if (l.session === s) this.scheduleKeepAlive(lane, s);
           });
       },
       true,

@@ -180,7 +180,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       try {
         const r = await this.client.command(
           { type: 'lease', queue: this.queue, workerId: this.workerId, max: free, leaseMs: this.leaseMs },
-          { holdMs: this.maxHoldMs, extra: { maxHoldMs: this.maxHoldMs }, signal: this.pollAbort.signal },
+          { holdMs: this.maxHoldMs, extra: { maxHoldMs: this.maxHoldMs }, signal: this.pollAbort.signal, lane: 'poll' },
         );
         reply = r.reply;
         firstSentAt = r.firstSentAt;

@@ -113,6 +113,10 @@ describe('Worker: results, failures and shutdown', () => {
     expect(transport.count('Ack')).toBe(1);
     const ack = transport.calls.find((c) => c.method === 'Ack');
     expect((ack?.request['items'] as unknown[]).length).toBe(5);
+    // Long polls ride their own session, so a held lease never pins the floor acks advance.
+    const session = (r?: { request: Record<string, unknown> }): unknown =>
+      (r?.request['header'] as { session: string }).session;
+    expect(session(transport.calls.find((c) => c.method === 'Lease'))).not.toBe(session(ack));
     expect(completed.sort()).toEqual([10, 20, 30, 40, 50]);
     expect((await client.queue('q').stats()).counts.completed).toBe(5);
     await w.close();
