@@ -62,8 +62,6 @@ export interface MachineOptions {
   events?: boolean;
 }
 
-export type Result<T = unknown> = Answer<T>;
-
 export function ok<T>(value: T): Answer<T> {
   return { ok: true, value };
 }
@@ -1198,5 +1196,3 @@ function stripPayloads(answer: Answer): Answer {
   if (v === null || typeof v !== 'object' || !Array.isArray(v.tasks)) return answer;
   return ok({ ...v, tasks: v.tasks.map(({ payload: _p, ...rest }) => rest) });
 }
-
-export { S_CANCELLED, S_COMPLETED, S_DEAD, S_DELAYED, S_EXPIRED, S_LEASED, S_WAITING };
