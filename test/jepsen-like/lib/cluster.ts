@@ -52,8 +52,17 @@ export class JepsenCluster {
   /** Nodes whose clock or fsync behaviour was changed; heal resets them. */
   readonly skewed = new Set<string>();
   readonly slowed = new Set<string>();
-  /** Exits we did not cause (fatal storage errors, crashes): evidence for the report. */
+  /** Exits we did not cause and cannot explain (crashes): violations. */
   readonly unexpectedExits: { id: string; code: number | null; signal: string | null }[] = [];
+  /** Nodes whose files a nemesis damaged (F7). */
+  readonly corrupted = new Set<string>();
+  /**
+   * Damaged nodes that refused to start (exit 3, by design): out of the cluster until replaced,
+   * which needs the membership commands. The others must carry on.
+   */
+  readonly refused = new Set<string>();
+  /** Nodes told to fail an fsync: they must stop, so their exit is expected. */
+  private readonly mustStop = new Set<string>();
   private readonly expectingExit = new Set<string>();
   private readonly clientAddr = new Map<string, string>();
 
@@ -121,8 +130,17 @@ export class JepsenCluster {
     if (this.expectingExit.delete(id)) return;
     this.down.add(id);
     this.paused.delete(id);
-    this.unexpectedExits.push({ id, code, signal });
     this.log(`node ${id} exited on its own (code ${String(code)}, signal ${String(signal)})`);
+    if (code === 3 && this.corrupted.has(id)) {
+      this.refused.add(id);
+      this.log(`node ${id} refuses to start on its damaged storage: out until replaced (needs membership)`);
+    } else if (this.mustStop.delete(id)) this.log(`node ${id} stopped after a failed fsync, as it must`);
+    else this.unexpectedExits.push({ id, code, signal });
+  }
+
+  /** Nodes expected to take part: all but those that refused their damaged storage. */
+  get live(): string[] {
+    return this.ids.filter((id) => !this.refused.has(id));
   }
 
   startAll(): void {
@@ -138,7 +156,7 @@ export class JepsenCluster {
   }
 
   start(id: string): void {
-    if (this.local.running(id)) return;
+    if (this.local.running(id) || this.refused.has(id)) return;
     this.local.start(id);
     this.down.delete(id);
   }
@@ -173,38 +191,50 @@ export class JepsenCluster {
   }
 
   async failFsync(id: string, count: number): Promise<boolean> {
+    this.mustStop.add(id);
     return this.post(id, '/debug/fault/fail-fsync', String(count));
   }
 
   /**
-   * F7 on a stopped node: flips `flips` random bits in the second half of the newest LevelDB log
-   * file, or truncates it, so the tail of what the node wrote is damaged. Returns what it did.
+   * F7 on a stopped node: a torn tail. Truncates the newest LevelDB log file at a random point in
+   * its second half, as a crash mid-write leaves it; the node must come back and catch up. (Bit
+   * flips inside the log make the node refuse to start, by design: bringing it back then means
+   * replacing it, which needs the membership commands. See `flipBits`.)
    */
-  corrupt(id: string, rng: Rng, flips = 2): string {
-    if (this.local.running(id)) throw new Error(`corrupt: node ${id} is running`);
-    const db = join(this.spec(id).dataDir, 'db');
-    const logs = readdirSync(db)
-      .filter((f) => f.endsWith('.log'))
-      .map((f) => ({ f, size: statSync(join(db, f)).size }))
-      .filter((x) => x.size > 64)
-      .sort((a, b) => a.f.localeCompare(b.f));
-    const newest = logs[logs.length - 1];
-    if (newest === undefined) return 'nothing to corrupt';
-    const path = join(db, newest.f);
-    const bytes = readFileSync(path);
-    if (rng.next() < 0.5) {
-      const cut = Math.floor(bytes.length * (0.5 + rng.next() * 0.5));
-      writeFileSync(path, bytes.subarray(0, cut));
-      return `truncated ${newest.f} from ${bytes.length} to ${cut} bytes`;
-    }
+  tearTail(id: string, rng: Rng): string {
+    const newest = this.newestLog(id);
+    if (newest === undefined) return 'nothing to tear';
+    this.corrupted.add(id);
+    const bytes = readFileSync(newest.path);
+    const cut = Math.floor(bytes.length * (0.5 + rng.next() * 0.5));
+    writeFileSync(newest.path, bytes.subarray(0, cut));
+    return `truncated ${newest.name} from ${bytes.length} to ${cut} bytes`;
+  }
+
+  /** Flips `flips` random bits in the second half of the newest LevelDB log file of a stopped node. */
+  flipBits(id: string, rng: Rng, flips = 2): string {
+    const newest = this.newestLog(id);
+    if (newest === undefined) return 'nothing to flip';
+    this.corrupted.add(id);
+    const bytes = readFileSync(newest.path);
     const at: number[] = [];
     for (let i = 0; i < flips; i += 1) {
       const pos = Math.floor(bytes.length / 2 + rng.next() * (bytes.length / 2));
       bytes[pos] = (bytes[pos] ?? 0) ^ (1 << rng.int(8));
       at.push(pos);
     }
-    writeFileSync(path, bytes);
-    return `flipped bits of ${newest.f} at ${at.join(',')}`;
+    writeFileSync(newest.path, bytes);
+    return `flipped bits of ${newest.name} at ${at.join(',')}`;
+  }
+
+  private newestLog(id: string): { name: string; path: string } | undefined {
+    if (this.local.running(id)) throw new Error(`node ${id} is running: its files cannot be edited`);
+    const db = join(this.spec(id).dataDir, 'db');
+    const logs = readdirSync(db)
+      .filter((f) => f.endsWith('.log') && statSync(join(db, f)).size > 64)
+      .sort();
+    const name = logs[logs.length - 1];
+    return name === undefined ? undefined : { name, path: join(db, name) };
   }
 
   async status(id: string): Promise<NodeStatus | null> {
@@ -235,16 +265,16 @@ export class JepsenCluster {
       if (await this.setClock(id, { wallOffsetMs: 0, monoRate: 1 })) this.skewed.delete(id);
     for (const id of [...this.slowed]) if (await this.slowFsync(id, 0)) this.slowed.delete(id);
     for (const id of [...this.down]) this.start(id);
-    // A node restarted just now has not opened its admin port yet: reset what it may have kept.
+    // A node that does not come back is the checks' business (L1), not a harness failure.
     await waitFor(
       async () => {
-        const st = await Promise.all(this.ids.map((id) => this.status(id)));
+        const st = await Promise.all(this.live.map((id) => this.status(id)));
         return st.every((s) => s !== null) ? true : undefined;
       },
-      60_000,
+      30_000,
       'every node answering /status after heal',
       100,
-    );
+    ).catch((e: unknown) => this.log(`heal: ${String(e)}`));
     this.skewed.clear();
     this.slowed.clear();
   }
@@ -253,7 +283,7 @@ export class JepsenCluster {
   async converged(timeoutMs: number): Promise<NodeStatus[]> {
     return waitFor(
       async () => {
-        const st = await Promise.all(this.ids.map((id) => this.status(id)));
+        const st = await Promise.all(this.live.map((id) => this.status(id)));
         if (st.some((s) => s === null)) return undefined;
         const all = st as NodeStatus[];
         const leaders = all.filter((s) => s.role === 'leader');

@@ -56,12 +56,12 @@ async function episode(
 }
 
 export async function leaderOr(ctx: NemesisContext): Promise<string> {
-  return (await ctx.cluster.leader())?.id ?? ctx.rng.pick(ctx.cluster.ids);
+  return (await ctx.cluster.leader())?.id ?? ctx.rng.pick(ctx.cluster.live);
 }
 
 export async function followerOf(ctx: NemesisContext): Promise<string> {
   const leader = (await ctx.cluster.leader())?.id;
-  return ctx.rng.pick(ctx.cluster.ids.filter((id) => id !== leader));
+  return ctx.rng.pick(ctx.cluster.live.filter((id) => id !== leader));
 }
 
 export function minoritySize(n: number): number {
@@ -70,7 +70,7 @@ export function minoritySize(n: number): number {
 
 /** Targets of a named shape: one / leader / follower / minority / majority / all. */
 export async function targets(ctx: NemesisContext, shape: string): Promise<string[]> {
-  const ids = ctx.cluster.ids;
+  const ids = ctx.cluster.live;
   const leader = await leaderOr(ctx);
   switch (shape) {
     case 'leader':
@@ -320,8 +320,9 @@ export async function clockEpisode(ctx: NemesisContext, shape?: string): Promise
 
 export async function diskEpisode(ctx: NemesisContext, shape?: string): Promise<void> {
   const s = shape ?? ctx.rng.pick(['slow-one', 'slow-all', 'fail-fsync', 'corrupt-minority']);
-  if (s === 'corrupt-minority') return corruptEpisode(ctx);
-  const ids = s === 'slow-all' ? [...ctx.cluster.ids] : [ctx.rng.pick(ctx.cluster.ids)];
+  const room = minoritySize(ctx.cluster.ids.length) - ctx.cluster.refused.size;
+  if (s === 'corrupt-minority' && room > 0) return corruptEpisode(ctx);
+  const ids = s === 'slow-all' ? [...ctx.cluster.live] : [ctx.rng.pick(ctx.cluster.live)];
   const hold = ctx.rng.between(1_000, 4_000);
   if (s === 'fail-fsync') {
     // The node must stop rather than acknowledge what it could not sync; it is restarted after.
@@ -349,10 +350,14 @@ export async function diskEpisode(ctx: NemesisContext, shape?: string): Promise<
   );
 }
 
-/** F7: stop a minority, damage the tail of its newest log file, restart it. */
+/** F7: stop a minority, tear the tail of its newest log file, restart it. */
 export async function corruptEpisode(ctx: NemesisContext, ids?: string[]): Promise<void> {
-  const victims = ids ?? (await targets(ctx, 'minority'));
-  if (victims.length === 0) victims.push(await followerOf(ctx));
+  // A damaged node may refuse to start (then it is out until replaced): never more than a minority.
+  const room = minoritySize(ctx.cluster.ids.length) - ctx.cluster.refused.size;
+  const candidates = (ids ?? (await targets(ctx, 'minority'))).filter((id) => !ctx.cluster.refused.has(id));
+  if (candidates.length === 0 && ids === undefined) candidates.push(await followerOf(ctx));
+  const victims = candidates.filter((id) => !ctx.cluster.refused.has(id)).slice(0, Math.max(0, room));
+  if (victims.length === 0) return;
   await episode(
     ctx,
     'disk',
@@ -360,7 +365,7 @@ export async function corruptEpisode(ctx: NemesisContext, ids?: string[]): Promi
     async () => {
       for (const id of victims) {
         await ctx.cluster.kill(id);
-        ctx.log(`corrupt ${id}: ${ctx.cluster.corrupt(id, ctx.rng)}`);
+        ctx.log(`corrupt ${id}: ${ctx.cluster.tearTail(id, ctx.rng)}`);
       }
     },
     ctx.rng.between(200, 1_000),

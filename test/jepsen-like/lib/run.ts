@@ -11,6 +11,7 @@ import { sleep, type NemesisContext } from './nemesis.js';
 import { patchedBuild, plant as plantByName, type Plant } from './planted.js';
 import { Rng } from './rng.js';
 import { namedSchedule, parseNemeses, rotation, runSchedule, type Schedule } from './schedules.js';
+import { WhiteboxObserver, type WhiteboxResult } from './whitebox.js';
 import { Workload } from './workload.js';
 
 export interface RunOptions {
@@ -45,6 +46,7 @@ export interface RunResult {
   status: 'pass' | 'fail' | 'harness-failure';
   dir: string;
   verdict?: Verdict;
+  whitebox?: WhiteboxResult;
   /** Why the harness failed, when it did before a verdict. */
   error?: string;
   summary: string;
@@ -149,7 +151,8 @@ async function runInside(
   log(`leader ${first.id} term ${first.term}`);
 
   const stopObserving = new AbortController();
-  const observer = observeLeaders(cluster, recorder, stopObserving.signal);
+  const whitebox = new WhiteboxObserver();
+  const observer = observeLeaders(cluster, recorder, whitebox, stopObserving.signal);
   const workload = new Workload({
     servers: cluster.servers,
     recorder,
@@ -180,28 +183,40 @@ async function runInside(
 
   // L1 probes start at the heal, alongside the drain: the bound runs from the heal.
   const probing = Promise.all(
-    cluster.ids.map((id) => workload.probe(id, probeServers(cluster, id, o.strictProbes === true), recoveryBoundMs)),
+    cluster.live.map((id) => workload.probe(id, probeServers(cluster, id, o.strictProbes === true), recoveryBoundMs)),
   );
-  const drained = await workload.drain(Math.max(30_000, recoveryBoundMs));
+  const drained = await workload.drain(Math.max(60_000, recoveryBoundMs));
   log(drained ? 'drained' : `drain incomplete: ${workload.unseen.size} acknowledged values never leased`);
   await workload.stop();
-  await cluster.converged(recoveryBoundMs).catch((e: unknown) => log(`not converged: ${String(e)}`));
+  const notConverged = (e: unknown): void => {
+    log(`not converged: ${String(e)}`);
+    whitebox.violation('not-converged-after-heal', { error: String(e) });
+  };
+  await cluster.converged(recoveryBoundMs).catch(notConverged);
 
-  for (const id of cluster.ids) {
+  for (const id of cluster.live) {
     const op = recorder.invoke(`reader-${id}`, 'read', null, id);
     const tasks = await workload.readAll(id, cluster.clientAddress(id));
-    if (typeof tasks === 'string') op.info('READ_FAILED', null);
-    else op.ok({ tasks });
-    if (typeof tasks === 'string') log(tasks);
+    if (typeof tasks === 'string') {
+      op.info('READ_FAILED', null);
+      log(tasks);
+      whitebox.violation('final-read-failed', { node: id, error: tasks });
+    } else op.ok({ tasks });
   }
-  const recovery: RecoveryProbe[] = await probing;
-  await cluster.converged(recoveryBoundMs).catch((e: unknown) => log(`not converged after probes: ${String(e)}`));
+  const recovery: RecoveryProbe[] = [];
+  for (const p of await probing) {
+    // A fallback probe proves the cluster serves; the node itself must also be up and ready.
+    const ready = (await cluster.status(p.node))?.ready === true;
+    recovery.push({ ...p, ok: p.ok && ready });
+  }
+  await cluster.converged(recoveryBoundMs).catch(notConverged);
   stopObserving.abort();
   await observer;
+  for (const e of cluster.unexpectedExits) whitebox.violation('node-crashed', { ...e });
 
   const digests: Record<string, DigestPoint[]> = {};
-  for (const id of cluster.ids) digests[id] = (await cluster.digests(id)) ?? [];
-  recorder.finish({ nodes: [...cluster.ids], digests, healTime, recovery });
+  for (const id of cluster.live) digests[id] = (await cluster.digests(id)) ?? [];
+  recorder.finish({ nodes: [...cluster.live], digests, healTime, recovery });
   await new Promise<void>((ok) => history.end(() => ok()));
 
   const minimums = minimumsFor(o, schedule);
@@ -210,21 +225,25 @@ async function runInside(
     recoveryBoundMs,
     compareTaskIds: (a, b) => Number(a) - Number(b),
   });
+  const wb = whitebox.result();
+  // A white-box violation fails the run like a history violation does.
+  const status = verdict.status === 'pass' && !wb.valid ? 'fail' : verdict.status;
   const expected = p ? `\nplanted bug: ${p.name} (expected to be caught by ${p.caughtBy})\n` : '';
   const head =
     `raftq jepsen-like run ${runName(o)} seed ${o.seed}: ${o.timeSec} s of faults, ${rounds} rounds, ` +
-    `nodes ${o.nodes}; unexpected node exits ${cluster.unexpectedExits.length}${expected}\n`;
-  const text = head + summary(verdict);
+    `nodes ${o.nodes}; refused damaged storage: ${[...cluster.refused].join(',') || 'none'}${expected}\n`;
+  const text = head + summary(verdict) + whiteboxLines(wb);
   writeFileSync(join(dir, 'summary.txt'), text);
   writeFileSync(
     join(dir, 'results.json'),
     JSON.stringify(
       {
         options: { ...o, log: undefined },
-        status: verdict.status,
+        status,
         minimums,
+        whitebox: wb,
         rounds,
-        unexpectedExits: cluster.unexpectedExits,
+        refused: [...cluster.refused],
         verdict,
       },
       (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v),
@@ -232,9 +251,9 @@ async function runInside(
     ),
   );
   writeFileSync(join(dir, 'timeline.html'), timelineSvg(recorder.ops()));
-  if (verdict.status === 'pass' && o.keepData !== true) rmSync(join(dir, 'data'), { recursive: true, force: true });
-  const exitCode = verdict.status === 'pass' ? 0 : verdict.status === 'fail' ? 1 : 2;
-  return { exitCode, status: verdict.status, dir, verdict, summary: text };
+  if (status === 'pass' && o.keepData !== true) rmSync(join(dir, 'data'), { recursive: true, force: true });
+  const exitCode = status === 'pass' ? 0 : status === 'fail' ? 1 : 2;
+  return { exitCode, status, dir, verdict, whitebox: wb, summary: text };
 }
 
 /**
@@ -245,6 +264,15 @@ async function runInside(
 function probeServers(c: JepsenCluster, id: string, strict: boolean): string[] {
   const own = c.clientAddress(id);
   return strict ? [own] : [own, ...c.ids.filter((x) => x !== id).map((x) => c.clientAddress(x))];
+}
+
+function whiteboxLines(wb: WhiteboxResult): string {
+  const counts = Object.entries(wb.details)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ');
+  const lines = [`white-box (/status polling): ${wb.valid ? 'ok' : `FAIL ${wb.count} violation(s)`}  ${counts}`];
+  for (const ex of wb.examples) lines.push(`  e.g. ${JSON.stringify(ex)}`);
+  return lines.join('\n') + '\n';
 }
 
 async function waitLeader(c: JepsenCluster, ms: number): Promise<{ id: string; term: number }> {
@@ -258,11 +286,17 @@ async function waitLeader(c: JepsenCluster, ms: number): Promise<{ id: string; t
 }
 
 /** Records every (leader, term) seen, polling each node's /status. */
-async function observeLeaders(c: JepsenCluster, rec: HistoryRecorder, stop: AbortSignal): Promise<void> {
+async function observeLeaders(
+  c: JepsenCluster,
+  rec: HistoryRecorder,
+  whitebox: WhiteboxObserver,
+  stop: AbortSignal,
+): Promise<void> {
   const seen = new Set<string>();
   while (!stop.aborted) {
     const all = await Promise.all(c.ids.map((id) => c.status(id)));
     for (const s of all) {
+      if (s !== null) whitebox.observe(s);
       if (s?.role !== 'leader') continue;
       const key = `${s.term}/${s.id}`;
       if (seen.has(key)) continue;

@@ -78,8 +78,8 @@ export class Workload {
   constructor(options: WorkloadOptions) {
     this.o = {
       queue: 'jepsen',
-      producers: 3,
-      workers: 4,
+      producers: 2,
+      workers: 5,
       leaseMs: 4_000,
       holdMs: 500,
       callTimeoutMs: 5_000,
@@ -244,12 +244,13 @@ export class Workload {
     const r = this.draining ? 1 : rng.next();
     if (r < 0.05) return; // crashed mid-task: the lease must expire (L3)
     if (r < 0.1) {
-      // Ack late on purpose, after the lease deadline: the token must fence it (Q5).
-      await sleep(left() + this.margin + 300 + rng.int(1_200), this.stopWorking.signal);
+      // Ack late on purpose, just after the lease deadline, often while a new holder has the
+      // task: the token must fence it (Q5).
+      await sleep(left() + this.margin + 50 + rng.int(600), this.stopWorking.signal);
       await this.attempt(c, name, 'ack', g);
       return;
     }
-    await sleep(Math.min(rng.int(300), left() - 200));
+    if (!this.draining) await sleep(Math.min(rng.int(300), left() - 200));
     if (r < 0.16) await this.attempt(c, name, 'nack', g);
     else if (r < 0.22) await this.attempt(c, name, 'release', g);
     else {
