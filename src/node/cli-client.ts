@@ -303,7 +303,12 @@ interface WorkerFlags extends Common {
 }
 
 /** Runs `command` for one task: payload on stdin, token in the environment; killed on abort. */
-function runChild(command: string, task: WorkerTask<unknown>, token: string, signal: AbortSignal): Promise<string> {
+export function runChild(
+  command: string,
+  task: WorkerTask<unknown>,
+  token: string,
+  signal: AbortSignal,
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const child = spawn('sh', ['-c', command], {
       stdio: ['pipe', 'pipe', 'pipe'],

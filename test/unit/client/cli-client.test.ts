@@ -2,7 +2,7 @@
 // machine): output shapes, exit codes, and `worker --exec` acking and nacking by exit status.
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cliOutput, clientCommands } from '../../../src/node/cli-client.js';
+import { cliOutput, clientCommands, runChild } from '../../../src/node/cli-client.js';
 import { ClientServer } from '../../../src/rpc/client-service.js';
 import { MachineExecutor } from './machine-executor.js';
 
@@ -150,4 +150,36 @@ describe('raftq client commands', () => {
     const re = JSON.parse((await run(['dlq', 'redrive', 'cli-w', '--json', ...S()])).out) as { ids: string[] };
     expect(re.ids).toHaveLength(1);
   }, 15_000);
+});
+
+describe('worker --exec child process', () => {
+  const task = {
+    id: '7',
+    queue: 'q',
+    payload: { a: 1 },
+    headers: {},
+    priority: 0,
+    attempts: 0,
+    deliveries: 0,
+    leases: 1,
+  };
+
+  it('gets the payload on stdin and the token in its environment', async () => {
+    const out = await runChild(
+      'read x; echo "$x $RAFTQ_FENCING_TOKEN $RAFTQ_TASK_ID"',
+      task,
+      '42',
+      new AbortController().signal,
+    );
+    expect(out).toBe('{"a":1} 42 7');
+  });
+
+  it('is killed with its process group when the signal fires (the belief deadline)', async () => {
+    const ac = new AbortController();
+    const started = performance.now();
+    const run = runChild('sleep 30 & sleep 30; wait', task, '1', ac.signal);
+    setTimeout(() => ac.abort(), 100);
+    await expect(run).rejects.toThrow(/killed by SIGKILL/);
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
 });
