@@ -61,6 +61,8 @@ export interface DriverOptions {
   durable: DurableLog;
   sm: QueueStateMachine;
   send(msgs: Message[]): void;
+  /** This node's advertised client address, sent to peers while the membership is still unbound. */
+  advertise?: string;
   clock: ClockSource;
   timers: Timers;
   log: DriverLogger;
@@ -135,8 +137,14 @@ export class NodeDriver implements ClientExecutor {
   private readonly appliedWaiters = new Set<() => void>();
   private readonly digests: { index: number; digest: string }[] = [];
   private membership: Membership;
-  /** Storage ids peers presented, for binding the bootstrap membership. */
-  readonly learnedStorage = new Map<string, string>();
+  /** Identities peers presented (storage id, advertised address), for binding the bootstrap membership. */
+  private readonly learned = new Map<string, { storageId: string; address: string }>();
+  private bindAttemptTick = 0;
+  private reportedMismatches = 0;
+  private reportedMismatchKey = '';
+  private reportedWiped = false;
+  private unboundCache: { at: number; value: boolean } | null = null;
+  private ticks = 0;
 
   constructor(opts: DriverOptions) {
     this.o = {
@@ -175,11 +183,10 @@ export class NodeDriver implements ClientExecutor {
   receive(msg: Message): void {
     if (this.stopped) return;
     if (typeof msg?.from === 'string' && typeof msg.fromStorage === 'string') {
-      this.learnedStorage.set(msg.from, msg.fromStorage);
-      // Bootstrap: until the first leader commits every member's storage id, a member's id is
-      // unbound ('') and any storage counts (DESIGN.md §5).
-      const member = this.o.raft.status().membership.members.find((m) => m.id === msg.from);
-      if (member && member.storageId === '') msg = { ...msg, fromStorage: '' };
+      const known = this.learned.get(msg.from);
+      if (!known || known.storageId !== msg.fromStorage || (msg.fromAddress && known.address !== msg.fromAddress)) {
+        this.learned.set(msg.from, { storageId: msg.fromStorage, address: msg.fromAddress ?? known?.address ?? '' });
+      }
     }
     this.o.raft.step(msg);
     this.kick();
@@ -369,6 +376,9 @@ export class NodeDriver implements ClientExecutor {
       this.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
+    if (this.o.advertise && rd.messages.length > 0 && this.unbound()) {
+      for (const m of rd.messages) m.fromAddress = this.o.advertise;
+    }
     this.o.send(rd.messages);
     for (const p of rd.proposed) {
       const f = this.proposing.get(p.id);
@@ -537,7 +547,78 @@ export class NodeDriver implements ClientExecutor {
     }
   }
 
+  /** Whether the effective membership still has a member without a storage id or an address. */
+  private unbound(): boolean {
+    const at = this.o.raft.effectiveConfigIndex;
+    if (this.unboundCache?.at !== at) {
+      const members = this.o.raft.status().membership.members;
+      this.unboundCache = { at, value: members.some((m) => m.storageId === '' || m.address === '') };
+    }
+    return this.unboundCache.value;
+  }
+
+  /**
+   * Bootstrap identity (DESIGN.md §5): the leader commits every member's storage id and advertised
+   * address as soon as it has heard them, so that a member that later comes back with a wiped disk
+   * is not counted for votes or commits.
+   */
+  private maybeBind(): void {
+    if (!this.isLeader || this.ticks - this.bindAttemptTick < 5 || !this.unbound()) return;
+    this.bindAttemptTick = this.ticks;
+    const st = this.o.raft.status();
+    const members = st.membership.members.map((m) => {
+      const l =
+        m.id === st.id ? { storageId: st.storageId, address: this.o.advertise ?? m.address } : this.learned.get(m.id);
+      return {
+        ...m,
+        storageId: m.storageId !== '' ? m.storageId : (l?.storageId ?? ''),
+        address: l?.address ? l.address : m.address,
+      };
+    });
+    const r = this.o.raft.changeMembership({ type: 'bind', members });
+    if (r.ok)
+      this.o.log.info(
+        { index: r.index, members: members.map((m) => [m.id, m.storageId]) },
+        'binding member identities',
+      );
+  }
+
+  /** Says, once per change, when storage identities disagree (DESIGN.md §5): a wiped disk is not a voter. */
+  private reportIdentity(): void {
+    if (this.ticks % 20 !== 0) return;
+    const raft = this.o.raft;
+    const mismatches = raft.stats.storageMismatch;
+    if (mismatches > this.reportedMismatches) {
+      this.reportedMismatches = mismatches;
+      const members = raft.status().membership.members;
+      const wrong = members
+        .map((m) => ({ id: m.id, expected: m.storageId, presented: this.learned.get(m.id)?.storageId ?? '' }))
+        .filter((x) => x.expected !== '' && x.presented !== '' && x.expected !== x.presented);
+      const key = JSON.stringify(wrong);
+      if (wrong.length > 0 && key !== this.reportedMismatchKey) {
+        this.reportedMismatchKey = key;
+        this.o.log.warn(
+          { members: wrong },
+          'refusing votes and acknowledgements from a member whose storage id does not match the membership (its data dir was wiped or replaced); it is not counted until an operator replaces it',
+        );
+      }
+    }
+    const st = raft.status();
+    const me = st.membership.members.find((m) => m.id === st.id);
+    const wiped = me !== undefined && me.storageId !== '' && me.storageId !== st.storageId;
+    if (wiped && !this.reportedWiped) {
+      this.o.log.error(
+        { storageId: st.storageId, membershipStorageId: me.storageId },
+        'this node was formatted anew (its data dir was wiped): the cluster knows it by another storage id, so it will not vote or count for commits until an operator replaces it',
+      );
+    }
+    this.reportedWiped = wiped;
+  }
+
   private onTick(): void {
+    this.ticks++;
+    this.maybeBind();
+    this.reportIdentity();
     if (!this.isLeader || this.advanceInFlight || this.stopped) return;
     const now = this.o.clock.monoMs();
     if (now - this.lastAdvanceAt < this.o.advanceMinIntervalMs) return;

@@ -130,6 +130,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     durable: ns,
     sm,
     send: (msgs: Message[]) => transport.send(msgs),
+    advertise: config.advertise,
     clock,
     timers: realTimers,
     log,

@@ -36,7 +36,14 @@ import { isWellFormed } from './validate.js';
 export type Role = 'follower' | 'precandidate' | 'candidate' | 'leader';
 
 export type MembershipChange =
-  { type: 'addLearner'; member: Member } | { type: 'promote'; id: NodeId } | { type: 'remove'; id: NodeId };
+  | { type: 'addLearner'; member: Member }
+  | { type: 'promote'; id: NodeId }
+  | { type: 'remove'; id: NodeId }
+  /**
+   * Bootstrap identity (DESIGN.md §5): fills in storage ids that are still unbound ('') and advertised
+   * addresses. Ids and roles must stay the same; a bound storage id never changes this way.
+   */
+  | { type: 'bind'; members: Member[] };
 
 export type ChangeRefusal =
   'not-leader' | 'change-in-progress' | 'no-commit-in-term' | 'transfer-in-progress' | 'learner-lagging' | 'invalid';
@@ -150,6 +157,21 @@ function newStats(): RaftStats {
 }
 
 const emptyData = new Uint8Array(0);
+
+/** The membership with unbound storage ids and addresses filled in, or 'invalid'. */
+export function bindMembers(current: readonly Member[], next: readonly Member[]): Membership | 'invalid' {
+  if (next.length !== current.length) return 'invalid';
+  const out: Member[] = [];
+  let changed = false;
+  for (const m of current) {
+    const n = next.find((x) => x.id === m.id);
+    if (n === undefined || n.role !== m.role) return 'invalid';
+    if (m.storageId !== '' && n.storageId !== m.storageId) return 'invalid';
+    if (n.storageId !== m.storageId || n.address !== m.address) changed = true;
+    out.push({ ...m, storageId: n.storageId, address: n.address });
+  }
+  return changed ? { members: out } : 'invalid';
+}
 
 /** The index of the value a majority has reached (values need not be sorted). */
 export function quorumValue(values: number[]): number {
@@ -416,6 +438,8 @@ export class RaftNode {
         if (!rest.some((x) => x.role === 'voter')) return 'invalid';
         return { members: rest };
       }
+      case 'bind':
+        return bindMembers(members, change.members);
     }
   }
 
@@ -605,7 +629,7 @@ export class RaftNode {
   /** A node whose own storage id differs from the membership's lost its disk: it must not vote. */
   private isWipedSelf(): boolean {
     const me = this.memberById.get(this.id);
-    return me !== undefined && me.storageId !== this.storageId;
+    return me !== undefined && me.storageId !== '' && me.storageId !== this.storageId;
   }
 
   private voterQuorumSize(): number {
@@ -618,7 +642,8 @@ export class RaftNode {
   private fromCurrentStorage(m: Message): boolean {
     const member = this.memberById.get(m.from);
     if (member === undefined) return false;
-    if (member.storageId !== m.fromStorage) {
+    // '' is an unbound bootstrap member: any storage counts until the first leader binds it.
+    if (member.storageId !== '' && member.storageId !== m.fromStorage) {
       this.stats.storageMismatch++;
       return false;
     }
@@ -646,6 +671,9 @@ export class RaftNode {
       const pr = this.prs.get(m.id);
       if (pr === undefined) {
         this.prs.set(m.id, new Progress(m.id, m.storageId, next, this.cfg.maxInflight));
+      } else if (pr.storageId === '' && m.storageId !== '') {
+        // Bootstrap binding: the same disk that acknowledged so far, now named.
+        pr.storageId = m.storageId;
       } else if (pr.storageId !== m.storageId) {
         // Same id, another disk: nothing it acknowledged before counts.
         this.prs.set(m.id, new Progress(m.id, m.storageId, next, this.cfg.maxInflight));

@@ -118,6 +118,11 @@ export interface Message {
   term: number;
   from: NodeId;
   fromStorage: StorageId;
+  /**
+   * The sender's advertised client address, sent by the driver only while the membership still has
+   * unbound members (bootstrap), so that the first leader can commit every member's identity.
+   */
+  fromAddress?: string;
   to: NodeId;
   /** Append: index/term of the entry before `entries`; Vote/PreVote: candidate's last index/term. */
   index?: number;

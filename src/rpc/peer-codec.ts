@@ -103,6 +103,7 @@ function readMessage(x: unknown): Message {
     fromStorage: str(o['fromStorage'], 'fromStorage', CODEC_LIMITS.idLengthMax),
     to: id(o['to'], 'to'),
   };
+  if (present(o['fromAddress'])) msg.fromAddress = str(o['fromAddress'], 'fromAddress', CODEC_LIMITS.idLengthMax);
   for (const key of ['index', 'logTerm', 'commit', 'rejectHint', 'rejectTerm', 'context'] as const) {
     const v = o[key];
     if (present(v)) msg[key] = uint(v, key);
