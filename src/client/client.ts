@@ -294,7 +294,9 @@ export class Client {
         return { action: 'retry', waitMs: this.backoff(failures) };
       }
       case 'after_delay':
-        return { action: 'retry', waitMs: detail.retryAfterMs ?? this.backoff(failures) };
+        // Without retryAfterMs the limit is not a passing one (e.g. a payload too large): surface it.
+        if (detail.retryAfterMs === undefined) return { action: 'fail', waitMs: 0 };
+        return { action: 'retry', waitMs: detail.retryAfterMs };
       case 'new_session':
         return { action: 'new_session', waitMs: 0 };
       default:

@@ -178,6 +178,28 @@ function sessionOf(header: unknown): { session: string | null; seq: number; floo
   return floor > 0 ? { session, seq, floor } : { session, seq };
 }
 
+/** Byte fields over their limit: RESOURCE_EXHAUSTED naming the field and limit (never retried: no retryAfterMs). */
+function tooLarge(cmd: Obj, limits: Limits): void {
+  const check = (v: unknown, field: string, max: number, limit: string): void => {
+    if (v instanceof Uint8Array && v.byteLength > max) {
+      throw new Refusal({
+        code: 'RESOURCE_EXHAUSTED',
+        message: `${field} is ${v.byteLength} bytes, over ${limit} (${max})`,
+        field,
+        limit,
+      });
+    }
+  };
+  list(cmd['tasks']).forEach((t, i) =>
+    check(obj(t)['payload'], `tasks[${i}].payload`, limits.payloadBytesMax, 'payloadBytesMax'),
+  );
+  list(cmd['items']).forEach((t, i) =>
+    check(obj(t)['result'], `items[${i}].result`, limits.resultBytesMax, 'resultBytesMax'),
+  );
+  check(cmd['payload'], 'payload', limits.payloadBytesMax, 'payloadBytesMax');
+  check(cmd['checkpoint'], 'checkpoint', limits.checkpointBytesMax, 'checkpointBytesMax');
+}
+
 const NAME = /^[A-Za-z0-9._:/-]{1,128}$/;
 const CURSOR_MAX = 1024;
 const READ_LIMIT_MAX = 1000;
@@ -335,7 +357,9 @@ class ClientServiceImpl {
     const build = COMMANDS[method] as (r: Obj) => Obj;
     const header = obj(req['header']);
     const sc = sessionOf(header);
-    const checked = validateCommand(build(req), this.limits);
+    const cmd = build(req);
+    tooLarge(cmd, this.limits);
+    const checked = validateCommand(cmd, this.limits);
     if (!checked.ok) throw new Refusal(checked.error);
     let maxHoldMs = 0;
     if (method === 'Lease' && typeof req['maxHoldMs'] === 'number')

@@ -6,6 +6,7 @@ import {
   InvalidArgumentError,
   LeaseLostError,
   NotFoundError,
+  ResourceExhaustedError,
   SessionExpiredError,
   UnavailableError,
 } from '../../../src/client/errors.js';
@@ -184,6 +185,12 @@ describe('Client: sessions and the retry table', () => {
     await clock.advance(100);
     await p;
     expect(transport.count('Enqueue')).toBe(2);
+
+    transport.intercept = (_a, method) =>
+      method === 'Enqueue' ? { code: 'RESOURCE_EXHAUSTED', message: 'too large', limit: 'payloadBytesMax' } : null;
+    await expect(q.enqueue('y')).rejects.toBeInstanceOf(ResourceExhaustedError);
+    expect(transport.count('Enqueue')).toBe(3);
+    transport.intercept = null;
 
     const before = transport.calls.length;
     await expect(q.get('424242')).rejects.toBeInstanceOf(NotFoundError);

@@ -175,6 +175,14 @@ describe('client service: errors', () => {
     expect(e5.detail?.['field']).toBe('id');
   });
 
+  it('answers a payload over the limit with RESOURCE_EXHAUSTED naming field and limit, without retryAfterMs', async () => {
+    const big = Buffer.alloc(1024 * 1024 + 1, 7);
+    const e = await callError('Enqueue', { queue: 'q', tasks: [{ payload: payload('ok') }, { payload: big }] });
+    expect(e.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(e.detail).toMatchObject({ code: 'RESOURCE_EXHAUSTED', field: 'tasks[1].payload', limit: 'payloadBytesMax' });
+    expect(e.detail?.['retryAfterMs']).toBeUndefined();
+  });
+
   it('answers garbage bytes with INVALID_ARGUMENT and oversized requests with RESOURCE_EXHAUSTED, and stays up', async () => {
     const garbage = await rawCall('Enqueue', Buffer.from([0xff, 0xff, 0xff, 0x0f, 0x12]));
     expect((garbage as CallError).code).toBe(grpc.status.INVALID_ARGUMENT);
