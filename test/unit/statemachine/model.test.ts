@@ -394,7 +394,7 @@ describe('statemachine - model-based', () => {
       fc.property(fc.commands([stepArb.map((s) => new StepCommand(s))], { maxCommands: 120 }), (cmds) => {
         fc.modelRun(() => setupWorld(true), cmds);
       }),
-      { numRuns: 150 },
+      { numRuns: 300 },
     );
   });
 
@@ -405,7 +405,7 @@ describe('statemachine - model-based', () => {
         for (const s of steps) new StepCommand(s).run(w, sm);
         finalStateAgrees(w, sm);
       }),
-      { numRuns: 100 },
+      { numRuns: 200 },
     );
   });
 
