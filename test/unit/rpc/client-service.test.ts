@@ -1,6 +1,7 @@
 // The client gRPC service over a real QueueStateMachine (MachineExecutor): request mapping, error
 // statuses with the raftq-error trailer, hostile input, long-poll leases, WaitFor and Events.
 import * as grpc from '@grpc/grpc-js';
+import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
@@ -191,6 +192,24 @@ describe('client service: errors', () => {
     const status = await call('Status', {});
     expect(status['role']).toBe('leader');
     expect(server.metrics().invalidArgument).toBeGreaterThan(0);
+  });
+
+  it('never answers INTERNAL or UNKNOWN to random bytes on any method', async () => {
+    const methods = Object.keys(loadProtoFile('client.proto')[CLIENT_SERVICE] as object).filter(
+      (m) => m !== 'Events' && m !== 'WaitFor',
+    );
+    const internalBefore = server.metrics().internal;
+    await fc.assert(
+      fc.asyncProperty(fc.constantFrom(...methods), fc.uint8Array({ maxLength: 64 }), async (method, bytes) => {
+        const r = (await rawCall(method, Buffer.from(bytes))) as Partial<CallError>;
+        if (r.code !== undefined) {
+          expect([grpc.status.INTERNAL, grpc.status.UNKNOWN], `${method} ${r.details}`).not.toContain(r.code);
+        }
+      }),
+      { numRuns: 150 },
+    );
+    expect(server.metrics().internal).toBe(internalBefore);
+    expect((await call('Status', {}))['id']).toBe('n1');
   });
 
   it('maps NOT_LEADER to UNAVAILABLE with the leader hint in the trailer', async () => {
