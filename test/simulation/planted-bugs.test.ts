@@ -5,7 +5,7 @@ import { Rng } from '../../src/raft/rng.js';
 import { MessageType } from '../../src/raft/types.js';
 import type { Member } from '../../src/raft/types.js';
 import { SimDisk } from './disk.js';
-import { VoteBeforePersistCore, plantedBugs } from './planted.js';
+import { VoteBeforePersistCore, figure8Profile, plantedBugs } from './planted.js';
 import { runSeed } from './sim.js';
 
 // The simulation can fail: each planted bug (a subclass of the core, see planted.ts) must be caught
@@ -29,9 +29,10 @@ describe('simulation - planted bugs are caught', () => {
   });
 
   it('Figure 8 for real: with the rule check off, the old-term commit loses a committed entry', () => {
-    // Found by a search under a crash-heavy profile; the correct core passes the same seeds.
-    const profile = { nodes: 3, leaderCrashChance: 0.3, crashes: 6, partitions: 4, checkCommitRule: false };
-    for (const seed of [164, 933]) {
+    // Found by find-figure8.ts (about 1 seed in 3000 under this profile); the correct core passes them.
+    // The seeds depend on the simulator's random draws: rerun that script when those change.
+    const profile = { nodes: 3, ...figure8Profile };
+    for (const seed of [1887]) {
       const buggy = runSeed({ seed, ...profile, makeCore: plantedBugs['old-term-commit'] });
       expect(buggy.violations.join()).toMatch(/leader completeness/);
       expect(runSeed({ seed, ...profile }).violations).toEqual([]);

@@ -40,3 +40,11 @@ export const plantedBugs: Record<string, CoreFactory> = {
   'vote-before-persist': (cfg, storage, rng) => new VoteBeforePersistCore(cfg, storage, rng),
   'no-config-revert': (cfg, storage, rng) => new NoConfigRevertCore(cfg, storage, rng),
 };
+
+/** A crash-heavy profile under which the Figure 8 bug loses committed entries (see find-figure8.ts). */
+export const figure8Profile = {
+  leaderCrashChance: 0.3,
+  crashes: 6,
+  partitions: 4,
+  checkCommitRule: false,
+} as const;
