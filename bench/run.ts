@@ -6,12 +6,14 @@ type Bench = (opts: { json: boolean }) => Promise<Record<string, unknown>>;
 /** Name -> module exporting `run`. Other benchmarks register here. */
 const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   statemachine: () => import('./statemachine.js'),
+  e2e: () => import('./e2e.js'),
 };
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
-  const names = args.filter((a) => !a.startsWith('--'));
+  // Names are the words that are neither flags nor a flag's numeric value (`--n 100000`).
+  const names = args.filter((a, i) => !a.startsWith('--') && !(/^\d+$/.test(a) && args[i - 1]?.startsWith('--')));
   const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
   const results: Record<string, unknown> = {};
   for (const name of selected) {

@@ -1,0 +1,237 @@
+// End-to-end benchmark on a local 3-node cluster of real processes, with the workloads of
+// ../shared/bench-peers (so ratios to NATS JetStream, RabbitMQ quorum queues and BullMQ compare like
+// with like): A1 single enqueues with up to 256 in flight, A2 batches of 1000 with 2 in flight,
+// B one producer and one worker end to end, C latency at a fixed 1,000 tasks/s, D server RSS.
+// Tasks are 256-byte payloads. Every loop is bounded by a count and a deadline.
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from '../src/client/index.js';
+import { LocalCluster, waitFor } from '../src/node/local-cluster.js';
+
+const PAYLOAD_BYTES = 256;
+
+function payload(seq: number, sendMs = 0): Uint8Array {
+  const head = `${seq}:${sendMs.toFixed(3)}:`;
+  return new TextEncoder().encode(head + 'x'.repeat(PAYLOAD_BYTES - head.length));
+}
+
+function parse(p: Uint8Array): { seq: number; sendMs: number } {
+  const s = new TextDecoder().decode(p.subarray(0, 40));
+  const a = s.indexOf(':');
+  const b = s.indexOf(':', a + 1);
+  return { seq: Number(s.slice(0, a)), sendMs: Number(s.slice(a + 1, b)) };
+}
+
+function pct(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
+}
+
+function summary(xs: number[]): { n: number; p50: number; p99: number; max: number } {
+  const s = Float64Array.from(xs).sort();
+  return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), max: s.length ? (s[s.length - 1] as number) : NaN };
+}
+
+/** RSS (KiB) of a process and its descendants, from /proc. */
+function treeRssKiB(root: number): number {
+  const children = new Map<number, number[]>();
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(d)]);
+    } catch {
+      // gone
+    }
+  }
+  let total = 0;
+  const stack = [root];
+  while (stack.length > 0) {
+    const pid = stack.pop() as number;
+    try {
+      const m = /VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+      total += Number(m?.[1] ?? 0);
+    } catch {
+      // gone
+    }
+    stack.push(...(children.get(pid) ?? []));
+  }
+  return total;
+}
+
+interface Cluster {
+  cluster: LocalCluster;
+  dir: string;
+}
+
+async function startCluster(): Promise<Cluster> {
+  const dir = mkdtempSync(join(tmpdir(), 'raftq-bench-'));
+  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn' });
+  cluster.startAll();
+  const client = new Client({ servers: cluster.servers, timeoutMs: 30_000 });
+  await client.queue('warmup').enqueue(payload(0));
+  await client.close();
+  return { cluster, dir };
+}
+
+async function stopCluster(c: Cluster): Promise<void> {
+  await c.cluster.stopAll();
+  rmSync(c.dir, { recursive: true, force: true });
+}
+
+function rss(c: Cluster): number {
+  return Math.round(c.cluster.specs.reduce((sum, s) => sum + treeRssKiB(c.cluster.pid(s.id) ?? -1), 0) / 1024);
+}
+
+/** A1 / A2: enqueue n tasks, `window` calls (of `batch` tasks each, 0 = single) in flight. */
+async function enqueueWorkload(c: Cluster, n: number, window: number, batch: number, maxSec: number) {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
+  const q = client.queue<Uint8Array>(`a-${batch}-${Date.now()}`);
+  const deadline = performance.now() + maxSec * 1000;
+  let next = 0;
+  let acked = 0;
+  const lat: number[] = [];
+  const t0 = performance.now();
+  const lane = async (): Promise<void> => {
+    while (next < n && performance.now() < deadline) {
+      const k = batch > 0 ? Math.min(batch, n - next) : 1;
+      const from = next;
+      next += k;
+      const st = performance.now();
+      if (batch > 0) await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
+      else await q.enqueue(payload(from));
+      lat.push(performance.now() - st);
+      acked += k;
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
+  const secs = (performance.now() - t0) / 1000;
+  await client.close();
+  return { n, acked, secs, rate: Math.round(acked / secs), callLatencyMs: summary(lat) };
+}
+
+/** B: one producer (window 256) and one worker; time until every task was started once. */
+async function endToEnd(c: Cluster, n: number, maxSec: number) {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
+  const name = `b-${Date.now()}`;
+  const seen = new Uint8Array(n);
+  let unique = 0;
+  let dups = 0;
+  const t0 = performance.now();
+  const worker = client.worker<Uint8Array>(
+    name,
+    (task) => {
+      const { seq } = parse(task.payload);
+      if (seen[seq]) dups++;
+      else {
+        seen[seq] = 1;
+        unique++;
+      }
+    },
+    { concurrency: 256, leaseMs: 30_000 },
+  );
+  const prod = enqueueProducer(client, name, n, maxSec);
+  await prod;
+  await waitFor(() => (unique >= n ? true : undefined), maxSec * 1000, 'the worker to see every task').catch(
+    () => undefined,
+  );
+  const secs = (performance.now() - t0) / 1000;
+  await worker.close({ timeoutMs: 10_000 });
+  await client.close();
+  return { n, unique, dups, secs, rate: Math.round(unique / secs) };
+}
+
+async function enqueueProducer(client: Client, name: string, n: number, maxSec: number): Promise<void> {
+  const q = client.queue<Uint8Array>(name);
+  const deadline = performance.now() + maxSec * 1000;
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < n && performance.now() < deadline) await q.enqueue(payload(next++));
+  };
+  await Promise.all(Array.from({ length: 256 }, lane));
+}
+
+/** C: a fixed offered rate; enqueue→worker-start and enqueue-ack latencies. */
+async function latency(c: Cluster, rate: number, seconds: number) {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
+  const name = `c-${Date.now()}`;
+  const n = rate * seconds;
+  const warmup = Math.min(500, Math.floor(n / 10));
+  const e2e: number[] = [];
+  const ack: number[] = [];
+  let received = 0;
+  const worker = client.worker<Uint8Array>(
+    name,
+    (task) => {
+      const { seq, sendMs } = parse(task.payload);
+      if (seq >= warmup) e2e.push(performance.now() - sendMs);
+      received++;
+    },
+    { concurrency: 256, leaseMs: 30_000 },
+  );
+  const q = client.queue<Uint8Array>(name);
+  let sent = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const hardStop = t0 + (seconds + 20) * 1000;
+  const inflight: Promise<void>[] = [];
+  while (sent < n && performance.now() < hardStop) {
+    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * rate));
+    while (sent < due) {
+      const seq = sent++;
+      const st = performance.now();
+      inflight.push(
+        q.enqueue(payload(seq, st)).then(
+          () => {
+            if (seq >= warmup) ack.push(performance.now() - st);
+          },
+          () => {
+            errors++;
+          },
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  await waitFor(() => (received >= sent ? true : undefined), 20_000, 'the worker to see every task').catch(
+    () => undefined,
+  );
+  await worker.close({ timeoutMs: 10_000 });
+  await client.close();
+  return { rate, seconds, sent, received, errors, e2eMs: summary(e2e), enqueueAckMs: summary(ack) };
+}
+
+export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {
+  const argv = opts.argv ?? process.argv.slice(2);
+  const at = argv.indexOf('--n');
+  const n = at >= 0 ? Number(argv[at + 1]) : 20_000;
+  if (!Number.isSafeInteger(n) || n < 1000) throw new Error(`--n must be an integer ≥ 1000`);
+  const log = (s: string): void => {
+    if (!opts.json) console.log(s);
+    else console.error(s);
+  };
+  const c = await startCluster();
+  try {
+    const idleRss = rss(c);
+    log(`e2e: 3 nodes up, idle RSS ${idleRss} MiB; N = ${n} tasks of ${PAYLOAD_BYTES} B`);
+    const a1 = await enqueueWorkload(c, n, 256, 0, 120);
+    log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s, call p50 ${a1.callLatencyMs.p50.toFixed(2)} ms`);
+    const a2 = await enqueueWorkload(c, n, 2, 1000, 120);
+    log(`A2 batched enqueue (1000/batch, 2 in flight): ${a2.rate} tasks/s`);
+    const b = await endToEnd(c, n, 120);
+    log(`B end to end (1 producer + 1 worker): ${b.rate} tasks/s (${b.unique}/${b.n}, dups ${b.dups})`);
+    const cl = await latency(c, 1000, 10);
+    log(
+      `C @1,000/s: enqueue->worker-start p50 ${cl.e2eMs.p50.toFixed(2)} / p99 ${cl.e2eMs.p99.toFixed(2)} ms; ` +
+        `enqueue-ack p50 ${cl.enqueueAckMs.p50.toFixed(2)} / p99 ${cl.enqueueAckMs.p99.toFixed(2)} ms`,
+    );
+    const afterRss = rss(c);
+    log(`D server RSS: ${idleRss} -> ${afterRss} MiB (3 processes)`);
+    return { n, a1, a2, b, c: cl, rssMiB: { idle: idleRss, after: afterRss } };
+  } finally {
+    await stopCluster(c);
+  }
+}
