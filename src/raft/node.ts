@@ -107,12 +107,15 @@ export interface NodeStatus {
   progress: ProgressStatus[];
 }
 
+/** A proposal appended by this leader, tagged with its term; failed as 'stepped-down' if the term ends first. */
 interface PendingProposal {
   id: number;
   index: number;
+  term: number;
   bytes: number;
 }
 
+/** A ReadIndex request; pending reads live only within one leader term (cleared on step-down). */
 interface PendingRead {
   ctx: number;
   index: number;
@@ -345,7 +348,7 @@ export class RaftNode {
       const e = entries[k] as Entry;
       const id = ids[k] as number;
       this.proposed.push({ id, index: e.index, term: e.term });
-      this.pendingProposals.push({ id, index: e.index, bytes: e.data.length });
+      this.pendingProposals.push({ id, index: e.index, term: e.term, bytes: e.data.length });
     }
     this.bcastAppend();
   }
@@ -1220,6 +1223,7 @@ export class RaftNode {
     while (this.pendingProposalHead < pending.length) {
       const p = pending[this.pendingProposalHead] as PendingProposal;
       if (p.index > index) break;
+      raftAssert(p.term === this.term, `pending proposal ${p.id} of term ${p.term} outlived its term`);
       this.uncommittedBytes -= p.bytes;
       this.pendingProposalHead++;
     }
