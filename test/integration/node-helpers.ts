@@ -1,7 +1,7 @@
 // Helpers for the node acceptance tests (issue #4) with real processes: running the raftq binary once,
 // reading every task of a queue, waiting for replicas to apply, and finding log lines.
 import { spawn } from 'node:child_process';
-import type { Client } from '../../src/client/index.js';
+import { NotFoundError, type Client } from '../../src/client/index.js';
 import { RAFTQ_BIN, type LocalCluster } from '../../src/node/local-cluster.js';
 import { statusOf, waitFor, type TestCluster } from './helpers.js';
 
@@ -48,7 +48,11 @@ export async function tasksByKey(
   for (const state of states) {
     let cursor: string | undefined;
     for (let page = 0; page < 10_000; page++) {
-      const p = await q.list({ state, limit: 1000, ...(cursor ? { cursor } : {}) });
+      const p = await q.list({ state, limit: 1000, ...(cursor ? { cursor } : {}) }).catch((err: unknown) => {
+        // A queue that does not exist (any more) holds no task.
+        if (err instanceof NotFoundError) return { items: [], nextCursor: null };
+        throw err;
+      });
       for (const t of p.items) out.set(t.payload.k, [...(out.get(t.payload.k) ?? []), t.id]);
       if (p.nextCursor === null) break;
       cursor = p.nextCursor;
