@@ -24,6 +24,8 @@ export interface LocalClusterOptions {
   heartbeatMs?: number;
   electionTicks?: number;
   snapshotEvery?: number;
+  /** Node.js flags for every node process (e.g. `--cpu-prof` for profiling). */
+  execArgv?: string[];
   /** Extra environment for every node (e.g. the storage fault layer switch in tests). */
   env?: Record<string, string>;
   /** Per-node extra arguments or env, e.g. dialing peers through a fault proxy. */
@@ -130,7 +132,8 @@ export class LocalCluster {
     const spec = this.spec(id);
     mkdirSync(spec.dataDir, { recursive: true });
     const extra = this.opts.perNode?.(spec) ?? {};
-    const child = spawn(process.execPath, [RAFTQ_BIN, ...this.args(spec), ...(extra.args ?? [])], {
+    const argv = [...(this.opts.execArgv ?? []), RAFTQ_BIN, ...this.args(spec), ...(extra.args ?? [])];
+    const child = spawn(process.execPath, argv, {
       env: { ...process.env, ...this.opts.env, ...extra.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
