@@ -2,6 +2,7 @@
 // once (DESIGN.md §1.5), puts a deadline on every call, and retries only what the error table of
 // DESIGN.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
 // runs in the deterministic simulation.
+import { setMaxListeners } from 'node:events';
 import type { Command } from '../protocol/commands.js';
 import { ERROR_TABLE, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
@@ -128,6 +129,8 @@ export class Client {
   private readonly workers = new Set<Worker>();
 
   constructor(options: ClientOptions) {
+    // Every call in flight listens on the close signal: thousands at once are normal, not a leak.
+    setMaxListeners(0, this.closeController.signal);
     const servers = options.servers.map((s) => s.trim()).filter((s) => s.length > 0);
     if (servers.length === 0)
       throw raftqError('INVALID_ARGUMENT', 'servers: at least one address', { field: 'servers' });

@@ -2,7 +2,7 @@
 // handler runs, fires the handler's AbortSignal at the lease-belief deadline of DESIGN.md §2, acks
 // results in coalesced batches, nacks failures, dead-letters what it cannot decode, and on close
 // finishes or releases what it holds.
-import { EventEmitter } from 'node:events';
+import { EventEmitter, setMaxListeners } from 'node:events';
 import type { LeasedTask } from '../protocol/commands.js';
 import { sleep, type Timer } from './clock.js';
 import type { Client } from './client.js';
@@ -111,6 +111,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     private readonly options: WorkerOptions,
   ) {
     super();
+    setMaxListeners(0, this.pollAbort.signal);
     const o = options;
     this.concurrency = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
     this.leaseMs = intOption(o.leaseMs, 30_000, 'leaseMs', 1, client.limits.leaseMsMax);
