@@ -296,6 +296,12 @@ export class NodeDriver implements ClientExecutor {
     return this.applied;
   }
 
+  /** The durable log's bounds and the last snapshot (the mirror changes only after its write is durable). */
+  logStatus(): { firstIndex: number; lastIndex: number; snapshotIndex: number } {
+    const st = this.o.storage;
+    return { firstIndex: st.firstIndex(), lastIndex: st.lastIndex(), snapshotIndex: st.snapshot()?.meta.index ?? 0 };
+  }
+
   /** Resolves once applied ≥ index (or rejects at the deadline). */
   waitApplied(index: number, ms: number): Promise<void> {
     if (this.applied >= index) return Promise.resolve();

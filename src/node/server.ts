@@ -149,7 +149,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   const admin = new AdminHttp(
     {
       ready: () => driver.ready(),
-      status: () => driver.status(),
+      status: () => ({ ...driver.status(), log: driver.logStatus() }),
       digests: () => driver.digestHistory(),
       refreshMetrics: () => refreshMetrics(metrics, driver),
       controls: {
