@@ -395,18 +395,21 @@ export class QueueStateMachine {
       .int(t.due)
       .int(t.token)
       .int(t.enqMono)
-      .int(t.enqWall);
+      .int(t.enqWall)
+      .optStr(t.worker)
+      .opt(t.leaseMsCur)
+      .optStr(t.reason)
+      .opt(t.endedMono)
+      .opt(t.removeAt);
+    this.hashHistory(h, t.history);
     const x = t.x;
     if (x === undefined) return h.tag(1);
     h.tag(2).value(x.headers).optStr(x.group).optStr(x.key).opt(x.ttlAt).opt(x.maxAttempts).opt(x.maxDeliveries);
     h.opt(x.leaseMs)
       .tag(x.wallDue ? 1 : 0)
-      .optStr(x.worker)
-      .opt(x.leaseMsCur)
       .opt(x.progress)
       .value(x.checkpoint);
-    h.value(x.result).optStr(x.lastError).optStr(x.reason).opt(x.endedMono).opt(x.removeAt);
-    this.hashHistory(h, x.history);
+    h.value(x.result).optStr(x.lastError);
     return h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
   }
 
@@ -531,19 +534,19 @@ export class QueueStateMachine {
   private toTerminal(t: Task, s: number, reason: string): void {
     this.detach(t);
     this.setState(t, s);
-    const x = t.extra();
-    x.reason = reason;
-    x.endedMono = this.mono;
-    x.removeAt = this.bucket(this.mono + t.q.settings.retentionMs);
-    x.wallDue = false;
-    this.retentionTimers.push({ at: x.removeAt, key: t.id });
+    t.reason = reason;
+    t.endedMono = this.mono;
+    t.removeAt = this.bucket(this.mono + t.q.settings.retentionMs);
+    t.worker = undefined;
+    if (t.x !== undefined) t.x.wallDue = false;
+    this.retentionTimers.push({ at: t.removeAt, key: t.id });
   }
 
   /** After a task became terminal (outside its mut): totals, group head, events, dead letter. */
   private afterTerminal(t: Task, total: number, evType: TaskEventType): void {
     this.mutQueue(t.q, () => (t.q.totals[total] = (t.q.totals[total] as number) + 1));
     this.advanceGroup(t);
-    this.ev(t, evType, t.x?.reason);
+    this.ev(t, evType, t.reason);
     if (t.state === S_DEAD) this.deadLetter(t);
   }
 
@@ -623,7 +626,7 @@ export class QueueStateMachine {
   }
 
   private endAttempt(t: Task, end: string, error: string | null, answer: unknown): void {
-    const h = t.x?.history;
+    const h = t.history;
     const a = h?.[h.length - 1];
     if (a === undefined || a.token !== t.token || a.end !== null) return;
     a.end = end;
@@ -641,7 +644,7 @@ export class QueueStateMachine {
       this.endAttempt(t, 'lease_expired', null, null);
       if (dead) this.toTerminal(t, S_DEAD, 'max_deliveries');
       else this.toWaiting(t);
-      (t.x as { worker: string | undefined }).worker = undefined;
+      t.worker = undefined;
     });
     this.mutQueue(t.q, () => (t.q.totals[T_LEASE_EXPIRED] = (t.q.totals[T_LEASE_EXPIRED] as number) + 1));
     if (dead) this.afterTerminal(t, T_DEAD, 'dead');
@@ -659,7 +662,7 @@ export class QueueStateMachine {
       budget--;
       this.retentionTimers.pop();
       const t = this.tasks.get(e.key as number);
-      if (t !== undefined && isTerminal(t.state) && t.x?.removeAt === e.at) this.removeTask(t, true);
+      if (t !== undefined && isTerminal(t.state) && t.removeAt === e.at) this.removeTask(t, true);
     }
     for (let e = this.keyTimers.peek(); budget > 0 && e !== undefined && e.at <= this.mono; e = this.keyTimers.peek()) {
       budget--;
@@ -750,7 +753,7 @@ export class QueueStateMachine {
       this.mut(t, () => {
         if (t.state === S_LEASED) {
           this.endAttempt(t, 'cancelled', null, null);
-          t.extra().worker = undefined;
+          t.worker = undefined;
         }
         this.toTerminal(t, S_CANCELLED, reason);
       });
@@ -921,11 +924,10 @@ export class QueueStateMachine {
       t.leases++;
       t.token = this.index;
       t.due = this.mono + leaseMs;
-      const x = t.extra();
-      x.worker = worker;
-      x.leaseMsCur = leaseMs;
-      x.progress = undefined;
-      const h = x.history ?? (x.history = []);
+      t.worker = worker;
+      t.leaseMsCur = leaseMs;
+      if (t.x !== undefined) t.x.progress = undefined;
+      const h = t.history ?? (t.history = []);
       h.push({
         token: this.index,
         worker,
@@ -959,7 +961,7 @@ export class QueueStateMachine {
   }
 
   private findAttempt(t: Task, token: number): Attempt | undefined {
-    const h = t.x?.history;
+    const h = t.history;
     if (h === undefined) return undefined;
     for (let i = h.length - 1; i >= 0; i--) if ((h[i] as Attempt).token === token) return h[i];
     return undefined;
@@ -991,9 +993,8 @@ export class QueueStateMachine {
     const answer = { state: 'completed' };
     this.mut(t, () => {
       this.endAttempt(t, 'acked', null, answer);
-      const x = t.extra();
-      x.worker = undefined;
-      if (result !== undefined) x.result = copyBytes(result);
+      t.worker = undefined;
+      if (result !== undefined) t.extra().result = copyBytes(result);
       this.toTerminal(t, S_COMPLETED, 'acked');
     });
     this.afterTerminal(t, T_COMPLETED, 'completed');
@@ -1008,9 +1009,8 @@ export class QueueStateMachine {
     const answer: NackAnswer = { state: 'waiting' };
     this.mut(t, () => {
       t.attempts++;
-      const x = t.extra();
-      x.worker = undefined;
-      if (cmd.error !== undefined) x.lastError = cmd.error;
+      t.worker = undefined;
+      if (cmd.error !== undefined) t.extra().lastError = cmd.error;
       if (cmd.dead === true || t.attempts >= maxAttempts) {
         answer.state = 'dead';
         this.toTerminal(t, S_DEAD, cmd.dead === true ? 'nacked_dead' : 'max_attempts');
@@ -1041,7 +1041,7 @@ export class QueueStateMachine {
     const answer = { state: 'waiting' };
     this.mut(t, () => {
       this.endAttempt(t, 'released', null, answer);
-      t.extra().worker = undefined;
+      t.worker = undefined;
       this.toWaiting(t);
     });
     this.ev(t, 'released');
@@ -1053,13 +1053,12 @@ export class QueueStateMachine {
     if ('answer' in c) return c.answer;
     const t = c.t;
     this.mut(t, () => {
-      const x = t.extra();
-      const leaseMs = cmd.leaseMs ?? x.leaseMsCur ?? t.q.settings.leaseMs;
-      x.leaseMsCur = leaseMs;
+      const leaseMs = cmd.leaseMs ?? t.leaseMsCur ?? t.q.settings.leaseMs;
+      t.leaseMsCur = leaseMs;
       t.due = this.mono + leaseMs;
       this.leaseHeap.update(t);
-      if (cmd.progress !== undefined) x.progress = cmd.progress;
-      if (cmd.checkpoint !== undefined) x.checkpoint = copyBytes(cmd.checkpoint);
+      if (cmd.progress !== undefined) t.extra().progress = cmd.progress;
+      if (cmd.checkpoint !== undefined) t.extra().checkpoint = copyBytes(cmd.checkpoint);
     });
     this.ev(t, 'extended');
     return ok({ deadlineMono: t.due });
@@ -1124,15 +1123,14 @@ export class QueueStateMachine {
       if (this.queues.size >= this.limits.queuesMax) return;
       q = this.newQueue(target, {});
     }
-    const x = t.x as NonNullable<Task['x']>;
     const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
-    if (x.headers !== undefined) spec.headers = x.headers;
+    if (t.x?.headers !== undefined) spec.headers = t.x.headers;
     // Copies without answers: the source's answer objects may still gain a deadLetterId.
-    const history = (x.history ?? []).map((a) => ({ ...a, answer: null }));
+    const history = (t.history ?? []).map((a) => ({ ...a, answer: null }));
     const d = this.createTask(q, spec, (n) => {
-      n.extra().deadLetterOf = { id: t.id, queue: t.q.name, reason: x.reason ?? 'dead', history };
+      n.extra().deadLetterOf = { id: t.id, queue: t.q.name, reason: t.reason ?? 'dead', history };
     });
-    this.mut(t, () => (x.deadLetterId = d.id));
+    this.mut(t, () => (t.extra().deadLetterId = d.id));
   }
 
   private redrive(cmd: CommandOf<'redrive'>): Answer {

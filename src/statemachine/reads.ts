@@ -39,26 +39,26 @@ export function taskView(m: QueueStateMachine, t: Task): TaskView {
     maxDeliveries: x?.maxDeliveries ?? t.q.settings.maxDeliveries,
     enqueuedMono: t.enqMono,
     enqueuedWall: t.enqWall,
-    history: (x?.history ?? []).map(attemptView),
+    history: (t.history ?? []).map(attemptView),
   };
+  if (t.reason !== undefined) v.reason = t.reason;
+  if (t.endedMono !== undefined) v.endedMono = t.endedMono;
   if (t.state === S_DELAYED) v.runAt = { clock: x?.wallDue === true ? 'wall' : 'mono', at: t.due };
-  if (x === undefined) return v;
-  if (x.group !== undefined) v.group = x.group;
-  if (x.key !== undefined) v.idempotencyKey = x.key;
   if (t.state === S_LEASED) {
     v.lease = {
       token: formatId(t.token),
-      workerId: x.worker ?? '',
+      workerId: t.worker ?? '',
       deadlineMono: t.due,
       expired: t.due <= m.lastMono(),
     };
   }
+  if (x === undefined) return v;
+  if (x.group !== undefined) v.group = x.group;
+  if (x.key !== undefined) v.idempotencyKey = x.key;
   if (x.progress !== undefined) v.progress = x.progress;
   if (x.checkpoint !== undefined) v.checkpoint = x.checkpoint;
   if (x.result !== undefined) v.result = x.result;
   if (x.lastError !== undefined) v.lastError = x.lastError;
-  if (x.reason !== undefined) v.reason = x.reason;
-  if (x.endedMono !== undefined) v.endedMono = x.endedMono;
   if (x.deadLetterOf !== undefined) {
     const d = x.deadLetterOf;
     v.deadLetterOf = { id: formatId(d.id), queue: d.queue, reason: d.reason, history: d.history.map(attemptView) };

@@ -13,7 +13,7 @@ import type { Attempt, CachedAnswer } from './records.js';
 import { Hasher } from './hash.js';
 import { Queue, S_DELAYED, S_LEASED, S_WAITING, Session, Task, TaskExtra, isTerminal, latin1Bytes } from './records.js';
 
-const FORMAT = 'raftq-sm/1';
+const FORMAT = 'raftq-sm/2';
 const TASKS_PER_CHUNK = 1024;
 const ITEMS_PER_CHUNK = 4096;
 
@@ -27,6 +27,20 @@ function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
   const o: Record<string, unknown> = {};
   for (const k of EXTRA_FIELDS) if (x[k] !== undefined) o[k] = x[k];
   return o;
+}
+
+/** Lease and ending fields kept on the task itself. */
+const RUN_FIELDS = ['worker', 'leaseMsCur', 'history', 'reason', 'endedMono', 'removeAt'] as const;
+
+function encodeRun(t: Task): Record<string, unknown> | null {
+  const o: Record<string, unknown> = {};
+  let any = false;
+  for (const k of RUN_FIELDS) {
+    if (t[k] === undefined) continue;
+    o[k] = t[k];
+    any = true;
+  }
+  return any ? o : null;
 }
 
 function encodeTask(t: Task): unknown[] {
@@ -44,6 +58,7 @@ function encodeTask(t: Task): unknown[] {
     t.enqMono,
     t.enqWall,
     encodeExtra(t.x),
+    encodeRun(t),
   ];
 }
 
@@ -134,21 +149,23 @@ function reset(m: QueueStateMachine): void {
 }
 
 function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
-  const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x] = row as [
-    number,
-    string,
-    Uint8Array,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    Record<string, unknown> | null,
-  ];
+  const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x, run] =
+    row as [
+      number,
+      string,
+      Uint8Array,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      number,
+      Record<string, unknown> | null,
+      Record<string, unknown> | null,
+    ];
   const q = m.queues.get(qn) ?? fail(`task ${id} in unknown queue ${qn}`);
   const ph = new Hasher().bytes(payload).a;
   const t = new Task(
@@ -166,6 +183,10 @@ function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
   t.leases = leases;
   t.due = due;
   t.token = token;
+  if (run !== null) {
+    const rt = t as unknown as Record<string, unknown>;
+    for (const k of RUN_FIELDS) if (run[k] !== undefined) rt[k] = plain(run[k]);
+  }
   if (x !== null) {
     const ex = t.extra() as unknown as Record<string, unknown>;
     for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = plain(x[k]);
