@@ -1,12 +1,12 @@
 // npm run sim -- --seeds N [--nodes 3|5] [--from S]   run N seeds (half 3 nodes, half 5 unless --nodes)
-// npm run sim -- --seed S [--nodes 3|5] [--trace]      replay one seed exactly (prints its trace hash)
+// npm run sim -- --seed S [--nodes 3|5] [--trace] [--schedule JSON]   replay one seed exactly (prints its trace hash)
 // Exits non-zero and prints the seed on any violation. The last line is `N seeds, V violations`.
 
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Command } from 'commander';
 import { runSeed } from './sim.js';
-import type { SimResult, SimTotals } from './sim.js';
+import type { SimOptions, SimResult, SimTotals } from './sim.js';
 import { addTotals, coverageGaps } from './seeds.js';
 
 const program = new Command()
@@ -18,6 +18,7 @@ const program = new Command()
     Number.parseInt(v, 10),
   )
   .option('--trace', 'print the event trace of a replayed seed')
+  .option('--schedule <json>', 'fault knobs for --seed, e.g. a fast-check counterexample: {"crashes":1,"lossMax":0.1}')
   .option('--workers <n>', 'worker threads (default: up to 2)', (v) => Number.parseInt(v, 10));
 
 interface Job {
@@ -74,10 +75,12 @@ async function main(): Promise<void> {
     nodes?: number;
     trace?: boolean;
     workers?: number;
+    schedule?: string;
   }>();
   if (opts.seed !== undefined) {
-    const nodes = opts.nodes ?? 3;
-    const r = runSeed({ seed: opts.seed, nodes, trace: opts.trace === true });
+    const knobs = opts.schedule === undefined ? {} : (JSON.parse(opts.schedule) as Partial<SimOptions>);
+    const nodes = opts.nodes ?? knobs.nodes ?? 3;
+    const r = runSeed({ ...knobs, seed: opts.seed, nodes, trace: opts.trace === true });
     if (opts.trace === true) for (const line of r.trace) console.log(line);
     report(r);
     printTotals(r.totals);
