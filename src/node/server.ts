@@ -136,6 +136,9 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     log,
     tickMs: config.heartbeatMs,
     snapshotEvery: config.snapshotEvery,
+    // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
+    // interval, so a small --snapshot-every really bounds the log.
+    snapshotKeep: Math.min(1000, config.snapshotEvery),
     startCommit: recovered.hardState.commit,
     onApplied: (i) => metrics.appliedIndex.set(i),
     onFatal: (err) => fatal(err),
