@@ -63,6 +63,43 @@ describe('raft - bad input', () => {
     expect(b.stats.malformed).toBeGreaterThan(0);
   });
 
+  it('a leader survives well-typed but nonsensical responses (huge indexes, hints, offsets)', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.elect('a');
+    const a = c.node('a');
+    const respTypes = [
+      MessageType.AppendResp,
+      MessageType.HeartbeatResp,
+      MessageType.SnapshotResp,
+      MessageType.VoteResp,
+    ];
+    const n = fc.oneof(fc.nat(), fc.constant(Number.MAX_SAFE_INTEGER));
+    fc.assert(
+      fc.property(fc.constantFrom(...respTypes), n, n, n, fc.boolean(), (type, index, hint, rterm, reject) => {
+        const m: Message = {
+          type,
+          group: 1,
+          term: a.currentTerm,
+          from: 'b',
+          fromStorage: 'b-s1',
+          to: 'a',
+          index,
+          reject,
+          rejectHint: hint,
+          rejectTerm: rterm,
+          context: hint,
+          snapshotIndex: index,
+        };
+        expect(() => a.step(m)).not.toThrow();
+        c.processAllReady();
+        c.inbox = [];
+        expect(a.commitIndex).toBeLessThanOrEqual(a.lastIndex);
+      }),
+      { numRuns: 1000 },
+    );
+    expect(a.currentRole).toBe('leader');
+  });
+
   it('an out-of-term Append is answered with the current term, so the stale leader steps down', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.elect('a');
