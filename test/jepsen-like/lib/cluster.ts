@@ -23,7 +23,7 @@ export interface DigestPoint {
   digest: string;
 }
 
-/** How LocalCluster is obtained: from this checkout, or from a patched copy (planted bugs). */
+/** How LocalCluster is obtained: from this checkout, or from a private (maybe patched) copy of the build. */
 export type ClusterFactory = (opts: Parameters<typeof LocalCluster.create>[0]) => Promise<LocalCluster>;
 
 export interface JepsenClusterOptions {
@@ -61,7 +61,7 @@ export class JepsenCluster {
    * which needs the membership commands. The others must carry on.
    */
   readonly refused = new Set<string>();
-  /** Nodes told to fail an fsync: they must stop, so their exit is expected. */
+  /** Nodes told to fail an fsync or to lose power: they must stop, so their exit is expected. */
   private readonly mustStop = new Set<string>();
   private readonly expectingExit = new Set<string>();
   private readonly clientAddr = new Map<string, string>();
@@ -134,7 +134,7 @@ export class JepsenCluster {
     if (code === 3 && this.corrupted.has(id)) {
       this.refused.add(id);
       this.log(`node ${id} refuses to start on its damaged storage: out until replaced (needs membership)`);
-    } else if (this.mustStop.delete(id)) this.log(`node ${id} stopped after a failed fsync, as it must`);
+    } else if (this.mustStop.delete(id)) this.log(`node ${id} stopped on its failed storage, as it must`);
     else this.unexpectedExits.push({ id, code, signal });
   }
 
@@ -148,11 +148,13 @@ export class JepsenCluster {
   }
 
   async kill(id: string): Promise<void> {
-    if (!this.local.running(id)) return;
-    this.expectingExit.add(id);
-    await this.local.kill(id);
+    if (this.local.running(id)) {
+      this.expectingExit.add(id);
+      await this.local.kill(id);
+    }
     this.down.add(id);
     this.paused.delete(id);
+    this.mustStop.delete(id);
   }
 
   start(id: string): void {
@@ -175,6 +177,8 @@ export class JepsenCluster {
 
   /** F6: drop every write whose fsync had not completed, then SIGKILL. Returns false if the node did not answer. */
   async powerLoss(id: string): Promise<boolean> {
+    // Its storage now refuses writes, so the node may stop on its own before the SIGKILL.
+    this.mustStop.add(id);
     const answered = this.paused.has(id) ? false : await this.post(id, '/debug/fault/power-loss', '');
     await this.kill(id);
     return answered;
@@ -196,8 +200,9 @@ export class JepsenCluster {
   }
 
   /**
-   * F7 on a stopped node: a torn tail. Truncates the newest LevelDB log file at a random point in
-   * its second half, as a crash mid-write leaves it; the node must come back and catch up. (Bit
+   * F7 on a stopped node: a torn tail. Truncates the newest LevelDB log file inside its last record
+   * or deeper; the node must come back and catch up, or refuse to start when committed records are
+   * gone (then it is out until replaced). (Bit
    * flips inside the log make the node refuse to start, by design: bringing it back then means
    * replacing it, which needs the membership commands. See `flipBits`.)
    */
@@ -206,7 +211,11 @@ export class JepsenCluster {
     if (newest === undefined) return 'nothing to tear';
     this.corrupted.add(id);
     const bytes = readFileSync(newest.path);
-    const cut = Math.floor(bytes.length * (0.5 + rng.next() * 0.5));
+    // Half the time only the last record is torn (a crash mid-write), else a deep cut (a lying disk).
+    const cut =
+      rng.next() < 0.5
+        ? bytes.length - 1 - rng.int(Math.min(64, bytes.length - 1))
+        : Math.floor(bytes.length * (0.5 + rng.next() * 0.5));
     writeFileSync(newest.path, bytes.subarray(0, cut));
     return `truncated ${newest.name} from ${bytes.length} to ${cut} bytes`;
   }

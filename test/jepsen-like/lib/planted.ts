@@ -1,6 +1,6 @@
 // Planted bugs (FAULTS.md §1.4.5): the suite must catch each of these. None is a switch in the
 // production code: `ack-before-fsync` uses the test-only storage fault layer's drop-sync mode, and
-// the state-machine bugs run a patched copy of dist/ made here, in a temp folder.
+// the state-machine bugs run a patched private copy of dist/ made here, in the run folder.
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -77,11 +77,13 @@ export function plant(name: string): Plant {
 }
 
 /**
- * A copy of the built package (dist/, bin/, the .proto files, node_modules linked) under `dir`,
- * with the plant's patches applied; returns a LocalCluster factory that runs that copy.
+ * A private copy of the built package (dist/, bin/, the .proto files, node_modules linked) under
+ * `dir`, with `patches` applied to the state machine; returns a LocalCluster factory that runs it.
+ * Every run uses one: other engineers rebuild the shared dist/ at any time, and nodes restarted
+ * mid-run must run the code the run started with.
  */
-export async function patchedBuild(p: Plant, dir: string): Promise<ClusterFactory> {
-  const root = join(dir, 'patched');
+export async function privateBuild(dir: string, patches: readonly [string, string][] = []): Promise<ClusterFactory> {
+  const root = join(dir, 'build');
   mkdirSync(join(root, 'src'), { recursive: true });
   cpSync(join(repoRoot, 'dist'), join(root, 'dist'), { recursive: true });
   cpSync(join(repoRoot, 'bin'), join(root, 'bin'), { recursive: true });
@@ -90,8 +92,8 @@ export async function patchedBuild(p: Plant, dir: string): Promise<ClusterFactor
   if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
   const machine = join(root, 'dist', 'src', 'statemachine', 'machine.js');
   let text = readFileSync(machine, 'utf8');
-  for (const [from, to] of p.patches ?? []) {
-    if (!text.includes(from)) throw new Error(`plant ${p.name}: dist/ no longer contains ${JSON.stringify(from)}`);
+  for (const [from, to] of patches) {
+    if (!text.includes(from)) throw new Error(`planted bug: dist/ no longer contains ${JSON.stringify(from)}`);
     text = text.split(from).join(to);
   }
   writeFileSync(machine, text);

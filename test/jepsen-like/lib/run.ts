@@ -8,7 +8,7 @@ import { checkAll, HistoryRecorder, summary, timelineSvg } from '../../../src/ch
 import type { DigestPoint, Minimums, RecoveryProbe, Verdict } from '../../../src/checker/index.js';
 import { JepsenCluster, type ClusterFactory } from './cluster.js';
 import { sleep, type NemesisContext } from './nemesis.js';
-import { patchedBuild, plant as plantByName, type Plant } from './planted.js';
+import { plant as plantByName, privateBuild, type Plant } from './planted.js';
 import { Rng } from './rng.js';
 import { namedSchedule, parseNemeses, rotation, runSchedule, type Schedule } from './schedules.js';
 import { WhiteboxObserver, type WhiteboxResult } from './whitebox.js';
@@ -130,7 +130,7 @@ async function runInside(
   const p = o.plant !== undefined ? plantByName(o.plant) : undefined;
   const schedule = scheduleOf(o, p);
   const rng = new Rng(o.seed);
-  const factory: ClusterFactory | undefined = p?.patches ? await patchedBuild(p, dir) : undefined;
+  const factory: ClusterFactory = await privateBuild(dir, p?.patches);
   const history = createWriteStream(join(dir, 'history.jsonl'));
   const recorder = new HistoryRecorder({ write: (line) => history.write(line) });
 
@@ -141,7 +141,7 @@ async function runInside(
     electionTicks,
     ...(schedule.snapshotEvery !== undefined ? { snapshotEvery: schedule.snapshotEvery } : {}),
     storageFaults: p?.storageFaults ?? '1',
-    ...(factory ? { factory } : {}),
+    factory,
     log,
   });
   setCluster(cluster);
@@ -171,7 +171,7 @@ async function runInside(
   let rounds: number;
   try {
     if (p?.leaderMonoRate !== undefined) void driftLeader(ctx, p.leaderMonoRate);
-    rounds = await runSchedule(ctx, schedule, o.quietMs ?? [1_000, 3_000]);
+    rounds = await runSchedule(ctx, schedule, o.quietMs ?? schedule.quietMs ?? [1_000, 3_000]);
   } finally {
     clearTimeout(timer);
   }
@@ -227,7 +227,7 @@ async function runInside(
   });
   const wb = whitebox.result();
   // A white-box violation fails the run like a history violation does.
-  const status = verdict.status === 'pass' && !wb.valid ? 'fail' : verdict.status;
+  const status = wb.valid ? verdict.status : 'fail';
   const expected = p ? `\nplanted bug: ${p.name} (expected to be caught by ${p.caughtBy})\n` : '';
   const head =
     `raftq jepsen-like run ${runName(o)} seed ${o.seed}: ${o.timeSec} s of faults, ${rounds} rounds, ` +
@@ -251,7 +251,10 @@ async function runInside(
     ),
   );
   writeFileSync(join(dir, 'timeline.html'), timelineSvg(recorder.ops()));
-  if (status === 'pass' && o.keepData !== true) rmSync(join(dir, 'data'), { recursive: true, force: true });
+  if (status === 'pass' && o.keepData !== true) {
+    rmSync(join(dir, 'data'), { recursive: true, force: true });
+    rmSync(join(dir, 'build'), { recursive: true, force: true });
+  }
   const exitCode = status === 'pass' ? 0 : status === 'fail' ? 1 : 2;
   return { exitCode, status, dir, verdict, whitebox: wb, summary: text };
 }

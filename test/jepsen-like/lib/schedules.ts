@@ -42,6 +42,8 @@ export interface Schedule {
   round(ctx: NemesisContext): Promise<void>;
   /** Fault kinds a round records, each needed at least once per run (minimum counts). */
   kinds: string[];
+  /** Quiet period between rounds, ms (default 1–3 s): time for traffic between heavy faults. */
+  quietMs?: [number, number];
   /** Snapshot threshold the cluster must run with (F10), if the schedule needs one. */
   snapshotEvery?: number;
 }
@@ -98,7 +100,7 @@ const schedules: Record<ScheduleName, Schedule> = {
   C1: { round: (ctx) => pauseOrPartKill(ctx, 'pause'), kinds: ['pause', 'power'] },
   C2: { round: (ctx) => pauseOrPartKill(ctx, 'partition'), kinds: ['partition', 'power'] },
   // Coordinated power loss of every node during heavy traffic (NATS, etcd #14139).
-  C3: { round: (ctx) => powerEpisode(ctx, 'all'), kinds: ['power'] },
+  C3: { round: (ctx) => powerEpisode(ctx, 'all'), kinds: ['power'], quietMs: [4_000, 8_000] },
   C4: {
     kinds: ['disk', 'kill'],
     round: async (ctx) => {

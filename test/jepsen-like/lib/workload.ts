@@ -82,7 +82,7 @@ export class Workload {
       workers: 5,
       leaseMs: 4_000,
       holdMs: 500,
-      callTimeoutMs: 5_000,
+      callTimeoutMs: 10_000,
       produceEveryMs: 20,
       ...options,
     };
