@@ -144,6 +144,8 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     onFatal: (err) => fatal(err),
   });
 
+  // Set once the client port is up; the admin port may be scraped before.
+  let clientServer: ClientServer | null = null;
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
@@ -154,7 +156,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       ready: () => driver.ready(),
       status: () => ({ ...driver.status(), log: driver.logStatus() }),
       digests: () => driver.digestHistory(),
-      refreshMetrics: () => refreshMetrics(metrics, driver),
+      refreshMetrics: () => {
+        refreshMetrics(metrics, driver);
+        countMalformed(metrics, [
+          clientServer?.metrics().invalidArgument ?? 0,
+          peerServer.metrics().invalidArgumentCount,
+          peerServer.metrics().resourceExhaustedCount,
+          raft.stats.malformed,
+        ]);
+      },
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(testClock ? clockControls(testClock) : {}),
@@ -164,6 +174,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
   );
   if (config.http) await admin.listen(config.http.host, config.http.port);
   const client = await startClientService(config, driver, log);
+  clientServer = client;
   driver.start();
   log.info(
     {
@@ -257,6 +268,15 @@ function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
     }
   }
 }
+
+/** Raises the malformed-requests counter to the sum of the layers' own counts (each only grows). */
+function countMalformed(m: NodeMetrics, counts: number[]): void {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const seen = malformedSeen.get(m) ?? 0;
+  if (total > seen) m.malformedRequests.inc(total - seen);
+  malformedSeen.set(m, Math.max(seen, total));
+}
+const malformedSeen = new WeakMap<NodeMetrics, number>();
 
 async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
   const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });

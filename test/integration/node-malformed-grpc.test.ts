@@ -34,9 +34,10 @@ function enqueueRequest(queue: string, payloads: Buffer[]): Buffer {
 let tc: TestCluster;
 let raw: grpc.Client;
 let leaderAddress = '';
+let leader = '';
 beforeAll(async () => {
   tc = await startCluster(3);
-  const leader = await waitForLeader(tc.cluster);
+  leader = await waitForLeader(tc.cluster);
   leaderAddress = `127.0.0.1:${tc.cluster.spec(leader).clientPort}`;
   raw = new grpc.Client(leaderAddress, grpc.credentials.createInsecure());
 });
@@ -129,8 +130,12 @@ describe('malformed requests on the client port', () => {
     expect(r.code, r.details).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 
-  it('the node is still up and serves a normal SDK request', async () => {
+  it('the node is still up, counted the refusals, and serves a normal SDK request', async () => {
     expect(tc.exits).toEqual([]);
+    const res = await fetch(`http://127.0.0.1:${tc.cluster.spec(leader).httpPort}/metrics`);
+    const m = /^raftq_malformed_requests_total (\d+)$/m.exec(await res.text());
+    // The ten INVALID_ARGUMENT cases above at least.
+    expect(Number(m?.[1])).toBeGreaterThanOrEqual(10);
     const client = new Client({ servers: [leaderAddress], timeoutMs: 10_000 });
     try {
       const r = await client.queue<{ k: string }>('after').enqueue({ k: 'still alive' });
