@@ -1,0 +1,151 @@
+// The network between SDK clients and the nodes' client services: each call is encoded and decoded
+// with the real proto definitions and runs through the real client service (src/rpc) of the
+// addressed node, with delays, lost requests, lost replies and per-link blackouts, so the SDK's
+// retries, leader following and session logic run as they would over gRPC.
+import type * as grpc from '@grpc/grpc-js';
+import { detailFromServiceError } from '../../../src/client/grpc-transport.js';
+import {
+  TransportError,
+  type Message,
+  type Method,
+  type StreamHandlers,
+  type StreamMethod,
+  type Transport,
+} from '../../../src/client/transport.js';
+import type { Rng } from '../../../src/raft/rng.js';
+import { clientServiceDefinition, type ClientService } from '../../../src/rpc/client-service.js';
+import type { ClientClock } from './clocks.js';
+import type { Scheduler } from './scheduler.js';
+
+export interface Endpoint {
+  address: string;
+  idx: number;
+  /** The current life's client service, null while the node is down. */
+  service: ClientService | null;
+  /** Calls in flight at this node's current life: a crash resets them. */
+  inflight: Set<(why: string) => void>;
+}
+
+export interface CallHooks {
+  /** A request leaves the client (every attempt). */
+  sent(client: string, method: Method, request: Message): void;
+  /** A reply reached the client (before the SDK sees it). */
+  replied(client: string, method: Method, request: Message, reply: Message): void;
+}
+
+export class ClientNet {
+  loss = 0;
+  delayMaxMs = 3;
+  /** blackout[`${client}/${nodeIdx}`]: both directions dropped. */
+  readonly blackout = new Set<string>();
+  private readonly definition = clientServiceDefinition();
+
+  constructor(
+    readonly sched: Scheduler,
+    readonly rng: Rng,
+    readonly endpoints: Endpoint[],
+    readonly hooks: CallHooks,
+  ) {}
+
+  delay(): number {
+    return 0.3 + this.rng.float() * this.delayMaxMs;
+  }
+
+  cut(client: string, node: number): boolean {
+    return this.blackout.has(`${client}/${node}`) || this.rng.float() < this.loss;
+  }
+
+  codec(method: Method): grpc.MethodDefinition<unknown, unknown> {
+    return this.definition[method] as grpc.MethodDefinition<unknown, unknown>;
+  }
+}
+
+export class SimTransport implements Transport {
+  constructor(
+    private readonly net: ClientNet,
+    readonly name: string,
+    private readonly clock: ClientClock,
+  ) {}
+
+  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+    const net = this.net;
+    return new Promise<Message>((resolve, reject) => {
+      let done = false;
+      const cancelHandlers: Array<() => void> = [];
+      const finish = (f: () => void): void => {
+        if (done) return;
+        done = true;
+        timer.cancel();
+        signal?.removeEventListener('abort', onAbort);
+        f();
+      };
+      const fail = (code: 'UNAVAILABLE' | 'DEADLINE_EXCEEDED', message: string): void =>
+        finish(() => reject(new TransportError({ code, message })));
+      const timer = this.clock.setTimer(timeoutMs, () => fail('DEADLINE_EXCEEDED', `${method} timed out`));
+      const onAbort = (): void => {
+        for (const h of cancelHandlers) h();
+        fail('UNAVAILABLE', 'cancelled');
+      };
+      if (signal?.aborted) return onAbort();
+      signal?.addEventListener('abort', onAbort);
+      const ep = net.endpoints.find((e) => e.address === address);
+      net.hooks.sent(this.name, method, request);
+      if (ep === undefined) {
+        net.sched.after(net.delay(), () => fail('UNAVAILABLE', `resolve ${address}: unknown host`));
+        return;
+      }
+      if (net.cut(this.name, ep.idx)) return; // request lost: the call times out
+      const m = net.codec(method);
+      const decoded = m.requestDeserialize(m.requestSerialize(request) as Buffer);
+      net.sched.after(net.delay(), () => {
+        const service = ep.service;
+        if (done) return;
+        if (service === null) return fail('UNAVAILABLE', `connect ${address}: refused`);
+        const inflight = ep.inflight;
+        const reset = (why: string): void => fail('UNAVAILABLE', why);
+        inflight.add(reset);
+        const cancelled: Array<() => void> = [];
+        cancelHandlers.push(() => {
+          for (const c of cancelled) c();
+        });
+        const fakeCall = {
+          request: decoded,
+          getDeadline: () => Infinity,
+          on: (ev: string, fn: () => void) => {
+            if (ev === 'cancelled') cancelled.push(fn);
+          },
+        };
+        const impl = service.implementation[method] as (c: unknown, cb: grpc.sendUnaryData<unknown>) => void;
+        impl(fakeCall, (err, value) => {
+          // A reply from a life that crashed meanwhile never leaves the machine.
+          if (!inflight.has(reset) || ep.inflight !== inflight) return;
+          inflight.delete(reset);
+          if (done) return;
+          if (net.cut(this.name, ep.idx)) {
+            // Reply lost: the client sees a reset connection a little later.
+            net.sched.after(net.delay(), () => fail('UNAVAILABLE', 'connection reset (reply lost)'));
+            return;
+          }
+          const encoded = err ? null : m.responseSerialize(value);
+          net.sched.after(net.delay(), () => {
+            if (done) return;
+            if (err) {
+              const detail = detailFromServiceError(err as grpc.ServiceError);
+              return finish(() => reject(new TransportError(detail)));
+            }
+            const reply = m.responseDeserialize(encoded as Buffer) as Message;
+            net.hooks.replied(this.name, method, request, reply);
+            finish(() => resolve(reply));
+          });
+        });
+      });
+    });
+  }
+
+  stream(_address: string, _method: StreamMethod, _request: Message, handlers: StreamHandlers): () => void {
+    handlers.onEnd({ code: 'UNAVAILABLE', message: 'no streams in the simulation' });
+    return () => undefined;
+  }
+
+  close(): void {}
+}
