@@ -326,7 +326,7 @@ export class Client {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
     const lane = options.lane ?? 'main';
     let session = await this.ensureSession(lane, deadline, options.signal);
-    let seq = session.allocate();
+    let seq = await session.allocateWithin(Math.max(1, this.limits.sessionOutstandingMax >> 1));
     let firstSentAt: number | undefined;
     let failures = 0;
     let hops = 0;
@@ -352,7 +352,6 @@ export class Client {
         } catch (e) {
           last = detailOf(e);
           failures += 1;
-          await this.discover(last, address);
           await this.discover(last, address);
           const d = this.decide(last, address, failures, hops);
           hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
@@ -412,7 +411,7 @@ export class Client {
   }
 
   private dropSession(lane: Lane, s: Session): void {
-    s.expired = true;
+    s.release();
     if (this.lanes[lane].session === s) this.lanes[lane].session = null;
   }
 

@@ -13,6 +13,21 @@ export class Session {
     readonly timeoutMs: number,
   ) {}
 
+  private waiters: Array<() => void> = [];
+
+  /**
+   * A new sequence number once the window from the floor to it stays below `window`: the server
+   * caches every answer above the floor and refuses a session whose cache is full, so callers beyond
+   * the window wait here (bounded buffering) instead of being refused.
+   */
+  async allocateWithin(window: number): Promise<number> {
+    for (let rounds = 0; this.nextSeq - this.floor() >= window && !this.expired; rounds++) {
+      if (rounds > 1_000_000) throw new Error('session window never opened');
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+    return this.allocate();
+  }
+
   allocate(): number {
     const seq = this.nextSeq;
     this.nextSeq += 1;
@@ -23,6 +38,17 @@ export class Session {
   /** The answer to `seq` arrived, or the caller gave up on it: it needs no cached answer any more. */
   complete(seq: number): void {
     this.outstanding.delete(seq);
+    if (this.waiters.length > 0) {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const w of waiters) w();
+    }
+  }
+
+  /** Wakes every caller waiting for the window (the session expired or was dropped). */
+  release(): void {
+    this.expired = true;
+    this.complete(-1);
   }
 
   /** The lowest sequence number still awaited (the next one if none is). */

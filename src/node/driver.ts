@@ -17,7 +17,15 @@ import { encodeEnvelope, ENVELOPE_VERSION } from '../protocol/index.js';
 import { decodeEnvelope } from '../protocol/codec.js';
 import type { RaftNode } from '../raft/node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import { EntryType, type Entry, type Membership, type Message, type Ready, type Snapshot } from '../raft/types.js';
+import {
+  EntryType,
+  MessageType,
+  type Entry,
+  type Membership,
+  type Message,
+  type Ready,
+  type Snapshot,
+} from '../raft/types.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, MemberStatus, NodeStatus } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import { LogClock, type ClockSource, type Stamps } from './log-clock.js';
@@ -325,15 +333,19 @@ export class NodeDriver implements ClientExecutor {
   async transferLeadership(ms: number): Promise<boolean> {
     const st = this.o.raft.status();
     if (st.role !== 'leader') return true;
-    const target = st.progress.filter((p) => p.id !== st.id && this.isVoter(p.id)).sort((a, b) => b.match - a.match)[0];
-    if (!target) return false;
-    this.o.raft.transferLeader(target.id);
+    // A voter heard from recently first, then the most caught-up one.
+    const target = st.progress
+      .filter((p) => p.id !== st.id && this.isVoter(p.id))
+      .sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match)[0];
+    if (!target || !this.o.raft.transferLeader(target.id).ok) return false;
     this.kick();
     const end = this.o.clock.monoMs() + ms;
     while (this.o.clock.monoMs() < end) {
       await new Promise<void>((r) => this.o.timers.setTimeout(r, this.o.tickMs));
       const now = this.o.raft.status();
       if (now.role !== 'leader' && now.leader !== null && now.leader !== st.id) return true;
+      // The core abandons a transfer not done within an election timeout: the target is gone, stop waiting.
+      if (now.role === 'leader' && now.leadTransferee === null) return false;
     }
     return false;
   }
@@ -370,6 +382,21 @@ export class NodeDriver implements ClientExecutor {
 
   private async handleReady(rd: Ready): Promise<void> {
     this.onSoftState(rd);
+    if (this.o.advertise && rd.messages.length > 0 && this.unbound()) {
+      for (const m of rd.messages) m.fromAddress = this.o.advertise;
+    }
+    // A leader may replicate in parallel with its own disk write (Raft thesis §10.2.1): its Append
+    // and Heartbeat messages depend on nothing it has not already made durable (its term and vote
+    // were persisted when it campaigned), and it counts itself for commit only after advance().
+    // Every other message (votes, acknowledgements) waits for the write.
+    let rest = rd.messages;
+    if (rd.softState.role === 'leader' && rd.messages.length > 0) {
+      const early = rd.messages.filter((m) => m.type === MessageType.Append || m.type === MessageType.Heartbeat);
+      if (early.length > 0) {
+        this.o.send(early);
+        rest = rd.messages.filter((m) => m.type !== MessageType.Append && m.type !== MessageType.Heartbeat);
+      }
+    }
     if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
       await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
@@ -382,10 +409,7 @@ export class NodeDriver implements ClientExecutor {
       this.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
-    if (this.o.advertise && rd.messages.length > 0 && this.unbound()) {
-      for (const m of rd.messages) m.fromAddress = this.o.advertise;
-    }
-    this.o.send(rd.messages);
+    if (rest.length > 0) this.o.send(rest);
     for (const p of rd.proposed) {
       const f = this.proposing.get(p.id);
       if (f) {

@@ -222,9 +222,14 @@ class PeerLink {
     }
     const size = bytes.byteLength + REQUEST_OVERHEAD_BYTES;
     if (bytes.byteLength > this.settings.messageBytesMax) return this.tally.drop('too-large', this);
+    // Heartbeats, votes and responses are small and keep leadership alive: they get headroom above
+    // the bound that paces bulk appends, so a follower slow to acknowledge a burst of appends does not
+    // also lose its heartbeats and start an election.
+    const bulk = msg.type === MessageType.Append && (msg.entries?.length ?? 0) > 0;
+    const countMax = bulk ? this.settings.inflightCountMax : this.settings.inflightCountMax * 2;
     const full =
-      this.inflightCount >= this.settings.inflightCountMax ||
-      (this.inflightCount > 0 && this.inflightBytes + size > this.settings.inflightBytesMax);
+      this.inflightCount >= countMax ||
+      (bulk && this.inflightCount > 0 && this.inflightBytes + size > this.settings.inflightBytesMax);
     if (full) return this.tally.drop('inflight', this);
     this.unary(msg, bytes, size);
   }
