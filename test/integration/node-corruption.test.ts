@@ -41,12 +41,15 @@ describe('a corrupted log record', () => {
     const t = tc;
     const leader = await waitForLeader(t.cluster);
     await enqueueOk(t, 'before');
+    // A client of the leader alone, connected and with its session open, so that its next enqueue
+    // reaches the leader at once, before check-quorum makes it step down.
+    const lone = new Client({ servers: [`127.0.0.1:${t.cluster.spec(leader).clientPort}`], timeoutMs: 15_000 });
+    await lone.queue<{ k: string }>('c').enqueue({ k: 'warm-up' });
     // Alone, the leader appends a proposal it can never commit: an uncommitted tail on its disk.
     for (const s of t.cluster.specs) if (s.id !== leader) await t.cluster.kill(s.id);
-    const lone = new Client({ servers: [`127.0.0.1:${t.cluster.spec(leader).clientPort}`], timeoutMs: 1_500 });
     const stuck = lone
       .queue<{ k: string }>('c')
-      .enqueue({ k: 'never committed' })
+      .enqueue({ k: 'never committed' }, {}, { timeoutMs: 1_500 })
       .catch(() => 'failed');
     await waitFor(
       async () => {
@@ -58,8 +61,6 @@ describe('a corrupted log record', () => {
       10,
     );
     await t.cluster.kill(leader);
-    expect(await stuck).toBe('failed');
-    await lone.close();
     const damaged = await corruptEntryInDataDir(t.cluster.spec(leader).dataDir, 'tail');
     expect(damaged.index).toBeGreaterThan(damaged.commit);
 
@@ -72,6 +73,8 @@ describe('a corrupted log record', () => {
     await waitApplied(t.cluster, ids(t), commit);
     expect(await assertDigestsAgree(t.cluster, ids(t))).toBeGreaterThan(0);
     expect(t.exits.filter((e) => e.signal !== 'SIGKILL')).toEqual([]);
+    expect(await stuck).toBe('failed');
+    await lone.close();
   });
 
   it('in the committed prefix stops the node with a clear error; the cluster carries on', async () => {
