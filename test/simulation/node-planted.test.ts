@@ -30,7 +30,7 @@ describe('node simulation - planted bugs are caught', () => {
     const found = await caught(
       { plant: 'mono-from-wall', liveness: false, wallJumps: 15, handlerMs: [500, 2500] },
       8,
-      /belief overlap|two valid leases/,
+      /belief overlap|belief outlives lease|two valid leases/,
     );
     expect(found.length).toBeGreaterThan(0);
   });

@@ -10,6 +10,8 @@ type End = 'acked' | 'nacked' | 'released' | 'expired' | 'cancelled';
 interface Attempt {
   worker: string;
   end: End | null;
+  /** The lease deadline (mono) this attempt last had. */
+  deadline: number;
 }
 
 interface TrackedTask {
@@ -38,7 +40,7 @@ export class QueueTracker {
   private readonly byKey = new Map<string, string>();
   /** Task ids whose enqueue a client saw acknowledged. */
   readonly acked = new Map<string, { value: string; index: number }>();
-  counts = { enqueued: 0, leased: 0, completed: 0, expired: 0, extended: 0, dead: 0, removed: 0 };
+  counts = { enqueued: 0, leased: 0, completed: 0, expired: 0, extended: 0, dead: 0, removed: 0, deadUndecodable: 0 };
 
   constructor(private readonly fail: Fail) {}
 
@@ -78,7 +80,11 @@ export class QueueTracker {
           this.fail(`extend of ${t.id} accepted at ${index} (mono ${mono}) after its deadline ${l.deadline}`);
         }
         const v = this.view(sm, t.id);
-        if (l !== null && v?.lease) l.deadline = v.lease.deadlineMono;
+        if (l !== null && v?.lease) {
+          l.deadline = v.lease.deadlineMono;
+          const a = t.attempts.get(l.token);
+          if (a) a.deadline = l.deadline;
+        }
         break;
       }
       case 'completed':
@@ -99,6 +105,8 @@ export class QueueTracker {
         break;
       case 'dead':
         this.counts.dead++;
+        // Every payload in the simulation is decodable: such a dead letter is a worker-side mistake.
+        if (this.view(sm, t.id)?.lastError?.startsWith('undecodable payload') === true) this.counts.deadUndecodable++;
         if (t.lease !== null) {
           const byExpiry = ev.reason === 'max_deliveries';
           this.endLease(t, byExpiry ? 'expired' : 'nacked', index, mono, !byExpiry);
@@ -169,7 +177,7 @@ export class QueueTracker {
     const v = this.view(sm, t.id);
     const worker = v?.lease?.workerId ?? '';
     t.lease = { token, deadline: v?.lease?.deadlineMono ?? 0 };
-    t.attempts.set(token, { worker, end: null });
+    t.attempts.set(token, { worker, end: null, deadline: t.lease.deadline });
   }
 
   /** The current lease ended: by the holder's command (`byHolder`) it must still have been valid. */
@@ -255,6 +263,11 @@ export class QueueTracker {
         `stale token accepted: ${end} of ${id}/${token} answered ok, but the attempt ended ${a?.end ?? 'never'}`,
       );
     }
+  }
+
+  /** The deadline (mono) of attempt (id, token) as last applied, or null. */
+  deadlineOf(id: string, token: string): number | null {
+    return this.tasks.get(id)?.attempts.get(token)?.deadline ?? null;
   }
 
   /** Every acknowledged enqueue is still there (or was removed after reaching a terminal state). */

@@ -55,6 +55,8 @@ export interface NodeSimOptions {
   maxHoldMs?: number;
   /** A planted bug, to show the checks catch it (test only). */
   plant?: 'ack-before-fsync' | 'mono-from-wall' | null;
+  /** The SDK clients' call timeout (retries included). */
+  clientTimeoutMs?: number;
   /** fsync latency range of every simulated disk. */
   fsyncMs?: [number, number];
   /** Chance that the whole cluster loses power at once during the faults. */
@@ -92,6 +94,8 @@ export interface NodeSimTotals {
   workerRestarts: number;
   snapshotsInstalled: number;
   clusterPowerLosses: number;
+  /** Tasks a worker dead-lettered as undecodable (every simulated payload decodes: an SDK mistake). */
+  deadUndecodable: number;
   /** Handlers the SDK started with their signal already fired (belief over before the payload came). */
   handlersStartedLate: number;
 }
@@ -153,6 +157,7 @@ function emptyTotals(): NodeSimTotals {
     snapshotsInstalled: 0,
     handlersStartedLate: 0,
     clusterPowerLosses: 0,
+    deadUndecodable: 0,
   };
 }
 
@@ -215,6 +220,7 @@ export class NodeSimulation {
       plant: null,
       wireChecks: true,
       fsyncMs: [0.3, 3],
+      clientTimeoutMs: 3000,
       clusterPowerLossChance: 0.3,
       crashes: 2,
       partitions: 2,
@@ -499,7 +505,7 @@ export class NodeSimulation {
       servers: [...servers.slice(shift), ...servers.slice(0, shift)],
       transport: new SimTransport(this.net, name, clock),
       clock,
-      timeoutMs: 3000,
+      timeoutMs: this.o.clientTimeoutMs,
       sessionTimeoutMs,
       retryMinMs: 10,
       retryMaxMs: 200,
@@ -545,6 +551,7 @@ export class NodeSimulation {
           `${client} gets ${t.id}/${t.token} (sent ${sent.toFixed(1)} held ${heldMs} lease ${leaseMs} margin ${w.margin}, now ${clock.now().toFixed(1)}): belief to ${end.toFixed(1)}`,
         );
         this.beliefs.granted(String(req['workerId']), t.id, t.token, end);
+        this.checkBeliefWithinLease(client, t.id, t.token, end, this.tracker.deadlineOf(t.id, t.token));
         this.watchBelief(t.id, t.token);
       }
     } else {
@@ -553,6 +560,33 @@ export class NodeSimulation {
         `${client} extends ${String(req['id'])}/${String(req['token'])} (sent ${sent.toFixed(1)}): belief to ${end.toFixed(1)}`,
       );
       this.beliefs.extended(String(req['id']), String(req['token']), end);
+      const d = Number(reply['deadlineMono'] ?? 0);
+      if (d > 0) this.checkBeliefWithinLease(client, String(req['id']), String(req['token']), end, d);
+    }
+  }
+
+  /**
+   * DESIGN.md §2 directly: when a grant or extend reaches the worker, the belief it yields ends before
+   * the lease can expire: belief time left ≤ the time the current leader's mono needs to reach the
+   * deadline (a later leader starts lower, which only lengthens the lease).
+   */
+  private checkBeliefWithinLease(
+    client: string,
+    id: string,
+    token: string,
+    beliefEnd: number,
+    deadline: number | null,
+  ) {
+    const l = this.leader();
+    if (deadline === null || l?.driver === null || l === undefined || l.driver === null) return;
+    // In true ms: the leader's clock reaches the deadline at its own rate (stamps are whole ms).
+    const leaseLeft = (deadline - l.driver.clock.peek().mono) / (l.clock?.mono.rate ?? 1);
+    const beliefLeft = beliefEnd - this.sched.now;
+    const slack = 2;
+    if (beliefLeft > leaseLeft + slack) {
+      this.fail(
+        `belief outlives lease: ${client} believes ${id}/${token} for ${beliefLeft.toFixed(1)} ms, the lease has ${leaseLeft.toFixed(1)} ms left (leader ${l.id})`,
+      );
     }
   }
 
@@ -918,6 +952,7 @@ export class NodeSimulation {
     this.totals.leaseExpiries = c.expired;
     this.totals.extends = c.extended;
     this.totals.dead = c.dead;
+    this.totals.deadUndecodable = c.deadUndecodable;
     this.totals.beliefGrants = this.beliefs.grants;
     return {
       seed: this.o.seed,
