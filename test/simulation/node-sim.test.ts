@@ -29,6 +29,9 @@ function expectCoverage(t: NodeSimTotals, seeds: number): void {
   expect(t.completed).toBeGreaterThan(20 * seeds);
   expect(t.leaseExpiries).toBeGreaterThan(0);
   expect(t.extends).toBeGreaterThan(0);
+  expect(t.nacks).toBeGreaterThan(0);
+  expect(t.releases).toBeGreaterThan(0);
+  expect(t.dead).toBeGreaterThan(0);
   expect(t.beliefGrants).toBeGreaterThan(20 * seeds);
   expect(t.workerRestarts).toBeGreaterThan(0);
   expect(t.clusterPowerLosses).toBeGreaterThan(0);

@@ -40,7 +40,18 @@ export class QueueTracker {
   private readonly byKey = new Map<string, string>();
   /** Task ids whose enqueue a client saw acknowledged. */
   readonly acked = new Map<string, { value: string; index: number }>();
-  counts = { enqueued: 0, leased: 0, completed: 0, expired: 0, extended: 0, dead: 0, removed: 0, deadUndecodable: 0 };
+  counts = {
+    enqueued: 0,
+    leased: 0,
+    completed: 0,
+    expired: 0,
+    extended: 0,
+    nacked: 0,
+    released: 0,
+    dead: 0,
+    removed: 0,
+    deadUndecodable: 0,
+  };
 
   constructor(private readonly fail: Fail) {}
 
@@ -94,9 +105,11 @@ export class QueueTracker {
         this.endLease(t, 'acked', index, mono, true);
         break;
       case 'failed':
+        this.counts.nacked++;
         this.endLease(t, 'nacked', index, mono, true);
         break;
       case 'released':
+        this.counts.released++;
         this.endLease(t, 'released', index, mono, true);
         break;
       case 'lease_expired':

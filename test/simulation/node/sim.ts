@@ -89,6 +89,8 @@ export interface NodeSimTotals {
   completed: number;
   leaseExpiries: number;
   extends: number;
+  nacks: number;
+  releases: number;
   dead: number;
   beliefGrants: number;
   workerRestarts: number;
@@ -151,6 +153,8 @@ function emptyTotals(): NodeSimTotals {
     completed: 0,
     leaseExpiries: 0,
     extends: 0,
+    nacks: 0,
+    releases: 0,
     dead: 0,
     beliefGrants: 0,
     workerRestarts: 0,
@@ -951,6 +955,8 @@ export class NodeSimulation {
     this.totals.completed = c.completed;
     this.totals.leaseExpiries = c.expired;
     this.totals.extends = c.extended;
+    this.totals.nacks = c.nacked;
+    this.totals.releases = c.released;
     this.totals.dead = c.dead;
     this.totals.deadUndecodable = c.deadUndecodable;
     this.totals.beliefGrants = this.beliefs.grants;
