@@ -61,10 +61,32 @@ const observed = (info: ValueInfo): boolean => info.leased || info.inRead;
 /** Q1: every ok enqueue's value was leased, or is in a final read; losses split prefix / middle / postfix. */
 export function checkLost(idx: HistoryIndex, opts: CheckOptions = {}): CheckResult {
   const c = collector(opts);
-  // A deduplicated enqueue answers the original task's id: seeing that task is seeing this enqueue.
-  const seenIds = new Set(idx.grants.map((g) => g.taskId));
-  for (const tasks of idx.reads.values()) for (const t of tasks) seenIds.add(t.taskId);
-  const seen = (info: ValueInfo): boolean => observed(info) || [...info.taskIds].some((id) => seenIds.has(id));
+  // A deduplicated enqueue answers the original task's id: seeing that task is seeing this enqueue,
+  // but only if that task holds a value enqueued with the same key. An answered id that turns up
+  // holding an unrelated value is no evidence (a lost task whose id was handed out again).
+  const valuesById = new Map<string, Set<string>>();
+  const holds = (taskId: string, value: string): void => {
+    const set = valuesById.get(taskId) ?? new Set<string>();
+    set.add(value);
+    valuesById.set(taskId, set);
+  };
+  for (const g of idx.grants) holds(g.taskId, g.value);
+  for (const tasks of idx.reads.values()) for (const t of tasks) holds(t.taskId, t.value);
+  const keysOf = (info: ValueInfo | undefined): Set<string> =>
+    new Set(
+      (info?.enqueues ?? []).flatMap((e) =>
+        e.value.idempotencyKey === undefined ? [] : [`${e.value.queue ?? ''}\u0000${e.value.idempotencyKey}`],
+      ),
+    );
+  const seenUnderId = (info: ValueInfo): boolean => {
+    const keys = keysOf(info);
+    return [...info.taskIds].some((id) =>
+      [...(valuesById.get(id) ?? [])].some(
+        (v) => v === info.value || [...keysOf(idx.values.get(v))].some((k) => keys.has(k)),
+      ),
+    );
+  };
+  const seen = (info: ValueInfo): boolean => observed(info) || seenUnderId(info);
   const byProducer = new Map<string, ValueInfo[]>();
   for (const info of idx.values.values()) {
     if (info.enqueues.length === 0) continue;

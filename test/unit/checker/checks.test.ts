@@ -130,6 +130,23 @@ describe('checker - each violation is reported by its check', () => {
     expect(verdict.checks.lost.details).toMatchObject({ postfix: 1 });
   });
 
+  it('lost: an acknowledged id that later holds another value is no evidence (the jepsen-like C3 finding)', () => {
+    // p1-4 was answered t9 and lost in a power loss; t9 was handed out again to p1-5.
+    const b = run()
+      .enqueue('p1', { seq: 4, value: 'p1-4', taskId: 't9' }, 'ok', { at: 400 })
+      .enqueue('p1', { seq: 5, value: 'p1-5', taskId: 't9' }, 'ok', { at: 402 })
+      .lease('w9', { taskId: 't9', token: 70, value: 'p1-5' }, { at: 410 });
+    const { verdict, failed } = failing(b.history());
+    expect(failed).toContain('lost');
+    expect(verdict.checks.lost.examples[0]).toMatchObject({ value: 'p1-4', taskIds: ['t9'] });
+    // The same answer for a keyed retry of the task's own key is evidence.
+    const keyed = run()
+      .enqueue('p1', { seq: 4, value: 'p1-4', key: 'k9', taskId: 't9' }, 'ok', { at: 400 })
+      .enqueue('p5', { seq: 1, value: 'p5-1', key: 'k9', taskId: 't9' }, 'ok', { at: 402 })
+      .lease('w9', { taskId: 't9', token: 70, value: 'p1-4' }, { at: 410 });
+    expect(failing(keyed.history()).failed).toEqual([]);
+  });
+
   it('lost: an unacknowledged (info) enqueue never seen is not a loss', () => {
     const b = run().enqueue('p1', { seq: 4, value: 'p1-4', key: 'k4' }, 'info', { at: 400, error: 'UNAVAILABLE' });
     expect(failing(b.history()).failed).toEqual([]);
