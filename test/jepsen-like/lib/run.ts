@@ -5,7 +5,7 @@ import { createWriteStream, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAll, HistoryRecorder, summary, timelineSvg } from '../../../src/checker/index.js';
-import type { DigestPoint, Minimums, RecoveryProbe, Verdict } from '../../../src/checker/index.js';
+import type { DigestPoint, FinalTask, Minimums, RecoveryProbe, Verdict } from '../../../src/checker/index.js';
 import { JepsenCluster, type ClusterFactory } from './cluster.js';
 import { sleep, type NemesisContext } from './nemesis.js';
 import { plant as plantByName, privateBuild, type Plant } from './planted.js';
@@ -192,22 +192,22 @@ async function runInside(
     log(`not converged: ${String(e)}`);
     whitebox.violation('not-converged-after-heal', { error: String(e) });
   };
-  await cluster.converged(recoveryBoundMs).catch(notConverged);
-
-  for (const id of cluster.live) {
-    const op = recorder.invoke(`reader-${id}`, 'read', null, id);
-    const tasks = await workload.readAll(id, cluster.clientAddress(id));
-    if (typeof tasks === 'string') {
-      op.info('READ_FAILED', null);
-      log(tasks);
-      whitebox.violation('final-read-failed', { node: id, error: tasks });
-    } else op.ok({ tasks });
-  }
   const recovery: RecoveryProbe[] = [];
   for (const p of await probing) {
     // A fallback probe proves the cluster serves; the node itself must also be up and ready.
     const ready = (await cluster.status(p.node))?.ready === true;
     recovery.push({ ...p, ok: p.ok && ready });
+  }
+  // Leases the stopped workers held run out; then every node is read at one and the same index.
+  await sleep(leaseMs + 1_000);
+  const reads = await readAtOneIndex(cluster, workload, notConverged, log);
+  for (const [id, tasks] of reads) {
+    const op = recorder.invoke(`reader-${id}`, 'read', null, id);
+    if (typeof tasks === 'string') {
+      op.info('READ_FAILED', null);
+      log(tasks);
+      whitebox.violation('final-read-failed', { node: id, error: tasks });
+    } else op.ok({ tasks });
   }
   await cluster.converged(recoveryBoundMs).catch(notConverged);
   stopObserving.abort();
@@ -267,6 +267,35 @@ async function runInside(
 function probeServers(c: JepsenCluster, id: string, strict: boolean): string[] {
   const own = c.clientAddress(id);
   return strict ? [own] : [own, ...c.ids.filter((x) => x !== id).map((x) => c.clientAddress(x))];
+}
+
+/**
+ * Q13 compares the nodes' final reads, so they must show one state: read every node after all
+ * applied the same commit index, and again if that index moved meanwhile (a delayed task came due).
+ */
+async function readAtOneIndex(
+  cluster: JepsenCluster,
+  workload: Workload,
+  notConverged: (e: unknown) => void,
+  log: (line: string) => void,
+): Promise<[string, FinalTask[] | string][]> {
+  let reads: [string, FinalTask[] | string][] = [];
+  for (let attempt = 0; attempt < 5; attempt += 1) {
+    const before = await cluster.converged(recoveryBoundMs).catch((e: unknown) => e);
+    if (!Array.isArray(before)) {
+      notConverged(before);
+      break;
+    }
+    reads = await Promise.all(
+      cluster.live.map(
+        async (id) => [id, await workload.readAll(id, cluster.clientAddress(id))] as [string, FinalTask[] | string],
+      ),
+    );
+    const after = await Promise.all(cluster.live.map((id) => cluster.status(id)));
+    if (after.every((s) => s !== null && s.appliedIndex === before[0]!.commitIndex)) return reads;
+    log(`final reads: the commit index moved during the reads (attempt ${attempt + 1}); reading again`);
+  }
+  return reads;
 }
 
 function whiteboxLines(wb: WhiteboxResult): string {

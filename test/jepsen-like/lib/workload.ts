@@ -32,6 +32,8 @@ export interface WorkloadOptions {
   callTimeoutMs?: number;
   /** Pause between a producer's enqueues (bounds the load on a shared 2-core machine). */
   produceEveryMs?: number;
+  /** Producers wait while this many acknowledged values were not leased yet (a bounded backlog). */
+  backlogMax?: number;
   log?: (line: string) => void;
 }
 
@@ -84,6 +86,7 @@ export class Workload {
       holdMs: 500,
       callTimeoutMs: 10_000,
       produceEveryMs: 20,
+      backlogMax: 200,
       ...options,
     };
     this.queue = this.o.queue;
@@ -174,6 +177,7 @@ export class Workload {
         }
       }
       await sleep(this.o.produceEveryMs * (0.5 + rng.next()), stop);
+      while (this.unseen.size > this.o.backlogMax && !stop.aborted) await sleep(50, stop);
     }
   }
 
