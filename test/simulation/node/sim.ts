@@ -25,6 +25,7 @@ import {
 } from '../../../src/raft/types.js';
 import { decodeEnvelope } from '../../../src/protocol/codec.js';
 import { createClientService } from '../../../src/rpc/client-service.js';
+import { decodeMessage, encodeMessage } from '../../../src/rpc/peer-codec.js';
 import type { ClientExecutor } from '../../../src/rpc/executor.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { SafetyChecker } from '../checker.js';
@@ -413,11 +414,16 @@ export class NodeSimulation {
       const to = this.nodes.find((x) => x.id === m.to);
       if (to === undefined || this.blocked[n.idx * this.nodes.length + to.idx] === true) continue;
       if (r.float() < this.loss) continue;
+      // Through the peer codec, as over gRPC: every copy is decoded anew, nothing is shared.
+      const bytes = encodeMessage(m);
       const copies = r.float() < this.dup ? 2 : 1;
       for (let k = 0; k < copies; k++) {
         const delay = 0.3 + r.float() * this.delayMax + (r.float() < 0.02 ? r.float() * 40 : 0);
         this.sched.after(delay, () => {
-          if (to.up) to.driver?.receive(m);
+          if (!to.up || to.driver === null) return;
+          const decoded = decodeMessage(bytes);
+          if (typeof decoded === 'string') this.fail(`peer codec refuses a ${m.type} from ${n.id}: ${decoded}`);
+          else to.driver.receive(decoded);
         });
       }
     }
