@@ -292,8 +292,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
   private async run(h: InHand): Promise<void> {
     let task: WorkerTask<T>;
     let checkpoint: unknown;
+    let payloadBytes: Uint8Array;
     try {
-      const payloadBytes = h.leased.payload ?? (await this.fetchPayload(h.leased.id));
+      payloadBytes = h.leased.payload ?? (await this.fetchPayload(h.leased.id));
+    } catch (e) {
+      // A lease answered from the session cache carries no payload; if fetching it fails (a timeout,
+      // a failover), the task is healthy: give it back without counting an attempt.
+      this.emitError(e);
+      await this.release(h);
+      return;
+    }
+    try {
       const payload = decodePayload(payloadBytes, h.leased.headers, this.client.codec) as T;
       task = {
         id: h.leased.id,

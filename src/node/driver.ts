@@ -501,7 +501,9 @@ export class NodeDriver implements ClientExecutor {
       this.leaderId = leader;
     }
     if (this.isLeader && !wasLeader) {
-      // Continue the lease clock from the newest stamp in our log, including uncommitted entries.
+      // Continue the lease clock from the newest stamp in our log: what we applied, and the
+      // entries above it, including uncommitted ones.
+      this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
       const st = this.o.storage;
       for (let i = Math.max(st.firstIndex(), this.applied + 1); i <= st.lastIndex(); i++) {
         const [ent] = st.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
