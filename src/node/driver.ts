@@ -17,15 +17,7 @@ import { encodeEnvelope, ENVELOPE_VERSION } from '../protocol/index.js';
 import { decodeEnvelope } from '../protocol/codec.js';
 import type { RaftNode } from '../raft/node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import {
-  EntryType,
-  MessageType,
-  type Entry,
-  type Membership,
-  type Message,
-  type Ready,
-  type Snapshot,
-} from '../raft/types.js';
+import { EntryType, type Entry, type Membership, type Message, type Ready, type Snapshot } from '../raft/types.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, MemberStatus, NodeStatus } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import { LogClock, type ClockSource, type Stamps } from './log-clock.js';
@@ -385,18 +377,10 @@ export class NodeDriver implements ClientExecutor {
     if (this.o.advertise && rd.messages.length > 0 && this.unbound()) {
       for (const m of rd.messages) m.fromAddress = this.o.advertise;
     }
-    // A leader may replicate in parallel with its own disk write (Raft thesis §10.2.1): its Append
-    // and Heartbeat messages depend on nothing it has not already made durable (its term and vote
-    // were persisted when it campaigned), and it counts itself for commit only after advance().
-    // Every other message (votes, acknowledgements) waits for the write.
-    let rest = rd.messages;
-    if (rd.softState.role === 'leader' && rd.messages.length > 0) {
-      const early = rd.messages.filter((m) => m.type === MessageType.Append || m.type === MessageType.Heartbeat);
-      if (early.length > 0) {
-        this.o.send(early);
-        rest = rd.messages.filter((m) => m.type !== MessageType.Append && m.type !== MessageType.Heartbeat);
-      }
-    }
+    // Every message waits for the write. (A leader may in principle replicate in parallel with its own
+    // fsync, Raft thesis §10.2.1, but only if it counts itself for commit after the write; the core
+    // counts its own match when it appends, so sending Appends early could commit an entry that only
+    // a minority has on disk.)
     if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
       await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
@@ -409,7 +393,7 @@ export class NodeDriver implements ClientExecutor {
       this.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
-    if (rest.length > 0) this.o.send(rest);
+    if (rd.messages.length > 0) this.o.send(rd.messages);
     for (const p of rd.proposed) {
       const f = this.proposing.get(p.id);
       if (f) {
