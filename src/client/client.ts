@@ -331,6 +331,8 @@ export class Client {
     let failures = 0;
     let hops = 0;
     let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
+    /** The first attempt whose outcome is unknown: once one may have applied, the call's outcome is unknown. */
+    let unknown: ErrorDetail | null = null;
     try {
       for (;;) {
         const remaining = deadline - this.clock.now();
@@ -351,6 +353,7 @@ export class Client {
           return { reply, firstSentAt };
         } catch (e) {
           last = detailOf(e);
+          if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
           failures += 1;
           await this.discover(last, address);
           const d = this.decide(last, address, failures, hops);
@@ -370,7 +373,16 @@ export class Client {
     } finally {
       session.complete(seq);
     }
-    throw errorFromDetail(this.finalError(last));
+    const final = this.finalError(last);
+    // A later "not applied" answer (e.g. NOT_LEADER from a follower) says nothing about an earlier
+    // attempt that may have committed: report the unknown outcome, never a false "not applied".
+    if (unknown !== null && ERROR_TABLE[final.code]?.outcome !== 'unknown') {
+      throw errorFromDetail({
+        ...unknown,
+        message: `${unknown.message} (outcome unknown; last attempt: ${final.code})`,
+      });
+    }
+    throw errorFromDetail(final);
   }
 
   /** Out of time or retries: the last error, or UNAVAILABLE when we never reached a leader. */
