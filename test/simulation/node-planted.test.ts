@@ -5,7 +5,7 @@ import { runNodeSeed, type NodeSimOptions } from './node/sim.js';
 async function caught(options: Partial<NodeSimOptions>, seeds: number, pattern: RegExp): Promise<string[]> {
   const found: string[] = [];
   for (let seed = 1; seed <= seeds && found.length === 0; seed++) {
-    const r = await runNodeSeed({ seed, nodes: 3, tolerateLeaderMonoLag: true, ...options });
+    const r = await runNodeSeed({ seed, nodes: 3, ...options });
     found.push(...r.violations.filter((v) => pattern.test(v)));
   }
   return found;

@@ -4,14 +4,12 @@ import { runNodeSeed, type NodeSimOptions, type NodeSimTotals } from './node/sim
 // The whole node (driver + Raft + state machine, the client service and the SDK) under the seeded
 // simulation. A failure names its seed: replay it with
 // `npx tsx test/simulation/node/cli.ts --seed S --nodes N --trace`.
-// tolerateLeaderMonoLag: the known driver bug of node-regressions.test.ts (liveness only); drop it
-// once that test passes.
 
 async function runSeeds(nodes: number, first: number, count: number, extra: Partial<NodeSimOptions> = {}) {
   const failures: string[] = [];
   const totals: Partial<NodeSimTotals> = {};
   for (let seed = first; seed < first + count; seed++) {
-    const r = await runNodeSeed({ seed, nodes, tolerateLeaderMonoLag: true, ...extra });
+    const r = await runNodeSeed({ seed, nodes, ...extra });
     if (r.violations.length > 0) failures.push(`seed ${seed} (${nodes} nodes): ${r.violations.join('; ')}`);
     for (const [k, v] of Object.entries(r.totals) as [keyof NodeSimTotals, number][]) totals[k] = (totals[k] ?? 0) + v;
   }
@@ -72,11 +70,11 @@ describe('node simulation - wall clock jumps while long leases are held', () => 
 
 describe('node simulation - replay and clock bounds', () => {
   it('the same seed gives the same run', async () => {
-    const a = await runNodeSeed({ seed: 7, nodes: 3, tolerateLeaderMonoLag: true });
-    const b = await runNodeSeed({ seed: 7, nodes: 3, tolerateLeaderMonoLag: true });
+    const a = await runNodeSeed({ seed: 7, nodes: 3 });
+    const b = await runNodeSeed({ seed: 7, nodes: 3 });
     expect(b.traceHash).toBe(a.traceHash);
     expect(b.totals).toEqual(a.totals);
-    const c = await runNodeSeed({ seed: 8, nodes: 3, tolerateLeaderMonoLag: true });
+    const c = await runNodeSeed({ seed: 8, nodes: 3 });
     expect(c.traceHash).not.toBe(a.traceHash);
   });
 
@@ -91,7 +89,6 @@ describe('node simulation - replay and clock bounds', () => {
         clientBlackouts: 10,
         handlerMs: [1000, 3000],
         liveness: false,
-        tolerateLeaderMonoLag: true,
       });
       found.push(
         ...r.violations.filter((v) => /belief overlap|belief outlives lease|still works|two valid leases/.test(v)),

@@ -384,6 +384,11 @@ export class BeliefChecker {
     }
   }
 
+  hasEnded(taskId: string, token: string): boolean {
+    const b = this.find(taskId, token);
+    return b !== undefined && b.endAt !== null;
+  }
+
   worker(taskId: string, token: string): string | null {
     return this.find(taskId, token)?.worker ?? null;
   }

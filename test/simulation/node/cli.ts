@@ -15,7 +15,7 @@ const program = new Command()
   .option('--rate <f>', 'node monotonic clock rate factor (beyond 1.0005 breaks the bound)', Number.parseFloat)
   .option('--blackouts <n>', 'client blackouts per seed', (v) => Number.parseInt(v, 10))
   .option('--long', 'every handler runs 1-3 s (with --rate: provokes belief overlaps)')
-  .option('--strict-mono', 'do not tolerate the known leader mono lag (driver bug)')
+  .option('--tolerate-mono-lag', 'do not fail on a leader stamping mono below its applied mono')
   .option('--trace', 'print the event trace of a replayed seed')
   .parse();
 
@@ -28,12 +28,12 @@ const opts = program.opts<{
   rate?: number;
   blackouts?: number;
   long?: boolean;
-  strictMono?: boolean;
+  tolerateMonoLag?: boolean;
   trace?: boolean;
 }>();
 
 function extra(): Partial<NodeSimOptions> {
-  const o: Partial<NodeSimOptions> = { tolerateLeaderMonoLag: opts.strictMono !== true };
+  const o: Partial<NodeSimOptions> = { tolerateLeaderMonoLag: opts.tolerateMonoLag === true };
   if (opts.hold !== undefined) o.maxHoldMs = opts.hold;
   if (opts.rate !== undefined) o.nodeRateFactor = opts.rate;
   if (opts.blackouts !== undefined) o.clientBlackouts = opts.blackouts;

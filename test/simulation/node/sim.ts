@@ -47,9 +47,8 @@ export interface NodeSimOptions {
   /** Multiplies every node's monotonic rate: > 1 + rho breaks the documented bound (expected failure). */
   nodeRateFactor?: number;
   /**
-   * Known driver bug (see node-regressions.test.ts): a new leader's lease clock continues from the
-   * snapshot's stamp, not from the newest applied one. When set, that check is off and the drain gets
-   * the lag on top of its bound (liveness only: leases run late, never early).
+   * Do not fail on a leader stamping mono below its applied mono (a driver bug fixed in fbc2251, see
+   * node-regressions.test.ts); the drain then gets the lag on top of its bound (liveness only).
    */
   tolerateLeaderMonoLag?: boolean;
   /** The workers' long-poll hold (the margin only covers ρ, so holds above ~500 ms test heldMs). */
@@ -97,6 +96,12 @@ export interface NodeSimTotals {
   workerRestarts: number;
   snapshotsInstalled: number;
   clusterPowerLosses: number;
+  /** Grants of a task the worker's SDK still held under an older token (its inHand is keyed by id). */
+  inHandReplaced: number;
+  /** Extends sent for an attempt whose handler had already ended (or whose ack was already sent). */
+  extendsAfterEnd: number;
+  /** Handlers running at once beyond the worker's concurrency. */
+  concurrencyExceeded: number;
   /** Tasks a worker dead-lettered as undecodable (every simulated payload decodes: an SDK mistake). */
   deadUndecodable: number;
   /** Handlers the SDK started with their signal already fired (belief over before the payload came). */
@@ -163,6 +168,9 @@ function emptyTotals(): NodeSimTotals {
     handlersStartedLate: 0,
     clusterPowerLosses: 0,
     deadUndecodable: 0,
+    inHandReplaced: 0,
+    concurrencyExceeded: 0,
+    extendsAfterEnd: 0,
   };
 }
 
@@ -535,6 +543,9 @@ export class NodeSimulation {
         : '';
       this.note(`${client} -> ${method} ${what.slice(0, 160)}`);
     }
+    if (method === 'Extend' && this.beliefs.hasEnded(String(req['id']), String(req['token']))) {
+      this.totals.extendsAfterEnd++;
+    }
     if (method === 'Ack') {
       for (const it of (req['items'] ?? []) as { id: string; token: string }[]) this.beliefs.ended(it.id, it.token);
     } else if (method === 'Nack' || method === 'Release') {
@@ -554,7 +565,11 @@ export class NodeSimulation {
     if (sent === undefined || w === null) return;
     if (method === 'Lease') {
       const heldMs = Number(reply['heldMs'] ?? 0);
+      const inHand = (w as unknown as { inHand?: Map<string, InHandView> }).inHand;
       for (const t of (reply['tasks'] ?? []) as { id: string; token: string; leaseMs?: number }[]) {
+        // The SDK keys tasks in hand by id: a second grant of a task it still holds replaces the first.
+        const held = inHand?.get(t.id);
+        if (held !== undefined && held.leased.token !== t.token) this.totals.inHandReplaced++;
         const leaseMs = Number(t.leaseMs ?? 0) > 0 ? Math.min(Number(t.leaseMs), w.leaseMs) : w.leaseMs;
         const end = clock.mono.trueAt(sent + heldMs + leaseMs - w.margin);
         this.note(
@@ -624,11 +639,14 @@ export class NodeSimulation {
     const name = `${slot.name}.${slot.incarnation}`;
     const r = this.workRng;
     const clock = slot.clock;
+    let running = 0;
     const w = slot.client.worker<Uint8Array, string>(
       QUEUE,
       async (task, ctx) => {
         // Started after its belief ended (the SDK fetched the payload past it): count it.
         if (ctx.signal.aborted) this.totals.handlersStartedLate++;
+        running++;
+        if (running > slot.concurrency) this.totals.concurrencyExceeded++;
         const onAbort = (): void => this.beliefs.ended(task.id, ctx.token);
         ctx.signal.addEventListener('abort', onAbort, { once: true });
         try {
@@ -655,6 +673,7 @@ export class NodeSimulation {
           if (q < 0.1) throw new NonRetryableError('poison');
           return 'done';
         } finally {
+          running--;
           ctx.signal.removeEventListener('abort', onAbort);
           this.beliefs.ended(task.id, ctx.token);
         }
