@@ -223,7 +223,7 @@ export class NodeSimulation {
   constructor(options: NodeSimOptions) {
     this.o = {
       faultMs: 6000,
-      livenessMs: 10_000,
+      livenessMs: 15_000,
       rho: RHO,
       nodeRateFactor: 1,
       maxHoldMs: 400,
