@@ -92,6 +92,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
   readonly extendEveryMs: number;
   private readonly ackDelayMs: number;
   private readonly ackBatchMax: number;
+  /** Keyed by attempt (task id and token): a task granted again while its old attempt settles is a second entry. */
   private readonly inHand = new Map<string, InHand>();
   private readonly pollAbort = new AbortController();
   private stopping = false;
@@ -220,7 +221,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       lost: false,
       settled: false,
     };
-    this.inHand.set(leased.id, h);
+    this.inHand.set(attemptKey(leased), h);
     if (this.stopping) {
       void this.release(h);
       return;
@@ -357,6 +358,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     failure: unknown,
   ): Promise<void> {
     if (h.settled) return;
+    // Settled from here on: an extend still in flight must not restart the extend timer.
+    h.settled = true;
     this.stopTimers(h);
     try {
       if (h.lost) {
@@ -384,7 +387,6 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     } catch (e) {
       this.emitError(e);
     } finally {
-      h.settled = true;
       this.free(h);
     }
   }
@@ -409,7 +411,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
   }
 
   private free(h: InHand): void {
-    this.inHand.delete(h.leased.id);
+    this.inHand.delete(attemptKey(h.leased));
     const w = this.slotWaiter;
     this.slotWaiter = null;
     w?.();
@@ -522,4 +524,8 @@ function truncate(s: string, maxBytes: number): string {
         .subarray(0, maxBytes)
         .toString('utf8')
         .replace(/\uFFFD$/, '');
+}
+
+function attemptKey(l: { id: string; token: string }): string {
+  return `${l.id}/${l.token}`;
 }

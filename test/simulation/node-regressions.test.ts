@@ -46,7 +46,8 @@ describe('node simulation - known bugs', () => {
   // completes, so an extend in flight re-arms the extend timer and extends keep going out after the
   // handler finished and its ack was sent — `extendsAfterEnd`.) Fix: key in-hand tasks by (id, token)
   // and mark the attempt settled before awaiting the ack.
-  it.fails('seed 5009 (3 nodes): a re-granted task replaces the one in hand; concurrency is exceeded', async () => {
+  // Fixed: worker.ts keys attempts by (id, token) and settles before the ack; now a regression test.
+  it('seed 5009 (3 nodes): a re-granted task replaces the one in hand; concurrency is exceeded', async () => {
     const r = await runNodeSeed({ seed: 5009, nodes: 3 });
     expect(r.violations).toEqual([]);
     expect(r.totals.concurrencyExceeded).toBe(0);
