@@ -164,14 +164,17 @@ export class JepsenCluster {
   }
 
   async pause(id: string): Promise<void> {
-    if (!this.local.running(id) || this.paused.has(id)) return;
-    await this.local.signal(id, 'SIGSTOP');
+    const pid = this.local.pid(id);
+    if (pid === undefined || this.paused.has(id)) return;
+    // By the PID we started; LocalCluster.signal would leave an exit listener per pause behind.
+    process.kill(pid, 'SIGSTOP');
     this.paused.add(id);
   }
 
   async resume(id: string): Promise<void> {
+    const pid = this.local.pid(id);
     if (!this.paused.has(id)) return;
-    await this.local.signal(id, 'SIGCONT');
+    if (pid !== undefined) process.kill(pid, 'SIGCONT');
     this.paused.delete(id);
   }
 
