@@ -39,6 +39,8 @@ export interface RunOptions {
   minimums?: Minimums;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** Leave out torn LevelDB tails (see NemesisContext.noTornTails). */
+  noTornTails?: boolean;
 }
 
 export interface RunResult {
@@ -166,7 +168,16 @@ async function runInside(
   workload.start();
 
   const phase = new AbortController();
-  const ctx: NemesisContext = { cluster, recorder, rng: rng.fork(), leaseMs, electionMs, stop: phase.signal, log };
+  const ctx: NemesisContext = {
+    cluster,
+    recorder,
+    rng: rng.fork(),
+    leaseMs,
+    electionMs,
+    stop: phase.signal,
+    log,
+    noTornTails: o.noTornTails === true,
+  };
   const timer = setTimeout(() => phase.abort(), o.timeSec * 1000);
   let rounds: number;
   try {
