@@ -5,7 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { Command } from 'commander';
-import { runSeed } from './sim.js';
+import { emptyTotals, runSeed } from './sim.js';
 import type { SimOptions, SimResult, SimTotals } from './sim.js';
 import { addTotals, coverageGaps } from './seeds.js';
 
@@ -114,20 +114,7 @@ function report(r: SimResult): void {
 }
 
 async function runMany(count: number, from: number, nodes: number | undefined, workers: number): Promise<void> {
-  const totals: SimTotals = {
-    elections: 0,
-    truncations: 0,
-    snapshotsInstalled: 0,
-    membershipChanges: 0,
-    transfers: 0,
-    readIndexReads: 0,
-    crashes: 0,
-    crashesLosingWrites: 0,
-    wipes: 0,
-    partitions: 0,
-    commits: 0,
-    events: 0,
-  };
+  const totals: SimTotals = emptyTotals();
   let done = 0;
   let violations = 0;
   let uncovered = 0;

@@ -1,6 +1,6 @@
 // Runs ranges of seeds and reports each failure with its seed, so `npm run sim -- --seed S` replays it.
 
-import { runSeed } from './sim.js';
+import { emptyTotals, runSeed } from './sim.js';
 import type { SimOptions, SimResult, SimTotals } from './sim.js';
 
 export interface RangeReport {
@@ -30,20 +30,7 @@ export function runRange(nodes: number, first: number, count: number, extra: Par
     seeds: count,
     failures: [],
     uncovered: [],
-    totals: {
-      elections: 0,
-      truncations: 0,
-      snapshotsInstalled: 0,
-      membershipChanges: 0,
-      transfers: 0,
-      readIndexReads: 0,
-      crashes: 0,
-      crashesLosingWrites: 0,
-      wipes: 0,
-      partitions: 0,
-      commits: 0,
-      events: 0,
-    },
+    totals: emptyTotals(),
   };
   for (let seed = first; seed < first + count; seed++) {
     const r = runSeed({ seed, nodes, ...extra });

@@ -103,7 +103,7 @@ const SNAPSHOT_EVERY = 40;
 const SNAPSHOT_TRAIL = 8;
 const SNAPSHOT_PAD = 300;
 
-function emptyTotals(): SimTotals {
+export function emptyTotals(): SimTotals {
   return {
     elections: 0,
     truncations: 0,
