@@ -143,6 +143,7 @@ export class NodeDriver implements ClientExecutor {
   private reportedMismatches = 0;
   private reportedMismatchKey = '';
   private reportedWiped = false;
+  private reportedRecovering: { index: number; term: number } | null = null;
   private unboundCache: { at: number; value: boolean } | null = null;
   private ticks = 0;
 
@@ -159,6 +160,7 @@ export class NodeDriver implements ClientExecutor {
     this.lastSnapshotIndex = opts.storage.snapshot()?.meta.index ?? 0;
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
+    this.reportedRecovering = opts.raft.recovering;
   }
 
   start(): void {
@@ -269,6 +271,7 @@ export class NodeDriver implements ClientExecutor {
       commitIndex: st.commit,
       appliedIndex: this.applied,
       ready: this.ready(),
+      ...(st.recovering ? { recovering: st.recovering } : {}),
       members,
     };
   }
@@ -629,6 +632,14 @@ export class NodeDriver implements ClientExecutor {
       );
     }
     this.reportedWiped = wiped;
+    const recovering = raft.recovering;
+    if (recovering === null && this.reportedRecovering !== null) {
+      this.o.log.warn(
+        { floor: this.reportedRecovering, commit: st.commit, term: st.term },
+        'caught up after the storage loss: voting again',
+      );
+    }
+    this.reportedRecovering = recovering;
   }
 
   private onTick(): void {

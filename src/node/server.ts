@@ -93,6 +93,18 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       'truncated a damaged log tail',
     );
   }
+  if (recovered.lost) {
+    const { reason, floor, fromTerm, toTerm } = recovered.lost;
+    log.error(
+      { reason, floor, fromTerm, toTerm },
+      'storage lost state this node had promised: restarting in recovery, one term up; it will not vote or campaign until it has caught up from a leader (FAULTS P11)',
+    );
+  } else if (recovered.hardState.recovery) {
+    log.warn(
+      { floor: recovered.hardState.recovery },
+      'still recovering from a storage loss: not voting until caught up',
+    );
+  }
   const identity = ns.identity;
   const snapshot: Snapshot | null = ns.mirror.snapshot();
   const storage = ns.mirror;

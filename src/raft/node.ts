@@ -24,6 +24,7 @@ import type {
   Message,
   NodeId,
   ReadState,
+  RecoveryFloor,
   Ready,
   Snapshot,
   SnapshotMeta,
@@ -75,6 +76,8 @@ export interface RaftStats {
   wrongGroup: number;
   /** Messages from an older term, ignored or answered with ours. */
   stale: number;
+  /** Times this node caught up after a storage loss and may vote again. */
+  recoveriesEnded: number;
   /** Votes and acknowledgements whose sender's storage id does not match the membership. */
   storageMismatch: number;
   /** Well-formed messages that make no sense in the current role (ignored). */
@@ -105,6 +108,8 @@ export interface NodeStatus {
   configIndex: number;
   leadTransferee: NodeId | null;
   progress: ProgressStatus[];
+  /** Set while recovering from a storage loss (not voting, not campaigning). */
+  recovering: RecoveryFloor | null;
 }
 
 /** A proposal appended by this leader, tagged with its term; failed as 'stepped-down' if the term ends first. */
@@ -154,6 +159,7 @@ function newStats(): RaftStats {
     malformed: 0,
     wrongGroup: 0,
     stale: 0,
+    recoveriesEnded: 0,
     storageMismatch: 0,
     ignored: 0,
   };
@@ -194,6 +200,8 @@ export class RaftNode {
 
   protected term = 0;
   protected vote: NodeId | null = null;
+  /** Non-null after a storage loss until caught up: no votes, no campaigns (FAULTS P11). */
+  protected recovery: RecoveryFloor | null = null;
   protected lead: NodeId | null = null;
   protected role: Role = 'follower';
 
@@ -246,12 +254,16 @@ export class RaftNode {
     this.log = new RaftLog(storage, committed, applied);
     this.term = hardState.term;
     this.vote = hardState.vote;
+    this.recovery = hardState.recovery ?? null;
     this.baseMembership = membership;
     this.baseConfigIndex = storage.firstIndex() - 1;
     this.membership = membership;
     this.configIndex = this.baseConfigIndex;
     this.loadConfigsFromLog(storage);
-    this.prevHard = { term: this.term, vote: this.vote, commit: committed };
+    this.prevHard = { term: this.term, vote: this.vote, commit: committed, ...this.recoveryField() };
+    // A lone voter has nobody to catch up from: what it lost is gone either way.
+    if (this.recovery !== null && this.isVoterSelf() && this.voterQuorumSize() === 1) this.recovery = null;
+    this.maybeEndRecovery();
     this.resetTimers();
     this.prevSoft = this.softState();
   }
@@ -475,6 +487,7 @@ export class RaftNode {
     if (this.proposed.length > 0) return true;
     const hs = this.prevHard;
     if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed) return true;
+    if ((hs.recovery ?? null) !== this.recovery) return true;
     const ss = this.prevSoft;
     return ss.leader !== this.lead || ss.role !== this.softRole() || ss.term !== this.term;
   }
@@ -485,8 +498,12 @@ export class RaftNode {
     const snapshot = this.log.pendingSnapshot;
     const committedEntries = this.log.nextCommitted(this.cfg.maxApplyBytes);
     const prev = this.prevHard;
-    const hs: HardState = { term: this.term, vote: this.vote, commit: this.log.committed };
-    const hardChanged = hs.term !== prev.term || hs.vote !== prev.vote || hs.commit !== prev.commit;
+    const hs: HardState = { term: this.term, vote: this.vote, commit: this.log.committed, ...this.recoveryField() };
+    const hardChanged =
+      hs.term !== prev.term ||
+      hs.vote !== prev.vote ||
+      hs.commit !== prev.commit ||
+      (hs.recovery ?? null) !== (prev.recovery ?? null);
     const hardState = hardChanged ? hs : null;
     const lastEntry = entries[entries.length - 1];
     const lastApply = committedEntries[committedEntries.length - 1];
@@ -581,6 +598,7 @@ export class RaftNode {
       applied: this.log.applied,
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
+      recovering: this.recovery,
       membership: this.membership,
       configIndex: this.configIndex,
       leadTransferee: this.leadTransferee,
@@ -627,6 +645,34 @@ export class RaftNode {
   protected isVoterSelf(): boolean {
     const me = this.memberById.get(this.id);
     return me !== undefined && me.role === 'voter' && me.storageId === this.storageId;
+  }
+
+  private canCampaign(): boolean {
+    return this.recovery === null && this.isVoterSelf();
+  }
+
+  get recovering(): RecoveryFloor | null {
+    return this.recovery;
+  }
+
+  private recoveryField(): { recovery?: RecoveryFloor } {
+    return this.recovery === null ? {} : { recovery: this.recovery };
+  }
+
+  /**
+   * Recovery ends once the log holds, up to a commit index learned from a leader, every entry that
+   * could have been committed with our lost acknowledgements: the commit index reached the floor's
+   * index, or it holds an entry of a later term than the floor's (that leader's log has all earlier
+   * commits, and terms only grow along a log, so nothing we acked beyond it can be committed).
+   */
+  private maybeEndRecovery(): void {
+    const r = this.recovery;
+    if (r === null) return;
+    const committed = this.log.committed;
+    if (committed >= r.index || (this.log.term(committed) ?? 0) > r.term) {
+      this.recovery = null;
+      this.stats.recoveriesEnded++;
+    }
   }
 
   /** A node whose own storage id differs from the membership's lost its disk: it must not vote. */
@@ -815,7 +861,7 @@ export class RaftNode {
 
   private tickElection(): void {
     this.electionElapsed++;
-    if (this.isVoterSelf() && this.electionElapsed >= this.randomizedElectionTimeout) {
+    if (this.canCampaign() && this.electionElapsed >= this.randomizedElectionTimeout) {
       this.electionElapsed = 0;
       this.campaign(this.cfg.preVote ? 'pre' : 'vote');
     }
@@ -827,7 +873,7 @@ export class RaftNode {
   }
 
   protected campaign(kind: 'pre' | 'vote' | 'transfer'): void {
-    if (!this.isVoterSelf()) return;
+    if (!this.canCampaign()) return;
     let voteTerm: number;
     let type: MessageType;
     if (kind === 'pre') {
@@ -908,7 +954,7 @@ export class RaftNode {
     const pre = m.type === MessageType.PreVote;
     const canVote = this.vote === m.from || (this.vote === null && this.lead === null) || (pre && m.term > this.term);
     const upToDate = this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0);
-    if (canVote && upToDate && !this.isWipedSelf()) {
+    if (canVote && upToDate && !this.isWipedSelf() && this.recovery === null) {
       if (pre) this.send({ type: MessageType.PreVoteResp, to: m.from, term: m.term });
       else this.persistVoteThenRespond(m);
     } else {
@@ -964,6 +1010,7 @@ export class RaftNode {
         this.electionElapsed = 0;
         this.lead = m.from;
         this.log.commitTo(Math.min(m.commit ?? 0, this.log.lastIndex()));
+        this.maybeEndRecovery();
         if ((m.context ?? 0) > 0) this.send({ type: MessageType.HeartbeatResp, to: m.from, context: m.context });
         else this.send({ type: MessageType.HeartbeatResp, to: m.from });
         return;
@@ -973,7 +1020,7 @@ export class RaftNode {
         this.handleSnapshotChunk(m);
         return;
       case MessageType.TimeoutNow:
-        if (this.isVoterSelf()) this.campaign('transfer');
+        if (this.canCampaign()) this.campaign('transfer');
         else this.stats.ignored++;
         return;
       default:
@@ -1013,6 +1060,7 @@ export class RaftNode {
       this.appendToLog(entries.slice(conflict - prevIndex - 1));
     }
     this.log.commitTo(Math.min(m.commit ?? 0, lastNew));
+    this.maybeEndRecovery();
     this.send({ type: MessageType.AppendResp, to: m.from, index: lastNew });
   }
 
@@ -1045,6 +1093,7 @@ export class RaftNode {
     }
     this.incoming = null;
     this.installSnapshot({ meta, data: concatChunks(inc.chunks, inc.received) });
+    this.maybeEndRecovery();
     this.send({ type: MessageType.AppendResp, to: m.from, index: this.log.committed });
   }
 

@@ -45,12 +45,24 @@ export interface Entry {
   config?: Membership;
 }
 
+/**
+ * Set when storage lost state this node may already have promised to peers (a synced record gone,
+ * FAULTS P11): `index` / `term` bound what it may have acknowledged. Until its log holds every entry
+ * that could have been committed with its help, the node neither votes nor campaigns.
+ */
+export interface RecoveryFloor {
+  index: number;
+  term: number;
+}
+
 /** Must be durable before any message that depends on it is sent. */
 export interface HardState {
   term: number;
   /** Who this node voted for in `term` (null: nobody yet). */
   vote: NodeId | null;
   commit: number;
+  /** Present while recovering from lost storage (see RecoveryFloor). */
+  recovery?: RecoveryFloor;
 }
 
 export interface SnapshotMeta {

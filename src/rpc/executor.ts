@@ -26,6 +26,11 @@ export interface NodeStatus {
   appliedIndex: number;
   /** Applied at least up to the commit index persisted at start, and a leader is known. */
   ready: boolean;
+  /**
+   * Set while this node recovers from a storage loss (its disk lost state it had promised): it
+   * neither votes nor campaigns until its log is repaired up to `index` / past `term`.
+   */
+  recovering?: { index: number; term: number };
   members: MemberStatus[];
 }
 

@@ -23,11 +23,19 @@ export function applyWrite(s: MemoryStorage, w: DiskWrite): void {
   if (w.compactTo !== undefined) s.compact(w.compactTo);
 }
 
+/** How many synced states a disk that can lose its synced tail keeps to roll back to. */
+const HISTORY = 3;
+
 export class SimDisk {
   durable: MemoryStorage;
   private pending: DiskWrite[] = [];
+  /** The durable state before each of the last synced writes (only when tail loss is simulated). */
+  private history: MemoryStorage[] = [];
 
-  constructor(membership: Membership) {
+  constructor(
+    membership: Membership,
+    private readonly keepHistory = false,
+  ) {
     this.durable = new MemoryStorage(membership);
   }
 
@@ -37,7 +45,27 @@ export class SimDisk {
       return;
     }
     this.flush();
+    if (this.keepHistory) {
+      this.history.push(this.durable.clone());
+      if (this.history.length > HISTORY) this.history.shift();
+    }
     applyWrite(this.durable, w);
+  }
+
+  /**
+   * A disk that loses synced writes (FAULTS F7: a minority's records corrupted or truncated): the
+   * last `k` synced writes vanish. Returns how many did, and what the node had promised before.
+   */
+  loseSyncedTail(k: number): { lost: number; term: number; index: number } {
+    const before = this.durable;
+    const promise = {
+      term: before.hardState().term,
+      index: Math.max(before.lastIndex(), before.snapshot()?.meta.index ?? 0),
+    };
+    const n = Math.min(k, this.history.length);
+    if (n > 0) this.durable = this.history[this.history.length - n] as MemoryStorage;
+    this.history = [];
+    return { lost: n, ...promise };
   }
 
   flush(): void {
@@ -61,5 +89,6 @@ export class SimDisk {
   wipe(membership: Membership): void {
     this.durable = new MemoryStorage(membership);
     this.pending = [];
+    this.history = [];
   }
 }

@@ -29,6 +29,13 @@ export interface SimOptions {
   crashes?: number;
   partitions?: number;
   wipeChance?: number;
+  /**
+   * Chance that a crash also loses the node's last synced writes (FAULTS F7), while every other node
+   * is up and trusted. Off by default, so the seeds of the other tests replay the same schedules.
+   */
+  tailLossChance?: number;
+  /** Restart such a node in recovery (the node storage's behaviour); false plants the bug of P11. */
+  recoverTailLoss?: boolean;
   membershipChanges?: boolean;
   /** Check the Figure 8 rule directly (off: only its consequences, lost committed entries, are caught). */
   checkCommitRule?: boolean;
@@ -48,6 +55,9 @@ export interface SimTotals {
   crashes: number;
   crashesLosingWrites: number;
   wipes: number;
+  /** Crashes that lost synced writes (tail loss), and recoveries that caught up afterwards. */
+  tailLosses: number;
+  recoveriesEnded: number;
   partitions: number;
   commits: number;
   events: number;
@@ -114,6 +124,8 @@ export function emptyTotals(): SimTotals {
     crashes: 0,
     crashesLosingWrites: 0,
     wipes: 0,
+    tailLosses: 0,
+    recoveriesEnded: 0,
     partitions: 0,
     commits: 0,
     events: 0,
@@ -157,6 +169,8 @@ export class Simulation {
       crashes: 2,
       partitions: 2,
       wipeChance: 0.2,
+      tailLossChance: 0,
+      recoverTailLoss: true,
       membershipChanges: true,
       leaderCrashChance: 0.05,
       checkCommitRule: true,
@@ -177,7 +191,7 @@ export class Simulation {
     }
     const membership: Membership = { members };
     for (let i = 0; i < n; i++) {
-      const disk = new SimDisk(membership);
+      const disk = new SimDisk(membership, this.opts.tailLossChance > 0);
       const id = `n${i + 1}`;
       const node: SimNode = {
         idx: i,
@@ -335,6 +349,14 @@ export class Simulation {
 
   private crash(node: SimNode, wipe: boolean): void {
     if (!node.up) return;
+    // Only a minority may lose synced state: every other node is up, trusted, and a voter.
+    const others = this.nodes.filter((x) => x !== node);
+    const tailLoss =
+      !wipe &&
+      this.opts.tailLossChance > 0 &&
+      others.every((x) => x.up && x.core?.recovering === null) &&
+      this.allVotersTrusted() &&
+      this.faultRng.chance(this.opts.tailLossChance);
     this.collectStats(node);
     node.up = false;
     node.core = null;
@@ -342,6 +364,7 @@ export class Simulation {
     const lost = node.disk.crash(this.faultRng);
     this.totals.crashes++;
     if (lost > 0) this.totals.crashesLosingWrites++;
+    if (tailLoss) this.loseTail(node);
     if (wipe) {
       this.totals.wipes++;
       node.storageGen++;
@@ -351,9 +374,45 @@ export class Simulation {
     this.note(`crash ${node.id}${wipe ? ' (disk wiped)' : ''} lost=${lost}`);
   }
 
+  /**
+   * The node's disk loses its last synced writes. The node storage notices (its promise file,
+   * src/node/storage/promise-file.ts, is newer than the log) and restarts the node in recovery one
+   * term above what it promised; `recoverTailLoss: false` restarts it as if nothing had been lost.
+   */
+  private loseTail(node: SimNode): void {
+    const prior = node.disk.durable.hardState().recovery;
+    const loss = node.disk.loseSyncedTail(1 + this.faultRng.int(3));
+    if (loss.lost === 0) return;
+    this.totals.tailLosses++;
+    this.note(`tail loss ${node.id}: ${loss.lost} synced writes (had promised index ${loss.index} term ${loss.term})`);
+    if (!this.opts.recoverTailLoss) return;
+    const d = node.disk.durable;
+    d.setHardState({
+      term: loss.term + 1,
+      vote: null,
+      commit: d.hardState().commit,
+      recovery: { index: Math.max(loss.index, prior?.index ?? 0), term: Math.max(loss.term, prior?.term ?? 0) },
+    });
+  }
+
+  /** Every node's configuration lists every node as a voter with its current storage id. */
+  private allVotersTrusted(): boolean {
+    return this.nodes.every((x) => {
+      const voters = x.core?.currentMembership.members.filter((m) => m.role === 'voter') ?? [];
+      return voters.length === this.nodes.length && voters.every((m) => this.nodeById(m.id)?.storageId === m.storageId);
+    });
+  }
+
+  private anyRecovering(): boolean {
+    return this.nodes.some(
+      (x) => x.disk.durable.hardState().recovery !== undefined || (x.core?.recovering ?? null) !== null,
+    );
+  }
+
   private collectStats(node: SimNode): void {
     const s = node.core?.stats;
     if (s === undefined) return;
+    this.totals.recoveriesEnded += s.recoveriesEnded;
     this.totals.truncations += s.truncations;
     this.totals.snapshotsInstalled += s.snapshotsInstalled;
     this.totals.membershipChanges += s.configChanges;
@@ -661,7 +720,7 @@ export class Simulation {
     const leader = this.leaderNode();
     const victim = leader !== undefined && r.chance(0.4) ? leader : r.pick(up);
     // Only wipe a node while every configured voter is healthy: the operator must be able to replace it.
-    const doWipe = wipe && !this.wipedOnce && this.fullVoterSet(leader);
+    const doWipe = wipe && !this.wipedOnce && this.fullVoterSet(leader) && !this.anyRecovering();
     if (doWipe) this.wipedOnce = true;
     this.crash(victim, doWipe);
     this.at(this.now + downMs, () => {
@@ -756,7 +815,9 @@ export class Simulation {
     } else if (learner !== undefined) {
       what = `promote ${learner.id}`;
       res = core.promote(learner.id);
-    } else if (!this.faultsOver && voters.length === this.nodes.length && r.chance(0.25)) {
+    } else if (!this.faultsOver && voters.length === this.nodes.length && !this.anyRecovering() && r.chance(0.25)) {
+      // (A careful operator does not shrink the cluster while a node is recovering from a storage
+      // loss: it cannot vote, so the smaller configuration might have no quorum left.)
       const victim = r.chance(0.3) ? l.id : r.pick(voters).id;
       what = `remove ${victim}`;
       res = core.removeMember(victim);

@@ -16,13 +16,19 @@
  * Writes: every call goes through ONE serial queue; whatever queued while a write was in flight
  * goes out as the next single `batch(..., { sync: true })` (group commit), so vote and log writes
  * never reorder (FAULTS P2–P4). A failed write is fatal (P12): the store refuses every later call.
+ *
+ * Lost synced state (P11): each persist batch carries a sequence stamp (key 00 'p' 's'), and once
+ * the batch is durable the promise file (promise-file.ts) records the stamp with the term, vote and
+ * last index, fsynced, before the write resolves. Recovery that finds LevelDB's stamp behind the
+ * file's, or that must cut a damaged tail, restarts the group one term above what it promised and
+ * in recovery (HardState.recovery): no votes and no campaigns until the log is repaired.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { EntryType } from '../../raft/types.js';
-import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
+import type { Entry, GroupId, HardState, RecoveryFloor, SnapshotMeta } from '../../raft/types.js';
 import {
   ClusterMismatchError,
   CorruptionError,
@@ -34,14 +40,17 @@ import {
 import { fsyncDir, pathExists } from './fsync.js';
 import { LevelKv } from './kv.js';
 import { findLevelDbLogDamage } from './leveldb-log.js';
+import { PromiseFile, type GroupPromise } from './promise-file.js';
 import type { KvOp, KvStore } from './kv.js';
 import {
   FORMAT_VERSION,
   IDENTITY_KEY,
+  PROMISE_SEQ_KEY,
   asEntry,
   asHardState,
   asIdentity,
   asLogStart,
+  asPromiseSeq,
   asSnapshotMeta,
   decodeRecord,
   encodeRecord,
@@ -113,6 +122,11 @@ export interface RecoveredState {
   truncated: Truncation | null;
   /** Entry keys below the log start marker (an interrupted compaction) that recovery deleted. */
   staleKeysRemoved: number;
+  /**
+   * Storage lost state this node may have promised (synced batches gone, or a damaged tail cut):
+   * the group restarts in recovery, `hardState.recovery` set and the term one above the promise.
+   */
+  lost: { reason: string; floor: RecoveryFloor; fromTerm: number; toTerm: number } | null;
 }
 
 /** What the store knows of a group's durable (or queued) state; the terms serve the checks. */
@@ -131,6 +145,8 @@ interface GroupLog {
 
 interface WriteRequest {
   ops: KvOp[];
+  /** Set for persist batches: what the group has promised once this write is durable. */
+  promise?: { group: GroupId; seq: number; state: GroupPromise };
   resolve: () => void;
   reject: (error: Error) => void;
 }
@@ -170,6 +186,9 @@ export class DurableStore {
   private readonly deleteBatchMax: number;
   private readonly writeBatchOpsMax: number;
   private readonly drainRoundsMax: number;
+  /** The newest stamp handed out; the promise of each group as of the newest durable batch. */
+  private seq: number;
+  private readonly durablePromises = new Map<GroupId, GroupPromise>();
 
   private constructor(
     private readonly kv: KvStore,
@@ -178,7 +197,12 @@ export class DurableStore {
     /** True when open() formatted the data dir just now (a new storage id). */
     readonly formatted: boolean,
     private readonly options: DurableStoreOptions,
+    private readonly promises: PromiseFile,
+    /** LevelDB's stamp at open; the file's record is `promises.current`. */
+    private readonly storedSeq: number,
   ) {
+    this.seq = Math.max(storedSeq, promises.current.seq);
+    if (!formatted) for (const [group, p] of promises.current.groups) this.durablePromises.set(group, p);
     this.deleteBatchMax = options.deleteBatchMax ?? 1024;
     this.writeBatchOpsMax = options.writeBatchOpsMax ?? 100_000;
     this.drainRoundsMax = options.drainRoundsMax ?? 1000;
@@ -211,10 +235,22 @@ export class DurableStore {
       });
     }
     const kv = options.wrapKv === undefined ? base : options.wrapKv(base);
+    let promises: PromiseFile | null = null;
     try {
-      const { identity, formatted } = await loadOrFormat(kv, dir, options.clusterId, create);
-      return new DurableStore(kv, dir, identity, formatted, options);
+      promises = await PromiseFile.open(dir);
+      // A new format starts its stamps at the file's, so a left-over file never looks newer.
+      const { identity, formatted } = await loadOrFormat(kv, dir, options.clusterId, create, promises.current.seq);
+      const raw = await kv.get(PROMISE_SEQ_KEY);
+      let storedSeq = 0;
+      if (raw !== undefined) {
+        const decoded = decodeRecord(PROMISE_SEQ_KEY, raw);
+        const seq = decoded.ok ? asPromiseSeq(decoded.payload) : null;
+        if (seq === null) throw new CorruptionError(`batch stamp record of data dir ${dir} is damaged`);
+        storedSeq = seq;
+      }
+      return new DurableStore(kv, dir, identity, formatted, options, promises, storedSeq);
     } catch (error) {
+      await promises?.close().catch(() => undefined);
       await kv.close().catch(() => undefined);
       throw error;
     }
@@ -252,12 +288,13 @@ export class DurableStore {
       const removed = await this.deleteEntriesFrom(group, scan.damage.index);
       truncated = { fromIndex: scan.damage.index, ...removed, reason: scan.damage.reason };
     }
+    const lost = await this.checkPromise(g, truncated);
     const staleKeysRemoved = await this.collectAllGarbage(g);
     this.assertUsable();
     return {
       identity: this.identity,
       group,
-      hardState: { ...hardState },
+      hardState: { ...g.hardState },
       snapshotMeta,
       entries: scan.entries,
       firstIndex: logStart.firstIndex,
@@ -265,7 +302,35 @@ export class DurableStore {
       prevTerm: logStart.prevTerm,
       truncated,
       staleKeysRemoved,
+      lost,
     };
+  }
+
+  /**
+   * Compares what LevelDB recovered with what the promise file says this group had promised. If
+   * synced batches are gone, or a damaged tail was cut, the group restarts in recovery one term
+   * above its promise (a term may always grow; the new term also deposes a leader that still counts
+   * our lost acknowledgements), durably, before the node says anything.
+   */
+  private async checkPromise(g: GroupLog, truncated: Truncation | null): Promise<RecoveredState['lost']> {
+    const promised = this.formatted ? undefined : this.promises.current.groups.find(([id]) => id === g.group)?.[1];
+    const behind = !this.formatted && this.promises.current.seq > this.storedSeq && promised !== undefined;
+    if (!behind && truncated === null) {
+      this.durablePromises.set(g.group, promiseOf(g)); // LevelDB is as new as the file, or newer
+      return null;
+    }
+    const hs = g.hardState;
+    const floor: RecoveryFloor = {
+      index: Math.max(promised?.lastIndex ?? 0, truncated?.throughIndex ?? 0, lastIndexOf(g), hs.recovery?.index ?? 0),
+      term: Math.max(promised?.term ?? 0, promised?.recovery?.term ?? 0, hs.term, hs.recovery?.term ?? 0),
+    };
+    const toTerm = Math.max(floor.term, promised?.term ?? 0, hs.term) + 1;
+    const reason = behind
+      ? `LevelDB lost synced writes: its newest batch is ${this.storedSeq}, the promise file's ${this.promises.current.seq}`
+      : `cut a damaged log tail (${truncated?.reason ?? ''}) at ${truncated?.fromIndex ?? 0}`;
+    const next: HardState = { term: toTerm, vote: null, commit: hs.commit, recovery: floor };
+    await this.persist({ group: g.group, hardState: next });
+    return { reason, floor, fromTerm: hs.term, toTerm };
   }
 
   /**
@@ -278,7 +343,9 @@ export class DurableStore {
     const g = this.groupLog(request.group ?? 0);
     const plan = planPersist(g, request);
     applyPlan(g, plan, request.entries ?? []);
-    const written = this.enqueueWrite(plan.ops);
+    const seq = ++this.seq;
+    plan.ops.push(put(PROMISE_SEQ_KEY, { seq }));
+    const written = this.enqueueWrite(plan.ops, { group: g.group, seq, state: promiseOf(g) });
     if (plan.garbage) void written.then(() => this.collectAllGarbage(g)).catch(() => undefined);
     return written;
   }
@@ -329,15 +396,16 @@ export class DurableStore {
       await this.enqueueWrite([]).catch(() => undefined);
       await Promise.all([...this.groups.values()].map((g) => g.collecting?.catch(() => 0)));
     }
+    await this.promises.close().catch(() => undefined);
     await this.kv.close();
   }
 
   // ---- the write queue ----
 
-  private enqueueWrite(ops: KvOp[]): Promise<void> {
+  private enqueueWrite(ops: KvOp[], promise?: WriteRequest['promise']): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.queue.push({ ops, resolve, reject });
+      this.queue.push(promise === undefined ? { ops, resolve, reject } : { ops, promise, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         void this.drain();
@@ -360,6 +428,7 @@ export class DurableStore {
         const started = performance.now();
         try {
           if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+          await this.recordPromises(requests);
         } catch (error) {
           const failure = this.fail(error);
           for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
@@ -374,6 +443,17 @@ export class DurableStore {
     } finally {
       if (!yielded) this.writing = false;
     }
+  }
+
+  /** After a durable batch: the promise file, fsynced, before any of its writes resolves. */
+  private async recordPromises(requests: WriteRequest[]): Promise<void> {
+    let seq = 0;
+    for (const r of requests) {
+      if (r.promise === undefined) continue;
+      this.durablePromises.set(r.promise.group, r.promise.state);
+      seq = r.promise.seq;
+    }
+    if (seq > 0) await this.promises.write({ seq, groups: [...this.durablePromises] });
   }
 
   private takeBatch(): WriteRequest[] {
@@ -628,6 +708,7 @@ function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
     check(!sameTermVoted || next.vote === hardState.vote, `vote changes within term ${next.term}`);
     check(next.commit >= hardState.commit, `commit goes back ${hardState.commit} -> ${next.commit}`);
     hardState = { term: next.term, vote: next.vote, commit: next.commit };
+    if (next.recovery !== undefined) hardState.recovery = { index: next.recovery.index, term: next.recovery.term };
     hardChanged = true;
   }
   if (hardState.commit < commitFloor) {
@@ -639,6 +720,12 @@ function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
   if (hardChanged) ops.push(put(hardStateKey(g.group), hardState));
   const garbage = meta !== null && g.firstIndex <= Math.min(meta.index, lastIndexOf(g));
   return { ops, firstIndex, prevTerm, discard: meta !== null, appendFrom, hardState, snapshotMeta, garbage };
+}
+
+function promiseOf(g: GroupLog): GroupPromise {
+  const hs = g.hardState;
+  const lastIndex = Math.max(lastIndexOf(g), g.snapshotMeta?.index ?? 0);
+  return { term: hs.term, vote: hs.vote, lastIndex, ...(hs.recovery ? { recovery: hs.recovery } : {}) };
 }
 
 function entriesRange(index: number, firstIndex: number, lastIndex: number): string {
@@ -662,6 +749,7 @@ async function loadOrFormat(
   dir: string,
   clusterId: string | undefined,
   create: boolean,
+  seq: number,
 ): Promise<{ identity: Identity; formatted: boolean }> {
   const raw = await kv.get(IDENTITY_KEY);
   if (raw === undefined) {
@@ -673,7 +761,7 @@ async function loadOrFormat(
       storageId: randomUUID(),
       formatVersion: FORMAT_VERSION,
     };
-    await kv.batch([put(IDENTITY_KEY, identity)], { sync: true });
+    await kv.batch([put(IDENTITY_KEY, identity), put(PROMISE_SEQ_KEY, { seq })], { sync: true });
     return { identity, formatted: true };
   }
   const decoded = decodeRecord(IDENTITY_KEY, raw);

@@ -18,6 +18,8 @@ const ENTRY_KEY_BYTES = GROUP_PREFIX_BYTES + 8;
 
 /** The one record outside any group: who this data dir is. */
 export const IDENTITY_KEY = Uint8Array.of(KEY_GLOBAL, 0x69, 0x64); // "\0id"
+/** The stamp of the newest persisted batch, matched against the promise file (promise-file.ts). */
+export const PROMISE_SEQ_KEY = Uint8Array.of(KEY_GLOBAL, 0x70, 0x73); // "\0ps"
 
 function groupKey(group: GroupId, kind: number, extra: number): Uint8Array {
   assertGroup(group);
@@ -125,7 +127,17 @@ export function asIdentity(x: unknown): IdentityRecord | null {
 export function asHardState(x: unknown): HardState | null {
   if (!isRecord(x) || !isCount(x.term) || !isCount(x.commit)) return null;
   if (x.vote !== null && typeof x.vote !== 'string') return null;
-  return { term: x.term, vote: x.vote, commit: x.commit };
+  const hs: HardState = { term: x.term, vote: x.vote, commit: x.commit };
+  if (x.recovery !== undefined) {
+    const r = x.recovery;
+    if (!isRecord(r) || !isCount(r.index) || !isCount(r.term)) return null;
+    hs.recovery = { index: r.index, term: r.term };
+  }
+  return hs;
+}
+
+export function asPromiseSeq(x: unknown): number | null {
+  return isRecord(x) && isCount(x.seq) ? x.seq : null;
 }
 
 export function asLogStart(x: unknown): LogStartRecord | null {

@@ -94,7 +94,8 @@ describe('node-storage - group commit and ordering', () => {
     expect(resolved).toEqual(['first', 'second', 'third']);
     // Two writes reached LevelDB: the held one, then second + third merged; each with sync: true.
     expect(faults.batches.map((b) => b.synced)).toEqual([true, true, true]); // identity format, 2 writes
-    expect(faults.batches.slice(1).map((b) => b.ops)).toEqual([2, 4]);
+    // (Each persist also stamps the batch: one more op per request, for the promise file.)
+    expect(faults.batches.slice(1).map((b) => b.ops)).toEqual([3, 6]);
     const { recovered } = await reopen(dir, store);
     // The later request's truncation of 3 won over the earlier write of 3: order was kept.
     expect(recovered.entries).toEqual([entry(1, 1), entry(2, 1), entry(3, 2)]);
@@ -130,7 +131,7 @@ describe('node-storage - group commit and ordering', () => {
     const writes = entries(1, 10, 1).map((e) => store.persist({ entries: [e] }).then(() => order.push(e.index)));
     await Promise.all(writes);
     expect(order).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
-    expect(perBatch).toEqual(Array(10).fill(1));
+    expect(perBatch).toEqual(Array(10).fill(2)); // the entry and the batch stamp
     const { recovered } = await reopen(dir, store);
     expect(recovered.entries).toEqual(entries(1, 10, 1));
   });
@@ -162,6 +163,9 @@ describe('node-storage - corruption', () => {
     const { store: second, recovered } = await reopen(dir, store);
     expect(recovered.entries).toEqual(entries(1, 4, 1));
     expect(recovered.truncated).toEqual({ fromIndex: 5, throughIndex: 6, removedKeys: 2, reason: 'checksum mismatch' });
+    // Entries 5 and 6 may have been acknowledged: the node restarts one term up, in recovery.
+    expect(recovered.lost).toMatchObject({ floor: { index: 6, term: 1 }, fromTerm: 1, toTerm: 2 });
+    expect(recovered.hardState).toEqual({ term: 2, vote: null, commit: 3, recovery: { index: 6, term: 1 } });
 
     // The truncation itself was durable: the next recovery sees a clean, shorter log.
     const { recovered: again } = await reopen(dir, second);

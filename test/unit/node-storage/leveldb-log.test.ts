@@ -34,13 +34,46 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     expect((error as Error).message).toMatch(/LevelDB file \d+\.log .* is damaged at byte \d+ \(checksum mismatch\)/);
   });
 
-  it('accepts a torn final write (a last record cut short) and recovers everything before it', async () => {
+  it('a synced last record cut off: recovers what is left, one term up and in recovery (FAULTS P11)', async () => {
     const { dir, log } = await dataDirWithLog();
     const bytes = await readFile(log);
     await truncate(log, bytes.length - 5);
     const { store } = await openStore(dir);
     const recovered = await store.recover();
-    expect(recovered.lastIndex).toBe(49); // the last Ready was "never fsynced"
+    expect(recovered.lastIndex).toBe(49); // LevelDB dropped the last batch as if torn
     expect(recovered.entries).toEqual(entries(1, 49, 1));
+    // ...but the promise file saw that batch durable: the node may have acknowledged entry 50.
+    expect(recovered.lost).toMatchObject({ floor: { index: 50, term: 1 }, fromTerm: 1, toTerm: 2 });
+    expect(recovered.lost?.reason).toMatch(
+      /LevelDB lost synced writes: its newest batch is \d+, the promise file's \d+/,
+    );
+    expect(recovered.hardState).toEqual({ term: 2, vote: null, commit: 39, recovery: { index: 50, term: 1 } });
+    await store.close();
+    // The recovery state is durable: a restart before catching up is still in recovery.
+    const { store: again } = await openStore(dir);
+    const second = await again.recover();
+    expect(second.lost).toBeNull();
+    expect(second.hardState).toEqual({ term: 2, vote: null, commit: 39, recovery: { index: 50, term: 1 } });
+  });
+
+  it('a torn write that was never acknowledged (its promise never written) is dropped quietly', async () => {
+    const { dir } = await dataDirWithLog();
+    const promise = join(dir, 'promise');
+    // Power fails after LevelDB's write of batch 51 but before its promise: put back the file as it
+    // was before that batch, then tear the batch.
+    const before = await readFile(promise);
+    const { store } = await openStore(dir);
+    await store.recover();
+    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 41 }, entries: entries(51, 51, 1) });
+    await store.close();
+    await writeFile(promise, before);
+    const logs = (await readdir(join(dir, 'db'))).filter((n) => n.endsWith('.log')).sort();
+    const newest = join(dir, 'db', logs[logs.length - 1] ?? '');
+    await truncate(newest, (await readFile(newest)).length - 5);
+    const { store: again } = await openStore(dir);
+    const recovered = await again.recover();
+    expect(recovered.lastIndex).toBe(50);
+    expect(recovered.lost).toBeNull();
+    expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 40 });
   });
 });

@@ -1,0 +1,46 @@
+import { describe, expect, it } from 'vitest';
+import { runRange } from './seeds.js';
+import { runSeed } from './sim.js';
+import type { SimOptions } from './sim.js';
+
+// FAULTS F7 / P11: a minority node's disk loses its last synced writes (a LevelDB log file cut short
+// looks exactly like a torn, never-acknowledged write). The node storage notices through its promise
+// file and restarts the node one term up and in recovery: no votes, no campaigns until its log holds
+// everything that could have been committed with its lost acknowledgements. Replay a seed with
+// `npm run sim -- --seed S --nodes N --trace --schedule '{"tailLossChance":0.6,"crashes":6}'`.
+const tailLoss: Partial<SimOptions> = { tailLossChance: 0.6, crashes: 6 };
+
+describe('simulation - lost synced tails on a minority', () => {
+  it('3 nodes, seeds 1..300: safe and live, and every tail loss recovers', () => {
+    const report = runRange(3, 1, 300, tailLoss);
+    expect(report.failures).toEqual([]);
+    expect(report.totals.tailLosses).toBeGreaterThan(150);
+    // A node may still be recovering when the run ends only if it just lost its tail.
+    expect(report.totals.recoveriesEnded).toBeGreaterThan(report.totals.tailLosses * 0.9);
+  });
+
+  it('5 nodes, seeds 1..150: safe and live, and every tail loss recovers', () => {
+    const report = runRange(5, 1, 150, tailLoss);
+    expect(report.failures).toEqual([]);
+    expect(report.totals.tailLosses).toBeGreaterThan(80);
+    expect(report.totals.recoveriesEnded).toBeGreaterThan(report.totals.tailLosses * 0.9);
+  });
+
+  // The seeds where restarting as if nothing were lost (the bug of jepsen-like seed 104) breaks
+  // safety; with recovery the same schedules pass.
+  const planted: { seed: number; nodes: number; violation: RegExp }[] = [
+    { seed: 108, nodes: 3, violation: /leader completeness: n2 \(term 6\) lacks committed index 113/ },
+    { seed: 6, nodes: 5, violation: /leader completeness/ },
+    { seed: 89, nodes: 5, violation: /leader completeness/ },
+  ];
+  for (const p of planted) {
+    it(`seed ${p.seed} (${p.nodes} nodes): caught without recovery, safe with it`, () => {
+      const bug = runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss, recoverTailLoss: false });
+      expect(bug.violations.join('\n')).toMatch(p.violation);
+      const fixed = runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss });
+      expect(fixed.violations).toEqual([]);
+      expect(fixed.totals.tailLosses).toBeGreaterThan(0);
+      expect(runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss }).traceHash).toBe(fixed.traceHash);
+    });
+  }
+});

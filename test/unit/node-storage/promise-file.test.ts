@@ -1,0 +1,54 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { CorruptionError } from '../../../src/node/storage/errors.js';
+import { PromiseFile, decodeSlot, encodeSlot } from '../../../src/node/storage/promise-file.js';
+import { tempDir } from './helpers.js';
+
+const SLOT = 4096;
+
+describe('node-storage - promise file', () => {
+  it('round-trips records, alternating slots, and reopens at the newest', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    expect(f.current).toEqual({ seq: 0, groups: [] });
+    await f.write({ seq: 1, groups: [[0, { term: 1, vote: 'n1', lastIndex: 3 }]] });
+    await f.write({ seq: 2, groups: [[0, { term: 2, vote: null, lastIndex: 5, recovery: { index: 4, term: 1 } }]] });
+    await f.close();
+    const again = await PromiseFile.open(dir);
+    expect(again.current).toEqual({
+      seq: 2,
+      groups: [[0, { term: 2, vote: null, lastIndex: 5, recovery: { index: 4, term: 1 } }]],
+    });
+    await again.close();
+  });
+
+  it('a torn slot falls back to the other one; both damaged is corruption, never a guess', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    await f.write({ seq: 7, groups: [[0, { term: 3, vote: 'n2', lastIndex: 9 }]] }); // slot 1
+    await f.write({ seq: 8, groups: [[0, { term: 3, vote: 'n2', lastIndex: 10 }]] }); // slot 0
+    await f.close();
+    const path = join(dir, 'promise');
+    const bytes = await readFile(path);
+    bytes[20]! ^= 0xff; // tear the newer slot (0)
+    await writeFile(path, bytes);
+    const g = await PromiseFile.open(dir);
+    expect(g.current.seq).toBe(7);
+    await g.close();
+    bytes[SLOT + 20]! ^= 0xff;
+    await writeFile(path, bytes);
+    const error = await PromiseFile.open(dir).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CorruptionError);
+    expect((error as Error).message).toMatch(/promise file .* is damaged in both slots/);
+  });
+
+  it('decodes only well-formed slots', () => {
+    const slot = encodeSlot({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2 }]] });
+    expect(decodeSlot(slot)).toEqual({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2 }]] });
+    expect(decodeSlot(slot.subarray(0, 8))).toBeNull();
+    expect(decodeSlot(new Uint8Array(SLOT))).toBeNull();
+    const bad = encodeSlot({ seq: -1, groups: [] } as never);
+    expect(decodeSlot(bad)).toBeNull();
+  });
+});
