@@ -7,16 +7,12 @@ import { runJepsen } from './lib/run.js';
 
 describe('jepsen-like short run', () => {
   it('passes every check while rotating through every nemesis class', async () => {
-    // Torn LevelDB tails are left out here until the open finding
-    // results/2026-11-22-FINDING-torn-tail-rolls-back-hard-state-disk-seed104.txt is fixed: with them
-    // this run fails on that known storage bug depending on timing; `--nemesis disk` still runs them.
     const r = await runJepsen({
       nodes: 3,
       nemesis: 'all',
       timeSec: 40,
       seed: 20261122,
       quietMs: [300, 900],
-      noTornTails: true,
     });
     // On failure the run folder (history, summary, timeline, node logs) is the evidence.
     if (r.status !== 'pass') process.stderr.write(`${r.summary}\nrun folder: ${r.dir}\n`);

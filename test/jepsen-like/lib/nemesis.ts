@@ -16,8 +16,6 @@ export interface NemesisContext {
   /** Aborted when the fault phase ends. */
   stop: AbortSignal;
   log: (line: string) => void;
-  /** Leave out torn LevelDB tails (F7) — for the npm-test run while the torn-tail finding is open. */
-  noTornTails?: boolean;
 }
 
 export const nemesisKinds = ['kill', 'pause', 'partition', 'power', 'clock', 'disk', 'snapshot'] as const;
@@ -323,7 +321,7 @@ export async function clockEpisode(ctx: NemesisContext, shape?: string): Promise
 export async function diskEpisode(ctx: NemesisContext, shape?: string): Promise<void> {
   const s = shape ?? ctx.rng.pick(['slow-one', 'slow-all', 'fail-fsync', 'corrupt-minority']);
   const room = minoritySize(ctx.cluster.ids.length) - ctx.cluster.refused.size;
-  if (s === 'corrupt-minority' && room > 0 && ctx.noTornTails !== true) return corruptEpisode(ctx);
+  if (s === 'corrupt-minority' && room > 0) return corruptEpisode(ctx);
   const ids = s === 'slow-all' ? [...ctx.cluster.live] : [ctx.rng.pick(ctx.cluster.live)];
   const hold = ctx.rng.between(1_000, 4_000);
   if (s === 'fail-fsync') {

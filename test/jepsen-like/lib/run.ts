@@ -39,8 +39,6 @@ export interface RunOptions {
   minimums?: Minimums;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
-  /** Leave out torn LevelDB tails (see NemesisContext.noTornTails). */
-  noTornTails?: boolean;
 }
 
 export interface RunResult {
@@ -176,7 +174,6 @@ async function runInside(
     electionMs,
     stop: phase.signal,
     log,
-    noTornTails: o.noTornTails === true,
   };
   const timer = setTimeout(() => phase.abort(), o.timeSec * 1000);
   let rounds: number;
