@@ -143,6 +143,7 @@ export class NodeDriver implements ClientExecutor {
   private reportedMismatches = 0;
   private reportedMismatchKey = '';
   private reportedWiped = false;
+  private reportedAddressedAsOther = false;
   private reportedRecovering: { index: number; term: number } | null = null;
   private unboundCache: { at: number; value: boolean } | null = null;
   private ticks = 0;
@@ -632,6 +633,15 @@ export class NodeDriver implements ClientExecutor {
       );
     }
     this.reportedWiped = wiped;
+    // Before any membership reaches it, a wiped node learns its old identity from how peers address it.
+    const otherIdentity = raft.stats.addressedToOtherStorage > 0;
+    if (otherIdentity && !wiped && !this.reportedAddressedAsOther) {
+      this.o.log.error(
+        { storageId: st.storageId },
+        'peers address this node by another storage id (its data dir was wiped or replaced): they will not count it for votes or commits until an operator replaces it',
+      );
+    }
+    this.reportedAddressedAsOther = otherIdentity || this.reportedAddressedAsOther;
     const recovering = raft.recovering;
     if (recovering === null && this.reportedRecovering !== null) {
       this.o.log.warn(

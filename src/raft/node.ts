@@ -76,6 +76,8 @@ export interface RaftStats {
   wrongGroup: number;
   /** Messages from an older term, ignored or answered with ours. */
   stale: number;
+  /** Messages addressed to another storage id of this node (our data dir was wiped or replaced). */
+  addressedToOtherStorage: number;
   /** Times this node caught up after a storage loss and may vote again. */
   recoveriesEnded: number;
   /** Votes and acknowledgements whose sender's storage id does not match the membership. */
@@ -160,6 +162,7 @@ function newStats(): RaftStats {
     wrongGroup: 0,
     stale: 0,
     recoveriesEnded: 0,
+    addressedToOtherStorage: 0,
     storageMismatch: 0,
     ignored: 0,
   };
@@ -299,6 +302,9 @@ export class RaftNode {
     if (m.group !== this.group) {
       this.stats.wrongGroup++;
       return;
+    }
+    if (m.toStorage !== undefined && m.toStorage !== '' && m.toStorage !== this.storageId) {
+      this.stats.addressedToOtherStorage++;
     }
     if (m.term > this.term) {
       if (!this.stepHigherTerm(m)) return;
@@ -1429,6 +1435,8 @@ export class RaftNode {
     msg.group = this.group;
     msg.from = this.id;
     msg.fromStorage = this.storageId;
+    const to = this.memberById.get(msg.to);
+    if (to !== undefined && to.storageId !== '') msg.toStorage = to.storageId;
     if (msg.term === undefined) msg.term = this.term;
     this.msgs.push(msg);
   }

@@ -136,6 +136,11 @@ export interface Message {
    */
   fromAddress?: string;
   to: NodeId;
+  /**
+   * The storage id the sender's membership binds `to` to (when bound): a node whose data dir was
+   * wiped learns from it that the cluster knows it by another identity.
+   */
+  toStorage?: StorageId;
   /** Append: index/term of the entry before `entries`; Vote/PreVote: candidate's last index/term. */
   index?: number;
   logTerm?: number;

@@ -49,6 +49,7 @@ export function isWellFormed(m: unknown): m is Message {
   if (!isIndex(msg.term) || !isIndex(msg.group)) return false;
   if (typeof msg.from !== 'string' || msg.from === '' || typeof msg.to !== 'string') return false;
   if (typeof msg.fromStorage !== 'string') return false;
+  if (msg.toStorage !== undefined && typeof msg.toStorage !== 'string') return false;
   if (!isOptIndex(msg.index) || !isOptIndex(msg.logTerm) || !isOptIndex(msg.commit)) return false;
   if (!isOptIndex(msg.context) || !isOptIndex(msg.rejectHint) || !isOptIndex(msg.rejectTerm)) return false;
   if (!isOptIndex(msg.snapshotIndex)) return false;

@@ -104,6 +104,7 @@ function readMessage(x: unknown): Message {
     to: id(o['to'], 'to'),
   };
   if (present(o['fromAddress'])) msg.fromAddress = str(o['fromAddress'], 'fromAddress', CODEC_LIMITS.idLengthMax);
+  if (present(o['toStorage'])) msg.toStorage = str(o['toStorage'], 'toStorage', CODEC_LIMITS.idLengthMax);
   for (const key of ['index', 'logTerm', 'commit', 'rejectHint', 'rejectTerm', 'context', 'snapshotIndex'] as const) {
     const v = o[key];
     if (present(v)) msg[key] = uint(v, key);

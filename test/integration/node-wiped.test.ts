@@ -40,6 +40,8 @@ describe('a node whose data dir was wiped', () => {
     c.start(wiped);
     const line = await waitLine(t, leader, /storage id does not match the membership/, 15_000);
     expect(JSON.parse(line)).toMatchObject({ members: [{ id: wiped }] });
+    // The wiped node says so too (it learns from how its peers address it).
+    await waitLine(t, wiped, /by another storage id \(its data dir was wiped or replaced\)|formatted anew/, 15_000);
 
     // Leader + wiped node only: no majority of counted members, so nothing commits.
     await c.kill(other);
