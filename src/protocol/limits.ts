@@ -33,6 +33,8 @@ export interface Limits {
   leaseMsMax: number;
   delayMsMax: number;
   redriveMax: number;
+  /** Commands in one Submit call (the SDK's coalesced batches). */
+  submitItemsMax: number;
   /** Lazy expiries run in buckets of this size (≥ 1 s, DESIGN.md §2). */
   sweepBucketMs: number;
 }
@@ -61,6 +63,7 @@ export const DEFAULT_LIMITS: Readonly<Limits> = Object.freeze({
   leaseMsMax: 24 * 3_600_000,
   delayMsMax: 400 * 24 * 3_600_000,
   redriveMax: 1000,
+  submitItemsMax: 1024,
   sweepBucketMs: 1000,
 });
 

@@ -3,14 +3,14 @@
 // client sends is answered with a status of DESIGN.md §5's table, never a throw, and the error detail
 // rides in the `raftq-error` trailer so grpcurl users see the stable code.
 import * as grpc from '@grpc/grpc-js';
-import type { Command, ReadQuery, SessionCommand, TaskEvent, TaskState } from '../protocol/commands.js';
+import type { Answer, Command, ReadQuery, SessionCommand, TaskEvent, TaskState } from '../protocol/commands.js';
 import { TASK_STATES, TERMINAL_STATES } from '../protocol/commands.js';
 import { parseId } from '../protocol/codec.js';
 import { ERROR_TABLE, isErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
 import { validateCommand } from '../protocol/validate.js';
 import { commandReply, readReply, statusReply } from './client-replies.js';
-import type { ClientExecutor } from './executor.js';
+import type { ClientExecutor, ExecuteOptions } from './executor.js';
 import { loadProtoFile } from './proto.js';
 
 export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
@@ -47,12 +47,30 @@ export interface ClientServiceMetrics {
   errors: Record<string, number>;
   eventStreams: number;
   waiters: number;
+  /** Submit calls and the commands they carried (also counted in `calls`: one per Submit). */
+  submitCalls: number;
+  submitItems: number;
 }
 
 type Obj = Record<string, unknown>;
 type Decoded = { ok: true; value: Obj } | { ok: false; reason: string };
 type Unary = grpc.ServerUnaryCall<Decoded, Obj>;
 type Callback = grpc.sendUnaryData<Obj>;
+
+interface Prepared {
+  method: string;
+  sc: SessionCommand;
+  /** The header's timeoutMs, as the request carried it. */
+  timeoutMs: unknown;
+  maxHoldMs: number;
+}
+
+/** A prepared Submit item: its position and oneof field name. */
+interface Slot {
+  i: number;
+  name: string;
+  p: Prepared;
+}
 
 class Refusal {
   constructor(readonly detail: ErrorDetail) {}
@@ -101,6 +119,28 @@ const COMMANDS: Record<string, (r: Obj) => Obj> = {
     if (list(r['ids']).length > 0) out['ids'] = r['ids'];
     return out;
   },
+};
+
+/** SubmitItem's `command` oneof: field name -> the unary method it stands for (client.proto). */
+const SUBMIT_METHODS: Readonly<Record<string, string>> = {
+  enqueue: 'Enqueue',
+  ack: 'Ack',
+  nack: 'Nack',
+  extend: 'Extend',
+  release: 'Release',
+  cancel: 'Cancel',
+  promote: 'Promote',
+  update: 'Update',
+  lease: 'Lease',
+  keepAlive: 'KeepAlive',
+  closeSession: 'CloseSession',
+  createQueue: 'CreateQueue',
+  configureQueue: 'ConfigureQueue',
+  pauseQueue: 'PauseQueue',
+  resumeQueue: 'ResumeQueue',
+  purgeQueue: 'PurgeQueue',
+  deleteQueue: 'DeleteQueue',
+  redrive: 'Redrive',
 };
 
 const NULLABLE_SETTINGS = new Set(['deadLetterQueue', 'maxLength', 'taskTtlMs', 'concurrency']);
@@ -269,6 +309,8 @@ class ClientServiceImpl {
     errors: {},
     eventStreams: 0,
     waiters: 0,
+    submitCalls: 0,
+    submitItems: 0,
   };
   private readonly closers = new Set<() => void>();
 
@@ -290,6 +332,7 @@ class ClientServiceImpl {
     impl['Status'] = (call: Unary, cb: Callback) =>
       this.guard(call, cb, async () => statusReply(this.executor.status()));
     impl['WaitFor'] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.waitFor(call));
+    impl['Submit'] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.submit(call));
     impl['Events'] = (call: grpc.ServerWritableStream<Decoded, Obj>) => this.events(call);
     return {
       definition: clientServiceDefinition(),
@@ -353,7 +396,12 @@ class ClientServiceImpl {
   }
 
   private async command(method: string, call: Unary): Promise<Obj> {
-    const req = (call.request as { ok: true; value: Obj }).value;
+    const p = this.prepare(method, (call.request as { ok: true; value: Obj }).value);
+    return this.execute(method, p.sc, call, p.timeoutMs, p.maxHoldMs);
+  }
+
+  /** Decodes and validates one command request (throws a Refusal), as its unary method does. */
+  private prepare(method: string, req: Obj): Prepared {
     const build = COMMANDS[method] as (r: Obj) => Obj;
     const header = obj(req['header']);
     const sc = sessionOf(header);
@@ -364,7 +412,106 @@ class ClientServiceImpl {
     let maxHoldMs = 0;
     if (method === 'Lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);
-    return this.execute(method, { ...sc, cmd: checked.value }, call, header['timeoutMs'], maxHoldMs);
+    return { method, sc: { ...sc, cmd: checked.value }, timeoutMs: header['timeoutMs'], maxHoldMs };
+  }
+
+  /**
+   * Many commands in one call. Each item is prepared as its unary call would be and fails alone;
+   * the valid ones go to the executor together, so they can share one log entry. A held lease runs
+   * on its own (its hold must not delay the others' answers inside the executor).
+   */
+  private async submit(call: Unary): Promise<Obj> {
+    const items = list((call.request as { ok: true; value: Obj }).value['items']);
+    const max = this.limits.submitItemsMax;
+    if (items.length > max) {
+      throw new Refusal({
+        code: 'RESOURCE_EXHAUSTED',
+        message: `items has ${items.length} commands, over submitItemsMax (${max})`,
+        field: 'items',
+        limit: 'submitItemsMax',
+      });
+    }
+    this.counters.submitCalls += 1;
+    this.counters.submitItems += items.length;
+    const results: Obj[] = [];
+    const shared: Slot[] = [];
+    const held: Slot[] = [];
+    items.forEach((raw, i) => {
+      const item = obj(raw);
+      const name = typeof item['command'] === 'string' ? item['command'] : '';
+      const method = SUBMIT_METHODS[name];
+      if (method === undefined) {
+        results[i] = this.itemError(i, '', {
+          code: 'INVALID_ARGUMENT',
+          message: 'command must be set (one of enqueue, ack, ...)',
+          field: 'command',
+        });
+        return;
+      }
+      try {
+        const p = this.prepare(method, obj(item[name]));
+        (p.maxHoldMs > 0 ? held : shared).push({ i, name, p });
+      } catch (e) {
+        results[i] = this.itemError(i, name, this.detailOfThrow(e));
+      }
+    });
+    const signal = this.signalOf(call);
+    const runs = held.map((slot) => this.executeSlots([slot], call, signal, results));
+    if (shared.length > 0) runs.push(this.executeSlots(shared, call, signal, results));
+    await Promise.all(runs);
+    return { results };
+  }
+
+  /** Runs prepared items in one executor call and writes each one's SubmitResult into `results`. */
+  private async executeSlots(slots: Slot[], call: Unary, signal: AbortSignal, results: Obj[]): Promise<void> {
+    const deadlines = slots.map((s) => this.deadline(call, s.p.timeoutMs, s.p.maxHoldMs));
+    // Deadlines only bound holds in the executor, and only a lone held lease has one: the latest is safe.
+    const opts: ExecuteOptions = { deadline: Math.max(...deadlines), signal };
+    const hold = slots.length === 1 ? (slots[0] as Slot).p.maxHoldMs : 0;
+    if (hold > 0) opts.maxHoldMs = hold;
+    let answers: Answer[];
+    let reply: (s: Slot, a: Answer & { ok: true }) => Obj;
+    try {
+      const result = await this.executor.execute(
+        slots.map((s) => s.p.sc),
+        opts,
+      );
+      if (result.answers.length !== slots.length)
+        throw new Error(`executor answered ${result.answers.length} answers for ${slots.length} commands`);
+      answers = result.answers;
+      reply = (s, a) => commandReply(s.p.method, s.p.sc.cmd as Command, a.value, result);
+    } catch (e) {
+      const now = this.opts.now();
+      slots.forEach((s, k) => {
+        const late = now >= (deadlines[k] as number);
+        results[s.i] = this.itemError(
+          s.i,
+          s.name,
+          late ? { code: 'DEADLINE_EXCEEDED', message: 'deadline passed' } : this.detailOfThrow(e),
+        );
+      });
+      return;
+    }
+    slots.forEach((s, k) => {
+      const a = answers[k] as Answer;
+      results[s.i] = a.ok ? { [s.name]: reply(s, a) } : this.itemError(s.i, s.name, a.error);
+    });
+  }
+
+  /** A Refusal's detail, or INTERNAL (counted) for anything else thrown. */
+  private detailOfThrow(e: unknown): ErrorDetail {
+    if (e instanceof Refusal) return e.detail;
+    this.counters.internal += 1;
+    return { code: 'INTERNAL', message: e instanceof Error ? e.message : 'internal error' };
+  }
+
+  /** One item's ErrorReply: the unary error detail verbatim, plus where in the Submit it is. */
+  private itemError(i: number, name: string, detail: ErrorDetail): Obj {
+    this.count(detail);
+    const at = name === '' ? `items[${i}]` : `items[${i}].${name}`;
+    const error: Obj = { code: detail.code, message: `${at}: ${detail.message}`, detailJson: JSON.stringify(detail) };
+    if (detail.field !== undefined) error['field'] = `${at}.${detail.field}`;
+    return { error };
   }
 
   private async openSession(call: Unary): Promise<Obj> {
