@@ -8,6 +8,7 @@ import { ERROR_TABLE, isErrorDetail, type ErrorDetail } from '../protocol/errors
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
 import { validateCommand } from '../protocol/validate.js';
 import { sleep, systemClock, type Clock, type Timer } from './clock.js';
+import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import { GrpcTransport } from './grpc-transport.js';
@@ -35,6 +36,12 @@ export interface ClientOptions {
   retryMaxMs?: number;
   /** Limits the SDK validates against before sending (default: the server defaults). */
   limits?: Limits;
+  /**
+   * Concurrent commands to one node made in the same event-loop turn travel as one Submit call;
+   * each keeps its own session seq, deadline, retries and errors (docs/sdk.md). Default true.
+   * Applies to the built-in gRPC transport; wrap an injected one in CoalescingTransport yourself.
+   */
+  coalesce?: boolean | CoalescingOptions;
   /** Injected network (default gRPC) and time (default performance.now / setTimeout). */
   transport?: Transport;
   clock?: Clock;
@@ -150,7 +157,7 @@ export class Client {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.clock = options.clock ?? systemClock;
     this.ownsTransport = options.transport === undefined;
-    this.transport = options.transport ?? new GrpcTransport();
+    this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock);
   }
 
   /** A typed handle on one queue; creating it sends nothing. */
@@ -470,6 +477,11 @@ export class Client {
       true,
     );
   }
+}
+
+function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock): Transport {
+  if (coalesce === false) return new GrpcTransport();
+  return new CoalescingTransport(new GrpcTransport(), { clock, ...(coalesce === true ? {} : coalesce) });
 }
 
 function positive(v: number | undefined, dflt: number, field: string): number {

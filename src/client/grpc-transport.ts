@@ -112,12 +112,12 @@ export class GrpcTransport implements Transport {
     const client = this.client(address) as unknown as Record<string, UnaryFn>;
     const fn = client[method];
     if (fn === undefined)
-      return Promise.reject(new TransportError({ code: 'INTERNAL', message: `no method ${method}` }));
+      return Promise.reject(new TransportError({ code: 'INTERNAL', message: `no method ${method}` }, true));
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + Math.max(1, timeoutMs));
       const call = fn.call(client, request, { deadline }, (err: grpc.ServiceError | null, reply?: Message) => {
         signal?.removeEventListener('abort', onAbort);
-        if (err) reject(new TransportError(detailFromServiceError(err)));
+        if (err) reject(new TransportError(detailFromServiceError(err), err.code === grpc.status.UNIMPLEMENTED));
         else resolve(reply ?? {});
       });
       const onAbort = (): void => call.cancel();

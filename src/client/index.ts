@@ -22,6 +22,7 @@ export {
   type Message as TransportMessage,
 } from './transport.js';
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.js';
+export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './coalesce.js';
 export * from './errors.js';
 export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from '../protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from '../protocol/errors.js';

@@ -29,7 +29,8 @@ export type Method =
   | 'QueueStats'
   | 'ListQueues'
   | 'Status'
-  | 'WaitFor';
+  | 'WaitFor'
+  | 'Submit';
 
 export type StreamMethod = 'Events';
 
@@ -37,7 +38,11 @@ export type Message = Record<string, unknown>;
 
 /** A failed call: the error detail of DESIGN.md §5 (connection failures are UNAVAILABLE). */
 export class TransportError extends Error {
-  constructor(readonly detail: ErrorDetail) {
+  constructor(
+    readonly detail: ErrorDetail,
+    /** The server does not know the method (gRPC UNIMPLEMENTED): an older node, nothing ran. */
+    readonly unimplemented = false,
+  ) {
     super(`${detail.code}: ${detail.message}`);
     this.name = 'TransportError';
   }

@@ -1,0 +1,343 @@
+// Coalescing: command calls to one address made in the same event-loop turn travel as one Submit
+// call (client.proto), because the cost of a command is mostly per gRPC call, not per task. It sits
+// below the Client's retry logic, so every command keeps its own session seq, deadline, retries and
+// errors: each caller gets exactly the reply or TransportError its unary call would have given.
+import { isErrorCode, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { systemClock, type Clock, type Timer } from './clock.js';
+import {
+  TransportError,
+  type Message,
+  type Method,
+  type StreamHandlers,
+  type StreamMethod,
+  type Transport,
+} from './transport.js';
+
+/** The unary methods a Submit can carry, and the SubmitItem / SubmitResult field of each. */
+export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = {
+  Enqueue: 'enqueue',
+  Ack: 'ack',
+  Nack: 'nack',
+  Extend: 'extend',
+  Release: 'release',
+  Cancel: 'cancel',
+  Promote: 'promote',
+  Update: 'update',
+  Lease: 'lease',
+  KeepAlive: 'keepAlive',
+  CloseSession: 'closeSession',
+  CreateQueue: 'createQueue',
+  ConfigureQueue: 'configureQueue',
+  PauseQueue: 'pauseQueue',
+  ResumeQueue: 'resumeQueue',
+  PurgeQueue: 'purgeQueue',
+  DeleteQueue: 'deleteQueue',
+  Redrive: 'redrive',
+};
+
+export interface CoalescingOptions {
+  /** Most commands in one Submit (default: the server's submitItemsMax, 1024). */
+  maxItems?: number;
+  /** Most (estimated) request bytes in one Submit (default 4 MiB); a bigger command goes alone. */
+  maxBytes?: number;
+  /**
+   * When a batch leaves: 'immediate' (setImmediate: after this event-loop turn, so callers woken
+   * by the same reply are gathered; the default) or 'microtask' (before any I/O; smaller batches).
+   */
+  flush?: 'immediate' | 'microtask';
+  /** After an address answered UNIMPLEMENTED, unary calls only for this long (default 60 s). */
+  reprobeMs?: number;
+  /** Time for per-command deadlines inside a batch (default performance.now / setTimeout). */
+  clock?: Clock;
+}
+
+export interface CoalescingStats {
+  /** Submit calls sent and the commands they carried. */
+  submitCalls: number;
+  submitItems: number;
+  /** Command calls sent unary: lone, too big, held leases, or to an address without Submit. */
+  unaryCalls: number;
+  /** Submit calls answered UNIMPLEMENTED (their commands were then sent unary). */
+  fallbacks: number;
+}
+
+interface Pending {
+  method: Method;
+  field: string;
+  request: Message;
+  /** Absolute deadline on the clock. */
+  end: number;
+  bytes: number;
+  signal: AbortSignal | undefined;
+  batch: Batch | null;
+  settled: boolean;
+  timer: Timer | null;
+  resolve(reply: Message): void;
+  reject(e: TransportError): void;
+  detach(): void;
+}
+
+interface Batch {
+  address: string;
+  items: Pending[];
+  bytes: number;
+  /** Cancels the Submit once every caller in it has given up. */
+  abort: AbortController | null;
+}
+
+const BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
+const REPROBE_MS_DEFAULT = 60_000;
+/** How deep the size estimate walks a request (requests are a few levels deep). */
+const ESTIMATE_DEPTH_MAX = 6;
+
+/** A Transport that sends concurrent command calls to one address as Submit calls of `inner`. */
+export class CoalescingTransport implements Transport {
+  private readonly maxItems: number;
+  private readonly maxBytes: number;
+  private readonly reprobeMs: number;
+  private readonly clock: Clock;
+  private readonly flushAt: 'immediate' | 'microtask';
+  /** Batches not sent yet, per address. */
+  private readonly open = new Map<string, Batch>();
+  /** Addresses that answered UNIMPLEMENTED, until when they get unary calls only. */
+  private readonly unaryUntil = new Map<string, number>();
+  private scheduled = false;
+  private closed = false;
+  private readonly counters: CoalescingStats = { submitCalls: 0, submitItems: 0, unaryCalls: 0, fallbacks: 0 };
+
+  constructor(
+    private readonly inner: Transport,
+    options: CoalescingOptions = {},
+  ) {
+    this.maxItems = Math.max(1, Math.floor(options.maxItems ?? DEFAULT_LIMITS.submitItemsMax));
+    this.maxBytes = Math.max(1, options.maxBytes ?? BYTES_MAX_DEFAULT);
+    this.reprobeMs = options.reprobeMs ?? REPROBE_MS_DEFAULT;
+    this.clock = options.clock ?? systemClock;
+    this.flushAt = options.flush ?? 'immediate';
+  }
+
+  stats(): CoalescingStats {
+    return { ...this.counters };
+  }
+
+  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+    const field = SUBMIT_FIELDS[method];
+    const held = method === 'Lease' && typeof request['maxHoldMs'] === 'number' && request['maxHoldMs'] > 0;
+    if (field === undefined) return this.inner.call(address, method, request, timeoutMs, signal);
+    const bytes = estimateBytes(request, 0);
+    if (held || this.closed || bytes > this.maxBytes || !this.submitKnown(address)) {
+      this.counters.unaryCalls += 1;
+      return this.inner.call(address, method, request, timeoutMs, signal);
+    }
+    if (signal?.aborted) return Promise.reject(cancelled());
+    return new Promise<Message>((resolve, reject) => {
+      const p: Pending = {
+        method,
+        field,
+        request,
+        end: this.clock.now() + Math.max(1, timeoutMs),
+        bytes,
+        signal,
+        batch: null,
+        settled: false,
+        timer: null,
+        resolve,
+        reject,
+        detach: () => undefined,
+      };
+      if (signal !== undefined) {
+        const onAbort = (): void => this.giveUp(p, cancelled());
+        signal.addEventListener('abort', onAbort, { once: true });
+        p.detach = () => signal.removeEventListener('abort', onAbort);
+      }
+      this.enlist(address, p);
+    });
+  }
+
+  stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void {
+    return this.inner.stream(address, method, request, handlers);
+  }
+
+  close(): void {
+    this.closed = true;
+    const waiting = [...this.open.values()].flatMap((b) => b.items);
+    this.open.clear();
+    for (const p of waiting)
+      this.settle(p, null, new TransportError({ code: 'UNAVAILABLE', message: 'transport closed' }));
+    this.inner.close();
+  }
+
+  // ---- internals ----
+
+  private submitKnown(address: string): boolean {
+    const until = this.unaryUntil.get(address);
+    if (until === undefined) return true;
+    if (this.clock.now() < until) return false;
+    this.unaryUntil.delete(address);
+    return true;
+  }
+
+  /** Adds a call to its address's open batch; a full batch leaves at once. */
+  private enlist(address: string, p: Pending): void {
+    let batch = this.open.get(address);
+    if (batch !== undefined && batch.bytes + p.bytes > this.maxBytes) {
+      this.open.delete(address);
+      this.send(batch);
+      batch = undefined;
+    }
+    if (batch === undefined) {
+      batch = { address, items: [], bytes: 0, abort: null };
+      this.open.set(address, batch);
+    }
+    p.batch = batch;
+    batch.items.push(p);
+    batch.bytes += p.bytes;
+    if (batch.items.length >= this.maxItems) {
+      this.open.delete(address);
+      this.send(batch);
+      return;
+    }
+    if (this.scheduled) return;
+    this.scheduled = true;
+    if (this.flushAt === 'microtask') queueMicrotask(() => this.flush());
+    else setImmediate(() => this.flush());
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const batches = [...this.open.values()];
+    this.open.clear();
+    for (const b of batches) this.send(b);
+  }
+
+  private send(batch: Batch): void {
+    const items = batch.items.filter((p) => !p.settled);
+    batch.items = items;
+    const first = items[0];
+    if (first === undefined) return;
+    if (items.length === 1) return this.sendUnary(batch.address, first);
+    const now = this.clock.now();
+    const end = Math.max(...items.map((p) => p.end));
+    // The Submit lives until the latest deadline; each earlier one fails its own caller on time.
+    for (const p of items) {
+      if (p.end < end) p.timer = this.clock.setTimer(p.end - now, () => this.giveUp(p, deadlineExceeded()));
+    }
+    batch.abort = new AbortController();
+    this.counters.submitCalls += 1;
+    this.counters.submitItems += items.length;
+    const request = { items: items.map((p) => ({ [p.field]: p.request })) };
+    this.inner.call(batch.address, 'Submit', request, end - now, batch.abort.signal).then(
+      (reply) => this.deliver(items, reply),
+      (e: unknown) => this.failed(batch.address, items, e),
+    );
+  }
+
+  private sendUnary(address: string, p: Pending): void {
+    this.counters.unaryCalls += 1;
+    const remaining = Math.max(1, p.end - this.clock.now());
+    p.batch = null;
+    this.inner.call(address, p.method, p.request, remaining, p.signal).then(
+      (reply) => this.settle(p, reply, null),
+      (e: unknown) => this.settle(p, null, asTransportError(e)),
+    );
+  }
+
+  /** Splits a SubmitReply back to the callers, in order. */
+  private deliver(items: Pending[], reply: Message): void {
+    const results = Array.isArray(reply['results']) ? (reply['results'] as unknown[]) : [];
+    items.forEach((p, k) => {
+      const r = asObj(results[k]);
+      const which = r['result'];
+      if (which === 'error') return this.settle(p, null, new TransportError(errorReplyDetail(asObj(r['error']))));
+      if (which === p.field) return this.settle(p, asObj(r[p.field]), null);
+      this.settle(
+        p,
+        null,
+        new TransportError({
+          code: 'INTERNAL',
+          message: `Submit answered ${String(which ?? 'nothing')} to ${p.field} (item ${k} of ${results.length})`,
+        }),
+      );
+    });
+  }
+
+  /** The whole Submit failed: a node without Submit gets the commands unary; else each caller fails alike. */
+  private failed(address: string, items: Pending[], e: unknown): void {
+    const err = asTransportError(e);
+    if (err.unimplemented) {
+      this.counters.fallbacks += 1;
+      this.unaryUntil.set(address, this.clock.now() + this.reprobeMs);
+      for (const p of items) {
+        if (p.settled) continue;
+        p.timer?.cancel();
+        p.timer = null;
+        this.sendUnary(address, p);
+      }
+      return;
+    }
+    // A copy per caller: the Client adds a leader hint to the detail it got.
+    for (const p of items) this.settle(p, null, new TransportError({ ...err.detail }));
+  }
+
+  /** The caller stops waiting (abort, its own deadline): its command may still run in the Submit. */
+  private giveUp(p: Pending, e: TransportError): void {
+    this.settle(p, null, e);
+    const batch = p.batch;
+    if (batch?.abort && batch.items.every((x) => x.settled)) batch.abort.abort();
+  }
+
+  private settle(p: Pending, reply: Message | null, error: TransportError | null): void {
+    if (p.settled) return;
+    p.settled = true;
+    p.timer?.cancel();
+    p.timer = null;
+    p.detach();
+    if (error !== null) p.reject(error);
+    else p.resolve(reply ?? {});
+  }
+}
+
+function asObj(v: unknown): Message {
+  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Message) : {};
+}
+
+function asTransportError(e: unknown): TransportError {
+  if (e instanceof TransportError) return e;
+  return new TransportError({ code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) });
+}
+
+/** What a cancelled gRPC call gives (grpc-transport.ts maps CANCELLED to UNAVAILABLE). */
+function cancelled(): TransportError {
+  return new TransportError({ code: 'UNAVAILABLE', message: 'Cancelled on client' });
+}
+
+function deadlineExceeded(): TransportError {
+  return new TransportError({ code: 'DEADLINE_EXCEEDED', message: 'Deadline exceeded (coalesced call)' });
+}
+
+/** An ErrorReply's detail: the unary trailer's JSON when it parses, else its code and message. */
+export function errorReplyDetail(e: Message): ErrorDetail {
+  const json = e['detailJson'];
+  if (typeof json === 'string' && json !== '') {
+    try {
+      const parsed: unknown = JSON.parse(json);
+      if (isErrorDetail(parsed)) return parsed;
+    } catch {
+      // fall back to the plain fields
+    }
+  }
+  const code = typeof e['code'] === 'string' && isErrorCode(e['code']) ? e['code'] : 'INTERNAL';
+  return { code, message: typeof e['message'] === 'string' ? e['message'] : 'error' };
+}
+
+/** A rough size of a request on the wire: bytes and strings, plus a little per field. */
+function estimateBytes(v: unknown, depth: number): number {
+  if (v instanceof Uint8Array) return v.byteLength + 4;
+  if (typeof v === 'string') return v.length + 4;
+  if (typeof v !== 'object' || v === null || depth >= ESTIMATE_DEPTH_MAX) return 10;
+  let n = 4;
+  if (Array.isArray(v)) for (const x of v) n += estimateBytes(x, depth + 1);
+  else for (const k in v) n += 2 + estimateBytes((v as Message)[k], depth + 1);
+  return n;
+}

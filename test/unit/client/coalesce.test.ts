@@ -1,0 +1,333 @@
+// The SDK's coalescing transport over a scripted fake transport (every reply decided by the test) and,
+// end to end, over the real client service (LoopbackTransport): batching, order, per-item errors,
+// aborts, deadlines, the UNIMPLEMENTED fallback and the bounds.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Client } from '../../../src/client/client.js';
+import { CoalescingTransport } from '../../../src/client/coalesce.js';
+import { AlreadyExistsError, InvalidArgumentError } from '../../../src/client/errors.js';
+import {
+  TransportError,
+  type Message,
+  type Method,
+  type StreamHandlers,
+  type StreamMethod,
+  type Transport,
+} from '../../../src/client/transport.js';
+import type { ErrorDetail } from '../../../src/protocol/errors.js';
+import { FakeClock, FakeCluster, LoopbackTransport, settle } from './fakes.js';
+
+interface Sent {
+  address: string;
+  method: Method;
+  request: Message;
+  timeoutMs: number;
+  signal: AbortSignal | undefined;
+  resolve(reply: Message): void;
+  reject(e: TransportError): void;
+}
+
+/** A transport whose every call waits until the test answers it. */
+class ScriptedTransport implements Transport {
+  readonly sent: Sent[] = [];
+  closed = false;
+  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+    return new Promise((resolve, reject) =>
+      this.sent.push({ address, method, request, timeoutMs, signal, resolve, reject }),
+    );
+  }
+  stream(_a: string, _m: StreamMethod, _r: Message, handlers: StreamHandlers): () => void {
+    handlers.onEnd(null);
+    return () => undefined;
+  }
+  close(): void {
+    this.closed = true;
+  }
+  methods(): string[] {
+    return this.sent.map((s) => s.method);
+  }
+  last(method: Method): Sent {
+    const s = this.sent.filter((x) => x.method === method).at(-1);
+    if (s === undefined) throw new Error(`no ${method} sent`);
+    return s;
+  }
+}
+
+type Outcome = { ok: true; reply: Message } | { ok: false; error: TransportError };
+
+/** Starts a call and records how it ends, so a test can check that it has not ended yet. */
+function track(p: Promise<Message>): { outcome: Outcome | null } {
+  const t: { outcome: Outcome | null } = { outcome: null };
+  p.then(
+    (reply) => (t.outcome = { ok: true, reply }),
+    (error: TransportError) => (t.outcome = { ok: false, error }),
+  );
+  return t;
+}
+
+function items(s: Sent): Message[] {
+  return s.request['items'] as Message[];
+}
+
+function errorResult(detail: ErrorDetail): Message {
+  return {
+    result: 'error',
+    error: { code: detail.code, message: `items[x]: ${detail.message}`, detailJson: JSON.stringify(detail) },
+  };
+}
+
+const A = '10.0.0.1:7000';
+const B = '10.0.0.2:7000';
+const enq = (n: number): Message => ({ queue: 'q', tasks: [{ payload: new Uint8Array([n]) }] });
+
+function setup(options: ConstructorParameters<typeof CoalescingTransport>[1] = {}) {
+  const clock = new FakeClock();
+  const inner = new ScriptedTransport();
+  const t = new CoalescingTransport(inner, { clock, ...options });
+  return { clock, inner, t };
+}
+
+describe('CoalescingTransport - batching', () => {
+  it('sends the calls of one turn to one address as one Submit, in order, and splits the replies', async () => {
+    const { inner, t } = setup();
+    const calls = [
+      track(t.call(A, 'Enqueue', enq(1), 5_000)),
+      track(t.call(A, 'Cancel', { id: '7' }, 5_000)),
+      track(t.call(A, 'Enqueue', enq(2), 5_000)),
+    ];
+    expect(inner.sent).toHaveLength(0);
+    await settle();
+    expect(inner.methods()).toEqual(['Submit']);
+    const submit = inner.last('Submit');
+    expect(items(submit)).toEqual([{ enqueue: enq(1) }, { cancel: { id: '7' } }, { enqueue: enq(2) }]);
+    submit.resolve({
+      results: [
+        { result: 'enqueue', enqueue: { items: [{ id: '1' }] } },
+        { result: 'cancel', cancel: { state: 'cancelled' } },
+        { result: 'enqueue', enqueue: { items: [{ id: '2' }] } },
+      ],
+    });
+    await settle();
+    expect(calls.map((c) => c.outcome)).toEqual([
+      { ok: true, reply: { items: [{ id: '1' }] } },
+      { ok: true, reply: { state: 'cancelled' } },
+      { ok: true, reply: { items: [{ id: '2' }] } },
+    ]);
+    expect(t.stats()).toMatchObject({ submitCalls: 1, submitItems: 3, unaryCalls: 0 });
+  });
+
+  it('sends a lone call, a long-poll lease, reads and other addresses as before', async () => {
+    const { inner, t } = setup();
+    void t.call(A, 'Enqueue', enq(1), 5_000);
+    await settle();
+    void t.call(A, 'Lease', { queue: 'q', workerId: 'w', max: 1, maxHoldMs: 1_000 }, 5_000);
+    void t.call(A, 'GetTask', { id: '1' }, 5_000);
+    void t.call(A, 'Lease', { queue: 'q', workerId: 'w', max: 1 }, 5_000);
+    void t.call(A, 'Ack', { items: [] }, 5_000);
+    void t.call(B, 'Nack', { id: '1', token: '2' }, 5_000);
+    void t.call(B, 'Release', { id: '1', token: '2' }, 5_000);
+    await settle();
+    expect(inner.sent.map((s) => `${s.method}@${s.address}`)).toEqual([
+      `Enqueue@${A}`,
+      `Lease@${A}`,
+      `GetTask@${A}`,
+      `Submit@${A}`,
+      `Submit@${B}`,
+    ]);
+    expect(items(inner.sent[3] as Sent).map((i) => Object.keys(i)[0])).toEqual(['lease', 'ack']);
+    expect(items(inner.sent[4] as Sent).map((i) => Object.keys(i)[0])).toEqual(['nack', 'release']);
+  });
+
+  it('bounds a Submit by items and by bytes; a command bigger than the byte bound goes alone', async () => {
+    const { inner, t } = setup({ maxItems: 4, maxBytes: 1_000 });
+    for (let i = 0; i < 10; i++) void t.call(A, 'Enqueue', enq(i), 5_000);
+    await settle();
+    expect(inner.sent.map((s) => items(s).length)).toEqual([4, 4, 2]);
+    const big = (n: number): Message => ({ queue: 'q', tasks: [{ payload: new Uint8Array(n) }] });
+    inner.sent.length = 0;
+    void t.call(A, 'Enqueue', big(400), 5_000);
+    void t.call(A, 'Enqueue', big(400), 5_000);
+    void t.call(A, 'Enqueue', big(400), 5_000);
+    void t.call(A, 'Enqueue', big(2_000), 5_000);
+    await settle();
+    // The third 400-byte call would overflow the first batch, which leaves at once; the 2,000-byte
+    // one goes alone straight away; the third is then alone in its batch, so it goes unary too.
+    const size = (r: Message): number => ((r['tasks'] as Message[])[0]?.['payload'] as Uint8Array).length;
+    expect(inner.sent.map((s) => (s.method === 'Submit' ? `Submit x${items(s).length}` : size(s.request)))).toEqual([
+      'Submit x2',
+      2_000,
+      400,
+    ]);
+  });
+
+  it('gives the Submit the latest deadline and fails an earlier one locally on time', async () => {
+    const { clock, inner, t } = setup();
+    const short = track(t.call(A, 'Enqueue', enq(1), 100));
+    const long = track(t.call(A, 'Enqueue', enq(2), 5_000));
+    await settle();
+    const submit = inner.last('Submit');
+    expect(submit.timeoutMs).toBe(5_000);
+    await clock.advance(99);
+    expect(short.outcome).toBeNull();
+    await clock.advance(1);
+    expect(short.outcome).toMatchObject({ ok: false, error: { detail: { code: 'DEADLINE_EXCEEDED' } } });
+    expect(long.outcome).toBeNull();
+    submit.resolve({
+      results: [
+        { result: 'enqueue', enqueue: { items: [{ id: '1' }] } },
+        { result: 'enqueue', enqueue: { items: [{ id: '2' }] } },
+      ],
+    });
+    await settle();
+    expect(long.outcome).toEqual({ ok: true, reply: { items: [{ id: '2' }] } });
+    expect(short.outcome?.ok).toBe(false);
+  });
+});
+
+describe('CoalescingTransport - errors', () => {
+  it('fails an item alone with the unary error detail; a wrong or missing result is INTERNAL', async () => {
+    const { inner, t } = setup();
+    const detail: ErrorDetail = {
+      code: 'INVALID_ARGUMENT',
+      message: 'tasks[0].priority must be ...',
+      field: 'tasks[0].priority',
+    };
+    const calls = [0, 1, 2, 3].map((i) => track(t.call(A, 'Enqueue', enq(i), 5_000)));
+    await settle();
+    inner.last('Submit').resolve({
+      results: [
+        { result: 'enqueue', enqueue: { items: [{ id: '1' }] } },
+        errorResult(detail),
+        { result: 'cancel', cancel: {} },
+      ],
+    });
+    await settle();
+    expect(calls[0]?.outcome?.ok).toBe(true);
+    const failed = calls[1]?.outcome;
+    expect(failed?.ok === false && failed.error).toBeInstanceOf(TransportError);
+    expect(failed?.ok === false && failed.error.detail).toEqual(detail);
+    expect(calls[2]?.outcome).toMatchObject({ ok: false, error: { detail: { code: 'INTERNAL' } } });
+    expect(calls[3]?.outcome).toMatchObject({ ok: false, error: { detail: { code: 'INTERNAL' } } });
+  });
+
+  it('fails every caller alike when the whole Submit fails, each with its own copy of the detail', async () => {
+    const { inner, t } = setup();
+    const calls = [track(t.call(A, 'Enqueue', enq(1), 5_000)), track(t.call(A, 'Ack', { items: [] }, 5_000))];
+    await settle();
+    inner.last('Submit').reject(new TransportError({ code: 'UNAVAILABLE', message: 'connection refused' }));
+    await settle();
+    const [a, b] = calls.map((c) => c.outcome);
+    expect(a).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE', message: 'connection refused' } } });
+    expect(b).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE' } } });
+    if (a?.ok === false && b?.ok === false) expect(a.error.detail).not.toBe(b.error.detail);
+  });
+
+  it('falls back to unary calls for a node that does not know Submit, and tries again later', async () => {
+    const { clock, inner, t } = setup({ reprobeMs: 10_000 });
+    const calls = [track(t.call(A, 'Enqueue', enq(1), 5_000)), track(t.call(A, 'Cancel', { id: '3' }, 5_000))];
+    await settle();
+    inner.last('Submit').reject(new TransportError({ code: 'INTERNAL', message: 'UNIMPLEMENTED' }, true));
+    await settle();
+    expect(inner.methods()).toEqual(['Submit', 'Enqueue', 'Cancel']);
+    expect(inner.sent[1]?.request).toEqual(enq(1));
+    inner.last('Enqueue').resolve({ items: [{ id: '9' }] });
+    inner.last('Cancel').reject(new TransportError({ code: 'NOT_FOUND', message: 'no task 3' }));
+    await settle();
+    expect(calls[0]?.outcome).toEqual({ ok: true, reply: { items: [{ id: '9' }] } });
+    expect(calls[1]?.outcome).toMatchObject({ ok: false, error: { detail: { code: 'NOT_FOUND' } } });
+    // Meanwhile that address gets unary calls; another address still gets Submit.
+    void t.call(A, 'Enqueue', enq(2), 5_000);
+    void t.call(A, 'Enqueue', enq(3), 5_000);
+    void t.call(B, 'Enqueue', enq(4), 5_000);
+    void t.call(B, 'Enqueue', enq(5), 5_000);
+    await settle();
+    expect(inner.methods().slice(3)).toEqual(['Enqueue', 'Enqueue', 'Submit']);
+    await clock.advance(10_000);
+    void t.call(A, 'Enqueue', enq(6), 5_000);
+    void t.call(A, 'Enqueue', enq(7), 5_000);
+    await settle();
+    expect(inner.methods().at(-1)).toBe('Submit');
+    expect(t.stats().fallbacks).toBe(1);
+  });
+
+  it('rejects an aborted caller locally: before the send it is left out, after it the others still get answers', async () => {
+    const { inner, t } = setup();
+    const early = new AbortController();
+    const late = new AbortController();
+    const calls = [
+      track(t.call(A, 'Enqueue', enq(1), 5_000, early.signal)),
+      track(t.call(A, 'Enqueue', enq(2), 5_000, late.signal)),
+      track(t.call(A, 'Enqueue', enq(3), 5_000)),
+      track(t.call(A, 'Enqueue', enq(4), 5_000)),
+    ];
+    early.abort();
+    await settle();
+    const submit = inner.last('Submit');
+    expect(items(submit)).toEqual([{ enqueue: enq(2) }, { enqueue: enq(3) }, { enqueue: enq(4) }]);
+    expect(calls[0]?.outcome).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE' } } });
+    late.abort();
+    await settle();
+    expect(calls[1]?.outcome).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE' } } });
+    expect(submit.signal?.aborted).toBe(false);
+    const ok = (id: string): Message => ({ result: 'enqueue', enqueue: { items: [{ id }] } });
+    submit.resolve({ results: [ok('2'), ok('3'), ok('4')] });
+    await settle();
+    expect(calls.slice(2).map((c) => c.outcome)).toEqual([
+      { ok: true, reply: { items: [{ id: '3' }] } },
+      { ok: true, reply: { items: [{ id: '4' }] } },
+    ]);
+    expect(calls[1]?.outcome?.ok).toBe(false);
+  });
+
+  it('cancels the Submit once every caller in it gave up; close fails unsent calls', async () => {
+    const { inner, t } = setup();
+    const c = new AbortController();
+    void t.call(A, 'Enqueue', enq(1), 5_000, c.signal).catch(() => undefined);
+    void t.call(A, 'Enqueue', enq(2), 5_000, c.signal).catch(() => undefined);
+    await settle();
+    c.abort();
+    expect(inner.last('Submit').signal?.aborted).toBe(true);
+    const unsent = track(t.call(A, 'Enqueue', enq(3), 5_000));
+    t.close();
+    await settle();
+    expect(unsent.outcome).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE' } } });
+    expect(inner.closed).toBe(true);
+  });
+});
+
+describe('CoalescingTransport - with the Client and the real client service', () => {
+  let client: Client | null = null;
+  afterEach(async () => {
+    await client?.close({ timeoutMs: 0 });
+    client = null;
+  });
+
+  it('concurrent commands keep their own session seqs and errors; few calls carry them', async () => {
+    const clock = new FakeClock();
+    const cluster = new FakeCluster(clock, 3);
+    const loop = new LoopbackTransport(cluster);
+    client = new Client({ servers: cluster.addresses, transport: new CoalescingTransport(loop, { clock }), clock });
+    const q = client.queue<{ n: number }>('co');
+    await q.create();
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 50 }, (_, n) => q.enqueue({ n })),
+      q.create(), // already exists: fails alone with its typed error
+      q.enqueue({ n: -1 }, { priority: 1e9 }), // refused by the SDK's own validation, never sent
+    ]);
+    const ok = results.slice(0, 50);
+    expect(ok.every((r) => r.status === 'fulfilled')).toBe(true);
+    const ids = ok.map((r) => (r.status === 'fulfilled' ? r.value.id : ''));
+    expect(new Set(ids).size).toBe(50);
+    expect(results[50]).toMatchObject({ status: 'rejected', reason: expect.any(AlreadyExistsError) });
+    expect(results[51]).toMatchObject({ status: 'rejected', reason: expect.any(InvalidArgumentError) });
+    const submits = loop.calls.filter((c) => c.method === 'Submit');
+    expect(submits.length).toBeGreaterThan(0);
+    expect(loop.calls.length).toBeLessThan(10);
+    // Every command kept its own session sequence number.
+    const seqs = submits.flatMap((s) =>
+      (s.request['items'] as Message[]).map((i) => ((Object.values(i)[0] as Message)['header'] as Message)['seq']),
+    );
+    expect(new Set(seqs).size).toBe(seqs.length);
+    const page = await q.list({ state: 'waiting', limit: 100 });
+    expect(page.items.map((t) => t.payload.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+  });
+});
