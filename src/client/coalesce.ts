@@ -90,6 +90,8 @@ const BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
 const REPROBE_MS_DEFAULT = 60_000;
 /** How deep the size estimate walks a request (requests are a few levels deep). */
 const ESTIMATE_DEPTH_MAX = 6;
+/** Deadlines within this much of the Submit's are left to the Submit's own deadline. */
+const DEADLINE_SLACK_MS = 1;
 
 /** A Transport that sends concurrent command calls to one address as Submit calls of `inner`. */
 export class CoalescingTransport implements Transport {
@@ -102,6 +104,8 @@ export class CoalescingTransport implements Transport {
   private readonly open = new Map<string, Batch>();
   /** Addresses that answered UNIMPLEMENTED, until when they get unary calls only. */
   private readonly unaryUntil = new Map<string, number>();
+  /** The calls waiting on each caller signal (see watch). */
+  private readonly watched = new Map<AbortSignal, { waiting: Set<Pending>; onAbort: () => void }>();
   private scheduled = false;
   private closed = false;
   private readonly counters: CoalescingStats = { submitCalls: 0, submitItems: 0, unaryCalls: 0, fallbacks: 0 };
@@ -146,11 +150,7 @@ export class CoalescingTransport implements Transport {
         reject,
         detach: () => undefined,
       };
-      if (signal !== undefined) {
-        const onAbort = (): void => this.giveUp(p, cancelled());
-        signal.addEventListener('abort', onAbort, { once: true });
-        p.detach = () => signal.removeEventListener('abort', onAbort);
-      }
+      if (signal !== undefined) this.watch(signal, p);
       this.enlist(address, p);
     });
   }
@@ -169,6 +169,32 @@ export class CoalescingTransport implements Transport {
   }
 
   // ---- internals ----
+
+  /**
+   * Fails `p` when `signal` aborts. Callers mostly share one signal (the Client's close signal): one
+   * listener per signal, not per call, as listeners on one signal are costly to add and remove by
+   * the thousand.
+   */
+  private watch(signal: AbortSignal, p: Pending): void {
+    let w = this.watched.get(signal);
+    if (w === undefined) {
+      const waiting = new Set<Pending>();
+      const onAbort = (): void => {
+        for (const x of [...waiting]) this.giveUp(x, cancelled());
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      w = { waiting, onAbort };
+      this.watched.set(signal, w);
+    }
+    const { waiting, onAbort } = w;
+    waiting.add(p);
+    p.detach = () => {
+      waiting.delete(p);
+      if (waiting.size > 0 || this.watched.get(signal) !== w) return;
+      this.watched.delete(signal);
+      signal.removeEventListener('abort', onAbort);
+    };
+  }
 
   private submitKnown(address: string): boolean {
     const until = this.unaryUntil.get(address);
@@ -219,9 +245,11 @@ export class CoalescingTransport implements Transport {
     if (items.length === 1) return this.sendUnary(batch.address, first);
     const now = this.clock.now();
     const end = Math.max(...items.map((p) => p.end));
-    // The Submit lives until the latest deadline; each earlier one fails its own caller on time.
+    // The Submit lives until the latest deadline; each earlier one fails its own caller on time
+    // (to the millisecond, as a gRPC deadline would: callers of one turn rarely need a timer).
     for (const p of items) {
-      if (p.end < end) p.timer = this.clock.setTimer(p.end - now, () => this.giveUp(p, deadlineExceeded()));
+      if (p.end < end - DEADLINE_SLACK_MS)
+        p.timer = this.clock.setTimer(p.end - now, () => this.giveUp(p, deadlineExceeded()));
     }
     batch.abort = new AbortController();
     this.counters.submitCalls += 1;

@@ -1,6 +1,7 @@
 // The SDK's coalescing transport over a scripted fake transport (every reply decided by the test) and,
 // end to end, over the real client service (LoopbackTransport): batching, order, per-item errors,
 // aborts, deadlines, the UNIMPLEMENTED fallback and the bounds.
+import { getEventListeners } from 'node:events';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { CoalescingTransport } from '../../../src/client/coalesce.js';
@@ -89,11 +90,14 @@ function setup(options: ConstructorParameters<typeof CoalescingTransport>[1] = {
 describe('CoalescingTransport - batching', () => {
   it('sends the calls of one turn to one address as one Submit, in order, and splits the replies', async () => {
     const { inner, t } = setup();
+    const shared = new AbortController().signal;
     const calls = [
-      track(t.call(A, 'Enqueue', enq(1), 5_000)),
-      track(t.call(A, 'Cancel', { id: '7' }, 5_000)),
-      track(t.call(A, 'Enqueue', enq(2), 5_000)),
+      track(t.call(A, 'Enqueue', enq(1), 5_000, shared)),
+      track(t.call(A, 'Cancel', { id: '7' }, 5_000, shared)),
+      track(t.call(A, 'Enqueue', enq(2), 5_000, shared)),
     ];
+    // Callers sharing a signal share one listener, gone once they are all answered.
+    expect(getEventListeners(shared, 'abort')).toHaveLength(1);
     expect(inner.sent).toHaveLength(0);
     await settle();
     expect(inner.methods()).toEqual(['Submit']);
@@ -113,6 +117,7 @@ describe('CoalescingTransport - batching', () => {
       { ok: true, reply: { items: [{ id: '2' }] } },
     ]);
     expect(t.stats()).toMatchObject({ submitCalls: 1, submitItems: 3, unaryCalls: 0 });
+    expect(getEventListeners(shared, 'abort')).toHaveLength(0);
   });
 
   it('sends a lone call, a long-poll lease, reads and other addresses as before', async () => {
