@@ -314,14 +314,22 @@ describe('CoalescingTransport - with the Client and the real client service', ()
     const q = client.queue<{ n: number }>('co');
     await q.create();
     const enqueues = Array.from({ length: 50 }, (_, n) => q.enqueue({ n }));
-    const exists = q.create(); // already exists: fails alone with its typed error
-    const invalid = q.enqueue({ n: -1 }, { priority: 1e9 }); // refused by the SDK's own validation
+    // Already exists: fails alone with its typed error.
+    const exists = q.create().then(
+      () => null,
+      (e: unknown) => e,
+    );
+    // Refused by the SDK's own validation (never sent); settled into a value so it is never unhandled.
+    const invalid = q.enqueue({ n: -1 }, { priority: 1e9 }).then(
+      () => null,
+      (e: unknown) => e,
+    );
     const ok = await Promise.allSettled(enqueues);
     const ids = ok.map((r) => (r.status === 'fulfilled' ? r.value.id : ''));
     expect(ok.every((r) => r.status === 'fulfilled')).toBe(true);
     expect(new Set(ids).size).toBe(50);
-    await expect(exists).rejects.toBeInstanceOf(AlreadyExistsError);
-    await expect(invalid).rejects.toBeInstanceOf(InvalidArgumentError);
+    expect(await exists).toBeInstanceOf(AlreadyExistsError);
+    expect(await invalid).toBeInstanceOf(InvalidArgumentError);
     const submits = loop.calls.filter((c) => c.method === 'Submit');
     expect(submits.length).toBeGreaterThan(0);
     expect(loop.calls.length).toBeLessThan(10);
@@ -332,5 +340,47 @@ describe('CoalescingTransport - with the Client and the real client service', ()
     expect(new Set(seqs).size).toBe(seqs.length);
     const page = await q.list({ state: 'waiting', limit: 100 });
     expect(page.items.map((t) => t.payload.n).sort((a, b) => a - b)).toEqual(Array.from({ length: 50 }, (_, n) => n));
+  });
+
+  it('per-command NOT_LEADER hints and a lost Submit reply are retried per command, applied once', async () => {
+    const clock = new FakeClock();
+    const cluster = new FakeCluster(clock, 3);
+    const loop = new LoopbackTransport(cluster);
+    cluster.leader = cluster.fronts[2] ?? null;
+    client = new Client({ servers: cluster.addresses, transport: new CoalescingTransport(loop, { clock }), clock });
+    const q = client.queue<{ n: number }>('co-retry');
+    await q.create(); // the client now sends to n3
+    // Leadership moves to n2: n3 answers each item NOT_LEADER with the hint, the callers follow it
+    // at once and together (one Submit to n2), and that Submit's reply is lost after it applied.
+    cluster.leader = cluster.fronts[1] ?? null;
+    const n2 = cluster.fronts[1]?.address;
+    let dropped = 0;
+    loop.intercept = (address, method) =>
+      method === 'Submit' && address === n2 && dropped++ === 0 ? 'drop-reply' : null;
+    const pending = Promise.all(Array.from({ length: 20 }, (_, n) => q.enqueue({ n })));
+    await clock.advance(5_000);
+    const ids = (await pending).map((r) => r.id);
+    expect(new Set(ids).size).toBe(20);
+    const submits = loop.calls.filter((c) => c.method === 'Submit');
+    expect(submits.slice(0, 2).map((c) => c.address)).toEqual([cluster.fronts[2]?.address, n2]);
+    // The retries (each on its own jittered back-off, so mostly unary) carried the same session
+    // sequence numbers as the lost Submit, so nothing was applied twice.
+    const first = loop.calls.findIndex((c) => c.method === 'Submit' && c.address === n2);
+    const seqOf = (m: Message): unknown => (m['header'] as Message)['seq'];
+    const itemsOf = (c: (typeof loop.calls)[number]): Message[] =>
+      c.method === 'Submit'
+        ? (c.request['items'] as Message[]).map((i) => Object.values(i)[0] as Message)
+        : c.method === 'Enqueue'
+          ? [c.request]
+          : [];
+    const lost = itemsOf(loop.calls[first] as (typeof loop.calls)[number]).map(seqOf);
+    const retried = loop.calls
+      .slice(first + 1)
+      .flatMap(itemsOf)
+      .map(seqOf);
+    expect(lost).toHaveLength(20);
+    expect(new Set(retried)).toEqual(new Set(lost));
+    const stats = await q.stats();
+    expect(stats.counts.waiting).toBe(20);
   });
 });
