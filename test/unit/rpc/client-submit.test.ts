@@ -167,6 +167,45 @@ describe('client service - Submit', () => {
     expect(results[1]?.['result']).toBe('enqueue');
   });
 
+  it('carries every kind of session command and answers each in its own reply field', async () => {
+    const session = (await call('OpenSession', { timeoutMs: 30_000 }))['session'] as string;
+    let seq = 0;
+    const h = (): Obj => ({ session, seq: ++seq, floor: 1 });
+    const delayed = await call('Enqueue', { queue: 'sub-k', tasks: [{ payload: payload('d'), delayMs: 60_000 }] });
+    const id = (delayed['items'] as Obj[])[0]?.['id'];
+    const results = await submit([
+      { createQueue: { header: h(), queue: 'sub-k2', settings: { maxAttempts: 2 } } },
+      { configureQueue: { header: h(), queue: 'sub-k2', settings: { maxAttempts: 4 } } },
+      { pauseQueue: { header: h(), queue: 'sub-k2' } },
+      { resumeQueue: { header: h(), queue: 'sub-k2' } },
+      { update: { header: h(), id, priority: 5 } },
+      { promote: { header: h(), id } },
+      { keepAlive: { header: h() } },
+      { purgeQueue: { header: h(), queue: 'sub-k2' } },
+      { deleteQueue: { header: h(), queue: 'sub-k2' } },
+      { redrive: { header: h(), queue: 'sub-k' } },
+      { closeSession: { header: h() } },
+    ]);
+    const names = [
+      'createQueue',
+      'configureQueue',
+      'pauseQueue',
+      'resumeQueue',
+      'update',
+      'promote',
+      'keepAlive',
+      'purgeQueue',
+      'deleteQueue',
+      'redrive',
+      'closeSession',
+    ];
+    expect(results.map((r) => (r['result'] === 'error' ? JSON.stringify(r['error']) : r['result']))).toEqual(names);
+    expect((results[5]?.['promote'] as Obj)['state']).toBe('waiting');
+    const task = (await call('GetTask', { id }))['task'] as Obj;
+    expect(task['priority']).toBe(5);
+    expect(task['state']).toBe('waiting');
+  });
+
   it('refuses more than submitItemsMax items as a whole, running none', async () => {
     const before = executor.executed.length;
     const items = Array.from({ length: 1025 }, () => enqueue('sub-g', { payload: payload('x') }));
