@@ -665,17 +665,28 @@ export class RaftNode {
     return this.recovery === null ? {} : { recovery: this.recovery };
   }
 
+  /** While recovering: whether a log ending at (index, term) is at least as up to date as the floor. */
+  private coversFloor(index: number, term: number): boolean {
+    const r = this.recovery;
+    return r === null || term > r.term || (term === r.term && index >= r.index);
+  }
+
   /**
-   * Recovery ends once the log holds, up to a commit index learned from a leader, every entry that
-   * could have been committed with our lost acknowledgements: the commit index reached the floor's
-   * index, or it holds an entry of a later term than the floor's (that leader's log has all earlier
-   * commits, and terms only grow along a log, so nothing we acked beyond it can be committed).
+   * Recovery ends once our log again holds every entry that could have been committed with our lost
+   * acknowledgements: it is itself as up to date as the floor; or a leader's commit index reached the
+   * floor's index; or that commit holds an entry of a later term than the floor's (that leader's log
+   * has all earlier commits, and terms only grow along a log, so nothing we acked beyond it can be
+   * committed).
    */
   private maybeEndRecovery(): void {
     const r = this.recovery;
     if (r === null) return;
     const committed = this.log.committed;
-    if (committed >= r.index || (this.log.term(committed) ?? 0) > r.term) {
+    if (
+      this.coversFloor(this.log.lastIndex(), this.log.lastTerm()) ||
+      committed >= r.index ||
+      (this.log.term(committed) ?? 0) > r.term
+    ) {
       this.recovery = null;
       this.stats.recoveriesEnded++;
     }
@@ -959,8 +970,9 @@ export class RaftNode {
   private handleVoteRequest(m: Message): void {
     const pre = m.type === MessageType.PreVote;
     const canVote = this.vote === m.from || (this.vote === null && this.lead === null) || (pre && m.term > this.term);
-    const upToDate = this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0);
-    if (canVote && upToDate && !this.isWipedSelf() && this.recovery === null) {
+    const upToDate =
+      this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0) && this.coversFloor(m.index ?? 0, m.logTerm ?? 0);
+    if (canVote && upToDate && !this.isWipedSelf()) {
       if (pre) this.send({ type: MessageType.PreVoteResp, to: m.from, term: m.term });
       else this.persistVoteThenRespond(m);
     } else {

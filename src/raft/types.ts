@@ -47,11 +47,14 @@ export interface Entry {
 
 /**
  * Set when storage lost state this node may already have promised to peers (a synced record gone,
- * FAULTS P11): `index` / `term` bound what it may have acknowledged. Until its log holds every entry
- * that could have been committed with its help, the node neither votes nor campaigns.
+ * FAULTS P11): an upper bound of the (index, term) of the last entry its log had before the loss,
+ * so of every entry it may have acknowledged. Until its log is repaired, the node does not campaign,
+ * and it votes only for a candidate whose log is at least as up to date as this bound — which, by
+ * Raft's election rule, holds every committed entry the lost part held.
  */
 export interface RecoveryFloor {
   index: number;
+  /** The term of that last entry (or any larger term: a larger bound is only more cautious). */
   term: number;
 }
 

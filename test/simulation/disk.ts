@@ -56,11 +56,14 @@ export class SimDisk {
    * A disk that loses synced writes (FAULTS F7: a minority's records corrupted or truncated): the
    * last `k` synced writes vanish. Returns how many did, and what the node had promised before.
    */
-  loseSyncedTail(k: number): { lost: number; term: number; index: number } {
+  loseSyncedTail(k: number): { lost: number; hardTerm: number; term: number; index: number } {
     const before = this.durable;
+    const snap = before.snapshot()?.meta;
+    const last = before.lastIndex();
     const promise = {
-      term: before.hardState().term,
-      index: Math.max(before.lastIndex(), before.snapshot()?.meta.index ?? 0),
+      hardTerm: before.hardState().term,
+      index: Math.max(last, snap?.index ?? 0),
+      term: snap !== undefined && snap.index >= last ? snap.term : (before.term(last) ?? 0),
     };
     const n = Math.min(k, this.history.length);
     if (n > 0) this.durable = this.history[this.history.length - n] as MemoryStorage;

@@ -36,6 +36,12 @@ export interface SimOptions {
   tailLossChance?: number;
   /** Restart such a node in recovery (the node storage's behaviour); false plants the bug of P11. */
   recoverTailLoss?: boolean;
+  /**
+   * Let tail losses hit a node while others are still recovering, up to every node. Safety must
+   * hold; liveness is only expected while fewer than a quorum were ever recovering at once (beyond
+   * that, committed entries may really be gone and no leader may be safe to elect).
+   */
+  tailLossAnyone?: boolean;
   membershipChanges?: boolean;
   /** Check the Figure 8 rule directly (off: only its consequences, lost committed entries, are caught). */
   checkCommitRule?: boolean;
@@ -160,6 +166,8 @@ export class Simulation {
   private guaranteeArmed = false;
   /** Per seed: 1 byte sends one entry per Append (slow catch-up, many partial acknowledgements). */
   private readonly maxMsgBytes: number;
+  /** A quorum of nodes were recovering from tail losses at once (liveness not expected). */
+  private majorityLost = false;
 
   constructor(options: SimOptions) {
     this.opts = {
@@ -171,6 +179,7 @@ export class Simulation {
       wipeChance: 0.2,
       tailLossChance: 0,
       recoverTailLoss: true,
+      tailLossAnyone: false,
       membershipChanges: true,
       leaderCrashChance: 0.05,
       checkCommitRule: true,
@@ -254,7 +263,7 @@ export class Simulation {
       this.traceHash = Math.imul(this.traceHash ^ (ev.seq + ev.node * 7919), 16777619);
       this.dispatch(ev);
     }
-    if (this.livenessAt === null && this.checker.violations.length === 0) {
+    if (this.livenessAt === null && this.checker.violations.length === 0 && !this.majorityLost) {
       this.checker.fail(`liveness: no new commit within ${this.opts.livenessMs} ms after faults stopped`);
     }
     for (const n of this.nodes) this.collectStats(n);
@@ -354,7 +363,7 @@ export class Simulation {
     const tailLoss =
       !wipe &&
       this.opts.tailLossChance > 0 &&
-      others.every((x) => x.up && x.core?.recovering === null) &&
+      (this.opts.tailLossAnyone || others.every((x) => x.up && x.core?.recovering === null)) &&
       this.allVotersTrusted() &&
       this.faultRng.chance(this.opts.tailLossChance);
     this.collectStats(node);
@@ -384,11 +393,13 @@ export class Simulation {
     const loss = node.disk.loseSyncedTail(1 + this.faultRng.int(3));
     if (loss.lost === 0) return;
     this.totals.tailLosses++;
+    const lostNow = this.nodes.filter((x) => x === node || x.disk.durable.hardState().recovery !== undefined).length;
+    if (lostNow > this.nodes.length / 2) this.majorityLost = true;
     this.note(`tail loss ${node.id}: ${loss.lost} synced writes (had promised index ${loss.index} term ${loss.term})`);
     if (!this.opts.recoverTailLoss) return;
     const d = node.disk.durable;
     d.setHardState({
-      term: loss.term + 1,
+      term: loss.hardTerm + 1,
       vote: null,
       commit: d.hardState().commit,
       recovery: { index: Math.max(loss.index, prior?.index ?? 0), term: Math.max(loss.term, prior?.term ?? 0) },

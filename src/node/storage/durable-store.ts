@@ -319,10 +319,24 @@ export class DurableStore {
       this.durablePromises.set(g.group, promiseOf(g)); // LevelDB is as new as the file, or newer
       return null;
     }
+    // An upper bound of where the log ended before the loss (each part bounds one source of it;
+    // the terms of cut damaged records are unknown, so the hard state's term bounds them).
     const hs = g.hardState;
     const floor: RecoveryFloor = {
-      index: Math.max(promised?.lastIndex ?? 0, truncated?.throughIndex ?? 0, lastIndexOf(g), hs.recovery?.index ?? 0),
-      term: Math.max(promised?.term ?? 0, promised?.recovery?.term ?? 0, hs.term, hs.recovery?.term ?? 0),
+      index: Math.max(
+        behind ? (promised?.lastIndex ?? 0) : 0,
+        promised?.recovery?.index ?? 0,
+        truncated?.throughIndex ?? 0,
+        lastIndexOf(g),
+        hs.recovery?.index ?? 0,
+      ),
+      term: Math.max(
+        behind ? (promised?.lastTerm ?? 0) : 0,
+        promised?.recovery?.term ?? 0,
+        truncated !== null ? hs.term : 0,
+        lastTermOf(g),
+        hs.recovery?.term ?? 0,
+      ),
     };
     const toTerm = Math.max(floor.term, promised?.term ?? 0, hs.term) + 1;
     const reason = behind
@@ -725,7 +739,16 @@ function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
 function promiseOf(g: GroupLog): GroupPromise {
   const hs = g.hardState;
   const lastIndex = Math.max(lastIndexOf(g), g.snapshotMeta?.index ?? 0);
-  return { term: hs.term, vote: hs.vote, lastIndex, ...(hs.recovery ? { recovery: hs.recovery } : {}) };
+  const lastTerm = lastTermOf(g);
+  return { term: hs.term, vote: hs.vote, lastIndex, lastTerm, ...(hs.recovery ? { recovery: hs.recovery } : {}) };
+}
+
+/** The term of the last entry (of the log, else of the snapshot, else 0). */
+function lastTermOf(g: GroupLog): number {
+  const snapshotIndex = g.snapshotMeta?.index ?? 0;
+  const last = lastIndexOf(g);
+  if (snapshotIndex > last) return g.snapshotMeta?.term ?? 0;
+  return termAt(g, last) ?? 0;
 }
 
 function entriesRange(index: number, firstIndex: number, lastIndex: number): string {

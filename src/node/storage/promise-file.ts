@@ -31,8 +31,9 @@ const MAGIC = 0x52515046; // "RQPF"
 export interface GroupPromise {
   term: number;
   vote: NodeId | null;
-  /** The last index of its log (or of its snapshot, if the log is empty). */
+  /** The last index of its log (or of its snapshot, if the log is empty), and that entry's term. */
   lastIndex: number;
+  lastTerm: number;
   recovery?: RecoveryFloor;
 }
 
@@ -60,10 +61,14 @@ function asRecord(x: unknown): PromiseRecord | null {
     if (!Array.isArray(item) || item.length !== 2 || !isCount(item[0])) return null;
     const p = item[1] as Record<string, unknown> | null;
     if (typeof p !== 'object' || p === null || !isCount(p.term) || !isCount(p.lastIndex)) return null;
+    if (!isCount(p.lastTerm)) return null;
     if (p.vote !== null && typeof p.vote !== 'string') return null;
     const recovery = asFloor(p.recovery);
     if (recovery === null) return null;
-    groups.push([item[0], { term: p.term, vote: p.vote, lastIndex: p.lastIndex, ...(recovery ? { recovery } : {}) }]);
+    groups.push([
+      item[0],
+      { term: p.term, vote: p.vote, lastIndex: p.lastIndex, lastTerm: p.lastTerm, ...(recovery ? { recovery } : {}) },
+    ]);
   }
   return { seq: r.seq, groups };
 }

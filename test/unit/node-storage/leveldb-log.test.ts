@@ -56,6 +56,24 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     expect(second.hardState).toEqual({ term: 2, vote: null, commit: 39, recovery: { index: 50, term: 1 } });
   });
 
+  it('a second loss, of the record that started recovery, keeps the first floor (jepsen disk seed 104)', async () => {
+    const { dir, log } = await dataDirWithLog();
+    await truncate(log, (await readFile(log)).length - 5);
+    const { store } = await openStore(dir);
+    expect((await store.recover()).hardState.recovery).toEqual({ index: 50, term: 1 });
+    await store.close();
+    // The newest log now holds just the recovery's own write: cut it too.
+    const logs = (await readdir(join(dir, 'db'))).filter((n) => n.endsWith('.log')).sort();
+    const newest = join(dir, 'db', logs[logs.length - 1] ?? '');
+    await truncate(newest, (await readFile(newest)).length - 5);
+    const { store: again } = await openStore(dir);
+    const second = await again.recover();
+    expect(second.lost).not.toBeNull();
+    // The floor still covers entry 50: the node may not vote for a log without it.
+    expect(second.hardState.recovery?.index).toBeGreaterThanOrEqual(50);
+    expect(second.hardState.term).toBe(3);
+  });
+
   it('a torn write that was never acknowledged (its promise never written) is dropped quietly', async () => {
     const { dir } = await dataDirWithLog();
     const promise = join(dir, 'promise');

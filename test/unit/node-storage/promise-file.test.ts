@@ -12,13 +12,16 @@ describe('node-storage - promise file', () => {
     const dir = await tempDir();
     const f = await PromiseFile.open(dir);
     expect(f.current).toEqual({ seq: 0, groups: [] });
-    await f.write({ seq: 1, groups: [[0, { term: 1, vote: 'n1', lastIndex: 3 }]] });
-    await f.write({ seq: 2, groups: [[0, { term: 2, vote: null, lastIndex: 5, recovery: { index: 4, term: 1 } }]] });
+    await f.write({ seq: 1, groups: [[0, { term: 1, vote: 'n1', lastIndex: 3, lastTerm: 1 }]] });
+    await f.write({
+      seq: 2,
+      groups: [[0, { term: 2, vote: null, lastIndex: 5, lastTerm: 2, recovery: { index: 4, term: 1 } }]],
+    });
     await f.close();
     const again = await PromiseFile.open(dir);
     expect(again.current).toEqual({
       seq: 2,
-      groups: [[0, { term: 2, vote: null, lastIndex: 5, recovery: { index: 4, term: 1 } }]],
+      groups: [[0, { term: 2, vote: null, lastIndex: 5, lastTerm: 2, recovery: { index: 4, term: 1 } }]],
     });
     await again.close();
   });
@@ -26,8 +29,8 @@ describe('node-storage - promise file', () => {
   it('a torn slot falls back to the other one; both damaged is corruption, never a guess', async () => {
     const dir = await tempDir();
     const f = await PromiseFile.open(dir);
-    await f.write({ seq: 7, groups: [[0, { term: 3, vote: 'n2', lastIndex: 9 }]] }); // slot 1
-    await f.write({ seq: 8, groups: [[0, { term: 3, vote: 'n2', lastIndex: 10 }]] }); // slot 0
+    await f.write({ seq: 7, groups: [[0, { term: 3, vote: 'n2', lastIndex: 9, lastTerm: 3 }]] }); // slot 1
+    await f.write({ seq: 8, groups: [[0, { term: 3, vote: 'n2', lastIndex: 10, lastTerm: 3 }]] }); // slot 0
     await f.close();
     const path = join(dir, 'promise');
     const bytes = await readFile(path);
@@ -44,8 +47,8 @@ describe('node-storage - promise file', () => {
   });
 
   it('decodes only well-formed slots', () => {
-    const slot = encodeSlot({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2 }]] });
-    expect(decodeSlot(slot)).toEqual({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2 }]] });
+    const slot = encodeSlot({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2, lastTerm: 1 }]] });
+    expect(decodeSlot(slot)).toEqual({ seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2, lastTerm: 1 }]] });
     expect(decodeSlot(slot.subarray(0, 8))).toBeNull();
     expect(decodeSlot(new Uint8Array(SLOT))).toBeNull();
     const bad = encodeSlot({ seq: -1, groups: [] } as never);

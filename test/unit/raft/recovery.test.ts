@@ -45,6 +45,25 @@ describe('raft - recovery after a storage loss', () => {
     const answer = c.inbox.find((m) => m.type === MessageType.VoteResp && m.from === 'c');
     expect(answer?.reject).toBe(true);
     c.inbox = [];
+
+    // A candidate whose log covers c's floor holds everything c may have acknowledged: c votes.
+    const floor = n.status().recovering as { index: number; term: number };
+    c.node('c').step({
+      type: MessageType.Vote,
+      group: 1,
+      term: n.currentTerm + 2,
+      from: 'b',
+      fromStorage: b.storageId,
+      to: 'c',
+      index: floor.index,
+      logTerm: floor.term,
+      transfer: true,
+    });
+    c.processReady('c');
+    const granted = c.inbox.find((m) => m.type === MessageType.VoteResp && m.from === 'c');
+    expect(granted?.reject).toBeUndefined();
+    expect(n.stats.preCampaigns + n.stats.campaigns).toBe(0);
+    c.inbox = [];
   });
 
   it('its higher term deposes the old leader; it votes again once a later-term entry commits', () => {
