@@ -52,6 +52,13 @@ export class NodeMetrics {
   readonly leasesExpired = this.counter('raftq_leases_expired_total', 'Leases that ended by deadline');
   readonly deadLettered = this.counter('raftq_dead_lettered_total', 'Tasks that became dead');
   readonly malformedRequests = this.counter('raftq_malformed_requests_total', 'Requests refused as malformed');
+  readonly clientCalls = this.counter('raftq_client_calls_total', 'Client gRPC calls served (a Submit counts once)');
+  readonly submitCalls = this.counter('raftq_client_submit_calls_total', 'Submit calls (coalesced commands)');
+  readonly submitItems = this.counter('raftq_client_submit_items_total', 'Commands carried by Submit calls');
+  readonly recovering = this.gauge(
+    'raftq_recovering',
+    '1 while this node recovers from a storage loss (not voting until its log is repaired)',
+  );
 
   private gauge(name: string, help: string): Gauge {
     return new Gauge({ name, help, registers: [this.registry] });

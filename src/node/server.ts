@@ -170,6 +170,12 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       digests: () => driver.digestHistory(),
       refreshMetrics: () => {
         refreshMetrics(metrics, driver);
+        const calls = clientServer?.metrics();
+        if (calls) {
+          syncCounter(metrics.clientCalls, calls.calls);
+          syncCounter(metrics.submitCalls, calls.submitCalls);
+          syncCounter(metrics.submitItems, calls.submitItems);
+        }
         countMalformed(metrics, [
           clientServer?.metrics().invalidArgument ?? 0,
           peerServer.metrics().invalidArgumentCount,
@@ -273,6 +279,7 @@ function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
     m.role.set({ role: r }, st.role === r ? 1 : 0);
   m.commitIndex.set(st.commitIndex);
   m.appliedIndex.set(st.appliedIndex);
+  m.recovering.set(st.recovering ? 1 : 0);
   for (const mem of st.members) {
     if (mem.matchIndex !== undefined) {
       m.followerMatch.set({ follower: mem.id }, mem.matchIndex);
@@ -289,6 +296,14 @@ function countMalformed(m: NodeMetrics, counts: number[]): void {
   malformedSeen.set(m, Math.max(seen, total));
 }
 const malformedSeen = new WeakMap<NodeMetrics, number>();
+
+/** Advances a Prometheus counter to a cumulative count kept elsewhere. */
+function syncCounter(c: NodeMetrics['clientCalls'], total: number): void {
+  const seen = counterSeen.get(c) ?? 0;
+  if (total > seen) c.inc(total - seen);
+  counterSeen.set(c, Math.max(seen, total));
+}
+const counterSeen = new WeakMap<object, number>();
 
 async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
   const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });

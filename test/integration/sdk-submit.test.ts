@@ -98,6 +98,14 @@ describe('SDK coalescing on a real cluster', () => {
     const seen = await allTasks(c, 'submit-burst');
     for (let k = 0; k < 500; k++) expect(seen.get(k), `task ${k}`).toBe(1);
     expect(seen.size).toBe(501);
+    // The leader's /metrics count the same: Submits carrying the burst's commands.
+    const leader = await waitForLeader(tc.cluster);
+    const text = await (await fetch(`http://127.0.0.1:${tc.cluster.spec(leader).httpPort}/metrics`)).text();
+    const metric = (name: string): number => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(text)?.[1] ?? -1);
+    expect(metric('raftq_client_submit_items_total')).toBeGreaterThanOrEqual(500);
+    expect(metric('raftq_client_submit_calls_total')).toBeGreaterThan(0);
+    expect(metric('raftq_client_calls_total')).toBeGreaterThan(metric('raftq_client_submit_calls_total'));
+    expect(metric('raftq_recovering')).toBe(0);
   }, 60_000);
 
   it('a command the node refuses fails alone with its typed error while the rest of the burst succeeds', async () => {
