@@ -316,7 +316,11 @@ export class DurableStore {
     const promised = this.formatted ? undefined : this.promises.current.groups.find(([id]) => id === g.group)?.[1];
     const behind = !this.formatted && this.promises.current.seq > this.storedSeq && promised !== undefined;
     if (!behind && truncated === null) {
-      this.durablePromises.set(g.group, promiseOf(g)); // LevelDB is as new as the file, or newer
+      // LevelDB is as new as the file, or newer (a crash between a batch and its promise): the
+      // node will act on what LevelDB holds, so the file must say so before anything is sent.
+      const now = promiseOf(g);
+      this.durablePromises.set(g.group, now);
+      if (!samePromise(promised, now)) await this.promises.write({ seq: this.seq, groups: [...this.durablePromises] });
       return null;
     }
     // An upper bound of where the log ended before the loss (each part bounds one source of it;
@@ -462,12 +466,16 @@ export class DurableStore {
   /** After a durable batch: the promise file, fsynced, before any of its writes resolves. */
   private async recordPromises(requests: WriteRequest[]): Promise<void> {
     let seq = 0;
+    let changed = false;
     for (const r of requests) {
       if (r.promise === undefined) continue;
+      changed ||= !samePromise(this.durablePromises.get(r.promise.group), r.promise.state);
       this.durablePromises.set(r.promise.group, r.promise.state);
       seq = r.promise.seq;
     }
-    if (seq > 0) await this.promises.write({ seq, groups: [...this.durablePromises] });
+    // A batch that promised nothing new (e.g. only the commit index moved) leaves the file behind
+    // LevelDB, which recovery reads as "nothing lost": one fsync saved on every commit.
+    if (changed) await this.promises.write({ seq, groups: [...this.durablePromises] });
   }
 
   private takeBatch(): WriteRequest[] {
@@ -741,6 +749,18 @@ function promiseOf(g: GroupLog): GroupPromise {
   const lastIndex = Math.max(lastIndexOf(g), g.snapshotMeta?.index ?? 0);
   const lastTerm = lastTermOf(g);
   return { term: hs.term, vote: hs.vote, lastIndex, lastTerm, ...(hs.recovery ? { recovery: hs.recovery } : {}) };
+}
+
+function samePromise(a: GroupPromise | undefined, b: GroupPromise): boolean {
+  return (
+    a !== undefined &&
+    a.term === b.term &&
+    a.vote === b.vote &&
+    a.lastIndex === b.lastIndex &&
+    a.lastTerm === b.lastTerm &&
+    a.recovery?.index === b.recovery?.index &&
+    a.recovery?.term === b.recovery?.term
+  );
 }
 
 /** The term of the last entry (of the log, else of the snapshot, else 0). */

@@ -1,4 +1,4 @@
-import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
+import { cp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../../../src/node/storage/errors.js';
@@ -72,6 +72,28 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     // The floor still covers entry 50: the node may not vote for a log without it.
     expect(second.hardState.recovery?.index).toBeGreaterThanOrEqual(50);
     expect(second.hardState.term).toBe(3);
+  });
+
+  it('a crash between a batch and its promise: the restart records the promise before acting on it', async () => {
+    const { dir } = await dataDirWithLog();
+    const promise = join(dir, 'promise');
+    const before = await readFile(promise);
+    await cp(join(dir, 'db'), join(dir, 'db-50'), { recursive: true });
+    const { store } = await openStore(dir);
+    await store.recover();
+    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 41 }, entries: entries(51, 51, 1) });
+    await store.close();
+    await writeFile(promise, before); // the promise of batch 51 never made it
+    const { store: restarted } = await openStore(dir);
+    expect((await restarted.recover()).lastIndex).toBe(51); // the node will now report entry 51
+    await restarted.close();
+    // ... so a disk that later loses batch 51 must be noticed.
+    await rm(join(dir, 'db'), { recursive: true });
+    await rename(join(dir, 'db-50'), join(dir, 'db'));
+    const { store: again } = await openStore(dir);
+    const recovered = await again.recover();
+    expect(recovered.lastIndex).toBe(50);
+    expect(recovered.lost?.floor).toEqual({ index: 51, term: 1 });
   });
 
   it('a torn write that was never acknowledged (its promise never written) is dropped quietly', async () => {
