@@ -708,8 +708,11 @@ export class NodeDriver implements ClientExecutor {
 
   private maybeSnapshot(): void {
     if (this.snapshotting || this.applied - this.lastSnapshotIndex < this.o.snapshotEvery) return;
-    this.snapshotting = true;
     const index = this.applied;
+    // A leader's snapshot stepped in while this Ready was being persisted replaced the log: ours
+    // would describe state the node is about to discard (and its term is no longer known).
+    if (this.o.raft.termAt(index) === undefined) return;
+    this.snapshotting = true;
     const chunks = [...this.o.sm.snapshot()];
     const data = concat(chunks);
     const snap = this.o.raft.buildSnapshot(index, data);
