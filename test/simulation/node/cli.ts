@@ -1,6 +1,7 @@
 // tsx test/simulation/node/cli.ts --seeds N [--from S] [--nodes 3|5]   run N seeds (half 3, half 5 nodes)
 // tsx test/simulation/node/cli.ts --seed S [--nodes 3|5] [--trace]      replay one seed exactly
-// Options for exploring: --hold MS (workers' maxHoldMs), --rate F (node monotonic rate factor).
+// Options for exploring: --hold MS (workers' maxHoldMs), --rate F (node monotonic rate factor),
+// --fsync A,B (disk fsync latency range in ms, e.g. 2,30 for a slow disk).
 // Prints totals; the last line is `N seeds, V violations`; exits non-zero on any violation.
 import { Command } from 'commander';
 import { runNodeSeed, type NodeSimOptions, type NodeSimResult, type NodeSimTotals } from './sim.js';
@@ -14,6 +15,9 @@ const program = new Command()
   .option('--hold <ms>', "workers' maxHoldMs", (v) => Number.parseInt(v, 10))
   .option('--rate <f>', 'node monotonic clock rate factor (beyond 1.0005 breaks the bound)', Number.parseFloat)
   .option('--blackouts <n>', 'client blackouts per seed', (v) => Number.parseInt(v, 10))
+  .option('--fsync <a,b>', 'fsync latency range of every disk in ms (default 0.3,3)', (v) =>
+    v.split(',').map(Number.parseFloat),
+  )
   .option('--long', 'every handler runs 1-3 s (with --rate: provokes belief overlaps)')
   .option('--tolerate-mono-lag', 'do not fail on a leader stamping mono below its applied mono')
   .option('--trace', 'print the event trace of a replayed seed')
@@ -28,6 +32,7 @@ const opts = program.opts<{
   rate?: number;
   blackouts?: number;
   long?: boolean;
+  fsync?: number[];
   tolerateMonoLag?: boolean;
   trace?: boolean;
 }>();
@@ -38,6 +43,8 @@ function extra(): Partial<NodeSimOptions> {
   if (opts.rate !== undefined) o.nodeRateFactor = opts.rate;
   if (opts.blackouts !== undefined) o.clientBlackouts = opts.blackouts;
   if (opts.long === true) o.handlerMs = [1000, 3000];
+  const f = opts.fsync;
+  if (f !== undefined && f.length === 2) o.fsyncMs = [f[0] as number, f[1] as number];
   return o;
 }
 

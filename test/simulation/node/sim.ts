@@ -96,7 +96,7 @@ export interface NodeSimTotals {
   workerRestarts: number;
   snapshotsInstalled: number;
   clusterPowerLosses: number;
-  /** Grants of a task the worker's SDK still held under an older token (its inHand is keyed by id). */
+  /** Grants of a task the worker's SDK still holds under an older token (an attempt still settling). */
   inHandReplaced: number;
   /** Extends sent for an attempt whose handler had already ended (or whose ack was already sent). */
   extendsAfterEnd: number;
@@ -104,7 +104,7 @@ export interface NodeSimTotals {
   concurrencyExceeded: number;
   /** Tasks a worker dead-lettered as undecodable (every simulated payload decodes: an SDK mistake). */
   deadUndecodable: number;
-  /** Handlers the SDK started with their signal already fired (belief over before the payload came). */
+  /** Handlers the SDK started with their signal already fired (also a violation). */
   handlersStartedLate: number;
 }
 
@@ -175,8 +175,18 @@ function emptyTotals(): NodeSimTotals {
 }
 
 interface InHandView {
-  leased: { token: string };
+  leased: { id: string; token: string };
   controller: AbortController;
+}
+
+/**
+ * The attempts a worker's SDK holds (whitebox: Worker.inHand). Looked up by value, not by the map's
+ * key, so a change of the SDK's key format cannot silently make every lookup miss.
+ */
+function attemptsInHand(w: Worker): InHandView[] {
+  const inHand = (w as unknown as { inHand?: Map<string, InHandView> }).inHand;
+  if (!(inHand instanceof Map)) throw new Error('node sim: Worker.inHand is no longer a Map of attempts');
+  return [...inHand.values()];
 }
 
 interface WorkerSlot {
@@ -565,11 +575,10 @@ export class NodeSimulation {
     if (sent === undefined || w === null) return;
     if (method === 'Lease') {
       const heldMs = Number(reply['heldMs'] ?? 0);
-      const inHand = (w as unknown as { inHand?: Map<string, InHandView> }).inHand;
       for (const t of (reply['tasks'] ?? []) as { id: string; token: string; leaseMs?: number }[]) {
-        // The SDK keys tasks in hand by id: a second grant of a task it still holds replaces the first.
-        const held = inHand?.get(t.id);
-        if (held !== undefined && held.leased.token !== t.token) this.totals.inHandReplaced++;
+        // A second grant of a task the SDK still holds under an older token (it must keep both apart).
+        if (attemptsInHand(w).some((x) => x.leased.id === t.id && x.leased.token !== t.token))
+          this.totals.inHandReplaced++;
         const leaseMs = Number(t.leaseMs ?? 0) > 0 ? Math.min(Number(t.leaseMs), w.leaseMs) : w.leaseMs;
         const end = clock.mono.trueAt(sent + heldMs + leaseMs - w.margin);
         this.note(
@@ -629,9 +638,9 @@ export class NodeSimulation {
   /** Whether the worker SDK holding (id, token) has fired its AbortSignal (whitebox: Worker.inHand). */
   private sdkAborted(id: string, token: string): boolean {
     const w = this.workersById.get(this.beliefs.worker(id, token) ?? '');
-    const inHand = (w as unknown as { inHand?: Map<string, InHandView> } | undefined)?.inHand;
-    const h = inHand?.get(id);
-    return h !== undefined && h.leased.token === token && h.controller.signal.aborted;
+    const h =
+      w === undefined ? undefined : attemptsInHand(w).find((x) => x.leased.id === id && x.leased.token === token);
+    return h !== undefined && h.controller.signal.aborted;
   }
 
   private startWorker(slot: WorkerSlot): void {
@@ -643,8 +652,11 @@ export class NodeSimulation {
     const w = slot.client.worker<Uint8Array, string>(
       QUEUE,
       async (task, ctx) => {
-        // Started after its belief ended (the SDK fetched the payload past it): count it.
-        if (ctx.signal.aborted) this.totals.handlersStartedLate++;
+        // A handler must never start with a fired signal: it could not know its lease may be gone.
+        if (ctx.signal.aborted) {
+          this.totals.handlersStartedLate++;
+          this.fail(`worker ${name} started a handler for ${task.id}/${ctx.token} with its signal already fired`);
+        }
         running++;
         if (running > slot.concurrency) this.totals.concurrencyExceeded++;
         const onAbort = (): void => this.beliefs.ended(task.id, ctx.token);
