@@ -274,7 +274,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
         timeoutMs: Math.max(1, Math.min(this.extendEveryMs, h.beliefEnd - this.client.clock.now())),
       });
       const belief = firstSentAt + h.leaseMs - this.margin;
-      if (belief > h.beliefEnd && !h.controller.signal.aborted) {
+      // A belief that has ended stays ended, even if its timer has not run yet (a busy event loop):
+      // the signal fires at the belief end whether or not an extend is in flight (DESIGN.md §2).
+      if (this.client.clock.now() >= h.beliefEnd) this.armBelief(h);
+      else if (belief > h.beliefEnd && !h.controller.signal.aborted) {
         h.beliefEnd = belief;
         this.armBelief(h);
       }
@@ -295,12 +298,17 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     let checkpoint: unknown;
     let payloadBytes: Uint8Array;
     try {
-      payloadBytes = h.leased.payload ?? (await this.fetchPayload(h.leased.id));
+      // A lease answered from the session cache carries no payload. The fetch stops with the signal:
+      // past the belief end the task may already be another worker's.
+      payloadBytes = h.leased.payload ?? (await this.fetchPayload(h.leased.id, h.controller.signal));
     } catch (e) {
-      // A lease answered from the session cache carries no payload; if fetching it fails (a timeout,
-      // a failover), the task is healthy: give it back without counting an attempt.
-      this.emitError(e);
-      await this.release(h);
+      // If the fetch fails for another reason (a timeout, a failover), the task is healthy: give it
+      // back without counting an attempt.
+      if (h.controller.signal.aborted) await this.abandon(h);
+      else {
+        this.emitError(e);
+        await this.release(h);
+      }
       return;
     }
     try {
@@ -323,6 +331,12 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       await this.settle(h, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
       return;
     }
+    if (h.controller.signal.aborted) {
+      // Granted past its belief end (a slow or retried lease), or the belief ended during the fetch:
+      // a handler started now would begin with a fired signal and could never be sure of its lease.
+      await this.abandon(h);
+      return;
+    }
     h.task = task as WorkerTask<unknown>;
     const ctx: TaskContext = {
       signal: h.controller.signal,
@@ -343,8 +357,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     await this.settle(h, { type: 'ack', result }, null);
   }
 
-  private async fetchPayload(id: string): Promise<Uint8Array> {
-    const reply = await this.client.query('GetTask', { id });
+  private async fetchPayload(id: string, signal: AbortSignal): Promise<Uint8Array> {
+    const reply = await this.client.query('GetTask', { id }, { signal });
     const p = asObject(reply['task'])['payload'];
     if (!(p instanceof Uint8Array)) throw new Error('task has no payload');
     return p;
@@ -420,6 +434,24 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       this.drainWaiters = [];
       for (const d of waiters) d();
     }
+  }
+
+  /**
+   * The signal fired before the handler could start (belief over, lease lost, or closing): the
+   * handler never runs, the user hears why, and a lease not known lost is given back (the token
+   * fences the release if the lease has meanwhile passed to another worker).
+   */
+  private async abandon(h: InHand): Promise<void> {
+    if (h.settled) return;
+    const why = h.lost ? 'lease lost' : 'lease belief ended';
+    this.emitError(raftqError('LEASE_LOST', `task ${h.leased.id}: ${why} before its handler could start`));
+    if (!h.lost) {
+      await this.release(h);
+      return;
+    }
+    h.settled = true;
+    this.stopTimers(h);
+    this.free(h);
   }
 
   private async release(h: InHand): Promise<void> {

@@ -3,6 +3,14 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { LeaseLostError, NonRetryableError } from '../../../src/client/errors.js';
+import {
+  TransportError,
+  type Message,
+  type Method,
+  type StreamHandlers,
+  type StreamMethod,
+  type Transport,
+} from '../../../src/client/transport.js';
 import type { TaskContext, WorkerOptions, WorkerTask } from '../../../src/client/worker.js';
 import { FakeClock, FakeCluster, LoopbackTransport, settle } from './fakes.js';
 
@@ -206,5 +214,158 @@ describe('Worker: results, failures and shutdown', () => {
     expect((await q.get(b?.id ?? '')).headers).toEqual({});
     await w.close();
     await settle();
+  });
+});
+
+/**
+ * The loopback with hooks: hold the first call of a method until the test opens a gate, let a
+ * method's first call hang until its signal aborts it, or strip payloads from the first Lease reply
+ * (as a lease answered from the session cache comes back).
+ */
+class HookedTransport implements Transport {
+  private gates = new Map<Method, Promise<void>>();
+  private hangs = new Set<Method>();
+  stripFirstLeasePayloads = false;
+
+  constructor(readonly inner: LoopbackTransport) {}
+
+  /** Holds the next call of `method`; returns the function that lets it through. */
+  gate(method: Method): () => void {
+    let open = (): void => undefined;
+    this.gates.set(method, new Promise<void>((r) => (open = r)));
+    return () => open();
+  }
+
+  hangNext(method: Method): void {
+    this.hangs.add(method);
+  }
+
+  async call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal) {
+    if (this.hangs.delete(method)) {
+      return new Promise<Message>((_resolve, reject) => {
+        const cancel = (): void => reject(new TransportError({ code: 'UNAVAILABLE', message: 'cancelled' }));
+        signal?.addEventListener('abort', cancel, { once: true });
+      });
+    }
+    const gate = this.gates.get(method);
+    this.gates.delete(method);
+    if (gate !== undefined) await gate;
+    const reply = await this.inner.call(address, method, request, timeoutMs, signal);
+    if (method === 'Lease' && this.stripFirstLeasePayloads) {
+      this.stripFirstLeasePayloads = false;
+      for (const t of reply['tasks'] as Array<Record<string, unknown>>) delete t['payload'];
+    }
+    return reply;
+  }
+
+  stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void {
+    return this.inner.stream(address, method, request, handlers);
+  }
+
+  close(): void {}
+}
+
+function hookedSetup() {
+  const clock = new FakeClock();
+  const cluster = new FakeCluster(clock, 1);
+  const inner = new LoopbackTransport(cluster);
+  const transport = new HookedTransport(inner);
+  const client = new Client({ servers: cluster.addresses, transport, clock, timeoutMs: 60_000 });
+  clients.push(client);
+  return { clock, inner, transport, client };
+}
+
+/** A handler recording, per start, its token and whether its signal had already fired. */
+function recording() {
+  const starts: Array<{ token: string; at: number; abortedAtStart: boolean }> = [];
+  const handler = (_task: WorkerTask<unknown>, ctx: TaskContext, now: number): string => {
+    starts.push({ token: ctx.token, at: now, abortedAtStart: ctx.signal.aborted });
+    return 'ok';
+  };
+  return { starts, handler };
+}
+
+describe('Worker: a handler never starts with a fired signal', () => {
+  it('a grant that arrives past its belief end is given back, not started', async () => {
+    const { clock, inner, transport, client } = hookedSetup();
+    const q = client.queue('q');
+    const [task] = await q.enqueueMany([{ payload: 'a' }]);
+    const letLeaseThrough = transport.gate('Lease');
+    const rec = recording();
+    const errors: unknown[] = [];
+    const w = client.worker('q', (t, ctx) => rec.handler(t, ctx, clock.now()), OPTS);
+    w.on('error', (e) => errors.push(e));
+    await clock.advance(0);
+    const leaseSent = clock.now();
+    // The first Lease is applied (and answered) only after its belief would have ended.
+    await clock.advance(BELIEF + 10);
+    expect(inner.count('Lease')).toBe(0);
+    letLeaseThrough();
+    await clock.advance(0);
+    const released = inner.calls.filter((c) => c.method === 'Release').map((c) => c.request['token']);
+    expect(released).toHaveLength(1);
+    const late = errors.find((e) => e instanceof LeaseLostError);
+    expect(String((late as Error | undefined)?.message)).toMatch(/belief ended before its handler could start/);
+    expect(clock.now()).toBeGreaterThan(leaseSent + BELIEF);
+    // Given back at once (no attempt counted): the next lease runs it, with a live signal.
+    await clock.advance(1_000);
+    expect(rec.starts.map((s) => s.abortedAtStart)).toEqual([false]);
+    expect(rec.starts[0]?.token).not.toBe(released[0]);
+    const done = await q.get(task?.id ?? '');
+    expect([done.state, done.attempts]).toEqual(['completed', 0]);
+    await w.close();
+  });
+
+  it('a payload fetch still running at the belief end is cancelled and the task given back', async () => {
+    const { clock, inner, transport, client } = hookedSetup();
+    const q = client.queue('q');
+    const [task] = await q.enqueueMany([{ payload: 'a' }]);
+    transport.stripFirstLeasePayloads = true;
+    transport.hangNext('GetTask');
+    // Cut off from the leader meanwhile: no extend gets through, so the belief ends on time.
+    inner.intercept = (_a, method) => (method === 'Extend' ? { code: 'UNAVAILABLE', message: 'partitioned' } : null);
+    const rec = recording();
+    const errors: unknown[] = [];
+    const w = client.worker('q', (t, ctx) => rec.handler(t, ctx, clock.now()), { ...OPTS, concurrency: 1 });
+    w.on('error', (e) => errors.push(e));
+    await clock.advance(0);
+    const leaseSent = inner.calls.find((c) => c.method === 'Lease')?.at ?? NaN;
+    await clock.advance(leaseSent + BELIEF - 1 - clock.now());
+    expect(rec.starts).toEqual([]);
+    expect(inner.count('Release')).toBe(0);
+    await clock.advance(2);
+    expect(inner.count('Release')).toBe(1);
+    expect(errors.some((e) => e instanceof LeaseLostError && /before its handler could start/.test(e.message))).toBe(
+      true,
+    );
+    inner.intercept = null;
+    await clock.advance(1_000);
+    expect(rec.starts.map((s) => s.abortedAtStart)).toEqual([false]);
+    expect(rec.starts[0]?.at).toBeGreaterThanOrEqual(leaseSent + BELIEF);
+    expect((await q.get(task?.id ?? '')).state).toBe('completed');
+    await w.close();
+  });
+
+  it('an extend answered after the belief end, before the belief timer ran, does not revive the belief', async () => {
+    const { clock, transport, client } = hookedSetup();
+    await client.queue('q').enqueue('a');
+    const letExtendThrough = transport.gate('Extend');
+    const h = blocking(clock);
+    const w = client.worker('q', h.handler, OPTS);
+    await clock.advance(0);
+    const leaseSent = clock.now();
+    expect(h.seen).toHaveLength(1);
+    // The first extend (sent at +3160) is held; the event loop then stalls past the belief end: time
+    // moves on without any timer running (as a busy process would), and the extend's reply comes first.
+    await clock.advance(leaseSent + BELIEF - 100 - clock.now());
+    expect(h.seen[0]?.ctx.signal.aborted).toBe(false);
+    clock.t = leaseSent + BELIEF + 5;
+    letExtendThrough();
+    await settle();
+    expect(h.seen[0]?.abortedAt).toBe(leaseSent + BELIEF + 5);
+    expect(h.seen[0]?.ctx.signal.reason).toBeInstanceOf(LeaseLostError);
+    h.finish();
+    await clock.advance(10);
+    await w.close();
   });
 });
