@@ -241,6 +241,15 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
     else h.beliefTimer = this.client.clock.setTimer(left, fire);
   }
 
+  /**
+   * Whether the attempt's signal has fired, firing it first if the belief end has passed but its
+   * timer has not run yet (a busy event loop): an ended belief stays ended.
+   */
+  private beliefOver(h: InHand): boolean {
+    if (!h.controller.signal.aborted && this.client.clock.now() >= h.beliefEnd) this.armBelief(h);
+    return h.controller.signal.aborted;
+  }
+
   private armExtend(h: InHand): void {
     h.extendTimer = this.client.clock.setTimer(this.extendEveryMs, () => {
       if (h.settled) return;
@@ -274,10 +283,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
         timeoutMs: Math.max(1, Math.min(this.extendEveryMs, h.beliefEnd - this.client.clock.now())),
       });
       const belief = firstSentAt + h.leaseMs - this.margin;
-      // A belief that has ended stays ended, even if its timer has not run yet (a busy event loop):
-      // the signal fires at the belief end whether or not an extend is in flight (DESIGN.md §2).
-      if (this.client.clock.now() >= h.beliefEnd) this.armBelief(h);
-      else if (belief > h.beliefEnd && !h.controller.signal.aborted) {
+      // The signal fires at the belief end whether or not an extend is in flight (DESIGN.md §2).
+      if (!this.beliefOver(h) && belief > h.beliefEnd) {
         h.beliefEnd = belief;
         this.armBelief(h);
       }
@@ -331,7 +338,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
       await this.settle(h, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
       return;
     }
-    if (h.controller.signal.aborted) {
+    if (this.beliefOver(h)) {
       // Granted past its belief end (a slow or retried lease), or the belief ended during the fetch:
       // a handler started now would begin with a fired signal and could never be sure of its lease.
       await this.abandon(h);
