@@ -52,4 +52,20 @@ describe('node simulation - known bugs', () => {
     expect(r.violations).toEqual([]);
     expect(r.totals.concurrencyExceeded).toBe(0);
   });
+
+  // Slow disk (fsync 2-30 ms): a worker's belief ends before its handler starts, either because a Lease
+  // answered from the session cache (no payload) is followed by a GetTask that outlasts the belief
+  // (1002, 1079, 1182), or because the grant itself arrives past the belief end (a Lease retried across
+  // failovers, answered 1.5-2.2 s after its first send: 1043, 1094, 1101, 1177). Two bugs showed as
+  // "still works past its belief end": the sim's check looked attempts up by task id after f9fb023 keyed
+  // them by (id, token), so it never saw the SDK's fired signal (test/simulation/node/sim.ts, fixed);
+  // and src/client/worker.ts started the handler anyway, with its signal already fired (now it
+  // cancels the fetch and gives the task back; a handler started with a fired signal is a violation).
+  for (const seed of [1002, 1043, 1079, 1094, 1101, 1177, 1182]) {
+    it(`seed ${seed} (3 nodes, fsync 2-30 ms): no handler works, or starts, past its belief end`, async () => {
+      const r = await runNodeSeed({ seed, nodes: 3, fsyncMs: [2, 30] });
+      expect(r.violations).toEqual([]);
+      expect(r.totals.handlersStartedLate).toBe(0);
+    });
+  }
 });

@@ -106,6 +106,8 @@ export interface NodeSimTotals {
   deadUndecodable: number;
   /** Handlers the SDK started with their signal already fired (also a violation). */
   handlersStartedLate: number;
+  /** Attempts the SDK gave back because their belief ended before the handler could start. */
+  startsAbandoned: number;
 }
 
 export interface NodeSimResult {
@@ -166,6 +168,7 @@ function emptyTotals(): NodeSimTotals {
     workerRestarts: 0,
     snapshotsInstalled: 0,
     handlersStartedLate: 0,
+    startsAbandoned: 0,
     clusterPowerLosses: 0,
     deadUndecodable: 0,
     inHandReplaced: 0,
@@ -699,7 +702,9 @@ export class NodeSimulation {
         retryDelayMs: () => 20 + Math.floor(r.float() * 100),
       },
     );
-    w.on('error', () => undefined);
+    w.on('error', (e: unknown) => {
+      if (e instanceof Error && e.message.includes('before its handler could start')) this.totals.startsAbandoned++;
+    });
     this.workersById.set(name, w as unknown as Worker);
     slot.worker = w as unknown as Worker;
   }
