@@ -489,18 +489,21 @@ export class NodeDriver implements ClientExecutor {
       this.leaderId = leader;
     }
     if (this.isLeader && !wasLeader) {
-      // Continue the lease clock from the newest stamp in our log: what we applied, and the
-      // entries above it, including uncommitted ones.
-      this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
+      // Continue the lease clock from the newest stamp in our log as it is now: what we applied,
+      // and the entries above it, including uncommitted ones (never from truncated entries).
+      const newest = { mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() };
       const st = this.o.storage;
       for (let i = Math.max(st.firstIndex(), this.applied + 1); i <= st.lastIndex(); i++) {
         const [ent] = st.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
         if (ent && ent.type === EntryType.Normal) {
           const env = decodeEnvelope(ent.data);
-          if (env) this.clock.observe({ mono: env.mono, wall: env.wall });
+          if (env) {
+            newest.mono = Math.max(newest.mono, env.mono);
+            newest.wall = Math.max(newest.wall, env.wall);
+          }
         }
       }
-      this.clock.startLeading();
+      this.clock.startLeading(newest);
       this.advanceInFlight = false;
     } else if (!this.isLeader && wasLeader) {
       this.clock.stopLeading();

@@ -13,10 +13,26 @@ describe('LogClock', () => {
     src.mono = 5_000; // this process's monotonic clock has its own origin
     src.wall = 1_700_000_000_000;
     const clock = new LogClock(src);
-    clock.observe({ mono: 90_000, wall: 1_700_000_100_000 });
-    clock.startLeading();
+    clock.startLeading({ mono: 90_000, wall: 1_700_000_100_000 });
     src.mono += 250;
     expect(clock.stamp()).toEqual({ mono: 90_250, wall: 1_700_000_100_000 });
+  });
+
+  it('a new leader continues from its log as it is, not from stamps of entries since truncated', () => {
+    // jepsen-like C6 seed 114: a deposed leader resumed from a pause, stamped entries on its own
+    // (faster-running) line before hearing of the new term; they were truncated. Leading again, it
+    // must continue from the newest stamp still in its log, or it expires the new leader's leases early.
+    const src = fakeSource();
+    const clock = new LogClock(src);
+    clock.startLeading({ mono: 40_000, wall: 0 });
+    src.mono += 10_000;
+    expect(clock.stamp().mono).toBe(50_000); // later truncated
+    clock.stopLeading();
+    clock.observe({ mono: 46_300, wall: 0 }); // the other leader's entries, replacing ours
+    src.mono += 500;
+    clock.startLeading({ mono: 46_300, wall: 0 });
+    src.mono += 100;
+    expect(clock.stamp().mono).toBe(46_400);
   });
 
   it('never goes back on either clock, whatever the wall clock does', () => {
@@ -26,7 +42,7 @@ describe('LogClock', () => {
         (steps) => {
           const src = fakeSource();
           const clock = new LogClock(src);
-          clock.startLeading();
+          clock.startLeading({ mono: 0, wall: 0 });
           let last = { mono: -1, wall: -1 };
           for (const s of steps) {
             src.mono += s.dMono;
