@@ -147,6 +147,9 @@ export class Workload {
       const value = `${name}-${seq}`;
       const keyed = rng.next() < 0.5;
       const group = rng.next() < 0.2 ? `g-${name}-${rng.int(3)}` : undefined;
+      // Two calls in five get a short deadline, so that faults leave indeterminate (info)
+      // outcomes to retry even in a short run, not only when a 10 s call outlasts a fault.
+      const call = rng.next() < 0.4 ? { timeoutMs: 700 } : {};
       const base = {
         producer: name,
         seq,
@@ -166,6 +169,7 @@ export class Workload {
               ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
               ...(group !== undefined ? { group } : {}),
             },
+            call,
           );
           op.ok({ ...base, taskId: r.id, deduplicated: r.deduplicated });
           if (!this.seen.has(value)) this.unseen.add(value);
