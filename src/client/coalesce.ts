@@ -4,6 +4,7 @@
 // errors: each caller gets exactly the reply or TransportError its unary call would have given.
 import { isErrorCode, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
+import { SUBMIT_METHOD_BY_FIELD } from '../protocol/submit.js';
 import { systemClock, type Clock, type Timer } from './clock.js';
 import {
   TransportError,
@@ -15,26 +16,9 @@ import {
 } from './transport.js';
 
 /** The unary methods a Submit can carry, and the SubmitItem / SubmitResult field of each. */
-export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = {
-  Enqueue: 'enqueue',
-  Ack: 'ack',
-  Nack: 'nack',
-  Extend: 'extend',
-  Release: 'release',
-  Cancel: 'cancel',
-  Promote: 'promote',
-  Update: 'update',
-  Lease: 'lease',
-  KeepAlive: 'keepAlive',
-  CloseSession: 'closeSession',
-  CreateQueue: 'createQueue',
-  ConfigureQueue: 'configureQueue',
-  PauseQueue: 'pauseQueue',
-  ResumeQueue: 'resumeQueue',
-  PurgeQueue: 'purgeQueue',
-  DeleteQueue: 'deleteQueue',
-  Redrive: 'redrive',
-};
+export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = Object.fromEntries(
+  Object.entries(SUBMIT_METHOD_BY_FIELD).map(([field, method]) => [method, field]),
+);
 
 export interface CoalescingOptions {
   /** Most commands in one Submit (default: the server's submitItemsMax, 1024). */

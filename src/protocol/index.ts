@@ -4,3 +4,4 @@ export * from './commands.js';
 export * from './limits.js';
 export * from './codec.js';
 export * from './validate.js';
+export * from './submit.js';

@@ -8,6 +8,7 @@ import { TASK_STATES, TERMINAL_STATES } from '../protocol/commands.js';
 import { parseId } from '../protocol/codec.js';
 import { ERROR_TABLE, isErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
+import { SUBMIT_METHOD_BY_FIELD } from '../protocol/submit.js';
 import { validateCommand } from '../protocol/validate.js';
 import { commandReply, readReply, statusReply } from './client-replies.js';
 import type { ClientExecutor, ExecuteOptions } from './executor.js';
@@ -122,26 +123,6 @@ const COMMANDS: Record<string, (r: Obj) => Obj> = {
 };
 
 /** SubmitItem's `command` oneof: field name -> the unary method it stands for (client.proto). */
-const SUBMIT_METHODS: Readonly<Record<string, string>> = {
-  enqueue: 'Enqueue',
-  ack: 'Ack',
-  nack: 'Nack',
-  extend: 'Extend',
-  release: 'Release',
-  cancel: 'Cancel',
-  promote: 'Promote',
-  update: 'Update',
-  lease: 'Lease',
-  keepAlive: 'KeepAlive',
-  closeSession: 'CloseSession',
-  createQueue: 'CreateQueue',
-  configureQueue: 'ConfigureQueue',
-  pauseQueue: 'PauseQueue',
-  resumeQueue: 'ResumeQueue',
-  purgeQueue: 'PurgeQueue',
-  deleteQueue: 'DeleteQueue',
-  redrive: 'Redrive',
-};
 
 const NULLABLE_SETTINGS = new Set(['deadLetterQueue', 'maxLength', 'taskTtlMs', 'concurrency']);
 const SETTINGS_FIELDS = [
@@ -439,7 +420,7 @@ class ClientServiceImpl {
     items.forEach((raw, i) => {
       const item = obj(raw);
       const name = typeof item['command'] === 'string' ? item['command'] : '';
-      const method = SUBMIT_METHODS[name];
+      const method = SUBMIT_METHOD_BY_FIELD[name];
       if (method === undefined) {
         results[i] = this.itemError(i, '', {
           code: 'INVALID_ARGUMENT',
