@@ -5,3 +5,4 @@ export * from './limits.js';
 export * from './codec.js';
 export * from './validate.js';
 export * from './submit.js';
+export * from './assert.js';
