@@ -1,7 +1,7 @@
 // Container HEALTHCHECK: GET /healthz on this node's admin port (RAFTQ_HTTP, default 0.0.0.0:8001).
 // Exit 0 when it answers 200, 1 otherwise. Node has fetch built in; the slim image has no curl.
-const http = process.env.RAFTQ_HTTP || '0.0.0.0:8001';
 /* global fetch, AbortSignal -- Node 20 globals, not in this lint config's list */
+const http = process.env.RAFTQ_HTTP || '0.0.0.0:8001';
 const m = /^(?:\[(.+)\]|([^:]+)):(\d+)$/.exec(http);
 if (!m) {
   console.error(`healthcheck: RAFTQ_HTTP "${http}" is not host:port`);
