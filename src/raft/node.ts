@@ -8,7 +8,8 @@
 
 import { validateRaftConfig } from './config.js';
 import type { RaftConfig } from './config.js';
-import { RaftLog, raftAssert } from './log.js';
+import { assert } from '../protocol/assert.js';
+import { RaftLog } from './log.js';
 import { Progress } from './progress.js';
 import type { ProgressState } from './progress.js';
 import type { Random } from './rng.js';
@@ -469,9 +470,9 @@ export class RaftNode {
    * effect there. The driver persists it (storage.createSnapshot), then may compact the log.
    */
   buildSnapshot(index: number, data: Uint8Array): Snapshot {
-    raftAssert(index <= this.log.applied, `snapshot at ${index} beyond applied ${this.log.applied}`);
+    assert(index <= this.log.applied, `raft invariant: snapshot at ${index} beyond applied ${this.log.applied}`);
     const term = this.log.term(index);
-    raftAssert(term !== undefined, `snapshot at ${index}: term unknown (compacted?)`);
+    assert(term !== undefined, `raft invariant: snapshot at ${index}: term unknown (compacted?)`);
     return { meta: { group: this.group, index, term, membership: this.membershipAt(index) }, data };
   }
 
@@ -499,7 +500,7 @@ export class RaftNode {
   }
 
   ready(): Ready {
-    raftAssert(this.readyMark === null, 'ready() called again before advance()');
+    assert(this.readyMark === null, 'raft invariant: ready() called again before advance()');
     const entries = this.log.unstableEntries();
     const snapshot = this.log.pendingSnapshot;
     const committedEntries = this.log.nextCommitted(this.cfg.maxApplyBytes);
@@ -545,7 +546,7 @@ export class RaftNode {
   /** The driver has done everything the last Ready asked (and updated the Storage mirror). */
   advance(): void {
     const mark = this.readyMark;
-    raftAssert(mark !== null, 'advance() without ready()');
+    assert(mark !== null, 'raft invariant: advance() without ready()');
     if (mark.hardState !== null) this.prevHard = mark.hardState;
     if (mark.snapshotIndex !== null) this.log.stableSnapTo(mark.snapshotIndex);
     if (mark.lastEntry !== null) this.log.stableTo(mark.lastEntry.index, mark.lastEntry.term);
@@ -817,21 +818,21 @@ export class RaftNode {
   }
 
   private becomePreCandidate(): void {
-    raftAssert(this.role !== 'leader', 'leader cannot become pre-candidate');
+    assert(this.role !== 'leader', 'raft invariant: leader cannot become pre-candidate');
     this.votes.clear();
     this.lead = null;
     this.role = 'precandidate';
   }
 
   private becomeCandidate(): void {
-    raftAssert(this.role !== 'leader', 'leader cannot become candidate');
+    assert(this.role !== 'leader', 'raft invariant: leader cannot become candidate');
     this.reset(this.term + 1);
     this.vote = this.id;
     this.role = 'candidate';
   }
 
   private becomeLeader(): void {
-    raftAssert(this.role === 'candidate', 'only a candidate becomes leader');
+    assert(this.role === 'candidate', 'raft invariant: only a candidate becomes leader');
     const byTransfer = this.campaignIsTransfer;
     this.reset(this.term);
     this.role = 'leader';
@@ -1290,7 +1291,7 @@ export class RaftNode {
     while (this.pendingProposalHead < pending.length) {
       const p = pending[this.pendingProposalHead] as PendingProposal;
       if (p.index > index) break;
-      raftAssert(p.term === this.term, `pending proposal ${p.id} of term ${p.term} outlived its term`);
+      assert(p.term === this.term, `raft invariant: pending proposal ${p.id} of term ${p.term} outlived its term`);
       this.uncommittedBytes -= p.bytes;
       this.pendingProposalHead++;
     }
@@ -1392,7 +1393,7 @@ export class RaftNode {
 
   private startSnapshot(pr: Progress): void {
     const snap = this.log.storage.snapshot();
-    raftAssert(snap !== null, `follower ${pr.id} needs compacted entries but there is no snapshot`);
+    assert(snap !== null, `raft invariant: follower ${pr.id} needs compacted entries but there is no snapshot`);
     pr.becomeSnapshot(snap);
     this.stats.snapshotsSent++;
     this.sendSnapshotChunk(pr);
