@@ -2,18 +2,33 @@
 // step(message), propose(), readIndex(), transferLeader() and membership changes; the output is a
 // Ready (see types.ts for the driver contract), acknowledged by advance(). No I/O, clock or await.
 //
-// Membership changes are single-server (one voter added or removed at a time) with the known fix:
-// a leader first commits an entry of its own term, at most one change is uncommitted, a change takes
-// effect when appended and reverts when its entry is truncated. `Membership.outgoing` stays unused.
+// This file holds the roles: elections (pre-vote, vote, transfer) and what each role does with a
+// message. The parts with their own state live beside it: membership.ts (configurations and the
+// single-server change rules), snapshot.ts (transfer and install), read-index.ts, recovery.ts (after a
+// storage loss), replication.ts and quorum.ts (the leader's flow control and majorities), proposals.ts
+// and ready.ts (what the driver gets), status.ts (stats and status).
 
-import { validateRaftConfig } from './config.js';
-import type { RaftConfig } from './config.js';
 import { assert } from '../protocol/assert.js';
+import { validateRaftConfig } from './config.js';
+import type { RaftConfig, RaftFaults } from './config.js';
 import { RaftLog } from './log.js';
+import { Configs } from './membership.js';
+import type { ChangeResult, MembershipChange } from './membership.js';
 import { Progress } from './progress.js';
-import type { ProgressState } from './progress.js';
+import { ProposalQueue } from './proposals.js';
+import { quorumAckedContext, quorumActive, quorumMatchIndex, tallyVotes } from './quorum.js';
+import type { Self } from './quorum.js';
+import { ReadIndexQueue } from './read-index.js';
+import { Outbox, hardStateChanged, readyMustSync } from './ready.js';
+import type { ReadyMark } from './ready.js';
+import { coversFloor, recoveryEnds, recoveryField } from './recovery.js';
+import { sendAppends, sendHeartbeats } from './replication.js';
+import type { Outgoing } from './replication.js';
 import type { Random } from './rng.js';
-import { CompactedError, EntryType, MessageType } from './types.js';
+import { SnapshotReceiver, ackChunk, buildSnapshot, nextChunk } from './snapshot.js';
+import { newStats, progressStatus } from './status.js';
+import type { NodeStatus, RaftStats, Role } from './status.js';
+import { EntryType, MessageType } from './types.js';
 import type {
   DroppedProposal,
   DroppedRead,
@@ -24,229 +39,61 @@ import type {
   Membership,
   Message,
   NodeId,
-  ReadState,
   RecoveryFloor,
   Ready,
   Snapshot,
-  SnapshotMeta,
   SoftState,
   Storage,
   StorageId,
 } from './types.js';
 import { isWellFormed } from './validate.js';
 
-export type Role = 'follower' | 'precandidate' | 'candidate' | 'leader';
-
-export type MembershipChange =
-  | { type: 'addLearner'; member: Member }
-  | { type: 'promote'; id: NodeId }
-  | { type: 'remove'; id: NodeId }
-  /**
-   * Bootstrap identity (DESIGN.md §5): fills in storage ids that are still unbound ('') and advertised
-   * addresses. Ids and roles must stay the same; a bound storage id never changes this way.
-   */
-  | { type: 'bind'; members: Member[] };
-
-export type ChangeRefusal =
-  'not-leader' | 'change-in-progress' | 'no-commit-in-term' | 'transfer-in-progress' | 'learner-lagging' | 'invalid';
-
-export type ChangeResult = { ok: true; index: number } | { ok: false; reason: ChangeRefusal };
-
 export type TransferResult = { ok: true } | { ok: false; reason: 'not-leader' | 'invalid' };
 
-export interface RaftStats {
-  /** Times this node became leader. */
-  elections: number;
-  campaigns: number;
-  preCampaigns: number;
-  checkQuorumStepDowns: number;
-  /** Follower log suffixes overwritten by a leader. */
-  truncations: number;
-  snapshotsSent: number;
-  snapshotsInstalled: number;
-  transfersStarted: number;
-  /** Elections won through a TimeoutNow. */
-  transfers: number;
-  readIndexReads: number;
-  /** Config entries appended as leader. */
-  configChanges: number;
-  configReverts: number;
-  proposalsDropped: number;
-  readsDropped: number;
-  malformed: number;
-  wrongGroup: number;
-  /** Messages from an older term, ignored or answered with ours. */
-  stale: number;
-  /** Messages addressed to another storage id of this node (our data dir was wiped or replaced). */
-  addressedToOtherStorage: number;
-  /** Times this node caught up after a storage loss and may vote again. */
-  recoveriesEnded: number;
-  /** Votes and acknowledgements whose sender's storage id does not match the membership. */
-  storageMismatch: number;
-  /** Well-formed messages that make no sense in the current role (ignored). */
-  ignored: number;
-}
-
-export interface ProgressStatus {
-  id: NodeId;
-  match: number;
-  next: number;
-  state: ProgressState;
-  inflight: number;
-  recentActive: boolean;
-}
-
-export interface NodeStatus {
-  id: NodeId;
-  storageId: StorageId;
-  role: Role;
-  term: number;
-  vote: NodeId | null;
-  leader: NodeId | null;
-  commit: number;
-  applied: number;
-  firstIndex: number;
-  lastIndex: number;
-  membership: Membership;
-  configIndex: number;
-  leadTransferee: NodeId | null;
-  progress: ProgressStatus[];
-  /** Set while recovering from a storage loss (not voting, not campaigning). */
-  recovering: RecoveryFloor | null;
-}
-
-/** A proposal appended by this leader, tagged with its term; failed as 'stepped-down' if the term ends first. */
-interface PendingProposal {
-  id: number;
-  index: number;
-  term: number;
-  bytes: number;
-}
-
-/** A ReadIndex request; pending reads live only within one leader term (cleared on step-down). */
-interface PendingRead {
-  ctx: number;
-  index: number;
-  seq: number;
-}
-
-interface IncomingSnapshot {
-  meta: SnapshotMeta;
-  chunks: Uint8Array[];
-  received: number;
-}
-
-interface ReadyMark {
-  hardState: HardState | null;
-  lastEntry: { index: number; term: number } | null;
-  snapshotIndex: number | null;
-  appliedTo: number;
-}
-
-function newStats(): RaftStats {
-  return {
-    elections: 0,
-    campaigns: 0,
-    preCampaigns: 0,
-    checkQuorumStepDowns: 0,
-    truncations: 0,
-    snapshotsSent: 0,
-    snapshotsInstalled: 0,
-    transfersStarted: 0,
-    transfers: 0,
-    readIndexReads: 0,
-    configChanges: 0,
-    configReverts: 0,
-    proposalsDropped: 0,
-    readsDropped: 0,
-    malformed: 0,
-    wrongGroup: 0,
-    stale: 0,
-    recoveriesEnded: 0,
-    addressedToOtherStorage: 0,
-    storageMismatch: 0,
-    ignored: 0,
-  };
-}
-
 const emptyData = new Uint8Array(0);
-
-/** The membership with unbound storage ids and addresses filled in, or 'invalid'. */
-export function bindMembers(current: readonly Member[], next: readonly Member[]): Membership | 'invalid' {
-  if (next.length !== current.length) return 'invalid';
-  const out: Member[] = [];
-  let changed = false;
-  for (const m of current) {
-    const n = next.find((x) => x.id === m.id);
-    if (n === undefined || n.role !== m.role) return 'invalid';
-    if (m.storageId !== '' && n.storageId !== m.storageId) return 'invalid';
-    if (n.storageId !== m.storageId || n.address !== m.address) changed = true;
-    out.push({ ...m, storageId: n.storageId, address: n.address });
-  }
-  return changed ? { members: out } : 'invalid';
-}
-
-/** The index of the value a majority has reached (values need not be sorted). */
-export function quorumValue(values: number[]): number {
-  if (values.length === 0) return 0;
-  values.sort((a, b) => b - a);
-  return values[values.length >> 1] ?? 0;
-}
+const noFaults: RaftFaults = {};
 
 export class RaftNode {
   readonly id: NodeId;
   readonly storageId: StorageId;
   readonly group: GroupId;
   readonly stats: RaftStats = newStats();
-  protected readonly cfg: RaftConfig;
-  protected readonly rng: Random;
-  protected readonly log: RaftLog;
+  private readonly cfg: RaftConfig;
+  private readonly faults: RaftFaults;
+  private readonly rng: Random;
+  private readonly log: RaftLog;
 
-  protected term = 0;
-  protected vote: NodeId | null = null;
+  private term = 0;
+  private vote: NodeId | null = null;
   /** Non-null after a storage loss until caught up: no votes, no campaigns (FAULTS P11). */
-  protected recovery: RecoveryFloor | null = null;
-  protected lead: NodeId | null = null;
-  protected role: Role = 'follower';
+  private recovery: RecoveryFloor | null = null;
+  private lead: NodeId | null = null;
+  private role: Role = 'follower';
+  private readonly configs: Configs;
 
-  protected membership: Membership;
-  protected configIndex: number;
-  /** Config entries above the base (newest last), so a truncation can revert to the one before. */
-  protected configs: { index: number; membership: Membership }[] = [];
-  protected baseMembership: Membership;
-  protected baseConfigIndex: number;
-  private memberById = new Map<NodeId, Member>();
-
-  protected prs = new Map<NodeId, Progress>();
-  protected votes = new Map<NodeId, boolean>();
-  protected electionElapsed = 0;
-  protected heartbeatElapsed = 0;
-  protected randomizedElectionTimeout = 0;
-  protected leadTransferee: NodeId | null = null;
+  private prs = new Map<NodeId, Progress>();
+  private votes = new Map<NodeId, boolean>();
+  private electionElapsed = 0;
+  private heartbeatElapsed = 0;
+  private randomizedElectionTimeout = 0;
+  private leadTransferee: NodeId | null = null;
   private campaignIsTransfer = false;
 
-  private msgs: Message[] = [];
-  private readStates: ReadState[] = [];
-  private droppedProposals: DroppedProposal[] = [];
-  private droppedReads: DroppedRead[] = [];
-  private proposed: { id: number; index: number; term: number }[] = [];
-  /** Leader: proposals appended in this term and not committed yet (index order). */
-  private pendingProposals: PendingProposal[] = [];
-  private pendingProposalHead = 0;
-  private uncommittedBytes = 0;
-  private pendingReads: PendingRead[] = [];
-  /** Leader: reads that arrived before the first commit of the term. */
-  private readsAwaitingCommit: number[] = [];
-  private readSeq = 0;
-  private incoming: IncomingSnapshot | null = null;
+  private out = new Outbox();
+  /** Leader: proposals appended in this term and not committed yet. */
+  private proposals = new ProposalQueue();
+  private reads = new ReadIndexQueue();
+  private receiver = new SnapshotReceiver();
 
   private prevHard: HardState;
   private prevSoft: SoftState;
   private readyMark: ReadyMark | null = null;
+  private readonly sendFn = (m: Outgoing): void => this.send(m);
 
   constructor(config: RaftConfig, storage: Storage, rng: Random) {
     validateRaftConfig(config);
     this.cfg = config;
+    this.faults = config.faults ?? noFaults;
     this.rng = rng;
     this.id = config.id;
     this.storageId = config.storageId;
@@ -259,32 +106,16 @@ export class RaftNode {
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.recovery = hardState.recovery ?? null;
-    this.baseMembership = membership;
-    this.baseConfigIndex = storage.firstIndex() - 1;
-    this.membership = membership;
-    this.configIndex = this.baseConfigIndex;
-    this.loadConfigsFromLog(storage);
-    this.prevHard = { term: this.term, vote: this.vote, commit: committed, ...this.recoveryField() };
+    this.configs = new Configs(membership, storage.firstIndex() - 1);
+    this.configs.loadFrom(storage);
+    const latest = this.configs.latest();
+    this.setMembership(latest.membership, latest.index);
+    this.prevHard = this.hardState();
     // A lone voter has nobody to catch up from: what it lost is gone either way.
-    if (this.recovery !== null && this.isVoterSelf() && this.voterQuorumSize() === 1) this.recovery = null;
+    if (this.recovery !== null && this.isVoterSelf() && this.configs.voterCount() === 1) this.recovery = null;
     this.maybeEndRecovery();
     this.resetTimers();
     this.prevSoft = this.softState();
-  }
-
-  private loadConfigsFromLog(storage: Storage): void {
-    const lo = storage.firstIndex();
-    const hi = storage.lastIndex() + 1;
-    if (lo >= hi) {
-      this.setMembership(this.baseMembership, this.baseConfigIndex);
-      return;
-    }
-    for (const e of storage.entries(lo, hi, Number.MAX_SAFE_INTEGER)) {
-      if (e.type === EntryType.Config && e.config !== undefined)
-        this.configs.push({ index: e.index, membership: e.config });
-    }
-    const last = this.configs[this.configs.length - 1];
-    this.setMembership(last?.membership ?? this.baseMembership, last?.index ?? this.baseConfigIndex);
   }
 
   // ---------------------------------------------------------------- inputs
@@ -317,18 +148,9 @@ export class RaftNode {
       this.handleVoteRequest(m);
       return;
     }
-    switch (this.role) {
-      case 'leader':
-        this.stepLeader(m);
-        break;
-      case 'candidate':
-      case 'precandidate':
-        this.stepCandidate(m);
-        break;
-      case 'follower':
-        this.stepFollower(m);
-        break;
-    }
+    if (this.role === 'leader') this.stepLeader(m);
+    else if (this.role === 'follower') this.stepFollower(m);
+    else this.stepCandidate(m);
   }
 
   propose(id: number, data: Uint8Array): void {
@@ -344,14 +166,15 @@ export class RaftNode {
     }
     const entries: Entry[] = [];
     const ids: number[] = [];
+    const q = this.proposals;
     for (const it of items) {
       const bytes = it.data.length;
       if (bytes > this.cfg.maxEntryBytes) {
         this.dropProposal(it.id, 'too-large');
-      } else if (this.uncommittedBytes > 0 && this.uncommittedBytes + bytes > this.cfg.maxUncommittedBytes) {
+      } else if (q.uncommittedBytes > 0 && q.uncommittedBytes + bytes > this.cfg.maxUncommittedBytes) {
         this.dropProposal(it.id, 'uncommitted-cap');
       } else {
-        this.uncommittedBytes += bytes;
+        q.uncommittedBytes += bytes;
         entries.push({ index: 0, term: 0, type: EntryType.Normal, data: it.data });
         ids.push(it.id);
       }
@@ -366,8 +189,8 @@ export class RaftNode {
     for (let k = 0; k < entries.length; k++) {
       const e = entries[k] as Entry;
       const id = ids[k] as number;
-      this.proposed.push({ id, index: e.index, term: e.term });
-      this.pendingProposals.push({ id, index: e.index, term: e.term, bytes: e.data.length });
+      this.out.proposed.push({ id, index: e.index, term: e.term });
+      q.add(id, e.index, e.term, e.data.length);
     }
     this.bcastAppend();
   }
@@ -380,22 +203,20 @@ export class RaftNode {
     }
     // A new leader does not know the commit index until it commits an entry of its term (§6.4).
     if (this.log.term(this.log.committed) !== this.term) {
-      this.readsAwaitingCommit.push(ctx);
+      this.reads.awaitCommit(ctx);
       return;
     }
     this.stats.readIndexReads++;
-    if (this.voterQuorumSize() === 1 && this.isVoterSelf()) {
-      this.readStates.push({ ctx, index: this.log.committed });
+    if (this.configs.voterCount() === 1 && this.isVoterSelf()) {
+      this.out.readStates.push({ ctx, index: this.log.committed });
       return;
     }
-    this.readSeq++;
-    this.pendingReads.push({ ctx, index: this.log.committed, seq: this.readSeq });
-    this.bcastHeartbeat(this.readSeq);
+    this.bcastHeartbeat(this.reads.enqueue(ctx, this.log.committed));
   }
 
   transferLeader(to: NodeId): TransferResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader' };
-    const target = this.memberById.get(to);
+    const target = this.configs.get(to);
     const pr = this.prs.get(to);
     if (to === this.id || target === undefined || target.role !== 'voter' || pr === undefined) {
       return { ok: false, reason: 'invalid' };
@@ -427,10 +248,10 @@ export class RaftNode {
   changeMembership(change: MembershipChange): ChangeResult {
     if (this.role !== 'leader') return { ok: false, reason: 'not-leader' };
     if (this.leadTransferee !== null) return { ok: false, reason: 'transfer-in-progress' };
-    if (this.configIndex > this.log.committed) return { ok: false, reason: 'change-in-progress' };
+    if (this.configs.currentIndex > this.log.committed) return { ok: false, reason: 'change-in-progress' };
     // The single-server fix: a config entry may follow only once this term has committed an entry.
     if (this.log.term(this.log.committed) !== this.term) return { ok: false, reason: 'no-commit-in-term' };
-    const next = this.nextMembership(change);
+    const next = this.configs.next(change, (id) => this.prs.get(id)?.match, this.log.committed);
     if (typeof next === 'string') return { ok: false, reason: next };
     const entry: Entry = { index: 0, term: 0, type: EntryType.Config, data: emptyData, config: next };
     this.appendAsLeader([entry]);
@@ -439,62 +260,17 @@ export class RaftNode {
     return { ok: true, index: entry.index };
   }
 
-  private nextMembership(change: MembershipChange): Membership | ChangeRefusal {
-    const members = this.membership.members;
-    switch (change.type) {
-      case 'addLearner': {
-        if (this.memberById.has(change.member.id)) return 'invalid';
-        return { members: [...members, { ...change.member, role: 'learner' }] };
-      }
-      case 'promote': {
-        const m = this.memberById.get(change.id);
-        if (m === undefined || m.role !== 'learner') return 'invalid';
-        const pr = this.prs.get(change.id);
-        if (pr === undefined || pr.match < this.log.committed) return 'learner-lagging';
-        return { members: members.map((x) => (x.id === change.id ? { ...x, role: 'voter' as const } : x)) };
-      }
-      case 'remove': {
-        const m = this.memberById.get(change.id);
-        if (m === undefined) return 'invalid';
-        const rest = members.filter((x) => x.id !== change.id);
-        if (!rest.some((x) => x.role === 'voter')) return 'invalid';
-        return { members: rest };
-      }
-      case 'bind':
-        return bindMembers(members, change.members);
-    }
-  }
-
-  /**
-   * Builds a snapshot of the application's state at an applied index, carrying the configuration in
-   * effect there. The driver persists it (storage.createSnapshot), then may compact the log.
-   */
+  /** A snapshot of the application's state at an applied index (see snapshot.ts). */
   buildSnapshot(index: number, data: Uint8Array): Snapshot {
-    assert(index <= this.log.applied, `raft invariant: snapshot at ${index} beyond applied ${this.log.applied}`);
-    const term = this.log.term(index);
-    assert(term !== undefined, `raft invariant: snapshot at ${index}: term unknown (compacted?)`);
-    return { meta: { group: this.group, index, term, membership: this.membershipAt(index) }, data };
-  }
-
-  private membershipAt(index: number): Membership {
-    let m = this.baseMembership;
-    for (const c of this.configs) {
-      if (c.index > index) break;
-      m = c.membership;
-    }
-    return m;
+    return buildSnapshot(this.log, this.group, index, data, (i) => this.configs.at(i));
   }
 
   // ---------------------------------------------------------------- Ready / advance
 
   hasReady(): boolean {
     if (this.readyMark !== null) return false;
-    if (this.msgs.length > 0 || this.log.hasUnstable() || this.log.hasNextCommitted()) return true;
-    if (this.readStates.length > 0 || this.droppedProposals.length > 0 || this.droppedReads.length > 0) return true;
-    if (this.proposed.length > 0) return true;
-    const hs = this.prevHard;
-    if (hs.term !== this.term || hs.vote !== this.vote || hs.commit !== this.log.committed) return true;
-    if ((hs.recovery ?? null) !== this.recovery) return true;
+    if (this.out.any() || this.log.hasUnstable() || this.log.hasNextCommitted()) return true;
+    if (hardStateChanged(this.prevHard, this.hardState())) return true;
     const ss = this.prevSoft;
     return ss.leader !== this.lead || ss.role !== this.softRole() || ss.term !== this.term;
   }
@@ -505,13 +281,8 @@ export class RaftNode {
     const snapshot = this.log.pendingSnapshot;
     const committedEntries = this.log.nextCommitted(this.cfg.maxApplyBytes);
     const prev = this.prevHard;
-    const hs: HardState = { term: this.term, vote: this.vote, commit: this.log.committed, ...this.recoveryField() };
-    const hardChanged =
-      hs.term !== prev.term ||
-      hs.vote !== prev.vote ||
-      hs.commit !== prev.commit ||
-      (hs.recovery ?? null) !== (prev.recovery ?? null);
-    const hardState = hardChanged ? hs : null;
+    const hs = this.hardState();
+    const hardState = hardStateChanged(hs, prev) ? hs : null;
     const lastEntry = entries[entries.length - 1];
     const lastApply = committedEntries[committedEntries.length - 1];
     this.readyMark = {
@@ -522,25 +293,20 @@ export class RaftNode {
     };
     const softState = this.softState();
     this.prevSoft = softState;
-    const rd: Ready = {
+    const out = this.out.take();
+    return {
       softState,
       hardState,
       entries,
       snapshot,
-      messages: this.msgs,
+      messages: out.msgs,
       committedEntries,
-      readStates: this.readStates,
-      droppedProposals: this.droppedProposals,
-      droppedReads: this.droppedReads,
-      proposed: this.proposed,
-      mustSync: this.readyMustSync(prev, hardState, entries, snapshot),
+      readStates: out.readStates,
+      droppedProposals: out.droppedProposals,
+      droppedReads: out.droppedReads,
+      proposed: out.proposed,
+      mustSync: readyMustSync(prev, hardState, entries, snapshot, this.faults.voteBeforePersist),
     };
-    this.msgs = [];
-    this.readStates = [];
-    this.droppedProposals = [];
-    this.droppedReads = [];
-    this.proposed = [];
-    return rd;
   }
 
   /** The driver has done everything the last Ready asked (and updated the Storage mirror). */
@@ -552,48 +318,17 @@ export class RaftNode {
     if (mark.lastEntry !== null) this.log.stableTo(mark.lastEntry.index, mark.lastEntry.term);
     if (mark.appliedTo > this.log.applied) this.log.applied = mark.appliedTo;
     this.readyMark = null;
-    this.foldCompactedConfigs();
+    this.configs.foldCompacted(this.log.storage.firstIndex());
   }
 
-  /**
-   * Whether the Ready's write must be fsynced before its messages go out: a term, vote, entry or
-   * snapshot must (a vote or an acknowledgement depends on it); a commit index alone need not.
-   */
-  protected readyMustSync(
-    prev: HardState,
-    hs: HardState | null,
-    entries: readonly Entry[],
-    snapshot: Snapshot | null,
-  ): boolean {
-    if (entries.length > 0 || snapshot !== null) return true;
-    return hs !== null && (hs.term !== prev.term || hs.vote !== prev.vote);
-  }
-
-  private foldCompactedConfigs(): void {
-    const first = this.log.storage.firstIndex();
-    while (this.configs.length > 0 && (this.configs[0]?.index ?? Infinity) < first) {
-      const c = this.configs.shift() as { index: number; membership: Membership };
-      this.baseMembership = c.membership;
-      this.baseConfigIndex = c.index;
-    }
+  private hardState(): HardState {
+    return { term: this.term, vote: this.vote, commit: this.log.committed, ...recoveryField(this.recovery) };
   }
 
   // ---------------------------------------------------------------- status
 
   status(): NodeStatus {
-    const progress: ProgressStatus[] = [];
-    if (this.role === 'leader') {
-      for (const pr of this.prs.values()) {
-        progress.push({
-          id: pr.id,
-          match: pr.id === this.id ? this.log.lastIndex() : pr.match,
-          next: pr.next,
-          state: pr.state,
-          inflight: pr.inflights.count,
-          recentActive: pr.recentActive,
-        });
-      }
-    }
+    const leading = this.role === 'leader';
     return {
       id: this.id,
       storageId: this.storageId,
@@ -606,10 +341,10 @@ export class RaftNode {
       firstIndex: this.log.firstIndex(),
       lastIndex: this.log.lastIndex(),
       recovering: this.recovery,
-      membership: this.membership,
-      configIndex: this.configIndex,
+      membership: this.configs.current,
+      configIndex: this.configs.currentIndex,
       leadTransferee: this.leadTransferee,
-      progress,
+      progress: leading ? progressStatus(this.prs.values(), this.id, this.log.lastIndex()) : [],
     };
   }
 
@@ -630,10 +365,13 @@ export class RaftNode {
     return this.log.lastIndex();
   }
   get currentMembership(): Membership {
-    return this.membership;
+    return this.configs.current;
   }
   get effectiveConfigIndex(): number {
-    return this.configIndex;
+    return this.configs.currentIndex;
+  }
+  get recovering(): RecoveryFloor | null {
+    return this.recovery;
   }
   termAt(index: number): number | undefined {
     return this.log.term(index);
@@ -647,67 +385,29 @@ export class RaftNode {
     return { leader: this.lead, role: this.softRole(), term: this.term };
   }
 
-  // ---------------------------------------------------------------- membership helpers
+  // ---------------------------------------------------------------- membership, recovery
 
-  protected isVoterSelf(): boolean {
-    const me = this.memberById.get(this.id);
-    return me !== undefined && me.role === 'voter' && me.storageId === this.storageId;
+  private isVoterSelf(): boolean {
+    return this.configs.isVoter(this.id, this.storageId);
+  }
+
+  private self(): Self {
+    return { id: this.id, storageId: this.storageId, isVoter: this.isVoterSelf() };
   }
 
   private canCampaign(): boolean {
     return this.recovery === null && this.isVoterSelf();
   }
 
-  get recovering(): RecoveryFloor | null {
-    return this.recovery;
-  }
-
-  private recoveryField(): { recovery?: RecoveryFloor } {
-    return this.recovery === null ? {} : { recovery: this.recovery };
-  }
-
-  /** While recovering: whether a log ending at (index, term) is at least as up to date as the floor. */
-  private coversFloor(index: number, term: number): boolean {
-    const r = this.recovery;
-    return r === null || term > r.term || (term === r.term && index >= r.index);
-  }
-
-  /**
-   * Recovery ends once our log again holds every entry that could have been committed with our lost
-   * acknowledgements: it is itself as up to date as the floor; or a leader's commit index reached the
-   * floor's index; or that commit holds an entry of a later term than the floor's (that leader's log
-   * has all earlier commits, and terms only grow along a log, so nothing we acked beyond it can be
-   * committed).
-   */
   private maybeEndRecovery(): void {
-    const r = this.recovery;
-    if (r === null) return;
-    const committed = this.log.committed;
-    if (
-      this.coversFloor(this.log.lastIndex(), this.log.lastTerm()) ||
-      committed >= r.index ||
-      (this.log.term(committed) ?? 0) > r.term
-    ) {
-      this.recovery = null;
-      this.stats.recoveriesEnded++;
-    }
-  }
-
-  /** A node whose own storage id differs from the membership's lost its disk: it must not vote. */
-  private isWipedSelf(): boolean {
-    const me = this.memberById.get(this.id);
-    return me !== undefined && me.storageId !== '' && me.storageId !== this.storageId;
-  }
-
-  private voterQuorumSize(): number {
-    let n = 0;
-    for (const m of this.membership.members) if (m.role === 'voter') n++;
-    return n;
+    if (this.recovery === null || !recoveryEnds(this.recovery, this.log)) return;
+    this.recovery = null;
+    this.stats.recoveriesEnded++;
   }
 
   /** Whether a vote or acknowledgement from `m.from` may count: a member, with the storage it joined with. */
   private fromCurrentStorage(m: Message): boolean {
-    const member = this.memberById.get(m.from);
+    const member = this.configs.get(m.from);
     if (member === undefined) return false;
     // '' is an unbound bootstrap member: any storage counts until the first leader binds it.
     if (member.storageId !== '' && member.storageId !== m.fromStorage) {
@@ -717,11 +417,8 @@ export class RaftNode {
     return true;
   }
 
-  protected setMembership(membership: Membership, index: number): void {
-    this.membership = membership;
-    this.configIndex = index;
-    this.memberById.clear();
-    for (const m of membership.members) this.memberById.set(m.id, m);
+  private setMembership(membership: Membership, index: number): void {
+    this.configs.set(membership, index);
     if (this.role === 'leader') this.syncProgress();
     if ((this.role === 'candidate' || this.role === 'precandidate') && !this.isVoterSelf()) {
       this.becomeFollower(this.term, null);
@@ -730,11 +427,11 @@ export class RaftNode {
 
   private syncProgress(): void {
     for (const id of [...this.prs.keys()]) {
-      if (!this.memberById.has(id) && id !== this.id) this.prs.delete(id);
+      if (!this.configs.has(id) && id !== this.id) this.prs.delete(id);
     }
-    if (this.leadTransferee !== null && !this.memberById.has(this.leadTransferee)) this.leadTransferee = null;
+    if (this.leadTransferee !== null && !this.configs.has(this.leadTransferee)) this.leadTransferee = null;
     const next = this.log.lastIndex() + 1;
-    for (const m of this.membership.members) {
+    for (const m of this.configs.current.members) {
       const pr = this.prs.get(m.id);
       if (pr === undefined) {
         this.prs.set(m.id, new Progress(m.id, m.storageId, next, this.cfg.maxInflight));
@@ -754,39 +451,25 @@ export class RaftNode {
     if (first === undefined) return;
     if (first.index <= this.log.lastIndex()) {
       this.stats.truncations++;
-      this.dropQueuedAcks(first.index);
+      this.out.dropQueuedAcks(first.index);
       this.revertConfigsFrom(first.index);
     }
     this.log.append(entries);
     for (const e of entries) {
       if (e.type === EntryType.Config && e.config !== undefined) {
-        this.configs.push({ index: e.index, membership: e.config });
+        this.configs.push(e.index, e.config);
         this.setMembership(e.config, e.index);
       }
     }
   }
 
-  /**
-   * Acknowledgements still queued (not yet handed out in a Ready) for entries that are being replaced
-   * would claim what the log no longer holds once the Ready is persisted: withdraw them.
-   */
-  private dropQueuedAcks(fromIndex: number): void {
-    this.msgs = this.msgs.filter(
-      (m) => m.type !== MessageType.AppendResp || m.reject === true || (m.index ?? 0) < fromIndex,
-    );
-  }
-
   /** A config takes effect when appended, so a truncated config entry must be undone. */
-  protected revertConfigsFrom(index: number): void {
-    let reverted = false;
-    while (this.configs.length > 0 && (this.configs[this.configs.length - 1]?.index ?? 0) >= index) {
-      this.configs.pop();
-      reverted = true;
-    }
-    if (!reverted) return;
+  private revertConfigsFrom(index: number): void {
+    if (this.faults.keepTruncatedConfig === true) return;
+    if (!this.configs.truncateFrom(index)) return;
     this.stats.configReverts++;
-    const last = this.configs[this.configs.length - 1];
-    this.setMembership(last?.membership ?? this.baseMembership, last?.index ?? this.baseConfigIndex);
+    const latest = this.configs.latest();
+    this.setMembership(latest.membership, latest.index);
   }
 
   // ---------------------------------------------------------------- role changes
@@ -809,7 +492,7 @@ export class RaftNode {
     this.campaignIsTransfer = false;
   }
 
-  protected becomeFollower(term: number, lead: NodeId | null): void {
+  private becomeFollower(term: number, lead: NodeId | null): void {
     if (this.role === 'leader') this.failLeaderPending();
     this.reset(term);
     this.role = 'follower';
@@ -843,9 +526,7 @@ export class RaftNode {
     this.syncProgress();
     const self = this.prs.get(this.id);
     if (self !== undefined) self.recentActive = true;
-    this.pendingProposals = [];
-    this.pendingProposalHead = 0;
-    this.uncommittedBytes = 0;
+    this.proposals.reset();
     // A no-op of the new term lets the leader commit (and learn) what earlier terms left behind.
     this.appendAsLeader([{ index: 0, term: 0, type: EntryType.NoOp, data: emptyData }]);
     this.bcastAppend();
@@ -853,26 +534,18 @@ export class RaftNode {
 
   /** Every leader-side pending item belongs to its term: fail them all on step-down. */
   private failLeaderPending(): void {
-    for (let k = this.pendingProposalHead; k < this.pendingProposals.length; k++) {
-      this.dropProposal((this.pendingProposals[k] as PendingProposal).id, 'stepped-down');
-    }
-    this.pendingProposals = [];
-    this.pendingProposalHead = 0;
-    this.uncommittedBytes = 0;
-    for (const r of this.pendingReads) this.dropRead(r.ctx, 'stepped-down');
-    for (const ctx of this.readsAwaitingCommit) this.dropRead(ctx, 'stepped-down');
-    this.pendingReads = [];
-    this.readsAwaitingCommit = [];
+    for (const id of this.proposals.takeAll()) this.dropProposal(id, 'stepped-down');
+    for (const ctx of this.reads.takeAll()) this.dropRead(ctx, 'stepped-down');
   }
 
   private dropProposal(id: number, reason: DroppedProposal['reason']): void {
     this.stats.proposalsDropped++;
-    this.droppedProposals.push({ id, reason });
+    this.out.droppedProposals.push({ id, reason });
   }
 
   private dropRead(ctx: number, reason: DroppedRead['reason']): void {
     this.stats.readsDropped++;
-    this.droppedReads.push({ ctx, reason });
+    this.out.droppedReads.push({ ctx, reason });
   }
 
   // ---------------------------------------------------------------- elections
@@ -890,7 +563,7 @@ export class RaftNode {
     return this.cfg.checkQuorum && this.lead !== null && this.electionElapsed < this.cfg.electionTicks;
   }
 
-  protected campaign(kind: 'pre' | 'vote' | 'transfer'): void {
+  private campaign(kind: 'pre' | 'vote' | 'transfer'): void {
     if (!this.canCampaign()) return;
     let voteTerm: number;
     let type: MessageType;
@@ -910,9 +583,9 @@ export class RaftNode {
     if (this.pollVotes()) return;
     const index = this.log.lastIndex();
     const logTerm = this.log.lastTerm();
-    for (const m of this.membership.members) {
+    for (const m of this.configs.current.members) {
       if (m.role !== 'voter' || m.id === this.id) continue;
-      const msg: Parameters<RaftNode['send']>[0] = { type, to: m.id, term: voteTerm, index, logTerm };
+      const msg: Outgoing = { type, to: m.id, term: voteTerm, index, logTerm };
       if (kind === 'transfer') msg.transfer = true;
       this.send(msg);
     }
@@ -920,23 +593,13 @@ export class RaftNode {
 
   /** Tallies votes; moves on when the outcome is decided. Returns whether the role changed. */
   private pollVotes(): boolean {
-    let granted = 0;
-    let rejected = 0;
-    let voters = 0;
-    for (const m of this.membership.members) {
-      if (m.role !== 'voter') continue;
-      voters++;
-      const v = this.votes.get(m.id);
-      if (v === true) granted++;
-      else if (v === false) rejected++;
-    }
-    const quorum = (voters >> 1) + 1;
-    if (granted >= quorum) {
+    const outcome = tallyVotes(this.configs.current, this.votes);
+    if (outcome === 'won') {
       if (this.role === 'precandidate') this.campaign('vote');
       else this.becomeLeader();
       return true;
     }
-    if (rejected > voters - quorum) {
+    if (outcome === 'lost') {
       this.becomeFollower(this.term, null);
       return true;
     }
@@ -971,24 +634,22 @@ export class RaftNode {
   private handleVoteRequest(m: Message): void {
     const pre = m.type === MessageType.PreVote;
     const canVote = this.vote === m.from || (this.vote === null && this.lead === null) || (pre && m.term > this.term);
-    const upToDate =
-      this.log.isUpToDate(m.index ?? 0, m.logTerm ?? 0) && this.coversFloor(m.index ?? 0, m.logTerm ?? 0);
-    if (canVote && upToDate && !this.isWipedSelf()) {
-      if (pre) this.send({ type: MessageType.PreVoteResp, to: m.from, term: m.term });
-      else this.persistVoteThenRespond(m);
+    const index = m.index ?? 0;
+    const logTerm = m.logTerm ?? 0;
+    const upToDate = this.log.isUpToDate(index, logTerm) && coversFloor(this.recovery, index, logTerm);
+    if (canVote && upToDate && !this.configs.isWiped(this.id, this.storageId)) {
+      if (pre) {
+        this.send({ type: MessageType.PreVoteResp, to: m.from, term: m.term });
+        return;
+      }
+      // The answer rides in the same Ready as the new hard state, which the driver makes durable
+      // before sending anything (mustSync), so a crash cannot forget a vote we announced.
+      this.electionElapsed = 0;
+      this.vote = m.from;
+      this.send({ type: MessageType.VoteResp, to: m.from });
     } else {
       this.send({ type: pre ? MessageType.PreVoteResp : MessageType.VoteResp, to: m.from, reject: true });
     }
-  }
-
-  /**
-   * Records the vote; the response rides in the same Ready as the new hard state, which the driver
-   * makes durable before sending anything (mustSync), so a crash cannot forget a vote we announced.
-   */
-  protected persistVoteThenRespond(m: Message): void {
-    this.electionElapsed = 0;
-    this.vote = m.from;
-    this.send({ type: MessageType.VoteResp, to: m.from });
   }
 
   private stepCandidate(m: Message): void {
@@ -1086,32 +747,18 @@ export class RaftNode {
   private handleSnapshotChunk(m: Message): void {
     const s = m.snapshot;
     if (s === undefined) return;
-    const meta = s.meta;
-    if (meta.index <= this.log.committed) {
+    if (s.meta.index <= this.log.committed) {
       // Already have it (or more): tell the leader where we are.
-      this.incoming = null;
+      this.receiver.reset();
       this.send({ type: MessageType.AppendResp, to: m.from, index: this.log.committed });
       return;
     }
-    let inc = this.incoming;
-    if (inc === null || inc.meta.index !== meta.index || inc.meta.term !== meta.term) {
-      if (s.offset !== 0) {
-        this.send({ type: MessageType.SnapshotResp, to: m.from, index: 0, snapshotIndex: meta.index });
-        return;
-      }
-      inc = { meta, chunks: [], received: 0 };
-      this.incoming = inc;
-    }
-    if (s.offset === inc.received && s.chunk.length > 0) {
-      inc.chunks.push(s.chunk);
-      inc.received += s.chunk.length;
-    }
-    if (!s.done || inc.received < s.total) {
-      this.send({ type: MessageType.SnapshotResp, to: m.from, index: inc.received, snapshotIndex: meta.index });
+    const got = this.receiver.receive(s);
+    if (typeof got === 'number') {
+      this.send({ type: MessageType.SnapshotResp, to: m.from, index: got, snapshotIndex: s.meta.index });
       return;
     }
-    this.incoming = null;
-    this.installSnapshot({ meta, data: concatChunks(inc.chunks, inc.received) });
+    this.installSnapshot(got);
     this.maybeEndRecovery();
     this.send({ type: MessageType.AppendResp, to: m.from, index: this.log.committed });
   }
@@ -1124,11 +771,9 @@ export class RaftNode {
       return;
     }
     this.stats.snapshotsInstalled++;
-    this.dropQueuedAcks(0);
+    this.out.dropQueuedAcks(0);
     this.log.restore(snap);
-    this.configs = [];
-    this.baseMembership = meta.membership;
-    this.baseConfigIndex = meta.index;
+    this.configs.restore(meta.membership, meta.index);
     this.setMembership(meta.membership, meta.index);
   }
 
@@ -1139,7 +784,7 @@ export class RaftNode {
     this.electionElapsed++;
     if (this.electionElapsed >= this.cfg.electionTicks) {
       this.electionElapsed = 0;
-      if (this.cfg.checkQuorum && !this.quorumActive()) {
+      if (this.cfg.checkQuorum && !quorumActive(this.configs.current, this.prs, this.self())) {
         this.stats.checkQuorumStepDowns++;
         this.becomeFollower(this.term, null);
         return;
@@ -1152,33 +797,15 @@ export class RaftNode {
     }
     if (this.heartbeatElapsed >= this.cfg.heartbeatTicks) {
       this.heartbeatElapsed = 0;
-      this.bcastHeartbeat(this.pendingReads.length > 0 ? this.readSeq : 0);
+      this.bcastHeartbeat(this.reads.hasPending() ? this.reads.seq : 0);
     }
-  }
-
-  /** Check-quorum: did a majority of voters talk to us since the last round? Resets the marks. */
-  private quorumActive(): boolean {
-    let active = 0;
-    let voters = 0;
-    for (const m of this.membership.members) {
-      if (m.role !== 'voter') continue;
-      voters++;
-      const pr = this.prs.get(m.id);
-      if (m.id === this.id ? this.isVoterSelf() : pr?.recentActive === true) active++;
-    }
-    for (const pr of this.prs.values()) pr.recentActive = pr.id === this.id;
-    return active >= (voters >> 1) + 1;
   }
 
   private stepLeader(m: Message): void {
-    switch (m.type) {
-      case MessageType.AppendResp:
-      case MessageType.HeartbeatResp:
-      case MessageType.SnapshotResp:
-        break;
-      default:
-        this.stats.ignored++;
-        return;
+    const t = m.type;
+    if (t !== MessageType.AppendResp && t !== MessageType.HeartbeatResp && t !== MessageType.SnapshotResp) {
+      this.stats.ignored++;
+      return;
     }
     const pr = this.prs.get(m.from);
     if (pr === undefined || !this.fromCurrentStorage(m)) {
@@ -1186,9 +813,10 @@ export class RaftNode {
       return;
     }
     pr.recentActive = true;
-    if (m.type === MessageType.AppendResp) this.handleAppendResp(m, pr);
-    else if (m.type === MessageType.HeartbeatResp) this.handleHeartbeatResp(m, pr);
-    else this.handleSnapshotResp(m, pr);
+    if (t === MessageType.AppendResp) this.handleAppendResp(m, pr);
+    else if (t === MessageType.HeartbeatResp) this.handleHeartbeatResp(m, pr);
+    else if (ackChunk(pr, m)) this.sendSnapshotChunk(pr);
+    else this.stats.ignored++;
   }
 
   private handleAppendResp(m: Message, pr: Progress): void {
@@ -1196,7 +824,7 @@ export class RaftNode {
     if (m.reject === true) {
       let probe = m.rejectHint ?? 0;
       if ((m.rejectTerm ?? 0) > 0) probe = this.log.findConflictByTerm(probe, m.rejectTerm ?? 0);
-      if (this.maybeDecrTo(pr, index, probe)) {
+      if (pr.maybeDecrTo(index, probe)) {
         if (pr.state === 'replicate') pr.becomeProbe();
         this.sendAppends(pr, true);
       }
@@ -1224,20 +852,6 @@ export class RaftNode {
     if (m.from === this.leadTransferee && pr.match === this.log.lastIndex()) this.sendTimeoutNow(m.from);
   }
 
-  /** A rejection moves `next` back (fast back-off); stale rejections are ignored. */
-  private maybeDecrTo(pr: Progress, rejected: number, probe: number): boolean {
-    if (pr.state === 'snapshot') return false;
-    if (pr.state === 'replicate') {
-      if (rejected <= pr.match) return false;
-      pr.next = pr.match + 1;
-      return true;
-    }
-    if (pr.next - 1 !== rejected) return false;
-    pr.next = Math.max(Math.min(rejected, probe + 1), pr.match + 1);
-    pr.probeSent = false;
-    return true;
-  }
-
   private handleHeartbeatResp(m: Message, pr: Progress): void {
     pr.probeSent = false;
     if (pr.state === 'replicate' && pr.inflights.full()) pr.inflights.freeFirst();
@@ -1249,68 +863,28 @@ export class RaftNode {
     }
   }
 
-  private handleSnapshotResp(m: Message, pr: Progress): void {
-    const t = pr.snapshot;
-    // snapshotIndex tells acks of an earlier transfer apart; without it a stale offset is harmless (the
-    // follower only assembles chunks of one snapshot, in order, and answers with what it really holds).
-    const other =
-      m.snapshotIndex !== undefined && m.snapshotIndex !== null && m.snapshotIndex !== t?.snapshot.meta.index;
-    if (pr.state !== 'snapshot' || t === null || other) {
-      this.stats.ignored++;
-      return;
-    }
-    t.acked = Math.min(m.index ?? 0, t.snapshot.data.length);
-    this.sendSnapshotChunk(pr);
-  }
-
   /** Counts replication on a majority of voters; commits only an entry of the current term (Figure 8). */
-  protected maybeCommit(): boolean {
-    const index = this.quorumMatchIndex();
-    if (index <= this.log.committed || this.log.term(index) !== this.term) return false;
+  private maybeCommit(): boolean {
+    const index = quorumMatchIndex(this.configs.current, this.prs, this.self(), this.log.lastIndex());
+    if (index <= this.log.committed) return false;
+    if (this.log.term(index) !== this.term && this.faults.commitOldTerms !== true) return false;
     this.commitTo(index);
     return true;
   }
 
-  /** The highest index stored on a majority of voters (with the storage they joined with). */
-  protected quorumMatchIndex(): number {
-    const values: number[] = [];
-    for (const m of this.membership.members) {
-      if (m.role !== 'voter') continue;
-      if (m.id === this.id) values.push(m.storageId === this.storageId ? this.log.lastIndex() : 0);
-      else {
-        const pr = this.prs.get(m.id);
-        values.push(pr !== undefined && pr.storageId === m.storageId ? pr.match : 0);
-      }
-    }
-    return quorumValue(values);
-  }
-
-  protected commitTo(index: number): void {
+  private commitTo(index: number): void {
     if (!this.log.commitTo(index)) return;
-    const pending = this.pendingProposals;
-    while (this.pendingProposalHead < pending.length) {
-      const p = pending[this.pendingProposalHead] as PendingProposal;
-      if (p.index > index) break;
-      assert(p.term === this.term, `raft invariant: pending proposal ${p.id} of term ${p.term} outlived its term`);
-      this.uncommittedBytes -= p.bytes;
-      this.pendingProposalHead++;
+    this.proposals.commitTo(index, this.term);
+    if (this.reads.hasAwaitingCommit() && this.log.term(index) === this.term) {
+      for (const ctx of this.reads.takeAwaitingCommit()) this.readIndex(ctx);
     }
-    if (this.pendingProposalHead > 1024 && this.pendingProposalHead * 2 > pending.length) {
-      this.pendingProposals = pending.slice(this.pendingProposalHead);
-      this.pendingProposalHead = 0;
-    }
-    if (this.readsAwaitingCommit.length > 0 && this.log.term(index) === this.term) {
-      const waiting = this.readsAwaitingCommit;
-      this.readsAwaitingCommit = [];
-      for (const ctx of waiting) this.readIndex(ctx);
-    }
-    if (this.configIndex <= index && !this.isVoterSelf()) this.stepDownRemoved();
+    if (this.configs.currentIndex <= index && !this.isVoterSelf()) this.stepDownRemoved();
   }
 
   /** Our removal is committed: hand leadership to the most caught-up voter and stop leading. */
   private stepDownRemoved(): void {
     let best: Progress | null = null;
-    for (const m of this.membership.members) {
+    for (const m of this.configs.current.members) {
       const pr = this.prs.get(m.id);
       if (m.role !== 'voter' || pr === undefined || m.id === this.id) continue;
       if (best === null || pr.match > best.match) best = pr;
@@ -1338,57 +912,11 @@ export class RaftNode {
   }
 
   private bcastHeartbeat(context: number): void {
-    const committed = this.log.committed;
-    for (const pr of this.prs.values()) {
-      if (pr.id === this.id) continue;
-      const msg: Parameters<RaftNode['send']>[0] = {
-        type: MessageType.Heartbeat,
-        to: pr.id,
-        commit: Math.min(pr.match, committed),
-      };
-      if (context > 0) msg.context = context;
-      this.send(msg);
-    }
+    sendHeartbeats(this.prs.values(), this.id, this.log.committed, context, this.sendFn);
   }
 
-  /** Sends Appends to one follower while its flow-control window allows (pipelining in replicate state). */
   private sendAppends(pr: Progress, sendIfEmpty: boolean): void {
-    const last = this.log.lastIndex();
-    for (let round = 0; round < this.cfg.maxInflight; round++) {
-      if (pr.isPaused()) return;
-      const prevIndex = pr.next - 1;
-      const prevTerm = this.log.term(prevIndex);
-      if (prevTerm === undefined) {
-        this.startSnapshot(pr);
-        return;
-      }
-      let entries: Entry[];
-      try {
-        entries = this.log.slice(pr.next, last + 1, this.cfg.maxMsgBytes);
-      } catch (e) {
-        if (!(e instanceof CompactedError)) throw e;
-        this.startSnapshot(pr);
-        return;
-      }
-      if (entries.length === 0 && !sendIfEmpty) return;
-      this.send({
-        type: MessageType.Append,
-        to: pr.id,
-        index: prevIndex,
-        logTerm: prevTerm,
-        entries,
-        commit: this.log.committed,
-      });
-      const lastSent = entries[entries.length - 1];
-      if (pr.state === 'replicate' && lastSent !== undefined) {
-        pr.next = lastSent.index + 1;
-        pr.inflights.add(lastSent.index);
-      } else {
-        pr.probeSent = true;
-      }
-      if (pr.state !== 'replicate' || pr.next > last) return;
-      sendIfEmpty = false;
-    }
+    if (!sendAppends(pr, this.log, this.cfg, sendIfEmpty, this.sendFn)) this.startSnapshot(pr);
   }
 
   private startSnapshot(pr: Progress): void {
@@ -1400,23 +928,8 @@ export class RaftNode {
   }
 
   private sendSnapshotChunk(pr: Progress): void {
-    const t = pr.snapshot;
-    if (t === null) return;
-    const data = t.snapshot.data;
-    const offset = t.acked;
-    const chunk = data.subarray(offset, Math.min(data.length, offset + this.cfg.snapshotChunkBytes));
-    t.idleTicks = 0;
-    this.send({
-      type: MessageType.Snapshot,
-      to: pr.id,
-      snapshot: {
-        meta: t.snapshot.meta,
-        offset,
-        chunk,
-        done: offset + chunk.length >= data.length,
-        total: data.length,
-      },
-    });
+    if (pr.snapshot === null) return;
+    this.send({ type: MessageType.Snapshot, to: pr.id, snapshot: nextChunk(pr.snapshot, this.cfg.snapshotChunkBytes) });
   }
 
   private sendTimeoutNow(to: NodeId): void {
@@ -1424,44 +937,21 @@ export class RaftNode {
   }
 
   private advanceReads(): void {
-    if (this.pendingReads.length === 0) return;
-    const values: number[] = [];
-    for (const m of this.membership.members) {
-      if (m.role !== 'voter') continue;
-      if (m.id === this.id) values.push(this.isVoterSelf() ? this.readSeq : 0);
-      else values.push(this.prs.get(m.id)?.ackedContext ?? 0);
-    }
-    const acked = quorumValue(values);
-    let k = 0;
-    while (k < this.pendingReads.length && (this.pendingReads[k] as PendingRead).seq <= acked) {
-      const r = this.pendingReads[k] as PendingRead;
-      this.readStates.push({ ctx: r.ctx, index: r.index });
-      k++;
-    }
-    if (k > 0) this.pendingReads = this.pendingReads.slice(k);
+    if (!this.reads.hasPending()) return;
+    const acked = quorumAckedContext(this.configs.current, this.prs, this.self(), this.reads.seq);
+    for (const rs of this.reads.confirm(acked)) this.out.readStates.push(rs);
   }
 
   // ---------------------------------------------------------------- sending
 
-  protected send(m: Omit<Message, 'group' | 'from' | 'fromStorage' | 'term'> & { term?: number }): void {
+  private send(m: Outgoing): void {
     const msg = m as Message;
     msg.group = this.group;
     msg.from = this.id;
     msg.fromStorage = this.storageId;
-    const to = this.memberById.get(msg.to);
+    const to = this.configs.get(msg.to);
     if (to !== undefined && to.storageId !== '') msg.toStorage = to.storageId;
     if (msg.term === undefined) msg.term = this.term;
-    this.msgs.push(msg);
+    this.out.msgs.push(msg);
   }
-}
-
-function concatChunks(chunks: readonly Uint8Array[], total: number): Uint8Array {
-  if (chunks.length === 1 && chunks[0] !== undefined) return chunks[0];
-  const out = new Uint8Array(total);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }
