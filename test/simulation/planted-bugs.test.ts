@@ -9,7 +9,7 @@ import { figure8Profile, plantedBugs } from './planted.js';
 import { runSeed } from './sim.js';
 
 // The simulation can fail: each planted bug (a `faults` switch of the core, see planted.ts) must be caught
-// on fixed default seeds (the correct core passes these seeds in sim-*.test.ts).
+// on fixed default seeds (the correct core passes these seeds in seeds.test.ts).
 const SEEDS = Array.from({ length: 30 }, (_, k) => k + 1);
 
 function caught(bug: string, nodes: number, kind: string): number[] {
