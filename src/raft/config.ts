@@ -24,6 +24,18 @@ export interface RaftConfig {
   maxApplyBytes: number;
   /** The state machine's applied index at start (defaults to the snapshot's index). */
   applied?: number;
+  /** Planted bugs (tests only, to show the simulation catches them); absent means correct behaviour. */
+  faults?: RaftFaults;
+}
+
+/** Each switch, when true, plants one known bug in the core. Production never sets any. */
+export interface RaftFaults {
+  /** Count replicas of entries from earlier terms toward commit (the Raft paper's Figure 8 bug). */
+  commitOldTerms?: boolean;
+  /** Let a new vote and term go out in a Ready that need not be fsynced first (a crash forgets the vote). */
+  voteBeforePersist?: boolean;
+  /** Keep using a configuration whose entry was truncated away (no revert). */
+  keepTruncatedConfig?: boolean;
 }
 
 export const defaultRaftLimits = {

@@ -1,12 +1,9 @@
 // The core's view of the log: what the driver has made durable (Storage) plus an unstable tail of
 // entries (and at most one received snapshot) that the next Ready hands out for persisting.
 
+import { assert } from '../protocol/assert.js';
 import { CompactedError } from './types.js';
 import type { Entry, Snapshot, Storage } from './types.js';
-
-export function raftAssert(cond: boolean, msg: string): asserts cond {
-  if (!cond) throw new Error(`raft invariant: ${msg}`);
-}
 
 export class RaftLog {
   /** Unstable entries: unstable[k] has index offset + k; they override storage from `offset` on. */
@@ -25,8 +22,8 @@ export class RaftLog {
     this.offset = storage.lastIndex() + 1;
     this.committed = committed;
     this.applied = applied;
-    raftAssert(applied <= committed, `applied ${applied} > committed ${committed}`);
-    raftAssert(committed <= this.lastIndex(), `committed ${committed} > last index ${this.lastIndex()}`);
+    assert(applied <= committed, `raft invariant: applied ${applied} > committed ${committed}`);
+    assert(committed <= this.lastIndex(), `raft invariant: committed ${committed} > last index ${this.lastIndex()}`);
   }
 
   firstIndex(): number {
@@ -66,7 +63,7 @@ export class RaftLog {
   slice(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo >= hi) return [];
     if (lo < this.firstIndex()) throw new CompactedError(lo);
-    raftAssert(hi <= this.lastIndex() + 1, `slice(${lo}, ${hi}) beyond last ${this.lastIndex()}`);
+    assert(hi <= this.lastIndex() + 1, `raft invariant: slice(${lo}, ${hi}) beyond last ${this.lastIndex()}`);
     let out: Entry[] = [];
     let bytes = 0;
     if (lo < this.offset) {
@@ -77,7 +74,7 @@ export class RaftLog {
     }
     for (let i = Math.max(lo, this.offset); i < hi; i++) {
       const e = this.unstable[i - this.offset];
-      raftAssert(e !== undefined, `unstable entry ${i} missing`);
+      assert(e !== undefined, `raft invariant: unstable entry ${i} missing`);
       bytes += e.data.length;
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(e);
@@ -104,8 +101,11 @@ export class RaftLog {
   append(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
-    raftAssert(first.index > this.committed, `overwriting committed entry ${first.index} (commit ${this.committed})`);
-    raftAssert(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap`);
+    assert(
+      first.index > this.committed,
+      `raft invariant: overwriting committed entry ${first.index} (commit ${this.committed})`,
+    );
+    assert(first.index <= this.lastIndex() + 1, `raft invariant: append at ${first.index} leaves a gap`);
     if (first.index === this.offset + this.unstable.length) {
       for (const e of entries) this.unstable.push(e);
     } else if (first.index <= this.offset) {
@@ -119,13 +119,13 @@ export class RaftLog {
 
   commitTo(index: number): boolean {
     if (index <= this.committed) return false;
-    raftAssert(index <= this.lastIndex(), `commit ${index} beyond last index ${this.lastIndex()}`);
+    assert(index <= this.lastIndex(), `raft invariant: commit ${index} beyond last index ${this.lastIndex()}`);
     this.committed = index;
     return true;
   }
 
   restore(snapshot: Snapshot): void {
-    raftAssert(snapshot.meta.index > this.committed, 'restoring a snapshot at or below the commit index');
+    assert(snapshot.meta.index > this.committed, 'raft invariant: restoring a snapshot at or below the commit index');
     this.pendingSnapshot = snapshot;
     this.unstable = [];
     this.offset = snapshot.meta.index + 1;

@@ -1,6 +1,7 @@
 // The leader's view of one follower (etcd-io/raft `tracker.Progress`, in our words): how far it has
 // matched, what to send next, and the flow-control state that bounds what is in flight.
 
+import { assert } from '../protocol/assert.js';
 import type { NodeId, Snapshot, StorageId } from './types.js';
 
 export type ProgressState = 'probe' | 'replicate' | 'snapshot';
@@ -20,7 +21,7 @@ export class Inflights {
   }
 
   add(lastIndex: number): void {
-    if (this.full()) throw new Error('inflights: add to a full window');
+    assert(!this.full(), 'inflights: add to a full window');
     this.buf[(this.start + this.count) % this.size] = lastIndex;
     this.count++;
   }
@@ -112,6 +113,20 @@ export class Progress {
     }
     this.next = Math.max(this.next, index + 1);
     return updated;
+  }
+
+  /** A rejection of the Append after `rejected` moves `next` back (fast back-off); stale ones are ignored. */
+  maybeDecrTo(rejected: number, probe: number): boolean {
+    if (this.state === 'snapshot') return false;
+    if (this.state === 'replicate') {
+      if (rejected <= this.match) return false;
+      this.next = this.match + 1;
+      return true;
+    }
+    if (this.next - 1 !== rejected) return false;
+    this.next = Math.max(Math.min(rejected, probe + 1), this.match + 1);
+    this.probeSent = false;
+    return true;
   }
 
   /** Whether sending another Append now would exceed the flow-control window. */

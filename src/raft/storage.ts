@@ -2,12 +2,9 @@
 // it has made durable. The core only reads it (the Storage interface); the driver mutates it after
 // each durable write (append, setHardState, applySnapshot, createSnapshot, compact).
 
+import { assert } from '../protocol/assert.js';
 import { CompactedError, EntryType } from './types.js';
 import type { Entry, HardState, Membership, Snapshot, Storage } from './types.js';
-
-function assert(cond: boolean, msg: string): asserts cond {
-  if (!cond) throw new Error(`MemoryStorage: ${msg}`);
-}
 
 export class MemoryStorage implements Storage {
   private hard: HardState = { term: 0, vote: null, commit: 0 };
@@ -45,12 +42,12 @@ export class MemoryStorage implements Storage {
 
   entries(lo: number, hi: number, maxBytes: number): Entry[] {
     if (lo < this.offset) throw new CompactedError(lo);
-    assert(hi <= this.lastIndex() + 1, `entries(${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
+    assert(hi <= this.lastIndex() + 1, `MemoryStorage: entries(${lo}, ${hi}) beyond last index ${this.lastIndex()}`);
     const out: Entry[] = [];
     let bytes = 0;
     for (let i = lo; i < hi; i++) {
       const e = this.log[i - this.offset];
-      assert(e !== undefined, `missing entry ${i}`);
+      assert(e !== undefined, `MemoryStorage: missing entry ${i}`);
       bytes += e.data.length;
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(e);
@@ -79,7 +76,7 @@ export class MemoryStorage implements Storage {
   // ---- mutators, called by the driver after the corresponding write is durable ----
 
   setHardState(hs: HardState): void {
-    assert(hs.term >= this.hard.term, `term going back ${this.hard.term} -> ${hs.term}`);
+    assert(hs.term >= this.hard.term, `MemoryStorage: term going back ${this.hard.term} -> ${hs.term}`);
     this.hard = { ...hs };
   }
 
@@ -87,8 +84,11 @@ export class MemoryStorage implements Storage {
   append(entries: readonly Entry[]): void {
     const first = entries[0];
     if (first === undefined) return;
-    assert(first.index >= this.offset, `append at ${first.index} below first index ${this.offset}`);
-    assert(first.index <= this.lastIndex() + 1, `append at ${first.index} leaves a gap after ${this.lastIndex()}`);
+    assert(first.index >= this.offset, `MemoryStorage: append at ${first.index} below first index ${this.offset}`);
+    assert(
+      first.index <= this.lastIndex() + 1,
+      `MemoryStorage: append at ${first.index} leaves a gap after ${this.lastIndex()}`,
+    );
     this.log.length = first.index - this.offset;
     for (const e of entries) this.log.push(e);
   }
@@ -105,7 +105,10 @@ export class MemoryStorage implements Storage {
 
   /** Records a snapshot the application took locally at an applied index; the log is kept. */
   createSnapshot(snap: Snapshot): void {
-    assert(snap.meta.index <= this.lastIndex(), `snapshot ${snap.meta.index} beyond last ${this.lastIndex()}`);
+    assert(
+      snap.meta.index <= this.lastIndex(),
+      `MemoryStorage: snapshot ${snap.meta.index} beyond last ${this.lastIndex()}`,
+    );
     if (this.snap !== null && this.snap.meta.index >= snap.meta.index) return;
     this.snap = snap;
   }
@@ -113,14 +116,14 @@ export class MemoryStorage implements Storage {
   /** Drops entries ≤ index (only after a snapshot covering them is durable). */
   compact(index: number): void {
     if (index < this.offset) return;
-    assert(this.snap !== null && index <= this.snap.meta.index, `compact(${index}) beyond the snapshot`);
+    assert(this.snap !== null && index <= this.snap.meta.index, `MemoryStorage: compact(${index}) beyond the snapshot`);
     const drop = index - this.offset + 1;
     for (let k = 0; k < drop; k++) {
       const e = this.log[k];
       if (e !== undefined && e.type === EntryType.Config && e.config !== undefined) this.baseMembership = e.config;
     }
     const last = this.log[drop - 1];
-    assert(last !== undefined, `compact(${index}) beyond last index`);
+    assert(last !== undefined, `MemoryStorage: compact(${index}) beyond last index`);
     this.baseTerm = last.term;
     this.log = this.log.slice(drop);
     this.offset = index + 1;

@@ -7,7 +7,7 @@ import { runSeed } from './sim.js';
 const count = Number(process.argv[2] ?? 3000);
 const nodes = Number(process.argv[3] ?? 3);
 for (let seed = 1; seed <= count; seed++) {
-  const r = runSeed({ seed, nodes, ...figure8Profile, makeCore: plantedBugs['old-term-commit'] });
+  const r = runSeed({ seed, nodes, ...figure8Profile, faults: plantedBugs['old-term-commit'] });
   const v = r.violations.find((x) => /leader completeness|state machine safety|commit:/.test(x));
   if (v !== undefined) console.log(`seed ${seed} (${nodes} nodes): ${v}`);
 }

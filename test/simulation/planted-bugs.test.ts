@@ -1,21 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { makeRaftConfig } from '../../src/raft/config.js';
-import type { RaftNode } from '../../src/raft/node.js';
+import { RaftNode } from '../../src/raft/node.js';
 import { Rng } from '../../src/raft/rng.js';
 import { MessageType } from '../../src/raft/types.js';
 import type { Member } from '../../src/raft/types.js';
 import { SimDisk } from './disk.js';
-import { VoteBeforePersistCore, figure8Profile, plantedBugs } from './planted.js';
+import { figure8Profile, plantedBugs } from './planted.js';
 import { runSeed } from './sim.js';
 
-// The simulation can fail: each planted bug (a subclass of the core, see planted.ts) must be caught
-// on fixed default seeds (the correct core passes these seeds in sim-*.test.ts).
+// The simulation can fail: each planted bug (a `faults` switch of the core, see planted.ts) must be caught
+// on fixed default seeds (the correct core passes these seeds in seeds.test.ts).
 const SEEDS = Array.from({ length: 30 }, (_, k) => k + 1);
 
 function caught(bug: string, nodes: number, kind: string): number[] {
   const hits: number[] = [];
   for (const seed of SEEDS) {
-    const r = runSeed({ seed, nodes, makeCore: plantedBugs[bug] });
+    const r = runSeed({ seed, nodes, faults: plantedBugs[bug] });
     if (r.violations.some((v) => v.includes(kind))) hits.push(seed);
     if (hits.length > 0) break; // one catch is the point; keep the suite fast
   }
@@ -33,7 +33,7 @@ describe('simulation - planted bugs are caught', () => {
     // The seeds depend on the simulator's random draws: rerun that script when those change.
     const profile = { nodes: 3, ...figure8Profile };
     for (const seed of [1887]) {
-      const buggy = runSeed({ seed, ...profile, makeCore: plantedBugs['old-term-commit'] });
+      const buggy = runSeed({ seed, ...profile, faults: plantedBugs['old-term-commit'] });
       expect(buggy.violations.join()).toMatch(/leader completeness/);
       expect(runSeed({ seed, ...profile }).violations).toEqual([]);
     }
@@ -55,8 +55,8 @@ describe('simulation - planted bugs are caught', () => {
     const membership = { members: [member('a'), member('b'), member('c')] };
     const disk = new SimDisk(membership);
     const boot = (): RaftNode => {
-      const cfg = makeRaftConfig({ id: 'b', storageId: 'b-d0', group: 7 });
-      return new VoteBeforePersistCore(cfg, disk.durable.clone(), new Rng(1));
+      const cfg = makeRaftConfig({ id: 'b', storageId: 'b-d0', group: 7, faults: plantedBugs['vote-before-persist'] });
+      return new RaftNode(cfg, disk.durable.clone(), new Rng(1));
     };
     const vote = (node: RaftNode, from: string): boolean | undefined => {
       node.step({

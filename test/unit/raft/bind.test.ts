@@ -1,7 +1,7 @@
 // Bootstrap identity (DESIGN.md §5): members start unbound (''), any storage counts until the first
 // leader commits every member's storage id; afterwards a wiped member is not counted.
 import { describe, expect, it } from 'vitest';
-import { bindMembers } from '../../../src/raft/node.js';
+import { bindMembers } from '../../../src/raft/membership.js';
 import { MessageType, type Member, type Membership } from '../../../src/raft/types.js';
 import { TestCluster } from './harness.js';
 
