@@ -207,7 +207,8 @@ function handleHeartbeatResp(st: CoreState, m: Message, pr: Progress): void {
  * unless the `commitOldTerms` fault is planted.
  */
 function maybeCommit(st: CoreState): boolean {
-  const index = quorumMatchIndex(st.configs.current, st.prs, st.self(), st.log.lastIndex());
+  // Our own log counts only as far as it is durable: our Appends may leave before our write.
+  const index = quorumMatchIndex(st.configs.current, st.prs, st.self(), st.log.stableLastIndex());
   if (index <= st.log.committed) return false;
   if (st.log.term(index) !== st.term && st.faults.commitOldTerms !== true) return false;
   commitTo(st, index);
@@ -243,9 +244,13 @@ function appendAsLeader(st: CoreState, entries: Entry[]): void {
     e.term = st.term;
   }
   st.appendToLog(entries);
-  const self = st.prs.get(st.id);
-  if (self !== undefined) self.maybeUpdate(index);
-  maybeCommit(st);
+  maybeCommit(st); // a majority of followers may suffice; our own copy counts once durable
+}
+
+/** advance(): our own write is durable, which may complete a majority (our Appends went out before). */
+export function ownWriteDurable(st: CoreState): void {
+  st.prs.get(st.id)?.maybeUpdate(st.log.stableLastIndex());
+  if (maybeCommit(st)) bcastAppend(st, true);
 }
 
 /** `commitChanged`: send even empty Appends, so followers learn the new commit index promptly. */

@@ -36,6 +36,11 @@ export class RaftLog {
     return this.storage.lastIndex();
   }
 
+  /** The last index the driver reported durable (advance after the write): what a leader counts for itself. */
+  stableLastIndex(): number {
+    return this.pendingSnapshot !== null ? this.storage.lastIndex() : Math.min(this.offset - 1, this.lastIndex());
+  }
+
   /** Term of entry i, or undefined when it is compacted or beyond the last index. */
   term(i: number): number | undefined {
     if (i === 0) return 0;

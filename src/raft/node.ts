@@ -15,7 +15,7 @@ import * as leader from './leader.js';
 import type { TransferResult } from './leader.js';
 import type { ChangeResult, MembershipChange } from './membership.js';
 import { tallyVotes } from './quorum.js';
-import { hardStateChanged, readyMustSync } from './ready.js';
+import { acknowledges, hardStateChanged, readyMustSync, sameVote } from './ready.js';
 import type { ReadyMark } from './ready.js';
 import { coversFloor } from './recovery.js';
 import type { Outgoing } from './replication.js';
@@ -186,6 +186,8 @@ export class RaftNode {
       droppedReads: out.droppedReads,
       proposed: out.proposed,
       mustSync: readyMustSync(prev, hardState, entries, snapshot, this.st.faults.voteBeforePersist),
+      sendBeforePersist:
+        this.st.role === 'leader' && snapshot === null && sameVote(prev, hs) && !out.msgs.some(acknowledges),
     };
   }
 
@@ -199,6 +201,7 @@ export class RaftNode {
     if (mark.lastEntry !== null) log.stableTo(mark.lastEntry.index, mark.lastEntry.term);
     if (mark.appliedTo > log.applied) log.applied = mark.appliedTo;
     this.readyMark = null;
+    if (this.st.role === 'leader' && mark.lastEntry !== null) leader.ownWriteDurable(this.st);
     this.st.configs.foldCompacted(log.storage.firstIndex());
   }
 
@@ -221,7 +224,7 @@ export class RaftNode {
       membership: st.configs.current,
       configIndex: st.configs.currentIndex,
       leadTransferee: st.leadTransferee,
-      progress: st.role === 'leader' ? progressStatus(st.prs.values(), this.id, st.log.lastIndex()) : [],
+      progress: st.role === 'leader' ? progressStatus(st.prs.values(), this.id, st.log.stableLastIndex()) : [],
     };
   }
 

@@ -63,6 +63,19 @@ export class Outbox {
   }
 }
 
+/**
+ * A message that grants a vote or acknowledges entries: it may be sent only after the write it
+ * vouches for (a leader answers a deposed leader's Append with one, to tell it our term).
+ */
+export function acknowledges(m: Message): boolean {
+  return (m.type === MessageType.AppendResp || m.type === MessageType.VoteResp) && m.reject !== true;
+}
+
+/** Same term, vote and recovery floor: only the commit index may differ. */
+export function sameVote(a: HardState, b: HardState): boolean {
+  return a.term === b.term && a.vote === b.vote && (a.recovery ?? null) === (b.recovery ?? null);
+}
+
 export function hardStateChanged(a: HardState, b: HardState): boolean {
   return (
     a.term !== b.term || a.vote !== b.vote || a.commit !== b.commit || (a.recovery ?? null) !== (b.recovery ?? null)

@@ -93,7 +93,7 @@ export function newStats(): RaftStats {
   };
 }
 
-/** The leader's view of every follower (its own match is its last index). */
+/** The leader's view of every follower (its own match is its last durable index). */
 export function progressStatus(prs: Iterable<Progress>, self: NodeId, lastIndex: number): ProgressStatus[] {
   const out: ProgressStatus[] = [];
   for (const pr of prs) {

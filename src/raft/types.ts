@@ -197,7 +197,7 @@ export interface SoftState {
  * What the driver must do, in this order, before calling advance():
  * 1. persist `snapshot` (if any), then `hardState` and `entries` in ONE durable (fsynced) write;
  *    an entry whose index is ≤ the stored last index replaces that suffix (truncation);
- * 2. only then send `messages` (every message may depend on step 1);
+ * 2. only then send `messages` (every message may depend on step 1) — unless `sendBeforePersist`;
  * 3. apply `committedEntries` in order (they are already durable on a majority);
  * 4. serve `readStates` once applied ≥ their index; fail `droppedProposals` and `droppedReads`.
  * Messages to a node's own id never appear. `step()` may be called between ready() and advance(),
@@ -219,6 +219,12 @@ export interface Ready {
    * index changed (the commit index can be recovered from peers; a term, vote or entry cannot).
    */
   mustSync: boolean;
+  /**
+   * The messages depend on nothing this Ready persists: a leader whose term and vote are already
+   * durable replicates its new entries while it writes them (Raft thesis §10.2.1). Safe because the
+   * leader counts its own log for commit only up to what advance() reported durable.
+   */
+  sendBeforePersist: boolean;
   /** Proposals appended to the log in this Ready: id -> index, so the driver can wait for their apply. */
   proposed: { id: number; index: number; term: number }[];
 }

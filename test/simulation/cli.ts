@@ -100,6 +100,7 @@ function printTotals(t: SimTotals): void {
     ['ReadIndex reads', t.readIndexReads],
     ['crashes', t.crashes],
     ['crashes losing unsynced writes', t.crashesLosingWrites],
+    ['leader crashes between its Appends and its write', t.crashesBeforeWrite],
     ['disk wipes', t.wipes],
     ['partitions', t.partitions],
     ['committed entries', t.commits],

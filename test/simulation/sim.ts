@@ -45,6 +45,8 @@ export interface SimOptions {
   checkCommitRule?: boolean;
   /** Chance that a newly elected leader crashes within a few ms (before its no-op spreads). */
   leaderCrashChance?: number;
+  /** Chance per leader Ready with new entries that the leader crashes after sending, before its write. */
+  crashBeforeWriteChance?: number;
   /** Planted bugs in every core (planted.ts); none by default. */
   faults?: RaftFaults;
   trace?: boolean;
@@ -59,6 +61,8 @@ export interface SimTotals {
   readIndexReads: number;
   crashes: number;
   crashesLosingWrites: number;
+  /** Leaders that crashed after their Appends left, before their own write. */
+  crashesBeforeWrite: number;
   wipes: number;
   /** Crashes that lost synced writes (tail loss), and recoveries that caught up afterwards. */
   tailLosses: number;
@@ -128,6 +132,7 @@ export function emptyTotals(): SimTotals {
     readIndexReads: 0,
     crashes: 0,
     crashesLosingWrites: 0,
+    crashesBeforeWrite: 0,
     wipes: 0,
     tailLosses: 0,
     recoveriesEnded: 0,
@@ -141,6 +146,8 @@ export class Simulation {
   readonly rng: Rng;
   private readonly netRng: Rng;
   private readonly faultRng: Rng;
+  /** Decides leader crashes between early Appends and the write; separate so other streams keep their draws. */
+  private readonly earlyCrashRng: Rng;
   private readonly heap = new EventHeap<Ev>();
   private seq = 0;
   now = 0;
@@ -181,6 +188,7 @@ export class Simulation {
       tailLossAnyone: false,
       membershipChanges: true,
       leaderCrashChance: 0.05,
+      crashBeforeWriteChance: 0.002,
       checkCommitRule: true,
       trace: false,
       faults: {},
@@ -189,6 +197,7 @@ export class Simulation {
     this.rng = new Rng(options.seed);
     this.netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
+    this.earlyCrashRng = new Rng(options.seed * 7919 + 17);
     this.checker = new SafetyChecker(() => this.now);
     this.maxMsgBytes = this.faultRng.pick([1, 64, 64, 512]);
     const n = options.nodes;
@@ -438,8 +447,11 @@ export class Simulation {
   private processReady(node: SimNode, core: RaftNode): void {
     for (let round = 0; round < 8 && core.hasReady(); round++) {
       const rd = core.ready();
+      // A leader replicates while it writes: its Appends leave first, and it may die before the write.
+      if (rd.sendBeforePersist) for (const m of rd.messages) this.send(node, m);
+      if (rd.sendBeforePersist && rd.entries.length > 0 && this.crashBeforeWrite(node)) return;
       this.persist(node, rd);
-      for (const m of rd.messages) this.send(node, m);
+      if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(node, m);
       this.apply(node, core, rd);
       for (const rs of rd.readStates) this.checkRead(node, rs.ctx, rs.index);
       for (const dr of rd.droppedReads) this.readIssued.delete(dr.ctx);
@@ -763,6 +775,17 @@ export class Simulation {
    * Coverage guarantee: in the second half of the faults, if no crash has lost an unsynced write yet,
    * the next node to make an unsynced write crashes right after it.
    */
+  /** Now and then a leader crashes after its Appends left and before its own write (own PRNG stream). */
+  private crashBeforeWrite(node: SimNode): boolean {
+    if (this.faultsOver || !this.earlyCrashRng.chance(this.opts.crashBeforeWriteChance)) return false;
+    this.totals.crashesBeforeWrite++;
+    this.crash(node, false);
+    this.at(this.now + 20 + this.earlyCrashRng.float() * 200, () => {
+      if (!node.up) this.start(node);
+    });
+    return true;
+  }
+
   private maybeCrashAfterUnsynced(node: SimNode): void {
     if (this.guaranteeArmed || this.totals.crashesLosingWrites > 0 || this.faultsOver) return;
     if (this.now < this.opts.faultMs / 2) return;
