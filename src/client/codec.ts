@@ -3,6 +3,8 @@
 // task's headers so any worker decodes them, whatever codec the producer used.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { raftqError } from './errors.js';
+import { checkPayload } from './options.js';
 
 export interface Codec<T = unknown> {
   encode(value: T): Uint8Array;
@@ -40,13 +42,25 @@ export function encodePayload(value: unknown, opts: PayloadOptions): EncodedPayl
     payload = value;
     headers[CODEC_HEADER] = 'raw';
   } else {
-    payload = opts.codec.encode(value);
+    payload = encodeValue(value, opts.codec);
   }
   if (payload.byteLength > opts.compressAboveBytes) {
     payload = new Uint8Array(gzipSync(payload));
     headers[COMPRESSION_HEADER] = 'gzip';
   }
   return { payload, headers };
+}
+
+/** The codec's bytes; what it cannot encode (a cycle, a Symbol) is INVALID_ARGUMENT naming the payload. */
+function encodeValue(value: unknown, codec: Codec): Uint8Array {
+  if (codec === msgpackCodec) checkPayload(value);
+  try {
+    return codec.encode(value);
+  } catch (e) {
+    throw raftqError('INVALID_ARGUMENT', `payload: cannot be encoded: ${e instanceof Error ? e.message : String(e)}`, {
+      field: 'payload',
+    });
+  }
 }
 
 /** Decodes a payload per its headers. Throws if it cannot (the worker dead-letters such a task). */

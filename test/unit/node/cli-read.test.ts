@@ -84,7 +84,7 @@ describe('tasks list / get with odd payloads', () => {
 
 describe('tasks get after attempts', () => {
   it('shows the result, the last error and the attempt history', async () => {
-    await client.queue('hist').create({ maxAttempts: 2, backoff: { type: 'fixed', delayMs: 0, jitterPct: 0 } });
+    await client.queue('hist').create({ maxAttempts: 2, backoff: { type: 'fixed', delayMs: 0, maxDelayMs: 0, jitterPct: 0 } });
     const { id } = await client.queue('hist').enqueue({ k: 1 });
     const stop = latch();
     const script = 'if [ "$RAFTQ_ATTEMPT" = 1 ]; then echo boom >&2; exit 4; fi; echo \'{"ok":1}\'';
