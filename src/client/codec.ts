@@ -3,6 +3,7 @@
 // task's headers so any worker decodes them, whatever codec the producer used.
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
+import { DEFAULT_LIMITS } from '../protocol/limits.js';
 import { raftqError } from './errors.js';
 import { checkPayload } from './options.js';
 
@@ -27,6 +28,8 @@ export interface PayloadOptions {
   codec: Codec;
   /** Encoded payloads larger than this are gzipped; Infinity: never. */
   compressAboveBytes: number;
+  /** The payload limit applies to the encoded bytes before compression (default: the server's). */
+  limits?: { payloadBytesMax: number };
 }
 
 export interface EncodedPayload {
@@ -43,6 +46,14 @@ export function encodePayload(value: unknown, opts: PayloadOptions): EncodedPayl
     headers[CODEC_HEADER] = 'raw';
   } else {
     payload = encodeValue(value, opts.codec);
+  }
+  // Checked before compression: what a worker must hold in memory is the inflated size.
+  const max = opts.limits?.payloadBytesMax ?? DEFAULT_LIMITS.payloadBytesMax;
+  if (payload.byteLength > max) {
+    throw raftqError('INVALID_ARGUMENT', `payload: ${payload.byteLength} bytes encoded exceeds ${max}`, {
+      field: 'payload',
+      limit: 'payloadBytesMax',
+    });
   }
   if (payload.byteLength > opts.compressAboveBytes) {
     payload = new Uint8Array(gzipSync(payload));
@@ -63,16 +74,35 @@ function encodeValue(value: unknown, codec: Codec): Uint8Array {
   }
 }
 
-/** Decodes a payload per its headers. Throws if it cannot (the worker dead-letters such a task). */
-export function decodePayload(bytes: Uint8Array, headers: Record<string, string>, codec: Codec): unknown {
+/**
+ * Decodes a payload per its headers. Throws if it cannot (the worker dead-letters such a task),
+ * including a gzip that would inflate beyond `maxBytes` (never inflated past it).
+ */
+export function decodePayload(
+  bytes: Uint8Array,
+  headers: Record<string, string>,
+  codec: Codec,
+  maxBytes: number = DEFAULT_LIMITS.payloadBytesMax,
+): unknown {
   let data = bytes;
   const compression = headers[COMPRESSION_HEADER];
-  if (compression === 'gzip') data = new Uint8Array(gunzipSync(data));
+  if (compression === 'gzip') data = inflate(data, maxBytes);
   else if (compression !== undefined) throw new Error(`unknown compression ${compression}`);
   const kind = headers[CODEC_HEADER];
   if (kind === 'raw') return data;
   if (kind !== undefined) throw new Error(`unknown codec ${kind}`);
   return codec.decode(data);
+}
+
+function inflate(data: Uint8Array, maxBytes: number): Uint8Array {
+  try {
+    return new Uint8Array(gunzipSync(data, { maxOutputLength: maxBytes }));
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw new Error(`gzip payload inflates beyond ${maxBytes} bytes`);
+    }
+    throw e;
+  }
 }
 
 /** User headers without the reserved ones. */
