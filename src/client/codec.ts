@@ -1,6 +1,8 @@
 // Payload codecs. msgpackr by default; a raw Uint8Array passes through untouched; a custom codec can
 // be plugged in. Payloads above a size are compressed (node:zlib). Both choices are marked in the
-// task's headers so any worker decodes them, whatever codec the producer used.
+// task's headers so any worker decodes them, whatever codec the producer used. The codec header
+// (`raftq-codec`) is `raw` or `msgpack` for producers in other languages; without it a payload
+// that is not exactly one MessagePack value is delivered as raw bytes (docs/sdk.md "Payloads").
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
@@ -90,8 +92,17 @@ export function decodePayload(
   else if (compression !== undefined) throw new Error(`unknown compression ${compression}`);
   const kind = headers[CODEC_HEADER];
   if (kind === 'raw') return data;
+  if (kind === 'msgpack') return msgpackCodec.decode(data);
   if (kind !== undefined) throw new Error(`unknown codec ${kind}`);
-  return codec.decode(data);
+  if (codec !== msgpackCodec) return codec.decode(data);
+  // No codec header: the SDK's own msgpack payloads (it leaves the common case unmarked, so a task
+  // costs no header in the state machine), or bytes from another producer (grpcurl, another
+  // language) that are not one MessagePack value — those are delivered as they are, raw.
+  try {
+    return msgpackCodec.decode(data);
+  } catch {
+    return data;
+  }
 }
 
 function inflate(data: Uint8Array, maxBytes: number): Uint8Array {
