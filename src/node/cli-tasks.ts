@@ -205,7 +205,10 @@ async function retry(client: Client, id: string): Promise<{ id: string; retried:
       `task ${id} is ${t.state}: only a dead task, a dead letter, or a failed task awaiting its retry can be retried`,
     );
   }
-  const ids = await client.queue(t.queue).redrive({ ids: [id] });
+  // A dead task whose copy waits in the dead-letter queue is redriven through that copy.
+  const copyId = t['deadLetterId'] as string | undefined;
+  const from = copyId === undefined ? t : await getTask(client, copyId, false);
+  const ids = await client.queue(from.queue).redrive({ ids: [from.id] });
   if (ids.length === 0) throw new ClientUsageError(`task ${id} was already redriven`);
   return { id, retried: 'redriven', as: ids[0] as string };
 }

@@ -3,6 +3,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './config.js';
 import { clientCommands } from './cli-client.js';
 import { devCommand, DevUsageError } from './cli-dev.js';
+import { completionCommand, packageVersion } from './cli-meta.js';
 import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -56,13 +57,20 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('raftq')
     .description('raftq: a replicated task-queue broker')
+    .version(packageVersion(), '-V, --version', 'print the raftq version')
     .exitOverride()
     .showSuggestionAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const setCode = (c: number): void => {
     code = c;
   };
-  for (const cmd of [startCommand(), devCommand(setCode), demoCommand(setCode), ...clientCommands(setCode)]) {
+  for (const cmd of [
+    startCommand(),
+    devCommand(setCode),
+    demoCommand(setCode),
+    ...clientCommands(setCode),
+    completionCommand(() => program),
+  ]) {
     cmd.exitOverride();
     program.addCommand(cmd);
   }
