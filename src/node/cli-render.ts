@@ -56,7 +56,8 @@ export function renderPayload(
       const value = JSON.parse(s) as unknown;
       return { value, text: JSON.stringify(value) };
     } catch {
-      return { value: null, text: describe };
+      const codec = headers[CODEC_HEADER] === undefined ? describe.replace('codec msgpack', 'codec none') : describe;
+      return { value: null, text: codec };
     }
   }
   const text = jsonText(decoded);

@@ -26,6 +26,7 @@ describe('tasks list / get with odd payloads', () => {
   let garbage = '';
   let binary = '';
   let plain = '';
+  let broken = '';
 
   beforeAll(async () => {
     const q = client.queue('odd');
@@ -37,6 +38,13 @@ describe('tasks list / get with odd payloads', () => {
       tasks: [{ payload: new Uint8Array([0x92, 0x01]) }],
     });
     garbage = String((reply['items'] as Array<{ id: string }>)[0]?.id);
+    // A gzip header over bytes that are not gzip: nothing can decode it.
+    const bad = await client.command({
+      type: 'enqueue',
+      queue: 'odd',
+      tasks: [{ payload: new Uint8Array([1, 2, 3]), headers: { 'raftq-compression': 'gzip' } }],
+    });
+    broken = String((bad.reply['items'] as Array<{ id: string }>)[0]?.id);
     binary = (await q.enqueue(new Uint8Array([0, 159, 146, 150]))).id;
     plain = (await q.enqueue({ to: 'a@example.org' })).id;
   });
@@ -48,7 +56,8 @@ describe('tasks list / get with odd payloads', () => {
     expect(lines[0]).toMatch(/^ID\s+QUEUE\s+STATE\s+PRIORITY\s+ATTEMPTS\s+ENQUEUED/);
     const row = (id: string): string => lines.find((l) => l.startsWith(`${id} `)) ?? '';
     expect(row(bigint)).toContain('{"n":"1152921504606846976"}');
-    expect(row(garbage)).toContain('<2 bytes, codec msgpack>');
+    expect(row(garbage)).toContain('<2 bytes, codec none>');
+    expect(row(broken)).toContain('<3 bytes, codec msgpack+gzip>');
     expect(row(binary)).toContain('<4 bytes, codec raw>');
     expect(row(plain)).toContain('{"to":"a@example.org"}');
     expect(row(plain)).toMatch(ISO);
@@ -61,7 +70,7 @@ describe('tasks list / get with odd payloads', () => {
     const j = await runCli(['tasks', 'list', 'odd', '--json', ...S()]);
     expect(j.code, j.err).toBe(0);
     const items = (JSON.parse(j.out) as { items: Array<Record<string, unknown>> }).items;
-    const g = items.find((t) => t['id'] === garbage) as Record<string, unknown>;
+    const g = items.find((t) => t['id'] === broken) as Record<string, unknown>;
     expect(g['payload']).toBeNull();
     expect(g['payloadError']).toBeTypeOf('string');
     expect(g['enqueuedAt']).toBeTypeOf('number');
@@ -78,13 +87,15 @@ describe('tasks list / get with odd payloads', () => {
     expect(all.code, all.err).toBe(0);
     const states = (JSON.parse(all.out) as { items: Array<{ id: string; state: string }> }).items;
     expect(states.find((t) => t.id === plain)?.state).toBe('cancelled');
-    expect(states).toHaveLength(4);
+    expect(states).toHaveLength(5);
   });
 });
 
 describe('tasks get after attempts', () => {
   it('shows the result, the last error and the attempt history', async () => {
-    await client.queue('hist').create({ maxAttempts: 2, backoff: { type: 'fixed', delayMs: 0, maxDelayMs: 0, jitterPct: 0 } });
+    await client
+      .queue('hist')
+      .create({ maxAttempts: 2, backoff: { type: 'fixed', delayMs: 0, maxDelayMs: 0, jitterPct: 0 } });
     const { id } = await client.queue('hist').enqueue({ k: 1 });
     const stop = latch();
     const script = 'if [ "$RAFTQ_ATTEMPT" = 1 ]; then echo boom >&2; exit 4; fi; echo \'{"ok":1}\'';
