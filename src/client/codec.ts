@@ -66,10 +66,11 @@ export function encodePayload(value: unknown, opts: PayloadOptions): EncodedPayl
 
 /** The codec's bytes; what it cannot encode (a cycle, a Symbol) is INVALID_ARGUMENT naming the payload. */
 function encodeValue(value: unknown, codec: Codec): Uint8Array {
-  if (codec === msgpackCodec) checkPayload(value);
   try {
     return codec.encode(value);
   } catch (e) {
+    // Only on failure (the hot path pays nothing): find the offending part to name it.
+    if (codec === msgpackCodec) checkPayload(value);
     throw raftqError('INVALID_ARGUMENT', `payload: cannot be encoded: ${e instanceof Error ? e.message : String(e)}`, {
       field: 'payload',
     });

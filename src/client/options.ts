@@ -130,7 +130,7 @@ export function checkHandler(handler: unknown): void {
     invalid('handler', `must be a function (task, ctx) => result, not ${typeof handler}`);
 }
 
-/** A payload msgpack can carry: no cycles, symbols or functions (found before encoding). */
+/** Names what msgpack could not carry: a cycle, a Symbol, a function next to them (after a failed encode). */
 export function checkPayload(value: unknown, path = 'payload'): void {
   const seen = new Set<object>();
   const walk = (v: unknown, at: string): void => {
