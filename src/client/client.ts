@@ -12,6 +12,7 @@ import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import { GrpcTransport } from './grpc-transport.js';
+import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
@@ -136,6 +137,7 @@ export class Client {
   private readonly workers = new Set<Worker>();
 
   constructor(options: ClientOptions) {
+    checkClientOptions(options);
     // Every call in flight listens on the close signal: thousands at once are normal, not a leak.
     setMaxListeners(0, this.closeController.signal);
     const servers = options.servers.map((s) => s.trim()).filter((s) => s.length > 0);
@@ -168,6 +170,7 @@ export class Client {
   /** Starts a worker on `queue`; see WorkerOptions. */
   worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
     this.assertOpen();
+    checkHandler(handler);
     const w = new Worker<T, R>(this, queue, handler, options);
     this.workers.add(w as Worker);
     w.once('closed', () => this.workers.delete(w as Worker));

@@ -10,6 +10,7 @@ import type {
 } from '../protocol/commands.js';
 import type { Client, CallOptions, ReadConsistency } from './client.js';
 import { decodePayload, encodePayload, RESERVED_HEADER_PREFIX, userHeaders } from './codec.js';
+import { checkEnqueueItems, checkEnqueueOptions, checkQueueSettings } from './options.js';
 import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
 import {
   asArray,
@@ -75,6 +76,7 @@ export class Queue<T = unknown> {
 
   /** Adds one task; resolves once it is committed. */
   async enqueue(payload: T, options: EnqueueOptions = {}, call: CallOptions = {}): Promise<EnqueueResult> {
+    checkEnqueueOptions(options);
     const [one] = await this.enqueueMany([{ payload, ...options }], call);
     if (one === undefined) throw raftqError('INTERNAL', 'enqueue answered no item');
     return one;
@@ -82,6 +84,7 @@ export class Queue<T = unknown> {
 
   /** Adds many tasks in one round trip, all or nothing; one result per item, in order. */
   async enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
+    checkEnqueueItems(items);
     const tasks = items.map((item, i) => this.taskSpec(item, i));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
     const { reply } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
@@ -196,9 +199,11 @@ export class Queue<T = unknown> {
   }
 
   async create(settings: QueueSettingsPatch = {}, call: CallOptions = {}): Promise<void> {
+    checkQueueSettings(this.name, settings);
     await this.client.command({ type: 'createQueue', queue: this.name, settings }, call);
   }
   async configure(settings: QueueSettingsPatch, call: CallOptions = {}): Promise<void> {
+    checkQueueSettings(this.name, settings);
     await this.client.command({ type: 'configureQueue', queue: this.name, settings }, { ...call, idempotent: true });
   }
   async pause(call: CallOptions = {}): Promise<void> {

@@ -1,11 +1,10 @@
 // The raftq command line (commander). Usage errors exit 2 with one line; failures exit 1.
 import { Command, CommanderError, Option } from 'commander';
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './config.js';
 import { clientCommands } from './cli-client.js';
-import { LocalCluster } from './local-cluster.js';
+import { devCommand, DevUsageError } from './cli-dev.js';
+import { completionCommand, packageVersion } from './cli-meta.js';
+import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
 
@@ -40,43 +39,8 @@ function startCommand(): Command {
       const { config: _c, ...flags } = opts;
       const config = resolveConfig(flags, process.env, file);
       const { runNode } = await import('./server.js');
+      exitWithParent();
       await runNode(config);
-    });
-}
-
-function devCommand(): Command {
-  return new Command('dev')
-    .description('run a local cluster of child processes (stopped on Ctrl-C)')
-    .addOption(new Option('--nodes <n>', 'cluster size').choices(['1', '3', '5']).default('3'))
-    .option('--dir <dir>', 'folder for the data dirs (default: a new temporary folder)')
-    .addOption(new Option('--log-level <level>', 'node log level').default('info'))
-    .action(async (opts: { nodes: string; dir?: string; logLevel: string }) => {
-      const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'raftq-dev-'));
-      const cluster = await LocalCluster.create({
-        nodes: Number(opts.nodes),
-        dir,
-        logLevel: opts.logLevel,
-        onLine: (id, line) => process.stdout.write(`[${id}] ${line}\n`),
-        onExit: (id, code, sig) => process.stdout.write(`[${id}] exited (${sig ?? code})\n`),
-      });
-      process.stdout.write(`raftq dev: cluster ${cluster.clusterId}, data under ${dir}\n`);
-      for (const s of cluster.specs) {
-        process.stdout.write(
-          `  ${s.id}: client 127.0.0.1:${s.clientPort}  peer 127.0.0.1:${s.peerPort}  http http://127.0.0.1:${s.httpPort}\n`,
-        );
-      }
-      process.stdout.write(`  RAFTQ_SERVERS=${cluster.servers.join(',')}\n`);
-      cluster.startAll();
-      await new Promise<void>((done) => {
-        const stop = () => {
-          process.off('SIGINT', stop);
-          process.off('SIGTERM', stop);
-          process.stdout.write('raftq dev: stopping\n');
-          cluster.stopAll().then(done, done);
-        };
-        process.on('SIGINT', stop);
-        process.on('SIGTERM', stop);
-      });
     });
 }
 
@@ -93,13 +57,20 @@ export async function main(argv: string[]): Promise<number> {
   let code = 0;
   const program = new Command('raftq')
     .description('raftq: a replicated task-queue broker')
+    .version(packageVersion(), '-V, --version', 'print the raftq version')
     .exitOverride()
     .showSuggestionAfterError(false)
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
   const setCode = (c: number): void => {
     code = c;
   };
-  for (const cmd of [startCommand(), devCommand(), demoCommand(setCode), ...clientCommands(setCode)]) {
+  for (const cmd of [
+    startCommand(),
+    devCommand(setCode),
+    demoCommand(setCode),
+    ...clientCommands(setCode),
+    completionCommand(() => program),
+  ]) {
     cmd.exitOverride();
     program.addCommand(cmd);
   }
@@ -107,7 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
-    if (err instanceof ConfigError || err instanceof UsageError) {
+    if (err instanceof ConfigError || err instanceof UsageError || err instanceof DevUsageError) {
       process.stderr.write(`raftq: ${err.message}\n`);
       return 2;
     }

@@ -2,6 +2,7 @@
 // Every problem is a ConfigError whose message is one line naming the setting, so the CLI can
 // print it and exit 2 instead of a stack trace.
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
+import { unknownKeyMessage } from '../client/options.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -120,7 +121,8 @@ export function readConfigFile(path: string): RawSettings {
   }
   const out: RawSettings = {};
   for (const [k, v] of Object.entries(obj)) {
-    if (!(k in SETTINGS)) throw new ConfigError('config', `unknown setting "${k}" in ${path}`);
+    if (!(k in SETTINGS))
+      throw new ConfigError('config', `${unknownKeyMessage('setting', k, Object.keys(SETTINGS))} in ${path}`);
     if (k === 'peers' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
       out.peers = Object.entries(v as Record<string, unknown>)
         .map(([id, a]) => `${id}=${String(a)}`)

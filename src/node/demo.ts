@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { checkAll, HistoryRecorder, summary, type DigestPoint } from '../checker/index.js';
 import { Client } from '../client/index.js';
 import type { NodeStatus } from '../rpc/executor.js';
-import { LocalCluster, waitFor } from './local-cluster.js';
+import { LocalCluster, stopNodesOnExit, waitFor } from './local-cluster.js';
 
 export interface DemoOptions {
   /** Seconds of producing. */
@@ -48,102 +48,127 @@ async function leaderOf(c: LocalCluster, not: string | null = null): Promise<{ i
   );
 }
 
+type Say = (s: string) => void;
+
+/** SIGKILL the leader a third of the way in, restart it two thirds of the way in. */
+async function leaderKill(cluster: LocalCluster, history: HistoryRecorder, say: Say, seconds: number): Promise<void> {
+  const first = await leaderOf(cluster);
+  await sleepUntil(performance.now() + (seconds * 1000) / 3);
+  say(`\n  >>> SIGKILL the leader ${first.id}`);
+  history.fault('kill', 'start', first.id);
+  const killedAt = performance.now();
+  await cluster.kill(first.id);
+  const second = await leaderOf(cluster, first.id);
+  history.leader(second.id, second.term);
+  say(`  >>> new leader ${second.id} (term ${second.term}) after ${Math.round(performance.now() - killedAt)} ms`);
+  await sleepUntil(performance.now() + (seconds * 1000) / 3);
+  cluster.start(first.id);
+  history.fault('kill', 'stop', first.id);
+  say(`  >>> restarted ${first.id}`);
+}
+
+/** Waits until every node applied what the leader committed; returns their digests. */
+async function digestsOf(cluster: LocalCluster): Promise<Record<string, DigestPoint[]>> {
+  const ids = cluster.specs.map((s) => s.id);
+  const leaderNow = await leaderOf(cluster);
+  const target = (await status(cluster, leaderNow.id))?.commitIndex ?? 0;
+  await waitFor(
+    async () =>
+      (await Promise.all(ids.map((id) => status(cluster, id)))).every((s) => s && s.appliedIndex >= target)
+        ? true
+        : undefined,
+    20_000,
+    'every node to catch up',
+  ).catch(() => undefined);
+  const digests: Record<string, DigestPoint[]> = {};
+  for (const s of cluster.specs) {
+    const r = await fetch(`http://127.0.0.1:${s.httpPort}/debug/digests`, { signal: AbortSignal.timeout(2_000) });
+    digests[s.id] = (await r.json()) as DigestPoint[];
+  }
+  return digests;
+}
+
+function verdictOf(history: HistoryRecorder, counters: Counters, say: Say): number {
+  const verdict = checkAll(history.ops(), history.final(), {
+    minimums: { ok: 100, completed: 100, leaderChanges: 1 },
+  });
+  const st = verdict.stats;
+  say('');
+  say(summary(verdict));
+  say('');
+  say(`verdict: ${verdict.valid ? 'PASS' : 'FAIL'}`);
+  say(`  tasks acknowledged   ${counters.enqueued}`);
+  say(`  tasks completed      ${st.completed}`);
+  say(`  lost                 ${verdict.checks.lost.count}  (must be 0)`);
+  say(`  completed twice      ${verdict.checks.singleCompletion.count}  (must be 0)`);
+  say(`  failover time        ${Math.round(st.failoverMs)} ms`);
+  return verdict.valid ? 0 : 1;
+}
+
+/** Producers and workers through the fault, then the drain; the history gets everything. */
+async function runLoad(
+  cluster: LocalCluster,
+  client: Client,
+  history: HistoryRecorder,
+  out: NodeJS.WritableStream,
+  opts: DemoOptions,
+): Promise<Counters> {
+  const say: Say = (s) => void out.write(s + '\n');
+  const seconds = opts.seconds ?? 16;
+  const counters: Counters = { enqueued: 0, completed: 0, failedCalls: 0 };
+  const queue = client.queue<{ v: string }>('demo');
+  const workers = Array.from({ length: opts.workers ?? 2 }, (_, w) => startWorker(client, history, counters, w));
+  const stopAt = performance.now() + seconds * 1000;
+  const producers = Array.from({ length: opts.producers ?? 4 }, (_, p) => produce(queue, history, counters, p, stopAt));
+  const progress = startProgress(out, counters);
+  await leaderKill(cluster, history, say, seconds);
+  await Promise.all(producers);
+  // Drain: every acknowledged task completes.
+  await waitFor(
+    () => (counters.completed >= counters.enqueued ? true : undefined),
+    30_000,
+    'workers to drain the queue',
+  ).catch(() => undefined);
+  progress.stop();
+  await Promise.all(workers.map((w) => w.close({ timeoutMs: 5_000 })));
+  return counters;
+}
+
 export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const out = opts.out ?? process.stdout;
-  const say = (s: string): void => void out.write(s + '\n');
-  const seconds = opts.seconds ?? 16;
+  const say: Say = (s) => void out.write(s + '\n');
   const dir = mkdtempSync(join(tmpdir(), 'raftq-demo-'));
   const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn' });
-  const onSignal = (): void => {
+  // However the demo ends (Ctrl-C, SIGTERM, SIGHUP, `| head` closing stdout, an exception), its
+  // nodes go with it; the nodes also exit by themselves if the demo is SIGKILLed.
+  const removeDir = (): void => void (opts.keep ? undefined : rmSync(dir, { recursive: true, force: true }));
+  const undo = stopNodesOnExit(cluster, (why) => {
     cluster.killAllNow();
-    rmSync(dir, { recursive: true, force: true });
-    process.exit(130);
-  };
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
+    removeDir();
+    process.exit(why === 'EPIPE' ? 141 : 130);
+  });
+  process.on('exit', removeDir);
   const client = new Client({ servers: cluster.servers, timeoutMs: 20_000 });
   const history = new HistoryRecorder();
-  const counters: Counters = { enqueued: 0, completed: 0, failedCalls: 0 };
   try {
     say(`raftq demo: starting 3 nodes (cluster ${cluster.clusterId}, data in ${dir})`);
-    for (const s of cluster.specs) say(`  ${s.id}  client 127.0.0.1:${s.clientPort}  http 127.0.0.1:${s.httpPort}`);
     cluster.startAll();
+    for (const s of cluster.specs) {
+      say(`  ${s.id}  pid ${cluster.pid(s.id) ?? '-'}  client 127.0.0.1:${s.clientPort}  http 127.0.0.1:${s.httpPort}`);
+    }
     const first = await leaderOf(cluster);
     history.leader(first.id, first.term);
     say(`  leader elected: ${first.id} (term ${first.term})`);
-
-    const queue = client.queue<{ v: string }>('demo');
-    const workers = Array.from({ length: opts.workers ?? 2 }, (_, w) => startWorker(client, history, counters, w));
-    const stopAt = performance.now() + seconds * 1000;
-    const producers = Array.from({ length: opts.producers ?? 4 }, (_, p) =>
-      produce(queue, history, counters, p, stopAt),
-    );
-    const progress = startProgress(out, counters);
-
-    // The fault: SIGKILL the leader a third of the way in, restart it two thirds of the way in.
-    await sleepUntil(performance.now() + (seconds * 1000) / 3);
-    say(`\n  >>> SIGKILL the leader ${first.id}`);
-    history.fault('kill', 'start', first.id);
-    const killedAt = performance.now();
-    await cluster.kill(first.id);
-    const second = await leaderOf(cluster, first.id);
-    history.leader(second.id, second.term);
-    say(`  >>> new leader ${second.id} (term ${second.term}) after ${Math.round(performance.now() - killedAt)} ms`);
-    await sleepUntil(performance.now() + (seconds * 1000) / 3);
-    cluster.start(first.id);
-    history.fault('kill', 'stop', first.id);
-    say(`  >>> restarted ${first.id}`);
-
-    await Promise.all(producers);
-    // Drain: every acknowledged task completes.
-    await waitFor(
-      () => (counters.completed >= counters.enqueued ? true : undefined),
-      30_000,
-      'workers to drain the queue',
-    ).catch(() => undefined);
-    progress.stop();
-    await Promise.all(workers.map((w) => w.close({ timeoutMs: 5_000 })));
-
-    // Every node catches up; collect their digests.
-    const ids = cluster.specs.map((s) => s.id);
-    const leaderNow = await leaderOf(cluster);
-    const target = (await status(cluster, leaderNow.id))?.commitIndex ?? 0;
-    await waitFor(
-      async () =>
-        (await Promise.all(ids.map((id) => status(cluster, id)))).every((s) => s && s.appliedIndex >= target)
-          ? true
-          : undefined,
-      20_000,
-      'every node to catch up',
-    ).catch(() => undefined);
-    const digests: Record<string, DigestPoint[]> = {};
-    for (const s of cluster.specs) {
-      const r = await fetch(`http://127.0.0.1:${s.httpPort}/debug/digests`, { signal: AbortSignal.timeout(2_000) });
-      digests[s.id] = (await r.json()) as DigestPoint[];
-    }
-    history.finish({ nodes: ids, digests });
+    const counters = await runLoad(cluster, client, history, out, opts);
+    history.finish({ nodes: cluster.specs.map((s) => s.id), digests: await digestsOf(cluster) });
     writeFileSync(join(dir, 'history.jsonl'), history.toJsonLines());
-
-    const verdict = checkAll(history.ops(), history.final(), {
-      minimums: { ok: 100, completed: 100, leaderChanges: 1 },
-    });
-    const st = verdict.stats;
-    say('');
-    say(summary(verdict));
-    say('');
-    say(`verdict: ${verdict.valid ? 'PASS' : 'FAIL'}`);
-    say(`  tasks acknowledged   ${counters.enqueued}`);
-    say(`  tasks completed      ${st.completed}`);
-    say(`  lost                 ${verdict.checks.lost.count}  (must be 0)`);
-    say(`  completed twice      ${verdict.checks.singleCompletion.count}  (must be 0)`);
-    say(`  failover time        ${Math.round(st.failoverMs)} ms`);
-    return verdict.valid ? 0 : 1;
+    return verdictOf(history, counters, say);
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
     await client.close().catch(() => undefined);
     await cluster.stopAll(5_000);
-    if (!opts.keep) rmSync(dir, { recursive: true, force: true });
+    undo();
+    process.off('exit', removeDir);
+    removeDir();
   }
 }
 

@@ -33,6 +33,14 @@ export interface LocalClusterOptions {
   /** Receives each output line of each node, prefixed by nothing (the caller prefixes). */
   onLine?: (id: string, line: string, stream: 'stdout' | 'stderr') => void;
   onExit?: (id: string, code: number | null, signal: NodeJS.Signals | null) => void;
+  /** Client, peer and HTTP port of each node in turn (3 per node), e.g. the ones of a previous run. */
+  ports?: number[];
+  /**
+   * The nodes exit by themselves when this process is gone (default true): they get an IPC channel
+   * and this pid (RAFTQ_PARENT_PID), and `exitWithParent` in the node shuts it down when either
+   * goes. Without it, a launcher killed by SIGKILL would leave its nodes running.
+   */
+  exitWithParent?: boolean;
 }
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -72,7 +80,9 @@ export class LocalCluster {
   static async create(opts: LocalClusterOptions): Promise<LocalCluster> {
     if (opts.nodes < 1 || opts.nodes > 9) throw new Error(`nodes: ${opts.nodes} is not in 1..9`);
     const c = new LocalCluster(opts);
-    const ports = await freePorts(opts.nodes * 3);
+    if (opts.ports !== undefined && opts.ports.length !== opts.nodes * 3)
+      throw new Error(`ports: ${opts.ports.length} given for ${opts.nodes} nodes (3 each)`);
+    const ports = opts.ports ?? (await freePorts(opts.nodes * 3));
     for (let i = 0; i < opts.nodes; i++) {
       const id = `n${i + 1}`;
       c.specs.push({
@@ -133,10 +143,18 @@ export class LocalCluster {
     mkdirSync(spec.dataDir, { recursive: true });
     const extra = this.opts.perNode?.(spec) ?? {};
     const argv = [...(this.opts.execArgv ?? []), RAFTQ_BIN, ...this.args(spec), ...(extra.args ?? [])];
+    const watch = this.opts.exitWithParent !== false;
     const child = spawn(process.execPath, argv, {
-      env: { ...process.env, ...this.opts.env, ...extra.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        ...this.opts.env,
+        ...extra.env,
+        ...(watch ? { RAFTQ_PARENT_PID: String(process.pid) } : {}),
+      },
+      stdio: watch ? ['ignore', 'pipe', 'pipe', 'ipc'] : ['ignore', 'pipe', 'pipe'],
     });
+    // The channel only tells the node we are alive: it must not keep this process running.
+    child.channel?.unref();
     this.procs.set(id, child);
     for (const stream of ['stdout', 'stderr'] as const) {
       let buf = '';
@@ -200,6 +218,60 @@ export class LocalCluster {
   killAllNow(): void {
     for (const child of this.procs.values()) child.kill('SIGKILL');
   }
+}
+
+/**
+ * In a node started by a LocalCluster: shut down (SIGTERM to ourselves, the orderly path) when the
+ * launcher is gone — its IPC channel closed, or our parent pid changed (reparented).
+ */
+export function exitWithParent(env: NodeJS.ProcessEnv = process.env): void {
+  const parent = Number(env['RAFTQ_PARENT_PID']);
+  if (!Number.isSafeInteger(parent) || parent <= 0) return;
+  let gone = false;
+  const leave = (): void => {
+    if (gone) return;
+    gone = true;
+    process.kill(process.pid, 'SIGTERM');
+  };
+  if (process.channel !== undefined) {
+    process.channel.unref();
+    process.once('disconnect', leave);
+  }
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) leave();
+  }, 500);
+  timer.unref();
+  if (process.ppid !== parent) leave();
+}
+
+/**
+ * Stops a launcher's nodes whenever the launcher ends: SIGINT, SIGTERM, SIGHUP and a closed stdout
+ * (EPIPE, e.g. `raftq demo | head`) call `onStop` (an orderly stop); any exit, an uncaught exception
+ * included, SIGKILLs what is still running (synchronous, the last resort). Returns the undo.
+ */
+export function stopNodesOnExit(cluster: LocalCluster, onStop: (why: string) => void): () => void {
+  let stopping = false;
+  const stop = (why: string): void => {
+    if (stopping) return;
+    stopping = true;
+    onStop(why);
+  };
+  const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+  const onPipe = (err: NodeJS.ErrnoException): void => {
+    if (err.code === 'EPIPE') stop('EPIPE');
+  };
+  const onExit = (): void => cluster.killAllNow();
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const sig of signals) process.on(sig, onSignal);
+  process.stdout.on('error', onPipe);
+  process.stderr.on('error', onPipe);
+  process.on('exit', onExit);
+  return () => {
+    for (const sig of signals) process.off(sig, onSignal);
+    process.stdout.off('error', onPipe);
+    process.stderr.off('error', onPipe);
+    process.off('exit', onExit);
+  };
 }
 
 export async function withDeadline<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

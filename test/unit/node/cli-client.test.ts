@@ -4,7 +4,7 @@ import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliOutput, clientCommands, runChild } from '../../../src/node/cli-client.js';
 import { ClientServer } from '../../../src/rpc/client-service.js';
-import { MachineExecutor } from './machine-executor.js';
+import { MachineExecutor } from '../client/machine-executor.js';
 
 let executor: MachineExecutor;
 let server: ClientServer;
@@ -109,13 +109,14 @@ describe('raftq client commands', () => {
     }>;
     expect(list.find((q) => q.queue === 'cli-admin')).toMatchObject({ paused: true, counts: { waiting: 1 } });
     expect((await run(['queues', 'resume', 'cli-admin', ...S()])).code).toBe(0);
-    const del = await run(['queues', 'delete', 'cli-admin', ...S()]);
+    const del = await run(['queues', 'delete', 'cli-admin', '--yes', ...S()]);
     expect(del.code).toBe(1);
     expect(del.err).toMatch(/FAILED_PRECONDITION/);
-    expect((await run(['queues', 'delete', 'cli-admin', '--force', ...S()])).code).toBe(0);
+    expect(del.err).toMatch(/--force/);
+    expect((await run(['queues', 'delete', 'cli-admin', '--force', '--yes', ...S()])).code).toBe(0);
   });
 
-  it('worker --exec acks on exit 0 with stdout as result and nacks otherwise', async () => {
+  it('worker --exec --result stdout acks on exit 0 with stdout as result and nacks otherwise', async () => {
     await run(['queues', 'configure', 'cli-w', '{"maxAttempts":1}', '--create', ...S()]);
     const ok = JSON.parse((await run(['enqueue', 'cli-w', '{"ok":true}', '--json', ...S()])).out) as { id: string };
     const bad = JSON.parse((await run(['enqueue', 'cli-w', '{"ok":false}', '--json', ...S()])).out) as { id: string };
@@ -123,7 +124,7 @@ describe('raftq client commands', () => {
     const stopped = new Promise<void>((r) => (stop = r));
     const script = 'read x; case "$x" in *true*) echo "tok=$RAFTQ_FENCING_TOKEN";; *) echo oops >&2; exit 3;; esac';
     const running = run(
-      ['worker', 'cli-w', '--exec', script, '--concurrency', '2', '--json', ...S()],
+      ['worker', 'cli-w', '--exec', script, '--result', 'stdout', '--concurrency', '2', '--json', ...S()],
       stopped,
       (out) => {
         if (out.split('\n').filter((l) => l.includes('"event"')).length >= 2) stop();
@@ -171,7 +172,7 @@ describe('worker --exec child process', () => {
       '42',
       new AbortController().signal,
     );
-    expect(out).toBe('{"a":1} 42 7');
+    expect(out.stdout.toString().trim()).toBe('{"a":1} 42 7');
   });
 
   it('is killed with its process group when the signal fires (the belief deadline)', async () => {
