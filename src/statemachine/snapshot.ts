@@ -8,9 +8,12 @@ import type { QueueSettings } from '../protocol/index.js';
 import { decodeMultiple, encode } from '../protocol/index.js';
 import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { QueueStateMachine } from './machine.js';
 import type { Attempt, CachedAnswer } from './records.js';
 import { Hasher } from './hash.js';
+import { addTask, digestOf, hashKey, hashQueue } from './digest.js';
+import { eligible } from './placement.js';
+import type { MachineState } from './state.js';
+import { deadlineLess } from './state.js';
 import { Queue, S_DELAYED, S_LEASED, S_WAITING, Session, Task, TaskExtra, isTerminal, latin1Bytes } from './records.js';
 
 const FORMAT = 'raftq-sm/2';
@@ -75,7 +78,7 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
 }
 
 /** The caller must consume every chunk before the next apply: the chunks are one consistent state. */
-export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
+export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   const epoch = m.epoch;
   const guard = (): void => {
     if (m.epoch !== epoch) throw new Error('snapshot: state changed while chunks were being taken');
@@ -115,7 +118,7 @@ export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
     yield* chunked(m[name].sorted(), ITEMS_PER_CHUNK, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
   }
   guard();
-  yield encode(['end', m.digest()]);
+  yield encode(['end', digestOf(m)]);
 }
 
 /** Decoded bins are Buffers viewing the chunk; the live state holds plain, owned Uint8Arrays. */
@@ -133,13 +136,13 @@ function fail(msg: string): never {
   throw new Error(`restore: ${msg}`);
 }
 
-function reset(m: QueueStateMachine): void {
+function reset(m: MachineState): void {
   m.tasks.clear();
   m.queues.clear();
   m.sessions.clear();
-  m.leaseHeap = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
-  m.monoDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
-  m.wallDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
+  m.leaseHeap = new IndexedHeap<Task>(deadlineLess);
+  m.monoDelay = new IndexedHeap<Task>(deadlineLess);
+  m.wallDelay = new IndexedHeap<Task>(deadlineLess);
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
   m.dirtyQueues = [];
@@ -148,7 +151,7 @@ function reset(m: QueueStateMachine): void {
   m.epoch++;
 }
 
-function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
+function decodeTask(m: MachineState, row: unknown[]): Task {
   const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x, run] =
     row as [
       number,
@@ -195,7 +198,7 @@ function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
 }
 
 /** Rebuild the derived structures: queue lists, counts, groups, heaps and the digest sum. */
-function rebuild(m: QueueStateMachine, ordered: Task[]): void {
+function rebuild(m: MachineState, ordered: Task[]): void {
   for (const t of ordered) {
     m.tasks.set(t.id, t);
     t.q.append(t);
@@ -209,18 +212,18 @@ function rebuild(m: QueueStateMachine, ordered: Task[]): void {
     }
   }
   for (const t of ordered) {
-    if (t.state === S_WAITING && m.eligible(t)) t.q.ready.push(t);
+    if (t.state === S_WAITING && eligible(t)) t.q.ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
-    m.addTask(t);
+    addTask(m, t);
   }
   for (const q of m.queues.values()) {
-    m.sum.add(m.hashQueue(q));
-    for (const [k, e] of q.keys) m.sum.add(m.hashKey(q.name, k, e.id, e.expiresAt));
+    m.sum.add(hashQueue(m, q));
+    for (const [k, e] of q.keys) m.sum.add(hashKey(m, q.name, k, e.id, e.expiresAt));
   }
 }
 
-function restoreSession(m: QueueStateMachine, row: unknown[]): void {
+function restoreSession(m: MachineState, row: unknown[]): void {
   const [id, timeoutMs, lastMono, floor, answers] = row as [string, number, number, number, [number, unknown][]];
   const s = new Session(id, timeoutMs, lastMono);
   s.floor = floor;
@@ -238,7 +241,7 @@ function restoreSession(m: QueueStateMachine, row: unknown[]): void {
   m.sessions.set(id, s);
 }
 
-export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> | Uint8Array): void {
+export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array): void {
   const values: unknown[] = [];
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
   for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
@@ -279,7 +282,7 @@ export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> |
   }
   if (expected === null) fail('truncated snapshot');
   rebuild(m, tasks);
-  if (m.digest() !== expected) fail(`digest mismatch: ${m.digest()} != ${expected}`);
+  if (digestOf(m) !== expected) fail(`digest mismatch: ${digestOf(m)} != ${expected}`);
 }
 
 export type { Attempt };
