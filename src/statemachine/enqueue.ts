@@ -79,7 +79,7 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   q.counts[S_WAITING] = (q.counts[S_WAITING] as number) + 1;
   st.nonTerminal++;
   // Not inside mut(): a new task is not in the digest yet.
-  place(st, t, spec.delayMs, spec.runAt);
+  place(st, t, spec.delayMs, spec.runAt, true);
   addTask(st, t);
   bumpTotal(st, q, T_ENQUEUED);
   st.counters.enqueued++;

@@ -50,8 +50,12 @@ function setState(t: Task, s: number, st: MachineState): void {
   t.state = s;
 }
 
-/** Take the task out of whichever heap holds it (ready, delayed or leased). */
-function detach(st: MachineState, t: Task): void {
+/**
+ * Take the task out of whichever heap holds it (ready, delayed or leased). Precondition: it is
+ * where its state says (a new task, `fresh`, is in none yet).
+ */
+function detach(st: MachineState, t: Task, fresh = false): void {
+  if (!fresh) assertPlaced(st, t);
   if (t.pos < 0) return;
   if (t.state === S_WAITING) t.q.ready.remove(t);
   else if (t.state === S_DELAYED) (t.x?.wallDue === true ? st.wallDelay : st.monoDelay).remove(t);
@@ -69,8 +73,8 @@ export function toLeased(st: MachineState, t: Task, due: number): void {
 }
 
 /** Inside mut(): make it waiting, and ready unless an earlier task of its group blocks it. */
-export function toWaiting(st: MachineState, t: Task): void {
-  detach(st, t);
+export function toWaiting(st: MachineState, t: Task, fresh = false): void {
+  detach(st, t, fresh);
   setState(t, S_WAITING, st);
   t.due = 0;
   if (t.x !== undefined) t.x.wallDue = false;
@@ -79,8 +83,8 @@ export function toWaiting(st: MachineState, t: Task): void {
 }
 
 /** Inside mut(): delayed until `at` on mono (or wall). A paused queue parks it outside the heaps. */
-export function toDelayed(st: MachineState, t: Task, at: number, wallDue: boolean): void {
-  detach(st, t);
+export function toDelayed(st: MachineState, t: Task, at: number, wallDue: boolean, fresh = false): void {
+  detach(st, t, fresh);
   setState(t, S_DELAYED, st);
   t.due = at;
   if (wallDue || t.x !== undefined) t.extra().wallDue = wallDue;
@@ -101,11 +105,17 @@ export function toTerminal(st: MachineState, t: Task, s: number, reason: string)
   assertPlaced(st, t);
 }
 
-/** Placement of a new or updated task: delayed by `delayMs` (mono) or until `runAt` (wall), else waiting. */
-export function place(st: MachineState, t: Task, delayMs: number | undefined, runAt: number | undefined): void {
-  if (delayMs !== undefined && delayMs > 0) toDelayed(st, t, st.mono + delayMs, false);
-  else if (runAt !== undefined && runAt > st.wall) toDelayed(st, t, runAt, true);
-  else toWaiting(st, t);
+/** Placement of a new (`fresh`) or updated task: delayed by `delayMs` (mono) or until `runAt` (wall), else waiting. */
+export function place(
+  st: MachineState,
+  t: Task,
+  delayMs: number | undefined,
+  runAt: number | undefined,
+  fresh = false,
+): void {
+  if (delayMs !== undefined && delayMs > 0) toDelayed(st, t, st.mono + delayMs, false, fresh);
+  else if (runAt !== undefined && runAt > st.wall) toDelayed(st, t, runAt, true, fresh);
+  else toWaiting(st, t, fresh);
 }
 
 /** After a task became terminal (outside its mut): totals, group head, events. Dead letters: deadletters.ts. */
