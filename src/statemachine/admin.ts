@@ -93,6 +93,7 @@ export function deleteQueue(st: MachineState, name: string, force: boolean): Ans
     t = next;
   }
   for (const [key, k] of q.keys) st.sum.sub(hashKey(st, q.name, key, k.id, k.expiresAt));
+  st.keyCount -= q.keys.size;
   // A dirty queue is already out of the digest until the end of this entry.
   if (q.dirty) q.dirty = false;
   else st.sum.sub(hashQueue(st, q));

@@ -22,6 +22,7 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
   const items: { id: string; deduplicated: boolean }[] = [];
   const batchKeys = new Map<string, number>();
   let fresh = 0;
+  let freshKeys = 0;
   // First pass decides everything (all-or-nothing); nothing is mutated until it passes.
   for (const spec of cmd.tasks) {
     const key = spec.idempotencyKey;
@@ -31,10 +32,13 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
       continue;
     }
     const id = st.nextTaskId + fresh++;
-    if (key !== undefined) batchKeys.set(key, id);
+    if (key !== undefined) {
+      batchKeys.set(key, id);
+      if (existing?.keys.has(key) !== true) freshKeys++;
+    }
     items.push({ id: formatId(id), deduplicated: false });
   }
-  const full = capacityError(st, existing, fresh);
+  const full = capacityError(st, existing, fresh, freshKeys);
   if (full !== null) return full;
   const q = existing ?? newQueue(st, cmd.queue, {});
   for (let i = 0; i < cmd.tasks.length; i++) {
@@ -44,7 +48,7 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
   return ok({ items });
 }
 
-function capacityError(st: MachineState, q: Queue | undefined, fresh: number): Answer | null {
+function capacityError(st: MachineState, q: Queue | undefined, fresh: number, freshKeys: number): Answer | null {
   if (fresh === 0) return null;
   if (q === undefined && st.queues.size >= st.limits.queuesMax) return tooManyQueues();
   const maxLength = q?.settings.maxLength ?? null;
@@ -53,6 +57,14 @@ function capacityError(st: MachineState, q: Queue | undefined, fresh: number): A
   }
   if (st.nonTerminal + fresh > st.limits.tasksMax) {
     return err('RESOURCE_EXHAUSTED', 'the broker is full', { limit: 'tasksMax', retryAfterMs: 1000 });
+  }
+  if (st.tasks.size + fresh > st.limits.tasksRetainedMax) {
+    const message = 'too many tasks retained (pending and terminal): lower retentionMs or wait';
+    return err('RESOURCE_EXHAUSTED', message, { limit: 'tasksRetainedMax', retryAfterMs: 1000 });
+  }
+  if (st.keyCount + freshKeys > st.limits.idempotencyKeysMax) {
+    const message = 'too many idempotency keys held: lower idempotencyWindowMs or wait';
+    return err('RESOURCE_EXHAUSTED', message, { limit: 'idempotencyKeysMax', retryAfterMs: 1000 });
   }
   return null;
 }
@@ -90,6 +102,7 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
 function recordKey(st: MachineState, q: Queue, key: string, t: Task): void {
   const old = q.keys.get(key);
   if (old !== undefined) st.sum.sub(hashKey(st, q.name, key, old.id, old.expiresAt));
+  else st.keyCount++;
   const expiresAt = st.mono + q.settings.idempotencyWindowMs;
   q.keys.set(key, { id: t.id, expiresAt });
   st.sum.add(hashKey(st, q.name, key, t.id, expiresAt));

@@ -11,17 +11,8 @@
 //
 // The state is one record, MachineState (state.ts); every module works on it.
 
-import type {
-  Answer,
-  Command,
-  CommandAnswer,
-  Limits,
-  ReadAnswer,
-  ReadQuery,
-  TaskEvent,
-  TaskState,
-} from '../protocol/index.js';
-import { DEFAULT_LIMITS, decodeEnvelope, validateCommand } from '../protocol/index.js';
+import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
+import { decodeEnvelope, validateCommand } from '../protocol/index.js';
 import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive } from './deadletters.js';
@@ -34,16 +25,17 @@ import type { Session } from './records.js';
 import { STATE_NAMES } from './records.js';
 import { applyInSession, openSession, removeSession } from './sessions.js';
 import * as snap from './snapshot.js';
-import type { MachineCounters } from './state.js';
-import { MachineState, err, ok } from './state.js';
+import type { MachineCounters, MachineLimits } from './state.js';
+import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
-export type { MachineCounters } from './state.js';
+export type { MachineCounters, MachineLimits } from './state.js';
+export { DEFAULT_MACHINE_LIMITS } from './state.js';
 
 export interface MachineOptions {
-  limits?: Partial<Limits>;
+  limits?: Partial<MachineLimits>;
   /** Record task events for drainEvents() (default true). */
   events?: boolean;
 }
@@ -56,12 +48,12 @@ export interface TaskCount {
 }
 
 export class QueueStateMachine {
-  readonly limits: Limits;
+  readonly limits: MachineLimits;
   /** @internal The whole state, for this package's modules and white-box tests. */
   readonly state: MachineState;
 
   constructor(opts: MachineOptions = {}) {
-    const limits = { ...DEFAULT_LIMITS, ...(opts.limits ?? {}) };
+    const limits = { ...DEFAULT_MACHINE_LIMITS, ...(opts.limits ?? {}) };
     if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (DESIGN.md §2)');
     this.limits = limits;
     this.state = new MachineState(limits, opts.events ?? true);

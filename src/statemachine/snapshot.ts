@@ -145,6 +145,7 @@ function reset(m: MachineState): void {
   m.wallDelay = new IndexedHeap<Task>(deadlineLess);
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
+  m.keyCount = 0;
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
@@ -218,6 +219,7 @@ function rebuild(m: MachineState, ordered: Task[]): void {
     addTask(m, t);
   }
   for (const q of m.queues.values()) {
+    m.keyCount += q.keys.size;
     m.sum.add(hashQueue(m, q));
     for (const [k, e] of q.keys) m.sum.add(hashKey(m, q.name, k, e.id, e.expiresAt));
   }

@@ -3,11 +3,31 @@
 // (events of the current entry, counters for metrics). No module keeps state of its own.
 
 import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
-import { formatId } from '../protocol/index.js';
+import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { Queue, Session, Task } from './records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
+
+/**
+ * Limits of the state machine itself (beside the protocol's Limits). Each is a count, `…Max`; when
+ * reached, the command that would pass it gets RESOURCE_EXHAUSTED naming it.
+ */
+export interface MachineLimits extends Limits {
+  /** Tasks held, pending and retained terminal ones together: a fresh enqueue beyond it is refused. */
+  tasksRetainedMax: number;
+  /** Idempotency keys held (live and tombstones), all queues: an enqueue adding a key beyond it is refused. */
+  idempotencyKeysMax: number;
+  /** Tasks a purge / delete / pause / resume walks per entry; the rest continues at the next entries. */
+  adminTasksPerEntryMax: number;
+}
+
+export const DEFAULT_MACHINE_LIMITS: Readonly<MachineLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
+  tasksRetainedMax: 2 * DEFAULT_LIMITS.tasksMax,
+  idempotencyKeysMax: DEFAULT_LIMITS.tasksMax,
+  adminTasksPerEntryMax: 10_000,
+});
 
 /** Lease and delay heaps order by (due, id). */
 export function deadlineLess(a: Task, b: Task): boolean {
@@ -59,6 +79,8 @@ export class MachineState {
   nonTerminal = 0;
 
   // --- derived / local ---
+  /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */
+  keyCount = 0;
   /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirtyQueues: Queue[] = [];
   sum = new DigestSum();
@@ -81,7 +103,7 @@ export class MachineState {
   };
 
   constructor(
-    readonly limits: Limits,
+    readonly limits: MachineLimits,
     readonly eventsOn: boolean,
   ) {}
 }

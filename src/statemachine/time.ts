@@ -110,6 +110,7 @@ export function sweep(st: MachineState): void {
     if (q !== undefined && k !== undefined && k.expiresAt <= st.mono) {
       st.sum.sub(hashKey(st, q.name, key, k.id, k.expiresAt));
       q.keys.delete(key);
+      st.keyCount--;
     }
   }
   for (let e = st.sessionTimers.peek(); budget > 0 && e !== undefined && e.at <= st.mono; e = st.sessionTimers.peek()) {

@@ -108,3 +108,26 @@ describe('statemachine - probes for the driver and metrics', () => {
     expect(d.sm.taskCounts()).toHaveLength(14); // every state of both queues
   });
 });
+
+describe('statemachine - caps by count', () => {
+  it('refuses enqueues beyond tasksRetainedMax, terminal tasks included, naming the limit', () => {
+    const d = new Driver({ limits: { tasksRetainedMax: 3 } });
+    d.value(enq('q', 2));
+    const [t] = d.value<Leased>(lease('q', 1)).tasks as [LeasedTask];
+    d.value({ type: 'ack', items: [{ id: t.id, token: t.token }] } as never);
+    const a = d.run(enq('q', 2));
+    expect(a.ok ? null : a.error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', limit: 'tasksRetainedMax' });
+    expect(code(d.run(enq('q', 1)))).toBe('OK'); // 1 completed + 2 pending = 3
+  });
+
+  it('refuses new idempotency keys beyond idempotencyKeysMax; tombstones count; duplicates pass', () => {
+    const d = new Driver({ limits: { idempotencyKeysMax: 2 } });
+    d.value(enq('q', 1, { idempotencyKey: 'a' }));
+    d.value({ type: 'cancel', id: '1' } as never); // the key outlives the task
+    d.value(enq('q', 1, { idempotencyKey: 'b' }));
+    const a = d.run(enq('q', 1, { idempotencyKey: 'c' }));
+    expect(a.ok ? null : a.error).toMatchObject({ code: 'RESOURCE_EXHAUSTED', limit: 'idempotencyKeysMax' });
+    expect(code(d.run(enq('q', 1, { idempotencyKey: 'a' })))).toBe('OK'); // deduplicated
+    expect(code(d.run(enq('q', 1)))).toBe('OK'); // no key
+  });
+});
