@@ -1,12 +1,13 @@
 // Admin commands on tasks and queues (DESIGN.md §3): cancel / promote / update a pending task;
-// purge (cancel every non-terminal task) and delete a queue.
+// purge (cancel every non-terminal task) and delete a queue, a capped amount per entry (jobs.ts).
 
 import type { Answer, CommandOf } from '../protocol/index.js';
 import { parseId } from '../protocol/index.js';
-import { hashKey, hashQueue, mut } from './digest.js';
-import { afterTerminal, endAttempt, finish, place, removeTask, toTerminal, toWaiting } from './placement.js';
+import { mut } from './digest.js';
+import { startDelete, startPurge } from './jobs.js';
+import { finish, place, toWaiting } from './placement.js';
 import type { Queue } from './records.js';
-import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task, isTerminal } from './records.js';
+import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task } from './records.js';
 import type { MachineState } from './state.js';
 import { bytesToLatin1, err, ev, ok } from './state.js';
 
@@ -57,46 +58,23 @@ export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
   return ok({ state: STATE_NAMES[t.state] });
 }
 
-function cancelAll(st: MachineState, q: Queue, reason: string): number {
-  let n = 0;
-  for (let t = q.first; t !== null; t = t.qnext) {
-    if (isTerminal(t.state)) continue;
-    mut(st, t, () => {
-      if (t.state === S_LEASED) {
-        endAttempt(st, t, 'cancelled', null, null);
-        t.worker = undefined;
-      }
-      toTerminal(st, t, S_CANCELLED, reason);
-    });
-    afterTerminal(st, t, T_CANCELLED, 'cancelled');
-    n++;
-  }
-  return n;
+function deleting(q: Queue): Answer {
+  return err('FAILED_PRECONDITION', `queue ${q.name} is being deleted`, { reason: 'queue_deleting' });
 }
 
 export function purgeQueue(st: MachineState, name: string): Answer {
   const q = st.queues.get(name);
   if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
-  return ok({ purged: cancelAll(st, q, 'purged') });
+  if (q.deleting) return deleting(q);
+  return ok({ purged: startPurge(st, q) });
 }
 
 export function deleteQueue(st: MachineState, name: string, force: boolean): Answer {
   const q = st.queues.get(name);
   if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
+  if (q.deleting) return deleting(q);
   if (q.nonTerminal() > 0 && !force) {
     return err('FAILED_PRECONDITION', `queue ${name} holds non-terminal tasks`, { reason: 'queue_not_empty' });
   }
-  const cancelled = cancelAll(st, q, 'deleted');
-  for (let t = q.first; t !== null;) {
-    const next = t.qnext;
-    removeTask(st, t, false);
-    t = next;
-  }
-  for (const [key, k] of q.keys) st.sum.sub(hashKey(st, q.name, key, k.id, k.expiresAt));
-  st.keyCount -= q.keys.size;
-  // A dirty queue is already out of the digest until the end of this entry.
-  if (q.dirty) q.dirty = false;
-  else st.sum.sub(hashQueue(st, q));
-  st.queues.delete(name);
-  return ok({ cancelled });
+  return ok({ cancelled: startDelete(st, q) });
 }

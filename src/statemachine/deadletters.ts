@@ -23,6 +23,7 @@ function deadLetter(st: MachineState, t: Task): void {
   const target = t.q.settings.deadLetterQueue;
   if (target === null || target === t.q.name) return;
   let q = st.queues.get(target);
+  if (q?.deleting === true) return;
   if (q === undefined) {
     if (st.queues.size >= st.limits.queuesMax) return;
     q = newQueue(st, target, {});
@@ -58,6 +59,10 @@ export function redrive(st: MachineState, cmd: CommandOf<'redrive'>): Answer {
     for (let t = q.first; t !== null && picked.length < max; t = t.qnext) if (redrivable(t)) picked.push(t);
   }
   const targets = picked.map((t) => cmd.toQueue ?? t.x?.deadLetterOf?.queue ?? q.name);
+  const gone = [q.name, ...targets].find((n) => st.queues.get(n)?.deleting === true);
+  if (gone !== undefined) {
+    return err('FAILED_PRECONDITION', `queue ${gone} is being deleted`, { reason: 'queue_deleting' });
+  }
   const missing = new Set(targets.filter((n) => !st.queues.has(n)));
   if (st.queues.size + missing.size > st.limits.queuesMax) return tooManyQueues();
   const out: { from: string; id: string }[] = [];

@@ -6,7 +6,7 @@ import type { NackAnswer } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import type { Hasher } from './hash.js';
 import { hex32 } from './hash.js';
-import type { Attempt, Queue, Session, Task } from './records.js';
+import type { AdminJob, Attempt, Queue, Session, Task } from './records.js';
 import type { MachineState } from './state.js';
 
 export function hashTask(st: MachineState, t: Task): Hasher {
@@ -68,6 +68,8 @@ export function mut(st: MachineState, t: Task, f: () => void): void {
 export function hashQueue(st: MachineState, q: Queue): Hasher {
   const h = st.h.reset().tag(31).str(q.name).int(q.settingsA).int(q.settingsB);
   for (const n of q.totals) h.int(n);
+  // Only while a delete runs, so the digest of every state without one is unchanged.
+  if (q.deleting) h.tag(9);
   return h;
 }
 
@@ -108,6 +110,22 @@ export function touchSession(st: MachineState, s: Session, f: () => void): void 
   const h = sessionFields(st, s);
   s.a = h.a;
   s.b = h.b;
+  st.sum.add(h);
+}
+
+/** Bracket every change of an admin job (its cursor): its old hash leaves the digest, its new one enters. */
+export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
+  st.sum.subPair(j.a, j.b);
+  f();
+  const h = st.h
+    .reset()
+    .tag(33)
+    .str(j.kind)
+    .str(j.q.name)
+    .int(j.next?.id ?? 0)
+    .int(j.upTo);
+  j.a = h.a;
+  j.b = h.b;
   st.sum.add(h);
 }
 

@@ -19,6 +19,9 @@ function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined
 
 export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
   const existing = st.queues.get(cmd.queue);
+  if (existing?.deleting === true) {
+    return err('FAILED_PRECONDITION', `queue ${cmd.queue} is being deleted`, { reason: 'queue_deleting' });
+  }
   const items: { id: string; deduplicated: boolean }[] = [];
   const batchKeys = new Map<string, number>();
   let fresh = 0;

@@ -31,14 +31,14 @@ export function backoffDelay(settings: QueueSettings, taskId: number, attempts: 
 /** Ready, not paused and below its concurrency: a lease on this queue now would grant a task. */
 export function hasReady(st: MachineState, queue: string): boolean {
   const q = st.queues.get(queue);
-  if (q === undefined || q.settings.paused || q.ready.size === 0) return false;
+  if (q === undefined || q.settings.paused || q.deleting || q.ready.size === 0) return false;
   return q.settings.concurrency === null || (q.counts[S_LEASED] as number) < q.settings.concurrency;
 }
 
 export function lease(st: MachineState, cmd: CommandOf<'lease'>): Answer {
   const q = st.queues.get(cmd.queue);
   const out: LeasedTask[] = [];
-  if (q === undefined || q.settings.paused) return ok({ tasks: out });
+  if (q === undefined || q.settings.paused || q.deleting) return ok({ tasks: out });
   let n = cmd.max;
   if (q.settings.concurrency !== null) n = Math.min(n, q.settings.concurrency - (q.counts[S_LEASED] as number));
   // Expired-by-TTL candidates are skipped inline; bound that work too.

@@ -5,7 +5,7 @@
 //   1. the index advances by one (a stale index is a counted no-op);
 //   2. undecodable bytes are a counted no-op;
 //   3. mono / wall advance to the entry's stamps (never backwards);
-//   4. due transitions (time.ts) and lazy removals (time.ts sweep), each capped per entry;
+//   4. due transitions and lazy removals (time.ts), then pending admin work (jobs.ts), each capped;
 //   5. each command of the envelope under its session's rules (sessions.ts), dispatched below.
 // Invalid commands get error answers; a failed assertion (a bug) propagates to the caller.
 //
@@ -18,6 +18,7 @@ import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
 import { enqueue } from './enqueue.js';
+import { runJobs } from './jobs.js';
 import { ack, extend, hasReady, lease, nack, release } from './lease.js';
 import { configureQueue, createQueue } from './queues.js';
 import * as reads from './reads.js';
@@ -80,6 +81,7 @@ export class QueueStateMachine {
     this.guard(() => {
       runDue(st);
       sweep(st);
+      runJobs(st);
     });
     const out: CommandAnswer[] = [];
     for (const sc of env.cmds) {

@@ -5,7 +5,7 @@
 
 import type { TaskEventType } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
-import { bumpTotal, mut } from './digest.js';
+import { bumpTotal, mut, touchJob } from './digest.js';
 import type { Group, Task } from './records.js';
 import { S_DELAYED, S_LEASED, S_WAITING, T_REMOVED, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
@@ -30,7 +30,8 @@ export function assertPlaced(st: MachineState, t: Task): void {
       return;
     case S_DELAYED: {
       const heap = t.x?.wallDue === true ? st.wallDelay : st.monoDelay;
-      assert(t.q.settings.paused ? t.pos < 0 : heap.has(t), 'a delayed task is timed iff its queue runs');
+      if (t.q.reparking) assert(t.pos < 0 || heap.has(t), 'a delayed task is in its delay heap or none');
+      else assert(t.q.settings.paused ? t.pos < 0 : heap.has(t), 'a delayed task is timed iff its queue runs');
       return;
     }
     case S_LEASED:
@@ -169,6 +170,8 @@ export function endAttempt(st: MachineState, t: Task, end: string, error: string
 
 export function removeTask(st: MachineState, t: Task, byRetention: boolean): void {
   assert(isTerminal(t.state) && t.pos < 0, 'only terminal tasks are removed');
+  // A job whose cursor is this task moves on to the next one.
+  for (const j of st.jobs) if (j.next === t) touchJob(st, j, () => (j.next = t.qnext));
   st.sum.subPair(t.ha, t.hb);
   st.tasks.delete(t.id);
   t.q.unlink(t);

@@ -5,7 +5,8 @@ import type { Answer, CommandOf, QueueSettings } from '../protocol/index.js';
 import { DEFAULT_QUEUE_SETTINGS } from '../protocol/index.js';
 import type { SettingsPatch } from '../protocol/validate.js';
 import { hashQueue, mutQueue } from './digest.js';
-import { Queue, S_DELAYED } from './records.js';
+import { startRepark } from './jobs.js';
+import { Queue } from './records.js';
 import type { MachineState } from './state.js';
 import { err, ok } from './state.js';
 
@@ -35,21 +36,12 @@ export function createQueue(st: MachineState, cmd: CommandOf<'createQueue'>): An
 export function configureQueue(st: MachineState, name: string, patch: SettingsPatch): Answer {
   const q = st.queues.get(name);
   if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
+  if (q.deleting) return err('FAILED_PRECONDITION', `queue ${name} is being deleted`, { reason: 'queue_deleting' });
   const wasPaused = q.settings.paused;
   mutQueue(st, q, () => {
     q.settings = settingsFrom(q.settings, patch);
     q.hashSettings();
   });
-  if (wasPaused !== q.settings.paused) repark(st, q);
+  if (wasPaused !== q.settings.paused) startRepark(st, q);
   return ok({ queue: q.name, settings: q.settings });
-}
-
-/** Pause parks the queue's delayed tasks outside the heaps (nothing due); resume puts them back. */
-function repark(st: MachineState, q: Queue): void {
-  for (let t = q.first; t !== null; t = t.qnext) {
-    if (t.state !== S_DELAYED) continue;
-    const heap = t.x?.wallDue === true ? st.wallDelay : st.monoDelay;
-    if (q.settings.paused && t.pos >= 0) heap.remove(t);
-    else if (!q.settings.paused && t.pos < 0) heap.push(t);
-  }
 }

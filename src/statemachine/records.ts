@@ -167,8 +167,12 @@ export class Queue {
   readonly keys = new Map<string, KeyEntry>();
   settingsA = 0;
   settingsB = 0;
-  /** Out of the digest sum until the end of the current entry (see QueueStateMachine.mutQueue). */
+  /** Out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirty = false;
+  /** A delete is in progress (jobs.ts): the queue takes no commands; it goes when its job ends. */
+  deleting = false;
+  /** A pause / resume is re-parking its delayed tasks (jobs.ts): either heap membership is valid. */
+  reparking = false;
 
   constructor(
     readonly name: string,
@@ -227,4 +231,24 @@ export class Session {
 export function latin1Bytes(s: string): Uint8Array {
   const b = Buffer.from(s, 'latin1');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark';
+
+/**
+ * Admin work that grows with a queue's length, done a capped amount per entry (jobs.ts). `next` is
+ * the cursor into the queue's id-ordered task list (null: at its end); tasks with ids ≥ `upTo`
+ * came after the command and are not visited by a purge.
+ */
+export class AdminJob {
+  /** The job's hash as currently added to the digest sum. */
+  a = 0;
+  b = 0;
+
+  constructor(
+    readonly kind: JobKind,
+    readonly q: Queue,
+    public next: Task | null,
+    public upTo: number,
+  ) {}
 }

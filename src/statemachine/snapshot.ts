@@ -10,13 +10,28 @@ import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { Attempt, CachedAnswer } from './records.js';
 import { Hasher } from './hash.js';
-import { addTask, digestOf, hashKey, hashQueue } from './digest.js';
+import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
 import type { MachineState } from './state.js';
 import { deadlineLess } from './state.js';
-import { Queue, S_DELAYED, S_LEASED, S_WAITING, Session, Task, TaskExtra, isTerminal, latin1Bytes } from './records.js';
+import type { JobKind } from './records.js';
+import {
+  AdminJob,
+  Queue,
+  S_DELAYED,
+  S_LEASED,
+  S_WAITING,
+  Session,
+  Task,
+  TaskExtra,
+  isTerminal,
+  latin1Bytes,
+} from './records.js';
 
-const FORMAT = 'raftq-sm/2';
+// 3: queue rows carry `deleting`, and a `jobs` chunk holds pending admin work. 2 restores as before
+// (no jobs, no queue being deleted).
+const FORMAT = 'raftq-sm/3';
+const FORMATS_READ = ['raftq-sm/2', FORMAT];
 const TASKS_PER_CHUNK = 1024;
 const ITEMS_PER_CHUNK = 4096;
 
@@ -88,8 +103,9 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
     FORMAT,
     { applied: m.applied, mono: m.mono, wall: m.wall, nextTaskId: m.nextTaskId, nextSessionId: m.nextSessionId },
   ]);
-  const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals]);
+  const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
+  if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
@@ -121,6 +137,40 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   yield encode(['end', digestOf(m)]);
 }
 
+type JobRow = [JobKind, string, number, number, number[]];
+
+/**
+ * A job: kind, queue, cursor (task id, 0 at the end), upTo, and for a re-park the delayed tasks
+ * not yet visited whose heap membership still follows the old setting (restore flips them back).
+ */
+function encodeJob(j: AdminJob): JobRow {
+  const stale: number[] = [];
+  if (j.kind === 'repark') {
+    for (let t = j.next; t !== null; t = t.qnext) {
+      if (t.state === S_DELAYED && t.pos >= 0 === t.q.settings.paused) stale.push(t.id);
+    }
+  }
+  return [j.kind, j.q.name, j.next?.id ?? 0, j.upTo, stale];
+}
+
+function restoreJobs(m: MachineState, rows: JobRow[]): void {
+  for (const [kind, qn, next, upTo, stale] of rows) {
+    const q = m.queues.get(qn) ?? fail(`job on unknown queue ${qn}`);
+    const t = next === 0 ? null : (m.tasks.get(next) ?? fail(`job cursor on unknown task ${next}`));
+    const j = new AdminJob(kind, q, t, upTo);
+    touchJob(m, j, () => undefined);
+    m.jobs.push(j);
+    if (kind !== 'repark') continue;
+    q.reparking = true;
+    for (const id of stale) {
+      const d = m.tasks.get(id) ?? fail(`re-park of unknown task ${id}`);
+      const heap = d.x?.wallDue === true ? m.wallDelay : m.monoDelay;
+      if (d.pos >= 0) heap.remove(d);
+      else heap.push(d);
+    }
+  }
+}
+
 /** Decoded bins are Buffers viewing the chunk; the live state holds plain, owned Uint8Arrays. */
 function plain(v: unknown): unknown {
   if (v instanceof Uint8Array) return new Uint8Array(v);
@@ -146,6 +196,7 @@ function reset(m: MachineState): void {
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
   m.keyCount = 0;
+  m.jobs = [];
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
@@ -249,12 +300,13 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
   reset(m);
   const tasks: Task[] = [];
+  let jobs: JobRow[] = [];
   let expected: string | null = null;
   for (const v of values) {
     if (!Array.isArray(v)) fail('chunk is not a record');
     const [tag, a, b] = v as [string, unknown, unknown];
     if (tag === 'head') {
-      if (a !== FORMAT) fail(`unknown format ${String(a)}`);
+      if (!FORMATS_READ.includes(a as string)) fail(`unknown format ${String(a)}`);
       const h = b as { applied: number; mono: number; wall: number; nextTaskId: number; nextSessionId: number };
       m.applied = h.applied;
       m.mono = h.mono;
@@ -262,14 +314,17 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       m.nextTaskId = h.nextTaskId;
       m.nextSessionId = h.nextSessionId;
     } else if (tag === 'queues') {
-      for (const [name, settings, totals] of a as [string, QueueSettings, number[]][]) {
+      for (const [name, settings, totals, deleting] of a as [string, QueueSettings, number[], boolean?][]) {
         const q = new Queue(name, settings);
+        q.deleting = deleting === true;
         totals.forEach((n, i) => (q.totals[i] = n));
         m.queues.set(name, q);
       }
     } else if (tag === 'keys') {
       const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
+    } else if (tag === 'jobs') {
+      jobs = a as JobRow[];
     } else if (tag === 'tasks') {
       for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
     } else if (tag === 'sessions') {
@@ -284,6 +339,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   }
   if (expected === null) fail('truncated snapshot');
   rebuild(m, tasks);
+  restoreJobs(m, jobs);
   if (digestOf(m) !== expected) fail(`digest mismatch: ${digestOf(m)} != ${expected}`);
 }
 

@@ -6,7 +6,7 @@ import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../p
 import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { Queue, Session, Task } from './records.js';
+import type { AdminJob, Queue, Session, Task } from './records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
 
 /**
@@ -77,6 +77,8 @@ export class MachineState {
   keyTimers = new TimerHeap();
   sessionTimers = new TimerHeap();
   nonTerminal = 0;
+  /** Admin work in progress, oldest first (jobs.ts). */
+  jobs: AdminJob[] = [];
 
   // --- derived / local ---
   /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */

@@ -27,6 +27,8 @@ export function nextDue(st: MachineState): { mono: number | null; wall: number |
   let mono: number | null = null;
   const cands = [st.leaseHeap.peek()?.due, st.monoDelay.peek()?.due, st.ttlTimers.peek()?.at];
   for (const c of cands) if (c !== undefined && (mono === null || c < mono)) mono = c;
+  // Pending admin work is due now: the leader proposes advanceTime to continue it.
+  if (st.jobs.length > 0 && (mono === null || st.mono < mono)) mono = st.mono;
   const w = st.wallDelay.peek();
   return { mono, wall: w === undefined ? null : w.due };
 }
