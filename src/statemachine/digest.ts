@@ -15,7 +15,7 @@ export function hashTask(st: MachineState, t: Task): Hasher {
     .int(t.attempts)
     .int(t.deliveries)
     .int(t.leases)
-    .int(t.due)
+    .int(t.dueMono + t.dueWall) // at most one is non-zero
     .int(t.token)
     .int(t.enqMono)
     .int(t.enqWall)

@@ -91,7 +91,7 @@ function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | u
     payload: latin1ToBytes(t.payload),
     headers: t.x?.headers ?? EMPTY_HEADERS,
     priority: t.priority,
-    deadlineMono: t.due,
+    deadlineMono: t.dueMono,
     leaseMs,
     attempts: t.attempts,
     deliveries: t.deliveries,
@@ -129,7 +129,7 @@ function checkLease(
   }
   if (token >= st.index) return { answer: err('LEASE_LOST', 'token from the future') };
   if (t.state !== S_LEASED || t.token !== token) return { answer: err('LEASE_LOST', 'not the current lease') };
-  if (t.due <= st.mono) return { answer: err('LEASE_LOST', 'lease deadline passed') };
+  if (t.dueMono <= st.mono) return { answer: err('LEASE_LOST', 'lease deadline passed') };
   return { t };
 }
 
@@ -208,11 +208,11 @@ export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
   mut(st, t, () => {
     const leaseMs = cmd.leaseMs ?? t.leaseMsCur ?? t.q.settings.leaseMs;
     t.leaseMsCur = leaseMs;
-    t.due = st.mono + leaseMs;
+    t.dueMono = st.mono + leaseMs;
     st.leaseHeap.update(t);
     if (cmd.progress !== undefined) t.extra().progress = cmd.progress;
     if (cmd.checkpoint !== undefined) t.extra().checkpoint = copyBytes(cmd.checkpoint);
   });
   ev(st, t, 'extended');
-  return ok({ deadlineMono: t.due });
+  return ok({ deadlineMono: t.dueMono });
 }

@@ -68,7 +68,8 @@ function detach(st: MachineState, t: Task, fresh = false): void {
 export function toLeased(st: MachineState, t: Task, due: number): void {
   detach(st, t);
   setState(t, S_LEASED, st);
-  t.due = due;
+  t.dueMono = due;
+  t.dueWall = 0;
   st.leaseHeap.push(t);
   assertPlaced(st, t);
 }
@@ -77,7 +78,8 @@ export function toLeased(st: MachineState, t: Task, due: number): void {
 export function toWaiting(st: MachineState, t: Task, fresh = false): void {
   detach(st, t, fresh);
   setState(t, S_WAITING, st);
-  t.due = 0;
+  t.dueMono = 0;
+  t.dueWall = 0;
   if (t.x !== undefined) t.x.wallDue = false;
   if (eligible(t)) t.q.ready.push(t);
   assertPlaced(st, t);
@@ -87,7 +89,8 @@ export function toWaiting(st: MachineState, t: Task, fresh = false): void {
 export function toDelayed(st: MachineState, t: Task, at: number, wallDue: boolean, fresh = false): void {
   detach(st, t, fresh);
   setState(t, S_DELAYED, st);
-  t.due = at;
+  t.dueMono = wallDue ? 0 : at;
+  t.dueWall = wallDue ? at : 0;
   if (wallDue || t.x !== undefined) t.extra().wallDue = wallDue;
   if (!t.q.settings.paused) (wallDue ? st.wallDelay : st.monoDelay).push(t);
   assertPlaced(st, t);

@@ -43,13 +43,15 @@ export function taskView(m: MachineState, t: Task): TaskView {
   };
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.endedMono !== undefined) v.endedMono = t.endedMono;
-  if (t.state === S_DELAYED) v.runAt = { clock: x?.wallDue === true ? 'wall' : 'mono', at: t.due };
+  if (t.state === S_DELAYED) {
+    v.runAt = x?.wallDue === true ? { clock: 'wall', at: t.dueWall } : { clock: 'mono', at: t.dueMono };
+  }
   if (t.state === S_LEASED) {
     v.lease = {
       token: formatId(t.token),
       workerId: t.worker ?? '',
-      deadlineMono: t.due,
-      expired: t.due <= m.mono,
+      deadlineMono: t.dueMono,
+      expired: t.dueMono <= m.mono,
     };
   }
   if (x === undefined) return v;

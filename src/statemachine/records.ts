@@ -85,8 +85,10 @@ export class Task implements Positioned {
   attempts = 0;
   deliveries = 0;
   leases = 0;
-  /** Delayed: runAt (mono, or wall if x.wallDue). Leased: the lease deadline (mono). */
-  due = 0;
+  /** Leased: the lease deadline. Delayed on mono: its runAt. Else 0 (terminal: kept as it was). */
+  dueMono = 0;
+  /** Delayed on wall (x.wallDue): its absolute runAt. Else 0. At most one of the two is non-zero. */
+  dueWall = 0;
   /** The current (or last) lease's fencing token: the granting entry's index. */
   token = 0;
   /** The queue's task list, in id order (intrusive, so no per-task Set entry). */

@@ -13,7 +13,7 @@ import { Hasher } from './hash.js';
 import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
 import type { MachineState } from './state.js';
-import { deadlineLess } from './state.js';
+import { monoLess, wallLess } from './state.js';
 import type { JobKind } from './records.js';
 import {
   AdminJob,
@@ -71,7 +71,8 @@ function encodeTask(t: Task): unknown[] {
     t.attempts,
     t.deliveries,
     t.leases,
-    t.due,
+    // One slot for both (formats 2 and 3): at most one is non-zero; x.wallDue says which.
+    t.dueMono + t.dueWall,
     t.token,
     t.enqMono,
     t.enqWall,
@@ -190,9 +191,9 @@ function reset(m: MachineState): void {
   m.tasks.clear();
   m.queues.clear();
   m.sessions.clear();
-  m.leaseHeap = new IndexedHeap<Task>(deadlineLess);
-  m.monoDelay = new IndexedHeap<Task>(deadlineLess);
-  m.wallDelay = new IndexedHeap<Task>(deadlineLess);
+  m.leaseHeap = new IndexedHeap<Task>(monoLess);
+  m.monoDelay = new IndexedHeap<Task>(monoLess);
+  m.wallDelay = new IndexedHeap<Task>(wallLess);
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
   m.keyCount = 0;
@@ -236,7 +237,6 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
   t.attempts = attempts;
   t.deliveries = deliveries;
   t.leases = leases;
-  t.due = due;
   t.token = token;
   if (run !== null) {
     const rt = t as unknown as Record<string, unknown>;
@@ -246,6 +246,8 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     const ex = t.extra() as unknown as Record<string, unknown>;
     for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = plain(x[k]);
   }
+  if (state === S_DELAYED && t.x?.wallDue === true) t.dueWall = due;
+  else t.dueMono = due;
   return t;
 }
 

@@ -29,9 +29,14 @@ export const DEFAULT_MACHINE_LIMITS: Readonly<MachineLimits> = Object.freeze({
   adminTasksPerEntryMax: 10_000,
 });
 
-/** Lease and delay heaps order by (due, id). */
-export function deadlineLess(a: Task, b: Task): boolean {
-  return a.due !== b.due ? a.due < b.due : a.id < b.id;
+/** The lease and mono delay heaps order by (dueMono, id). */
+export function monoLess(a: Task, b: Task): boolean {
+  return a.dueMono !== b.dueMono ? a.dueMono < b.dueMono : a.id < b.id;
+}
+
+/** The wall delay heap orders by (dueWall, id). */
+export function wallLess(a: Task, b: Task): boolean {
+  return a.dueWall !== b.dueWall ? a.dueWall < b.dueWall : a.id < b.id;
 }
 
 /**
@@ -69,9 +74,9 @@ export class MachineState {
   readonly tasks = new Map<number, Task>();
   readonly queues = new Map<string, Queue>();
   readonly sessions = new Map<string, Session>();
-  leaseHeap = new IndexedHeap<Task>(deadlineLess);
-  monoDelay = new IndexedHeap<Task>(deadlineLess);
-  wallDelay = new IndexedHeap<Task>(deadlineLess);
+  leaseHeap = new IndexedHeap<Task>(monoLess);
+  monoDelay = new IndexedHeap<Task>(monoLess);
+  wallDelay = new IndexedHeap<Task>(wallLess);
   ttlTimers = new TimerHeap();
   retentionTimers = new TimerHeap();
   keyTimers = new TimerHeap();

@@ -25,26 +25,26 @@ import { bucket, ev } from './state.js';
 /** The earliest instants at which something is due (mono: leases, delays, TTL; wall: runAt). */
 export function nextDue(st: MachineState): { mono: number | null; wall: number | null } {
   let mono: number | null = null;
-  const cands = [st.leaseHeap.peek()?.due, st.monoDelay.peek()?.due, st.ttlTimers.peek()?.at];
+  const cands = [st.leaseHeap.peek()?.dueMono, st.monoDelay.peek()?.dueMono, st.ttlTimers.peek()?.at];
   for (const c of cands) if (c !== undefined && (mono === null || c < mono)) mono = c;
   // Pending admin work is due now: the leader proposes advanceTime to continue it.
   if (st.jobs.length > 0 && (mono === null || st.mono < mono)) mono = st.mono;
   const w = st.wallDelay.peek();
-  return { mono, wall: w === undefined ? null : w.due };
+  return { mono, wall: w === undefined ? null : w.dueWall };
 }
 
 /** Transitions due at this entry's stamps, in a defined order, capped per entry. */
 export function runDue(st: MachineState): void {
   let budget = st.limits.transitionsPerEntryMax;
-  for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= st.mono; t = st.leaseHeap.peek()) {
+  for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.dueMono <= st.mono; t = st.leaseHeap.peek()) {
     budget--;
     expireLease(st, t);
   }
-  for (let t = st.monoDelay.peek(); budget > 0 && t !== undefined && t.due <= st.mono; t = st.monoDelay.peek()) {
+  for (let t = st.monoDelay.peek(); budget > 0 && t !== undefined && t.dueMono <= st.mono; t = st.monoDelay.peek()) {
     budget--;
     delayedReady(st, t);
   }
-  for (let t = st.wallDelay.peek(); budget > 0 && t !== undefined && t.due <= st.wall; t = st.wallDelay.peek()) {
+  for (let t = st.wallDelay.peek(); budget > 0 && t !== undefined && t.dueWall <= st.wall; t = st.wallDelay.peek()) {
     budget--;
     delayedReady(st, t);
   }

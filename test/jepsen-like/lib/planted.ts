@@ -44,13 +44,13 @@ export const plants: Record<PlantName, Plant> = {
       ['lease.js', 'st.mono + leaseMs;', 'st.wall + leaseMs;'],
       [
         'time.js',
-        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= st.mono;',
-        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= st.wall;',
+        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.dueMono <= st.mono;',
+        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.dueMono <= st.wall;',
       ],
       [
         'lease.js',
-        'if (t.due <= st.mono)\n        return { answer: err(',
-        'if (t.due <= st.wall)\n        return { answer: err(',
+        'if (t.dueMono <= st.mono)\n        return { answer: err(',
+        'if (t.dueMono <= st.wall)\n        return { answer: err(',
       ],
     ],
   },
