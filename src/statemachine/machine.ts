@@ -78,15 +78,21 @@ export class QueueStateMachine {
     }
     st.mono = Math.max(st.mono, env.mono);
     st.wall = Math.max(st.wall, env.wall);
-    this.guard(() => {
+    try {
       runDue(st);
       sweep(st);
       runJobs(st);
-    });
+    } catch (e) {
+      this.internalError(e);
+    }
     const out: CommandAnswer[] = [];
     for (const sc of env.cmds) {
-      const answer =
-        this.guard(() => applyInSession(st, sc, this.execute)) ?? err('INTERNAL', 'internal error while applying');
+      let answer: Answer;
+      try {
+        answer = applyInSession(st, sc, this.execute);
+      } catch (e) {
+        answer = this.internalError(e);
+      }
       out.push({ session: sc.session, seq: sc.seq, answer });
     }
     flushQueues(st);
@@ -174,18 +180,14 @@ export class QueueStateMachine {
   }
 
   /**
-   * Run `f`; an AssertionError (a bug) propagates. Any other exception is a bug the invariants did
-   * not catch: counted in internalErrors, the entry's queue totals put back in the digest.
+   * An AssertionError (a bug) propagates. Any other exception is a bug the invariants did not
+   * catch: counted in internalErrors, the entry's queue totals put back in the digest, INTERNAL.
    */
-  private guard<T>(f: () => T): T | undefined {
-    try {
-      return f();
-    } catch (e) {
-      if (isAssertionError(e)) throw e;
-      this.state.counters.internalErrors++;
-      flushQueues(this.state);
-      return undefined;
-    }
+  private internalError(e: unknown): Answer {
+    if (isAssertionError(e)) throw e;
+    this.state.counters.internalErrors++;
+    flushQueues(this.state);
+    return err('INTERNAL', 'internal error while applying');
   }
 
   private readonly execute = (raw: unknown, s: Session | null): Answer => {

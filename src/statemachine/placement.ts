@@ -53,11 +53,14 @@ function setState(t: Task, s: number, st: MachineState): void {
 
 /**
  * Take the task out of whichever heap holds it (ready, delayed or leased). Precondition: it is
- * where its state says (a new task, `fresh`, is in none yet).
+ * where its state says. In a heap, the heap's own check verifies it is the one its state names;
+ * in none, assertPlaced verifies its state allows that (a new task, `fresh`, is in none yet).
  */
 function detach(st: MachineState, t: Task, fresh = false): void {
-  if (!fresh) assertPlaced(st, t);
-  if (t.pos < 0) return;
+  if (t.pos < 0) {
+    if (!fresh) assertPlaced(st, t);
+    return;
+  }
   if (t.state === S_WAITING) t.q.ready.remove(t);
   else if (t.state === S_DELAYED) (t.x?.wallDue === true ? st.wallDelay : st.monoDelay).remove(t);
   else if (t.state === S_LEASED) st.leaseHeap.remove(t);
