@@ -8,8 +8,8 @@ import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
 
-const PAGE_DEFAULT = 100;
-const PAGE_MAX = 1000;
+const PAGE_ITEMS_DEFAULT = 100;
+const PAGE_ITEMS_MAX = 1000;
 
 function attemptView(a: Attempt): AttemptRecord {
   return {
@@ -88,7 +88,7 @@ function page(
     }
     after = [p, id];
   }
-  const n = Math.min(Math.max(1, limit ?? PAGE_DEFAULT), PAGE_MAX);
+  const n = Math.min(Math.max(1, limit ?? PAGE_ITEMS_DEFAULT), PAGE_ITEMS_MAX);
   const found: Task[] = [];
   for (let t = q.first; t !== null; t = t.qnext) {
     if (!match(t)) continue;

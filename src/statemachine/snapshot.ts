@@ -32,8 +32,8 @@ import {
 // (no jobs, no queue being deleted).
 const FORMAT = 'raftq-sm/3';
 const FORMATS_READ = ['raftq-sm/2', FORMAT];
-const TASKS_PER_CHUNK = 1024;
-const ITEMS_PER_CHUNK = 4096;
+const CHUNK_TASKS_MAX = 1024;
+const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers'];
@@ -110,7 +110,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
-    yield* chunked(keys, ITEMS_PER_CHUNK, (b) => ['keys', q.name, b]);
+    yield* chunked(keys, CHUNK_ITEMS_MAX, (b) => ['keys', q.name, b]);
   }
   let prev = 0;
   const tasks = function* (): Generator<unknown[]> {
@@ -121,7 +121,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
       yield encodeTask(t);
     }
   };
-  yield* chunked(tasks(), TASKS_PER_CHUNK, (b) => ['tasks', b]);
+  yield* chunked(tasks(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
   const sessions = [...m.sessions.values()].map((s) => [
     s.id,
     s.timeoutMs,
@@ -129,10 +129,10 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
     s.floor,
     [...s.answers].map(([seq, c]) => [seq, c.answer]),
   ]);
-  yield* chunked(sessions, ITEMS_PER_CHUNK, (b) => ['sessions', b]);
+  yield* chunked(sessions, CHUNK_ITEMS_MAX, (b) => ['sessions', b]);
   for (const name of TIMERS) {
     guard();
-    yield* chunked(m[name].sorted(), ITEMS_PER_CHUNK, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
+    yield* chunked(m[name].sorted(), CHUNK_ITEMS_MAX, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
   }
   guard();
   yield encode(['end', digestOf(m)]);
