@@ -2,6 +2,8 @@
 // re-keying an arbitrary item is O(log n) without a side table. An item sits in at most one
 // IndexedHeap at a time (a task is ready, delayed or leased, never two of them).
 
+import { assert } from '../protocol/assert.js';
+
 export interface Positioned {
   pos: number;
 }
@@ -20,7 +22,7 @@ export class IndexedHeap<T extends Positioned> {
   }
 
   push(item: T): void {
-    if (item.pos !== -1) throw new Error('heap: item already in a heap');
+    assert(item.pos === -1, 'heap: item already in a heap');
     item.pos = this.items.length;
     this.items.push(item);
     this.up(item.pos);
@@ -34,7 +36,7 @@ export class IndexedHeap<T extends Positioned> {
 
   remove(item: T): void {
     const i = item.pos;
-    if (this.items[i] !== item) throw new Error('heap: item not in this heap');
+    assert(this.items[i] === item, 'heap: item not in this heap');
     const last = this.items.pop() as T;
     item.pos = -1;
     if (last === item) return;
@@ -46,7 +48,7 @@ export class IndexedHeap<T extends Positioned> {
 
   /** Restore order after the item's key changed. */
   update(item: T): void {
-    if (this.items[item.pos] !== item) throw new Error('heap: item not in this heap');
+    assert(this.items[item.pos] === item, 'heap: item not in this heap');
     this.up(item.pos);
     this.down(item.pos);
   }

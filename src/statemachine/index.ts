@@ -1,5 +1,5 @@
 // The queue state machine: pure, deterministic, imports only src/protocol (DESIGN.md §4).
-export { QueueStateMachine, backoffDelay } from './machine.js';
-export type { MachineOptions } from './machine.js';
+export { QueueStateMachine, backoffDelay, DEFAULT_MACHINE_LIMITS } from './machine.js';
+export type { MachineOptions, MachineCounters, MachineLimits, TaskCount } from './machine.js';
 export type { Limits } from '../protocol/index.js';
 export { validateCommand, encodeEnvelope, decodeEnvelope } from '../protocol/index.js';

@@ -4,12 +4,12 @@
 
 import type { Answer, AttemptRecord, ListPage, QueueStats, ReadQuery, TaskState, TaskView } from '../protocol/index.js';
 import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
-import type { QueueStateMachine } from './machine.js';
+import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
 
-const PAGE_DEFAULT = 100;
-const PAGE_MAX = 1000;
+const PAGE_ITEMS_DEFAULT = 100;
+const PAGE_ITEMS_MAX = 1000;
 
 function attemptView(a: Attempt): AttemptRecord {
   return {
@@ -23,7 +23,7 @@ function attemptView(a: Attempt): AttemptRecord {
   };
 }
 
-export function taskView(m: QueueStateMachine, t: Task): TaskView {
+export function taskView(m: MachineState, t: Task): TaskView {
   const x = t.x;
   const v: TaskView = {
     id: formatId(t.id),
@@ -43,13 +43,15 @@ export function taskView(m: QueueStateMachine, t: Task): TaskView {
   };
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.endedMono !== undefined) v.endedMono = t.endedMono;
-  if (t.state === S_DELAYED) v.runAt = { clock: x?.wallDue === true ? 'wall' : 'mono', at: t.due };
+  if (t.state === S_DELAYED) {
+    v.runAt = x?.wallDue === true ? { clock: 'wall', at: t.dueWall } : { clock: 'mono', at: t.dueMono };
+  }
   if (t.state === S_LEASED) {
     v.lease = {
       token: formatId(t.token),
       workerId: t.worker ?? '',
-      deadlineMono: t.due,
-      expired: t.due <= m.lastMono(),
+      deadlineMono: t.dueMono,
+      expired: t.dueMono <= m.mono,
     };
   }
   if (x === undefined) return v;
@@ -70,7 +72,7 @@ export function taskView(m: QueueStateMachine, t: Task): TaskView {
 
 /** Page order: priority descending, then id ascending; the cursor is the last (priority, id) seen. */
 function page(
-  m: QueueStateMachine,
+  m: MachineState,
   q: Queue,
   match: (t: Task) => boolean,
   cursor: string | undefined,
@@ -86,7 +88,7 @@ function page(
     }
     after = [p, id];
   }
-  const n = Math.min(Math.max(1, limit ?? PAGE_DEFAULT), PAGE_MAX);
+  const n = Math.min(Math.max(1, limit ?? PAGE_ITEMS_DEFAULT), PAGE_ITEMS_MAX);
   const found: Task[] = [];
   for (let t = q.first; t !== null; t = t.qnext) {
     if (!match(t)) continue;
@@ -101,13 +103,13 @@ function page(
   return { ok: true, value: out };
 }
 
-function stats(m: QueueStateMachine, q: Queue): QueueStats {
+function stats(m: MachineState, q: Queue): QueueStats {
   const counts = {} as Record<TaskState, number>;
   TASK_STATES.forEach((s) => (counts[s] = q.counts[STATE_CODES[s]] as number));
   let oldest: number | null = null;
   for (let t = q.first; t !== null; t = t.qnext) {
     if (t.state === S_WAITING) {
-      oldest = m.lastMono() - t.enqMono;
+      oldest = m.mono - t.enqMono;
       break;
     }
   }
@@ -120,7 +122,7 @@ function notFound(what: string): Answer {
   return { ok: false, error: { code: 'NOT_FOUND', message: `no ${what}` } };
 }
 
-export function read(m: QueueStateMachine, query: ReadQuery): Answer {
+export function read(m: MachineState, query: ReadQuery): Answer {
   switch (query.type) {
     case 'task': {
       const t = m.tasks.get(parseId(query.id) ?? 0);
@@ -151,7 +153,7 @@ export function read(m: QueueStateMachine, query: ReadQuery): Answer {
     }
     case 'session': {
       const s = m.sessions.get(query.session);
-      if (s === undefined || s.lastMono + s.timeoutMs <= m.lastMono()) return notFound(`session ${query.session}`);
+      if (s === undefined || s.lastMono + s.timeoutMs <= m.mono) return notFound(`session ${query.session}`);
       const value = {
         session: s.id,
         floor: s.floor,

@@ -85,8 +85,10 @@ export class Task implements Positioned {
   attempts = 0;
   deliveries = 0;
   leases = 0;
-  /** Delayed: runAt (mono, or wall if x.wallDue). Leased: the lease deadline (mono). */
-  due = 0;
+  /** Leased: the lease deadline. Delayed on mono: its runAt. Else 0 (terminal: kept as it was). */
+  dueMono = 0;
+  /** Delayed on wall (x.wallDue): its absolute runAt. Else 0. At most one of the two is non-zero. */
+  dueWall = 0;
   /** The current (or last) lease's fencing token: the granting entry's index. */
   token = 0;
   /** The queue's task list, in id order (intrusive, so no per-task Set entry). */
@@ -167,8 +169,12 @@ export class Queue {
   readonly keys = new Map<string, KeyEntry>();
   settingsA = 0;
   settingsB = 0;
-  /** Out of the digest sum until the end of the current entry (see QueueStateMachine.mutQueue). */
+  /** Out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirty = false;
+  /** A delete is in progress (jobs.ts): the queue takes no commands; it goes when its job ends. */
+  deleting = false;
+  /** A pause / resume is re-parking its delayed tasks (jobs.ts): either heap membership is valid. */
+  reparking = false;
 
   constructor(
     readonly name: string,
@@ -227,4 +233,24 @@ export class Session {
 export function latin1Bytes(s: string): Uint8Array {
   const b = Buffer.from(s, 'latin1');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark';
+
+/**
+ * Admin work that grows with a queue's length, done a capped amount per entry (jobs.ts). `next` is
+ * the cursor into the queue's id-ordered task list (null: at its end); tasks with ids ≥ `upTo`
+ * came after the command and are not visited by a purge.
+ */
+export class AdminJob {
+  /** The job's hash as currently added to the digest sum. */
+  a = 0;
+  b = 0;
+
+  constructor(
+    readonly kind: JobKind,
+    readonly q: Queue,
+    public next: Task | null,
+    public upTo: number,
+  ) {}
 }

@@ -8,14 +8,32 @@ import type { QueueSettings } from '../protocol/index.js';
 import { decodeMultiple, encode } from '../protocol/index.js';
 import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { QueueStateMachine } from './machine.js';
 import type { Attempt, CachedAnswer } from './records.js';
 import { Hasher } from './hash.js';
-import { Queue, S_DELAYED, S_LEASED, S_WAITING, Session, Task, TaskExtra, isTerminal, latin1Bytes } from './records.js';
+import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
+import { eligible } from './placement.js';
+import type { MachineState } from './state.js';
+import { monoLess, wallLess } from './state.js';
+import type { JobKind } from './records.js';
+import {
+  AdminJob,
+  Queue,
+  S_DELAYED,
+  S_LEASED,
+  S_WAITING,
+  Session,
+  Task,
+  TaskExtra,
+  isTerminal,
+  latin1Bytes,
+} from './records.js';
 
-const FORMAT = 'raftq-sm/2';
-const TASKS_PER_CHUNK = 1024;
-const ITEMS_PER_CHUNK = 4096;
+// 3: queue rows carry `deleting`, and a `jobs` chunk holds pending admin work. 2 restores as before
+// (no jobs, no queue being deleted).
+const FORMAT = 'raftq-sm/3';
+const FORMATS_READ = ['raftq-sm/2', FORMAT];
+const CHUNK_TASKS_MAX = 1024;
+const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers'];
@@ -53,7 +71,8 @@ function encodeTask(t: Task): unknown[] {
     t.attempts,
     t.deliveries,
     t.leases,
-    t.due,
+    // One slot for both (formats 2 and 3): at most one is non-zero; x.wallDue says which.
+    t.dueMono + t.dueWall,
     t.token,
     t.enqMono,
     t.enqWall,
@@ -75,7 +94,7 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
 }
 
 /** The caller must consume every chunk before the next apply: the chunks are one consistent state. */
-export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
+export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   const epoch = m.epoch;
   const guard = (): void => {
     if (m.epoch !== epoch) throw new Error('snapshot: state changed while chunks were being taken');
@@ -85,12 +104,13 @@ export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
     FORMAT,
     { applied: m.applied, mono: m.mono, wall: m.wall, nextTaskId: m.nextTaskId, nextSessionId: m.nextSessionId },
   ]);
-  const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals]);
+  const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
+  if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
-    yield* chunked(keys, ITEMS_PER_CHUNK, (b) => ['keys', q.name, b]);
+    yield* chunked(keys, CHUNK_ITEMS_MAX, (b) => ['keys', q.name, b]);
   }
   let prev = 0;
   const tasks = function* (): Generator<unknown[]> {
@@ -101,7 +121,7 @@ export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
       yield encodeTask(t);
     }
   };
-  yield* chunked(tasks(), TASKS_PER_CHUNK, (b) => ['tasks', b]);
+  yield* chunked(tasks(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
   const sessions = [...m.sessions.values()].map((s) => [
     s.id,
     s.timeoutMs,
@@ -109,13 +129,47 @@ export function* snapshotChunks(m: QueueStateMachine): Generator<Uint8Array> {
     s.floor,
     [...s.answers].map(([seq, c]) => [seq, c.answer]),
   ]);
-  yield* chunked(sessions, ITEMS_PER_CHUNK, (b) => ['sessions', b]);
+  yield* chunked(sessions, CHUNK_ITEMS_MAX, (b) => ['sessions', b]);
   for (const name of TIMERS) {
     guard();
-    yield* chunked(m[name].sorted(), ITEMS_PER_CHUNK, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
+    yield* chunked(m[name].sorted(), CHUNK_ITEMS_MAX, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
   }
   guard();
-  yield encode(['end', m.digest()]);
+  yield encode(['end', digestOf(m)]);
+}
+
+type JobRow = [JobKind, string, number, number, number[]];
+
+/**
+ * A job: kind, queue, cursor (task id, 0 at the end), upTo, and for a re-park the delayed tasks
+ * not yet visited whose heap membership still follows the old setting (restore flips them back).
+ */
+function encodeJob(j: AdminJob): JobRow {
+  const stale: number[] = [];
+  if (j.kind === 'repark') {
+    for (let t = j.next; t !== null; t = t.qnext) {
+      if (t.state === S_DELAYED && t.pos >= 0 === t.q.settings.paused) stale.push(t.id);
+    }
+  }
+  return [j.kind, j.q.name, j.next?.id ?? 0, j.upTo, stale];
+}
+
+function restoreJobs(m: MachineState, rows: JobRow[]): void {
+  for (const [kind, qn, next, upTo, stale] of rows) {
+    const q = m.queues.get(qn) ?? fail(`job on unknown queue ${qn}`);
+    const t = next === 0 ? null : (m.tasks.get(next) ?? fail(`job cursor on unknown task ${next}`));
+    const j = new AdminJob(kind, q, t, upTo);
+    touchJob(m, j, () => undefined);
+    m.jobs.push(j);
+    if (kind !== 'repark') continue;
+    q.reparking = true;
+    for (const id of stale) {
+      const d = m.tasks.get(id) ?? fail(`re-park of unknown task ${id}`);
+      const heap = d.x?.wallDue === true ? m.wallDelay : m.monoDelay;
+      if (d.pos >= 0) heap.remove(d);
+      else heap.push(d);
+    }
+  }
 }
 
 /** Decoded bins are Buffers viewing the chunk; the live state holds plain, owned Uint8Arrays. */
@@ -133,22 +187,24 @@ function fail(msg: string): never {
   throw new Error(`restore: ${msg}`);
 }
 
-function reset(m: QueueStateMachine): void {
+function reset(m: MachineState): void {
   m.tasks.clear();
   m.queues.clear();
   m.sessions.clear();
-  m.leaseHeap = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
-  m.monoDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
-  m.wallDelay = new IndexedHeap<Task>((a, b) => (a.due !== b.due ? a.due < b.due : a.id < b.id));
+  m.leaseHeap = new IndexedHeap<Task>(monoLess);
+  m.monoDelay = new IndexedHeap<Task>(monoLess);
+  m.wallDelay = new IndexedHeap<Task>(wallLess);
   for (const name of TIMERS) m[name] = new TimerHeap();
   m.nonTerminal = 0;
+  m.keyCount = 0;
+  m.jobs = [];
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
   m.epoch++;
 }
 
-function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
+function decodeTask(m: MachineState, row: unknown[]): Task {
   const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x, run] =
     row as [
       number,
@@ -181,7 +237,6 @@ function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
   t.attempts = attempts;
   t.deliveries = deliveries;
   t.leases = leases;
-  t.due = due;
   t.token = token;
   if (run !== null) {
     const rt = t as unknown as Record<string, unknown>;
@@ -191,11 +246,13 @@ function decodeTask(m: QueueStateMachine, row: unknown[]): Task {
     const ex = t.extra() as unknown as Record<string, unknown>;
     for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = plain(x[k]);
   }
+  if (state === S_DELAYED && t.x?.wallDue === true) t.dueWall = due;
+  else t.dueMono = due;
   return t;
 }
 
 /** Rebuild the derived structures: queue lists, counts, groups, heaps and the digest sum. */
-function rebuild(m: QueueStateMachine, ordered: Task[]): void {
+function rebuild(m: MachineState, ordered: Task[]): void {
   for (const t of ordered) {
     m.tasks.set(t.id, t);
     t.q.append(t);
@@ -209,18 +266,19 @@ function rebuild(m: QueueStateMachine, ordered: Task[]): void {
     }
   }
   for (const t of ordered) {
-    if (t.state === S_WAITING && m.eligible(t)) t.q.ready.push(t);
+    if (t.state === S_WAITING && eligible(t)) t.q.ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
-    m.addTask(t);
+    addTask(m, t);
   }
   for (const q of m.queues.values()) {
-    m.sum.add(m.hashQueue(q));
-    for (const [k, e] of q.keys) m.sum.add(m.hashKey(q.name, k, e.id, e.expiresAt));
+    m.keyCount += q.keys.size;
+    m.sum.add(hashQueue(m, q));
+    for (const [k, e] of q.keys) m.sum.add(hashKey(m, q.name, k, e.id, e.expiresAt));
   }
 }
 
-function restoreSession(m: QueueStateMachine, row: unknown[]): void {
+function restoreSession(m: MachineState, row: unknown[]): void {
   const [id, timeoutMs, lastMono, floor, answers] = row as [string, number, number, number, [number, unknown][]];
   const s = new Session(id, timeoutMs, lastMono);
   s.floor = floor;
@@ -238,18 +296,19 @@ function restoreSession(m: QueueStateMachine, row: unknown[]): void {
   m.sessions.set(id, s);
 }
 
-export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> | Uint8Array): void {
+export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array): void {
   const values: unknown[] = [];
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
   for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
   reset(m);
   const tasks: Task[] = [];
+  let jobs: JobRow[] = [];
   let expected: string | null = null;
   for (const v of values) {
     if (!Array.isArray(v)) fail('chunk is not a record');
     const [tag, a, b] = v as [string, unknown, unknown];
     if (tag === 'head') {
-      if (a !== FORMAT) fail(`unknown format ${String(a)}`);
+      if (!FORMATS_READ.includes(a as string)) fail(`unknown format ${String(a)}`);
       const h = b as { applied: number; mono: number; wall: number; nextTaskId: number; nextSessionId: number };
       m.applied = h.applied;
       m.mono = h.mono;
@@ -257,14 +316,17 @@ export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> |
       m.nextTaskId = h.nextTaskId;
       m.nextSessionId = h.nextSessionId;
     } else if (tag === 'queues') {
-      for (const [name, settings, totals] of a as [string, QueueSettings, number[]][]) {
+      for (const [name, settings, totals, deleting] of a as [string, QueueSettings, number[], boolean?][]) {
         const q = new Queue(name, settings);
+        q.deleting = deleting === true;
         totals.forEach((n, i) => (q.totals[i] = n));
         m.queues.set(name, q);
       }
     } else if (tag === 'keys') {
       const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
+    } else if (tag === 'jobs') {
+      jobs = a as JobRow[];
     } else if (tag === 'tasks') {
       for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
     } else if (tag === 'sessions') {
@@ -279,7 +341,8 @@ export function restoreInto(m: QueueStateMachine, chunks: Iterable<Uint8Array> |
   }
   if (expected === null) fail('truncated snapshot');
   rebuild(m, tasks);
-  if (m.digest() !== expected) fail(`digest mismatch: ${m.digest()} != ${expected}`);
+  restoreJobs(m, jobs);
+  if (digestOf(m) !== expected) fail(`digest mismatch: ${digestOf(m)} != ${expected}`);
 }
 
 export type { Attempt };

@@ -18,8 +18,8 @@ export interface Plant {
   defaultSpec: { nemesis?: string; schedule?: string };
   /** The check expected to fire. */
   caughtBy: string;
-  /** Text replacements in dist/src/statemachine/machine.js (each must match). */
-  patches?: [string, string][];
+  /** Text replacements [file, from, to] in dist/src/statemachine/<file> (each must match). */
+  patches?: [string, string, string][];
   /** Leader mono clock rate, beyond ρmax (DESIGN.md §2). */
   leaderMonoRate?: number;
 }
@@ -41,14 +41,16 @@ export const plants: Record<PlantName, Plant> = {
     defaultSpec: { nemesis: 'clock' },
     caughtBy: 'exclusive',
     patches: [
-      ['t.due = this.mono + leaseMs;', 't.due = this.wall + leaseMs;'],
+      ['lease.js', 'st.mono + leaseMs;', 'st.wall + leaseMs;'],
       [
-        'for (let t = this.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= this.mono;',
-        'for (let t = this.leaseHeap.peek(); budget > 0 && t !== undefined && t.due <= this.wall;',
+        'time.js',
+        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.dueMono <= st.mono;',
+        'for (let t = st.leaseHeap.peek(); budget > 0 && t !== undefined && t.dueMono <= st.wall;',
       ],
       [
-        'if (t.due <= this.mono)\n            return { answer: err(',
-        'if (t.due <= this.wall)\n            return { answer: err(',
+        'lease.js',
+        'if (t.dueMono <= st.mono)\n        return { answer: err(',
+        'if (t.dueMono <= st.wall)\n        return { answer: err(',
       ],
     ],
   },
@@ -58,7 +60,7 @@ export const plants: Record<PlantName, Plant> = {
     storageFaults: '1',
     defaultSpec: { nemesis: 'pause' },
     caughtBy: 'staleAcksRefused / singleCompletion',
-    patches: [['if (t.state !== S_LEASED || t.token !== token)', 'if (t.state !== S_LEASED)']],
+    patches: [['lease.js', 'if (t.state !== S_LEASED || t.token !== token)', 'if (t.state !== S_LEASED)']],
   },
   // Not a code change: the leader's monotonic clock runs 1.5× fast, far beyond ρmax = 0.1 %.
   'mono-drift': {
@@ -82,7 +84,10 @@ export function plant(name: string): Plant {
  * Every run uses one: other engineers rebuild the shared dist/ at any time, and nodes restarted
  * mid-run must run the code the run started with.
  */
-export async function privateBuild(dir: string, patches: readonly [string, string][] = []): Promise<ClusterFactory> {
+export async function privateBuild(
+  dir: string,
+  patches: readonly [string, string, string][] = [],
+): Promise<ClusterFactory> {
   const root = join(dir, 'build');
   mkdirSync(join(root, 'src'), { recursive: true });
   cpSync(join(repoRoot, 'dist'), join(root, 'dist'), { recursive: true });
@@ -90,13 +95,12 @@ export async function privateBuild(dir: string, patches: readonly [string, strin
   cpSync(join(repoRoot, 'src', 'protocol'), join(root, 'src', 'protocol'), { recursive: true });
   writeFileSync(join(root, 'package.json'), readFileSync(join(repoRoot, 'package.json')));
   if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
-  const machine = join(root, 'dist', 'src', 'statemachine', 'machine.js');
-  let text = readFileSync(machine, 'utf8');
-  for (const [from, to] of patches) {
-    if (!text.includes(from)) throw new Error(`planted bug: dist/ no longer contains ${JSON.stringify(from)}`);
-    text = text.split(from).join(to);
+  for (const [file, from, to] of patches) {
+    const path = join(root, 'dist', 'src', 'statemachine', file);
+    const text = readFileSync(path, 'utf8');
+    if (!text.includes(from)) throw new Error(`planted bug: dist/ ${file} no longer contains ${JSON.stringify(from)}`);
+    writeFileSync(path, text.split(from).join(to));
   }
-  writeFileSync(machine, text);
   const url = pathToFileURL(join(root, 'dist', 'src', 'node', 'local-cluster.js')).href;
   const mod = (await import(url)) as { LocalCluster: typeof LocalCluster };
   return (opts) => mod.LocalCluster.create(opts);

@@ -1,0 +1,80 @@
+// Admin commands on tasks and queues (DESIGN.md §3): cancel / promote / update a pending task;
+// purge (cancel every non-terminal task) and delete a queue, a capped amount per entry (jobs.ts).
+
+import type { Answer, CommandOf } from '../protocol/index.js';
+import { parseId } from '../protocol/index.js';
+import { mut } from './digest.js';
+import { startDelete, startPurge } from './jobs.js';
+import { finish, place, toWaiting } from './placement.js';
+import type { Queue } from './records.js';
+import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task } from './records.js';
+import type { MachineState } from './state.js';
+import { bytesToLatin1, err, ev, ok } from './state.js';
+
+function taskOr404(st: MachineState, idStr: string): Task | Answer {
+  const t = st.tasks.get(parseId(idStr) as number);
+  return t ?? err('NOT_FOUND', `no task ${idStr}`);
+}
+
+function notPending(t: Task): Answer {
+  return t.state === S_LEASED
+    ? err('FAILED_PRECONDITION', 'task is leased', { reason: 'task_leased' })
+    : err('FAILED_PRECONDITION', `task is ${STATE_NAMES[t.state]}`, { reason: 'task_terminal' });
+}
+
+export function cancel(st: MachineState, idStr: string): Answer {
+  const t = taskOr404(st, idStr);
+  if (!(t instanceof Task)) return t;
+  if (t.state !== S_WAITING && t.state !== S_DELAYED) return notPending(t);
+  finish(st, t, S_CANCELLED, 'cancelled', T_CANCELLED, 'cancelled');
+  return ok({ state: 'cancelled' });
+}
+
+export function promote(st: MachineState, idStr: string): Answer {
+  const t = taskOr404(st, idStr);
+  if (!(t instanceof Task)) return t;
+  if (t.state !== S_DELAYED) return err('FAILED_PRECONDITION', 'task is not delayed', { reason: 'not_delayed' });
+  mut(st, t, () => toWaiting(st, t));
+  ev(st, t, 'ready');
+  return ok({ state: 'waiting' });
+}
+
+export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
+  const t = taskOr404(st, cmd.id);
+  if (!(t instanceof Task)) return t;
+  if (t.state !== S_WAITING && t.state !== S_DELAYED) return notPending(t);
+  mut(st, t, () => {
+    if (cmd.payload !== undefined) {
+      t.payload = bytesToLatin1(cmd.payload);
+      t.ph = st.h.reset().bytes(cmd.payload).a;
+    }
+    if (cmd.priority !== undefined && cmd.priority !== t.priority) {
+      t.priority = cmd.priority;
+      if (t.state === S_WAITING && t.pos >= 0) t.q.ready.update(t);
+    }
+    if (cmd.delayMs !== undefined || cmd.runAt !== undefined) place(st, t, cmd.delayMs, cmd.runAt);
+  });
+  ev(st, t, 'updated');
+  return ok({ state: STATE_NAMES[t.state] });
+}
+
+function deleting(q: Queue): Answer {
+  return err('FAILED_PRECONDITION', `queue ${q.name} is being deleted`, { reason: 'queue_deleting' });
+}
+
+export function purgeQueue(st: MachineState, name: string): Answer {
+  const q = st.queues.get(name);
+  if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
+  if (q.deleting) return deleting(q);
+  return ok({ purged: startPurge(st, q) });
+}
+
+export function deleteQueue(st: MachineState, name: string, force: boolean): Answer {
+  const q = st.queues.get(name);
+  if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
+  if (q.deleting) return deleting(q);
+  if (q.nonTerminal() > 0 && !force) {
+    return err('FAILED_PRECONDITION', `queue ${name} holds non-terminal tasks`, { reason: 'queue_not_empty' });
+  }
+  return ok({ cancelled: startDelete(st, q) });
+}

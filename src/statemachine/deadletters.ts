@@ -1,0 +1,83 @@
+// Dead letters (DESIGN.md §3): a task that becomes `dead` is copied to its queue's dead-letter
+// queue (same entry); redrive sends dead letters (or uncopied dead tasks) back as new tasks.
+
+import type { Answer, CommandOf, TaskSpec } from '../protocol/index.js';
+import { formatId, parseId } from '../protocol/index.js';
+import { mut } from './digest.js';
+import { createTask } from './enqueue.js';
+import { afterTerminal, finish } from './placement.js';
+import { newQueue, tooManyQueues } from './queues.js';
+import type { Task } from './records.js';
+import { S_CANCELLED, S_DEAD, S_DELAYED, S_WAITING, T_CANCELLED, T_DEAD } from './records.js';
+import type { MachineState } from './state.js';
+import { err, latin1ToBytes, ok } from './state.js';
+
+/** After a task became dead (outside its mut): totals, group, event, counter, dead-letter copy. */
+export function afterDead(st: MachineState, t: Task): void {
+  afterTerminal(st, t, T_DEAD, 'dead');
+  st.counters.deadLettered++;
+  deadLetter(st, t);
+}
+
+function deadLetter(st: MachineState, t: Task): void {
+  const target = t.q.settings.deadLetterQueue;
+  if (target === null || target === t.q.name) return;
+  let q = st.queues.get(target);
+  if (q?.deleting === true) return;
+  if (q === undefined) {
+    if (st.queues.size >= st.limits.queuesMax) return;
+    q = newQueue(st, target, {});
+  }
+  const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
+  if (t.x?.headers !== undefined) spec.headers = t.x.headers;
+  // Copies without answers: the source's answer objects may still gain a deadLetterId.
+  const history = (t.history ?? []).map((a) => ({ ...a, answer: null }));
+  const d = createTask(st, q, spec, (n) => {
+    n.extra().deadLetterOf = { id: t.id, queue: t.q.name, reason: t.reason ?? 'dead', history };
+  });
+  mut(st, t, () => (t.extra().deadLetterId = d.id));
+}
+
+/** A dead task not already copied or redriven, or a waiting / delayed dead letter. */
+export function redrivable(t: Task): boolean {
+  const x = t.x;
+  if (t.state === S_DEAD) return x?.deadLetterId === undefined && x?.redrivenTo === undefined;
+  return (t.state === S_WAITING || t.state === S_DELAYED) && x?.deadLetterOf !== undefined;
+}
+
+export function redrive(st: MachineState, cmd: CommandOf<'redrive'>): Answer {
+  const q = st.queues.get(cmd.queue);
+  if (q === undefined) return err('NOT_FOUND', `no queue ${cmd.queue}`);
+  const max = cmd.max ?? st.limits.redriveMax;
+  const picked: Task[] = [];
+  if (cmd.ids !== undefined) {
+    for (const s of cmd.ids) {
+      const t = st.tasks.get(parseId(s) as number);
+      if (t !== undefined && t.q === q && redrivable(t) && !picked.includes(t)) picked.push(t);
+    }
+  } else {
+    for (let t = q.first; t !== null && picked.length < max; t = t.qnext) if (redrivable(t)) picked.push(t);
+  }
+  const targets = picked.map((t) => cmd.toQueue ?? t.x?.deadLetterOf?.queue ?? q.name);
+  const gone = [q.name, ...targets].find((n) => st.queues.get(n)?.deleting === true);
+  if (gone !== undefined) {
+    return err('FAILED_PRECONDITION', `queue ${gone} is being deleted`, { reason: 'queue_deleting' });
+  }
+  const missing = new Set(targets.filter((n) => !st.queues.has(n)));
+  if (st.queues.size + missing.size > st.limits.queuesMax) return tooManyQueues();
+  const out: { from: string; id: string }[] = [];
+  picked.forEach((t, i) => out.push({ from: formatId(t.id), id: formatId(redriveOne(st, t, targets[i] as string)) }));
+  return ok({ items: out });
+}
+
+function redriveOne(st: MachineState, t: Task, targetName: string): number {
+  const target = st.queues.get(targetName) ?? newQueue(st, targetName, {});
+  const x = t.x;
+  const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
+  if (x?.headers !== undefined) spec.headers = x.headers;
+  if (x?.group !== undefined) spec.group = x.group;
+  const n = createTask(st, target, spec, (nt) => (nt.extra().redrivenFrom = t.id));
+  if (t.state === S_DEAD) mut(st, t, () => (t.extra().redrivenTo = n.id));
+  else finish(st, t, S_CANCELLED, 'redriven', T_CANCELLED, 'cancelled');
+  return n.id;
+}

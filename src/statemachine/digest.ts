@@ -1,0 +1,139 @@
+// Digest bookkeeping (README "Digest"): the digest is a sum of per-record hashes, kept up to date by
+// subtracting a record's hash before each change and adding it after. Every task mutation goes
+// through mut(), every queue mutation through mutQueue().
+
+import type { NackAnswer } from '../protocol/index.js';
+import { assert } from '../protocol/assert.js';
+import type { Hasher } from './hash.js';
+import { hex32 } from './hash.js';
+import type { AdminJob, Attempt, Queue, Session, Task } from './records.js';
+import type { MachineState } from './state.js';
+
+export function hashTask(st: MachineState, t: Task): Hasher {
+  const h = st.h.reset().tag(30).int(t.id).str(t.q.name).int(t.ph).int(t.payload.length).int(t.priority);
+  h.int(t.state)
+    .int(t.attempts)
+    .int(t.deliveries)
+    .int(t.leases)
+    .int(t.dueMono + t.dueWall) // at most one is non-zero
+    .int(t.token)
+    .int(t.enqMono)
+    .int(t.enqWall)
+    .optStr(t.worker)
+    .opt(t.leaseMsCur)
+    .optStr(t.reason)
+    .opt(t.endedMono)
+    .opt(t.removeAt);
+  hashHistory(h, t.history);
+  const x = t.x;
+  if (x === undefined) return h.tag(1);
+  h.tag(2).value(x.headers).optStr(x.group).optStr(x.key).opt(x.ttlAt).opt(x.maxAttempts).opt(x.maxDeliveries);
+  h.opt(x.leaseMs)
+    .tag(x.wallDue ? 1 : 0)
+    .opt(x.progress)
+    .value(x.checkpoint);
+  h.value(x.result).optStr(x.lastError);
+  return h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
+}
+
+/** Attempts and their answers have fixed shapes: hash them field by field (no key sorting). */
+function hashHistory(h: Hasher, history: Attempt[] | undefined): void {
+  if (history === undefined) {
+    h.tag(1);
+    return;
+  }
+  h.tag(4).int(history.length);
+  for (const a of history) {
+    h.int(a.token).str(a.worker).int(a.leasedMono).int(a.leasedWall).optStr(a.end).opt(a.endedMono).optStr(a.error);
+    const ans = a.answer as (NackAnswer & { state?: string }) | null;
+    if (ans === null || ans === undefined) h.tag(1);
+    else h.tag(5).optStr(ans.state).opt(ans.runAtMono).optStr(ans.deadLetterId);
+  }
+}
+
+export function addTask(st: MachineState, t: Task): void {
+  const h = hashTask(st, t);
+  t.ha = h.a;
+  t.hb = h.b;
+  st.sum.add(h);
+}
+
+/** Bracket every task mutation: its old hash leaves the digest, its new one enters. */
+export function mut(st: MachineState, t: Task, f: () => void): void {
+  st.sum.subPair(t.ha, t.hb);
+  f();
+  addTask(st, t);
+}
+
+export function hashQueue(st: MachineState, q: Queue): Hasher {
+  const h = st.h.reset().tag(31).str(q.name).int(q.settingsA).int(q.settingsB);
+  for (const n of q.totals) h.int(n);
+  // Only while a delete runs, so the digest of every state without one is unchanged.
+  if (q.deleting) h.tag(9);
+  return h;
+}
+
+/** Queue totals change on most commands: a queue leaves the digest once per entry and re-enters at its end. */
+export function mutQueue(st: MachineState, q: Queue, f: () => void): void {
+  if (!q.dirty) {
+    st.sum.sub(hashQueue(st, q));
+    q.dirty = true;
+    st.dirtyQueues.push(q);
+  }
+  f();
+}
+
+export function bumpTotal(st: MachineState, q: Queue, total: number): void {
+  mutQueue(st, q, () => (q.totals[total] = (q.totals[total] as number) + 1));
+}
+
+export function flushQueues(st: MachineState): void {
+  for (const q of st.dirtyQueues) {
+    if (!q.dirty) continue;
+    q.dirty = false;
+    st.sum.add(hashQueue(st, q));
+  }
+  st.dirtyQueues.length = 0;
+}
+
+export function hashKey(st: MachineState, q: string, key: string, id: number, expiresAt: number): Hasher {
+  return st.h.reset().tag(32).str(q).str(key).int(id).int(expiresAt);
+}
+
+export function sessionFields(st: MachineState, s: Session): Hasher {
+  return st.h.reset().tag(40).str(s.id).int(s.timeoutMs).int(s.lastMono).int(s.floor);
+}
+
+export function touchSession(st: MachineState, s: Session, f: () => void): void {
+  st.sum.subPair(s.a, s.b);
+  f();
+  const h = sessionFields(st, s);
+  s.a = h.a;
+  s.b = h.b;
+  st.sum.add(h);
+}
+
+/** Bracket every change of an admin job (its cursor): its old hash leaves the digest, its new one enters. */
+export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
+  st.sum.subPair(j.a, j.b);
+  f();
+  const h = st.h
+    .reset()
+    .tag(33)
+    .str(j.kind)
+    .str(j.q.name)
+    .int(j.next?.id ?? 0)
+    .int(j.upTo);
+  j.a = h.a;
+  j.b = h.b;
+  st.sum.add(h);
+}
+
+/** The digest of the whole state: the scalars and the sum of every record's hash. */
+export function digestOf(st: MachineState): string {
+  flushQueues(st);
+  assert(st.dirtyQueues.length === 0, 'digest: every queue is back in the sum');
+  const g = st.h.reset().int(st.applied).int(st.mono).int(st.wall).int(st.nextTaskId).int(st.nextSessionId);
+  g.int(st.sum.a).int(st.sum.b);
+  return hex32(g.a) + hex32(g.b);
+}

@@ -1,0 +1,130 @@
+// Enqueue (DESIGN.md §3): all-or-nothing per command; idempotency keys per queue deduplicate for
+// idempotencyWindowMs from the first enqueue and outlive the task (tombstones).
+
+import type { Answer, CommandOf, TaskSpec } from '../protocol/index.js';
+import { formatId } from '../protocol/index.js';
+import { addTask, bumpTotal, hashKey } from './digest.js';
+import { place } from './placement.js';
+import { newQueue, tooManyQueues } from './queues.js';
+import type { Queue } from './records.js';
+import { S_WAITING, T_ENQUEUED, Task } from './records.js';
+import type { MachineState } from './state.js';
+import { bucket, bytesToLatin1, err, ev, ok } from './state.js';
+
+function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined): number | undefined {
+  if (q === undefined || key === undefined) return undefined;
+  const k = q.keys.get(key);
+  return k !== undefined && k.expiresAt > st.mono ? k.id : undefined;
+}
+
+export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
+  const existing = st.queues.get(cmd.queue);
+  if (existing?.deleting === true) {
+    return err('FAILED_PRECONDITION', `queue ${cmd.queue} is being deleted`, { reason: 'queue_deleting' });
+  }
+  const items: { id: string; deduplicated: boolean }[] = [];
+  const batchKeys = new Map<string, number>();
+  let fresh = 0;
+  let freshKeys = 0;
+  // First pass decides everything (all-or-nothing); nothing is mutated until it passes.
+  for (const spec of cmd.tasks) {
+    const key = spec.idempotencyKey;
+    const dup = liveKey(st, existing, key) ?? (key === undefined ? undefined : batchKeys.get(key));
+    if (dup !== undefined) {
+      items.push({ id: formatId(dup), deduplicated: true });
+      continue;
+    }
+    const id = st.nextTaskId + fresh++;
+    if (key !== undefined) {
+      batchKeys.set(key, id);
+      if (existing?.keys.has(key) !== true) freshKeys++;
+    }
+    items.push({ id: formatId(id), deduplicated: false });
+  }
+  const full = capacityError(st, existing, fresh, freshKeys);
+  if (full !== null) return full;
+  const q = existing ?? newQueue(st, cmd.queue, {});
+  for (let i = 0; i < cmd.tasks.length; i++) {
+    if ((items[i] as { deduplicated: boolean }).deduplicated) continue;
+    createTask(st, q, cmd.tasks[i] as TaskSpec);
+  }
+  return ok({ items });
+}
+
+function capacityError(st: MachineState, q: Queue | undefined, fresh: number, freshKeys: number): Answer | null {
+  if (fresh === 0) return null;
+  if (q === undefined && st.queues.size >= st.limits.queuesMax) return tooManyQueues();
+  const maxLength = q?.settings.maxLength ?? null;
+  if (maxLength !== null && q !== undefined && q.nonTerminal() + fresh > maxLength) {
+    return err('RESOURCE_EXHAUSTED', `queue ${q.name} is full`, { limit: 'maxLength', retryAfterMs: 1000 });
+  }
+  if (st.nonTerminal + fresh > st.limits.tasksMax) {
+    return err('RESOURCE_EXHAUSTED', 'the broker is full', { limit: 'tasksMax', retryAfterMs: 1000 });
+  }
+  if (st.tasks.size + fresh > st.limits.tasksRetainedMax) {
+    const message = 'too many tasks retained (pending and terminal): lower retentionMs or wait';
+    return err('RESOURCE_EXHAUSTED', message, { limit: 'tasksRetainedMax', retryAfterMs: 1000 });
+  }
+  if (st.keyCount + freshKeys > st.limits.idempotencyKeysMax) {
+    const message = 'too many idempotency keys held: lower idempotencyWindowMs or wait';
+    return err('RESOURCE_EXHAUSTED', message, { limit: 'idempotencyKeysMax', retryAfterMs: 1000 });
+  }
+  return null;
+}
+
+/** A new task in `q` (enqueue, dead-letter copy, redrive); `link` sets its provenance before hashing. */
+export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t: Task) => void): Task {
+  const id = st.nextTaskId++;
+  const ph = st.h.reset().bytes(spec.payload).a;
+  const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, st.mono, st.wall);
+  if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.extra().headers = spec.headers;
+  if (spec.maxAttempts !== undefined) t.extra().maxAttempts = spec.maxAttempts;
+  if (spec.maxDeliveries !== undefined) t.extra().maxDeliveries = spec.maxDeliveries;
+  if (spec.leaseMs !== undefined) t.extra().leaseMs = spec.leaseMs;
+  const ttl = spec.ttlMs ?? q.settings.taskTtlMs;
+  if (ttl !== null) {
+    t.extra().ttlAt = st.mono + ttl;
+    st.ttlTimers.push({ at: st.mono + ttl, key: id });
+  }
+  if (spec.idempotencyKey !== undefined) recordKey(st, q, spec.idempotencyKey, t);
+  if (spec.group !== undefined) joinGroup(q, spec.group, t);
+  link?.(t);
+  st.tasks.set(id, t);
+  q.append(t);
+  q.counts[S_WAITING] = (q.counts[S_WAITING] as number) + 1;
+  st.nonTerminal++;
+  // Not inside mut(): a new task is not in the digest yet.
+  place(st, t, spec.delayMs, spec.runAt, true);
+  addTask(st, t);
+  bumpTotal(st, q, T_ENQUEUED);
+  st.counters.enqueued++;
+  ev(st, t, 'enqueued');
+  return t;
+}
+
+function recordKey(st: MachineState, q: Queue, key: string, t: Task): void {
+  const old = q.keys.get(key);
+  if (old !== undefined) st.sum.sub(hashKey(st, q.name, key, old.id, old.expiresAt));
+  else st.keyCount++;
+  const expiresAt = st.mono + q.settings.idempotencyWindowMs;
+  q.keys.set(key, { id: t.id, expiresAt });
+  st.sum.add(hashKey(st, q.name, key, t.id, expiresAt));
+  st.keyTimers.push({ at: bucket(st, expiresAt), key: keyTimer(q.name, key) });
+  t.extra().key = key;
+}
+
+function joinGroup(q: Queue, name: string, t: Task): void {
+  t.extra().group = name;
+  const g = q.groups.get(name);
+  if (g === undefined) q.groups.set(name, { tasks: [t], head: 0 });
+  else g.tasks.push(t);
+}
+
+export function keyTimer(queue: string, key: string): string {
+  return `${queue}\u0000${key}`;
+}
+
+export function splitKeyTimer(k: string): [string, string] {
+  const i = k.indexOf('\u0000');
+  return [k.slice(0, i), k.slice(i + 1)];
+}

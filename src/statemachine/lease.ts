@@ -1,0 +1,218 @@
+// Lease and its endings (DESIGN.md §1.4): lease grants the ready tasks of a queue, fenced by the
+// granting entry's index; ack / nack / release / extend check (id, token) and the deadline. A repeat
+// of how an attempt already ended returns the stored original answer.
+
+import type { Answer, CommandOf, LeasedTask, NackAnswer, QueueSettings } from '../protocol/index.js';
+import { formatId, parseId } from '../protocol/index.js';
+import { assert } from '../protocol/assert.js';
+import { hashInts } from './hash.js';
+import { afterDead } from './deadletters.js';
+import { bumpTotal, mut } from './digest.js';
+import { afterTerminal, eligible, endAttempt, toDelayed, toLeased, toTerminal, toWaiting } from './placement.js';
+import type { Attempt, Task } from './records.js';
+import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED } from './records.js';
+import type { MachineState } from './state.js';
+import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
+import { expireTtl, ttlDue } from './time.js';
+
+const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
+
+export function backoffDelay(settings: QueueSettings, taskId: number, attempts: number): number {
+  const b = settings.backoff;
+  let d = b.delayMs;
+  if (b.type === 'exponential') {
+    const shift = Math.min(attempts - 1, 40);
+    d = Math.min(b.maxDelayMs, b.delayMs * 2 ** shift);
+  }
+  const spread = Math.floor((d * b.jitterPct) / 100);
+  return spread > 0 ? d - (hashInts(taskId, attempts) % (spread + 1)) : d;
+}
+
+/** Ready, not paused and below its concurrency: a lease on this queue now would grant a task. */
+export function hasReady(st: MachineState, queue: string): boolean {
+  const q = st.queues.get(queue);
+  if (q === undefined || q.settings.paused || q.deleting || q.ready.size === 0) return false;
+  return q.settings.concurrency === null || (q.counts[S_LEASED] as number) < q.settings.concurrency;
+}
+
+export function lease(st: MachineState, cmd: CommandOf<'lease'>): Answer {
+  const q = st.queues.get(cmd.queue);
+  const out: LeasedTask[] = [];
+  if (q === undefined || q.settings.paused || q.deleting) return ok({ tasks: out });
+  let n = cmd.max;
+  if (q.settings.concurrency !== null) n = Math.min(n, q.settings.concurrency - (q.counts[S_LEASED] as number));
+  // Expired-by-TTL candidates are skipped inline; bound that work too.
+  let skips = st.limits.transitionsPerEntryMax;
+  while (out.length < n && q.ready.size > 0) {
+    const t = q.ready.peek() as Task;
+    if (ttlDue(st, t)) {
+      if (skips-- <= 0) break;
+      expireTtl(st, t);
+      continue;
+    }
+    out.push(grant(st, t, cmd.workerId, cmd.leaseMs));
+  }
+  return ok({ tasks: out });
+}
+
+function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | undefined): LeasedTask {
+  assert(t.state === S_WAITING && eligible(t), 'only a ready task is leased');
+  assert(st.index > t.token, 'fencing tokens increase');
+  const leaseMs = leaseMsCmd ?? t.x?.leaseMs ?? t.q.settings.leaseMs;
+  const limit = st.limits.historyMax;
+  mut(st, t, () => {
+    const due = st.mono + leaseMs;
+    toLeased(st, t, due);
+    t.leases++;
+    t.token = st.index;
+    t.worker = worker;
+    t.leaseMsCur = leaseMs;
+    if (t.x !== undefined) t.x.progress = undefined;
+    const h = t.history ?? (t.history = []);
+    const a: Attempt = {
+      token: st.index,
+      worker,
+      leasedMono: st.mono,
+      leasedWall: st.wall,
+      end: null,
+      endedMono: null,
+      error: null,
+      answer: null,
+    };
+    h.push(a);
+    if (h.length > limit) h.splice(0, h.length - limit);
+  });
+  assert(t.token === st.index && st.index === st.applied, "a grant's token is its entry's index");
+  ev(st, t, 'leased');
+  const lt: LeasedTask = {
+    id: formatId(t.id),
+    queue: t.q.name,
+    token: formatId(t.token),
+    payload: latin1ToBytes(t.payload),
+    headers: t.x?.headers ?? EMPTY_HEADERS,
+    priority: t.priority,
+    deadlineMono: t.dueMono,
+    leaseMs,
+    attempts: t.attempts,
+    deliveries: t.deliveries,
+    leases: t.leases,
+  };
+  if (t.x?.checkpoint !== undefined) lt.checkpoint = t.x.checkpoint;
+  if (t.x?.group !== undefined) lt.group = t.x.group;
+  return lt;
+}
+
+function findAttempt(t: Task, token: number): Attempt | undefined {
+  const h = t.history;
+  if (h === undefined) return undefined;
+  for (let i = h.length - 1; i >= 0; i--) if ((h[i] as Attempt).token === token) return h[i];
+  return undefined;
+}
+
+/**
+ * Shared checks of ack / nack / extend / release. A repeat of how this attempt already ended
+ * returns the original answer (checked first, DESIGN.md §1.4); then token and deadline.
+ */
+function checkLease(
+  st: MachineState,
+  idStr: string,
+  tokenStr: string,
+  end: string | null,
+): { t: Task } | { answer: Answer } {
+  const id = parseId(idStr) as number;
+  const token = parseId(tokenStr) as number;
+  const t = st.tasks.get(id);
+  if (t === undefined) return { answer: err('NOT_FOUND', `no task ${idStr}`) };
+  if (end !== null) {
+    const a = findAttempt(t, token);
+    if (a !== undefined && a.end === end) return { answer: ok(a.answer) };
+  }
+  if (token >= st.index) return { answer: err('LEASE_LOST', 'token from the future') };
+  if (t.state !== S_LEASED || t.token !== token) return { answer: err('LEASE_LOST', 'not the current lease') };
+  if (t.dueMono <= st.mono) return { answer: err('LEASE_LOST', 'lease deadline passed') };
+  return { t };
+}
+
+export function ack(st: MachineState, cmd: CommandOf<'ack'>): Answer {
+  return ok({ items: cmd.items.map((item) => ackOne(st, item.id, item.token, item.result)) });
+}
+
+function ackOne(st: MachineState, id: string, token: string, result: Uint8Array | undefined): Answer {
+  const c = checkLease(st, id, token, 'acked');
+  if ('answer' in c) return c.answer;
+  const t = c.t;
+  const answer = { state: 'completed' };
+  mut(st, t, () => {
+    endAttempt(st, t, 'acked', null, answer);
+    t.worker = undefined;
+    if (result !== undefined) t.extra().result = copyBytes(result);
+    toTerminal(st, t, S_COMPLETED, 'acked');
+  });
+  afterTerminal(st, t, T_COMPLETED, 'completed');
+  st.counters.completed++;
+  return ok(answer);
+}
+
+export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
+  const c = checkLease(st, cmd.id, cmd.token, 'nacked');
+  if ('answer' in c) return c.answer;
+  const t = c.t;
+  const maxAttempts = t.x?.maxAttempts ?? t.q.settings.maxAttempts;
+  const answer: NackAnswer = { state: 'waiting' };
+  mut(st, t, () => {
+    t.attempts++;
+    t.worker = undefined;
+    if (cmd.error !== undefined) t.extra().lastError = cmd.error;
+    if (cmd.dead === true || t.attempts >= maxAttempts) {
+      answer.state = 'dead';
+      toTerminal(st, t, S_DEAD, cmd.dead === true ? 'nacked_dead' : 'max_attempts');
+    } else {
+      const delay = cmd.delayMs ?? backoffDelay(t.q.settings, t.id, t.attempts);
+      if (delay > 0) {
+        answer.state = 'delayed';
+        answer.runAtMono = st.mono + delay;
+        toDelayed(st, t, st.mono + delay, false);
+      } else toWaiting(st, t);
+    }
+    endAttempt(st, t, 'nacked', cmd.error ?? null, answer);
+  });
+  bumpTotal(st, t.q, T_FAILED);
+  st.counters.nacked++;
+  if (t.state === S_DEAD) {
+    afterDead(st, t);
+    // The dead-letter id is filled in after the fact; the stored answer object is the same one.
+    const dl = t.x?.deadLetterId;
+    if (dl !== undefined) mut(st, t, () => (answer.deadLetterId = formatId(dl)));
+  } else ev(st, t, 'failed');
+  return ok(answer);
+}
+
+export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
+  const c = checkLease(st, cmd.id, cmd.token, 'released');
+  if ('answer' in c) return c.answer;
+  const t = c.t;
+  const answer = { state: 'waiting' };
+  mut(st, t, () => {
+    endAttempt(st, t, 'released', null, answer);
+    t.worker = undefined;
+    toWaiting(st, t);
+  });
+  ev(st, t, 'released');
+  return ok(answer);
+}
+
+export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
+  const c = checkLease(st, cmd.id, cmd.token, null);
+  if ('answer' in c) return c.answer;
+  const t = c.t;
+  mut(st, t, () => {
+    const leaseMs = cmd.leaseMs ?? t.leaseMsCur ?? t.q.settings.leaseMs;
+    t.leaseMsCur = leaseMs;
+    t.dueMono = st.mono + leaseMs;
+    st.leaseHeap.update(t);
+    if (cmd.progress !== undefined) t.extra().progress = cmd.progress;
+    if (cmd.checkpoint !== undefined) t.extra().checkpoint = copyBytes(cmd.checkpoint);
+  });
+  ev(st, t, 'extended');
+  return ok({ deadlineMono: t.dueMono });
+}

@@ -1,0 +1,47 @@
+// Queues (DESIGN.md §3): created by the first enqueue or createQueue with the default settings;
+// configure patches settings. Pause parks the queue's delayed tasks outside the timer heaps.
+
+import type { Answer, CommandOf, QueueSettings } from '../protocol/index.js';
+import { DEFAULT_QUEUE_SETTINGS } from '../protocol/index.js';
+import type { SettingsPatch } from '../protocol/validate.js';
+import { hashQueue, mutQueue } from './digest.js';
+import { startRepark } from './jobs.js';
+import { Queue } from './records.js';
+import type { MachineState } from './state.js';
+import { err, ok } from './state.js';
+
+function settingsFrom(base: QueueSettings, patch: SettingsPatch): QueueSettings {
+  return { ...base, ...patch, backoff: { ...base.backoff, ...(patch.backoff ?? {}) } } as QueueSettings;
+}
+
+export function tooManyQueues(): Answer<never> {
+  return err('RESOURCE_EXHAUSTED', 'too many queues', { limit: 'queuesMax', retryAfterMs: 1000 });
+}
+
+/** A new queue with default settings patched; the caller checked queuesMax. */
+export function newQueue(st: MachineState, name: string, patch: SettingsPatch): Queue {
+  const q = new Queue(name, settingsFrom(DEFAULT_QUEUE_SETTINGS as QueueSettings, patch));
+  st.queues.set(name, q);
+  st.sum.add(hashQueue(st, q));
+  return q;
+}
+
+export function createQueue(st: MachineState, cmd: CommandOf<'createQueue'>): Answer {
+  if (st.queues.has(cmd.queue)) return err('ALREADY_EXISTS', `queue ${cmd.queue} exists`);
+  if (st.queues.size >= st.limits.queuesMax) return tooManyQueues();
+  const q = newQueue(st, cmd.queue, cmd.settings ?? {});
+  return ok({ queue: q.name, settings: q.settings });
+}
+
+export function configureQueue(st: MachineState, name: string, patch: SettingsPatch): Answer {
+  const q = st.queues.get(name);
+  if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
+  if (q.deleting) return err('FAILED_PRECONDITION', `queue ${name} is being deleted`, { reason: 'queue_deleting' });
+  const wasPaused = q.settings.paused;
+  mutQueue(st, q, () => {
+    q.settings = settingsFrom(q.settings, patch);
+    q.hashSettings();
+  });
+  if (wasPaused !== q.settings.paused) startRepark(st, q);
+  return ok({ queue: q.name, settings: q.settings });
+}

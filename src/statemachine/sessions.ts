@@ -1,0 +1,84 @@
+// Sessions (DESIGN.md §1.5): exactly-once commands by (session, seq). A cached seq returns its
+// stored answer; `floor` prunes answers the client will not retry.
+
+import type { Answer, CommandOf, LeasedTask, SessionCommand } from '../protocol/index.js';
+import { formatId } from '../protocol/index.js';
+import { touchSession } from './digest.js';
+import { Session } from './records.js';
+import type { MachineState } from './state.js';
+import { bucket, err, ok } from './state.js';
+
+export type Execute = (cmd: unknown, s: Session | null) => Answer;
+
+/** Run one command of an envelope under its session's rules; `execute` runs the command itself. */
+export function applyInSession(st: MachineState, sc: SessionCommand, execute: Execute): Answer {
+  if (sc.session === null) return execute(sc.cmd, null);
+  const s = st.sessions.get(sc.session);
+  if (s === undefined || s.lastMono + s.timeoutMs <= st.mono) {
+    return err('SESSION_EXPIRED', 'unknown or expired session');
+  }
+  if (sc.floor !== undefined && sc.floor > s.floor) pruneFloor(st, s, Math.min(sc.floor, sc.seq));
+  if (sc.seq < s.floor) {
+    return err('FAILED_PRECONDITION', 'sequence number below the session floor', { reason: 'seq_below_floor' });
+  }
+  const cached = s.answers.get(sc.seq);
+  if (cached !== undefined) return cached.answer as Answer;
+  if (s.answers.size >= st.limits.sessionOutstandingMax) {
+    return err('RESOURCE_EXHAUSTED', 'too many outstanding requests on this session', {
+      limit: 'sessionOutstandingMax',
+      retryAfterMs: 100,
+    });
+  }
+  const answer = execute(sc.cmd, s);
+  if (st.sessions.get(s.id) === s) cacheAnswer(st, s, sc.seq, answer);
+  return answer;
+}
+
+function pruneFloor(st: MachineState, s: Session, floor: number): void {
+  const drop = (seq: number): void => {
+    const c = s.answers.get(seq);
+    if (c === undefined) return;
+    st.sum.subPair(c.a, c.b);
+    s.answers.delete(seq);
+  };
+  if (floor - s.floor <= s.answers.size) {
+    for (let q = s.floor; q < floor; q++) drop(q);
+  } else {
+    for (const seq of [...s.answers.keys()]) if (seq < floor) drop(seq);
+  }
+  touchSession(st, s, () => (s.floor = floor));
+}
+
+function cacheAnswer(st: MachineState, s: Session, seq: number, answer: Answer): void {
+  const stored = stripPayloads(answer);
+  const h = st.h.reset().tag(41).str(s.id).int(seq).value(stored);
+  s.answers.set(seq, { answer: stored, a: h.a, b: h.b });
+  st.sum.add(h);
+  touchSession(st, s, () => (s.lastMono = st.mono));
+}
+
+export function openSession(st: MachineState, cmd: CommandOf<'openSession'>): Answer {
+  if (st.sessions.size >= st.limits.sessionsMax) {
+    return err('RESOURCE_EXHAUSTED', 'too many sessions', { limit: 'sessionsMax', retryAfterMs: 1000 });
+  }
+  const id = formatId(st.nextSessionId++);
+  const s = new Session(id, cmd.timeoutMs ?? st.limits.sessionTimeoutMsDefault, st.mono);
+  st.sessions.set(id, s);
+  touchSession(st, s, () => undefined);
+  st.sessionTimers.push({ at: bucket(st, s.lastMono + s.timeoutMs), key: id });
+  return ok({ session: id, timeoutMs: s.timeoutMs });
+}
+
+export function removeSession(st: MachineState, s: Session): void {
+  for (const c of s.answers.values()) st.sum.subPair(c.a, c.b);
+  st.sum.subPair(s.a, s.b);
+  st.sessions.delete(s.id);
+}
+
+/** Cached session answers keep no payloads (DESIGN.md §1.5): a retried lease reads the task by id. */
+function stripPayloads(answer: Answer): Answer {
+  if (!answer.ok) return answer;
+  const v = answer.value as { tasks?: LeasedTask[] } | null;
+  if (v === null || typeof v !== 'object' || !Array.isArray(v.tasks)) return answer;
+  return ok({ ...v, tasks: v.tasks.map(({ payload: _p, ...rest }) => rest) });
+}

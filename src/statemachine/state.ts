@@ -1,0 +1,158 @@
+// MachineState: the one record every module of the state machine works on. The replicated part is
+// exactly what the snapshot holds; the rest is derived (digest sum) or local to this replica
+// (events of the current entry, counters for metrics). No module keeps state of its own.
+
+import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
+import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
+import { DigestSum, Hasher } from './hash.js';
+import { IndexedHeap, TimerHeap } from './heap.js';
+import type { AdminJob, Queue, Session, Task } from './records.js';
+import { S_LEASED, STATE_NAMES } from './records.js';
+
+/**
+ * Limits of the state machine itself (beside the protocol's Limits). Each is a count, `…Max`; when
+ * reached, the command that would pass it gets RESOURCE_EXHAUSTED naming it.
+ */
+export interface MachineLimits extends Limits {
+  /** Tasks held, pending and retained terminal ones together: a fresh enqueue beyond it is refused. */
+  tasksRetainedMax: number;
+  /** Idempotency keys held (live and tombstones), all queues: an enqueue adding a key beyond it is refused. */
+  idempotencyKeysMax: number;
+  /** Tasks a purge / delete / pause / resume walks per entry; the rest continues at the next entries. */
+  adminTasksPerEntryMax: number;
+}
+
+export const DEFAULT_MACHINE_LIMITS: Readonly<MachineLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
+  tasksRetainedMax: 2 * DEFAULT_LIMITS.tasksMax,
+  idempotencyKeysMax: DEFAULT_LIMITS.tasksMax,
+  adminTasksPerEntryMax: 10_000,
+});
+
+/** The lease and mono delay heaps order by (dueMono, id). */
+export function monoLess(a: Task, b: Task): boolean {
+  return a.dueMono !== b.dueMono ? a.dueMono < b.dueMono : a.id < b.id;
+}
+
+/** The wall delay heap orders by (dueWall, id). */
+export function wallLess(a: Task, b: Task): boolean {
+  return a.dueWall !== b.dueWall ? a.dueWall < b.dueWall : a.id < b.id;
+}
+
+/**
+ * Local counters (not replicated, not in snapshots): metrics. Each is a monotonic total since this
+ * object was made; a restore does not reset them (it counts nothing either).
+ */
+export interface MachineCounters {
+  /** Entries whose bytes did not decode (applied as no-ops). */
+  undecodable: number;
+  /** apply() calls with an index at or below the applied index (ignored). */
+  stale: number;
+  /** Non-assertion exceptions turned into INTERNAL answers (a bug; should stay 0). */
+  internalErrors: number;
+  /** Entries whose due transitions hit transitionsPerEntryMax (the rest waited). */
+  transitionsDeferred: number;
+  /** Tasks created (enqueue, dead-letter copies, redrives). */
+  enqueued: number;
+  /** Tasks acked. */
+  completed: number;
+  /** Nacks accepted (handler failures; a nack that kills the task counts here and in deadLettered). */
+  nacked: number;
+  /** Leases that expired (presumed worker deaths). */
+  leasesExpired: number;
+  /** Tasks that became `dead` (max attempts, max deliveries, nack dead), copied to a DLQ or not. */
+  deadLettered: number;
+}
+
+export class MachineState {
+  // --- replicated (all of it is in the snapshot) ---
+  applied = 0;
+  mono = 0;
+  wall = 0;
+  nextTaskId = 1;
+  nextSessionId = 1;
+  readonly tasks = new Map<number, Task>();
+  readonly queues = new Map<string, Queue>();
+  readonly sessions = new Map<string, Session>();
+  leaseHeap = new IndexedHeap<Task>(monoLess);
+  monoDelay = new IndexedHeap<Task>(monoLess);
+  wallDelay = new IndexedHeap<Task>(wallLess);
+  ttlTimers = new TimerHeap();
+  retentionTimers = new TimerHeap();
+  keyTimers = new TimerHeap();
+  sessionTimers = new TimerHeap();
+  nonTerminal = 0;
+  /** Admin work in progress, oldest first (jobs.ts). */
+  jobs: AdminJob[] = [];
+
+  // --- derived / local ---
+  /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */
+  keyCount = 0;
+  /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
+  dirtyQueues: Queue[] = [];
+  sum = new DigestSum();
+  /** Bumped on every apply and restore: a snapshot generator checks it did not change under it. */
+  epoch = 0;
+  readonly h = new Hasher();
+  /** The index of the entry being applied (the fencing token of its grants). */
+  index = 0;
+  events: TaskEvent[] = [];
+  readonly counters: MachineCounters = {
+    undecodable: 0,
+    stale: 0,
+    internalErrors: 0,
+    transitionsDeferred: 0,
+    enqueued: 0,
+    completed: 0,
+    nacked: 0,
+    leasesExpired: 0,
+    deadLettered: 0,
+  };
+
+  constructor(
+    readonly limits: MachineLimits,
+    readonly eventsOn: boolean,
+  ) {}
+}
+
+export function ok<T>(value: T): Answer<T> {
+  return { ok: true, value };
+}
+
+export function err(code: ErrorDetail['code'], message: string, extra?: Partial<ErrorDetail>): Answer<never> {
+  return { ok: false, error: { code, message, ...extra } };
+}
+
+/** Lazy expiries run at bucket boundaries (≥ 1 s, DESIGN.md §2). */
+export function bucket(st: MachineState, t: number): number {
+  const b = st.limits.sweepBucketMs;
+  return Math.ceil(t / b) * b;
+}
+
+export function ev(st: MachineState, t: Task, type: TaskEventType, reason?: string): void {
+  if (!st.eventsOn) return;
+  const e: TaskEvent = {
+    type,
+    id: formatId(t.id),
+    queue: t.q.name,
+    index: st.index,
+    state: STATE_NAMES[t.state] as TaskEvent['state'],
+  };
+  if (t.state === S_LEASED) e.token = formatId(t.token);
+  if (reason !== undefined) e.reason = reason;
+  st.events.push(e);
+}
+
+/** Copy bytes out of the entry buffer (a decoded Buffer is a view that would retain the whole entry). */
+export function copyBytes(u: Uint8Array): Uint8Array {
+  return new Uint8Array(u);
+}
+
+export function bytesToLatin1(u: Uint8Array): string {
+  return Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('latin1');
+}
+
+export function latin1ToBytes(s: string): Uint8Array {
+  const b = Buffer.from(s, 'latin1');
+  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
