@@ -1,19 +1,34 @@
-// `npm run bench -- profile [--workload b|c|both] [--n N] [--seconds S] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload s|b|c|both|all] [--n N] [--seconds S] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
-// (bench/probe.mjs), runs workload B (end to end, N tasks) or C (1,000 tasks/s for S seconds) from this
+// (bench/probe.mjs), runs workload S (one enqueue at a time), B (end to end, N tasks) or C (1,000 tasks/s
+// for S seconds) from this
 // process (itself profiled through the inspector, for the SDK's share), and reports per node: CPU per
 // task, fsyncs, LevelDB batches, peer gRPC calls and client calls per task (probe and /metrics), the
 // phases of a Ready (persist, send, apply), node-side command latency, event-loop delay, and the
 // profile's self time by area and by function. Raw .cpuprofile files stay in the printed folder
 // (open them in Chrome DevTools or speedscope). One fresh cluster per workload; the node profiles
 // cover the measured window only (the probe starts and stops the inspector's profiler).
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  fdatasyncSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { Session } from 'node:inspector/promises';
-import { loadavg, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
-import { endToEnd, latency, startCluster, stopCluster, type Cluster } from './e2e.js';
+import { Client } from '../src/client/index.js';
+import { endToEnd, latency, payload, startCluster, stopCluster, summary, type Cluster } from './e2e.js';
+
+type Workload = 'b' | 'c' | 's';
 
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
@@ -24,6 +39,36 @@ interface ProbeDump {
   counts: Record<string, number>;
   samples: Record<string, { n: number; totalMs: number; p50: number; p90: number; p99: number; max: number }>;
   eventLoopDelayMs: Record<string, number>;
+}
+
+/** fdatasync latency of 4 KiB appends to a new file right now (the disk is shared): p50 / p99 ms. */
+export function fdatasyncLatency(dir: string, count = 300, maxMs = 3_000): { n: number; p50: number; p99: number } {
+  const file = join(dir, 'fsync-probe');
+  const fd = openSync(file, 'w');
+  const buf = Buffer.alloc(4096, 120);
+  const xs: number[] = [];
+  const end = performance.now() + maxMs;
+  try {
+    while (xs.length < count && performance.now() < end) {
+      writeSync(fd, buf);
+      const t = performance.now();
+      fdatasyncSync(fd);
+      xs.push(performance.now() - t);
+    }
+  } finally {
+    closeSync(fd);
+    rmSync(file, { force: true });
+  }
+  const s = summary(xs);
+  return { n: s.n, p50: +s.p50.toFixed(3), p99: +s.p99.toFixed(3) };
+}
+
+/** Busy and total jiffies of the whole machine (/proc/stat), to tell how much else ran. */
+export function machineJiffies(): { busy: number; total: number } {
+  const f = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  const idle = (f[3] ?? 0) + (f[4] ?? 0);
+  return { busy: total - idle, total };
 }
 
 async function httpText(port: number, path: string): Promise<string> {
@@ -119,13 +164,22 @@ function perTask(tasks: number, d: ProbeDump | undefined, m: Record<string, numb
   };
 }
 
-async function profileWorkload(
-  workload: 'b' | 'c',
-  n: number,
-  seconds: number,
-  root: string,
-  log: (s: string) => void,
-) {
+/** S: one enqueue at a time (no queueing anywhere): the pipeline's own latency. */
+async function sequential(c: Cluster, n: number, maxSec: number) {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
+  const q = client.queue<Uint8Array>(`s-${Date.now()}`);
+  const lat: number[] = [];
+  const end = performance.now() + maxSec * 1000;
+  for (let i = 0; i < n && performance.now() < end; i++) {
+    const t = performance.now();
+    await q.enqueue(payload(i));
+    lat.push(performance.now() - t);
+  }
+  await client.close();
+  return { n, received: lat.length, enqueueAckMs: summary(lat.slice(Math.min(50, lat.length >> 1))) };
+}
+
+async function profileWorkload(workload: Workload, n: number, seconds: number, root: string, log: (s: string) => void) {
   const probeDir = join(root, `${workload}-probe`);
   mkdirSync(probeDir, { recursive: true });
   const c = await startCluster({
@@ -136,15 +190,28 @@ async function profileWorkload(
   session.connect();
   try {
     const leader = await leaderOf(c);
-    log(`profile ${workload}: 3 nodes up, leader ${leader}; load avg ${loadavg()[0]?.toFixed(2)}`);
+    const fsync = fdatasyncLatency(root);
+    log(
+      `profile ${workload}: 3 nodes up, leader ${leader}; load avg ${loadavg()[0]?.toFixed(2)}; ` +
+        `fdatasync now p50 ${fsync.p50} / p99 ${fsync.p99} ms`,
+    );
     const m0 = await Promise.all(c.cluster.specs.map((s) => metricsOf(s.httpPort)));
     await probeBoundary(c, probeDir, '0');
     await session.post('Profiler.enable');
     await session.post('Profiler.setSamplingInterval', { interval: 500 });
     await session.post('Profiler.start');
     const t0 = performance.now();
-    const result = workload === 'b' ? await endToEnd(c, n, 120) : await latency(c, 1000, seconds);
+    const j0 = machineJiffies();
+    const own0 = process.cpuUsage();
+    const result =
+      workload === 'b'
+        ? await endToEnd(c, n, 120)
+        : workload === 'c'
+          ? await latency(c, 1000, seconds)
+          : await sequential(c, Math.min(n, 2_000), seconds * 3);
     const wallMs = performance.now() - t0;
+    const j1 = machineJiffies();
+    const own = process.cpuUsage(own0);
     const { profile } = await session.post('Profiler.stop');
     const dumps = await probeBoundary(c, probeDir, '1');
     const m1 = await Promise.all(c.cluster.specs.map((s) => metricsOf(s.httpPort)));
@@ -158,7 +225,20 @@ async function profileWorkload(
       profile: nodeProfile(probeDir, c.cluster.pid(s.id)),
     }));
     writeFileSync(join(root, `${workload}-client.cpuprofile`), JSON.stringify(profile));
-    return { c, nodes, tasks, wallMs, result, client: summarizeProfile(profile as CpuProfile) };
+    // Cores in use on the whole machine during the window, and the part neither the nodes nor this process used.
+    const cores = ((j1.busy - j0.busy) / (j1.total - j0.total)) * cpus().length;
+    const oursMs =
+      (own.user + own.system) / 1000 +
+      nodes.reduce((a, x) => a + (x.probe ? x.probe.cpuMs.user + x.probe.cpuMs.system : 0), 0);
+    const machine = {
+      fsync,
+      loadavg: loadavg(),
+      coresBusy: +cores.toFixed(2),
+      coresOther: +(cores - oursMs / wallMs).toFixed(2),
+      clientCpuMsPerTask: +((own.user + own.system) / 1000 / tasks).toFixed(4),
+    };
+    log(`machine during the window: ${JSON.stringify(machine)}`);
+    return { c, nodes, machine, tasks, wallMs, result, client: summarizeProfile(profile as CpuProfile) };
   } finally {
     session.disconnect();
   }
@@ -182,17 +262,25 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const which = arg('--workload', 'both');
   const n = Number(arg('--n', '20000'));
   const seconds = Number(arg('--seconds', '10'));
-  if (!['b', 'c', 'both'].includes(which)) throw new Error('--workload must be b, c or both');
+  if (!['b', 'c', 's', 'both', 'all'].includes(which)) throw new Error('--workload must be b, c, s, both or all');
   if (!Number.isSafeInteger(n) || n < 1000 || n > 1_000_000) throw new Error('--n must be in 1000..1000000');
   if (!Number.isSafeInteger(seconds) || seconds < 2 || seconds > 120) throw new Error('--seconds must be in 2..120');
   const log = (s: string): void => (opts.json ? console.error(s) : console.log(s));
   const root = mkdtempSync(join(tmpdir(), 'raftq-profile-'));
   log(`profile: raw profiles and probe dumps in ${root}`);
   const out: Record<string, unknown> = { dir: root, loadavgBefore: loadavg() };
-  for (const w of which === 'both' ? (['b', 'c'] as const) : [which as 'b' | 'c']) {
+  const list: Workload[] = which === 'both' ? ['b', 'c'] : which === 'all' ? ['s', 'b', 'c'] : [which as Workload];
+  for (const w of list) {
     const r = await profileWorkload(w, n, seconds, root, log);
     await stopCluster(r.c);
-    out[w] = { tasks: r.tasks, wallMs: Math.round(r.wallMs), result: r.result, nodes: r.nodes, client: r.client };
+    out[w] = {
+      tasks: r.tasks,
+      wallMs: Math.round(r.wallMs),
+      machine: r.machine,
+      result: r.result,
+      nodes: r.nodes,
+      client: r.client,
+    };
     printWorkload(w, r.tasks, r.wallMs, r.result, r.nodes, r.client, log);
   }
   out['loadavgAfter'] = loadavg();
