@@ -71,7 +71,7 @@ export function machineJiffies(): { busy: number; total: number } {
   return { busy: total - idle, total };
 }
 
-async function httpText(port: number, path: string): Promise<string> {
+export async function httpText(port: number, path: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}${path}`, { signal: AbortSignal.timeout(5_000) });
   return res.text();
 }
@@ -120,7 +120,7 @@ async function probeBoundary(c: Cluster, probeDir: string, tag: string): Promise
   return out;
 }
 
-async function leaderOf(c: Cluster): Promise<string | null> {
+export async function leaderOf(c: Cluster): Promise<string | null> {
   for (const s of c.cluster.specs) {
     try {
       const st = JSON.parse(await httpText(s.httpPort, '/status')) as { leader: string | null };

@@ -1,4 +1,4 @@
-// `npm run bench -- [name] [--json]`: runs the named benchmark (all of them without a name).
+// `npm run bench -- [name] [--json]`: runs the named benchmark (statemachine and e2e without a name).
 // Each benchmark prints human-readable lines; with --json the last line is one JSON object.
 
 type Bench = (opts: { json: boolean }) => Promise<Record<string, unknown>>;
@@ -8,7 +8,11 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   statemachine: () => import('./statemachine.js'),
   e2e: () => import('./e2e.js'),
   profile: () => import('./profile.js'),
+  cluster: () => import('./cluster.js'),
 };
+
+/** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
+const DEFAULT_SET = ['statemachine', 'e2e'];
 
 /** Flags that take no value; every other `--flag` takes the next word. */
 const BOOLEAN_FLAGS = new Set(['--json', '--quick']);
@@ -22,7 +26,7 @@ async function main(): Promise<void> {
     return prev !== undefined && prev.startsWith('--') && !BOOLEAN_FLAGS.has(prev) && !prev.includes('=');
   };
   const names = args.filter((a, i) => !a.startsWith('--') && !isValue(i));
-  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  const selected = names.length > 0 ? names : DEFAULT_SET;
   const results: Record<string, unknown> = {};
   for (const name of selected) {
     const load = BENCHMARKS[name];
