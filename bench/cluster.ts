@@ -488,7 +488,7 @@ function ratios(ours: Figures, theirs: Figures): Partial<Record<keyof Figures, n
     const a = ours[k];
     const b = theirs[k];
     if (a === null || b === null || !(a > 0) || !(b > 0)) continue;
-    r[k] = +(MORE_IS_BETTER.has(k) ? a / b : b / a).toFixed(2);
+    r[k] = +(MORE_IS_BETTER.has(k) ? a / b : b / a).toPrecision(3);
   }
   return r;
 }
