@@ -1,6 +1,6 @@
-// `npm run bench -- profile [--workload s|b|c|both|all] [--n N] [--seconds S] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload s|b|c|i|both|all] [--n N] [--seconds S] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
-// (bench/probe.mjs), runs workload S (one enqueue at a time), B (end to end, N tasks) or C (1,000 tasks/s
+// (bench/probe.mjs), runs workload S (one enqueue at a time), I (idle; per-task figures are then per second), B (end to end, N tasks) or C (1,000 tasks/s
 // for S seconds) from this
 // process (itself profiled through the inspector, for the SDK's share), and reports per node: CPU per
 // task, fsyncs, LevelDB batches, peer gRPC calls and client calls per task (probe and /metrics), the
@@ -28,7 +28,7 @@ import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpupro
 import { Client } from '../src/client/index.js';
 import { endToEnd, latency, payload, startCluster, stopCluster, summary, type Cluster } from './e2e.js';
 
-type Workload = 'b' | 'c' | 's';
+type Workload = 'b' | 'c' | 's' | 'i';
 
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
@@ -164,6 +164,12 @@ function perTask(tasks: number, d: ProbeDump | undefined, m: Record<string, numb
   };
 }
 
+/** I: nothing asked of the cluster (what an idle cluster spends; per "task" figures are per second). */
+async function idle(seconds: number) {
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  return { seconds, received: seconds };
+}
+
 /** S: one enqueue at a time (no queueing anywhere): the pipeline's own latency. */
 async function sequential(c: Cluster, n: number, maxSec: number) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
@@ -208,7 +214,9 @@ async function profileWorkload(workload: Workload, n: number, seconds: number, r
         ? await endToEnd(c, n, 120)
         : workload === 'c'
           ? await latency(c, 1000, seconds)
-          : await sequential(c, Math.min(n, 2_000), seconds * 3);
+          : workload === 's'
+            ? await sequential(c, Math.min(n, 2_000), seconds * 3)
+            : await idle(seconds);
     const wallMs = performance.now() - t0;
     const j1 = machineJiffies();
     const own = process.cpuUsage(own0);
@@ -262,7 +270,8 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const which = arg('--workload', 'both');
   const n = Number(arg('--n', '20000'));
   const seconds = Number(arg('--seconds', '10'));
-  if (!['b', 'c', 's', 'both', 'all'].includes(which)) throw new Error('--workload must be b, c, s, both or all');
+  if (!['b', 'c', 's', 'i', 'both', 'all'].includes(which))
+    throw new Error('--workload must be b, c, s, i, both or all');
   if (!Number.isSafeInteger(n) || n < 1000 || n > 1_000_000) throw new Error('--n must be in 1000..1000000');
   if (!Number.isSafeInteger(seconds) || seconds < 2 || seconds > 120) throw new Error('--seconds must be in 2..120');
   const log = (s: string): void => (opts.json ? console.error(s) : console.log(s));
