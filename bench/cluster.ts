@@ -1,4 +1,5 @@
-// `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]`
+// `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
+//   [--seconds S] [--failover-trials T] [--idle-seconds S] [--payload BYTES] [--queues Q] [--waiting W]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
 // shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
 //   A enqueue throughput: single enqueues with 256 in flight; batches of 1,000 with 2 in flight
@@ -13,6 +14,8 @@
 // (`node run-all.mjs --trials=1 --skip-limits`), so the ratios come from one invocation; none of
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
 // skipped with a message. Processes are ended by the PIDs we started; every loop is bounded.
+// Scaling: --payload (task size), --queues (A spreads its enqueues over Q queues), --waiting (W tasks
+// left waiting in another queue before the run: memory and throughput with a backlog), --nodes 5.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
@@ -21,7 +24,18 @@ import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { Client } from '../src/client/index.js';
 import { waitFor } from '../src/node/local-cluster.js';
-import { endToEnd, enqueueWorkload, parse, payload, rss, startCluster, stopCluster, type Cluster } from './e2e.js';
+import {
+  endToEnd,
+  enqueueWorkload,
+  parse,
+  payload,
+  preload,
+  rss,
+  setPayloadBytes,
+  startCluster,
+  stopCluster,
+  type Cluster,
+} from './e2e.js';
 import { leaderOf } from './profile.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -63,6 +77,10 @@ interface Options {
   latencySeconds: number;
   failoverTrials: number;
   idleSeconds: number;
+  /** Scaling: task size in bytes, queues A spreads its enqueues over, tasks left waiting before the run. */
+  payloadBytes: number;
+  queues: number;
+  waiting: number;
   json: boolean;
 }
 
@@ -92,6 +110,9 @@ function parseOptions(argv: string[], json: boolean): Options {
     latencySeconds: int('--seconds', quick ? 5 : 10, 2, 120),
     failoverTrials: int('--failover-trials', quick ? 5 : 20, 1, 100),
     idleSeconds: int('--idle-seconds', quick ? 5 : 10, 1, 120),
+    payloadBytes: int('--payload', 256, 64, 4 * 1024 * 1024),
+    queues: int('--queues', 1, 1, 100_000),
+    waiting: int('--waiting', 0, 0, 10_000_000),
     json,
   };
 }
@@ -284,18 +305,23 @@ async function failover(c: Cluster, trials: number, log: (s: string) => void) {
 }
 
 async function runOurs(o: Options, log: (s: string) => void) {
+  setPayloadBytes(o.payloadBytes);
   const c = await startCluster({ nodes: o.nodes });
   try {
     const leader = await leaderOf(c);
-    const idleRss = rss(c);
     log(
-      `cluster: ${o.nodes} nodes up (leader ${leader}), idle RSS ${idleRss} MiB; N = ${o.n}; load avg ${loadavg()[0]?.toFixed(2)}`,
+      `cluster: ${o.nodes} nodes up (leader ${leader}); N = ${o.n} tasks of ${o.payloadBytes} B, ` +
+        `A over ${o.queues} queue(s), ${o.waiting} waiting; load avg ${loadavg()[0]?.toFixed(2)}`,
     );
+    const loaded = o.waiting > 0 ? await preload(c, o.waiting, log) : null;
+    if (loaded) log(`${loaded.tasks} tasks left waiting in ${loaded.secs} s`);
+    const idleRss = rss(c);
+    log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes)`);
     const idle = await idleCpuPct(c, o.idleSeconds);
     log(`G idle cluster CPU: ${idle.toFixed(2)} % of one core (${o.idleSeconds} s, all nodes)`);
-    const a1 = await enqueueWorkload(c, o.n, 256, 0, 120);
+    const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
-    const a2 = await enqueueWorkload(c, o.n, 2, 1000, 120);
+    const a2 = await enqueueWorkload(c, o.n, 2, 1000, 120, o.queues);
     log(`A2 batched enqueue (1000/batch, 2 in flight): ${a2.rate} tasks/s`);
     const b = await endToEnd(c, o.n, 120);
     log(`B end to end (1 producer + 1 worker): ${b.rate} tasks/s (${b.unique}/${b.n}, dups ${b.dups})`);
@@ -322,7 +348,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
       cpu_ms_per_task_at_1k: cl.cpuMsPerTask,
       idle_cpu_pct: +idle.toFixed(2),
     };
-    return { figures, detail: { a1, a2, b, c: cl, e, rssMiB: { idle: idleRss, after: afterRss } } };
+    return { figures, detail: { a1, a2, b, c: cl, e, preload: loaded, rssMiB: { idle: idleRss, after: afterRss } } };
   } finally {
     await stopCluster(c);
   }
@@ -510,6 +536,10 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const began = new Date().toISOString();
   const load0 = loadavg();
   const ours = await runOurs(o, log);
+  if (o.peers.length > 0 && (o.payloadBytes !== 256 || o.queues !== 1 || o.waiting !== 0))
+    log(
+      'peers: the harness runs its own fixed workloads (256 B, one queue, nothing waiting); ratios compare unlike runs',
+    );
   const peers = o.peers.length > 0 ? await runPeers(o, log) : {};
   const name = `raftq-${o.nodes}`;
   const rows: Record<string, Figures | { skipped: string }> = { [name]: ours.figures, ...peers };
@@ -525,6 +555,9 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
     ...ours.figures,
     nodes: o.nodes,
     n: o.n,
+    payload_bytes: o.payloadBytes,
+    queues: o.queues,
+    waiting: o.waiting,
     started: began,
     machine: { cpus: cpus().length, loadavgBefore: load0, loadavgAfter: loadavg() },
     detail: ours.detail,

@@ -9,11 +9,17 @@ import { join } from 'node:path';
 import { Client } from '../src/client/index.js';
 import { LocalCluster, waitFor, type LocalClusterOptions } from '../src/node/local-cluster.js';
 
-const PAYLOAD_BYTES = 256;
+let PAYLOAD_BYTES = 256;
+
+/** The task size of every workload (the peers' harness uses 256 B); at least 64 B for the header. */
+export function setPayloadBytes(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 64 || n > 4 * 1024 * 1024) throw new Error('payload bytes must be in 64..4 MiB');
+  PAYLOAD_BYTES = n;
+}
 
 export function payload(seq: number, sendMs = 0): Uint8Array {
   const head = `${seq}:${sendMs.toFixed(3)}:`;
-  return new TextEncoder().encode(head + 'x'.repeat(PAYLOAD_BYTES - head.length));
+  return new TextEncoder().encode(head + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - head.length)));
 }
 
 export function parse(p: Uint8Array): { seq: number; sendMs: number } {
@@ -86,9 +92,18 @@ export function rss(c: Cluster): number {
 }
 
 /** A1 / A2: enqueue n tasks, `window` calls (of `batch` tasks each, 0 = single) in flight. */
-export async function enqueueWorkload(c: Cluster, n: number, window: number, batch: number, maxSec: number) {
+export async function enqueueWorkload(
+  c: Cluster,
+  n: number,
+  window: number,
+  batch: number,
+  maxSec: number,
+  queues = 1,
+) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
-  const q = client.queue<Uint8Array>(`a-${batch}-${Date.now()}`);
+  const stamp = Date.now();
+  const qs = Array.from({ length: queues }, (_, i) => client.queue<Uint8Array>(`a-${batch}-${stamp}-${i}`));
+  let turn = 0;
   const deadline = performance.now() + maxSec * 1000;
   let next = 0;
   let acked = 0;
@@ -100,6 +115,7 @@ export async function enqueueWorkload(c: Cluster, n: number, window: number, bat
       const from = next;
       next += k;
       const st = performance.now();
+      const q = qs[turn++ % queues] as (typeof qs)[number];
       if (batch > 0) await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
       else await q.enqueue(payload(from));
       lat.push(performance.now() - st);
@@ -202,6 +218,37 @@ export async function latency(c: Cluster, rate: number, seconds: number) {
   await worker.close({ timeoutMs: 10_000 });
   await client.close();
   return { rate, seconds, sent, received, errors, e2eMs: summary(e2e), enqueueAckMs: summary(ack) };
+}
+
+/** Scaling: `count` tasks left waiting in a queue nobody consumes (batches of 1,000, 4 in flight; at most 30 min). */
+export async function preload(
+  c: Cluster,
+  count: number,
+  log: (s: string) => void,
+): Promise<{ tasks: number; secs: number }> {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
+  const q = client.queue<Uint8Array>(`waiting-${Date.now()}`);
+  const t0 = performance.now();
+  const deadline = t0 + 30 * 60_000;
+  let next = 0;
+  let done = 0;
+  let reported = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count && performance.now() < deadline) {
+      const k = Math.min(1000, count - next);
+      const from = next;
+      next += k;
+      await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
+      done += k;
+      if (done - reported >= 100_000) {
+        reported = done;
+        log(`  waiting tasks: ${done} / ${count}, RSS ${rss(c)} MiB`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, lane));
+  await client.close();
+  return { tasks: done, secs: +((performance.now() - t0) / 1000).toFixed(1) };
 }
 
 export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {

@@ -1,4 +1,4 @@
-// `npm run bench -- profile [--workload s|b|c|i|both|all] [--n N] [--seconds S] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
 // (bench/probe.mjs), runs workload S (one enqueue at a time), I (idle; per-task figures are then per second), B (end to end, N tasks) or C (1,000 tasks/s
 // for S seconds) from this
@@ -26,7 +26,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { Client } from '../src/client/index.js';
-import { endToEnd, latency, payload, startCluster, stopCluster, summary, type Cluster } from './e2e.js';
+import { endToEnd, latency, payload, preload, rss, startCluster, stopCluster, summary, type Cluster } from './e2e.js';
 
 type Workload = 'b' | 'c' | 's' | 'i';
 
@@ -185,7 +185,14 @@ async function sequential(c: Cluster, n: number, maxSec: number) {
   return { n, received: lat.length, enqueueAckMs: summary(lat.slice(Math.min(50, lat.length >> 1))) };
 }
 
-async function profileWorkload(workload: Workload, n: number, seconds: number, root: string, log: (s: string) => void) {
+async function profileWorkload(
+  workload: Workload,
+  n: number,
+  seconds: number,
+  root: string,
+  log: (s: string) => void,
+  waiting = 0,
+) {
   const probeDir = join(root, `${workload}-probe`);
   mkdirSync(probeDir, { recursive: true });
   const c = await startCluster({
@@ -201,6 +208,10 @@ async function profileWorkload(workload: Workload, n: number, seconds: number, r
       `profile ${workload}: 3 nodes up, leader ${leader}; load avg ${loadavg()[0]?.toFixed(2)}; ` +
         `fdatasync now p50 ${fsync.p50} / p99 ${fsync.p99} ms`,
     );
+    if (waiting > 0) {
+      const w = await preload(c, waiting, log);
+      log(`${w.tasks} tasks left waiting in ${w.secs} s; RSS ${rss(c)} MiB`);
+    }
     const m0 = await Promise.all(c.cluster.specs.map((s) => metricsOf(s.httpPort)));
     await probeBoundary(c, probeDir, '0');
     await session.post('Profiler.enable');
@@ -270,6 +281,9 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const which = arg('--workload', 'both');
   const n = Number(arg('--n', '20000'));
   const seconds = Number(arg('--seconds', '10'));
+  const waiting = Number(arg('--waiting', '0'));
+  if (!Number.isSafeInteger(waiting) || waiting < 0 || waiting > 10_000_000)
+    throw new Error('--waiting must be in 0..1e7');
   if (!['b', 'c', 's', 'i', 'both', 'all'].includes(which))
     throw new Error('--workload must be b, c, s, i, both or all');
   if (!Number.isSafeInteger(n) || n < 1000 || n > 1_000_000) throw new Error('--n must be in 1000..1000000');
@@ -280,7 +294,7 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const out: Record<string, unknown> = { dir: root, loadavgBefore: loadavg() };
   const list: Workload[] = which === 'both' ? ['b', 'c'] : which === 'all' ? ['s', 'b', 'c'] : [which as Workload];
   for (const w of list) {
-    const r = await profileWorkload(w, n, seconds, root, log);
+    const r = await profileWorkload(w, n, seconds, root, log, waiting);
     await stopCluster(r.c);
     out[w] = {
       tasks: r.tasks,
