@@ -263,11 +263,15 @@ let seq = 0;
 /** Writes what was seen since the last dump to $RAFTQ_PROBE_DIR/<pid>-<tag>.json, then starts afresh. */
 const dump = (tag) => {
   const cpu = process.cpuUsage(cpu0);
+  // Memory after a full GC when the node runs with --expose-gc (what is retained, not garbage).
+  if (typeof globalThis.gc === 'function') globalThis.gc();
+  const mem = process.memoryUsage();
   const out = {
     pid: process.pid,
     argv: process.argv.slice(2),
     wallMs: +(now() - t00).toFixed(0),
     cpuMs: { user: cpu.user / 1000, system: cpu.system / 1000 },
+    memMiB: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, +(v / 2 ** 20).toFixed(1)])),
     counts: Object.fromEntries([...counts].sort()),
     samples: Object.fromEntries([...samples].sort().map(([k, v]) => [k, v.summary()])),
     eventLoopDelayMs: {

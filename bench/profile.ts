@@ -39,6 +39,7 @@ interface ProbeDump {
   counts: Record<string, number>;
   samples: Record<string, { n: number; totalMs: number; p50: number; p90: number; p99: number; max: number }>;
   eventLoopDelayMs: Record<string, number>;
+  memMiB?: Record<string, number>;
 }
 
 /** fdatasync latency of 4 KiB appends to a new file right now (the disk is shared): p50 / p99 ms. */
@@ -196,7 +197,7 @@ async function profileWorkload(
   const probeDir = join(root, `${workload}-probe`);
   mkdirSync(probeDir, { recursive: true });
   const c = await startCluster({
-    execArgv: ['--import', PROBE],
+    execArgv: ['--expose-gc', '--import', PROBE],
     env: { RAFTQ_PROBE_DIR: probeDir, RAFTQ_PROBE_PROFILE: '1' },
   });
   const session = new Session();
@@ -328,6 +329,7 @@ function printWorkload(
     for (const k of Object.keys(s)) log(`  ${k}: ${JSON.stringify(s[k])}`);
     log(`  counts: ${JSON.stringify(node.probe?.counts ?? {})}`);
     log(`  event loop delay ms: ${JSON.stringify(node.probe?.eventLoopDelayMs ?? {})}`);
+    log(`  memory after a full GC, MiB: ${JSON.stringify(node.probe?.memMiB ?? {})}`);
     printProfile(node.profile, log);
   }
   log(`\n--- client process (this one: SDK producer + worker + bench)`);
