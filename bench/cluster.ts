@@ -1,5 +1,6 @@
 // `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
-//   [--seconds S] [--failover-trials T] [--idle-seconds S] [--payload BYTES] [--queues Q] [--waiting W]`
+//   [--seconds S] [--failover-trials T] [--idle-seconds S] [--payload BYTES] [--queues Q] [--waiting W]
+//   [--sweep payload|queues|waiting|nodes=v1,v2,… [--out DIR]]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
 // shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
 //   A enqueue throughput: single enqueues with 256 in flight; batches of 1,000 with 2 in flight
@@ -15,9 +16,10 @@
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
 // skipped with a message. Processes are ended by the PIDs we started; every loop is bounded.
 // Scaling: --payload (task size), --queues (A spreads its enqueues over Q queues), --waiting (W tasks
-// left waiting in another queue before the run: memory and throughput with a backlog), --nodes 5.
+// left waiting in another queue before the run: memory and throughput with a backlog), --nodes 5;
+// --sweep runs our cluster once per value of one of them and writes JSON and an SVG of the figures.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -37,6 +39,7 @@ import {
   type Cluster,
 } from './e2e.js';
 import { leaderOf } from './profile.js';
+import { smallMultiples } from './svg.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
@@ -81,7 +84,25 @@ interface Options {
   payloadBytes: number;
   queues: number;
   waiting: number;
+  /** `--sweep payload=64,1024,65536`: our cluster once per value (no peers), JSON + SVG in `out`. */
+  sweep: { param: SweepParam; values: number[] } | null;
+  out: string;
   json: boolean;
+}
+
+const SWEEP_PARAMS = ['payload', 'queues', 'waiting', 'nodes'] as const;
+type SweepParam = (typeof SWEEP_PARAMS)[number];
+
+function parseSweep(raw: string | undefined): Options['sweep'] {
+  if (raw === undefined) return null;
+  const m = /^([a-z]+)=([0-9,]+)$/.exec(raw);
+  const param = m?.[1] as SweepParam | undefined;
+  if (!m || !param || !SWEEP_PARAMS.includes(param))
+    throw new Error(`--sweep must be one of ${SWEEP_PARAMS.join('|')}=v1,v2,…`);
+  const values = (m[2] as string).split(',').map(Number);
+  if (values.length < 1 || values.length > 12 || values.some((v) => !Number.isSafeInteger(v) || v < 0))
+    throw new Error('--sweep takes 1..12 non-negative integers');
+  return { param, values };
 }
 
 function parseOptions(argv: string[], json: boolean): Options {
@@ -113,6 +134,8 @@ function parseOptions(argv: string[], json: boolean): Options {
     payloadBytes: int('--payload', 256, 64, 4 * 1024 * 1024),
     queues: int('--queues', 1, 1, 100_000),
     waiting: int('--waiting', 0, 0, 10_000_000),
+    sweep: parseSweep(value('--sweep')),
+    out: value('--out') ?? join(ROOT, 'bench', 'results'),
     json,
   };
 }
@@ -542,6 +565,7 @@ function table(rows: Record<string, Figures | { skipped: string }>): string {
 export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {
   const o = parseOptions(opts.argv ?? process.argv.slice(2), opts.json);
   const log = (s: string): void => (o.json ? console.error(s) : console.log(s));
+  if (o.sweep) return runSweep(o, o.sweep, log);
   const began = new Date().toISOString();
   const load0 = loadavg();
   const ours = await runOurs(o, log);
@@ -573,4 +597,58 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
     peers,
     ratios: ratioOut,
   };
+}
+
+/** Scaling: our cluster once per value of one parameter; a table, `<out>/cluster-sweep-<param>-<time>.json` and `.svg`. */
+async function runSweep(
+  o: Options,
+  sweep: NonNullable<Options['sweep']>,
+  log: (s: string) => void,
+): Promise<Record<string, unknown>> {
+  const runs: { value: number; figures: Figures; detail: unknown }[] = [];
+  for (const value of sweep.values) {
+    const oo: Options = { ...o, peers: [], sweep: null };
+    if (sweep.param === 'payload') oo.payloadBytes = value;
+    else if (sweep.param === 'queues') oo.queues = value;
+    else if (sweep.param === 'waiting') oo.waiting = value;
+    else oo.nodes = value;
+    if (oo.nodes !== 3 && oo.nodes !== 5) throw new Error('nodes must be 3 or 5');
+    log(`\n=== sweep ${sweep.param} = ${value}`);
+    const r = await runOurs(oo, log);
+    runs.push({ value, figures: r.figures, detail: r.detail });
+  }
+  const rows = Object.fromEntries(runs.map((r) => [`${sweep.param}=${r.value}`, r.figures]));
+  log(`\n${table(rows)}\n`);
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  mkdirSync(o.out, { recursive: true });
+  const base = join(o.out, `cluster-sweep-${sweep.param}-${stamp}`);
+  const result = {
+    sweep: sweep.param,
+    values: sweep.values,
+    n: o.n,
+    machine: { cpus: cpus().length, loadavg: loadavg() },
+    runs,
+  };
+  writeFileSync(`${base}.json`, JSON.stringify(result, null, 1));
+  const xs = sweep.values.map(String);
+  const plotted: (keyof Figures)[] = [
+    'enqueue_single_per_s',
+    'enqueue_batch_per_s',
+    'e2e_tasks_per_s',
+    'enqueue_ack_p50_ms',
+    'enqueue_ack_p99_ms',
+    'start_latency_p50_ms',
+    'failover_p50_ms',
+    'rss_mib_after',
+    'cpu_ms_per_task_at_1k',
+  ];
+  const svgText = smallMultiples(
+    `raftq cluster: ${sweep.param} sweep (N = ${o.n}, ${stamp})`,
+    sweep.param,
+    xs,
+    plotted.map((k) => ({ title: k, values: runs.map((r) => r.figures[k]) })),
+  );
+  writeFileSync(`${base}.svg`, svgText);
+  log(`sweep written: ${base}.json and ${base}.svg`);
+  return { ...result, files: [`${base}.json`, `${base}.svg`] };
 }
