@@ -7,16 +7,22 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Client } from '../src/client/index.js';
-import { LocalCluster, waitFor } from '../src/node/local-cluster.js';
+import { LocalCluster, waitFor, type LocalClusterOptions } from '../src/node/local-cluster.js';
 
-const PAYLOAD_BYTES = 256;
+let PAYLOAD_BYTES = 256;
 
-function payload(seq: number, sendMs = 0): Uint8Array {
-  const head = `${seq}:${sendMs.toFixed(3)}:`;
-  return new TextEncoder().encode(head + 'x'.repeat(PAYLOAD_BYTES - head.length));
+/** The task size of every workload (the peers' harness uses 256 B); at least 64 B for the header. */
+export function setPayloadBytes(n: number): void {
+  if (!Number.isSafeInteger(n) || n < 64 || n > 4 * 1024 * 1024) throw new Error('payload bytes must be in 64..4 MiB');
+  PAYLOAD_BYTES = n;
 }
 
-function parse(p: Uint8Array): { seq: number; sendMs: number } {
+export function payload(seq: number, sendMs = 0): Uint8Array {
+  const head = `${seq}:${sendMs.toFixed(3)}:`;
+  return new TextEncoder().encode(head + 'x'.repeat(Math.max(0, PAYLOAD_BYTES - head.length)));
+}
+
+export function parse(p: Uint8Array): { seq: number; sendMs: number } {
   const s = new TextDecoder().decode(p.subarray(0, 40));
   const a = s.indexOf(':');
   const b = s.indexOf(':', a + 1);
@@ -28,13 +34,13 @@ function pct(sorted: Float64Array, p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] as number;
 }
 
-function summary(xs: number[]): { n: number; p50: number; p99: number; max: number } {
+export function summary(xs: number[]): { n: number; p50: number; p99: number; max: number } {
   const s = Float64Array.from(xs).sort();
   return { n: s.length, p50: pct(s, 50), p99: pct(s, 99), max: s.length ? (s[s.length - 1] as number) : NaN };
 }
 
 /** RSS (KiB) of a process and its descendants, from /proc. */
-function treeRssKiB(root: number): number {
+export function treeRssKiB(root: number): number {
   const children = new Map<number, number[]>();
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
@@ -61,14 +67,14 @@ function treeRssKiB(root: number): number {
   return total;
 }
 
-interface Cluster {
+export interface Cluster {
   cluster: LocalCluster;
   dir: string;
 }
 
-async function startCluster(): Promise<Cluster> {
+export async function startCluster(extra: Partial<LocalClusterOptions> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'raftq-bench-'));
-  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn' });
+  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn', ...extra });
   cluster.startAll();
   const client = new Client({ servers: cluster.servers, timeoutMs: 30_000 });
   await client.queue('warmup').enqueue(payload(0));
@@ -76,19 +82,28 @@ async function startCluster(): Promise<Cluster> {
   return { cluster, dir };
 }
 
-async function stopCluster(c: Cluster): Promise<void> {
+export async function stopCluster(c: Cluster): Promise<void> {
   await c.cluster.stopAll();
   rmSync(c.dir, { recursive: true, force: true });
 }
 
-function rss(c: Cluster): number {
+export function rss(c: Cluster): number {
   return Math.round(c.cluster.specs.reduce((sum, s) => sum + treeRssKiB(c.cluster.pid(s.id) ?? -1), 0) / 1024);
 }
 
 /** A1 / A2: enqueue n tasks, `window` calls (of `batch` tasks each, 0 = single) in flight. */
-async function enqueueWorkload(c: Cluster, n: number, window: number, batch: number, maxSec: number) {
+export async function enqueueWorkload(
+  c: Cluster,
+  n: number,
+  window: number,
+  batch: number,
+  maxSec: number,
+  queues = 1,
+) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
-  const q = client.queue<Uint8Array>(`a-${batch}-${Date.now()}`);
+  const stamp = Date.now();
+  const qs = Array.from({ length: queues }, (_, i) => client.queue<Uint8Array>(`a-${batch}-${stamp}-${i}`));
+  let turn = 0;
   const deadline = performance.now() + maxSec * 1000;
   let next = 0;
   let acked = 0;
@@ -100,6 +115,7 @@ async function enqueueWorkload(c: Cluster, n: number, window: number, batch: num
       const from = next;
       next += k;
       const st = performance.now();
+      const q = qs[turn++ % queues] as (typeof qs)[number];
       if (batch > 0) await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
       else await q.enqueue(payload(from));
       lat.push(performance.now() - st);
@@ -113,7 +129,7 @@ async function enqueueWorkload(c: Cluster, n: number, window: number, batch: num
 }
 
 /** B: one producer (window 256) and one worker; time until every task was started once. */
-async function endToEnd(c: Cluster, n: number, maxSec: number) {
+export async function endToEnd(c: Cluster, n: number, maxSec: number) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
   const name = `b-${Date.now()}`;
   const seen = new Uint8Array(n);
@@ -154,7 +170,7 @@ async function enqueueProducer(client: Client, name: string, n: number, maxSec: 
 }
 
 /** C: a fixed offered rate; enqueue→worker-start and enqueue-ack latencies. */
-async function latency(c: Cluster, rate: number, seconds: number) {
+export async function latency(c: Cluster, rate: number, seconds: number) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
   const name = `c-${Date.now()}`;
   const n = rate * seconds;
@@ -202,6 +218,37 @@ async function latency(c: Cluster, rate: number, seconds: number) {
   await worker.close({ timeoutMs: 10_000 });
   await client.close();
   return { rate, seconds, sent, received, errors, e2eMs: summary(e2e), enqueueAckMs: summary(ack) };
+}
+
+/** Scaling: `count` tasks left waiting in a queue nobody consumes (batches of 1,000, 4 in flight; at most 30 min). */
+export async function preload(
+  c: Cluster,
+  count: number,
+  log: (s: string) => void,
+): Promise<{ tasks: number; secs: number }> {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
+  const q = client.queue<Uint8Array>(`waiting-${Date.now()}`);
+  const t0 = performance.now();
+  const deadline = t0 + 30 * 60_000;
+  let next = 0;
+  let done = 0;
+  let reported = 0;
+  const lane = async (): Promise<void> => {
+    while (next < count && performance.now() < deadline) {
+      const k = Math.min(1000, count - next);
+      const from = next;
+      next += k;
+      await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
+      done += k;
+      if (done - reported >= 100_000) {
+        reported = done;
+        log(`  waiting tasks: ${done} / ${count}, RSS ${rss(c)} MiB`);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: 4 }, lane));
+  await client.close();
+  return { tasks: done, secs: +((performance.now() - t0) / 1000).toFixed(1) };
 }
 
 export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {

@@ -1,4 +1,4 @@
-// `npm run bench -- [name] [--json]`: runs the named benchmark (all of them without a name).
+// `npm run bench -- [name] [--json]`: runs the named benchmark (statemachine and e2e without a name).
 // Each benchmark prints human-readable lines; with --json the last line is one JSON object.
 
 type Bench = (opts: { json: boolean }) => Promise<Record<string, unknown>>;
@@ -7,14 +7,26 @@ type Bench = (opts: { json: boolean }) => Promise<Record<string, unknown>>;
 const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   statemachine: () => import('./statemachine.js'),
   e2e: () => import('./e2e.js'),
+  profile: () => import('./profile.js'),
+  cluster: () => import('./cluster.js'),
 };
+
+/** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
+const DEFAULT_SET = ['statemachine', 'e2e'];
+
+/** Flags that take no value; every other `--flag` takes the next word. */
+const BOOLEAN_FLAGS = new Set(['--json', '--quick']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
   const json = args.includes('--json');
-  // Names are the words that are neither flags nor a flag's numeric value (`--n 100000`).
-  const names = args.filter((a, i) => !a.startsWith('--') && !(/^\d+$/.test(a) && args[i - 1]?.startsWith('--')));
-  const selected = names.length > 0 ? names : Object.keys(BENCHMARKS);
+  // Names are the words that are neither flags nor a flag's value (`--n 100000`, `--peers nats`).
+  const isValue = (i: number): boolean => {
+    const prev = args[i - 1];
+    return prev !== undefined && prev.startsWith('--') && !BOOLEAN_FLAGS.has(prev) && !prev.includes('=');
+  };
+  const names = args.filter((a, i) => !a.startsWith('--') && !isValue(i));
+  const selected = names.length > 0 ? names : DEFAULT_SET;
   const results: Record<string, unknown> = {};
   for (const name of selected) {
     const load = BENCHMARKS[name];
