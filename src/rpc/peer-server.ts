@@ -2,6 +2,7 @@
 // (garbage bytes, wrong types, oversized messages) is answered with INVALID_ARGUMENT or
 // RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here.
 import * as grpc from '@grpc/grpc-js';
+import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
 import type { PeerMethod } from './peer-codec.js';
@@ -102,6 +103,7 @@ export class PeerServer {
       TimeoutNow: unary('TimeoutNow'),
       Respond: unary('Respond'),
       InstallSnapshot: (call: FrameStream, cb: Callback) => this.snapshotStream(call, cb),
+      Stream: (call: RequestStream) => this.messageStream(call),
     });
   }
 
@@ -148,12 +150,64 @@ export class PeerServer {
     this.deliver(msg, decoded.bytes, cb);
   }
 
+  /**
+   * The long-lived message stream: each request is checked like a unary one; a bad one is dropped and
+   * counted (a refusal would end the stream and every message behind it), a good one delivered.
+   */
+  private messageStream(call: RequestStream): void {
+    let ended = false;
+    let received = 0;
+    let ackQueued = false;
+    const ack = (): void => {
+      ackQueued = false;
+      if (!ended) call.write({ received });
+    };
+    call.on('data', (decoded: Decoded<WireRequest>) => {
+      if (ended) return;
+      received += 1;
+      if (!ackQueued) {
+        ackQueued = true;
+        setImmediate(ack); // one cumulative acknowledgement per batch read in this turn
+      }
+      const msg = decoded.ok ? this.admit(null, decoded.value) : invalid(decoded.reason);
+      if ('code' in msg) {
+        this.countRefusal(msg);
+        return;
+      }
+      if (msg.type === MessageType.Snapshot) {
+        this.countRefusal(invalid('Snapshot messages go through InstallSnapshot'));
+        return;
+      }
+      this.deliverStreamed(msg, decoded.ok ? decoded.bytes : 0);
+    });
+    call.on('end', () => {
+      if (ended) return;
+      ended = true;
+      call.end();
+    });
+    call.on('error', () => {
+      ended = true;
+    });
+  }
+
+  private deliverStreamed(msg: Message, bytes: number): void {
+    try {
+      this.opts.onMessage(msg);
+    } catch {
+      this.counters.handlerErrorCount += 1;
+      return;
+    }
+    this.counters.receivedCount += 1;
+    this.counters.receivedBytes += bytes;
+  }
+
   /** Checks one request's bytes, header and routing; a Message or the refusal to send back. */
-  private admit(method: PeerMethod, req: WireRequest): Message | Refusal {
+  private admit(method: PeerMethod | null, req: WireRequest): Message | Refusal {
     if (!(req.message instanceof Uint8Array) || req.message.byteLength === 0) return invalid('message: empty');
     const msg = decodeMessage(req.message);
     if (typeof msg === 'string') return invalid(msg);
-    if (methodFor(msg.type) !== method) return invalid(`type ${msg.type} does not belong to ${method}`);
+    if (method !== null && methodFor(msg.type) !== method)
+      return invalid(`type ${msg.type} does not belong to ${method}`);
     const mismatch = headerMismatch(req.header, msg);
     if (mismatch !== null) return invalid(mismatch);
     if (this.opts.selfId !== undefined && msg.to !== this.opts.selfId) {
@@ -177,9 +231,13 @@ export class PeerServer {
   }
 
   private refuse(cb: Callback, refusal: Refusal): void {
+    this.countRefusal(refusal);
+    cb(refusal);
+  }
+
+  private countRefusal(refusal: Refusal): void {
     if (refusal.code === grpc.status.RESOURCE_EXHAUSTED) this.counters.resourceExhaustedCount += 1;
     else this.counters.invalidArgumentCount += 1;
-    cb(refusal);
   }
 
   /** Reassembles one Snapshot message from its frames (see SnapshotFrame in peer.proto). */
@@ -251,6 +309,7 @@ export class PeerServer {
 
 type Unary = grpc.ServerUnaryCall<Decoded<WireRequest>, object>;
 type FrameStream = grpc.ServerReadableStream<Decoded<WireFrame>, object>;
+type RequestStream = grpc.ServerDuplexStream<Decoded<WireRequest>, object>;
 type Callback = grpc.sendUnaryData<object>;
 
 function invalid(details: string): Refusal {

@@ -1,12 +1,16 @@
 // Sends Raft messages to peers over gRPC, one-way (see peer.proto): send() never blocks and never
-// throws. One channel per peer; calls are issued in send order and pipelined up to a count and byte
-// bound per peer; beyond the bound a message is dropped and counted (Raft retransmits). Every call
-// has a deadline, channels reconnect with back-off and keepalive pings find dead connections, so a
-// slow, dead or partitioned peer only ever costs its own bounded slots (FAULTS.md P13).
+// throws. One channel per peer, and on it one long-lived client stream (`Stream`) that carries the
+// messages in send order without a call set-up each (unary calls cost more CPU than the rest of the
+// node's work per message: bench/RESULTS.md). Messages not yet handed to the connection count as in
+// flight, bounded by count and bytes per peer; beyond the bound a message is dropped and counted
+// (Raft retransmits). A write pending longer than the deadline ends the stream (its messages count
+// as failed) and the next message opens a new one; channels reconnect with back-off and keepalive
+// pings find dead connections, so a slow, dead or partitioned peer only ever costs its own bounded
+// slots (FAULTS.md P13). Snapshots stream one call each (InstallSnapshot).
 import * as grpc from '@grpc/grpc-js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
-import { encodeMessage, headerOf, methodFor } from './peer-codec.js';
+import { encodeMessage, headerOf } from './peer-codec.js';
 import { PEER_SERVICE } from './peer-server.js';
 import { loadProtoFile } from './proto.js';
 
@@ -14,11 +18,11 @@ export interface PeerTransportOptions {
   selfId: NodeId;
   /** How this node dials each peer: id -> host:port (possibly a proxy; DESIGN.md §5). */
   peers: ReadonlyMap<NodeId, string>;
-  /** Deadline of every unary call. */
+  /** How long a message may wait to be handed to the connection before its stream is ended. */
   deadlineMs?: number;
   /** Deadline of one InstallSnapshot stream (one Snapshot message). */
   snapshotDeadlineMs?: number;
-  /** Unary calls in flight per peer. */
+  /** Messages in flight (written, not yet handed to the connection) per peer. */
   inflightCountMax?: number;
   /** Encoded bytes in flight per peer (one message larger than this still goes alone). */
   inflightBytesMax?: number;
@@ -178,18 +182,36 @@ function methodDefinition(name: string): PeerMethodDefinition {
   return method;
 }
 
+interface PendingWrite {
+  size: number;
+  at: number;
+  settled: boolean;
+}
+
+interface OpenStream {
+  call: grpc.ClientDuplexStream<object, { received?: unknown }>;
+  /** Requests of this stream the peer acknowledged. */
+  acked: number;
+}
+
 /** Protobuf framing beyond the msgpack bytes: header strings plus field tags; an estimate for bounds. */
 const REQUEST_OVERHEAD_BYTES = 64;
 
 class PeerLink {
   readonly counters: PeerCounters = { sentCount: 0, sentBytes: 0, failedCount: 0, droppedCount: 0 };
   private readonly client: grpc.Client;
-  private readonly calls = new Set<grpc.ClientUnaryCall | grpc.ClientWritableStream<object>>();
+  private readonly calls = new Set<
+    grpc.ClientWritableStream<object> | grpc.ClientDuplexStream<object, { received?: unknown }>
+  >();
   private inflightCount = 0;
   private inflightBytes = 0;
   private readonly snapshotQueue: Message[] = [];
   private snapshotQueueBytes = 0;
   private streaming = false;
+  private stream: OpenStream | null = null;
+  /** Writes on the current stream not yet handed to the connection, oldest first. */
+  private readonly pending: PendingWrite[] = [];
+  private watchdog: ReturnType<typeof setTimeout> | null = null;
   private reachable: boolean | null = null;
   private closed = false;
 
@@ -231,38 +253,101 @@ class PeerLink {
       this.inflightCount >= countMax ||
       (bulk && this.inflightCount > 0 && this.inflightBytes + size > this.settings.inflightBytesMax);
     if (full) return this.tally.drop('inflight', this);
-    this.unary(msg, bytes, size);
+    this.write(msg, bytes, size);
   }
 
-  private unary(msg: Message, bytes: Uint8Array, size: number): void {
-    const method = methodDefinition(methodFor(msg.type));
+  /** Writes one message on the peer's stream (opened on demand); settled when handed to the connection. */
+  private write(msg: Message, bytes: Uint8Array, size: number): void {
+    const stream = this.stream ?? this.openStream();
+    const w: PendingWrite = { size, at: Date.now(), settled: false };
+    this.pending.push(w);
     this.inflightCount += 1;
     this.inflightBytes += size;
-    const call = this.client.makeUnaryRequest(
-      method.path,
-      method.requestSerialize,
-      method.responseDeserialize,
-      { header: headerOf(msg), message: bytes },
-      { deadline: Date.now() + this.settings.deadlineMs },
-      (err) => {
-        this.calls.delete(call);
-        this.inflightCount -= 1;
-        this.inflightBytes -= size;
-        assert(this.inflightCount >= 0 && this.inflightBytes >= 0, 'in-flight accounting never goes negative');
-        this.outcome(err ?? null, size);
-      },
-    );
-    this.calls.add(call);
+    stream.call.write({ header: headerOf(msg), message: bytes });
+    if (this.pending.length === 1) this.armWatchdog(stream);
   }
 
-  private outcome(err: grpc.ServiceError | null, size: number): void {
+  /** The peer took `received` requests of this stream so far (cumulative). */
+  private acked(stream: OpenStream, received: number): void {
+    if (this.stream !== stream || !Number.isSafeInteger(received)) return;
+    while (stream.acked < received && this.pending.length > 0) {
+      const w = this.pending[0] as PendingWrite;
+      this.settle(w);
+      stream.acked += 1;
+      this.outcome(null, w.size);
+    }
+    if (this.watchdog !== null && this.pending.length === 0) {
+      clearTimeout(this.watchdog);
+      this.watchdog = null;
+    }
+  }
+
+  private openStream(): OpenStream {
+    const method = methodDefinition('Stream');
+    const call = this.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
+    const stream: OpenStream = { call, acked: 0 };
+    call.on('data', (ack: { received?: unknown }) => this.acked(stream, Number(ack.received)));
+    const ended = (err: Error): void => {
+      this.calls.delete(call);
+      this.streamEnded(stream, err);
+    };
+    call.on('error', ended);
+    call.on('end', () => ended(new Error('stream ended by the peer')));
+    this.calls.add(call);
+    this.stream = stream;
+    return stream;
+  }
+
+  /** The stream is gone: what it had not handed over is lost (Raft retransmits); the next send reopens. */
+  private streamEnded(stream: OpenStream, err: Error | grpc.ServiceError): void {
+    if (this.stream !== stream) return;
+    this.stream = null;
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
+    this.watchdog = null;
+    const lost = this.pending.splice(0);
+    for (const w of lost) this.settle(w, false);
+    this.counters.failedCount += lost.length;
+    this.tally.totals.failedCount += lost.length;
+    this.outcome(err as grpc.ServiceError, 0, false);
+  }
+
+  private settle(w: PendingWrite, shift = true): void {
+    w.settled = true;
+    if (shift) {
+      const head = this.pending.shift();
+      assert(head === w, 'stream writes are handed over in order');
+    }
+    this.inflightCount -= 1;
+    this.inflightBytes -= w.size;
+    assert(this.inflightCount >= 0 && this.inflightBytes >= 0, 'in-flight accounting never goes negative');
+  }
+
+  /** Ends the stream once its oldest write has waited past the deadline (a hung or paused peer). */
+  private armWatchdog(stream: OpenStream): void {
+    if (this.watchdog !== null) return;
+    const oldest = this.pending[0];
+    if (oldest === undefined) return;
+    const wait = Math.max(0, oldest.at + this.settings.deadlineMs - Date.now());
+    this.watchdog = setTimeout(() => {
+      this.watchdog = null;
+      if (this.stream !== stream || this.closed) return;
+      const head = this.pending[0];
+      if (head !== undefined && Date.now() - head.at >= this.settings.deadlineMs) {
+        stream.call.cancel();
+        this.streamEnded(stream, new Error('peer did not take messages within the deadline'));
+      } else this.armWatchdog(stream);
+    }, wait);
+    this.watchdog.unref?.();
+  }
+
+  private outcome(err: grpc.ServiceError | null, size: number, countFailure = true): void {
     if (this.closed) return;
     if (err === null) {
       this.counters.sentCount += 1;
       this.counters.sentBytes += size;
       this.tally.totals.sentCount += 1;
       this.tally.totals.sentBytes += size;
-    } else {
+    } else if (countFailure) {
       this.counters.failedCount += 1;
       this.tally.totals.failedCount += 1;
     }
@@ -367,6 +452,7 @@ class PeerLink {
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    if (this.watchdog !== null) clearTimeout(this.watchdog);
     for (const call of this.calls) call.cancel();
     this.calls.clear();
     this.client.close();
