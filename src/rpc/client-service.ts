@@ -12,10 +12,9 @@ import { SUBMIT_METHOD_BY_FIELD } from '../protocol/submit.js';
 import { validateCommand } from '../protocol/validate.js';
 import { commandReply, readReply, statusReply } from './client-replies.js';
 import type { ClientExecutor, ExecuteOptions } from './executor.js';
-import { loadProtoFile } from './proto.js';
+import { CLIENT_SERVICE, ERROR_METADATA_KEY, loadProtoFile } from '../protocol/proto.js';
 
-export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
-export const ERROR_METADATA_KEY = 'raftq-error';
+export { CLIENT_SERVICE, ERROR_METADATA_KEY } from '../protocol/proto.js';
 
 export interface ClientServiceOptions {
   limits?: Limits;
