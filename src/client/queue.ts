@@ -1,7 +1,8 @@
 // A typed handle on one queue: producer calls, reads, admin, waitFor and the event stream.
 import type {
-  Command,
+  CommandOf,
   QueueSettings,
+  ReadQuery,
   QueueStats,
   TaskEvent,
   TaskSpec,
@@ -11,15 +12,7 @@ import type {
 import type { Client, CallOptions, ReadConsistency } from './client.js';
 import { decodePayload, encodePayload, RESERVED_HEADER_PREFIX, userHeaders } from './codec.js';
 import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
-import {
-  asArray,
-  asObject,
-  asOptionalString,
-  asString,
-  eventFromWire,
-  statsFromWire,
-  taskViewFromWire,
-} from './wire.js';
+import { EVENTS_WIRE, WAIT_FOR_WIRE, type TaskPage } from '../protocol/wire-reads.js';
 
 export interface EnqueueOptions {
   /** Higher first (integer). */
@@ -84,11 +77,8 @@ export class Queue<T = unknown> {
   async enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => this.taskSpec(item, i));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
-    const { reply } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
-    const out = asArray(reply['items']).map((x) => ({
-      id: asString(asObject(x)['id']),
-      deduplicated: asObject(x)['deduplicated'] === true,
-    }));
+    const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
+    const out = answer.items;
     if (out.length !== tasks.length)
       throw raftqError('INTERNAL', `enqueue answered ${out.length} of ${tasks.length} items`);
     return out;
@@ -123,29 +113,28 @@ export class Queue<T = unknown> {
 
   /** The task by id (NotFoundError if absent). */
   async get(id: string, options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<Task<T>> {
-    const reply = await this.client.query('GetTask', { id }, options);
-    return this.decodeTask(reply['task']);
+    const reply = await this.client.read('GetTask', { type: 'task', id }, options);
+    return this.decodeTask(reply.task);
   }
 
   /** One page of tasks in a state (default waiting), by priority then id. */
   async list(options: ListOptions = {}): Promise<Page<T>> {
-    const request: Record<string, unknown> = { queue: this.name, state: options.state ?? 'waiting' };
-    if (options.cursor !== undefined) request['cursor'] = options.cursor;
-    if (options.limit !== undefined) request['limit'] = options.limit;
-    return this.page(await this.client.query('ListTasks', request, options));
+    const query: ReadQuery = { type: 'list', queue: this.name, state: options.state ?? 'waiting' };
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    if (options.limit !== undefined) query.limit = options.limit;
+    return this.page(await this.client.read('ListTasks', query, options));
   }
 
   /** One page of this queue's dead letters. */
   async deadLetters(options: Omit<ListOptions, 'state'> = {}): Promise<Page<T>> {
-    const request: Record<string, unknown> = { queue: this.name };
-    if (options.cursor !== undefined) request['cursor'] = options.cursor;
-    if (options.limit !== undefined) request['limit'] = options.limit;
-    return this.page(await this.client.query('ListDeadLetters', request, options));
+    const query: ReadQuery = { type: 'deadLetters', queue: this.name };
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    if (options.limit !== undefined) query.limit = options.limit;
+    return this.page(await this.client.read('ListDeadLetters', query, options));
   }
 
   async stats(options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<QueueStats> {
-    const reply = await this.client.query('QueueStats', { queue: this.name }, options);
-    return statsFromWire(reply['stats']);
+    return (await this.client.read('QueueStats', { type: 'stats', queue: this.name }, options)).stats;
   }
 
   /** Cancels a waiting or delayed task; resolves with its new state. */
@@ -164,7 +153,7 @@ export class Queue<T = unknown> {
     changes: { priority?: number; payload?: T; runAt?: Date | number; delayMs?: number },
     call: CallOptions = {},
   ): Promise<TaskState> {
-    const cmd: Command & { type: 'update' } = { type: 'update', id };
+    const cmd: CommandOf<'update'> = { type: 'update', id };
     if (changes.priority !== undefined) cmd.priority = changes.priority;
     if (changes.payload !== undefined) {
       const encoded = encodePayload(changes.payload, this.client);
@@ -187,12 +176,12 @@ export class Queue<T = unknown> {
     options: { ids?: string[]; toQueue?: string; max?: number } = {},
     call: CallOptions = {},
   ): Promise<string[]> {
-    const cmd: Command & { type: 'redrive' } = { type: 'redrive', queue: this.name };
+    const cmd: CommandOf<'redrive'> = { type: 'redrive', queue: this.name };
     if (options.ids !== undefined) cmd.ids = options.ids;
     if (options.toQueue !== undefined) cmd.toQueue = options.toQueue;
     if (options.max !== undefined) cmd.max = options.max;
-    const { reply } = await this.client.command(cmd, call);
-    return asArray(reply['ids']).map(asString);
+    const { answer } = await this.client.command(cmd, call);
+    return answer.ids;
   }
 
   async create(settings: QueueSettingsPatch = {}, call: CallOptions = {}): Promise<void> {
@@ -228,12 +217,11 @@ export class Queue<T = unknown> {
       if (remaining <= 0) throw raftqError('DEADLINE_EXCEEDED', `task ${id} is not terminal yet`);
       const slice = Math.min(remaining, 60_000);
       try {
-        const reply = await this.client.query(
-          'WaitFor',
-          { id, timeoutMs: Math.ceil(slice) },
-          { ...options, timeoutMs: slice + 1_000 },
-        );
-        const task = this.decodeTask(reply['task']);
+        const reply = await this.client.query('WaitFor', WAIT_FOR_WIRE.request.encode(id, Math.ceil(slice)), {
+          ...options,
+          timeoutMs: slice + 1_000,
+        });
+        const task = this.decodeTask(WAIT_FOR_WIRE.reply.decode(reply).task);
         if (task.state === 'completed') return task.result;
         throw new TaskFailedError(id, task.state, task.lastError, task.reason);
       } catch (e) {
@@ -253,20 +241,17 @@ export class Queue<T = unknown> {
     return eventIterator(this.client, { queue: this.name }, options);
   }
 
-  private async stateCommand(cmd: Command, call: CallOptions): Promise<TaskState> {
-    const { reply } = await this.client.command(cmd, call);
-    return asString(reply['state']) as TaskState;
+  private async stateCommand(cmd: CommandOf<'cancel' | 'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
+    const { answer } = await this.client.command(cmd, call);
+    return answer.state;
   }
 
-  private page(reply: Record<string, unknown>): Page<T> {
-    return {
-      items: asArray(reply['items']).map((x) => this.decodeTask(x)),
-      nextCursor: asOptionalString(reply['nextCursor']) ?? null,
-    };
+  private page(reply: TaskPage): Page<T> {
+    return { items: reply.items.map((x) => this.decodeTask(x)), nextCursor: reply.nextCursor };
   }
 
-  decodeTask(wire: unknown): Task<T> {
-    const view = taskViewFromWire(wire);
+  /** A task as the SDK shows it: payload and result decoded with the client's codec. */
+  decodeTask(view: TaskView): Task<T> {
     const { payload, result, ...rest } = view;
     const task = { ...rest, headers: userHeaders(view.headers) } as Task<T>;
     try {
@@ -320,13 +305,13 @@ export function eventIterator(
   };
   const open = (): void => {
     if (done || client.isClosed) return stop(null);
-    cancel = client.openStream(request, {
+    cancel = client.openStream(EVENTS_WIRE.request.encode(request), {
       onReady: () => markReady(),
       onMessage: (m) => {
         failures = 0;
         if (buffer.length >= bufferMax)
           return stop(raftqError('RESOURCE_EXHAUSTED', `more than ${bufferMax} events unread`));
-        buffer.push(eventFromWire(m));
+        buffer.push(EVENTS_WIRE.message.decode(m));
         notify();
       },
       onEnd: () => {

@@ -8,7 +8,9 @@ import { sleep, type Timer } from './clock.js';
 import type { Client } from './client.js';
 import { decodePayload, userHeaders } from './codec.js';
 import { errorFromDetail, LeaseLostError, NonRetryableError, raftqError } from './errors.js';
-import { asArray, asNumber, asObject, errorFromWire, leasedTaskFromWire } from './wire.js';
+import { READ_WIRE } from '../protocol/wire-reads.js';
+import { asObject } from '../protocol/wire-values.js';
+import type { AnswerOf } from '../protocol/wire.js';
 
 /** ρmax of DESIGN.md §2: monotonic clocks agree in rate within 0.1 %. */
 export const CLOCK_RATE_BOUND = 0.001;
@@ -177,14 +179,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
         await new Promise<void>((resolve) => (this.slotWaiter = resolve));
         continue;
       }
-      let reply: Record<string, unknown>;
+      let answer: AnswerOf<'lease'>;
       let firstSentAt: number;
       try {
         const r = await this.client.command(
           { type: 'lease', queue: this.queue, workerId: this.workerId, max: free, leaseMs: this.leaseMs },
           { holdMs: this.maxHoldMs, extra: { maxHoldMs: this.maxHoldMs }, signal: this.pollAbort.signal, lane: 'poll' },
         );
-        reply = r.reply;
+        answer = r.answer;
         firstSentAt = r.firstSentAt;
       } catch (e) {
         if (this.stopping) break;
@@ -193,8 +195,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
         await sleep(this.client.clock, Math.min(1_000, 20 * 2 ** Math.min(idleFailures, 6)), this.pollAbort.signal);
         continue;
       }
-      const heldMs = asNumber(reply['heldMs']);
-      const tasks = asArray(reply['tasks']).map(leasedTaskFromWire);
+      const { heldMs, tasks } = answer;
       for (const t of tasks) this.take(t, firstSentAt + heldMs);
       if (tasks.length > 0) idleFailures = 0;
       else if (this.client.clock.now() - firstSentAt < Math.max(1, Math.min(this.maxHoldMs / 2, 100))) {
@@ -365,7 +366,9 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
   }
 
   private async fetchPayload(id: string, signal: AbortSignal): Promise<Uint8Array> {
-    const reply = await this.client.query('GetTask', { id }, { signal });
+    const reply = await this.client.query('GetTask', READ_WIRE.GetTask.request.encode({ type: 'task', id }), {
+      signal,
+    });
     const p = asObject(reply['task'])['payload'];
     if (!(p instanceof Uint8Array)) throw new Error('task has no payload');
     return p;
@@ -501,14 +504,14 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter {
 
   private async sendAcks(batch: PendingAck[]): Promise<void> {
     try {
-      const { reply } = await this.client.command(
+      const { answer } = await this.client.command(
         { type: 'ack', items: batch.map((a) => a.item) },
         { idempotent: true },
       );
-      const results = asArray(reply['results']);
+      const results = answer.results;
       batch.forEach((a, i) => {
-        const r = asObject(results[i]);
-        if (results.length === batch.length && r['ok'] !== true) a.reject(errorFromDetail(errorFromWire(r['error'])));
+        const r = results[i];
+        if (results.length === batch.length && r !== undefined && !r.ok) a.reject(errorFromDetail(r.error));
         else a.resolve();
       });
     } catch (e) {

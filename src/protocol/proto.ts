@@ -49,6 +49,7 @@ export interface ProtoMethod {
 /** The methods of the client service, by name. */
 export function clientMethods(): Readonly<Record<string, ProtoMethod>> {
   const service = loadProtoFile('client.proto')[CLIENT_SERVICE];
-  if (service === undefined || !('Enqueue' in service)) throw new Error(`raftq: ${CLIENT_SERVICE} is not in client.proto`);
+  if (service === undefined || !('Enqueue' in service))
+    throw new Error(`raftq: ${CLIENT_SERVICE} is not in client.proto`);
   return service as unknown as Record<string, ProtoMethod>;
 }
