@@ -14,6 +14,7 @@ import type {
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
+import { clientMethods } from './proto.js';
 import { validateCommand } from './validate.js';
 import {
   NULLABLE_SETTINGS,
@@ -499,4 +500,52 @@ export function encodeAnswer<T extends ClientCommandType>(
 ): Message {
   const wire = commandWire<T>((cmd as Command).type as T);
   return wire.reply.encode(wire.reply.fromMachine(cmd, value, meta));
+}
+
+// ---- bytes ----
+
+function deserialize(method: string, side: 'request' | 'reply', bytes: Uint8Array): Decoded<Message> {
+  const m = clientMethods()[method];
+  if (m === undefined) return invalid('method', `${method} is not in client.proto`);
+  try {
+    const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    const value = side === 'request' ? m.requestDeserialize(buf) : m.responseDeserialize(buf);
+    return ok(asObject(value));
+  } catch {
+    return invalid(side, `protobuf: undecodable ${side}`);
+  }
+}
+
+/** A command request's protobuf bytes, decoded and validated (header aside). Never throws. */
+export function decodeCommandBytes<T extends ClientCommandType>(
+  type: T,
+  bytes: Uint8Array,
+  limits: Limits,
+): Decoded<CommandOf<T>> {
+  const msg = deserialize(COMMAND_WIRE[type].method, 'request', bytes);
+  return msg.ok ? decodeCommand(type, msg.value, limits) : msg;
+}
+
+/** A command reply's protobuf bytes, decoded. Never throws. */
+export function decodeAnswerBytes<T extends ClientCommandType>(type: T, bytes: Uint8Array): Decoded<AnswerOf<T>> {
+  const msg = deserialize(COMMAND_WIRE[type].method, 'reply', bytes);
+  return msg.ok ? ok(decodeAnswer(type, msg.value)) : msg;
+}
+
+/** A command as its request's protobuf bytes (SDK side of decodeCommandBytes). */
+export function encodeCommandBytes<T extends ClientCommandType>(cmd: CommandOf<T>): Uint8Array {
+  const wire = commandWire<T>((cmd as Command).type as T);
+  return serialize(wire.method, 'request', wire.request.encode(cmd));
+}
+
+/** An answer as its reply's protobuf bytes (server side of decodeAnswerBytes). */
+export function encodeAnswerBytes<T extends ClientCommandType>(type: T, answer: AnswerOf<T>): Uint8Array {
+  const wire = commandWire(type);
+  return serialize(wire.method, 'reply', wire.reply.encode(answer));
+}
+
+function serialize(method: string, side: 'request' | 'reply', msg: Message): Uint8Array {
+  const m = clientMethods()[method];
+  if (m === undefined) throw new Error(`raftq: ${method} is not in client.proto`);
+  return side === 'request' ? m.requestSerialize(msg) : m.responseSerialize(msg);
 }
