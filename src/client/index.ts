@@ -1,4 +1,4 @@
-// The raftq SDK: `import { Client } from 'raftq'`.
+// The raftq SDK: `import { Client } from 'raftq'`. An explicit list: what is here is the public API.
 export { Client, type ClientOptions, type CallOptions, type CommandOptions, type ReadConsistency } from './client.js';
 export {
   Queue,
@@ -23,6 +23,26 @@ export {
 } from './transport.js';
 export { GrpcTransport, type GrpcTransportOptions } from './grpc-transport.js';
 export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './coalesce.js';
-export * from './errors.js';
+export {
+  RaftqError,
+  NotLeaderError,
+  UnavailableError,
+  LeaseLostError,
+  FailedPreconditionError,
+  NotFoundError,
+  AlreadyExistsError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  SessionExpiredError,
+  UnauthenticatedError,
+  PermissionDeniedError,
+  DeadlineExceededError,
+  InternalError,
+  NonRetryableError,
+  TaskFailedError,
+  errorFromDetail,
+  raftqError,
+} from './errors.js';
 export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from '../protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from '../protocol/errors.js';
+export type { AnswerOf, ClientCommandType } from '../protocol/wire.js';
