@@ -373,12 +373,10 @@ class ClientServiceImpl {
         onAbort: (abort) => {
           const onCancel = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'cancelled' }));
           const close = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'node shutting down' }));
+          // The call's listener stays: the call ends with the wait, and a late abort is a no-op.
           call.on('cancelled', onCancel);
           this.closers.add(close);
-          return () => {
-            call.off('cancelled', onCancel);
-            this.closers.delete(close);
-          };
+          return () => this.closers.delete(close);
         },
       });
       const answer = read.answer as Answer & { ok: true };
