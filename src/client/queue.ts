@@ -4,7 +4,6 @@ import type {
   QueueSettings,
   ReadQuery,
   QueueStats,
-  TaskEvent,
   TaskSpec,
   TaskState,
   TaskView,
@@ -12,7 +11,10 @@ import type {
 import type { Client, CallOptions, ReadConsistency } from './client.js';
 import { decodePayload, encodePayload, RESERVED_HEADER_PREFIX, userHeaders } from './codec.js';
 import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
-import { EVENTS_WIRE, WAIT_FOR_WIRE, type TaskPage } from '../protocol/wire-reads.js';
+import { WAIT_FOR_WIRE, type TaskPage } from '../protocol/wire-reads.js';
+import { eventIterator, type EventStream } from './events.js';
+
+export type { EventStream } from './events.js';
 
 export interface EnqueueOptions {
   /** Higher first (integer). */
@@ -269,83 +271,4 @@ export class Queue<T = unknown> {
     }
     return task;
   }
-}
-
-/** Task events; `ready` resolves once the node has subscribed (events after it are not missed). */
-export type EventStream = AsyncIterableIterator<TaskEvent> & { ready: Promise<void> };
-
-/** An async iterator over an Events stream, bounded, reconnecting after stream failures. */
-export function eventIterator(
-  client: Client,
-  request: { queue?: string },
-  options: { signal?: AbortSignal; bufferMax?: number },
-): EventStream {
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const bufferMax = options.bufferMax ?? 10_000;
-  const buffer: TaskEvent[] = [];
-  let wake: (() => void) | null = null;
-  let done = false;
-  let failure: Error | null = null;
-  let cancel: (() => void) | null = null;
-  let failures = 0;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const stop = (err: Error | null): void => {
-    if (done) return;
-    done = true;
-    failure = err;
-    markReady();
-    cancel?.();
-    cancel = null;
-    notify();
-  };
-  const open = (): void => {
-    if (done || client.isClosed) return stop(null);
-    cancel = client.openStream(EVENTS_WIRE.request.encode(request), {
-      onReady: () => markReady(),
-      onMessage: (m) => {
-        failures = 0;
-        if (buffer.length >= bufferMax)
-          return stop(raftqError('RESOURCE_EXHAUSTED', `more than ${bufferMax} events unread`));
-        buffer.push(EVENTS_WIRE.message.decode(m));
-        notify();
-      },
-      onEnd: () => {
-        cancel = null;
-        if (done) return;
-        failures += 1;
-        const delay = Math.min(1_000, 20 * 2 ** Math.min(failures, 6));
-        client.clock.setTimer(delay, open);
-      },
-    });
-  };
-  options.signal?.addEventListener('abort', () => stop(null), { once: true });
-  open();
-  const iterator: EventStream = {
-    ready,
-    async next(): Promise<IteratorResult<TaskEvent>> {
-      for (;;) {
-        const e = buffer.shift();
-        if (e !== undefined) return { value: e, done: false };
-        if (done) {
-          if (failure !== null) throw failure;
-          return { value: undefined, done: true };
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    },
-    async return(): Promise<IteratorResult<TaskEvent>> {
-      stop(null);
-      buffer.length = 0;
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
 }
