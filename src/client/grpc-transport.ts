@@ -2,7 +2,8 @@
 // locates and loads it (the same loader options as the server).
 import * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
-import { CLIENT_SERVICE, ERROR_METADATA_KEY, loadProtoFile } from '../protocol/proto.js';
+import * as protoLoader from '@grpc/proto-loader';
+import { CLIENT_SERVICE, ERROR_METADATA_KEY, PROTO_LOADER_OPTIONS, protoFilePath } from '../protocol/proto.js';
 import {
   TransportError,
   type Message,
@@ -16,7 +17,8 @@ let serviceCtor: grpc.ServiceClientConstructor | undefined;
 
 function clientConstructor(): grpc.ServiceClientConstructor {
   if (serviceCtor === undefined) {
-    const def = loadProtoFile('client.proto')[CLIENT_SERVICE] as grpc.ServiceDefinition;
+    const loaded = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS);
+    const def = loaded[CLIENT_SERVICE] as grpc.ServiceDefinition;
     serviceCtor = grpc.makeGenericClientConstructor(def, 'RaftQ');
   }
   return serviceCtor;

@@ -1,8 +1,9 @@
-// Where the .proto files are and how both sides load them. The build copies the .proto files next to
-// the compiled protocol module (package.json "build"), so one URL relative to this module finds them
-// in the source tree (tsx, vitest) and in dist alike.
+// Where the .proto files are and how both sides load them (the loading itself, file I/O, is
+// src/rpc/proto.ts's and grpc-transport.ts's). The build copies the .proto files next to the compiled
+// protocol module (package.json "build"), so one URL relative to this module finds them in the source
+// tree (tsx, vitest) and in dist alike.
 import { fileURLToPath } from 'node:url';
-import * as protoLoader from '@grpc/proto-loader';
+import type * as protoLoader from '@grpc/proto-loader';
 
 /** The client service of client.proto, and the trailer carrying a call's ErrorDetail as JSON. */
 export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
@@ -24,17 +25,6 @@ export function protoFilePath(file: ProtoFile): string {
   return fileURLToPath(new URL(`./${file}`, import.meta.url));
 }
 
-const loaded = new Map<ProtoFile, protoLoader.PackageDefinition>();
-
-/** Loads (once per process) and returns the package definition of one .proto file. */
-export function loadProtoFile(file: ProtoFile): protoLoader.PackageDefinition {
-  const cached = loaded.get(file);
-  if (cached !== undefined) return cached;
-  const definition = protoLoader.loadSync(protoFilePath(file), PROTO_LOADER_OPTIONS);
-  loaded.set(file, definition);
-  return definition;
-}
-
 /** One method of a loaded service: its (de)serializers, as grpc-js uses them. */
 export interface ProtoMethod {
   path: string;
@@ -44,12 +34,4 @@ export interface ProtoMethod {
   requestDeserialize(bytes: Buffer): unknown;
   responseSerialize(value: unknown): Buffer;
   responseDeserialize(bytes: Buffer): unknown;
-}
-
-/** The methods of the client service, by name. */
-export function clientMethods(): Readonly<Record<string, ProtoMethod>> {
-  const service = loadProtoFile('client.proto')[CLIENT_SERVICE];
-  if (service === undefined || !('Enqueue' in service))
-    throw new Error(`raftq: ${CLIENT_SERVICE} is not in client.proto`);
-  return service as unknown as Record<string, ProtoMethod>;
 }

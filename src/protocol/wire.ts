@@ -14,7 +14,7 @@ import type {
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
-import { clientMethods } from './proto.js';
+import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
 import {
   NULLABLE_SETTINGS,
@@ -504,8 +504,16 @@ export function encodeAnswer<T extends ClientCommandType>(
 
 // ---- bytes ----
 
-function deserialize(method: string, side: 'request' | 'reply', bytes: Uint8Array): Decoded<Message> {
-  const m = clientMethods()[method];
+/** The loaded methods of the client service (src/rpc/proto.ts clientMethods): protobuf itself. */
+export type ClientMethods = Readonly<Record<string, ProtoMethod>>;
+
+function deserialize(
+  methods: ClientMethods,
+  method: string,
+  side: 'request' | 'reply',
+  bytes: Uint8Array,
+): Decoded<Message> {
+  const m = methods[method];
   if (m === undefined) return invalid('method', `${method} is not in client.proto`);
   try {
     const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -521,31 +529,40 @@ export function decodeCommandBytes<T extends ClientCommandType>(
   type: T,
   bytes: Uint8Array,
   limits: Limits,
+  methods: ClientMethods,
 ): Decoded<CommandOf<T>> {
-  const msg = deserialize(COMMAND_WIRE[type].method, 'request', bytes);
+  const msg = deserialize(methods, COMMAND_WIRE[type].method, 'request', bytes);
   return msg.ok ? decodeCommand(type, msg.value, limits) : msg;
 }
 
 /** A command reply's protobuf bytes, decoded. Never throws. */
-export function decodeAnswerBytes<T extends ClientCommandType>(type: T, bytes: Uint8Array): Decoded<AnswerOf<T>> {
-  const msg = deserialize(COMMAND_WIRE[type].method, 'reply', bytes);
+export function decodeAnswerBytes<T extends ClientCommandType>(
+  type: T,
+  bytes: Uint8Array,
+  methods: ClientMethods,
+): Decoded<AnswerOf<T>> {
+  const msg = deserialize(methods, COMMAND_WIRE[type].method, 'reply', bytes);
   return msg.ok ? ok(decodeAnswer(type, msg.value)) : msg;
 }
 
 /** A command as its request's protobuf bytes (SDK side of decodeCommandBytes). */
-export function encodeCommandBytes<T extends ClientCommandType>(cmd: CommandOf<T>): Uint8Array {
+export function encodeCommandBytes<T extends ClientCommandType>(cmd: CommandOf<T>, methods: ClientMethods): Uint8Array {
   const wire = commandWire<T>((cmd as Command).type as T);
-  return serialize(wire.method, 'request', wire.request.encode(cmd));
+  return serialize(methods, wire.method, 'request', wire.request.encode(cmd));
 }
 
 /** An answer as its reply's protobuf bytes (server side of decodeAnswerBytes). */
-export function encodeAnswerBytes<T extends ClientCommandType>(type: T, answer: AnswerOf<T>): Uint8Array {
+export function encodeAnswerBytes<T extends ClientCommandType>(
+  type: T,
+  answer: AnswerOf<T>,
+  methods: ClientMethods,
+): Uint8Array {
   const wire = commandWire(type);
-  return serialize(wire.method, 'reply', wire.reply.encode(answer));
+  return serialize(methods, wire.method, 'reply', wire.reply.encode(answer));
 }
 
-function serialize(method: string, side: 'request' | 'reply', msg: Message): Uint8Array {
-  const m = clientMethods()[method];
+function serialize(methods: ClientMethods, method: string, side: 'request' | 'reply', msg: Message): Uint8Array {
+  const m = methods[method];
   if (m === undefined) throw new Error(`raftq: ${method} is not in client.proto`);
   return side === 'request' ? m.requestSerialize(msg) : m.responseSerialize(msg);
 }

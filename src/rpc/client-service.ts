@@ -8,7 +8,7 @@ import { systemClock, systemWallNow, type Clock } from '../client/clock.js';
 import type { Answer, SessionCommand } from '../protocol/commands.js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
-import { CLIENT_SERVICE, loadProtoFile } from '../protocol/proto.js';
+import { CLIENT_SERVICE } from '../protocol/proto.js';
 import {
   COMMAND_OF_METHOD,
   COMMAND_OF_SUBMIT_FIELD,
@@ -23,6 +23,7 @@ import { grpcErrorOf, orRefuse, Refusal } from './client-errors.js';
 import { statusReply } from './client-replies.js';
 import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
+import { loadProtoFile } from './proto.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';

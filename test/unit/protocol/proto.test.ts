@@ -2,7 +2,8 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { CLIENT_SERVICE, clientMethods, loadProtoFile, protoFilePath } from '../../../src/protocol/proto.js';
+import { CLIENT_SERVICE, protoFilePath } from '../../../src/protocol/proto.js';
+import { clientMethods, loadProtoFile } from '../../../src/rpc/proto.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 

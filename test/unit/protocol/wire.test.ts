@@ -18,9 +18,10 @@ import {
   type AnswerOf,
   type ClientCommandType,
 } from '../../../src/protocol/wire.js';
-import { clientMethods } from '../../../src/protocol/proto.js';
+import { clientMethods } from '../../../src/rpc/proto.js';
 
 const RUNS = 150;
+const methods = clientMethods();
 
 /** Buffers (what protobufjs decodes bytes to) as plain Uint8Arrays, for deep equality. */
 function plain(v: unknown): unknown {
@@ -253,7 +254,6 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
 
 describe('protocol - wire contract', () => {
   it('has one unary method and at most one Submit field per command, all in client.proto', () => {
-    const methods = clientMethods();
     for (const type of CLIENT_COMMAND_TYPES) {
       const wire = COMMAND_WIRE[type];
       expect(methods[wire.method], wire.method).toBeDefined();
@@ -269,7 +269,7 @@ describe('protocol - wire contract', () => {
         fc.property(ARBITRARY_COMMANDS[type], (raw) => {
           const cmd = canonical(raw);
           fc.pre(cmd !== null);
-          const decoded = decodeCommandBytes(type, encodeCommandBytes(cmd as never), DEFAULT_LIMITS);
+          const decoded = decodeCommandBytes(type, encodeCommandBytes(cmd as never, methods), DEFAULT_LIMITS, methods);
           expect(decoded.ok ? plain(decoded.value) : decoded).toEqual(plain(cmd));
         }),
         { numRuns: RUNS },
@@ -279,7 +279,7 @@ describe('protocol - wire contract', () => {
     it(`${type}: reply bytes decode to the answer encoded`, () => {
       fc.assert(
         fc.property(ARBITRARY_ANSWERS[type] as fc.Arbitrary<AnswerOf<typeof type>>, (answer) => {
-          const decoded = decodeAnswerBytes(type, encodeAnswerBytes(type, answer));
+          const decoded = decodeAnswerBytes(type, encodeAnswerBytes(type, answer, methods), methods);
           expect(decoded.ok ? plain(decoded.value) : decoded).toEqual(plain(answer));
         }),
         { numRuns: RUNS },
@@ -289,7 +289,10 @@ describe('protocol - wire contract', () => {
     it(`${type}: random bytes never throw: a typed error or a value`, () => {
       fc.assert(
         fc.property(fc.uint8Array({ maxLength: 64 }), (garbage) => {
-          for (const decoded of [decodeCommandBytes(type, garbage, DEFAULT_LIMITS), decodeAnswerBytes(type, garbage)]) {
+          for (const decoded of [
+            decodeCommandBytes(type, garbage, DEFAULT_LIMITS, methods),
+            decodeAnswerBytes(type, garbage, methods),
+          ]) {
             if (!decoded.ok) {
               expect(decoded.error.code).toBe('INVALID_ARGUMENT');
               expect(decoded.error.field).toBeTypeOf('string');
