@@ -1,14 +1,36 @@
-// Public entry point of the raftq package: `import { ... } from 'raftq'`. An explicit list of the
-// SDK's names (src/client/index.ts): no Raft internals, no peer messages.
+// Public entry point of the raftq package: `import { ... } from 'raftq'`. An explicit list: what is
+// here is the public API — the SDK, no Raft internals, no peer messages.
 export {
   Client,
+  type ClientOptions,
+  type CallOptions,
+  type CommandOptions,
+  type ReadConsistency,
+} from './client/client.js';
+export {
   Queue,
-  Worker,
-  msgpackCodec,
-  systemClock,
+  type EnqueueOptions,
+  type EnqueueResult,
+  type Task,
+  type ListOptions,
+  type Page,
+  type EventStream,
+  type QueueSettingsPatch,
+} from './client/queue.js';
+export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
+export { msgpackCodec, type Codec } from './client/codec.js';
+export { systemClock, type Clock, type Timer } from './client/clock.js';
+export {
   TransportError,
-  GrpcTransport,
-  CoalescingTransport,
+  type Transport,
+  type Method,
+  type StreamMethod,
+  type StreamHandlers,
+  type Message as TransportMessage,
+} from './client/transport.js';
+export { GrpcTransport, type GrpcTransportOptions } from './client/grpc-transport.js';
+export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './client/coalesce.js';
+export {
   RaftqError,
   NotLeaderError,
   UnavailableError,
@@ -27,42 +49,7 @@ export {
   TaskFailedError,
   errorFromDetail,
   raftqError,
-} from './client/index.js';
-export type {
-  ClientOptions,
-  CallOptions,
-  CommandOptions,
-  ReadConsistency,
-  EnqueueOptions,
-  EnqueueResult,
-  Task,
-  ListOptions,
-  Page,
-  EventStream,
-  QueueSettingsPatch,
-  WorkerOptions,
-  WorkerTask,
-  TaskContext,
-  Handler,
-  Codec,
-  Clock,
-  Timer,
-  Transport,
-  Method,
-  StreamMethod,
-  StreamHandlers,
-  TransportMessage,
-  GrpcTransportOptions,
-  CoalescingOptions,
-  CoalescingStats,
-  TaskEvent,
-  TaskState,
-  QueueStats,
-  QueueSettings,
-  TaskView,
-  LeasedTask,
-  ErrorCode,
-  ErrorDetail,
-  AnswerOf,
-  ClientCommandType,
-} from './client/index.js';
+} from './client/errors.js';
+export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
+export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
+export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
