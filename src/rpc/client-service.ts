@@ -15,6 +15,7 @@ import {
   decodeCommand,
   decodeHeader,
   encodeAnswer,
+  type ClientCommand,
   type ClientCommandType,
 } from '../protocol/wire.js';
 import { EVENTS_WIRE, READ_METHODS, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } from '../protocol/wire-reads.js';
@@ -81,7 +82,7 @@ type Stream = grpc.ServerWritableStream<Decoded, Obj>;
 type Callback = grpc.sendUnaryData<Obj>;
 
 interface Prepared {
-  type: ClientCommandType;
+  /** The validated command of a client command type, with its session stamps. */
   sc: SessionCommand;
   /** The header's timeoutMs, as the request carried it. */
   timeoutMs: unknown;
@@ -233,7 +234,7 @@ class ClientServiceImpl {
     let maxHoldMs = 0;
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);
-    return { type, sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
+    return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 
   /**
@@ -313,7 +314,7 @@ class ClientServiceImpl {
     slots.forEach((s, k) => {
       const a = result.answers[k] as Answer;
       results[s.i] = a.ok
-        ? { [s.name]: encodeAnswer(s.p.sc.cmd as never, a.value, result) }
+        ? { [s.name]: encodeAnswer(s.p.sc.cmd as ClientCommand, a.value, result) }
         : this.itemError(s.i, s.name, a.error);
     });
   }
@@ -345,7 +346,7 @@ class ClientServiceImpl {
     const answer = result.answers[0];
     if (answer === undefined) throw new Error(`executor answered ${result.answers.length} answers for 1 command`);
     if (!answer.ok) throw new Refusal(answer.error);
-    return encodeAnswer(sc.cmd as never, answer.value, result);
+    return encodeAnswer(sc.cmd as ClientCommand, answer.value, result);
   }
 
   private async read(method: ReadMethod, call: Unary): Promise<Obj> {

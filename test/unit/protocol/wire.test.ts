@@ -16,6 +16,7 @@ import {
   encodeAnswerBytes,
   encodeCommandBytes,
   type AnswerOf,
+  type ClientCommand,
   type ClientCommandType,
 } from '../../../src/protocol/wire.js';
 import { clientMethods } from '../../../src/rpc/proto.js';
@@ -269,7 +270,12 @@ describe('protocol - wire contract', () => {
         fc.property(ARBITRARY_COMMANDS[type], (raw) => {
           const cmd = canonical(raw);
           fc.pre(cmd !== null);
-          const decoded = decodeCommandBytes(type, encodeCommandBytes(cmd as never, methods), DEFAULT_LIMITS, methods);
+          const decoded = decodeCommandBytes(
+            type,
+            encodeCommandBytes(cmd as ClientCommand, methods),
+            DEFAULT_LIMITS,
+            methods,
+          );
           expect(decoded.ok ? plain(decoded.value) : decoded).toEqual(plain(cmd));
         }),
         { numRuns: RUNS },
