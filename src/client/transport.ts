@@ -2,6 +2,7 @@
 // requests and replies (src/protocol/client.proto). The gRPC implementation is grpc-transport.ts;
 // tests and the simulation plug in their own.
 import type { ErrorDetail } from '../protocol/errors.js';
+import type { Message } from '../protocol/wire-values.js';
 
 export type Method =
   | 'OpenSession'
@@ -34,7 +35,8 @@ export type Method =
 
 export type StreamMethod = 'Events';
 
-export type Message = Record<string, unknown>;
+/** A proto-shaped message (the wire contract's, src/protocol/wire-values.ts). */
+export type { Message } from '../protocol/wire-values.js';
 
 /** A failed call: the error detail of DESIGN.md §5 (connection failures are UNAVAILABLE). */
 export class TransportError extends Error {
