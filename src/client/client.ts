@@ -194,7 +194,7 @@ export class Client {
       throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
     const body = { ...encodeCommand(checked.value as ClientCommand), ...options.extra };
     const { reply, firstSentAt } = await this.withPending(() =>
-      this.runCommand(COMMAND_WIRE[type].method as Method, body, options),
+      this.runCommand(COMMAND_WIRE[type].method, body, options),
     );
     return { reply, answer: decodeAnswer(type as TypeOf<C>, reply), firstSentAt };
   }

@@ -2,36 +2,12 @@
 // requests and replies (src/protocol/client.proto). The gRPC implementation is grpc-transport.ts;
 // tests and the simulation plug in their own.
 import type { ErrorDetail } from '../protocol/errors.js';
+import type { ReadMethod } from '../protocol/wire-reads.js';
 import type { Message } from '../protocol/wire-values.js';
+import type { CommandMethod } from '../protocol/wire.js';
 
-export type Method =
-  | 'OpenSession'
-  | 'KeepAlive'
-  | 'CloseSession'
-  | 'Enqueue'
-  | 'Lease'
-  | 'Extend'
-  | 'Ack'
-  | 'Nack'
-  | 'Release'
-  | 'Cancel'
-  | 'Promote'
-  | 'Update'
-  | 'CreateQueue'
-  | 'ConfigureQueue'
-  | 'PauseQueue'
-  | 'ResumeQueue'
-  | 'PurgeQueue'
-  | 'DeleteQueue'
-  | 'Redrive'
-  | 'GetTask'
-  | 'ListTasks'
-  | 'ListDeadLetters'
-  | 'QueueStats'
-  | 'ListQueues'
-  | 'Status'
-  | 'WaitFor'
-  | 'Submit';
+/** The unary methods of client.proto: the wire contract's commands and reads, and the rest. */
+export type Method = CommandMethod | ReadMethod | 'Status' | 'WaitFor' | 'Submit';
 
 export type StreamMethod = 'Events';
 

@@ -244,7 +244,7 @@ function enqueueItemFromWire(v: unknown): EnqueueItemAnswer {
   return { id: asString(o['id']), deduplicated: o['deduplicated'] === true };
 }
 
-export const COMMAND_WIRE: Table = {
+export const COMMAND_WIRE = {
   openSession: {
     method: 'OpenSession',
     field: null,
@@ -404,7 +404,10 @@ export const COMMAND_WIRE: Table = {
       decode: (m) => ({ ids: asArray(m['ids']).map(asString), index: asNumber(m['index']) }),
     },
   },
-};
+} as const satisfies Table;
+
+/** The unary methods of the client commands. */
+export type CommandMethod = (typeof COMMAND_WIRE)[ClientCommandType]['method'];
 
 export const CLIENT_COMMAND_TYPES = Object.keys(COMMAND_WIRE) as ClientCommandType[];
 
