@@ -1,3 +1,55 @@
-// Public entry point of the raftq package: `import { ... } from 'raftq'`.
-export type * from './raft/types.js';
-export * from './client/index.js';
+// Public entry point of the raftq package: `import { ... } from 'raftq'`. An explicit list: what is
+// here is the public API — the SDK, no Raft internals, no peer messages.
+export {
+  Client,
+  type ClientOptions,
+  type CallOptions,
+  type CommandOptions,
+  type ReadConsistency,
+} from './client/client.js';
+export {
+  Queue,
+  type EnqueueOptions,
+  type EnqueueResult,
+  type Task,
+  type ListOptions,
+  type Page,
+  type EventStream,
+  type QueueSettingsPatch,
+} from './client/queue.js';
+export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
+export { msgpackCodec, type Codec } from './client/codec.js';
+export { systemClock, type Clock, type Timer } from './client/clock.js';
+export {
+  TransportError,
+  type Transport,
+  type Method,
+  type StreamMethod,
+  type StreamHandlers,
+  type Message as TransportMessage,
+} from './client/transport.js';
+export { GrpcTransport, type GrpcTransportOptions } from './client/grpc-transport.js';
+export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './client/coalesce.js';
+export {
+  RaftqError,
+  NotLeaderError,
+  UnavailableError,
+  LeaseLostError,
+  FailedPreconditionError,
+  NotFoundError,
+  AlreadyExistsError,
+  InvalidArgumentError,
+  ResourceExhaustedError,
+  SessionExpiredError,
+  UnauthenticatedError,
+  PermissionDeniedError,
+  DeadlineExceededError,
+  InternalError,
+  NonRetryableError,
+  TaskFailedError,
+  errorFromDetail,
+  raftqError,
+} from './client/errors.js';
+export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
+export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
+export type { AnswerOf, ClientCommandType } from './protocol/wire.js';

@@ -3,10 +3,21 @@
 // DESIGN.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
 // runs in the deterministic simulation.
 import { setMaxListeners } from 'node:events';
-import type { Command } from '../protocol/commands.js';
+import type { Command, CommandOf, ReadQuery } from '../protocol/commands.js';
 import { ERROR_TABLE, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
 import { validateCommand } from '../protocol/validate.js';
+import { READ_WIRE, type ReadMethod, type ReadReplyOf, type ReadWire } from '../protocol/wire-reads.js';
+import { asObject } from '../protocol/wire-values.js';
+import {
+  COMMAND_WIRE,
+  decodeAnswer,
+  encodeCommand,
+  isClientCommandType,
+  type AnswerOf,
+  type ClientCommand,
+  type ClientCommandType,
+} from '../protocol/wire.js';
 import { sleep, systemClock, type Clock, type Timer } from './clock.js';
 import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
@@ -16,7 +27,6 @@ import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
-import { asNumber, asObject, asString, commandToRequest } from './wire.js';
 import { Worker, type Handler, type WorkerOptions } from './worker.js';
 
 export interface ClientOptions {
@@ -78,36 +88,19 @@ interface LaneState {
   keepAlive: Timer | null;
 }
 
-export interface CommandResult {
+export interface CommandResult<T extends ClientCommandType = ClientCommandType> {
+  /** The reply as the transport gave it. */
   reply: Message;
+  /** The reply decoded by the wire contract (src/protocol/wire.ts). */
+  answer: AnswerOf<T>;
   /** Clock time of the first send of this command, across retries (DESIGN.md §2 worker belief). */
   firstSentAt: number;
 }
 
 export type ReadConsistency = 'linearizable' | 'stale';
 
-const METHODS: Record<Command['type'], Method | null> = {
-  openSession: 'OpenSession',
-  keepAlive: 'KeepAlive',
-  closeSession: 'CloseSession',
-  advanceTime: null,
-  createQueue: 'CreateQueue',
-  configureQueue: 'ConfigureQueue',
-  pauseQueue: 'PauseQueue',
-  resumeQueue: 'ResumeQueue',
-  purgeQueue: 'PurgeQueue',
-  deleteQueue: 'DeleteQueue',
-  enqueue: 'Enqueue',
-  lease: 'Lease',
-  extend: 'Extend',
-  ack: 'Ack',
-  nack: 'Nack',
-  release: 'Release',
-  cancel: 'Cancel',
-  promote: 'Promote',
-  update: 'Update',
-  redrive: 'Redrive',
-};
+/** The client command type of a command (commands the client cannot send have none). */
+type TypeOf<C extends Command> = C['type'] extends ClientCommandType ? C['type'] : never;
 
 /** Consecutive leader hints followed without a success before the client backs off. */
 const HINT_HOPS_MAX = 3;
@@ -195,15 +188,18 @@ export class Client {
   }
 
   /** Validates and sends a command through the session, retrying as the error table allows. */
-  async command(cmd: Command, options: CommandOptions = {}): Promise<CommandResult> {
+  async command<C extends Command>(cmd: C, options: CommandOptions = {}): Promise<CommandResult<TypeOf<C>>> {
     this.assertOpen();
     const checked = validateCommand(cmd, this.limits);
     if (!checked.ok) throw errorFromDetail(checked.error);
-    const method = METHODS[cmd.type];
-    if (method === null) throw raftqError('INVALID_ARGUMENT', `${cmd.type} is not a client command`, { field: 'type' });
-    return this.withPending(() =>
-      this.runCommand(method, { ...commandToRequest(checked.value), ...options.extra }, options),
+    const type = checked.value.type;
+    if (!isClientCommandType(type))
+      throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
+    const body = { ...encodeCommand(checked.value as ClientCommand), ...options.extra };
+    const { reply, firstSentAt } = await this.withPending(() =>
+      this.runCommand(COMMAND_WIRE[type].method, body, options),
     );
+    return { reply, answer: decodeAnswer(type as TypeOf<C>, reply), firstSentAt };
   }
 
   /** A read (or any sessionless call), retried on leader changes and unknown outcomes. */
@@ -216,6 +212,16 @@ export class Client {
     const consistency = options.consistency === 'stale' ? 'STALE' : 'LINEARIZABLE';
     const body = method === 'WaitFor' || method === 'Status' ? request : { ...request, read: { consistency } };
     return this.withPending(() => this.runQuery(method, body, options));
+  }
+
+  /** A read of the wire contract (src/protocol/wire-reads.ts): the query encoded, the reply decoded. */
+  async read<M extends ReadMethod>(
+    method: M,
+    query: ReadQuery,
+    options: CallOptions & { consistency?: ReadConsistency } = {},
+  ): Promise<ReadReplyOf<M>> {
+    const wire = READ_WIRE[method] as unknown as ReadWire<M>;
+    return wire.reply.decode(await this.query(method, wire.request.encode(query), options));
   }
 
   /** Opens a server stream on the current leader (or the first server). */
@@ -332,7 +338,11 @@ export class Client {
     }
   }
 
-  private async runCommand(method: Method, body: Message, options: CommandOptions): Promise<CommandResult> {
+  private async runCommand(
+    method: Method,
+    body: Message,
+    options: CommandOptions,
+  ): Promise<{ reply: Message; firstSentAt: number }> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
     const lane = options.lane ?? 'main';
     let session = await this.ensureSession(lane, deadline, options.signal);
@@ -445,15 +455,21 @@ export class Client {
   }
 
   private async openSession(lane: Lane, deadline: number, signal?: AbortSignal): Promise<Session> {
-    const request: Message = { callTimeoutMs: 0 };
-    if (this.sessionTimeoutMs !== undefined) request['timeoutMs'] = this.sessionTimeoutMs;
-    const reply = await this.runQuery('OpenSession', request, {
-      timeoutMs: Math.max(1, deadline - this.clock.now()),
-      signal,
-    });
-    const id = asString(reply['session']);
+    const cmd: CommandOf<'openSession'> = { type: 'openSession' };
+    if (this.sessionTimeoutMs !== undefined) cmd.timeoutMs = this.sessionTimeoutMs;
+    const wire = COMMAND_WIRE.openSession;
+    // Sessionless, and the call's own timeout rides in callTimeoutMs (0: the server's default).
+    const reply = await this.runQuery(
+      wire.method as Method,
+      { ...wire.request.encode(cmd), callTimeoutMs: 0 },
+      {
+        timeoutMs: Math.max(1, deadline - this.clock.now()),
+        signal,
+      },
+    );
+    const { session: id, timeoutMs: granted } = wire.reply.decode(reply);
     if (id === '') throw raftqError('INTERNAL', 'OpenSession answered without a session id');
-    const timeoutMs = asNumber(reply['timeoutMs']) || this.sessionTimeoutMs || this.limits.sessionTimeoutMsDefault;
+    const timeoutMs = granted || this.sessionTimeoutMs || this.limits.sessionTimeoutMsDefault;
     const s = new Session(id, timeoutMs);
     s.lastSentAt = this.clock.now();
     this.lanes[lane].session = s;

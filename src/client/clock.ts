@@ -15,6 +15,11 @@ export interface Clock {
   setTimer(ms: number, fn: () => void, weak?: boolean): Timer;
   /** Random number in [0, 1) for retry jitter. */
   random(): number;
+  /**
+   * Runs `fn` after the current event-loop turn (I/O callbacks of this turn first). A simulation
+   * gives its own; clocks without one get the system's.
+   */
+  immediate?(fn: () => void): void;
 }
 
 export const systemClock: Clock = {
@@ -25,7 +30,13 @@ export const systemClock: Clock = {
     return { cancel: () => clearTimeout(t) };
   },
   random: () => Math.random(),
+  immediate: (fn) => systemImmediate(fn),
 };
+
+/** After this event-loop turn, on the real event loop. */
+export function systemImmediate(fn: () => void): void {
+  setImmediate(fn);
+}
 
 /** Resolves after `ms` on `clock`, or early (resolving) when `signal` aborts. */
 export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<void> {
@@ -42,3 +53,6 @@ export function sleep(clock: Clock, ms: number, signal?: AbortSignal): Promise<v
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** The calendar clock (epoch ms): only for deadlines given as instants, such as gRPC's. */
+export const systemWallNow = (): number => Date.now();

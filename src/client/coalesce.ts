@@ -4,8 +4,9 @@
 // errors: each caller gets exactly the reply or TransportError its unary call would have given.
 import { isErrorCode, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS } from '../protocol/limits.js';
-import { SUBMIT_METHOD_BY_FIELD } from '../protocol/submit.js';
-import { systemClock, type Clock, type Timer } from './clock.js';
+import { asObject } from '../protocol/wire-values.js';
+import { COMMAND_WIRE } from '../protocol/wire.js';
+import { systemClock, systemImmediate, type Clock, type Timer } from './clock.js';
 import {
   TransportError,
   type Message,
@@ -17,7 +18,7 @@ import {
 
 /** The unary methods a Submit can carry, and the SubmitItem / SubmitResult field of each. */
 export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = Object.fromEntries(
-  Object.entries(SUBMIT_METHOD_BY_FIELD).map(([field, method]) => [method, field]),
+  Object.values(COMMAND_WIRE).flatMap((w) => (w.field === null ? [] : [[w.method, w.field]])),
 );
 
 export interface CoalescingOptions {
@@ -26,13 +27,14 @@ export interface CoalescingOptions {
   /** Most (estimated) request bytes in one Submit (default 4 MiB); a bigger command goes alone. */
   maxBytes?: number;
   /**
-   * When a batch leaves: 'immediate' (setImmediate: after this event-loop turn, so callers woken
-   * by the same reply are gathered; the default) or 'microtask' (before any I/O; smaller batches).
+   * When a batch leaves: 'immediate' (the clock's `immediate`: after this event-loop turn, so
+   * callers woken by the same reply are gathered; the default) or 'microtask' (before any I/O;
+   * smaller batches).
    */
   flush?: 'immediate' | 'microtask';
   /** After an address answered UNIMPLEMENTED, unary calls only for this long (default 60 s). */
   reprobeMs?: number;
-  /** Time for per-command deadlines inside a batch (default performance.now / setTimeout). */
+  /** Time: per-command deadlines, reprobes and the flush turn (default: the system clock). */
   clock?: Clock;
 }
 
@@ -211,7 +213,7 @@ export class CoalescingTransport implements Transport {
     if (this.scheduled) return;
     this.scheduled = true;
     if (this.flushAt === 'microtask') queueMicrotask(() => this.flush());
-    else setImmediate(() => this.flush());
+    else (this.clock.immediate ?? systemImmediate)(() => this.flush());
   }
 
   private flush(): void {
@@ -259,10 +261,10 @@ export class CoalescingTransport implements Transport {
   private deliver(items: Pending[], reply: Message): void {
     const results = Array.isArray(reply['results']) ? (reply['results'] as unknown[]) : [];
     items.forEach((p, k) => {
-      const r = asObj(results[k]);
+      const r = asObject(results[k]);
       const which = r['result'];
-      if (which === 'error') return this.settle(p, null, new TransportError(errorReplyDetail(asObj(r['error']))));
-      if (which === p.field) return this.settle(p, asObj(r[p.field]), null);
+      if (which === 'error') return this.settle(p, null, new TransportError(errorReplyDetail(asObject(r['error']))));
+      if (which === p.field) return this.settle(p, asObject(r[p.field]), null);
       this.settle(
         p,
         null,
@@ -308,10 +310,6 @@ export class CoalescingTransport implements Transport {
     if (error !== null) p.reject(error);
     else p.resolve(reply ?? {});
   }
-}
-
-function asObj(v: unknown): Message {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Message) : {};
 }
 
 function asTransportError(e: unknown): TransportError {

@@ -1,11 +1,9 @@
-// The gRPC Transport: one channel per server address, proto-loader over client.proto (found on disk
-// next to the package, as src/rpc/proto.ts does for the server; src/client may not import src/rpc).
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+// The gRPC Transport: one channel per server address, over client.proto as src/protocol/proto.ts
+// locates and loads it (the same loader options as the server).
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
 import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
+import * as protoLoader from '@grpc/proto-loader';
+import { CLIENT_SERVICE, ERROR_METADATA_KEY, PROTO_LOADER_OPTIONS, protoFilePath } from '../protocol/proto.js';
 import {
   TransportError,
   type Message,
@@ -15,36 +13,12 @@ import {
   type Transport,
 } from './transport.js';
 
-export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
-export const ERROR_METADATA_KEY = 'raftq-error';
-
-/** The same options as the server (src/rpc/proto.ts), so both sides agree on field shapes. */
-const LOADER_OPTIONS: protoLoader.Options = {
-  keepCase: true,
-  longs: Number,
-  enums: String,
-  defaults: true,
-  oneofs: true,
-};
-
-/** src/client (tsx) or dist/src/client (compiled): the package root is 2 or 3 levels up. */
-export function clientProtoPath(moduleDir = path.dirname(fileURLToPath(import.meta.url))): string {
-  let dir = moduleDir;
-  for (let depth = 0; depth <= 4; depth += 1) {
-    const candidate = path.join(dir, 'src', 'protocol', 'client.proto');
-    if (existsSync(candidate)) return candidate;
-    const parent = path.dirname(dir);
-    if (parent === dir) break;
-    dir = parent;
-  }
-  throw new Error(`raftq: cannot find src/protocol/client.proto above ${moduleDir}`);
-}
-
 let serviceCtor: grpc.ServiceClientConstructor | undefined;
 
 function clientConstructor(): grpc.ServiceClientConstructor {
   if (serviceCtor === undefined) {
-    const def = protoLoader.loadSync(clientProtoPath(), LOADER_OPTIONS)[CLIENT_SERVICE] as grpc.ServiceDefinition;
+    const loaded = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS);
+    const def = loaded[CLIENT_SERVICE] as grpc.ServiceDefinition;
     serviceCtor = grpc.makeGenericClientConstructor(def, 'RaftQ');
   }
   return serviceCtor;

@@ -1,9 +1,9 @@
 // A typed handle on one queue: producer calls, reads, admin, waitFor and the event stream.
 import type {
-  Command,
+  CommandOf,
   QueueSettings,
+  ReadQuery,
   QueueStats,
-  TaskEvent,
   TaskSpec,
   TaskState,
   TaskView,
@@ -12,15 +12,10 @@ import type { Client, CallOptions, ReadConsistency } from './client.js';
 import { decodePayload, encodePayload, RESERVED_HEADER_PREFIX, userHeaders } from './codec.js';
 import { checkEnqueueItems, checkEnqueueOptions, checkQueueSettings } from './options.js';
 import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
-import {
-  asArray,
-  asObject,
-  asOptionalString,
-  asString,
-  eventFromWire,
-  statsFromWire,
-  taskViewFromWire,
-} from './wire.js';
+import { WAIT_FOR_WIRE, type TaskPage } from '../protocol/wire-reads.js';
+import { eventIterator, type EventStream } from './events.js';
+
+export type { EventStream } from './events.js';
 
 export interface EnqueueOptions {
   /** Higher first (integer). */
@@ -87,11 +82,8 @@ export class Queue<T = unknown> {
     checkEnqueueItems(items);
     const tasks = items.map((item, i) => this.taskSpec(item, i));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
-    const { reply } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
-    const out = asArray(reply['items']).map((x) => ({
-      id: asString(asObject(x)['id']),
-      deduplicated: asObject(x)['deduplicated'] === true,
-    }));
+    const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
+    const out = answer.items;
     if (out.length !== tasks.length)
       throw raftqError('INTERNAL', `enqueue answered ${out.length} of ${tasks.length} items`);
     return out;
@@ -126,29 +118,28 @@ export class Queue<T = unknown> {
 
   /** The task by id (NotFoundError if absent). */
   async get(id: string, options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<Task<T>> {
-    const reply = await this.client.query('GetTask', { id }, options);
-    return this.decodeTask(reply['task']);
+    const reply = await this.client.read('GetTask', { type: 'task', id }, options);
+    return this.decodeTask(reply.task);
   }
 
   /** One page of tasks in a state (default waiting), by priority then id. */
   async list(options: ListOptions = {}): Promise<Page<T>> {
-    const request: Record<string, unknown> = { queue: this.name, state: options.state ?? 'waiting' };
-    if (options.cursor !== undefined) request['cursor'] = options.cursor;
-    if (options.limit !== undefined) request['limit'] = options.limit;
-    return this.page(await this.client.query('ListTasks', request, options));
+    const query: ReadQuery = { type: 'list', queue: this.name, state: options.state ?? 'waiting' };
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    if (options.limit !== undefined) query.limit = options.limit;
+    return this.page(await this.client.read('ListTasks', query, options));
   }
 
   /** One page of this queue's dead letters. */
   async deadLetters(options: Omit<ListOptions, 'state'> = {}): Promise<Page<T>> {
-    const request: Record<string, unknown> = { queue: this.name };
-    if (options.cursor !== undefined) request['cursor'] = options.cursor;
-    if (options.limit !== undefined) request['limit'] = options.limit;
-    return this.page(await this.client.query('ListDeadLetters', request, options));
+    const query: ReadQuery = { type: 'deadLetters', queue: this.name };
+    if (options.cursor !== undefined) query.cursor = options.cursor;
+    if (options.limit !== undefined) query.limit = options.limit;
+    return this.page(await this.client.read('ListDeadLetters', query, options));
   }
 
   async stats(options: CallOptions & { consistency?: ReadConsistency } = {}): Promise<QueueStats> {
-    const reply = await this.client.query('QueueStats', { queue: this.name }, options);
-    return statsFromWire(reply['stats']);
+    return (await this.client.read('QueueStats', { type: 'stats', queue: this.name }, options)).stats;
   }
 
   /** Cancels a waiting or delayed task; resolves with its new state. */
@@ -167,7 +158,7 @@ export class Queue<T = unknown> {
     changes: { priority?: number; payload?: T; runAt?: Date | number; delayMs?: number },
     call: CallOptions = {},
   ): Promise<TaskState> {
-    const cmd: Command & { type: 'update' } = { type: 'update', id };
+    const cmd: CommandOf<'update'> = { type: 'update', id };
     if (changes.priority !== undefined) cmd.priority = changes.priority;
     if (changes.payload !== undefined) {
       const encoded = encodePayload(changes.payload, this.client);
@@ -190,12 +181,12 @@ export class Queue<T = unknown> {
     options: { ids?: string[]; toQueue?: string; max?: number } = {},
     call: CallOptions = {},
   ): Promise<string[]> {
-    const cmd: Command & { type: 'redrive' } = { type: 'redrive', queue: this.name };
+    const cmd: CommandOf<'redrive'> = { type: 'redrive', queue: this.name };
     if (options.ids !== undefined) cmd.ids = options.ids;
     if (options.toQueue !== undefined) cmd.toQueue = options.toQueue;
     if (options.max !== undefined) cmd.max = options.max;
-    const { reply } = await this.client.command(cmd, call);
-    return asArray(reply['ids']).map(asString);
+    const { answer } = await this.client.command(cmd, call);
+    return answer.ids;
   }
 
   async create(settings: QueueSettingsPatch = {}, call: CallOptions = {}): Promise<void> {
@@ -233,12 +224,11 @@ export class Queue<T = unknown> {
       if (remaining <= 0) throw raftqError('DEADLINE_EXCEEDED', `task ${id} is not terminal yet`);
       const slice = Math.min(remaining, 60_000);
       try {
-        const reply = await this.client.query(
-          'WaitFor',
-          { id, timeoutMs: Math.ceil(slice) },
-          { ...options, timeoutMs: slice + 1_000 },
-        );
-        const task = this.decodeTask(reply['task']);
+        const reply = await this.client.query('WaitFor', WAIT_FOR_WIRE.request.encode(id, Math.ceil(slice)), {
+          ...options,
+          timeoutMs: slice + 1_000,
+        });
+        const task = this.decodeTask(WAIT_FOR_WIRE.reply.decode(reply).task);
         if (task.state === 'completed') return task.result;
         throw new TaskFailedError(id, task.state, task.lastError, task.reason);
       } catch (e) {
@@ -258,20 +248,17 @@ export class Queue<T = unknown> {
     return eventIterator(this.client, { queue: this.name }, options);
   }
 
-  private async stateCommand(cmd: Command, call: CallOptions): Promise<TaskState> {
-    const { reply } = await this.client.command(cmd, call);
-    return asString(reply['state']) as TaskState;
+  private async stateCommand(cmd: CommandOf<'cancel' | 'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
+    const { answer } = await this.client.command(cmd, call);
+    return answer.state;
   }
 
-  private page(reply: Record<string, unknown>): Page<T> {
-    return {
-      items: asArray(reply['items']).map((x) => this.decodeTask(x)),
-      nextCursor: asOptionalString(reply['nextCursor']) ?? null,
-    };
+  private page(reply: TaskPage): Page<T> {
+    return { items: reply.items.map((x) => this.decodeTask(x)), nextCursor: reply.nextCursor };
   }
 
-  decodeTask(wire: unknown): Task<T> {
-    const view = taskViewFromWire(wire);
+  /** A task as the SDK shows it: payload and result decoded with the client's codec. */
+  decodeTask(view: TaskView): Task<T> {
     const { payload, result, ...rest } = view;
     const task = { ...rest, headers: userHeaders(view.headers) } as Task<T>;
     try {
@@ -289,83 +276,4 @@ export class Queue<T = unknown> {
     }
     return task;
   }
-}
-
-/** Task events; `ready` resolves once the node has subscribed (events after it are not missed). */
-export type EventStream = AsyncIterableIterator<TaskEvent> & { ready: Promise<void> };
-
-/** An async iterator over an Events stream, bounded, reconnecting after stream failures. */
-export function eventIterator(
-  client: Client,
-  request: { queue?: string },
-  options: { signal?: AbortSignal; bufferMax?: number },
-): EventStream {
-  let markReady: () => void = () => undefined;
-  const ready = new Promise<void>((resolve) => (markReady = resolve));
-  const bufferMax = options.bufferMax ?? 10_000;
-  const buffer: TaskEvent[] = [];
-  let wake: (() => void) | null = null;
-  let done = false;
-  let failure: Error | null = null;
-  let cancel: (() => void) | null = null;
-  let failures = 0;
-  const notify = (): void => {
-    const w = wake;
-    wake = null;
-    w?.();
-  };
-  const stop = (err: Error | null): void => {
-    if (done) return;
-    done = true;
-    failure = err;
-    markReady();
-    cancel?.();
-    cancel = null;
-    notify();
-  };
-  const open = (): void => {
-    if (done || client.isClosed) return stop(null);
-    cancel = client.openStream(request, {
-      onReady: () => markReady(),
-      onMessage: (m) => {
-        failures = 0;
-        if (buffer.length >= bufferMax)
-          return stop(raftqError('RESOURCE_EXHAUSTED', `more than ${bufferMax} events unread`));
-        buffer.push(eventFromWire(m));
-        notify();
-      },
-      onEnd: () => {
-        cancel = null;
-        if (done) return;
-        failures += 1;
-        const delay = Math.min(1_000, 20 * 2 ** Math.min(failures, 6));
-        client.clock.setTimer(delay, open);
-      },
-    });
-  };
-  options.signal?.addEventListener('abort', () => stop(null), { once: true });
-  open();
-  const iterator: EventStream = {
-    ready,
-    async next(): Promise<IteratorResult<TaskEvent>> {
-      for (;;) {
-        const e = buffer.shift();
-        if (e !== undefined) return { value: e, done: false };
-        if (done) {
-          if (failure !== null) throw failure;
-          return { value: undefined, done: true };
-        }
-        await new Promise<void>((resolve) => (wake = resolve));
-      }
-    },
-    async return(): Promise<IteratorResult<TaskEvent>> {
-      stop(null);
-      buffer.length = 0;
-      return { value: undefined, done: true };
-    },
-    [Symbol.asyncIterator]() {
-      return iterator;
-    },
-  };
-  return iterator;
 }

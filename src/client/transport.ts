@@ -2,39 +2,17 @@
 // requests and replies (src/protocol/client.proto). The gRPC implementation is grpc-transport.ts;
 // tests and the simulation plug in their own.
 import type { ErrorDetail } from '../protocol/errors.js';
+import type { ReadMethod } from '../protocol/wire-reads.js';
+import type { Message } from '../protocol/wire-values.js';
+import type { CommandMethod } from '../protocol/wire.js';
 
-export type Method =
-  | 'OpenSession'
-  | 'KeepAlive'
-  | 'CloseSession'
-  | 'Enqueue'
-  | 'Lease'
-  | 'Extend'
-  | 'Ack'
-  | 'Nack'
-  | 'Release'
-  | 'Cancel'
-  | 'Promote'
-  | 'Update'
-  | 'CreateQueue'
-  | 'ConfigureQueue'
-  | 'PauseQueue'
-  | 'ResumeQueue'
-  | 'PurgeQueue'
-  | 'DeleteQueue'
-  | 'Redrive'
-  | 'GetTask'
-  | 'ListTasks'
-  | 'ListDeadLetters'
-  | 'QueueStats'
-  | 'ListQueues'
-  | 'Status'
-  | 'WaitFor'
-  | 'Submit';
+/** The unary methods of client.proto: the wire contract's commands and reads, and the rest. */
+export type Method = CommandMethod | ReadMethod | 'Status' | 'WaitFor' | 'Submit';
 
 export type StreamMethod = 'Events';
 
-export type Message = Record<string, unknown>;
+/** A proto-shaped message (the wire contract's, src/protocol/wire-values.ts). */
+export type { Message } from '../protocol/wire-values.js';
 
 /** A failed call: the error detail of DESIGN.md §5 (connection failures are UNAVAILABLE). */
 export class TransportError extends Error {

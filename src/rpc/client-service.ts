@@ -1,21 +1,33 @@
-// The client port (`--listen`): a thin adapter from client.proto requests to the node's
-// ClientExecutor. Every request is decoded and validated here before the executor sees it; anything a
-// client sends is answered with a status of DESIGN.md §5's table, never a throw, and the error detail
-// rides in the `raftq-error` trailer so grpcurl users see the stable code.
+// The client port (`--listen`): a thin adapter from client.proto calls to the node's ClientExecutor.
+// What a request means and what a reply holds is the wire contract of src/protocol (wire.ts,
+// wire-reads.ts); here requests are decoded and validated before the executor sees them, and
+// anything a client sends is answered with a status of DESIGN.md §5's table, never a throw.
+// Time comes from the injected clock, so the node simulation runs this exact code.
 import * as grpc from '@grpc/grpc-js';
-import type { Answer, Command, ReadQuery, SessionCommand, TaskEvent, TaskState } from '../protocol/commands.js';
-import { TASK_STATES, TERMINAL_STATES } from '../protocol/commands.js';
-import { parseId } from '../protocol/codec.js';
-import { ERROR_TABLE, isErrorCode, type ErrorDetail } from '../protocol/errors.js';
+import { systemClock, systemWallNow, type Clock } from '../client/clock.js';
+import type { Answer, SessionCommand } from '../protocol/commands.js';
+import type { ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
-import { SUBMIT_METHOD_BY_FIELD } from '../protocol/submit.js';
-import { validateCommand } from '../protocol/validate.js';
-import { commandReply, readReply, statusReply } from './client-replies.js';
-import type { ClientExecutor, ExecuteOptions } from './executor.js';
+import { CLIENT_SERVICE } from '../protocol/proto.js';
+import {
+  COMMAND_OF_METHOD,
+  COMMAND_OF_SUBMIT_FIELD,
+  decodeCommand,
+  decodeHeader,
+  encodeAnswer,
+  type ClientCommand,
+  type ClientCommandType,
+} from '../protocol/wire.js';
+import { EVENTS_WIRE, READ_METHODS, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } from '../protocol/wire-reads.js';
+import { asArray, asObject, type Message } from '../protocol/wire-values.js';
+import { grpcErrorOf, orRefuse, Refusal } from './client-errors.js';
+import { statusReply } from './client-replies.js';
+import { TaskWatchers, waitTerminal } from './client-waiters.js';
+import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { loadProtoFile } from './proto.js';
 
-export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
-export const ERROR_METADATA_KEY = 'raftq-error';
+export { CLIENT_SERVICE, ERROR_METADATA_KEY } from '../protocol/proto.js';
+export { grpcErrorOf } from './client-errors.js';
 
 export interface ClientServiceOptions {
   limits?: Limits;
@@ -27,8 +39,16 @@ export interface ClientServiceOptions {
   maxHoldMsMax?: number;
   /** Events queued on one stream for a slow reader before it is ended with RESOURCE_EXHAUSTED. */
   eventQueueMax?: number;
-  /** Monotonic clock of the executor's deadlines (default performance.now). */
+  /** Open event streams at most; one more is refused with RESOURCE_EXHAUSTED (limit eventStreamsMax). */
+  eventStreamsMax?: number;
+  /** WaitFor calls waiting at most; one more is refused with RESOURCE_EXHAUSTED (limit waitersMax). */
+  waitersMax?: number;
+  /** Monotonic clock of the executor's deadlines (default performance.now); overrides clock.now. */
   now?: () => number;
+  /** Time of the deadlines and waitFor timers (default: the system clock). */
+  clock?: Clock;
+  /** Calendar clock the gRPC deadlines are on (default Date.now). */
+  wallNow?: () => number;
 }
 
 export const CLIENT_SERVICE_DEFAULTS = {
@@ -36,6 +56,8 @@ export const CLIENT_SERVICE_DEFAULTS = {
   maxTimeoutMs: 120_000,
   maxHoldMsMax: 60_000,
   eventQueueMax: 10_000,
+  eventStreamsMax: 10_000,
+  waitersMax: 100_000,
 } as const;
 
 export interface ClientServiceMetrics {
@@ -53,13 +75,14 @@ export interface ClientServiceMetrics {
   submitItems: number;
 }
 
-type Obj = Record<string, unknown>;
+type Obj = Message;
 type Decoded = { ok: true; value: Obj } | { ok: false; reason: string };
 type Unary = grpc.ServerUnaryCall<Decoded, Obj>;
+type Stream = grpc.ServerWritableStream<Decoded, Obj>;
 type Callback = grpc.sendUnaryData<Obj>;
 
 interface Prepared {
-  method: string;
+  /** The validated command of a client command type, with its session stamps. */
   sc: SessionCommand;
   /** The header's timeoutMs, as the request carried it. */
   timeoutMs: unknown;
@@ -72,199 +95,6 @@ interface Slot {
   name: string;
   p: Prepared;
 }
-
-class Refusal {
-  constructor(readonly detail: ErrorDetail) {}
-}
-
-function refuse(field: string, message: string): never {
-  throw new Refusal({ code: 'INVALID_ARGUMENT', message: `${field} ${message}`, field });
-}
-
-/** The gRPC status object of an error detail, with the detail in trailing metadata. */
-export function grpcErrorOf(detail: ErrorDetail): Partial<grpc.StatusObject> {
-  const metadata = new grpc.Metadata();
-  // Metadata values must be printable ASCII: escape the rest inside the JSON text.
-  metadata.set(
-    ERROR_METADATA_KEY,
-    JSON.stringify(detail).replace(/[^\x20-\x7e]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`),
-  );
-  const spec = isErrorCode(detail.code) ? ERROR_TABLE[detail.code] : ERROR_TABLE.INTERNAL;
-  return { code: spec.grpcCode, details: `${detail.code}: ${detail.message}`, metadata };
-}
-
-/** The methods that carry one command, and how to build it from the request. */
-const COMMANDS: Record<string, (r: Obj) => Obj> = {
-  KeepAlive: () => ({ type: 'keepAlive' }),
-  CloseSession: () => ({ type: 'closeSession' }),
-  Enqueue: (r) => ({ type: 'enqueue', queue: r['queue'], tasks: list(r['tasks']).map(taskSpec) }),
-  Lease: (r) => pick({ type: 'lease', queue: r['queue'], workerId: r['workerId'], max: r['max'] }, r, ['leaseMs']),
-  Extend: (r) => pick({ type: 'extend', id: r['id'], token: r['token'] }, r, ['leaseMs', 'progress', 'checkpoint']),
-  Ack: (r) => ({
-    type: 'ack',
-    items: list(r['items']).map((i) => pick({ id: obj(i)['id'], token: obj(i)['token'] }, obj(i), ['result'])),
-  }),
-  Nack: (r) => pick({ type: 'nack', id: r['id'], token: r['token'] }, r, ['error', 'delayMs', 'dead']),
-  Release: (r) => ({ type: 'release', id: r['id'], token: r['token'] }),
-  Cancel: (r) => ({ type: 'cancel', id: r['id'] }),
-  Promote: (r) => ({ type: 'promote', id: r['id'] }),
-  Update: (r) => pick({ type: 'update', id: r['id'] }, r, ['priority', 'payload', 'runAt', 'delayMs']),
-  CreateQueue: (r) => ({ type: 'createQueue', queue: r['queue'], settings: settings(r['settings']) }),
-  ConfigureQueue: (r) => ({ type: 'configureQueue', queue: r['queue'], settings: settings(r['settings']) }),
-  PauseQueue: (r) => ({ type: 'pauseQueue', queue: r['queue'] }),
-  ResumeQueue: (r) => ({ type: 'resumeQueue', queue: r['queue'] }),
-  PurgeQueue: (r) => ({ type: 'purgeQueue', queue: r['queue'] }),
-  DeleteQueue: (r) => ({ type: 'deleteQueue', queue: r['queue'], force: r['force'] === true }),
-  Redrive: (r) => {
-    const out = pick({ type: 'redrive', queue: r['queue'] }, r, ['toQueue', 'max']);
-    if (list(r['ids']).length > 0) out['ids'] = r['ids'];
-    return out;
-  },
-};
-
-/** SubmitItem's `command` oneof: field name -> the unary method it stands for (client.proto). */
-
-const NULLABLE_SETTINGS = new Set(['deadLetterQueue', 'maxLength', 'taskTtlMs', 'concurrency']);
-const SETTINGS_FIELDS = [
-  'leaseMs',
-  'maxAttempts',
-  'maxDeliveries',
-  'deadLetterQueue',
-  'maxLength',
-  'retentionMs',
-  'taskTtlMs',
-  'idempotencyWindowMs',
-  'concurrency',
-  'paused',
-];
-
-function obj(v: unknown): Obj {
-  return typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Obj) : {};
-}
-function list(v: unknown): unknown[] {
-  return Array.isArray(v) ? v : [];
-}
-/** Copies the fields of `from` that are present (proto3 `optional` fields are absent when unset). */
-function pick(into: Obj, from: Obj, names: string[]): Obj {
-  for (const n of names) if (from[n] !== undefined && from[n] !== null) into[n] = from[n];
-  return into;
-}
-
-function taskSpec(v: unknown): Obj {
-  const t = obj(v);
-  const out = pick({ payload: t['payload'] }, t, [
-    'priority',
-    'delayMs',
-    'runAt',
-    'idempotencyKey',
-    'group',
-    'ttlMs',
-    'maxAttempts',
-    'maxDeliveries',
-    'leaseMs',
-  ]);
-  if (Object.keys(obj(t['headers'])).length > 0) out['headers'] = t['headers'];
-  return out;
-}
-
-function settings(v: unknown): Obj {
-  const s = obj(v);
-  const out = pick({}, s, SETTINGS_FIELDS);
-  if (s['backoff'] !== null && s['backoff'] !== undefined) {
-    out['backoff'] = pick({}, obj(s['backoff']), ['type', 'delayMs', 'maxDelayMs', 'jitterPct']);
-  }
-  list(s['unset']).forEach((name, i) => {
-    if (typeof name !== 'string' || !NULLABLE_SETTINGS.has(name)) {
-      refuse(`settings.unset[${i}]`, `must be one of ${[...NULLABLE_SETTINGS].join(', ')}`);
-    }
-    out[name] = null;
-  });
-  return out;
-}
-
-/** The session part of a header: sessionless (session "" and seq 0) or a session with seq ≥ 1. */
-function sessionOf(header: unknown): { session: string | null; seq: number; floor?: number } {
-  const h = obj(header);
-  const session = typeof h['session'] === 'string' ? h['session'] : '';
-  const seq = typeof h['seq'] === 'number' ? h['seq'] : 0;
-  const floor = typeof h['floor'] === 'number' ? h['floor'] : 0;
-  if (!Number.isSafeInteger(seq) || !Number.isSafeInteger(floor)) refuse('header.seq', 'must be below 2^53');
-  if (session === '') {
-    if (seq !== 0) refuse('header.seq', 'must be 0 without a session');
-    return { session: null, seq: 0 };
-  }
-  if (session.length > 64) refuse('header.session', 'must be at most 64 characters');
-  if (seq < 1) refuse('header.seq', 'must be at least 1 with a session');
-  if (floor > seq) refuse('header.floor', 'must not exceed seq');
-  return floor > 0 ? { session, seq, floor } : { session, seq };
-}
-
-/** Byte fields over their limit: RESOURCE_EXHAUSTED naming the field and limit (never retried: no retryAfterMs). */
-function tooLarge(cmd: Obj, limits: Limits): void {
-  const check = (v: unknown, field: string, max: number, limit: string): void => {
-    if (v instanceof Uint8Array && v.byteLength > max) {
-      throw new Refusal({
-        code: 'RESOURCE_EXHAUSTED',
-        message: `${field} is ${v.byteLength} bytes, over ${limit} (${max})`,
-        field,
-        limit,
-      });
-    }
-  };
-  list(cmd['tasks']).forEach((t, i) =>
-    check(obj(t)['payload'], `tasks[${i}].payload`, limits.payloadBytesMax, 'payloadBytesMax'),
-  );
-  list(cmd['items']).forEach((t, i) =>
-    check(obj(t)['result'], `items[${i}].result`, limits.resultBytesMax, 'resultBytesMax'),
-  );
-  check(cmd['payload'], 'payload', limits.payloadBytesMax, 'payloadBytesMax');
-  check(cmd['checkpoint'], 'checkpoint', limits.checkpointBytesMax, 'checkpointBytesMax');
-}
-
-const NAME = /^[A-Za-z0-9._:/-]{1,128}$/;
-const CURSOR_MAX = 1024;
-const READ_LIMIT_MAX = 1000;
-
-function queueName(r: Obj, field = 'queue'): string {
-  const q = r[field];
-  if (typeof q !== 'string' || !NAME.test(q))
-    refuse(field, 'must be a queue name of 1..128 characters [A-Za-z0-9._:/-]');
-  return q;
-}
-
-function taskId(r: Obj): string {
-  if (parseId(r['id']) === null) refuse('id', 'must be a decimal id string');
-  return r['id'] as string;
-}
-
-function pageOf(r: Obj): { cursor?: string; limit?: number } {
-  const out: { cursor?: string; limit?: number } = {};
-  const cursor = r['cursor'];
-  if (cursor !== undefined && cursor !== null) {
-    if (typeof cursor !== 'string' || cursor.length > CURSOR_MAX)
-      refuse('cursor', `must be at most ${CURSOR_MAX} characters`);
-    out.cursor = cursor;
-  }
-  const limit = r['limit'];
-  if (limit !== undefined && limit !== null) {
-    if (typeof limit !== 'number' || limit < 1 || limit > READ_LIMIT_MAX)
-      refuse('limit', `must be in [1, ${READ_LIMIT_MAX}]`);
-    out.limit = limit;
-  }
-  return out;
-}
-
-const READS: Record<string, (r: Obj) => ReadQuery> = {
-  GetTask: (r) => ({ type: 'task', id: taskId(r) }),
-  ListTasks: (r) => {
-    const state = r['state'] === '' || r['state'] === undefined ? 'waiting' : r['state'];
-    if (!TASK_STATES.includes(state as TaskState)) refuse('state', `must be one of ${TASK_STATES.join(', ')}`);
-    return { type: 'list', queue: queueName(r), state: state as TaskState, ...pageOf(r) };
-  },
-  ListDeadLetters: (r) => ({ type: 'deadLetters', queue: queueName(r), ...pageOf(r) }),
-  QueueStats: (r) => ({ type: 'stats', queue: queueName(r) }),
-  ListQueues: () => ({ type: 'queues' }),
-};
 
 export interface ClientService {
   definition: grpc.ServiceDefinition;
@@ -279,9 +109,16 @@ export function createClientService(executor: ClientExecutor, options: ClientSer
   return new ClientServiceImpl(executor, options).service();
 }
 
+function requestOf(call: Unary): Obj {
+  return (call.request as { ok: true; value: Obj }).value;
+}
+
 class ClientServiceImpl {
   private readonly limits: Limits;
-  private readonly opts: Required<Omit<ClientServiceOptions, 'limits'>>;
+  private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow'>>;
+  private readonly clock: Clock;
+  private readonly wallNow: () => number;
+  private readonly watchers: TaskWatchers;
   private readonly counters: ClientServiceMetrics = {
     calls: 0,
     invalidArgument: 0,
@@ -299,22 +136,27 @@ class ClientServiceImpl {
     private readonly executor: ClientExecutor,
     options: ClientServiceOptions,
   ) {
-    this.limits = options.limits ?? DEFAULT_LIMITS;
-    this.opts = { ...CLIENT_SERVICE_DEFAULTS, now: () => performance.now(), ...options };
+    const { limits, now, clock, wallNow, ...rest } = options;
+    this.limits = limits ?? DEFAULT_LIMITS;
+    this.opts = { ...CLIENT_SERVICE_DEFAULTS, ...rest };
+    const base = clock ?? systemClock;
+    this.clock = now === undefined ? base : { now, setTimer: base.setTimer.bind(base), random: base.random.bind(base) };
+    this.wallNow = wallNow ?? systemWallNow;
+    this.watchers = new TaskWatchers(executor, this.opts.waitersMax);
   }
 
   service(): ClientService {
     const impl: grpc.UntypedServiceImplementation = {};
-    for (const method of Object.keys(COMMANDS))
-      impl[method] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.command(method, call));
-    for (const method of Object.keys(READS))
-      impl[method] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.read(method, call));
-    impl['OpenSession'] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.openSession(call));
-    impl['Status'] = (call: Unary, cb: Callback) =>
-      this.guard(call, cb, async () => statusReply(this.executor.status()));
-    impl['WaitFor'] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.waitFor(call));
-    impl['Submit'] = (call: Unary, cb: Callback) => this.guard(call, cb, () => this.submit(call));
-    impl['Events'] = (call: grpc.ServerWritableStream<Decoded, Obj>) => this.events(call);
+    const unary = (body: (call: Unary) => Promise<Obj>) => (call: Unary, cb: Callback) =>
+      this.guard(call, cb, () => body(call));
+    for (const [method, type] of COMMAND_OF_METHOD) {
+      impl[method] = unary(type === 'openSession' ? (c) => this.openSession(c) : (c) => this.command(type, c));
+    }
+    for (const method of READ_METHODS) impl[method] = unary((c) => this.read(method, c));
+    impl['Status'] = unary(async () => statusReply(this.executor.status()));
+    impl['WaitFor'] = unary((c) => this.waitFor(c));
+    impl['Submit'] = unary((c) => this.submit(c));
+    impl['Events'] = (call: Stream) => this.events(call);
     return {
       definition: clientServiceDefinition(),
       implementation: impl,
@@ -341,11 +183,7 @@ class ClientServiceImpl {
     }
     run.then(
       (reply) => cb(null, reply),
-      (e: unknown) => {
-        if (e instanceof Refusal) return this.fail(cb, e.detail);
-        this.counters.internal += 1;
-        this.fail(cb, { code: 'INTERNAL', message: e instanceof Error ? e.message : 'internal error' });
-      },
+      (e: unknown) => this.fail(cb, this.detailOfThrow(e)),
     );
   }
 
@@ -360,14 +198,21 @@ class ClientServiceImpl {
     this.counters.errors[detail.code] = (this.counters.errors[detail.code] ?? 0) + 1;
   }
 
+  /** A Refusal's detail, or INTERNAL (counted) for anything else thrown. */
+  private detailOfThrow(e: unknown): ErrorDetail {
+    if (e instanceof Refusal) return e.detail;
+    this.counters.internal += 1;
+    return { code: 'INTERNAL', message: e instanceof Error ? e.message : 'internal error' };
+  }
+
   /** Absolute deadline on the executor's clock: the header's work time, the gRPC deadline, our cap. */
-  private deadline(call: Unary | grpc.ServerWritableStream<Decoded, Obj>, timeoutMs: unknown, extraMs = 0): number {
+  private deadline(call: Unary | Stream, timeoutMs: unknown, extraMs = 0): number {
     const asked = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : this.opts.defaultTimeoutMs;
     let budget = Math.min(asked, this.opts.maxTimeoutMs) + extraMs;
     const grpcDeadline = call.getDeadline();
     const at = grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
-    if (Number.isFinite(at)) budget = Math.min(budget, Math.max(0, at - Date.now()));
-    return this.opts.now() + budget;
+    if (Number.isFinite(at)) budget = Math.min(budget, Math.max(0, at - this.wallNow()));
+    return this.clock.now() + budget;
   }
 
   private signalOf(call: Unary): AbortSignal {
@@ -376,24 +221,20 @@ class ClientServiceImpl {
     return c.signal;
   }
 
-  private async command(method: string, call: Unary): Promise<Obj> {
-    const p = this.prepare(method, (call.request as { ok: true; value: Obj }).value);
-    return this.execute(method, p.sc, call, p.timeoutMs, p.maxHoldMs);
+  private async command(type: ClientCommandType, call: Unary): Promise<Obj> {
+    const p = this.prepare(type, requestOf(call));
+    return this.execute(p.sc, call, p.timeoutMs, p.maxHoldMs);
   }
 
   /** Decodes and validates one command request (throws a Refusal), as its unary method does. */
-  private prepare(method: string, req: Obj): Prepared {
-    const build = COMMANDS[method] as (r: Obj) => Obj;
-    const header = obj(req['header']);
-    const sc = sessionOf(header);
-    const cmd = build(req);
-    tooLarge(cmd, this.limits);
-    const checked = validateCommand(cmd, this.limits);
-    if (!checked.ok) throw new Refusal(checked.error);
+  private prepare(type: ClientCommandType, req: Obj): Prepared {
+    const header = asObject(req['header']);
+    const session = orRefuse(decodeHeader(header));
+    const cmd = orRefuse(decodeCommand(type, req, this.limits));
     let maxHoldMs = 0;
-    if (method === 'Lease' && typeof req['maxHoldMs'] === 'number')
+    if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);
-    return { method, sc: { ...sc, cmd: checked.value }, timeoutMs: header['timeoutMs'], maxHoldMs };
+    return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 
   /**
@@ -402,7 +243,7 @@ class ClientServiceImpl {
    * on its own (its hold must not delay the others' answers inside the executor).
    */
   private async submit(call: Unary): Promise<Obj> {
-    const items = list((call.request as { ok: true; value: Obj }).value['items']);
+    const items = asArray(requestOf(call)['items']);
     const max = this.limits.submitItemsMax;
     if (items.length > max) {
       throw new Refusal({
@@ -418,19 +259,20 @@ class ClientServiceImpl {
     const shared: Slot[] = [];
     const held: Slot[] = [];
     items.forEach((raw, i) => {
-      const item = obj(raw);
+      const item = asObject(raw);
       const name = typeof item['command'] === 'string' ? item['command'] : '';
-      const method = SUBMIT_METHOD_BY_FIELD[name];
-      if (method === undefined) {
-        results[i] = this.itemError(i, '', {
+      const type = COMMAND_OF_SUBMIT_FIELD.get(name);
+      if (type === undefined) {
+        const detail: ErrorDetail = {
           code: 'INVALID_ARGUMENT',
           message: 'command must be set (one of enqueue, ack, ...)',
           field: 'command',
-        });
+        };
+        results[i] = this.itemError(i, '', detail);
         return;
       }
       try {
-        const p = this.prepare(method, obj(item[name]));
+        const p = this.prepare(type, asObject(item[name]));
         (p.maxHoldMs > 0 ? held : shared).push({ i, name, p });
       } catch (e) {
         results[i] = this.itemError(i, name, this.detailOfThrow(e));
@@ -450,40 +292,31 @@ class ClientServiceImpl {
     const opts: ExecuteOptions = { deadline: Math.max(...deadlines), signal };
     const hold = slots.length === 1 ? (slots[0] as Slot).p.maxHoldMs : 0;
     if (hold > 0) opts.maxHoldMs = hold;
-    let answers: Answer[];
-    let reply: (s: Slot, a: Answer & { ok: true }) => Obj;
+    let result: ExecuteResult;
     try {
-      const result = await this.executor.execute(
+      result = await this.executor.execute(
         slots.map((s) => s.p.sc),
         opts,
       );
       if (result.answers.length !== slots.length)
         throw new Error(`executor answered ${result.answers.length} answers for ${slots.length} commands`);
-      answers = result.answers;
-      reply = (s, a) => commandReply(s.p.method, s.p.sc.cmd as Command, a.value, result);
     } catch (e) {
-      const now = this.opts.now();
+      const now = this.clock.now();
       slots.forEach((s, k) => {
         const late = now >= (deadlines[k] as number);
-        results[s.i] = this.itemError(
-          s.i,
-          s.name,
-          late ? { code: 'DEADLINE_EXCEEDED', message: 'deadline passed' } : this.detailOfThrow(e),
-        );
+        const detail: ErrorDetail = late
+          ? { code: 'DEADLINE_EXCEEDED', message: 'deadline passed' }
+          : this.detailOfThrow(e);
+        results[s.i] = this.itemError(s.i, s.name, detail);
       });
       return;
     }
     slots.forEach((s, k) => {
-      const a = answers[k] as Answer;
-      results[s.i] = a.ok ? { [s.name]: reply(s, a) } : this.itemError(s.i, s.name, a.error);
+      const a = result.answers[k] as Answer;
+      results[s.i] = a.ok
+        ? { [s.name]: encodeAnswer(s.p.sc.cmd as ClientCommand, a.value, result) }
+        : this.itemError(s.i, s.name, a.error);
     });
-  }
-
-  /** A Refusal's detail, or INTERNAL (counted) for anything else thrown. */
-  private detailOfThrow(e: unknown): ErrorDetail {
-    if (e instanceof Refusal) return e.detail;
-    this.counters.internal += 1;
-    return { code: 'INTERNAL', message: e instanceof Error ? e.message : 'internal error' };
   }
 
   /** One item's ErrorReply: the unary error detail verbatim, plus where in the Submit it is. */
@@ -495,125 +328,68 @@ class ClientServiceImpl {
     return { error };
   }
 
+  /** OpenSession: sessionless, with its own call timeout field instead of a header. */
   private async openSession(call: Unary): Promise<Obj> {
-    const req = (call.request as { ok: true; value: Obj }).value;
-    const cmd: Obj = { type: 'openSession' };
-    if (typeof req['timeoutMs'] === 'number') cmd['timeoutMs'] = req['timeoutMs'];
-    const checked = validateCommand(cmd, this.limits);
-    if (!checked.ok) throw new Refusal(checked.error);
-    return this.execute('OpenSession', { session: null, seq: 0, cmd: checked.value }, call, req['callTimeoutMs'], 0);
+    const req = requestOf(call);
+    const cmd = orRefuse(decodeCommand('openSession', req, this.limits));
+    return this.execute({ session: null, seq: 0, cmd }, call, req['callTimeoutMs'], 0);
   }
 
-  private async execute(
-    method: string,
-    sc: SessionCommand,
-    call: Unary,
-    timeoutMs: unknown,
-    maxHoldMs: number,
-  ): Promise<Obj> {
+  private async execute(sc: SessionCommand, call: Unary, timeoutMs: unknown, maxHoldMs: number): Promise<Obj> {
     const deadline = this.deadline(call, timeoutMs, maxHoldMs);
     const opts =
       maxHoldMs > 0 ? { deadline, maxHoldMs, signal: this.signalOf(call) } : { deadline, signal: this.signalOf(call) };
     const result = await this.executor.execute([sc], opts).catch((e: unknown) => {
-      if (this.opts.now() >= deadline) throw new Refusal({ code: 'DEADLINE_EXCEEDED', message: 'deadline passed' });
+      if (this.clock.now() >= deadline) throw new Refusal({ code: 'DEADLINE_EXCEEDED', message: 'deadline passed' });
       throw e;
     });
     const answer = result.answers[0];
     if (answer === undefined) throw new Error(`executor answered ${result.answers.length} answers for 1 command`);
     if (!answer.ok) throw new Refusal(answer.error);
-    return commandReply(method, sc.cmd as Command, answer.value, result);
+    return encodeAnswer(sc.cmd as ClientCommand, answer.value, result);
   }
 
-  private async read(method: string, call: Unary): Promise<Obj> {
-    const req = (call.request as { ok: true; value: Obj }).value;
-    const query = (READS[method] as (r: Obj) => ReadQuery)(req);
-    const read = obj(req['read']);
+  private async read(method: ReadMethod, call: Unary): Promise<Obj> {
+    const req = requestOf(call);
+    const wire = READ_WIRE[method];
+    const query = orRefuse(wire.request.decode(req));
+    const read = asObject(req['read']);
     const consistency = read['consistency'] === 'STALE' ? 'stale' : 'linearizable';
     const deadline = this.deadline(call, read['timeoutMs']);
     const answer = await this.executor.read(query, { consistency, deadline });
     if (!answer.answer.ok) throw new Refusal(answer.answer.error);
-    return readReply(query, answer.answer.value, answer.asOf);
+    return wire.reply.encode(answer.answer.value, answer.asOf);
   }
 
-  /**
-   * Resolves when the task is terminal. Subscribes before the first read so no transition is
-   * missed between them; fails with UNAVAILABLE when this node steps down.
-   */
+  /** Resolves when the task is terminal; fails with UNAVAILABLE when this node steps down. */
   private async waitFor(call: Unary): Promise<Obj> {
-    const req = (call.request as { ok: true; value: Obj }).value;
-    const id = taskId(req);
-    const deadline = this.deadline(call, req['timeoutMs']);
+    const { id, timeoutMs } = orRefuse(WAIT_FOR_WIRE.request.decode(requestOf(call)));
+    const deadline = this.deadline(call, timeoutMs);
     this.counters.waiters += 1;
-    const cleanups: Array<() => void> = [];
     try {
-      return await new Promise<Obj>((resolve, reject) => {
-        let reading = false;
-        let again = false;
-        let settled = false;
-        const settle = (f: () => void): void => {
-          if (settled) return;
-          settled = true;
-          f();
-        };
-        const check = (): void => {
-          if (settled) return;
-          if (reading) {
-            again = true;
-            return;
-          }
-          reading = true;
-          again = false;
-          this.executor
-            .read({ type: 'task', id }, { consistency: 'linearizable', deadline })
-            .then(({ answer, asOf }) => {
-              reading = false;
-              if (!answer.ok) return settle(() => reject(new Refusal(answer.error)));
-              if (TERMINAL_STATES.includes(obj(answer.value)['state'] as TaskState)) {
-                return settle(() => resolve(readReply({ type: 'task', id }, answer.value, asOf)));
-              }
-              if (again) check();
-            })
-            .catch((e: unknown) => {
-              reading = false;
-              settle(() => reject(e));
-            });
-        };
-        cleanups.push(
-          this.executor.subscribe({}, (e: TaskEvent) => {
-            if (e.id === id && TERMINAL_STATES.includes(e.state)) check();
-          }),
-        );
-        cleanups.push(
-          this.executor.onStepDown(() =>
-            settle(() =>
-              reject(
-                new Refusal({ code: 'UNAVAILABLE', message: 'leader stepped down; wait again at the new leader' }),
-              ),
-            ),
-          ),
-        );
-        const timer = setTimeout(
-          () =>
-            settle(() => reject(new Refusal({ code: 'DEADLINE_EXCEEDED', message: `task ${id} is not terminal yet` }))),
-          Math.max(0, deadline - this.opts.now()),
-        );
-        cleanups.push(() => clearTimeout(timer));
-        const onCancel = (): void => settle(() => reject(new Refusal({ code: 'UNAVAILABLE', message: 'cancelled' })));
-        call.on('cancelled', onCancel);
-        const close = (): void =>
-          settle(() => reject(new Refusal({ code: 'UNAVAILABLE', message: 'node shutting down' })));
-        this.closers.add(close);
-        cleanups.push(() => this.closers.delete(close));
-        check();
+      const read = await waitTerminal(this.executor, this.watchers, {
+        id,
+        deadline,
+        now: () => this.clock.now(),
+        setTimer: (ms, fn) => this.clock.setTimer(ms, fn),
+        onAbort: (abort) => {
+          const onCancel = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'cancelled' }));
+          const close = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'node shutting down' }));
+          // The call's listener stays: the call ends with the wait, and a late abort is a no-op.
+          call.on('cancelled', onCancel);
+          this.closers.add(close);
+          return () => this.closers.delete(close);
+        },
       });
+      const answer = read.answer as Answer & { ok: true };
+      return WAIT_FOR_WIRE.reply.encode(answer.value, read.asOf);
     } finally {
       this.counters.waiters -= 1;
-      for (const c of cleanups) c();
     }
   }
 
   /** Server stream of task events applied on this node; a reader too slow to keep up is cut off. */
-  private events(call: grpc.ServerWritableStream<Decoded, Obj>): void {
+  private events(call: Stream): void {
     this.counters.calls += 1;
     const decoded = call.request;
     const fail = (detail: ErrorDetail): void => {
@@ -621,13 +397,21 @@ class ClientServiceImpl {
       call.emit('error', grpcErrorOf(detail));
     };
     if (!decoded.ok) return fail({ code: 'INVALID_ARGUMENT', message: decoded.reason, field: 'request' });
-    let filter: { queue?: string } = {};
-    try {
-      const q = decoded.value['queue'];
-      if (q !== undefined && q !== null) filter = { queue: queueName(decoded.value) };
-    } catch (e) {
-      return fail(e instanceof Refusal ? e.detail : { code: 'INTERNAL', message: 'bad request' });
+    const filter = EVENTS_WIRE.request.decode(decoded.value);
+    if (!filter.ok) return fail(filter.error);
+    if (this.counters.eventStreams >= this.opts.eventStreamsMax) {
+      return fail({
+        code: 'RESOURCE_EXHAUSTED',
+        message: `${this.counters.eventStreams} event streams already open on this node, the most it serves (eventStreamsMax)`,
+        limit: 'eventStreamsMax',
+        retryAfterMs: 1000,
+      });
     }
+    this.stream(call, filter.value, fail);
+  }
+
+  /** Subscribes one accepted event stream until it ends, is cancelled or falls behind. */
+  private stream(call: Stream, filter: { queue?: string }, fail: (detail: ErrorDetail) => void): void {
     this.counters.eventStreams += 1;
     let open = true;
     let unsubscribe: () => void = () => undefined;
@@ -646,14 +430,10 @@ class ClientServiceImpl {
       unsubscribe = this.executor.subscribe(filter, (e) => {
         if (!open) return;
         if (call.writableLength >= this.opts.eventQueueMax) {
-          return end({
-            code: 'RESOURCE_EXHAUSTED',
-            message: 'event reader too slow',
-            limit: 'eventQueueMax',
-            retryAfterMs: 1000,
-          });
+          const detail: ErrorDetail = { code: 'RESOURCE_EXHAUSTED', message: 'event reader too slow' };
+          return end({ ...detail, limit: 'eventQueueMax', retryAfterMs: 1000 });
         }
-        call.write(eventToWire(e));
+        call.write(EVENTS_WIRE.message.encode(e));
       });
       // Headers now tell the client the subscription exists (its events() `ready`).
       call.sendMetadata(new grpc.Metadata());
@@ -664,10 +444,6 @@ class ClientServiceImpl {
     call.on('cancelled', () => end(null));
     call.on('error', () => end(null));
   }
-}
-
-function eventToWire(e: TaskEvent): Obj {
-  return { ...e };
 }
 
 /** The proto-loader definition, with request deserializers that report garbage instead of throwing. */
@@ -748,12 +524,12 @@ export class ClientServer {
   async close(graceMs = 1_000): Promise<void> {
     this.service.close();
     await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
+      const timer = systemClock.setTimer(graceMs, () => {
         this.server.forceShutdown();
         resolve();
-      }, graceMs);
+      });
       this.server.tryShutdown(() => {
-        clearTimeout(timer);
+        timer.cancel();
         resolve();
       });
     });

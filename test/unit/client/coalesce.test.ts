@@ -384,3 +384,22 @@ describe('CoalescingTransport - with the Client and the real client service', ()
     expect(stats.counts.waiting).toBe(20);
   });
 });
+
+describe('CoalescingTransport - injected scheduler', () => {
+  it('flushes a batch through the clock’s immediate, so a simulation decides when the turn ends', async () => {
+    const clock = new FakeClock();
+    const turns: Array<() => void> = [];
+    const scheduled = Object.assign(clock, { immediate: (fn: () => void) => void turns.push(fn) });
+    const inner = new ScriptedTransport();
+    const t = new CoalescingTransport(inner, { clock: scheduled });
+    t.call('a:1', 'Cancel', { id: '1' }, 1_000);
+    t.call('a:1', 'Cancel', { id: '2' }, 1_000);
+    await settle();
+    expect(inner.sent).toHaveLength(0);
+    expect(turns).toHaveLength(1);
+    turns.shift()?.();
+    expect(inner.methods()).toEqual(['Submit']);
+    expect(items(inner.last('Submit'))).toHaveLength(2);
+    t.close();
+  });
+});

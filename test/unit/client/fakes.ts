@@ -123,7 +123,7 @@ export class FakeCluster {
     for (let i = 1; i <= nodes; i++) {
       const f = new Front(this, `n${i}`, `10.0.0.${i}:7000`);
       this.fronts.push(f);
-      this.services.set(f.address, createClientService(f, { now: () => clock.now() }));
+      this.services.set(f.address, createClientService(f, { clock }));
     }
     this.leader = this.fronts[0] ?? null;
   }

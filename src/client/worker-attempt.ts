@@ -1,0 +1,272 @@
+// The worker's attempt runner: for one leased attempt, fetches and decodes the payload, runs the
+// handler under the lease-belief signal, extends the lease meanwhile, and settles the attempt — ack
+// (batched), nack, dead-letter, release or abandon — then frees its slot.
+import { READ_WIRE } from '../protocol/wire-reads.js';
+import { asObject } from '../protocol/wire-values.js';
+import type { Client } from './client.js';
+import { decodePayload, userHeaders } from './codec.js';
+import { LeaseLostError, NonRetryableError, raftqError } from './errors.js';
+import type { AckBatcher, AckEntry } from './worker-acks.js';
+import type { Attempt } from './worker-belief.js';
+import type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
+
+export interface WorkerCounters {
+  completed: number;
+  failed: number;
+  released: number;
+  leased: number;
+}
+
+/** What the runner needs of its worker. */
+export interface AttemptHost {
+  readonly client: Client;
+  readonly queue: string;
+  readonly extendEveryMs: number;
+  readonly acks: AckBatcher;
+  readonly counters: WorkerCounters;
+  emitError(e: unknown): void;
+  emit(event: 'completed' | 'failed', task: unknown, detail: unknown): void;
+  /** The attempt is over: its slot is free. */
+  free(a: Attempt): void;
+}
+
+type End =
+  { type: 'ack'; result: unknown } | { type: 'nack'; dead: boolean; error: string; delayMs?: number | undefined };
+
+export class AttemptRunner<T, R> {
+  constructor(
+    private readonly host: AttemptHost,
+    private readonly handler: Handler<T, R>,
+    private readonly retryDelayMs: WorkerOptions['retryDelayMs'],
+  ) {}
+
+  /** Arms the belief and extend timers and runs the handler. */
+  start(a: Attempt): void {
+    a.armBelief();
+    a.armExtend(this.host.extendEveryMs, () => this.extend(a));
+    void this.run(a);
+  }
+
+  async extend(a: Attempt, extra: { progress?: number; checkpoint?: unknown } = {}): Promise<void> {
+    const explicit = extra.progress !== undefined || extra.checkpoint !== undefined;
+    if (a.settled || a.lost || (a.extending && !explicit)) return;
+    a.extending = true;
+    const client = this.host.client;
+    try {
+      const cmd: {
+        type: 'extend';
+        id: string;
+        token: string;
+        leaseMs: number;
+        progress?: number;
+        checkpoint?: Uint8Array;
+      } = { type: 'extend', id: a.leased.id, token: a.leased.token, leaseMs: a.leaseMs };
+      if (extra.progress !== undefined) cmd.progress = extra.progress;
+      if (extra.checkpoint !== undefined) cmd.checkpoint = client.codec.encode(extra.checkpoint);
+      const { firstSentAt } = await client.command(cmd, {
+        idempotent: true,
+        timeoutMs: Math.max(1, Math.min(this.host.extendEveryMs, a.beliefEnd - client.clock.now())),
+      });
+      a.extended(firstSentAt);
+    } catch (e) {
+      if (e instanceof LeaseLostError) {
+        a.lost = true;
+        a.controller.abort(e);
+      }
+      if (explicit) throw e;
+      if (!(e instanceof LeaseLostError)) this.host.emitError(e);
+    } finally {
+      a.extending = false;
+    }
+  }
+
+  private async run(a: Attempt): Promise<void> {
+    const prepared = await this.prepare(a);
+    if (prepared === null) return;
+    const { task, checkpoint } = prepared;
+    if (a.over()) {
+      // Granted past its belief end (a slow or retried lease), or the belief ended during the fetch:
+      // a handler started now would begin with a fired signal and could never be sure of its lease.
+      await this.abandon(a);
+      return;
+    }
+    a.task = task as WorkerTask<unknown>;
+    const ctx: TaskContext = {
+      signal: a.signal,
+      token: a.leased.token,
+      checkpoint,
+      extend: (o) => this.extend(a, o ?? {}),
+    };
+    let result: R;
+    try {
+      result = await this.handler(task, ctx);
+    } catch (e) {
+      const dead = e instanceof NonRetryableError;
+      const msg = (e instanceof Error ? e.message : String(e)) || 'handler failed';
+      const delayMs = dead ? undefined : this.retryDelayMs?.(task.attempts + 1, e);
+      await this.settle(a, { type: 'nack', dead, error: msg, delayMs }, e);
+      return;
+    }
+    await this.settle(a, { type: 'ack', result }, null);
+  }
+
+  /** The task as the handler gets it, or null when the attempt was settled instead. */
+  private async prepare(a: Attempt): Promise<{ task: WorkerTask<T>; checkpoint: unknown } | null> {
+    let payloadBytes: Uint8Array;
+    try {
+      // A lease answered from the session cache carries no payload. The fetch stops with the signal:
+      // past the belief end the task may already be another worker's.
+      payloadBytes = a.leased.payload ?? (await this.fetchPayload(a.leased.id, a.signal));
+    } catch (e) {
+      // If the fetch fails for another reason (a timeout, a failover), the task is healthy: give it
+      // back without counting an attempt.
+      if (a.signal.aborted) await this.abandon(a);
+      else {
+        this.host.emitError(e);
+        await this.release(a);
+      }
+      return null;
+    }
+    try {
+      return this.decode(a, payloadBytes);
+    } catch (e) {
+      // A payload nobody can decode would fail on every attempt: dead-letter it at once.
+      const why = `undecodable payload: ${e instanceof Error ? e.message : String(e)}`;
+      await this.settle(a, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
+      return null;
+    }
+  }
+
+  private decode(a: Attempt, payloadBytes: Uint8Array): { task: WorkerTask<T>; checkpoint: unknown } {
+    const codec = this.host.client.codec;
+    const l = a.leased;
+    const task: WorkerTask<T> = {
+      id: l.id,
+      queue: l.queue || this.host.queue,
+      payload: decodePayload(payloadBytes, l.headers, codec) as T,
+      headers: userHeaders(l.headers),
+      priority: l.priority,
+      attempts: l.attempts,
+      deliveries: l.deliveries,
+      leases: l.leases,
+    };
+    if (l.group !== undefined) task.group = l.group;
+    return { task, checkpoint: l.checkpoint === undefined ? undefined : safeDecode(codec, l.checkpoint) };
+  }
+
+  private async fetchPayload(id: string, signal: AbortSignal): Promise<Uint8Array> {
+    const request = READ_WIRE.GetTask.request.encode({ type: 'task', id });
+    const reply = await this.host.client.query('GetTask', request, { signal });
+    const p = asObject(reply['task'])['payload'];
+    if (!(p instanceof Uint8Array)) throw new Error('task has no payload');
+    return p;
+  }
+
+  /** Acks or nacks (unless the lease is known lost or the task was released), then frees the slot. */
+  private async settle(a: Attempt, end: End, failure: unknown): Promise<void> {
+    if (a.settled) return;
+    // Settled from here on: an extend still in flight must not restart the extend timer.
+    a.settled = true;
+    a.stopTimers();
+    try {
+      if (a.lost) {
+        this.host.emitError(raftqError('LEASE_LOST', `task ${a.leased.id}: lease lost while the handler ran`));
+      } else if (end.type === 'ack') {
+        await this.complete(a, end.result);
+      } else {
+        await this.nack(a, end);
+        this.host.counters.failed += 1;
+        this.host.emit('failed', a.task ?? { id: a.leased.id, queue: this.host.queue }, failure);
+      }
+    } catch (e) {
+      this.host.emitError(e);
+    } finally {
+      this.host.free(a);
+    }
+  }
+
+  /** The handler's result, acked (batched) — or nacked when it is too large to store. */
+  private async complete(a: Attempt, result: unknown): Promise<void> {
+    const client = this.host.client;
+    const item: AckEntry = { id: a.leased.id, token: a.leased.token };
+    if (result !== undefined) item.result = client.codec.encode(result);
+    if (item.result !== undefined && item.result.byteLength > client.limits.resultBytesMax) {
+      const why = `result of ${item.result.byteLength} bytes exceeds ${client.limits.resultBytesMax}`;
+      await this.nack(a, { dead: false, error: why });
+      this.host.counters.failed += 1;
+      this.host.emit('failed', a.task, new Error(why));
+      return;
+    }
+    await this.host.acks.add(item);
+    this.host.counters.completed += 1;
+    this.host.emit('completed', a.task, result);
+  }
+
+  private async nack(a: Attempt, end: { dead: boolean; error: string; delayMs?: number | undefined }): Promise<void> {
+    const client = this.host.client;
+    const cmd: { type: 'nack'; id: string; token: string; error: string; dead?: boolean; delayMs?: number } = {
+      type: 'nack',
+      id: a.leased.id,
+      token: a.leased.token,
+      error: truncate(end.error, client.limits.errorBytesMax),
+    };
+    if (end.dead) cmd.dead = true;
+    else if (end.delayMs !== undefined) cmd.delayMs = Math.max(0, Math.floor(end.delayMs));
+    await client.command(cmd, { idempotent: true });
+  }
+
+  /**
+   * The signal fired before the handler could start (belief over, lease lost, or closing): the
+   * handler never runs, the user hears why, and a lease not known lost is given back (the token
+   * fences the release if the lease has meanwhile passed to another worker).
+   */
+  private async abandon(a: Attempt): Promise<void> {
+    if (a.settled) return;
+    const why = a.lost ? 'lease lost' : 'lease belief ended';
+    this.host.emitError(raftqError('LEASE_LOST', `task ${a.leased.id}: ${why} before its handler could start`));
+    if (!a.lost) {
+      await this.release(a);
+      return;
+    }
+    a.settled = true;
+    a.stopTimers();
+    this.host.free(a);
+  }
+
+  /** Gives the lease back (closing, or a task that cannot start), then frees the slot. */
+  async release(a: Attempt): Promise<void> {
+    if (a.settled) return;
+    a.settled = true;
+    a.stopTimers();
+    a.controller.abort(raftqError('UNAVAILABLE', 'worker is closing'));
+    try {
+      await this.host.client.command(
+        { type: 'release', id: a.leased.id, token: a.leased.token },
+        { idempotent: true, timeoutMs: 5_000 },
+      );
+      this.host.counters.released += 1;
+    } catch (e) {
+      this.host.emitError(e);
+    } finally {
+      this.host.free(a);
+    }
+  }
+}
+
+function safeDecode(codec: { decode(b: Uint8Array): unknown }, bytes: Uint8Array): unknown {
+  try {
+    return codec.decode(bytes);
+  } catch {
+    return bytes;
+  }
+}
+
+function truncate(s: string, maxBytes: number): string {
+  const b = Buffer.from(s, 'utf8');
+  return b.byteLength <= maxBytes
+    ? s
+    : b
+        .subarray(0, maxBytes)
+        .toString('utf8')
+        .replace(/\uFFFD$/, '');
+}

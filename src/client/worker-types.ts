@@ -1,0 +1,48 @@
+// The worker's public types: its options, the task a handler gets, and the handler's context.
+
+export interface WorkerOptions {
+  /** Tasks in hand at once (default 1). */
+  concurrency?: number;
+  /** Lease length asked for (default 30 s). */
+  leaseMs?: number;
+  /** Safety margin before the lease end (default: the enforced minimum). */
+  margin?: number;
+  /** How long the leader may hold an empty lease request (long poll, default 20 s). */
+  maxHoldMs?: number;
+  /** The cluster's maximum election timeout, for the lease minimum (default 1 s). */
+  electionTimeoutMaxMs?: number;
+  /** Extend interval (default and maximum: (leaseMs − margin) / 3). */
+  extendEveryMs?: number;
+  workerId?: string;
+  /** Acks are coalesced for up to this long (default 2 ms) or this many (default 100). */
+  ackDelayMs?: number;
+  ackBatchMax?: number;
+  /** Delay before a failed task is retried; undefined: the queue's backoff. */
+  retryDelayMs?: (attempts: number, error: unknown) => number | undefined;
+}
+
+export interface WorkerTask<T> {
+  id: string;
+  queue: string;
+  payload: T;
+  headers: Record<string, string>;
+  priority: number;
+  /** Handler failures before this attempt; lease expiries; leases including this one. */
+  attempts: number;
+  deliveries: number;
+  leases: number;
+  group?: string;
+}
+
+export interface TaskContext {
+  /** Fires at the lease-belief deadline, on LEASE_LOST, or on shutdown: stop work then. */
+  signal: AbortSignal;
+  /** The fencing token: pass it to downstream systems. */
+  token: string;
+  /** The last checkpoint saved by an earlier attempt (decoded with the codec), if any. */
+  checkpoint: unknown;
+  /** Extends the lease now, optionally saving progress and a checkpoint for the next attempt. */
+  extend(options?: { progress?: number; checkpoint?: unknown }): Promise<void>;
+}
+
+export type Handler<T, R> = (task: WorkerTask<T>, ctx: TaskContext) => Promise<R> | R;
