@@ -12,6 +12,7 @@ import {
   type StreamMethod,
   type Transport,
 } from '../../../src/client/transport.js';
+import type { ErrorDetail } from '../../../src/protocol/errors.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { clientServiceDefinition, type ClientService } from '../../../src/rpc/client-service.js';
 import type { ClientClock } from './clocks.js';
@@ -31,6 +32,8 @@ export interface CallHooks {
   sent(client: string, method: Method, request: Message): void;
   /** A reply reached the client (before the SDK sees it). */
   replied(client: string, method: Method, request: Message, reply: Message): void;
+  /** A server's error answer reached the client (not a transport failure). */
+  failed?(client: string, method: Method, request: Message, detail: ErrorDetail): void;
 }
 
 export class ClientNet {
@@ -131,6 +134,7 @@ export class SimTransport implements Transport {
             if (done) return;
             if (err) {
               const detail = detailFromServiceError(err as grpc.ServiceError);
+              net.hooks.failed?.(this.name, method, request, detail);
               return finish(() => reject(new TransportError(detail)));
             }
             const reply = m.responseDeserialize(encoded as Buffer) as Message;

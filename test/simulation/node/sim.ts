@@ -33,6 +33,7 @@ import { BeliefChecker, QueueTracker } from './checks.js';
 import { ClientNet, SimTransport, type Endpoint } from './client-net.js';
 import { ClientClock, MonoClock, NodeClock, RHO, driftRate } from './clocks.js';
 import { SimDurableLog } from './disk.js';
+import { SimHistory } from './history.js';
 import { Scheduler } from './scheduler.js';
 
 export interface NodeSimOptions {
@@ -207,6 +208,8 @@ export class NodeSimulation {
   readonly raftChecker: SafetyChecker;
   readonly tracker: QueueTracker;
   readonly beliefs: BeliefChecker;
+  /** The client history in src/checker's format, checked at the end of the seed. */
+  readonly history: SimHistory;
   readonly totals = emptyTotals();
   readonly trace: string[] = [];
   private readonly violations: string[] = [];
@@ -263,6 +266,11 @@ export class NodeSimulation {
     this.raftChecker = new SafetyChecker(() => this.sched.now);
     this.tracker = new QueueTracker(fail);
     this.beliefs = new BeliefChecker(fail, () => this.sched.now);
+    this.history = new SimHistory(
+      () => this.sched.now,
+      (id) => this.tracker.tasks.get(id)?.value ?? null,
+      QUEUE,
+    );
     const n = options.nodes;
     this.blocked = new Array<boolean>(n * n).fill(false);
     const members: Member[] = [];
@@ -302,8 +310,15 @@ export class NodeSimulation {
       this.netRng.fork(),
       this.nodes.map((x) => x.endpoint),
       {
-        sent: (c, m, r) => this.onClientSend(c, m, r),
-        replied: (c, m, r, reply) => this.onClientReply(c, m, r, reply),
+        sent: (c, m, r) => {
+          this.onClientSend(c, m, r);
+          this.history.sent(c, m, r);
+        },
+        replied: (c, m, r, reply) => {
+          this.onClientReply(c, m, r, reply);
+          this.history.replied(c, m, r, reply);
+        },
+        failed: (c, m, r, detail) => this.history.failed(c, m, r, detail),
       },
     );
     for (const node of this.nodes) this.start(node);
@@ -424,6 +439,7 @@ export class NodeSimulation {
     const want = this.digests.get(index);
     if (want === undefined) this.digests.set(index, d);
     else if (want !== d) this.fail(`state machine safety: ${n.id} has digest ${d} at ${index}, others ${want}`);
+    this.history.applied(n.id, index, d);
     this.tracker.applied(index, sm.lastMono(), events, sm);
   }
 
@@ -588,6 +604,7 @@ export class NodeSimulation {
           `${client} gets ${t.id}/${t.token} (sent ${sent.toFixed(1)} held ${heldMs} lease ${leaseMs} margin ${w.margin}, now ${clock.now().toFixed(1)}): belief to ${end.toFixed(1)}`,
         );
         this.beliefs.granted(String(req['workerId']), t.id, t.token, end);
+        this.history.belief(client, method, req, t.id, t.token, end);
         this.checkBeliefWithinLease(client, t.id, t.token, end, this.tracker.deadlineOf(t.id, t.token));
         this.watchBelief(t.id, t.token);
       }
@@ -597,6 +614,7 @@ export class NodeSimulation {
         `${client} extends ${String(req['id'])}/${String(req['token'])} (sent ${sent.toFixed(1)}): belief to ${end.toFixed(1)}`,
       );
       this.beliefs.extended(String(req['id']), String(req['token']), end);
+      this.history.belief(client, method, req, String(req['id']), String(req['token']), end);
       const d = Number(reply['deadlineMono'] ?? 0);
       if (d > 0) this.checkBeliefWithinLease(client, String(req['id']), String(req['token']), end, d);
     }
@@ -746,23 +764,20 @@ export class NodeSimulation {
         if (r.chance(0.1)) item.delayMs = 20 + r.int(400);
         items.push(item);
       }
-      await this.enqueue(q, items);
+      await this.enqueue(name, q, items);
     }
     await client.close({ timeoutMs: 100 }).catch(() => undefined);
   }
 
   private async enqueue(
+    producer: string,
     q: ReturnType<Client['queue']>,
     items: { payload: Uint8Array; idempotencyKey?: string; delayMs?: number }[],
   ): Promise<boolean> {
-    try {
-      await q.enqueueMany(items);
-      this.totals.enqueueAcked += items.length;
-      return true;
-    } catch {
-      this.totals.enqueueUnknown += items.length;
-      return false;
-    }
+    const ok = await this.history.enqueue(producer, items, () => q.enqueueMany(items));
+    if (ok) this.totals.enqueueAcked += items.length;
+    else this.totals.enqueueUnknown += items.length;
+    return ok;
   }
 
   private async setupQueue(): Promise<void> {
@@ -959,7 +974,7 @@ export class NodeSimulation {
     const client = this.newClient('probe', clock, 60_000);
     const q = client.queue<Uint8Array>(QUEUE);
     for (let i = 0; i < 3; i++) {
-      const ok = await this.enqueue(q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
+      const ok = await this.enqueue('probe', q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
       if (ok) this.probesOk++;
     }
   }
@@ -986,7 +1001,19 @@ export class NodeSimulation {
         if (this.drained()) break;
       }
       if (!stopped) this.finalChecks(end);
+      // The final reads (Q13): once every node has applied the same index (bounded; a node that
+      // never catches up leaves the history without reads, and `lost` is then not judged).
+      if (!stopped && this.violations.length === 0) {
+        const converged = (): boolean => SimHistory.converged(this.nodes);
+        await this.sched.runUntil(this.sched.now + 2000, () => {
+          this.checkRaft();
+          return converged();
+        });
+        if (converged()) this.history.finalReads(this.nodes);
+        else this.fail('liveness: the nodes did not reach one applied index within 2 s after the drain');
+      }
     }
+    for (const v of this.history.check(this.nodes.map((n) => n.id)).violations) this.fail(v);
     for (const n of this.nodes) this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
     this.producing = false;
     const c = this.tracker.counts;
@@ -1024,9 +1051,6 @@ export class NodeSimulation {
       this.fail(
         `liveness: ${left.length} tasks not terminal ${end - this.o.faultMs} ms after the faults: ${left.slice(0, 5).join(' ')}`,
       );
-    }
-    for (const n of this.nodes) {
-      if (n.sm !== null) this.tracker.checkAcked(n.id, n.sm);
     }
   }
 
