@@ -91,10 +91,17 @@ function openSimDisk(seed = 7, lieAboutFsync = false): LogUnderTest {
     log: disk,
     mirror: () => disk.mirror,
     done: async (p) => {
+      // Handled at once, so a rejection while the scheduler runs is not an unhandled one.
       let settled = false;
-      const out = p.finally(() => (settled = true));
+      const out = p.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      void out.then(() => (settled = true));
       for (let i = 0; i < 1000 && !settled; i++) await sched.runUntil(sched.now + 1, () => settled);
-      return out;
+      const r = await out;
+      if ('error' in r) throw r.error;
+      return r.value;
     },
     crash: () => {
       disk.powerLoss();
