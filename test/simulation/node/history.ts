@@ -27,6 +27,7 @@ import type { Message, Method } from '../../../src/client/transport.js';
 import type { ErrorDetail } from '../../../src/protocol/errors.js';
 import type { ListPage, QueueStats, TaskView } from '../../../src/protocol/commands.js';
 import type { QueueStateMachine } from '../../../src/statemachine/index.js';
+import type { Scheduler } from './scheduler.js';
 
 const decoder = new TextDecoder();
 const STATES = ['waiting', 'delayed', 'leased', 'completed', 'dead', 'cancelled', 'expired'] as const;
@@ -56,6 +57,10 @@ export class SimHistory {
   private readonly beliefs = new Map<string, number>();
   private readonly digests = new Map<string, Map<number, string>>();
   private reads = 0;
+
+  get finalReadCount(): number {
+    return this.reads;
+  }
 
   constructor(
     private readonly now: () => number,
@@ -185,20 +190,27 @@ export class SimHistory {
     m.set(index, digest);
   }
 
-  /** Whether every node is up and all have applied the same index (the moment to read them all). */
-  static converged(nodes: readonly NodeView[]): boolean {
-    const first = nodes[0]?.sm?.appliedIndex();
-    return first !== undefined && nodes.every((n) => n.sm !== null && n.sm.appliedIndex() === first);
-  }
-
-  /** One read per node of every task of every queue (Q13), all at the same applied index. */
-  finalReads(nodes: readonly NodeView[]): void {
+  /**
+   * After the drain: runs the cluster until every node has applied the same index (at most
+   * `boundMs`), then reads every task through each node (Q13). False if they never converged.
+   */
+  async readAtOneIndex(sched: Scheduler, nodes: readonly NodeView[], afterEach: () => void, boundMs = 2000) {
+    const converged = (): boolean => {
+      const first = nodes[0]?.sm?.appliedIndex();
+      return first !== undefined && nodes.every((n) => n.sm !== null && n.sm.appliedIndex() === first);
+    };
+    await sched.runUntil(sched.now + boundMs, () => {
+      afterEach();
+      return converged();
+    });
+    if (!converged()) return false;
     for (const n of nodes) {
       if (n.sm === null) continue;
       const op = this.rec.invoke(`reader-${n.id}`, 'read', null, n.id);
       op.ok({ tasks: readAll(n.sm) });
       this.reads++;
     }
+    return true;
   }
 
   /** Closes the history and runs every check of the checker; returns one violation per failed check. */
