@@ -57,6 +57,8 @@ export class SimHistory {
   private readonly beliefs = new Map<string, number>();
   private readonly digests = new Map<string, Map<number, string>>();
   private reads = 0;
+  /** The checker's verdict, once check() ran. */
+  verdict: Verdict | null = null;
 
   get finalReadCount(): number {
     return this.reads;
@@ -221,6 +223,7 @@ export class SimHistory {
     }
     this.rec.finish({ nodes: [...nodes], digests });
     const verdict = checkAll(this.rec.ops(), this.rec.final(), {});
+    this.verdict = verdict;
     // Without final reads (no drain) a task may be neither leased nor read yet: `lost` says nothing.
     const skip = this.reads === 0 ? new Set(['lost']) : new Set<string>();
     const violations: string[] = [];
