@@ -57,6 +57,7 @@ export class SimHistory {
   private readonly beliefs = new Map<string, number>();
   private readonly digests = new Map<string, Map<number, string>>();
   private reads = 0;
+  private readonly leaders = new Set<string>();
   /** The checker's verdict, once check() ran. */
   verdict: Verdict | null = null;
 
@@ -183,6 +184,18 @@ export class SimHistory {
       this.rec.append({ process, type: 'invoke', f: 'lease', value: { queue: this.queue }, time: call.invokeTime });
       this.rec.append({ process, type: 'ok', f: 'lease', value: grant, time: this.now() });
     });
+  }
+
+  /** A nemesis event (crash, partition, client blackout, wall-clock jump) for the verdict and timeline. */
+  fault(kind: string, action: 'start' | 'stop', target?: string): void {
+    this.rec.fault(kind, action, target);
+  }
+
+  /** A node seen as leader of `term`: recorded once per (node, term). */
+  leader(node: string, term: number): void {
+    if (this.leaders.has(`${node}/${term}`)) return;
+    this.leaders.add(`${node}/${term}`);
+    this.rec.leader(node, term);
   }
 
   /** A node applied `index` with state digest `digest` (the last one wins after a restart). */

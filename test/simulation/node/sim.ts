@@ -340,6 +340,7 @@ export class NodeSimulation {
   // ------------------------------------------------------------------ nodes
 
   private start(n: SimNode): void {
+    if (n.gen > 0) this.history.fault('crash', 'stop', n.id);
     n.up = true;
     n.gen++;
     const gen = n.gen;
@@ -402,6 +403,7 @@ export class NodeSimulation {
 
   private crash(n: SimNode): void {
     if (!n.up) return;
+    this.history.fault('crash', 'start', n.id);
     n.up = false;
     n.gen++;
     if (n.clock) n.clock.alive = false;
@@ -500,6 +502,7 @@ export class NodeSimulation {
       }
       if (core.currentRole === 'leader') {
         this.raftChecker.leader(n.id, core.currentTerm, (i) => core.termAt(i), core.lastIndex);
+        this.history.leader(n.id, core.currentTerm);
       }
     }
   }
@@ -869,6 +872,7 @@ export class NodeSimulation {
         if (n.clock) n.clock.wallOffset = n.wallOffset;
         this.totals.wallJumps++;
         this.note(`wall clock of ${n.id} jumps ${jump} ms`);
+        this.history.fault('wall-jump', 'start', n.id);
       });
     }
     if (r.chance(this.o.clusterPowerLossChance)) {
@@ -938,9 +942,11 @@ export class NodeSimulation {
     }
     this.totals.partitions++;
     this.note(`partition ${shape} [${groupOf.join('')}]`);
+    this.history.fault('partition', 'start', shape);
     this.sched.at(healAt, () => {
       this.blocked.fill(false);
       this.note('heal');
+      this.history.fault('partition', 'stop', shape);
     });
   }
 
@@ -954,7 +960,9 @@ export class NodeSimulation {
     for (const k of keys) this.net.blackout.add(k);
     this.totals.blackouts++;
     this.note(`blackout ${client} from [${targets.join(',')}] for ${ms.toFixed(0)} ms`);
+    this.history.fault('client-blackout', 'start', client);
     this.sched.after(ms, () => {
+      this.history.fault('client-blackout', 'stop', client);
       for (const k of keys) this.net.blackout.delete(k);
     });
   }
