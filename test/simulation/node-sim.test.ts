@@ -38,6 +38,7 @@ function expectCoverage(t: NodeSimTotals, seeds: number): void {
   // every node (at least 3 per seed) and recorded its enqueues, grants and settles.
   expect(t.finalReads).toBeGreaterThanOrEqual(3 * seeds);
   expect(t.historyOps).toBeGreaterThan(200 * seeds);
+  expect(t.historyCompleted).toBeGreaterThan(20 * seeds);
   // (deadUndecodable is not asserted here: a known SDK bug, see node-regressions.test.ts.)
 }
 

@@ -112,6 +112,8 @@ export interface NodeSimTotals {
   /** Operations in the client history the checker judged, and final reads among them (one per node). */
   historyOps: number;
   finalReads: number;
+  /** Tasks the history shows completed (an ok ack): the workers' calls were recorded. */
+  historyCompleted: number;
 }
 
 export interface NodeSimResult {
@@ -180,6 +182,7 @@ function emptyTotals(): NodeSimTotals {
     extendsAfterEnd: 0,
     historyOps: 0,
     finalReads: 0,
+    historyCompleted: 0,
   };
 }
 
@@ -1024,6 +1027,7 @@ export class NodeSimulation {
     for (const v of judged.violations) this.fail(v);
     this.totals.historyOps = judged.verdict.stats.ops;
     this.totals.finalReads = this.history.finalReadCount;
+    this.totals.historyCompleted = judged.verdict.stats.completed;
     for (const n of this.nodes) this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
     this.producing = false;
     const c = this.tracker.counts;
