@@ -1,4 +1,4 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 // Three projects, so the CI budget can be kept per class (issue #2): pure unit + property tests run in
 // parallel; the deterministic simulation runs in parallel too; integration tests with real processes
@@ -6,12 +6,24 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     projects: [
-      { test: { name: 'unit', include: ['test/unit/**/*.test.ts'], testTimeout: 60_000 } },
+      {
+        test: {
+          name: 'unit',
+          include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts'],
+          // Conformance suites that start a node are integration tests.
+          exclude: [...configDefaults.exclude, 'test/conformance/**/*.integration.test.ts'],
+          testTimeout: 60_000,
+        },
+      },
       { test: { name: 'simulation', include: ['test/simulation/**/*.test.ts'], testTimeout: 300_000 } },
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/jepsen-like/**/*.test.ts'],
+          include: [
+            'test/integration/**/*.test.ts',
+            'test/jepsen-like/**/*.test.ts',
+            'test/conformance/**/*.integration.test.ts',
+          ],
           fileParallelism: false,
           testTimeout: 180_000,
           hookTimeout: 120_000,

@@ -1,7 +1,11 @@
-// The queue-level checks of the node simulation, run as entries are applied and answers return:
+// The white-box queue checks of the node simulation, run as entries are applied and answers return:
 // a model of every task rebuilt from the state machines' events (fed by whichever node first applies
-// each index, since state-machine safety is checked separately by digests), the answers clients
-// receive checked against it, and the workers' lease beliefs checked against each other.
+// each index, since state-machine safety is checked separately by digests), the lease model checked
+// on the leader's clock (`mono` deadlines), the answers clients receive checked against it, and the
+// workers' lease beliefs checked against what their SDK really does (handler running, signal fired).
+// What a client history can show (lost, duplicated or phantom tasks, idempotency keys, a completion
+// twice, stale acks accepted after a newer grant, overlapping beliefs, final reads) is judged by
+// src/checker from the history in history.ts, not here.
 import type { Answer, Command, TaskEvent, TaskState, TaskView } from '../../../src/protocol/commands.js';
 import type { QueueStateMachine } from '../../../src/statemachine/index.js';
 
@@ -18,12 +22,9 @@ interface TrackedTask {
   id: string;
   queue: string;
   value: string | null;
-  key: string | null;
-  derived: boolean;
   state: TaskState;
   lease: { token: string; deadline: number } | null;
   attempts: Map<string, Attempt>;
-  completions: number;
   removed: boolean;
 }
 
@@ -36,10 +37,6 @@ export class QueueTracker {
   /** Highest index whose events were folded in. */
   index = 0;
   readonly tasks = new Map<string, TrackedTask>();
-  private readonly byValue = new Map<string, string>();
-  private readonly byKey = new Map<string, string>();
-  /** Task ids whose enqueue a client saw acknowledged. */
-  readonly acked = new Map<string, { value: string; index: number }>();
   counts = {
     enqueued: 0,
     leased: 0,
@@ -100,8 +97,6 @@ export class QueueTracker {
       }
       case 'completed':
         this.counts.completed++;
-        t.completions++;
-        if (t.completions > 1) this.fail(`single completion: task ${t.id} completed twice (at ${index})`);
         this.endLease(t, 'acked', index, mono, true);
         break;
       case 'failed':
@@ -148,30 +143,15 @@ export class QueueTracker {
       this.fail(`enqueued task ${ev.id} cannot be read`);
       return;
     }
-    const value = decoder.decode(v.payload);
-    const derived = v.deadLetterOf !== undefined || v.redrivenFrom !== undefined;
-    const key = v.idempotencyKey === undefined ? null : `${v.queue}/${v.idempotencyKey}`;
     this.tasks.set(ev.id, {
       id: ev.id,
       queue: v.queue,
-      value,
-      key,
-      derived,
+      value: decoder.decode(v.payload),
       state: ev.state,
       lease: null,
       attempts: new Map(),
-      completions: 0,
       removed: false,
     });
-    if (derived) return;
-    const prior = this.byValue.get(value);
-    if (prior !== undefined) this.fail(`duplicate task: ${prior} and ${ev.id} both carry ${value}`);
-    this.byValue.set(value, ev.id);
-    if (key !== null) {
-      const k = this.byKey.get(key);
-      if (k !== undefined) this.fail(`duplicate task for idempotency key ${key}: ${k} and ${ev.id}`);
-      this.byKey.set(key, ev.id);
-    }
   }
 
   private leased(t: TrackedTask, ev: TaskEvent, index: number, mono: number, sm: QueueStateMachine): void {
@@ -219,24 +199,6 @@ export class QueueTracker {
     if (index > this.index) this.fail(`answer at index ${index} before any node applied it (${this.index})`);
     const v = answer.value as Record<string, unknown>;
     switch (cmd.type) {
-      case 'enqueue': {
-        const items = (v['items'] ?? []) as { id: string; deduplicated: boolean }[];
-        cmd.tasks.forEach((spec, i) => {
-          const item = items[i];
-          const t = item === undefined ? undefined : this.tasks.get(item.id);
-          if (item === undefined || t === undefined) {
-            this.fail(`acknowledged enqueue ${decoder.decode(spec.payload)} names no task (${item?.id})`);
-            return;
-          }
-          const value = decoder.decode(spec.payload);
-          const sameKey = spec.idempotencyKey !== undefined && t.key === `${cmd.queue}/${spec.idempotencyKey}`;
-          if (t.value !== value && !(item.deduplicated && sameKey)) {
-            this.fail(`enqueue of ${value} answered with task ${item.id} carrying ${t.value}`);
-          }
-          if (!this.acked.has(item.id)) this.acked.set(item.id, { value, index });
-        });
-        break;
-      }
       case 'lease': {
         for (const lt of (v['tasks'] ?? []) as { id: string; token: string }[]) {
           const a = this.tasks.get(lt.id)?.attempts.get(lt.token);
@@ -281,26 +243,6 @@ export class QueueTracker {
   /** The deadline (mono) of attempt (id, token) as last applied, or null. */
   deadlineOf(id: string, token: string): number | null {
     return this.tasks.get(id)?.attempts.get(token)?.deadline ?? null;
-  }
-
-  /** Every acknowledged enqueue is still there (or was removed after reaching a terminal state). */
-  checkAcked(where: string, sm: QueueStateMachine): void {
-    const upTo = sm.appliedIndex();
-    for (const [id, { value, index }] of this.acked) {
-      if (index > upTo) continue;
-      const t = this.tasks.get(id);
-      if (t === undefined) {
-        this.fail(`acknowledged enqueue lost: task ${id} (${value}) unknown`);
-        continue;
-      }
-      if (t.removed) continue;
-      const r = sm.read({ type: 'task', id });
-      if (!r.answer.ok) {
-        this.fail(`acknowledged enqueue lost: ${where} has no task ${id} (${value}) at ${upTo}`);
-      } else if (sm.appliedIndex() === this.index && (r.answer.value as TaskView).state !== t.state) {
-        this.fail(`${where}: task ${id} is ${(r.answer.value as TaskView).state}, the model says ${t.state}`);
-      }
-    }
   }
 
   /** Tasks not yet terminal (liveness: none should remain once faults stop and workers drain). */

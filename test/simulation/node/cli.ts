@@ -1,10 +1,13 @@
 // tsx test/simulation/node/cli.ts --seeds N [--from S] [--nodes 3|5]   run N seeds (half 3, half 5 nodes)
 // tsx test/simulation/node/cli.ts --seed S [--nodes 3|5] [--trace]      replay one seed exactly
+//   [--history FILE]: also write its client history (src/checker's JSON lines) and print the verdict
 // Options for exploring: --hold MS (workers' maxHoldMs), --rate F (node monotonic rate factor),
 // --fsync A,B (disk fsync latency range in ms, e.g. 2,30 for a slow disk).
 // Prints totals; the last line is `N seeds, V violations`; exits non-zero on any violation.
+import { writeFileSync } from 'node:fs';
 import { Command } from 'commander';
-import { runNodeSeed, type NodeSimOptions, type NodeSimResult, type NodeSimTotals } from './sim.js';
+import { summary } from '../../../src/checker/index.js';
+import { NodeSimulation, runNodeSeed, type NodeSimOptions, type NodeSimResult, type NodeSimTotals } from './sim.js';
 
 const program = new Command()
   .name('node-sim')
@@ -21,6 +24,7 @@ const program = new Command()
   .option('--long', 'every handler runs 1-3 s (with --rate: provokes belief overlaps)')
   .option('--tolerate-mono-lag', 'do not fail on a leader stamping mono below its applied mono')
   .option('--trace', 'print the event trace of a replayed seed')
+  .option('--history <file>', "write a replayed seed's client history (JSON lines) and print the checker's verdict")
   .parse();
 
 const opts = program.opts<{
@@ -35,6 +39,7 @@ const opts = program.opts<{
   fsync?: number[];
   tolerateMonoLag?: boolean;
   trace?: boolean;
+  history?: string;
 }>();
 
 function extra(): Partial<NodeSimOptions> {
@@ -64,8 +69,13 @@ function add(into: NodeSimTotals, t: NodeSimTotals): void {
 async function main(): Promise<number> {
   if (opts.seed !== undefined) {
     const nodes = opts.nodes ?? 3;
-    const r = await runNodeSeed({ seed: opts.seed, nodes, trace: opts.trace === true, ...extra() });
+    const sim = new NodeSimulation({ seed: opts.seed, nodes, trace: opts.trace === true, ...extra() });
+    const r = await sim.run();
     if (opts.trace === true) for (const line of r.trace) console.log(line);
+    if (opts.history !== undefined) {
+      writeFileSync(opts.history, sim.history.rec.toJsonLines());
+      if (sim.history.verdict !== null) console.log(summary(sim.history.verdict));
+    }
     report(r);
     printTotals(r.totals);
     console.log(`1 seeds, ${r.violations.length > 0 ? 1 : 0} violations`);

@@ -3,6 +3,7 @@
 // addressed node, with delays, lost requests, lost replies and per-link blackouts, so the SDK's
 // retries, leader following and session logic run as they would over gRPC.
 import type * as grpc from '@grpc/grpc-js';
+import { errorReplyDetail } from '../../../src/client/coalesce.js';
 import { detailFromServiceError } from '../../../src/client/grpc-transport.js';
 import {
   TransportError,
@@ -12,6 +13,8 @@ import {
   type StreamMethod,
   type Transport,
 } from '../../../src/client/transport.js';
+import type { ErrorDetail } from '../../../src/protocol/errors.js';
+import { SUBMIT_METHOD_BY_FIELD } from '../../../src/protocol/submit.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { clientServiceDefinition, type ClientService } from '../../../src/rpc/client-service.js';
 import type { ClientClock } from './clocks.js';
@@ -26,11 +29,17 @@ export interface Endpoint {
   inflight: Set<(why: string) => void>;
 }
 
+/**
+ * What the hooks see, per command: a Submit (the SDK's coalesced batch) is unpacked into the unary
+ * calls it stands for, so the simulation's bookkeeping and its history do not depend on coalescing.
+ */
 export interface CallHooks {
   /** A request leaves the client (every attempt). */
   sent(client: string, method: Method, request: Message): void;
   /** A reply reached the client (before the SDK sees it). */
   replied(client: string, method: Method, request: Message, reply: Message): void;
+  /** A server's error answer reached the client (not a transport failure). */
+  failed?(client: string, method: Method, request: Message, detail: ErrorDetail): void;
 }
 
 export class ClientNet {
@@ -89,7 +98,7 @@ export class SimTransport implements Transport {
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
       const ep = net.endpoints.find((e) => e.address === address);
-      net.hooks.sent(this.name, method, request);
+      for (const c of commandsOf(method, request)) net.hooks.sent(this.name, c.method, c.request);
       if (ep === undefined) {
         net.sched.after(net.delay(), () => fail('UNAVAILABLE', `resolve ${address}: unknown host`));
         return;
@@ -131,10 +140,11 @@ export class SimTransport implements Transport {
             if (done) return;
             if (err) {
               const detail = detailFromServiceError(err as grpc.ServiceError);
+              for (const c of commandsOf(method, request)) net.hooks.failed?.(this.name, c.method, c.request, detail);
               return finish(() => reject(new TransportError(detail)));
             }
             const reply = m.responseDeserialize(encoded as Buffer) as Message;
-            net.hooks.replied(this.name, method, request, reply);
+            replied(net.hooks, this.name, method, request, reply);
             finish(() => resolve(reply));
           });
         });
@@ -148,4 +158,36 @@ export class SimTransport implements Transport {
   }
 
   close(): void {}
+}
+
+interface Command {
+  method: Method;
+  request: Message;
+  /** The SubmitItem / SubmitResult field, for a command inside a Submit. */
+  field?: string;
+}
+
+/** The unary commands a call stands for: itself, or each item of a Submit. */
+function commandsOf(method: Method, request: Message): Command[] {
+  if (method !== 'Submit') return [{ method, request }];
+  const items = Array.isArray(request['items']) ? (request['items'] as Message[]) : [];
+  return items.flatMap((item): Command[] => {
+    const field = Object.keys(SUBMIT_METHOD_BY_FIELD).find((f) => item[f] !== undefined && item[f] !== null);
+    if (field === undefined) return [];
+    return [{ method: SUBMIT_METHOD_BY_FIELD[field] as Method, request: item[field] as Message, field }];
+  });
+}
+
+/** Reports a reply per command: a Submit's results one by one (an item's error as a failure). */
+function replied(hooks: CallHooks, client: string, method: Method, request: Message, reply: Message): void {
+  if (method !== 'Submit') return hooks.replied(client, method, request, reply);
+  const results = Array.isArray(reply['results']) ? (reply['results'] as Message[]) : [];
+  commandsOf(method, request).forEach((c, i) => {
+    const r = results[i] ?? {};
+    const error = r['error'] as Message | undefined;
+    if (r['result'] === 'error' && error !== undefined)
+      hooks.failed?.(client, c.method, c.request, errorReplyDetail(error));
+    else if (c.field !== undefined && r[c.field] !== undefined)
+      hooks.replied(client, c.method, c.request, r[c.field] as Message);
+  });
 }

@@ -33,6 +33,7 @@ import { BeliefChecker, QueueTracker } from './checks.js';
 import { ClientNet, SimTransport, type Endpoint } from './client-net.js';
 import { ClientClock, MonoClock, NodeClock, RHO, driftRate } from './clocks.js';
 import { SimDurableLog } from './disk.js';
+import { SimHistory } from './history.js';
 import { Scheduler } from './scheduler.js';
 
 export interface NodeSimOptions {
@@ -108,6 +109,11 @@ export interface NodeSimTotals {
   handlersStartedLate: number;
   /** Attempts the SDK gave back because their belief ended before the handler could start. */
   startsAbandoned: number;
+  /** Operations in the client history the checker judged, and final reads among them (one per node). */
+  historyOps: number;
+  finalReads: number;
+  /** Tasks the history shows completed (an ok ack): the workers' calls were recorded. */
+  historyCompleted: number;
 }
 
 export interface NodeSimResult {
@@ -174,6 +180,9 @@ function emptyTotals(): NodeSimTotals {
     inHandReplaced: 0,
     concurrencyExceeded: 0,
     extendsAfterEnd: 0,
+    historyOps: 0,
+    finalReads: 0,
+    historyCompleted: 0,
   };
 }
 
@@ -207,6 +216,8 @@ export class NodeSimulation {
   readonly raftChecker: SafetyChecker;
   readonly tracker: QueueTracker;
   readonly beliefs: BeliefChecker;
+  /** The client history in src/checker's format, checked at the end of the seed. */
+  readonly history: SimHistory;
   readonly totals = emptyTotals();
   readonly trace: string[] = [];
   private readonly violations: string[] = [];
@@ -263,6 +274,11 @@ export class NodeSimulation {
     this.raftChecker = new SafetyChecker(() => this.sched.now);
     this.tracker = new QueueTracker(fail);
     this.beliefs = new BeliefChecker(fail, () => this.sched.now);
+    this.history = new SimHistory(
+      () => this.sched.now,
+      (id) => this.tracker.tasks.get(id)?.value ?? null,
+      QUEUE,
+    );
     const n = options.nodes;
     this.blocked = new Array<boolean>(n * n).fill(false);
     const members: Member[] = [];
@@ -302,8 +318,15 @@ export class NodeSimulation {
       this.netRng.fork(),
       this.nodes.map((x) => x.endpoint),
       {
-        sent: (c, m, r) => this.onClientSend(c, m, r),
-        replied: (c, m, r, reply) => this.onClientReply(c, m, r, reply),
+        sent: (c, m, r) => {
+          this.onClientSend(c, m, r);
+          this.history.sent(c, m, r);
+        },
+        replied: (c, m, r, reply) => {
+          this.onClientReply(c, m, r, reply);
+          this.history.replied(c, m, r, reply);
+        },
+        failed: (c, m, r, detail) => this.history.failed(c, m, r, detail),
       },
     );
     for (const node of this.nodes) this.start(node);
@@ -320,6 +343,7 @@ export class NodeSimulation {
   // ------------------------------------------------------------------ nodes
 
   private start(n: SimNode): void {
+    if (n.gen > 0) this.history.fault('crash', 'stop', n.id);
     n.up = true;
     n.gen++;
     const gen = n.gen;
@@ -382,6 +406,7 @@ export class NodeSimulation {
 
   private crash(n: SimNode): void {
     if (!n.up) return;
+    this.history.fault('crash', 'start', n.id);
     n.up = false;
     n.gen++;
     if (n.clock) n.clock.alive = false;
@@ -424,6 +449,7 @@ export class NodeSimulation {
     const want = this.digests.get(index);
     if (want === undefined) this.digests.set(index, d);
     else if (want !== d) this.fail(`state machine safety: ${n.id} has digest ${d} at ${index}, others ${want}`);
+    this.history.applied(n.id, index, d);
     this.tracker.applied(index, sm.lastMono(), events, sm);
   }
 
@@ -479,6 +505,7 @@ export class NodeSimulation {
       }
       if (core.currentRole === 'leader') {
         this.raftChecker.leader(n.id, core.currentTerm, (i) => core.termAt(i), core.lastIndex);
+        this.history.leader(n.id, core.currentTerm);
       }
     }
   }
@@ -588,6 +615,7 @@ export class NodeSimulation {
           `${client} gets ${t.id}/${t.token} (sent ${sent.toFixed(1)} held ${heldMs} lease ${leaseMs} margin ${w.margin}, now ${clock.now().toFixed(1)}): belief to ${end.toFixed(1)}`,
         );
         this.beliefs.granted(String(req['workerId']), t.id, t.token, end);
+        this.history.belief(client, method, req, t.id, t.token, end);
         this.checkBeliefWithinLease(client, t.id, t.token, end, this.tracker.deadlineOf(t.id, t.token));
         this.watchBelief(t.id, t.token);
       }
@@ -597,6 +625,7 @@ export class NodeSimulation {
         `${client} extends ${String(req['id'])}/${String(req['token'])} (sent ${sent.toFixed(1)}): belief to ${end.toFixed(1)}`,
       );
       this.beliefs.extended(String(req['id']), String(req['token']), end);
+      this.history.belief(client, method, req, String(req['id']), String(req['token']), end);
       const d = Number(reply['deadlineMono'] ?? 0);
       if (d > 0) this.checkBeliefWithinLease(client, String(req['id']), String(req['token']), end, d);
     }
@@ -746,23 +775,20 @@ export class NodeSimulation {
         if (r.chance(0.1)) item.delayMs = 20 + r.int(400);
         items.push(item);
       }
-      await this.enqueue(q, items);
+      await this.enqueue(name, q, items);
     }
     await client.close({ timeoutMs: 100 }).catch(() => undefined);
   }
 
   private async enqueue(
+    producer: string,
     q: ReturnType<Client['queue']>,
     items: { payload: Uint8Array; idempotencyKey?: string; delayMs?: number }[],
   ): Promise<boolean> {
-    try {
-      await q.enqueueMany(items);
-      this.totals.enqueueAcked += items.length;
-      return true;
-    } catch {
-      this.totals.enqueueUnknown += items.length;
-      return false;
-    }
+    const ok = await this.history.enqueue(producer, items, () => q.enqueueMany(items));
+    if (ok) this.totals.enqueueAcked += items.length;
+    else this.totals.enqueueUnknown += items.length;
+    return ok;
   }
 
   private async setupQueue(): Promise<void> {
@@ -849,6 +875,7 @@ export class NodeSimulation {
         if (n.clock) n.clock.wallOffset = n.wallOffset;
         this.totals.wallJumps++;
         this.note(`wall clock of ${n.id} jumps ${jump} ms`);
+        this.history.fault('wall-jump', 'start', n.id);
       });
     }
     if (r.chance(this.o.clusterPowerLossChance)) {
@@ -918,9 +945,11 @@ export class NodeSimulation {
     }
     this.totals.partitions++;
     this.note(`partition ${shape} [${groupOf.join('')}]`);
+    this.history.fault('partition', 'start', shape);
     this.sched.at(healAt, () => {
       this.blocked.fill(false);
       this.note('heal');
+      this.history.fault('partition', 'stop', shape);
     });
   }
 
@@ -934,7 +963,9 @@ export class NodeSimulation {
     for (const k of keys) this.net.blackout.add(k);
     this.totals.blackouts++;
     this.note(`blackout ${client} from [${targets.join(',')}] for ${ms.toFixed(0)} ms`);
+    this.history.fault('client-blackout', 'start', client);
     this.sched.after(ms, () => {
+      this.history.fault('client-blackout', 'stop', client);
       for (const k of keys) this.net.blackout.delete(k);
     });
   }
@@ -959,7 +990,7 @@ export class NodeSimulation {
     const client = this.newClient('probe', clock, 60_000);
     const q = client.queue<Uint8Array>(QUEUE);
     for (let i = 0; i < 3; i++) {
-      const ok = await this.enqueue(q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
+      const ok = await this.enqueue('probe', q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
       if (ok) this.probesOk++;
     }
   }
@@ -986,7 +1017,17 @@ export class NodeSimulation {
         if (this.drained()) break;
       }
       if (!stopped) this.finalChecks(end);
+      // The final reads (Q13), all at one applied index.
+      if (!stopped && this.violations.length === 0) {
+        const read = await this.history.readAtOneIndex(this.sched, this.nodes, () => this.checkRaft());
+        if (!read) this.fail('liveness: the nodes did not reach one applied index within 2 s after the drain');
+      }
     }
+    const judged = this.history.check(this.nodes.map((n) => n.id));
+    for (const v of judged.violations) this.fail(v);
+    this.totals.historyOps = judged.verdict.stats.ops;
+    this.totals.finalReads = this.history.finalReadCount;
+    this.totals.historyCompleted = judged.verdict.stats.completed;
     for (const n of this.nodes) this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
     this.producing = false;
     const c = this.tracker.counts;
@@ -1024,9 +1065,6 @@ export class NodeSimulation {
       this.fail(
         `liveness: ${left.length} tasks not terminal ${end - this.o.faultMs} ms after the faults: ${left.slice(0, 5).join(' ')}`,
       );
-    }
-    for (const n of this.nodes) {
-      if (n.sm !== null) this.tracker.checkAcked(n.id, n.sm);
     }
   }
 
