@@ -14,7 +14,7 @@ import {
   type Transport,
 } from '../../../src/client/transport.js';
 import type { ErrorDetail } from '../../../src/protocol/errors.js';
-import { SUBMIT_METHOD_BY_FIELD } from '../../../src/protocol/submit.js';
+import { COMMAND_OF_SUBMIT_FIELD, COMMAND_WIRE } from '../../../src/protocol/wire.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { clientServiceDefinition, type ClientService } from '../../../src/rpc/client-service.js';
 import type { ClientClock } from './clocks.js';
@@ -172,9 +172,15 @@ function commandsOf(method: Method, request: Message): Command[] {
   if (method !== 'Submit') return [{ method, request }];
   const items = Array.isArray(request['items']) ? (request['items'] as Message[]) : [];
   return items.flatMap((item): Command[] => {
-    const field = Object.keys(SUBMIT_METHOD_BY_FIELD).find((f) => item[f] !== undefined && item[f] !== null);
+    const field = [...COMMAND_OF_SUBMIT_FIELD.keys()].find((f) => item[f] !== undefined && item[f] !== null);
     if (field === undefined) return [];
-    return [{ method: SUBMIT_METHOD_BY_FIELD[field] as Method, request: item[field] as Message, field }];
+    return [
+      {
+        method: COMMAND_WIRE[COMMAND_OF_SUBMIT_FIELD.get(field) as keyof typeof COMMAND_WIRE].method as Method,
+        request: item[field] as Message,
+        field,
+      },
+    ];
   });
 }
 
