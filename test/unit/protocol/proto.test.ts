@@ -16,9 +16,11 @@ describe('protocol - proto files', () => {
   it('loads the peer service with every method, once', () => {
     const service = loadProtoFile('peer.proto')['raftq.peer.v1.RaftPeer'] as Record<string, { requestStream: boolean }>;
     expect(Object.keys(service).sort()).toEqual(
-      ['Append', 'Heartbeat', 'InstallSnapshot', 'PreVote', 'Respond', 'TimeoutNow', 'Vote'].sort(),
+      ['Append', 'Heartbeat', 'InstallSnapshot', 'PreVote', 'Respond', 'Stream', 'TimeoutNow', 'Vote'].sort(),
     );
     expect(service['InstallSnapshot']?.requestStream).toBe(true);
+    expect(service['Stream']?.requestStream).toBe(true);
+    expect(service['Stream']?.responseStream).toBe(true);
     expect(service['Append']?.requestStream).toBe(false);
     expect(loadProtoFile('peer.proto')).toBe(loadProtoFile('peer.proto'));
   });
