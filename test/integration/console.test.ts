@@ -67,6 +67,24 @@ async function waitText(page: Page, selector: string, re: RegExp, ms = 15_000): 
   return (await page.textContent(selector)) ?? '';
 }
 
+interface ActionReply {
+  answer: { ok: boolean; error?: { code: string; field?: string } };
+  leader: string | null;
+}
+
+function postAction(
+  port: number,
+  body: string,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<Response> {
+  return fetch(`http://127.0.0.1:${port}/console/api/action`, {
+    method: 'POST',
+    headers,
+    body,
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
 async function shot(page: Page, name: string): Promise<void> {
   await page.screenshot({ path: join(OUT, `${name}.png`), fullPage: true });
 }
@@ -161,6 +179,19 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     expect(back.length).toBe(1);
     await waitText(page, '#task-list tbody', /none/);
     await shot(page, '3-redriven');
+
+    // The action API: JSON from this origin only, console commands only; a follower answers
+    // NOT_LEADER naming the leader (its console says so; admin actions are not forwarded).
+    const lp = cluster.spec(leader).httpPort;
+    expect((await postAction(lp, '{}', { 'content-type': 'text/plain' })).status).toBe(415);
+    const foreign = await postAction(lp, '{}', { 'content-type': 'application/json', origin: 'http://elsewhere.test' });
+    expect(foreign.status).toBe(403);
+    const notConsole = await postAction(lp, JSON.stringify({ cmd: { type: 'cancel', id: flaky } }));
+    expect(((await notConsole.json()) as ActionReply).answer.error?.field).toBe('type');
+    const resume = JSON.stringify({ cmd: { type: 'resumeQueue', queue: 'console-counts' } });
+    const onFollower = (await (await postAction(follower.httpPort, resume)).json()) as ActionReply;
+    expect([onFollower.answer.error?.code, onFollower.leader]).toEqual(['NOT_LEADER', leader]);
+    expect((await counts.stats()).settings.paused).toBe(true);
 
     // Failover: a follower's console (stale reads, marked so) shows the new leader after SIGKILL.
     const other = await openConsole(follower.httpPort);

@@ -44,7 +44,12 @@ export class ConsoleHttp {
 
   /** Serves the request if it is the console's; false leaves it to the admin server. */
   async handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
-    const url = new URL(req.url ?? '/', 'http://admin');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://admin');
+    } catch {
+      return false;
+    }
     const path = url.pathname;
     if (path === '/' || path === '/console') {
       if (req.method !== 'GET') return false;
@@ -109,7 +114,7 @@ export class ConsoleHttp {
     if (!String(req.headers['content-type'] ?? '').startsWith('application/json')) {
       return send(res, 415, { error: 'content-type must be application/json' });
     }
-    if (origin !== undefined && new URL(origin).host !== req.headers.host) {
+    if (origin !== undefined && originHost(origin) !== req.headers.host) {
       return send(res, 403, { error: 'cross-origin request refused' });
     }
     let body = '';
@@ -186,6 +191,14 @@ export class ConsoleHttp {
     this.stopTicker();
     for (const s of this.streams) s.end();
     this.streams.clear();
+  }
+}
+
+function originHost(origin: string): string | null {
+  try {
+    return new URL(origin).host;
+  } catch {
+    return null;
   }
 }
 

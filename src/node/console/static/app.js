@@ -6,6 +6,8 @@
 const STATES = ['waiting', 'delayed', 'leased', 'completed', 'dead', 'cancelled', 'expired'];
 const CHART_POINTS = 120;
 const PAGE_SIZE = 25;
+/** A follower the leader has not heard from for this long is shown in red. */
+const LATE_MS = 2000;
 
 const $ = (id) => document.getElementById(id);
 
@@ -73,7 +75,11 @@ function renderCluster(c) {
       h('td', {}, val(m.appliedIndex)),
       h('td', {}, val(m.matchIndex)),
       h('td', {}, m.lagEntries === null ? unknown() : `${m.lagEntries} entries`),
-      h('td', {}, m.self ? '—' : m.lastContactMs === null ? unknown() : `${ms(m.lastContactMs)} ago`),
+      h(
+        'td',
+        { class: late(c, m) ? 'late' : '' },
+        m.self ? '—' : m.lastContactMs === null ? unknown() : `${ms(m.lastContactMs)} ago`,
+      ),
       h('td', { class: 'mono' }, val(m.storageId)),
       h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.self ? 'no' : unknown()),
     ),
@@ -82,6 +88,11 @@ function renderCluster(c) {
   $('leader-changes').replaceChildren(
     ...c.leaderChanges.map((x) => h('li', {}, `${wall(x.at)} — term ${x.term}: ${x.leader ?? 'no leader'}`)),
   );
+}
+
+/** Only a leader hears every member all the time; a follower rarely hears the other followers. */
+function late(c, m) {
+  return c.role === 'leader' && !m.self && (m.lastContactMs === null || m.lastContactMs > LATE_MS);
 }
 
 function kv(k, v) {
@@ -188,7 +199,7 @@ function addRates(q, at) {
 }
 
 function drawChart(name, r) {
-  if (typeof uPlot === 'undefined') return;
+  if (typeof uPlot === 'undefined' || r.t.length < 2) return;
   const data = [r.t, r.enq, r.comp, r.fail];
   if (r.plot) {
     r.plot.setData(data);
@@ -200,6 +211,7 @@ function drawChart(name, r) {
     {
       width: 420,
       height: 160,
+      legend: { live: false },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max * 1.1)] } },
       series: [
         {},
