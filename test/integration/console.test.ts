@@ -162,6 +162,8 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     expect(tokens).toEqual(history.map((a) => a.token));
     expect(await page.textContent('#task-history tbody tr[data-attempt="1"]')).toContain('transient failure');
     expect(await page.textContent('#task-payload')).toContain('"kind": "flaky"');
+    // The rate charts (uPlot, served by the node) draw once two samples a second apart exist.
+    await page.waitForSelector('[data-chart="console-jobs"] canvas', { timeout: 15_000 });
     await page.locator('#task-detail').scrollIntoViewIfNeeded();
     await shot(page, '2-retried-task');
 

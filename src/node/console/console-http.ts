@@ -29,6 +29,7 @@ const PAGE_MAX = 200;
 const TICK_MS = 1_000;
 const EVENT_PUSH_MS = 250;
 const SSE_CLIENTS_MAX = 32;
+const STREAM_BUFFER_MAX = 1 << 20;
 
 export class ConsoleHttp {
   readonly data: ConsoleData;
@@ -180,7 +181,11 @@ export class ConsoleHttp {
       const queues = await this.data.queues();
       const msg = { at: Date.now(), cluster: this.data.cluster(), queues };
       const frame = `event: state\ndata: ${JSON.stringify(msg)}\n\n`;
-      for (const s of this.streams) s.write(frame);
+      for (const s of this.streams) {
+        // A reader that stopped reading is dropped rather than buffered without bound.
+        if (s.writableLength > STREAM_BUFFER_MAX) s.destroy();
+        else s.write(frame);
+      }
     } finally {
       this.pushing = false;
     }

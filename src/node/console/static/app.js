@@ -185,7 +185,10 @@ function addRates(q, at) {
   }
   const now = at / 1000;
   const tot = q.totals;
-  if (r.prev && now > r.prev.t) {
+  // Pushes come at uneven times (sooner after task events): one point per second at most, so a
+  // single task finishing a few milliseconds after the last push does not draw a spike.
+  if (r.prev && now - r.prev.t < 1) return;
+  if (r.prev) {
     const dt = now - r.prev.t;
     r.t.push(now);
     r.enq.push(Math.max(0, (tot.enqueued - r.prev.enq) / dt));
@@ -193,8 +196,7 @@ function addRates(q, at) {
     r.fail.push(Math.max(0, (tot.failed + tot.dead - r.prev.fail) / dt));
     for (const a of [r.t, r.enq, r.comp, r.fail]) if (a.length > CHART_POINTS) a.shift();
   }
-  if (!r.prev || now > r.prev.t)
-    r.prev = { t: now, enq: tot.enqueued, comp: tot.completed, fail: tot.failed + tot.dead };
+  r.prev = { t: now, enq: tot.enqueued, comp: tot.completed, fail: tot.failed + tot.dead };
   drawChart(q.queue, r);
 }
 
