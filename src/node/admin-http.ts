@@ -14,7 +14,7 @@ export interface AdminSource {
   /** Test-only control routes (POST), present only when a test harness installed them. */
   controls?: Record<string, (body: string) => Promise<unknown>>;
   /** The web console (src/node/console): gets each request first; false leaves it to the routes here. */
-  console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean> };
+  console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>; close(): void };
 }
 
 export class AdminHttp {
@@ -75,6 +75,7 @@ export class AdminHttp {
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.source.console?.close();
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

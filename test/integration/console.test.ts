@@ -203,6 +203,9 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     const next = await waitForLeader(cluster, 20_000, leader);
     await waitText(other, '#leader', new RegExp(`^${next} `), 20_000);
     await waitText(other, `#members tr[data-member="${next}"] td:nth-child(2)`, /leader/);
+    // Its leadership history has both leaders (sampled since the node started, console open or not).
+    await other.click('#cluster details summary');
+    await waitText(other, '#leader-changes', new RegExp(`term \\d+: ${leader}.*term \\d+: ${next}`));
     await shot(other, '4-new-leader');
 
     expect(pageErrors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);

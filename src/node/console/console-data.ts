@@ -118,6 +118,11 @@ export class ConsoleData {
     };
   }
 
+  /** Samples the leader (the console calls this every second, open or not). */
+  sample(): void {
+    this.noteLeader(this.src.executor.status());
+  }
+
   /** Records a leadership change seen on this node; keeps the last hour. */
   private noteLeader(st: NodeStatus): void {
     const last = this.lastLeader;

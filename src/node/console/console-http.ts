@@ -39,8 +39,13 @@ export class ConsoleHttp {
   private soon: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
 
+  private readonly sampler: NodeJS.Timeout;
+
   constructor(private readonly src: ConsoleSource) {
     this.data = new ConsoleData(src);
+    // Leadership changes are recorded whether or not a console is open; never keeps the process up.
+    this.sampler = setInterval(() => this.data.sample(), TICK_MS);
+    this.sampler.unref();
   }
 
   /** Serves the request if it is the console's; false leaves it to the admin server. */
@@ -193,6 +198,7 @@ export class ConsoleHttp {
 
   /** Ends every stream (the admin server is closing). */
   close(): void {
+    clearInterval(this.sampler);
     this.stopTicker();
     for (const s of this.streams) s.end();
     this.streams.clear();
