@@ -28,6 +28,8 @@ let tc: TestCluster | null = null;
 let browser: Browser | null = null;
 const clients: Client[] = [];
 const pageErrors: string[] = [];
+/** Host of every request the pages made: all must be the nodes' admin ports (no CDN, no network). */
+const requested: string[] = [];
 
 beforeAll(async () => {
   if (!hasBrowser) return;
@@ -47,6 +49,7 @@ afterAll(async () => {
 async function openConsole(port: number): Promise<Page> {
   const page = await (browser as Browser).newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (e) => pageErrors.push(e.message));
+  page.on('request', (r) => requested.push(new URL(r.url()).host));
   page.on('console', (m) => {
     if (m.type() === 'error') pageErrors.push(m.text());
   });
@@ -208,6 +211,9 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await waitText(other, '#leader-changes', new RegExp(`term \\d+: ${leader}.*term \\d+: ${next}`));
     await shot(other, '4-new-leader');
 
+    const admin = new Set(cluster.specs.map((x) => `127.0.0.1:${x.httpPort}`));
+    expect(requested.filter((host) => !admin.has(host))).toEqual([]);
+    expect(requested.length).toBeGreaterThan(0);
     expect(pageErrors.filter((e) => !/Failed to load resource|ERR_CONNECTION_REFUSED/.test(e))).toEqual([]);
   });
 });
