@@ -114,7 +114,7 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await counts.enqueueMany([1, 2, 3].map((n) => ({ payload: { n } })));
     const waiting = 'tr[data-queue="console-counts"] td[data-count="waiting"]';
     await waitText(page, waiting, /^3$/);
-    await counts.enqueueMany([4, 5].map((n) => ({ payload: { n } })));
+    await counts.enqueueMany([4, 5].map((n) => ({ payload: { n }, headers: { tenant: 'b' } })));
     await waitText(page, waiting, /^5$/);
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
 
@@ -124,6 +124,13 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await page.click('#confirm-ok');
     await waitText(page, 'tr[data-queue="console-counts"] td:nth-child(10)', /paused/);
     expect((await counts.stats()).settings.paused).toBe(true);
+    // Tasks listed by state with a header filter: the two of tenant b, out of the five scanned.
+    await page.fill('#f-header', 'tenant=b');
+    await page.click('#list-form button');
+    await waitText(page, '#list-title', /tenant=b \(5 scanned\)/);
+    const rows = await page.locator('#task-list tbody tr td:nth-child(6)').allTextContents();
+    expect(rows.map((p) => (JSON.parse(p) as { n: number }).n).sort()).toEqual([4, 5]);
+    await page.fill('#f-header', '');
     await shot(page, '1-cluster-and-queues');
 
     // A task nacked once then acked, and a task that goes straight to the dead-letter queue.

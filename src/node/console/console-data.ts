@@ -4,7 +4,7 @@
 // cannot confirm its leadership in time) answers from its own applied state, marked stale with asOf.
 import { gunzipSync } from 'node:zlib';
 import { Packr } from 'msgpackr';
-import type { Answer, AsOf, AttemptRecord, Command, ReadQuery, TaskView } from '../../protocol/commands.js';
+import type { Answer, AsOf, AttemptRecord, Command, ReadQuery, TaskState, TaskView } from '../../protocol/commands.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { validateCommand } from '../../protocol/validate.js';
 import type { ClientExecutor, NodeStatus } from '../../rpc/executor.js';
@@ -155,17 +155,35 @@ export class ConsoleData {
     return r.answer.ok ? { ...r, answer: { ok: true, value: taskJson(r.answer.value as TaskView) } } : r;
   }
 
-  /** One page of a queue's tasks in a state, or of its dead letters (state 'deadLetters'). */
-  async list(queue: string, state: string, cursor: string | undefined, limit: number): Promise<ConsoleRead> {
-    const page = { ...(cursor ? { cursor } : {}), limit };
-    const q: ReadQuery =
-      state === 'deadLetters'
-        ? { type: 'deadLetters', queue, ...page }
-        : { type: 'list', queue, state: state as 'waiting', ...page };
-    const r = await this.read(q);
-    if (!r.answer.ok) return r;
-    const value = r.answer.value as { items: TaskView[]; nextCursor: string | null };
-    return { ...r, answer: { ok: true, value: { items: value.items.map(taskJson), nextCursor: value.nextCursor } } };
+  /**
+   * One page of a queue's tasks in a state, or of its dead letters (state 'deadLetters'). With a
+   * filter, consecutive pages are scanned (bounded) until `limit` tasks match; the cursor then points
+   * past the last task scanned, so paging on never skips or repeats one.
+   */
+  async list(
+    queue: string,
+    state: string,
+    cursor: string | undefined,
+    limit: number,
+    filter: TaskFilter = {},
+  ): Promise<ConsoleRead> {
+    const filtered = filter.group !== undefined || filter.key !== undefined || filter.header !== undefined;
+    const items: TaskView[] = [];
+    let next = cursor;
+    let scanned = 0;
+    let r: ConsoleRead | null = null;
+    for (let pages = 0; pages < (filtered ? SCAN_PAGES : 1); pages++) {
+      r = await this.read(listQuery(queue, state, next, filtered ? SCAN_PAGE : limit));
+      if (!r.answer.ok) return r;
+      const value = r.answer.value as { items: TaskView[]; nextCursor: string | null };
+      scanned += value.items.length;
+      items.push(...value.items.filter((t) => matches(t, filter)));
+      next = value.nextCursor ?? undefined;
+      if (next === undefined || items.length >= limit) break;
+    }
+    const read = r as ConsoleRead;
+    const value = { items: items.map(taskJson), nextCursor: next ?? null, scanned };
+    return { ...read, answer: { ok: true, value } };
   }
 
   /**
@@ -188,6 +206,31 @@ export class ConsoleData {
     const answer = r.answers[0] ?? { ok: false, error: { code: 'INTERNAL', message: 'no answer' } };
     return { answer, index: r.index };
   }
+}
+
+export interface TaskFilter {
+  group?: string;
+  /** Idempotency key. */
+  key?: string;
+  header?: { name: string; value: string };
+}
+
+/** Filtered lists read this many tasks a page, at most this many pages a request. */
+const SCAN_PAGE = 200;
+const SCAN_PAGES = 10;
+
+function listQuery(queue: string, state: string, cursor: string | undefined, limit: number): ReadQuery {
+  const page = { ...(cursor !== undefined ? { cursor } : {}), limit };
+  return state === 'deadLetters'
+    ? { type: 'deadLetters', queue, ...page }
+    : { type: 'list', queue, state: state as TaskState, ...page };
+}
+
+function matches(t: TaskView, f: TaskFilter): boolean {
+  if (f.group !== undefined && t.group !== f.group) return false;
+  if (f.key !== undefined && t.idempotencyKey !== f.key) return false;
+  if (f.header !== undefined && t.headers[f.header.name] !== f.header.value) return false;
+  return true;
 }
 
 /** Errors after which this node's own applied state is still worth showing (marked stale). */

@@ -6,7 +6,7 @@ import { createRequire } from 'node:module';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConsoleData, type ConsoleSource } from './console-data.js';
+import { ConsoleData, type ConsoleSource, type TaskFilter } from './console-data.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -92,7 +92,9 @@ export class ConsoleHttp {
       case '/console/api/tasks': {
         const limit = Math.min(PAGE_MAX, Math.max(1, Number(q.get('limit') ?? 25) || 25));
         const cursor = q.get('cursor') ?? undefined;
-        return send(res, 200, await this.data.list(q.get('queue') ?? '', q.get('state') ?? '', cursor, limit));
+        const filter = filterOf(q);
+        if (filter === null) return send(res, 400, { error: 'header: name=value', field: 'header' });
+        return send(res, 200, await this.data.list(q.get('queue') ?? '', q.get('state') ?? '', cursor, limit, filter));
       }
       case '/console/api/events':
         return this.openStream(res);
@@ -203,6 +205,22 @@ export class ConsoleHttp {
     for (const s of this.streams) s.end();
     this.streams.clear();
   }
+}
+
+/** group=, key= and header=name=value query parameters (empty ones ignored); null if malformed. */
+function filterOf(q: URLSearchParams): TaskFilter | null {
+  const f: TaskFilter = {};
+  const group = q.get('group');
+  const key = q.get('key');
+  const header = q.get('header');
+  if (group) f.group = group;
+  if (key) f.key = key;
+  if (header) {
+    const eq = header.indexOf('=');
+    if (eq <= 0) return null;
+    f.header = { name: header.slice(0, eq), value: header.slice(eq + 1) };
+  }
+  return f;
 }
 
 function originHost(origin: string): string | null {

@@ -239,22 +239,35 @@ async function api(path) {
 function openList(queue, state) {
   $('list-queue').value = queue;
   $('list-state').value = state;
-  view.list = { queue, state, cursors: [undefined], page: 0, next: null };
+  const filter = {};
+  for (const [name, id] of [
+    ['group', 'f-group'],
+    ['key', 'f-key'],
+    ['header', 'f-header'],
+  ]) {
+    const v = $(id).value.trim();
+    if (v) filter[name] = v;
+  }
+  view.list = { queue, state, filter, cursors: [undefined], page: 0, next: null };
   void loadList();
 }
 
 async function loadList() {
   const l = view.list;
   if (!l) return;
-  const params = new URLSearchParams({ queue: l.queue, state: l.state, limit: String(PAGE_SIZE) });
+  const params = new URLSearchParams({ queue: l.queue, state: l.state, limit: String(PAGE_SIZE), ...l.filter });
   const cursor = l.cursors[l.page];
   if (cursor) params.set('cursor', cursor);
   const r = await api(`/console/api/tasks?${params}`);
   if (view.list !== l) return;
   $('task-list-box').hidden = false;
   const dl = l.state === 'deadLetters';
+  const filters = Object.entries(l.filter).map(([k, v]) => `${k} ${v}`);
+  const scanned = r.answer.ok && filters.length ? ` (${r.answer.value.scanned} scanned)` : '';
   $('list-title').textContent =
-    `${l.queue} · ${dl ? 'dead letters' : l.state}${r.stale ? ` · stale (index ${r.asOf.index})` : ''}`;
+    `${l.queue} · ${dl ? 'dead letters' : l.state}` +
+    (filters.length ? ` · ${filters.join(', ')}${scanned}` : '') +
+    (r.stale ? ` · stale (index ${r.asOf.index})` : '');
   $('redrive-all').hidden = !dl;
   const body = $('task-list').tBodies[0];
   if (!r.answer.ok) {
