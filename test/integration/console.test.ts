@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Client, NonRetryableError, Worker } from '../../src/client/index.js';
-import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { httpJson, startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 
 const CHROMIUM = process.env['RAFTQ_CHROMIUM'] ?? '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-output', 'console');
@@ -68,6 +68,13 @@ async function waitText(page: Page, selector: string, re: RegExp, ms = 15_000): 
     { timeout: ms, polling: 100 },
   );
   return (await page.textContent(selector)) ?? '';
+}
+
+interface TaskReply {
+  answer: {
+    value?: { payload: { bytes: number; kind: string; preview: string; truncated: boolean } };
+    error?: { code: string };
+  };
 }
 
 interface ActionReply {
@@ -192,9 +199,22 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await waitText(page, '#task-list tbody', /none/);
     await shot(page, '3-redriven');
 
+    // Payload previews: raw bytes as hex; a gzipped 70 kB payload unpacked, decoded, cut at 4 KiB.
+    const bytes = client.queue('console-bytes');
+    const raw = (await bytes.enqueue(new Uint8Array([0, 1, 2, 255]))).id;
+    const big = (await bytes.enqueue({ text: 'x'.repeat(70_000) })).id;
+    const lp = cluster.spec(leader).httpPort;
+    const rawView = await httpJson<TaskReply>(lp, `/console/api/task?id=${raw}`);
+    expect(rawView.answer.value?.payload).toEqual({ bytes: 4, kind: 'hex', preview: '000102ff', truncated: false });
+    const bigView = (await httpJson<TaskReply>(lp, `/console/api/task?id=${big}`)).answer.value?.payload;
+    expect([bigView?.kind, bigView?.truncated, bigView?.preview.length]).toEqual(['json', true, 4096]);
+    expect(bigView?.bytes).toBeLessThan(70_000);
+    expect((await fetch(`http://127.0.0.1:${lp}/console/api/task?id=x`)).status).toBe(400);
+    const missing = await httpJson<TaskReply>(lp, '/console/api/task?id=999999');
+    expect(missing.answer.error?.code).toBe('NOT_FOUND');
+
     // The action API: JSON from this origin only, console commands only; a follower answers
     // NOT_LEADER naming the leader (its console says so; admin actions are not forwarded).
-    const lp = cluster.spec(leader).httpPort;
     expect((await postAction(lp, '{}', { 'content-type': 'text/plain' })).status).toBe(415);
     const foreign = await postAction(lp, '{}', { 'content-type': 'application/json', origin: 'http://elsewhere.test' });
     expect(foreign.status).toBe(403);
