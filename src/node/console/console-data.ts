@@ -127,7 +127,8 @@ export class ConsoleData {
   private noteLeader(st: NodeStatus): void {
     const last = this.lastLeader;
     if (last === null || last.term !== st.term || last.leader !== st.leader) {
-      if (st.leader !== null || last?.leader !== null) {
+      // A leader appearing, or a known leader lost; not the leaderless terms of one election.
+      if (st.leader !== null || (last !== null && last.leader !== null)) {
         this.changes.push({ at: this.now(), term: st.term, leader: st.leader });
       }
       this.lastLeader = { term: st.term, leader: st.leader };
@@ -172,9 +173,11 @@ export class ConsoleData {
     let next = cursor;
     let scanned = 0;
     let r: ConsoleRead | null = null;
+    let stale = false;
     for (let pages = 0; pages < (filtered ? SCAN_PAGES : 1); pages++) {
       r = await this.read(listQuery(queue, state, next, filtered ? SCAN_PAGE : limit));
       if (!r.answer.ok) return r;
+      stale ||= r.stale;
       const value = r.answer.value as { items: TaskView[]; nextCursor: string | null };
       scanned += value.items.length;
       items.push(...value.items.filter((t) => matches(t, filter)));
@@ -183,7 +186,8 @@ export class ConsoleData {
     }
     const read = r as ConsoleRead;
     const value = { items: items.map(taskJson), nextCursor: next ?? null, scanned };
-    return { ...read, answer: { ok: true, value } };
+    // Pages of one scan may come from different reads: stale if any of them was.
+    return { ...read, stale, answer: { ok: true, value } };
   }
 
   /**
