@@ -258,7 +258,12 @@ async function loadList() {
   const params = new URLSearchParams({ queue: l.queue, state: l.state, limit: String(PAGE_SIZE), ...l.filter });
   const cursor = l.cursors[l.page];
   if (cursor) params.set('cursor', cursor);
-  const r = await api(`/console/api/tasks?${params}`);
+  let r;
+  try {
+    r = await api(`/console/api/tasks?${params}`);
+  } catch (e) {
+    return toast(`list: ${e.message}`, true);
+  }
   if (view.list !== l) return;
   $('task-list-box').hidden = false;
   const dl = l.state === 'deadLetters';
@@ -475,7 +480,7 @@ function refreshOpen(force = false) {
   const now = Date.now();
   if (!force && now - view.lastRefresh < 1000) return;
   view.lastRefresh = now;
-  if (view.list) void loadList().catch(() => {});
+  if (view.list) void loadList();
   if (view.taskId !== null) void loadTask();
 }
 
