@@ -30,6 +30,7 @@ cp "$repo/package.json" "$repo/package-lock.json" "$work/src/"
 (cd "$work/src" && npm ci --ignore-scripts --no-audit --no-fund --prefer-offline && npm rebuild)
 cp "$repo/tsconfig.json" "$repo/tsconfig.build.json" "$work/src/"
 cp -R "$repo/bin" "$repo/src" "$work/src/"
+mkdir -p "$work/src/scripts" && cp "$repo/scripts/copy-assets.mjs" "$work/src/scripts/"
 (cd "$work/src" && npm run build && npm prune --omit=dev --ignore-scripts --no-audit --no-fund)
 for dev in typescript vitest eslint tsx; do
   if [[ -e $work/src/node_modules/$dev ]]; then

@@ -13,6 +13,8 @@ export interface AdminSource {
   refreshMetrics?(): void;
   /** Test-only control routes (POST), present only when a test harness installed them. */
   controls?: Record<string, (body: string) => Promise<unknown>>;
+  /** The web console (src/node/console): gets each request first; false leaves it to the routes here. */
+  console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>; close(): void };
 }
 
 export class AdminHttp {
@@ -42,6 +44,7 @@ export class AdminHttp {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (this.source.console && (await this.source.console.handle(req, res))) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const control = this.source.controls?.[path];
     if (req.method === 'POST' && control) {
@@ -72,6 +75,7 @@ export class AdminHttp {
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.source.console?.close();
     if (!server) return;
     server.closeAllConnections();
     await new Promise<void>((resolve) => server.close(() => resolve()));

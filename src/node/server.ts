@@ -11,6 +11,7 @@ import { ClientServer } from '../rpc/client-service.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
+import { ConsoleHttp } from './console/console-http.js';
 import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
 import { SkewedClock, systemClock, type ClockSource } from './log-clock.js';
@@ -158,10 +159,15 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
 
   // Set once the client port is up; the admin port may be scraped before.
   let clientServer: ClientServer | null = null;
+  // Wall ms each peer was last heard from, for the console's "last contact".
+  const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
-    onMessage: (m) => driver.receive(m),
+    onMessage: (m) => {
+      if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
+      driver.receive(m);
+    },
   });
   const admin = new AdminHttp(
     {
@@ -183,6 +189,11 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
           raft.stats.malformed,
         ]);
       },
+      console: new ConsoleHttp({
+        executor: driver,
+        storageIds: () => Object.fromEntries(raft.status().membership.members.map((m) => [m.id, m.storageId])),
+        lastHeard: (id) => heard.get(id),
+      }),
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(testClock ? clockControls(testClock) : {}),
