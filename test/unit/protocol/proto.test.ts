@@ -14,7 +14,10 @@ describe('protocol - proto files', () => {
   });
 
   it('loads the peer service with every method, once', () => {
-    const service = loadProtoFile('peer.proto')['raftq.peer.v1.RaftPeer'] as Record<string, { requestStream: boolean }>;
+    const service = loadProtoFile('peer.proto')['raftq.peer.v1.RaftPeer'] as Record<
+      string,
+      { requestStream: boolean; responseStream: boolean }
+    >;
     expect(Object.keys(service).sort()).toEqual(
       ['Append', 'Heartbeat', 'InstallSnapshot', 'PreVote', 'Respond', 'Stream', 'TimeoutNow', 'Vote'].sort(),
     );
