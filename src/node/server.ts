@@ -225,7 +225,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     // Test-only power cut in progress: the fault layer is still rolling back unsynced writes. Exiting
     // now would cut that short and keep writes a real power loss drops; its SIGKILL is coming.
     if ((faults as FaultLayer | null)?.isPoweredOff) return;
-    log.fatal({ err: err.message }, 'fatal storage or driver error: stopping the node');
+    log.fatal({ err }, 'fatal storage or driver error: stopping the node');
     process.stderr.write(`raftq: ${config.id}: fatal: ${err.message}\n`);
     // After a failed fsync the page cache is unknown (FAULTS P12): exit and recover from disk.
     process.exit(4);
