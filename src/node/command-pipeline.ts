@@ -31,6 +31,8 @@ export class CommandPipeline {
   private readonly inflight = new Map<number, InFlight>();
   /** Highest index handed to `inflight` since it was last emptied: in-flight indexes only grow. */
   private lastInflightIndex = 0;
+  /** Commands enqueued and not yet answered. */
+  private pending = 0;
 
   constructor(private readonly commandsPerEntryMax: number) {}
 
@@ -39,16 +41,25 @@ export class CommandPipeline {
     return this.queued.length;
   }
 
-  /** Every command the pipeline holds: queued, proposing and in flight. */
+  /** Every command the pipeline holds and has not answered: queued, proposing and in flight. */
   pendingCount(): number {
-    let n = this.queued.length;
-    for (const f of this.proposing.values()) n += f.cmds.length;
-    for (const f of this.inflight.values()) n += f.cmds.length;
-    return n;
+    return this.pending;
   }
 
+  /** Holds `c` until it is answered; its `resolve` is called exactly once. */
   enqueue(c: PendingCommand): void {
-    this.queued.push(c);
+    let answered = false;
+    const resolve = c.resolve;
+    this.pending++;
+    this.queued.push({
+      ...c,
+      resolve: (r) => {
+        assert(!answered, 'driver: a command is answered once');
+        answered = true;
+        this.pending--;
+        resolve(r);
+      },
+    });
   }
 
   /** Takes every queued command, packed `commandsPerEntryMax` per entry, each entry stamped with `stamp()`. */

@@ -53,6 +53,8 @@ export interface DriverOptions {
   log: DriverLogger;
   /** Milliseconds per Raft tick. */
   tickMs: number;
+  /** The Raft core's electionTicks (each round draws from [electionTicks, 2·electionTicks)), for status. */
+  electionTicks?: number;
   snapshotEvery: number;
   /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
   snapshotKeep?: number;

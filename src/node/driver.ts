@@ -115,7 +115,7 @@ export class NodeDriver implements ClientExecutor {
     const received = this.o.clock.monoMs();
     const notLeader = this.notLeaderAnswer();
     if (notLeader) return { answers: cmds.map(() => notLeader), index: 0, heldMs: 0 };
-    if (this.commands.queuedCount() + cmds.length > this.o.pendingCommandsMax) {
+    if (this.commands.pendingCount() + cmds.length > this.o.pendingCommandsMax) {
       const a = errAnswer({
         code: 'RESOURCE_EXHAUSTED',
         message: 'too many commands in flight',
@@ -148,6 +148,17 @@ export class NodeDriver implements ClientExecutor {
     }
     const nl = this.notLeaderAnswer();
     if (nl) return { asOf: this.asOf(), answer: nl };
+    if (this.reads.size() >= this.o.pendingReadsMax) {
+      return {
+        asOf: this.asOf(),
+        answer: errAnswer({
+          code: 'RESOURCE_EXHAUSTED',
+          message: 'too many linearizable reads pending',
+          limit: 'pendingReads',
+          retryAfterMs: 100,
+        }),
+      };
+    }
     const { ctx, answer } = this.reads.add(query, opts.deadline);
     this.o.raft.readIndex(ctx);
     this.kick();
@@ -181,6 +192,14 @@ export class NodeDriver implements ClientExecutor {
       appliedIndex: this.applied,
       ready: this.ready(),
       ...(st.recovering ? { recovering: st.recovering } : {}),
+      ...(this.o.electionTicks !== undefined
+        ? {
+            electionTimeoutMs: {
+              min: this.o.electionTicks * this.o.tickMs,
+              max: 2 * this.o.electionTicks * this.o.tickMs,
+            },
+          }
+        : {}),
       members,
     };
   }

@@ -147,6 +147,7 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     timers: realTimers,
     log,
     tickMs: config.heartbeatMs,
+    electionTicks: config.electionTicks,
     snapshotEvery: config.snapshotEvery,
     // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
     // interval, so a small --snapshot-every really bounds the log.

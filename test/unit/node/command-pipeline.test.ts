@@ -43,6 +43,24 @@ describe('CommandPipeline', () => {
     expect(p.pendingCount()).toBe(0);
   });
 
+  it('counts every command until it is answered, in flight included (pendingCommandsMax)', () => {
+    const out: { answer: Answer; index: number }[] = [];
+    const p = new CommandPipeline(4);
+    p.enqueue(cmd(out));
+    p.enqueue(cmd(out));
+    p.pack(stamp);
+    p.onProposed([{ id: 1, index: 3, term: 1 }]);
+    expect(p.queuedCount()).toBe(0);
+    expect(p.pendingCount()).toBe(2);
+    p.enqueue(cmd(out));
+    expect(p.pendingCount()).toBe(3);
+    p.failQueued({ code: 'NOT_LEADER', message: 'x' });
+    expect(p.pendingCount()).toBe(2);
+    p.failStarted({ code: 'UNAVAILABLE', message: 'x' });
+    expect(p.pendingCount()).toBe(0);
+    expect(out).toHaveLength(3);
+  });
+
   it('asserts that in-flight indexes grow', () => {
     const p = new CommandPipeline(1);
     p.enqueue(cmd([]));
