@@ -11,16 +11,17 @@ import { ClientServer } from '../rpc/client-service.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
-import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
+import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
-import { SkewedClock, systemClock, type ClockSource } from './log-clock.js';
+import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
-import { faultLayerFromEnv } from './storage/fault-layer.js';
+import { makeDataDir } from './storage/data-dir.js';
+import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -68,25 +69,160 @@ export async function runNode(config: NodeConfig): Promise<void> {
   await node.stopped;
 }
 
-export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
-  prepareDataDir(config.dataDir);
+/** What startNode built before it listens: storage, the state machine, Raft and the driver. */
+interface Core {
+  ns: NodeStorage;
+  raft: RaftNode;
+  driver: NodeDriver;
+  transport: PeerTransport;
+  startCommit: number;
+}
+
+/**
+ * The composition root: builds the node and starts every listener, or closes whatever it had
+ * started and throws (the process then exits non-zero instead of lingering half up). Test-only
+ * fault hooks come from `hooks` (installed by a test launcher), never from the environment.
+ */
+export async function startNode(
+  config: NodeConfig,
+  log: Logger,
+  hooks: NodeHooks = installedNodeHooks(),
+): Promise<RunningNode> {
+  makeDataDir(config.dataDir);
   const metrics = new NodeMetrics();
-  let fatal: (err: Error) => void = () => {};
-  // Test harnesses only: RAFTQ_TEST_STORAGE_FAULTS installs the storage fault layer and its
-  // control routes on the admin port; the production path never constructs it.
+  const fatalRef: { fatal: (err: Error) => void } = { fatal: () => {} };
   let faults: FaultLayer | null = null;
-  // (SIGUSR2 also means "power loss, then SIGKILL" in that mode.)
-  const envWrap = faultLayerFromEnv();
-  const testClock = process.env['RAFTQ_TEST_CLOCK'] ? new SkewedClock(systemClock) : null;
-  const clock: ClockSource = testClock ?? systemClock;
+  const wrapKv = hooks.wrapKv;
+  const started: (() => unknown)[] = [];
+  try {
+    const core = await openCore(config, log, metrics, fatalRef, {
+      ...hooks,
+      ...(wrapKv ? { wrapKv: (kv: KvStore) => (faults = wrapKv(kv)) } : {}),
+    });
+    started.push(
+      () => core.ns.close(),
+      () => core.transport.close(),
+    );
+    const { driver, raft } = core;
+    // Set once the client port is up; the admin port may be scraped before.
+    let clientServer: ClientServer | null = null;
+    const peerServer = await PeerServer.start({
+      address: formatHostPort(config.peerListen),
+      selfId: config.id,
+      onMessage: (m) => driver.receive(m),
+    });
+    started.push(() => peerServer.close());
+    const admin = new AdminHttp(
+      {
+        ready: () => driver.ready(),
+        status: () => ({ ...driver.status(), log: driver.logStatus() }),
+        digests: () => driver.digestHistory(),
+        refreshMetrics: () => refreshAll(metrics, driver, raft, peerServer, clientServer),
+        controls: {
+          ...(faults ? faultControls(faults) : {}),
+          ...(hooks.clock ? clockControls(hooks.clock) : {}),
+        },
+      },
+      metrics,
+    );
+    if (config.http) {
+      started.push(() => admin.close());
+      await admin.listen(config.http.host, config.http.port);
+    }
+    const client = await startClientService(config, driver, log);
+    clientServer = client;
+    driver.start();
+    const identity = core.ns.identity;
+    log.info(
+      {
+        clusterId: identity.clusterId,
+        storageId: identity.storageId,
+        applied: driver.appliedIndex(),
+        commit: core.startCommit,
+      },
+      'node started',
+    );
+    return running(config, log, core, { peerServer, admin, client }, fatalRef, () => faults);
+  } catch (err) {
+    // Close in reverse order of start; a close that fails must not hide why the start failed.
+    for (const close of started.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Opens storage (reporting what recovery found) and builds the state machine, Raft and the driver. */
+async function openCore(
+  config: NodeConfig,
+  log: Logger,
+  metrics: NodeMetrics,
+  fatalRef: { fatal: (err: Error) => void },
+  hooks: NodeHooks,
+): Promise<Core> {
   const ns = await NodeStorage.open(config.dataDir, {
-    ...(envWrap ? { wrapKv: (kv: KvStore) => (faults = envWrap(kv) as FaultLayer) } : {}),
+    ...(hooks.wrapKv ? { wrapKv: hooks.wrapKv } : {}),
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
-    onFailure: (err) => fatal(err),
+    onFailure: (err) => fatalRef.fatal(err),
     onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
   });
-  const recovered = ns.recovered;
+  try {
+    reportRecovery(ns.recovered, log);
+    const snapshot: Snapshot | null = ns.mirror.snapshot();
+    const storage = ns.mirror;
+    const sm = new QueueStateMachine();
+    if (snapshot) sm.restore(snapshot.data);
+    const raft = new RaftNode(
+      makeRaftConfig({
+        id: config.id,
+        storageId: ns.identity.storageId,
+        group: 0,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: 1,
+        applied: snapshot?.meta.index ?? 0,
+      }),
+      storage,
+      new Rng(randomBytes(4).readUInt32LE(0)),
+    );
+    const peers = new Map<string, string>();
+    for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+    const transport = new PeerTransport({
+      selfId: config.id,
+      peers,
+      onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
+    });
+    const startCommit = ns.recovered.hardState.commit;
+    const driver = new NodeDriver({
+      clusterId: ns.identity.clusterId,
+      raft,
+      storage,
+      durable: ns,
+      sm,
+      send: (msgs: Message[]) => transport.send(msgs),
+      advertise: config.advertise,
+      clock: hooks.clock ?? systemClock,
+      timers: realTimers,
+      log,
+      tickMs: config.heartbeatMs,
+      electionTicks: config.electionTicks,
+      snapshotEvery: config.snapshotEvery,
+      // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
+      // interval, so a small --snapshot-every really bounds the log.
+      snapshotKeep: Math.min(1000, config.snapshotEvery),
+      startCommit,
+      onApplied: (i) => metrics.appliedIndex.set(i),
+      onFatal: (err) => fatalRef.fatal(err),
+    });
+    return { ns, raft, driver, transport, startCommit };
+  } catch (err) {
+    await ns.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function reportRecovery(recovered: NodeStorage['recovered'], log: Logger): void {
   if (recovered.truncated) {
     log.warn(
       { from: recovered.truncated.fromIndex, reason: recovered.truncated.reason },
@@ -105,106 +241,21 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       'still recovering from a storage loss: not voting until caught up',
     );
   }
-  const identity = ns.identity;
-  const snapshot: Snapshot | null = ns.mirror.snapshot();
-  const storage = ns.mirror;
+}
 
-  const sm = new QueueStateMachine();
-  if (snapshot) sm.restore(snapshot.data);
-  const seed = randomBytes(4).readUInt32LE(0);
-  const raft = new RaftNode(
-    makeRaftConfig({
-      id: config.id,
-      storageId: identity.storageId,
-      group: 0,
-      electionTicks: config.electionTicks,
-      heartbeatTicks: 1,
-      applied: snapshot?.meta.index ?? 0,
-    }),
-    storage,
-    new Rng(seed),
-  );
-
-  const peers = new Map<string, string>();
-  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
-  const transport = new PeerTransport({
-    selfId: config.id,
-    peers,
-    onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
-  });
-
+/** The started node: an orderly shutdown, and the fatal path (exit 4). */
+function running(
+  config: NodeConfig,
+  log: Logger,
+  core: Core,
+  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer },
+  fatalRef: { fatal: (err: Error) => void },
+  faults: () => FaultLayer | null,
+): RunningNode {
+  const { driver, transport, ns } = core;
+  const { peerServer, admin, client } = listeners;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
-  const driver = new NodeDriver({
-    clusterId: identity.clusterId,
-    raft,
-    storage,
-    durable: ns,
-    sm,
-    send: (msgs: Message[]) => transport.send(msgs),
-    advertise: config.advertise,
-    clock,
-    timers: realTimers,
-    log,
-    tickMs: config.heartbeatMs,
-    electionTicks: config.electionTicks,
-    snapshotEvery: config.snapshotEvery,
-    // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
-    // interval, so a small --snapshot-every really bounds the log.
-    snapshotKeep: Math.min(1000, config.snapshotEvery),
-    startCommit: recovered.hardState.commit,
-    onApplied: (i) => metrics.appliedIndex.set(i),
-    onFatal: (err) => fatal(err),
-  });
-
-  // Set once the client port is up; the admin port may be scraped before.
-  let clientServer: ClientServer | null = null;
-  const peerServer = await PeerServer.start({
-    address: formatHostPort(config.peerListen),
-    selfId: config.id,
-    onMessage: (m) => driver.receive(m),
-  });
-  const admin = new AdminHttp(
-    {
-      ready: () => driver.ready(),
-      status: () => ({ ...driver.status(), log: driver.logStatus() }),
-      digests: () => driver.digestHistory(),
-      refreshMetrics: () => {
-        refreshMetrics(metrics, driver);
-        const calls = clientServer?.metrics();
-        if (calls) {
-          syncCounter(metrics.clientCalls, calls.calls);
-          syncCounter(metrics.submitCalls, calls.submitCalls);
-          syncCounter(metrics.submitItems, calls.submitItems);
-        }
-        countMalformed(metrics, [
-          clientServer?.metrics().invalidArgument ?? 0,
-          peerServer.metrics().invalidArgumentCount,
-          peerServer.metrics().resourceExhaustedCount,
-          raft.stats.malformed,
-        ]);
-      },
-      controls: {
-        ...(faults ? faultControls(faults) : {}),
-        ...(testClock ? clockControls(testClock) : {}),
-      },
-    },
-    metrics,
-  );
-  if (config.http) await admin.listen(config.http.host, config.http.port);
-  const client = await startClientService(config, driver, log);
-  clientServer = client;
-  driver.start();
-  log.info(
-    {
-      clusterId: identity.clusterId,
-      storageId: identity.storageId,
-      applied: driver.appliedIndex(),
-      commit: recovered.hardState.commit,
-    },
-    'node started',
-  );
-
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {
@@ -222,10 +273,10 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     })();
     return closing;
   };
-  fatal = (err: Error) => {
+  fatalRef.fatal = (err: Error) => {
     // Test-only power cut in progress: the fault layer is still rolling back unsynced writes. Exiting
     // now would cut that short and keep writes a real power loss drops; its SIGKILL is coming.
-    if ((faults as FaultLayer | null)?.isPoweredOff) return;
+    if (faults()?.isPoweredOff) return;
     log.fatal({ err }, 'fatal storage or driver error: stopping the node');
     process.stderr.write(`raftq: ${config.id}: fatal: ${err.message}\n`);
     // After a failed fsync the page cache is unknown (FAULTS P12): exit and recover from disk.
@@ -270,6 +321,28 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
       return { wallOffsetMs: c.wallOffsetMs, monoRate: c.monoRate };
     },
   };
+}
+
+function refreshAll(
+  metrics: NodeMetrics,
+  driver: NodeDriver,
+  raft: RaftNode,
+  peerServer: PeerServer,
+  clientServer: ClientServer | null,
+): void {
+  refreshMetrics(metrics, driver);
+  const calls = clientServer?.metrics();
+  if (calls) {
+    syncCounter(metrics.clientCalls, calls.calls);
+    syncCounter(metrics.submitCalls, calls.submitCalls);
+    syncCounter(metrics.submitItems, calls.submitItems);
+  }
+  countMalformed(metrics, [
+    calls?.invalidArgument ?? 0,
+    peerServer.metrics().invalidArgumentCount,
+    peerServer.metrics().resourceExhaustedCount,
+    raft.stats.malformed,
+  ]);
 }
 
 function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {

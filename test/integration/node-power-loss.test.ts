@@ -4,6 +4,7 @@
 // commit's `sync: true` dropped (=drop-sync) the same check must report the loss.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
+import { TEST_HOOKS_EXEC_ARGV } from '../support/hooks.js';
 import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 import { lostOrDuplicated, tasksByKey, waitExit } from './node-helpers.js';
 
@@ -20,7 +21,7 @@ const ACKS_BEFORE_CUT = 100;
 
 /** Producers run until `ACKS_BEFORE_CUT` acknowledgements, then every node loses power in the same tick. */
 async function ackThenPowerCut(mode: '1' | 'drop-sync'): Promise<{ acked: number; bad: string[] }> {
-  tc = await startCluster(3, { env: { RAFTQ_TEST_STORAGE_FAULTS: mode } });
+  tc = await startCluster(3, { execArgv: TEST_HOOKS_EXEC_ARGV, env: { RAFTQ_TEST_STORAGE_FAULTS: mode } });
   const t = tc;
   await waitForLeader(t.cluster);
   client = new Client({ servers: t.cluster.servers, timeoutMs: 20_000 });
