@@ -33,6 +33,8 @@ export class CommandPipeline {
   private lastInflightIndex = 0;
   /** Commands enqueued and not yet answered. */
   private pending = 0;
+  /** Client commands proposed, and proposed commands that failed by reason (for the metrics). */
+  readonly stats = { proposed: 0, failed: new Map<string, number>() };
 
   constructor(private readonly commandsPerEntryMax: number) {}
 
@@ -76,6 +78,7 @@ export class CommandPipeline {
       });
       const id = this.nextProposalId++;
       this.proposing.set(id, { term: 0, index: 0, cmds: batch });
+      for (const c of batch) if (c.cmd.cmd.type !== 'advanceTime') this.stats.proposed++;
       items.push({ id, data });
     }
     return items;
@@ -115,6 +118,7 @@ export class CommandPipeline {
                 retryAfterMs: 50,
               }
             : notLeader;
+      this.countFailed(f.cmds, d.reason);
       failCommands(f.cmds, detail);
     }
   }
@@ -125,6 +129,7 @@ export class CommandPipeline {
     if (!f) return;
     this.inflight.delete(e.index);
     if (f.term !== e.term) {
+      this.countFailed(f.cmds, 'leadership-changed');
       failCommands(f.cmds, { code: 'UNAVAILABLE', message: 'leadership changed before the command committed' });
       return;
     }
@@ -143,6 +148,7 @@ export class CommandPipeline {
     for (const [i, f] of this.inflight) {
       if (i <= index) {
         this.inflight.delete(i);
+        this.countFailed(f.cmds, 'log-replaced');
         failCommands(f.cmds, { code: 'UNAVAILABLE', message: 'log replaced by a snapshot' });
       }
     }
@@ -156,12 +162,19 @@ export class CommandPipeline {
   }
 
   /** Fails the proposed and in-flight commands: they were started under a term this node no longer leads. */
-  failStarted(detail: ErrorDetail): void {
+  failStarted(detail: ErrorDetail, reason: string): void {
     const cmds = [...this.proposing.values(), ...this.inflight.values()].flatMap((f) => f.cmds);
     this.proposing.clear();
     this.inflight.clear();
     this.lastInflightIndex = 0;
+    this.countFailed(cmds, reason);
     failCommands(cmds, detail);
+  }
+
+  private countFailed(cmds: PendingCommand[], reason: string): void {
+    let n = 0;
+    for (const c of cmds) if (c.cmd.cmd.type !== 'advanceTime') n++;
+    if (n > 0) this.stats.failed.set(reason, (this.stats.failed.get(reason) ?? 0) + n);
   }
 }
 

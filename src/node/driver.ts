@@ -93,7 +93,7 @@ export class NodeDriver implements ClientExecutor {
     if (this.tickHandle !== null) this.o.timers.clearTimeout(this.tickHandle);
     const detail: ErrorDetail = { code: 'UNAVAILABLE', message: 'node is shutting down' };
     this.commands.failQueued(detail);
-    this.commands.failStarted(detail);
+    this.commands.failStarted(detail, 'shutdown');
     this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(detail) }));
   }
 
@@ -218,6 +218,11 @@ export class NodeDriver implements ClientExecutor {
   /** (index, digest) pairs at snapshots and every 100th index, for replica comparison. */
   digestHistory(): { index: number; digest: string }[] {
     return this.snapshots.digestHistory(this.applied);
+  }
+
+  /** Client commands proposed, and proposed commands that failed by reason (cumulative). */
+  proposalStats(): { proposed: number; failed: ReadonlyMap<string, number> } {
+    return this.commands.stats;
   }
 
   appliedIndex(): number {
@@ -372,7 +377,10 @@ export class NodeDriver implements ClientExecutor {
       this.clock.stopLeading();
       // Pending items were started under our term: fail them (FAULTS P8). Proposed ones may still
       // commit under the next leader, so their outcome is unknown.
-      this.commands.failStarted({ code: 'UNAVAILABLE', message: 'leadership lost while committing', ...this.hint() });
+      this.commands.failStarted(
+        { code: 'UNAVAILABLE', message: 'leadership lost while committing', ...this.hint() },
+        'leadership-lost',
+      );
       this.commands.failQueued(this.notLeaderDetail());
       this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
       for (const cb of [...this.stepDownSubs]) cb();

@@ -2,6 +2,8 @@
 // admin HTTP port, and an orderly SIGTERM (hand over leadership, finish in-flight requests, close
 // storage; a second SIGTERM exits at once).
 import { randomBytes } from 'node:crypto';
+import type { Counter } from 'prom-client';
+import type { QueueStats } from '../protocol/index.js';
 import { QueueStateMachine } from '../statemachine/index.js';
 import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
@@ -72,6 +74,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
 /** What startNode built before it listens: storage, the state machine, Raft and the driver. */
 interface Core {
   ns: NodeStorage;
+  sm: QueueStateMachine;
   raft: RaftNode;
   driver: NodeDriver;
   transport: PeerTransport;
@@ -103,7 +106,7 @@ export async function startNode(
       () => core.ns.close(),
       () => core.transport.close(),
     );
-    const { driver, raft } = core;
+    const { driver } = core;
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
     const peerServer = await PeerServer.start({
@@ -117,7 +120,7 @@ export async function startNode(
         ready: () => driver.ready(),
         status: () => ({ ...driver.status(), log: driver.logStatus() }),
         digests: () => driver.digestHistory(),
-        refreshMetrics: () => refreshAll(metrics, driver, raft, peerServer, clientServer),
+        refreshMetrics: () => refreshAll(metrics, core, peerServer, clientServer),
         controls: {
           ...(faults ? faultControls(faults) : {}),
           ...(hooks.clock ? clockControls(hooks.clock) : {}),
@@ -215,7 +218,7 @@ async function openCore(
       onApplied: (i) => metrics.appliedIndex.set(i),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, raft, driver, transport, startCommit };
+    return { ns, sm, raft, driver, transport, startCommit };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -323,14 +326,14 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
   };
 }
 
-function refreshAll(
-  metrics: NodeMetrics,
-  driver: NodeDriver,
-  raft: RaftNode,
-  peerServer: PeerServer,
-  clientServer: ClientServer | null,
-): void {
+function refreshAll(metrics: NodeMetrics, core: Core, peerServer: PeerServer, clientServer: ClientServer | null): void {
+  const { driver, raft } = core;
   refreshMetrics(metrics, driver);
+  refreshQueueMetrics(metrics, core.sm);
+  const proposals = driver.proposalStats();
+  syncCounter(metrics.proposals, proposals.proposed);
+  for (const [reason, n] of proposals.failed) syncCounter(metrics.proposalsFailed, n, { reason });
+  for (const [name, n] of Object.entries(core.sm.counters)) syncCounter(metrics.stateMachine, n, { counter: name });
   const calls = clientServer?.metrics();
   if (calls) {
     syncCounter(metrics.clientCalls, calls.calls);
@@ -371,13 +374,41 @@ function countMalformed(m: NodeMetrics, counts: number[]): void {
 }
 const malformedSeen = new WeakMap<NodeMetrics, number>();
 
-/** Advances a Prometheus counter to a cumulative count kept elsewhere. */
-function syncCounter(c: NodeMetrics['clientCalls'], total: number): void {
-  const seen = counterSeen.get(c) ?? 0;
-  if (total > seen) c.inc(total - seen);
-  counterSeen.set(c, Math.max(seen, total));
+/**
+ * Tasks per queue and state, and the lease-expiry and dead-letter counters, from the state machine at
+ * scrape time. The counters follow the queues' replicated totals (they only rise: a deleted queue's
+ * totals are not taken back).
+ * TODO(sm counters): once the state machine has `taskCounts()` and the `leasesExpired` /
+ * `deadLettered` counters (with `enqueued`, `completed`, `nacked`), read those instead of the
+ * per-queue stats; the new counters are exported through raftq_statemachine_events_total already.
+ */
+function refreshQueueMetrics(m: NodeMetrics, sm: QueueStateMachine): void {
+  const r = sm.read({ type: 'queues' });
+  if (!r.answer.ok) return;
+  const { queues } = r.answer.value as { queues: QueueStats[] };
+  m.tasks.reset();
+  let leaseExpired = 0;
+  let dead = 0;
+  for (const q of queues) {
+    for (const [state, n] of Object.entries(q.counts)) m.tasks.set({ queue: q.queue, state }, n);
+    leaseExpired += q.totals.leaseExpired;
+    dead += q.totals.dead;
+  }
+  syncCounter(m.leasesExpired, leaseExpired);
+  syncCounter(m.deadLettered, dead);
 }
-const counterSeen = new WeakMap<object, number>();
+
+/** Advances a Prometheus counter (one label set of it) to a cumulative count kept elsewhere. */
+function syncCounter(c: Counter<string>, total: number, labels: Record<string, string> = {}): void {
+  let seen = counterSeen.get(c);
+  if (seen === undefined) counterSeen.set(c, (seen = new Map()));
+  const key = JSON.stringify(labels);
+  const before = seen.get(key);
+  if (before === undefined) c.inc(labels, 0); // a series that exists from the first scrape, at 0
+  if (total > (before ?? 0)) c.inc(labels, total - (before ?? 0));
+  seen.set(key, Math.max(before ?? 0, total));
+}
+const counterSeen = new WeakMap<object, Map<string, number>>();
 
 async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
   const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });

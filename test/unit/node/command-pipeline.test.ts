@@ -56,7 +56,7 @@ describe('CommandPipeline', () => {
     expect(p.pendingCount()).toBe(3);
     p.failQueued({ code: 'NOT_LEADER', message: 'x' });
     expect(p.pendingCount()).toBe(2);
-    p.failStarted({ code: 'UNAVAILABLE', message: 'x' });
+    p.failStarted({ code: 'UNAVAILABLE', message: 'x' }, 'leadership-lost');
     expect(p.pendingCount()).toBe(0);
     expect(out).toHaveLength(3);
   });
@@ -76,7 +76,7 @@ describe('CommandPipeline', () => {
     p.enqueue(cmd(out));
     p.pack(stamp);
     p.onProposed([{ id: 1, index: 9, term: 1 }]);
-    p.failStarted({ code: 'UNAVAILABLE', message: 'leadership lost while committing' });
+    p.failStarted({ code: 'UNAVAILABLE', message: 'leadership lost while committing' }, 'leadership-lost');
     expect(out[0]?.answer).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
     p.enqueue(cmd(out));
     p.pack(stamp);
