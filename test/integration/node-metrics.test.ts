@@ -1,23 +1,20 @@
 // Every metric the node declares moves when what it counts happens (architecture issue §1): tasks
 // per queue and state, proposals and failed proposals, expired leases, dead letters, and the state
 // machine's own counters; the status reports the election timeout.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { httpJson, startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { clusterPerFile, type TestCluster } from '../support/cluster.js';
+import { httpJson, waitFor } from './helpers.js';
 
+const fx = clusterPerFile(3);
 let tc: TestCluster;
 let leader: string;
 let client: Client;
 
-beforeAll(async () => {
-  tc = await startCluster(3);
-  leader = await waitForLeader(tc.cluster);
-  client = new Client({ servers: tc.cluster.servers, timeoutMs: 10_000 });
-});
-
-afterAll(async () => {
-  await client?.close();
-  await tc?.cleanup();
+beforeAll(() => {
+  tc = fx.tc;
+  leader = fx.leader;
+  client = fx.client({ timeoutMs: 10_000 });
 });
 
 /** One sample of the leader's /metrics (0 when the series is absent). */
