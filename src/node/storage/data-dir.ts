@@ -10,11 +10,14 @@ export function makeDataDir(dir: string): void {
   const target = resolve(dir);
   const missing: string[] = [];
   try {
-    for (let p = target; !isDir(p); p = dirname(p)) {
+    let p = target;
+    for (; !exists(p); p = dirname(p)) {
       if (p === dirname(p)) break; // the root
       missing.unshift(p);
     }
-    for (const p of missing) mkdirSync(p);
+    // The nearest existing ancestor must be a directory (a file there is ENOTDIR, as mkdir says).
+    if (!statSync(p).isDirectory()) throw Object.assign(new Error(`${p} is not a directory`), { code: 'ENOTDIR' });
+    for (const m of missing) mkdirSync(m);
     accessSync(target, constants.W_OK | constants.R_OK | constants.X_OK);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
@@ -22,9 +25,10 @@ export function makeDataDir(dir: string): void {
   }
 }
 
-function isDir(p: string): boolean {
+function exists(p: string): boolean {
   try {
-    return statSync(p).isDirectory();
+    statSync(p);
+    return true;
   } catch {
     return false;
   }
