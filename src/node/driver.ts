@@ -1,151 +1,50 @@
 // The node's driver loop around the pure Raft core: persist -> send -> apply -> advance (the Ready
 // contract of src/raft/types.ts), plus the leader's duties: stamping entries with the log clocks,
-// batching client commands that arrive while a write is in flight, answering them once applied,
-// ReadIndex reads, advanceTime only when due, and periodic snapshots.
+// batching client commands that arrive while a write is in flight (command-pipeline.ts), answering
+// them once applied, ReadIndex reads (read-tracker.ts), advanceTime only when due, binding member
+// identities (identity-binding.ts), long-poll lease holds (lease-hold.ts) and periodic snapshots
+// (snapshot-policy.ts).
 // It does no I/O itself: durable storage, transport, clocks and timers are injected, so the same
 // driver runs in the deterministic simulation and in the real process.
-import type {
-  Answer,
-  Command,
-  ReadAnswer,
-  ReadQuery,
-  SessionCommand,
-  TaskEvent,
-  ErrorDetail,
-} from '../protocol/index.js';
-import { encodeEnvelope, ENVELOPE_VERSION } from '../protocol/index.js';
+import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent, ErrorDetail } from '../protocol/index.js';
 import { decodeEnvelope } from '../protocol/codec.js';
-import type { RaftNode } from '../raft/node.js';
-import type { MemoryStorage } from '../raft/storage.js';
-import { EntryType, type Entry, type Membership, type Message, type Ready, type Snapshot } from '../raft/types.js';
+import { assert } from '../protocol/assert.js';
+import { EntryType, type Entry, type Membership, type Message, type Ready } from '../raft/types.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, MemberStatus, NodeStatus } from '../rpc/executor.js';
-import type { QueueStateMachine } from '../statemachine/index.js';
-import { LogClock, type ClockSource, type Stamps } from './log-clock.js';
+import { CommandPipeline } from './command-pipeline.js';
+import { errAnswer, type DriverOptions } from './driver-types.js';
+import { IdentityBinding } from './identity-binding.js';
+import { holdForWork } from './lease-hold.js';
+import { LogClock } from './log-clock.js';
+import { ReadTracker } from './read-tracker.js';
+import { SnapshotPolicy } from './snapshot-policy.js';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export { realTimers } from './driver-types.js';
+export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
 
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
-};
-
-/**
- * The durable side of the Ready contract, and the owner of the in-memory mirror the core reads
- * (NodeStorage in production, a simulated disk in tests): it updates the mirror only after the
- * write it reflects is durable, in write order.
- */
-export interface DurableLog {
-  /** Ready step 1: snapshot (file, then meta), hard state and entries in one durable write; then the mirror. */
-  persistReady(ready: {
-    hardState: Ready['hardState'];
-    entries: readonly Entry[];
-    snapshot: Snapshot | null;
-  }): Promise<void>;
-  /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
-  createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void>;
-}
-
-export interface DriverLogger {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
-
-export interface DriverOptions {
-  clusterId: string;
-  raft: RaftNode;
-  storage: MemoryStorage;
-  durable: DurableLog;
-  sm: QueueStateMachine;
-  send(msgs: Message[]): void;
-  /** This node's advertised client address, sent to peers while the membership is still unbound. */
-  advertise?: string;
-  clock: ClockSource;
-  timers: Timers;
-  log: DriverLogger;
-  /** Milliseconds per Raft tick. */
-  tickMs: number;
-  snapshotEvery: number;
-  /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
-  snapshotKeep?: number;
-  /** Commit index persisted at start: the node is not ready until applied reaches it. */
-  startCommit: number;
-  /** Called with each applied entry's index (metrics, digests). */
-  onApplied?(index: number): void;
-  /** Fatal: the node must stop (e.g. a failed fsync). */
-  onFatal(err: Error): void;
-  /** Minimum time between advanceTime proposals. */
-  advanceMinIntervalMs?: number;
-  /** Most commands packed into one entry. */
-  commandsPerEntryMax?: number;
-  /** Commands waiting for a leader or a write beyond this are refused (bounded buffering). */
-  pendingCommandsMax?: number;
-}
-
-interface PendingCommand {
-  cmd: SessionCommand;
-  resolve(r: { answer: Answer; index: number }): void;
-  deadline: number;
-}
-
-interface InFlight {
-  term: number;
-  cmds: PendingCommand[];
-  index: number;
-}
-
-interface PendingRead {
-  query: ReadQuery;
-  resolve(a: ReadAnswer): void;
-  deadline: number;
-  /** Set once Raft confirmed the read index. */
-  index: number | null;
-}
+type Defaulted =
+  'snapshotKeep' | 'advanceMinIntervalMs' | 'commandsPerEntryMax' | 'pendingCommandsMax' | 'pendingReadsMax';
 
 export class NodeDriver implements ClientExecutor {
   readonly clock: LogClock;
-  private readonly o: Required<
-    Pick<DriverOptions, 'snapshotKeep' | 'advanceMinIntervalMs' | 'commandsPerEntryMax' | 'pendingCommandsMax'>
-  > &
-    DriverOptions;
+  private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
   private again = false;
   private stopped = false;
   private tickHandle: unknown = null;
-  private nextProposalId = 1;
-  private nextReadCtx = 1;
-  /** Commands not yet in an entry. */
-  private queued: PendingCommand[] = [];
-  /** Proposal id -> commands, until Raft says at which index it went. */
-  private proposing = new Map<number, InFlight>();
-  /** Log index -> commands, until applied. */
-  private inflight = new Map<number, InFlight>();
-  private reads = new Map<number, PendingRead>();
-  private readyReads: PendingRead[] = [];
+  private readonly commands: CommandPipeline;
+  private readonly reads = new ReadTracker();
+  private readonly identity: IdentityBinding;
+  private readonly snapshots: SnapshotPolicy;
   private isLeader = false;
   private leaderId: string | null = null;
   private applied = 0;
-  private lastSnapshotIndex = 0;
-  private snapshotting = false;
   private advanceInFlight = false;
   private lastAdvanceAt = -Infinity;
   private readonly eventSubs = new Set<{ queue?: string; cb: (e: TaskEvent) => void }>();
   private readonly stepDownSubs = new Set<() => void>();
   private readonly appliedWaiters = new Set<() => void>();
-  private readonly digests: { index: number; digest: string }[] = [];
   private membership: Membership;
-  /** Identities peers presented (storage id, advertised address), for binding the bootstrap membership. */
-  private readonly learned = new Map<string, { storageId: string; address: string }>();
-  private bindAttemptTick = 0;
-  private reportedMismatches = 0;
-  private reportedMismatchKey = '';
-  private reportedWiped = false;
-  private reportedAddressedAsOther = false;
-  private reportedRecovering: { index: number; term: number } | null = null;
-  private unboundCache: { at: number; value: boolean } | null = null;
   private ticks = 0;
 
   constructor(opts: DriverOptions) {
@@ -154,14 +53,27 @@ export class NodeDriver implements ClientExecutor {
       advanceMinIntervalMs: 100,
       commandsPerEntryMax: 1024,
       pendingCommandsMax: 100_000,
+      pendingReadsMax: 100_000,
       ...opts,
     };
     this.clock = new LogClock(opts.clock);
     this.applied = opts.sm.appliedIndex();
-    this.lastSnapshotIndex = opts.storage.snapshot()?.meta.index ?? 0;
+    this.commands = new CommandPipeline(this.o.commandsPerEntryMax);
+    this.identity = new IdentityBinding(opts.raft, opts.log, opts.advertise);
+    this.snapshots = new SnapshotPolicy(
+      {
+        raft: opts.raft,
+        sm: opts.sm,
+        durable: opts.durable,
+        log: opts.log,
+        snapshotEvery: opts.snapshotEvery,
+        snapshotKeep: this.o.snapshotKeep,
+        fatal: (err) => this.fatal(err),
+      },
+      opts.storage.snapshot()?.meta.index ?? 0,
+    );
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
-    this.reportedRecovering = opts.raft.recovering;
   }
 
   start(): void {
@@ -179,18 +91,16 @@ export class NodeDriver implements ClientExecutor {
   stop(): void {
     this.stopped = true;
     if (this.tickHandle !== null) this.o.timers.clearTimeout(this.tickHandle);
-    this.failAll({ code: 'UNAVAILABLE', message: 'node is shutting down' });
+    const detail: ErrorDetail = { code: 'UNAVAILABLE', message: 'node is shutting down' };
+    this.commands.failQueued(detail);
+    this.commands.failStarted(detail, 'shutdown');
+    this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(detail) }));
   }
 
   /** A message from a peer. */
   receive(msg: Message): void {
     if (this.stopped) return;
-    if (typeof msg?.from === 'string' && typeof msg.fromStorage === 'string') {
-      const known = this.learned.get(msg.from);
-      if (!known || known.storageId !== msg.fromStorage || (msg.fromAddress && known.address !== msg.fromAddress)) {
-        this.learned.set(msg.from, { storageId: msg.fromStorage, address: msg.fromAddress ?? known?.address ?? '' });
-      }
-    }
+    this.identity.learn(msg);
     this.o.raft.step(msg);
     this.kick();
   }
@@ -205,7 +115,7 @@ export class NodeDriver implements ClientExecutor {
     const received = this.o.clock.monoMs();
     const notLeader = this.notLeaderAnswer();
     if (notLeader) return { answers: cmds.map(() => notLeader), index: 0, heldMs: 0 };
-    if (this.queued.length + cmds.length > this.o.pendingCommandsMax) {
+    if (this.commands.pendingCount() + cmds.length > this.o.pendingCommandsMax) {
       const a = errAnswer({
         code: 'RESOURCE_EXHAUSTED',
         message: 'too many commands in flight',
@@ -215,13 +125,13 @@ export class NodeDriver implements ClientExecutor {
       return { answers: cmds.map(() => a), index: 0, heldMs: 0 };
     }
     if (opts.maxHoldMs !== undefined && opts.maxHoldMs > 0) {
-      await this.holdForWork(cmds, received, opts);
+      await holdForWork(this.holdDeps, cmds, received, opts);
     }
     const heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
     const pending = cmds.map(
       (cmd) =>
         new Promise<{ answer: Answer; index: number }>((resolve) => {
-          this.queued.push({ cmd, resolve, deadline: opts.deadline });
+          this.commands.enqueue({ cmd, resolve, deadline: opts.deadline });
         }),
     );
     this.kick();
@@ -238,12 +148,21 @@ export class NodeDriver implements ClientExecutor {
     }
     const nl = this.notLeaderAnswer();
     if (nl) return { asOf: this.asOf(), answer: nl };
-    const ctx = this.nextReadCtx++;
-    return new Promise<ReadAnswer>((resolve) => {
-      this.reads.set(ctx, { query, resolve, deadline: opts.deadline, index: null });
-      this.o.raft.readIndex(ctx);
-      this.kick();
-    });
+    if (this.reads.size() >= this.o.pendingReadsMax) {
+      return {
+        asOf: this.asOf(),
+        answer: errAnswer({
+          code: 'RESOURCE_EXHAUSTED',
+          message: 'too many linearizable reads pending',
+          limit: 'pendingReads',
+          retryAfterMs: 100,
+        }),
+      };
+    }
+    const { ctx, answer } = this.reads.add(query, opts.deadline);
+    this.o.raft.readIndex(ctx);
+    this.kick();
+    return answer;
   }
 
   status(): NodeStatus {
@@ -273,6 +192,14 @@ export class NodeDriver implements ClientExecutor {
       appliedIndex: this.applied,
       ready: this.ready(),
       ...(st.recovering ? { recovering: st.recovering } : {}),
+      ...(this.o.electionTicks !== undefined
+        ? {
+            electionTimeoutMs: {
+              min: this.o.electionTicks * this.o.tickMs,
+              max: 2 * this.o.electionTicks * this.o.tickMs,
+            },
+          }
+        : {}),
       members,
     };
   }
@@ -290,10 +217,12 @@ export class NodeDriver implements ClientExecutor {
 
   /** (index, digest) pairs at snapshots and every 100th index, for replica comparison. */
   digestHistory(): { index: number; digest: string }[] {
-    const out = this.digests.slice();
-    const last = out[out.length - 1];
-    if (!last || last.index !== this.applied) out.push({ index: this.applied, digest: this.o.sm.digest() });
-    return out;
+    return this.snapshots.digestHistory(this.applied);
+  }
+
+  /** Client commands proposed, and proposed commands that failed by reason (cumulative). */
+  proposalStats(): { proposed: number; failed: ReadonlyMap<string, number> } {
+    return this.commands.stats;
   }
 
   appliedIndex(): number {
@@ -372,13 +301,16 @@ export class NodeDriver implements ClientExecutor {
         await this.handleReady(this.o.raft.ready());
         if (++rounds > 10_000) throw new Error('driver: Ready loop did not settle');
       }
-      this.expireDeadlines();
+      this.reads.expire(this.o.clock.monoMs(), () => ({
+        asOf: this.asOf(),
+        answer: errAnswer({ code: 'DEADLINE_EXCEEDED', message: 'read deadline exceeded' }),
+      }));
     } while (this.again && !this.stopped);
   }
 
   private async handleReady(rd: Ready): Promise<void> {
     this.onSoftState(rd);
-    if (this.o.advertise && rd.messages.length > 0 && this.unbound()) {
+    if (this.o.advertise && rd.messages.length > 0 && this.identity.unbound()) {
       for (const m of rd.messages) m.fromAddress = this.o.advertise;
     }
     // Every message waits for the write. (A leader may in principle replicate in parallel with its own
@@ -391,79 +323,29 @@ export class NodeDriver implements ClientExecutor {
     if (rd.snapshot !== null) {
       this.o.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
-      this.lastSnapshotIndex = rd.snapshot.meta.index;
+      this.snapshots.installed(rd.snapshot.meta.index);
       this.membership = rd.snapshot.meta.membership;
       this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
-      this.failInflightBelow(rd.snapshot.meta.index);
+      this.commands.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
     if (rd.messages.length > 0) this.o.send(rd.messages);
-    for (const p of rd.proposed) {
-      const f = this.proposing.get(p.id);
-      if (f) {
-        this.proposing.delete(p.id);
-        f.index = p.index;
-        f.term = p.term;
-        this.inflight.set(p.index, f);
-      }
-    }
-    for (const d of rd.droppedProposals) {
-      const f = this.proposing.get(d.id);
-      if (!f) continue;
-      this.proposing.delete(d.id);
-      const detail: ErrorDetail =
-        d.reason === 'too-large'
-          ? { code: 'RESOURCE_EXHAUSTED', message: 'entry too large', limit: 'maxEntryBytes' }
-          : d.reason === 'uncommitted-cap'
-            ? {
-                code: 'RESOURCE_EXHAUSTED',
-                message: 'too much uncommitted data',
-                limit: 'maxUncommittedBytes',
-                retryAfterMs: 50,
-              }
-            : this.notLeaderDetail();
-      for (const c of f.cmds) c.resolve({ answer: errAnswer(detail), index: 0 });
-      if (f.cmds.some((c) => c.cmd.cmd.type === 'advanceTime')) this.advanceInFlight = false;
-    }
+    this.commands.onProposed(rd.proposed);
+    // (A dropped advanceTime's own resolve clears advanceInFlight.)
+    this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
     for (const e of rd.committedEntries) this.applyEntry(e);
-    for (const rs of rd.readStates) {
-      const r = this.reads.get(rs.ctx);
-      if (r) r.index = rs.index;
-    }
-    for (const dr of rd.droppedReads) {
-      const r = this.reads.get(dr.ctx);
-      if (!r) continue;
-      this.reads.delete(dr.ctx);
-      r.resolve({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) });
-    }
-    this.serveReads();
+    this.reads.onReadStates(rd.readStates);
+    this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
+    this.reads.serve(this.applied, (q) => this.o.sm.read(q));
     this.o.raft.advance();
-    this.maybeSnapshot();
+    this.snapshots.maybeSnapshot(this.applied);
   }
 
   private applyEntry(e: Entry): void {
+    assert(e.index === this.applied + 1, `driver: applied ${this.applied} is followed by entry ${e.index}`);
     if (e.type === EntryType.Normal) {
       const answers = this.o.sm.apply(e.index, e.data);
-      const f = this.inflight.get(e.index);
-      if (f) {
-        this.inflight.delete(e.index);
-        if (f.term === e.term) {
-          for (let k = 0; k < f.cmds.length; k++) {
-            const a = answers[k];
-            const c = f.cmds[k] as PendingCommand;
-            c.resolve({
-              answer: a ? a.answer : errAnswer({ code: 'INTERNAL', message: 'no answer for command' }),
-              index: e.index,
-            });
-            if (c.cmd.cmd.type === 'advanceTime') this.advanceInFlight = false;
-          }
-        } else {
-          this.failCommands(f.cmds, {
-            code: 'UNAVAILABLE',
-            message: 'leadership changed before the command committed',
-          });
-        }
-      }
+      this.commands.onApplied(e, answers);
       const events = this.o.sm.drainEvents();
       if (events.length > 0 && this.eventSubs.size > 0) {
         for (const ev of events) {
@@ -475,7 +357,7 @@ export class NodeDriver implements ClientExecutor {
       if (e.type === EntryType.Config && e.config) this.membership = e.config;
     }
     this.applied = e.index;
-    if (e.index % 100 === 0) this.recordDigest();
+    if (e.index % 100 === 0) this.snapshots.recordDigest(this.applied);
     this.o.onApplied?.(e.index);
     for (const w of [...this.appliedWaiters]) w();
   }
@@ -489,176 +371,56 @@ export class NodeDriver implements ClientExecutor {
       this.leaderId = leader;
     }
     if (this.isLeader && !wasLeader) {
-      // Continue the lease clock from the newest stamp in our log as it is now: what we applied,
-      // and the entries above it, including uncommitted ones (never from truncated entries).
-      const newest = { mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() };
-      const st = this.o.storage;
-      for (let i = Math.max(st.firstIndex(), this.applied + 1); i <= st.lastIndex(); i++) {
-        const [ent] = st.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
-        if (ent && ent.type === EntryType.Normal) {
-          const env = decodeEnvelope(ent.data);
-          if (env) {
-            newest.mono = Math.max(newest.mono, env.mono);
-            newest.wall = Math.max(newest.wall, env.wall);
-          }
-        }
-      }
-      this.clock.startLeading(newest);
+      this.clock.startLeading(this.newestStamp());
       this.advanceInFlight = false;
     } else if (!this.isLeader && wasLeader) {
       this.clock.stopLeading();
       // Pending items were started under our term: fail them (FAULTS P8). Proposed ones may still
       // commit under the next leader, so their outcome is unknown.
-      this.failCommands(
-        [...this.proposing.values(), ...this.inflight.values()].flatMap((f) => f.cmds),
+      this.commands.failStarted(
         { code: 'UNAVAILABLE', message: 'leadership lost while committing', ...this.hint() },
+        'leadership-lost',
       );
-      this.proposing.clear();
-      this.inflight.clear();
-      this.failCommands(this.queued, this.notLeaderDetail());
-      this.queued = [];
-      for (const r of this.reads.values()) r.resolve({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) });
-      this.reads.clear();
+      this.commands.failQueued(this.notLeaderDetail());
+      this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
       for (const cb of [...this.stepDownSubs]) cb();
     }
   }
 
+  /**
+   * Where a new leader continues the lease clock: the newest stamp in our log as it is now — what we
+   * applied, and the entries above it, including uncommitted ones (never from truncated entries).
+   */
+  private newestStamp(): { mono: number; wall: number } {
+    const newest = { mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() };
+    const st = this.o.storage;
+    for (let i = Math.max(st.firstIndex(), this.applied + 1); i <= st.lastIndex(); i++) {
+      const [ent] = st.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
+      if (ent && ent.type === EntryType.Normal) {
+        const env = decodeEnvelope(ent.data);
+        if (env) {
+          newest.mono = Math.max(newest.mono, env.mono);
+          newest.wall = Math.max(newest.wall, env.wall);
+        }
+      }
+    }
+    return newest;
+  }
+
   /** Packs queued commands into entries stamped with the log clocks (leader only). */
   private flushQueued(): void {
-    if (this.queued.length === 0) return;
+    if (this.commands.queuedCount() === 0) return;
     if (!this.isLeader) {
-      this.failCommands(this.queued, this.notLeaderDetail());
-      this.queued = [];
+      this.commands.failQueued(this.notLeaderDetail());
       return;
     }
-    const items: { id: number; data: Uint8Array }[] = [];
-    while (this.queued.length > 0) {
-      const batch = this.queued.splice(0, this.o.commandsPerEntryMax);
-      const stamps: Stamps = this.clock.stamp();
-      const data = encodeEnvelope({
-        v: ENVELOPE_VERSION,
-        mono: stamps.mono,
-        wall: stamps.wall,
-        cmds: batch.map((c) => c.cmd),
-      });
-      const id = this.nextProposalId++;
-      this.proposing.set(id, { term: 0, index: 0, cmds: batch });
-      items.push({ id, data });
-    }
-    this.o.raft.proposeBatch(items);
-  }
-
-  private serveReads(): void {
-    for (const [ctx, r] of this.reads) {
-      if (r.index !== null && this.applied >= r.index) {
-        this.reads.delete(ctx);
-        r.resolve(this.o.sm.read(r.query));
-      }
-    }
-  }
-
-  private expireDeadlines(): void {
-    const now = this.o.clock.monoMs();
-    for (const [ctx, r] of this.reads) {
-      if (r.deadline <= now) {
-        this.reads.delete(ctx);
-        r.resolve({
-          asOf: this.asOf(),
-          answer: errAnswer({ code: 'DEADLINE_EXCEEDED', message: 'read deadline exceeded' }),
-        });
-      }
-    }
-  }
-
-  /** Whether the effective membership still has a member without a storage id or an address. */
-  private unbound(): boolean {
-    const at = this.o.raft.effectiveConfigIndex;
-    if (this.unboundCache?.at !== at) {
-      const members = this.o.raft.status().membership.members;
-      this.unboundCache = { at, value: members.some((m) => m.storageId === '' || m.address === '') };
-    }
-    return this.unboundCache.value;
-  }
-
-  /**
-   * Bootstrap identity (DESIGN.md §5): the leader commits every member's storage id and advertised
-   * address as soon as it has heard them, so that a member that later comes back with a wiped disk
-   * is not counted for votes or commits.
-   */
-  private maybeBind(): void {
-    if (!this.isLeader || this.ticks - this.bindAttemptTick < 5 || !this.unbound()) return;
-    this.bindAttemptTick = this.ticks;
-    const st = this.o.raft.status();
-    const members = st.membership.members.map((m) => {
-      const l =
-        m.id === st.id ? { storageId: st.storageId, address: this.o.advertise ?? m.address } : this.learned.get(m.id);
-      return {
-        ...m,
-        storageId: m.storageId !== '' ? m.storageId : (l?.storageId ?? ''),
-        address: l?.address ? l.address : m.address,
-      };
-    });
-    const r = this.o.raft.changeMembership({ type: 'bind', members });
-    if (r.ok)
-      this.o.log.info(
-        { index: r.index, members: members.map((m) => [m.id, m.storageId]) },
-        'binding member identities',
-      );
-  }
-
-  /** Says, once per change, when storage identities disagree (DESIGN.md §5): a wiped disk is not a voter. */
-  private reportIdentity(): void {
-    if (this.ticks % 20 !== 0) return;
-    const raft = this.o.raft;
-    const mismatches = raft.stats.storageMismatch;
-    if (mismatches > this.reportedMismatches) {
-      this.reportedMismatches = mismatches;
-      const members = raft.status().membership.members;
-      const wrong = members
-        .map((m) => ({ id: m.id, expected: m.storageId, presented: this.learned.get(m.id)?.storageId ?? '' }))
-        .filter((x) => x.expected !== '' && x.presented !== '' && x.expected !== x.presented);
-      const key = JSON.stringify(wrong);
-      if (wrong.length > 0 && key !== this.reportedMismatchKey) {
-        this.reportedMismatchKey = key;
-        this.o.log.warn(
-          { members: wrong },
-          'refusing votes and acknowledgements from a member whose storage id does not match the membership (its data dir was wiped or replaced); it is not counted until an operator replaces it',
-        );
-      }
-    }
-    const st = raft.status();
-    const me = st.membership.members.find((m) => m.id === st.id);
-    const wiped = me !== undefined && me.storageId !== '' && me.storageId !== st.storageId;
-    if (wiped && !this.reportedWiped) {
-      this.o.log.error(
-        { storageId: st.storageId, membershipStorageId: me.storageId },
-        'this node was formatted anew (its data dir was wiped): the cluster knows it by another storage id, so it will not vote or count for commits until an operator replaces it',
-      );
-    }
-    this.reportedWiped = wiped;
-    // Before any membership reaches it, a wiped node learns its old identity from how peers address it.
-    const otherIdentity = raft.stats.addressedToOtherStorage > 0;
-    if (otherIdentity && !wiped && !this.reportedAddressedAsOther) {
-      this.o.log.error(
-        { storageId: st.storageId },
-        'peers address this node by another storage id (its data dir was wiped or replaced): they will not count it for votes or commits until an operator replaces it',
-      );
-    }
-    this.reportedAddressedAsOther = otherIdentity || this.reportedAddressedAsOther;
-    const recovering = raft.recovering;
-    if (recovering === null && this.reportedRecovering !== null) {
-      this.o.log.warn(
-        { floor: this.reportedRecovering, commit: st.commit, term: st.term },
-        'caught up after the storage loss: voting again',
-      );
-    }
-    this.reportedRecovering = recovering;
+    this.o.raft.proposeBatch(this.commands.pack(() => this.clock.stamp()));
   }
 
   private onTick(): void {
     this.ticks++;
-    this.maybeBind();
-    this.reportIdentity();
+    this.identity.maybeBind(this.ticks, this.isLeader);
+    this.identity.report(this.ticks);
     if (!this.isLeader || this.advanceInFlight || this.stopped) return;
     const now = this.o.clock.monoMs();
     if (now - this.lastAdvanceAt < this.o.advanceMinIntervalMs) return;
@@ -668,9 +430,8 @@ export class NodeDriver implements ClientExecutor {
     if (!isDue) return;
     this.advanceInFlight = true;
     this.lastAdvanceAt = now;
-    const cmd: Command = { type: 'advanceTime' };
-    this.queued.push({
-      cmd: { session: null, seq: 0, cmd },
+    this.commands.enqueue({
+      cmd: { session: null, seq: 0, cmd: { type: 'advanceTime' } },
       deadline: now + 10_000,
       resolve: () => {
         this.advanceInFlight = false;
@@ -678,96 +439,23 @@ export class NodeDriver implements ClientExecutor {
     });
   }
 
-  private async holdForWork(cmds: SessionCommand[], received: number, opts: ExecuteOptions): Promise<void> {
-    const lease = cmds.find((c) => c.cmd.type === 'lease')?.cmd;
-    if (!lease || lease.type !== 'lease') return;
-    const hasWork = (): boolean => {
-      const r = this.o.sm.read({ type: 'stats', queue: lease.queue });
-      if (!r.answer.ok) return false;
-      const stats = r.answer.value as { counts: Record<string, number> };
-      return (stats.counts['waiting'] ?? 0) > 0;
+  private get holdDeps(): Parameters<typeof holdForWork>[0] {
+    return {
+      sm: this.o.sm,
+      clock: this.o.clock,
+      timers: this.o.timers,
+      subscribe: (f, cb) => this.subscribe(f, cb),
+      onStepDown: (cb) => this.onStepDown(cb),
     };
-    if (hasWork()) return;
-    const until = Math.min(received + (opts.maxHoldMs ?? 0), opts.deadline - 50);
-    await new Promise<void>((resolve) => {
-      let done = false;
-      const finish = (): void => {
-        if (done) return;
-        done = true;
-        unsub();
-        unStep();
-        this.o.timers.clearTimeout(timer);
-        opts.signal?.removeEventListener('abort', finish);
-        resolve();
-      };
-      const unsub = this.subscribe({ queue: lease.queue }, (ev) => {
-        if (ev.state === 'waiting') finish();
-      });
-      const unStep = this.onStepDown(finish);
-      const timer = this.o.timers.setTimeout(finish, Math.max(0, until - this.o.clock.monoMs()));
-      opts.signal?.addEventListener('abort', finish);
-    });
-  }
-
-  private maybeSnapshot(): void {
-    if (this.snapshotting || this.applied - this.lastSnapshotIndex < this.o.snapshotEvery) return;
-    const index = this.applied;
-    // A leader's snapshot stepped in while this Ready was being persisted replaced the log: ours
-    // would describe state the node is about to discard (and its term is no longer known).
-    if (this.o.raft.termAt(index) === undefined) return;
-    this.snapshotting = true;
-    const chunks = [...this.o.sm.snapshot()];
-    const data = concat(chunks);
-    const snap = this.o.raft.buildSnapshot(index, data);
-    this.recordDigest();
-    this.o.durable
-      .createSnapshot(snap, { compactTo: Math.max(0, index - this.o.snapshotKeep) })
-      .then(() => {
-        this.lastSnapshotIndex = index;
-        this.o.log.info({ index, bytes: data.length }, 'snapshot taken');
-      })
-      .catch((err: unknown) => this.fatal(err))
-      .finally(() => {
-        this.snapshotting = false;
-      });
   }
 
   // ------------------------------------------------------------------ helpers
 
-  private recordDigest(): void {
-    const last = this.digests[this.digests.length - 1];
-    if (last && last.index === this.applied) return;
-    this.digests.push({ index: this.applied, digest: this.o.sm.digest() });
-    if (this.digests.length > 1000) this.digests.splice(0, this.digests.length - 1000);
-  }
-
-  private failInflightBelow(index: number): void {
-    for (const [i, f] of this.inflight) {
-      if (i <= index) {
-        this.inflight.delete(i);
-        this.failCommands(f.cmds, { code: 'UNAVAILABLE', message: 'log replaced by a snapshot' });
-      }
-    }
-  }
-
-  private failCommands(cmds: PendingCommand[], detail: ErrorDetail): void {
-    for (const c of cmds) c.resolve({ answer: errAnswer(detail), index: 0 });
-  }
-
-  private failAll(detail: ErrorDetail): void {
-    this.failCommands(this.queued, detail);
-    this.queued = [];
-    for (const f of [...this.proposing.values(), ...this.inflight.values()]) this.failCommands(f.cmds, detail);
-    this.proposing.clear();
-    this.inflight.clear();
-    for (const r of this.reads.values()) r.resolve({ asOf: this.asOf(), answer: errAnswer(detail) });
-    this.reads.clear();
-  }
-
   private fatal(err: unknown): void {
     if (this.stopped) return;
     const e = err instanceof Error ? err : new Error(String(err));
-    this.o.log.error({ err: e.message }, 'fatal error in the driver loop; stopping');
+    // `{ err }`: pino's serializer keeps the type and the stack (an AssertionError is a bug to read).
+    this.o.log.error({ err: e }, 'fatal error in the driver loop; stopping');
     this.stop();
     this.o.onFatal(e);
   }
@@ -800,20 +488,4 @@ export class NodeDriver implements ClientExecutor {
   private asOf(): { index: number; mono: number; wall: number } {
     return { index: this.applied, mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() };
   }
-}
-
-function errAnswer(error: ErrorDetail): Answer {
-  return { ok: false, error };
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

@@ -51,6 +51,12 @@ export class NodeMetrics {
   });
   readonly leasesExpired = this.counter('raftq_leases_expired_total', 'Leases that ended by deadline');
   readonly deadLettered = this.counter('raftq_dead_lettered_total', 'Tasks that became dead');
+  readonly stateMachine = new Counter({
+    name: 'raftq_statemachine_events_total',
+    help: "The state machine's own counters (undecodable entries, stale commands, internal errors, deferred transitions, ...)",
+    labelNames: ['counter'],
+    registers: [this.registry],
+  });
   readonly malformedRequests = this.counter('raftq_malformed_requests_total', 'Requests refused as malformed');
   readonly clientCalls = this.counter('raftq_client_calls_total', 'Client gRPC calls served (a Submit counts once)');
   readonly submitCalls = this.counter('raftq_client_submit_calls_total', 'Submit calls (coalesced commands)');

@@ -2,6 +2,8 @@
 // admin HTTP port, and an orderly SIGTERM (hand over leadership, finish in-flight requests, close
 // storage; a second SIGTERM exits at once).
 import { randomBytes } from 'node:crypto';
+import type { Counter } from 'prom-client';
+import type { QueueStats } from '../protocol/index.js';
 import { QueueStateMachine } from '../statemachine/index.js';
 import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
@@ -12,16 +14,17 @@ import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
-import { ConfigError, formatHostPort, prepareDataDir, type NodeConfig } from './config.js';
+import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
-import { SkewedClock, systemClock, type ClockSource } from './log-clock.js';
+import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
-import { faultLayerFromEnv } from './storage/fault-layer.js';
+import { makeDataDir } from './storage/data-dir.js';
+import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -69,25 +72,171 @@ export async function runNode(config: NodeConfig): Promise<void> {
   await node.stopped;
 }
 
-export async function startNode(config: NodeConfig, log: Logger): Promise<RunningNode> {
-  prepareDataDir(config.dataDir);
+/** What startNode built before it listens: storage, the state machine, Raft and the driver. */
+interface Core {
+  ns: NodeStorage;
+  sm: QueueStateMachine;
+  raft: RaftNode;
+  driver: NodeDriver;
+  transport: PeerTransport;
+  startCommit: number;
+}
+
+/**
+ * The composition root: builds the node and starts every listener, or closes whatever it had
+ * started and throws (the process then exits non-zero instead of lingering half up). Test-only
+ * fault hooks come from `hooks` (installed by a test launcher), never from the environment.
+ */
+export async function startNode(
+  config: NodeConfig,
+  log: Logger,
+  hooks: NodeHooks = installedNodeHooks(),
+): Promise<RunningNode> {
+  makeDataDir(config.dataDir);
   const metrics = new NodeMetrics();
-  let fatal: (err: Error) => void = () => {};
-  // Test harnesses only: RAFTQ_TEST_STORAGE_FAULTS installs the storage fault layer and its
-  // control routes on the admin port; the production path never constructs it.
+  const fatalRef: { fatal: (err: Error) => void } = { fatal: () => {} };
   let faults: FaultLayer | null = null;
-  // (SIGUSR2 also means "power loss, then SIGKILL" in that mode.)
-  const envWrap = faultLayerFromEnv();
-  const testClock = process.env['RAFTQ_TEST_CLOCK'] ? new SkewedClock(systemClock) : null;
-  const clock: ClockSource = testClock ?? systemClock;
+  const wrapKv = hooks.wrapKv;
+  const started: (() => unknown)[] = [];
+  try {
+    const core = await openCore(config, log, metrics, fatalRef, {
+      ...hooks,
+      ...(wrapKv ? { wrapKv: (kv: KvStore) => (faults = wrapKv(kv)) } : {}),
+    });
+    started.push(
+      () => core.ns.close(),
+      () => core.transport.close(),
+    );
+    const { driver } = core;
+    // Set once the client port is up; the admin port may be scraped before.
+    let clientServer: ClientServer | null = null;
+    // Wall ms each peer was last heard from, for the console's "last contact" (bounded).
+    const heard = new Map<string, number>();
+    const peerServer = await PeerServer.start({
+      address: formatHostPort(config.peerListen),
+      selfId: config.id,
+      onMessage: (m) => {
+        if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
+        driver.receive(m);
+      },
+    });
+    started.push(() => peerServer.close());
+    const admin = new AdminHttp(
+      {
+        ready: () => driver.ready(),
+        status: () => ({ ...driver.status(), log: driver.logStatus() }),
+        digests: () => driver.digestHistory(),
+        refreshMetrics: () => refreshAll(metrics, core, peerServer, clientServer),
+        console: new ConsoleHttp({
+          executor: driver,
+          storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
+          lastHeard: (id) => heard.get(id),
+        }),
+        controls: {
+          ...(faults ? faultControls(faults) : {}),
+          ...(hooks.clock ? clockControls(hooks.clock) : {}),
+        },
+      },
+      metrics,
+    );
+    if (config.http) {
+      started.push(() => admin.close());
+      await admin.listen(config.http.host, config.http.port);
+    }
+    const client = await startClientService(config, driver, log);
+    clientServer = client;
+    driver.start();
+    const identity = core.ns.identity;
+    log.info(
+      {
+        clusterId: identity.clusterId,
+        storageId: identity.storageId,
+        applied: driver.appliedIndex(),
+        commit: core.startCommit,
+      },
+      'node started',
+    );
+    return running(config, log, core, { peerServer, admin, client }, fatalRef, () => faults);
+  } catch (err) {
+    // Close in reverse order of start; a close that fails must not hide why the start failed.
+    for (const close of started.reverse())
+      await Promise.resolve()
+        .then(close)
+        .catch(() => undefined);
+    throw err;
+  }
+}
+
+/** Opens storage (reporting what recovery found) and builds the state machine, Raft and the driver. */
+async function openCore(
+  config: NodeConfig,
+  log: Logger,
+  metrics: NodeMetrics,
+  fatalRef: { fatal: (err: Error) => void },
+  hooks: NodeHooks,
+): Promise<Core> {
   const ns = await NodeStorage.open(config.dataDir, {
-    ...(envWrap ? { wrapKv: (kv: KvStore) => (faults = envWrap(kv) as FaultLayer) } : {}),
+    ...(hooks.wrapKv ? { wrapKv: hooks.wrapKv } : {}),
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
-    onFailure: (err) => fatal(err),
+    onFailure: (err) => fatalRef.fatal(err),
     onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
   });
-  const recovered = ns.recovered;
+  try {
+    reportRecovery(ns.recovered, log);
+    const snapshot: Snapshot | null = ns.mirror.snapshot();
+    const storage = ns.mirror;
+    const sm = new QueueStateMachine();
+    if (snapshot) sm.restore(snapshot.data);
+    const raft = new RaftNode(
+      makeRaftConfig({
+        id: config.id,
+        storageId: ns.identity.storageId,
+        group: 0,
+        electionTicks: config.electionTicks,
+        heartbeatTicks: 1,
+        applied: snapshot?.meta.index ?? 0,
+      }),
+      storage,
+      new Rng(randomBytes(4).readUInt32LE(0)),
+    );
+    const peers = new Map<string, string>();
+    for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+    const transport = new PeerTransport({
+      selfId: config.id,
+      peers,
+      onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
+    });
+    const startCommit = ns.recovered.hardState.commit;
+    const driver = new NodeDriver({
+      clusterId: ns.identity.clusterId,
+      raft,
+      storage,
+      durable: ns,
+      sm,
+      send: (msgs: Message[]) => transport.send(msgs),
+      advertise: config.advertise,
+      clock: hooks.clock ?? systemClock,
+      timers: realTimers,
+      log,
+      tickMs: config.heartbeatMs,
+      electionTicks: config.electionTicks,
+      snapshotEvery: config.snapshotEvery,
+      // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
+      // interval, so a small --snapshot-every really bounds the log.
+      snapshotKeep: Math.min(1000, config.snapshotEvery),
+      startCommit,
+      onApplied: (i) => metrics.appliedIndex.set(i),
+      onFatal: (err) => fatalRef.fatal(err),
+    });
+    return { ns, sm, raft, driver, transport, startCommit };
+  } catch (err) {
+    await ns.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+function reportRecovery(recovered: NodeStorage['recovered'], log: Logger): void {
   if (recovered.truncated) {
     log.warn(
       { from: recovered.truncated.fromIndex, reason: recovered.truncated.reason },
@@ -106,115 +255,21 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
       'still recovering from a storage loss: not voting until caught up',
     );
   }
-  const identity = ns.identity;
-  const snapshot: Snapshot | null = ns.mirror.snapshot();
-  const storage = ns.mirror;
+}
 
-  const sm = new QueueStateMachine();
-  if (snapshot) sm.restore(snapshot.data);
-  const seed = randomBytes(4).readUInt32LE(0);
-  const raft = new RaftNode(
-    makeRaftConfig({
-      id: config.id,
-      storageId: identity.storageId,
-      group: 0,
-      electionTicks: config.electionTicks,
-      heartbeatTicks: 1,
-      applied: snapshot?.meta.index ?? 0,
-    }),
-    storage,
-    new Rng(seed),
-  );
-
-  const peers = new Map<string, string>();
-  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
-  const transport = new PeerTransport({
-    selfId: config.id,
-    peers,
-    onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
-  });
-
+/** The started node: an orderly shutdown, and the fatal path (exit 4). */
+function running(
+  config: NodeConfig,
+  log: Logger,
+  core: Core,
+  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer },
+  fatalRef: { fatal: (err: Error) => void },
+  faults: () => FaultLayer | null,
+): RunningNode {
+  const { driver, transport, ns } = core;
+  const { peerServer, admin, client } = listeners;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
-  const driver = new NodeDriver({
-    clusterId: identity.clusterId,
-    raft,
-    storage,
-    durable: ns,
-    sm,
-    send: (msgs: Message[]) => transport.send(msgs),
-    advertise: config.advertise,
-    clock,
-    timers: realTimers,
-    log,
-    tickMs: config.heartbeatMs,
-    snapshotEvery: config.snapshotEvery,
-    // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
-    // interval, so a small --snapshot-every really bounds the log.
-    snapshotKeep: Math.min(1000, config.snapshotEvery),
-    startCommit: recovered.hardState.commit,
-    onApplied: (i) => metrics.appliedIndex.set(i),
-    onFatal: (err) => fatal(err),
-  });
-
-  // Set once the client port is up; the admin port may be scraped before.
-  let clientServer: ClientServer | null = null;
-  // Wall ms each peer was last heard from, for the console's "last contact".
-  const heard = new Map<string, number>();
-  const peerServer = await PeerServer.start({
-    address: formatHostPort(config.peerListen),
-    selfId: config.id,
-    onMessage: (m) => {
-      if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
-      driver.receive(m);
-    },
-  });
-  const admin = new AdminHttp(
-    {
-      ready: () => driver.ready(),
-      status: () => ({ ...driver.status(), log: driver.logStatus() }),
-      digests: () => driver.digestHistory(),
-      refreshMetrics: () => {
-        refreshMetrics(metrics, driver);
-        const calls = clientServer?.metrics();
-        if (calls) {
-          syncCounter(metrics.clientCalls, calls.calls);
-          syncCounter(metrics.submitCalls, calls.submitCalls);
-          syncCounter(metrics.submitItems, calls.submitItems);
-        }
-        countMalformed(metrics, [
-          clientServer?.metrics().invalidArgument ?? 0,
-          peerServer.metrics().invalidArgumentCount,
-          peerServer.metrics().resourceExhaustedCount,
-          raft.stats.malformed,
-        ]);
-      },
-      console: new ConsoleHttp({
-        executor: driver,
-        storageIds: () => Object.fromEntries(raft.status().membership.members.map((m) => [m.id, m.storageId])),
-        lastHeard: (id) => heard.get(id),
-      }),
-      controls: {
-        ...(faults ? faultControls(faults) : {}),
-        ...(testClock ? clockControls(testClock) : {}),
-      },
-    },
-    metrics,
-  );
-  if (config.http) await admin.listen(config.http.host, config.http.port);
-  const client = await startClientService(config, driver, log);
-  clientServer = client;
-  driver.start();
-  log.info(
-    {
-      clusterId: identity.clusterId,
-      storageId: identity.storageId,
-      applied: driver.appliedIndex(),
-      commit: recovered.hardState.commit,
-    },
-    'node started',
-  );
-
   let closing: Promise<void> | null = null;
   const shutdown = (): Promise<void> => {
     closing ??= (async () => {
@@ -232,11 +287,11 @@ export async function startNode(config: NodeConfig, log: Logger): Promise<Runnin
     })();
     return closing;
   };
-  fatal = (err: Error) => {
+  fatalRef.fatal = (err: Error) => {
     // Test-only power cut in progress: the fault layer is still rolling back unsynced writes. Exiting
     // now would cut that short and keep writes a real power loss drops; its SIGKILL is coming.
-    if ((faults as FaultLayer | null)?.isPoweredOff) return;
-    log.fatal({ err: err.message }, 'fatal storage or driver error: stopping the node');
+    if (faults()?.isPoweredOff) return;
+    log.fatal({ err }, 'fatal storage or driver error: stopping the node');
     process.stderr.write(`raftq: ${config.id}: fatal: ${err.message}\n`);
     // After a failed fsync the page cache is unknown (FAULTS P12): exit and recover from disk.
     process.exit(4);
@@ -282,6 +337,28 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
   };
 }
 
+function refreshAll(metrics: NodeMetrics, core: Core, peerServer: PeerServer, clientServer: ClientServer | null): void {
+  const { driver, raft } = core;
+  refreshMetrics(metrics, driver);
+  refreshQueueMetrics(metrics, core.sm);
+  const proposals = driver.proposalStats();
+  syncCounter(metrics.proposals, proposals.proposed);
+  for (const [reason, n] of proposals.failed) syncCounter(metrics.proposalsFailed, n, { reason });
+  for (const [name, n] of Object.entries(core.sm.counters)) syncCounter(metrics.stateMachine, n, { counter: name });
+  const calls = clientServer?.metrics();
+  if (calls) {
+    syncCounter(metrics.clientCalls, calls.calls);
+    syncCounter(metrics.submitCalls, calls.submitCalls);
+    syncCounter(metrics.submitItems, calls.submitItems);
+  }
+  countMalformed(metrics, [
+    calls?.invalidArgument ?? 0,
+    peerServer.metrics().invalidArgumentCount,
+    peerServer.metrics().resourceExhaustedCount,
+    raft.stats.malformed,
+  ]);
+}
+
 function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
   const st = driver.status();
   m.term.set(st.term);
@@ -308,13 +385,41 @@ function countMalformed(m: NodeMetrics, counts: number[]): void {
 }
 const malformedSeen = new WeakMap<NodeMetrics, number>();
 
-/** Advances a Prometheus counter to a cumulative count kept elsewhere. */
-function syncCounter(c: NodeMetrics['clientCalls'], total: number): void {
-  const seen = counterSeen.get(c) ?? 0;
-  if (total > seen) c.inc(total - seen);
-  counterSeen.set(c, Math.max(seen, total));
+/**
+ * Tasks per queue and state, and the lease-expiry and dead-letter counters, from the state machine at
+ * scrape time. The counters follow the queues' replicated totals (they only rise: a deleted queue's
+ * totals are not taken back).
+ * TODO(sm counters): once the state machine has `taskCounts()` and the `leasesExpired` /
+ * `deadLettered` counters (with `enqueued`, `completed`, `nacked`), read those instead of the
+ * per-queue stats; the new counters are exported through raftq_statemachine_events_total already.
+ */
+function refreshQueueMetrics(m: NodeMetrics, sm: QueueStateMachine): void {
+  const r = sm.read({ type: 'queues' });
+  if (!r.answer.ok) return;
+  const { queues } = r.answer.value as { queues: QueueStats[] };
+  m.tasks.reset();
+  let leaseExpired = 0;
+  let dead = 0;
+  for (const q of queues) {
+    for (const [state, n] of Object.entries(q.counts)) m.tasks.set({ queue: q.queue, state }, n);
+    leaseExpired += q.totals.leaseExpired;
+    dead += q.totals.dead;
+  }
+  syncCounter(m.leasesExpired, leaseExpired);
+  syncCounter(m.deadLettered, dead);
 }
-const counterSeen = new WeakMap<object, number>();
+
+/** Advances a Prometheus counter (one label set of it) to a cumulative count kept elsewhere. */
+function syncCounter(c: Counter<string>, total: number, labels: Record<string, string> = {}): void {
+  let seen = counterSeen.get(c);
+  if (seen === undefined) counterSeen.set(c, (seen = new Map()));
+  const key = JSON.stringify(labels);
+  const before = seen.get(key);
+  if (before === undefined) c.inc(labels, 0); // a series that exists from the first scrape, at 0
+  if (total > (before ?? 0)) c.inc(labels, total - (before ?? 0));
+  seen.set(key, Math.max(before ?? 0, total));
+}
+const counterSeen = new WeakMap<object, Map<string, number>>();
 
 async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
   const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });

@@ -31,6 +31,11 @@ export interface NodeStatus {
    * neither votes nor campaigns until its log is repaired up to `index` / past `term`.
    */
   recovering?: { index: number; term: number };
+  /**
+   * This node's election timeout in ms: each round waits between min and max without hearing a
+   * leader before it campaigns (a client's lease bound must allow for max).
+   */
+  electionTimeoutMs?: { min: number; max: number };
   members: MemberStatus[];
 }
 

@@ -1,5 +1,6 @@
 // Wire codec for Raft messages between peers: msgpackr bytes plus a defensive validator. Everything
 // here is pure and total: decoding hostile bytes returns an error string, it never throws.
+import { assertNever } from '../protocol/assert.js';
 import { encode, tryDecode } from '../protocol/codec.js';
 import { EntryType, MessageType } from '../raft/types.js';
 import type { Entry, Member, Membership, Message, SnapshotMeta } from '../raft/types.js';
@@ -31,7 +32,7 @@ export function methodFor(type: MessageType): PeerMethod {
     case MessageType.SnapshotResp:
       return 'Respond';
     default:
-      return assertNever(type);
+      return assertNever(type, 'unexpected message type');
   }
 }
 
@@ -228,8 +229,4 @@ function bytes(v: unknown, at: string): Uint8Array {
   if (!(v instanceof Uint8Array)) fail(`${at}: not bytes`);
   // msgpackr hands out Buffers; a plain view keeps equality checks and consumers type-exact.
   return v.constructor === Uint8Array ? v : new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-}
-
-function assertNever(x: never): never {
-  throw new Error(`raftq: unexpected message type ${String(x)}`);
 }

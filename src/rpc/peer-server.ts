@@ -4,6 +4,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { assert } from '../protocol/assert.js';
 import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
 import type { PeerMethod } from './peer-codec.js';
 import { loadProtoFile } from './proto.js';
@@ -364,8 +365,4 @@ function concat(pieces: Uint8Array[], total: number): Uint8Array {
   }
   assert(at === total, 'snapshot pieces add up to the declared length');
   return out;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`raftq: invariant failed: ${what}`);
 }

@@ -8,6 +8,7 @@
 // pings find dead connections, so a slow, dead or partitioned peer only ever costs its own bounded
 // slots (FAULTS.md P13). Snapshots stream one call each (InstallSnapshot).
 import * as grpc from '@grpc/grpc-js';
+import { assert } from '../protocol/assert.js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { encodeMessage, headerOf } from './peer-codec.js';
@@ -477,8 +478,4 @@ function snapshotFrames(msg: Message, frameBytes: number): { frames: Iterator<ob
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
-}
-
-function assert(cond: boolean, what: string): asserts cond {
-  if (!cond) throw new Error(`raftq: invariant failed: ${what}`);
 }

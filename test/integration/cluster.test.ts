@@ -1,18 +1,12 @@
 // Real node processes on loopback (issue #4): election, replication, agreement, and a leader kill
 // under a producer.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
 import type { Queue } from '../../src/client/queue.js';
-import { assertDigestsAgree, startCluster, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { assertDigestsAgree, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-let client: Client | null = null;
-afterEach(async () => {
-  await client?.close().catch(() => undefined);
-  client = null;
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 /** Every task of a queue in the given states, paging through the list read. */
 async function allTasks(
@@ -45,9 +39,9 @@ async function waitAllApplied(t: TestCluster, ids: string[], index: number): Pro
 
 describe.each([3, 5])('a %i-node cluster', (n) => {
   it('elects one leader, replicates, and the replicas agree at common indexes', async () => {
-    tc = await startCluster(n);
+    const tc = await fx.start(n);
     const leader = await waitForLeader(tc.cluster);
-    client = new Client({ servers: tc.cluster.servers, timeoutMs: 20_000 });
+    const client = fx.track(new Client({ servers: tc.cluster.servers, timeoutMs: 20_000 }));
     const q = client.queue<{ k: string }>('it');
     for (let b = 0; b < 25; b++) {
       await q.enqueueMany(Array.from({ length: 20 }, (_, i) => ({ payload: { k: `${b}-${i}` } })));
@@ -56,7 +50,7 @@ describe.each([3, 5])('a %i-node cluster', (n) => {
     expect(ls?.role).toBe('leader');
     const ids = tc.cluster.specs.map((s) => s.id);
     await waitAllApplied(tc, ids, ls?.commitIndex ?? 0);
-    const statuses = await Promise.all(ids.map((id) => statusOf(tc!.cluster, id)));
+    const statuses = await Promise.all(ids.map((id) => statusOf(tc.cluster, id)));
     expect(statuses.filter((s) => s?.role === 'leader').map((s) => s?.id)).toEqual([leader]);
     expect(await assertDigestsAgree(tc.cluster, ids)).toBeGreaterThan(0);
     const tasks = await allTasks(q, ['waiting']);
@@ -66,9 +60,9 @@ describe.each([3, 5])('a %i-node cluster', (n) => {
 
 describe('leader failure', () => {
   it('loses no acknowledged enqueue and duplicates none when the leader is killed with SIGKILL', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const first = await waitForLeader(tc.cluster);
-    client = new Client({ servers: tc.cluster.servers, timeoutMs: 30_000 });
+    const client = fx.track(new Client({ servers: tc.cluster.servers, timeoutMs: 30_000 }));
     const q = client.queue<{ k: string }>('failover');
     const acked = new Map<string, string>();
     let killed = false;
@@ -80,7 +74,7 @@ describe('leader failure', () => {
         acked.set(k, r.id);
         if (!killed && acked.size >= 100) {
           killed = true;
-          await tc!.cluster.kill(first);
+          await tc.cluster.kill(first);
         }
       }
     });

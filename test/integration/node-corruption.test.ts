@@ -1,43 +1,32 @@
 // Damaged log records on a real node's disk (issue #4, FAULTS P11): a corrupted record in the
 // uncommitted tail is truncated at start-up and the node rejoins; a corrupted record inside the
 // committed prefix stops the node with a clear error while the rest of the cluster carries on.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
 import { corruptEntryInDataDir } from '../../src/node/storage/fault-layer.js';
 import type { NodeStatus } from '../../src/rpc/executor.js';
-import {
-  assertDigestsAgree,
-  httpJson,
-  startCluster,
-  statusOf,
-  waitFor,
-  waitForLeader,
-  type TestCluster,
-} from './helpers.js';
+import { assertDigestsAgree, httpJson, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 import { waitApplied, waitExit, waitLine } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
 type AdminStatus = NodeStatus & { log: { firstIndex: number; lastIndex: number; snapshotIndex: number } };
 
-let tc: TestCluster | null = null;
-let client: Client | null = null;
-afterEach(async () => {
-  await client?.close().catch(() => undefined);
-  client = null;
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
+/** One client per test's cluster, opened on first use (closed by the fixture). */
+const clients = new WeakMap<TestCluster, Client>();
 
 const ids = (t: TestCluster): string[] => t.cluster.specs.map((s) => s.id);
 
 async function enqueueOk(t: TestCluster, k: string): Promise<void> {
-  client ??= new Client({ servers: t.cluster.servers, timeoutMs: 20_000 });
+  let client = clients.get(t);
+  if (client === undefined) clients.set(t, (client = fx.client()));
   const r = await client.queue<{ k: string }>('c').enqueue({ k });
   expect(r.id).toMatch(/^\d+$/);
 }
 
 describe('a corrupted log record', () => {
   it('in the uncommitted tail is truncated and the node rejoins', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const t = tc;
     const leader = await waitForLeader(t.cluster);
     await enqueueOk(t, 'before');
@@ -78,7 +67,7 @@ describe('a corrupted log record', () => {
   });
 
   it('in the committed prefix stops the node with a clear error; the cluster carries on', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const t = tc;
     const leader = await waitForLeader(t.cluster);
     await enqueueOk(t, 'one');

@@ -1,16 +1,13 @@
 // An idle cluster appends nothing (issue #4, DESIGN.md §2): with only a paused queue of delayed tasks
 // (due while we watch), the commit index stays put on every node. The control half shows the watch
 // does see appends: a due delayed task in a running queue makes the leader propose advanceTime.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 import { waitApplied } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-afterEach(async () => {
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 /** Every node's commit index, joined: one reading. */
 async function reading(t: TestCluster): Promise<string> {
@@ -46,7 +43,7 @@ async function waitStable(t: TestCluster, spanMs: number, deadlineMs: number): P
 
 describe('an idle cluster', () => {
   it('with only a paused queue of delayed tasks appends no entries', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const leader = await waitForLeader(tc.cluster);
     const client = new Client({ servers: tc.cluster.servers, timeoutMs: 15_000 });
     const paused = client.queue<{ k: string }>('paused');
@@ -71,7 +68,7 @@ describe('an idle cluster', () => {
     const before = (await statusOf(tc.cluster, leader))?.commitIndex ?? 0;
     const moved = await waitFor(
       async () => {
-        const c = (await statusOf(tc!.cluster, leader))?.commitIndex ?? 0;
+        const c = (await statusOf(tc.cluster, leader))?.commitIndex ?? 0;
         return c > before ? c : undefined;
       },
       10_000,

@@ -4,28 +4,14 @@
 // it does not vote or campaign until it has caught up from a leader, and nothing acknowledged is lost.
 import { readdir, stat, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
 import type { NodeStatus } from '../../src/rpc/executor.js';
-import {
-  assertDigestsAgree,
-  httpJson,
-  startCluster,
-  statusOf,
-  waitFor,
-  waitForLeader,
-  type TestCluster,
-} from './helpers.js';
+import { assertDigestsAgree, httpJson, statusOf, waitFor, waitForLeader } from './helpers.js';
 import { lostOrDuplicated, tasksByKey, waitApplied, waitLine } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-let client: Client | null = null;
-afterEach(async () => {
-  await client?.close().catch(() => undefined);
-  client = null;
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 async function newestLevelDbLog(dataDir: string): Promise<string> {
   const db = join(dataDir, 'db');
@@ -37,11 +23,11 @@ async function newestLevelDbLog(dataDir: string): Promise<string> {
 
 describe('a node whose disk lost its last synced writes', () => {
   it('restarts one term up and in recovery, catches up from a new leader, and loses nothing acknowledged', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const t = tc;
     const ids = t.cluster.specs.map((s) => s.id);
     const leader = await waitForLeader(t.cluster);
-    client = new Client({ servers: t.cluster.servers, timeoutMs: 20_000 });
+    const client = fx.track(new Client({ servers: t.cluster.servers, timeoutMs: 20_000 }));
     const q = client.queue<{ k: string }>('tail');
     const acked = new Map<string, string>();
     for (let i = 0; i < 30; i++) acked.set(`a${i}`, (await q.enqueue({ k: `a${i}` })).id);

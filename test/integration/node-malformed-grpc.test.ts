@@ -2,9 +2,9 @@
 // not match the .proto, lengths that lie, oversized fields and messages. Each gets INVALID_ARGUMENT or
 // RESOURCE_EXHAUSTED; the node stays up and a normal request succeeds afterwards.
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, waitForLeader, type TestCluster } from './helpers.js';
+import { clusterPerFile, type TestCluster } from '../support/cluster.js';
 
 const SERVICE = '/raftq.client.v1.RaftQ';
 
@@ -31,19 +31,16 @@ function enqueueRequest(queue: string, payloads: Buffer[]): Buffer {
   return Buffer.concat([field(2, LEN, str(queue)), ...payloads.map((p) => field(3, LEN, field(1, LEN, p)))]);
 }
 
+const fx = clusterPerFile(3);
 let tc: TestCluster;
 let raw: grpc.Client;
 let leaderAddress = '';
 let leader = '';
-beforeAll(async () => {
-  tc = await startCluster(3);
-  leader = await waitForLeader(tc.cluster);
+beforeAll(() => {
+  tc = fx.tc;
+  leader = fx.leader;
   leaderAddress = `127.0.0.1:${tc.cluster.spec(leader).clientPort}`;
-  raw = new grpc.Client(leaderAddress, grpc.credentials.createInsecure());
-});
-afterAll(async () => {
-  raw?.close();
-  await tc?.cleanup();
+  raw = fx.track(new grpc.Client(leaderAddress, grpc.credentials.createInsecure()));
 });
 
 function call(method: string, body: Buffer): Promise<{ code: grpc.status; details: string; reply?: Buffer }> {

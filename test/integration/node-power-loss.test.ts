@@ -2,28 +2,23 @@
 // storage fault layer (RAFTQ_TEST_STORAGE_FAULTS) turns SIGUSR2 into "drop every write whose fsync had
 // not completed, then SIGKILL". After a restart nothing acknowledged may be missing; with the group
 // commit's `sync: true` dropped (=drop-sync) the same check must report the loss.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { TEST_HOOKS_EXEC_ARGV } from '../support/hooks.js';
+import { waitFor, waitForLeader } from './helpers.js';
 import { lostOrDuplicated, tasksByKey, waitExit } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-let client: Client | null = null;
-afterEach(async () => {
-  await client?.close().catch(() => undefined);
-  client = null;
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 const ACKS_BEFORE_CUT = 100;
 
 /** Producers run until `ACKS_BEFORE_CUT` acknowledgements, then every node loses power in the same tick. */
 async function ackThenPowerCut(mode: '1' | 'drop-sync'): Promise<{ acked: number; bad: string[] }> {
-  tc = await startCluster(3, { env: { RAFTQ_TEST_STORAGE_FAULTS: mode } });
+  const tc = await fx.start(3, { execArgv: TEST_HOOKS_EXEC_ARGV, env: { RAFTQ_TEST_STORAGE_FAULTS: mode } });
   const t = tc;
   await waitForLeader(t.cluster);
-  client = new Client({ servers: t.cluster.servers, timeoutMs: 20_000 });
+  const client = fx.track(new Client({ servers: t.cluster.servers, timeoutMs: 20_000 }));
   const q = client.queue<{ k: string }>('power');
   const acked = new Map<string, string>();
   let cut = false;

@@ -1,26 +1,20 @@
 // SIGTERM on the leader (issue #4): it hands leadership over before its process exits, and producers
 // running through it see no error (the SDK follows the new leader; nothing is lost or doubled).
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { statusOf, waitFor, waitForLeader } from './helpers.js';
 import { lostOrDuplicated, tasksByKey, waitLine } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-let client: Client | null = null;
-afterEach(async () => {
-  await client?.close().catch(() => undefined);
-  client = null;
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 describe('SIGTERM on the leader', () => {
   it('moves leadership before the process exits; producers see no error', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const t = tc;
     const first = await waitForLeader(t.cluster);
     const term = (await statusOf(t.cluster, first))?.term ?? 0;
-    client = new Client({ servers: t.cluster.servers, timeoutMs: 20_000 });
+    const client = fx.track(new Client({ servers: t.cluster.servers, timeoutMs: 20_000 }));
     const q = client.queue<{ k: string }>('term');
     const acked = new Map<string, string>();
     let exited = false;

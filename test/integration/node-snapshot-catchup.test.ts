@@ -1,34 +1,29 @@
 // A follower kept down while 10,000 more tasks commit and snapshots compact the leader's log past it
 // (issue #4): on restart it can only catch up through InstallSnapshot, and its state agrees with the
 // others' — digests at common indexes, including the current applied point, and the task counts.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
 import type { NodeStatus } from '../../src/rpc/executor.js';
-import { assertDigestsAgree, digestsOf, httpJson, startCluster, waitForLeader, type TestCluster } from './helpers.js';
+import { assertDigestsAgree, digestsOf, httpJson, waitForLeader } from './helpers.js';
 import { waitApplied, waitLine } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
 type AdminStatus = NodeStatus & { log: { firstIndex: number; lastIndex: number; snapshotIndex: number } };
 
-let tc: TestCluster | null = null;
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 const TASKS = 10_000;
 const BATCH = 40;
 
 describe('a node kept down while the log is compacted past it', () => {
   it('catches up through InstallSnapshot and agrees', async () => {
-    tc = await startCluster(3, { snapshotEvery: 100 });
+    const tc = await fx.start(3, { snapshotEvery: 100 });
     const t = tc;
     const c = t.cluster;
     const leader = await waitForLeader(c);
     const admin = (id: string): Promise<AdminStatus> => httpJson<AdminStatus>(c.spec(id).httpPort, '/status');
     const client = new Client({ servers: c.servers, timeoutMs: 30_000 });
-    clients.push(client);
+    fx.track(client);
     const q = client.queue<{ k: string }>('snap');
     await q.enqueueMany(Array.from({ length: BATCH }, (_, i) => ({ payload: { k: `early-${i}` } })));
     const all = c.specs.map((s) => s.id);
@@ -64,7 +59,7 @@ describe('a node kept down while the log is compacted past it', () => {
     expect(await assertDigestsAgree(c, all)).toBeGreaterThan(2);
 
     const local = new Client({ servers: [`127.0.0.1:${c.spec(down).clientPort}`], timeoutMs: 10_000 });
-    clients.push(local);
+    fx.track(local);
     const stats = await local.queue('snap').stats({ consistency: 'stale' });
     expect(stats.counts.waiting).toBe(TASKS + BATCH);
   });

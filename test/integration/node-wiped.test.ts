@@ -3,27 +3,22 @@
 // commits, and the cluster says so in its log. With the third node down, the leader and the wiped
 // node together must not commit anything (they would if the wiped node counted).
 import { rmSync } from 'node:fs';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { statusOf, waitFor, waitForLeader } from './helpers.js';
 import { waitApplied, waitLine } from './node-helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-const clients: Client[] = [];
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close().catch(() => undefined);
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 describe('a node whose data dir was wiped', () => {
   it('is refused as a voter, with a clear log line', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const t = tc;
     const c = t.cluster;
     const leader = await waitForLeader(c);
     const client = new Client({ servers: c.servers, timeoutMs: 15_000 });
-    clients.push(client);
+    fx.track(client);
     await client.queue<{ k: string }>('w').enqueue({ k: 'before' });
     // The first leader has committed every member's identity (storage id and address together).
     await waitFor(
@@ -47,7 +42,7 @@ describe('a node whose data dir was wiped', () => {
     await c.kill(other);
     const commitBefore = (await statusOf(c, leader))?.commitIndex ?? 0;
     const lone = new Client({ servers: [c.servers[all.indexOf(leader)] as string], timeoutMs: 2_000 });
-    clients.push(lone);
+    fx.track(lone);
     await expect(lone.queue<{ k: string }>('w').enqueue({ k: 'must not commit' })).rejects.toThrow();
     const after = await Promise.all([statusOf(c, leader), statusOf(c, wiped)]);
     expect(after[0]?.commitIndex).toBe(commitBefore);

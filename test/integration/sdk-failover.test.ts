@@ -1,28 +1,22 @@
 // The SDK against a real 3-node cluster (issue 5 acceptance): producers and a worker keep going
 // through a leader SIGKILL with nothing lost and nothing completed twice, and waitFor returns a
 // result across the failover.
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
-import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { waitFor, waitForLeader } from './helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-const clients: Client[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close({ timeoutMs: 2_000 }).catch(() => undefined);
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 function client(servers: string[]): Client {
   const c = new Client({ servers, timeoutMs: 30_000 });
-  clients.push(c);
+  fx.track(c);
   return c;
 }
 
 describe('SDK through a leader failure', () => {
   it('producer and worker keep going through a leader kill: no task lost, none completed twice', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     const first = await waitForLeader(tc.cluster);
     const producer = client(tc.cluster.servers);
     const consumer = client(tc.cluster.servers);
@@ -51,7 +45,7 @@ describe('SDK through a leader failure', () => {
           acked.set(k, (await q.enqueue({ k })).id);
           if (!killed && acked.size >= total / 3) {
             killed = true;
-            await tc!.cluster.kill(first);
+            await tc.cluster.kill(first);
           }
         }
       }),

@@ -2,7 +2,7 @@
 // calls, each keeping its own outcome; a malformed Submit is refused and the node stays up.
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   Client,
   CoalescingTransport,
@@ -14,7 +14,8 @@ import {
   type TransportMessage,
 } from '../../src/client/index.js';
 import { DEFAULT_LIMITS } from '../../src/protocol/limits.js';
-import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { clusterPerFile, type TestCluster } from '../support/cluster.js';
+import { waitFor, waitForLeader } from './helpers.js';
 
 /** The real gRPC transport, counting the calls that reach the network and what Submits carry. */
 class CountingTransport implements Transport {
@@ -44,7 +45,6 @@ class CountingTransport implements Transport {
 }
 
 let tc: TestCluster;
-const opened: Array<{ client: Client; transport: Transport }> = [];
 
 function client(options: { payloadBytesMax?: number } = {}): { client: Client; counting: CountingTransport } {
   const counting = new CountingTransport();
@@ -55,21 +55,14 @@ function client(options: { payloadBytesMax?: number } = {}): { client: Client; c
     limits,
     transport: new CoalescingTransport(counting),
   });
-  opened.push({ client: c, transport: counting });
+  fx.track(c);
+  fx.track(counting);
   return { client: c, counting };
 }
 
-beforeAll(async () => {
-  tc = await startCluster(3);
-  await waitForLeader(tc.cluster);
-}, 60_000);
-
-afterAll(async () => {
-  for (const { client: c, transport } of opened.splice(0)) {
-    await c.close({ timeoutMs: 2_000 }).catch(() => undefined);
-    transport.close();
-  }
-  await tc?.cleanup();
+const fx = clusterPerFile(3);
+beforeAll(() => {
+  tc = fx.tc;
 });
 
 async function allTasks(c: Client, queue: string): Promise<Map<number, number>> {

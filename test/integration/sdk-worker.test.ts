@@ -3,30 +3,23 @@
 // token gets LEASE_LOST; the AbortSignal fires at the belief deadline when no extend gets through;
 // close({ timeoutMs }) finishes or releases; events() sees each state change.
 import { spawn } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Client, LeaseLostError, type TaskEvent } from '../../src/client/index.js';
 import { RAFTQ_BIN } from '../../src/node/local-cluster.js';
-import { startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { waitFor, waitForLeader } from './helpers.js';
+import { clusterPerTest } from '../support/cluster.js';
 
-let tc: TestCluster | null = null;
-const clients: Client[] = [];
-
-afterEach(async () => {
-  for (const c of clients.splice(0)) await c.close({ timeoutMs: 2_000 }).catch(() => undefined);
-  if (tc) for (const s of tc.cluster.specs) if (tc.cluster.running(s.id)) await tc.cluster.signal(s.id, 'SIGCONT');
-  await tc?.cleanup();
-  tc = null;
-});
+const fx = clusterPerTest();
 
 function client(servers: string[]): Client {
   const c = new Client({ servers, timeoutMs: 20_000 });
-  clients.push(c);
+  fx.track(c);
   return c;
 }
 
 describe('SDK workers on a real cluster', () => {
   it('redelivers the task of a killed worker with a higher token; the old token gets LEASE_LOST', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     await waitForLeader(tc.cluster);
     const c = client(tc.cluster.servers);
     const q = c.queue<string>('sdk-killed');
@@ -86,7 +79,7 @@ describe('SDK workers on a real cluster', () => {
   }, 90_000);
 
   it('fires the AbortSignal at the belief deadline when the whole cluster stops answering', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     await waitForLeader(tc.cluster);
     const c = client(tc.cluster.servers);
     const q = c.queue<string>('sdk-belief');
@@ -123,7 +116,7 @@ describe('SDK workers on a real cluster', () => {
   }, 60_000);
 
   it('close({ timeoutMs }) finishes quick handlers, releases stuck ones; events() sees each change', async () => {
-    tc = await startCluster(3);
+    const tc = await fx.start(3);
     await waitForLeader(tc.cluster);
     const c = client(tc.cluster.servers);
     const q = c.queue<string>('sdk-close');

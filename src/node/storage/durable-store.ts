@@ -13,9 +13,10 @@
  * between writing the marker and deleting the keys; recovery ignores and deletes them.
  * Snapshot data lives in files (snapshot-files.ts), not here.
  *
- * Writes: every call goes through ONE serial queue; whatever queued while a write was in flight
- * goes out as the next single `batch(..., { sync: true })` (group commit), so vote and log writes
- * never reorder (FAULTS P2–P4). A failed write is fatal (P12): the store refuses every later call.
+ * Writes: every call goes through ONE serial queue (write-queue.ts, group commit), so vote and log
+ * writes never reorder (FAULTS P2–P4). A failed write is fatal (P12): the store refuses every later
+ * call. What a write does to the log is planned by pure functions (persist-plan.ts); recovery reads
+ * live in store-recovery.ts, the data dir's identity in store-format.ts.
  *
  * Lost synced state (P11): each persist batch carries a sequence stamp (key 00 'p' 's'), and once
  * the batch is durable the promise file (promise-file.ts) records the stamp with the term, vote and
@@ -23,48 +24,45 @@
  * file's, or that must cut a damaged tail, restarts the group one term above what it promised and
  * in recovery (HardState.recovery): no votes and no campaigns until the log is repaired.
  */
-import { randomUUID } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
-import { EntryType } from '../../raft/types.js';
-import type { Entry, GroupId, HardState, RecoveryFloor, SnapshotMeta } from '../../raft/types.js';
-import {
-  ClusterMismatchError,
-  CorruptionError,
-  NotFormattedError,
-  StorageError,
-  StoreFailedError,
-  describe,
-} from './errors.js';
+import type { GroupId, HardState, RecoveryFloor, SnapshotMeta, Entry } from '../../raft/types.js';
+import { CorruptionError, NotFormattedError, StorageError, type StoreFailedError } from './errors.js';
 import { fsyncDir, pathExists } from './fsync.js';
-import { LevelKv } from './kv.js';
-import { findLevelDbLogDamage } from './leveldb-log.js';
-import { PromiseFile, type GroupPromise } from './promise-file.js';
-import type { KvOp, KvStore } from './kv.js';
 import {
-  FORMAT_VERSION,
-  IDENTITY_KEY,
+  check,
+  del,
+  lastIndexOf,
+  lastTermOf,
+  promiseOf,
+  put,
+  samePromise,
+  termAt,
+  type GroupLog,
+} from './group-log.js';
+import { LevelKv } from './kv.js';
+import type { KvOp, KvStore } from './kv.js';
+import { findLevelDbLogDamage } from './leveldb-log.js';
+import { applyPlan, planPersist, type PersistRequest } from './persist-plan.js';
+import { PromiseFile, type GroupPromise } from './promise-file.js';
+import {
   PROMISE_SEQ_KEY,
-  asEntry,
-  asHardState,
-  asIdentity,
-  asLogStart,
   asPromiseSeq,
-  asSnapshotMeta,
   decodeRecord,
-  encodeRecord,
   entryIndexOf,
   entryKey,
   entryKeyEnd,
-  entryPayload,
-  hardStateKey,
   logStartKey,
   snapshotMetaKey,
 } from './records.js';
-import type { IdentityRecord, LogStartRecord } from './records.js';
+import type { LogStartRecord } from './records.js';
+import { describeOpenError, loadOrFormat, type Identity } from './store-format.js';
+import { checkRecoverable, readGroupHeader, ROUNDS_MAX, scanLog } from './store-recovery.js';
+import { WriteQueue, type WriteRequest } from './write-queue.js';
 
-export type Identity = IdentityRecord;
+export { StoreContractError } from './group-log.js';
+export type { PersistRequest } from './persist-plan.js';
+export type { Identity } from './store-format.js';
 
 export interface DurableStoreOptions {
   /** Required to match an existing data dir; written when formatting (a random one if absent). */
@@ -83,16 +81,6 @@ export interface DurableStoreOptions {
   writeBatchOpsMax?: number;
   /** Batches written back to back before the write loop yields to the event loop (default 1000). */
   drainRoundsMax?: number;
-}
-
-/** What one Ready asks to persist, in one durable write (src/raft/types.ts `Ready`). */
-export interface PersistRequest {
-  group?: GroupId;
-  /** A snapshot received from the leader: the log is replaced (MemoryStorage.applySnapshot). */
-  snapshotMeta?: SnapshotMeta | null;
-  /** Appended; an entry whose index is ≤ the last index replaces that suffix. */
-  entries?: readonly Entry[];
-  hardState?: HardState | null;
 }
 
 export interface Truncation {
@@ -129,63 +117,18 @@ export interface RecoveredState {
   lost: { reason: string; floor: RecoveryFloor; fromTerm: number; toTerm: number } | null;
 }
 
-/** What the store knows of a group's durable (or queued) state; the terms serve the checks. */
-interface GroupLog {
+/** What a group has promised once a persist batch is durable (see the promise file). */
+interface PromiseTag {
   group: GroupId;
-  firstIndex: number;
-  prevTerm: number;
-  /** terms[k] is the term of entry firstIndex + k. */
-  terms: number[];
-  hardState: HardState;
-  snapshotMeta: SnapshotMeta | null;
-  /** Entry keys in [garbageFrom, firstIndex) may still exist on disk. */
-  garbageFrom: number;
-  collecting: Promise<number> | null;
-}
-
-interface WriteRequest {
-  ops: KvOp[];
-  /** Set for persist batches: what the group has promised once this write is durable. */
-  promise?: { group: GroupId; seq: number; state: GroupPromise };
-  resolve: () => void;
-  reject: (error: Error) => void;
-}
-
-const RANGE_PAGE = 1024;
-const ENTRY_TYPES = new Set<number>(Object.values(EntryType));
-const ROUNDS_MAX = 10_000_000;
-
-/** A broken caller contract (a Raft or driver bug): nothing was written, the store stays usable. */
-export class StoreContractError extends Error {
-  constructor(message: string) {
-    super(`durable store: ${message}`);
-    this.name = 'StoreContractError';
-  }
-}
-
-function check(condition: boolean, message: string): asserts condition {
-  if (!condition) throw new StoreContractError(message);
-}
-
-const put = (key: Uint8Array, payload: unknown): KvOp => ({ type: 'put', key, value: encodeRecord(key, payload) });
-const del = (key: Uint8Array): KvOp => ({ type: 'del', key });
-const lastIndexOf = (g: GroupLog): number => g.firstIndex + g.terms.length - 1;
-
-function termAt(g: GroupLog, index: number): number | undefined {
-  if (index === g.firstIndex - 1) return g.prevTerm;
-  if (index < g.firstIndex) return undefined;
-  return g.terms[index - g.firstIndex];
+  seq: number;
+  state: GroupPromise;
 }
 
 export class DurableStore {
   private readonly groups = new Map<GroupId, GroupLog>();
-  private readonly queue: WriteRequest[] = [];
-  private writing = false;
+  private readonly writes: WriteQueue<PromiseTag>;
   private closing = false;
-  private failed: StoreFailedError | null = null;
   private readonly deleteBatchMax: number;
-  private readonly writeBatchOpsMax: number;
-  private readonly drainRoundsMax: number;
   /** The newest stamp handed out; the promise of each group as of the newest durable batch. */
   private seq: number;
   private readonly durablePromises = new Map<GroupId, GroupPromise>();
@@ -204,10 +147,17 @@ export class DurableStore {
     this.seq = Math.max(storedSeq, promises.current.seq);
     if (!formatted) for (const [group, p] of promises.current.groups) this.durablePromises.set(group, p);
     this.deleteBatchMax = options.deleteBatchMax ?? 1024;
-    this.writeBatchOpsMax = options.writeBatchOpsMax ?? 100_000;
-    this.drainRoundsMax = options.drainRoundsMax ?? 1000;
-    check(this.deleteBatchMax >= 1 && this.writeBatchOpsMax >= 1, 'batch bounds must be positive');
-    check(this.drainRoundsMax >= 1, 'drainRoundsMax must be positive');
+    const writeBatchOpsMax = options.writeBatchOpsMax ?? 100_000;
+    const drainRoundsMax = options.drainRoundsMax ?? 1000;
+    check(this.deleteBatchMax >= 1 && writeBatchOpsMax >= 1, 'batch bounds must be positive');
+    check(drainRoundsMax >= 1, 'drainRoundsMax must be positive');
+    this.writes = new WriteQueue<PromiseTag>(kv, {
+      writeBatchOpsMax,
+      drainRoundsMax,
+      afterBatch: (requests) => this.recordPromises(requests),
+      ...(options.onFailure ? { onFailure: options.onFailure } : {}),
+      ...(options.onBatchWritten ? { onBatchWritten: options.onBatchWritten } : {}),
+    });
   }
 
   static async open(dir: string, options: DurableStoreOptions = {}): Promise<DurableStore> {
@@ -258,7 +208,7 @@ export class DurableStore {
 
   /** The write failure that stopped the store, or null. */
   get failure(): StoreFailedError | null {
-    return this.failed;
+    return this.writes.failure;
   }
 
   /**
@@ -268,8 +218,8 @@ export class DurableStore {
   async recover(group: GroupId = 0): Promise<RecoveredState> {
     this.assertUsable();
     check(!this.groups.has(group), `group ${group} already recovered`);
-    const { hardState, snapshotMeta, logStart } = await this.readGroupHeader(group);
-    const scan = await this.scanLog(group, logStart);
+    const { hardState, snapshotMeta, logStart } = await readGroupHeader(this.kv, this.dir, group);
+    const scan = await scanLog(this.kv, group, logStart);
     const lastIndex = logStart.firstIndex + scan.entries.length - 1;
     checkRecoverable(group, hardState, Math.max(lastIndex, snapshotMeta?.index ?? 0), scan.damage);
     const g: GroupLog = {
@@ -410,7 +360,7 @@ export class DurableStore {
   async close(): Promise<void> {
     if (this.closing) return;
     this.closing = true;
-    if (this.failed === null) {
+    if (this.writes.failure === null) {
       await this.enqueueWrite([]).catch(() => undefined);
       await Promise.all([...this.groups.values()].map((g) => g.collecting?.catch(() => 0)));
     }
@@ -420,89 +370,27 @@ export class DurableStore {
 
   // ---- the write queue ----
 
-  private enqueueWrite(ops: KvOp[], promise?: WriteRequest['promise']): Promise<void> {
-    if (this.failed !== null) return Promise.reject(this.failed);
-    return new Promise((resolve, reject) => {
-      this.queue.push(promise === undefined ? { ops, resolve, reject } : { ops, promise, resolve, reject });
-      if (!this.writing) {
-        this.writing = true;
-        void this.drain();
-      }
-    });
-  }
-
-  private async drain(): Promise<void> {
-    let yielded = false;
-    try {
-      for (let round = 0; this.queue.length > 0; round++) {
-        if (round === this.drainRoundsMax) {
-          // A drain that never runs dry (steady load) still yields to the event loop now and then.
-          yielded = true;
-          setImmediate(() => void this.drain());
-          return;
-        }
-        const requests = this.takeBatch();
-        const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
-        const started = performance.now();
-        try {
-          if (ops.length > 0) await this.kv.batch(ops, { sync: true });
-          await this.recordPromises(requests);
-        } catch (error) {
-          const failure = this.fail(error);
-          for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
-          return;
-        }
-        if (ops.length > 0) {
-          const durationMs = performance.now() - started;
-          this.options.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs });
-        }
-        for (const r of requests) r.resolve();
-      }
-    } finally {
-      if (!yielded) this.writing = false;
-    }
+  private enqueueWrite(ops: KvOp[], promise?: PromiseTag): Promise<void> {
+    return this.writes.enqueue(ops, promise);
   }
 
   /** After a durable batch: the promise file, fsynced, before any of its writes resolves. */
-  private async recordPromises(requests: WriteRequest[]): Promise<void> {
+  private async recordPromises(requests: readonly WriteRequest<PromiseTag>[]): Promise<void> {
     let seq = 0;
     let changed = false;
     for (const r of requests) {
-      if (r.promise === undefined) continue;
-      changed ||= !samePromise(this.durablePromises.get(r.promise.group), r.promise.state);
-      this.durablePromises.set(r.promise.group, r.promise.state);
-      seq = r.promise.seq;
+      if (r.tag === undefined) continue;
+      changed ||= !samePromise(this.durablePromises.get(r.tag.group), r.tag.state);
+      this.durablePromises.set(r.tag.group, r.tag.state);
+      seq = r.tag.seq;
     }
     // A batch that promised nothing new (e.g. only the commit index moved) leaves the file behind
     // LevelDB, which recovery reads as "nothing lost": one fsync saved on every commit.
     if (changed) await this.promises.write({ seq, groups: [...this.durablePromises] });
   }
 
-  private takeBatch(): WriteRequest[] {
-    let count = 0;
-    let ops = 0;
-    for (const r of this.queue) {
-      if (count > 0 && ops + r.ops.length > this.writeBatchOpsMax) break;
-      count++;
-      ops += r.ops.length;
-    }
-    return this.queue.splice(0, count);
-  }
-
-  private fail(error: unknown): StoreFailedError {
-    if (this.failed === null) {
-      this.failed = error instanceof StoreFailedError ? error : new StoreFailedError(error);
-      try {
-        this.options.onFailure?.(this.failed);
-      } catch {
-        // The callback's own failure must not mask the storage failure.
-      }
-    }
-    return this.failed;
-  }
-
   private assertUsable(): void {
-    if (this.failed !== null) throw this.failed;
+    if (this.writes.failure !== null) throw this.writes.failure;
     if (this.closing) throw new StorageError('CLOSED', `durable store ${this.dir} is closed`);
   }
 
@@ -513,68 +401,6 @@ export class DurableStore {
   }
 
   // ---- reads and clean-up ----
-
-  private async readRecord<T>(key: Uint8Array, as: (x: unknown) => T | null, what: string): Promise<T | null> {
-    const value = await this.kv.get(key);
-    if (value === undefined) return null;
-    const decoded = decodeRecord(key, value);
-    if (!decoded.ok) throw new CorruptionError(`${what} is damaged (${decoded.reason}) in ${this.dir}`);
-    const record = as(decoded.payload);
-    if (record === null) throw new CorruptionError(`${what} has an invalid shape in ${this.dir}`);
-    return record;
-  }
-
-  /** The group's hard state, snapshot meta and log start marker (defaults for a new group). */
-  private async readGroupHeader(
-    group: GroupId,
-  ): Promise<{ hardState: HardState; snapshotMeta: SnapshotMeta | null; logStart: LogStartRecord }> {
-    const what = (record: string): string => `${record} of group ${group}`;
-    const hardState = (await this.readRecord(hardStateKey(group), asHardState, what('hard state'))) ?? {
-      term: 0,
-      vote: null,
-      commit: 0,
-    };
-    const snapshotMeta = await this.readRecord(snapshotMetaKey(group), asSnapshotMeta, what('snapshot meta'));
-    const logStart = (await this.readRecord(logStartKey(group), asLogStart, what('log start marker'))) ?? {
-      firstIndex: 1,
-      prevTerm: 0,
-    };
-    if (snapshotMeta !== null && snapshotMeta.group !== group) {
-      throw new CorruptionError(`snapshot meta of group ${group} names group ${snapshotMeta.group}`);
-    }
-    const snapshotIndex = snapshotMeta?.index ?? 0;
-    if (logStart.firstIndex - 1 > snapshotIndex) {
-      throw new CorruptionError(
-        `group ${group}: the log starts at ${logStart.firstIndex} but the snapshot covers only up to ${snapshotIndex}`,
-        logStart.firstIndex - 1,
-      );
-    }
-    return { hardState, snapshotMeta, logStart };
-  }
-
-  /** Reads the log from the marker on, stopping at the first damaged, missing or inconsistent record. */
-  private async scanLog(
-    group: GroupId,
-    start: LogStartRecord,
-  ): Promise<{ entries: Entry[]; damage: { index: number; reason: string } | null }> {
-    const entries: Entry[] = [];
-    let prevTerm = start.prevTerm;
-    for (let round = 0; round < ROUNDS_MAX; round++) {
-      const expected = start.firstIndex + entries.length;
-      const page = await this.kv.range({ gte: entryKey(group, expected), lt: entryKeyEnd(group), limit: RANGE_PAGE });
-      for (const [key, value] of page) {
-        const next = start.firstIndex + entries.length;
-        const index = entryIndexOf(group, key);
-        if (index !== next) return { entries, damage: { index: next, reason: `missing (next key is ${index})` } };
-        const entry = readEntry(key, value, index, prevTerm);
-        if (typeof entry === 'string') return { entries, damage: { index, reason: entry } };
-        entries.push(entry);
-        prevTerm = entry.term;
-      }
-      if (page.length < RANGE_PAGE) return { entries, damage: null };
-    }
-    throw new CorruptionError(`group ${group}: log scan did not end`);
-  }
 
   /** Deletes every entry key ≥ fromIndex (a damaged tail), durably, in bounded batches. */
   private async deleteEntriesFrom(
@@ -600,7 +426,11 @@ export class DurableStore {
   /** Deletes entry keys below the log start, until none is left (bounded rounds). */
   private async collectAllGarbage(g: GroupLog): Promise<number> {
     let removed = 0;
-    for (let round = 0; round < 8 && g.garbageFrom < g.firstIndex && this.failed === null && !this.closing; round++) {
+    for (
+      let round = 0;
+      round < 8 && g.garbageFrom < g.firstIndex && this.writes.failure === null && !this.closing;
+      round++
+    ) {
       g.collecting ??= this.collectGarbage(g).finally(() => {
         g.collecting = null;
       });
@@ -611,7 +441,7 @@ export class DurableStore {
 
   private async collectGarbage(g: GroupLog): Promise<number> {
     let removed = 0;
-    for (let round = 0; round < ROUNDS_MAX && this.failed === null && !this.closing; round++) {
+    for (let round = 0; round < ROUNDS_MAX && this.writes.failure === null && !this.closing; round++) {
       const end = g.firstIndex;
       const gte = entryKey(g.group, g.garbageFrom);
       const page = await this.kv.range({ gte, lt: entryKey(g.group, end), limit: this.deleteBatchMax });
@@ -626,203 +456,4 @@ export class DurableStore {
     }
     return removed;
   }
-}
-
-/** Damage at or below the commit index, or a missing committed entry, stops the node (FAULTS P11). */
-function checkRecoverable(
-  group: GroupId,
-  hardState: HardState,
-  coveredIndex: number,
-  damage: { index: number; reason: string } | null,
-): void {
-  const advice = 'this node must not vote or serve: restore it from a peer';
-  if (damage !== null && damage.index <= hardState.commit) {
-    throw new CorruptionError(
-      `group ${group}: log entry ${damage.index} is damaged (${damage.reason}) inside the committed prefix ` +
-        `(commit index ${hardState.commit}); ${advice}`,
-      damage.index,
-    );
-  }
-  if (hardState.commit > coveredIndex) {
-    throw new CorruptionError(
-      `group ${group}: committed entry ${coveredIndex + 1} is missing (commit index ${hardState.commit}, ` +
-        `log ends at ${coveredIndex}); ${advice}`,
-      coveredIndex + 1,
-    );
-  }
-}
-
-/** An entry record, or why it cannot be trusted. */
-function readEntry(key: Uint8Array, value: Uint8Array, index: number, prevTerm: number): Entry | string {
-  const decoded = decodeRecord(key, value);
-  if (!decoded.ok) return decoded.reason;
-  const entry = asEntry(decoded.payload);
-  if (entry === null) return 'invalid entry shape';
-  if (entry.index !== index) return `record holds entry ${entry.index}`;
-  if (entry.term < 1 || entry.term < prevTerm) return `term ${entry.term} after term ${prevTerm}`;
-  return entry;
-}
-
-interface PersistPlan {
-  ops: KvOp[];
-  firstIndex: number;
-  prevTerm: number;
-  /** The snapshot replaced the whole log. */
-  discard: boolean;
-  /** Index of the first appended entry. */
-  appendFrom: number;
-  hardState: HardState;
-  snapshotMeta: SnapshotMeta | null;
-  /** Entry keys below the new log start remain: delete them after the write. */
-  garbage: boolean;
-}
-
-/** Validates a request against the group's state and lists its operations; mutates nothing. */
-function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
-  const ops: KvOp[] = [];
-  let firstIndex = g.firstIndex;
-  let prevTerm = g.prevTerm;
-  let lastIndex = lastIndexOf(g);
-  let commitFloor = g.hardState.commit;
-  let snapshotMeta = g.snapshotMeta;
-  const meta = request.snapshotMeta ?? null;
-  if (meta !== null) {
-    check(meta.group === g.group, `snapshot of group ${meta.group} persisted in group ${g.group}`);
-    check(meta.index >= (g.snapshotMeta?.index ?? 0), `snapshot ${meta.index} older than the stored one`);
-    check(meta.index >= g.firstIndex - 1, `snapshot ${meta.index} below the log start ${g.firstIndex}`);
-    check(meta.term >= 1 || meta.index === 0, `snapshot ${meta.index} without a term`);
-    // The log is replaced: keys above the snapshot go now (recovery would read them), those below later.
-    for (let i = Math.max(firstIndex, meta.index + 1); i <= lastIndex; i++) ops.push(del(entryKey(g.group, i)));
-    firstIndex = meta.index + 1;
-    prevTerm = meta.term;
-    lastIndex = meta.index;
-    commitFloor = Math.max(commitFloor, meta.index);
-    snapshotMeta = meta;
-    ops.push(put(snapshotMetaKey(g.group), meta), put(logStartKey(g.group), { firstIndex, prevTerm }));
-  }
-  const entries = request.entries ?? [];
-  let appendFrom = lastIndex + 1;
-  const first = entries[0];
-  if (first !== undefined) {
-    check(first.index >= firstIndex && first.index <= lastIndex + 1, entriesRange(first.index, firstIndex, lastIndex));
-    let before = first.index === firstIndex ? prevTerm : termAt(g, first.index - 1);
-    for (const [k, entry] of entries.entries()) {
-      check(entry.index === first.index + k, `entries not contiguous at ${entry.index}`);
-      check(entry.data instanceof Uint8Array && ENTRY_TYPES.has(entry.type), `entry ${entry.index} is malformed`);
-      check(before !== undefined && entry.term >= before && entry.term >= 1, `entry ${entry.index} term goes back`);
-      if (meta === null && entry.index <= g.hardState.commit) {
-        check(termAt(g, entry.index) === entry.term, `entry ${entry.index} would overwrite a committed entry`);
-      }
-      before = entry.term;
-    }
-    const newLast = first.index + entries.length - 1;
-    for (let i = newLast + 1; i <= lastIndex; i++) ops.push(del(entryKey(g.group, i)));
-    for (const entry of entries) ops.push(put(entryKey(g.group, entry.index), entryPayload(entry)));
-    appendFrom = first.index;
-    lastIndex = newLast;
-  }
-  let hardState = g.hardState;
-  let hardChanged = false;
-  const next = request.hardState ?? null;
-  if (next !== null) {
-    check(next.term >= hardState.term, `term goes back ${hardState.term} -> ${next.term}`);
-    const sameTermVoted = next.term === hardState.term && hardState.vote !== null;
-    check(!sameTermVoted || next.vote === hardState.vote, `vote changes within term ${next.term}`);
-    check(next.commit >= hardState.commit, `commit goes back ${hardState.commit} -> ${next.commit}`);
-    hardState = { term: next.term, vote: next.vote, commit: next.commit };
-    if (next.recovery !== undefined) hardState.recovery = { index: next.recovery.index, term: next.recovery.term };
-    hardChanged = true;
-  }
-  if (hardState.commit < commitFloor) {
-    hardState = { ...hardState, commit: commitFloor };
-    hardChanged = true;
-  }
-  const covered = Math.max(lastIndex, snapshotMeta?.index ?? 0);
-  check(hardState.commit <= covered, `commit ${hardState.commit} beyond the last index ${covered}`);
-  if (hardChanged) ops.push(put(hardStateKey(g.group), hardState));
-  const garbage = meta !== null && g.firstIndex <= Math.min(meta.index, lastIndexOf(g));
-  return { ops, firstIndex, prevTerm, discard: meta !== null, appendFrom, hardState, snapshotMeta, garbage };
-}
-
-function promiseOf(g: GroupLog): GroupPromise {
-  const hs = g.hardState;
-  const lastIndex = Math.max(lastIndexOf(g), g.snapshotMeta?.index ?? 0);
-  const lastTerm = lastTermOf(g);
-  return { term: hs.term, vote: hs.vote, lastIndex, lastTerm, ...(hs.recovery ? { recovery: hs.recovery } : {}) };
-}
-
-function samePromise(a: GroupPromise | undefined, b: GroupPromise): boolean {
-  return (
-    a !== undefined &&
-    a.term === b.term &&
-    a.vote === b.vote &&
-    a.lastIndex === b.lastIndex &&
-    a.lastTerm === b.lastTerm &&
-    a.recovery?.index === b.recovery?.index &&
-    a.recovery?.term === b.recovery?.term
-  );
-}
-
-/** The term of the last entry (of the log, else of the snapshot, else 0). */
-function lastTermOf(g: GroupLog): number {
-  const snapshotIndex = g.snapshotMeta?.index ?? 0;
-  const last = lastIndexOf(g);
-  if (snapshotIndex > last) return g.snapshotMeta?.term ?? 0;
-  return termAt(g, last) ?? 0;
-}
-
-function entriesRange(index: number, firstIndex: number, lastIndex: number): string {
-  return `entries start at ${index}, outside [${firstIndex}, ${lastIndex + 1}]`;
-}
-
-function applyPlan(g: GroupLog, plan: PersistPlan, entries: readonly Entry[]): void {
-  if (plan.discard) g.terms = [];
-  g.firstIndex = plan.firstIndex;
-  g.prevTerm = plan.prevTerm;
-  if (entries.length > 0) {
-    g.terms.length = plan.appendFrom - g.firstIndex;
-    for (const entry of entries) g.terms.push(entry.term);
-  }
-  g.hardState = plan.hardState;
-  g.snapshotMeta = plan.snapshotMeta;
-}
-
-async function loadOrFormat(
-  kv: KvStore,
-  dir: string,
-  clusterId: string | undefined,
-  create: boolean,
-  seq: number,
-): Promise<{ identity: Identity; formatted: boolean }> {
-  const raw = await kv.get(IDENTITY_KEY);
-  if (raw === undefined) {
-    const any = await kv.range({ gte: Uint8Array.of(0x00), lt: Uint8Array.of(0xff), limit: 1 });
-    if (any.length > 0) throw new CorruptionError(`data dir ${dir} holds records but no identity record`);
-    if (!create) throw new NotFormattedError(dir);
-    const identity: Identity = {
-      clusterId: clusterId ?? randomUUID(),
-      storageId: randomUUID(),
-      formatVersion: FORMAT_VERSION,
-    };
-    await kv.batch([put(IDENTITY_KEY, identity), put(PROMISE_SEQ_KEY, { seq })], { sync: true });
-    return { identity, formatted: true };
-  }
-  const decoded = decodeRecord(IDENTITY_KEY, raw);
-  const identity = decoded.ok ? asIdentity(decoded.payload) : null;
-  if (identity === null) throw new CorruptionError(`identity record of data dir ${dir} is damaged`);
-  if (identity.formatVersion > FORMAT_VERSION) {
-    throw new StorageError(
-      'UNSUPPORTED_FORMAT',
-      `data dir ${dir} has format ${identity.formatVersion}; this build reads up to ${FORMAT_VERSION}`,
-    );
-  }
-  if (clusterId !== undefined && clusterId !== identity.clusterId) {
-    throw new ClusterMismatchError(clusterId, identity.clusterId, dir);
-  }
-  return { identity, formatted: false };
-}
-
-function describeOpenError(error: unknown): string {
-  const cause = error instanceof Error ? error.cause : undefined;
-  return cause === undefined ? describe(error) : `${describe(error)} (${describe(cause)})`;
 }

@@ -219,7 +219,7 @@ let signalInstalled = false;
  * puts a FaultLayer under the store and arms SIGUSR2 as "power cut": every layer of this process
  * loses its unsynced writes, then the process kills itself with SIGKILL. Otherwise undefined.
  */
-export function faultLayerFromEnv(env: NodeJS.ProcessEnv = process.env): ((kv: KvStore) => KvStore) | undefined {
+export function faultLayerFromEnv(env: NodeJS.ProcessEnv = process.env): ((kv: KvStore) => FaultLayer) | undefined {
   const mode = env[FAULTS_ENV];
   if (mode === undefined || mode === '') return undefined;
   if (!signalInstalled) {

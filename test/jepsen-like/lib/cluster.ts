@@ -5,6 +5,7 @@
 import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LocalCluster, waitFor, type LocalNodeSpec } from '../../../src/node/local-cluster.js';
+import { TEST_HOOKS_EXEC_ARGV } from '../../support/hooks.js';
 import { FaultNetwork } from './fault-proxy.js';
 import type { Rng } from './rng.js';
 
@@ -86,6 +87,8 @@ export class JepsenCluster {
       heartbeatMs: opts.heartbeatMs ?? 50,
       electionTicks: opts.electionTicks ?? 10,
       ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
+      // The test launcher preload reads these; the production binary does not.
+      execArgv: TEST_HOOKS_EXEC_ARGV,
       env: { RAFTQ_TEST_STORAGE_FAULTS: opts.storageFaults ?? '1', RAFTQ_TEST_CLOCK: '1' },
       perNode: (spec: LocalNodeSpec) => ({ args: peerArgs.get(spec.id) ?? [] }),
       onLine: (id, line) => appendFileSync(join(opts.dir, 'logs', `${id}.log`), line + '\n'),

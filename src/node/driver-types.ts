@@ -1,0 +1,79 @@
+// Ports and options of the node driver (src/node/driver.ts): everything it does not own is injected,
+// so the same driver runs in the deterministic simulation and in the real process.
+import type { Answer, ErrorDetail } from '../protocol/index.js';
+import type { RaftNode } from '../raft/node.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { Entry, Message, Ready, Snapshot } from '../raft/types.js';
+import type { QueueStateMachine } from '../statemachine/index.js';
+import type { ClockSource } from './log-clock.js';
+
+export interface Timers {
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+export const realTimers: Timers = {
+  setTimeout: (fn, ms) => setTimeout(fn, ms),
+  clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
+};
+
+/**
+ * The durable side of the Ready contract, and the owner of the in-memory mirror the core reads
+ * (NodeStorage in production, a simulated disk in tests): it updates the mirror only after the
+ * write it reflects is durable, in write order.
+ */
+export interface DurableLog {
+  /** Ready step 1: snapshot (file, then meta), hard state and entries in one durable write; then the mirror. */
+  persistReady(ready: {
+    hardState: Ready['hardState'];
+    entries: readonly Entry[];
+    snapshot: Snapshot | null;
+  }): Promise<void>;
+  /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
+  createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void>;
+}
+
+export interface DriverLogger {
+  info(obj: object, msg: string): void;
+  warn(obj: object, msg: string): void;
+  error(obj: object, msg: string): void;
+}
+
+export interface DriverOptions {
+  clusterId: string;
+  raft: RaftNode;
+  storage: MemoryStorage;
+  durable: DurableLog;
+  sm: QueueStateMachine;
+  send(msgs: Message[]): void;
+  /** This node's advertised client address, sent to peers while the membership is still unbound. */
+  advertise?: string;
+  clock: ClockSource;
+  timers: Timers;
+  log: DriverLogger;
+  /** Milliseconds per Raft tick. */
+  tickMs: number;
+  /** The Raft core's electionTicks (each round draws from [electionTicks, 2·electionTicks)), for status. */
+  electionTicks?: number;
+  snapshotEvery: number;
+  /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
+  snapshotKeep?: number;
+  /** Commit index persisted at start: the node is not ready until applied reaches it. */
+  startCommit: number;
+  /** Called with each applied entry's index (metrics, digests). */
+  onApplied?(index: number): void;
+  /** Fatal: the node must stop (e.g. a failed fsync, a failed assertion). */
+  onFatal(err: Error): void;
+  /** Minimum time between advanceTime proposals. */
+  advanceMinIntervalMs?: number;
+  /** Most commands packed into one entry. */
+  commandsPerEntryMax?: number;
+  /** Commands queued, proposing or in flight beyond this are refused (bounded buffering). */
+  pendingCommandsMax?: number;
+  /** Linearizable reads waiting for their read index or for apply beyond this are refused. */
+  pendingReadsMax?: number;
+}
+
+export function errAnswer(error: ErrorDetail): Answer {
+  return { ok: false, error };
+}

@@ -1,0 +1,109 @@
+// The store's one serial write queue (group commit): whatever queued while a write was in flight goes
+// out as the next single `batch(..., { sync: true })`, so vote and log writes never reorder (FAULTS
+// P2–P4). After each durable batch `afterBatch` runs (the promise file) before any of its writes
+// resolves. A failed write is fatal (P12): every queued and later write is refused with the failure.
+import { performance } from 'node:perf_hooks';
+import { StoreFailedError } from './errors.js';
+import type { KvOp, KvStore } from './kv.js';
+
+export interface WriteRequest<T> {
+  ops: KvOp[];
+  /** What the caller attached (the store: what a group has promised once this write is durable). */
+  tag?: T;
+  resolve: () => void;
+  reject: (error: Error) => void;
+}
+
+export interface WriteQueueOptions<T> {
+  /** Upper bound on operations merged into one batch (one request is never split). */
+  writeBatchOpsMax: number;
+  /** Batches written back to back before the loop yields to the event loop. */
+  drainRoundsMax: number;
+  /** Runs after each durable batch, before its writes resolve; a failure fails the store. */
+  afterBatch(requests: readonly WriteRequest<T>[]): Promise<void>;
+  /** Called once when a write fails. */
+  onFailure?: (error: StoreFailedError) => void;
+  onBatchWritten?: (info: { requests: number; ops: number; durationMs: number }) => void;
+}
+
+export class WriteQueue<T> {
+  private readonly queue: WriteRequest<T>[] = [];
+  private writing = false;
+  private failed: StoreFailedError | null = null;
+
+  constructor(
+    private readonly kv: KvStore,
+    private readonly o: WriteQueueOptions<T>,
+  ) {}
+
+  /** The write failure that stopped the queue, or null. */
+  get failure(): StoreFailedError | null {
+    return this.failed;
+  }
+
+  enqueue(ops: KvOp[], tag?: T): Promise<void> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    return new Promise((resolve, reject) => {
+      this.queue.push(tag === undefined ? { ops, resolve, reject } : { ops, tag, resolve, reject });
+      if (!this.writing) {
+        this.writing = true;
+        void this.drain();
+      }
+    });
+  }
+
+  private async drain(): Promise<void> {
+    let yielded = false;
+    try {
+      for (let round = 0; this.queue.length > 0; round++) {
+        if (round === this.o.drainRoundsMax) {
+          // A drain that never runs dry (steady load) still yields to the event loop now and then.
+          yielded = true;
+          setImmediate(() => void this.drain());
+          return;
+        }
+        const requests = this.takeBatch();
+        const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
+        const started = performance.now();
+        try {
+          if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+          await this.o.afterBatch(requests);
+        } catch (error) {
+          const failure = this.fail(error);
+          for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
+          return;
+        }
+        if (ops.length > 0) {
+          const durationMs = performance.now() - started;
+          this.o.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs });
+        }
+        for (const r of requests) r.resolve();
+      }
+    } finally {
+      if (!yielded) this.writing = false;
+    }
+  }
+
+  private takeBatch(): WriteRequest<T>[] {
+    let count = 0;
+    let ops = 0;
+    for (const r of this.queue) {
+      if (count > 0 && ops + r.ops.length > this.o.writeBatchOpsMax) break;
+      count++;
+      ops += r.ops.length;
+    }
+    return this.queue.splice(0, count);
+  }
+
+  private fail(error: unknown): StoreFailedError {
+    if (this.failed === null) {
+      this.failed = error instanceof StoreFailedError ? error : new StoreFailedError(error);
+      try {
+        this.o.onFailure?.(this.failed);
+      } catch {
+        // The callback's own failure must not mask the storage failure.
+      }
+    }
+    return this.failed;
+  }
+}

@@ -1,0 +1,85 @@
+// The driver's command pipeline: answers by index, failures by cause, and its invariant that in-flight
+// indexes only grow (a violation is a bug: AssertionError, never an answer).
+import { describe, expect, it } from 'vitest';
+import { CommandPipeline, type PendingCommand } from '../../../src/node/command-pipeline.js';
+import { AssertionError } from '../../../src/protocol/assert.js';
+import type { Answer } from '../../../src/protocol/index.js';
+import { EntryType } from '../../../src/raft/types.js';
+
+function cmd(out: { answer: Answer; index: number }[]): PendingCommand {
+  return {
+    cmd: { session: null, seq: 0, cmd: { type: 'advanceTime' } },
+    deadline: 0,
+    resolve: (r) => out.push(r),
+  };
+}
+const stamp = (): { mono: number; wall: number } => ({ mono: 1, wall: 2 });
+
+describe('CommandPipeline', () => {
+  it('packs commandsPerEntryMax per entry and answers each command from its applied entry', () => {
+    const out: { answer: Answer; index: number }[] = [];
+    const p = new CommandPipeline(2);
+    for (let i = 0; i < 3; i++) p.enqueue(cmd(out));
+    const items = p.pack(stamp);
+    expect(items.map((x) => x.id)).toEqual([1, 2]);
+    expect(p.queuedCount()).toBe(0);
+    expect(p.pendingCount()).toBe(3);
+    p.onProposed([
+      { id: 1, index: 5, term: 2 },
+      { id: 2, index: 6, term: 2 },
+    ]);
+    const ok: Answer = { ok: true, value: null } as Answer;
+    p.onApplied({ index: 5, term: 2, type: EntryType.Normal, data: new Uint8Array() }, [
+      { answer: ok },
+      { answer: ok },
+    ]);
+    // Entry 6 was overwritten by another leader's entry (another term): unknown outcome.
+    p.onApplied({ index: 6, term: 3, type: EntryType.Normal, data: new Uint8Array() }, [{ answer: ok }]);
+    expect(out.map((r) => [r.index, r.answer.ok])).toEqual([
+      [5, true],
+      [5, true],
+      [0, false],
+    ]);
+    expect(p.pendingCount()).toBe(0);
+  });
+
+  it('counts every command until it is answered, in flight included (pendingCommandsMax)', () => {
+    const out: { answer: Answer; index: number }[] = [];
+    const p = new CommandPipeline(4);
+    p.enqueue(cmd(out));
+    p.enqueue(cmd(out));
+    p.pack(stamp);
+    p.onProposed([{ id: 1, index: 3, term: 1 }]);
+    expect(p.queuedCount()).toBe(0);
+    expect(p.pendingCount()).toBe(2);
+    p.enqueue(cmd(out));
+    expect(p.pendingCount()).toBe(3);
+    p.failQueued({ code: 'NOT_LEADER', message: 'x' });
+    expect(p.pendingCount()).toBe(2);
+    p.failStarted({ code: 'UNAVAILABLE', message: 'x' }, 'leadership-lost');
+    expect(p.pendingCount()).toBe(0);
+    expect(out).toHaveLength(3);
+  });
+
+  it('asserts that in-flight indexes grow', () => {
+    const p = new CommandPipeline(1);
+    p.enqueue(cmd([]));
+    p.enqueue(cmd([]));
+    p.pack(stamp);
+    p.onProposed([{ id: 1, index: 7, term: 1 }]);
+    expect(() => p.onProposed([{ id: 2, index: 7, term: 1 }])).toThrow(AssertionError);
+  });
+
+  it('starts over after losing leadership: the next term may reuse lower indexes', () => {
+    const out: { answer: Answer; index: number }[] = [];
+    const p = new CommandPipeline(1);
+    p.enqueue(cmd(out));
+    p.pack(stamp);
+    p.onProposed([{ id: 1, index: 9, term: 1 }]);
+    p.failStarted({ code: 'UNAVAILABLE', message: 'leadership lost while committing' }, 'leadership-lost');
+    expect(out[0]?.answer).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
+    p.enqueue(cmd(out));
+    p.pack(stamp);
+    expect(() => p.onProposed([{ id: 2, index: 4, term: 3 }])).not.toThrow();
+  });
+});
