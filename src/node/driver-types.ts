@@ -28,7 +28,13 @@ export interface DurableLog {
     hardState: Ready['hardState'];
     entries: readonly Entry[];
     snapshot: Snapshot | null;
+    /** false: only the commit index moved; written without fsync, durable with the next synced write. */
+    sync?: boolean;
   }): Promise<void>;
+  /** The highest commit index known durable (a restart starts from at least this). */
+  durableCommit(): number;
+  /** Makes every earlier write durable. */
+  sync(): Promise<void>;
   /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
   createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void>;
 }

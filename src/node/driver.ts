@@ -26,6 +26,8 @@ type Defaulted =
   'snapshotKeep' | 'advanceMinIntervalMs' | 'commandsPerEntryMax' | 'pendingCommandsMax' | 'pendingReadsMax';
 
 export class NodeDriver implements ClientExecutor {
+  /** A synced write that stale reads are waiting on (shared). */
+  private commitSync: Promise<void> | null = null;
   readonly clock: LogClock;
   private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
@@ -140,12 +142,7 @@ export class NodeDriver implements ClientExecutor {
   }
 
   async read(query: ReadQuery, opts: { consistency: 'linearizable' | 'stale'; deadline: number }): Promise<ReadAnswer> {
-    if (opts.consistency === 'stale') {
-      if (this.applied < this.o.startCommit) {
-        return { asOf: this.asOf(), answer: errAnswer({ code: 'UNAVAILABLE', message: 'node is catching up' }) };
-      }
-      return this.o.sm.read(query);
-    }
+    if (opts.consistency === 'stale') return this.staleRead(query);
     const nl = this.notLeaderAnswer();
     if (nl) return { asOf: this.asOf(), answer: nl };
     if (this.reads.size() >= this.o.pendingReadsMax) {
@@ -163,6 +160,21 @@ export class NodeDriver implements ClientExecutor {
     this.o.raft.readIndex(ctx);
     this.kick();
     return answer;
+  }
+
+  /**
+   * A follower read at this node's applied index, served only once the durable commit index covers
+   * it: commit-only writes are not fsynced, and a restart must never serve an older state than one it
+   * served before (docs/faults.md Q11). Reads waiting for the same thing share one synced write.
+   */
+  private async staleRead(query: ReadQuery): Promise<ReadAnswer> {
+    for (let round = 0; round < 3; round++) {
+      if (this.applied < this.o.startCommit || this.stopped) break;
+      if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query);
+      this.commitSync ??= this.o.durable.sync().finally(() => (this.commitSync = null));
+      await this.commitSync;
+    }
+    return { asOf: this.asOf(), answer: errAnswer({ code: 'UNAVAILABLE', message: 'node is catching up' }) };
   }
 
   status(): NodeStatus {
@@ -299,6 +311,9 @@ export class NodeDriver implements ClientExecutor {
       let rounds = 0;
       while (this.o.raft.hasReady() && !this.stopped) {
         await this.handleReady(this.o.raft.ready());
+        // Commands that arrived during the write join the next Ready instead of waiting for the loop
+        // to run dry (under load it never does: bench/RESULTS.md, stage 1).
+        this.flushQueued();
         if (++rounds > 10_000) throw new Error('driver: Ready loop did not settle');
       }
       this.reads.expire(this.o.clock.monoMs(), () => ({
@@ -313,13 +328,11 @@ export class NodeDriver implements ClientExecutor {
     if (this.o.advertise && rd.messages.length > 0 && this.identity.unbound()) {
       for (const m of rd.messages) m.fromAddress = this.o.advertise;
     }
-    // Every message waits for the write. (A leader may in principle replicate in parallel with its own
-    // fsync, Raft thesis §10.2.1, but only if it counts itself for commit after the write; the core
-    // counts its own match when it appends, so sending Appends early could commit an entry that only
-    // a minority has on disk.)
-    if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
-      await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
-    }
+    // A leader's Appends go out before its own write (Raft thesis §10.2.1): the core counts its own log
+    // for commit only after advance(). Every other message waits for the write it may depend on.
+    const early = rd.sendBeforePersist && rd.messages.length > 0;
+    if (early) this.o.send(rd.messages);
+    await this.persist(rd);
     if (rd.snapshot !== null) {
       this.o.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
@@ -329,7 +342,7 @@ export class NodeDriver implements ClientExecutor {
       this.commands.failInflightBelow(rd.snapshot.meta.index);
       this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
     }
-    if (rd.messages.length > 0) this.o.send(rd.messages);
+    if (!early && rd.messages.length > 0) this.o.send(rd.messages);
     this.commands.onProposed(rd.proposed);
     // (A dropped advanceTime's own resolve clears advanceInFlight.)
     this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
@@ -339,6 +352,17 @@ export class NodeDriver implements ClientExecutor {
     this.reads.serve(this.applied, (q) => this.o.sm.read(q));
     this.o.raft.advance();
     this.snapshots.maybeSnapshot(this.applied);
+  }
+
+  /** Ready step 1. Only a commit index moved: a quorum can tell it again, so no fsync and no wait. */
+  private async persist(rd: Ready): Promise<void> {
+    if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
+      this.o.durable
+        .persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: null, sync: false })
+        .catch((err: unknown) => this.fatal(err));
+    } else if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
+      await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+    }
   }
 
   private applyEntry(e: Entry): void {

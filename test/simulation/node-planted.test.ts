@@ -20,9 +20,23 @@ describe('node simulation - planted bugs are caught', () => {
   it('a disk that acknowledges before fsync, wire checks off: whole-cluster power loss diverges replicas', async () => {
     const found = await caught(
       { plant: 'ack-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
-      8,
+      10,
+      /state machine safety|commit:|Q11|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
+    );
+    expect(found.length).toBeGreaterThan(0);
+  });
+
+  it('a leader that counts its own log before its write is durable (it replicates while it writes): power loss loses acknowledged entries', async () => {
+    const found = await caught(
+      { plant: 'leader-self-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
+      13,
       /state machine safety|commit:|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
     );
+    expect(found.length).toBeGreaterThan(0);
+  });
+
+  it('a commit-only write (not fsynced) trusted before it is durable: a restarted node serves an older state (Q11)', async () => {
+    const found = await caught({ plant: 'commit-unsynced-read', liveness: false }, 4, /Q11: .* served a stale read/);
     expect(found.length).toBeGreaterThan(0);
   });
 
@@ -47,9 +61,16 @@ describe('node simulation - planted bugs are caught', () => {
   });
 
   it('a disk that acknowledges before fsync, wire checks off: the history shows diverged digests', async () => {
+    // Stale reads off: the white-box Q11 check would stop the run before the history is judged.
     const found = await caught(
-      { plant: 'ack-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
-      8,
+      {
+        plant: 'ack-before-fsync',
+        wireChecks: false,
+        fsyncMs: [5, 20],
+        clusterPowerLossChance: 1,
+        staleReadEveryMs: 0,
+      },
+      10,
       /history agreement: .*diverged/,
     );
     expect(found.length).toBeGreaterThan(0);

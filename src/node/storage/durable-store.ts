@@ -313,7 +313,7 @@ export class DurableStore {
     applyPlan(g, plan, request.entries ?? []);
     const seq = ++this.seq;
     plan.ops.push(put(PROMISE_SEQ_KEY, { seq }));
-    const written = this.enqueueWrite(plan.ops, { group: g.group, seq, state: promiseOf(g) });
+    const written = this.enqueueWrite(plan.ops, { group: g.group, seq, state: promiseOf(g) }, request.sync ?? true);
     if (plan.garbage) void written.then(() => this.collectAllGarbage(g)).catch(() => undefined);
     return written;
   }
@@ -356,6 +356,12 @@ export class DurableStore {
     await this.collectAllGarbage(g);
   }
 
+  /** Makes every write queued before it durable (a small synced write: LevelDB's sync covers earlier ones). */
+  async sync(): Promise<void> {
+    this.assertUsable();
+    await this.enqueueWrite([put(PROMISE_SEQ_KEY, { seq: ++this.seq })]);
+  }
+
   /** Waits for queued writes and clean-up, then closes LevelDB. Safe to call in the failed state. */
   async close(): Promise<void> {
     if (this.closing) return;
@@ -370,8 +376,8 @@ export class DurableStore {
 
   // ---- the write queue ----
 
-  private enqueueWrite(ops: KvOp[], promise?: PromiseTag): Promise<void> {
-    return this.writes.enqueue(ops, promise);
+  private enqueueWrite(ops: KvOp[], promise?: PromiseTag, sync = true): Promise<void> {
+    return this.writes.enqueue(ops, promise, sync);
   }
 
   /** After a durable batch: the promise file, fsynced, before any of its writes resolves. */

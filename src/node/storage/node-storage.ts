@@ -24,9 +24,14 @@ export interface PersistableReady {
   hardState: HardState | null;
   entries: readonly Entry[];
   snapshot: Snapshot | null;
+  /** false: a commit-only write, not fsynced (see PersistRequest.sync). */
+  sync?: boolean;
 }
 
 export class NodeStorage {
+  /** The highest commit index written (synced or not), and the highest known durable. */
+  private writtenCommit = 0;
+  private syncedCommit = 0;
   /** Set while a snapshot file is being written: later writes queue behind it to keep the order. */
   private slowTail: Promise<void> | null = null;
   private failed: StoreFailedError | null = null;
@@ -39,7 +44,9 @@ export class NodeStorage {
     readonly recovered: RecoveredState,
     private readonly group: GroupId,
     private readonly onFailure: ((error: StoreFailedError) => void) | undefined,
-  ) {}
+  ) {
+    this.writtenCommit = this.syncedCommit = mirror.hardState().commit;
+  }
 
   /**
    * Opens (or formats) the data dir and recovers the group: hard state, log, and the snapshot the
@@ -95,6 +102,21 @@ export class NodeStorage {
     });
   }
 
+  /** The highest commit index on stable storage: what a restart would start from, at least. */
+  durableCommit(): number {
+    return this.syncedCommit;
+  }
+
+  /** Makes every earlier write durable, including unsynced commit-only ones. */
+  async sync(): Promise<void> {
+    if (this.failed !== null) throw this.failed;
+    const run = async (): Promise<void> => {
+      await this.store.sync();
+      this.syncedCommit = Math.max(this.syncedCommit, this.writtenCommit);
+    };
+    return this.slowTail === null ? run() : this.afterSlow(run);
+  }
+
   /**
    * After the state machine took a snapshot at an applied index: file, meta, then compaction of the
    * log up to `compactTo` (default: the snapshot index; lower keeps entries for slow followers).
@@ -122,7 +144,11 @@ export class NodeStorage {
       snapshotMeta: ready.snapshot?.meta ?? null,
       entries: ready.entries,
       hardState: ready.hardState,
+      sync: ready.sync ?? true,
     });
+    if (ready.hardState !== null) this.writtenCommit = Math.max(this.writtenCommit, ready.hardState.commit);
+    // Writes complete in order and a synced one makes every earlier one durable.
+    if (ready.sync !== false) this.syncedCommit = this.writtenCommit;
     if (ready.snapshot !== null) this.mirror.applySnapshot(ready.snapshot);
     this.mirror.append(ready.entries);
     if (ready.hardState !== null) {

@@ -15,6 +15,11 @@ export interface PersistRequest {
   /** Appended; an entry whose index is ≤ the last index replaces that suffix. */
   entries?: readonly Entry[];
   hardState?: HardState | null;
+  /**
+   * false: written without fsync (only a commit index moved, which a quorum can tell again); it
+   * becomes durable with the next synced write. Default true.
+   */
+  sync?: boolean;
 }
 
 const ENTRY_TYPES = new Set<number>(Object.values(EntryType));

@@ -8,6 +8,8 @@ import type { KvOp, KvStore } from './kv.js';
 
 export interface WriteRequest<T> {
   ops: KvOp[];
+  /** false: no fsync of its own (a later synced write covers it: LevelDB's log is one sequential file). */
+  sync: boolean;
   /** What the caller attached (the store: what a group has promised once this write is durable). */
   tag?: T;
   resolve: () => void;
@@ -41,10 +43,10 @@ export class WriteQueue<T> {
     return this.failed;
   }
 
-  enqueue(ops: KvOp[], tag?: T): Promise<void> {
+  enqueue(ops: KvOp[], tag?: T, sync = true): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     return new Promise((resolve, reject) => {
-      this.queue.push(tag === undefined ? { ops, resolve, reject } : { ops, tag, resolve, reject });
+      this.queue.push(tag === undefined ? { ops, sync, resolve, reject } : { ops, sync, tag, resolve, reject });
       if (!this.writing) {
         this.writing = true;
         void this.drain();
@@ -66,7 +68,7 @@ export class WriteQueue<T> {
         const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
         const started = performance.now();
         try {
-          if (ops.length > 0) await this.kv.batch(ops, { sync: true });
+          if (ops.length > 0) await this.kv.batch(ops, { sync: requests.some((r) => r.sync) });
           await this.o.afterBatch(requests);
         } catch (error) {
           const failure = this.fail(error);

@@ -22,9 +22,20 @@ export class SimDurableLog implements DurableLog {
   writes = 0;
   /** Planted bug for the checker's own test: report writes durable (and update the mirror) at once. */
   lieAboutFsync = false;
+  /**
+   * Planted bug: a leader's own log writes count as durable at once — what a core that counted
+   * itself for commit before its write is durable would do, now that its Appends go out early.
+   */
+  lieForLeader: (() => boolean) | null = null;
+  /** Planted bug: report unsynced commit-only writes as durable (a read may then be served past them). */
+  lieAboutCommit = false;
   private gen = 0;
   private lastDone = 0;
-  private pending: DiskWrite[] = [];
+  private pending: { w: DiskWrite; sync: boolean }[] = [];
+  /** Completed writes without an fsync of their own: durable once a later synced write completes. */
+  private volatile: DiskWrite[] = [];
+  private writtenCommit = 0;
+  private syncedCommit = 0;
 
   constructor(
     private readonly sched: Scheduler,
@@ -39,15 +50,36 @@ export class SimDurableLog implements DurableLog {
   /** At (re)start: the mirror is what the disk holds. */
   open(): MemoryStorage {
     this.mirror = this.durable.clone();
+    this.writtenCommit = this.syncedCommit = this.durable.hardState().commit;
     return this.mirror;
   }
 
-  persistReady(ready: { hardState: Ready['hardState']; entries: readonly Entry[]; snapshot: Snapshot | null }) {
+  persistReady(ready: {
+    hardState: Ready['hardState'];
+    entries: readonly Entry[];
+    snapshot: Snapshot | null;
+    sync?: boolean;
+  }): Promise<void> {
     const w: DiskWrite = {};
     if (ready.snapshot !== null) w.installed = ready.snapshot;
     if (ready.entries.length > 0) w.entries = ready.entries;
     if (ready.hardState !== null) w.hardState = ready.hardState;
-    return this.write(w);
+    const sync = ready.sync ?? true;
+    const commit = ready.hardState?.commit ?? 0;
+    return this.write(w, sync, () => {
+      this.writtenCommit = Math.max(this.writtenCommit, commit);
+      if (sync || this.lieAboutCommit) this.syncedCommit = this.writtenCommit;
+    });
+  }
+
+  durableCommit(): number {
+    return this.syncedCommit;
+  }
+
+  sync(): Promise<void> {
+    return this.write({}, true, () => {
+      this.syncedCommit = this.writtenCommit;
+    });
   }
 
   createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void> {
@@ -56,41 +88,57 @@ export class SimDurableLog implements DurableLog {
     return this.write(w);
   }
 
-  private write(w: DiskWrite): Promise<void> {
+  /** `settled` runs when the write is reported done (before its promise resolves). */
+  private write(w: DiskWrite, sync = true, settled: () => void = () => {}): Promise<void> {
     const gen = this.gen;
+    const lie = this.lieAboutFsync || (w.entries !== undefined && this.lieForLeader?.() === true);
     return new Promise<void>((resolve) => {
-      const delay = this.fsyncMinMs + this.rng.float() * (this.fsyncMaxMs - this.fsyncMinMs);
+      // An unsynced write costs no fsync, but still waits its turn on the one write path.
+      const delay = sync ? this.fsyncMinMs + this.rng.float() * (this.fsyncMaxMs - this.fsyncMinMs) : 0.01;
       const done = Math.max(this.sched.now, this.lastDone) + delay;
       this.lastDone = done;
-      this.pending.push(w);
-      if (this.lieAboutFsync) {
+      const item = { w, sync };
+      this.pending.push(item);
+      if (lie) {
         applyWrite(this.mirror, w);
+        settled();
         resolve();
       }
       this.sched.at(done, () => {
         if (gen !== this.gen) return;
         const head = this.pending.shift();
-        if (head !== w) throw new Error('sim disk: writes completed out of order');
-        applyWrite(this.durable, w);
-        if (!this.lieAboutFsync) applyWrite(this.mirror, w);
-        this.writes++;
-        this.hooks.onDurable(w);
-        resolve();
+        if (head !== item) throw new Error('sim disk: writes completed out of order');
+        if (!lie) applyWrite(this.mirror, w);
+        if (sync) {
+          for (const v of this.volatile) applyWrite(this.durable, v);
+          this.volatile = [];
+          applyWrite(this.durable, w);
+          this.writes++;
+          this.hooks.onDurable(w);
+        } else {
+          this.volatile.push(w);
+        }
+        if (!lie) {
+          settled();
+          resolve();
+        }
       });
     });
   }
 
   /** Writes whose fsync has not completed. */
   get inFlight(): number {
-    return this.pending.length;
+    return this.pending.length + this.volatile.length;
   }
 
   /** Power loss: pending writes never complete; a random prefix of them reached the platter. */
   powerLoss(): number {
-    const keep = this.pending.length === 0 || this.rng.chance(0.5) ? 0 : this.rng.int(this.pending.length);
-    for (let k = 0; k < keep; k++) applyWrite(this.durable, this.pending[k] as DiskWrite);
-    const lost = this.pending.length - keep;
+    const unsynced = [...this.volatile, ...this.pending.map((p) => p.w)];
+    const keep = unsynced.length === 0 || this.rng.chance(0.5) ? 0 : this.rng.int(unsynced.length);
+    for (let k = 0; k < keep; k++) applyWrite(this.durable, unsynced[k] as DiskWrite);
+    const lost = unsynced.length - keep;
     this.pending = [];
+    this.volatile = [];
     this.gen++;
     this.lastDone = this.sched.now;
     return lost;

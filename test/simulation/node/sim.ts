@@ -55,7 +55,9 @@ export interface NodeSimOptions {
   /** The workers' long-poll hold (the margin only covers ρ, so holds above ~500 ms test heldMs). */
   maxHoldMs?: number;
   /** A planted bug, to show the checks catch it (test only). */
-  plant?: 'ack-before-fsync' | 'mono-from-wall' | null;
+  plant?: 'ack-before-fsync' | 'mono-from-wall' | 'leader-self-before-fsync' | 'commit-unsynced-read' | null;
+  /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
+  staleReadEveryMs?: number;
   /** The SDK clients' call timeout (retries included). */
   clientTimeoutMs?: number;
   /** fsync latency range of every simulated disk. */
@@ -140,6 +142,8 @@ interface SimNode {
   sm: QueueStateMachine | null;
   endpoint: Endpoint;
   lastCommit: number;
+  /** The highest applied index a stale read on this node was served at, over all its lives (Q11). */
+  servedRead: number;
   wallOffset: number;
   events: TaskEvent[];
 }
@@ -255,6 +259,7 @@ export class NodeSimulation {
       handlerMs: null,
       liveness: true,
       plant: null,
+      staleReadEveryMs: 5,
       wireChecks: true,
       fsyncMs: [0.3, 3],
       clientTimeoutMs: 3000,
@@ -302,6 +307,7 @@ export class NodeSimulation {
         sm: null,
         endpoint: { address: m.address, idx: i, service: null, inflight: new Set() },
         lastCommit: 0,
+        servedRead: 0,
         wallOffset: Math.round((this.faultRng.float() - 0.5) * 4000),
         events: [],
       };
@@ -353,6 +359,8 @@ export class NodeSimulation {
     const clock = new NodeClock(this.sched, mono, n.wallOffset);
     clock.monoFromWall = this.o.plant === 'mono-from-wall';
     n.disk.lieAboutFsync = this.o.plant === 'ack-before-fsync';
+    n.disk.lieForLeader = this.o.plant === 'leader-self-before-fsync' ? () => n.raft?.status().role === 'leader' : null;
+    n.disk.lieAboutCommit = this.o.plant === 'commit-unsynced-read';
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
     const snap = storage.snapshot();
@@ -811,6 +819,26 @@ export class NodeSimulation {
     await client.close({ timeoutMs: 100 }).catch(() => undefined);
   }
 
+  /** Stale reads on every node: a restarted node must never serve an older state than before (Q11). */
+  private planStaleReads(): void {
+    const every = this.o.staleReadEveryMs;
+    if (every <= 0) return;
+    for (let t = every; t < this.o.faultMs; t += every) {
+      this.sched.at(t, () => {
+        for (const n of this.nodes) if (n.up && n.driver !== null) void this.staleRead(n, n.gen, n.driver);
+      });
+    }
+  }
+
+  private async staleRead(n: SimNode, gen: number, driver: NodeDriver): Promise<void> {
+    const r = await driver.read({ type: 'stats', queue: QUEUE }, { consistency: 'stale', deadline: Infinity });
+    if (n.gen !== gen || !r.answer.ok) return;
+    if (r.asOf.index < n.servedRead) {
+      this.fail(`Q11: ${n.id} served a stale read at index ${r.asOf.index} after one at ${n.servedRead}`);
+    }
+    n.servedRead = Math.max(n.servedRead, r.asOf.index);
+  }
+
   private planWorkload(): void {
     const nw = this.nodes.length === 3 ? 2 : 3;
     for (let i = 0; i < nw; i++) {
@@ -1000,6 +1028,7 @@ export class NodeSimulation {
   async run(): Promise<NodeSimResult> {
     this.planFaults();
     this.planWorkload();
+    this.planStaleReads();
     const F = this.o.faultMs;
     const stop = (): boolean => {
       this.checkRaft();

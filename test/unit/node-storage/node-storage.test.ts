@@ -43,6 +43,39 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     await reopened.close();
   });
 
+  it('a commit-only write without fsync is not counted durable until a synced write follows it', async () => {
+    const dir = await tempDir();
+    const storage = await open(dir);
+    await storage.persistReady({
+      hardState: { term: 2, vote: 'n1', commit: 2 },
+      entries: entries(1, 5, 2),
+      snapshot: null,
+    });
+    expect(storage.durableCommit()).toBe(2);
+    await storage.persistReady({
+      hardState: { term: 2, vote: 'n1', commit: 4 },
+      entries: [],
+      snapshot: null,
+      sync: false,
+    });
+    expect(storage.durableCommit()).toBe(2);
+    expect(storage.mirror.hardState().commit).toBe(4);
+    await storage.sync();
+    expect(storage.durableCommit()).toBe(4);
+    await storage.persistReady({
+      hardState: { term: 2, vote: 'n1', commit: 5 },
+      entries: [],
+      snapshot: null,
+      sync: false,
+    });
+    await storage.persistReady({ hardState: null, entries: [entry(6, 2)], snapshot: null });
+    expect(storage.durableCommit()).toBe(5); // the synced entry write covered the earlier commit write
+    await storage.close();
+    const reopened = await open(dir);
+    expect(reopened.durableCommit()).toBe(5);
+    await reopened.close();
+  });
+
   it('installs a snapshot from the leader and keeps later writes in order behind its file write', async () => {
     const dir = await tempDir();
     const storage = await open(dir);

@@ -32,6 +32,10 @@ class Disk implements DurableLog {
   get held(): boolean {
     return this.gate !== null;
   }
+  durableCommit(): number {
+    return this.mirror.hardState().commit;
+  }
+  async sync(): Promise<void> {}
   async persistReady(r: Parameters<DurableLog['persistReady']>[0]): Promise<void> {
     if (this.holding) {
       await new Promise<void>((resolve, reject) => (this.gate = { release: resolve, fail: reject }));

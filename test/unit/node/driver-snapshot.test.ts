@@ -34,6 +34,10 @@ class HeldDisk implements DurableLog {
     this.mirror.append(r.entries);
     if (r.hardState !== null) this.mirror.setHardState(r.hardState);
   }
+  durableCommit(): number {
+    return this.mirror.hardState().commit;
+  }
+  async sync(): Promise<void> {}
   async createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void> {
     this.mirror.createSnapshot(snap);
     this.mirror.compact(options.compactTo ?? snap.meta.index);
