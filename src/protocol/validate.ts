@@ -327,3 +327,22 @@ export function validateCommand(value: unknown, limits: Limits): Validated<Comma
 export function isValidCommand(value: unknown, limits: Limits): value is Command {
   return validateCommand(value, limits).ok;
 }
+
+/**
+ * Rules for a command about to be proposed, beyond what the state machine re-checks when it applies
+ * an entry: tightening those would apply an old log differently. A queue that is its own dead-letter
+ * queue is refused here (the state machine ignores the setting, as it always did).
+ */
+export function checkNewProposal(cmd: Command): Validated<Command> {
+  if (cmd.type === 'configureQueue' && cmd.settings.deadLetterQueue === cmd.queue) {
+    return {
+      ok: false,
+      error: {
+        code: 'INVALID_ARGUMENT',
+        message: `settings.deadLetterQueue: a queue cannot be its own dead-letter queue (${cmd.queue})`,
+        field: 'settings.deadLetterQueue',
+      },
+    };
+  }
+  return { ok: true, value: cmd };
+}

@@ -9,6 +9,7 @@ import type { Answer, SessionCommand } from '../protocol/commands.js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
 import { CLIENT_SERVICE } from '../protocol/proto.js';
+import { checkNewProposal } from '../protocol/validate.js';
 import {
   COMMAND_OF_METHOD,
   COMMAND_OF_SUBMIT_FIELD,
@@ -230,7 +231,7 @@ class ClientServiceImpl {
   private prepare(type: ClientCommandType, req: Obj): Prepared {
     const header = asObject(req['header']);
     const session = orRefuse(decodeHeader(header));
-    const cmd = orRefuse(decodeCommand(type, req, this.limits));
+    const cmd = orRefuse(checkNewProposal(orRefuse(decodeCommand(type, req, this.limits))));
     let maxHoldMs = 0;
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);

@@ -130,6 +130,19 @@ describe('client service: commands and reads', () => {
     expect(queues.map((q) => q['queue'])).toContain('svc-c');
   });
 
+  it('refuses a queue as its own dead-letter queue before proposing it, naming the field', async () => {
+    await call('CreateQueue', { queue: 'svc-dlq-self', settings: {} });
+    const e = await callError('ConfigureQueue', {
+      queue: 'svc-dlq-self',
+      settings: { deadLetterQueue: 'svc-dlq-self' },
+    });
+    expect(e.code).toBe(grpc.status.INVALID_ARGUMENT);
+    expect(e.detail?.['field']).toBe('settings.deadLetterQueue');
+    const stats = (await call('QueueStats', { queue: 'svc-dlq-self' }))['stats'] as Obj;
+    expect((stats['settings'] as Obj)['deadLetterQueue']).toBeUndefined();
+    await call('ConfigureQueue', { queue: 'svc-dlq-self', settings: { deadLetterQueue: 'svc-dlq-other' } });
+  });
+
   it('lists by state with a cursor and pages through', async () => {
     await call('Enqueue', { queue: 'svc-d', tasks: [1, 2, 3].map((i) => ({ payload: payload(String(i)) })) });
     const p1 = await call('ListTasks', { queue: 'svc-d', state: 'waiting', limit: 2 });
