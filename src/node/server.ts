@@ -110,16 +110,7 @@ export async function startNode(
     const { driver } = core;
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    // Wall ms each peer was last heard from, for the console's "last contact" (bounded).
-    const heard = new Map<string, number>();
-    const peerServer = await PeerServer.start({
-      address: formatHostPort(config.peerListen),
-      selfId: config.id,
-      onMessage: (m) => {
-        if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
-        driver.receive(m);
-      },
-    });
+    const { peerServer, heard } = await startPeerServer(config, driver);
     started.push(() => peerServer.close());
     const admin = new AdminHttp(
       {
@@ -165,6 +156,23 @@ export async function startNode(
         .catch(() => undefined);
     throw err;
   }
+}
+
+/** The peer port, and when each peer was last heard from (wall ms, for the console; bounded). */
+async function startPeerServer(
+  config: NodeConfig,
+  driver: NodeDriver,
+): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
+  const heard = new Map<string, number>();
+  const peerServer = await PeerServer.start({
+    address: formatHostPort(config.peerListen),
+    selfId: config.id,
+    onMessage: (m) => {
+      if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
+      driver.receive(m);
+    },
+  });
+  return { peerServer, heard };
 }
 
 /** Opens storage (reporting what recovery found) and builds the state machine, Raft and the driver. */
