@@ -41,8 +41,6 @@ export class NodeDriver implements ClientExecutor {
   private isLeader = false;
   private leaderId: string | null = null;
   private role: string | null = null;
-  /** Set while recovering from a storage loss: its end is logged. */
-  private recovering: boolean;
   private applied = 0;
   private advanceInFlight = false;
   private lastAdvanceAt = -Infinity;
@@ -79,7 +77,6 @@ export class NodeDriver implements ClientExecutor {
     );
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
-    this.recovering = opts.raft.recovering !== null;
   }
 
   start(): void {
@@ -337,10 +334,6 @@ export class NodeDriver implements ClientExecutor {
     const early = rd.sendBeforePersist && rd.messages.length > 0;
     if (early) this.o.send(rd.messages);
     await this.persist(rd);
-    if (this.recovering && rd.hardState !== null && rd.hardState.recovery === undefined) {
-      this.recovering = false;
-      this.o.log.info({ term: rd.hardState.term }, 'recovered from the storage loss: voting again');
-    }
     if (rd.snapshot !== null) {
       this.o.sm.restore(rd.snapshot.data);
       this.applied = rd.snapshot.meta.index;
