@@ -47,7 +47,7 @@ export class MetricsRefresher {
   private src: MetricsSources | null = null;
   /** Local monotonic ms when the last entry was applied: ages keep growing while nothing is appended. */
   private lastApplyAt = performance.now();
-  private lastLeader: string | null | undefined = undefined;
+  private lastLeader: string | undefined = undefined;
   private readonly seen = new WeakMap<object, Map<string, number>>();
 
   constructor(readonly metrics: NodeMetrics) {}
@@ -64,11 +64,15 @@ export class MetricsRefresher {
     this.lastApplyAt = performance.now();
   }
 
-  /** The driver saw the leader change (to another node, or to none). */
-  leaderChanged(leader: string | null): void {
-    if (this.lastLeader !== undefined && leader !== this.lastLeader) this.metrics.leaderChanges.inc();
-    else if (this.lastLeader === undefined) this.metrics.leaderChanges.inc(0);
-    this.lastLeader = leader;
+  /**
+   * The driver saw the leader change. Counted: each new (leader, term) after the first one this node
+   * learns; a spell without a leader in between does not count on its own.
+   */
+  leaderChanged(leader: string | null, term: number): void {
+    if (leader === null) return;
+    const key = `${leader}@${term}`;
+    if (this.lastLeader !== undefined && this.lastLeader !== key) this.metrics.leaderChanges.inc();
+    this.lastLeader = key;
   }
 
   /** Called on each scrape. */

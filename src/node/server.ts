@@ -228,7 +228,7 @@ async function openCore(
       snapshotKeep: Math.min(1000, config.snapshotEvery),
       startCommit,
       onApplied: (i) => observer.applied(i),
-      onLeaderChange: (leader) => observer.leaderChanged(leader),
+      onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
     return { ns, sm, raft, driver, transport, startCommit };

@@ -83,5 +83,8 @@ describe('cluster events in the log at the default level', () => {
       events(id, marks.get(id)).filter((e) => e.msg === 'peer unreachable' && e['peer'] === old),
     );
     expect(lostLeader.length).toBeGreaterThan(0);
+    // The same change, counted in the survivors' metrics.
+    const text = await (await fetch(`http://127.0.0.1:${cluster.spec(next).httpPort}/metrics`)).text();
+    expect(Number(/^raftq_raft_leader_changes_total (\d+)$/m.exec(text)?.[1])).toBeGreaterThanOrEqual(1);
   });
 });
