@@ -18,6 +18,7 @@ import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
 import { MetricsRefresher } from './node-metrics-refresh.js';
+import { logDeadLetters } from './task-log.js';
 import { packageVersion } from './cli-meta.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
@@ -118,7 +119,7 @@ export async function startNode(
       },
     });
     started.push(() => peerServer.close());
-    attachObserver(observer, core, peerServer, () => clientServer, config.dataDir);
+    attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = new AdminHttp(
       {
         ready: () => driver.ready(),
@@ -238,8 +239,10 @@ async function openCore(
   }
 }
 
-function attachObserver(
+/** Metrics and the dead-letter log lines follow the applied task events. */
+function attachObservers(
   observer: MetricsRefresher,
+  log: Logger,
   core: Core,
   peerServer: PeerServer,
   client: () => ClientServer | null,
@@ -247,6 +250,7 @@ function attachObserver(
 ): void {
   const snapshotBytes = (): number => core.ns.mirror.snapshot()?.data.byteLength ?? 0;
   observer.attach({ ...core, peerServer, client, snapshotBytes, dataDir });
+  logDeadLetters(core.driver, log);
 }
 
 /** Peer links lost (warn, with why) and back (info): visible at the default level (docs/decisions.md). */

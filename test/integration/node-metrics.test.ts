@@ -147,6 +147,18 @@ describe('node metrics', () => {
     // An expiry that kills the task is told as its death (event "dead"), not as lease_expired.
     expect(sampleValue(now, 'raftq_queue_events_total', { ...ql, event: 'dead' })).toBe(2);
     expect(sampleValue(now, 'raftq_queue_oldest_waiting_age_seconds', ql)).toBe(0);
+    // Each death is in the node's log too (info), with the queue, the task and the reason.
+    const deaths = await waitFor(
+      async () => {
+        const found = (tc.lines.get(leader) ?? []).filter(
+          (l) => l.includes('"task dead-lettered"') && l.includes(`"queue":"${q}"`),
+        );
+        return found.length === 2 ? found.map((l) => JSON.parse(l) as Record<string, unknown>) : undefined;
+      },
+      10_000,
+      'two dead-letter log lines',
+    );
+    expect(deaths.map((d) => d['reason']).sort()).toEqual(['max_deliveries', 'nacked_dead']);
   });
 
   it('counts a proposal that fails because the leader lost its quorum', async () => {
