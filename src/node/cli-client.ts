@@ -1,4 +1,4 @@
-// The client subcommands of `raftq` (status, members, enqueue, worker, tasks, queues, dlq, events).
+// The client subcommands of `raftq` (status, members, enqueue, worker, tasks, queues, dlq, events, top).
 // Each talks to the servers of --servers / RAFTQ_SERVERS through the SDK. Usage errors (bad options,
 // malformed JSON, a bad server address) print one line and exit 2; failures exit 1. The commands
 // live in cli-status / cli-tasks / cli-queues / cli-exec; what they share in cli-common.
@@ -8,6 +8,7 @@ import { workerCommand } from './cli-exec.js';
 import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
 import { membersCommand, statusCommand } from './cli-status.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
+import { topCommand } from './cli-top.js';
 
 export { ClientUsageError, cliOutput } from './cli-common.js';
 export { runChild } from './cli-exec.js';
@@ -26,6 +27,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     queuesCommand(setCode),
     dlqCommand(setCode),
     eventsCommand(setCode, stop),
+    topCommand(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();

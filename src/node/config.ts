@@ -157,7 +157,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
   const peerListen = parseHostPort('peer-listen', raw.peerListen as string);
   const http = raw.http ? parseHostPort('http', raw.http) : null;
   const advertise = raw.advertise ? formatHostPort(parseHostPort('advertise', raw.advertise)) : formatHostPort(listen);
-  const logLevel = (raw.logLevel ?? 'warn') as NodeConfig['logLevel'];
+  const logLevel = (raw.logLevel ?? 'info') as NodeConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
   }

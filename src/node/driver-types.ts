@@ -68,6 +68,8 @@ export interface DriverOptions {
   startCommit: number;
   /** Called with each applied entry's index (metrics, digests). */
   onApplied?(index: number): void;
+  /** Called when the leader this node knows changes (metrics). */
+  onLeaderChange?(leader: string | null, term: number): void;
   /** Fatal: the node must stop (e.g. a failed fsync, a failed assertion). */
   onFatal(err: Error): void;
   /** Minimum time between advanceTime proposals. */

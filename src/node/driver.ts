@@ -40,6 +40,7 @@ export class NodeDriver implements ClientExecutor {
   private readonly snapshots: SnapshotPolicy;
   private isLeader = false;
   private leaderId: string | null = null;
+  private role: string | null = null;
   private applied = 0;
   private advanceInFlight = false;
   private lastAdvanceAt = -Infinity;
@@ -340,7 +341,7 @@ export class NodeDriver implements ClientExecutor {
       this.membership = rd.snapshot.meta.membership;
       this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
       this.commands.failInflightBelow(rd.snapshot.meta.index);
-      this.o.log.info({ index: rd.snapshot.meta.index }, 'installed snapshot from leader');
+      this.o.log.info({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term }, 'installed snapshot from leader');
     }
     if (!early && rd.messages.length > 0) this.o.send(rd.messages);
     this.commands.onProposed(rd.proposed);
@@ -378,7 +379,11 @@ export class NodeDriver implements ClientExecutor {
       }
     } else {
       this.o.sm.applyEmpty(e.index);
-      if (e.type === EntryType.Config && e.config) this.membership = e.config;
+      if (e.type === EntryType.Config && e.config) {
+        this.membership = e.config;
+        const members = e.config.members.map((m) => `${m.id}:${m.role}`);
+        this.o.log.info({ index: e.index, term: e.term, members }, 'membership changed');
+      }
     }
     this.applied = e.index;
     if (e.index % 100 === 0) this.snapshots.recordDigest(this.applied);
@@ -387,12 +392,19 @@ export class NodeDriver implements ClientExecutor {
   }
 
   private onSoftState(rd: Ready): void {
-    const { leader, role } = rd.softState;
+    const { leader, role, term } = rd.softState;
     const wasLeader = this.isLeader;
     this.isLeader = role === 'leader';
+    // Cluster events log at info, the default level (docs/decisions.md): elections and leadership.
+    if (role !== this.role) {
+      const election = role === 'candidate' || role === 'precandidate';
+      this.o.log.info({ role, from: this.role, term, leader }, election ? 'election started' : 'role changed');
+      this.role = role;
+    }
     if (leader !== this.leaderId) {
-      this.o.log.info({ leader, term: rd.softState.term, role }, 'leader changed');
+      this.o.log.info({ leader, term, role }, 'leader changed');
       this.leaderId = leader;
+      this.o.onLeaderChange?.(leader, term);
     }
     if (this.isLeader && !wasLeader) {
       this.clock.startLeading(this.newestStamp());

@@ -72,7 +72,7 @@ export class IdentityBinding {
     const wiped = me !== undefined && me.storageId !== '' && me.storageId !== st.storageId;
     if (wiped && !this.reportedWiped) {
       this.log.error(
-        { storageId: st.storageId, membershipStorageId: me.storageId },
+        { storageId: st.storageId, membershipStorageId: me.storageId, term: st.term },
         'this node was formatted anew (its data dir was wiped): the cluster knows it by another storage id, so it will not vote or count for commits until an operator replaces it',
       );
     }
@@ -81,14 +81,14 @@ export class IdentityBinding {
     const otherIdentity = this.raft.stats.addressedToOtherStorage > 0;
     if (otherIdentity && !wiped && !this.reportedAddressedAsOther) {
       this.log.error(
-        { storageId: st.storageId },
+        { storageId: st.storageId, term: st.term },
         'peers address this node by another storage id (its data dir was wiped or replaced): they will not count it for votes or commits until an operator replaces it',
       );
     }
     this.reportedAddressedAsOther = otherIdentity || this.reportedAddressedAsOther;
     const recovering = this.raft.recovering;
     if (recovering === null && this.reportedRecovering !== null) {
-      this.log.warn(
+      this.log.info(
         { floor: this.reportedRecovering, commit: st.commit, term: st.term },
         'caught up after the storage loss: voting again',
       );

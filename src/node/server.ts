@@ -2,8 +2,6 @@
 // admin HTTP port, and an orderly SIGTERM (hand over leadership, finish in-flight requests, close
 // storage; a second SIGTERM exits at once).
 import { randomBytes } from 'node:crypto';
-import type { Counter } from 'prom-client';
-import type { QueueStats } from '../protocol/index.js';
 import { QueueStateMachine } from '../statemachine/index.js';
 import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
@@ -19,6 +17,9 @@ import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
+import { MetricsRefresher } from './node-metrics-refresh.js';
+import { logDeadLetters } from './task-log.js';
+import { packageVersion } from './cli-meta.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
@@ -42,10 +43,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
   } catch (err) {
     if (err instanceof ClusterMismatchError) throw new ConfigError('data-dir', err.message);
     if (err instanceof CorruptionError) {
-      log.fatal(
-        { err: err.message, index: err.index },
-        'storage is damaged inside the committed log; refusing to start',
-      );
+      log.fatal({ err, index: err.index }, 'storage is damaged inside the committed log; refusing to start');
       process.stderr.write(`raftq: ${config.id}: ${err.message}\n`);
       process.exit(3);
     }
@@ -62,7 +60,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
     node.shutdown().then(
       () => process.exit(0),
       (err: unknown) => {
-        log.error({ err: String(err) }, 'shutdown failed');
+        log.error({ err }, 'shutdown failed');
         process.exit(1);
       },
     );
@@ -93,13 +91,13 @@ export async function startNode(
   hooks: NodeHooks = installedNodeHooks(),
 ): Promise<RunningNode> {
   makeDataDir(config.dataDir);
-  const metrics = new NodeMetrics();
+  const observer = new MetricsRefresher(new NodeMetrics({ version: packageVersion() }));
   const fatalRef: { fatal: (err: Error) => void } = { fatal: () => {} };
   let faults: FaultLayer | null = null;
   const wrapKv = hooks.wrapKv;
   const started: (() => unknown)[] = [];
   try {
-    const core = await openCore(config, log, metrics, fatalRef, {
+    const core = await openCore(config, log, observer, fatalRef, {
       ...hooks,
       ...(wrapKv ? { wrapKv: (kv: KvStore) => (faults = wrapKv(kv)) } : {}),
     });
@@ -112,12 +110,13 @@ export async function startNode(
     let clientServer: ClientServer | null = null;
     const { peerServer, heard } = await startPeerServer(config, driver);
     started.push(() => peerServer.close());
+    attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = new AdminHttp(
       {
         ready: () => driver.ready(),
         status: () => ({ ...driver.status(), log: driver.logStatus() }),
         digests: () => driver.digestHistory(),
-        refreshMetrics: () => refreshAll(metrics, core, peerServer, clientServer),
+        refreshMetrics: () => observer.refresh(),
         console: new ConsoleHttp({
           executor: driver,
           storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
@@ -128,7 +127,7 @@ export async function startNode(
           ...(hooks.clock ? clockControls(hooks.clock) : {}),
         },
       },
-      metrics,
+      observer.metrics,
     );
     if (config.http) {
       started.push(() => admin.close());
@@ -179,7 +178,7 @@ async function startPeerServer(
 async function openCore(
   config: NodeConfig,
   log: Logger,
-  metrics: NodeMetrics,
+  observer: MetricsRefresher,
   fatalRef: { fatal: (err: Error) => void },
   hooks: NodeHooks,
 ): Promise<Core> {
@@ -188,7 +187,10 @@ async function openCore(
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
     onFailure: (err) => fatalRef.fatal(err),
-    onBatchWritten: (info) => metrics.fsyncSeconds.observe(info.durationMs / 1000),
+    onBatchWritten: (info) => {
+      observer.metrics.fsyncSeconds.observe(info.durationMs / 1000);
+      observer.metrics.writeBatchOps.observe(info.ops);
+    },
   });
   try {
     reportRecovery(ns.recovered, log);
@@ -213,7 +215,7 @@ async function openCore(
     const transport = new PeerTransport({
       selfId: config.id,
       peers,
-      onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
+      onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
     });
     const startCommit = ns.recovered.hardState.commit;
     const driver = new NodeDriver({
@@ -234,7 +236,8 @@ async function openCore(
       // interval, so a small --snapshot-every really bounds the log.
       snapshotKeep: Math.min(1000, config.snapshotEvery),
       startCommit,
-      onApplied: (i) => metrics.appliedIndex.set(i),
+      onApplied: (i) => observer.applied(i),
+      onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
     return { ns, sm, raft, driver, transport, startCommit };
@@ -242,6 +245,27 @@ async function openCore(
     await ns.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** Metrics and the dead-letter log lines follow the applied task events. */
+function attachObservers(
+  observer: MetricsRefresher,
+  log: Logger,
+  core: Core,
+  peerServer: PeerServer,
+  client: () => ClientServer | null,
+  dataDir: string,
+): void {
+  const snapshotBytes = (): number => core.ns.mirror.snapshot()?.data.byteLength ?? 0;
+  observer.attach({ ...core, peerServer, client, snapshotBytes, dataDir });
+  logDeadLetters(core.driver, log);
+}
+
+/** Peer links lost (warn, with why) and back (info): visible at the default level (docs/decisions.md). */
+function peerStatusLog(log: Logger, raft: RaftNode, peer: string, reachable: boolean, reason?: string): void {
+  const term = raft.status().term;
+  if (reachable) log.info({ peer, term }, 'peer reachable');
+  else log.warn({ peer, term, reason }, 'peer unreachable');
 }
 
 function reportRecovery(recovered: NodeStorage['recovered'], log: Logger): void {
@@ -344,90 +368,6 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
     },
   };
 }
-
-function refreshAll(metrics: NodeMetrics, core: Core, peerServer: PeerServer, clientServer: ClientServer | null): void {
-  const { driver, raft } = core;
-  refreshMetrics(metrics, driver);
-  refreshQueueMetrics(metrics, core.sm);
-  const proposals = driver.proposalStats();
-  syncCounter(metrics.proposals, proposals.proposed);
-  for (const [reason, n] of proposals.failed) syncCounter(metrics.proposalsFailed, n, { reason });
-  for (const [name, n] of Object.entries(core.sm.counters)) syncCounter(metrics.stateMachine, n, { counter: name });
-  const calls = clientServer?.metrics();
-  if (calls) {
-    syncCounter(metrics.clientCalls, calls.calls);
-    syncCounter(metrics.submitCalls, calls.submitCalls);
-    syncCounter(metrics.submitItems, calls.submitItems);
-  }
-  countMalformed(metrics, [
-    calls?.invalidArgument ?? 0,
-    peerServer.metrics().invalidArgumentCount,
-    peerServer.metrics().resourceExhaustedCount,
-    raft.stats.malformed,
-  ]);
-}
-
-function refreshMetrics(m: NodeMetrics, driver: NodeDriver): void {
-  const st = driver.status();
-  m.term.set(st.term);
-  m.isLeader.set(st.role === 'leader' ? 1 : 0);
-  for (const r of ['leader', 'follower', 'candidate', 'precandidate', 'learner'])
-    m.role.set({ role: r }, st.role === r ? 1 : 0);
-  m.commitIndex.set(st.commitIndex);
-  m.appliedIndex.set(st.appliedIndex);
-  m.recovering.set(st.recovering ? 1 : 0);
-  for (const mem of st.members) {
-    if (mem.matchIndex !== undefined) {
-      m.followerMatch.set({ follower: mem.id }, mem.matchIndex);
-      m.followerLag.set({ follower: mem.id }, Math.max(0, st.commitIndex - mem.matchIndex));
-    }
-  }
-}
-
-/** Raises the malformed-requests counter to the sum of the layers' own counts (each only grows). */
-function countMalformed(m: NodeMetrics, counts: number[]): void {
-  const total = counts.reduce((a, b) => a + b, 0);
-  const seen = malformedSeen.get(m) ?? 0;
-  if (total > seen) m.malformedRequests.inc(total - seen);
-  malformedSeen.set(m, Math.max(seen, total));
-}
-const malformedSeen = new WeakMap<NodeMetrics, number>();
-
-/**
- * Tasks per queue and state, and the lease-expiry and dead-letter counters, from the state machine at
- * scrape time. The counters follow the queues' replicated totals (they only rise: a deleted queue's
- * totals are not taken back).
- * TODO(sm counters): once the state machine has `taskCounts()` and the `leasesExpired` /
- * `deadLettered` counters (with `enqueued`, `completed`, `nacked`), read those instead of the
- * per-queue stats; the new counters are exported through raftq_statemachine_events_total already.
- */
-function refreshQueueMetrics(m: NodeMetrics, sm: QueueStateMachine): void {
-  const r = sm.read({ type: 'queues' });
-  if (!r.answer.ok) return;
-  const { queues } = r.answer.value as { queues: QueueStats[] };
-  m.tasks.reset();
-  let leaseExpired = 0;
-  let dead = 0;
-  for (const q of queues) {
-    for (const [state, n] of Object.entries(q.counts)) m.tasks.set({ queue: q.queue, state }, n);
-    leaseExpired += q.totals.leaseExpired;
-    dead += q.totals.dead;
-  }
-  syncCounter(m.leasesExpired, leaseExpired);
-  syncCounter(m.deadLettered, dead);
-}
-
-/** Advances a Prometheus counter (one label set of it) to a cumulative count kept elsewhere. */
-function syncCounter(c: Counter<string>, total: number, labels: Record<string, string> = {}): void {
-  let seen = counterSeen.get(c);
-  if (seen === undefined) counterSeen.set(c, (seen = new Map()));
-  const key = JSON.stringify(labels);
-  const before = seen.get(key);
-  if (before === undefined) c.inc(labels, 0); // a series that exists from the first scrape, at 0
-  if (total > (before ?? 0)) c.inc(labels, total - (before ?? 0));
-  seen.set(key, Math.max(before ?? 0, total));
-}
-const counterSeen = new WeakMap<object, Map<string, number>>();
 
 async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
   const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });

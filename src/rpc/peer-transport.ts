@@ -38,8 +38,11 @@ export interface PeerTransportOptions {
   reconnectBackoffMaxMs?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
-  /** A peer turned reachable (a call succeeded) or unreachable (a call failed); transitions only. */
-  onPeerStatus?: (peer: NodeId, reachable: boolean) => void;
+  /**
+   * A peer turned reachable (a call succeeded) or unreachable (a call failed; `reason` says why, e.g.
+   * the gRPC status and its details); transitions only.
+   */
+  onPeerStatus?: (peer: NodeId, reachable: boolean, reason?: string) => void;
   /** Outcome of each Snapshot message (etcd's ReportSnapshot): on failure the core should retry. */
   onSnapshotSent?: (msg: Message, ok: boolean) => void;
 }
@@ -355,7 +358,8 @@ class PeerLink {
     const reachable = err === null;
     if (this.reachable !== reachable) {
       this.reachable = reachable;
-      this.settings.onPeerStatus?.(this.id, reachable);
+      if (err === null) this.settings.onPeerStatus?.(this.id, true);
+      else this.settings.onPeerStatus?.(this.id, false, err.details || err.message);
     }
   }
 
