@@ -213,7 +213,8 @@ export class CoalescingTransport implements Transport {
     if (this.scheduled) return;
     this.scheduled = true;
     if (this.flushAt === 'microtask') queueMicrotask(() => this.flush());
-    else (this.clock.immediate ?? systemImmediate)(() => this.flush());
+    else if (this.clock.immediate !== undefined) this.clock.immediate(() => this.flush());
+    else systemImmediate(() => this.flush());
   }
 
   private flush(): void {

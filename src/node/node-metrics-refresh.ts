@@ -6,7 +6,7 @@
 import { statfsSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import type { Counter } from 'prom-client';
-import type { QueueStats, TaskEvent, TaskView } from '../protocol/index.js';
+import type { QueueStats, TaskEvent } from '../protocol/index.js';
 import type { RaftNode } from '../raft/node.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { ClientServer } from '../rpc/client-service.js';
@@ -91,15 +91,14 @@ export class MetricsRefresher {
     const queue = this.labels.of(ev.queue);
     m.queueEvents.inc({ queue, event: ev.type });
     if (ev.type !== 'leased' && ev.type !== 'completed') return;
-    const r = sm.read({ type: 'task', id: ev.id });
-    if (!r.answer.ok) return;
-    const t = r.answer.value as TaskView;
+    // Stamps only: a task read would copy its payload and history on every lease and ack.
+    const t = sm.taskTiming(ev.id);
+    if (t === null) return;
     const now = sm.lastMono();
     if (ev.type === 'leased' && t.leases === 1) {
       m.waitSeconds.observe({ queue }, Math.max(0, now - t.enqueuedMono) / 1000);
-    } else if (ev.type === 'completed') {
-      const last = t.history[t.history.length - 1];
-      if (last !== undefined) m.runSeconds.observe({ queue }, Math.max(0, now - last.leasedMono) / 1000);
+    } else if (ev.type === 'completed' && t.leasedMono !== null) {
+      m.runSeconds.observe({ queue }, Math.max(0, now - t.leasedMono) / 1000);
     }
   }
 

@@ -12,7 +12,7 @@
 // The state is one record, MachineState (state.ts); every module works on it.
 
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
-import { decodeEnvelope, validateCommand } from '../protocol/index.js';
+import { decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
 import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive } from './deadletters.js';
@@ -129,6 +129,14 @@ export class QueueStateMachine {
   /** Cheap: would a lease on `queue` grant a task now (ready, not paused, below its concurrency)? */
   hasReady(queue: string): boolean {
     return hasReady(this.state, queue);
+  }
+
+  /** One task's timing for the node's latency metrics, without copying the task (null if unknown). */
+  taskTiming(id: string): { enqueuedMono: number; leases: number; leasedMono: number | null } | null {
+    const t = this.state.tasks.get(parseId(id) ?? 0);
+    if (t === undefined) return null;
+    const last = t.history?.[t.history.length - 1];
+    return { enqueuedMono: t.enqMono, leases: t.leases, leasedMono: last?.leasedMono ?? null };
   }
 
   /** Tasks per (queue, state), every state of every queue, from counts kept incrementally. */
