@@ -47,6 +47,7 @@ function expectCoverage(t: NodeSimTotals, seeds: number): void {
   expect(t.submitItems).toBeGreaterThan(2 * t.submitCalls - 1);
   expect(t.waitForAnswered).toBeGreaterThanOrEqual(3 * seeds);
   expect(t.waitForStepDowns).toBeGreaterThan(0);
+  expect(t.waitForReestablished).toBeGreaterThan(0);
   expect(t.eventStreams).toBeGreaterThanOrEqual(2 * seeds);
   expect(t.eventsReceived).toBeGreaterThan(100 * seeds);
   expect(t.eventsTerminalChecked).toBeGreaterThan(5 * seeds);

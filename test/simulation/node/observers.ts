@@ -14,6 +14,9 @@ export interface ObserverCounts {
   /** waitFor calls made, and those answered (a result or a TaskFailedError), each checked. */
   waitForCalls: number;
   waitForAnswered: number;
+  /** Watches a leader's step-down failed, and answered waitFor calls whose watch had been failed so. */
+  waitForStepDowns: number;
+  waitForReestablished: number;
   /** Events the subscriber received, and the terminal ones checked against the final read. */
   eventsReceived: number;
   eventsTerminalChecked: number;
@@ -23,9 +26,13 @@ export class Observers {
   readonly counts: ObserverCounts = {
     waitForCalls: 0,
     waitForAnswered: 0,
+    waitForStepDowns: 0,
+    waitForReestablished: 0,
     eventsReceived: 0,
     eventsTerminalChecked: 0,
   };
+  /** Tasks whose watch a step-down failed (the SDK must watch again at the new leader). */
+  private readonly steppedDown = new Set<string>();
   /** The last event received per task (events of one task arrive in apply order on one stream). */
   private readonly lastEvent = new Map<string, TaskEvent>();
 
@@ -44,6 +51,7 @@ export class Observers {
    */
   async waitFor(q: Queue<Uint8Array>, id: string, timeoutMs: number): Promise<boolean> {
     this.counts.waitForCalls++;
+    this.steppedDown.delete(id);
     let state: string;
     try {
       const result = await q.waitFor(id, { timeoutMs });
@@ -58,10 +66,17 @@ export class Observers {
       state = e.state;
     }
     this.counts.waitForAnswered++;
+    if (this.steppedDown.has(id)) this.counts.waitForReestablished++;
     const t = this.tracker.tasks.get(id);
     if (t === undefined) this.fail(`waitFor ${id}: answered ${state} for a task never applied`);
     else if (t.state !== state) this.fail(`waitFor ${id}: answered ${state}, the task is ${t.state}`);
     return true;
+  }
+
+  /** A node answered a WaitFor for `id` with UNAVAILABLE because its leader stepped down. */
+  stepDown(id: string): void {
+    this.counts.waitForStepDowns++;
+    this.steppedDown.add(id);
   }
 
   /** An event from the subscriber: its task was enqueued, at an index already applied. */

@@ -121,10 +121,14 @@ export interface NodeSimTotals {
   /** Submit calls the SDK's coalescer sent (every attempt), and the commands they carried. */
   submitCalls: number;
   submitItems: number;
-  /** waitFor calls, those answered (and checked), and watches a leader's step-down failed. */
+  /**
+   * waitFor calls, those answered (and checked), watches a leader's step-down failed, and answered
+   * calls whose watch was so failed (the SDK watched again at the new leader).
+   */
   waitForCalls: number;
   waitForAnswered: number;
   waitForStepDowns: number;
+  waitForReestablished: number;
   /** Event streams opened on a node, events the subscriber received, terminal ones checked at the end. */
   eventStreams: number;
   eventsReceived: number;
@@ -209,6 +213,7 @@ function emptyTotals(): NodeSimTotals {
     waitForCalls: 0,
     waitForAnswered: 0,
     waitForStepDowns: 0,
+    waitForReestablished: 0,
     eventStreams: 0,
     eventsReceived: 0,
     eventsTerminalChecked: 0,
@@ -369,7 +374,7 @@ export class NodeSimulation {
           this.history.replied(c, m, r, reply);
         },
         failed: (c, m, r, detail) => {
-          if (m === 'WaitFor' && detail.message.includes('stepped down')) this.totals.waitForStepDowns++;
+          if (m === 'WaitFor' && detail.message.includes('stepped down')) this.observers.stepDown(String(r['id']));
           this.history.failed(c, m, r, detail);
         },
       },
@@ -1173,6 +1178,8 @@ export class NodeSimulation {
     const o = this.observers.counts;
     this.totals.waitForCalls = o.waitForCalls;
     this.totals.waitForAnswered = o.waitForAnswered;
+    this.totals.waitForStepDowns = o.waitForStepDowns;
+    this.totals.waitForReestablished = o.waitForReestablished;
     this.totals.eventsReceived = o.eventsReceived;
     this.totals.eventsTerminalChecked = o.eventsTerminalChecked;
     return {
