@@ -41,6 +41,8 @@ export class Observers {
     private readonly fail: Fail,
     /** The task result every successful handler returns. */
     private readonly handlerResult: unknown,
+    /** Whether some client asked to enqueue a task with this payload. */
+    private readonly asked: (value: string) => boolean,
   ) {}
 
   /**
@@ -79,12 +81,18 @@ export class Observers {
     this.steppedDown.add(id);
   }
 
-  /** An event from the subscriber: its task was enqueued, at an index already applied. */
+  /**
+   * An event from the subscriber: its task was enqueued (applied, with a payload some client sent),
+   * at an index already applied.
+   */
   event(ev: TaskEvent): void {
     this.counts.eventsReceived++;
     if (ev.index > this.tracker.index)
       this.fail(`events: ${ev.type} event of ${ev.id} at index ${ev.index}, beyond the applied ${this.tracker.index}`);
-    if (!this.tracker.tasks.has(ev.id)) this.fail(`events: ${ev.type} event for ${ev.id}, a task never enqueued`);
+    const t = this.tracker.tasks.get(ev.id);
+    if (t === undefined) this.fail(`events: ${ev.type} event for ${ev.id}, a task never enqueued`);
+    else if (t.value !== null && !this.asked(t.value))
+      this.fail(`events: ${ev.type} event for ${ev.id}, whose payload ${t.value} no client enqueued`);
     const last = this.lastEvent.get(ev.id);
     if (last === undefined || ev.index >= last.index) this.lastEvent.set(ev.id, ev);
   }

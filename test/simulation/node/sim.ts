@@ -279,6 +279,8 @@ export class NodeSimulation {
   private readonly workersById = new Map<string, Worker>();
   /** Largest leader mono lag seen (only with tolerateLeaderMonoLag). */
   maxMonoLag = 0;
+  /** Payloads (decoded) of every task a client asked to enqueue. */
+  private readonly askedValues = new Set<string>();
   /** Ends the events() subscriber when the run ends. */
   private readonly subscriberStop = new AbortController();
 
@@ -313,7 +315,7 @@ export class NodeSimulation {
     this.raftChecker = new SafetyChecker(() => this.sched.now);
     this.tracker = new QueueTracker(fail);
     this.beliefs = new BeliefChecker(fail, () => this.sched.now);
-    this.observers = new Observers(this.tracker, fail, HANDLER_RESULT);
+    this.observers = new Observers(this.tracker, fail, HANDLER_RESULT, (v) => this.askedValues.has(v));
     this.history = new SimHistory(
       () => this.sched.now,
       (id) => this.tracker.tasks.get(id)?.value ?? null,
@@ -852,6 +854,7 @@ export class NodeSimulation {
     items: { payload: Uint8Array; idempotencyKey?: string; delayMs?: number }[],
     ids: string[] = [],
   ): Promise<boolean> {
+    for (const item of items) this.askedValues.add(new TextDecoder().decode(item.payload));
     const ok = await this.history.enqueue(producer, items, async () => {
       const out = await q.enqueueMany(items);
       ids.push(...out.map((x) => x.id));
