@@ -2,7 +2,8 @@
 // NodeDriver + RaftNode + QueueStateMachine over a simulated disk (fsync delay, power loss) and
 // per-node clocks (monotonic offset and drift, wall offset and jumps); the real client service in
 // front of each node; SDK clients on their default path (coalesced Submits, sessions, retries,
-// leases; producers, workers, waitFor waiters and an events() subscriber) over a lossy client network. One scheduler drives it all in virtual time, so a seed replays exactly.
+// leases; producers, workers, waitFor waiters and an events() subscriber) over a lossy client
+// network. One scheduler drives it all in virtual time, so a seed replays exactly.
 // Raft safety and the queue's promises are checked as the run goes; after the faults stop, the
 // cluster must drain every task (liveness).
 import { Client } from '../../../src/client/client.js';
