@@ -137,13 +137,7 @@ async function openSim(): Promise<TransportUnderTest> {
 
 const implementations: Implementation[] = [
   { name: 'GrpcTransport against a node process', open: openGrpc, gaps: [] },
-  {
-    name: 'SimTransport against the node simulation',
-    open: openSim,
-    // The simulated call has no gRPC deadline (getDeadline() is Infinity): src/rpc/client-service.ts
-    // reads the remaining budget against Date.now(), which the deterministic simulation cannot feed.
-    gaps: ['server-sees-deadline'],
-  },
+  { name: 'SimTransport against the node simulation', open: openSim, gaps: [] },
 ];
 
 const sessionless = { session: '', seq: 0, floor: 0, timeoutMs: 10_000 };

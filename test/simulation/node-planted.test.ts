@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { runNodeSeed, type NodeSimOptions } from './node/sim.js';
 
-// The node simulation's checks catch planted bugs (so a green run means something).
-async function caught(options: Partial<NodeSimOptions>, seeds: number, pattern: RegExp): Promise<string[]> {
+// The node simulation's checks catch planted bugs (so a green run means something). The seed windows
+// move whenever the simulation's timing changes (scan with a loop over runNodeSeed and the options).
+async function caught(options: Partial<NodeSimOptions>, seeds: number, pattern: RegExp, first = 1): Promise<string[]> {
   const found: string[] = [];
-  for (let seed = 1; seed <= seeds && found.length === 0; seed++) {
+  for (let seed = first; seed < first + seeds && found.length === 0; seed++) {
     const r = await runNodeSeed({ seed, nodes: 3, ...options });
     found.push(...r.violations.filter((v) => pattern.test(v)));
   }
@@ -27,10 +28,13 @@ describe('node simulation - planted bugs are caught', () => {
   });
 
   it('a leader that counts its own log before its write is durable (it replicates while it writes): power loss loses acknowledged entries', async () => {
+    // Since the SDK's default path (coalesced Submits, waiters, a subscriber) runs in the simulation,
+    // seeds 23 and 41 (a restarted leader serves an older state, Q11) and 53 (diverged digests) catch it.
     const found = await caught(
       { plant: 'leader-self-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
-      13,
-      /state machine safety|commit:|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
+      10,
+      /state machine safety|commit:|Q11|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
+      21,
     );
     expect(found.length).toBeGreaterThan(0);
   });
@@ -70,7 +74,8 @@ describe('node simulation - planted bugs are caught', () => {
         clusterPowerLossChance: 1,
         staleReadEveryMs: 0,
       },
-      10,
+      // Seeds 16, 26, 32, ... show it since the simulation runs the SDK's default path.
+      20,
       /history agreement: .*diverged/,
     );
     expect(found.length).toBeGreaterThan(0);

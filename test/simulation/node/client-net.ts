@@ -27,6 +27,8 @@ export interface Endpoint {
   service: ClientService | null;
   /** Calls in flight at this node's current life: a crash resets them. */
   inflight: Set<(why: string) => void>;
+  /** The node's calendar clock (its client service's wallNow): a call's gRPC deadline is an instant on it. */
+  wallNow(): number;
 }
 
 /**
@@ -47,6 +49,12 @@ export class ClientNet {
   delayMaxMs = 3;
   /** blackout[`${client}/${nodeIdx}`]: both directions dropped. */
   readonly blackout = new Set<string>();
+  /** Submit calls sent (every attempt) and the commands they carried. */
+  submitCalls = 0;
+  submitItems = 0;
+  /** Event streams that reached a node's client service, and the streams cut by the network. */
+  streamsOpened = 0;
+  streamsCut = 0;
   private readonly definition = clientServiceDefinition();
 
   constructor(
@@ -64,7 +72,7 @@ export class ClientNet {
     return this.blackout.has(`${client}/${node}`) || this.rng.float() < this.loss;
   }
 
-  codec(method: Method): grpc.MethodDefinition<unknown, unknown> {
+  codec(method: Method | StreamMethod): grpc.MethodDefinition<unknown, unknown> {
     return this.definition[method] as grpc.MethodDefinition<unknown, unknown>;
   }
 }
@@ -98,7 +106,12 @@ export class SimTransport implements Transport {
       if (signal?.aborted) return onAbort();
       signal?.addEventListener('abort', onAbort);
       const ep = net.endpoints.find((e) => e.address === address);
-      for (const c of commandsOf(method, request)) net.hooks.sent(this.name, c.method, c.request);
+      const commands = commandsOf(method, request);
+      if (method === 'Submit') {
+        net.submitCalls++;
+        net.submitItems += commands.length;
+      }
+      for (const c of commands) net.hooks.sent(this.name, c.method, c.request);
       if (ep === undefined) {
         net.sched.after(net.delay(), () => fail('UNAVAILABLE', `resolve ${address}: unknown host`));
         return;
@@ -117,9 +130,12 @@ export class SimTransport implements Transport {
         cancelHandlers.push(() => {
           for (const c of cancelled) c();
         });
+        // As grpc-js does: the call's timeout travels (grpc-timeout) and the server's deadline is
+        // its arrival plus that timeout, on the server's calendar clock.
+        const deadline = new Date(ep.wallNow() + timeoutMs);
         const fakeCall = {
           request: decoded,
-          getDeadline: () => Infinity,
+          getDeadline: () => deadline,
           on: (ev: string, fn: () => void) => {
             if (ev === 'cancelled') cancelled.push(fn);
           },
@@ -152,9 +168,103 @@ export class SimTransport implements Transport {
     });
   }
 
-  stream(_address: string, _method: StreamMethod, _request: Message, handlers: StreamHandlers): () => void {
-    handlers.onEnd({ code: 'UNAVAILABLE', message: 'no streams in the simulation' });
-    return () => undefined;
+  /**
+   * A server stream through the node's real client service: messages keep their order, a message
+   * the network drops resets the stream (as a broken connection would), a crash ends it.
+   */
+  stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void {
+    const net = this.net;
+    const m = net.codec(method);
+    /** The client still listens (no onEnd yet, not cancelled). */
+    let listening = true;
+    /** The server side is attached and not ended. */
+    let serving = false;
+    let serverCancelled: Array<() => void> = [];
+    let lastAt = net.sched.now;
+    let detach: () => void = () => undefined;
+    const deliver = (f: () => void): void => {
+      lastAt = Math.max(lastAt, net.sched.now + net.delay());
+      net.sched.at(lastAt, () => {
+        if (listening) f();
+      });
+    };
+    const endClient = (detail: ErrorDetail | null): void =>
+      deliver(() => {
+        listening = false;
+        handlers.onEnd(detail);
+      });
+    /** The server side stops (end, error, reset, cancel): at most once. */
+    const stopServing = (): boolean => {
+      if (!serving) return false;
+      serving = false;
+      detach();
+      return true;
+    };
+    const ep = net.endpoints.find((e) => e.address === address);
+    if (ep === undefined) {
+      endClient({ code: 'UNAVAILABLE', message: `resolve ${address}: unknown host` });
+    } else if (net.cut(this.name, ep.idx)) {
+      endClient({ code: 'UNAVAILABLE', message: `connect ${address}: no route (blackout)` });
+    } else {
+      const decoded = m.requestDeserialize(m.requestSerialize(request) as Buffer);
+      net.sched.after(net.delay(), () => {
+        const service = ep.service;
+        if (!listening) return;
+        if (service === null) return endClient({ code: 'UNAVAILABLE', message: `connect ${address}: refused` });
+        net.streamsOpened++;
+        const inflight = ep.inflight;
+        const reset = (why: string): void => {
+          if (stopServing()) endClient({ code: 'UNAVAILABLE', message: why });
+        };
+        inflight.add(reset);
+        detach = () => inflight.delete(reset);
+        serving = true;
+        const cancelled: Array<() => void> = [];
+        serverCancelled = cancelled;
+        const fakeStream = {
+          request: decoded,
+          writableLength: 0,
+          getDeadline: () => Infinity,
+          sendMetadata: () => {
+            if (serving) deliver(() => handlers.onReady?.());
+          },
+          write: (msg: unknown) => {
+            if (!serving) return true;
+            if (net.cut(this.name, ep.idx)) {
+              // The message is lost: the connection breaks, both ends see the stream end.
+              net.streamsCut++;
+              stopServing();
+              for (const c of cancelled) c();
+              endClient({ code: 'UNAVAILABLE', message: 'connection reset (message lost)' });
+              return true;
+            }
+            const bytes = m.responseSerialize(msg);
+            deliver(() => handlers.onMessage(m.responseDeserialize(bytes) as Message));
+            return true;
+          },
+          end: () => {
+            if (stopServing()) endClient(null);
+          },
+          emit: (ev: string, err: unknown) => {
+            if (ev === 'error' && stopServing()) endClient(detailFromServiceError(err as grpc.ServiceError));
+            return true;
+          },
+          on: (ev: string, fn: () => void) => {
+            if (ev === 'cancelled') cancelled.push(fn);
+          },
+        };
+        (service.implementation[method] as (c: unknown) => void)(fakeStream);
+      });
+    }
+    return () => {
+      listening = false;
+      if (!stopServing()) return;
+      // The cancellation travels to the server.
+      const fire = serverCancelled;
+      net.sched.after(net.delay(), () => {
+        for (const c of fire) c();
+      });
+    };
   }
 
   close(): void {}

@@ -93,6 +93,34 @@ export class ClientClock implements Clock {
   random(): number {
     return this.rng.float();
   }
+
+  /**
+   * After this turn: a later event at the same instant (its promise callbacks settled first). A
+   * bound property: the coalescer calls it detached.
+   */
+  readonly immediate = (fn: () => void): void => {
+    this.sched.after(0, fn);
+  };
+}
+
+/**
+ * The Clock of one node life's client service: the life's monotonic clock and its timers (silent
+ * after a crash), and the scheduler's turn. The service reads no real time.
+ */
+export function serviceClock(sched: Scheduler, clock: NodeClock, rng: Rng): Clock {
+  return {
+    now: () => clock.monoMs(),
+    setTimer(ms: number, fn: () => void): Timer {
+      const handle = clock.setTimeout(fn, ms);
+      return { cancel: () => clock.clearTimeout(handle) };
+    },
+    random: () => rng.float(),
+    immediate: (fn) => {
+      sched.after(0, () => {
+        if (clock.alive) fn();
+      });
+    },
+  };
 }
 
 /** A rate within the bound: any two clocks drawn here differ in rate by at most `rho`. */

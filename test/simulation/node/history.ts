@@ -257,7 +257,7 @@ function callKey(client: string, method: Method, req: Message): string | null {
   return h?.session ? `${client}/${h.session}/${String(h.seq)}` : null;
 }
 
-function readAll(sm: QueueStateMachine): FinalTask[] {
+export function readAll(sm: QueueStateMachine): FinalTask[] {
   const out: FinalTask[] = [];
   const qs = sm.read({ type: 'queues' }).answer;
   const names = qs.ok ? (qs.value as { queues: QueueStats[] }).queues.map((q) => q.queue) : [];

@@ -1,12 +1,14 @@
 // The whole node under the deterministic simulation (issue 4): 3 or 5 nodes, each the real
 // NodeDriver + RaftNode + QueueStateMachine over a simulated disk (fsync delay, power loss) and
 // per-node clocks (monotonic offset and drift, wall offset and jumps); the real client service in
-// front of each node; SDK clients (producers and workers with sessions, retries and leases) over a
-// lossy client network. One scheduler drives it all in virtual time, so a seed replays exactly.
+// front of each node; SDK clients on their default path (coalesced Submits, sessions, retries,
+// leases; producers, workers, waitFor waiters and an events() subscriber) over a lossy client
+// network. One scheduler drives it all in virtual time, so a seed replays exactly.
 // Raft safety and the queue's promises are checked as the run goes; after the faults stop, the
 // cluster must drain every task (liveness).
 import { Client } from '../../../src/client/client.js';
 import { sleep } from '../../../src/client/clock.js';
+import { CoalescingTransport } from '../../../src/client/coalesce.js';
 import { NonRetryableError } from '../../../src/client/errors.js';
 import type { Message as WireMessage, Method } from '../../../src/client/transport.js';
 import type { Worker } from '../../../src/client/worker.js';
@@ -31,9 +33,10 @@ import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { SafetyChecker } from '../checker.js';
 import { BeliefChecker, QueueTracker } from './checks.js';
 import { ClientNet, SimTransport, type Endpoint } from './client-net.js';
-import { ClientClock, MonoClock, NodeClock, RHO, driftRate } from './clocks.js';
+import { ClientClock, MonoClock, NodeClock, RHO, WALL_EPOCH, driftRate, serviceClock } from './clocks.js';
 import { SimDurableLog } from './disk.js';
-import { SimHistory } from './history.js';
+import { SimHistory, readAll } from './history.js';
+import { Observers } from './observers.js';
 import { Scheduler } from './scheduler.js';
 
 export interface NodeSimOptions {
@@ -116,6 +119,21 @@ export interface NodeSimTotals {
   finalReads: number;
   /** Tasks the history shows completed (an ok ack): the workers' calls were recorded. */
   historyCompleted: number;
+  /** Submit calls the SDK's coalescer sent (every attempt), and the commands they carried. */
+  submitCalls: number;
+  submitItems: number;
+  /**
+   * waitFor calls, those answered (and checked), watches a leader's step-down failed, and answered
+   * calls whose watch was so failed (the SDK watched again at the new leader).
+   */
+  waitForCalls: number;
+  waitForAnswered: number;
+  waitForStepDowns: number;
+  waitForReestablished: number;
+  /** Event streams opened on a node, events the subscriber received, terminal ones checked at the end. */
+  eventStreams: number;
+  eventsReceived: number;
+  eventsTerminalChecked: number;
 }
 
 export interface NodeSimResult {
@@ -152,6 +170,10 @@ const TICK_MS = 10;
 const ELECTION_TICKS = 10;
 const LEASE_MS = 2000;
 const QUEUE = 'jobs';
+/** What every successful handler returns (waitFor resolves with it). */
+const HANDLER_RESULT = 'done';
+/** waitFor calls per producer's waiter (one at a time). */
+const WAITS_PER_PRODUCER = 4;
 
 const quiet: DriverLogger = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
@@ -187,6 +209,15 @@ function emptyTotals(): NodeSimTotals {
     historyOps: 0,
     finalReads: 0,
     historyCompleted: 0,
+    submitCalls: 0,
+    submitItems: 0,
+    waitForCalls: 0,
+    waitForAnswered: 0,
+    waitForStepDowns: 0,
+    waitForReestablished: 0,
+    eventStreams: 0,
+    eventsReceived: 0,
+    eventsTerminalChecked: 0,
   };
 }
 
@@ -222,6 +253,8 @@ export class NodeSimulation {
   readonly beliefs: BeliefChecker;
   /** The client history in src/checker's format, checked at the end of the seed. */
   readonly history: SimHistory;
+  /** waitFor answers and the events() subscriber, checked against the model. */
+  readonly observers: Observers;
   readonly totals = emptyTotals();
   readonly trace: string[] = [];
   private readonly violations: string[] = [];
@@ -247,6 +280,10 @@ export class NodeSimulation {
   private readonly workersById = new Map<string, Worker>();
   /** Largest leader mono lag seen (only with tolerateLeaderMonoLag). */
   maxMonoLag = 0;
+  /** Payloads (decoded) of every task a client asked to enqueue. */
+  private readonly askedValues = new Set<string>();
+  /** Ends the events() subscriber when the run ends. */
+  private readonly subscriberStop = new AbortController();
 
   constructor(options: NodeSimOptions) {
     this.o = {
@@ -279,6 +316,7 @@ export class NodeSimulation {
     this.raftChecker = new SafetyChecker(() => this.sched.now);
     this.tracker = new QueueTracker(fail);
     this.beliefs = new BeliefChecker(fail, () => this.sched.now);
+    this.observers = new Observers(this.tracker, fail, HANDLER_RESULT, (v) => this.askedValues.has(v));
     this.history = new SimHistory(
       () => this.sched.now,
       (id) => this.tracker.tasks.get(id)?.value ?? null,
@@ -305,7 +343,13 @@ export class NodeSimulation {
         raft: null,
         driver: null,
         sm: null,
-        endpoint: { address: m.address, idx: i, service: null, inflight: new Set() },
+        endpoint: {
+          address: m.address,
+          idx: i,
+          service: null,
+          inflight: new Set(),
+          wallNow: () => WALL_EPOCH + this.sched.now + node.wallOffset,
+        },
         lastCommit: 0,
         servedRead: 0,
         wallOffset: Math.round((this.faultRng.float() - 0.5) * 4000),
@@ -332,7 +376,10 @@ export class NodeSimulation {
           this.onClientReply(c, m, r, reply);
           this.history.replied(c, m, r, reply);
         },
-        failed: (c, m, r, detail) => this.history.failed(c, m, r, detail),
+        failed: (c, m, r, detail) => {
+          if (m === 'WaitFor' && detail.message.includes('stepped down')) this.observers.stepDown(String(r['id']));
+          this.history.failed(c, m, r, detail);
+        },
       },
     );
     for (const node of this.nodes) this.start(node);
@@ -407,7 +454,11 @@ export class NodeSimulation {
     n.lastCommit = raft.commitIndex;
     driver.subscribe({}, (ev) => n.events.push(ev));
     n.endpoint.inflight = new Set();
-    n.endpoint.service = createClientService(this.checkedExecutor(n, gen, driver), { now: () => clock.monoMs() });
+    // The service's time is this life's clocks: its deadlines, waitFor timers and turns are simulated.
+    n.endpoint.service = createClientService(this.checkedExecutor(n, gen, driver), {
+      clock: serviceClock(this.sched, clock, this.faultRng.fork()),
+      wallNow: () => clock.wallMs(),
+    });
     driver.start();
     this.note(`start ${n.id} (rate ${rate.toFixed(5)}, snapshot ${snap?.meta.index ?? 0})`);
   }
@@ -569,7 +620,8 @@ export class NodeSimulation {
     const shift = this.workRng.int(servers.length);
     return new Client({
       servers: [...servers.slice(shift), ...servers.slice(0, shift)],
-      transport: new SimTransport(this.net, name, clock),
+      // The SDK's default path: concurrent commands leave as one Submit (the hooks see each command).
+      transport: new CoalescingTransport(new SimTransport(this.net, name, clock), { clock }),
       clock,
       timeoutMs: this.o.clientTimeoutMs,
       sessionTimeoutMs,
@@ -763,11 +815,18 @@ export class NodeSimulation {
     const client = this.newClient(name, clock, r.pick([1500, 4000, 60_000]));
     const q = client.queue<Uint8Array>(QUEUE);
     const keys: string[] = [];
+    /** Ids of this producer's acknowledged tasks, for its waiter. */
+    const ids: string[] = [];
+    void this.waiter(name, ids);
     let k = 0;
     while (this.producing && k < quota) {
       await sleep(clock, 30 + r.float() * 150);
       if (!this.producing) break;
-      const batch = r.chance(0.15) ? 2 + r.int(3) : 1;
+      // The first round, and half the multi-task rounds after it, are concurrent single enqueues:
+      // the SDK coalesces them into a Submit.
+      const mode = k === 0 ? 0.75 : r.float();
+      const batch = mode < 0.7 ? 1 : 2 + r.int(3);
+      const concurrent = batch > 1 && mode < 0.85;
       const items = [];
       for (let b = 0; b < batch; b++) {
         const value = `${name}-${k++}`;
@@ -783,20 +842,58 @@ export class NodeSimulation {
         if (r.chance(0.1)) item.delayMs = 20 + r.int(400);
         items.push(item);
       }
-      await this.enqueue(name, q, items);
+      if (concurrent) await Promise.all(items.map((item) => this.enqueue(name, q, [item], ids)));
+      else await this.enqueue(name, q, items, ids);
     }
     await client.close({ timeoutMs: 100 }).catch(() => undefined);
   }
 
+  /** One call of the SDK (enqueueMany), recorded in the history; acknowledged ids go to `ids`. */
   private async enqueue(
     producer: string,
     q: ReturnType<Client['queue']>,
     items: { payload: Uint8Array; idempotencyKey?: string; delayMs?: number }[],
+    ids: string[] = [],
   ): Promise<boolean> {
-    const ok = await this.history.enqueue(producer, items, () => q.enqueueMany(items));
+    for (const item of items) this.askedValues.add(new TextDecoder().decode(item.payload));
+    const ok = await this.history.enqueue(producer, items, async () => {
+      const out = await q.enqueueMany(items);
+      ids.push(...out.map((x) => x.id));
+      return out;
+    });
     if (ok) this.totals.enqueueAcked += items.length;
     else this.totals.enqueueUnknown += items.length;
     return ok;
+  }
+
+  /** A producer's waiter: waitFor on some of its acknowledged tasks, one at a time, a bounded number. */
+  private async waiter(producer: string, ids: string[]): Promise<void> {
+    const name = `${producer}-wait`;
+    const r = this.workRng.fork();
+    const clock = this.newClientClock(name);
+    const client = this.newClient(name, clock, 60_000);
+    const q = client.queue<Uint8Array>(QUEUE);
+    let waits = 0;
+    for (let round = 0; round < 200 && waits < WAITS_PER_PRODUCER; round++) {
+      await sleep(clock, 100 + r.float() * 700);
+      if (ids.length === 0) continue;
+      waits++;
+      const id = r.pick(ids);
+      // Short waits, again until answered: a lost WaitFor request costs only its slice.
+      for (let k = 0; k < 20; k++) if (await this.observers.waitFor(q, id, 2_000)) break;
+    }
+    await client.close({ timeoutMs: 100 }).catch(() => undefined);
+  }
+
+  /** One events() subscriber for the whole run; its events are checked as they come and at the end. */
+  private async subscriber(signal: AbortSignal): Promise<void> {
+    const clock = this.newClientClock('observer');
+    const client = this.newClient('observer', clock, 60_000);
+    try {
+      for await (const ev of client.queue(QUEUE).events({ signal })) this.observers.event(ev);
+    } catch (e) {
+      this.fail(`events: the subscriber's stream failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
   }
 
   private async setupQueue(): Promise<void> {
@@ -856,6 +953,7 @@ export class NodeSimulation {
       this.workerOf.set(name, slot);
     }
     void this.setupQueue().then(() => {
+      void this.subscriber(this.subscriberStop.signal);
       for (const s of this.workers) this.startWorker(s);
       const np = this.nodes.length === 3 ? 2 : 3;
       for (let i = 0; i < np; i++) void this.producer(`p${i + 1}`, 30);
@@ -1017,10 +1115,13 @@ export class NodeSimulation {
     const clock = this.newClientClock('probe');
     const client = this.newClient('probe', clock, 60_000);
     const q = client.queue<Uint8Array>(QUEUE);
-    for (let i = 0; i < 3; i++) {
-      const ok = await this.enqueue('probe', q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
-      if (ok) this.probesOk++;
-    }
+    // At once: the SDK coalesces them into a Submit (so every drained seed has one).
+    await Promise.all(
+      [0, 1, 2].map(async (i) => {
+        const ok = await this.enqueue('probe', q, [{ payload: new TextEncoder().encode(`probe-${i}`) }]);
+        if (ok) this.probesOk++;
+      }),
+    );
   }
 
   // ------------------------------------------------------------------ run
@@ -1050,8 +1151,11 @@ export class NodeSimulation {
       if (!stopped && this.violations.length === 0) {
         const read = await this.history.readAtOneIndex(this.sched, this.nodes, () => this.checkRaft());
         if (!read) this.fail('liveness: the nodes did not reach one applied index within 2 s after the drain');
+        const sm = this.nodes[0]?.sm;
+        if (read && sm) this.observers.checkFinal(readAll(sm));
       }
     }
+    this.subscriberStop.abort();
     const judged = this.history.check(this.nodes.map((n) => n.id));
     for (const v of judged.violations) this.fail(v);
     this.totals.historyOps = judged.verdict.stats.ops;
@@ -1072,6 +1176,16 @@ export class NodeSimulation {
     this.totals.dead = c.dead;
     this.totals.deadUndecodable = c.deadUndecodable;
     this.totals.beliefGrants = this.beliefs.grants;
+    this.totals.submitCalls = this.net.submitCalls;
+    this.totals.submitItems = this.net.submitItems;
+    this.totals.eventStreams = this.net.streamsOpened;
+    const o = this.observers.counts;
+    this.totals.waitForCalls = o.waitForCalls;
+    this.totals.waitForAnswered = o.waitForAnswered;
+    this.totals.waitForStepDowns = o.waitForStepDowns;
+    this.totals.waitForReestablished = o.waitForReestablished;
+    this.totals.eventsReceived = o.eventsReceived;
+    this.totals.eventsTerminalChecked = o.eventsTerminalChecked;
     return {
       seed: this.o.seed,
       nodes: this.o.nodes,
