@@ -33,6 +33,11 @@ import { Worker, type Handler, type WorkerOptions } from './worker.js';
 export interface ClientOptions {
   /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
   servers: string[];
+  /**
+   * Advertised client address -> the address this client reaches that node at, for clients behind a
+   * proxy or NAT: leader hints and the members a node's Status lists are translated through it.
+   */
+  addressMap?: Record<string, string>;
   /** Deadline of one SDK call, retries included (default 30 s). */
   timeoutMs?: number;
   /** Session idle timeout asked of the server (default: the server's, 60 s). */
@@ -165,6 +170,7 @@ export class Client {
     this.servers = new ServerBook(servers, this.clock, {
       backoffMinMs: this.retryMinMs,
       backoffMaxMs: this.retryMaxMs,
+      addressMap: checkAddressMap(options.addressMap),
     });
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;
@@ -535,6 +541,19 @@ export class Client {
 function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock): Transport {
   if (coalesce === false) return new GrpcTransport();
   return new CoalescingTransport(new GrpcTransport(), { clock, ...(coalesce === true ? {} : coalesce) });
+}
+
+function checkAddressMap(map: unknown): Record<string, string> {
+  if (map === undefined) return {};
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw raftqError('INVALID_ARGUMENT', 'addressMap: must be an object { advertised: reachable }', {
+      field: 'addressMap',
+    });
+  for (const [k, v] of Object.entries(map)) {
+    if (typeof v !== 'string' || v === '')
+      throw raftqError('INVALID_ARGUMENT', `addressMap.${k}: must be a host:port string`, { field: `addressMap.${k}` });
+  }
+  return { ...(map as Record<string, string>) };
 }
 
 function positive(v: number | undefined, dflt: number, field: string): number {

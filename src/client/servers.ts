@@ -25,6 +25,8 @@ export interface ServerBookOptions {
   /** Back-off of a failed node: min * 2^(failures-1), at most max (ms). */
   backoffMinMs: number;
   backoffMaxMs: number;
+  /** Advertised address -> the address this client reaches it at (proxies, NAT). */
+  addressMap?: Readonly<Record<string, string>>;
 }
 
 export class ServerBook {
@@ -121,7 +123,7 @@ export class ServerBook {
    * that answered, or a node that just failed (a stale hint of a paused or dead leader).
    */
   hint(hint: string, from: string): boolean {
-    const n = this.ensure(hint);
+    const n = this.ensure(this.reachable(hint));
     if (n === this.byAddress(from) || n.backoffUntil > this.clock.now()) return false;
     this.leaderNode = n;
     return true;
@@ -135,7 +137,7 @@ export class ServerBook {
     const members = Array.isArray(status['members']) ? (status['members'] as Message[]) : [];
     for (const m of members) {
       const mid = typeof m['id'] === 'string' ? m['id'] : '';
-      const maddr = typeof m['address'] === 'string' ? m['address'] : '';
+      const maddr = typeof m['address'] === 'string' ? this.reachable(m['address']) : '';
       if (mid === '' || maddr === '') continue;
       const node = this.nodes.find((x) => x.id === mid) ?? this.byAddress(maddr) ?? this.add(fresh(mid, maddr));
       this.identify(node, mid);
@@ -149,6 +151,12 @@ export class ServerBook {
   /** How long one attempt may wait for its answer before it is tried elsewhere (ms). */
   attemptTimeoutMs(): number {
     return Math.max(500, Math.ceil(1.5 * this.electionMax));
+  }
+
+  /** The address to dial for an address a node advertised. */
+  private reachable(address: string): string {
+    const mapped = this.opts.addressMap?.[address];
+    return mapped === undefined || mapped === '' ? address : mapped;
   }
 
   private add(n: ServerNode): ServerNode {

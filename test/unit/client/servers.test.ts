@@ -159,6 +159,24 @@ describe('Client: rotation', () => {
   });
 });
 
+describe('Client: address map', () => {
+  it('dials the mapped address for a hint naming an advertised one', async () => {
+    const clock = new FakeClock();
+    const cluster = new FakeCluster(clock, 3);
+    cluster.fronts.forEach((f) => cluster.advertise.set(f.id, `${f.id}.internal:7000`));
+    cluster.leader = cluster.fronts[2] ?? null;
+    const transport = new LoopbackTransport(cluster);
+    const addressMap = Object.fromEntries(cluster.fronts.map((f) => [`${f.id}.internal:7000`, f.address]));
+    // Only n1 is listed: n3 is found through n1's hint, translated by the map.
+    const client = new Client({ servers: ['10.0.0.1:7000'], addressMap, transport, clock, timeoutMs: 5_000 });
+    clients.push(client);
+    await client.queue('q').enqueue('x');
+    expect(transport.calls.map((c) => c.address).filter((a) => a.includes('internal'))).toEqual([]);
+    expect(client.leaderAddress).toBe('10.0.0.3:7000');
+    expect(() => new Client({ servers: ['a:1'], addressMap: { 'b:1': '' }, transport })).toThrow(/addressMap/);
+  });
+});
+
 describe('Client: no server reachable', () => {
   it('fails naming the addresses it tried', async () => {
     const { clock, cluster, client } = setup(undefined, 1_000);
