@@ -29,7 +29,9 @@ describe('node simulation - planted bugs are caught', () => {
   it('a leader that counts its own log before its write is durable (it replicates while it writes): power loss loses acknowledged entries', async () => {
     const found = await caught(
       { plant: 'leader-self-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
-      13,
+      // About one seed in 30 loses an acknowledged entry, which one depends on client timing
+      // (seed 8 before the SDK's per-attempt deadlines, seed 23 after).
+      30,
       /state machine safety|commit:|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
     );
     expect(found.length).toBeGreaterThan(0);
