@@ -92,7 +92,7 @@ export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptio
       if (known.size >= LEASE_LENGTHS_MAX) known.delete(known.keys().next().value as string);
       known.set(key(l.id, l.token), l.leaseMs);
       const beliefDeadline = grantedBy + l.leaseMs - marginMinMs(l.leaseMs, waitMs);
-      return toLease<T>(client, l, await payloadOf(client, l, o), beliefDeadline);
+      return toLease<T>(client, { ...l, queue: l.queue || queue }, await payloadOf(client, l, o), beliefDeadline);
     }),
   );
 }

@@ -30,6 +30,7 @@ describe('queue.lease', () => {
     const leases = await q.lease({ max: 5, leaseMs: 10_000, workerId: 'w1' });
     expect(leases.map((l) => l.payload)).toEqual([{ n: 1 }, { n: 2 }]);
     expect(leases[0]?.headers).toEqual({ who: 'me' });
+    expect(leases[0]?.queue).toBe('q');
     expect(leases[0]?.token).toMatch(/^\d+$/);
     // No time passed on the fake clock: the belief ends leaseMs − margin after the first send.
     expect(leases[0]?.beliefDeadline).toBe(before + 10_000 - marginMinMs(10_000, 0));
