@@ -17,6 +17,7 @@ export {
   type EventStream,
   type QueueSettingsPatch,
 } from './client/queue.js';
+export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
 export { systemClock, type Clock, type Timer } from './client/clock.js';

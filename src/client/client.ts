@@ -25,6 +25,7 @@ import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
+import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
 import { Worker, type Handler, type WorkerOptions } from './worker.js';
@@ -32,6 +33,11 @@ import { Worker, type Handler, type WorkerOptions } from './worker.js';
 export interface ClientOptions {
   /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
   servers: string[];
+  /**
+   * Advertised client address -> the address this client reaches that node at, for clients behind a
+   * proxy or NAT: leader hints and the members a node's Status lists are translated through it.
+   */
+  addressMap?: Record<string, string>;
   /** Deadline of one SDK call, retries included (default 30 s). */
   timeoutMs?: number;
   /** Session idle timeout asked of the server (default: the server's, 60 s). */
@@ -105,6 +111,20 @@ type TypeOf<C extends Command> = C['type'] extends ClientCommandType ? C['type']
 /** Consecutive leader hints followed without a success before the client backs off. */
 const HINT_HOPS_MAX = 3;
 
+interface RetryState {
+  failures: number;
+  /** Leader hints followed in a row. */
+  hops: number;
+  /** Addresses attempted, for the error when none answered. */
+  tried: Set<string>;
+}
+
+interface Decision {
+  detail: ErrorDetail;
+  action: 'retry' | 'new_session' | 'fail';
+  waitMs: number;
+}
+
 export class Client {
   readonly codec: Codec;
   readonly compressAboveBytes: number;
@@ -112,14 +132,12 @@ export class Client {
   readonly clock: Clock;
   private readonly transport: Transport;
   private readonly ownsTransport: boolean;
-  private readonly servers: string[];
+  private readonly servers: ServerBook;
   private readonly timeoutMs: number;
   private readonly sessionTimeoutMs: number | undefined;
   private readonly maxPendingCalls: number;
   private readonly retryMinMs: number;
   private readonly retryMaxMs: number;
-  private leader: string | null = null;
-  private cursor = 0;
   private pending = 0;
   private readonly lanes: Record<Lane, LaneState> = {
     main: { session: null, opening: null, keepAlive: null },
@@ -141,7 +159,7 @@ export class Client {
         throw raftqError('INVALID_ARGUMENT', `servers: ${JSON.stringify(s)} is not host:port`, { field: 'servers' });
       }
     }
-    this.servers = servers;
+    this.clock = options.clock ?? systemClock;
     this.timeoutMs = positive(options.timeoutMs, 30_000, 'timeoutMs');
     this.sessionTimeoutMs = options.sessionTimeoutMs;
     this.codec = options.codec ?? msgpackCodec;
@@ -149,8 +167,12 @@ export class Client {
     this.maxPendingCalls = positive(options.maxPendingCalls, 10_000, 'maxPendingCalls');
     this.retryMinMs = positive(options.retryMinMs, 20, 'retryMinMs');
     this.retryMaxMs = positive(options.retryMaxMs, 1_000, 'retryMaxMs');
+    this.servers = new ServerBook(servers, this.clock, {
+      backoffMinMs: this.retryMinMs,
+      backoffMaxMs: this.retryMaxMs,
+      addressMap: checkAddressMap(options.addressMap),
+    });
     this.limits = options.limits ?? DEFAULT_LIMITS;
-    this.clock = options.clock ?? systemClock;
     this.ownsTransport = options.transport === undefined;
     this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock);
   }
@@ -173,7 +195,7 @@ export class Client {
 
   /** The address the client currently sends commands to (null until a node named a leader). */
   get leaderAddress(): string | null {
-    return this.leader;
+    return this.servers.leader;
   }
 
   get sessionId(): string | null {
@@ -182,9 +204,13 @@ export class Client {
 
   /** One node's Status (this node's view of the cluster), without retries. */
   async nodeStatus(address: string, options: CallOptions = {}): Promise<Message> {
-    return this.transport.call(address, 'Status', {}, options.timeoutMs ?? 5_000, options.signal).catch((e) => {
-      throw toRaftqError(e);
-    });
+    const status = await this.transport
+      .call(address, 'Status', {}, options.timeoutMs ?? 5_000, options.signal)
+      .catch((e) => {
+        throw toRaftqError(e);
+      });
+    this.servers.learn(address, status);
+    return status;
   }
 
   /** Validates and sends a command through the session, retrying as the error table allows. */
@@ -274,52 +300,45 @@ export class Client {
   }
 
   private target(): string {
-    return this.leader ?? (this.servers[this.cursor % this.servers.length] as string);
+    return this.servers.target();
   }
 
-  /** Forget the leader and try the next server. */
-  private rotate(from: string): void {
-    if (this.leader === from || this.leader === null) {
-      this.leader = null;
-      this.cursor = (this.cursor + 1) % this.servers.length;
-    }
-  }
-
-  private backoff(failures: number): number {
-    const base = Math.min(this.retryMaxMs, this.retryMinMs * 2 ** Math.min(failures, 16));
-    return base * (0.5 + this.clock.random() / 2);
+  /** How long one attempt may take: the call's remaining time, cut to the attempt timeout. */
+  private attemptMs(remaining: number, method: Method): number {
+    // WaitFor holds until the task ends: only the call's own deadline bounds it.
+    return method === 'WaitFor' ? remaining : Math.min(remaining, this.servers.attemptTimeoutMs());
   }
 
   /**
-   * What to do after a failed attempt at `address`: 'retry' (after `waitMs`), 'new_session' or
-   * 'fail'. Updates the leader as a side effect.
+   * After a failed attempt at `address`: the error's detail and what to do, 'retry' (after
+   * `waitMs`), 'new_session' or 'fail'. Updates the server book (leader, back-offs) on the way.
    */
-  private decide(
-    detail: ErrorDetail,
-    address: string,
-    failures: number,
-    hops: number,
-  ): { action: 'retry' | 'new_session' | 'fail'; waitMs: number } {
+  private async afterFailure(e: unknown, address: string, retry: RetryState): Promise<Decision> {
+    const detail = detailOf(e);
+    retry.failures += 1;
+    await this.discover(detail, address);
     const policy = ERROR_TABLE[detail.code]?.retry ?? 'no';
     switch (policy) {
       case 'leader':
       case 'same_seq': {
         const hint = detail.leaderHint;
-        if (hint !== undefined && hint !== '' && hint !== address && hops < HINT_HOPS_MAX) {
-          this.leader = hint;
-          return { action: 'retry', waitMs: 0 };
+        if (hint !== undefined && hint !== '' && retry.hops < HINT_HOPS_MAX && this.servers.hint(hint, address)) {
+          retry.hops += 1;
+          return { detail, action: 'retry', waitMs: 0 };
         }
-        this.rotate(address);
-        return { action: 'retry', waitMs: this.backoff(failures) };
+        retry.hops = 0;
+        // A node that does not know the leader is tried again soon; one that failed backs off longer.
+        this.servers.failed(address, detail.code !== 'NOT_LEADER');
+        return { detail, action: 'retry', waitMs: Math.min(this.retryMaxMs, this.servers.waitMs()) };
       }
       case 'after_delay':
         // Without retryAfterMs the limit is not a passing one (e.g. a payload too large): surface it.
-        if (detail.retryAfterMs === undefined) return { action: 'fail', waitMs: 0 };
-        return { action: 'retry', waitMs: detail.retryAfterMs };
+        if (detail.retryAfterMs === undefined) return { detail, action: 'fail', waitMs: 0 };
+        return { detail, action: 'retry', waitMs: detail.retryAfterMs };
       case 'new_session':
-        return { action: 'new_session', waitMs: 0 };
+        return { detail, action: 'new_session', waitMs: 0 };
       default:
-        return { action: 'fail', waitMs: 0 };
+        return { detail, action: 'fail', waitMs: 0 };
     }
   }
 
@@ -331,11 +350,32 @@ export class Client {
     if (detail.code !== 'NOT_LEADER' || (detail.leaderHint ?? '') !== '' || this.closed) return;
     try {
       const status = await this.transport.call(address, 'Status', {}, 1_000);
+      this.servers.learn(address, status);
       const hint = status['leaderAddress'];
       if (typeof hint === 'string' && hint !== '' && hint !== address) detail.leaderHint = hint;
     } catch {
       // The node is not answering: rotating is all we can do.
     }
+  }
+
+  /**
+   * Learns the cluster's node ids and election timeout from a node that answered, then the ids of
+   * the other listed addresses (so a hint by advertised address finds the listed entry). Once each.
+   */
+  private probe(address: string): void {
+    if (!this.servers.wantsStatus(address) || this.closed) return;
+    this.transport.call(address, 'Status', {}, 1_000, this.closeController.signal).then(
+      (status) => {
+        this.servers.learn(address, status);
+        for (const other of this.servers.unidentified()) this.probe(other);
+      },
+      () => undefined, // an older node, a node down or a closing client: the defaults stay
+    );
+  }
+
+  private answered(address: string, asLeader: boolean): void {
+    this.servers.succeeded(address, asLeader);
+    this.probe(address);
   }
 
   private async runCommand(
@@ -348,8 +388,7 @@ export class Client {
     let session = await this.ensureSession(lane, deadline, options.signal);
     let seq = await session.allocateWithin(Math.max(1, this.limits.sessionOutstandingMax >> 1));
     let firstSentAt: number | undefined;
-    let failures = 0;
-    let hops = 0;
+    const retry: RetryState = { failures: 0, hops: 0, tried: new Set() };
     let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
     /** The first attempt whose outcome is unknown: once one may have applied, the call's outcome is unknown. */
     let unknown: ErrorDetail | null = null;
@@ -358,26 +397,26 @@ export class Client {
         const remaining = deadline - this.clock.now();
         if (remaining <= 0 || this.closed || options.signal?.aborted) break;
         const address = this.target();
-        const header = { session: session.id, seq, floor: session.floor(), timeoutMs: Math.ceil(remaining) };
+        retry.tried.add(address);
+        const attempt = this.attemptMs(remaining, method);
+        const header = { session: session.id, seq, floor: session.floor(), timeoutMs: Math.ceil(attempt) };
         firstSentAt ??= this.clock.now();
         session.lastSentAt = this.clock.now();
         try {
+          const signal = options.signal ?? this.closeController.signal;
           const reply = await this.transport.call(
             address,
             method,
             { ...body, header },
-            remaining + (options.holdMs ?? 0),
-            options.signal ?? this.closeController.signal,
+            attempt + (options.holdMs ?? 0),
+            signal,
           );
-          if (this.leader === null) this.leader = address;
+          this.answered(address, true);
           return { reply, firstSentAt };
         } catch (e) {
-          last = detailOf(e);
+          const d = await this.afterFailure(e, address, retry);
+          last = d.detail;
           if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
-          failures += 1;
-          await this.discover(last, address);
-          const d = this.decide(last, address, failures, hops);
-          hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
           if (d.action === 'fail') break;
           if (d.action === 'new_session') {
             this.dropSession(lane, session);
@@ -393,7 +432,7 @@ export class Client {
     } finally {
       session.complete(seq);
     }
-    const final = this.finalError(last);
+    const final = this.finalError(last, retry.tried);
     // A later "not applied" answer (e.g. NOT_LEADER from a follower) says nothing about an earlier
     // attempt that may have committed: report the unknown outcome, never a false "not applied".
     if (unknown !== null && ERROR_TABLE[final.code]?.outcome !== 'unknown') {
@@ -405,41 +444,42 @@ export class Client {
     throw errorFromDetail(final);
   }
 
-  /** Out of time or retries: the last error, or UNAVAILABLE when we never reached a leader. */
-  private finalError(last: ErrorDetail): ErrorDetail {
+  /**
+   * Out of time or retries: the last error; when no server answered at all, an UNAVAILABLE that
+   * names the addresses tried.
+   */
+  private finalError(last: ErrorDetail, tried: ReadonlySet<string>): ErrorDetail {
     if (this.closed) return { code: 'UNAVAILABLE', message: 'client is closed' };
+    if (last.code === 'UNAVAILABLE' && tried.size > 0) {
+      const message = `no server answered (tried ${[...tried].join(', ')}); last error: ${last.message}`;
+      return { ...last, message };
+    }
     return last;
   }
 
   private async runQuery(method: Method, body: Message, options: CallOptions): Promise<Message> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
-    let failures = 0;
-    let hops = 0;
+    const retry: RetryState = { failures: 0, hops: 0, tried: new Set() };
     let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
     for (;;) {
       const remaining = deadline - this.clock.now();
       if (remaining <= 0 || this.closed || options.signal?.aborted) break;
       const address = this.target();
+      retry.tried.add(address);
       try {
-        const reply = await this.transport.call(
-          address,
-          method,
-          body,
-          remaining,
-          options.signal ?? this.closeController.signal,
-        );
+        const signal = options.signal ?? this.closeController.signal;
+        const reply = await this.transport.call(address, method, body, this.attemptMs(remaining, method), signal);
+        // A stale read may come from a follower: only a linearizable answer or a command names a leader.
+        this.answered(address, method === 'OpenSession' || isLinearizable(body));
         return reply;
       } catch (e) {
-        last = detailOf(e);
-        failures += 1;
-        await this.discover(last, address);
-        const d = this.decide(last, address, failures, hops);
-        hops = d.waitMs === 0 && d.action === 'retry' ? hops + 1 : 0;
+        const d = await this.afterFailure(e, address, retry);
+        last = d.detail;
         if (d.action !== 'retry') break;
         if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);
       }
     }
-    throw errorFromDetail(this.finalError(last));
+    throw errorFromDetail(this.finalError(last, retry.tried));
   }
 
   private dropSession(lane: Lane, s: Session): void {
@@ -503,11 +543,29 @@ function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock): 
   return new CoalescingTransport(new GrpcTransport(), { clock, ...(coalesce === true ? {} : coalesce) });
 }
 
+function checkAddressMap(map: unknown): Record<string, string> {
+  if (map === undefined) return {};
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw raftqError('INVALID_ARGUMENT', 'addressMap: must be an object { advertised: reachable }', {
+      field: 'addressMap',
+    });
+  for (const [k, v] of Object.entries(map)) {
+    if (typeof v !== 'string' || v === '')
+      throw raftqError('INVALID_ARGUMENT', `addressMap.${k}: must be a host:port string`, { field: `addressMap.${k}` });
+  }
+  return { ...(map as Record<string, string>) };
+}
+
 function positive(v: number | undefined, dflt: number, field: string): number {
   if (v === undefined) return dflt;
   if (typeof v !== 'number' || !(v > 0))
     throw raftqError('INVALID_ARGUMENT', `${field}: must be a positive number`, { field });
   return v;
+}
+
+function isLinearizable(body: Message): boolean {
+  const read = asObject(body['read']);
+  return body['read'] !== undefined && read['consistency'] !== 'STALE';
 }
 
 function detailOf(e: unknown): ErrorDetail {

@@ -49,7 +49,9 @@ export function detailFromServiceError(err: Partial<grpc.ServiceError>): ErrorDe
     }
   }
   const code = STATUS_CODES[err.code ?? grpc.status.UNKNOWN] ?? 'INTERNAL';
-  return { code, message: err.details || err.message || 'call failed' };
+  // grpc-js ends connection failures with "Resolution note: " even when it has none to give.
+  const message = (err.details || err.message || 'call failed').replace(/\.? Resolution note: ?$/, '');
+  return { code, message };
 }
 
 export interface GrpcTransportOptions {

@@ -14,6 +14,18 @@ import { checkEnqueueItems, checkEnqueueOptions, checkQueueSettings } from './op
 import { raftqError, TaskFailedError, UnavailableError, DeadlineExceededError, NotLeaderError } from './errors.js';
 import { WAIT_FOR_WIRE, type TaskPage } from '../protocol/wire-reads.js';
 import { eventIterator, type EventStream } from './events.js';
+import {
+  ackMany,
+  extendTask,
+  leaseTasks,
+  nackTask,
+  releaseTask,
+  type AckOutcome,
+  type ExtendOptions,
+  type Lease,
+  type LeaseOptions,
+  type NackOptions,
+} from './queue-leases.js';
 
 export type { EventStream } from './events.js';
 
@@ -114,6 +126,52 @@ export class Queue<T = unknown> {
     copy('idempotencyKey', item.idempotencyKey);
     copy('group', item.group);
     return spec;
+  }
+
+  // ---- leasing by hand (docs/sdk.md "Leasing by hand"; the Worker does all this for you) ----
+
+  /** Leases up to `max` ready tasks: decoded payloads, tokens and belief deadlines. */
+  async lease(options: LeaseOptions = {}): Promise<Lease<T>[]> {
+    return leaseTasks<T>(this.client, this.name, options);
+  }
+
+  /** Completes a leased task with its result; LeaseLostError if the lease is no longer this token's. */
+  async ack(id: string, token: string, result?: unknown, call: CallOptions = {}): Promise<void> {
+    const [one] = await ackMany(this.client, [result === undefined ? { id, token } : { id, token, result }], call);
+    if (one !== undefined && !one.ok) throw one.error;
+  }
+
+  /** Completes many leased tasks in one command; each item succeeds or fails (typed error) alone. */
+  async ackMany(
+    items: ReadonlyArray<{ id: string; token: string; result?: unknown }>,
+    call: CallOptions = {},
+  ): Promise<AckOutcome[]> {
+    return ackMany(this.client, items, call);
+  }
+
+  /** Fails a leased attempt: retried (after delayMs or the backoff) or dead-lettered. */
+  async nack(
+    id: string,
+    token: string,
+    options: NackOptions = {},
+    call: CallOptions = {},
+  ): Promise<{ state: TaskState; deadLetterId?: string }> {
+    return nackTask(this.client, id, token, { ...options, ...call });
+  }
+
+  /** Renews a lease (and saves progress or a checkpoint); the new belief deadline. */
+  async extend(
+    id: string,
+    token: string,
+    options: ExtendOptions = {},
+    call: CallOptions = {},
+  ): Promise<{ beliefDeadline: number }> {
+    return extendTask(this.client, id, token, { ...options, ...call });
+  }
+
+  /** Gives a leased task back without counting an attempt. */
+  async release(id: string, token: string, call: CallOptions = {}): Promise<TaskState> {
+    return releaseTask(this.client, id, token, call);
   }
 
   /** The task by id (NotFoundError if absent). */

@@ -28,13 +28,11 @@ describe('node simulation - planted bugs are caught', () => {
   });
 
   it('a leader that counts its own log before its write is durable (it replicates while it writes): power loss loses acknowledged entries', async () => {
-    // Since the SDK's default path (coalesced Submits, waiters, a subscriber) runs in the simulation,
-    // seeds 23 and 41 (a restarted leader serves an older state, Q11) and 53 (diverged digests) catch it.
     const found = await caught(
       { plant: 'leader-self-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },
-      10,
+      // About one seed in 20-30 shows it; which ones depends on client timing (see the scan note above).
+      60,
       /state machine safety|commit:|Q11|history (lost|agreement|readsAgree|duplicated|noAckLost)/,
-      21,
     );
     expect(found.length).toBeGreaterThan(0);
   });

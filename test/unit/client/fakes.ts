@@ -71,7 +71,7 @@ export class Front implements ClientExecutor {
   private notLeader(): ErrorDetail {
     const l = this.cluster.leader;
     const e: ErrorDetail = { code: 'NOT_LEADER', message: `${this.id} is not the leader` };
-    if (l !== null) e.leaderHint = l.address;
+    if (l !== null) e.leaderHint = this.cluster.advertised(l);
     return e;
   }
   async execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult> {
@@ -90,12 +90,22 @@ export class Front implements ClientExecutor {
   status(): NodeStatus {
     const s = this.cluster.machine.status();
     const l = this.cluster.leader;
+    const roleOf = (f: Front) => (l === f ? 'leader' : 'follower');
     return {
       ...s,
       id: this.id,
-      role: l === this ? 'leader' : 'follower',
+      role: roleOf(this),
       leader: l?.id ?? null,
-      leaderAddress: l?.address ?? null,
+      leaderAddress: l === null ? null : this.cluster.advertised(l),
+      members: this.cluster.fronts.map((f) => ({
+        id: f.id,
+        address: this.cluster.advertised(f),
+        role: roleOf(f),
+        term: 1,
+        commitIndex: 0,
+        appliedIndex: 0,
+      })),
+      ...(this.cluster.electionTimeoutMs ? { electionTimeoutMs: this.cluster.electionTimeoutMs } : {}),
     };
   }
   subscribe(f: { queue?: string }, cb: Parameters<ClientExecutor['subscribe']>[1]): () => void {
@@ -113,6 +123,10 @@ export class FakeCluster {
   readonly machine: MachineExecutor;
   readonly fronts: Front[] = [];
   leader: Front | null;
+  /** What the nodes report as their election timeout in Status (absent: not reported). */
+  electionTimeoutMs: { min: number; max: number } | null = null;
+  /** The address a node advertises to clients when it differs from the one it is reached at. */
+  readonly advertise = new Map<string, string>();
   private readonly services = new Map<string, ClientService>();
 
   constructor(
@@ -126,6 +140,10 @@ export class FakeCluster {
       this.services.set(f.address, createClientService(f, { clock }));
     }
     this.leader = this.fronts[0] ?? null;
+  }
+
+  advertised(f: Front): string {
+    return this.advertise.get(f.id) ?? f.address;
   }
 
   get addresses(): string[] {

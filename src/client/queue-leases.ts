@@ -1,0 +1,203 @@
+// The low-level consumer API (issue 18, docs/sdk.md "Leasing by hand"): lease tasks with decoded
+// payloads, tokens and belief deadlines, and settle them by (id, token) — each refusal the typed
+// error of the table. The Worker is one consumer; batch jobs and adapters drive leases with this.
+import type { CommandOf, LeasedTask, TaskState } from '../protocol/commands.js';
+import { READ_WIRE } from '../protocol/wire-reads.js';
+import { asObject } from '../protocol/wire-values.js';
+import type { CallOptions, Client } from './client.js';
+import { decodePayload, userHeaders } from './codec.js';
+import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
+import { marginMinMs } from './worker-belief.js';
+
+export interface LeaseOptions extends CallOptions {
+  /** At most this many tasks (default 1). */
+  max?: number;
+  /** Lease length (default: the queue's leaseMs). */
+  leaseMs?: number;
+  /** Hold the request up to this long while the queue has no ready task (default 0: answer at once). */
+  waitMs?: number;
+  /** Names the consumer in task views and events (default `manual`). */
+  workerId?: string;
+}
+
+/** One leased task, as `queue.lease()` hands it out. */
+export interface Lease<T = unknown> {
+  id: string;
+  queue: string;
+  /** Fencing token of this lease: pass it to ack / nack / extend / release (and downstream systems). */
+  token: string;
+  payload: T;
+  /** Set instead of payload when the payload cannot be decoded (nack it with deadLetter: true). */
+  payloadError?: string;
+  headers: Record<string, string>;
+  priority: number;
+  attempts: number;
+  deliveries: number;
+  leases: number;
+  group?: string;
+  /** The last checkpoint saved by extend, decoded. */
+  checkpoint?: unknown;
+  leaseMs: number;
+  /**
+   * Until when (on `client.clock.now()`, ms) you may believe you hold the lease: first send of the
+   * lease request + heldMs + leaseMs − margin (docs/design.md §2). Stop work and side effects then.
+   */
+  beliefDeadline: number;
+}
+
+export interface NackOptions {
+  /** Retry after this delay instead of the queue's backoff. */
+  delayMs?: number;
+  /** Dead-letter now instead of retrying. */
+  deadLetter?: boolean;
+  /** Why it failed (kept as the task's last error). */
+  error?: string;
+}
+
+export interface ExtendOptions {
+  /** New lease length from now (default: the lease's current one). */
+  leaseMs?: number;
+  progress?: number;
+  /** Saved with the task and handed to the next lease (encoded with the client's codec). */
+  checkpoint?: unknown;
+}
+
+export type AckOutcome = { id: string; ok: true } | { id: string; ok: false; error: RaftqError };
+
+/** What this client leased: the lease length of each (id, token), for the belief after an extend. */
+const leaseLengths = new WeakMap<Client, Map<string, number>>();
+const LEASE_LENGTHS_MAX = 100_000;
+
+function lengths(client: Client): Map<string, number> {
+  let m = leaseLengths.get(client);
+  if (m === undefined) leaseLengths.set(client, (m = new Map()));
+  return m;
+}
+
+const key = (id: string, token: string): string => `${id}/${token}`;
+
+export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptions): Promise<Lease<T>[]> {
+  const waitMs = o.waitMs ?? 0;
+  const cmd: CommandOf<'lease'> = { type: 'lease', queue, workerId: o.workerId ?? 'manual', max: o.max ?? 1 };
+  if (o.leaseMs !== undefined) cmd.leaseMs = o.leaseMs;
+  const call = { ...callOf(o), idempotent: false };
+  const { answer, firstSentAt } = await client.command(
+    cmd,
+    waitMs > 0 ? { ...call, holdMs: waitMs, extra: { maxHoldMs: waitMs } } : call,
+  );
+  const grantedBy = firstSentAt + answer.heldMs;
+  const known = lengths(client);
+  return Promise.all(
+    answer.tasks.map(async (l) => {
+      if (known.size >= LEASE_LENGTHS_MAX) known.delete(known.keys().next().value as string);
+      known.set(key(l.id, l.token), l.leaseMs);
+      const beliefDeadline = grantedBy + l.leaseMs - marginMinMs(l.leaseMs, waitMs);
+      return toLease<T>(client, { ...l, queue: l.queue || queue }, await payloadOf(client, l, o), beliefDeadline);
+    }),
+  );
+}
+
+/** The payload bytes: from the answer, or (an answer replayed from the session cache) read by id. */
+async function payloadOf(client: Client, l: LeasedTask, o: CallOptions): Promise<Uint8Array> {
+  if (l.payload !== undefined) return l.payload;
+  const reply = await client.query('GetTask', READ_WIRE.GetTask.request.encode({ type: 'task', id: l.id }), callOf(o));
+  const p = asObject(reply['task'])['payload'];
+  if (!(p instanceof Uint8Array)) throw raftqError('INTERNAL', `task ${l.id} has no payload`);
+  return p;
+}
+
+function toLease<T>(client: Client, l: LeasedTask, bytes: Uint8Array, beliefDeadline: number): Lease<T> {
+  const out = {
+    id: l.id,
+    queue: l.queue,
+    token: l.token,
+    headers: userHeaders(l.headers),
+    priority: l.priority,
+    attempts: l.attempts,
+    deliveries: l.deliveries,
+    leases: l.leases,
+    leaseMs: l.leaseMs,
+    beliefDeadline,
+  } as Lease<T>;
+  try {
+    out.payload = decodePayload(bytes, l.headers, client.codec, client.limits.payloadBytesMax) as T;
+  } catch (e) {
+    out.payloadError = e instanceof Error ? e.message : String(e);
+  }
+  if (l.group !== undefined) out.group = l.group;
+  if (l.checkpoint !== undefined) {
+    try {
+      out.checkpoint = client.codec.decode(l.checkpoint);
+    } catch {
+      out.checkpoint = l.checkpoint;
+    }
+  }
+  return out;
+}
+
+export async function ackMany(
+  client: Client,
+  items: ReadonlyArray<{ id: string; token: string; result?: unknown }>,
+  call: CallOptions,
+): Promise<AckOutcome[]> {
+  const cmd: CommandOf<'ack'> = {
+    type: 'ack',
+    items: items.map((i) => {
+      const item: CommandOf<'ack'>['items'][number] = { id: i.id, token: i.token };
+      if (i.result !== undefined) item.result = client.codec.encode(i.result);
+      return item;
+    }),
+  };
+  const { answer } = await client.command(cmd, { ...callOf(call), idempotent: true });
+  for (const i of items) lengths(client).delete(key(i.id, i.token));
+  return answer.results.map((r) => (r.ok ? r : { id: r.id, ok: false, error: errorFromDetail(r.error) }));
+}
+
+export async function nackTask(
+  client: Client,
+  id: string,
+  token: string,
+  o: NackOptions & CallOptions,
+): Promise<{ state: TaskState; deadLetterId?: string }> {
+  const cmd: CommandOf<'nack'> = { type: 'nack', id, token };
+  if (o.delayMs !== undefined) cmd.delayMs = o.delayMs;
+  if (o.deadLetter === true) cmd.dead = true;
+  if (o.error !== undefined) cmd.error = o.error;
+  const { answer } = await client.command(cmd, { ...callOf(o), idempotent: true });
+  lengths(client).delete(key(id, token));
+  const out: { state: TaskState; deadLetterId?: string } = { state: answer.state };
+  if (answer.deadLetterId !== undefined) out.deadLetterId = answer.deadLetterId;
+  return out;
+}
+
+export async function extendTask(
+  client: Client,
+  id: string,
+  token: string,
+  o: ExtendOptions & CallOptions,
+): Promise<{ beliefDeadline: number }> {
+  const leaseMs = o.leaseMs ?? lengths(client).get(key(id, token));
+  if (leaseMs === undefined)
+    throw raftqError('INVALID_ARGUMENT', 'leaseMs: required to extend a lease this client did not grant', {
+      field: 'leaseMs',
+    });
+  const cmd: CommandOf<'extend'> = { type: 'extend', id, token, leaseMs };
+  if (o.progress !== undefined) cmd.progress = o.progress;
+  if (o.checkpoint !== undefined) cmd.checkpoint = client.codec.encode(o.checkpoint);
+  const { firstSentAt } = await client.command(cmd, { ...callOf(o), idempotent: true });
+  lengths(client).set(key(id, token), leaseMs);
+  return { beliefDeadline: firstSentAt + leaseMs - marginMinMs(leaseMs, 0) };
+}
+
+export async function releaseTask(client: Client, id: string, token: string, call: CallOptions): Promise<TaskState> {
+  const { answer } = await client.command({ type: 'release', id, token }, { ...callOf(call), idempotent: true });
+  lengths(client).delete(key(id, token));
+  return answer.state;
+}
+
+function callOf(o: CallOptions): CallOptions {
+  const out: CallOptions = {};
+  if (o.timeoutMs !== undefined) out.timeoutMs = o.timeoutMs;
+  if (o.signal !== undefined) out.signal = o.signal;
+  return out;
+}

@@ -1,0 +1,193 @@
+// The SDK's view of the cluster's nodes (issue 18): servers are tracked by node id once a Status
+// names them (an address string until then), so a leader hint and the same node's entry in the
+// server list are one node; a node that just failed or timed out waits out a short back-off and is
+// not tried again before the others. Pure bookkeeping over an injected clock: no I/O.
+import type { Clock } from './clock.js';
+import type { Message } from './transport.js';
+
+/** Election timeout assumed until a node reports its own (ms). */
+const ELECTION_MAX_DEFAULT_MS = 1_000;
+
+interface ServerNode {
+  /** Node id once a Status named it, else null. */
+  id: string | null;
+  /** Addresses that reach it: the ones the caller listed first, then advertised ones. */
+  addresses: string[];
+  /** Consecutive failures, and until when the node is not tried while others are available. */
+  failures: number;
+  failedAt: number;
+  backoffUntil: number;
+  /** A Status was asked of it (ids are learned once). */
+  probed: boolean;
+}
+
+export interface ServerBookOptions {
+  /** Back-off of a failed node: min * 2^(failures-1), at most max (ms). */
+  backoffMinMs: number;
+  backoffMaxMs: number;
+  /** Advertised address -> the address this client reaches it at (proxies, NAT). */
+  addressMap?: Readonly<Record<string, string>>;
+}
+
+export class ServerBook {
+  private readonly nodes: ServerNode[] = [];
+  private leaderNode: ServerNode | null = null;
+  /** The node tried last while no leader is known (the rotation continues after it). */
+  private lastTried: ServerNode | null = null;
+  private electionMax = ELECTION_MAX_DEFAULT_MS;
+
+  constructor(
+    seeds: readonly string[],
+    private readonly clock: Clock,
+    private readonly opts: ServerBookOptions,
+  ) {
+    for (const a of seeds) if (this.byAddress(a) === undefined) this.nodes.push(fresh(null, a));
+  }
+
+  /** The address of the known leader, if any. */
+  get leader(): string | null {
+    return this.leaderNode?.addresses[0] ?? null;
+  }
+
+  /** Every address the book knows, in rotation order (for error messages). */
+  get addresses(): string[] {
+    return this.nodes.flatMap((n) => n.addresses);
+  }
+
+  /** The largest election timeout a node reported (ms), or the default until one did. */
+  get electionTimeoutMaxMs(): number {
+    return this.electionMax;
+  }
+
+  /**
+   * Where the next attempt goes: the leader; else the next node after the last one tried that is not
+   * backing off; else (all backing off) the one that failed longest ago, never the one that just did.
+   */
+  target(): string {
+    if (this.leaderNode !== null) return this.leaderNode.addresses[0] as string;
+    const now = this.clock.now();
+    const start = this.lastTried === null ? 0 : this.nodes.indexOf(this.lastTried) + 1;
+    const order = this.nodes.map((_, i) => this.nodes[(start + i) % this.nodes.length] as ServerNode);
+    const pick =
+      order.find((n) => n.backoffUntil <= now) ??
+      order.reduce((best, n) => (n.failedAt < best.failedAt ? n : best), order[0] as ServerNode);
+    this.lastTried = pick;
+    return pick.addresses[0] as string;
+  }
+
+  /**
+   * A call to `address` failed. `escalate` (down, timed out): the node's back-off doubles with each
+   * failure in a row; otherwise (it answered but knows no leader) it waits the short one, unchanged.
+   */
+  failed(address: string, escalate = true): void {
+    const n = this.byAddress(address);
+    if (n === undefined) return;
+    if (escalate) n.failures += 1;
+    n.failedAt = this.clock.now();
+    const { backoffMinMs: min, backoffMaxMs: max } = this.opts;
+    const ms = escalate ? Math.min(max, min * 2 ** Math.min(n.failures - 1, 16)) : Math.min(max, 5 * min);
+    n.backoffUntil = n.failedAt + ms * (0.75 + this.clock.random() / 4);
+    this.lastTried = n;
+    if (this.leaderNode === n) this.leaderNode = null;
+  }
+
+  /** How long until some node may be tried: 0 if one is not backing off (ms). */
+  waitMs(): number {
+    const now = this.clock.now();
+    return Math.max(0, Math.min(...this.nodes.map((n) => n.backoffUntil)) - now);
+  }
+
+  /** A call to `address` succeeded: it is healthy, and (`asLeader`) the leader if none is known. */
+  succeeded(address: string, asLeader: boolean): void {
+    const n = this.ensure(address);
+    n.failures = 0;
+    n.backoffUntil = 0;
+    if (asLeader) this.leaderNode ??= n;
+  }
+
+  /** The first address of each node whose id no Status has told yet. */
+  unidentified(): string[] {
+    return this.nodes.filter((n) => n.id === null).map((n) => n.addresses[0] as string);
+  }
+
+  /** Whether a Status of `address` would teach something (its node id is not known yet); asks once. */
+  wantsStatus(address: string): boolean {
+    const n = this.ensure(address);
+    if (n.id !== null || n.probed) return false;
+    n.probed = true;
+    return true;
+  }
+
+  /**
+   * A NOT_LEADER hint from `from` names `hint`: follow it at once (true) unless it names the node
+   * that answered, or a node that just failed (a stale hint of a paused or dead leader).
+   */
+  hint(hint: string, from: string): boolean {
+    const n = this.ensure(this.reachable(hint));
+    if (n === this.byAddress(from) || n.backoffUntil > this.clock.now()) return false;
+    this.leaderNode = n;
+    return true;
+  }
+
+  /** What a node's Status says: its id, the members' ids and addresses, the leader, its timeouts. */
+  learn(address: string, status: Message): void {
+    const self = this.ensure(address);
+    const id = typeof status['id'] === 'string' && status['id'] !== '' ? status['id'] : null;
+    if (id !== null) this.identify(self, id);
+    const members = Array.isArray(status['members']) ? (status['members'] as Message[]) : [];
+    for (const m of members) {
+      const mid = typeof m['id'] === 'string' ? m['id'] : '';
+      const maddr = typeof m['address'] === 'string' ? this.reachable(m['address']) : '';
+      if (mid === '' || maddr === '') continue;
+      const node = this.nodes.find((x) => x.id === mid) ?? this.byAddress(maddr) ?? this.add(fresh(mid, maddr));
+      this.identify(node, mid);
+      if (!node.addresses.includes(maddr)) node.addresses.push(maddr);
+    }
+    const et = status['electionTimeoutMs'] as Message | undefined;
+    const max = typeof et?.['max'] === 'number' ? et['max'] : 0;
+    if (max > 0) this.electionMax = max;
+  }
+
+  /** How long one attempt may wait for its answer before it is tried elsewhere (ms). */
+  attemptTimeoutMs(): number {
+    return Math.max(500, Math.ceil(1.5 * this.electionMax));
+  }
+
+  /** The address to dial for an address a node advertised. */
+  private reachable(address: string): string {
+    const mapped = this.opts.addressMap?.[address];
+    return mapped === undefined || mapped === '' ? address : mapped;
+  }
+
+  private add(n: ServerNode): ServerNode {
+    this.nodes.push(n);
+    return n;
+  }
+
+  private ensure(address: string): ServerNode {
+    return this.byAddress(address) ?? this.add(fresh(null, address));
+  }
+
+  private byAddress(address: string): ServerNode | undefined {
+    return this.nodes.find((n) => n.addresses.includes(address));
+  }
+
+  /** `n` is node `id`: merge it with another entry already known under that id (one node, one entry). */
+  private identify(n: ServerNode, id: string): void {
+    const other = this.nodes.find((x) => x !== n && x.id === id);
+    n.id = id;
+    if (other === undefined) return;
+    for (const a of other.addresses) if (!n.addresses.includes(a)) n.addresses.push(a);
+    n.failures = Math.max(n.failures, other.failures);
+    n.failedAt = Math.max(n.failedAt, other.failedAt);
+    n.backoffUntil = Math.max(n.backoffUntil, other.backoffUntil);
+    n.probed ||= other.probed;
+    if (this.leaderNode === other) this.leaderNode = n;
+    if (this.lastTried === other) this.lastTried = n;
+    this.nodes.splice(this.nodes.indexOf(other), 1);
+  }
+}
+
+function fresh(id: string | null, address: string): ServerNode {
+  return { id, addresses: [address], failures: 0, failedAt: -Infinity, backoffUntil: 0, probed: false };
+}
