@@ -124,6 +124,19 @@ describe('traceAttempt with a tracer provider', () => {
   });
 });
 
+describe('a handler that enqueues', () => {
+  it('puts its task in the same trace, under the consumer span', async () => {
+    const sdk = register();
+    const task = { id: '9', queue: 'q', headers: { traceparent: formatTraceparent(SC) }, attempts: 0, leases: 1 };
+    const q = client.queue('nested');
+    const { id } = await traceAttempt(task, '17', () => q.enqueue('child'));
+    const [producer, consumer] = await sdk.spans();
+    expect(producer?.spanContext().traceId).toBe(TRACE_ID);
+    expect(producer?.parentSpanContext?.spanId).toBe(consumer?.spanContext().spanId);
+    expect((await q.get(id)).headers['traceparent']).toBe(formatTraceparent(producer?.spanContext() ?? SC));
+  });
+});
+
 describe('stampTraceContext', () => {
   const spec = (headers: Record<string, string>): { payload: Uint8Array; headers: Record<string, string> } => ({
     payload: new Uint8Array(),
