@@ -26,6 +26,7 @@ const TRACER_NAME = 'raftq';
 
 /** Adds the producer span's context to one task's headers (see stampTraceContext). */
 export type TraceStamp = (spec: TaskSpec) => TaskSpec;
+const UNTRACED: TraceStamp = (spec) => spec;
 
 // Fetched per use, not cached: the global provider can be replaced (or disabled) at any time, and
 // without one this is a cheap proxy whose spans are invalid.
@@ -114,7 +115,7 @@ export async function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
   });
   const sc = span.spanContext();
   // No SDK: an invalid, non-recording span — headers stay as they are and nothing else is paid.
-  if (!isSpanContextValid(sc) && !span.isRecording()) return submit((spec) => spec);
+  if (!isSpanContextValid(sc) && !span.isRecording()) return submit(UNTRACED);
   const stamp: TraceStamp = (spec) => stampTraceContext(spec, sc, limits);
   try {
     const out = await context.with(trace.setSpan(context.active(), span), () => submit(stamp));
