@@ -26,6 +26,7 @@ import {
   type LeaseOptions,
   type NackOptions,
 } from './queue-leases.js';
+import { traceEnqueue, type TraceStamp } from './tracing.js';
 
 export type { EventStream } from './events.js';
 
@@ -92,7 +93,15 @@ export class Queue<T = unknown> {
   /** Adds many tasks in one round trip, all or nothing; one result per item, in order. */
   async enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
     checkEnqueueItems(items);
-    const tasks = items.map((item, i) => this.taskSpec(item, i));
+    return traceEnqueue(this.name, this.client.limits, (stamp) => this.submitEnqueue(items, call, stamp));
+  }
+
+  private async submitEnqueue(
+    items: Array<{ payload: T } & EnqueueOptions>,
+    call: CallOptions,
+    stamp: TraceStamp,
+  ): Promise<EnqueueResult[]> {
+    const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
     const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
     const out = answer.items;

@@ -6,6 +6,7 @@ import { asObject } from '../protocol/wire-values.js';
 import type { Client } from './client.js';
 import { decodePayload, userHeaders } from './codec.js';
 import { LeaseLostError, NonRetryableError, raftqError } from './errors.js';
+import { traceAttempt } from './tracing.js';
 import type { AckBatcher, AckEntry } from './worker-acks.js';
 import type { Attempt } from './worker-belief.js';
 import type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
@@ -99,7 +100,7 @@ export class AttemptRunner<T, R> {
     };
     let result: R;
     try {
-      result = await this.handler(task, ctx);
+      result = await traceAttempt(task, ctx.token, () => this.handler(task, ctx));
     } catch (e) {
       const dead = e instanceof NonRetryableError;
       const msg = (e instanceof Error ? e.message : String(e)) || 'handler failed';
