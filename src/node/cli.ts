@@ -20,6 +20,7 @@ function startCommand(): Command {
     .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
     .option('--cluster-id <id>', 'cluster id, checked against the data dir')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret: peers authenticate every message with it')
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'fatal',

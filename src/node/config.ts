@@ -32,6 +32,8 @@ export interface NodeConfig {
   /** The client address other nodes report for this node (NOT_LEADER hints, status). */
   advertise: string;
   clusterId: string | null;
+  /** The cluster secret's bytes (peer MACs, docs/security.md); null: peers are not authenticated. */
+  clusterSecret: Uint8Array | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Raft timing, in milliseconds; a tick is heartbeatMs. */
   heartbeatMs: number;
@@ -53,6 +55,7 @@ export const SETTINGS = {
   http: { env: 'RAFTQ_HTTP', required: false },
   advertise: { env: 'RAFTQ_ADVERTISE', required: false },
   clusterId: { env: 'RAFTQ_CLUSTER_ID', required: false },
+  clusterSecretFile: { env: 'RAFTQ_CLUSTER_SECRET_FILE', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -178,12 +181,36 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     http,
     advertise,
     clusterId: raw.clusterId ?? null,
+    clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
     logLevel,
     heartbeatMs,
     electionTicks,
     snapshotEvery,
   };
 }
+
+/** The secret file's content, surrounding whitespace trimmed; at least 16 bytes (32 random bytes as hex is good). */
+export function readClusterSecret(path: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'cluster-secret-file',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  const secret = Buffer.from(text.trim(), 'utf8');
+  if (secret.byteLength < CLUSTER_SECRET_BYTES_MIN) {
+    throw new ConfigError(
+      'cluster-secret-file',
+      `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`,
+    );
+  }
+  return new Uint8Array(secret);
+}
+
+const CLUSTER_SECRET_BYTES_MIN = 16;
 
 /** Creates the data dir if needed and proves it writable, before anything else touches it. */
 export function prepareDataDir(dir: string): void {

@@ -10,6 +10,7 @@ import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientServer } from '../rpc/client-service.js';
+import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp } from './admin-http.js';
@@ -19,6 +20,7 @@ import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
 import { NodeMetrics } from './metrics.js';
+import { securityMetrics } from './security-metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
@@ -93,6 +95,7 @@ export async function startNode(
   hooks: NodeHooks = installedNodeHooks(),
 ): Promise<RunningNode> {
   makeDataDir(config.dataDir);
+  warnInsecurePeers(config, log);
   const metrics = new NodeMetrics();
   const fatalRef: { fatal: (err: Error) => void } = { fatal: () => {} };
   let faults: FaultLayer | null = null;
@@ -112,14 +115,7 @@ export async function startNode(
     let clientServer: ClientServer | null = null;
     // Wall ms each peer was last heard from, for the console's "last contact" (bounded).
     const heard = new Map<string, number>();
-    const peerServer = await PeerServer.start({
-      address: formatHostPort(config.peerListen),
-      selfId: config.id,
-      onMessage: (m) => {
-        if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
-        driver.receive(m);
-      },
-    });
+    const peerServer = await startPeerServer(config, driver, heard);
     started.push(() => peerServer.close());
     const admin = new AdminHttp(
       {
@@ -167,6 +163,37 @@ export async function startNode(
   }
 }
 
+async function startPeerServer(
+  config: NodeConfig,
+  driver: NodeDriver,
+  heard: Map<string, number>,
+): Promise<PeerServer> {
+  return PeerServer.start({
+    address: formatHostPort(config.peerListen),
+    selfId: config.id,
+    auth: peerAuth(config),
+    onMessage: (m) => {
+      if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
+      driver.receive(m);
+    },
+  });
+}
+
+/** The peer MAC key, or null (and a loud warning when there are peers): docs/decisions.md. */
+function peerAuth(config: NodeConfig): PeerAuth | null {
+  if (config.clusterSecret === null) return null;
+  return { secret: config.clusterSecret, clusterId: config.clusterId ?? '' };
+}
+
+function warnInsecurePeers(config: NodeConfig, log: Logger): void {
+  if (config.clusterSecret !== null || config.peers.size <= 1) return;
+  const loopback = /^(127\.|localhost$|::1$)/.test(config.peerListen.host);
+  log[loopback ? 'warn' : 'error'](
+    { peerListen: formatHostPort(config.peerListen) },
+    'no --cluster-secret-file: the peer port accepts Raft messages from anyone who can reach it (forged votes, appends, elections); see docs/security.md',
+  );
+}
+
 /** Opens storage (reporting what recovery found) and builds the state machine, Raft and the driver. */
 async function openCore(
   config: NodeConfig,
@@ -205,6 +232,7 @@ async function openCore(
     const transport = new PeerTransport({
       selfId: config.id,
       peers,
+      auth: peerAuth(config),
       onPeerStatus: (peer, reachable) => log.info({ peer, reachable }, 'peer link'),
     });
     const startCommit = ns.recovered.hardState.commit;
@@ -351,6 +379,7 @@ function refreshAll(metrics: NodeMetrics, core: Core, peerServer: PeerServer, cl
     syncCounter(metrics.submitCalls, calls.submitCalls);
     syncCounter(metrics.submitItems, calls.submitItems);
   }
+  syncCounter(securityMetrics(metrics).peerUnauthenticated, peerServer.metrics().unauthenticatedCount);
   countMalformed(metrics, [
     calls?.invalidArgument ?? 0,
     peerServer.metrics().invalidArgumentCount,
