@@ -4,6 +4,7 @@ import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './
 import { clientCommands } from './cli-client.js';
 import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
+import { tokensCommand } from './cli-tokens.js';
 import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -70,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     devCommand(setCode),
     demoCommand(setCode),
     ...clientCommands(setCode),
+    tokensCommand(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

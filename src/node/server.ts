@@ -9,6 +9,7 @@ import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
+import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
@@ -82,6 +83,8 @@ interface Core {
   driver: NodeDriver;
   transport: PeerTransport;
   startCommit: number;
+  /** Client tokens: the client port and the admin port check them. */
+  auth: ClientAuth;
 }
 
 /**
@@ -95,7 +98,6 @@ export async function startNode(
   hooks: NodeHooks = installedNodeHooks(),
 ): Promise<RunningNode> {
   makeDataDir(config.dataDir);
-  warnInsecurePeers(config, log);
   const metrics = new NodeMetrics();
   const fatalRef: { fatal: (err: Error) => void } = { fatal: () => {} };
   let faults: FaultLayer | null = null;
@@ -123,6 +125,7 @@ export async function startNode(
         status: () => ({ ...driver.status(), log: driver.logStatus() }),
         digests: () => driver.digestHistory(),
         refreshMetrics: () => refreshAll(metrics, core, peerServer, clientServer),
+        ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
         console: new ConsoleHttp({
           executor: driver,
           storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
@@ -139,7 +142,7 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port);
     }
-    const client = await startClientService(config, driver, log);
+    const client = await startClientService(config, driver, log, core.auth);
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -211,6 +214,7 @@ async function openCore(
   });
   try {
     reportRecovery(ns.recovered, log);
+    warnInsecurePeers(config, log);
     const snapshot: Snapshot | null = ns.mirror.snapshot();
     const storage = ns.mirror;
     const sm = new QueueStateMachine();
@@ -257,7 +261,7 @@ async function openCore(
       onApplied: (i) => metrics.appliedIndex.set(i),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens) };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -379,7 +383,12 @@ function refreshAll(metrics: NodeMetrics, core: Core, peerServer: PeerServer, cl
     syncCounter(metrics.submitCalls, calls.submitCalls);
     syncCounter(metrics.submitItems, calls.submitItems);
   }
-  syncCounter(securityMetrics(metrics).peerUnauthenticated, peerServer.metrics().unauthenticatedCount);
+  const security = securityMetrics(metrics);
+  syncCounter(security.peerUnauthenticated, peerServer.metrics().unauthenticatedCount);
+  for (const [token, c] of Object.entries(calls?.authFailures ?? {})) {
+    syncCounter(security.clientAuthFailures, c.unauthenticated, { token, code: 'UNAUTHENTICATED' });
+    syncCounter(security.clientAuthFailures, c.permissionDenied, { token, code: 'PERMISSION_DENIED' });
+  }
   countMalformed(metrics, [
     calls?.invalidArgument ?? 0,
     peerServer.metrics().invalidArgumentCount,
@@ -450,8 +459,16 @@ function syncCounter(c: Counter<string>, total: number, labels: Record<string, s
 }
 const counterSeen = new WeakMap<object, Map<string, number>>();
 
-async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
-  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });
-  log.info({ address: server.address }, 'client service listening');
+async function startClientService(
+  config: NodeConfig,
+  driver: NodeDriver,
+  log: Logger,
+  auth: ClientAuth,
+): Promise<ClientServer> {
+  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver, auth });
+  log.info(
+    { address: server.address, auth: auth.enabled ? `${config.tokens.length} tokens` : 'off' },
+    'client service listening',
+  );
   return server;
 }
