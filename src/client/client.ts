@@ -59,6 +59,8 @@ export interface ClientOptions {
    * Applies to the built-in gRPC transport; wrap an injected one in CoalescingTransport yourself.
    */
   coalesce?: boolean | CoalescingOptions;
+  /** Bearer token for a cluster with auth on (built-in gRPC transport; docs/security.md). */
+  token?: string;
   /** Injected network (default gRPC) and time (default performance.now / setTimeout). */
   transport?: Transport;
   clock?: Clock;
@@ -174,7 +176,7 @@ export class Client {
     });
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;
-    this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock);
+    this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock, options.token);
   }
 
   /** A typed handle on one queue; creating it sends nothing. */
@@ -538,9 +540,10 @@ export class Client {
   }
 }
 
-function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock): Transport {
-  if (coalesce === false) return new GrpcTransport();
-  return new CoalescingTransport(new GrpcTransport(), { clock, ...(coalesce === true ? {} : coalesce) });
+function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, token?: string): Transport {
+  const grpcTransport = new GrpcTransport(token === undefined ? {} : { token });
+  if (coalesce === false) return grpcTransport;
+  return new CoalescingTransport(grpcTransport, { clock, ...(coalesce === true ? {} : coalesce) });
 }
 
 function checkAddressMap(map: unknown): Record<string, string> {

@@ -58,13 +58,24 @@ export interface GrpcTransportOptions {
   /** Largest reply accepted (default 64 MiB). */
   receiveMessageBytesMax?: number;
   keepaliveTimeMs?: number;
+  /** Bearer token sent with every call (`authorization: Bearer …`); none when the cluster has no auth. */
+  token?: string;
 }
 
 export class GrpcTransport implements Transport {
   private readonly clients = new Map<string, grpc.Client>();
   private closed = false;
 
-  constructor(private readonly opts: GrpcTransportOptions = {}) {}
+  private readonly metadata: () => grpc.Metadata;
+
+  constructor(private readonly opts: GrpcTransportOptions = {}) {
+    const token = opts.token;
+    this.metadata = (): grpc.Metadata => {
+      const m = new grpc.Metadata();
+      if (token !== undefined) m.set('authorization', `Bearer ${token}`);
+      return m;
+    };
+  }
 
   private client(address: string): grpc.Client {
     let c = this.clients.get(address);
@@ -91,11 +102,17 @@ export class GrpcTransport implements Transport {
       return Promise.reject(new TransportError({ code: 'INTERNAL', message: `no method ${method}` }, true));
     return new Promise((resolve, reject) => {
       const deadline = new Date(Date.now() + Math.max(1, timeoutMs));
-      const call = fn.call(client, request, { deadline }, (err: grpc.ServiceError | null, reply?: Message) => {
-        signal?.removeEventListener('abort', onAbort);
-        if (err) reject(new TransportError(detailFromServiceError(err), err.code === grpc.status.UNIMPLEMENTED));
-        else resolve(reply ?? {});
-      });
+      const call = fn.call(
+        client,
+        request,
+        this.metadata(),
+        { deadline },
+        (err: grpc.ServiceError | null, reply?: Message) => {
+          signal?.removeEventListener('abort', onAbort);
+          if (err) reject(new TransportError(detailFromServiceError(err), err.code === grpc.status.UNIMPLEMENTED));
+          else resolve(reply ?? {});
+        },
+      );
       const onAbort = (): void => call.cancel();
       if (signal?.aborted) call.cancel();
       else signal?.addEventListener('abort', onAbort, { once: true });
@@ -109,7 +126,7 @@ export class GrpcTransport implements Transport {
     }
     const client = this.client(address) as unknown as Record<string, StreamFn>;
     const fn = client[method] as StreamFn;
-    const call = fn.call(client, request, {});
+    const call = fn.call(client, request, this.metadata(), {});
     let done = false;
     const end = (e: ErrorDetail | null): void => {
       if (done) return;
@@ -139,7 +156,8 @@ export class GrpcTransport implements Transport {
 
 type UnaryFn = (
   req: Message,
+  metadata: grpc.Metadata,
   opts: grpc.CallOptions,
   cb: (err: grpc.ServiceError | null, reply?: Message) => void,
 ) => grpc.ClientUnaryCall;
-type StreamFn = (req: Message, opts: grpc.CallOptions) => grpc.ClientReadableStream<Message>;
+type StreamFn = (req: Message, metadata: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Message>;

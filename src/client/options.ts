@@ -82,6 +82,9 @@ export function checkClientOptions(options: unknown): void {
   servers.forEach((s, i) => {
     if (typeof s !== 'string') invalid(`servers[${i}]`, 'must be a host:port string');
   });
+  const token = options['token'];
+  if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(token)))
+    invalid('token', 'must be a non-empty string of printable ASCII without spaces');
 }
 
 function checkHeaders(h: unknown, path: string): void {

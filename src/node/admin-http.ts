@@ -2,6 +2,7 @@
 // used to compare replicas at common indexes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Role } from '../rpc/auth.js';
 import type { NodeMetrics } from './metrics.js';
 
 export interface AdminSource {
@@ -13,6 +14,14 @@ export interface AdminSource {
   refreshMetrics?(): void;
   /** Test-only control routes (POST), present only when a test harness installed them. */
   controls?: Record<string, (body: string) => Promise<unknown>>;
+  /**
+   * When auth is on: null if the Authorization header holds a token with one of `roles`, else why not.
+   * Everything but /healthz and /readyz asks it (reads: admin or reader; POST: admin).
+   */
+  authorize?(
+    authorization: string | undefined,
+    roles: readonly Role[],
+  ): Promise<{ code: string; message: string } | null>;
   /** The web console (src/node/console): gets each request first; false leaves it to the routes here. */
   console?: { handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>; close(): void };
 }
@@ -44,6 +53,7 @@ export class AdminHttp {
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (!(await this.authorized(req, res))) return;
     if (this.source.console && (await this.source.console.handle(req, res))) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const control = this.source.controls?.[path];
@@ -70,6 +80,22 @@ export class AdminHttp {
       default:
         return send(res, 404, 'text/plain', 'not found\n');
     }
+  }
+
+  /** Health and readiness stay open (probes carry no token); the rest needs a token when auth is on. */
+  private async authorized(req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    if (this.source.authorize === undefined || path === '/healthz' || path === '/readyz') return true;
+    const roles: Role[] = req.method === 'GET' || req.method === 'HEAD' ? ['admin', 'reader'] : ['admin'];
+    const refusal = await this.source.authorize(req.headers.authorization, roles);
+    if (refusal === null) return true;
+    const unauthenticated = refusal.code === 'UNAUTHENTICATED';
+    res.writeHead(unauthenticated ? 401 : 403, {
+      'content-type': 'text/plain',
+      ...(unauthenticated ? { 'www-authenticate': 'Basic realm="raftq", charset="UTF-8"' } : {}),
+    });
+    res.end(`${refusal.code}: ${refusal.message}\n`);
+    return false;
   }
 
   async close(): Promise<void> {

@@ -12,6 +12,7 @@ export interface Common {
   json?: boolean;
   timeoutMs?: string;
   yes?: boolean;
+  token?: string;
 }
 
 /** Output sinks, replaceable in tests. */
@@ -69,7 +70,11 @@ export function withCommon(cmd: Command): Command {
   return cmd
     .option('--servers <list>', 'client addresses host:port,… (default: $RAFTQ_SERVERS)')
     .option('--json', 'machine-readable output')
-    .option('--timeout-ms <ms>', 'deadline per call, retries included');
+    .option('--timeout-ms <ms>', 'deadline per call, retries included')
+    .option(
+      '--token <token>',
+      'bearer token when the cluster has auth on (default: $RAFTQ_TOKEN, which keeps it out of ps)',
+    );
 }
 
 /** Adds `--yes` to a destructive command. */
@@ -102,8 +107,10 @@ export function action<A extends unknown[]>(
     let client: Client | null = null;
     try {
       const timeoutMs = intArg('--timeout-ms', o.timeoutMs, 1);
+      const token = o.token ?? process.env['RAFTQ_TOKEN'];
       client = new Client({
         ...clientOptions,
+        ...(token ? { token } : {}),
         servers: serversOf(o),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });

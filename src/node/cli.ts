@@ -4,6 +4,7 @@ import { ConfigError, readConfigFile, resolveConfig, type RawSettings } from './
 import { clientCommands } from './cli-client.js';
 import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
+import { tokensCommand } from './cli-tokens.js';
 import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -20,6 +21,7 @@ function startCommand(): Command {
     .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
     .option('--cluster-id <id>', 'cluster id, checked against the data dir')
+    .option('--cluster-secret-file <file>', 'file holding the cluster secret: peers authenticate every message with it')
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'fatal',
@@ -69,6 +71,7 @@ export async function main(argv: string[]): Promise<number> {
     devCommand(setCode),
     demoCommand(setCode),
     ...clientCommands(setCode),
+    tokensCommand(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

@@ -3,6 +3,7 @@
 // print it and exit 2 instead of a stack trace.
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { unknownKeyMessage } from '../client/options.js';
+import { parseTokenHash, ROLES, type Grant, type Role, type TokenSpec } from '../rpc/auth.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -32,6 +33,10 @@ export interface NodeConfig {
   /** The client address other nodes report for this node (NOT_LEADER hints, status). */
   advertise: string;
   clusterId: string | null;
+  /** The cluster secret's bytes (peer MACs, docs/security.md); null: peers are not authenticated. */
+  clusterSecret: Uint8Array | null;
+  /** Client bearer tokens (hashes and grants); empty: client auth is off. */
+  tokens: TokenSpec[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Raft timing, in milliseconds; a tick is heartbeatMs. */
   heartbeatMs: number;
@@ -53,6 +58,9 @@ export const SETTINGS = {
   http: { env: 'RAFTQ_HTTP', required: false },
   advertise: { env: 'RAFTQ_ADVERTISE', required: false },
   clusterId: { env: 'RAFTQ_CLUSTER_ID', required: false },
+  clusterSecretFile: { env: 'RAFTQ_CLUSTER_SECRET_FILE', required: false },
+  /** JSON: [{"id", "hash", "roles": ["producer:emails.*", ...]}] (config file: the array itself). */
+  tokens: { env: 'RAFTQ_TOKENS', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -123,7 +131,9 @@ export function readConfigFile(path: string): RawSettings {
   for (const [k, v] of Object.entries(obj)) {
     if (!(k in SETTINGS))
       throw new ConfigError('config', `${unknownKeyMessage('setting', k, Object.keys(SETTINGS))} in ${path}`);
-    if (k === 'peers' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
+    if (k === 'tokens' && Array.isArray(v)) {
+      out.tokens = JSON.stringify(v);
+    } else if (k === 'peers' && typeof v === 'object' && v !== null && !Array.isArray(v)) {
       out.peers = Object.entries(v as Record<string, unknown>)
         .map(([id, a]) => `${id}=${String(a)}`)
         .join(',');
@@ -178,11 +188,73 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     http,
     advertise,
     clusterId: raw.clusterId ?? null,
+    clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
+    tokens: raw.tokens ? parseTokens(raw.tokens) : [],
     logLevel,
     heartbeatMs,
     electionTicks,
     snapshotEvery,
   };
+}
+
+/** The secret file's content, surrounding whitespace trimmed; at least 16 bytes (32 random bytes as hex is good). */
+export function readClusterSecret(path: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(
+      'cluster-secret-file',
+      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+    );
+  }
+  const secret = Buffer.from(text.trim(), 'utf8');
+  if (secret.byteLength < CLUSTER_SECRET_BYTES_MIN) {
+    throw new ConfigError(
+      'cluster-secret-file',
+      `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`,
+    );
+  }
+  return new Uint8Array(secret);
+}
+
+const CLUSTER_SECRET_BYTES_MIN = 16;
+
+/** The tokens setting: ids, scrypt hashes (never a token itself) and `role:pattern` grants. */
+export function parseTokens(text: string): TokenSpec[] {
+  let list: unknown;
+  try {
+    list = JSON.parse(text);
+  } catch {
+    throw new ConfigError('tokens', 'is not valid JSON');
+  }
+  if (!Array.isArray(list)) throw new ConfigError('tokens', 'must be a JSON array of {id, hash, roles}');
+  const seen = new Set<string>();
+  return list.map((t: unknown, i) => {
+    const at = `tokens[${i}]`;
+    if (typeof t !== 'object' || t === null) throw new ConfigError(at, 'must be an object {id, hash, roles}');
+    const { id, hash, roles, ...rest } = t as Record<string, unknown>;
+    const extra = Object.keys(rest)[0];
+    if (extra !== undefined) throw new ConfigError(at, unknownKeyMessage('key', extra, ['id', 'hash', 'roles']));
+    if (typeof id !== 'string' || !ID_RE.test(id)) throw new ConfigError(`${at}.id`, 'is not a valid token id');
+    if (seen.has(id)) throw new ConfigError(`${at}.id`, `"${id}" is listed twice`);
+    seen.add(id);
+    if (typeof hash !== 'string' || parseTokenHash(hash) === null)
+      throw new ConfigError(`${at}.hash`, 'must be an scrypt hash from `raftq tokens hash` (never the token itself)');
+    if (!Array.isArray(roles) || roles.length === 0)
+      throw new ConfigError(`${at}.roles`, 'must be a non-empty array of "role:queue-pattern"');
+    return { id, hash, grants: roles.map((r: unknown, k) => parseGrant(`${at}.roles[${k}]`, r)) };
+  });
+}
+
+function parseGrant(at: string, r: unknown): Grant {
+  const s = typeof r === 'string' ? r : '';
+  const colon = s.indexOf(':');
+  const role = (colon < 0 ? s : s.slice(0, colon)) as Role;
+  const queues = colon < 0 ? '*' : s.slice(colon + 1);
+  if (!ROLES.includes(role)) throw new ConfigError(at, `"${s}" does not start with one of ${ROLES.join(', ')}`);
+  if (queues === '' || queues.length > 256) throw new ConfigError(at, `"${s}" has no queue pattern`);
+  return { role, queues };
 }
 
 /** Creates the data dir if needed and proves it writable, before anything else touches it. */

@@ -2,7 +2,7 @@
 // integration tests and the fault-injection suite. Processes are ended by the PID we started.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo, type Server } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +20,11 @@ export interface LocalClusterOptions {
   /** Folder holding one data dir per node. */
   dir: string;
   clusterId?: string;
+  /**
+   * The cluster secret file every node gets (--cluster-secret-file). Default: `dir/cluster-secret`,
+   * written with 32 random bytes if missing (kept across restarts of the same dir); false: none.
+   */
+  clusterSecretFile?: string | false;
   logLevel?: string;
   heartbeatMs?: number;
   electionTicks?: number;
@@ -50,6 +55,12 @@ export const RAFTQ_BIN = resolve(
   here.endsWith(join('dist', 'src', 'node')) ? '../../../bin/raftq.js' : '../../bin/raftq.js',
 );
 
+/** Writes a new cluster secret (32 random bytes, hex), readable by this user only. */
+export function writeClusterSecret(file: string): void {
+  mkdirSync(dirname(file), { recursive: true });
+  writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+}
+
 /** Free loopback ports, found by binding to port 0 (closed again before use; fine on one machine). */
 export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
   const servers = await Promise.all(
@@ -71,10 +82,14 @@ export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]
 export class LocalCluster {
   readonly specs: LocalNodeSpec[] = [];
   readonly clusterId: string;
+  /** The secret file passed to every node, or null. */
+  readonly clusterSecretFile: string | null;
   private readonly procs = new Map<string, ChildProcess>();
 
   private constructor(private readonly opts: LocalClusterOptions) {
     this.clusterId = opts.clusterId ?? `c-${randomBytes(6).toString('hex')}`;
+    this.clusterSecretFile =
+      opts.clusterSecretFile === false ? null : (opts.clusterSecretFile ?? join(opts.dir, 'cluster-secret'));
   }
 
   static async create(opts: LocalClusterOptions): Promise<LocalCluster> {
@@ -82,6 +97,7 @@ export class LocalCluster {
     const c = new LocalCluster(opts);
     if (opts.ports !== undefined && opts.ports.length !== opts.nodes * 3)
       throw new Error(`ports: ${opts.ports.length} given for ${opts.nodes} nodes (3 each)`);
+    if (c.clusterSecretFile !== null && !existsSync(c.clusterSecretFile)) writeClusterSecret(c.clusterSecretFile);
     const ports = opts.ports ?? (await freePorts(opts.nodes * 3));
     for (let i = 0; i < opts.nodes; i++) {
       const id = `n${i + 1}`;
@@ -131,6 +147,7 @@ export class LocalCluster {
       '--log-level',
       o.logLevel ?? 'warn',
     ];
+    if (this.clusterSecretFile !== null) args.push('--cluster-secret-file', this.clusterSecretFile);
     if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
     if (o.electionTicks) args.push('--election-ticks', String(o.electionTicks));
     if (o.snapshotEvery) args.push('--snapshot-every', String(o.snapshotEvery));

@@ -7,10 +7,12 @@ import { makeRaftConfig } from '../raft/config.js';
 import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
+import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
+import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
-import { AdminHttp } from './admin-http.js';
+import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
@@ -20,6 +22,7 @@ import { NodeMetrics } from './metrics.js';
 import { MetricsRefresher } from './node-metrics-refresh.js';
 import { logDeadLetters } from './task-log.js';
 import { packageVersion } from './cli-meta.js';
+import { refreshSecurityMetrics } from './security-metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
@@ -78,6 +81,8 @@ interface Core {
   driver: NodeDriver;
   transport: PeerTransport;
   startCommit: number;
+  /** Client tokens: the client port and the admin port check them. */
+  auth: ClientAuth;
 }
 
 /**
@@ -111,29 +116,18 @@ export async function startNode(
     const { peerServer, heard } = await startPeerServer(config, driver);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
-    const admin = new AdminHttp(
-      {
-        ready: () => driver.ready(),
-        status: () => ({ ...driver.status(), log: driver.logStatus() }),
-        digests: () => driver.digestHistory(),
-        refreshMetrics: () => observer.refresh(),
-        console: new ConsoleHttp({
-          executor: driver,
-          storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
-          lastHeard: (id) => heard.get(id),
-        }),
-        controls: {
-          ...(faults ? faultControls(faults) : {}),
-          ...(hooks.clock ? clockControls(hooks.clock) : {}),
-        },
+    const admin = buildAdmin(core, observer, peerServer, heard, {
+      client: () => clientServer,
+      controls: {
+        ...(faults ? faultControls(faults) : {}),
+        ...(hooks.clock ? clockControls(hooks.clock) : {}),
       },
-      observer.metrics,
-    );
+    });
     if (config.http) {
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port);
     }
-    const client = await startClientService(config, driver, log);
+    const client = await startClientService(config, driver, log, core.auth);
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -166,12 +160,59 @@ async function startPeerServer(
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
+    auth: peerAuth(config),
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
     },
   });
   return { peerServer, heard };
+}
+
+/** The admin HTTP port's view of the node: health, status, metrics, the console, test controls. */
+function buildAdmin(
+  core: Core,
+  observer: MetricsRefresher,
+  peerServer: PeerServer,
+  heard: Map<string, number>,
+  more: { client: () => ClientServer | null; controls: NonNullable<AdminSource['controls']> },
+): AdminHttp {
+  const { driver } = core;
+  return new AdminHttp(
+    {
+      ready: () => driver.ready(),
+      status: () => ({ ...driver.status(), log: driver.logStatus() }),
+      digests: () => driver.digestHistory(),
+      refreshMetrics: () => {
+        observer.refresh();
+        const calls = more.client()?.metrics();
+        refreshSecurityMetrics(observer.metrics, peerServer.metrics().unauthenticatedCount, calls?.authFailures ?? {});
+      },
+      ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
+      console: new ConsoleHttp({
+        executor: driver,
+        storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
+        lastHeard: (id) => heard.get(id),
+      }),
+      controls: more.controls,
+    },
+    observer.metrics,
+  );
+}
+
+/** The peer MAC key, or null (and a loud warning when there are peers): docs/decisions.md. */
+function peerAuth(config: NodeConfig): PeerAuth | null {
+  if (config.clusterSecret === null) return null;
+  return { secret: config.clusterSecret, clusterId: config.clusterId ?? '' };
+}
+
+function warnInsecurePeers(config: NodeConfig, log: Logger): void {
+  if (config.clusterSecret !== null || config.peers.size <= 1) return;
+  const loopback = /^(127\.|localhost$|::1$)/.test(config.peerListen.host);
+  log[loopback ? 'warn' : 'error'](
+    { peerListen: formatHostPort(config.peerListen) },
+    'no --cluster-secret-file: the peer port accepts Raft messages from anyone who can reach it (forged votes, appends, elections); see docs/security.md',
+  );
 }
 
 /** Opens storage (reporting what recovery found) and builds the state machine, Raft and the driver. */
@@ -194,6 +235,7 @@ async function openCore(
   });
   try {
     reportRecovery(ns.recovered, log);
+    warnInsecurePeers(config, log);
     const snapshot: Snapshot | null = ns.mirror.snapshot();
     const storage = ns.mirror;
     const sm = new QueueStateMachine();
@@ -210,13 +252,7 @@ async function openCore(
       storage,
       new Rng(randomBytes(4).readUInt32LE(0)),
     );
-    const peers = new Map<string, string>();
-    for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
-    const transport = new PeerTransport({
-      selfId: config.id,
-      peers,
-      onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
-    });
+    const transport = peerTransport(config, log, raft);
     const startCommit = ns.recovered.hardState.commit;
     const driver = new NodeDriver({
       clusterId: ns.identity.clusterId,
@@ -240,11 +276,23 @@ async function openCore(
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens) };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
   }
+}
+
+/** How this node dials its peers (MAC-signed when a cluster secret is set). */
+function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode): PeerTransport {
+  const peers = new Map<string, string>();
+  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+  return new PeerTransport({
+    selfId: config.id,
+    peers,
+    auth: peerAuth(config),
+    onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
+  });
 }
 
 /** Metrics and the dead-letter log lines follow the applied task events. */
@@ -369,8 +417,16 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
   };
 }
 
-async function startClientService(config: NodeConfig, driver: NodeDriver, log: Logger): Promise<ClientServer> {
-  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver });
-  log.info({ address: server.address }, 'client service listening');
+async function startClientService(
+  config: NodeConfig,
+  driver: NodeDriver,
+  log: Logger,
+  auth: ClientAuth,
+): Promise<ClientServer> {
+  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver, auth });
+  log.info(
+    { address: server.address, auth: auth.enabled ? `${config.tokens.length} tokens` : 'off' },
+    'client service listening',
+  );
   return server;
 }

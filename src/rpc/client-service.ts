@@ -13,6 +13,7 @@ import { checkNewProposal } from '../protocol/validate.js';
 import {
   COMMAND_OF_METHOD,
   COMMAND_OF_SUBMIT_FIELD,
+  COMMAND_WIRE,
   decodeCommand,
   decodeHeader,
   encodeAnswer,
@@ -21,6 +22,7 @@ import {
 } from '../protocol/wire.js';
 import { EVENTS_WIRE, READ_METHODS, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } from '../protocol/wire-reads.js';
 import { asArray, asObject, type Message } from '../protocol/wire-values.js';
+import { ClientAuth, OPEN, type Principal } from './auth.js';
 import { grpcErrorOf, orRefuse, Refusal } from './client-errors.js';
 import { statusReply } from './client-replies.js';
 import { TaskWatchers, waitTerminal } from './client-waiters.js';
@@ -50,6 +52,8 @@ export interface ClientServiceOptions {
   clock?: Clock;
   /** Calendar clock the gRPC deadlines are on (default Date.now). */
   wallNow?: () => number;
+  /** Bearer tokens and their grants (src/rpc/auth.ts); default: auth off. */
+  auth?: ClientAuth;
 }
 
 export const CLIENT_SERVICE_DEFAULTS = {
@@ -74,6 +78,8 @@ export interface ClientServiceMetrics {
   /** Submit calls and the commands they carried (also counted in `calls`: one per Submit). */
   submitCalls: number;
   submitItems: number;
+  /** Calls refused by auth, per token id ('' when no known token id was presented). */
+  authFailures?: Record<string, { unauthenticated: number; permissionDenied: number }>;
 }
 
 type Obj = Message;
@@ -116,7 +122,8 @@ function requestOf(call: Unary): Obj {
 
 class ClientServiceImpl {
   private readonly limits: Limits;
-  private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow'>>;
+  private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth'>>;
+  private readonly auth: ClientAuth;
   private readonly clock: Clock;
   private readonly wallNow: () => number;
   private readonly watchers: TaskWatchers;
@@ -137,7 +144,8 @@ class ClientServiceImpl {
     private readonly executor: ClientExecutor,
     options: ClientServiceOptions,
   ) {
-    const { limits, now, clock, wallNow, ...rest } = options;
+    const { limits, now, clock, wallNow, auth, ...rest } = options;
+    this.auth = auth ?? new ClientAuth();
     this.limits = limits ?? DEFAULT_LIMITS;
     this.opts = { ...CLIENT_SERVICE_DEFAULTS, ...rest };
     const base = clock ?? systemClock;
@@ -148,24 +156,41 @@ class ClientServiceImpl {
 
   service(): ClientService {
     const impl: grpc.UntypedServiceImplementation = {};
-    const unary = (body: (call: Unary) => Promise<Obj>) => (call: Unary, cb: Callback) =>
-      this.guard(call, cb, () => body(call));
+    // Every unary call is admitted (token, grants) before its body runs: a refusal applies nothing.
+    const unary =
+      (method: string, body: (call: Unary, who: Principal) => Promise<Obj>) => (call: Unary, cb: Callback) =>
+        this.guard(call, cb, () =>
+          this.auth.enabled
+            ? this.admit(method, call, requestOf(call)).then((who) => body(call, who))
+            : body(call, OPEN),
+        );
     for (const [method, type] of COMMAND_OF_METHOD) {
-      impl[method] = unary(type === 'openSession' ? (c) => this.openSession(c) : (c) => this.command(type, c));
+      impl[method] = unary(method, type === 'openSession' ? (c) => this.openSession(c) : (c) => this.command(type, c));
     }
-    for (const method of READ_METHODS) impl[method] = unary((c) => this.read(method, c));
-    impl['Status'] = unary(async () => statusReply(this.executor.status()));
-    impl['WaitFor'] = unary((c) => this.waitFor(c));
-    impl['Submit'] = unary((c) => this.submit(c));
+    for (const method of READ_METHODS) impl[method] = unary(method, (c) => this.read(method, c));
+    impl['Status'] = unary('Status', async () => statusReply(this.executor.status()));
+    impl['WaitFor'] = unary('WaitFor', (c) => this.waitFor(c));
+    impl['Submit'] = unary('Submit', (c, who) => this.submit(c, who));
     impl['Events'] = (call: Stream) => this.events(call);
     return {
       definition: clientServiceDefinition(),
       implementation: impl,
-      metrics: () => ({ ...this.counters, errors: { ...this.counters.errors } }),
+      metrics: () => ({
+        ...this.counters,
+        errors: { ...this.counters.errors },
+        authFailures: this.auth.failureCounts(),
+      }),
       close: () => {
         for (const c of [...this.closers]) c();
       },
     };
+  }
+
+  /** The caller, or a Refusal (UNAUTHENTICATED / PERMISSION_DENIED) thrown. */
+  private async admit(method: string, call: Unary | Stream, request: Obj): Promise<Principal> {
+    const who = await this.auth.admit(method, call.metadata.get('authorization'), request);
+    if ('code' in who) throw new Refusal(who);
+    return who;
   }
 
   /** Runs one unary handler: decoding failures, refusals, answers and throws all become a status. */
@@ -243,7 +268,7 @@ class ClientServiceImpl {
    * the valid ones go to the executor together, so they can share one log entry. A held lease runs
    * on its own (its hold must not delay the others' answers inside the executor).
    */
-  private async submit(call: Unary): Promise<Obj> {
+  private async submit(call: Unary, who: Principal): Promise<Obj> {
     const items = asArray(requestOf(call)['items']);
     const max = this.limits.submitItemsMax;
     if (items.length > max) {
@@ -273,6 +298,8 @@ class ClientServiceImpl {
         return;
       }
       try {
+        const denied = this.auth.authorize(who, COMMAND_WIRE[type].method, asObject(item[name]));
+        if (denied !== null) throw new Refusal(denied);
         const p = this.prepare(type, asObject(item[name]));
         (p.maxHoldMs > 0 ? held : shared).push({ i, name, p });
       } catch (e) {
@@ -400,6 +427,15 @@ class ClientServiceImpl {
     if (!decoded.ok) return fail({ code: 'INVALID_ARGUMENT', message: decoded.reason, field: 'request' });
     const filter = EVENTS_WIRE.request.decode(decoded.value);
     if (!filter.ok) return fail(filter.error);
+    if (!this.auth.enabled) return this.openEvents(call, filter.value, fail);
+    this.admit('Events', call, decoded.value).then(
+      () => this.openEvents(call, filter.value, fail),
+      (e: unknown) => fail(this.detailOfThrow(e)),
+    );
+  }
+
+  private openEvents(call: Stream, filter: { queue?: string }, fail: (detail: ErrorDetail) => void): void {
+    if (call.cancelled) return;
     if (this.counters.eventStreams >= this.opts.eventStreamsMax) {
       return fail({
         code: 'RESOURCE_EXHAUSTED',
@@ -408,7 +444,7 @@ class ClientServiceImpl {
         retryAfterMs: 1000,
       });
     }
-    this.stream(call, filter.value, fail);
+    this.stream(call, filter, fail);
   }
 
   /** Subscribes one accepted event stream until it ends, is cancelled or falls behind. */

@@ -1,10 +1,13 @@
 // The Raft peer port: decodes, validates and hands Raft messages to the node. Hostile or broken input
 // (garbage bytes, wrong types, oversized messages) is answered with INVALID_ARGUMENT or
-// RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here.
+// RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here. With a cluster secret,
+// a request without a valid MAC (peer-auth.ts) is refused with UNAUTHENTICATED (dropped on Stream)
+// and counted, before its message is decoded or delivered.
 import * as grpc from '@grpc/grpc-js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { assert } from '../protocol/assert.js';
+import { PEER_MAC_BYTES, peerMacValid, type PeerAuth } from './peer-auth.js';
 import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
 import type { PeerMethod } from './peer-codec.js';
 import { loadProtoFile } from './proto.js';
@@ -18,6 +21,8 @@ export interface PeerServerOptions {
   onMessage: (msg: Message) => void;
   /** If set, messages addressed to another node are refused (a peer dialling the wrong address). */
   selfId?: NodeId;
+  /** The cluster secret: every request must carry its MAC. Without it, every peer is trusted. */
+  auth?: PeerAuth | null;
   /** One gRPC message (a request, or one snapshot frame); beyond it RESOURCE_EXHAUSTED. */
   receiveMessageBytesMax?: number;
   /** The reassembled chunk of one Snapshot message; beyond it RESOURCE_EXHAUSTED. */
@@ -41,6 +46,8 @@ export interface PeerServerMetrics {
   resourceExhaustedCount: number;
   /** Valid, but addressed to another node id. */
   misaddressedCount: number;
+  /** Requests without a valid MAC under the cluster secret: no MAC, another secret, another cluster. */
+  unauthenticatedCount: number;
   /** onMessage threw (a bug in the node, answered with INTERNAL). */
   handlerErrorCount: number;
   /** Calls that ended before our handler answered: grpc-js size/framing refusals, client cancels. */
@@ -53,6 +60,7 @@ type Decoded<T> = { ok: true; value: T; bytes: number } | { ok: false; reason: s
 interface WireRequest {
   header?: unknown;
   message?: unknown;
+  mac?: unknown;
 }
 interface WireFrame extends WireRequest {
   chunk_bytes?: unknown;
@@ -66,7 +74,10 @@ interface Refusal {
 
 export class PeerServer {
   private readonly server: grpc.Server;
-  private readonly opts: Required<Omit<PeerServerOptions, 'selfId'>> & { selfId?: NodeId };
+  private readonly opts: Required<Omit<PeerServerOptions, 'selfId' | 'auth'>> & {
+    selfId?: NodeId;
+    auth?: PeerAuth | null;
+  };
   private boundPort = 0;
   private readonly counters: PeerServerMetrics = {
     receivedCount: 0,
@@ -74,6 +85,7 @@ export class PeerServer {
     invalidArgumentCount: 0,
     resourceExhaustedCount: 0,
     misaddressedCount: 0,
+    unauthenticatedCount: 0,
     handlerErrorCount: 0,
     abortedCount: 0,
   };
@@ -203,8 +215,10 @@ export class PeerServer {
   }
 
   /** Checks one request's bytes, header and routing; a Message or the refusal to send back. */
-  private admit(method: PeerMethod | null, req: WireRequest): Message | Refusal {
+  private admit(method: PeerMethod | null, req: WireRequest, macChecked = false): Message | Refusal {
     if (!(req.message instanceof Uint8Array) || req.message.byteLength === 0) return invalid('message: empty');
+    const auth = this.opts.auth;
+    if (!macChecked && auth && !peerMacValid(auth, req.header, req.message, req.mac)) return unauthenticated();
     const msg = decodeMessage(req.message);
     if (typeof msg === 'string') return invalid(msg);
     if (method !== null && methodFor(msg.type) !== method)
@@ -238,12 +252,14 @@ export class PeerServer {
 
   private countRefusal(refusal: Refusal): void {
     if (refusal.code === grpc.status.RESOURCE_EXHAUSTED) this.counters.resourceExhaustedCount += 1;
+    else if (refusal.code === grpc.status.UNAUTHENTICATED) this.counters.unauthenticatedCount += 1;
     else this.counters.invalidArgumentCount += 1;
   }
 
   /** Reassembles one Snapshot message from its frames (see SnapshotFrame in peer.proto). */
   private snapshotStream(call: FrameStream, cb: Callback): void {
     let msg: Message | null = null;
+    let first: WireFrame | null = null;
     let declared = 0;
     let received = 0;
     let wireBytes = 0;
@@ -256,7 +272,12 @@ export class PeerServer {
         this.refuse(cb, refusal);
         return;
       }
-      assert(msg?.snapshot !== undefined, 'a completed snapshot stream has its message');
+      assert(msg?.snapshot !== undefined && first !== null, 'a completed snapshot stream has its message');
+      const auth = this.opts.auth;
+      if (auth && !peerMacValid(auth, first.header, first.message, first.mac, { chunkBytes: declared, pieces })) {
+        this.refuse(cb, unauthenticated());
+        return;
+      }
       msg.snapshot.chunk = concat(pieces, received);
       this.deliver(msg, wireBytes, cb);
     };
@@ -266,10 +287,11 @@ export class PeerServer {
       const frame = decoded.value;
       wireBytes += decoded.bytes;
       if (msg === null) {
-        const first = this.admitFirstFrame(frame);
-        if ('code' in first) return finish(first);
-        msg = first.msg;
-        declared = first.declared;
+        const admitted = this.admitFirstFrame(frame);
+        if ('code' in admitted) return finish(admitted);
+        msg = admitted.msg;
+        declared = admitted.declared;
+        first = frame;
       } else if (frame.message instanceof Uint8Array && frame.message.byteLength > 0) {
         return finish(invalid('frame: message repeated after the first frame'));
       }
@@ -290,7 +312,10 @@ export class PeerServer {
   }
 
   private admitFirstFrame(frame: WireFrame): { msg: Message; declared: number } | Refusal {
-    const msg = this.admit('InstallSnapshot', frame);
+    // The MAC covers the whole chunk: checked once it is reassembled; a frame without one stops here.
+    const macShaped = frame.mac instanceof Uint8Array && frame.mac.byteLength === PEER_MAC_BYTES;
+    if (this.opts.auth && !macShaped) return unauthenticated();
+    const msg = this.admit('InstallSnapshot', frame, true);
     if ('code' in msg) return msg;
     assert(msg.snapshot !== undefined, 'the codec requires snapshot on Snapshot messages');
     if (msg.snapshot.chunk.byteLength !== 0) return invalid('frame: the first frame message must have an empty chunk');
@@ -315,6 +340,10 @@ type Callback = grpc.sendUnaryData<object>;
 
 function invalid(details: string): Refusal {
   return { code: grpc.status.INVALID_ARGUMENT, details };
+}
+
+function unauthenticated(): Refusal {
+  return { code: grpc.status.UNAUTHENTICATED, details: 'peer request without a valid MAC under the cluster secret' };
 }
 
 /** The proto-loader definition with request deserializers that report garbage instead of throwing. */

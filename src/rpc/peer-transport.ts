@@ -11,6 +11,7 @@ import * as grpc from '@grpc/grpc-js';
 import { assert } from '../protocol/assert.js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
+import { peerMac, type PeerAuth } from './peer-auth.js';
 import { encodeMessage, headerOf } from './peer-codec.js';
 import { PEER_SERVICE } from './peer-server.js';
 import { loadProtoFile } from './proto.js';
@@ -19,6 +20,8 @@ export interface PeerTransportOptions {
   selfId: NodeId;
   /** How this node dials each peer: id -> host:port (possibly a proxy; DESIGN.md §5). */
   peers: ReadonlyMap<NodeId, string>;
+  /** The cluster secret: every request carries its MAC (peer-auth.ts). Without it, no MAC is sent. */
+  auth?: PeerAuth | null;
   /** How long a message may wait to be handed to the connection before its stream is ended. */
   deadlineMs?: number;
   /** Deadline of one InstallSnapshot stream (one Snapshot message). */
@@ -64,7 +67,7 @@ export const PEER_TRANSPORT_DEFAULTS = {
 
 type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULTS]: number } & Pick<
   PeerTransportOptions,
-  'onPeerStatus' | 'onSnapshotSent'
+  'onPeerStatus' | 'onSnapshotSent' | 'auth'
 >;
 
 export type DropReason = 'inflight' | 'too-large' | 'unknown-peer' | 'closed' | 'encode' | 'snapshot-queue';
@@ -198,8 +201,8 @@ interface OpenStream {
   acked: number;
 }
 
-/** Protobuf framing beyond the msgpack bytes: header strings plus field tags; an estimate for bounds. */
-const REQUEST_OVERHEAD_BYTES = 64;
+/** Protobuf framing beyond the msgpack bytes: header strings, the MAC, field tags; an estimate for bounds. */
+const REQUEST_OVERHEAD_BYTES = 100;
 
 class PeerLink {
   readonly counters: PeerCounters = { sentCount: 0, sentBytes: 0, failedCount: 0, droppedCount: 0 };
@@ -267,7 +270,9 @@ class PeerLink {
     this.pending.push(w);
     this.inflightCount += 1;
     this.inflightBytes += size;
-    stream.call.write({ header: headerOf(msg), message: bytes });
+    const header = headerOf(msg);
+    const auth = this.settings.auth;
+    stream.call.write({ header, message: bytes, ...(auth ? { mac: peerMac(auth, header, bytes) } : {}) });
     if (this.pending.length === 1) this.armWatchdog(stream);
   }
 
@@ -405,7 +410,7 @@ class PeerLink {
     let frames: Iterator<object>;
     let size: number;
     try {
-      ({ frames, size } = snapshotFrames(msg, this.settings.snapshotFrameBytes));
+      ({ frames, size } = snapshotFrames(msg, this.settings.snapshotFrameBytes, this.settings.auth ?? null));
     } catch {
       this.tally.drop('encode', this);
       return Promise.resolve(false);
@@ -465,14 +470,19 @@ class PeerLink {
 }
 
 /** The frames of one Snapshot message: the message with an empty chunk first, then the chunk's pieces. */
-function snapshotFrames(msg: Message, frameBytes: number): { frames: Iterator<object>; size: number } {
+function snapshotFrames(
+  msg: Message,
+  frameBytes: number,
+  auth: PeerAuth | null,
+): { frames: Iterator<object>; size: number } {
   assert(msg.snapshot !== undefined, 'Snapshot messages carry a snapshot chunk');
   assert(frameBytes > 0, 'snapshotFrameBytes is positive');
   const chunk = msg.snapshot.chunk;
   const head = encodeMessage({ ...msg, snapshot: { ...msg.snapshot, chunk: new Uint8Array(0) } });
   const header = headerOf(msg);
+  const mac = auth ? { mac: peerMac(auth, header, head, { chunkBytes: chunk.byteLength, pieces: [chunk] }) } : {};
   function* generate(): Generator<object> {
-    yield { header, message: head, chunk_bytes: chunk.byteLength, data: chunk.subarray(0, frameBytes) };
+    yield { header, message: head, chunk_bytes: chunk.byteLength, data: chunk.subarray(0, frameBytes), ...mac };
     for (let at = frameBytes; at < chunk.byteLength; at += frameBytes) {
       yield { data: chunk.subarray(at, at + frameBytes) };
     }

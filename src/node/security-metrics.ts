@@ -1,0 +1,60 @@
+// Security counters on the node's registry (kept apart from metrics.ts): peer requests refused for a
+// missing or wrong MAC, and client calls refused by authentication or authorisation, per token id
+// (never the token itself).
+import { Counter } from 'prom-client';
+import type { NodeMetrics } from './metrics.js';
+
+export interface SecurityMetrics {
+  peerUnauthenticated: Counter;
+  clientAuthFailures: Counter<'token' | 'code'>;
+}
+
+const made = new WeakMap<NodeMetrics, SecurityMetrics>();
+
+export function securityMetrics(m: NodeMetrics): SecurityMetrics {
+  let s = made.get(m);
+  if (s === undefined) {
+    s = {
+      peerUnauthenticated: new Counter({
+        name: 'raftq_peer_unauthenticated_total',
+        help: 'Peer requests dropped without a valid MAC under the cluster secret',
+        registers: [m.registry],
+      }),
+      clientAuthFailures: new Counter({
+        name: 'raftq_client_auth_failures_total',
+        help: 'Client calls refused UNAUTHENTICATED or PERMISSION_DENIED, per token id',
+        labelNames: ['token', 'code'],
+        registers: [m.registry],
+      }),
+    };
+    made.set(m, s);
+  }
+  return s;
+}
+
+/** Cumulative counts kept by the servers, already turned into counter increments (per label set). */
+const seen = new WeakMap<Counter<string>, Map<string, number>>();
+
+function syncTo(c: Counter<string>, total: number, labels: Record<string, string> = {}): void {
+  let m = seen.get(c);
+  if (m === undefined) seen.set(c, (m = new Map()));
+  const key = JSON.stringify(labels);
+  const before = m.get(key) ?? 0;
+  if (!m.has(key)) c.inc(labels, 0);
+  if (total > before) c.inc(labels, total - before);
+  m.set(key, Math.max(before, total));
+}
+
+/** On each scrape: the peer server's MAC refusals and the client service's auth refusals per token id. */
+export function refreshSecurityMetrics(
+  m: NodeMetrics,
+  peerUnauthenticated: number,
+  authFailures: Record<string, { unauthenticated: number; permissionDenied: number }>,
+): void {
+  const s = securityMetrics(m);
+  syncTo(s.peerUnauthenticated, peerUnauthenticated);
+  for (const [token, c] of Object.entries(authFailures)) {
+    syncTo(s.clientAuthFailures, c.unauthenticated, { token, code: 'UNAUTHENTICATED' });
+    syncTo(s.clientAuthFailures, c.permissionDenied, { token, code: 'PERMISSION_DENIED' });
+  }
+}
