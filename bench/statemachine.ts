@@ -8,6 +8,7 @@ import vm from 'node:vm';
 import { encodeEnvelope } from '../src/protocol/index.js';
 import type { Command } from '../src/protocol/index.js';
 import { QueueStateMachine } from '../src/statemachine/index.js';
+import { limitedOpsPerSecond } from './statemachine-limits.js';
 
 const PAYLOAD_BYTES = 256;
 const WALL0 = 1_700_000_000_000;
@@ -127,6 +128,13 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   log(line('batch 1', single));
   const batched = repeated(5, () => opsPerSecond(100, 200_000, true));
   log(line('batch 100', batched));
+  const keyed: Record<string, number> = {};
+  for (const keys of [10, 10_000]) {
+    const r = repeated(3, () => limitedOpsPerSecond(100, 200_000, keys));
+    log(line(`batch 100, limits on, ${fmt(keys)} keys backlogged`, r));
+    keyed[`ops_per_s_limits_${keys}_keys`] = r.best;
+    keyed[`ops_per_cpu_s_limits_${keys}_keys`] = r.cpu;
+  }
   const mem = bytesPerWaitingTask(1_000_000);
   log(
     `statemachine: ${mem.bytes} bytes of heap per waiting task beyond its ${PAYLOAD_BYTES}-byte payload ` +
@@ -139,6 +147,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ops_per_s_batched: batched.best,
     ops_per_s_batched_median: batched.median,
     ops_per_cpu_s_batched: batched.cpu,
+    ...keyed,
     bytes_per_waiting_task: mem.bytes,
     payload_bytes: PAYLOAD_BYTES,
     waiting_tasks: 1_000_000,

@@ -58,10 +58,43 @@ export interface QueueSettings {
   /** Leased tasks at most at once; null: unbounded. */
   concurrency: number | null;
   paused: boolean;
+  /** Queue-wide rate in cost units (token bucket on mono); absent or null: none. */
+  rate?: RateLimit | null;
+  /** Limits every limit key gets unless `keys` overrides them (tasks without a key are exempt). */
+  keyLimits?: KeyLimits;
+  /** Per-key overrides of `keyLimits`, by key. */
+  keys?: Record<string, KeyLimits>;
+  /** Tasks waiting or delayed at most; null or absent: unbounded (maxLength still applies). */
+  maxWaiting?: number | null;
+  /** At maxWaiting (queue or key): refuse the enqueue (default) or dead-letter the oldest waiting task. */
+  overflow?: 'refuse' | 'dropOldest';
 }
 
-/** A partial settings object; `backoff` is itself partial and merged field by field. */
-export type QueueSettingsPatch = Omit<Partial<QueueSettings>, 'backoff'> & { backoff?: Partial<Backoff> };
+/** A token bucket: `limit` cost units per `intervalMs` of mono time, holding at most `burst` (default `limit`). */
+export interface RateLimit {
+  limit: number;
+  intervalMs: number;
+  burst?: number;
+}
+
+/** Limits of one limit key. Concurrency is in cost units leased at once; weight is its fair share. */
+export interface KeyLimits {
+  concurrency?: number | null;
+  rate?: RateLimit | null;
+  /** Fair-scheduling weight, 1..1000 (default 1). */
+  weight?: number;
+  /** Tasks of the key waiting or delayed at most (the queue's `overflow` policy applies). */
+  maxWaiting?: number | null;
+}
+
+/**
+ * A partial settings object; `backoff` is itself partial and merged field by field; `keys` is merged
+ * key by key (a key set to null loses its override).
+ */
+export type QueueSettingsPatch = Omit<Partial<QueueSettings>, 'backoff' | 'keys'> & {
+  backoff?: Partial<Backoff>;
+  keys?: Record<string, KeyLimits | null>;
+};
 
 export interface TaskSpec {
   payload: Uint8Array;
@@ -80,6 +113,25 @@ export interface TaskSpec {
   maxAttempts?: number;
   maxDeliveries?: number;
   leaseMs?: number;
+  /** Limit key (a tenant, an API host): per-key limits and fair scheduling between keys. */
+  key?: string;
+  /** Units this task counts against concurrency and rate limits (default 1). */
+  cost?: number;
+  /** A deduplication mode for this enqueue (exclusive with idempotencyKey). */
+  dedup?: DedupSpec;
+}
+
+/**
+ * Deduplication by `key` within the queue: `active` — a second enqueue returns the first task while
+ * it is not terminal (at most `windowMs`); `throttle` — at most one task per key per `windowMs`;
+ * `debounce` — a second enqueue within `windowMs` of the last replaces the waiting task's payload and
+ * its delay / runAt (keep-last); if that task is already running, a new task is kept as the next.
+ * `windowMs` defaults to the queue's idempotencyWindowMs.
+ */
+export interface DedupSpec {
+  key: string;
+  mode: 'active' | 'throttle' | 'debounce';
+  windowMs?: number;
 }
 
 export interface AckItem {
@@ -122,7 +174,13 @@ export type Command =
       /** Dead-letter now, whatever the attempts left. */
       dead?: boolean;
     }
-  | { type: 'release'; id: string; token: string }
+  | {
+      type: 'release';
+      id: string;
+      token: string;
+      /** The handler was rate limited: hold the task's limit key back this long (mono ms). */
+      holdMs?: number;
+    }
   | { type: 'cancel'; id: string }
   | { type: 'promote'; id: string }
   | { type: 'update'; id: string; priority?: number; payload?: Uint8Array; runAt?: number; delayMs?: number }
@@ -178,8 +236,13 @@ export interface AttemptRecord {
 }
 
 export interface EnqueueItemAnswer {
+  /** The task kept: the new one, or the earlier one it was deduplicated to. */
   id: string;
   deduplicated: boolean;
+  /** debounce: the earlier task's payload and delay were replaced by this enqueue's. */
+  replaced?: boolean;
+  /** throttle: refused within the window; `id` is the window's task. */
+  throttled?: boolean;
 }
 
 export interface LeasedTask {
@@ -199,6 +262,9 @@ export interface LeasedTask {
   leases: number;
   checkpoint?: Uint8Array;
   group?: string;
+  /** Limit key and cost, when the task has them. */
+  key?: string;
+  cost?: number;
 }
 
 export interface NackAnswer {
@@ -217,6 +283,9 @@ export interface TaskView {
   priority: number;
   group?: string;
   idempotencyKey?: string;
+  /** Limit key and cost (absent: none, 1). */
+  key?: string;
+  cost?: number;
   attempts: number;
   deliveries: number;
   leases: number;
@@ -264,7 +333,8 @@ export type ReadQuery =
   | { type: 'deadLetters'; queue: string; cursor?: string; limit?: number }
   | { type: 'stats'; queue: string }
   | { type: 'queues' }
-  | { type: 'session'; session: string };
+  | { type: 'session'; session: string }
+  | { type: 'keys'; queue: string; cursor?: string; limit?: number };
 
 export interface AsOf {
   index: number;
@@ -273,6 +343,27 @@ export interface AsOf {
 }
 
 export type ReadAnswer = { asOf: AsOf; answer: Answer };
+
+/** Usage of one limit key (`keys` read); `key` '' stands for the tasks without a key. */
+export interface KeyUsage {
+  key: string;
+  /** Tasks leased now and the cost units they hold. */
+  leased: number;
+  inUse: number;
+  /** Tasks waiting or delayed. */
+  waiting: number;
+  weight: number;
+  concurrency: number | null;
+  /** Whole cost units in the bucket now (null: no rate limit). */
+  tokens: number | null;
+  /** Held back (rate limited by a handler) until this mono instant, or null. */
+  heldUntilMono: number | null;
+}
+
+export interface KeyPage {
+  items: KeyUsage[];
+  nextCursor: string | null;
+}
 
 export interface ListPage {
   items: TaskView[];

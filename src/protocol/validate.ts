@@ -2,7 +2,16 @@
 // Each returns a fresh, normalized command (only known fields) or an INVALID_ARGUMENT detail naming
 // the field. Total: never throws on any input.
 
-import type { AckItem, Backoff, Command, QueueSettingsPatch, TaskSpec } from './commands.js';
+import type {
+  AckItem,
+  Backoff,
+  Command,
+  DedupSpec,
+  KeyLimits,
+  QueueSettingsPatch,
+  RateLimit,
+  TaskSpec,
+} from './commands.js';
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
@@ -144,6 +153,75 @@ function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
   if (maxDeliveries !== undefined) out.maxDeliveries = maxDeliveries;
   const leaseMs = int(v, 'leaseMs', `${path}.leaseMs`, 1, limits.leaseMsMax, true);
   if (leaseMs !== undefined) out.leaseMs = leaseMs;
+  const limitKey = str(v, 'key', `${path}.key`, limits.keyBytesMax, true);
+  if (limitKey !== undefined) out.key = limitKey;
+  const cost = int(v, 'cost', `${path}.cost`, 1, COST_MAX, true);
+  if (cost !== undefined && cost !== 1) out.cost = cost;
+  if (own(v, 'dedup') !== undefined) {
+    if (key !== undefined) fail(`${path}.dedup`, 'exclusive with idempotencyKey');
+    out.dedup = dedupSpec(own(v, 'dedup'), `${path}.dedup`, limits);
+  }
+  return out;
+}
+
+const DEDUP_MODES = ['active', 'throttle', 'debounce'];
+
+function dedupSpec(v: unknown, path: string, limits: Limits): DedupSpec {
+  if (!isObj(v)) fail(path, "must be { key, mode: 'active' | 'throttle' | 'debounce', windowMs? }");
+  const mode = own(v, 'mode');
+  if (typeof mode !== 'string' || !DEDUP_MODES.includes(mode)) {
+    fail(`${path}.mode`, "must be 'active', 'throttle' or 'debounce'");
+  }
+  const out: DedupSpec = { key: str(v, 'key', `${path}.key`, limits.keyBytesMax), mode: mode as DedupSpec['mode'] };
+  const windowMs = int(v, 'windowMs', `${path}.windowMs`, 1, limits.delayMsMax, true);
+  if (windowMs !== undefined) out.windowMs = windowMs;
+  return out;
+}
+
+/** Largest cost of one task; concurrency and rate limits are counted in the same units. */
+export const COST_MAX = 1_000_000;
+/** Longest rate interval (a day): token arithmetic stays exact in integers. */
+export const RATE_INTERVAL_MS_MAX = 86_400_000;
+/** Per-key overrides in one queue's settings. */
+export const KEY_OVERRIDES_MAX = 1000;
+export const WEIGHT_MAX = 1000;
+
+function rate(o: Obj, k: string, path: string): RateLimit | null | undefined {
+  const v = own(o, k);
+  if (v === undefined || v === null) return v;
+  if (!isObj(v)) fail(path, 'must be a rate {limit, intervalMs, burst?} or null');
+  const out: RateLimit = {
+    limit: int(v, 'limit', `${path}.limit`, 1, COST_MAX),
+    intervalMs: int(v, 'intervalMs', `${path}.intervalMs`, 1, RATE_INTERVAL_MS_MAX),
+  };
+  const burst = int(v, 'burst', `${path}.burst`, 1, COST_MAX, true);
+  if (burst !== undefined) out.burst = burst;
+  return out;
+}
+
+function keyLimits(v: unknown, path: string): KeyLimits {
+  if (!isObj(v)) fail(path, 'must be key limits {concurrency?, rate?, weight?}');
+  const out: KeyLimits = {};
+  const concurrency = nullableInt(v, 'concurrency', `${path}.concurrency`, 1, COST_MAX);
+  if (concurrency !== undefined) out.concurrency = concurrency;
+  const r = rate(v, 'rate', `${path}.rate`);
+  if (r !== undefined) out.rate = r;
+  const weight = int(v, 'weight', `${path}.weight`, 1, WEIGHT_MAX, true);
+  if (weight !== undefined) out.weight = weight;
+  const maxWaiting = nullableInt(v, 'maxWaiting', `${path}.maxWaiting`, 1, Number.MAX_SAFE_INTEGER);
+  if (maxWaiting !== undefined) out.maxWaiting = maxWaiting;
+  return out;
+}
+
+function keyOverrides(v: unknown, path: string, limits: Limits): Record<string, KeyLimits | null> {
+  if (!isObj(v)) fail(path, 'must be a map of key limits');
+  const names = Object.keys(v).sort();
+  if (names.length > KEY_OVERRIDES_MAX) fail(path, `at most ${KEY_OVERRIDES_MAX} keys`);
+  const out: Record<string, KeyLimits | null> = {};
+  for (const k of names) {
+    if (k.length === 0 || utf8Length(k) > limits.keyBytesMax) fail(`${path}.${k}`, 'key must be 1..keyBytesMax bytes');
+    out[k] = v[k] === null ? null : keyLimits(v[k], `${path}.${k}`);
+  }
   return out;
 }
 
@@ -190,8 +268,17 @@ function settings(v: unknown, path: string, limits: Limits): SettingsPatch {
   set('retentionMs', int(v, 'retentionMs', `${path}.retentionMs`, 0, limits.delayMsMax, true));
   set('taskTtlMs', nullableInt(v, 'taskTtlMs', `${path}.taskTtlMs`, 1, limits.delayMsMax));
   set('idempotencyWindowMs', int(v, 'idempotencyWindowMs', `${path}.idempotencyWindowMs`, 0, limits.delayMsMax, true));
-  set('concurrency', nullableInt(v, 'concurrency', `${path}.concurrency`, 1, 1_000_000));
+  set('concurrency', nullableInt(v, 'concurrency', `${path}.concurrency`, 1, COST_MAX));
   set('paused', bool(v, 'paused', `${path}.paused`));
+  set('rate', rate(v, 'rate', `${path}.rate`));
+  if (own(v, 'keyLimits') !== undefined) out.keyLimits = keyLimits(own(v, 'keyLimits'), `${path}.keyLimits`);
+  if (own(v, 'keys') !== undefined) out.keys = keyOverrides(own(v, 'keys'), `${path}.keys`, limits);
+  set('maxWaiting', nullableInt(v, 'maxWaiting', `${path}.maxWaiting`, 1, limits.tasksMax));
+  const overflow = own(v, 'overflow');
+  if (overflow !== undefined && overflow !== 'refuse' && overflow !== 'dropOldest') {
+    fail(`${path}.overflow`, "must be 'refuse' or 'dropOldest'");
+  }
+  if (overflow !== undefined) out.overflow = overflow;
   return out;
 }
 
@@ -275,7 +362,12 @@ const VALIDATORS: Record<Command['type'], Validator> = {
     if (dead === true && delayMs !== undefined) fail('delayMs', 'exclusive with dead');
     return out;
   },
-  release: (o) => ({ type: 'release', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') }),
+  release: (o, l) => {
+    const out: Command = { type: 'release', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const holdMs = int(o, 'holdMs', 'holdMs', 1, l.delayMsMax, true);
+    if (holdMs !== undefined) out.holdMs = holdMs;
+    return out;
+  },
   cancel: (o) => ({ type: 'cancel', id: id(o, 'id', 'id') }),
   promote: (o) => ({ type: 'promote', id: id(o, 'id', 'id') }),
   update: (o, l) => {

@@ -5,6 +5,7 @@ import type { Answer, CommandOf } from '../protocol/index.js';
 import { parseId } from '../protocol/index.js';
 import { mut } from './digest.js';
 import { startDelete, startPurge } from './jobs.js';
+import { keyOf, settleKey } from './limits.js';
 import { finish, place, toWaiting } from './placement.js';
 import type { Queue } from './records.js';
 import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task } from './records.js';
@@ -50,10 +51,11 @@ export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
     }
     if (cmd.priority !== undefined && cmd.priority !== t.priority) {
       t.priority = cmd.priority;
-      if (t.state === S_WAITING && t.pos >= 0) t.q.ready.update(t);
+      if (t.state === S_WAITING && t.pos >= 0) keyOf(st, t).ready.update(t);
     }
     if (cmd.delayMs !== undefined || cmd.runAt !== undefined) place(st, t, cmd.delayMs, cmd.runAt);
   });
+  if (t.state === S_WAITING) settleKey(st, keyOf(st, t));
   ev(st, t, 'updated');
   return ok({ state: STATE_NAMES[t.state] });
 }

@@ -33,7 +33,10 @@ export function hashTask(st: MachineState, t: Task): Hasher {
     .opt(x.progress)
     .value(x.checkpoint);
   h.value(x.result).optStr(x.lastError);
-  return h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
+  h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
+  // Only when set, so a task without them hashes as before limits existed (raftq-sm/3 digests).
+  if (x.limitKey !== undefined || x.cost !== undefined) h.tag(6).optStr(x.limitKey).opt(x.cost);
+  return h;
 }
 
 /** Attempts and their answers have fixed shapes: hash them field by field (no key sorting). */
@@ -129,11 +132,15 @@ export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
   st.sum.add(h);
 }
 
-/** The digest of the whole state: the scalars and the sum of every record's hash. */
-export function digestOf(st: MachineState): string {
+/**
+ * The digest of the whole state: the scalars and the sum of every record's hash. `legacy` leaves
+ * out the limiters' lane: what a raftq-sm/3 snapshot (before limits) recorded.
+ */
+export function digestOf(st: MachineState, legacy = false): string {
   flushQueues(st);
   assert(st.dirtyQueues.length === 0, 'digest: every queue is back in the sum');
   const g = st.h.reset().int(st.applied).int(st.mono).int(st.wall).int(st.nextTaskId).int(st.nextSessionId);
   g.int(st.sum.a).int(st.sum.b);
+  if (!legacy) g.int(st.lsum.a).int(st.lsum.b);
   return hex32(g.a) + hex32(g.b);
 }

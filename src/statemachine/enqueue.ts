@@ -1,9 +1,12 @@
 // Enqueue (DESIGN.md §3): all-or-nothing per command; idempotency keys per queue deduplicate for
 // idempotencyWindowMs from the first enqueue and outlive the task (tombstones).
 
-import type { Answer, CommandOf, TaskSpec } from '../protocol/index.js';
+import type { Answer, CommandOf, DedupSpec, EnqueueItemAnswer, TaskSpec } from '../protocol/index.js';
 import { formatId } from '../protocol/index.js';
 import { addTask, bumpTotal, hashKey } from './digest.js';
+import type { Hit } from './dedup.js';
+import { dedupHit, dedupWindow, mapKey, replaceTask } from './dedup.js';
+import { account } from './limits.js';
 import { place } from './placement.js';
 import { newQueue, tooManyQueues } from './queues.js';
 import type { Queue } from './records.js';
@@ -17,33 +20,61 @@ function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined
   return k !== undefined && k.expiresAt > st.mono ? k.id : undefined;
 }
 
-export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>): Answer {
+/** Backpressure (backpressure.ts, passed in to keep imports one way): null to admit, else the refusal. */
+export type Admit = (st: MachineState, q: Queue, fresh: TaskSpec[]) => Answer | null;
+
+function dedupOf(st: MachineState, q: Queue | undefined, spec: TaskSpec): Hit | null {
+  return spec.dedup === undefined ? null : dedupHit(st, q, spec.dedup);
+}
+
+export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Admit): Answer {
   const existing = st.queues.get(cmd.queue);
   if (existing?.deleting === true) {
     return err('FAILED_PRECONDITION', `queue ${cmd.queue} is being deleted`, { reason: 'queue_deleting' });
   }
-  const items: { id: string; deduplicated: boolean }[] = [];
-  const batchKeys = new Map<string, number>();
+  const items: EnqueueItemAnswer[] = [];
+  const replaces: [Task, TaskSpec][] = [];
+  const batchKeys = new Map<string, string>();
   let fresh = 0;
   let freshKeys = 0;
   // First pass decides everything (all-or-nothing); nothing is mutated until it passes.
   for (const spec of cmd.tasks) {
-    const key = spec.idempotencyKey;
-    const dup = liveKey(st, existing, key) ?? (key === undefined ? undefined : batchKeys.get(key));
-    if (dup !== undefined) {
-      items.push({ id: formatId(dup), deduplicated: true });
+    const key = mapKey(spec);
+    const inBatch = key === undefined ? undefined : batchKeys.get(key);
+    const live = spec.dedup === undefined ? liveKey(st, existing, key) : undefined;
+    const hit = inBatch !== undefined || live !== undefined ? null : dedupOf(st, existing, spec);
+    if (inBatch !== undefined || live !== undefined) {
+      items.push({ id: inBatch ?? formatId(live as number), deduplicated: true });
       continue;
     }
-    const id = st.nextTaskId + fresh++;
+    if (hit !== null) {
+      items.push(hit.item);
+      if (hit.replace !== undefined) replaces.push([hit.replace, spec]);
+      batchKeys.set(key as string, hit.item.id);
+      continue;
+    }
+    const id = formatId(st.nextTaskId + fresh++);
     if (key !== undefined) {
       batchKeys.set(key, id);
       if (existing?.keys.has(key) !== true) freshKeys++;
     }
-    items.push({ id: formatId(id), deduplicated: false });
+    items.push({ id, deduplicated: false });
   }
   const full = capacityError(st, existing, fresh, freshKeys);
   if (full !== null) return full;
+  if (admit !== undefined && existing !== undefined && fresh > 0) {
+    const refused = admit(
+      st,
+      existing,
+      cmd.tasks.filter((_, i) => !(items[i] as { deduplicated: boolean }).deduplicated),
+    );
+    if (refused !== null) return refused;
+  }
   const q = existing ?? newQueue(st, cmd.queue, {});
+  for (const [t, spec] of replaces) {
+    replaceTask(st, t, spec);
+    recordKey(st, q, mapKey(spec) as string, t, dedupWindow(q, spec.dedup as DedupSpec));
+  }
   for (let i = 0; i < cmd.tasks.length; i++) {
     if ((items[i] as { deduplicated: boolean }).deduplicated) continue;
     createTask(st, q, cmd.tasks[i] as TaskSpec);
@@ -86,12 +117,16 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
     t.extra().ttlAt = st.mono + ttl;
     st.ttlTimers.push({ at: st.mono + ttl, key: id });
   }
-  if (spec.idempotencyKey !== undefined) recordKey(st, q, spec.idempotencyKey, t);
+  if (spec.idempotencyKey !== undefined) recordKey(st, q, spec.idempotencyKey, t, q.settings.idempotencyWindowMs);
+  if (spec.dedup !== undefined) recordKey(st, q, mapKey(spec) as string, t, dedupWindow(q, spec.dedup));
   if (spec.group !== undefined) joinGroup(q, spec.group, t);
+  if (spec.key !== undefined) t.extra().limitKey = spec.key;
+  if (spec.cost !== undefined && spec.cost !== 1) t.extra().cost = spec.cost;
   link?.(t);
   st.tasks.set(id, t);
   q.append(t);
   q.counts[S_WAITING] = (q.counts[S_WAITING] as number) + 1;
+  account(st, t, -1, S_WAITING);
   st.nonTerminal++;
   // Not inside mut(): a new task is not in the digest yet.
   place(st, t, spec.delayMs, spec.runAt, true);
@@ -102,11 +137,11 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   return t;
 }
 
-function recordKey(st: MachineState, q: Queue, key: string, t: Task): void {
+function recordKey(st: MachineState, q: Queue, key: string, t: Task, windowMs: number): void {
   const old = q.keys.get(key);
   if (old !== undefined) st.sum.sub(hashKey(st, q.name, key, old.id, old.expiresAt));
   else st.keyCount++;
-  const expiresAt = st.mono + q.settings.idempotencyWindowMs;
+  const expiresAt = st.mono + windowMs;
   q.keys.set(key, { id: t.id, expiresAt });
   st.sum.add(hashKey(st, q.name, key, t.id, expiresAt));
   st.keyTimers.push({ at: bucket(st, expiresAt), key: keyTimer(q.name, key) });

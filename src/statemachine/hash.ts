@@ -16,6 +16,13 @@ export class Hasher {
     return this;
   }
 
+  /** Resume from a saved state (a record's constant prefix hashed once). */
+  resume(a: number, b: number): this {
+    this.a = a;
+    this.b = b;
+    return this;
+  }
+
   private mix(x: number): void {
     this.a = Math.imul(this.a ^ x, P1);
     this.b = Math.imul((this.b ^ x) + 0x7f4a7c15, P2);

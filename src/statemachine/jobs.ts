@@ -6,6 +6,7 @@
 
 import { assert } from '../protocol/assert.js';
 import { hashKey, hashQueue, mut, mutQueue, touchJob } from './digest.js';
+import { dropLimiters } from './limits.js';
 import { afterTerminal, endAttempt, removeTask, toTerminal } from './placement.js';
 import type { JobKind, Queue, Task } from './records.js';
 import { AdminJob, S_CANCELLED, S_DELAYED, S_LEASED, T_CANCELLED, isTerminal } from './records.js';
@@ -150,5 +151,6 @@ function dropQueue(st: MachineState, q: Queue): void {
   if (q.dirty) q.dirty = false;
   else st.sum.sub(hashQueue(st, q));
   for (const other of st.jobs.filter((j) => j.q === q)) dropJob(st, other);
+  dropLimiters(st, q);
   st.queues.delete(q.name);
 }

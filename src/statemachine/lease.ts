@@ -13,6 +13,7 @@ import type { Attempt, Task } from './records.js';
 import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED } from './records.js';
 import type { MachineState } from './state.js';
 import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
+import { canPick, charge, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
 
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
@@ -28,28 +29,28 @@ export function backoffDelay(settings: QueueSettings, taskId: number, attempts: 
   return spread > 0 ? d - (hashInts(taskId, attempts) % (spread + 1)) : d;
 }
 
-/** Ready, not paused and below its concurrency: a lease on this queue now would grant a task. */
+/** Ready, not paused and within its limits: a lease on this queue now would grant a task. */
 export function hasReady(st: MachineState, queue: string): boolean {
   const q = st.queues.get(queue);
-  if (q === undefined || q.settings.paused || q.deleting || q.ready.size === 0) return false;
-  return q.settings.concurrency === null || (q.counts[S_LEASED] as number) < q.settings.concurrency;
+  if (q === undefined || q.settings.paused || q.deleting) return false;
+  return canPick(st, q);
 }
 
 export function lease(st: MachineState, cmd: CommandOf<'lease'>): Answer {
   const q = st.queues.get(cmd.queue);
   const out: LeasedTask[] = [];
   if (q === undefined || q.settings.paused || q.deleting) return ok({ tasks: out });
-  let n = cmd.max;
-  if (q.settings.concurrency !== null) n = Math.min(n, q.settings.concurrency - (q.counts[S_LEASED] as number));
   // Expired-by-TTL candidates are skipped inline; bound that work too.
   let skips = st.limits.transitionsPerEntryMax;
-  while (out.length < n && q.ready.size > 0) {
-    const t = q.ready.peek() as Task;
+  while (out.length < cmd.max) {
+    const t = pick(st, q);
+    if (t === null) break;
     if (ttlDue(st, t)) {
       if (skips-- <= 0) break;
       expireTtl(st, t);
       continue;
     }
+    charge(st, t);
     out.push(grant(st, t, cmd.workerId, cmd.leaseMs));
   }
   return ok({ tasks: out });
@@ -99,6 +100,8 @@ function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | u
   };
   if (t.x?.checkpoint !== undefined) lt.checkpoint = t.x.checkpoint;
   if (t.x?.group !== undefined) lt.group = t.x.group;
+  if (t.x?.limitKey !== undefined) lt.key = t.x.limitKey;
+  if (t.x?.cost !== undefined) lt.cost = t.x.cost;
   return lt;
 }
 
@@ -197,6 +200,7 @@ export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
     t.worker = undefined;
     toWaiting(st, t);
   });
+  if (cmd.holdMs !== undefined) hold(st, t, cmd.holdMs);
   ev(st, t, 'released');
   return ok(answer);
 }

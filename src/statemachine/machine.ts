@@ -17,6 +17,7 @@ import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
+import { admit } from './backpressure.js';
 import { enqueue } from './enqueue.js';
 import { runJobs } from './jobs.js';
 import { ack, extend, hasReady, lease, nack, release } from './lease.js';
@@ -231,7 +232,7 @@ export class QueueStateMachine {
       case 'deleteQueue':
         return deleteQueue(st, cmd.queue, cmd.force === true);
       case 'enqueue':
-        return enqueue(st, cmd);
+        return enqueue(st, cmd, admit);
       case 'lease':
         return lease(st, cmd);
       case 'extend':

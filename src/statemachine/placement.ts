@@ -6,7 +6,8 @@
 import type { TaskEventType } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import { bumpTotal, mut, touchJob } from './digest.js';
-import type { Group, Task } from './records.js';
+import { account, keyOf, settleKey } from './limits.js';
+import type { Group, LimitKey, Task } from './records.js';
 import { S_DELAYED, S_LEASED, S_WAITING, T_REMOVED, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
 import { bucket, ev } from './state.js';
@@ -26,7 +27,7 @@ export function eligible(t: Task): boolean {
 export function assertPlaced(st: MachineState, t: Task): void {
   switch (t.state) {
     case S_WAITING:
-      assert(eligible(t) ? t.q.ready.has(t) : t.pos < 0, 'a waiting task is ready iff it heads its group');
+      assert(eligible(t) ? keyOf(st, t).ready.has(t) : t.pos < 0, 'a waiting task is ready iff it heads its group');
       return;
     case S_DELAYED: {
       const heap = t.x?.wallDue === true ? st.wallDelay : st.monoDelay;
@@ -42,13 +43,15 @@ export function assertPlaced(st: MachineState, t: Task): void {
   }
 }
 
-function setState(t: Task, s: number, st: MachineState): void {
+function setState(t: Task, s: number, st: MachineState): LimitKey {
   assert(!isTerminal(t.state), 'a terminal state is final');
   const c = t.q.counts;
   c[t.state] = (c[t.state] as number) - 1;
   c[s] = (c[s] as number) + 1;
   if (isTerminal(s)) st.nonTerminal--;
+  const k = account(st, t, t.state, s);
   t.state = s;
+  return k;
 }
 
 /**
@@ -61,7 +64,7 @@ function detach(st: MachineState, t: Task, fresh = false): void {
     if (!fresh) assertPlaced(st, t);
     return;
   }
-  if (t.state === S_WAITING) t.q.ready.remove(t);
+  if (t.state === S_WAITING) keyOf(st, t).ready.remove(t);
   else if (t.state === S_DELAYED) (t.x?.wallDue === true ? st.wallDelay : st.monoDelay).remove(t);
   else if (t.state === S_LEASED) st.leaseHeap.remove(t);
   assert(t.pos < 0, 'a detached task is in no heap');
@@ -70,39 +73,42 @@ function detach(st: MachineState, t: Task, fresh = false): void {
 /** Inside mut(): leased until `due` (mono). The caller records the attempt. */
 export function toLeased(st: MachineState, t: Task, due: number): void {
   detach(st, t);
-  setState(t, S_LEASED, st);
+  const k = setState(t, S_LEASED, st);
   t.dueMono = due;
   t.dueWall = 0;
   st.leaseHeap.push(t);
   assertPlaced(st, t);
+  settleKey(st, k);
 }
 
 /** Inside mut(): make it waiting, and ready unless an earlier task of its group blocks it. */
 export function toWaiting(st: MachineState, t: Task, fresh = false): void {
   detach(st, t, fresh);
-  setState(t, S_WAITING, st);
+  const k = setState(t, S_WAITING, st);
   t.dueMono = 0;
   t.dueWall = 0;
   if (t.x !== undefined) t.x.wallDue = false;
-  if (eligible(t)) t.q.ready.push(t);
+  if (eligible(t)) k.ready.push(t);
   assertPlaced(st, t);
+  settleKey(st, k);
 }
 
 /** Inside mut(): delayed until `at` on mono (or wall). A paused queue parks it outside the heaps. */
 export function toDelayed(st: MachineState, t: Task, at: number, wallDue: boolean, fresh = false): void {
   detach(st, t, fresh);
-  setState(t, S_DELAYED, st);
+  const k = setState(t, S_DELAYED, st);
   t.dueMono = wallDue ? 0 : at;
   t.dueWall = wallDue ? at : 0;
   if (wallDue || t.x !== undefined) t.extra().wallDue = wallDue;
   if (!t.q.settings.paused) (wallDue ? st.wallDelay : st.monoDelay).push(t);
   assertPlaced(st, t);
+  settleKey(st, k);
 }
 
 /** Inside mut(): a terminal state. Schedules retention; afterTerminal does the rest. */
 export function toTerminal(st: MachineState, t: Task, s: number, reason: string): void {
   detach(st, t);
-  setState(t, s, st);
+  const k = setState(t, s, st);
   t.reason = reason;
   t.endedMono = st.mono;
   t.removeAt = bucket(st, st.mono + t.q.settings.retentionMs);
@@ -110,6 +116,7 @@ export function toTerminal(st: MachineState, t: Task, s: number, reason: string)
   if (t.x !== undefined) t.x.wallDue = false;
   st.retentionTimers.push({ at: t.removeAt, key: t.id });
   assertPlaced(st, t);
+  settleKey(st, k);
 }
 
 /** Placement of a new (`fresh`) or updated task: delayed by `delayMs` (mono) or until `runAt` (wall), else waiting. */
@@ -128,11 +135,11 @@ export function place(
 /** After a task became terminal (outside its mut): totals, group head, events. Dead letters: deadletters.ts. */
 export function afterTerminal(st: MachineState, t: Task, total: number, evType: TaskEventType): void {
   bumpTotal(st, t.q, total);
-  advanceGroup(t);
+  advanceGroup(st, t);
   ev(st, t, evType, t.reason);
 }
 
-function advanceGroup(t: Task): void {
+function advanceGroup(st: MachineState, t: Task): void {
   const name = t.x?.group;
   if (name === undefined) return;
   const g = t.q.groups.get(name);
@@ -147,7 +154,11 @@ function advanceGroup(t: Task): void {
     g.head = 0;
   }
   const next = g.tasks[g.head] as Task;
-  if (next.state === S_WAITING && next.pos < 0) next.q.ready.push(next);
+  if (next.state === S_WAITING && next.pos < 0) {
+    const k = keyOf(st, next);
+    k.ready.push(next);
+    settleKey(st, k);
+  }
 }
 
 /** A pending task ends (cancel, TTL, purge): no attempt to close. */

@@ -1,17 +1,31 @@
 // Queues (DESIGN.md §3): created by the first enqueue or createQueue with the default settings;
 // configure patches settings. Pause parks the queue's delayed tasks outside the timer heaps.
 
-import type { Answer, CommandOf, QueueSettings } from '../protocol/index.js';
+import type { Answer, CommandOf, KeyLimits, QueueSettings } from '../protocol/index.js';
 import { DEFAULT_QUEUE_SETTINGS } from '../protocol/index.js';
 import type { SettingsPatch } from '../protocol/validate.js';
 import { hashQueue, mutQueue } from './digest.js';
 import { startRepark } from './jobs.js';
+import { addLimiter, resettle } from './limits.js';
 import { Queue } from './records.js';
 import type { MachineState } from './state.js';
 import { err, ok } from './state.js';
 
 function settingsFrom(base: QueueSettings, patch: SettingsPatch): QueueSettings {
-  return { ...base, ...patch, backoff: { ...base.backoff, ...(patch.backoff ?? {}) } } as QueueSettings;
+  const s = { ...base, ...patch, backoff: { ...base.backoff, ...(patch.backoff ?? {}) } } as QueueSettings;
+  if (patch.keys !== undefined) {
+    // Merged key by key; null drops an override; no overrides left: no `keys` at all.
+    const keys: Record<string, KeyLimits> = { ...(base.keys ?? {}) };
+    for (const [k, v] of Object.entries(patch.keys)) {
+      if (v === null) delete keys[k];
+      else keys[k] = v;
+    }
+    if (Object.keys(keys).length > 0) s.keys = keys;
+    else delete s.keys;
+  }
+  // null clears a rate (absent and null mean the same: keep settings hashes minimal).
+  if (s.rate === null) delete s.rate;
+  return s;
 }
 
 export function tooManyQueues(): Answer<never> {
@@ -23,6 +37,8 @@ export function newQueue(st: MachineState, name: string, patch: SettingsPatch): 
   const q = new Queue(name, settingsFrom(DEFAULT_QUEUE_SETTINGS as QueueSettings, patch));
   st.queues.set(name, q);
   st.sum.add(hashQueue(st, q));
+  addLimiter(st, q.lim);
+  addLimiter(st, q.k0);
   return q;
 }
 
@@ -43,5 +59,6 @@ export function configureQueue(st: MachineState, name: string, patch: SettingsPa
     q.hashSettings();
   });
   if (wasPaused !== q.settings.paused) startRepark(st, q);
+  resettle(st, q);
   return ok({ queue: q.name, settings: q.settings });
 }

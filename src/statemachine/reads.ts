@@ -4,6 +4,8 @@
 
 import type { Answer, AttemptRecord, ListPage, QueueStats, ReadQuery, TaskState, TaskView } from '../protocol/index.js';
 import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
+import { isDedupKey } from './dedup.js';
+import { readKeys } from './limits-reads.js';
 import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
@@ -56,7 +58,9 @@ export function taskView(m: MachineState, t: Task): TaskView {
   }
   if (x === undefined) return v;
   if (x.group !== undefined) v.group = x.group;
-  if (x.key !== undefined) v.idempotencyKey = x.key;
+  if (x.key !== undefined && !isDedupKey(x.key)) v.idempotencyKey = x.key;
+  if (x.limitKey !== undefined) v.key = x.limitKey;
+  if (x.cost !== undefined) v.cost = x.cost;
   if (x.progress !== undefined) v.progress = x.progress;
   if (x.checkpoint !== undefined) v.checkpoint = x.checkpoint;
   if (x.result !== undefined) v.result = x.result;
@@ -162,6 +166,8 @@ export function read(m: MachineState, query: ReadQuery): Answer {
       };
       return { ok: true, value };
     }
+    case 'keys':
+      return readKeys(m, query.queue, query.cursor, query.limit);
     default:
       return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'unknown read', field: 'type' } };
   }

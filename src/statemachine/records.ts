@@ -76,6 +76,10 @@ export class TaskExtra {
   deadLetterId: number | undefined = undefined;
   redrivenFrom: number | undefined = undefined;
   redrivenTo: number | undefined = undefined;
+  /** Limit key (limits.ts); undefined: the queue's unkeyed tasks (key ''). */
+  limitKey: string | undefined = undefined;
+  /** Cost in limit units; undefined: 1. */
+  cost: number | undefined = undefined;
 }
 
 export class Task implements Positioned {
@@ -159,8 +163,58 @@ function readyLess(a: Task, b: Task): boolean {
   return a.priority !== b.priority ? a.priority > b.priority : a.id < b.id;
 }
 
-export class Queue {
+export const W_NONE = 0;
+export const W_SCHED = 1;
+export const W_WAKE = 2;
+
+/** The fair scheduler orders eligible keys by virtual time, then name. */
+function schedLess(a: LimitKey, b: LimitKey): boolean {
+  return a.vtime !== b.vtime ? a.vtime < b.vtime : (a.name as string) < (b.name as string);
+}
+
+/**
+ * One limit key of a queue (limits.ts), or with `name` null the queue's own limiter. Its ready
+ * tasks (priority desc, id asc) sit in `ready`; the key itself sits in at most one heap (`where`):
+ * its queue's scheduler (eligible), the global wake heap (waiting for tokens or a hold), or none.
+ * Replicated: vtime, tokens, tokensAt, heldUntil, where, wakeAt. Derived: the counts.
+ */
+export class LimitKey implements Positioned {
+  pos = -1;
+  where = W_NONE;
+  wakeAt = 0;
   readonly ready = new IndexedHeap<Task>(readyLess);
+  /** Cost units leased now, tasks leased now, tasks waiting or delayed. */
+  inUse = 0;
+  leased = 0;
+  pending = 0;
+  /** Virtual time: the next start tag of this key (a key); of the last grant (the queue's limiter). */
+  vtime = 0;
+  /** Bucket content in cost units × intervalMs, as of tokensAt; -1: full. */
+  tokens = -1;
+  tokensAt = 0;
+  heldUntil = 0;
+  /** The record's hash as currently added to the limits digest sum. */
+  a = 0;
+  b = 0;
+  /** Hasher state after the constant prefix (tag, queue, name); 0, 0 until first hashed. */
+  pa = 0;
+  pb = 0;
+
+  constructor(
+    readonly q: Queue,
+    readonly name: string | null,
+  ) {}
+}
+
+export class Queue {
+  /** Limit keys with pending or leased tasks (or a bucket still refilling), by name; '' for unkeyed tasks. */
+  readonly lkeys = new Map<string, LimitKey>();
+  /** Eligible keys (ready, within limits), by (vtime, name). */
+  readonly sched = new IndexedHeap<LimitKey>(schedLess);
+  /** The queue's own limiter: cost in use, queue bucket, the scheduler's virtual time. */
+  readonly lim: LimitKey = new LimitKey(this, null);
+  /** The key of the tasks without one: kept for the queue's life (the common case pays no lookups). */
+  readonly k0: LimitKey = new LimitKey(this, '');
   first: Task | null = null;
   last: Task | null = null;
   readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0];
@@ -181,6 +235,7 @@ export class Queue {
     public settings: QueueSettings,
   ) {
     this.hashSettings();
+    this.lkeys.set('', this.k0);
   }
 
   hashSettings(): void {

@@ -8,12 +8,15 @@ import type { QueueSettings } from '../protocol/index.js';
 import { decodeMultiple, encode } from '../protocol/index.js';
 import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { Attempt, CachedAnswer } from './records.js';
+import type { Attempt, CachedAnswer, LimitKey } from './records.js';
 import { Hasher } from './hash.js';
 import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
+import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
-import { monoLess, wallLess } from './state.js';
+import { monoLess, wakeLess, wallLess } from './state.js';
+import type { LimiterRow } from './limits-snapshot.js';
+import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import type { JobKind } from './records.js';
 import {
   AdminJob,
@@ -28,15 +31,17 @@ import {
   latin1Bytes,
 } from './records.js';
 
-// 3: queue rows carry `deleting`, and a `jobs` chunk holds pending admin work. 2 restores as before
-// (no jobs, no queue being deleted).
-const FORMAT = 'raftq-sm/3';
-const FORMATS_READ = ['raftq-sm/2', FORMAT];
+// 4: a `limiters` chunk per queue (its limiter and limit keys) and the `limitTimers` heap; the
+// digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
+// admin work. 2 and 3 restore as before (no limiters: keys are rebuilt from tasks, checked against
+// the digest without the limiters lane).
+const FORMAT = 'raftq-sm/4';
+const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', FORMAT];
 const CHUNK_TASKS_MAX = 1024;
 const CHUNK_ITEMS_MAX = 4096;
 
-type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers';
-const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers'];
+type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
+const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
 
 const EXTRA_FIELDS = Object.keys(new TaskExtra()) as (keyof TaskExtra)[];
 
@@ -111,6 +116,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
     yield* chunked(keys, CHUNK_ITEMS_MAX, (b) => ['keys', q.name, b]);
+    yield* chunked([q.lim, ...q.lkeys.values()].map(limiterRow), CHUNK_ITEMS_MAX, (b) => ['limiters', q.name, b]);
   }
   let prev = 0;
   const tasks = function* (): Generator<unknown[]> {
@@ -195,6 +201,9 @@ function reset(m: MachineState): void {
   m.monoDelay = new IndexedHeap<Task>(monoLess);
   m.wallDelay = new IndexedHeap<Task>(wallLess);
   for (const name of TIMERS) m[name] = new TimerHeap();
+  m.wake = new IndexedHeap<LimitKey>(wakeLess);
+  m.lsum.a = 0;
+  m.lsum.b = 0;
   m.nonTerminal = 0;
   m.keyCount = 0;
   m.jobs = [];
@@ -257,7 +266,10 @@ function rebuild(m: MachineState, ordered: Task[]): void {
     m.tasks.set(t.id, t);
     t.q.append(t);
     t.q.counts[t.state] = (t.q.counts[t.state] as number) + 1;
-    if (!isTerminal(t.state)) m.nonTerminal++;
+    if (!isTerminal(t.state)) {
+      m.nonTerminal++;
+      account(m, t, -1, t.state);
+    }
     const g = t.x?.group;
     if (g !== undefined && !isTerminal(t.state)) {
       const group = t.q.groups.get(g);
@@ -266,7 +278,7 @@ function rebuild(m: MachineState, ordered: Task[]): void {
     }
   }
   for (const t of ordered) {
-    if (t.state === S_WAITING && eligible(t)) t.q.ready.push(t);
+    if (t.state === S_WAITING && eligible(t)) keyOf(m, t).ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
     addTask(m, t);
@@ -303,12 +315,15 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   reset(m);
   const tasks: Task[] = [];
   let jobs: JobRow[] = [];
+  let format = FORMAT;
+  const limiters: [string, LimiterRow[]][] = [];
   let expected: string | null = null;
   for (const v of values) {
     if (!Array.isArray(v)) fail('chunk is not a record');
     const [tag, a, b] = v as [string, unknown, unknown];
     if (tag === 'head') {
       if (!FORMATS_READ.includes(a as string)) fail(`unknown format ${String(a)}`);
+      format = a as string;
       const h = b as { applied: number; mono: number; wall: number; nextTaskId: number; nextSessionId: number };
       m.applied = h.applied;
       m.mono = h.mono;
@@ -325,6 +340,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
     } else if (tag === 'keys') {
       const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
+    } else if (tag === 'limiters') {
+      limiters.push([a as string, b as LimiterRow[]]);
     } else if (tag === 'jobs') {
       jobs = a as JobRow[];
     } else if (tag === 'tasks') {
@@ -340,9 +357,12 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
     } else fail(`unknown chunk ${String(tag)}`);
   }
   if (expected === null) fail('truncated snapshot');
+  for (const [qn, rows] of limiters) restoreLimiters(m, qn, rows);
   rebuild(m, tasks);
+  placeLimiters(m, format === FORMAT);
   restoreJobs(m, jobs);
-  if (digestOf(m) !== expected) fail(`digest mismatch: ${digestOf(m)} != ${expected}`);
+  const legacy = format !== FORMAT;
+  if (digestOf(m, legacy) !== expected) fail(`digest mismatch: ${digestOf(m, legacy)} != ${expected}`);
 }
 
 export type { Attempt };

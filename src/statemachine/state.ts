@@ -6,7 +6,7 @@ import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../p
 import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { AdminJob, Queue, Session, Task } from './records.js';
+import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
 
 /**
@@ -37,6 +37,14 @@ export function monoLess(a: Task, b: Task): boolean {
 /** The wall delay heap orders by (dueWall, id). */
 export function wallLess(a: Task, b: Task): boolean {
   return a.dueWall !== b.dueWall ? a.dueWall < b.dueWall : a.id < b.id;
+}
+
+/** Limit keys and queue limiters waiting for tokens or a hold order by (wakeAt, queue, key). */
+export function wakeLess(a: LimitKey, b: LimitKey): boolean {
+  if (a.wakeAt !== b.wakeAt) return a.wakeAt < b.wakeAt;
+  if (a.q.name !== b.q.name) return a.q.name < b.q.name;
+  if (a.name === null || b.name === null) return a.name === null && b.name !== null;
+  return a.name < b.name;
 }
 
 /**
@@ -81,6 +89,10 @@ export class MachineState {
   retentionTimers = new TimerHeap();
   keyTimers = new TimerHeap();
   sessionTimers = new TimerHeap();
+  /** Lazy removal of empty limit keys whose bucket is still refilling (limits.ts). */
+  limitTimers = new TimerHeap();
+  /** Limit keys and queue limiters waiting for tokens or a hold, by (wakeAt, queue, key). */
+  wake = new IndexedHeap<LimitKey>(wakeLess);
   nonTerminal = 0;
   /** Admin work in progress, oldest first (jobs.ts). */
   jobs: AdminJob[] = [];
@@ -91,6 +103,8 @@ export class MachineState {
   /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirtyQueues: Queue[] = [];
   sum = new DigestSum();
+  /** Limit keys and queue limiters (a lane of its own so a raftq-sm/3 digest can still be checked). */
+  lsum = new DigestSum();
   /** Bumped on every apply and restore: a snapshot generator checks it did not change under it. */
   epoch = 0;
   readonly h = new Hasher();

@@ -6,6 +6,7 @@ import { assert } from '../protocol/assert.js';
 import { bumpTotal, hashKey, mut } from './digest.js';
 import { afterDead } from './deadletters.js';
 import { splitKeyTimer } from './enqueue.js';
+import { sweepKeys, wakeDue } from './limits.js';
 import { endAttempt, finish, removeTask, toTerminal, toWaiting } from './placement.js';
 import type { Task } from './records.js';
 import {
@@ -25,7 +26,13 @@ import { bucket, ev } from './state.js';
 /** The earliest instants at which something is due (mono: leases, delays, TTL; wall: runAt). */
 export function nextDue(st: MachineState): { mono: number | null; wall: number | null } {
   let mono: number | null = null;
-  const cands = [st.leaseHeap.peek()?.dueMono, st.monoDelay.peek()?.dueMono, st.ttlTimers.peek()?.at];
+  const cands = [
+    st.leaseHeap.peek()?.dueMono,
+    st.monoDelay.peek()?.dueMono,
+    st.ttlTimers.peek()?.at,
+    // A key or queue waiting for tokens or a hold: its tasks become leasable then.
+    st.wake.peek()?.wakeAt,
+  ];
   for (const c of cands) if (c !== undefined && (mono === null || c < mono)) mono = c;
   // Pending admin work is due now: the leader proposes advanceTime to continue it.
   if (st.jobs.length > 0 && (mono === null || st.mono < mono)) mono = st.mono;
@@ -54,6 +61,7 @@ export function runDue(st: MachineState): void {
     const t = st.tasks.get(e.key as number);
     if (t !== undefined && ttlDue(st, t)) expireTtl(st, t);
   }
+  budget = wakeDue(st, budget);
   if (budget === 0) st.counters.transitionsDeferred++;
 }
 
@@ -115,6 +123,7 @@ export function sweep(st: MachineState): void {
       st.keyCount--;
     }
   }
+  budget = sweepKeys(st, budget);
   for (let e = st.sessionTimers.peek(); budget > 0 && e !== undefined && e.at <= st.mono; e = st.sessionTimers.peek()) {
     budget--;
     st.sessionTimers.pop();

@@ -5,6 +5,7 @@ import fc from 'fast-check';
 import type {
   Answer,
   Command,
+  QueueSettingsPatch,
   CommandAnswer,
   LeasedTask,
   SessionCommand,
@@ -101,6 +102,20 @@ function grantFor(t: Tracker, n: number, live: boolean): Grant | undefined {
   return pick(gs, n);
 }
 
+const DEDUP = ['active', 'throttle', 'debounce'] as const;
+
+/** Limit keys (issue 13): key concurrency and rates, weights, a queue rate, or none of them. */
+function limitSettings(r: Raw): QueueSettingsPatch {
+  const rate = (n: number) => ({ limit: 1 + (n % 3), intervalMs: 200 + ((n * 37) % 1500), burst: 1 + (n % 4) });
+  if (r.b % 4 === 0) return { rate: null, keyLimits: {}, keys: { L0: null }, maxWaiting: null };
+  return {
+    keyLimits: { concurrency: 1 + (r.a % 3), ...(r.b % 2 === 0 ? { rate: rate(r.a) } : {}) },
+    keys: { L0: { weight: 1 + (r.c % 5), ...(r.c % 3 === 0 ? { maxWaiting: 1 + (r.a % 3) } : {}) } },
+    ...(r.b % 3 === 0 ? { rate: rate(r.b) } : {}),
+    ...(r.a % 3 === 0 ? { maxWaiting: 2 + (r.c % 5), overflow: r.b % 2 === 0 ? 'dropOldest' : 'refuse' } : {}),
+  };
+}
+
 function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
   const id = String(1 + (r.a % Math.max(1, t.maxId + 1)));
   const g = grantFor(t, r.a, r.c % 4 !== 0);
@@ -119,6 +134,16 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
         ...((r.c >> 4) % 4 === 1 ? { runAt: WALL0 + t.mono + t.wallSkew + (r.a % 4000) } : {}),
         ...((r.c >> 6) % 3 === 1 ? { group: `g${(r.a + i) % 2}` } : {}),
         ...((r.c >> 8) % 3 === 1 ? { idempotencyKey: `k${(r.b + i) % 4}` } : {}),
+        ...((r.c >> 8) % 3 === 2
+          ? {
+              dedup: {
+                key: `d${(r.b + i) % 3}`,
+                mode: DEDUP[r.a % 3] as (typeof DEDUP)[number],
+                windowMs: 500 + (r.a % 3000),
+              },
+            }
+          : {}),
+        ...((r.c >> 10) % 3 === 1 ? { key: `L${(r.a + i) % 3}`, cost: 1 + ((r.c >> 12) % 3) } : {}),
       }));
       return { type: 'enqueue', queue, tasks };
     }
@@ -146,7 +171,7 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
       };
     }
     case 9:
-      return { type: 'release', id: gid, token: tok };
+      return { type: 'release', id: gid, token: tok, ...(r.c % 3 === 0 ? { holdMs: 1 + (r.b % 1500) } : {}) };
     case 10:
       return {
         type: 'extend',
@@ -180,6 +205,7 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
     case 17:
       return { type: 'keepAlive' };
     case 18:
+      if (r.c % 2 === 0) return { type: 'configureQueue', queue, settings: limitSettings(r) };
       return { type: 'configureQueue', queue, settings: { leaseMs: 1000 + (r.c % 3000), maxAttempts: 1 + (r.c % 3) } };
     case 19:
       return 'noop';
