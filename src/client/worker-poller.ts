@@ -1,7 +1,8 @@
 // The worker's poller: long-poll lease requests on the client's 'poll' lane while the worker has free
 // slots, backing off after failures and after answers the node did not hold. Up to
-// LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots,
-// so a slot freed while a lease is out is asked for at once instead of after that lease's round.
+// LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots:
+// a lane asks for every free slot no other request has asked for, so a slot freed while a lease is
+// out is asked for at once instead of after that lease's round.
 import type { LeasedTask } from '../protocol/commands.js';
 import { sleep } from './clock.js';
 import type { Client } from './client.js';
@@ -79,7 +80,7 @@ export async function pollLeases(host: PollHost): Promise<void> {
   await Promise.all(Array.from({ length: flights.max }, () => leaseLoop(host, flights)));
 }
 
-/** One of the poller's lanes: one lease request at a time, for a share of the unasked-for free slots. */
+/** One of the poller's lanes: one lease request at a time, for the free slots not yet asked for. */
 async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
   const clock = host.client.clock;
   let idleFailures = 0;
@@ -89,27 +90,25 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
       await host.slotPulse.wait();
       continue;
     }
-    // Spread the free slots over the lanes not in flight, so that later-freed slots find a lane.
-    const ask = Math.ceil(unasked / (flights.max - flights.count));
+    const ask = unasked;
     flights.count += 1;
     flights.reserved += ask;
-    let got: { count: number; firstSentAt: number } | null;
-    try {
-      got = await leaseOnce(host, ask);
-    } finally {
-      flights.count -= 1;
-      flights.reserved -= ask;
-      // Slots this request asked for and did not get are free for the other lanes again.
-      host.slotPulse.fire();
-    }
+    // leaseOnce never throws. What this request did not get, this lane asks for again itself.
+    const got = await leaseOnce(host, ask);
+    flights.count -= 1;
+    flights.reserved -= ask;
     if (got === null && host.stopping) break;
     if (got !== null && got.count > 0) {
       idleFailures = 0;
       continue;
     }
-    // A failure, or the node did not hold the request: back off instead of spinning.
+    // A failure, or the node did not hold the request: back off instead of spinning — unless another
+    // lane has a request out (it took the ready tasks first): then that lane carries on and this one
+    // waits for a freed slot.
     const unheld = got !== null && clock.now() - got.firstSentAt < Math.max(1, Math.min(host.maxHoldMs / 2, 100));
-    if (got === null || unheld) {
+    if (unheld && flights.count > 0) {
+      await host.slotPulse.wait();
+    } else if (got === null || unheld) {
       idleFailures += 1;
       await sleep(clock, backoffMs(idleFailures), host.pollSignal);
     }

@@ -189,7 +189,7 @@ describe('Worker: close waits for the acks in flight', () => {
 });
 
 describe('Worker: several lease requests in flight', () => {
-  it('keeps up to 4 leases out, together asking for the free slots; a freed slot is asked for at once', async () => {
+  it('asks for every free slot; a slot freed while a lease is out is asked for at once by another request', async () => {
     const { clock, transport, client } = setup();
     const q = client.queue<string>('q');
     transport.parkedMethods.add('Lease');
@@ -205,26 +205,35 @@ describe('Worker: several lease requests in flight', () => {
     );
     await clock.advance(0);
     const max = (p: Parked): number => Number(p.request['max']);
-    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2, 2]);
+    // One request asks for all 8 slots: there is nothing left for a second one to ask for.
+    expect(transport.held('Lease').map(max)).toEqual([8]);
     await q.enqueueMany([1, 2, 3].map((n) => ({ payload: `t${n}` })));
-    // One lease answers with its 2 tasks; the other three stay out, so no slot is unasked for.
-    transport.release('Lease', 1);
+    transport.release('Lease');
     await clock.advance(0);
-    expect(starts).toEqual(['t1', 't2']);
-    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2]);
-    // A handler returns: its slot is asked for at once, without waiting for a lease to come back.
+    expect(starts).toEqual(['t1', 't2', 't3']);
+    expect(transport.held('Lease').map(max)).toEqual([5]);
+    // Handlers return while that lease is out: their slots are asked for at once, side by side.
     finish.shift()?.();
     await clock.advance(0);
-    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2, 1]);
+    expect(transport.held('Lease').map(max)).toEqual([5, 1]);
+    finish.shift()?.();
+    await clock.advance(0);
+    expect(transport.held('Lease').map(max)).toEqual([5, 1, 1]);
     expect(w.freeSlots()).toBe(7);
+    // Never more than LEASES_IN_FLIGHT_MAX (4) out: later-freed slots wait for a request to return.
+    finish.shift()?.();
+    finish.push(() => undefined);
+    await q.enqueueMany([{ payload: 't4' }]);
+    await clock.advance(0);
+    expect(transport.held('Lease').map(max)).toEqual([5, 1, 1, 1]);
     transport.parkedMethods.delete('Lease');
     transport.release('Lease');
     await clock.advance(10);
-    expect(starts).toEqual(['t1', 't2', 't3']);
+    expect(starts).toEqual(['t1', 't2', 't3', 't4']);
     for (const f of finish) f();
     finish = [];
     await clock.advance(10);
-    expect((await q.stats()).counts.completed).toBe(3);
+    expect((await q.stats()).counts.completed).toBe(4);
     await w.close();
   });
 
