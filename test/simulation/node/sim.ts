@@ -210,6 +210,8 @@ interface WorkerSlot {
   client: Client;
   clock: ClientClock;
   worker: Worker | null;
+  /** The previous worker while it closes: it still runs (and extends) its handlers meanwhile. */
+  closing: Worker | null;
   incarnation: number;
   concurrency: number;
 }
@@ -609,7 +611,7 @@ export class NodeSimulation {
     const h = req['header'] as { session?: string; seq?: number } | undefined;
     if (slot === undefined || clock === undefined || !h?.session) return;
     const sent = this.firstSend.get(`${client}/${h.session}/${h.seq}`);
-    const w = slot.worker;
+    const w = slot.worker ?? slot.closing;
     if (sent === undefined || w === null) return;
     if (method === 'Lease') {
       const heldMs = Number(reply['heldMs'] ?? 0);
@@ -750,9 +752,11 @@ export class NodeSimulation {
     const w = slot.worker;
     if (w === null) return;
     slot.worker = null;
+    slot.closing = w;
     this.totals.workerRestarts++;
     this.note(`worker ${slot.name} closes`);
     await w.close({ timeoutMs: 200 }).catch(() => undefined);
+    slot.closing = null;
     await sleep(slot.clock, downMs);
     if (slot.worker === null) this.startWorker(slot);
   }
@@ -849,6 +853,7 @@ export class NodeSimulation {
         clock,
         client: this.newClient(name, clock, this.workRng.pick([1500, 60_000])),
         worker: null,
+        closing: null,
         incarnation: 0,
         concurrency: 2 + this.workRng.int(3),
       };
