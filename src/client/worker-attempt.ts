@@ -1,6 +1,7 @@
 // The worker's attempt runner: for one leased attempt, fetches and decodes the payload, runs the
 // handler under the lease-belief signal, extends the lease meanwhile, and settles the attempt — ack
-// (batched), nack, dead-letter, release or abandon — then frees its slot.
+// (batched), nack, dead-letter, release or abandon. An ack or nack goes out in the background (the
+// worker frees the slot at once, within its cap of acks in flight); the token fences it.
 import { READ_WIRE } from '../protocol/wire-reads.js';
 import { asObject } from '../protocol/wire-values.js';
 import type { Client } from './client.js';
@@ -29,6 +30,8 @@ export interface AttemptHost {
   emit(event: 'completed' | 'failed', task: unknown, detail: unknown): void;
   /** The attempt is over: its slot is free. */
   free(a: Attempt): void;
+  /** The handler returned and `settling` acks or nacks it: the slot may go to the next task now. */
+  detach(a: Attempt, settling: Promise<void>): void;
 }
 
 type End =
@@ -105,10 +108,10 @@ export class AttemptRunner<T, R> {
       const dead = e instanceof NonRetryableError;
       const msg = (e instanceof Error ? e.message : String(e)) || 'handler failed';
       const delayMs = dead ? undefined : this.retryDelayMs?.(task.attempts + 1, e);
-      await this.settle(a, { type: 'nack', dead, error: msg, delayMs }, e);
+      this.settle(a, { type: 'nack', dead, error: msg, delayMs }, e);
       return;
     }
-    await this.settle(a, { type: 'ack', result }, null);
+    this.settle(a, { type: 'ack', result }, null);
   }
 
   /** The task as the handler gets it, or null when the attempt was settled instead. */
@@ -133,7 +136,7 @@ export class AttemptRunner<T, R> {
     } catch (e) {
       // A payload nobody can decode would fail on every attempt: dead-letter it at once.
       const why = `undecodable payload: ${e instanceof Error ? e.message : String(e)}`;
-      await this.settle(a, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
+      this.settle(a, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
       return null;
     }
   }
@@ -163,16 +166,27 @@ export class AttemptRunner<T, R> {
     return p;
   }
 
-  /** Acks or nacks (unless the lease is known lost or the task was released), then frees the slot. */
-  private async settle(a: Attempt, end: End, failure: unknown): Promise<void> {
+  /**
+   * Acks or nacks in the background (unless the lease is known lost or the task was released): the
+   * handler has returned, so nothing more runs under this lease and its slot can take the next task.
+   */
+  private settle(a: Attempt, end: End, failure: unknown): void {
     if (a.settled) return;
     // Settled from here on: an extend still in flight must not restart the extend timer.
     a.settled = true;
     a.stopTimers();
+    if (a.lost) {
+      this.host.emitError(raftqError('LEASE_LOST', `task ${a.leased.id}: lease lost while the handler ran`));
+      this.host.free(a);
+      return;
+    }
+    this.host.detach(a, this.send(a, end, failure));
+  }
+
+  /** The ack or nack of a returned handler, its outcome reported; never rejects. */
+  private async send(a: Attempt, end: End, failure: unknown): Promise<void> {
     try {
-      if (a.lost) {
-        this.host.emitError(raftqError('LEASE_LOST', `task ${a.leased.id}: lease lost while the handler ran`));
-      } else if (end.type === 'ack') {
+      if (end.type === 'ack') {
         await this.complete(a, end.result);
       } else {
         await this.nack(a, end);
@@ -181,8 +195,6 @@ export class AttemptRunner<T, R> {
       }
     } catch (e) {
       this.host.emitError(e);
-    } finally {
-      this.host.free(a);
     }
   }
 

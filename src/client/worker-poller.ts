@@ -1,36 +1,65 @@
 // The worker's poller: long-poll lease requests on the client's 'poll' lane while the worker has free
-// slots, backing off after failures and after answers the node did not hold.
+// slots, backing off after failures and after answers the node did not hold. Up to
+// LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots:
+// a lane asks for every free slot no other request has asked for, so a slot freed while a lease is
+// out is asked for at once instead of after that lease's round.
 import type { LeasedTask } from '../protocol/commands.js';
 import { sleep } from './clock.js';
 import type { Client } from './client.js';
+
+/** Lease requests a worker keeps in flight at most (never more than its concurrency). */
+export const LEASES_IN_FLIGHT_MAX = 4;
+
+/** Wakes every current waiter at once (a slot freed, a lease returned, the worker stopping). */
+export class Pulse {
+  private waiters: Array<() => void> = [];
+
+  wait(): Promise<void> {
+    return new Promise<void>((resolve) => this.waiters.push(resolve));
+  }
+
+  fire(): void {
+    const w = this.waiters;
+    this.waiters = [];
+    for (const f of w) f();
+  }
+}
 
 export interface PollHost {
   readonly client: Client;
   readonly queue: string;
   readonly workerId: string;
+  readonly concurrency: number;
   readonly leaseMs: number;
   readonly maxHoldMs: number;
   /** Aborted when the worker closes. */
   readonly pollSignal: AbortSignal;
   readonly stopping: boolean;
+  /** Fired when a slot frees or the worker stops. */
+  readonly slotPulse: Pulse;
   /** Slots free now. */
   freeSlots(): number;
-  /** Resolves when a slot frees (or the worker stops). */
-  slotFreed(): Promise<void>;
   /** A leased task: `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
   take(leased: LeasedTask, grantedBy: number): void;
   emitError(e: unknown): void;
+}
+
+/** The lease requests in flight: how many, and how many slots they ask for together. */
+interface Flights {
+  count: number;
+  reserved: number;
+  readonly max: number;
 }
 
 function backoffMs(failures: number): number {
   return Math.min(1_000, 20 * 2 ** Math.min(failures, 6));
 }
 
-/** One lease request for `free` tasks: how many came, or null after a failure (reported). */
-async function leaseOnce(host: PollHost, free: number): Promise<{ count: number; firstSentAt: number } | null> {
+/** One lease request for `max` tasks: how many came, or null after a failure (reported). */
+async function leaseOnce(host: PollHost, max: number): Promise<{ count: number; firstSentAt: number } | null> {
   try {
     const { answer, firstSentAt } = await host.client.command(
-      { type: 'lease', queue: host.queue, workerId: host.workerId, max: free, leaseMs: host.leaseMs },
+      { type: 'lease', queue: host.queue, workerId: host.workerId, max, leaseMs: host.leaseMs },
       { holdMs: host.maxHoldMs, extra: { maxHoldMs: host.maxHoldMs }, signal: host.pollSignal, lane: 'poll' },
     );
     for (const t of answer.tasks) host.take(t, firstSentAt + answer.heldMs);
@@ -43,23 +72,43 @@ async function leaseOnce(host: PollHost, free: number): Promise<{ count: number;
 
 /** Leases until the worker stops. */
 export async function pollLeases(host: PollHost): Promise<void> {
+  const flights: Flights = {
+    count: 0,
+    reserved: 0,
+    max: Math.max(1, Math.min(LEASES_IN_FLIGHT_MAX, host.concurrency)),
+  };
+  await Promise.all(Array.from({ length: flights.max }, () => leaseLoop(host, flights)));
+}
+
+/** One of the poller's lanes: one lease request at a time, for the free slots not yet asked for. */
+async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
   const clock = host.client.clock;
   let idleFailures = 0;
   while (!host.stopping) {
-    const free = host.freeSlots();
-    if (free <= 0) {
-      await host.slotFreed();
+    const unasked = host.freeSlots() - flights.reserved;
+    if (unasked <= 0) {
+      await host.slotPulse.wait();
       continue;
     }
-    const got = await leaseOnce(host, free);
+    const ask = unasked;
+    flights.count += 1;
+    flights.reserved += ask;
+    // leaseOnce never throws. What this request did not get, this lane asks for again itself.
+    const got = await leaseOnce(host, ask);
+    flights.count -= 1;
+    flights.reserved -= ask;
     if (got === null && host.stopping) break;
     if (got !== null && got.count > 0) {
       idleFailures = 0;
       continue;
     }
-    // A failure, or the node did not hold the request: back off instead of spinning.
+    // A failure, or the node did not hold the request: back off instead of spinning — unless another
+    // lane has a request out (it took the ready tasks first): then that lane carries on and this one
+    // waits for a freed slot.
     const unheld = got !== null && clock.now() - got.firstSentAt < Math.max(1, Math.min(host.maxHoldMs / 2, 100));
-    if (got === null || unheld) {
+    if (unheld && flights.count > 0) {
+      await host.slotPulse.wait();
+    } else if (got === null || unheld) {
       idleFailures += 1;
       await sleep(clock, backoffMs(idleFailures), host.pollSignal);
     }

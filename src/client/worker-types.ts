@@ -17,6 +17,11 @@ export interface WorkerOptions {
   /** Acks are coalesced for up to this long (default 2 ms) or this many (default 100). */
   ackDelayMs?: number;
   ackBatchMax?: number;
+  /**
+   * Attempts whose handler returned and whose ack or nack is still in flight with its slot already
+   * free for the next task (default: concurrency); past it, a returned handler keeps its slot.
+   */
+  acksInFlightMax?: number;
   /** Delay before a failed task is retried; undefined: the queue's backoff. */
   retryDelayMs?: (attempts: number, error: unknown) => number | undefined;
 }

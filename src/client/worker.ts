@@ -1,7 +1,11 @@
-// A worker: keeps up to `concurrency` tasks in hand with long-poll leases (worker-poller.ts), runs
+// A worker: keeps up to `concurrency` handlers running with long-poll leases (worker-poller.ts), runs
 // the handler of each under its lease-belief signal of DESIGN.md §2 (worker-belief.ts,
 // worker-attempt.ts), acks results in coalesced batches (worker-acks.ts), and on close finishes or
 // releases what it holds. This module holds the options, the slots and the shutdown.
+//
+// A slot is freed when its handler returns: the ack (or nack) then travels in the background, fenced
+// by its token, while the slot leases the next task. At most `acksInFlightMax` attempts wait for their
+// ack that way; past that, a returned handler keeps its slot until an ack answers.
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { LeasedTask } from '../protocol/commands.js';
 import type { Timer } from './clock.js';
@@ -10,7 +14,7 @@ import { raftqError } from './errors.js';
 import { AckBatcher } from './worker-acks.js';
 import { AttemptRunner, type AttemptHost, type WorkerCounters } from './worker-attempt.js';
 import { Attempt, marginMinMs } from './worker-belief.js';
-import { pollLeases, type PollHost } from './worker-poller.js';
+import { pollLeases, Pulse, type PollHost } from './worker-poller.js';
 import type { Handler, WorkerOptions } from './worker-types.js';
 
 export { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from './worker-belief.js';
@@ -25,15 +29,27 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   readonly margin: number;
   readonly maxHoldMs: number;
   readonly extendEveryMs: number;
+  readonly acksInFlightMax: number;
   readonly acks: AckBatcher;
+  readonly slotPulse = new Pulse();
   readonly counters: WorkerCounters = { completed: 0, failed: 0, released: 0, leased: 0 };
-  /** Keyed by attempt (task id and token): a task granted again while its old attempt settles is a second entry. */
+  /**
+   * Every attempt not yet settled, its ack in flight included. Keyed by attempt (task id and token): a
+   * task granted again while its old attempt settles is a second entry.
+   */
   private readonly inHand = new Map<string, Attempt>();
+  /** The attempts holding a slot: leased, running, or returned while the acks in flight are at the cap. */
+  private readonly slotHolders = new Set<Attempt>();
+  /** Attempts whose slot was freed while their ack or nack is in flight (at most acksInFlightMax). */
+  private detached = 0;
+  /** Returned attempts over the cap, oldest first: each frees its slot when an ack answers. */
+  private readonly overCap: Attempt[] = [];
+  /** The background acks and nacks of returned handlers, until each attempt is over. */
+  private readonly settling = new Set<Promise<void>>();
   private readonly pollAbort = new AbortController();
   private readonly runner: AttemptRunner<T, R>;
   private stopped = false;
   private closing: Promise<void> | null = null;
-  private slotWaiter: (() => void) | null = null;
   private drainWaiters: Array<() => void> = [];
   private pollLoop: Promise<void> | null = null;
 
@@ -70,6 +86,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     );
     const ackDelayMs = intOption(o.ackDelayMs, 2, 'ackDelayMs', 0, 60_000);
     const ackBatchMax = intOption(o.ackBatchMax, 100, 'ackBatchMax', 1, client.limits.ackBatchMax);
+    this.acksInFlightMax = intOption(o.acksInFlightMax, this.concurrency, 'acksInFlightMax', 0, 1_000_000);
     this.acks = new AckBatcher(client, client.clock, ackDelayMs, ackBatchMax);
     this.runner = new AttemptRunner(this, handler, o.retryDelayMs);
     workerCounter += 1;
@@ -81,7 +98,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     this.pollLoop ??= pollLeases(this);
   }
 
-  /** Tasks currently in hand. */
+  /** Tasks currently in hand: running, or returned with their ack or nack not yet answered. */
   get active(): number {
     return this.inHand.size;
   }
@@ -114,11 +131,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   }
 
   freeSlots(): number {
-    return this.concurrency - this.inHand.size;
-  }
-
-  slotFreed(): Promise<void> {
-    return new Promise<void>((resolve) => (this.slotWaiter = resolve));
+    return this.concurrency - this.slotHolders.size;
   }
 
   /** A leased task: `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
@@ -127,15 +140,44 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     const leaseMs = leased.leaseMs > 0 ? Math.min(leased.leaseMs, this.leaseMs) : this.leaseMs;
     const a = new Attempt(leased, leaseMs, grantedBy, this.margin, this.client.clock);
     this.inHand.set(a.key, a);
+    this.slotHolders.add(a);
     if (this.stopped) void this.runner.release(a);
     else this.runner.start(a);
   }
 
+  /**
+   * The handler returned and `settling` acks or nacks it: the slot is freed now if the acks in flight
+   * are under the cap, else when an ack answers; the attempt is over when `settling` is.
+   */
+  detach(a: Attempt, settling: Promise<void>): void {
+    if (this.detached < this.acksInFlightMax) {
+      this.detached += 1;
+      this.freeSlot(a);
+    } else {
+      this.overCap.push(a);
+    }
+    const over = settling.finally(() => {
+      if (this.slotHolders.has(a)) {
+        const i = this.overCap.indexOf(a);
+        if (i >= 0) this.overCap.splice(i, 1);
+      } else {
+        this.detached -= 1;
+        const next = this.overCap.shift();
+        if (next !== undefined) {
+          this.detached += 1;
+          this.freeSlot(next);
+        }
+      }
+      this.free(a);
+      this.settling.delete(over);
+    });
+    this.settling.add(over);
+  }
+
+  /** The attempt is over: it leaves the hand and frees its slot if it still holds one. */
   free(a: Attempt): void {
     this.inHand.delete(a.key);
-    const w = this.slotWaiter;
-    this.slotWaiter = null;
-    w?.();
+    this.freeSlot(a);
     if (this.inHand.size === 0) {
       const waiters = this.drainWaiters;
       this.drainWaiters = [];
@@ -143,14 +185,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     }
   }
 
+  private freeSlot(a: Attempt): void {
+    if (this.slotHolders.delete(a)) this.slotPulse.fire();
+  }
+
   // ---- shutdown ----
 
   private async shutdown(timeoutMs: number): Promise<void> {
     this.stopped = true;
     this.pollAbort.abort();
-    const w = this.slotWaiter;
-    this.slotWaiter = null;
-    w?.();
+    this.slotPulse.fire();
     if (this.inHand.size > 0) {
       const drained = new Promise<void>((resolve) => this.drainWaiters.push(resolve));
       let timer: Timer | null = null;
@@ -161,6 +205,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     this.acks.flush();
     await Promise.all([...this.inHand.values()].map((a) => this.runner.release(a)));
     await this.acks.drained();
+    await Promise.all([...this.settling]);
     await this.pollLoop?.catch(() => undefined);
     this.emit('closed');
   }

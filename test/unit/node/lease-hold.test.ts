@@ -1,0 +1,141 @@
+// The long-poll lease hold (src/node/lease-hold.ts): held while the state machine's hasReady says a
+// lease would grant nothing, woken by a task it can take, by concurrency freed, by a resume (a
+// periodic recheck: it sends no event), by step-down, and ended by maxHoldMs. Fake timers and clock.
+import { describe, expect, it } from 'vitest';
+import type { Timers } from '../../../src/node/driver-types.js';
+import { hasLeasable, holdForWork, RECHECK_MS, type HoldDeps } from '../../../src/node/lease-hold.js';
+import { encodeEnvelope, type Command, type SessionCommand, type TaskEvent } from '../../../src/protocol/index.js';
+import { QueueStateMachine } from '../../../src/statemachine/index.js';
+
+class Harness {
+  readonly sm = new QueueStateMachine();
+  now = 1_000;
+  private index = 0;
+  private timers: Array<{ at: number; fn: () => void }> = [];
+  private readonly subs = new Set<(e: TaskEvent) => void>();
+  private readonly stepDowns = new Set<() => void>();
+
+  readonly deps: HoldDeps = {
+    sm: this.sm,
+    clock: { monoMs: () => this.now, wallMs: () => this.now },
+    timers: {
+      setTimeout: (fn: () => void, ms: number) => {
+        const t = { at: this.now + ms, fn };
+        this.timers.push(t);
+        return t;
+      },
+      clearTimeout: (h: unknown) => void (this.timers = this.timers.filter((t) => t !== h)),
+    } satisfies Timers,
+    subscribe: (_f, fn) => {
+      this.subs.add(fn);
+      return () => this.subs.delete(fn);
+    },
+    onStepDown: (cb) => {
+      this.stepDowns.add(cb);
+      return () => this.stepDowns.delete(cb);
+    },
+  };
+
+  apply(...cmds: Command[]): void {
+    const sc: SessionCommand[] = cmds.map((cmd) => ({ session: null, seq: 0, cmd }));
+    this.sm.apply(++this.index, encodeEnvelope({ v: 1, mono: this.now, wall: this.now, cmds: sc }));
+    for (const e of this.sm.drainEvents()) for (const s of [...this.subs]) s(e);
+  }
+
+  /** Moves time on, running due timers in order. */
+  advance(ms: number): void {
+    const end = this.now + ms;
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= end).sort((a, b) => a.at - b.at)[0];
+      if (due === undefined) break;
+      this.timers = this.timers.filter((t) => t !== due);
+      this.now = due.at;
+      due.fn();
+    }
+    this.now = end;
+  }
+
+  get pendingTimers(): number {
+    return this.timers.length;
+  }
+
+  /** Starts a hold of a lease on `q`; `ended()` says whether it has returned. */
+  hold(q: string, maxHoldMs: number): { ended: () => boolean } {
+    let done = false;
+    const lease: SessionCommand = { session: null, seq: 0, cmd: { type: 'lease', queue: q, workerId: 'w', max: 1 } };
+    void holdForWork(this.deps, [lease], this.now, { deadline: this.now + 60_000, maxHoldMs }).then(
+      () => (done = true),
+    );
+    return { ended: () => done };
+  }
+}
+
+const flush = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+describe('lease hold', () => {
+  it('hasLeasable is the state machine hasReady: ready, not paused, below the queue concurrency', () => {
+    const h = new Harness();
+    expect(hasLeasable(h.sm, 'q')).toBe(false);
+    h.apply({ type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] });
+    expect(hasLeasable(h.sm, 'q')).toBe(true);
+    h.apply({ type: 'pauseQueue', queue: 'q' });
+    expect(hasLeasable(h.sm, 'q')).toBe(false);
+  });
+
+  it('a task enqueued wakes the hold; nothing does until maxHoldMs', async () => {
+    const h = new Harness();
+    h.apply({ type: 'createQueue', queue: 'q' });
+    const a = h.hold('q', 5_000);
+    h.advance(3_500);
+    await flush();
+    expect(a.ended()).toBe(false);
+    h.apply({ type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] });
+    await flush();
+    expect(a.ended()).toBe(true);
+    expect(h.pendingTimers).toBe(0);
+    const b = h.hold('empty', 5_000);
+    h.advance(4_999);
+    await flush();
+    expect(b.ended()).toBe(false);
+    h.advance(1);
+    await flush();
+    expect(b.ended()).toBe(true);
+  });
+
+  it('a paused queue holds even with waiting tasks, and a resume (no event) wakes it within RECHECK_MS', async () => {
+    const h = new Harness();
+    h.apply(
+      { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] },
+      { type: 'pauseQueue', queue: 'q' },
+    );
+    const a = h.hold('q', 20_000);
+    h.apply({ type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([2]) }] });
+    h.advance(RECHECK_MS * 3);
+    await flush();
+    expect(a.ended()).toBe(false);
+    h.apply({ type: 'resumeQueue', queue: 'q' });
+    h.advance(RECHECK_MS);
+    await flush();
+    expect(a.ended()).toBe(true);
+  });
+
+  it('a queue at its concurrency holds until an ack frees it', async () => {
+    const h = new Harness();
+    h.apply(
+      { type: 'createQueue', queue: 'q', settings: { concurrency: 1 } },
+      { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }, { payload: new Uint8Array([2]) }] },
+      { type: 'lease', queue: 'q', workerId: 'w', max: 1, leaseMs: 60_000 },
+    );
+    const leased = h.sm.read({ type: 'list', queue: 'q', state: 'leased' }).answer;
+    const task = (
+      (leased.ok ? leased.value : { items: [] }) as { items: Array<{ id: string; lease: { token: string } }> }
+    ).items[0];
+    expect(hasLeasable(h.sm, 'q')).toBe(false);
+    const a = h.hold('q', 20_000);
+    await flush();
+    expect(a.ended()).toBe(false);
+    h.apply({ type: 'ack', items: [{ id: task?.id ?? '', token: task?.lease.token ?? '' }] });
+    await flush();
+    expect(a.ended()).toBe(true);
+  });
+});
