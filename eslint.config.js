@@ -1,4 +1,4 @@
-// Lint rules that carry project law: the import direction of DESIGN.md §4 and no cycles.
+// Lint rules that carry project law: the import direction of docs/design.md §4 and no cycles.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
@@ -15,7 +15,7 @@ const layers = [
   { target: './src/checker', from: ['./src/raft', './src/statemachine', './src/client', './src/rpc', './src/node'] },
 ];
 
-// The pure layers never touch I/O, clocks or timers (DESIGN.md §4).
+// The pure layers never touch I/O, clocks or timers (docs/design.md §4).
 const pureForbidden = {
   paths: [
     'fs',
@@ -37,7 +37,7 @@ const pureForbidden = {
         ? [n]
         : [n, `node:${n}`],
     )
-    .map((name) => ({ name, message: 'src/raft, src/statemachine and src/protocol do no I/O (DESIGN.md §4).' })),
+    .map((name) => ({ name, message: 'src/raft, src/statemachine and src/protocol do no I/O (docs/design.md §4).' })),
 };
 
 export default tseslint.config(

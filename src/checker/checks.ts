@@ -1,4 +1,4 @@
-// The safety and liveness checks of FAULTS.md §1.3, one function each, over a HistoryIndex.
+// The safety and liveness checks of docs/faults.md §1.3, one function each, over a HistoryIndex.
 // Every check reports only what the history proves: an indeterminate (`info`) operation may or may
 // not have happened, so it never counts as evidence of a violation on its own.
 
@@ -225,7 +225,7 @@ function attemptExample(a: AttemptCall): Record<string, unknown> {
 /**
  * Q4/Q5 black-box: once a grant with a newer token completed at T, an ack / nack / release /
  * extend with an older token invoked after T must not succeed, unless it repeats the same kind of
- * call that ended (or, indeterminate, may have ended) that attempt before T: DESIGN.md §1.4 gives
+ * call that ended (or, indeterminate, may have ended) that attempt before T: docs/design.md §1.4 gives
  * it the original answer.
  */
 export function checkStaleAcksRefused(idx: HistoryIndex, opts: CheckOptions = {}): CheckResult {
@@ -313,7 +313,7 @@ interface GroupMember {
 }
 
 /**
- * Group FIFO (DESIGN.md §3): no task of a group is leased while an earlier task of the group is
+ * Group FIFO (docs/design.md §3): no task of a group is leased while an earlier task of the group is
  * certainly non-terminal. "Earlier" is the enqueue order (real time, or `compareTaskIds`).
  * Each grant is compared with the earlier member that may stay non-terminal the longest.
  */

@@ -34,7 +34,7 @@ export interface LeaseRequestValue {
 /**
  * One granted lease (record each grant of a batch lease as its own invoke/ok pair).
  * `beliefStart`: when the worker learned it holds the lease (the response's arrival);
- * `beliefEnd`: the SDK's belief deadline (DESIGN.md §2). The checker ends the interval earlier
+ * `beliefEnd`: the SDK's belief deadline (docs/design.md §2). The checker ends the interval earlier
  * at the invoke of the first ack / nack / release the holder sends with this token.
  */
 export interface LeaseGrant {
@@ -112,7 +112,7 @@ export type Op = EnqueueOp | LeaseOp | AttemptOp | CancelOp | ReadOp | FaultOp |
 export type OpKind = Op['f'];
 export type History = readonly Op[];
 
-/** A probe after the last heal: an enqueue → lease → ack round trip through `node` (FAULTS.md L1). */
+/** A probe after the last heal: an enqueue → lease → ack round trip through `node` (docs/faults.md L1). */
 export interface RecoveryProbe {
   node: string;
   time: MonoMs;

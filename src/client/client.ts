@@ -1,6 +1,6 @@
 // The raftq Client: finds the leader and follows it, holds a session so that retried commands apply
-// once (DESIGN.md §1.5), puts a deadline on every call, and retries only what the error table of
-// DESIGN.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
+// once (docs/design.md §1.5), puts a deadline on every call, and retries only what the error table of
+// docs/design.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
 // runs in the deterministic simulation.
 import { setMaxListeners } from 'node:events';
 import type { Command, CommandOf, ReadQuery } from '../protocol/commands.js';
@@ -101,7 +101,7 @@ export interface CommandResult<T extends ClientCommandType = ClientCommandType> 
   reply: Message;
   /** The reply decoded by the wire contract (src/protocol/wire.ts). */
   answer: AnswerOf<T>;
-  /** Clock time of the first send of this command, across retries (DESIGN.md §2 worker belief). */
+  /** Clock time of the first send of this command, across retries (docs/design.md §2 worker belief). */
   firstSentAt: number;
 }
 

@@ -1,5 +1,5 @@
 // Time for the SDK, injectable so the retry, session and worker logic runs under the deterministic
-// simulation and fake-clock tests. Durations are on a monotonic clock (DESIGN.md §2 worker belief).
+// simulation and fake-clock tests. Durations are on a monotonic clock (docs/design.md §2 worker belief).
 
 export interface Timer {
   cancel(): void;

@@ -1,4 +1,4 @@
-// Typed errors, one class per code of DESIGN.md §5's table, so callers can `instanceof` them. The
+// Typed errors, one class per code of docs/design.md §5's table, so callers can `instanceof` them. The
 // detail (field, reason, retryAfterMs, leaderHint ...) rides along unchanged.
 import { ERROR_TABLE, isErrorCode, type ErrorCode, type ErrorDetail, type Outcome } from '../protocol/errors.js';
 

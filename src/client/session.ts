@@ -1,4 +1,4 @@
-// One client session (DESIGN.md §1.5): sequence numbers, the lowest still-outstanding one (the
+// One client session (docs/design.md §1.5): sequence numbers, the lowest still-outstanding one (the
 // floor sent with every request, so the state machine can forget answers below it), and liveness.
 
 export class Session {

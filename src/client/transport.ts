@@ -14,7 +14,7 @@ export type StreamMethod = 'Events';
 /** A proto-shaped message (the wire contract's, src/protocol/wire-values.ts). */
 export type { Message } from '../protocol/wire-values.js';
 
-/** A failed call: the error detail of DESIGN.md §5 (connection failures are UNAVAILABLE). */
+/** A failed call: the error detail of docs/design.md §5 (connection failures are UNAVAILABLE). */
 export class TransportError extends Error {
   constructor(
     readonly detail: ErrorDetail,

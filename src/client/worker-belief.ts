@@ -1,4 +1,4 @@
-// Lease belief (DESIGN.md §2): one leased attempt in a worker's hand and the instant until which the
+// Lease belief (docs/design.md §2): one leased attempt in a worker's hand and the instant until which the
 // worker may believe it still holds the lease — first send of the granting (or last extending)
 // command + heldMs + leaseMs − margin. The attempt's signal fires then, whatever is in flight.
 import type { LeasedTask } from '../protocol/commands.js';
@@ -6,7 +6,7 @@ import type { Clock, Timer } from './clock.js';
 import { raftqError } from './errors.js';
 import type { WorkerTask } from './worker-types.js';
 
-/** ρmax of DESIGN.md §2: monotonic clocks agree in rate within 0.1 %. */
+/** ρmax of docs/design.md §2: monotonic clocks agree in rate within 0.1 %. */
 export const CLOCK_RATE_BOUND = 0.001;
 export const MARGIN_FLOOR_MS = 500;
 
@@ -74,7 +74,7 @@ export class Attempt {
   /** An extend first sent at `firstSentAt` succeeded: the belief moves on, unless it already ended. */
   extended(firstSentAt: number): void {
     const belief = firstSentAt + this.leaseMs - this.margin;
-    // The signal fires at the belief end whether or not an extend is in flight (DESIGN.md §2).
+    // The signal fires at the belief end whether or not an extend is in flight (docs/design.md §2).
     if (!this.over() && belief > this.beliefEnd) {
       this.beliefEnd = belief;
       this.armBelief();

@@ -1,5 +1,5 @@
 // A worker: keeps up to `concurrency` handlers running with long-poll leases (worker-poller.ts), runs
-// the handler of each under its lease-belief signal of DESIGN.md §2 (worker-belief.ts,
+// the handler of each under its lease-belief signal of docs/design.md §2 (worker-belief.ts,
 // worker-attempt.ts), acks results in coalesced batches (worker-acks.ts), and on close finishes or
 // releases what it holds. This module holds the options, the slots and the shutdown.
 //

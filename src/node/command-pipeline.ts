@@ -1,7 +1,7 @@
 // The leader's command pipeline: commands wait in `queued` until the next flush packs them into
 // entries (`proposing`, keyed by proposal id), Raft then says at which index each entry went
 // (`inflight`, keyed by log index), and the commands are answered once their entry is applied — or
-// failed when the entry is dropped, overwritten or the leadership is lost (FAULTS P8).
+// failed when the entry is dropped, overwritten or the leadership is lost (docs/faults.md P8).
 import type { Answer, ErrorDetail, SessionCommand } from '../protocol/index.js';
 import { encodeEnvelope, ENVELOPE_VERSION } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';

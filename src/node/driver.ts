@@ -411,7 +411,7 @@ export class NodeDriver implements ClientExecutor {
       this.advanceInFlight = false;
     } else if (!this.isLeader && wasLeader) {
       this.clock.stopLeading();
-      // Pending items were started under our term: fail them (FAULTS P8). Proposed ones may still
+      // Pending items were started under our term: fail them (docs/faults.md P8). Proposed ones may still
       // commit under the next leader, so their outcome is unknown.
       this.commands.failStarted(
         { code: 'UNAVAILABLE', message: 'leadership lost while committing', ...this.hint() },

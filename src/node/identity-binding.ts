@@ -1,4 +1,4 @@
-// Bootstrap identity (DESIGN.md §5): peers present their storage id and advertised address on every
+// Bootstrap identity (docs/design.md §5): peers present their storage id and advertised address on every
 // message; the leader commits them into the membership as soon as it has heard them, so that a member
 // that later comes back with a wiped disk is not counted for votes or commits. It also says, once per
 // change, when identities disagree.
@@ -63,7 +63,7 @@ export class IdentityBinding {
       this.log.info({ index: r.index, members: members.map((m) => [m.id, m.storageId]) }, 'binding member identities');
   }
 
-  /** Says, once per change, when storage identities disagree (DESIGN.md §5): a wiped disk is not a voter. */
+  /** Says, once per change, when storage identities disagree (docs/design.md §5): a wiped disk is not a voter. */
   report(ticks: number): void {
     if (ticks % 20 !== 0) return;
     this.reportMismatches();

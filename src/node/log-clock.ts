@@ -1,4 +1,4 @@
-// The two log clocks of DESIGN.md §2, as the leader stamps new entries.
+// The two log clocks of docs/design.md §2, as the leader stamps new entries.
 // `mono` continues from the newest stamp in the log and advances with this node's *monotonic*
 // clock, so wall-clock steps cannot shorten a lease; `wall` is the wall clock clamped never to go back.
 

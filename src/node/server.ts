@@ -327,7 +327,7 @@ function reportRecovery(recovered: NodeStorage['recovered'], log: Logger): void 
     const { reason, floor, fromTerm, toTerm } = recovered.lost;
     log.error(
       { reason, floor, fromTerm, toTerm },
-      'storage lost state this node had promised: restarting in recovery, one term up; it will not vote or campaign until it has caught up from a leader (FAULTS P11)',
+      'storage lost state this node had promised: restarting in recovery, one term up; it will not vote or campaign until it has caught up from a leader (docs/faults.md P11)',
     );
   } else if (recovered.hardState.recovery) {
     log.warn(
@@ -373,7 +373,7 @@ function running(
     if (faults()?.isPoweredOff) return;
     log.fatal({ err }, 'fatal storage or driver error: stopping the node');
     process.stderr.write(`raftq: ${config.id}: fatal: ${err.message}\n`);
-    // After a failed fsync the page cache is unknown (FAULTS P12): exit and recover from disk.
+    // After a failed fsync the page cache is unknown (docs/faults.md P12): exit and recover from disk.
     process.exit(4);
   };
   return { driver, stopped, shutdown };

@@ -1,6 +1,6 @@
-// The state machine's vocabulary (DESIGN.md §3): the entry envelope, every command, every answer,
+// The state machine's vocabulary (docs/design.md §3): the entry envelope, every command, every answer,
 // and the reads. Plain data, msgpackr-encodable. Task ids and fencing tokens are decimal strings on
-// the wire (DESIGN.md §1.3); both are below 2^53.
+// the wire (docs/design.md §1.3); both are below 2^53.
 
 import type { ErrorDetail } from './errors.js';
 
@@ -12,12 +12,12 @@ export interface SessionCommand {
   session: string | null;
   /** Per-session sequence number, ≥ 1; 0 when sessionless. */
   seq: number;
-  /** The lowest sequence number the client still awaits (DESIGN.md §1.5); answers below it are dropped. */
+  /** The lowest sequence number the client still awaits (docs/design.md §1.5); answers below it are dropped. */
   floor?: number;
   cmd: Command;
 }
 
-/** What a Raft Normal entry carries: stamps set by the leader when it created the entry (DESIGN.md §2). */
+/** What a Raft Normal entry carries: stamps set by the leader when it created the entry (docs/design.md §2). */
 export interface Envelope {
   v: number;
   /** Lease clock: monotonic, every duration is measured on it. */
@@ -249,7 +249,7 @@ export interface LeasedTask {
   id: string;
   queue: string;
   token: string;
-  /** Omitted in answers cached for session retries (DESIGN.md §1.5): read the task by id. */
+  /** Omitted in answers cached for session retries (docs/design.md §1.5): read the task by id. */
   payload?: Uint8Array;
   headers: Record<string, string>;
   priority: number;

@@ -1,4 +1,4 @@
-// The one error table of DESIGN.md §5: stable codes, the gRPC status that carries them, whether the
+// The one error table of docs/design.md §5: stable codes, the gRPC status that carries them, whether the
 // command may have been applied, and what the SDK does about it.
 
 export const ErrorCode = {
@@ -49,7 +49,7 @@ export interface ErrorSpec {
   readonly grpcCode: number;
   readonly outcome: Outcome;
   readonly retry: RetryPolicy;
-  /** Extra fields the error detail carries (DESIGN.md §5). */
+  /** Extra fields the error detail carries (docs/design.md §5). */
   readonly fields: readonly string[];
 }
 

@@ -1,4 +1,4 @@
-// The shared vocabulary: a leaf that imports nothing of ours (DESIGN.md §4).
+// The shared vocabulary: a leaf that imports nothing of ours (docs/design.md §4).
 export * from './errors.js';
 export * from './commands.js';
 export * from './limits.js';

@@ -35,7 +35,7 @@ export interface Limits {
   redriveMax: number;
   /** Commands in one Submit call (the SDK's coalesced batches). */
   submitItemsMax: number;
-  /** Lazy expiries run in buckets of this size (≥ 1 s, DESIGN.md §2). */
+  /** Lazy expiries run in buckets of this size (≥ 1 s, docs/design.md §2). */
   sweepBucketMs: number;
 }
 

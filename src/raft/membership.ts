@@ -11,7 +11,7 @@ export type MembershipChange =
   | { type: 'promote'; id: NodeId }
   | { type: 'remove'; id: NodeId }
   /**
-   * Bootstrap identity (DESIGN.md §5): fills in storage ids that are still unbound ('') and advertised
+   * Bootstrap identity (docs/design.md §5): fills in storage ids that are still unbound ('') and advertised
    * addresses. Ids and roles must stay the same; a bound storage id never changes this way.
    */
   | { type: 'bind'; members: Member[] };

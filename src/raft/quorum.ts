@@ -1,5 +1,5 @@
 // Majority decisions over the voters of a membership: commit index, vote tallies, check-quorum and
-// ReadIndex confirmation. A voter counts only with the storage it joined with (DESIGN.md §5).
+// ReadIndex confirmation. A voter counts only with the storage it joined with (docs/design.md §5).
 
 import type { Progress } from './progress.js';
 import type { Membership, NodeId, StorageId } from './types.js';

@@ -1,4 +1,4 @@
-// Recovery after a storage loss (FAULTS P11): a node whose disk lost synced state carries a floor, the
+// Recovery after a storage loss (docs/faults.md P11): a node whose disk lost synced state carries a floor, the
 // (index, term) bound of what it may have acknowledged. Until its log covers that floor again it
 // neither campaigns nor votes for a candidate whose log is behind the floor.
 

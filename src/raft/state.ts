@@ -47,7 +47,7 @@ export class CoreState {
 
   term = 0;
   vote: NodeId | null = null;
-  /** Non-null after a storage loss until caught up: no votes, no campaigns (FAULTS P11). */
+  /** Non-null after a storage loss until caught up: no votes, no campaigns (docs/faults.md P11). */
   recovery: RecoveryFloor | null = null;
   lead: NodeId | null = null;
   role: Role = 'follower';

@@ -2,7 +2,7 @@
 // Everything here is plain data (msgpackr-encodable) so the node can persist and send it as is.
 
 export type NodeId = string;
-/** Random id written when a data dir is formatted; a wiped disk comes back with a new one (DESIGN.md §5). */
+/** Random id written when a data dir is formatted; a wiped disk comes back with a new one (docs/design.md §5). */
 export type StorageId = string;
 /** Every message, entry and storage key names its Raft group, so one node can later host several. */
 export type GroupId = number;
@@ -47,7 +47,7 @@ export interface Entry {
 
 /**
  * Set when storage lost state this node may already have promised to peers (a synced record gone,
- * FAULTS P11): an upper bound of the (index, term) of the last entry its log had before the loss,
+ * docs/faults.md P11): an upper bound of the (index, term) of the last entry its log had before the loss,
  * so of every entry it may have acknowledged. Until its log is repaired, the node does not campaign,
  * and it votes only for a candidate whose log is at least as up to date as this bound — which, by
  * Raft's election rule, holds every committed entry the lost part held.
@@ -125,7 +125,7 @@ export type MessageType = (typeof MessageType)[keyof typeof MessageType];
 
 /**
  * One message between cores. Fields beyond the header are used per type; every message names its
- * group, term and both endpoints with the sender's storage id (DESIGN.md §5 storage identity).
+ * group, term and both endpoints with the sender's storage id (docs/design.md §5 storage identity).
  */
 export interface Message {
   type: MessageType;

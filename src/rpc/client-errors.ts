@@ -1,5 +1,5 @@
 // How the client port answers a refused call: the ErrorDetail as a gRPC status, with the detail in
-// the `raftq-error` trailer so grpcurl users see the stable code (DESIGN.md §5).
+// the `raftq-error` trailer so grpcurl users see the stable code (docs/design.md §5).
 import * as grpc from '@grpc/grpc-js';
 import { ERROR_TABLE, isErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import { ERROR_METADATA_KEY } from '../protocol/proto.js';

@@ -1,7 +1,7 @@
 // The client port (`--listen`): a thin adapter from client.proto calls to the node's ClientExecutor.
 // What a request means and what a reply holds is the wire contract of src/protocol (wire.ts,
 // wire-reads.ts); here requests are decoded and validated before the executor sees them, and
-// anything a client sends is answered with a status of DESIGN.md §5's table, never a throw.
+// anything a client sends is answered with a status of docs/design.md §5's table, never a throw.
 // Time comes from the injected clock, so the node simulation runs this exact code.
 import * as grpc from '@grpc/grpc-js';
 import { systemClock, systemWallNow, type Clock } from '../client/clock.js';

@@ -45,7 +45,7 @@ export interface ExecuteOptions {
   /**
    * Lease commands only: hold the request up to this long while the queue has no ready task, so
    * workers need few round trips. The answer then carries heldMs (time from receipt to the granting
-   * entry's creation, on this node's monotonic clock — DESIGN.md §2 worker belief).
+   * entry's creation, on this node's monotonic clock — docs/design.md §2 worker belief).
    */
   maxHoldMs?: number;
   signal?: AbortSignal;

@@ -6,7 +6,7 @@
 // (Raft retransmits). A write pending longer than the deadline ends the stream (its messages count
 // as failed) and the next message opens a new one; channels reconnect with back-off and keepalive
 // pings find dead connections, so a slow, dead or partitioned peer only ever costs its own bounded
-// slots (FAULTS.md P13). Snapshots stream one call each (InstallSnapshot).
+// slots (docs/faults.md P13). Snapshots stream one call each (InstallSnapshot).
 import * as grpc from '@grpc/grpc-js';
 import { assert } from '../protocol/assert.js';
 import { MessageType } from '../raft/types.js';
@@ -18,7 +18,7 @@ import { loadProtoFile } from './proto.js';
 
 export interface PeerTransportOptions {
   selfId: NodeId;
-  /** How this node dials each peer: id -> host:port (possibly a proxy; DESIGN.md §5). */
+  /** How this node dials each peer: id -> host:port (possibly a proxy; docs/design.md §5). */
   peers: ReadonlyMap<NodeId, string>;
   /** The cluster secret: every request carries its MAC (peer-auth.ts). Without it, no MAC is sent. */
   auth?: PeerAuth | null;

@@ -1,4 +1,4 @@
-// Admin commands on tasks and queues (DESIGN.md §3): cancel / promote / update a pending task;
+// Admin commands on tasks and queues (docs/design.md §3): cancel / promote / update a pending task;
 // purge (cancel every non-terminal task) and delete a queue, a capped amount per entry (jobs.ts).
 
 import type { Answer, CommandOf } from '../protocol/index.js';

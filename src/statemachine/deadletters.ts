@@ -1,4 +1,4 @@
-// Dead letters (DESIGN.md §3): a task that becomes `dead` is copied to its queue's dead-letter
+// Dead letters (docs/design.md §3): a task that becomes `dead` is copied to its queue's dead-letter
 // queue (same entry); redrive sends dead letters (or uncopied dead tasks) back as new tasks.
 
 import type { Answer, CommandOf, TaskSpec } from '../protocol/index.js';

@@ -1,4 +1,4 @@
-// Enqueue (DESIGN.md §3): all-or-nothing per command; idempotency keys per queue deduplicate for
+// Enqueue (docs/design.md §3): all-or-nothing per command; idempotency keys per queue deduplicate for
 // idempotencyWindowMs from the first enqueue and outlive the task (tombstones).
 
 import type { Answer, CommandOf, DedupSpec, EnqueueItemAnswer, TaskSpec } from '../protocol/index.js';

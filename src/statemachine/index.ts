@@ -1,4 +1,4 @@
-// The queue state machine: pure, deterministic, imports only src/protocol (DESIGN.md §4).
+// The queue state machine: pure, deterministic, imports only src/protocol (docs/design.md §4).
 export { QueueStateMachine, backoffDelay, DEFAULT_MACHINE_LIMITS } from './machine.js';
 export type { MachineOptions, MachineCounters, MachineLimits, TaskCount } from './machine.js';
 export type { Limits } from '../protocol/index.js';

@@ -1,4 +1,4 @@
-// Lease and its endings (DESIGN.md §1.4): lease grants the ready tasks of a queue, fenced by the
+// Lease and its endings (docs/design.md §1.4): lease grants the ready tasks of a queue, fenced by the
 // granting entry's index; ack / nack / release / extend check (id, token) and the deadline. A repeat
 // of how an attempt already ended returns the stored original answer.
 
@@ -114,7 +114,7 @@ function findAttempt(t: Task, token: number): Attempt | undefined {
 
 /**
  * Shared checks of ack / nack / extend / release. A repeat of how this attempt already ended
- * returns the original answer (checked first, DESIGN.md §1.4); then token and deadline.
+ * returns the original answer (checked first, docs/design.md §1.4); then token and deadline.
  */
 function checkLease(
   st: MachineState,

@@ -1,4 +1,4 @@
-// The queue state machine (DESIGN.md §1–§3). Pure and deterministic: the same log gives the same
+// The queue state machine (docs/design.md §1–§3). Pure and deterministic: the same log gives the same
 // state, answers and digest on every replica. It reads no clock: time is the entry's stamps.
 //
 // apply(entry) is, in order:
@@ -56,7 +56,7 @@ export class QueueStateMachine {
 
   constructor(opts: MachineOptions = {}) {
     const limits = { ...DEFAULT_MACHINE_LIMITS, ...(opts.limits ?? {}) };
-    if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (DESIGN.md §2)');
+    if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (docs/design.md §2)');
     this.limits = limits;
     this.state = new MachineState(limits, opts.events ?? true);
   }

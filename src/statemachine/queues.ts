@@ -1,4 +1,4 @@
-// Queues (DESIGN.md §3): created by the first enqueue or createQueue with the default settings;
+// Queues (docs/design.md §3): created by the first enqueue or createQueue with the default settings;
 // configure patches settings. Pause parks the queue's delayed tasks outside the timer heaps.
 
 import type { Answer, CommandOf, KeyLimits, QueueSettings } from '../protocol/index.js';

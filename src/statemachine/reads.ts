@@ -1,4 +1,4 @@
-// Reads (DESIGN.md §3): task by id, list by queue and state with a cursor, dead letters, queue
+// Reads (docs/design.md §3): task by id, list by queue and state with a cursor, dead letters, queue
 // stats, queues, sessions. Derived fields (ages, expired leases) are computed at the asOf stamps.
 // Reads are not on the apply path: a page scans its queue, O(queue length).
 

@@ -1,4 +1,4 @@
-// Sessions (DESIGN.md §1.5): exactly-once commands by (session, seq). A cached seq returns its
+// Sessions (docs/design.md §1.5): exactly-once commands by (session, seq). A cached seq returns its
 // stored answer; `floor` prunes answers the client will not retry.
 
 import type { Answer, CommandOf, LeasedTask, SessionCommand } from '../protocol/index.js';
@@ -75,7 +75,7 @@ export function removeSession(st: MachineState, s: Session): void {
   st.sessions.delete(s.id);
 }
 
-/** Cached session answers keep no payloads (DESIGN.md §1.5): a retried lease reads the task by id. */
+/** Cached session answers keep no payloads (docs/design.md §1.5): a retried lease reads the task by id. */
 function stripPayloads(answer: Answer): Answer {
   if (!answer.ok) return answer;
   const v = answer.value as { tasks?: LeasedTask[] } | null;

@@ -1,4 +1,4 @@
-// Snapshot / restore (DESIGN.md §3): a sequence of chunks, each one msgpack value, so the node can
+// Snapshot / restore (docs/design.md §3): a sequence of chunks, each one msgpack value, so the node can
 // write or send them while yielding to the event loop. Heaps of ready / delayed / leased tasks are
 // rebuilt from task states (their pop order depends only on their keys); the lazy timer heaps are
 // stored verbatim, stale entries included, so a restored replica spends its per-entry budgets

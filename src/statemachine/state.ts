@@ -137,7 +137,7 @@ export function err(code: ErrorDetail['code'], message: string, extra?: Partial<
   return { ok: false, error: { code, message, ...extra } };
 }
 
-/** Lazy expiries run at bucket boundaries (≥ 1 s, DESIGN.md §2). */
+/** Lazy expiries run at bucket boundaries (≥ 1 s, docs/design.md §2). */
 export function bucket(st: MachineState, t: number): number {
   const b = st.limits.sweepBucketMs;
   return Math.ceil(t / b) * b;

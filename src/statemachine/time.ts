@@ -1,4 +1,4 @@
-// Time (DESIGN.md §2): before each entry's commands, the transitions due at its stamps — lease
+// Time (docs/design.md §2): before each entry's commands, the transitions due at its stamps — lease
 // expiries, delayed tasks on mono, delayed tasks on wall, TTL expiries — capped per entry; then
 // the lazy removals (retention, idempotency keys, sessions) at bucket boundaries, capped too.
 

@@ -1,4 +1,4 @@
-// Damaged log records on a real node's disk (issue #4, FAULTS P11): a corrupted record in the
+// Damaged log records on a real node's disk (issue #4, docs/faults.md P11): a corrupted record in the
 // uncommitted tail is truncated at start-up and the node rejoins; a corrupted record inside the
 // committed prefix stops the node with a clear error while the rest of the cluster carries on.
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// An idle cluster appends nothing (issue #4, DESIGN.md §2): with only a paused queue of delayed tasks
+// An idle cluster appends nothing (issue #4, docs/design.md §2): with only a paused queue of delayed tasks
 // (due while we watch), the commit index stays put on every node. The control half shows the watch
 // does see appends: a due delayed task in a running queue makes the leader propose advanceTime.
 import { describe, expect, it } from 'vitest';

@@ -1,4 +1,4 @@
-// A minority node whose disk loses synced writes (FAULTS F7/P11, the jepsen-like `disk` finding of
+// A minority node whose disk loses synced writes (docs/faults.md F7/P11, the jepsen-like `disk` finding of
 // seed 104): its newest LevelDB log file is cut short, which LevelDB takes for a torn final write.
 // The promise file shows the node had promised more, so it restarts one term up and in recovery:
 // it does not vote or campaign until it has caught up from a leader, and nothing acknowledged is lost.

@@ -1,4 +1,4 @@
-// Power loss of every node at once, right after acknowledgements (issue #4, DESIGN.md §1.1). The
+// Power loss of every node at once, right after acknowledgements (issue #4, docs/design.md §1.1). The
 // storage fault layer (RAFTQ_TEST_STORAGE_FAULTS) turns SIGUSR2 into "drop every write whose fsync had
 // not completed, then SIGKILL". After a restart nothing acknowledged may be missing; with the group
 // commit's `sync: true` dropped (=drop-sync) the same check must report the loss.

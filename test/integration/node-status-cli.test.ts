@@ -38,7 +38,7 @@ describe('raftq status --json', () => {
     }
 
     // The unreachable member's id comes from the replicated membership: wait until the first leader
-    // has committed every member's advertised address (DESIGN.md §5 bootstrap).
+    // has committed every member's advertised address (docs/design.md §5 bootstrap).
     await waitFor(
       async () => ((await statusOf(c, leader))?.members.every((m) => m.address !== '') ? true : undefined),
       10_000,

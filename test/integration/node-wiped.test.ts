@@ -1,4 +1,4 @@
-// A member whose data dir was wiped comes back with a new storage id (issue #4, DESIGN.md §5): the
+// A member whose data dir was wiped comes back with a new storage id (issue #4, docs/design.md §5): the
 // first leader committed every member's storage id, so the wiped node is not counted for votes or
 // commits, and the cluster says so in its log. With the third node down, the leader and the wiped
 // node together must not commit anything (they would if the wiped node counted).

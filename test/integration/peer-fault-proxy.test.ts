@@ -1,5 +1,5 @@
 // The peer transport dialling through the jepsen-like fault proxy: partitions end in deadlines, not
-// wedged channels, and delivery resumes after the heal (FAULTS.md P13, F3, F4).
+// wedged channels, and delivery resumes after the heal (docs/faults.md P13, F3, F4).
 import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType } from '../../src/raft/types.js';
 import type { Message } from '../../src/raft/types.js';

@@ -105,7 +105,7 @@ describe('SDK workers on a real cluster', () => {
       w.on('error', () => undefined);
     });
     await started;
-    // Every node stops: no extend can get through (DESIGN.md §2: leaseMs − margin = 4000 − 508).
+    // Every node stops: no extend can get through (docs/design.md §2: leaseMs − margin = 4000 − 508).
     for (const s of tc.cluster.specs) await tc.cluster.signal(s.id, 'SIGSTOP');
     await waitFor(() => (abortedAt > 0 ? true : undefined), 10_000, 'the handler was aborted');
     for (const s of tc.cluster.specs) await tc.cluster.signal(s.id, 'SIGCONT');

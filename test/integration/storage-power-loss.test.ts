@@ -1,4 +1,4 @@
-// Power loss of a real process (FAULTS F6): a child persists and acknowledges entries; SIGUSR2 makes
+// Power loss of a real process (docs/faults.md F6): a child persists and acknowledges entries; SIGUSR2 makes
 // its fault layer drop every unsynced write and SIGKILL the process. Nothing acknowledged may be
 // missing after recovery, and the same check must fail when the group commit loses `sync: true`.
 import { spawn } from 'node:child_process';

@@ -53,7 +53,7 @@ export class SimDisk {
   }
 
   /**
-   * A disk that loses synced writes (FAULTS F7: a minority's records corrupted or truncated): the
+   * A disk that loses synced writes (docs/faults.md F7: a minority's records corrupted or truncated): the
    * last `k` synced writes vanish. Returns how many did, and what the node had promised before.
    */
   loseSyncedTail(k: number): { lost: number; hardTerm: number; term: number; index: number } {

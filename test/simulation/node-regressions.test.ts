@@ -8,7 +8,7 @@ describe('node simulation - known bugs', () => {
   // on becoming leader, the entries above `applied` — never the stamps of entries it applied. So a
   // follower that becomes leader stamps `mono` from the newest stamp it saw at start (0 on a fresh
   // node, or its snapshot's) plus its elapsed time, below what its state machine already applied
-  // (DESIGN.md §2: continue from the newest stamp in the log). The state machine clamps, so every
+  // (docs/design.md §2: continue from the newest stamp in the log). The state machine clamps, so every
   // lease, delay, TTL and session expiry stalls for the size of the gap (liveness, not safety; in
   // production the gap is the whole time since the node started or since its last snapshot).
   // Fix: observe sm.lastMono()/lastWall() in onSoftState when becoming leader (or each applied stamp).

@@ -28,7 +28,7 @@ export interface SimOptions {
   partitions?: number;
   wipeChance?: number;
   /**
-   * Chance that a crash also loses the node's last synced writes (FAULTS F7), while every other node
+   * Chance that a crash also loses the node's last synced writes (docs/faults.md F7), while every other node
    * is up and trusted. Off by default, so the seeds of the other tests replay the same schedules.
    */
   tailLossChance?: number;

@@ -3,7 +3,7 @@ import { runRange } from './seeds.js';
 import { runSeed } from './sim.js';
 import type { SimOptions } from './sim.js';
 
-// FAULTS F7 / P11: a minority node's disk loses its last synced writes (a LevelDB log file cut short
+// docs/faults.md F7 / P11: a minority node's disk loses its last synced writes (a LevelDB log file cut short
 // looks exactly like a torn, never-acknowledged write). The node storage notices through its promise
 // file and restarts the node one term up and in recovery: no votes, no campaigns until its log holds
 // everything that could have been committed with its lost acknowledgements. Replay a seed with

@@ -14,7 +14,7 @@
  * Snapshot data lives in files (snapshot-files.ts), not here.
  *
  * Writes: every call goes through ONE serial queue (write-queue.ts, group commit), so vote and log
- * writes never reorder (FAULTS P2–P4). A failed write is fatal (P12): the store refuses every later
+ * writes never reorder (docs/faults.md P2–P4). A failed write is fatal (P12): the store refuses every later
  * call. What a write does to the log is planned by pure functions (persist-plan.ts); recovery reads
  * live in store-recovery.ts, the data dir's identity in store-format.ts.
  *
@@ -88,7 +88,7 @@ export interface Truncation {
   fromIndex: number;
   /**
    * The highest removed index. This node may have acknowledged entries up to it, so a majority may
-   * have counted them: it should not grant votes until its log is repaired past it (FAULTS P11).
+   * have counted them: it should not grant votes until its log is repaired past it (docs/faults.md P11).
    */
   throughIndex: number;
   removedKeys: number;
@@ -336,7 +336,7 @@ export class DurableStore {
   /**
    * Drops entries ≤ upToIndex, which a durable snapshot must cover. The "log starts at" marker is
    * made durable first; the keys are then deleted in bounded batches, so a crash in between leaves
-   * only garbage that recovery ignores (LevelDB clear() is not atomic: FAULTS P6).
+   * only garbage that recovery ignores (LevelDB clear() is not atomic: docs/faults.md P6).
    */
   async compact(upToIndex: number, options: { group?: GroupId } = {}): Promise<void> {
     this.assertUsable();

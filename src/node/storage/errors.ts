@@ -15,7 +15,7 @@ export class StorageError extends Error {
   }
 }
 
-/** A checksum mismatch or a missing record that recovery may not repair (FAULTS P11). */
+/** A checksum mismatch or a missing record that recovery may not repair (docs/faults.md P11). */
 export class CorruptionError extends StorageError {
   constructor(
     message: string,
@@ -27,7 +27,7 @@ export class CorruptionError extends StorageError {
   }
 }
 
-/** The data dir was formatted for another cluster (DESIGN.md §5). */
+/** The data dir was formatted for another cluster (docs/design.md §5). */
 export class ClusterMismatchError extends StorageError {
   constructor(
     readonly expected: string,
@@ -47,7 +47,7 @@ export class NotFormattedError extends StorageError {
 }
 
 /**
- * A write or fsync failed: the page cache state is unknown (FAULTS P12), so the store refuses
+ * A write or fsync failed: the page cache state is unknown (docs/faults.md P12), so the store refuses
  * every later call; the node must stop and recover from disk.
  */
 export class StoreFailedError extends StorageError {

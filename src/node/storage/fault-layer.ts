@@ -1,5 +1,5 @@
 /*
- * Storage fault layer, for tests only (FAULTS F6–F8): a KvStore wrapper the test harness installs
+ * Storage fault layer, for tests only (docs/faults.md F6–F8): a KvStore wrapper the test harness installs
  * through DurableStore.open(dir, { wrapKv }). It is never constructed on the production path.
  *
  * Power-loss model. A batch written with `sync: false` reaches LevelDB at once (so reads and a plain

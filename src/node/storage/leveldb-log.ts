@@ -3,7 +3,7 @@
  * them. LevelDB recovers a damaged log record by *dropping* it and the rest of its 32 KiB block
  * ("ignoring error ... dropping N bytes" in its LOG), and classic-level exposes no paranoid mode: a
  * flipped bit would silently roll this node's durable state back (acknowledged entries, even its
- * vote: FAULTS P10/P11, F7). Our record checksums cannot see records that were dropped whole.
+ * vote: docs/faults.md P10/P11, F7). Our record checksums cannot see records that were dropped whole.
  *
  * Log format (leveldb doc/log_format.md): 32 KiB blocks of records
  *   checksum u32 LE (masked crc32c of type ‖ data) | length u16 LE | type u8 | data

@@ -173,7 +173,7 @@ export class NodeStorage {
     try {
       await this.snapshots.write(snapshot);
     } catch (error) {
-      // A failed snapshot fsync leaves the disk state unknown, like a failed log write (FAULTS P12).
+      // A failed snapshot fsync leaves the disk state unknown, like a failed log write (docs/faults.md P12).
       throw this.fail(new StoreFailedError(error));
     }
   }

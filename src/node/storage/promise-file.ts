@@ -4,10 +4,10 @@
  * before anything that depends on that batch is sent.
  *
  * Why: LevelDB treats a record cut short at the end of its newest log file as a torn write and drops
- * it. A torn write was never acknowledged, but a disk that loses or truncates synced data (FAULTS F7)
+ * it. A torn write was never acknowledged, but a disk that loses or truncates synced data (docs/faults.md F7)
  * produces the same bytes, and then the node would come back with an older term, vote or log than it
  * promised: a second vote in a term, or an acknowledged entry that is no longer on a majority
- * (FAULTS P11). The store stamps each batch with a sequence number and the file records the newest
+ * (docs/faults.md P11). The store stamps each batch with a sequence number and the file records the newest
  * stamp that was durable; a store whose stamp is behind the file's lost synced writes.
  *
  * Layout: two 4 KiB slots written alternately (a torn write spoils at most the one being written),

@@ -1,6 +1,6 @@
 // Recovery reads: a group's header records and its log scan, stopping at the first damaged, missing
 // or inconsistent record, and the rule for which damage a node may repair (a tail beyond the commit
-// index) and which stops it (anything inside the committed prefix: FAULTS P11).
+// index) and which stops it (anything inside the committed prefix: docs/faults.md P11).
 import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
 import { CorruptionError } from './errors.js';
 import type { KvStore } from './kv.js';
@@ -94,7 +94,7 @@ export async function scanLog(kv: KvStore, group: GroupId, start: LogStartRecord
   throw new CorruptionError(`group ${group}: log scan did not end`);
 }
 
-/** Damage at or below the commit index, or a missing committed entry, stops the node (FAULTS P11). */
+/** Damage at or below the commit index, or a missing committed entry, stops the node (docs/faults.md P11). */
 export function checkRecoverable(
   group: GroupId,
   hardState: HardState,

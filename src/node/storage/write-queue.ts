@@ -1,5 +1,5 @@
 // The store's one serial write queue (group commit): whatever queued while a write was in flight goes
-// out as the next single `batch(..., { sync: true })`, so vote and log writes never reorder (FAULTS
+// out as the next single `batch(..., { sync: true })`, so vote and log writes never reorder (docs/faults.md
 // P2–P4). After each durable batch `afterBatch` runs (the promise file) before any of its writes
 // resolves. A failed write is fatal (P12): every queued and later write is refused with the failure.
 import { performance } from 'node:perf_hooks';

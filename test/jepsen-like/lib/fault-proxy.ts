@@ -1,4 +1,4 @@
-// A TCP relay for fault injection on loopback (FAULTS.md F3/F4): one FaultProxy per directed link
+// A TCP relay for fault injection on loopback (docs/faults.md F3/F4): one FaultProxy per directed link
 // `from -> to` listens on 127.0.0.1:0 and forwards to `to`'s peer address; node `from` dials the
 // proxy instead of the peer. The fault can change at run time:
 //   pass   forward everything;

@@ -1,4 +1,4 @@
-// The nemeses of FAULTS.md §1.1: each episode injects one fault shape, records it as a fault
+// The nemeses of docs/faults.md §1.1: each episode injects one fault shape, records it as a fault
 // window in the history (start ... stop, same kind and target), holds it, then undoes it. An
 // episode ends early (still undoing its fault) when the fault phase is over.
 import type { HistoryRecorder } from '../../../src/checker/index.js';
@@ -78,7 +78,7 @@ export async function targets(ctx: NemesisContext, shape: string): Promise<strin
     case 'follower':
       return [await followerOf(ctx)];
     case 'minority': {
-      // Half the time the minority holds the leader, half the time it does not (FAULTS.md §1.2).
+      // Half the time the minority holds the leader, half the time it does not (docs/faults.md §1.2).
       const withLeader = ctx.rng.next() < 0.5;
       const rest = ctx.rng.sample(
         ids.filter((id) => id !== leader),
@@ -138,7 +138,7 @@ export async function rollingRestart(ctx: NemesisContext): Promise<void> {
 export async function pauseEpisode(ctx: NemesisContext, shape?: string, holdMs?: number): Promise<void> {
   const s = shape ?? ctx.rng.pick(['leader', 'follower', 'minority', 'majority']);
   const ids = await targets(ctx, s);
-  // Below, around and above the election timeout, and above the lease time (FAULTS.md F2).
+  // Below, around and above the election timeout, and above the lease time (docs/faults.md F2).
   const e = ctx.electionMs;
   const hold = holdMs ?? ctx.rng.pick([e / 3, e, 3 * e, ctx.leaseMs + 1_500]);
   await episode(
@@ -310,7 +310,7 @@ export async function clockEpisode(ctx: NemesisContext, shape?: string): Promise
       }
     };
   } else if (s === 'drift') {
-    // Within ρmax = 0.1 % of DESIGN.md §2 (beyond it is the planted `mono-drift` run).
+    // Within ρmax = 0.1 % of docs/design.md §2 (beyond it is the planted `mono-drift` run).
     inject = () => ctx.cluster.setClock(ids[0]!, { monoRate: ctx.rng.between(0.9995, 1.0005) });
   } else inject = () => Promise.all(ids.map((id) => ctx.cluster.setClock(id, { wallOffsetMs: bump() })));
   await episode(ctx, 'clock', label(s, ids), inject, s === 'strobe' ? 0 : hold, reset);

@@ -1,4 +1,4 @@
-// Planted bugs (FAULTS.md §1.4.5): the suite must catch each of these. None is a switch in the
+// Planted bugs (docs/faults.md §1.4.5): the suite must catch each of these. None is a switch in the
 // production code: `ack-before-fsync` uses the test-only storage fault layer's drop-sync mode, and
 // the state-machine bugs run a patched private copy of dist/ made here, in the run folder.
 import { cpSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -20,7 +20,7 @@ export interface Plant {
   caughtBy: string;
   /** Text replacements [file, from, to] in dist/src/statemachine/<file> (each must match). */
   patches?: [string, string, string][];
-  /** Leader mono clock rate, beyond ρmax (DESIGN.md §2). */
+  /** Leader mono clock rate, beyond ρmax (docs/design.md §2). */
   leaderMonoRate?: number;
 }
 

@@ -270,7 +270,7 @@ async function runInside(
 /**
  * The probe's servers: the node first. Unless strict, the others follow, because a follower's
  * NOT_LEADER carries no leader hint while members' client addresses are not yet part of the
- * replicated membership (DESIGN.md §5); strict probes use the node alone.
+ * replicated membership (docs/design.md §5); strict probes use the node alone.
  */
 function probeServers(c: JepsenCluster, id: string, strict: boolean): string[] {
   const own = c.clientAddress(id);

@@ -1,5 +1,5 @@
 // The fault schedules: a rotation through nemesis classes (`--nemesis kill,pause,...|all`), and the
-// named combinations of FAULTS.md §1.2 (`--schedule C1`). A schedule runs rounds until the fault
+// named combinations of docs/faults.md §1.2 (`--schedule C1`). A schedule runs rounds until the fault
 // phase ends; every round leaves the cluster healed, with a quiet period between rounds.
 import {
   clockEpisode,
@@ -34,7 +34,7 @@ export const scheduleNames: readonly ScheduleName[] = [
   'C11',
   'C13',
 ];
-/** Need the membership commands of a later issue (FAULTS.md F9). */
+/** Need the membership commands of a later issue (docs/faults.md F9). */
 export const needsMembership = ['C5', 'C12'] as const;
 
 export interface Schedule {

@@ -1,4 +1,4 @@
-// White-box checks from polling every node's /status during the run (FAULTS.md Q10, Q12): at most
+// White-box checks from polling every node's /status during the run (docs/faults.md Q10, Q12): at most
 // one leader per term, a node's term never decreases (across restarts too: it is durable), and applied ≤
 // committed on every node. The history's checker is black-box; these complement it.
 import type { NodeStatus } from './cluster.js';

@@ -1,7 +1,7 @@
 // The workload: producers and workers over the real SDK, each a sequential history process.
 // Producers enqueue unique values (some with idempotency keys, some in FIFO groups) and retry
 // indeterminate outcomes with the same key. Workers lease one task at a time with the raw lease
-// command, so they can record the fencing token and the believed-held interval of DESIGN.md §2,
+// command, so they can record the fencing token and the believed-held interval of docs/design.md §2,
 // then ack, nack, release, extend, crash (abandon the lease) or ack late on purpose.
 import { Client, RaftqError } from '../../../src/client/index.js';
 import { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from '../../../src/client/worker.js';
@@ -24,7 +24,7 @@ export interface WorkloadOptions {
   queue?: string;
   producers?: number;
   workers?: number;
-  /** Lease length asked for; the belief margin follows DESIGN.md §2. */
+  /** Lease length asked for; the belief margin follows docs/design.md §2. */
   leaseMs?: number;
   /** Long-poll hold of an empty lease request. */
   holdMs?: number;
@@ -158,7 +158,7 @@ export class Workload {
         ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
         ...(group !== undefined ? { group } : {}),
       };
-      // An indeterminate keyed enqueue is retried with the same key (FAULTS.md F12).
+      // An indeterminate keyed enqueue is retried with the same key (docs/faults.md F12).
       for (let attempt = 0; attempt < 4 && !stop.aborted; attempt += 1) {
         const op = rec.invoke(name, 'enqueue', base);
         try {

@@ -259,12 +259,12 @@ interface Belief {
   grantAt: number;
   /** True time the holder stopped believing (handler ended, signal fired, ack/nack/release sent). */
   endAt: number | null;
-  /** DESIGN.md §2's belief end in true time, as computed from the wire (first send + heldMs + ...). */
+  /** docs/design.md §2's belief end in true time, as computed from the wire (first send + heldMs + ...). */
   formulaEnd: number;
 }
 
 /**
- * Worker belief intervals (DESIGN.md §2): when a worker receives a grant for a task, no other
+ * Worker belief intervals (docs/design.md §2): when a worker receives a grant for a task, no other
  * worker may still believe it holds that task; and a worker whose handler runs past the formula's
  * belief end must have had its AbortSignal fired by then.
  */

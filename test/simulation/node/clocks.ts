@@ -8,7 +8,7 @@ import type { ClockSource } from '../../../src/node/log-clock.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import type { Scheduled, Scheduler } from './scheduler.js';
 
-/** ρmax of DESIGN.md §2. */
+/** ρmax of docs/design.md §2. */
 export const RHO = 0.001;
 
 export class MonoClock {

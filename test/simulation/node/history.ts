@@ -9,7 +9,7 @@
 //   calls itself: one logical call per (client, session, seq), invoked at its first send and
 //   completed by the first reply the SDK receives (or a LEASE_LOST refusal); a call never answered
 //   stays open, which the checker reads as indeterminate. Each grant of a batch is its own pair, with
-//   the belief bounds the simulation computes from DESIGN.md §2's formula (in true time);
+//   the belief bounds the simulation computes from docs/design.md §2's formula (in true time);
 // - after the drain, one read per node of every task, taken while all nodes have applied the same
 //   index, and every node's (index, digest) pairs.
 import {

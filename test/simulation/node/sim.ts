@@ -46,7 +46,7 @@ export interface NodeSimOptions {
   faultMs?: number;
   /** Bound on the drain after the faults stop. */
   livenessMs?: number;
-  /** Monotonic clocks' rates differ by at most this much (DESIGN.md §2's ρmax is 0.001). */
+  /** Monotonic clocks' rates differ by at most this much (docs/design.md §2's ρmax is 0.001). */
   rho?: number;
   /** Multiplies every node's monotonic rate: > 1 + rho breaks the documented bound (expected failure). */
   nodeRateFactor?: number;
@@ -572,7 +572,7 @@ export class NodeSimulation {
   }
 
   /**
-   * DESIGN.md §2: a leader's `mono` continues from the newest stamp in its log, so stamps never go
+   * docs/design.md §2: a leader's `mono` continues from the newest stamp in its log, so stamps never go
    * back along the log: an entry made durable above a node's applied index carries a stamp at least
    * its applied mono. (A lag delays every lease, delay and expiry by its size: liveness.)
    */
@@ -694,7 +694,7 @@ export class NodeSimulation {
   }
 
   /**
-   * DESIGN.md §2 directly: when a grant or extend reaches the worker, the belief it yields ends before
+   * docs/design.md §2 directly: when a grant or extend reaches the worker, the belief it yields ends before
    * the lease can expire: belief time left ≤ the time the current leader's mono needs to reach the
    * deadline (a later leader starts lower, which only lengthens the lease).
    */

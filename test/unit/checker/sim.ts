@@ -1,7 +1,7 @@
 // A tiny, correct, single-log queue that produces valid histories for property tests of the checker.
 // Each step is an operation with an invoke, an apply point on the log (apply times and log indexes
 // increase in step order) and a completion; processes are sequential, different processes overlap.
-// Semantics follow DESIGN.md: fencing token = log index of the grant, leases expire on log time,
+// Semantics follow docs/design.md: fencing token = log index of the grant, leases expire on log time,
 // groups are strict FIFO, idempotency keys deduplicate, a repeated ending call gets its original answer.
 
 import type { FinalObservations, FinalTask, Op, OpType, TaskState } from '../../../src/checker/index.js';

@@ -50,7 +50,7 @@ function blocking(clock: FakeClock) {
   return { seen, handler, finish: () => finishAll?.() };
 }
 
-describe('Worker: lease belief (DESIGN.md §2)', () => {
+describe('Worker: lease belief (docs/design.md §2)', () => {
   it('fires the AbortSignal at send + heldMs + leaseMs − margin when extends cannot get through, and still acks', async () => {
     const { clock, transport, client } = setup();
     await client.queue('q').enqueue('a');

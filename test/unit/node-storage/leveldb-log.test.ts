@@ -34,7 +34,7 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     expect((error as Error).message).toMatch(/LevelDB file \d+\.log .* is damaged at byte \d+ \(checksum mismatch\)/);
   });
 
-  it('a synced last record cut off: recovers what is left, one term up and in recovery (FAULTS P11)', async () => {
+  it('a synced last record cut off: recovers what is left, one term up and in recovery (docs/faults.md P11)', async () => {
     const { dir, log } = await dataDirWithLog();
     const bytes = await readFile(log);
     await truncate(log, bytes.length - 5);

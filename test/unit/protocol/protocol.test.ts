@@ -64,7 +64,7 @@ describe('protocol - ids and error table', () => {
     expect(parseId(5)).toBeNull();
   });
 
-  it('maps every code to a gRPC status and a retry policy per DESIGN.md §5', () => {
+  it('maps every code to a gRPC status and a retry policy per docs/design.md §5', () => {
     expect(ERROR_TABLE.NOT_LEADER.grpc).toBe('UNAVAILABLE');
     expect(ERROR_TABLE.SESSION_EXPIRED.grpcCode).toBe(9);
     expect(ERROR_TABLE.UNAVAILABLE.outcome).toBe('unknown');

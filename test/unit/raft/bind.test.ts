@@ -1,4 +1,4 @@
-// Bootstrap identity (DESIGN.md §5): members start unbound (''), any storage counts until the first
+// Bootstrap identity (docs/design.md §5): members start unbound (''), any storage counts until the first
 // leader commits every member's storage id; afterwards a wiped member is not counted.
 import { describe, expect, it } from 'vitest';
 import { bindMembers } from '../../../src/raft/membership.js';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/raft/types.js';
 import { TestCluster } from './harness.js';
 
-// A node whose storage lost state it had promised restarts with HardState.recovery (FAULTS P11).
+// A node whose storage lost state it had promised restarts with HardState.recovery (docs/faults.md P11).
 describe('raft - recovery after a storage loss', () => {
   function clusterWithRecoveringC(): TestCluster {
     const c = new TestCluster(['a', 'b', 'c']);

@@ -1,5 +1,5 @@
 // A small, obviously-correct reference model of the queue state machine: plain arrays and linear
-// scans, no heaps, no incremental anything. It mirrors DESIGN.md §1–§3 for the commands the
+// scans, no heaps, no incremental anything. It mirrors docs/design.md §1–§3 for the commands the
 // model-based test generates (no delete, retention or per-entry caps).
 import type { Answer, Command, QueueSettings, SessionCommand, TaskSpec } from '../../../src/protocol/index.js';
 import { DEFAULT_LIMITS, DEFAULT_QUEUE_SETTINGS } from '../../../src/protocol/index.js';
