@@ -272,6 +272,8 @@ export class BeliefChecker {
   private readonly beliefs = new Map<string, Belief[]>();
   overlaps = 0;
   grants = 0;
+  /** Grants that reached their worker after their belief end (held nothing). */
+  grantsPastBelief = 0;
 
   constructor(
     private readonly fail: Fail,
@@ -282,6 +284,13 @@ export class BeliefChecker {
     this.grants++;
     const list = this.beliefs.get(taskId) ?? [];
     const t = this.now();
+    if (formulaEnd <= t) {
+      // Arrived past its belief end (a late or replayed answer): the SDK holds nothing, it gives it back.
+      this.grantsPastBelief++;
+      if (!list.some((b) => b.token === token)) list.push({ worker, token, grantAt: t, endAt: t, formulaEnd });
+      this.beliefs.set(taskId, list);
+      return;
+    }
     for (const b of list) {
       if (b.endAt !== null || b.token === token) continue;
       this.overlaps++;

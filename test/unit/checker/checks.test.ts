@@ -227,6 +227,23 @@ describe('checker - each violation is reported by its check', () => {
     expect(verdict.status).toBe('pass');
   });
 
+  it('exclusive: a grant that arrives after its own belief end holds nothing and overlaps nothing', () => {
+    // w3's answer is a late replay of an old grant (token 12): its belief ended before it arrived.
+    const b = new HistoryBuilder()
+      .enqueue('p', { seq: 1, value: 'v', taskId: 't' })
+      .lease('w2', { taskId: 't', token: 14, value: 'v', start: 100, end: 400 }, { at: 99 })
+      .lease('w3', { taskId: 't', token: 12, value: 'v', start: 200, end: 150 }, { at: 20, dur: 180 })
+      .ack('w2', 't', 14, 'ok', { at: 230 });
+    const verdict = checkAll(b.history(), undefined, {});
+    expect(verdict.checks.exclusive.details).not.toHaveProperty('overlap');
+    // The same grant with a belief that had not ended is an overlap.
+    const live = new HistoryBuilder()
+      .enqueue('p', { seq: 1, value: 'v', taskId: 't' })
+      .lease('w2', { taskId: 't', token: 14, value: 'v', start: 100, end: 400 }, { at: 99 })
+      .lease('w3', { taskId: 't', token: 12, value: 'v', start: 200, end: 250 }, { at: 20, dur: 180 });
+    expect(checkAll(live.history()).checks.exclusive.details).toMatchObject({ overlap: 1 });
+  });
+
   it('exclusive: an extend moves the belief end, and the overlap it creates is caught', () => {
     const b = new HistoryBuilder()
       .enqueue('p', { seq: 1, value: 'v', taskId: 't' })
