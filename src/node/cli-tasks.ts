@@ -8,11 +8,13 @@ import {
   action,
   ClientUsageError,
   cliOutput,
+  confirm,
   intArg,
   parseJson,
   print,
   table,
   withCommon,
+  withYes,
   type Common,
   type SetCode,
 } from './cli-common.js';
@@ -252,11 +254,12 @@ export function tasksCommand(setCode: SetCode): Command {
   tasks.addCommand(listCommand(setCode));
   for (const verb of ['cancel', 'promote'] as const) {
     tasks.addCommand(
-      withCommon(new Command(verb))
+      (verb === 'cancel' ? withYes(withCommon(new Command(verb))) : withCommon(new Command(verb)))
         .argument('<id>')
         .action(
           action(setCode, async (client, o, id: string) => {
             const q = client.queue('_');
+            if (verb === 'cancel') await confirm(o, `cancel task ${id}`);
             const state = verb === 'cancel' ? await q.cancel(id) : await q.promote(id);
             print(o, { id, state }, () => `${id} ${state}\n`);
           }),

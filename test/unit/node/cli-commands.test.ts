@@ -72,6 +72,17 @@ describe('raftq --version and completion', () => {
 });
 
 describe('destructive commands ask first', () => {
+  it('tasks cancel: refused without --yes off a terminal, runs with --yes', async () => {
+    const { id } = await client.queue('cancel-me').enqueue('x');
+    const script = await runCli(['tasks', 'cancel', id, ...S()]);
+    expect(script.code).toBe(2);
+    expect(script.err).toMatch(/cancel task .*pass --yes to confirm/);
+    expect((await client.queue('cancel-me').get(id)).state).toBe('waiting');
+    const yes = await runCli(['tasks', 'cancel', id, '--yes', ...S()]);
+    expect(yes.code, yes.err).toBe(0);
+    expect((await client.queue('cancel-me').get(id)).state).toBe('cancelled');
+  });
+
   it('queues purge: refused without --yes off a terminal, asks on one, runs with --yes', async () => {
     await client.queue('purge-me').enqueue('x');
     const script = await runCli(['queues', 'purge', 'purge-me', ...S()]);
