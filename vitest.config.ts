@@ -12,10 +12,18 @@ export default defineConfig({
           include: ['test/unit/**/*.test.ts', 'test/conformance/**/*.test.ts'],
           // Conformance suites that start a node are integration tests.
           exclude: [...configDefaults.exclude, 'test/conformance/**/*.integration.test.ts'],
+          setupFiles: ['test/fc-setup.ts'],
           testTimeout: 60_000,
         },
       },
-      { test: { name: 'simulation', include: ['test/simulation/**/*.test.ts'], testTimeout: 300_000 } },
+      {
+        test: {
+          name: 'simulation',
+          include: ['test/simulation/**/*.test.ts'],
+          setupFiles: ['test/fc-setup.ts'],
+          testTimeout: 300_000,
+        },
+      },
       {
         test: {
           name: 'integration',

@@ -34,7 +34,7 @@ function full(limit: string, message: string): Answer {
  * Admit `fresh` new tasks into `q` (after dedup): null to go on (room was made if the policy
  * drops), or the refusal. Cheap when the queue sets no maxWaiting.
  */
-export function admit(st: MachineState, q: Queue, fresh: TaskSpec[]): Answer | null {
+export function admit(st: MachineState, q: Queue, fresh: TaskSpec[], keep: ReadonlySet<number>): Answer | null {
   const s = q.settings;
   if (s.maxWaiting == null && s.keyLimits?.maxWaiting == null && s.keys === undefined) return null;
   const perKey = new Map<string, number>();
@@ -55,7 +55,7 @@ export function admit(st: MachineState, q: Queue, fresh: TaskSpec[]): Answer | n
     return full('maxWaiting', `queue ${q.name} has ${pendingOf(q)} tasks waiting`);
   }
   if (over.size === 0 && queueOver <= 0) return null;
-  const victims = oldest(st, q, over, Math.max(0, queueOver));
+  const victims = oldest(st, q, over, Math.max(0, queueOver), keep);
   if (victims === null) return full('maxWaiting', `queue ${q.name}: no room found for the overflow`);
   for (const t of victims) {
     mut(st, t, () => toTerminal(st, t, S_DEAD, 'overflow'));
@@ -64,15 +64,24 @@ export function admit(st: MachineState, q: Queue, fresh: TaskSpec[]): Answer | n
   return null;
 }
 
-/** The oldest waiting tasks: `over` per key, then `queueOver` more of any key; null if too few found. */
-function oldest(st: MachineState, q: Queue, over: Map<string, number>, queueOver: number): Task[] | null {
+/**
+ * The oldest waiting tasks, none in `keep`: `over` per key, then `queueOver` more of any key; null if
+ * too few found.
+ */
+function oldest(
+  st: MachineState,
+  q: Queue,
+  over: Map<string, number>,
+  queueOver: number,
+  keep: ReadonlySet<number>,
+): Task[] | null {
   const left = new Map(over);
   let need = queueOver;
   for (const n of left.values()) need += n;
   const out: Task[] = [];
   let budget = st.limits.adminTasksPerEntryMax;
   for (let t = q.first; t !== null && need > 0 && budget-- > 0; t = t.qnext) {
-    if (t.state !== S_WAITING && t.state !== S_DELAYED) continue;
+    if ((t.state !== S_WAITING && t.state !== S_DELAYED) || keep.has(t.id)) continue;
     const key = t.x?.limitKey ?? '';
     const k = left.get(key) ?? 0;
     if (k > 0) left.set(key, k - 1);

@@ -34,6 +34,8 @@ export function dedupWindow(q: Queue, d: DedupSpec): number {
 
 export interface Hit {
   item: EnqueueItemAnswer;
+  /** The task the key keeps (the one the answer names). */
+  id: number;
   /** debounce: the task whose payload this enqueue replaces. */
   replace?: Task;
 }
@@ -46,12 +48,12 @@ export function dedupHit(st: MachineState, q: Queue | undefined, d: DedupSpec): 
   const id = formatId(e.id);
   switch (d.mode) {
     case 'throttle':
-      return { item: { id, deduplicated: true, throttled: true } };
+      return { item: { id, deduplicated: true, throttled: true }, id: e.id };
     case 'active':
-      return t !== undefined && !isTerminal(t.state) ? { item: { id, deduplicated: true } } : null;
+      return t !== undefined && !isTerminal(t.state) ? { item: { id, deduplicated: true }, id: e.id } : null;
     default:
       return t !== undefined && (t.state === S_WAITING || t.state === S_DELAYED)
-        ? { item: { id, deduplicated: true, replaced: true }, replace: t }
+        ? { item: { id, deduplicated: true, replaced: true }, id: e.id, replace: t }
         : null;
   }
 }

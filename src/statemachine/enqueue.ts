@@ -20,8 +20,11 @@ function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined
   return k !== undefined && k.expiresAt > st.mono ? k.id : undefined;
 }
 
-/** Backpressure (backpressure.ts, passed in to keep imports one way): null to admit, else the refusal. */
-export type Admit = (st: MachineState, q: Queue, fresh: TaskSpec[]) => Answer | null;
+/**
+ * Backpressure (backpressure.ts, passed in to keep imports one way): null to admit, else the refusal.
+ * `keep`: the tasks this enqueue's duplicates name (a debounce replaces one): never dropped to make room.
+ */
+export type Admit = (st: MachineState, q: Queue, fresh: TaskSpec[], keep: ReadonlySet<number>) => Answer | null;
 
 function dedupOf(st: MachineState, q: Queue | undefined, spec: TaskSpec): Hit | null {
   return spec.dedup === undefined ? null : dedupHit(st, q, spec.dedup);
@@ -35,6 +38,7 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
   const items: EnqueueItemAnswer[] = [];
   const replaces: [Task, TaskSpec][] = [];
   const batchKeys = new Map<string, string>();
+  const keep = new Set<number>();
   let fresh = 0;
   let freshKeys = 0;
   // First pass decides everything (all-or-nothing); nothing is mutated until it passes.
@@ -43,11 +47,13 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
     const inBatch = key === undefined ? undefined : batchKeys.get(key);
     const live = spec.dedup === undefined ? liveKey(st, existing, key) : undefined;
     const hit = inBatch !== undefined || live !== undefined ? null : dedupOf(st, existing, spec);
+    if (live !== undefined) keep.add(live);
     if (inBatch !== undefined || live !== undefined) {
       items.push({ id: inBatch ?? formatId(live as number), deduplicated: true });
       continue;
     }
     if (hit !== null) {
+      keep.add(hit.id);
       items.push(hit.item);
       if (hit.replace !== undefined) replaces.push([hit.replace, spec]);
       batchKeys.set(key as string, hit.item.id);
@@ -67,6 +73,7 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
       st,
       existing,
       cmd.tasks.filter((_, i) => !(items[i] as { deduplicated: boolean }).deduplicated),
+      keep,
     );
     if (refused !== null) return refused;
   }

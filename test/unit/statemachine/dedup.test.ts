@@ -49,6 +49,34 @@ describe('statemachine - dedup modes', () => {
     expect(task(d, '2').payload).toEqual(bytes(4));
   });
 
+  // Regression (fast-check seed -1177467416, CI 2026-12-02): dropOldest picked the task a debounce in
+  // the same enqueue was replacing, then replaced a dead task (an invariant failure).
+  it('dropOldest never drops the task a duplicate in the same enqueue names', () => {
+    const d = new Driver();
+    const dedup = { key: 'k1', mode: 'debounce', windowMs: 5000 };
+    const active = { key: 'k0', mode: 'active' };
+    one(d, { dedup });
+    d.value({ type: 'configureQueue', queue: 'q', settings: { maxWaiting: 2, overflow: 'dropOldest' } } as never);
+    const full = d.run(enq([{ dedup, payload: bytes(2) }, { payload: bytes(3) }, { payload: bytes(4) }]));
+    expect(full.ok ? null : [full.error.code, full.error.limit]).toEqual(['RESOURCE_EXHAUSTED', 'maxWaiting']);
+    expect(task(d, '1').state).toBe('waiting');
+    one(d, { payload: bytes(3) });
+    const made = d.value<Items>(enq([{ dedup, payload: bytes(5) }, { payload: bytes(6) }]));
+    expect(made.items).toEqual([
+      { id: '1', deduplicated: true, replaced: true },
+      { id: '3', deduplicated: false },
+    ]);
+    expect([task(d, '1').state, task(d, '1').payload, task(d, '2').state]).toEqual(['waiting', bytes(5), 'dead']);
+    one(d, { dedup: active }, 0); // 3 waiting: 1 dropped (the oldest)
+    const dup = d.value<Items>(enq([{ dedup: active }, { payload: bytes(7) }]));
+    expect(dup.items).toEqual([
+      { id: '4', deduplicated: true },
+      { id: '5', deduplicated: false },
+    ]);
+    expect([task(d, '3').state, task(d, '4').state]).toEqual(['dead', 'waiting']);
+    expect(d.sm.counters.internalErrors).toBe(0);
+  });
+
   it('validates the mode and refuses dedup with idempotencyKey, naming the field', () => {
     const d = new Driver();
     const bad = d.run(enq([{ dedup: { key: 'k', mode: 'sometimes' } }]));
