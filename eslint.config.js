@@ -41,7 +41,7 @@ const pureForbidden = {
 };
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/jepsen-like/results/**', 'runs/**'] },
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**', 'test/jepsen-like/results/**', 'runs/**', 'bench/tmp/**'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

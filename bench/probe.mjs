@@ -200,7 +200,7 @@ const flushQueued = NodeDriver.prototype.flushQueued;
 NodeDriver.prototype.flushQueued = function () {
   const t = now();
   if (this.isLeader) {
-    for (const pc of this.queued) {
+    for (const pc of this.commands.queued) {
       const a = arrivedAt.get(pc.cmd);
       if (a !== undefined) sample('cmd.executeToProposedMs').add(t - a);
       proposedAt.set(pc, t);
@@ -210,7 +210,7 @@ NodeDriver.prototype.flushQueued = function () {
 };
 const applyEntry = NodeDriver.prototype.applyEntry;
 NodeDriver.prototype.applyEntry = function (e) {
-  const f = this.inflight.get(e.index);
+  const f = this.commands.inflight.get(e.index);
   const r = applyEntry.call(this, e);
   const t = now();
   const p = f ? proposedAt.get(f.cmds[0]) : undefined;

@@ -80,6 +80,11 @@ export interface DriverOptions {
   pendingCommandsMax?: number;
   /** Linearizable reads waiting for their read index or for apply beyond this are refused. */
   pendingReadsMax?: number;
+  /**
+   * Planted bug (simulation only): a deferred commit-only hard state is kept after a newer hard state
+   * was written, and the next tick writes it over the newer one (an older term and vote on disk).
+   */
+  plantStaleDeferred?: boolean;
 }
 
 export function errAnswer(error: ErrorDetail): Answer {

@@ -28,6 +28,12 @@ type Defaulted =
 export class NodeDriver implements ClientExecutor {
   /** A synced write that stale reads are waiting on (shared). */
   private commitSync: Promise<void> | null = null;
+  /**
+   * A commit-only hard state not written yet: it rides the next write (entries, vote, a stale read's
+   * sync) or the next tick's unsynced write, so a batch costs one LevelDB write, not two. A quorum can
+   * tell the commit index again (docs/decisions.md, "commit index written lazily").
+   */
+  private deferredHardState: Ready['hardState'] = null;
   readonly clock: LogClock;
   private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
@@ -172,7 +178,7 @@ export class NodeDriver implements ClientExecutor {
     for (let round = 0; round < 3; round++) {
       if (this.applied < this.o.startCommit || this.stopped) break;
       if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query);
-      this.commitSync ??= this.o.durable.sync().finally(() => (this.commitSync = null));
+      this.commitSync ??= this.syncCommit().finally(() => (this.commitSync = null));
       await this.commitSync;
     }
     return { asOf: this.asOf(), answer: errAnswer({ code: 'UNAVAILABLE', message: 'node is catching up' }) };
@@ -355,15 +361,34 @@ export class NodeDriver implements ClientExecutor {
     this.snapshots.maybeSnapshot(this.applied);
   }
 
-  /** Ready step 1. Only a commit index moved: a quorum can tell it again, so no fsync and no wait. */
+  /** Ready step 1. Only a commit index moved: a quorum can tell it again, so it waits for the next write. */
   private async persist(rd: Ready): Promise<void> {
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
-      this.o.durable
-        .persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: null, sync: false })
-        .catch((err: unknown) => this.fatal(err));
+      this.deferredHardState = rd.hardState;
     } else if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
-      await this.o.durable.persistReady({ hardState: rd.hardState, entries: rd.entries, snapshot: rd.snapshot });
+      // Readys come in order: a newer hard state supersedes the deferred one.
+      const hardState = rd.hardState ?? this.deferredHardState;
+      if (this.o.plantStaleDeferred !== true || rd.hardState === null) this.deferredHardState = null;
+      await this.o.durable.persistReady({ hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
+  }
+
+  /** Writes a deferred commit index without fsync and without waiting (on a tick: restarts start closer). */
+  private flushDeferred(): void {
+    const hardState = this.deferredHardState;
+    if (hardState === null) return;
+    this.deferredHardState = null;
+    this.o.durable
+      .persistReady({ hardState, entries: [], snapshot: null, sync: false })
+      .catch((err: unknown) => this.fatal(err));
+  }
+
+  /** For a stale read: the deferred commit index (if any) written and fsynced, else every earlier write synced. */
+  private async syncCommit(): Promise<void> {
+    const hardState = this.deferredHardState;
+    if (hardState === null) return this.o.durable.sync();
+    this.deferredHardState = null;
+    await this.o.durable.persistReady({ hardState, entries: [], snapshot: null });
   }
 
   private applyEntry(e: Entry): void {
@@ -455,6 +480,7 @@ export class NodeDriver implements ClientExecutor {
 
   private onTick(): void {
     this.ticks++;
+    this.flushDeferred();
     this.identity.maybeBind(this.ticks, this.isLeader);
     this.identity.report(this.ticks);
     if (!this.isLeader || this.advanceInFlight || this.stopped) return;

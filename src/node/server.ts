@@ -246,7 +246,7 @@ async function openCore(
         storageId: ns.identity.storageId,
         group: 0,
         electionTicks: config.electionTicks,
-        heartbeatTicks: 1,
+        heartbeatTicks: 2,
         applied: snapshot?.meta.index ?? 0,
       }),
       storage,

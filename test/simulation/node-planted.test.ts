@@ -42,6 +42,17 @@ describe('node simulation - planted bugs are caught', () => {
     expect(found.length).toBeGreaterThan(0);
   });
 
+  it('a deferred commit-only hard state written over a newer one: the disk sees term and vote go back', async () => {
+    // The simulated disk (like the real store's persist plan) refuses a hard state older than its own.
+    const errors: string[] = [];
+    for (let seed = 1; seed <= 6 && errors.length === 0; seed++) {
+      await runNodeSeed({ seed, nodes: 3, plant: 'stale-deferred-commit', liveness: false }).catch((e: unknown) =>
+        errors.push(String(e)),
+      );
+    }
+    expect(errors.join('\n')).toMatch(/term going back/);
+  });
+
   it('a lease clock read from the wall clock: wall jumps break exclusivity', async () => {
     const found = await caught(
       { plant: 'mono-from-wall', liveness: false, wallJumps: 15, handlerMs: [500, 2500] },

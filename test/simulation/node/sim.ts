@@ -58,7 +58,13 @@ export interface NodeSimOptions {
   /** The workers' long-poll hold (the margin only covers ρ, so holds above ~500 ms test heldMs). */
   maxHoldMs?: number;
   /** A planted bug, to show the checks catch it (test only). */
-  plant?: 'ack-before-fsync' | 'mono-from-wall' | 'leader-self-before-fsync' | 'commit-unsynced-read' | null;
+  plant?:
+    | 'ack-before-fsync'
+    | 'mono-from-wall'
+    | 'leader-self-before-fsync'
+    | 'commit-unsynced-read'
+    | 'stale-deferred-commit'
+    | null;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
   /** The SDK clients' call timeout (retries included). */
@@ -447,6 +453,7 @@ export class NodeSimulation {
       onApplied: (i) => this.onApplied(n, gen, i),
       onFatal: (e) => this.fail(`fatal error on ${n.id}: ${e.message}`),
       advanceMinIntervalMs: 50,
+      plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
     });
     n.clock = clock;
     n.raft = raft;
