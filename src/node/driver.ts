@@ -358,6 +358,8 @@ export class NodeDriver implements ClientExecutor {
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q));
     this.o.raft.advance();
+    // The store records a snapshot only up to the commit index it was given: write the deferred one first.
+    if (this.snapshots.isDue(this.applied)) this.flushDeferred();
     this.snapshots.maybeSnapshot(this.applied);
   }
 

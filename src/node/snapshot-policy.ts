@@ -35,9 +35,14 @@ export class SnapshotPolicy {
     this.lastSnapshotIndex = index;
   }
 
+  /** A snapshot at `applied` is due and none is being written. */
+  isDue(applied: number): boolean {
+    return !this.snapshotting && applied - this.lastSnapshotIndex >= this.d.snapshotEvery;
+  }
+
   /** Takes a snapshot at `applied` if one is due and none is being written. */
   maybeSnapshot(applied: number): void {
-    if (this.snapshotting || applied - this.lastSnapshotIndex < this.d.snapshotEvery) return;
+    if (!this.isDue(applied)) return;
     const index = applied;
     // A leader's snapshot stepped in while this Ready was being persisted replaced the log: ours
     // would describe state the node is about to discard (and its term is no longer known).

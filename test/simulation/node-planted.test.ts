@@ -38,7 +38,8 @@ describe('node simulation - planted bugs are caught', () => {
   });
 
   it('a commit-only write (not fsynced) trusted before it is durable: a restarted node serves an older state (Q11)', async () => {
-    const found = await caught({ plant: 'commit-unsynced-read', liveness: false }, 4, /Q11: .* served a stale read/);
+    // Since the commit index rides the next write, about one seed in four shows it (5, 10, 14, 19, ...).
+    const found = await caught({ plant: 'commit-unsynced-read', liveness: false }, 12, /Q11: .* served a stale read/);
     expect(found.length).toBeGreaterThan(0);
   });
 

@@ -35,6 +35,8 @@ export class SimDurableLog implements DurableLog {
   /** Completed writes without an fsync of their own: durable once a later synced write completes. */
   private volatile: DiskWrite[] = [];
   private writtenCommit = 0;
+  /** The highest commit index handed to a write (at call time): a snapshot may not go beyond it. */
+  private issuedCommit = 0;
   private syncedCommit = 0;
 
   constructor(
@@ -51,6 +53,7 @@ export class SimDurableLog implements DurableLog {
   open(): MemoryStorage {
     this.mirror = this.durable.clone();
     this.writtenCommit = this.syncedCommit = this.durable.hardState().commit;
+    this.issuedCommit = Math.max(this.writtenCommit, this.durable.snapshot()?.meta.index ?? 0);
     return this.mirror;
   }
 
@@ -66,6 +69,7 @@ export class SimDurableLog implements DurableLog {
     if (ready.hardState !== null) w.hardState = ready.hardState;
     const sync = ready.sync ?? true;
     const commit = ready.hardState?.commit ?? 0;
+    this.issuedCommit = Math.max(this.issuedCommit, commit, ready.snapshot?.meta.index ?? 0);
     return this.write(w, sync, () => {
       this.writtenCommit = Math.max(this.writtenCommit, commit);
       if (sync || this.lieAboutCommit) this.syncedCommit = this.writtenCommit;
@@ -83,6 +87,12 @@ export class SimDurableLog implements DurableLog {
   }
 
   createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void> {
+    // The real store (DurableStore.recordSnapshot) refuses a snapshot beyond the commit index written.
+    if (snap.meta.index > this.issuedCommit) {
+      return Promise.reject(
+        new Error(`snapshot ${snap.meta.index} beyond the commit index ${this.issuedCommit} written`),
+      );
+    }
     const w: DiskWrite = { created: snap };
     if (options.compactTo !== undefined) w.compactTo = options.compactTo;
     return this.write(w);
