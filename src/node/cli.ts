@@ -33,7 +33,7 @@ function startCommand(): Command {
         'silent',
       ]),
     )
-    .option('--heartbeat-ms <ms>', 'heartbeat interval (one Raft tick)')
+    .option('--heartbeat-ms <ms>', 'one Raft tick (heartbeats go every 2 ticks; default 50)')
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--snapshot-every <n>', 'entries between snapshots')
     .action(async (opts: RawSettings & { config?: string }) => {

@@ -38,7 +38,7 @@ export interface NodeConfig {
   /** Client bearer tokens (hashes and grants); empty: client auth is off. */
   tokens: TokenSpec[];
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Raft timing, in milliseconds; a tick is heartbeatMs. */
+  /** Raft timing, in milliseconds: a tick is heartbeatMs; the leader sends heartbeats every 2 ticks. */
   heartbeatMs: number;
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
