@@ -17,6 +17,11 @@ function startCommand(): Command {
     .option('--listen <host:port>', 'client gRPC address')
     .option('--peer-listen <host:port>', 'Raft peer gRPC address')
     .option('--peers <list>', 'all members: id=host:port,… (how this node dials their peer ports)')
+    .option('--join-as <role>', 'with --join: voter (promoted once caught up, the default) or learner')
+    .option(
+      '--join <list>',
+      'admin HTTP addresses of a running cluster: join it as a new member (then --peers is optional)',
+    )
     .option('--data-dir <dir>', 'data directory')
     .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
