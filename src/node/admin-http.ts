@@ -67,6 +67,11 @@ export class AdminHttp {
           if (body.length > 65_536) return send(res, 413, 'text/plain', 'request body over 64 KiB\n');
         }
       const answer = await route(body);
+      if (answer.body instanceof Uint8Array) {
+        res.writeHead(answer.status, { 'content-type': 'application/octet-stream' });
+        res.end(answer.body);
+        return;
+      }
       return send(res, answer.status, 'application/json', JSON.stringify(answer.body) + '\n');
     }
     const control = this.source.controls?.[path];

@@ -5,6 +5,7 @@ import { clientCommands } from './cli-client.js';
 import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
+import { backupCommands } from './cli-backup.js';
 import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -77,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     demoCommand(setCode),
     ...clientCommands(setCode),
     tokensCommand(setCode),
+    ...backupCommands(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

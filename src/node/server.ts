@@ -31,6 +31,7 @@ import { makeDataDir } from './storage/data-dir.js';
 import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
 import { joinerMembership, MembersAdmin } from './admin-members.js';
 import { runJoin } from './join.js';
+import { backupRoutes } from './backup.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -122,7 +123,7 @@ export async function startNode(
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = buildAdmin(core, observer, peerServer, heard, {
       client: () => clientServer,
-      routes: members.routes(),
+      routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(hooks.clock ? clockControls(hooks.clock) : {}),
