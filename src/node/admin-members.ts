@@ -203,7 +203,7 @@ export class MembersAdmin {
         `${id} has replicated up to ${match}, behind the commit index ${st.commit}`,
       );
     // Caught up, so it answers: it counts among the reachable voters it would join.
-    this.needQuorum([...this.voters(), id], `promoting ${id}`, id);
+    await this.needQuorum([...this.voters(), id], `promoting ${id}`, id);
     return this.change({ type: 'promote', id });
   }
 
@@ -215,7 +215,7 @@ export class MembersAdmin {
     const rest = this.voters().filter((v) => v !== id);
     if (m.role === 'voter' && rest.length === 0)
       throw new MembersError('LAST_VOTER', `${id} is the last voter: a cluster needs one`);
-    if (m.role === 'voter') this.needQuorum(rest, `removing ${id}`);
+    if (m.role === 'voter') await this.needQuorum(rest, `removing ${id}`);
     if (id === this.d.config.id) {
       const moved = await this.d.driver.transferLeadership(3_000);
       const leader = this.d.raft.leader;
@@ -328,18 +328,30 @@ export class MembersAdmin {
     return this.d.raft.currentMembership.members.filter((m) => m.role === 'voter').map((m) => m.id);
   }
 
-  /** Refuses a change after which the members the leader hears from would not be a majority. */
-  private needQuorum(voters: string[], what: string, caughtUp = ''): void {
-    const st = this.d.raft.status();
-    const active = voters.filter(
-      (v) => v === st.id || v === caughtUp || st.progress.some((p) => p.id === v && p.recentActive && p.match > 0),
-    );
+  /**
+   * Refuses a change after which the voters the leader hears from would not be a majority. The core
+   * clears its "recently active" marks every election timeout (check-quorum) and a live peer sets its
+   * mark again within a heartbeat, so the marks are sampled over two election timeouts: a reachable
+   * voter shows up in one sample, a dead or wiped one (its answers do not count) in none.
+   */
+  private async needQuorum(voters: string[], what: string, caughtUp = ''): Promise<void> {
     const need = Math.floor(voters.length / 2) + 1;
-    if (active.length < need)
-      throw new MembersError(
-        'NO_QUORUM',
-        `${what} would leave ${active.length} reachable voters of ${voters.length} (${active.join(', ')}), fewer than the ${need} a majority needs`,
+    const end = Date.now() + 2 * this.d.config.electionTicks * this.d.config.heartbeatMs;
+    let active: string[] = [];
+    for (;;) {
+      const st = this.d.raft.status();
+      if (st.role !== 'leader') this.leaderOnly();
+      active = voters.filter(
+        (v) => v === st.id || v === caughtUp || st.progress.some((p) => p.id === v && p.recentActive && p.match > 0),
       );
+      if (active.length >= need) return;
+      if (Date.now() >= end) break;
+      await sleep(this.d.config.heartbeatMs);
+    }
+    throw new MembersError(
+      'NO_QUORUM',
+      `${what} would leave ${active.length} reachable voters of ${voters.length} (${active.join(', ')}), fewer than the ${need} a majority needs`,
+    );
   }
 
   /** Proposes a change and waits until it is committed and applied here. */

@@ -21,6 +21,9 @@ afterEach(async () => {
 
 describe('backup and restore', () => {
   it('restores a backup taken under load into a new 3-node cluster: every task, same keys', async () => {
+    const ops = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+    expect(ops).toContain('raftq backup --out /backups/raftq-$(date +%F).rqb --admin $RAFTQ_ADMIN');
+    expect(ops).toContain('raftq restore /backups/raftq-2026-12-02.rqb --data-dir /var/lib/raftq/n1 --id n1');
     const tc = await fx.start(3);
     const old = tc.cluster;
     await waitForLeader(old);

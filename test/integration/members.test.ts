@@ -1,13 +1,15 @@
 // Membership on a running cluster with real processes (issue 16): grow 3 → 5 with --join under
 // producer load and shrink back (removing the leader among others), replace a node whose data dir
 // was wiped, and every refusal as a typed error. No acknowledged task may be lost or duplicated.
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
+import { MEMBERS_ERROR_CODES } from '../../src/node/admin-members.js';
 import { assertDigestsAgree, httpJson, statusOf, waitFor, waitForLeader } from './helpers.js';
 import { Load, members, startGrowable, waitVoters, type GrowCluster } from './members-helpers.js';
 import { runRaftq, waitApplied, waitLine } from './node-helpers.js';
 
+const operations = readFileSync(new URL('../../docs/operations.md', import.meta.url), 'utf8');
 let tc: GrowCluster | null = null;
 const clients: Client[] = [];
 afterEach(async () => {
@@ -24,6 +26,9 @@ function client(servers: string[]): Client {
 
 describe('membership changes under load', () => {
   it('grows 3 → 5 with --join and shrinks back to 3, removing the leader too: nothing lost', async () => {
+    // docs/operations.md shows these commands; this test runs them.
+    for (const cmd of ['--join 10.0.0.1:8001,', 'raftq members remove n5', '--join-as learner', 'raftq members list'])
+      expect(operations).toContain(cmd);
     tc = await startGrowable(5, 3);
     const c = tc.cluster;
     await waitForLeader(c);
@@ -69,6 +74,7 @@ describe('membership changes under load', () => {
   });
 
   it('replaces a node whose data dir was wiped by a new member (members replace): nothing lost', async () => {
+    expect(operations).toContain('raftq members replace n3 n6 --address 10.0.0.3:7001 --peer-address 10.0.0.3:7101');
     tc = await startGrowable(4, 3, { snapshotEvery: 200 });
     const c = tc.cluster;
     const leader = await waitForLeader(c);
@@ -114,6 +120,11 @@ describe('membership changes under load', () => {
 
 describe('refusals', () => {
   it('answers each unsafe or impossible request with a typed error', async () => {
+    expect(operations).toContain('raftq members add n4 --address 10.0.0.4:7001 --peer-address 10.0.0.4:7101');
+    expect(operations).toContain('raftq members promote n4 --wait-ms 30000');
+    // Every code the docs' table lists is one the admin routes answer.
+    for (const code of MEMBERS_ERROR_CODES)
+      if (code !== 'INVALID_ARGUMENT') expect(operations).toContain(`\`${code}\``);
     tc = await startGrowable(4, 3);
     const c = tc.cluster;
     const leader = await waitForLeader(c);
