@@ -16,7 +16,10 @@ export interface GrowCluster extends TestCluster {
   startJoiner(id: string, extra?: string[]): void;
 }
 
-/** `total` node slots, the first `founders` started with --peers of the founders only. */
+/**
+ * `total` node slots, the first `founders` started with --peers of the founders only; a joiner gets
+ * --peers with itself only and --join with the founders' admin addresses.
+ */
 export async function startGrowable(
   total: number,
   founders: number,
@@ -36,12 +39,13 @@ export async function startGrowable(
     ...opts,
     perNode: (spec) => {
       const all = (cluster as LocalCluster).specs;
+      const extra = joiners.get(spec.id);
+      // A joiner names only itself (its own peer address): it learns the others from the join answer.
       const peers = all
-        .filter((s, i) => i < founders || s.id === spec.id)
+        .filter((s, i) => (extra === undefined && i < founders) || s.id === spec.id)
         .map((s) => `${s.id}=127.0.0.1:${s.peerPort}`)
         .join(',');
       const args = ['--peers', peers];
-      const extra = joiners.get(spec.id);
       if (extra) args.push('--join', adminOf(all.slice(0, founders).map((s) => s.id)), ...extra);
       return { args };
     },
