@@ -12,6 +12,8 @@ export interface AdminSource {
   digests(): { index: number; digest: string }[];
   /** Refresh gauges that are cheaper to read on scrape than to keep current. */
   refreshMetrics?(): void;
+  /** Operator routes by "METHOD /path" (admin-members.ts): a JSON answer with its HTTP status. */
+  routes?: Record<string, (body: string) => Promise<{ status: number; body: unknown }>>;
   /** Test-only control routes (POST), present only when a test harness installed them. */
   controls?: Record<string, (body: string) => Promise<unknown>>;
   /**
@@ -56,6 +58,22 @@ export class AdminHttp {
     if (!(await this.authorized(req, res))) return;
     if (this.source.console && (await this.source.console.handle(req, res))) return;
     const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const route = this.source.routes?.[`${req.method ?? 'GET'} ${path}`];
+    if (route) {
+      let body = '';
+      if (req.method === 'POST')
+        for await (const chunk of req) {
+          body += String(chunk);
+          if (body.length > 65_536) return send(res, 413, 'text/plain', 'request body over 64 KiB\n');
+        }
+      const answer = await route(body);
+      if (answer.body instanceof Uint8Array) {
+        res.writeHead(answer.status, { 'content-type': 'application/octet-stream' });
+        res.end(answer.body);
+        return;
+      }
+      return send(res, answer.status, 'application/json', JSON.stringify(answer.body) + '\n');
+    }
     const control = this.source.controls?.[path];
     if (req.method === 'POST' && control) {
       let body = '';

@@ -6,7 +6,8 @@ import type { Command } from 'commander';
 import { untilSignal, type SetCode } from './cli-common.js';
 import { workerCommand } from './cli-exec.js';
 import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
-import { membersCommand, statusCommand } from './cli-status.js';
+import { membersCommand } from './cli-members.js';
+import { statusCommand } from './cli-status.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
 

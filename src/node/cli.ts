@@ -5,6 +5,7 @@ import { clientCommands } from './cli-client.js';
 import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
+import { backupCommands } from './cli-backup.js';
 import { exitWithParent } from './local-cluster.js';
 
 export class UsageError extends Error {}
@@ -17,6 +18,11 @@ function startCommand(): Command {
     .option('--listen <host:port>', 'client gRPC address')
     .option('--peer-listen <host:port>', 'Raft peer gRPC address')
     .option('--peers <list>', 'all members: id=host:port,… (how this node dials their peer ports)')
+    .option('--join-as <role>', 'with --join: voter (promoted once caught up, the default) or learner')
+    .option(
+      '--join <list>',
+      'admin HTTP addresses of a running cluster: join it as a new member (then --peers is optional)',
+    )
     .option('--data-dir <dir>', 'data directory')
     .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
@@ -72,6 +78,7 @@ export async function main(argv: string[]): Promise<number> {
     demoCommand(setCode),
     ...clientCommands(setCode),
     tokensCommand(setCode),
+    ...backupCommands(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

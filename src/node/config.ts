@@ -43,6 +43,13 @@ export interface NodeConfig {
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
   snapshotEvery: number;
+  /**
+   * Admin HTTP addresses of a running cluster to join as a new member (admin-members.ts); empty: a
+   * founding member of --peers. With it, --peers is optional (dial hints only).
+   */
+  join: string[];
+  /** With --join: 'voter' (default) asks for promotion once caught up; 'learner' leaves that to `raftq members promote`. */
+  joinAs: 'voter' | 'learner';
 }
 
 /** The settings a user may give, by their flag name in camelCase. Strings as typed. */
@@ -53,7 +60,8 @@ export const SETTINGS = {
   id: { env: 'RAFTQ_ID', required: true },
   listen: { env: 'RAFTQ_LISTEN', required: true },
   peerListen: { env: 'RAFTQ_PEER_LISTEN', required: true },
-  peers: { env: 'RAFTQ_PEERS', required: true },
+  /** Required unless --join is given. */
+  peers: { env: 'RAFTQ_PEERS', required: false },
   dataDir: { env: 'RAFTQ_DATA_DIR', required: true },
   http: { env: 'RAFTQ_HTTP', required: false },
   advertise: { env: 'RAFTQ_ADVERTISE', required: false },
@@ -65,6 +73,8 @@ export const SETTINGS = {
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
   snapshotEvery: { env: 'RAFTQ_SNAPSHOT_EVERY', required: false },
+  join: { env: 'RAFTQ_JOIN', required: false },
+  joinAs: { env: 'RAFTQ_JOIN_AS', required: false },
 } as const;
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -159,12 +169,18 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
   }
   const id = raw.id as string;
   if (!ID_RE.test(id)) throw new ConfigError('id', `"${id}" is not a valid node id (letters, digits, _ . -)`);
-  const peers = parsePeers(raw.peers as string);
-  if (!peers.has(id)) {
-    throw new ConfigError('id', `"${id}" is not among --peers (${[...peers.keys()].join(', ')})`);
-  }
   const listen = parseHostPort('listen', raw.listen as string);
   const peerListen = parseHostPort('peer-listen', raw.peerListen as string);
+  const join = raw.join ? raw.join.split(',').map((a) => formatHostPort(parseHostPort('join', a.trim()))) : [];
+  if (raw.peers === undefined && join.length === 0)
+    throw new ConfigError('peers', 'is required (flag --peers or RAFTQ_PEERS), unless --join is given');
+  const joinAs = raw.joinAs ?? 'voter';
+  if (joinAs !== 'voter' && joinAs !== 'learner')
+    throw new ConfigError('join-as', `"${joinAs}" is not voter or learner`);
+  const peers = raw.peers === undefined ? new Map([[id, peerListen]]) : parsePeers(raw.peers);
+  if (!peers.has(id) && join.length === 0) {
+    throw new ConfigError('id', `"${id}" is not among --peers (${[...peers.keys()].join(', ')})`);
+  }
   const http = raw.http ? parseHostPort('http', raw.http) : null;
   const advertise = raw.advertise ? formatHostPort(parseHostPort('advertise', raw.advertise)) : formatHostPort(listen);
   const logLevel = (raw.logLevel ?? 'info') as NodeConfig['logLevel'];
@@ -194,6 +210,8 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     heartbeatMs,
     electionTicks,
     snapshotEvery,
+    join,
+    joinAs,
   };
 }
 

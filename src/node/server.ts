@@ -29,6 +29,9 @@ import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
 import { makeDataDir } from './storage/data-dir.js';
 import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
+import { joinerMembership, MembersAdmin } from './admin-members.js';
+import { runJoin } from './join.js';
+import { backupRoutes } from './backup.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -115,9 +118,12 @@ export async function startNode(
     let clientServer: ClientServer | null = null;
     const { peerServer, heard } = await startPeerServer(config, driver);
     started.push(() => peerServer.close());
+    const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log });
+    started.push(() => members.stop());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = buildAdmin(core, observer, peerServer, heard, {
       client: () => clientServer,
+      routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(hooks.clock ? clockControls(hooks.clock) : {}),
@@ -130,6 +136,7 @@ export async function startNode(
     const client = await startClientService(config, driver, log, core.auth);
     clientServer = client;
     driver.start();
+    startMembers(config, core, members, log);
     const identity = core.ns.identity;
     log.info(
       {
@@ -140,7 +147,7 @@ export async function startNode(
       },
       'node started',
     );
-    return running(config, log, core, { peerServer, admin, client }, fatalRef, () => faults);
+    return running(config, log, core, { peerServer, admin, client, members }, fatalRef, () => faults);
   } catch (err) {
     // Close in reverse order of start; a close that fails must not hide why the start failed.
     for (const close of started.reverse())
@@ -149,6 +156,15 @@ export async function startNode(
         .catch(() => undefined);
     throw err;
   }
+}
+
+/** Follows the membership (peer dial map); a --join node asks the cluster to add it, in the background. */
+function startMembers(config: NodeConfig, core: Core, members: MembersAdmin, log: Logger): void {
+  members.start();
+  if (config.join.length === 0) return;
+  const token = process.env['RAFTQ_TOKEN'];
+  const clusterId = core.ns.identity.clusterId;
+  void runJoin({ config, raft: core.raft, members, clusterId, log, ...(token ? { token } : {}) });
 }
 
 /** The peer port, and when each peer was last heard from (wall ms, for the console; bounded). */
@@ -175,7 +191,11 @@ function buildAdmin(
   observer: MetricsRefresher,
   peerServer: PeerServer,
   heard: Map<string, number>,
-  more: { client: () => ClientServer | null; controls: NonNullable<AdminSource['controls']> },
+  more: {
+    client: () => ClientServer | null;
+    routes: NonNullable<AdminSource['routes']>;
+    controls: NonNullable<AdminSource['controls']>;
+  },
 ): AdminHttp {
   const { driver } = core;
   return new AdminHttp(
@@ -194,6 +214,7 @@ function buildAdmin(
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
         lastHeard: (id) => heard.get(id),
       }),
+      routes: more.routes,
       controls: more.controls,
     },
     observer.metrics,
@@ -342,12 +363,12 @@ function running(
   config: NodeConfig,
   log: Logger,
   core: Core,
-  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer },
+  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer; members: MembersAdmin },
   fatalRef: { fatal: (err: Error) => void },
   faults: () => FaultLayer | null,
 ): RunningNode {
   const { driver, transport, ns } = core;
-  const { peerServer, admin, client } = listeners;
+  const { peerServer, admin, client, members } = listeners;
   let resolveStopped: () => void = () => {};
   const stopped = new Promise<void>((r) => (resolveStopped = r));
   let closing: Promise<void> | null = null;
@@ -357,6 +378,7 @@ function running(
         const moved = await driver.transferLeadership(3_000);
         log.info({ moved }, 'leadership transfer before shutdown');
       }
+      members.stop();
       await client.close();
       driver.stop();
       await peerServer.close();
@@ -384,6 +406,7 @@ function running(
  * storage id and address are known; the first leader learns the others and commits them.
  */
 export function bootstrapMembership(config: NodeConfig, storageId: string): Membership {
+  if (config.join.length > 0) return joinerMembership();
   return {
     members: [...config.peers.keys()].sort().map((id) => ({
       id,

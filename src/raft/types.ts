@@ -14,6 +14,11 @@ export interface Member {
   address: string;
   /** Learners receive the log but do not vote or count for commit until promoted. */
   role: 'voter' | 'learner';
+  /**
+   * How members dial its peer port, for a member added at run time (docs/operations.md): bootstrap
+   * members are dialed from each node's --peers. Carried, never read, by the core.
+   */
+  peerAddress?: string;
 }
 
 /**

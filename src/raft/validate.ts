@@ -27,6 +27,7 @@ export function isMembership(v: unknown): v is Membership {
         typeof (x as { id: unknown }).id === 'string' &&
         typeof (x as { storageId: unknown }).storageId === 'string' &&
         typeof (x as { address: unknown }).address === 'string' &&
+        ['string', 'undefined'].includes(typeof (x as { peerAddress?: unknown }).peerAddress) &&
         ((x as { role: unknown }).role === 'voter' || (x as { role: unknown }).role === 'learner'),
     );
   return okList(m.members) && (m.outgoing === undefined || okList(m.outgoing));

@@ -176,12 +176,15 @@ function readMembers(x: unknown, at: string): Member[] {
     const o = record(m, `${at}[${i}]`);
     const role = o['role'];
     if (role !== 'voter' && role !== 'learner') fail(`${at}[${i}].role: not voter or learner`);
-    return {
+    const member: Member = {
       id: id(o['id'], `${at}[${i}].id`),
       storageId: str(o['storageId'], `${at}[${i}].storageId`, CODEC_LIMITS.idLengthMax),
       address: str(o['address'], `${at}[${i}].address`, CODEC_LIMITS.addressLengthMax),
       role,
     };
+    if (present(o['peerAddress']))
+      member.peerAddress = str(o['peerAddress'], `${at}[${i}].peerAddress`, CODEC_LIMITS.addressLengthMax);
+    return member;
   });
 }
 

@@ -1,6 +1,9 @@
 // The `npm test` run of the jepsen-like suite: real node processes (the compiled dist/, built by
 // `npm test` first), one short fault phase that rotates through every nemesis class, then heal,
-// drain, final reads, digests and probes, checked with every check and the run's minimums.
+// drain, final reads, digests and probes, checked with every check and the run's minimums. The
+// rotation includes a membership change (the `member` nemesis: remove, wipe, rejoin with --join).
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { nemesisKinds } from './lib/nemesis.js';
 import { runJepsen } from './lib/run.js';
@@ -19,5 +22,9 @@ describe('jepsen-like short run', () => {
     expect(r.status).toBe('pass');
     expect(r.exitCode).toBe(0);
     for (const kind of nemesisKinds) expect(r.verdict?.stats.faults[kind] ?? 0).toBeGreaterThan(0);
+    // The member nemesis really changed the membership: a follower removed, wiped, and back as a voter.
+    const events = readFileSync(join(r.dir, 'events.log'), 'utf8');
+    expect(events).toMatch(/member remove n\d: ok/);
+    expect(events).toMatch(/member n\d rejoined: a voter/);
   }, 175_000);
 });

@@ -2,8 +2,9 @@
 // every client link runs through its own FaultProxy, plus the fault controls the nemeses use
 // (kill / pause / power loss / clock / fsync / file corruption). Processes are ended by the PID
 // we started. The cluster remembers which nodes it took down, so heal() can undo everything.
-import { appendFileSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { AdminCallError, adminCall } from '../../../src/node/admin-client.js';
 import { LocalCluster, waitFor, type LocalNodeSpec } from '../../../src/node/local-cluster.js';
 import { TEST_HOOKS_EXEC_ARGV } from '../../support/hooks.js';
 import { FaultNetwork } from './fault-proxy.js';
@@ -17,6 +18,7 @@ export interface NodeStatus {
   commitIndex: number;
   appliedIndex: number;
   ready: boolean;
+  members?: { id: string; role: string }[];
 }
 
 export interface DigestPoint {
@@ -66,6 +68,10 @@ export class JepsenCluster {
   private readonly mustStop = new Set<string>();
   private readonly expectingExit = new Set<string>();
   private readonly clientAddr = new Map<string, string>();
+  /** `--join` for a node whose data dir was wiped after its removal (the member nemesis). */
+  readonly joinArgs = new Map<string, string[]>();
+  /** How often each node's data dir was wiped: its identity (and term) start anew each time. */
+  readonly generations = new Map<string, number>();
 
   private constructor(
     readonly local: LocalCluster,
@@ -90,7 +96,9 @@ export class JepsenCluster {
       // The test launcher preload reads these; the production binary does not.
       execArgv: TEST_HOOKS_EXEC_ARGV,
       env: { RAFTQ_TEST_STORAGE_FAULTS: opts.storageFaults ?? '1', RAFTQ_TEST_CLOCK: '1' },
-      perNode: (spec: LocalNodeSpec) => ({ args: peerArgs.get(spec.id) ?? [] }),
+      perNode: (spec: LocalNodeSpec) => ({
+        args: [...(peerArgs.get(spec.id) ?? []), ...(hook.self?.joinArgs.get(spec.id) ?? [])],
+      }),
       onLine: (id, line) => appendFileSync(join(opts.dir, 'logs', `${id}.log`), line + '\n'),
       onExit: (id, code, signal) => hook.self?.onExit(id, code, signal),
     });
@@ -250,6 +258,43 @@ export class JepsenCluster {
       .sort();
     const name = logs[logs.length - 1];
     return name === undefined ? undefined : { name, path: join(db, name) };
+  }
+
+  /**
+   * Asks the leader (through every node's admin port) to remove `id` from the membership: 'ok' or
+   * the refusal's code (NO_QUORUM, CHANGE_IN_PROGRESS, …).
+   */
+  async removeMember(id: string): Promise<string> {
+    // Every node: a leader asked to remove itself hands over first, and the new leader removes it.
+    const addresses = this.ids.map((x) => `127.0.0.1:${this.spec(x).httpPort}`);
+    try {
+      await adminCall('/admin/members/remove', {
+        addresses,
+        body: { id },
+        deadlineMs: 5_000,
+        // Right after another fault the cluster may still be settling: NO_QUORUM may clear.
+        retryOn: ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'NO_QUORUM'],
+        requestTimeoutMs: httpTimeoutMs,
+      });
+      return 'ok';
+    } catch (e) {
+      return e instanceof AdminCallError ? e.code : String(e);
+    }
+  }
+
+  /** Deletes a stopped node's data dir; its next start joins the cluster anew (--join). */
+  wipe(id: string): void {
+    if (this.local.running(id)) throw new Error(`node ${id} is running: its data dir cannot be wiped`);
+    rmSync(this.spec(id).dataDir, { recursive: true, force: true });
+    const others = this.ids.filter((x) => x !== id).map((x) => `127.0.0.1:${this.spec(x).httpPort}`);
+    this.joinArgs.set(id, ['--join', others.join(',')]);
+    this.generations.set(id, (this.generations.get(id) ?? 0) + 1);
+  }
+
+  /** Whether the leader's membership has `id` as a voter. */
+  async isVoter(id: string): Promise<boolean> {
+    const l = await this.leader();
+    return l?.members?.some((m) => m.id === id && m.role !== 'learner') ?? false;
   }
 
   async status(id: string): Promise<NodeStatus | null> {

@@ -18,7 +18,7 @@ export interface NemesisContext {
   log: (line: string) => void;
 }
 
-export const nemesisKinds = ['kill', 'pause', 'partition', 'power', 'clock', 'disk', 'snapshot'] as const;
+export const nemesisKinds = ['kill', 'pause', 'partition', 'power', 'clock', 'disk', 'snapshot', 'member'] as const;
 export type NemesisKind = (typeof nemesisKinds)[number];
 
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
@@ -401,6 +401,38 @@ export async function snapshotEpisode(ctx: NemesisContext): Promise<void> {
   );
 }
 
+// ---------------------------------------------------------------- membership (F9)
+
+/**
+ * A follower is removed from the membership (raftq members remove), killed, its data dir wiped, then
+ * started with --join: it comes back as a learner under a new storage id, catches up (snapshot and
+ * log) and is promoted. If the removal is refused (NO_QUORUM under other faults), it is only killed.
+ */
+export async function memberEpisode(ctx: NemesisContext): Promise<void> {
+  const id = await followerOf(ctx);
+  let removed = 'not asked';
+  await episode(
+    ctx,
+    'member',
+    `remove-wipe-rejoin:${id}`,
+    async () => {
+      removed = await ctx.cluster.removeMember(id);
+      ctx.log(`member remove ${id}: ${removed}`);
+      await ctx.cluster.kill(id);
+      if (removed === 'ok') ctx.cluster.wipe(id);
+    },
+    ctx.rng.between(500, 2_000),
+    async () => {
+      ctx.cluster.start(id);
+      if (removed !== 'ok') return;
+      // Back as a voter before the next episode, so that no later one works on a smaller cluster.
+      const end = performance.now() + 30_000;
+      while (performance.now() < end && !(await ctx.cluster.isVoter(id))) await sleep(200);
+      ctx.log(`member ${id} rejoined: ${(await ctx.cluster.isVoter(id)) ? 'a voter' : 'not a voter yet'}`);
+    },
+  );
+}
+
 export const episodes: Record<NemesisKind, (ctx: NemesisContext) => Promise<void>> = {
   kill: (ctx) => killEpisode(ctx),
   pause: (ctx) => pauseEpisode(ctx),
@@ -409,4 +441,5 @@ export const episodes: Record<NemesisKind, (ctx: NemesisContext) => Promise<void
   clock: (ctx) => clockEpisode(ctx),
   disk: (ctx) => diskEpisode(ctx),
   snapshot: (ctx) => snapshotEpisode(ctx),
+  member: (ctx) => memberEpisode(ctx),
 };

@@ -336,7 +336,7 @@ async function observeLeaders(
   while (!stop.aborted) {
     const all = await Promise.all(c.ids.map((id) => c.status(id)));
     for (const s of all) {
-      if (s !== null) whitebox.observe(s);
+      if (s !== null) whitebox.observe(s, c.generations.get(s.id) ?? 0);
       if (s?.role !== 'leader') continue;
       const key = `${s.term}/${s.id}`;
       if (seen.has(key)) continue;

@@ -21,7 +21,8 @@ export class WhiteboxObserver {
     this.violations.push({ kind, ...example });
   }
 
-  observe(s: NodeStatus): void {
+  /** `generation`: how often the node's data dir was wiped (a wiped node starts again at term 0). */
+  observe(s: NodeStatus, generation = 0): void {
     this.samples += 1;
     if (s.role === 'leader') {
       const set = this.leaders.get(s.term) ?? new Set<string>();
@@ -29,10 +30,11 @@ export class WhiteboxObserver {
       this.leaders.set(s.term, set);
       if (set.size === 2) this.violations.push({ kind: 'two-leaders-in-term', term: s.term, nodes: [...set] });
     }
-    const last = this.lastTerm.get(s.id);
+    const key = `${s.id}/${generation}`;
+    const last = this.lastTerm.get(key);
     if (last !== undefined && s.term < last)
       this.violations.push({ kind: 'term-decreased', node: s.id, from: last, to: s.term });
-    this.lastTerm.set(s.id, Math.max(last ?? 0, s.term));
+    this.lastTerm.set(key, Math.max(last ?? 0, s.term));
     if (s.appliedIndex > s.commitIndex)
       this.violations.push({
         kind: 'applied-above-commit',

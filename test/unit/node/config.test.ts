@@ -86,3 +86,24 @@ describe('node config', () => {
     }
   });
 });
+
+describe('node config: --join (issue 16)', () => {
+  const { peers: _p, ...noPeers } = base;
+  it('takes --join instead of --peers; its own peer address defaults to --peer-listen', () => {
+    const c = resolveConfig({ ...noPeers, id: 'n4', join: '10.0.0.1:8001, 10.0.0.2:8001' }, {});
+    expect(c.join).toEqual(['10.0.0.1:8001', '10.0.0.2:8001']);
+    expect(c.joinAs).toBe('voter');
+    expect([...c.peers]).toEqual([['n4', { host: '127.0.0.1', port: 7101 }]]);
+    expect(resolveConfig({ ...base, id: 'n9', join: 'h:1', joinAs: 'learner' }, {}).joinAs).toBe('learner');
+  });
+
+  it('needs --peers or --join, and a known --join-as', () => {
+    expect(errorOf(() => resolveConfig(noPeers, {})).message).toBe(
+      'peers: is required (flag --peers or RAFTQ_PEERS), unless --join is given',
+    );
+    expect(errorOf(() => resolveConfig({ ...base, join: 'h:1', joinAs: 'boss' }, {})).message).toBe(
+      'join-as: "boss" is not voter or learner',
+    );
+    expect(errorOf(() => resolveConfig({ ...base, join: 'nohost' }, {})).field).toBe('join');
+  });
+});

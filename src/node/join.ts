@@ -1,0 +1,80 @@
+// `raftq start --join ADMIN,…`: a new node asks the cluster's leader to add it as a learner (with
+// its storage id, so a later wipe is detected), learns how to dial the members, catches up from the
+// leader (snapshot and log, as any follower), then asks to be promoted once it has caught up. It
+// runs in the background of a started node and ends once the node is a voter (or the node stops).
+// A restart with --join and a data dir that is already a voter's does nothing.
+import type { RaftNode } from '../raft/node.js';
+import { AdminCallError, adminCall } from './admin-client.js';
+import type { MembersAdmin } from './admin-members.js';
+import { formatHostPort, type NodeConfig } from './config.js';
+import type { Logger } from './logger.js';
+
+export interface JoinDeps {
+  config: NodeConfig;
+  raft: RaftNode;
+  members: MembersAdmin;
+  clusterId: string;
+  log: Logger;
+  token?: string;
+}
+
+type State = 'absent' | 'learner' | 'voter' | 'other-storage';
+
+function stateOf(raft: RaftNode): State {
+  const me = raft.currentMembership.members.find((m) => m.id === raft.id);
+  if (me === undefined) return 'absent';
+  if (me.storageId !== '' && me.storageId !== raft.storageId) return 'other-storage';
+  return me.role;
+}
+
+/** Resolves true once this node is a voter; false if stopped or refused for good (logged). */
+export async function runJoin(d: JoinDeps): Promise<boolean> {
+  const { config, raft, log } = d;
+  const addresses = config.join;
+  let asked = false;
+  while (!d.members.isStopped) {
+    const state = stateOf(raft);
+    if (state === 'voter' || (state === 'learner' && asked && config.joinAs === 'learner')) {
+      log.info({ id: raft.id, role: state }, `joined the cluster: a ${state}`);
+      return true;
+    }
+    try {
+      if (state === 'absent' || state === 'other-storage' || !asked) {
+        const answer = await adminCall('/admin/members/join', {
+          addresses,
+          body: {
+            id: config.id,
+            storageId: raft.storageId,
+            address: config.advertise,
+            peerAddress: formatHostPort(config.peers.get(config.id) ?? config.peerListen),
+            clusterId: d.clusterId,
+          },
+          deadlineMs: 5_000,
+          retryOn: ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'],
+          ...(d.token ? { token: d.token } : {}),
+        });
+        d.members.learnPeers((answer['peers'] ?? {}) as Record<string, string>);
+        if (!asked) log.info({ addresses }, 'asked to join the cluster as a learner');
+        asked = true;
+      } else if (state === 'learner') {
+        await adminCall('/admin/members/promote', {
+          addresses,
+          body: { id: config.id },
+          deadlineMs: 5_000,
+          retryOn: ['LEARNER_LAGGING', 'CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'NOT_HEARD_FROM', 'TIMEOUT'],
+          ...(d.token ? { token: d.token } : {}),
+        });
+      }
+    } catch (err) {
+      const code = err instanceof AdminCallError ? err.code : 'ERROR';
+      if (code === 'CLUSTER_MISMATCH' || code === 'ID_EXISTS' || code === 'INVALID_ARGUMENT') {
+        log.error({ err: (err as Error).message }, 'the cluster refused to add this node; not retrying');
+        return false;
+      }
+      // A voter already (a promote that raced), or the cluster is busy: look again shortly.
+      if (code !== 'NOT_A_LEARNER') log.warn({ err: (err as Error).message }, 'joining: will retry');
+    }
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  return false;
+}
