@@ -29,7 +29,7 @@ export {
   type StreamHandlers,
   type Message as TransportMessage,
 } from './client/transport.js';
-export { GrpcTransport, type GrpcTransportOptions } from './client/grpc-transport.js';
+export { GrpcTransport, type GrpcTransportOptions, type ClientTls } from './client/grpc-transport.js';
 export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './client/coalesce.js';
 export {
   RaftqError,

@@ -6,11 +6,12 @@ import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
 import { exitWithParent } from './local-cluster.js';
+import { certsCommand, withTlsFlags } from './cli-certs.js';
 
 export class UsageError extends Error {}
 
 function startCommand(): Command {
-  return new Command('start')
+  return withTlsFlags(new Command('start'))
     .description('start one broker node')
     .option('--config <file>', 'JSON config file with the same settings (camelCase keys)')
     .option('--id <id>', 'this node id (must be one of --peers)')
@@ -72,6 +73,7 @@ export async function main(argv: string[]): Promise<number> {
     demoCommand(setCode),
     ...clientCommands(setCode),
     tokensCommand(setCode),
+    certsCommand(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

@@ -4,6 +4,7 @@
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { unknownKeyMessage } from '../client/options.js';
 import { parseTokenHash, ROLES, type Grant, type Role, type TokenSpec } from '../rpc/auth.js';
+import { readTlsBundle, TlsFileError, type TlsPaths } from '../rpc/tls.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -37,12 +38,20 @@ export interface NodeConfig {
   clusterSecret: Uint8Array | null;
   /** Client bearer tokens (hashes and grants); empty: client auth is off. */
   tokens: TokenSpec[];
+  /** TLS on all three ports (mutual on the peer port); null: plaintext (docs/security.md). */
+  tls: NodeTlsConfig | null;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Raft timing, in milliseconds; a tick is heartbeatMs. */
   heartbeatMs: number;
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
   snapshotEvery: number;
+}
+
+export interface NodeTlsConfig {
+  paths: TlsPaths;
+  /** The client port: `require` refuses a client without a certificate signed by the CA. */
+  clientAuth: 'none' | 'require';
 }
 
 /** The settings a user may give, by their flag name in camelCase. Strings as typed. */
@@ -61,6 +70,10 @@ export const SETTINGS = {
   clusterSecretFile: { env: 'RAFTQ_CLUSTER_SECRET_FILE', required: false },
   /** JSON: [{"id", "hash", "roles": ["producer:emails.*", ...]}] (config file: the array itself). */
   tokens: { env: 'RAFTQ_TOKENS', required: false },
+  tlsCertFile: { env: 'RAFTQ_TLS_CERT_FILE', required: false },
+  tlsKeyFile: { env: 'RAFTQ_TLS_KEY_FILE', required: false },
+  tlsCaFile: { env: 'RAFTQ_TLS_CA_FILE', required: false },
+  tlsClientAuth: { env: 'RAFTQ_TLS_CLIENT_AUTH', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -190,6 +203,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     clusterId: raw.clusterId ?? null,
     clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
     tokens: raw.tokens ? parseTokens(raw.tokens) : [],
+    tls: tlsConfig(raw),
     logLevel,
     heartbeatMs,
     electionTicks,
@@ -219,6 +233,31 @@ export function readClusterSecret(path: string): Uint8Array {
 }
 
 const CLUSTER_SECRET_BYTES_MIN = 16;
+
+/** The three TLS files go together; they are read once here so a bad one stops the start with its name. */
+function tlsConfig(raw: RawSettings): NodeTlsConfig | null {
+  const given = { certFile: raw.tlsCertFile, keyFile: raw.tlsKeyFile, caFile: raw.tlsCaFile };
+  const clientAuth = raw.tlsClientAuth ?? 'none';
+  if (clientAuth !== 'none' && clientAuth !== 'require')
+    throw new ConfigError('tls-client-auth', `"${clientAuth}" is not one of none, require`);
+  const set = Object.entries(given).filter(([, v]) => v !== undefined);
+  if (set.length === 0) {
+    if (raw.tlsClientAuth !== undefined) throw new ConfigError('tls-client-auth', 'needs --tls-cert-file');
+    return null;
+  }
+  for (const [k, v] of Object.entries(given)) {
+    if (v === undefined)
+      throw new ConfigError(`tls-${kebab(k)}`, 'is required with the other TLS files (cert, key, CA)');
+  }
+  const paths = given as TlsPaths;
+  try {
+    readTlsBundle(paths);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(err.field, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+  return { paths, clientAuth };
+}
 
 /** The tokens setting: ids, scrypt hashes (never a token itself) and `role:pattern` grants. */
 export function parseTokens(text: string): TokenSpec[] {

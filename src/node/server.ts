@@ -29,12 +29,15 @@ import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
 import { makeDataDir } from './storage/data-dir.js';
 import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
+import { nodeTls, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
 
 export interface RunningNode {
   driver: NodeDriver;
   /** Resolves when the node has stopped. */
   stopped: Promise<void>;
   shutdown(): Promise<void>;
+  /** Re-reads the TLS files (SIGHUP); false when it failed or TLS is off. */
+  reloadTls(): boolean;
 }
 
 /** Starts a node and runs until SIGTERM / SIGINT; exits the process on fatal errors. */
@@ -70,6 +73,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => node.reloadTls());
   await node.stopped;
 }
 
@@ -83,6 +87,8 @@ interface Core {
   startCommit: number;
   /** Client tokens: the client port and the admin port check them. */
   auth: ClientAuth;
+  /** TLS of every port, or null (plaintext). */
+  tls: NodeTls | null;
 }
 
 /**
@@ -113,7 +119,7 @@ export async function startNode(
     const { driver } = core;
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    const { peerServer, heard } = await startPeerServer(config, driver);
+    const { peerServer, heard } = await startPeerServer(config, driver, core.tls);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = buildAdmin(core, observer, peerServer, heard, {
@@ -125,9 +131,9 @@ export async function startNode(
     });
     if (config.http) {
       started.push(() => admin.close());
-      await admin.listen(config.http.host, config.http.port);
+      await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, driver, log, core.auth);
+    const client = await startClientService(config, driver, log, core);
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -155,12 +161,14 @@ export async function startNode(
 async function startPeerServer(
   config: NodeConfig,
   driver: NodeDriver,
+  tls: NodeTls | null,
 ): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
   const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
     auth: peerAuth(config),
+    ...(tls ? { credentials: tls.peer } : {}),
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
@@ -236,6 +244,8 @@ async function openCore(
   try {
     reportRecovery(ns.recovered, log);
     warnInsecurePeers(config, log);
+    warnPlaintext(config, log);
+    const tls = nodeTls(config, log);
     const snapshot: Snapshot | null = ns.mirror.snapshot();
     const storage = ns.mirror;
     const sm = new QueueStateMachine();
@@ -252,7 +262,7 @@ async function openCore(
       storage,
       new Rng(randomBytes(4).readUInt32LE(0)),
     );
-    const transport = peerTransport(config, log, raft);
+    const transport = peerTransport(config, log, raft, tls);
     const startCommit = ns.recovered.hardState.commit;
     const driver = new NodeDriver({
       clusterId: ns.identity.clusterId,
@@ -276,7 +286,7 @@ async function openCore(
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens) };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -284,13 +294,14 @@ async function openCore(
 }
 
 /** How this node dials its peers (MAC-signed when a cluster secret is set). */
-function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode): PeerTransport {
+function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode, tls: NodeTls | null): PeerTransport {
   const peers = new Map<string, string>();
   for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
   return new PeerTransport({
     selfId: config.id,
     peers,
     auth: peerAuth(config),
+    ...(tls ? { credentials: tls.dial } : {}),
     onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
   });
 }
@@ -376,7 +387,7 @@ function running(
     // After a failed fsync the page cache is unknown (docs/faults.md P12): exit and recover from disk.
     process.exit(4);
   };
-  return { driver, stopped, shutdown };
+  return { driver, stopped, shutdown, reloadTls: () => reloadTls(core.tls, log) };
 }
 
 /**
@@ -421,11 +432,20 @@ async function startClientService(
   config: NodeConfig,
   driver: NodeDriver,
   log: Logger,
-  auth: ClientAuth,
+  { auth, tls }: Pick<Core, 'auth' | 'tls'>,
 ): Promise<ClientServer> {
-  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver, auth });
+  const server = await ClientServer.start({
+    address: formatHostPort(config.listen),
+    executor: driver,
+    auth,
+    ...(tls ? { credentials: tls.client } : {}),
+  });
   log.info(
-    { address: server.address, auth: auth.enabled ? `${config.tokens.length} tokens` : 'off' },
+    {
+      address: server.address,
+      auth: auth.enabled ? `${config.tokens.length} tokens` : 'off',
+      tls: config.tls ? `on (client certificates: ${config.tls.clientAuth})` : 'off',
+    },
     'client service listening',
   );
   return server;

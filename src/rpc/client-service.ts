@@ -513,6 +513,8 @@ export interface ClientServerOptions extends ClientServiceOptions {
   receiveMessageBytesMax?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** TLS (src/rpc/tls.ts serverCredentials); default plaintext. */
+  credentials?: grpc.ServerCredentials;
 }
 
 /** The client gRPC server of one node. */
@@ -538,7 +540,7 @@ export class ClientServer {
     server.addService(service.definition, service.implementation);
     const s = new ClientServer(server, service, options.address.slice(0, options.address.lastIndexOf(':')));
     s.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(options.address, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
       ),
     );
