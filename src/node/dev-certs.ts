@@ -3,8 +3,9 @@
 // P-256) — a maintained, typed X.509 library, so no ASN.1 is written by hand here. Never for
 // production: the CA key lies next to the certificates it signed.
 import { webcrypto } from 'node:crypto';
-import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type * as X509Module from '@peculiar/x509';
 
 export interface DevCertsOptions {
   /** Node ids; each gets `<id>.crt` / `<id>.key` naming the id, localhost, 127.0.0.1 and ::1. */
@@ -14,6 +15,8 @@ export interface DevCertsOptions {
   /** Extra DNS names or IP addresses for every node certificate (a host name, a LAN address). */
   hosts?: string[];
   days?: number;
+  /** Sign with the CA already in `dir` (ca.crt, ca.key) instead of making a new one: renewals, more nodes. */
+  reuseCa?: boolean;
 }
 
 export interface DevCertFiles {
@@ -50,7 +53,17 @@ export function devCertsPresent(files: DevCertFiles): boolean {
   return all.every((p) => existsSync(p));
 }
 
-/** Writes a fresh CA and the node and client certificates into `dir` (keys mode 600). */
+type X509 = typeof X509Module;
+
+interface Signer {
+  x509: X509;
+  ca: InstanceType<X509['X509Certificate']>;
+  key: webcrypto.CryptoKey;
+  notBefore: Date;
+  notAfter: Date;
+}
+
+/** Writes a CA (unless `reuseCa`) and the node and client certificates into `dir` (keys mode 600). */
 export async function makeDevCerts(dir: string, opts: DevCertsOptions): Promise<DevCertFiles> {
   const clients = opts.clients ?? ['client'];
   for (const n of [...opts.nodes, ...clients]) {
@@ -62,58 +75,82 @@ export async function makeDevCerts(dir: string, opts: DevCertsOptions): Promise<
   x509.cryptoProvider.set(webcrypto as never);
   const files = devCertPaths(dir, opts.nodes, clients);
   mkdirSync(dir, { recursive: true });
+  const signer = await devCa(x509, files, opts);
+  for (const n of opts.nodes) {
+    const hosts = [n, 'localhost', '127.0.0.1', '::1', ...(opts.hosts ?? [])];
+    await issue(signer, n, hosts, files.nodes[n] as { cert: string; key: string });
+  }
+  for (const n of clients) await issue(signer, n, null, files.clients[n] as { cert: string; key: string });
+  return files;
+}
+
+const keyPair = (): Promise<webcrypto.CryptoKeyPair> =>
+  webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
+
+async function keyPem(x509: X509, k: webcrypto.CryptoKey): Promise<string> {
+  return x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', k), 'PRIVATE KEY');
+}
+
+/** The CA in `files` (reuseCa) or a new one written there. */
+async function devCa(x509: X509, files: DevCertFiles, opts: DevCertsOptions): Promise<Signer> {
   const notBefore = new Date(Date.now() - 60_000);
   const notAfter = new Date(Date.now() + (opts.days ?? 365) * 86_400_000);
-  const keysOf = (): Promise<webcrypto.CryptoKeyPair> =>
-    webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']) as Promise<webcrypto.CryptoKeyPair>;
-  const caKeys = await keysOf();
+  if (opts.reuseCa === true) {
+    const ca = new x509.X509Certificate(readFileSync(files.ca, 'utf8'));
+    const der = x509.PemConverter.decodeFirst(readFileSync(files.caKey, 'utf8'));
+    const key = await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
+    return { x509, ca, key, notBefore, notAfter };
+  }
+  const keys = await keyPair();
   const ca = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: 'CN=raftq development CA',
     notBefore,
     notAfter,
-    keys: caKeys,
+    keys,
     signingAlgorithm: ALG,
     extensions: [
       new x509.BasicConstraintsExtension(true, 0, true),
       new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign, true),
     ],
   });
-  const pem = async (k: webcrypto.CryptoKey): Promise<string> =>
-    x509.PemConverter.encode(await webcrypto.subtle.exportKey('pkcs8', k), 'PRIVATE KEY');
   writeFile(files.ca, ca.toString('pem'), 0o644);
-  writeFile(files.caKey, await pem(caKeys.privateKey), 0o600);
-  const issue = async (name: string, node: boolean, out: { cert: string; key: string }): Promise<void> => {
-    const keys = await keysOf();
-    const hosts = node ? [name, 'localhost', '127.0.0.1', '::1', ...(opts.hosts ?? [])] : [];
-    const cert = await x509.X509CertificateGenerator.create({
-      serialNumber: serial(),
-      subject: `CN=${name}`,
-      issuer: ca.subject,
-      notBefore,
-      notAfter,
-      publicKey: keys.publicKey,
-      signingKey: caKeys.privateKey,
-      signingAlgorithm: ALG,
-      extensions: [
-        new x509.BasicConstraintsExtension(false, undefined, true),
-        new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
-        new x509.ExtendedKeyUsageExtension(
-          node
-            ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
-            : [x509.ExtendedKeyUsage.clientAuth],
-        ),
-        ...(hosts.length > 0
-          ? [new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIp(h) ? 'ip' : 'dns', value: h })))]
-          : []),
-      ],
-    });
-    writeFile(out.cert, cert.toString('pem'), 0o644);
-    writeFile(out.key, await pem(keys.privateKey), 0o600);
-  };
-  for (const n of opts.nodes) await issue(n, true, files.nodes[n] as { cert: string; key: string });
-  for (const n of clients) await issue(n, false, files.clients[n] as { cert: string; key: string });
-  return files;
+  writeFile(files.caKey, await keyPem(x509, keys.privateKey), 0o600);
+  return { x509, ca, key: keys.privateKey, notBefore, notAfter };
+}
+
+/** A node certificate (server and client use, naming `hosts`) or, with hosts null, a client one. */
+async function issue(
+  s: Signer,
+  name: string,
+  hosts: string[] | null,
+  out: { cert: string; key: string },
+): Promise<void> {
+  const { x509 } = s;
+  const keys = await keyPair();
+  const usage = hosts
+    ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
+    : [x509.ExtendedKeyUsage.clientAuth];
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: serial(),
+    subject: `CN=${name}`,
+    issuer: s.ca.subject,
+    notBefore: s.notBefore,
+    notAfter: s.notAfter,
+    publicKey: keys.publicKey,
+    signingKey: s.key,
+    signingAlgorithm: ALG,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature, true),
+      new x509.ExtendedKeyUsageExtension(usage),
+      ...(hosts
+        ? [new x509.SubjectAlternativeNameExtension(hosts.map((h) => ({ type: isIp(h) ? 'ip' : 'dns', value: h })))]
+        : []),
+    ],
+  });
+  writeFile(out.cert, cert.toString('pem'), 0o644);
+  writeFile(out.key, await keyPem(x509, keys.privateKey), 0o600);
 }
 
 function writeFile(path: string, text: string, mode: number): void {
