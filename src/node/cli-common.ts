@@ -149,6 +149,9 @@ export function action<A extends unknown[]>(
       const timeoutMs = intArg('--timeout-ms', o.timeoutMs, 1);
       const token = o.token ?? process.env['RAFTQ_TOKEN'];
       const tls = clientTlsOf(o);
+      // grpc-js sends a dialled IP address as the TLS server name (Node's DEP0123 warning on every
+      // command): nothing a CLI user can act on.
+      if (tls) process.noDeprecation = true;
       client = new Client({
         ...clientOptions,
         ...(token ? { token } : {}),
