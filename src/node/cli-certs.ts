@@ -1,5 +1,5 @@
 // `raftq certs dev DIR`: a development CA with node and client certificates (dev-certs.ts), and the
-// TLS flags of `raftq start`. Production certificates come from the operator's own CA.
+// TLS and client-limit flags of `raftq start`. Production certificates come from the operator's own CA.
 import { Command, Option } from 'commander';
 import { ClientUsageError, cliOutput, type SetCode } from './cli-common.js';
 import { makeDevCerts } from './dev-certs.js';
@@ -18,6 +18,14 @@ export function withTlsFlags(cmd: Command): Command {
         'require',
       ]),
     );
+}
+
+/** The client port's per-client limits (config.ts limit*, rate-limits.ts). */
+export function withLimitFlags(cmd: Command): Command {
+  return cmd
+    .option('--limit-session-opens-per-sec <n>', 'session opens per second per client address and token (0: off; 200)')
+    .option('--limit-requests-per-sec <n>', 'calls per second per token, or per address without one (0: off, default)')
+    .option('--limit-calls-in-flight-per-address <n>', 'calls in flight per client address (0: off, default)');
 }
 
 interface DevOptions {

@@ -6,12 +6,12 @@ import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
 import { exitWithParent } from './local-cluster.js';
-import { certsCommand, withTlsFlags } from './cli-certs.js';
+import { certsCommand, withLimitFlags, withTlsFlags } from './cli-certs.js';
 
 export class UsageError extends Error {}
 
 function startCommand(): Command {
-  return withTlsFlags(new Command('start'))
+  return withLimitFlags(withTlsFlags(new Command('start')))
     .description('start one broker node')
     .option('--config <file>', 'JSON config file with the same settings (camelCase keys)')
     .option('--id <id>', 'this node id (must be one of --peers)')

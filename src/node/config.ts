@@ -5,6 +5,7 @@ import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { unknownKeyMessage } from '../client/options.js';
 import { parseTokenHash, ROLES, type Grant, type Role, type TokenSpec } from '../rpc/auth.js';
 import { readTlsBundle, TlsFileError, type TlsPaths } from '../rpc/tls.js';
+import { CLIENT_LIMIT_DEFAULTS, type ClientLimits } from '../rpc/rate-limits.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -40,6 +41,8 @@ export interface NodeConfig {
   tokens: TokenSpec[];
   /** TLS on all three ports (mutual on the peer port); null: plaintext (docs/security.md). */
   tls: NodeTlsConfig | null;
+  /** Per-client limits on the client port (rate-limits.ts); 0 turns one off. */
+  clientLimits: ClientLimits;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Raft timing, in milliseconds; a tick is heartbeatMs. */
   heartbeatMs: number;
@@ -74,6 +77,9 @@ export const SETTINGS = {
   tlsKeyFile: { env: 'RAFTQ_TLS_KEY_FILE', required: false },
   tlsCaFile: { env: 'RAFTQ_TLS_CA_FILE', required: false },
   tlsClientAuth: { env: 'RAFTQ_TLS_CLIENT_AUTH', required: false },
+  limitSessionOpensPerSec: { env: 'RAFTQ_LIMIT_SESSION_OPENS_PER_SEC', required: false },
+  limitRequestsPerSec: { env: 'RAFTQ_LIMIT_REQUESTS_PER_SEC', required: false },
+  limitCallsInFlightPerAddress: { env: 'RAFTQ_LIMIT_CALLS_IN_FLIGHT_PER_ADDRESS', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -204,6 +210,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
     tokens: raw.tokens ? parseTokens(raw.tokens) : [],
     tls: tlsConfig(raw),
+    clientLimits: clientLimits(raw),
     logLevel,
     heartbeatMs,
     electionTicks,
@@ -233,6 +240,18 @@ export function readClusterSecret(path: string): Uint8Array {
 }
 
 const CLUSTER_SECRET_BYTES_MIN = 16;
+
+function clientLimits(raw: RawSettings): ClientLimits {
+  const int = (key: keyof RawSettings, fallback: number): number => {
+    const v = raw[key];
+    return v === undefined ? fallback : parseIntSetting(kebab(key), v, 0, 1_000_000);
+  };
+  return {
+    sessionOpensPerSec: int('limitSessionOpensPerSec', CLIENT_LIMIT_DEFAULTS.sessionOpensPerSec),
+    requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULTS.requestsPerSec),
+    callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULTS.callsInFlightPerAddress),
+  };
+}
 
 /** The three TLS files go together; they are read once here so a bad one stops the start with its name. */
 function tlsConfig(raw: RawSettings): NodeTlsConfig | null {

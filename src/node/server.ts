@@ -9,6 +9,7 @@ import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
+import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
@@ -439,6 +440,7 @@ async function startClientService(
     executor: driver,
     auth,
     ...(tls ? { credentials: tls.client } : {}),
+    interceptors: [new ClientRateLimiter(config.clientLimits).interceptor()],
   });
   log.info(
     {

@@ -515,6 +515,8 @@ export interface ClientServerOptions extends ClientServiceOptions {
   keepaliveTimeoutMs?: number;
   /** TLS (src/rpc/tls.ts serverCredentials); default plaintext. */
   credentials?: grpc.ServerCredentials;
+  /** Run before every call's handler (rate-limits.ts). */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 /** The client gRPC server of one node. */
@@ -535,6 +537,7 @@ export class ClientServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
+      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
     });
     const service = createClientService(options.executor, options);
     server.addService(service.definition, service.implementation);
