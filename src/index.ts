@@ -20,6 +20,7 @@ export {
 export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
+export { encryptedCodec, type PayloadEncryption } from './client/encryption.js';
 export { systemClock, type Clock, type Timer } from './client/clock.js';
 export {
   TransportError,
