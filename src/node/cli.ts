@@ -50,9 +50,11 @@ function startCommand(): Command {
 function demoCommand(setCode: (c: number) => void): Command {
   return new Command('demo')
     .description('start a local 3-node cluster, run producers and workers, kill the leader, check nothing is lost')
-    .action(async () => {
+    .option('--tls', 'TLS on every port (development certificates)')
+    .option('--auth', 'client tokens on')
+    .action(async (o: { tls?: boolean; auth?: boolean }) => {
       const { runDemo } = await import('./demo.js');
-      setCode(await runDemo());
+      setCode(await runDemo(o));
     });
 }
 
