@@ -23,6 +23,10 @@ function startCommand(): Command {
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
     .option('--cluster-id <id>', 'cluster id, checked against the data dir')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret: peers authenticate every message with it')
+    .option(
+      '--cluster-secret-accept-file <file>',
+      'a second secret accepted (never sent) while rotating; SIGHUP re-reads both',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'fatal',

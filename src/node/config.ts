@@ -37,6 +37,10 @@ export interface NodeConfig {
   clusterId: string | null;
   /** The cluster secret's bytes (peer MACs, docs/security.md); null: peers are not authenticated. */
   clusterSecret: Uint8Array | null;
+  /** A second secret accepted (never sent) during a rotation, or null. */
+  clusterSecretAccept: Uint8Array | null;
+  /** Where both come from, re-read on SIGHUP. */
+  clusterSecretFiles: { secret: string; accept: string | null } | null;
   /** Client bearer tokens (hashes and grants); empty: client auth is off. */
   tokens: TokenSpec[];
   /** TLS on all three ports (mutual on the peer port); null: plaintext (docs/security.md). */
@@ -71,6 +75,7 @@ export const SETTINGS = {
   advertise: { env: 'RAFTQ_ADVERTISE', required: false },
   clusterId: { env: 'RAFTQ_CLUSTER_ID', required: false },
   clusterSecretFile: { env: 'RAFTQ_CLUSTER_SECRET_FILE', required: false },
+  clusterSecretAcceptFile: { env: 'RAFTQ_CLUSTER_SECRET_ACCEPT_FILE', required: false },
   /** JSON: [{"id", "hash", "roles": ["producer:emails.*", ...]}] (config file: the array itself). */
   tokens: { env: 'RAFTQ_TOKENS', required: false },
   tlsCertFile: { env: 'RAFTQ_TLS_CERT_FILE', required: false },
@@ -208,6 +213,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     advertise,
     clusterId: raw.clusterId ?? null,
     clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
+    ...secretFiles(raw),
     tokens: raw.tokens ? parseTokens(raw.tokens) : [],
     tls: tlsConfig(raw),
     clientLimits: clientLimits(raw),
@@ -219,27 +225,34 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
 }
 
 /** The secret file's content, surrounding whitespace trimmed; at least 16 bytes (32 random bytes as hex is good). */
-export function readClusterSecret(path: string): Uint8Array {
+export function readClusterSecret(path: string, field = 'cluster-secret-file'): Uint8Array {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      'cluster-secret-file',
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new ConfigError(field, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const secret = Buffer.from(text.trim(), 'utf8');
   if (secret.byteLength < CLUSTER_SECRET_BYTES_MIN) {
-    throw new ConfigError(
-      'cluster-secret-file',
-      `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`,
-    );
+    throw new ConfigError(field, `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`);
   }
   return new Uint8Array(secret);
 }
 
 const CLUSTER_SECRET_BYTES_MIN = 16;
+
+function secretFiles(raw: RawSettings): Pick<NodeConfig, 'clusterSecretAccept' | 'clusterSecretFiles'> {
+  const accept = raw.clusterSecretAcceptFile ?? null;
+  if (accept !== null && raw.clusterSecretFile === undefined)
+    throw new ConfigError(
+      'cluster-secret-accept-file',
+      'needs --cluster-secret-file (the secret this node signs with)',
+    );
+  return {
+    clusterSecretAccept: accept === null ? null : readClusterSecret(accept, 'cluster-secret-accept-file'),
+    clusterSecretFiles: raw.clusterSecretFile ? { secret: raw.clusterSecretFile, accept } : null,
+  };
+}
 
 function clientLimits(raw: RawSettings): ClientLimits {
   const int = (key: keyof RawSettings, fallback: number): number => {

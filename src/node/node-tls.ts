@@ -1,8 +1,10 @@
-// The node's TLS (docs/security.md): one TlsMaterial for the client, peer and admin ports, reloaded on
-// SIGHUP, and the warnings for ports left in plaintext off loopback.
+// The node's TLS and peer secret (docs/security.md): one TlsMaterial for the client, peer and admin
+// ports, and one PeerAuth for the peer server and transport, both re-read on SIGHUP; and the warnings
+// for ports left in plaintext off loopback.
 import type * as grpc from '@grpc/grpc-js';
+import type { PeerAuth } from '../rpc/peer-auth.js';
 import { peerChannelCredentials, serverCredentials, TlsMaterial, type TlsBundle } from '../rpc/tls.js';
-import { formatHostPort, type HostPort, type NodeConfig } from './config.js';
+import { ConfigError, formatHostPort, readClusterSecret, type HostPort, type NodeConfig } from './config.js';
 import type { Logger } from './logger.js';
 
 export interface NodeTls {
@@ -26,15 +28,39 @@ export function nodeTls(config: NodeConfig, log: Logger): NodeTls | null {
 }
 
 /** Re-reads the files (SIGHUP); a failure keeps the old certificate and is logged as an error. */
-export function reloadTls(tls: NodeTls | null, log: Logger): boolean {
-  if (tls === null) {
-    log.warn('SIGHUP: no TLS configured, nothing to reload');
-    return false;
-  }
+export function reloadTls(tls: NodeTls, log: Logger): boolean {
   const r = tls.material.reload();
   if (r.ok) logBundle(log, r.bundle, 'TLS certificate reloaded: new connections use it');
   else log.error({ err: r.error.message }, 'TLS reload failed: still serving the previous certificate');
   return r.ok;
+}
+
+/** The peer MAC keys, shared by the peer server and transport so a reload reaches both; null: none. */
+export function peerAuthOf(config: NodeConfig): PeerAuth | null {
+  if (config.clusterSecret === null) return null;
+  return {
+    secret: config.clusterSecret,
+    clusterId: config.clusterId ?? '',
+    accept: config.clusterSecretAccept === null ? [] : [config.clusterSecretAccept],
+  };
+}
+
+/** Re-reads the secret files (SIGHUP) into `auth`; a failure keeps the secrets in use. */
+export function reloadPeerSecret(auth: PeerAuth | null, config: NodeConfig, log: Logger): boolean | null {
+  const files = config.clusterSecretFiles;
+  if (auth === null || files === null) return null;
+  try {
+    const secret = readClusterSecret(files.secret);
+    const accept = files.accept === null ? null : readClusterSecret(files.accept, 'cluster-secret-accept-file');
+    auth.secret = secret;
+    auth.accept = accept === null ? [] : [accept];
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    log.error({ err: err.message }, 'cluster secret reload failed: still using the previous secrets');
+    return false;
+  }
+  log.info({ accepting: 1 + (auth.accept?.length ?? 0) }, 'cluster secret reloaded');
+  return true;
 }
 
 function logBundle(log: Logger, b: TlsBundle, msg: string): void {

@@ -30,15 +30,15 @@ import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
 import { makeDataDir } from './storage/data-dir.js';
 import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
-import { nodeTls, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
+import { nodeTls, peerAuthOf, reloadPeerSecret, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
 
 export interface RunningNode {
   driver: NodeDriver;
   /** Resolves when the node has stopped. */
   stopped: Promise<void>;
   shutdown(): Promise<void>;
-  /** Re-reads the TLS files (SIGHUP); false when it failed or TLS is off. */
-  reloadTls(): boolean;
+  /** Re-reads the TLS files and the cluster secret files (SIGHUP). */
+  reload(): void;
 }
 
 /** Starts a node and runs until SIGTERM / SIGINT; exits the process on fatal errors. */
@@ -74,7 +74,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
-  process.on('SIGHUP', () => node.reloadTls());
+  process.on('SIGHUP', () => node.reload());
   await node.stopped;
 }
 
@@ -90,6 +90,8 @@ interface Core {
   auth: ClientAuth;
   /** TLS of every port, or null (plaintext). */
   tls: NodeTls | null;
+  /** The peer MAC keys, shared by the peer server and transport (a reload reaches both). */
+  peerAuth: PeerAuth | null;
 }
 
 /**
@@ -120,7 +122,7 @@ export async function startNode(
     const { driver } = core;
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    const { peerServer, heard } = await startPeerServer(config, driver, core.tls);
+    const { peerServer, heard } = await startPeerServer(config, driver, core);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = buildAdmin(core, observer, peerServer, heard, {
@@ -162,13 +164,13 @@ export async function startNode(
 async function startPeerServer(
   config: NodeConfig,
   driver: NodeDriver,
-  tls: NodeTls | null,
+  { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
 ): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
   const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
-    auth: peerAuth(config),
+    auth: peerAuth,
     ...(tls ? { credentials: tls.peer } : {}),
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
@@ -207,12 +209,6 @@ function buildAdmin(
     },
     observer.metrics,
   );
-}
-
-/** The peer MAC key, or null (and a loud warning when there are peers): docs/decisions.md. */
-function peerAuth(config: NodeConfig): PeerAuth | null {
-  if (config.clusterSecret === null) return null;
-  return { secret: config.clusterSecret, clusterId: config.clusterId ?? '' };
 }
 
 function warnInsecurePeers(config: NodeConfig, log: Logger): void {
@@ -263,7 +259,8 @@ async function openCore(
       storage,
       new Rng(randomBytes(4).readUInt32LE(0)),
     );
-    const transport = peerTransport(config, log, raft, tls);
+    const peerAuth = peerAuthOf(config);
+    const transport = peerTransport(config, log, raft, { tls, peerAuth });
     const startCommit = ns.recovered.hardState.commit;
     const driver = new NodeDriver({
       clusterId: ns.identity.clusterId,
@@ -287,7 +284,7 @@ async function openCore(
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls, peerAuth };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -295,13 +292,18 @@ async function openCore(
 }
 
 /** How this node dials its peers (MAC-signed when a cluster secret is set). */
-function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode, tls: NodeTls | null): PeerTransport {
+function peerTransport(
+  config: NodeConfig,
+  log: Logger,
+  raft: RaftNode,
+  { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
+): PeerTransport {
   const peers = new Map<string, string>();
   for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
   return new PeerTransport({
     selfId: config.id,
     peers,
-    auth: peerAuth(config),
+    auth: peerAuth,
     ...(tls ? { credentials: tls.dial } : {}),
     onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
   });
@@ -388,7 +390,13 @@ function running(
     // After a failed fsync the page cache is unknown (docs/faults.md P12): exit and recover from disk.
     process.exit(4);
   };
-  return { driver, stopped, shutdown, reloadTls: () => reloadTls(core.tls, log) };
+  const reload = (): void => {
+    if (core.tls !== null) reloadTls(core.tls, log);
+    const secret = reloadPeerSecret(core.peerAuth, config, log);
+    if (core.tls === null && secret === null)
+      log.warn('SIGHUP: no TLS and no cluster secret configured, nothing to reload');
+  };
+  return { driver, stopped, shutdown, reload };
 }
 
 /**
