@@ -20,6 +20,7 @@ export {
 export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
+export { encryptedCodec, type PayloadEncryption } from './client/encryption.js';
 export { systemClock, type Clock, type Timer } from './client/clock.js';
 export {
   TransportError,
@@ -29,7 +30,7 @@ export {
   type StreamHandlers,
   type Message as TransportMessage,
 } from './client/transport.js';
-export { GrpcTransport, type GrpcTransportOptions } from './client/grpc-transport.js';
+export { GrpcTransport, type GrpcTransportOptions, type ClientTls } from './client/grpc-transport.js';
 export { CoalescingTransport, type CoalescingOptions, type CoalescingStats } from './client/coalesce.js';
 export {
   RaftqError,

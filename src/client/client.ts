@@ -22,7 +22,7 @@ import { sleep, systemClock, type Clock, type Timer } from './clock.js';
 import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
-import { GrpcTransport } from './grpc-transport.js';
+import { GrpcTransport, type ClientTls } from './grpc-transport.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { ServerBook } from './servers.js';
@@ -61,6 +61,8 @@ export interface ClientOptions {
   coalesce?: boolean | CoalescingOptions;
   /** Bearer token for a cluster with auth on (built-in gRPC transport; docs/security.md). */
   token?: string;
+  /** TLS: the CA (and a client certificate) of a cluster with TLS on (built-in gRPC transport). */
+  tls?: ClientTls;
   /** Injected network (default gRPC) and time (default performance.now / setTimeout). */
   transport?: Transport;
   clock?: Clock;
@@ -176,7 +178,7 @@ export class Client {
     });
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;
-    this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock, options.token);
+    this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock, options);
   }
 
   /** A typed handle on one queue; creating it sends nothing. */
@@ -540,8 +542,11 @@ export class Client {
   }
 }
 
-function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, token?: string): Transport {
-  const grpcTransport = new GrpcTransport(token === undefined ? {} : { token });
+function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, o: ClientOptions): Transport {
+  const grpcTransport = new GrpcTransport({
+    ...(o.token === undefined ? {} : { token: o.token }),
+    ...(o.tls === undefined ? {} : { tls: o.tls }),
+  });
   if (coalesce === false) return grpcTransport;
   return new CoalescingTransport(grpcTransport, { clock, ...(coalesce === true ? {} : coalesce) });
 }

@@ -102,8 +102,18 @@ export function decodePayload(
   try {
     return msgpackCodec.decode(data);
   } catch {
+    // Sealed by encryptedCodec (encryption.ts) for a client holding keys: not this one's to read.
+    if (isSealed(data))
+      throw new Error('undecryptable: the payload is encrypted and this client has no encryption keys');
     return data;
   }
+}
+
+/** The first bytes of a payload sealed by encryptedCodec. */
+export const SEALED_MAGIC = 'rqe1';
+
+export function isSealed(data: Uint8Array): boolean {
+  return data.byteLength > 4 && Buffer.from(data.buffer, data.byteOffset, 4).toString('latin1') === SEALED_MAGIC;
 }
 
 function inflate(data: Uint8Array, maxBytes: number): Uint8Array {

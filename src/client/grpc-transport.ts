@@ -60,6 +60,25 @@ export interface GrpcTransportOptions {
   keepaliveTimeMs?: number;
   /** Bearer token sent with every call (`authorization: Bearer …`); none when the cluster has no auth. */
   token?: string;
+  /** TLS to the servers; absent: plaintext. */
+  tls?: ClientTls;
+}
+
+/** TLS of the SDK (docs/security.md): PEM text or bytes. */
+export interface ClientTls {
+  /** CA that signed the servers' certificates (default: the system's roots). */
+  ca?: string | Uint8Array;
+  /** A client certificate and its key, for a cluster started with --tls-client-auth require. */
+  cert?: string | Uint8Array;
+  key?: string | Uint8Array;
+  /** The name expected in the servers' certificates when it differs from the host dialled. */
+  serverName?: string;
+}
+
+function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials {
+  if (tls === undefined) return grpc.credentials.createInsecure();
+  const buf = (v: string | Uint8Array | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
+  return grpc.credentials.createSsl(buf(tls.ca), buf(tls.key), buf(tls.cert));
 }
 
 export class GrpcTransport implements Transport {
@@ -67,9 +86,11 @@ export class GrpcTransport implements Transport {
   private closed = false;
 
   private readonly metadata: () => grpc.Metadata;
+  private readonly credentials: grpc.ChannelCredentials;
 
   constructor(private readonly opts: GrpcTransportOptions = {}) {
     const token = opts.token;
+    this.credentials = channelCredentials(opts.tls);
     this.metadata = (): grpc.Metadata => {
       const m = new grpc.Metadata();
       if (token !== undefined) m.set('authorization', `Bearer ${token}`);
@@ -81,7 +102,8 @@ export class GrpcTransport implements Transport {
     let c = this.clients.get(address);
     if (c === undefined) {
       const Ctor = clientConstructor();
-      c = new Ctor(address, grpc.credentials.createInsecure(), {
+      c = new Ctor(address, this.credentials, {
+        ...(this.opts.tls?.serverName ? { 'grpc.ssl_target_name_override': this.opts.tls.serverName } : {}),
         'grpc.max_receive_message_length': this.opts.receiveMessageBytesMax ?? 64 * 1024 * 1024,
         'grpc.max_send_message_length': 64 * 1024 * 1024,
         'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs ?? 10_000,

@@ -85,6 +85,23 @@ export function checkClientOptions(options: unknown): void {
   const token = options['token'];
   if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(token)))
     invalid('token', 'must be a non-empty string of printable ASCII without spaces');
+  checkTls(options['tls']);
+}
+
+/** `tls`: PEM strings or bytes for ca / cert / key (cert and key together), a serverName string. */
+function checkTls(tls: unknown): void {
+  if (tls === undefined) return;
+  if (!isPlainObject(tls)) invalid('tls', 'must be an object { ca, cert, key, serverName }');
+  checkKeys(tls, ['ca', 'cert', 'key', 'serverName'], 'tls', 'TLS option');
+  for (const k of ['ca', 'cert', 'key'] as const) {
+    const v = tls[k];
+    if (v !== undefined && typeof v !== 'string' && !(v instanceof Uint8Array))
+      invalid(`tls.${k}`, 'must be PEM text or bytes (read the file yourself: readFileSync(path))');
+  }
+  if ((tls['cert'] === undefined) !== (tls['key'] === undefined))
+    invalid(tls['cert'] === undefined ? 'tls.cert' : 'tls.key', 'a client certificate needs both cert and key');
+  if (tls['serverName'] !== undefined && (typeof tls['serverName'] !== 'string' || tls['serverName'] === ''))
+    invalid('tls.serverName', 'must be a non-empty string');
 }
 
 function checkHeaders(h: unknown, path: string): void {

@@ -1,8 +1,10 @@
 // HTTP admin port: health, readiness, Prometheus metrics, status JSON and the (index, digest) view
 // used to compare replicas at common indexes.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { Role } from '../rpc/auth.js';
+import type { TlsMaterial } from '../rpc/tls.js';
 import type { NodeMetrics } from './metrics.js';
 
 export interface AdminSource {
@@ -30,19 +32,28 @@ export interface AdminSource {
 
 export class AdminHttp {
   private server: Server | null = null;
+  private stopReload: (() => void) | null = null;
 
   constructor(
     private readonly source: AdminSource,
     private readonly metrics: NodeMetrics,
   ) {}
 
-  async listen(host: string, port: number): Promise<AddressInfo> {
-    const server = createServer((req, res) => {
+  /** With `tls`, HTTPS: new connections get the certificate of the material's latest reload. */
+  async listen(host: string, port: number, tls?: TlsMaterial): Promise<AddressInfo> {
+    const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
       this.handle(req, res).catch((err: unknown) => {
         if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
         res.end(`internal error: ${err instanceof Error ? err.message : String(err)}\n`);
       });
-    });
+    };
+    let server: Server;
+    if (tls === undefined) server = createServer(onRequest);
+    else {
+      const https = createHttpsServer(tls.secureContextOptions(), onRequest);
+      this.stopReload = tls.onChange(() => https.setSecureContext(tls.secureContextOptions()));
+      server = https;
+    }
     this.server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
@@ -119,6 +130,7 @@ export class AdminHttp {
   async close(): Promise<void> {
     const server = this.server;
     this.server = null;
+    this.stopReload?.();
     this.source.console?.close();
     if (!server) return;
     server.closeAllConnections();

@@ -1,8 +1,10 @@
 // What every client subcommand of `raftq` shares: options, output sinks, argument parsing, the
 // action wrapper mapping errors to exit codes, tables, and confirmation of destructive commands.
+import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline/promises';
 import type { Command } from 'commander';
 import { Client, type ClientOptions } from '../client/client.js';
+import type { ClientTls } from '../client/grpc-transport.js';
 import { InvalidArgumentError } from '../client/errors.js';
 
 export class ClientUsageError extends Error {}
@@ -13,6 +15,9 @@ export interface Common {
   timeoutMs?: string;
   yes?: boolean;
   token?: string;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
 }
 
 /** Output sinks, replaceable in tests. */
@@ -74,7 +79,42 @@ export function withCommon(cmd: Command): Command {
     .option(
       '--token <token>',
       'bearer token when the cluster has auth on (default: $RAFTQ_TOKEN, which keeps it out of ps)',
-    );
+    )
+    .option('--tls-ca <file>', 'TLS: PEM CA of the cluster (default: $RAFTQ_TLS_CA); turns TLS on')
+    .option('--tls-cert <file>', 'TLS client certificate, PEM (default: $RAFTQ_TLS_CERT)')
+    .option('--tls-key <file>', 'TLS client key, PEM (default: $RAFTQ_TLS_KEY)');
+}
+
+/** TLS from --tls-* or RAFTQ_TLS_*: on when a CA or a client certificate is given; files read here. */
+export function clientTlsOf(o: Common, env: NodeJS.ProcessEnv = process.env): ClientTls | undefined {
+  const pick = (flag: string | undefined, name: string): [string, string] | null => {
+    const v = flag ?? env[name];
+    return v === undefined || v === '' ? null : [flag === undefined ? name : `--${kebabOf(name)}`, v];
+  };
+  const ca = pick(o.tlsCa, 'RAFTQ_TLS_CA');
+  const cert = pick(o.tlsCert, 'RAFTQ_TLS_CERT');
+  const key = pick(o.tlsKey, 'RAFTQ_TLS_KEY');
+  if (ca === null && cert === null && key === null) return undefined;
+  if ((cert === null) !== (key === null))
+    throw new ClientUsageError('a TLS client certificate needs both --tls-cert and --tls-key (or RAFTQ_TLS_CERT/KEY)');
+  const read = ([what, path]: [string, string]): Buffer => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new ClientUsageError(`${what}: cannot read ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`);
+    }
+  };
+  return {
+    ...(ca === null ? {} : { ca: read(ca) }),
+    ...(cert === null || key === null ? {} : { cert: read(cert), key: read(key) }),
+  };
+}
+
+function kebabOf(env: string): string {
+  return env
+    .replace(/^RAFTQ_/, '')
+    .toLowerCase()
+    .replace(/_/g, '-');
 }
 
 /** Adds `--yes` to a destructive command. */
@@ -108,9 +148,14 @@ export function action<A extends unknown[]>(
     try {
       const timeoutMs = intArg('--timeout-ms', o.timeoutMs, 1);
       const token = o.token ?? process.env['RAFTQ_TOKEN'];
+      const tls = clientTlsOf(o);
+      // grpc-js sends a dialled IP address as the TLS server name (Node's DEP0123 warning on every
+      // command): nothing a CLI user can act on.
+      if (tls) process.noDeprecation = true;
       client = new Client({
         ...clientOptions,
         ...(token ? { token } : {}),
+        ...(tls ? { tls } : {}),
         servers: serversOf(o),
         ...(timeoutMs === undefined ? {} : { timeoutMs }),
       });

@@ -2,13 +2,15 @@
 // and ports (raftq-dev.json), so `raftq dev --dir D` can be stopped and started again on it. It
 // exits non-zero when the cluster cannot start, prints the nodes' logs human-readable (or to a file
 // with --logs), and the `RAFTQ_SERVERS=` line last, once a leader is elected. Its nodes stop with
-// it however it ends, and exit by themselves if it is killed.
+// it however it ends, and exit by themselves if it is killed. --tls and --auth turn on TLS (dev
+// certificates) and client tokens (dev-security.ts) and print what a client must export.
 import { createWriteStream, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Command, Option } from 'commander';
 import { LocalCluster, stopNodesOnExit } from './local-cluster.js';
 import { formatLogLine } from './log-format.js';
+import { devSecurity, type DevSecurity } from './dev-security.js';
 
 export class DevUsageError extends Error {}
 
@@ -35,25 +37,20 @@ function readState(dir: string, nodes: number): DevState | null {
   return s;
 }
 
-async function leaderReady(cluster: LocalCluster): Promise<boolean> {
+async function leaderReady(cluster: LocalCluster, sec: DevSecurity): Promise<boolean> {
   for (const s of cluster.specs) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${s.httpPort}/status`, { signal: AbortSignal.timeout(1_000) });
-      const st = (await r.json()) as { role?: string; ready?: boolean };
-      if (st.role === 'leader' && st.ready === true) return true;
-    } catch {
-      // not up yet
-    }
+    const st = (await sec.getJson(s.httpPort, '/status')) as { role?: string; ready?: boolean } | null;
+    if (st?.role === 'leader' && st.ready === true) return true;
   }
   return false;
 }
 
 /** Resolves true once a leader is ready, false as soon as a node exited or the time is up. */
-async function started(cluster: LocalCluster, failed: () => boolean, ms: number): Promise<boolean> {
+async function started(cluster: LocalCluster, sec: DevSecurity, failed: () => boolean, ms: number): Promise<boolean> {
   const end = performance.now() + ms;
   while (performance.now() < end) {
     if (failed()) return false;
-    if (await leaderReady(cluster)) return !failed();
+    if (await leaderReady(cluster, sec)) return !failed();
     await new Promise((r) => setTimeout(r, 100));
   }
   return false;
@@ -65,15 +62,19 @@ interface DevOptions {
   logLevel: string;
   logs?: string;
   startTimeoutMs: string;
+  tls?: boolean;
+  auth?: boolean;
 }
 
-function banner(cluster: LocalCluster, dir: string): string {
+function banner(cluster: LocalCluster, dir: string, sec: DevSecurity): string {
   const lines = [`raftq dev: cluster ${cluster.clusterId}, data under ${dir}`];
   for (const s of cluster.specs) {
     lines.push(
-      `  ${s.id} (pid ${cluster.pid(s.id) ?? '-'}): client 127.0.0.1:${s.clientPort}  peer 127.0.0.1:${s.peerPort}  http http://127.0.0.1:${s.httpPort}`,
+      `  ${s.id} (pid ${cluster.pid(s.id) ?? '-'}): client 127.0.0.1:${s.clientPort}  peer 127.0.0.1:${s.peerPort}  http ${sec.scheme}://127.0.0.1:${s.httpPort}`,
     );
   }
+  if (sec.env.length > 0) lines.push('  a client needs (export all of these lines):');
+  for (const [k, v] of sec.env) lines.push(`  ${k}=${v}`);
   lines.push(`  RAFTQ_SERVERS=${cluster.servers.join(',')}`);
   return lines.join('\n') + '\n';
 }
@@ -87,10 +88,13 @@ async function runDev(opts: DevOptions): Promise<number> {
   const write = (s: string): void => void (logFile ?? process.stdout).write(s);
   const exits: string[] = [];
   const lastLine = new Map<string, string>();
+  const ids = Array.from({ length: nodes }, (_, i) => `n${i + 1}`);
+  const sec = await devSecurity(dir, ids, { tls: opts.tls === true, auth: opts.auth === true });
   const cluster = await LocalCluster.create({
     nodes,
     dir,
     logLevel: opts.logLevel,
+    perNode: (spec) => ({ args: sec.args(spec) }),
     ...(state ? { clusterId: state.clusterId, ports: state.ports } : {}),
     onLine: (id, line) => {
       const text = formatLogLine(line, id);
@@ -110,7 +114,10 @@ async function runDev(opts: DevOptions): Promise<number> {
   try {
     cluster.startAll();
     const startTimeoutMs = Number(opts.startTimeoutMs);
-    const ok = await Promise.race([started(cluster, () => exits.length > 0, startTimeoutMs), stopped.then(() => true)]);
+    const ok = await Promise.race([
+      started(cluster, sec, () => exits.length > 0, startTimeoutMs),
+      stopped.then(() => true),
+    ]);
     if (!ok) {
       const why = exits.length > 0 ? exits.join(', ') : `no leader within ${startTimeoutMs} ms`;
       const last = [...lastLine.values()].filter((l) => /ERROR|FATAL|raftq:/.test(l)).slice(-3);
@@ -118,7 +125,7 @@ async function runDev(opts: DevOptions): Promise<number> {
       await cluster.stopAll(5_000);
       return 1;
     }
-    process.stdout.write(banner(cluster, dir));
+    process.stdout.write(banner(cluster, dir, sec));
     const why = await stopped;
     process.stdout.write(`raftq dev: stopping (${why})\n`);
     await cluster.stopAll();
@@ -137,6 +144,8 @@ export function devCommand(setCode: (c: number) => void): Command {
     .addOption(new Option('--log-level <level>', 'node log level').default('info'))
     .option('--logs <file>', 'append the node logs to this file instead of the terminal')
     .option('--start-timeout-ms <ms>', 'time for a leader to be elected', '30000')
+    .option('--tls', 'TLS on every port with development certificates in DIR/certs (made once, then reused)')
+    .option('--auth', 'client tokens on: a new all-roles token each start (RAFTQ_TOKEN printed; only its hash on disk)')
     .action(async (opts: DevOptions) => {
       setCode(await runDev(opts));
     });

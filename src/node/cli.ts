@@ -7,11 +7,12 @@ import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
 import { backupCommands } from './cli-backup.js';
 import { exitWithParent } from './local-cluster.js';
+import { certsCommand, withLimitFlags, withTlsFlags } from './cli-certs.js';
 
 export class UsageError extends Error {}
 
 function startCommand(): Command {
-  return new Command('start')
+  return withLimitFlags(withTlsFlags(new Command('start')))
     .description('start one broker node')
     .option('--config <file>', 'JSON config file with the same settings (camelCase keys)')
     .option('--id <id>', 'this node id (must be one of --peers)')
@@ -28,6 +29,10 @@ function startCommand(): Command {
     .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
     .option('--cluster-id <id>', 'cluster id, checked against the data dir')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret: peers authenticate every message with it')
+    .option(
+      '--cluster-secret-accept-file <file>',
+      'a second secret accepted (never sent) while rotating; SIGHUP re-reads both',
+    )
     .addOption(
       new Option('--log-level <level>', 'log level').choices([
         'fatal',
@@ -55,9 +60,11 @@ function startCommand(): Command {
 function demoCommand(setCode: (c: number) => void): Command {
   return new Command('demo')
     .description('start a local 3-node cluster, run producers and workers, kill the leader, check nothing is lost')
-    .action(async () => {
+    .option('--tls', 'TLS on every port (development certificates)')
+    .option('--auth', 'client tokens on')
+    .action(async (o: { tls?: boolean; auth?: boolean }) => {
       const { runDemo } = await import('./demo.js');
-      setCode(await runDemo());
+      setCode(await runDemo(o));
     });
 }
 
@@ -79,6 +86,7 @@ export async function main(argv: string[]): Promise<number> {
     ...clientCommands(setCode),
     tokensCommand(setCode),
     ...backupCommands(setCode),
+    certsCommand(setCode),
     completionCommand(() => program),
   ]) {
     cmd.exitOverride();

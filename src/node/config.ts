@@ -4,6 +4,8 @@
 import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { unknownKeyMessage } from '../client/options.js';
 import { parseTokenHash, ROLES, type Grant, type Role, type TokenSpec } from '../rpc/auth.js';
+import { readTlsBundle, TlsFileError, type TlsPaths } from '../rpc/tls.js';
+import { CLIENT_LIMIT_DEFAULTS, type ClientLimits } from '../rpc/rate-limits.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -35,8 +37,16 @@ export interface NodeConfig {
   clusterId: string | null;
   /** The cluster secret's bytes (peer MACs, docs/security.md); null: peers are not authenticated. */
   clusterSecret: Uint8Array | null;
+  /** A second secret accepted (never sent) during a rotation, or null. */
+  clusterSecretAccept: Uint8Array | null;
+  /** Where both come from, re-read on SIGHUP. */
+  clusterSecretFiles: { secret: string; accept: string | null } | null;
   /** Client bearer tokens (hashes and grants); empty: client auth is off. */
   tokens: TokenSpec[];
+  /** TLS on all three ports (mutual on the peer port); null: plaintext (docs/security.md). */
+  tls: NodeTlsConfig | null;
+  /** Per-client limits on the client port (rate-limits.ts); 0 turns one off. */
+  clientLimits: ClientLimits;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Raft timing, in milliseconds: a tick is heartbeatMs; the leader sends heartbeats every 2 ticks. */
   heartbeatMs: number;
@@ -50,6 +60,12 @@ export interface NodeConfig {
   join: string[];
   /** With --join: 'voter' (default) asks for promotion once caught up; 'learner' leaves that to `raftq members promote`. */
   joinAs: 'voter' | 'learner';
+}
+
+export interface NodeTlsConfig {
+  paths: TlsPaths;
+  /** The client port: `require` refuses a client without a certificate signed by the CA. */
+  clientAuth: 'none' | 'require';
 }
 
 /** The settings a user may give, by their flag name in camelCase. Strings as typed. */
@@ -67,8 +83,16 @@ export const SETTINGS = {
   advertise: { env: 'RAFTQ_ADVERTISE', required: false },
   clusterId: { env: 'RAFTQ_CLUSTER_ID', required: false },
   clusterSecretFile: { env: 'RAFTQ_CLUSTER_SECRET_FILE', required: false },
+  clusterSecretAcceptFile: { env: 'RAFTQ_CLUSTER_SECRET_ACCEPT_FILE', required: false },
   /** JSON: [{"id", "hash", "roles": ["producer:emails.*", ...]}] (config file: the array itself). */
   tokens: { env: 'RAFTQ_TOKENS', required: false },
+  tlsCertFile: { env: 'RAFTQ_TLS_CERT_FILE', required: false },
+  tlsKeyFile: { env: 'RAFTQ_TLS_KEY_FILE', required: false },
+  tlsCaFile: { env: 'RAFTQ_TLS_CA_FILE', required: false },
+  tlsClientAuth: { env: 'RAFTQ_TLS_CLIENT_AUTH', required: false },
+  limitSessionOpensPerSec: { env: 'RAFTQ_LIMIT_SESSION_OPENS_PER_SEC', required: false },
+  limitRequestsPerSec: { env: 'RAFTQ_LIMIT_REQUESTS_PER_SEC', required: false },
+  limitCallsInFlightPerAddress: { env: 'RAFTQ_LIMIT_CALLS_IN_FLIGHT_PER_ADDRESS', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -205,7 +229,10 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     advertise,
     clusterId: raw.clusterId ?? null,
     clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
+    ...secretFiles(raw),
     tokens: raw.tokens ? parseTokens(raw.tokens) : [],
+    tls: tlsConfig(raw),
+    clientLimits: clientLimits(raw),
     logLevel,
     heartbeatMs,
     electionTicks,
@@ -216,27 +243,71 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
 }
 
 /** The secret file's content, surrounding whitespace trimmed; at least 16 bytes (32 random bytes as hex is good). */
-export function readClusterSecret(path: string): Uint8Array {
+export function readClusterSecret(path: string, field = 'cluster-secret-file'): Uint8Array {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(
-      'cluster-secret-file',
-      `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
-    );
+    throw new ConfigError(field, `cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
   }
   const secret = Buffer.from(text.trim(), 'utf8');
   if (secret.byteLength < CLUSTER_SECRET_BYTES_MIN) {
-    throw new ConfigError(
-      'cluster-secret-file',
-      `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`,
-    );
+    throw new ConfigError(field, `${path} holds ${secret.byteLength} bytes, fewer than ${CLUSTER_SECRET_BYTES_MIN}`);
   }
   return new Uint8Array(secret);
 }
 
 const CLUSTER_SECRET_BYTES_MIN = 16;
+
+function secretFiles(raw: RawSettings): Pick<NodeConfig, 'clusterSecretAccept' | 'clusterSecretFiles'> {
+  const accept = raw.clusterSecretAcceptFile ?? null;
+  if (accept !== null && raw.clusterSecretFile === undefined)
+    throw new ConfigError(
+      'cluster-secret-accept-file',
+      'needs --cluster-secret-file (the secret this node signs with)',
+    );
+  return {
+    clusterSecretAccept: accept === null ? null : readClusterSecret(accept, 'cluster-secret-accept-file'),
+    clusterSecretFiles: raw.clusterSecretFile ? { secret: raw.clusterSecretFile, accept } : null,
+  };
+}
+
+function clientLimits(raw: RawSettings): ClientLimits {
+  const int = (key: keyof RawSettings, fallback: number): number => {
+    const v = raw[key];
+    return v === undefined ? fallback : parseIntSetting(kebab(key), v, 0, 1_000_000);
+  };
+  return {
+    sessionOpensPerSec: int('limitSessionOpensPerSec', CLIENT_LIMIT_DEFAULTS.sessionOpensPerSec),
+    requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULTS.requestsPerSec),
+    callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULTS.callsInFlightPerAddress),
+  };
+}
+
+/** The three TLS files go together; they are read once here so a bad one stops the start with its name. */
+function tlsConfig(raw: RawSettings): NodeTlsConfig | null {
+  const given = { certFile: raw.tlsCertFile, keyFile: raw.tlsKeyFile, caFile: raw.tlsCaFile };
+  const clientAuth = raw.tlsClientAuth ?? 'none';
+  if (clientAuth !== 'none' && clientAuth !== 'require')
+    throw new ConfigError('tls-client-auth', `"${clientAuth}" is not one of none, require`);
+  const set = Object.entries(given).filter(([, v]) => v !== undefined);
+  if (set.length === 0) {
+    if (raw.tlsClientAuth !== undefined) throw new ConfigError('tls-client-auth', 'needs --tls-cert-file');
+    return null;
+  }
+  for (const [k, v] of Object.entries(given)) {
+    if (v === undefined)
+      throw new ConfigError(`tls-${kebab(k)}`, 'is required with the other TLS files (cert, key, CA)');
+  }
+  const paths = given as TlsPaths;
+  try {
+    readTlsBundle(paths);
+  } catch (err) {
+    if (err instanceof TlsFileError) throw new ConfigError(err.field, err.message.slice(err.field.length + 2));
+    throw err;
+  }
+  return { paths, clientAuth };
+}
 
 /** The tokens setting: ids, scrypt hashes (never a token itself) and `role:pattern` grants. */
 export function parseTokens(text: string): TokenSpec[] {

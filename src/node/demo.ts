@@ -1,14 +1,15 @@
 // `raftq demo` / `npm run demo`: a local 3-node cluster, producers and workers through the SDK, a
 // SIGKILL of the leader in the middle, the old leader restarted, and a verdict computed by the
 // history checker from what the clients recorded. Exits 0 only if nothing acknowledged was lost
-// and nothing completed twice.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+// and nothing completed twice. `--tls --auth` runs it all with TLS and client tokens (dev-security.ts).
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkAll, HistoryRecorder, summary, type DigestPoint } from '../checker/index.js';
 import { Client } from '../client/index.js';
 import type { NodeStatus } from '../rpc/executor.js';
 import { LocalCluster, stopNodesOnExit, waitFor } from './local-cluster.js';
+import { devSecurity, type DevSecurity } from './dev-security.js';
 
 export interface DemoOptions {
   /** Seconds of producing. */
@@ -18,6 +19,10 @@ export interface DemoOptions {
   out?: NodeJS.WritableStream;
   /** Keep the data folder (for inspection). */
   keep?: boolean;
+  /** TLS on every port with development certificates. */
+  tls?: boolean;
+  /** Client tokens on (the demo's clients use a fresh all-roles token). */
+  auth?: boolean;
 }
 
 interface Counters {
@@ -26,20 +31,19 @@ interface Counters {
   failedCalls: number;
 }
 
-async function status(c: LocalCluster, id: string): Promise<NodeStatus | null> {
+async function status(c: LocalCluster, sec: DevSecurity, id: string): Promise<NodeStatus | null> {
   if (!c.running(id)) return null;
-  try {
-    const r = await fetch(`http://127.0.0.1:${c.spec(id).httpPort}/status`, { signal: AbortSignal.timeout(1_000) });
-    return (await r.json()) as NodeStatus;
-  } catch {
-    return null;
-  }
+  return (await sec.getJson(c.spec(id).httpPort, '/status')) as NodeStatus | null;
 }
 
-async function leaderOf(c: LocalCluster, not: string | null = null): Promise<{ id: string; term: number }> {
+async function leaderOf(
+  c: LocalCluster,
+  sec: DevSecurity,
+  not: string | null = null,
+): Promise<{ id: string; term: number }> {
   return waitFor(
     async () => {
-      const all = await Promise.all(c.specs.map((s) => status(c, s.id)));
+      const all = await Promise.all(c.specs.map((s) => status(c, sec, s.id)));
       const l = all.find((s) => s?.role === 'leader' && s.ready && s.id !== not);
       return l ? { id: l.id, term: l.term } : undefined;
     },
@@ -51,14 +55,20 @@ async function leaderOf(c: LocalCluster, not: string | null = null): Promise<{ i
 type Say = (s: string) => void;
 
 /** SIGKILL the leader a third of the way in, restart it two thirds of the way in. */
-async function leaderKill(cluster: LocalCluster, history: HistoryRecorder, say: Say, seconds: number): Promise<void> {
-  const first = await leaderOf(cluster);
+async function leaderKill(
+  cluster: LocalCluster,
+  sec: DevSecurity,
+  history: HistoryRecorder,
+  say: Say,
+  seconds: number,
+): Promise<void> {
+  const first = await leaderOf(cluster, sec);
   await sleepUntil(performance.now() + (seconds * 1000) / 3);
   say(`\n  >>> SIGKILL the leader ${first.id}`);
   history.fault('kill', 'start', first.id);
   const killedAt = performance.now();
   await cluster.kill(first.id);
-  const second = await leaderOf(cluster, first.id);
+  const second = await leaderOf(cluster, sec, first.id);
   history.leader(second.id, second.term);
   say(`  >>> new leader ${second.id} (term ${second.term}) after ${Math.round(performance.now() - killedAt)} ms`);
   await sleepUntil(performance.now() + (seconds * 1000) / 3);
@@ -68,23 +78,21 @@ async function leaderKill(cluster: LocalCluster, history: HistoryRecorder, say: 
 }
 
 /** Waits until every node applied what the leader committed; returns their digests. */
-async function digestsOf(cluster: LocalCluster): Promise<Record<string, DigestPoint[]>> {
+async function digestsOf(cluster: LocalCluster, sec: DevSecurity): Promise<Record<string, DigestPoint[]>> {
   const ids = cluster.specs.map((s) => s.id);
-  const leaderNow = await leaderOf(cluster);
-  const target = (await status(cluster, leaderNow.id))?.commitIndex ?? 0;
+  const leaderNow = await leaderOf(cluster, sec);
+  const target = (await status(cluster, sec, leaderNow.id))?.commitIndex ?? 0;
   await waitFor(
     async () =>
-      (await Promise.all(ids.map((id) => status(cluster, id)))).every((s) => s && s.appliedIndex >= target)
+      (await Promise.all(ids.map((id) => status(cluster, sec, id)))).every((s) => s && s.appliedIndex >= target)
         ? true
         : undefined,
     20_000,
     'every node to catch up',
   ).catch(() => undefined);
   const digests: Record<string, DigestPoint[]> = {};
-  for (const s of cluster.specs) {
-    const r = await fetch(`http://127.0.0.1:${s.httpPort}/debug/digests`, { signal: AbortSignal.timeout(2_000) });
-    digests[s.id] = (await r.json()) as DigestPoint[];
-  }
+  for (const s of cluster.specs)
+    digests[s.id] = ((await sec.getJson(s.httpPort, '/debug/digests')) ?? []) as DigestPoint[];
   return digests;
 }
 
@@ -108,6 +116,7 @@ function verdictOf(history: HistoryRecorder, counters: Counters, say: Say): numb
 /** Producers and workers through the fault, then the drain; the history gets everything. */
 async function runLoad(
   cluster: LocalCluster,
+  sec: DevSecurity,
   client: Client,
   history: HistoryRecorder,
   out: NodeJS.WritableStream,
@@ -121,7 +130,7 @@ async function runLoad(
   const stopAt = performance.now() + seconds * 1000;
   const producers = Array.from({ length: opts.producers ?? 4 }, (_, p) => produce(queue, history, counters, p, stopAt));
   const progress = startProgress(out, counters);
-  await leaderKill(cluster, history, say, seconds);
+  await leaderKill(cluster, sec, history, say, seconds);
   await Promise.all(producers);
   // Drain: every acknowledged task completes.
   await waitFor(
@@ -138,7 +147,13 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
   const out = opts.out ?? process.stdout;
   const say: Say = (s) => void out.write(s + '\n');
   const dir = mkdtempSync(join(tmpdir(), 'raftq-demo-'));
-  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn' });
+  const sec = await devSecurity(dir, ['n1', 'n2', 'n3'], { tls: opts.tls === true, auth: opts.auth === true });
+  const cluster = await LocalCluster.create({
+    nodes: 3,
+    dir,
+    logLevel: 'warn',
+    perNode: (s) => ({ args: sec.args(s) }),
+  });
   // However the demo ends (Ctrl-C, SIGTERM, SIGHUP, `| head` closing stdout, an exception), its
   // nodes go with it; the nodes also exit by themselves if the demo is SIGKILLed.
   const removeDir = (): void => void (opts.keep ? undefined : rmSync(dir, { recursive: true, force: true }));
@@ -148,19 +163,30 @@ export async function runDemo(opts: DemoOptions = {}): Promise<number> {
     process.exit(why === 'EPIPE' ? 141 : 130);
   });
   process.on('exit', removeDir);
-  const client = new Client({ servers: cluster.servers, timeoutMs: 20_000 });
+  const env = new Map(sec.env);
+  const ca = env.get('RAFTQ_TLS_CA');
+  const token = env.get('RAFTQ_TOKEN');
+  const client = new Client({
+    servers: cluster.servers,
+    timeoutMs: 20_000,
+    ...(ca === undefined ? {} : { tls: { ca: readFileSync(ca) } }),
+    ...(token === undefined ? {} : { token }),
+  });
   const history = new HistoryRecorder();
   try {
-    say(`raftq demo: starting 3 nodes (cluster ${cluster.clusterId}, data in ${dir})`);
+    const on = [opts.tls ? 'TLS' : '', opts.auth ? 'tokens' : ''].filter((x) => x !== '').join(' and ');
+    say(`raftq demo: starting 3 nodes (cluster ${cluster.clusterId}, data in ${dir}${on ? `, ${on} on` : ''})`);
     cluster.startAll();
     for (const s of cluster.specs) {
-      say(`  ${s.id}  pid ${cluster.pid(s.id) ?? '-'}  client 127.0.0.1:${s.clientPort}  http 127.0.0.1:${s.httpPort}`);
+      say(
+        `  ${s.id}  pid ${cluster.pid(s.id) ?? '-'}  client 127.0.0.1:${s.clientPort}  http ${sec.scheme}://127.0.0.1:${s.httpPort}`,
+      );
     }
-    const first = await leaderOf(cluster);
+    const first = await leaderOf(cluster, sec);
     history.leader(first.id, first.term);
     say(`  leader elected: ${first.id} (term ${first.term})`);
-    const counters = await runLoad(cluster, client, history, out, opts);
-    history.finish({ nodes: cluster.specs.map((s) => s.id), digests: await digestsOf(cluster) });
+    const counters = await runLoad(cluster, sec, client, history, out, opts);
+    history.finish({ nodes: cluster.specs.map((s) => s.id), digests: await digestsOf(cluster, sec) });
     writeFileSync(join(dir, 'history.jsonl'), history.toJsonLines());
     return verdictOf(history, counters, say);
   } finally {

@@ -9,6 +9,7 @@ import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
+import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
@@ -32,12 +33,15 @@ import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
 import { joinerMembership, MembersAdmin } from './admin-members.js';
 import { runJoin } from './join.js';
 import { backupRoutes } from './backup.js';
+import { nodeTls, peerAuthOf, reloadPeerSecret, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
 
 export interface RunningNode {
   driver: NodeDriver;
   /** Resolves when the node has stopped. */
   stopped: Promise<void>;
   shutdown(): Promise<void>;
+  /** Re-reads the TLS files and the cluster secret files (SIGHUP). */
+  reload(): void;
 }
 
 /** Starts a node and runs until SIGTERM / SIGINT; exits the process on fatal errors. */
@@ -73,6 +77,7 @@ export async function runNode(config: NodeConfig): Promise<void> {
   };
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', () => node.reload());
   await node.stopped;
 }
 
@@ -86,6 +91,10 @@ interface Core {
   startCommit: number;
   /** Client tokens: the client port and the admin port check them. */
   auth: ClientAuth;
+  /** TLS of every port, or null (plaintext). */
+  tls: NodeTls | null;
+  /** The peer MAC keys, shared by the peer server and transport (a reload reaches both). */
+  peerAuth: PeerAuth | null;
 }
 
 /**
@@ -116,7 +125,7 @@ export async function startNode(
     const { driver } = core;
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    const { peerServer, heard } = await startPeerServer(config, driver);
+    const { peerServer, heard } = await startPeerServer(config, driver, core);
     started.push(() => peerServer.close());
     const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log });
     started.push(() => members.stop());
@@ -131,9 +140,9 @@ export async function startNode(
     });
     if (config.http) {
       started.push(() => admin.close());
-      await admin.listen(config.http.host, config.http.port);
+      await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, driver, log, core.auth);
+    const client = await startClientService(config, driver, log, core);
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -171,12 +180,14 @@ function startMembers(config: NodeConfig, core: Core, members: MembersAdmin, log
 async function startPeerServer(
   config: NodeConfig,
   driver: NodeDriver,
+  { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
 ): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
   const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
-    auth: peerAuth(config),
+    auth: peerAuth,
+    ...(tls ? { credentials: tls.peer } : {}),
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
@@ -221,12 +232,6 @@ function buildAdmin(
   );
 }
 
-/** The peer MAC key, or null (and a loud warning when there are peers): docs/decisions.md. */
-function peerAuth(config: NodeConfig): PeerAuth | null {
-  if (config.clusterSecret === null) return null;
-  return { secret: config.clusterSecret, clusterId: config.clusterId ?? '' };
-}
-
 function warnInsecurePeers(config: NodeConfig, log: Logger): void {
   if (config.clusterSecret !== null || config.peers.size <= 1) return;
   const loopback = /^(127\.|localhost$|::1$)/.test(config.peerListen.host);
@@ -257,6 +262,8 @@ async function openCore(
   try {
     reportRecovery(ns.recovered, log);
     warnInsecurePeers(config, log);
+    warnPlaintext(config, log);
+    const tls = nodeTls(config, log);
     const snapshot: Snapshot | null = ns.mirror.snapshot();
     const storage = ns.mirror;
     const sm = new QueueStateMachine();
@@ -273,7 +280,8 @@ async function openCore(
       storage,
       new Rng(randomBytes(4).readUInt32LE(0)),
     );
-    const transport = peerTransport(config, log, raft);
+    const peerAuth = peerAuthOf(config);
+    const transport = peerTransport(config, log, raft, { tls, peerAuth });
     const startCommit = ns.recovered.hardState.commit;
     const driver = new NodeDriver({
       clusterId: ns.identity.clusterId,
@@ -297,7 +305,7 @@ async function openCore(
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens) };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls, peerAuth };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -305,13 +313,19 @@ async function openCore(
 }
 
 /** How this node dials its peers (MAC-signed when a cluster secret is set). */
-function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode): PeerTransport {
+function peerTransport(
+  config: NodeConfig,
+  log: Logger,
+  raft: RaftNode,
+  { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
+): PeerTransport {
   const peers = new Map<string, string>();
   for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
   return new PeerTransport({
     selfId: config.id,
     peers,
-    auth: peerAuth(config),
+    auth: peerAuth,
+    ...(tls ? { credentials: tls.dial } : {}),
     onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
   });
 }
@@ -398,7 +412,13 @@ function running(
     // After a failed fsync the page cache is unknown (docs/faults.md P12): exit and recover from disk.
     process.exit(4);
   };
-  return { driver, stopped, shutdown };
+  const reload = (): void => {
+    if (core.tls !== null) reloadTls(core.tls, log);
+    const secret = reloadPeerSecret(core.peerAuth, config, log);
+    if (core.tls === null && secret === null)
+      log.warn('SIGHUP: no TLS and no cluster secret configured, nothing to reload');
+  };
+  return { driver, stopped, shutdown, reload };
 }
 
 /**
@@ -444,11 +464,21 @@ async function startClientService(
   config: NodeConfig,
   driver: NodeDriver,
   log: Logger,
-  auth: ClientAuth,
+  { auth, tls }: Pick<Core, 'auth' | 'tls'>,
 ): Promise<ClientServer> {
-  const server = await ClientServer.start({ address: formatHostPort(config.listen), executor: driver, auth });
+  const server = await ClientServer.start({
+    address: formatHostPort(config.listen),
+    executor: driver,
+    auth,
+    ...(tls ? { credentials: tls.client } : {}),
+    interceptors: [new ClientRateLimiter(config.clientLimits).interceptor()],
+  });
   log.info(
-    { address: server.address, auth: auth.enabled ? `${config.tokens.length} tokens` : 'off' },
+    {
+      address: server.address,
+      auth: auth.enabled ? `${config.tokens.length} tokens` : 'off',
+      tls: config.tls ? `on (client certificates: ${config.tls.clientAuth})` : 'off',
+    },
     'client service listening',
   );
   return server;

@@ -513,6 +513,10 @@ export interface ClientServerOptions extends ClientServiceOptions {
   receiveMessageBytesMax?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** TLS (src/rpc/tls.ts serverCredentials); default plaintext. */
+  credentials?: grpc.ServerCredentials;
+  /** Run before every call's handler (rate-limits.ts). */
+  interceptors?: grpc.ServerInterceptor[];
 }
 
 /** The client gRPC server of one node. */
@@ -533,12 +537,13 @@ export class ClientServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
+      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
     });
     const service = createClientService(options.executor, options);
     server.addService(service.definition, service.implementation);
     const s = new ClientServer(server, service, options.address.slice(0, options.address.lastIndexOf(':')));
     s.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.address, grpc.ServerCredentials.createInsecure(), (err, port) =>
+      server.bindAsync(options.address, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
         err ? reject(err) : resolve(port),
       ),
     );

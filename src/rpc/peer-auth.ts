@@ -3,15 +3,18 @@
 // also the declared chunk length and the whole chunk). A request that fails it is dropped and counted.
 // Replays of genuine messages inside the same cluster are not refused here: Raft already tolerates
 // duplicated and reordered messages; a message from another cluster (other secret or other cluster id)
-// never verifies.
+// never verifies. During a rotation a node also accepts MACs under the secrets in `accept` (never
+// used to sign), so members can move to a new secret one at a time (docs/security.md).
 import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
 import type { PeerHeader } from './peer-codec.js';
 
 export interface PeerAuth {
-  /** The cluster secret's bytes (the secret file's content, trimmed). */
+  /** The cluster secret's bytes (the secret file's content, trimmed); replaced in place on a reload. */
   secret: Uint8Array;
   /** The configured cluster id, '' when none was configured. */
   clusterId: string;
+  /** Further secrets accepted on receipt during a rotation; requests are signed with `secret` only. */
+  accept?: readonly Uint8Array[];
 }
 
 export const PEER_MAC_BYTES = 32;
@@ -53,7 +56,10 @@ export function peerMacValid(
   if (!(message instanceof Uint8Array)) return false;
   const h = wireHeader(header);
   if (h === null) return false;
-  return timingSafeEqual(peerMac(auth, h, message, chunk), mac);
+  for (const secret of [auth.secret, ...(auth.accept ?? [])]) {
+    if (timingSafeEqual(peerMac({ secret, clusterId: auth.clusterId }, h, message, chunk), mac)) return true;
+  }
+  return false;
 }
 
 function wireHeader(x: unknown): PeerHeader | null {

@@ -2,7 +2,8 @@
 // (garbage bytes, wrong types, oversized messages) is answered with INVALID_ARGUMENT or
 // RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here. With a cluster secret,
 // a request without a valid MAC (peer-auth.ts) is refused with UNAUTHENTICATED (dropped on Stream)
-// and counted, before its message is decoded or delivered.
+// and counted, before its message is decoded or delivered. With TLS (tls.ts) the port is mutual TLS
+// and a message is refused unless the caller's certificate names the member it comes from.
 import * as grpc from '@grpc/grpc-js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
@@ -11,6 +12,7 @@ import { PEER_MAC_BYTES, peerMacValid, type PeerAuth } from './peer-auth.js';
 import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
 import type { PeerMethod } from './peer-codec.js';
 import { loadProtoFile } from './proto.js';
+import { callCertNames, type CertCall } from './tls.js';
 
 export const PEER_SERVICE = 'raftq.peer.v1.RaftPeer';
 
@@ -29,6 +31,11 @@ export interface PeerServerOptions {
   snapshotChunkBytesMax?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /**
+   * Mutual TLS (tls.ts serverCredentials with client certificates required): a message is refused
+   * unless the caller's certificate names its `from`. Default plaintext.
+   */
+  credentials?: grpc.ServerCredentials;
 }
 
 export const PEER_SERVER_DEFAULTS = {
@@ -74,9 +81,10 @@ interface Refusal {
 
 export class PeerServer {
   private readonly server: grpc.Server;
-  private readonly opts: Required<Omit<PeerServerOptions, 'selfId' | 'auth'>> & {
+  private readonly opts: Required<Omit<PeerServerOptions, 'selfId' | 'auth' | 'credentials'>> & {
     selfId?: NodeId;
     auth?: PeerAuth | null;
+    credentials?: grpc.ServerCredentials;
   };
   private boundPort = 0;
   private readonly counters: PeerServerMetrics = {
@@ -122,8 +130,10 @@ export class PeerServer {
 
   private async bind(): Promise<void> {
     this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(this.opts.address, grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
+      this.server.bindAsync(
+        this.opts.address,
+        this.opts.credentials ?? grpc.ServerCredentials.createInsecure(),
+        (err, port) => (err ? reject(err) : resolve(port)),
       );
     });
   }
@@ -158,7 +168,7 @@ export class PeerServer {
   private unary(method: PeerMethod, call: Unary, cb: Callback): void {
     const decoded = call.request;
     if (!decoded.ok) return this.refuse(cb, invalid(decoded.reason));
-    const msg = this.admit(method, decoded.value);
+    const msg = this.admit(method, decoded.value, false, this.certNames(call));
     if ('code' in msg) return this.refuse(cb, msg);
     this.deliver(msg, decoded.bytes, cb);
   }
@@ -171,6 +181,7 @@ export class PeerServer {
     let ended = false;
     let received = 0;
     let ackQueued = false;
+    const names = this.certNames(call);
     const ack = (): void => {
       ackQueued = false;
       if (!ended) call.write({ received });
@@ -182,7 +193,7 @@ export class PeerServer {
         ackQueued = true;
         setImmediate(ack); // one cumulative acknowledgement per batch read in this turn
       }
-      const msg = decoded.ok ? this.admit(null, decoded.value) : invalid(decoded.reason);
+      const msg = decoded.ok ? this.admit(null, decoded.value, false, names) : invalid(decoded.reason);
       if ('code' in msg) {
         this.countRefusal(msg);
         return;
@@ -214,8 +225,18 @@ export class PeerServer {
     this.counters.receivedBytes += bytes;
   }
 
+  /** With TLS, the member names the caller's certificate vouches for; null: no TLS, no check. */
+  private certNames(call: CertCall): string[] | null {
+    return this.opts.credentials === undefined ? null : callCertNames(call);
+  }
+
   /** Checks one request's bytes, header and routing; a Message or the refusal to send back. */
-  private admit(method: PeerMethod | null, req: WireRequest, macChecked = false): Message | Refusal {
+  private admit(
+    method: PeerMethod | null,
+    req: WireRequest,
+    macChecked = false,
+    names: string[] | null = null,
+  ): Message | Refusal {
     if (!(req.message instanceof Uint8Array) || req.message.byteLength === 0) return invalid('message: empty');
     const auth = this.opts.auth;
     if (!macChecked && auth && !peerMacValid(auth, req.header, req.message, req.mac)) return unauthenticated();
@@ -225,6 +246,7 @@ export class PeerServer {
       return invalid(`type ${msg.type} does not belong to ${method}`);
     const mismatch = headerMismatch(req.header, msg);
     if (mismatch !== null) return invalid(mismatch);
+    if (names !== null && !names.includes(msg.from)) return notMember(msg.from, names);
     if (this.opts.selfId !== undefined && msg.to !== this.opts.selfId) {
       this.counters.misaddressedCount += 1;
       return invalid(`addressed to ${msg.to}, this is ${this.opts.selfId}`);
@@ -287,7 +309,7 @@ export class PeerServer {
       const frame = decoded.value;
       wireBytes += decoded.bytes;
       if (msg === null) {
-        const admitted = this.admitFirstFrame(frame);
+        const admitted = this.admitFirstFrame(frame, this.certNames(call));
         if ('code' in admitted) return finish(admitted);
         msg = admitted.msg;
         declared = admitted.declared;
@@ -311,11 +333,11 @@ export class PeerServer {
     });
   }
 
-  private admitFirstFrame(frame: WireFrame): { msg: Message; declared: number } | Refusal {
+  private admitFirstFrame(frame: WireFrame, names: string[] | null): { msg: Message; declared: number } | Refusal {
     // The MAC covers the whole chunk: checked once it is reassembled; a frame without one stops here.
     const macShaped = frame.mac instanceof Uint8Array && frame.mac.byteLength === PEER_MAC_BYTES;
     if (this.opts.auth && !macShaped) return unauthenticated();
-    const msg = this.admit('InstallSnapshot', frame, true);
+    const msg = this.admit('InstallSnapshot', frame, true, names);
     if ('code' in msg) return msg;
     assert(msg.snapshot !== undefined, 'the codec requires snapshot on Snapshot messages');
     if (msg.snapshot.chunk.byteLength !== 0) return invalid('frame: the first frame message must have an empty chunk');
@@ -344,6 +366,13 @@ function invalid(details: string): Refusal {
 
 function unauthenticated(): Refusal {
   return { code: grpc.status.UNAUTHENTICATED, details: 'peer request without a valid MAC under the cluster secret' };
+}
+
+function notMember(from: string, names: string[]): Refusal {
+  return {
+    code: grpc.status.UNAUTHENTICATED,
+    details: `message from ${from} over a TLS certificate naming ${names.join(', ') || 'nothing'}`,
+  };
 }
 
 /** The proto-loader definition with request deserializers that report garbage instead of throwing. */

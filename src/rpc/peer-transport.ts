@@ -48,6 +48,8 @@ export interface PeerTransportOptions {
   onPeerStatus?: (peer: NodeId, reachable: boolean, reason?: string) => void;
   /** Outcome of each Snapshot message (etcd's ReportSnapshot): on failure the core should retry. */
   onSnapshotSent?: (msg: Message, ok: boolean) => void;
+  /** Mutual TLS to each peer (src/rpc/tls.ts peerChannelCredentials); default plaintext. */
+  credentials?: (peer: NodeId) => grpc.ChannelCredentials;
 }
 
 export const PEER_TRANSPORT_DEFAULTS = {
@@ -67,7 +69,7 @@ export const PEER_TRANSPORT_DEFAULTS = {
 
 type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULTS]: number } & Pick<
   PeerTransportOptions,
-  'onPeerStatus' | 'onSnapshotSent' | 'auth'
+  'onPeerStatus' | 'onSnapshotSent' | 'auth' | 'credentials'
 >;
 
 export type DropReason = 'inflight' | 'too-large' | 'unknown-peer' | 'closed' | 'encode' | 'snapshot-queue';
@@ -228,7 +230,9 @@ class PeerLink {
     private readonly settings: Settings,
     private readonly tally: Tally,
   ) {
-    this.client = new grpc.Client(address, grpc.credentials.createInsecure(), {
+    this.client = new grpc.Client(address, settings.credentials?.(id) ?? grpc.credentials.createInsecure(), {
+      // TLS: the name asked for (SNI) is the member id its certificate must carry, not the address.
+      ...(settings.credentials ? { 'grpc.ssl_target_name_override': id } : {}),
       // A private connection per peer: never shared with another transport in this process.
       'grpc.use_local_subchannel_pool': 1,
       'grpc.initial_reconnect_backoff_ms': settings.reconnectBackoffInitialMs,

@@ -16,4 +16,15 @@ describe('raftq demo', () => {
     expect(text).toMatch(/completed twice {6}0 {2}\(must be 0\)/);
     expect(code, text).toBe(0);
   });
+
+  it('runs with TLS and client tokens on (raftq demo --tls --auth)', async () => {
+    const out = new PassThrough();
+    let text = '';
+    out.on('data', (d: Buffer) => (text += d.toString()));
+    const code = await runDemo({ seconds: 8, out, tls: true, auth: true });
+    expect(text).toMatch(/TLS and tokens on/);
+    expect(text).toMatch(/http https:\/\/127\.0\.0\.1:\d+/);
+    expect(text).toMatch(/lost {17}0 {2}\(must be 0\)/);
+    expect(code, text).toBe(0);
+  });
 });

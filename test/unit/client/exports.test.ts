@@ -30,6 +30,7 @@ describe('public exports', () => {
         'UnauthenticatedError',
         'UnavailableError',
         'Worker',
+        'encryptedCodec',
         'errorFromDetail',
         'msgpackCodec',
         'raftqError',
