@@ -9,9 +9,13 @@ import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
+import type { ClientExecutor } from '../rpc/executor.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
+import { ForwardingExecutor } from '../rpc/forward.js';
+import { GrpcForwardLink } from '../rpc/forward-link.js';
+import { createForwardService } from '../rpc/forward-server.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
@@ -127,7 +131,15 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port);
     }
-    const client = await startClientService(config, driver, log, core.auth);
+    // Followers forward the calls of clients that allow it to the leader, over the peer port.
+    const forwardLink = new GrpcForwardLink({
+      selfId: config.id,
+      peers: peerAddresses(config),
+      auth: peerAuth(config),
+    });
+    started.push(() => forwardLink.close());
+    const executor = new ForwardingExecutor(driver, forwardLink, { selfId: config.id });
+    const client = await startClientService(config, executor, log, core.auth);
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -140,7 +152,7 @@ export async function startNode(
       },
       'node started',
     );
-    return running(config, log, core, { peerServer, admin, client }, fatalRef, () => faults);
+    return running(config, log, core, { peerServer, admin, client, forwardLink }, fatalRef, () => faults);
   } catch (err) {
     // Close in reverse order of start; a close that fails must not hide why the start failed.
     for (const close of started.reverse())
@@ -161,6 +173,7 @@ async function startPeerServer(
     address: formatHostPort(config.peerListen),
     selfId: config.id,
     auth: peerAuth(config),
+    services: [createForwardService({ selfId: config.id, executor: driver, auth: peerAuth(config) })],
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
@@ -285,14 +298,19 @@ async function openCore(
 
 /** How this node dials its peers (MAC-signed when a cluster secret is set). */
 function peerTransport(config: NodeConfig, log: Logger, raft: RaftNode): PeerTransport {
-  const peers = new Map<string, string>();
-  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
   return new PeerTransport({
     selfId: config.id,
-    peers,
+    peers: peerAddresses(config),
     auth: peerAuth(config),
     onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
   });
+}
+
+/** The other members' peer ports: id -> host:port. */
+function peerAddresses(config: NodeConfig): Map<string, string> {
+  const peers = new Map<string, string>();
+  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+  return peers;
 }
 
 /** Metrics and the dead-letter log lines follow the applied task events. */
@@ -342,7 +360,7 @@ function running(
   config: NodeConfig,
   log: Logger,
   core: Core,
-  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer },
+  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer; forwardLink: GrpcForwardLink },
   fatalRef: { fatal: (err: Error) => void },
   faults: () => FaultLayer | null,
 ): RunningNode {
@@ -358,6 +376,7 @@ function running(
         log.info({ moved }, 'leadership transfer before shutdown');
       }
       await client.close();
+      listeners.forwardLink.close();
       driver.stop();
       await peerServer.close();
       transport.close();
@@ -419,7 +438,7 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
 
 async function startClientService(
   config: NodeConfig,
-  driver: NodeDriver,
+  driver: ClientExecutor,
   log: Logger,
   auth: ClientAuth,
 ): Promise<ClientServer> {
