@@ -9,6 +9,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   e2e: () => import('./e2e.js'),
   profile: () => import('./profile.js'),
   cluster: () => import('./cluster.js'),
+  failover: () => import('./failover.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
