@@ -400,6 +400,7 @@ class ClientServiceImpl {
         deadline,
         now: () => this.clock.now(),
         setTimer: (ms, fn) => this.clock.setTimer(ms, fn),
+        ...forwardOf(call),
         onAbort: (abort) => {
           const onCancel = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'cancelled' }));
           const close = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'node shutting down' }));

@@ -31,14 +31,18 @@ describe('a client that reaches only a follower', () => {
     const client = followerOnly(tc, follower, 10_000);
     const q = client.queue<{ n: number }>('fwd');
 
-    const ids = [];
+    const ids: string[] = [];
     for (let n = 0; n < 20; n++) ids.push((await q.enqueue({ n })).id);
+    // A WaitFor held by the follower: its task reads are forwarded, its watch is the follower's.
+    const waited = q.waitFor(ids[0] as string, { timeoutMs: 20_000 });
     const leased = [];
     while (leased.length < 20) leased.push(...(await q.lease({ max: 20 - leased.length, leaseMs: 30_000 })));
     expect(leased.map((l) => l.payload.n).sort((a, b) => a - b)).toEqual([...Array(20).keys()]);
-    for (const l of leased.slice(0, 10)) await q.ack(l.id, l.token);
+    for (const l of leased.slice(0, 10)) await q.ack(l.id, l.token, `done-${l.payload.n}`);
     const outcomes = await q.ackMany(leased.slice(10).map((l) => ({ id: l.id, token: l.token })));
     expect(outcomes.every((o) => o.ok)).toBe(true);
+    const first = leased.find((l) => l.id === ids[0]);
+    expect(await waited).toBe(first !== undefined && leased.indexOf(first) < 10 ? 'done-0' : undefined);
 
     const stats = await q.stats(); // linearizable: forwarded to the leader as well
     expect(stats.counts.completed).toBe(20);
