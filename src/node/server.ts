@@ -15,7 +15,7 @@ import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { ForwardingExecutor } from '../rpc/forward.js';
 import { GrpcForwardLink } from '../rpc/forward-link.js';
-import { createForwardService } from '../rpc/forward-server.js';
+import { createForwardService, type ForwardService } from '../rpc/forward-server.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
@@ -27,6 +27,7 @@ import { MetricsRefresher } from './node-metrics-refresh.js';
 import { logDeadLetters } from './task-log.js';
 import { packageVersion } from './cli-meta.js';
 import { refreshSecurityMetrics } from './security-metrics.js';
+import { refreshForwardMetrics } from './forward-metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
@@ -115,13 +116,16 @@ export async function startNode(
       () => core.transport.close(),
     );
     const { driver } = core;
+    const forward = forwarding(config, driver);
+    started.push(() => forward.link.close());
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    const { peerServer, heard } = await startPeerServer(config, driver);
+    const { peerServer, heard } = await startPeerServer(config, driver, forward.service);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const admin = buildAdmin(core, observer, peerServer, heard, {
       client: () => clientServer,
+      forward,
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(hooks.clock ? clockControls(hooks.clock) : {}),
@@ -131,15 +135,7 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port);
     }
-    // Followers forward the calls of clients that allow it to the leader, over the peer port.
-    const forwardLink = new GrpcForwardLink({
-      selfId: config.id,
-      peers: peerAddresses(config),
-      auth: peerAuth(config),
-    });
-    started.push(() => forwardLink.close());
-    const executor = new ForwardingExecutor(driver, forwardLink, { selfId: config.id });
-    const client = await startClientService(config, executor, log, core.auth);
+    const client = await startClientService(config, forward.executor, log, core.auth);
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -152,7 +148,7 @@ export async function startNode(
       },
       'node started',
     );
-    return running(config, log, core, { peerServer, admin, client, forwardLink }, fatalRef, () => faults);
+    return running(config, log, core, { peerServer, admin, client, forwardLink: forward.link }, fatalRef, () => faults);
   } catch (err) {
     // Close in reverse order of start; a close that fails must not hide why the start failed.
     for (const close of started.reverse())
@@ -163,17 +159,37 @@ export async function startNode(
   }
 }
 
+interface Forwarding {
+  link: GrpcForwardLink;
+  /** The client port's executor: the driver, forwarding to the leader what it cannot serve. */
+  executor: ForwardingExecutor;
+  /** What this node runs for followers while it leads (on the peer port). */
+  service: ForwardService;
+}
+
+/** Followers forward the calls of clients that allow it to the leader, over the peer port (issue 18). */
+function forwarding(config: NodeConfig, driver: NodeDriver): Forwarding {
+  const auth = peerAuth(config);
+  const link = new GrpcForwardLink({ selfId: config.id, peers: peerAddresses(config), auth });
+  return {
+    link,
+    executor: new ForwardingExecutor(driver, link, { selfId: config.id }),
+    service: createForwardService({ selfId: config.id, executor: driver, auth }),
+  };
+}
+
 /** The peer port, and when each peer was last heard from (wall ms, for the console; bounded). */
 async function startPeerServer(
   config: NodeConfig,
   driver: NodeDriver,
+  forward: ForwardService,
 ): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
   const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
     address: formatHostPort(config.peerListen),
     selfId: config.id,
     auth: peerAuth(config),
-    services: [createForwardService({ selfId: config.id, executor: driver, auth: peerAuth(config) })],
+    services: [forward],
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
@@ -188,7 +204,7 @@ function buildAdmin(
   observer: MetricsRefresher,
   peerServer: PeerServer,
   heard: Map<string, number>,
-  more: { client: () => ClientServer | null; controls: NonNullable<AdminSource['controls']> },
+  more: { client: () => ClientServer | null; forward: Forwarding; controls: NonNullable<AdminSource['controls']> },
 ): AdminHttp {
   const { driver } = core;
   return new AdminHttp(
@@ -200,6 +216,7 @@ function buildAdmin(
         observer.refresh();
         const calls = more.client()?.metrics();
         refreshSecurityMetrics(observer.metrics, peerServer.metrics().unauthenticatedCount, calls?.authFailures ?? {});
+        refreshForwardMetrics(observer.metrics, more.forward.executor.metrics(), more.forward.service.metrics());
       },
       ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
       console: new ConsoleHttp({

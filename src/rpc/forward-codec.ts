@@ -84,7 +84,7 @@ export function decodeReadBody(bytes: Uint8Array): Decoded<ReadBody> {
 
 /** Follower side: the leader's answers to `count` commands. */
 export function decodeExecuteResult(bytes: Uint8Array, count: number): Decoded<ExecuteResult> {
-  const o = record(bytes);
+  const o = record(bytes, false);
   if (o === null) return bad('reply: not a msgpack map');
   const answers = o['answers'];
   if (!Array.isArray(answers) || answers.length !== count) return bad(`reply: not ${count} answers`);
@@ -97,7 +97,7 @@ export function decodeExecuteResult(bytes: Uint8Array, count: number): Decoded<E
 
 /** Follower side: the leader's answer to one read. */
 export function decodeReadAnswer(bytes: Uint8Array): Decoded<ReadAnswer> {
-  const o = record(bytes);
+  const o = record(bytes, false);
   if (o === null) return bad('reply: not a msgpack map');
   const asOf = o['asOf'];
   if (!isRecord(asOf) || !isUint(asOf['index']) || !isUint(asOf['mono']) || !isUint(asOf['wall']))
@@ -168,9 +168,11 @@ function isAnswer(x: unknown): boolean {
   return x['ok'] === false && isErrorDetail(x['error']);
 }
 
-function record(bytes: Uint8Array): Record<string, unknown> | null {
+/** The decoded map; `exact`: with plain Uint8Arrays (commands; replies go on to the proto encoder as they are). */
+function record(bytes: Uint8Array, exact = true): Record<string, unknown> | null {
   const decoded = tryDecode(bytes);
-  return decoded.ok && isRecord(decoded.value) ? (plain(decoded.value, 0) as Record<string, unknown>) : null;
+  if (!decoded.ok || !isRecord(decoded.value)) return null;
+  return exact ? (plain(decoded.value, 0) as Record<string, unknown>) : decoded.value;
 }
 
 /** Nesting deeper than any command or answer: hostile input, cut off (a validator then refuses it). */

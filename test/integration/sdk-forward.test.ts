@@ -9,6 +9,7 @@ import { TransportError } from '../../src/client/transport.js';
 import { ERROR_TABLE } from '../../src/protocol/errors.js';
 import { COMMAND_WIRE } from '../../src/protocol/wire.js';
 import { statusOf, waitFor, waitForLeader } from './helpers.js';
+import { parsePromText, sampleValue } from '../support/prom-text.js';
 import { clusterPerTest, type TestCluster } from '../support/cluster.js';
 
 const fx = clusterPerTest();
@@ -21,6 +22,11 @@ function followerOnly(tc: TestCluster, follower: string, timeoutMs: number): Cli
   const addressMap: Record<string, string> = {};
   for (const s of c.specs) if (s.id !== follower) addressMap[`127.0.0.1:${s.clientPort}`] = CLOSED;
   return fx.track(new Client({ servers: [`127.0.0.1:${c.spec(follower).clientPort}`], addressMap, timeoutMs }));
+}
+
+async function metric(tc: TestCluster, id: string, name: string, labels: Record<string, string>): Promise<number> {
+  const r = await fetch(`http://127.0.0.1:${tc.cluster.spec(id).httpPort}/metrics`);
+  return sampleValue(parsePromText(await r.text()), name, labels) ?? NaN;
 }
 
 describe('a client that reaches only a follower', () => {
@@ -47,6 +53,10 @@ describe('a client that reaches only a follower', () => {
     const stats = await q.stats(); // linearizable: forwarded to the leader as well
     expect(stats.counts.completed).toBe(20);
     expect((await q.get(ids[0] as string)).state).toBe('completed');
+    // The follower counted what it forwarded, the leader what it ran for it.
+    const forwarded = await metric(tc, follower, 'raftq_forward_calls_total', { outcome: 'answered' });
+    expect(forwarded).toBeGreaterThan(0);
+    expect(await metric(tc, leader, 'raftq_forward_served_total', { outcome: 'answered' })).toBe(forwarded);
     // The client never had another node to talk to, and the follower still is one.
     expect(client.leaderAddress).toBe(`127.0.0.1:${tc.cluster.spec(follower).clientPort}`);
     expect((await statusOf(tc.cluster, follower))?.role).toBe('follower');
