@@ -114,4 +114,51 @@ describe('a client that reaches only a follower', () => {
     const stats = await client.queue('fwd-once').stats();
     expect(stats.counts.waiting).toBe(1);
   });
+
+  it('keeps working through a paused leader: the first success comes within 2 s of the election', async () => {
+    const tc = await fx.start(3); // election timeout 500..1000 ms
+    const c = tc.cluster;
+    const leader = await waitForLeader(c);
+    const follower = c.specs.find((s) => s.id !== leader)?.id as string;
+    const q = followerOnly(tc, follower, 5_000).queue<number>('fwd-pause');
+    const calls: { start: number; end: number; ok: boolean; error?: string }[] = [];
+    let stop = false;
+    const producer = (async () => {
+      for (let i = 0; !stop && i < 100_000; i++) {
+        const start = performance.now();
+        const error = await q.enqueue(i).then(
+          () => undefined,
+          (e: unknown) => String(e),
+        );
+        calls.push({ start, end: performance.now(), ok: error === undefined, ...(error ? { error } : {}) });
+      }
+    })();
+    try {
+      await waitFor(() => (calls.filter((x) => x.ok).length >= 20 ? true : undefined), 10_000, 'a warmed-up producer');
+      await c.signal(leader, 'SIGSTOP');
+      const pausedAt = performance.now();
+      const electedAt = await waitFor(
+        async () => {
+          const all = await Promise.all(c.specs.filter((s) => s.id !== leader).map((s) => statusOf(c, s.id)));
+          return all.some((s) => s?.role === 'leader') ? performance.now() : undefined;
+        },
+        10_000,
+        'a new leader',
+        20,
+      );
+      const first = await waitFor(() => calls.find((x) => x.ok && x.start > pausedAt), 8_000, 'a success');
+      await waitFor(
+        () => (calls.filter((x) => x.ok && x.start > first.end).length >= 10 ? true : undefined),
+        8_000,
+        'ten more successes',
+      );
+      stop = true;
+      await producer;
+      expect(first.end - electedAt).toBeLessThan(2_000);
+      expect(calls.filter((x) => x.end > pausedAt && !x.ok).map((x) => x.error)).toEqual([]);
+    } finally {
+      stop = true;
+      await producer;
+    }
+  });
 });
