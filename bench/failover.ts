@@ -1,5 +1,5 @@
 // `npm run bench -- failover [--trials N] [--faults kill,pause] [--pause-ms MS] [--lanes L]
-//   [--follower-seconds S] [--json]`
+//   [--follower-seconds S] [--no-forward] [--json]`
 // Issue 18's targets on a real 3-node cluster of `raftq start` processes (fsync on, 127.0.0.1):
 //   failover, per fault of the leader (SIGKILL, then restart; or SIGSTOP for --pause-ms, then
 //   SIGCONT) under L producer lanes of sequential enqueues with a 5 s call deadline:
@@ -14,7 +14,7 @@
 //     which works through follower forwarding (target: ≥ 50 % of the first).
 // Processes are ended by the PIDs we started; every loop is bounded in count and time.
 import { readFileSync } from 'node:fs';
-import { Client } from '../src/client/index.js';
+import { Client, CoalescingTransport, GrpcTransport } from '../src/client/index.js';
 import { waitFor } from '../src/node/local-cluster.js';
 import { payload, startCluster, stopCluster, type Cluster } from './e2e.js';
 import { leaderOf } from './profile.js';
@@ -43,6 +43,8 @@ interface Options {
   pauseMs: number;
   lanes: number;
   followerSeconds: number;
+  /** false (--no-forward): the producers do not let followers forward (A/B of the failover figures). */
+  forward: boolean;
 }
 
 function options(args: string[]): Options {
@@ -61,6 +63,7 @@ function options(args: string[]): Options {
     pauseMs: int('--pause-ms', 5_000, 500, 30_000),
     lanes: int('--lanes', 8, 1, 256),
     followerSeconds: int('--follower-seconds', 5, 1, 60),
+    forward: !args.includes('--no-forward'),
   };
 }
 
@@ -140,7 +143,13 @@ async function inject(c: Cluster, leader: string, fault: 'kill' | 'pause'): Prom
 async function trial(c: Cluster, fault: 'kill' | 'pause', o: Options): Promise<Trial> {
   await waitFor(async () => (await leaderOf(c)) ?? undefined, 30_000, 'a leader', 100);
   const leader = (await leaderOf(c)) as string;
-  const client = new Client({ servers: c.cluster.servers, timeoutMs: 5_000 });
+  const client = o.forward
+    ? new Client({ servers: c.cluster.servers, timeoutMs: 5_000 })
+    : new Client({
+        servers: c.cluster.servers,
+        timeoutMs: 5_000,
+        transport: new CoalescingTransport(new GrpcTransport({ forward: false })),
+      });
   const load = produce(client, o.lanes, 60_000);
   try {
     await waitFor(() => (load.calls.filter((x) => x.ok).length >= 50 ? true : undefined), 20_000, 'warm-up', 10);

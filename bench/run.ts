@@ -16,7 +16,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
 const DEFAULT_SET = ['statemachine', 'e2e'];
 
 /** Flags that take no value; every other `--flag` takes the next word. */
-const BOOLEAN_FLAGS = new Set(['--json', '--quick']);
+const BOOLEAN_FLAGS = new Set(['--json', '--quick', '--no-forward']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);
