@@ -9,13 +9,14 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   e2e: () => import('./e2e.js'),
   profile: () => import('./profile.js'),
   cluster: () => import('./cluster.js'),
+  failover: () => import('./failover.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
 const DEFAULT_SET = ['statemachine', 'e2e'];
 
 /** Flags that take no value; every other `--flag` takes the next word. */
-const BOOLEAN_FLAGS = new Set(['--json', '--quick']);
+const BOOLEAN_FLAGS = new Set(['--json', '--quick', '--no-forward']);
 
 async function main(): Promise<void> {
   const args = process.argv.slice(2);

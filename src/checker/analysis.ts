@@ -65,6 +65,8 @@ export interface FaultEvent {
   time: MonoMs;
   kind: string;
   action: 'start' | 'stop';
+  /** When it was injected, if before `time` (FaultValue.since). */
+  since?: MonoMs;
 }
 
 export interface ValueInfo {
@@ -357,7 +359,8 @@ function indexEvent(idx: HistoryIndex, op: Op): void {
   const v: unknown = op.value;
   if (op.f === 'fault' && isRecord(v) && typeof v['kind'] === 'string' && isFaultAction(v['action'])) {
     const fault = v as unknown as FaultValue;
-    idx.faults.push({ time: op.time, kind: fault.kind, action: fault.action });
+    const since = typeof fault.since === 'number' && fault.since <= op.time ? { since: fault.since } : {};
+    idx.faults.push({ time: op.time, kind: fault.kind, action: fault.action, ...since });
   } else if (op.f === 'leader' && isRecord(v) && typeof v['node'] === 'string' && typeof v['term'] === 'number') {
     idx.leaders.push({ node: v['node'], term: v['term'] });
   } else {

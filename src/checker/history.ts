@@ -83,6 +83,13 @@ export interface FaultValue {
   kind: string;
   action: 'start' | 'stop';
   target?: string;
+  /**
+   * When the fault was injected, if before the op's time: a start recorded once the fault is known
+   * to hold (a killed process has exited) carries the signal's time here. Failover is measured from
+   * `since`, over calls invoked after the op (earlier ones may still have been served by the
+   * faulted node, e.g. a leader answering in the instant before SIGKILL took effect).
+   */
+  since?: MonoMs;
 }
 
 /** An observation that `node` became (or was seen as) leader of `term`. */
@@ -286,8 +293,9 @@ export class HistoryRecorder {
     };
   }
 
-  fault(kind: string, action: 'start' | 'stop', target?: string): void {
+  fault(kind: string, action: 'start' | 'stop', target?: string, since?: MonoMs): void {
     const value: FaultValue = target === undefined ? { kind, action } : { kind, action, target };
+    if (since !== undefined) value.since = since;
     this.append({ process: 'nemesis', type: 'info', f: 'fault', value, time: this.#now() });
   }
 

@@ -189,6 +189,10 @@ function longestGap(idx: HistoryIndex): MonoMs {
   return gap;
 }
 
+/**
+ * The worst fault's time to the first success among calls invoked once it held: from its injection
+ * (`since`, else its time) to that call's completion.
+ */
 function failover(idx: HistoryIndex): MonoMs {
   const oks = idx.calls
     .filter((c) => c.outcome === 'ok' && (c.f === 'enqueue' || c.f === 'lease' || c.f === 'ack'))
@@ -207,7 +211,7 @@ function failover(idx: HistoryIndex): MonoMs {
       else hi = mid;
     }
     const done = firstDone[lo];
-    if (done !== undefined) worst = Math.max(worst, done - f.time);
+    if (done !== undefined) worst = Math.max(worst, done - (f.since ?? f.time));
   }
   return worst;
 }

@@ -148,6 +148,8 @@ export class Client {
     poll: { session: null, opening: null, keepAlive: null },
   };
   private closed = false;
+  /** A Status after a failover is on its way (one at a time). */
+  private relearning = false;
   private readonly closeController = new AbortController();
   private readonly workers = new Set<Worker>();
 
@@ -367,19 +369,29 @@ export class Client {
    * the other listed addresses (so a hint by advertised address finds the listed entry). Once each.
    */
   private probe(address: string): void {
-    if (!this.servers.wantsStatus(address) || this.closed) return;
-    this.transport.call(address, 'Status', {}, 1_000, this.closeController.signal).then(
+    if (this.servers.wantsStatus(address)) this.askStatus(address, true);
+  }
+
+  /** A new leader or a failover: its Status (a follower that forwarded the call names the leader). */
+  private answered(address: string, asLeader: boolean, retried = false): void {
+    const fresh = this.servers.succeeded(address, asLeader);
+    if (this.servers.wantsStatus(address)) this.askStatus(address, true);
+    else if ((fresh || (retried && asLeader)) && !this.relearning) {
+      this.relearning = true;
+      this.askStatus(address, false).finally(() => (this.relearning = false));
+    }
+  }
+
+  /** One node's Status into the book; `spread`: then probe the listed addresses not identified yet. */
+  private async askStatus(address: string, spread: boolean): Promise<void> {
+    if (this.closed) return;
+    await this.transport.call(address, 'Status', {}, 1_000, this.closeController.signal).then(
       (status) => {
         this.servers.learn(address, status);
-        for (const other of this.servers.unidentified()) this.probe(other);
+        if (spread) for (const other of this.servers.unidentified()) this.probe(other);
       },
       () => undefined, // an older node, a node down or a closing client: the defaults stay
     );
-  }
-
-  private answered(address: string, asLeader: boolean): void {
-    this.servers.succeeded(address, asLeader);
-    this.probe(address);
   }
 
   private async runCommand(
@@ -415,7 +427,7 @@ export class Client {
             attempt + (options.holdMs ?? 0),
             signal,
           );
-          this.answered(address, true);
+          this.answered(address, true, retry.failures > 0);
           return { reply, firstSentAt };
         } catch (e) {
           const d = await this.afterFailure(e, address, retry);

@@ -3,7 +3,13 @@
 import * as grpc from '@grpc/grpc-js';
 import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import * as protoLoader from '@grpc/proto-loader';
-import { CLIENT_SERVICE, ERROR_METADATA_KEY, PROTO_LOADER_OPTIONS, protoFilePath } from '../protocol/proto.js';
+import {
+  CLIENT_SERVICE,
+  ERROR_METADATA_KEY,
+  FORWARD_METADATA_KEY,
+  PROTO_LOADER_OPTIONS,
+  protoFilePath,
+} from '../protocol/proto.js';
 import {
   TransportError,
   type Message,
@@ -62,6 +68,12 @@ export interface GrpcTransportOptions {
   token?: string;
   /** TLS to the servers; absent: plaintext. */
   tls?: ClientTls;
+  /**
+   * Let a follower forward commands and linearizable reads to the leader instead of answering
+   * NOT_LEADER (the `raftq-forward` metadata; issue 18): a client that reaches only followers keeps
+   * working. Default true.
+   */
+  forward?: boolean;
 }
 
 /** TLS of the SDK (docs/security.md): PEM text or bytes. */
@@ -91,9 +103,11 @@ export class GrpcTransport implements Transport {
   constructor(private readonly opts: GrpcTransportOptions = {}) {
     const token = opts.token;
     this.credentials = channelCredentials(opts.tls);
+    const forward = opts.forward !== false;
     this.metadata = (): grpc.Metadata => {
       const m = new grpc.Metadata();
       if (token !== undefined) m.set('authorization', `Bearer ${token}`);
+      if (forward) m.set(FORWARD_METADATA_KEY, '1');
       return m;
     };
   }

@@ -97,12 +97,17 @@ export class ServerBook {
     return Math.max(0, Math.min(...this.nodes.map((n) => n.backoffUntil)) - now);
   }
 
-  /** A call to `address` succeeded: it is healthy, and (`asLeader`) the leader if none is known. */
-  succeeded(address: string, asLeader: boolean): void {
+  /**
+   * A call to `address` succeeded: it is healthy, and (`asLeader`) the leader if none is known.
+   * True when that made it the leader (a follower may have forwarded the call: ask its Status).
+   */
+  succeeded(address: string, asLeader: boolean): boolean {
     const n = this.ensure(address);
     n.failures = 0;
     n.backoffUntil = 0;
-    if (asLeader) this.leaderNode ??= n;
+    if (!asLeader || this.leaderNode !== null) return false;
+    this.leaderNode = n;
+    return true;
   }
 
   /** The first address of each node whose id no Status has told yet. */
@@ -146,6 +151,20 @@ export class ServerBook {
     const et = status['electionTimeoutMs'] as Message | undefined;
     const max = typeof et?.['max'] === 'number' ? et['max'] : 0;
     if (max > 0) this.electionMax = max;
+    this.passBy(self, status);
+  }
+
+  /**
+   * The node we send to as the leader says it is a follower (it forwarded our calls): go to the
+   * leader it names directly, unless that node ever failed since its last success (a client that
+   * cannot reach the leader stays with the forwarding follower instead of stalling on the leader).
+   */
+  private passBy(self: ServerNode, status: Message): void {
+    const leaderAddress = status['leaderAddress'];
+    if (this.leaderNode !== self || status['role'] === 'leader' || typeof leaderAddress !== 'string') return;
+    if (leaderAddress === '') return;
+    const n = this.ensure(this.reachable(leaderAddress));
+    if (n !== self && n.failures === 0 && n.backoffUntil <= this.clock.now()) this.leaderNode = n;
   }
 
   /** How long one attempt may wait for its answer before it is tried elsewhere (ms). */

@@ -65,9 +65,12 @@ async function leaderKill(
   const first = await leaderOf(cluster, sec);
   await sleepUntil(performance.now() + (seconds * 1000) / 3);
   say(`\n  >>> SIGKILL the leader ${first.id}`);
-  history.fault('kill', 'start', first.id);
   const killedAt = performance.now();
+  const signalledAt = history.now();
   await cluster.kill(first.id);
+  // Recorded once the process has exited, with the signal's time: failover counts from the kill to
+  // the first success of a call the dead leader cannot have served (it answered up to its last instant).
+  history.fault('kill', 'start', first.id, signalledAt);
   const second = await leaderOf(cluster, sec, first.id);
   history.leader(second.id, second.term);
   say(`  >>> new leader ${second.id} (term ${second.term}) after ${Math.round(performance.now() - killedAt)} ms`);

@@ -10,9 +10,13 @@ import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
 import { ClientServer } from '../rpc/client-service.js';
 import { ClientRateLimiter } from '../rpc/rate-limits.js';
+import type { ClientExecutor } from '../rpc/executor.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
 import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
+import { ForwardingExecutor } from '../rpc/forward.js';
+import { GrpcForwardLink } from '../rpc/forward-link.js';
+import { createForwardService, type ForwardService } from '../rpc/forward-server.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
@@ -24,6 +28,7 @@ import { MetricsRefresher } from './node-metrics-refresh.js';
 import { logDeadLetters } from './task-log.js';
 import { packageVersion } from './cli-meta.js';
 import { refreshSecurityMetrics } from './security-metrics.js';
+import { refreshForwardMetrics } from './forward-metrics.js';
 import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
@@ -123,9 +128,11 @@ export async function startNode(
       () => core.transport.close(),
     );
     const { driver } = core;
+    const forward = forwarding(config, driver, core);
+    started.push(() => forward.link.close());
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
-    const { peerServer, heard } = await startPeerServer(config, driver, core);
+    const { peerServer, heard } = await startPeerServer(config, driver, core, forward.service);
     started.push(() => peerServer.close());
     const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log });
     started.push(() => members.stop());
@@ -133,6 +140,7 @@ export async function startNode(
     const admin = buildAdmin(core, observer, peerServer, heard, {
       client: () => clientServer,
       routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
+      forward,
       controls: {
         ...(faults ? faultControls(faults) : {}),
         ...(hooks.clock ? clockControls(hooks.clock) : {}),
@@ -142,21 +150,19 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, driver, log, core);
+    const client = await startClientService(config, forward.executor, log, core);
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
-    const identity = core.ns.identity;
-    log.info(
-      {
-        clusterId: identity.clusterId,
-        storageId: identity.storageId,
-        applied: driver.appliedIndex(),
-        commit: core.startCommit,
-      },
-      'node started',
+    logStarted(log, core);
+    return running(
+      config,
+      log,
+      core,
+      { peerServer, admin, client, members, forwardLink: forward.link },
+      fatalRef,
+      () => faults,
     );
-    return running(config, log, core, { peerServer, admin, client, members }, fatalRef, () => faults);
   } catch (err) {
     // Close in reverse order of start; a close that fails must not hide why the start failed.
     for (const close of started.reverse())
@@ -165,6 +171,11 @@ export async function startNode(
         .catch(() => undefined);
     throw err;
   }
+}
+
+function logStarted(log: Logger, core: Core): void {
+  const { clusterId, storageId } = core.ns.identity;
+  log.info({ clusterId, storageId, applied: core.driver.appliedIndex(), commit: core.startCommit }, 'node started');
 }
 
 /** Follows the membership (peer dial map); a --join node asks the cluster to add it, in the background. */
@@ -176,11 +187,39 @@ function startMembers(config: NodeConfig, core: Core, members: MembersAdmin, log
   void runJoin({ config, raft: core.raft, members, clusterId, log, ...(token ? { token } : {}) });
 }
 
+interface Forwarding {
+  link: GrpcForwardLink;
+  /** The client port's executor: the driver, forwarding to the leader what it cannot serve. */
+  executor: ForwardingExecutor;
+  /** What this node runs for followers while it leads (on the peer port). */
+  service: ForwardService;
+}
+
+/** Followers forward the calls of clients that allow it to the leader, over the peer port (issue 18). */
+function forwarding(
+  config: NodeConfig,
+  driver: NodeDriver,
+  { tls, peerAuth: auth }: Pick<Core, 'tls' | 'peerAuth'>,
+): Forwarding {
+  const link = new GrpcForwardLink({
+    selfId: config.id,
+    peers: peerAddresses(config),
+    auth,
+    ...(tls ? { credentials: tls.dial } : {}),
+  });
+  return {
+    link,
+    executor: new ForwardingExecutor(driver, link, { selfId: config.id }),
+    service: createForwardService({ selfId: config.id, executor: driver, auth }),
+  };
+}
+
 /** The peer port, and when each peer was last heard from (wall ms, for the console; bounded). */
 async function startPeerServer(
   config: NodeConfig,
   driver: NodeDriver,
   { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
+  forward: ForwardService,
 ): Promise<{ peerServer: PeerServer; heard: Map<string, number> }> {
   const heard = new Map<string, number>();
   const peerServer = await PeerServer.start({
@@ -188,6 +227,7 @@ async function startPeerServer(
     selfId: config.id,
     auth: peerAuth,
     ...(tls ? { credentials: tls.peer } : {}),
+    services: [forward],
     onMessage: (m) => {
       if (heard.size < 64 || heard.has(m.from)) heard.set(m.from, Date.now());
       driver.receive(m);
@@ -204,6 +244,7 @@ function buildAdmin(
   heard: Map<string, number>,
   more: {
     client: () => ClientServer | null;
+    forward: Forwarding;
     routes: NonNullable<AdminSource['routes']>;
     controls: NonNullable<AdminSource['controls']>;
   },
@@ -218,6 +259,7 @@ function buildAdmin(
         observer.refresh();
         const calls = more.client()?.metrics();
         refreshSecurityMetrics(observer.metrics, peerServer.metrics().unauthenticatedCount, calls?.authFailures ?? {});
+        refreshForwardMetrics(observer.metrics, more.forward.executor.metrics(), more.forward.service.metrics());
       },
       ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
       console: new ConsoleHttp({
@@ -319,15 +361,20 @@ function peerTransport(
   raft: RaftNode,
   { tls, peerAuth }: Pick<Core, 'tls' | 'peerAuth'>,
 ): PeerTransport {
-  const peers = new Map<string, string>();
-  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
   return new PeerTransport({
     selfId: config.id,
-    peers,
+    peers: peerAddresses(config),
     auth: peerAuth,
     ...(tls ? { credentials: tls.dial } : {}),
     onPeerStatus: (peer, reachable, reason) => peerStatusLog(log, raft, peer, reachable, reason),
   });
+}
+
+/** The other members' peer ports: id -> host:port. */
+function peerAddresses(config: NodeConfig): Map<string, string> {
+  const peers = new Map<string, string>();
+  for (const [id, hp] of config.peers) if (id !== config.id) peers.set(id, formatHostPort(hp));
+  return peers;
 }
 
 /** Metrics and the dead-letter log lines follow the applied task events. */
@@ -377,7 +424,13 @@ function running(
   config: NodeConfig,
   log: Logger,
   core: Core,
-  listeners: { peerServer: PeerServer; admin: AdminHttp; client: ClientServer; members: MembersAdmin },
+  listeners: {
+    peerServer: PeerServer;
+    admin: AdminHttp;
+    client: ClientServer;
+    members: MembersAdmin;
+    forwardLink: GrpcForwardLink;
+  },
   fatalRef: { fatal: (err: Error) => void },
   faults: () => FaultLayer | null,
 ): RunningNode {
@@ -394,6 +447,7 @@ function running(
       }
       members.stop();
       await client.close();
+      listeners.forwardLink.close();
       driver.stop();
       await peerServer.close();
       transport.close();
@@ -462,7 +516,7 @@ function clockControls(c: SkewedClock): Record<string, (body: string) => Promise
 
 async function startClientService(
   config: NodeConfig,
-  driver: NodeDriver,
+  driver: ClientExecutor,
   log: Logger,
   { auth, tls }: Pick<Core, 'auth' | 'tls'>,
 ): Promise<ClientServer> {

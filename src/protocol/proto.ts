@@ -8,6 +8,8 @@ import type * as protoLoader from '@grpc/proto-loader';
 /** The client service of client.proto, and the trailer carrying a call's ErrorDetail as JSON. */
 export const CLIENT_SERVICE = 'raftq.client.v1.RaftQ';
 export const ERROR_METADATA_KEY = 'raftq-error';
+/** Request metadata: `1` lets a follower forward the call to the leader instead of NOT_LEADER (issue 18). */
+export const FORWARD_METADATA_KEY = 'raftq-forward';
 
 export type ProtoFile = 'client.proto' | 'peer.proto';
 

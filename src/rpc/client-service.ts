@@ -8,7 +8,7 @@ import { systemClock, systemWallNow, type Clock } from '../client/clock.js';
 import type { Answer, SessionCommand } from '../protocol/commands.js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
-import { CLIENT_SERVICE } from '../protocol/proto.js';
+import { CLIENT_SERVICE, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 import { checkNewProposal } from '../protocol/validate.js';
 import {
   COMMAND_OF_METHOD,
@@ -29,7 +29,7 @@ import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { loadProtoFile } from './proto.js';
 
-export { CLIENT_SERVICE, ERROR_METADATA_KEY } from '../protocol/proto.js';
+export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
 
 export interface ClientServiceOptions {
@@ -317,7 +317,7 @@ class ClientServiceImpl {
   private async executeSlots(slots: Slot[], call: Unary, signal: AbortSignal, results: Obj[]): Promise<void> {
     const deadlines = slots.map((s) => this.deadline(call, s.p.timeoutMs, s.p.maxHoldMs));
     // Deadlines only bound holds in the executor, and only a lone held lease has one: the latest is safe.
-    const opts: ExecuteOptions = { deadline: Math.max(...deadlines), signal };
+    const opts: ExecuteOptions = { deadline: Math.max(...deadlines), signal, ...forwardOf(call) };
     const hold = slots.length === 1 ? (slots[0] as Slot).p.maxHoldMs : 0;
     if (hold > 0) opts.maxHoldMs = hold;
     let result: ExecuteResult;
@@ -365,8 +365,8 @@ class ClientServiceImpl {
 
   private async execute(sc: SessionCommand, call: Unary, timeoutMs: unknown, maxHoldMs: number): Promise<Obj> {
     const deadline = this.deadline(call, timeoutMs, maxHoldMs);
-    const opts =
-      maxHoldMs > 0 ? { deadline, maxHoldMs, signal: this.signalOf(call) } : { deadline, signal: this.signalOf(call) };
+    const base = { deadline, signal: this.signalOf(call), ...forwardOf(call) };
+    const opts = maxHoldMs > 0 ? { ...base, maxHoldMs } : base;
     const result = await this.executor.execute([sc], opts).catch((e: unknown) => {
       if (this.clock.now() >= deadline) throw new Refusal({ code: 'DEADLINE_EXCEEDED', message: 'deadline passed' });
       throw e;
@@ -384,7 +384,7 @@ class ClientServiceImpl {
     const read = asObject(req['read']);
     const consistency = read['consistency'] === 'STALE' ? 'stale' : 'linearizable';
     const deadline = this.deadline(call, read['timeoutMs']);
-    const answer = await this.executor.read(query, { consistency, deadline });
+    const answer = await this.executor.read(query, { consistency, deadline, ...forwardOf(call) });
     if (!answer.answer.ok) throw new Refusal(answer.answer.error);
     return wire.reply.encode(answer.answer.value, answer.asOf);
   }
@@ -400,6 +400,7 @@ class ClientServiceImpl {
         deadline,
         now: () => this.clock.now(),
         setTimer: (ms, fn) => this.clock.setTimer(ms, fn),
+        ...forwardOf(call),
         onAbort: (abort) => {
           const onCancel = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'cancelled' }));
           const close = (): void => abort(new Refusal({ code: 'UNAVAILABLE', message: 'node shutting down' }));
@@ -481,6 +482,11 @@ class ClientServiceImpl {
     call.on('cancelled', () => end(null));
     call.on('error', () => end(null));
   }
+}
+
+/** A client that sends `raftq-forward: 1` lets a follower forward its call to the leader (src/rpc/forward.ts). */
+function forwardOf(call: Unary): { forward?: true } {
+  return call.metadata?.get(FORWARD_METADATA_KEY)[0] === '1' ? { forward: true } : {};
 }
 
 /** The proto-loader definition, with request deserializers that report garbage instead of throwing. */

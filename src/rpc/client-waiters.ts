@@ -81,6 +81,8 @@ export interface WaitSpec {
   setTimer(ms: number, fn: () => void): Timer;
   /** Registers an end-of-wait source (call cancelled, node shutting down); returns its removal. */
   onAbort(abort: (detail: Refusal) => void): () => void;
+  /** The caller lets a follower forward the task reads to the leader (src/rpc/forward.ts). */
+  forward?: boolean;
 }
 
 /**
@@ -144,7 +146,10 @@ function checker(
     reading = true;
     again = false;
     executor
-      .read({ type: 'task', id: spec.id }, { consistency: 'linearizable', deadline: spec.deadline })
+      .read(
+        { type: 'task', id: spec.id },
+        { consistency: 'linearizable', deadline: spec.deadline, ...(spec.forward ? { forward: true } : {}) },
+      )
       .then((read) => {
         reading = false;
         if (!read.answer.ok) return failed(new Refusal(read.answer.error));

@@ -49,6 +49,19 @@ export interface ExecuteOptions {
    */
   maxHoldMs?: number;
   signal?: AbortSignal;
+  /**
+   * The caller allows a follower to forward this to the leader (src/rpc/forward.ts) instead of
+   * answering NOT_LEADER. Only the forwarding executor reads it.
+   */
+  forward?: boolean;
+}
+
+export interface ReadOptions {
+  consistency: 'linearizable' | 'stale';
+  /** Absolute deadline on this process's performance.now() clock. */
+  deadline: number;
+  /** As ExecuteOptions.forward (linearizable reads only). */
+  forward?: boolean;
 }
 
 export interface ExecuteResult {
@@ -62,7 +75,7 @@ export interface ExecuteResult {
 export interface ClientExecutor {
   execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult>;
   /** Linearizable reads go through ReadIndex on the leader; 'stale' reads this node's applied state. */
-  read(query: ReadQuery, opts: { consistency: 'linearizable' | 'stale'; deadline: number }): Promise<ReadAnswer>;
+  read(query: ReadQuery, opts: ReadOptions): Promise<ReadAnswer>;
   status(): NodeStatus;
   /** Subscribes to task events applied on this node; returns the unsubscribe function. */
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;

@@ -36,6 +36,8 @@ export interface PeerServerOptions {
    * unless the caller's certificate names its `from`. Default plaintext.
    */
   credentials?: grpc.ServerCredentials;
+  /** More services on the peer port (follower forwarding, src/rpc/forward-server.ts); their replies may be large. */
+  services?: readonly { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
 export const PEER_SERVER_DEFAULTS = {
@@ -81,10 +83,11 @@ interface Refusal {
 
 export class PeerServer {
   private readonly server: grpc.Server;
-  private readonly opts: Required<Omit<PeerServerOptions, 'selfId' | 'auth' | 'credentials'>> & {
+  private readonly opts: Required<Omit<PeerServerOptions, 'selfId' | 'auth' | 'credentials' | 'services'>> & {
     selfId?: NodeId;
     auth?: PeerAuth | null;
     credentials?: grpc.ServerCredentials;
+    services?: PeerServerOptions['services'];
   };
   private boundPort = 0;
   private readonly counters: PeerServerMetrics = {
@@ -109,7 +112,7 @@ export class PeerServer {
     this.opts = { ...PEER_SERVER_DEFAULTS, ...options };
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': this.opts.receiveMessageBytesMax,
-      'grpc.max_send_message_length': 1024,
+      'grpc.max_send_message_length': options.services?.length ? this.opts.receiveMessageBytesMax * 16 : 1024,
       'grpc.keepalive_time_ms': this.opts.keepaliveTimeMs,
       'grpc.keepalive_timeout_ms': this.opts.keepaliveTimeoutMs,
       'grpc.keepalive_permit_without_calls': 1,
@@ -126,6 +129,7 @@ export class PeerServer {
       InstallSnapshot: (call: FrameStream, cb: Callback) => this.snapshotStream(call, cb),
       Stream: (call: RequestStream) => this.messageStream(call),
     });
+    for (const s of options.services ?? []) this.server.addService(s.definition, s.implementation);
   }
 
   private async bind(): Promise<void> {

@@ -15,6 +15,10 @@ describe('raftq demo', () => {
     expect(text).toMatch(/lost {17}0 {2}\(must be 0\)/);
     expect(text).toMatch(/completed twice {6}0 {2}\(must be 0\)/);
     expect(code, text).toBe(0);
+    // From the kill to the first success the dead leader cannot have served: no new leader exists
+    // before a follower's election timeout (500 ms by default) less one heartbeat (50 ms) has passed.
+    const failover = Number(/failover time +(\d+) ms/.exec(text)?.[1]);
+    expect(failover, text).toBeGreaterThanOrEqual(450);
   });
 
   it('runs with TLS and client tokens on (raftq demo --tls --auth)', async () => {

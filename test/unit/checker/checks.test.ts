@@ -458,3 +458,33 @@ describe('checker - recorder, parsing and rendering', () => {
     expect(timelineSvg([])).toContain('0 ops');
   });
 });
+
+describe('checker - failover time', () => {
+  /** A kill signalled at 100; the dying leader still answered a call invoked right after (done at 101). */
+  function killed(recordedAt: number, since?: number): Op[] {
+    const b = new HistoryBuilder();
+    b.leader('n1', 1);
+    b.enqueue('p1', { seq: 1, value: 'a', taskId: 't1' }, 'ok', { at: 50 });
+    b.enqueue('p1', { seq: 2, value: 'b', taskId: 't2' }, 'ok', { at: 100.5, dur: 0.5 });
+    b.ops.push({
+      process: 'nemesis',
+      type: 'info',
+      f: 'fault',
+      value: since === undefined ? { kind: 'kill', action: 'start' } : { kind: 'kill', action: 'start', since },
+      time: recordedAt,
+    });
+    // Calls invoked after the exit fail until the new leader answers at 900.
+    b.enqueue('p2', { seq: 1, value: 'c', taskId: 't3' }, 'ok', { at: 106, dur: 794 });
+    b.enqueue('p1', { seq: 3, value: 'd', taskId: 't4' }, 'ok', { at: 901 });
+    return b.history();
+  }
+
+  it('counts from the kill to the first success the dead leader cannot have served', () => {
+    const verdict = checkAll(killed(105, 100), final(), {});
+    expect(verdict.stats.failoverMs).toBe(800);
+  });
+
+  it('a fault recorded at its signal without `since` keeps the old rule (what the demo printed: 1 ms)', () => {
+    expect(checkAll(killed(100), final(), {}).stats.failoverMs).toBe(1);
+  });
+});

@@ -92,6 +92,34 @@ function setup(transport?: (t: LoopbackTransport) => Transport, timeoutMs = 5_00
   return { clock, cluster, transport: loopback, client };
 }
 
+describe('ServerBook: past a forwarding follower', () => {
+  const members: Array<[string, string]> = [
+    ['n1', 'a:1'],
+    ['n2', 'b:1'],
+  ];
+  const follower = { ...status('n1', members), role: 'follower', leaderAddress: 'b:1' };
+
+  it('goes to the leader a follower names once a call it forwarded succeeded', () => {
+    const book = new ServerBook(['a:1'], new FakeClock(), OPTS);
+    expect(book.succeeded('a:1', true)).toBe(true); // a new leader: worth a Status
+    expect(book.succeeded('a:1', true)).toBe(false);
+    book.learn('a:1', follower);
+    expect(book.target()).toBe('b:1');
+  });
+
+  it('stays with the follower when the leader it names failed since its last success', () => {
+    const clock = new FakeClock();
+    const book = new ServerBook(['a:1', 'b:1'], clock, OPTS);
+    book.failed('b:1');
+    book.succeeded('a:1', true);
+    book.learn('a:1', follower);
+    expect(book.target()).toBe('a:1');
+    clock.t += 10_000; // the back-off is over, the failure is not forgotten: no stall on it again
+    book.learn('a:1', follower);
+    expect(book.target()).toBe('a:1');
+  });
+});
+
 describe('Client: rotation', () => {
   it('tries a failed leader once, not again on a stale hint, and finds the new leader', async () => {
     const { cluster, transport, client } = setup();

@@ -1,0 +1,267 @@
+// `npm run bench -- failover [--trials N] [--faults kill,pause] [--pause-ms MS] [--lanes L]
+//   [--follower-seconds S] [--no-forward] [--json]`
+// Issue 18's targets on a real 3-node cluster of `raftq start` processes (fsync on, 127.0.0.1):
+//   failover, per fault of the leader (SIGKILL, then restart; or SIGSTOP for --pause-ms, then
+//   SIGCONT) under L producer lanes of sequential enqueues with a 5 s call deadline:
+//     fault → first success: from the signal to the first successful enqueue among those invoked
+//       once the fault held (the process exited / is stopped, state T in /proc), so an answer the
+//       leader gave in the instant before the signal took effect never counts;
+//     election → first success: from the new leader's election (the first 20 ms status poll of the
+//       other nodes that names a leader among them) to that success (target: p99 ≤ 2 s);
+//     the longest call invoked after the fault (a call must never wait out its full deadline).
+//   follower-only throughput: L lanes for S seconds through a client on every node, then through a
+//     client that reaches only one follower (every other advertised address maps to a closed port),
+//     which works through follower forwarding (target: ≥ 50 % of the first).
+// Processes are ended by the PIDs we started; every loop is bounded in count and time.
+import { readFileSync } from 'node:fs';
+import { Client, CoalescingTransport, GrpcTransport } from '../src/client/index.js';
+import { waitFor } from '../src/node/local-cluster.js';
+import { payload, startCluster, stopCluster, type Cluster } from './e2e.js';
+import { leaderOf } from './profile.js';
+
+interface Call {
+  start: number;
+  end: number;
+  ok: boolean;
+  error?: string;
+}
+
+interface Trial {
+  fault: 'kill' | 'pause';
+  toSuccessMs: number | null;
+  electionToSuccessMs: number | null;
+  electionMs: number | null;
+  longestCallMs: number;
+  /** Calls invoked after the fault that failed (their errors, first few). */
+  failed: number;
+  errors: string[];
+}
+
+interface Options {
+  trials: number;
+  faults: ('kill' | 'pause')[];
+  pauseMs: number;
+  lanes: number;
+  followerSeconds: number;
+  /** false (--no-forward): the producers do not let followers forward (A/B of the failover figures). */
+  forward: boolean;
+}
+
+function options(args: string[]): Options {
+  const value = (flag: string, dflt: string): string => {
+    const i = args.indexOf(flag);
+    return i >= 0 && args[i + 1] !== undefined ? (args[i + 1] as string) : dflt;
+  };
+  const int = (flag: string, dflt: number, min: number, max: number): number =>
+    Math.min(max, Math.max(min, Math.floor(Number(value(flag, String(dflt))) || dflt)));
+  const faults = value('--faults', 'kill,pause')
+    .split(',')
+    .filter((f): f is 'kill' | 'pause' => f === 'kill' || f === 'pause');
+  return {
+    trials: int('--trials', 10, 1, 100),
+    faults: faults.length > 0 ? faults : ['kill', 'pause'],
+    pauseMs: int('--pause-ms', 5_000, 500, 30_000),
+    lanes: int('--lanes', 8, 1, 256),
+    followerSeconds: int('--follower-seconds', 5, 1, 60),
+    forward: !args.includes('--no-forward'),
+  };
+}
+
+/** Producer lanes of sequential enqueues until stopped (bounded by `hardMs`), every call recorded. */
+function produce(client: Client, lanes: number, hardMs: number): { calls: Call[]; stop: () => Promise<void> } {
+  const calls: Call[] = [];
+  const q = client.queue<Uint8Array>(`failover-${Date.now()}`);
+  let stopped = false;
+  const until = performance.now() + hardMs;
+  let seq = 0;
+  const lane = async (): Promise<void> => {
+    while (!stopped && performance.now() < until) {
+      const start = performance.now();
+      const error = await q.enqueue(payload(seq++)).then(
+        () => undefined,
+        (e: unknown) => String(e),
+      );
+      calls.push({ start, end: performance.now(), ok: error === undefined, ...(error ? { error } : {}) });
+    }
+  };
+  const running = Array.from({ length: lanes }, lane);
+  return {
+    calls,
+    stop: async () => {
+      stopped = true;
+      await Promise.all(running);
+    },
+  };
+}
+
+/** Whether /proc says the process is stopped (state T). */
+function isStopped(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('T');
+  } catch {
+    return false;
+  }
+}
+
+async function statusOf(port: number): Promise<{ id: string; role: string } | null> {
+  try {
+    const r = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(500) });
+    return (await r.json()) as { id: string; role: string };
+  } catch {
+    return null;
+  }
+}
+
+/** The time the other nodes first report a leader among them (polled every 20 ms). */
+async function electedAmong(c: Cluster, old: string, ms: number): Promise<number | null> {
+  const others = c.cluster.specs.filter((s) => s.id !== old);
+  return waitFor(
+    async () => {
+      const all = await Promise.all(others.map((s) => statusOf(s.httpPort)));
+      return all.some((s) => s?.role === 'leader') ? performance.now() : undefined;
+    },
+    ms,
+    'a new leader',
+    20,
+  ).catch(() => null);
+}
+
+/** The fault, held: resolves with the signal's time and the time the fault is known to hold. */
+async function inject(c: Cluster, leader: string, fault: 'kill' | 'pause'): Promise<{ at: number; held: number }> {
+  const at = performance.now();
+  if (fault === 'kill') {
+    await c.cluster.kill(leader);
+    return { at, held: performance.now() };
+  }
+  const pid = c.cluster.pid(leader) as number;
+  await c.cluster.signal(leader, 'SIGSTOP');
+  await waitFor(() => (isStopped(pid) ? true : undefined), 2_000, 'the leader to stop', 1);
+  return { at, held: performance.now() };
+}
+
+async function trial(c: Cluster, fault: 'kill' | 'pause', o: Options): Promise<Trial> {
+  await waitFor(async () => (await leaderOf(c)) ?? undefined, 30_000, 'a leader', 100);
+  const leader = (await leaderOf(c)) as string;
+  const client = o.forward
+    ? new Client({ servers: c.cluster.servers, timeoutMs: 5_000 })
+    : new Client({
+        servers: c.cluster.servers,
+        timeoutMs: 5_000,
+        transport: new CoalescingTransport(new GrpcTransport({ forward: false })),
+      });
+  const load = produce(client, o.lanes, 60_000);
+  try {
+    await waitFor(() => (load.calls.filter((x) => x.ok).length >= 50 ? true : undefined), 20_000, 'warm-up', 10);
+    const { at, held } = await inject(c, leader, fault);
+    const elected = electedAmong(c, leader, 20_000);
+    const first = await waitFor(
+      () => load.calls.filter((x) => x.ok && x.start >= held).sort((a, b) => a.end - b.end)[0],
+      30_000,
+      'a success after the fault',
+      5,
+    ).catch(() => null);
+    const electedAt = await elected;
+    if (fault === 'pause') await new Promise((r) => setTimeout(r, Math.max(0, at + o.pauseMs - performance.now())));
+    await load.stop();
+    // Every call that ended after the fault held, the ones that were stuck on the faulted leader included.
+    const after = load.calls.filter((x) => x.end >= held);
+    return {
+      fault,
+      toSuccessMs: first === null ? null : first.end - at,
+      electionToSuccessMs: first === null || electedAt === null ? null : first.end - electedAt,
+      electionMs: electedAt === null ? null : electedAt - at,
+      longestCallMs: Math.max(0, ...after.map((x) => x.end - x.start)),
+      failed: after.filter((x) => !x.ok).length,
+      errors: [...new Set(after.flatMap((x) => (x.error ? [x.error] : [])))].slice(0, 3),
+    };
+  } finally {
+    await load.stop();
+    await client.close();
+    if (fault === 'kill') c.cluster.start(leader);
+    else await c.cluster.signal(leader, 'SIGCONT');
+  }
+}
+
+function quantiles(xs: (number | null)[]): { p50: number | null; p99: number | null; max: number | null } {
+  const s = xs.filter((x): x is number => x !== null).sort((a, b) => a - b);
+  const q = (p: number): number | null =>
+    s.length ? Math.round(s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] as number) : null;
+  return { p50: q(0.5), p99: q(0.99), max: q(1) };
+}
+
+/** Enqueues per second through `client`, `lanes` sequential lanes for `seconds`. */
+async function rate(client: Client, lanes: number, seconds: number): Promise<number> {
+  const load = produce(client, lanes, seconds * 1_000);
+  const start = performance.now();
+  await new Promise((r) => setTimeout(r, seconds * 1_000));
+  await load.stop();
+  return Math.round(load.calls.filter((x) => x.ok).length / ((performance.now() - start) / 1_000));
+}
+
+async function followerOnly(c: Cluster, o: Options): Promise<{ direct: number; follower: number; ratio: number }> {
+  const leader = (await leaderOf(c)) as string;
+  const follower = c.cluster.specs.find((s) => s.id !== leader);
+  if (follower === undefined) throw new Error('no follower');
+  const addressMap: Record<string, string> = {};
+  for (const s of c.cluster.specs) if (s.id !== follower.id) addressMap[`127.0.0.1:${s.clientPort}`] = '127.0.0.1:1';
+  const measure = async (onlyFollower: boolean): Promise<number> => {
+    const client = onlyFollower
+      ? new Client({ servers: [`127.0.0.1:${follower.clientPort}`], addressMap, timeoutMs: 5_000 })
+      : new Client({ servers: c.cluster.servers, timeoutMs: 5_000 });
+    await client.queue('warm').enqueue(payload(0)); // find the leader (or the follower's forwarding) first
+    const r = await rate(client, o.lanes, o.followerSeconds);
+    await client.close();
+    return r;
+  };
+  // Direct, through the follower, direct again: the machine's load drifts; the ratio uses the mean.
+  const d1 = await measure(false);
+  const f = await measure(true);
+  const d2 = await measure(false);
+  const d = Math.round((d1 + d2) / 2);
+  return { direct: d, follower: f, ratio: +(f / Math.max(1, d)).toFixed(2) };
+}
+
+export async function run({ json }: { json: boolean }): Promise<Record<string, unknown>> {
+  const o = options(process.argv.slice(2));
+  const log = (s: string): void => void (json ? process.stderr : process.stdout).write(s + '\n');
+  const c = await startCluster();
+  try {
+    const through = await followerOnly(c, o);
+    log(
+      `follower-only: ${through.follower} enqueues/s vs ${through.direct} direct (${o.lanes} lanes): ratio ${through.ratio}`,
+    );
+    const trials: Trial[] = [];
+    for (const fault of o.faults) {
+      for (let t = 0; t < o.trials; t++) {
+        const r = await trial(c, fault, o);
+        trials.push(r);
+        log(
+          `${fault} ${t + 1}/${o.trials}: fault→success ${r.toSuccessMs?.toFixed(0) ?? '-'} ms, election ${r.electionMs?.toFixed(0) ?? '-'} ms, ` +
+            `election→success ${r.electionToSuccessMs?.toFixed(0) ?? '-'} ms, longest call ${r.longestCallMs.toFixed(0)} ms, ` +
+            `${r.failed} failed calls ${r.errors.join(' | ')}`,
+        );
+      }
+    }
+    const summary: Record<string, unknown> = { followerOnly: through };
+    for (const fault of o.faults) {
+      const mine = trials.filter((t) => t.fault === fault);
+      const s = {
+        trials: mine.length,
+        noRecovery: mine.filter((t) => t.toSuccessMs === null).length,
+        faultToSuccessMs: quantiles(mine.map((t) => t.toSuccessMs)),
+        electionToSuccessMs: quantiles(mine.map((t) => t.electionToSuccessMs)),
+        longestCallMs: quantiles(mine.map((t) => t.longestCallMs)),
+      };
+      summary[fault] = s;
+      log(
+        `${fault}: fault→success p50 ${s.faultToSuccessMs.p50} / p99 ${s.faultToSuccessMs.p99} ms; ` +
+          `election→success p50 ${s.electionToSuccessMs.p50} / p99 ${s.electionToSuccessMs.p99} / max ${s.electionToSuccessMs.max} ms; ` +
+          `longest call max ${s.longestCallMs.max} ms (${s.noRecovery} of ${s.trials} without recovery)`,
+      );
+    }
+    return summary;
+  } finally {
+    await stopCluster(c);
+  }
+}
