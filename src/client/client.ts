@@ -23,6 +23,7 @@ import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import { GrpcTransport } from './grpc-transport.js';
+import { isLimitRefusal, renewSeq } from './limits.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { ServerBook } from './servers.js';
@@ -69,6 +70,8 @@ export interface ClientOptions {
 export interface CallOptions {
   timeoutMs?: number;
   signal?: AbortSignal;
+  /** A limit refusal (maxLength, maxWaiting ...) is definite and surfaces at once; true: retry it as a new command after retryAfterMs until the deadline. */
+  retryExhausted?: boolean;
 }
 
 export interface CommandOptions extends CallOptions {
@@ -419,6 +422,11 @@ export class Client {
           const d = await this.afterFailure(e, address, retry);
           last = d.detail;
           if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
+          if (isLimitRefusal(last)) {
+            unknown = null; // the state machine's answer to this seq: definite (limits.ts)
+            if (options.retryExhausted !== true) break;
+            seq = renewSeq(session, seq);
+          }
           if (d.action === 'fail') break;
           if (d.action === 'new_session') {
             this.dropSession(lane, session);

@@ -37,6 +37,9 @@ export interface WorkerTask<T> {
   deliveries: number;
   leases: number;
   group?: string;
+  /** Limit key and cost, when the task has them. */
+  key?: string;
+  cost?: number;
 }
 
 export interface TaskContext {
