@@ -42,32 +42,38 @@ const text = fc.string({ maxLength: 24 });
 const headers = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), text, { maxKeys: 4 });
 const opt = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a, { nil: undefined });
 
-const taskSpec = fc.record(
-  {
-    payload: bytes,
-    headers,
-    priority: fc.integer({ min: -1_000_000, max: 1_000_000 }),
-    delayMs: fc.integer({ min: 0, max: DEFAULT_LIMITS.delayMsMax }),
-    idempotencyKey: text,
-    group: text,
-    ttlMs: ms,
-    maxAttempts: u32,
-    maxDeliveries: u32,
-    leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
-    key: fc.string({ minLength: 1, maxLength: 24 }),
-    cost: fc.integer({ min: 1, max: 1_000_000 }),
-    dedup: fc.record(
-      { key: fc.string({ minLength: 1, maxLength: 24 }), mode: fc.constantFrom('active', 'throttle', 'debounce'), windowMs: ms },
-      { requiredKeys: ['key', 'mode'] },
-    ),
-  },
-  { requiredKeys: ['payload'] },
-).map((t) => {
-  // dedup is exclusive with idempotencyKey: keep the arbitrary mostly valid.
-  if (t.dedup === undefined) return t;
-  const { idempotencyKey: _k, ...rest } = t;
-  return rest;
-});
+const taskSpec = fc
+  .record(
+    {
+      payload: bytes,
+      headers,
+      priority: fc.integer({ min: -1_000_000, max: 1_000_000 }),
+      delayMs: fc.integer({ min: 0, max: DEFAULT_LIMITS.delayMsMax }),
+      idempotencyKey: text,
+      group: text,
+      ttlMs: ms,
+      maxAttempts: u32,
+      maxDeliveries: u32,
+      leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
+      key: fc.string({ minLength: 1, maxLength: 24 }),
+      cost: fc.integer({ min: 1, max: 1_000_000 }),
+      dedup: fc.record(
+        {
+          key: fc.string({ minLength: 1, maxLength: 24 }),
+          mode: fc.constantFrom('active', 'throttle', 'debounce'),
+          windowMs: ms,
+        },
+        { requiredKeys: ['key', 'mode'] },
+      ),
+    },
+    { requiredKeys: ['payload'] },
+  )
+  .map((t) => {
+    // dedup is exclusive with idempotencyKey: keep the arbitrary mostly valid.
+    if (t.dedup === undefined) return t;
+    const { idempotencyKey: _k, ...rest } = t;
+    return rest;
+  });
 
 const rate = fc.record(
   { limit: u32, intervalMs: fc.integer({ min: 1, max: 86_400_000 }), burst: u32 },
