@@ -55,5 +55,5 @@ export {
 export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
-export type { KeyPage, KeyUsage, KeysOptions } from './client/limits.js';
+export type { KeysPage, KeyUsage, KeysOptions } from './client/limits.js';
 export type { DedupSpec, KeyLimits, RateLimit } from './protocol/commands.js';

@@ -1,11 +1,14 @@
 // Limits from the SDK side (issue 13): which RESOURCE_EXHAUSTED answers are definite limit
 // refusals, and the `keys` read of a queue (usage and limits per limit key).
 import type { ErrorDetail } from '../protocol/errors.js';
-import type { KeyPage, KeyUsage, ReadQuery } from '../protocol/commands.js';
+import type { AsOf, KeyPage, KeyUsage, ReadQuery } from '../protocol/commands.js';
 import type { CallOptions, Client, ReadConsistency } from './client.js';
 import type { Session } from './session.js';
 
-export type { KeyPage, KeyUsage };
+export type { KeyUsage };
+
+/** A page of key usage and the applied state it was read at (`heldUntilMono` compares with asOf.mono). */
+export type KeysPage = KeyPage & { asOf: AsOf };
 
 /**
  * RESOURCE_EXHAUSTED limits that are a node's flow control: they pass, nothing was decided, and the
@@ -43,10 +46,9 @@ export interface KeysOptions extends CallOptions {
 }
 
 /** One page of a queue's limit keys, sorted by key ('' stands for the tasks without a key). */
-export async function readKeys(client: Client, queue: string, options: KeysOptions = {}): Promise<KeyPage> {
+export async function readKeys(client: Client, queue: string, options: KeysOptions = {}): Promise<KeysPage> {
   const query: ReadQuery = { type: 'keys', queue };
   if (options.cursor !== undefined) query.cursor = options.cursor;
   if (options.limit !== undefined) query.limit = options.limit;
-  const { items, nextCursor } = await client.read('ListKeys', query, options);
-  return { items, nextCursor };
+  return client.read('ListKeys', query, options);
 }

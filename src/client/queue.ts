@@ -29,7 +29,7 @@ import {
   type NackOptions,
 } from './queue-leases.js';
 import { traceEnqueue, type TraceStamp } from './tracing.js';
-import { readKeys, type KeyPage, type KeysOptions } from './limits.js';
+import { readKeys, type KeysOptions, type KeysPage } from './limits.js';
 
 export type { EventStream } from './events.js';
 
@@ -202,7 +202,7 @@ export class Queue<T = unknown> {
   }
 
   /** Usage and limits of the queue's limit keys, one page sorted by key ('' is the tasks without a key). */
-  async keys(options: KeysOptions = {}): Promise<KeyPage> {
+  async keys(options: KeysOptions = {}): Promise<KeysPage> {
     return readKeys(this.client, this.name, options);
   }
 
