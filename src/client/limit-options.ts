@@ -6,7 +6,7 @@
 type Obj = Record<string, unknown>;
 type CheckKeys = (o: Obj, known: readonly string[], path: string, what: string) => void;
 
-export const LIMIT_ENQUEUE_OPTION_KEYS = ['key', 'cost', 'dedup'] as const;
+export const LIMIT_ENQUEUE_OPTION_KEYS = ['key', 'cost', 'dedup', 'id'] as const;
 export const LIMIT_SETTING_KEYS = ['rate', 'keyLimits', 'keys', 'maxWaiting', 'overflow'] as const;
 export const RATE_KEYS = ['limit', 'intervalMs', 'burst'] as const;
 export const KEY_LIMIT_KEYS = ['concurrency', 'rate', 'weight', 'maxWaiting'] as const;

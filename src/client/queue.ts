@@ -55,6 +55,8 @@ export interface EnqueueOptions {
   cost?: number;
   /** Deduplicate by `dedup.key`: 'active', 'throttle' or 'debounce' (docs/sdk.md); exclusive with idempotencyKey. */
   dedup?: DedupSpec;
+  /** A custom task id ('invoice-42'): while that task is retained, enqueueing the id again returns it. */
+  id?: string;
 }
 
 export interface EnqueueResult {
@@ -117,7 +119,7 @@ export class Queue<T = unknown> {
     stamp: TraceStamp,
   ): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
-    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
+    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined || t.id !== undefined);
     const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
     const out = answer.items;
     if (out.length !== tasks.length)
@@ -152,6 +154,7 @@ export class Queue<T = unknown> {
     copy('key', item.key);
     copy('cost', item.cost);
     copy('dedup', item.dedup);
+    copy('id', item.id);
     return spec;
   }
 

@@ -119,6 +119,11 @@ export interface TaskSpec {
   cost?: number;
   /** A deduplication mode for this enqueue (exclusive with idempotencyKey). */
   dedup?: DedupSpec;
+  /**
+   * A custom task id ('invoice-42'), unique in the queue while its task is retained: a second enqueue
+   * with it returns the first task. Exclusive with idempotencyKey and dedup.
+   */
+  id?: string;
 }
 
 /**

@@ -37,7 +37,7 @@ export const NULLABLE_KEY_LIMITS = ['concurrency', 'rate', 'maxWaiting'] as cons
 
 /** Server: the limit fields of a TaskSpec message into the command's task spec. */
 export function limitSpecFromWire(t: Message, out: Message): void {
-  pick(out, t, ['key', 'cost']);
+  pick(out, t, ['key', 'cost', 'id']);
   if (present(t['dedup'])) out['dedup'] = pick({}, obj(t['dedup']), ['key', 'mode', 'windowMs']);
 }
 

@@ -227,3 +227,21 @@ describe('SDK: limit settings through the wire', () => {
     expect(transport.count('Enqueue') + transport.count('CreateQueue')).toBe(0);
   });
 });
+
+describe('SDK: custom task ids', () => {
+  it('a second enqueue with the same id returns the first task, in one batch or later', async () => {
+    const { client } = setup();
+    const q = client.queue<string>('q');
+    const first = await q.enqueue('a', { id: 'invoice-42' });
+    expect(await q.enqueue('b', { id: 'invoice-42' })).toEqual({ id: first.id, deduplicated: true });
+    const [x, y] = await q.enqueueMany([
+      { payload: 'c', id: 'invoice-43' },
+      { payload: 'd', id: 'invoice-43' },
+    ]);
+    expect(y).toEqual({ id: x?.id, deduplicated: true });
+    expect((await q.get(first.id)).payload).toBe('a');
+    await expect(q.enqueue('e', { id: 'invoice-44', idempotencyKey: 'k' })).rejects.toMatchObject({
+      field: 'tasks[0].id',
+    });
+  });
+});

@@ -69,8 +69,8 @@ const taskSpec = fc
     { requiredKeys: ['payload'] },
   )
   .map((t) => {
-    // dedup is exclusive with idempotencyKey: keep the arbitrary mostly valid.
-    if (t.dedup === undefined) return t;
+    // dedup and a custom id are exclusive with idempotencyKey and each other: keep the arbitrary mostly valid.
+    if (t.dedup === undefined) return t.idempotencyKey === undefined ? { ...t, id: `invoice-${t.payload.length}` } : t;
     const { idempotencyKey: _k, ...rest } = t;
     return rest;
   });
