@@ -19,6 +19,7 @@ export {
 } from './client/queue.js';
 export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
+export type { BatchContext, BatchHandler, BatchOptions, BatchResult, BatchWorkerOptions } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
 export { systemClock, type Clock, type Timer } from './client/clock.js';
 export {

@@ -29,7 +29,7 @@ import { Queue } from './queue.js';
 import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
-import { Worker, type Handler, type WorkerOptions } from './worker.js';
+import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type WorkerOptions } from './worker.js';
 
 export interface ClientOptions {
   /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
@@ -188,10 +188,12 @@ export class Client {
   }
 
   /** Starts a worker on `queue`; see WorkerOptions. */
-  worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
+  worker<T = unknown, R = unknown>(queue: string, handler: BatchHandler<T, R>, o: BatchWorkerOptions): Worker<T, R>;
+  worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options?: WorkerOptions): Worker<T, R>;
+  worker<T, R>(queue: string, handler: Handler<T, R> | BatchHandler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
     this.assertOpen();
     checkHandler(handler);
-    const w = new Worker<T, R>(this, queue, handler, options);
+    const w = new Worker<T, R>(this, queue, handler as Handler<T, R>, options);
     this.workers.add(w as Worker);
     w.once('closed', () => this.workers.delete(w as Worker));
     w.start();
