@@ -6,7 +6,8 @@
 type Obj = Record<string, unknown>;
 type CheckKeys = (o: Obj, known: readonly string[], path: string, what: string) => void;
 
-export const LIMIT_ENQUEUE_OPTION_KEYS = ['key', 'cost', 'dedup', 'id'] as const;
+export const LIMIT_ENQUEUE_OPTION_KEYS = ['key', 'cost', 'dedup', 'id', 'backoff'] as const;
+export const TASK_BACKOFF_KEYS = ['type', 'delayMs', 'maxDelayMs', 'jitterPct'] as const;
 export const LIMIT_SETTING_KEYS = ['rate', 'keyLimits', 'keys', 'maxWaiting', 'overflow'] as const;
 export const RATE_KEYS = ['limit', 'intervalMs', 'burst'] as const;
 export const KEY_LIMIT_KEYS = ['concurrency', 'rate', 'weight', 'maxWaiting'] as const;
@@ -16,10 +17,12 @@ function isObj(v: unknown): v is Obj {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 
-/** Enqueue options: `dedup` holds only { key, mode, windowMs }. */
+/** Enqueue options: `dedup` holds only { key, mode, windowMs }, `backoff` only backoff fields. */
 export function checkLimitOptions(options: Obj, path: string, checkKeys: CheckKeys): void {
   const dedup = options['dedup'];
   if (isObj(dedup)) checkKeys(dedup, DEDUP_KEYS, `${path}.dedup`, 'dedup option');
+  const backoff = options['backoff'];
+  if (isObj(backoff)) checkKeys(backoff, TASK_BACKOFF_KEYS, `${path}.backoff`, 'backoff option');
 }
 
 function checkKeyLimits(v: unknown, path: string, checkKeys: CheckKeys): void {

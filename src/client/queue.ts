@@ -1,5 +1,6 @@
 // A typed handle on one queue: producer calls, reads, admin, waitFor and the event stream.
 import type {
+  Backoff,
   CommandOf,
   DedupSpec,
   KeyLimits,
@@ -57,6 +58,8 @@ export interface EnqueueOptions {
   dedup?: DedupSpec;
   /** A custom task id ('invoice-42'): while that task is retained, enqueueing the id again returns it. */
   id?: string;
+  /** This task's retry backoff, field by field over the queue's (`nack` with delayMs overrides both). */
+  backoff?: Partial<Backoff>;
 }
 
 export interface EnqueueResult {
@@ -155,6 +158,7 @@ export class Queue<T = unknown> {
     copy('cost', item.cost);
     copy('dedup', item.dedup);
     copy('id', item.id);
+    copy('backoff', item.backoff);
     return spec;
   }
 

@@ -124,6 +124,8 @@ export interface TaskSpec {
    * with it returns the first task. Exclusive with idempotencyKey and dedup.
    */
   id?: string;
+  /** This task's retry backoff, field by field over the queue's; a nack's delayMs overrides both. */
+  backoff?: Partial<Backoff>;
 }
 
 /**

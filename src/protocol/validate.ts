@@ -165,6 +165,7 @@ function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
   if (customId !== undefined && (key !== undefined || out.dedup !== undefined))
     fail(`${path}.id`, 'exclusive with idempotencyKey and dedup');
   if (customId !== undefined) out.id = customId;
+  if (own(v, 'backoff') !== undefined) out.backoff = backoff(own(v, 'backoff'), `${path}.backoff`, limits);
   return out;
 }
 

@@ -39,6 +39,8 @@ export const NULLABLE_KEY_LIMITS = ['concurrency', 'rate', 'maxWaiting'] as cons
 export function limitSpecFromWire(t: Message, out: Message): void {
   pick(out, t, ['key', 'cost', 'id']);
   if (present(t['dedup'])) out['dedup'] = pick({}, obj(t['dedup']), ['key', 'mode', 'windowMs']);
+  if (present(t['backoff']))
+    out['backoff'] = pick({}, obj(t['backoff']), ['type', 'delayMs', 'maxDelayMs', 'jitterPct']);
 }
 
 // ---- settings (QueueSettings.rate / keyLimits / keys / unsetKeys / maxWaiting / overflow) ----

@@ -131,6 +131,7 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   if (spec.group !== undefined) joinGroup(q, spec.group, t);
   if (spec.key !== undefined) t.extra().limitKey = spec.key;
   if (spec.cost !== undefined && spec.cost !== 1) t.extra().cost = spec.cost;
+  if (spec.backoff !== undefined && Object.keys(spec.backoff).length > 0) t.extra().backoff = spec.backoff;
   link?.(t);
   st.tasks.set(id, t);
   q.append(t);

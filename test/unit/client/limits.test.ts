@@ -245,3 +245,22 @@ describe('SDK: custom task ids', () => {
     });
   });
 });
+
+describe('SDK: per-task backoff', () => {
+  it("a task's own backoff decides its retry delay; a typo in it is refused before sending", async () => {
+    const { client } = setup();
+    const q = client.queue<string>('q');
+    const [slow, plain] = await q.enqueueMany([
+      { payload: 'slow', backoff: { type: 'fixed', delayMs: 50_000 } },
+      { payload: 'plain' },
+    ]);
+    const leased = await q.lease({ max: 2 });
+    for (const l of leased) expect((await q.nack(l.id, l.token, { error: 'x' })).state).toBe('delayed');
+    const at = async (id: string): Promise<number> => (await q.get(id)).runAt?.at ?? 0;
+    // The queue's default backoff is 1 s (±20 %): the task's own 50 s is far beyond it.
+    expect((await at(slow?.id as string)) - (await at(plain?.id as string))).toBeGreaterThan(45_000);
+    await expect(q.enqueue('x', { backoff: { delayMS: 5 } } as never)).rejects.toMatchObject({
+      field: 'options.backoff.delayMS',
+    });
+  });
+});

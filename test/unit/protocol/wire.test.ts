@@ -57,6 +57,15 @@ const taskSpec = fc
       leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
       key: fc.string({ minLength: 1, maxLength: 24 }),
       cost: fc.integer({ min: 1, max: 1_000_000 }),
+      backoff: fc.record(
+        {
+          type: fc.constantFrom('fixed', 'exponential'),
+          delayMs: ms,
+          maxDelayMs: ms,
+          jitterPct: fc.integer({ min: 0, max: 100 }),
+        },
+        { requiredKeys: [] },
+      ),
       dedup: fc.record(
         {
           key: fc.string({ minLength: 1, maxLength: 24 }),
