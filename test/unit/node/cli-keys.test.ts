@@ -79,3 +79,27 @@ describe('raftq keys', () => {
     expect(bad.code).toBe(2);
   });
 });
+
+describe('raftq enqueue with limit options', () => {
+  it('--key, --cost and --id reach the task; the same --id returns the first task', async () => {
+    const first = await runCli([
+      'enqueue',
+      'exports',
+      '{"n":1}',
+      '--key',
+      'initech',
+      '--cost',
+      '3',
+      '--id',
+      'inv-1',
+      ...S(),
+    ]);
+    expect(first.code, first.err).toBe(0);
+    const id = first.out.trim();
+    const again = await runCli(['enqueue', 'exports', '{"n":2}', '--id', 'inv-1', ...S()]);
+    expect(again.out.trim()).toBe(`${id} (deduplicated)`);
+    const t = await client.queue('exports').get(id);
+    expect([t.key, t.cost]).toEqual(['initech', 3]);
+    expect((await runCli(['enqueue', 'exports', '{}', '--cost', '0', ...S()])).code).toBe(2);
+  });
+});
