@@ -293,6 +293,8 @@ export interface TaskView {
   /** Limit key and cost (absent: none, 1). */
   key?: string;
   cost?: number;
+  /** The custom id it was enqueued with, while it names this task. */
+  customId?: string;
   attempts: number;
   deliveries: number;
   leases: number;

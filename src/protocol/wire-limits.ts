@@ -146,10 +146,11 @@ export function dedupFlagsFromWire(o: Message, out: { replaced?: boolean; thrott
   if (o['throttled'] === true) out.throttled = true;
 }
 
-/** A LeasedTask or Task message's limit key and cost (cost only when not the default 1). */
-export function keyCostFromWire(o: Message, out: { key?: string; cost?: number }): void {
+/** A LeasedTask or Task message's limit key and cost (cost only when not the default 1), a Task's custom id. */
+export function keyCostFromWire(o: Message, out: { key?: string; cost?: number; customId?: string }): void {
   if (typeof o['key'] === 'string') out.key = o['key'];
   if (typeof o['cost'] === 'number' && o['cost'] !== 1) out.cost = o['cost'];
+  if (typeof o['customId'] === 'string') out.customId = o['customId'];
 }
 
 // ---- the ListKeys read ----

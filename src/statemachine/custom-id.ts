@@ -12,6 +12,11 @@ export const ID_PREFIX = '\u0002';
 /** Fallback lifetime of a custom id: past any delay, ttl or retention a task can have (800 days). */
 export const ID_WINDOW_MS = 2 * 400 * 24 * 3_600_000;
 
+/** The custom id a key-map key stands for, or undefined. */
+export function customIdOf(key: string | undefined): string | undefined {
+  return key !== undefined && key.startsWith(ID_PREFIX) ? key.slice(ID_PREFIX.length) : undefined;
+}
+
 /** A removed task frees its custom id (if the queue's key map still names it): the id may name a new task. */
 export function customIdRemoved(st: MachineState, t: Task): void {
   const key = t.x?.key;

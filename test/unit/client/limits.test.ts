@@ -240,6 +240,7 @@ describe('SDK: custom task ids', () => {
     ]);
     expect(y).toEqual({ id: x?.id, deduplicated: true });
     expect((await q.get(first.id)).payload).toBe('a');
+    expect((await q.get(first.id)).customId).toBe('invoice-42');
     await expect(q.enqueue('e', { id: 'invoice-44', idempotencyKey: 'k' })).rejects.toMatchObject({
       field: 'tasks[0].id',
     });

@@ -89,6 +89,7 @@ const taskView: fc.Arbitrary<TaskView> = fc.record(
     redrivenFrom: id,
     key: text,
     cost: fc.integer({ min: 2, max: 1_000_000 }),
+    customId: text,
   },
   {
     requiredKeys: [

@@ -24,6 +24,7 @@ describe('statemachine - custom task ids', () => {
     // Completed and still retained: the id still names it, days later.
     expect(items(d, [{ id: 'invoice-42' }], 3_600_000)).toEqual([{ id: '1', deduplicated: true }]);
     expect(d.read<TaskView>({ type: 'task', id: '1' }).idempotencyKey).toBeUndefined();
+    expect(d.read<TaskView>({ type: 'task', id: '1' }).customId).toBe('invoice-42');
     // Ids are per queue, and apart from idempotency keys of the same text.
     expect(
       d.value<Items>({ type: 'enqueue', queue: 'other', tasks: [{ payload: bytes(1), id: 'invoice-42' }] } as never),
