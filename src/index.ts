@@ -19,6 +19,7 @@ export {
 } from './client/queue.js';
 export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
+export type { BatchContext, BatchHandler, BatchOptions, BatchResult, BatchWorkerOptions } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
 export { encryptedCodec, type PayloadEncryption } from './client/encryption.js';
 export { systemClock, type Clock, type Timer } from './client/clock.js';
@@ -48,6 +49,7 @@ export {
   DeadlineExceededError,
   InternalError,
   NonRetryableError,
+  RateLimitedError,
   TaskFailedError,
   errorFromDetail,
   raftqError,
@@ -55,3 +57,5 @@ export {
 export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
+export type { KeysPage, KeyUsage, KeysOptions } from './client/limits.js';
+export type { DedupSpec, KeyLimits, RateLimit } from './protocol/commands.js';

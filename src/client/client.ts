@@ -22,75 +22,17 @@ import { sleep, systemClock, type Clock, type Timer } from './clock.js';
 import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
-import { GrpcTransport, type ClientTls } from './grpc-transport.js';
+import type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
+import { GrpcTransport } from './grpc-transport.js';
+import { isLimitRefusal, renewSeq } from './limits.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
-import { Worker, type Handler, type WorkerOptions } from './worker.js';
+import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type WorkerOptions } from './worker.js';
 
-export interface ClientOptions {
-  /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
-  servers: string[];
-  /**
-   * Advertised client address -> the address this client reaches that node at, for clients behind a
-   * proxy or NAT: leader hints and the members a node's Status lists are translated through it.
-   */
-  addressMap?: Record<string, string>;
-  /** Deadline of one SDK call, retries included (default 30 s). */
-  timeoutMs?: number;
-  /** Session idle timeout asked of the server (default: the server's, 60 s). */
-  sessionTimeoutMs?: number;
-  /** Payload codec (default msgpackr). Uint8Array payloads always pass through raw. */
-  codec?: Codec;
-  /** Encoded payloads above this many bytes are gzipped (default 64 KiB). */
-  compressAboveBytes?: number;
-  /** Calls waiting for a leader at once; beyond, calls fail at once with UNAVAILABLE (default 10 000). */
-  maxPendingCalls?: number;
-  /** Retry back-off bounds while no leader answers (default 20 ms .. 1 s, jittered). */
-  retryMinMs?: number;
-  retryMaxMs?: number;
-  /** Limits the SDK validates against before sending (default: the server defaults). */
-  limits?: Limits;
-  /**
-   * Concurrent commands to one node made in the same event-loop turn travel as one Submit call;
-   * each keeps its own session seq, deadline, retries and errors (docs/sdk.md). Default true.
-   * Applies to the built-in gRPC transport; wrap an injected one in CoalescingTransport yourself.
-   */
-  coalesce?: boolean | CoalescingOptions;
-  /** Bearer token for a cluster with auth on (built-in gRPC transport; docs/security.md). */
-  token?: string;
-  /** TLS: the CA (and a client certificate) of a cluster with TLS on (built-in gRPC transport). */
-  tls?: ClientTls;
-  /** Injected network (default gRPC) and time (default performance.now / setTimeout). */
-  transport?: Transport;
-  clock?: Clock;
-}
-
-export interface CallOptions {
-  timeoutMs?: number;
-  signal?: AbortSignal;
-}
-
-export interface CommandOptions extends CallOptions {
-  /**
-   * Safe to re-issue as a new command on a new session after SESSION_EXPIRED (acks, extends, pause,
-   * an enqueue with an idempotency key ...). Default false: the error is surfaced.
-   */
-  idempotent?: boolean;
-  /** Extra time the server may hold the call (long-poll leases). */
-  holdMs?: number;
-  /** Request fields beyond the command's own (e.g. a lease's maxHoldMs). */
-  extra?: Message;
-  /**
-   * Which session carries the command. Long-poll leases use their own ('poll') so that a held
-   * request does not pin the main session's floor and fill its answer cache meanwhile.
-   */
-  lane?: Lane;
-}
-
-export type Lane = 'main' | 'poll';
+export type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
 
 interface LaneState {
   session: Session | null;
@@ -189,10 +131,12 @@ export class Client {
   }
 
   /** Starts a worker on `queue`; see WorkerOptions. */
-  worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
+  worker<T = unknown, R = unknown>(queue: string, handler: BatchHandler<T, R>, o: BatchWorkerOptions): Worker<T, R>;
+  worker<T = unknown, R = unknown>(queue: string, handler: Handler<T, R>, options?: WorkerOptions): Worker<T, R>;
+  worker<T, R>(queue: string, handler: Handler<T, R> | BatchHandler<T, R>, options: WorkerOptions = {}): Worker<T, R> {
     this.assertOpen();
     checkHandler(handler);
-    const w = new Worker<T, R>(this, queue, handler, options);
+    const w = new Worker<T, R>(this, queue, handler as Handler<T, R>, options);
     this.workers.add(w as Worker);
     w.once('closed', () => this.workers.delete(w as Worker));
     w.start();
@@ -433,6 +377,11 @@ export class Client {
           const d = await this.afterFailure(e, address, retry);
           last = d.detail;
           if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
+          if (isLimitRefusal(last)) {
+            unknown = null; // the state machine's answer to this seq: definite (limits.ts)
+            if (options.retryExhausted !== true) break;
+            seq = renewSeq(session, seq);
+          }
           if (d.action === 'fail') break;
           if (d.action === 'new_session') {
             this.dropSession(lane, session);

@@ -39,7 +39,15 @@ export class FailedPreconditionError extends RaftqError {}
 export class NotFoundError extends RaftqError {}
 export class AlreadyExistsError extends RaftqError {}
 export class InvalidArgumentError extends RaftqError {}
-export class ResourceExhaustedError extends RaftqError {}
+/**
+ * A limit refused the call: `.limit` names it (maxLength, maxWaiting, keyMaxWaiting, tasksMax ...),
+ * `.retryAfterMs` says when trying again may succeed. A limit refusal is definite (not applied).
+ */
+export class ResourceExhaustedError extends RaftqError {
+  get limit(): string | undefined {
+    return this.detail.limit;
+  }
+}
 export class SessionExpiredError extends RaftqError {}
 export class UnauthenticatedError extends RaftqError {}
 export class PermissionDeniedError extends RaftqError {}
@@ -80,6 +88,21 @@ export class NonRetryableError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'NonRetryableError';
+  }
+}
+
+/**
+ * Thrown by a worker handler when the downstream it calls rate limits it (an HTTP 429): the task
+ * goes back without counting an attempt and its limit key is held back for `retryAfterMs`.
+ * `throw new RateLimitedError(30_000)`.
+ */
+export class RateLimitedError extends Error {
+  constructor(
+    readonly retryAfterMs: number,
+    message = `rate limited for ${retryAfterMs} ms`,
+  ) {
+    super(message);
+    this.name = 'RateLimitedError';
   }
 }
 

@@ -4,6 +4,12 @@
 // inside or a worker that fails every task.
 import { DEFAULT_QUEUE_SETTINGS } from '../protocol/limits.js';
 import { raftqError } from './errors.js';
+import {
+  checkLimitOptions,
+  checkLimitSettings,
+  LIMIT_ENQUEUE_OPTION_KEYS,
+  LIMIT_SETTING_KEYS,
+} from './limit-options.js';
 
 function invalid(field: string, message: string): never {
   throw raftqError('INVALID_ARGUMENT', `${field}: ${message}`, { field });
@@ -68,9 +74,10 @@ export const ENQUEUE_OPTION_KEYS = [
   'idempotencyKey',
   'group',
   'headers',
+  ...LIMIT_ENQUEUE_OPTION_KEYS,
 ] as const;
 
-export const QUEUE_SETTING_KEYS: readonly string[] = Object.keys(DEFAULT_QUEUE_SETTINGS);
+export const QUEUE_SETTING_KEYS: readonly string[] = [...Object.keys(DEFAULT_QUEUE_SETTINGS), ...LIMIT_SETTING_KEYS];
 export const BACKOFF_KEYS: readonly string[] = Object.keys(DEFAULT_QUEUE_SETTINGS.backoff);
 
 /** `new Client(options)`: an object whose `servers` is a non-empty list of strings. */
@@ -119,6 +126,7 @@ export function checkEnqueueOptions(options: unknown, path = 'options'): void {
   if (!isPlainObject(options)) invalid(path, 'must be an object of enqueue options');
   checkKeys(options, ENQUEUE_OPTION_KEYS, path, 'enqueue option');
   checkHeaders(options['headers'], `${path}.headers`);
+  checkLimitOptions(options, path, checkKeys);
 }
 
 /** enqueueMany: a list of `{ payload, ...options }`. */
@@ -139,6 +147,7 @@ export function checkQueueSettings(queue: string, settings: unknown): void {
   checkKeys(settings, QUEUE_SETTING_KEYS, 'settings', 'queue setting');
   const backoff = settings['backoff'];
   if (isPlainObject(backoff)) checkKeys(backoff, BACKOFF_KEYS, 'settings.backoff', 'backoff setting');
+  checkLimitSettings(settings, checkKeys);
   if (settings['deadLetterQueue'] === queue) {
     invalid('settings.deadLetterQueue', `a queue cannot be its own dead-letter queue (${queue})`);
   }

@@ -35,6 +35,9 @@ export interface Lease<T = unknown> {
   deliveries: number;
   leases: number;
   group?: string;
+  /** Limit key and cost, when the task has them. */
+  key?: string;
+  cost?: number;
   /** The last checkpoint saved by extend, decoded. */
   checkpoint?: unknown;
   leaseMs: number;
@@ -125,6 +128,8 @@ function toLease<T>(client: Client, l: LeasedTask, bytes: Uint8Array, beliefDead
     out.payloadError = e instanceof Error ? e.message : String(e);
   }
   if (l.group !== undefined) out.group = l.group;
+  if (l.key !== undefined) out.key = l.key;
+  if (l.cost !== undefined) out.cost = l.cost;
   if (l.checkpoint !== undefined) {
     try {
       out.checkpoint = client.codec.decode(l.checkpoint);

@@ -1,6 +1,9 @@
 // A typed handle on one queue: producer calls, reads, admin, waitFor and the event stream.
 import type {
+  Backoff,
   CommandOf,
+  DedupSpec,
+  KeyLimits,
   QueueSettings,
   ReadQuery,
   QueueStats,
@@ -27,6 +30,7 @@ import {
   type NackOptions,
 } from './queue-leases.js';
 import { traceEnqueue, type TraceStamp } from './tracing.js';
+import { readKeys, type KeysOptions, type KeysPage } from './limits.js';
 
 export type { EventStream } from './events.js';
 
@@ -46,11 +50,26 @@ export interface EnqueueOptions {
   /** Strict FIFO group. */
   group?: string;
   headers?: Record<string, string>;
+  /** Limit key (a tenant, an API host): per-key limits and fair scheduling between keys. */
+  key?: string;
+  /** Units this task counts against concurrency and rate limits (default 1). */
+  cost?: number;
+  /** Deduplicate by `dedup.key`: 'active', 'throttle' or 'debounce' (docs/sdk.md); exclusive with idempotencyKey. */
+  dedup?: DedupSpec;
+  /** A custom task id ('invoice-42'): while that task is retained, enqueueing the id again returns it. */
+  id?: string;
+  /** This task's retry backoff, field by field over the queue's (`nack` with delayMs overrides both). */
+  backoff?: Partial<Backoff>;
 }
 
 export interface EnqueueResult {
+  /** The task kept: the new one, or the earlier one this enqueue was deduplicated to. */
   id: string;
   deduplicated: boolean;
+  /** debounce: the earlier task took this enqueue's payload and delay. */
+  replaced?: boolean;
+  /** throttle: within the window of task `id`. */
+  throttled?: boolean;
 }
 
 /** A task as the SDK shows it: the payload and result decoded. */
@@ -74,7 +93,8 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
-export type QueueSettingsPatch = Partial<QueueSettings>;
+/** Settings to set; `keys` is merged key by key (a key set to null loses its override). */
+export type QueueSettingsPatch = Omit<Partial<QueueSettings>, 'keys'> & { keys?: Record<string, KeyLimits | null> };
 
 export class Queue<T = unknown> {
   constructor(
@@ -102,7 +122,7 @@ export class Queue<T = unknown> {
     stamp: TraceStamp,
   ): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
-    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined);
+    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined || t.id !== undefined);
     const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
     const out = answer.items;
     if (out.length !== tasks.length)
@@ -134,6 +154,11 @@ export class Queue<T = unknown> {
     copy('ttlMs', item.ttlMs);
     copy('idempotencyKey', item.idempotencyKey);
     copy('group', item.group);
+    copy('key', item.key);
+    copy('cost', item.cost);
+    copy('dedup', item.dedup);
+    copy('id', item.id);
+    copy('backoff', item.backoff);
     return spec;
   }
 
@@ -181,6 +206,11 @@ export class Queue<T = unknown> {
   /** Gives a leased task back without counting an attempt. */
   async release(id: string, token: string, call: CallOptions = {}): Promise<TaskState> {
     return releaseTask(this.client, id, token, call);
+  }
+
+  /** Usage and limits of the queue's limit keys, one page sorted by key ('' is the tasks without a key). */
+  async keys(options: KeysOptions = {}): Promise<KeysPage> {
+    return readKeys(this.client, this.name, options);
   }
 
   /** The task by id (NotFoundError if absent). */

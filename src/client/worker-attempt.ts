@@ -2,11 +2,12 @@
 // handler under the lease-belief signal, extends the lease meanwhile, and settles the attempt — ack
 // (batched), nack, dead-letter, release or abandon. An ack or nack goes out in the background (the
 // worker frees the slot at once, within its cap of acks in flight); the token fences it.
+import type { CommandOf } from '../protocol/commands.js';
 import { READ_WIRE } from '../protocol/wire-reads.js';
 import { asObject } from '../protocol/wire-values.js';
 import type { Client } from './client.js';
 import { decodePayload, userHeaders } from './codec.js';
-import { LeaseLostError, NonRetryableError, raftqError } from './errors.js';
+import { LeaseLostError, NonRetryableError, RateLimitedError, raftqError } from './errors.js';
 import { traceAttempt } from './tracing.js';
 import type { AckBatcher, AckEntry } from './worker-acks.js';
 import type { Attempt } from './worker-belief.js';
@@ -105,6 +106,8 @@ export class AttemptRunner<T, R> {
     try {
       result = await traceAttempt(task, ctx.token, () => this.handler(task, ctx));
     } catch (e) {
+      // A 429 downstream: back without counting an attempt; the broker holds the task's limit key back.
+      if (e instanceof RateLimitedError) return this.release(a, Math.max(1, Math.ceil(e.retryAfterMs)));
       const dead = e instanceof NonRetryableError;
       const msg = (e instanceof Error ? e.message : String(e)) || 'handler failed';
       const delayMs = dead ? undefined : this.retryDelayMs?.(task.attempts + 1, e);
@@ -155,6 +158,8 @@ export class AttemptRunner<T, R> {
       leases: l.leases,
     };
     if (l.group !== undefined) task.group = l.group;
+    if (l.key !== undefined) task.key = l.key;
+    if (l.cost !== undefined) task.cost = l.cost;
     return { task, checkpoint: l.checkpoint === undefined ? undefined : safeDecode(codec, l.checkpoint) };
   }
 
@@ -246,17 +251,16 @@ export class AttemptRunner<T, R> {
     this.host.free(a);
   }
 
-  /** Gives the lease back (closing, or a task that cannot start), then frees the slot. */
-  async release(a: Attempt): Promise<void> {
+  /** Gives the lease back (closing, a task that cannot start, or rate limited: `holdMs`), then frees the slot. */
+  async release(a: Attempt, holdMs?: number): Promise<void> {
     if (a.settled) return;
     a.settled = true;
     a.stopTimers();
     a.controller.abort(raftqError('UNAVAILABLE', 'worker is closing'));
     try {
-      await this.host.client.command(
-        { type: 'release', id: a.leased.id, token: a.leased.token },
-        { idempotent: true, timeoutMs: 5_000 },
-      );
+      const cmd: CommandOf<'release'> = { type: 'release', id: a.leased.id, token: a.leased.token };
+      if (holdMs !== undefined) cmd.holdMs = holdMs;
+      await this.host.client.command(cmd, { idempotent: true, timeoutMs: 5_000 });
       this.host.counters.released += 1;
     } catch (e) {
       this.host.emitError(e);

@@ -24,6 +24,8 @@ export interface WorkerOptions {
   acksInFlightMax?: number;
   /** Delay before a failed task is retried; undefined: the queue's backoff. */
   retryDelayMs?: (attempts: number, error: unknown) => number | undefined;
+  /** Batch handler (worker-batch.ts): tasks per batch and how long a batch waits to fill; `concurrency` is batches at once. */
+  batch?: { size: number; waitMs?: number };
 }
 
 export interface WorkerTask<T> {
@@ -37,6 +39,9 @@ export interface WorkerTask<T> {
   deliveries: number;
   leases: number;
   group?: string;
+  /** Limit key and cost, when the task has them. */
+  key?: string;
+  cost?: number;
 }
 
 export interface TaskContext {

@@ -16,9 +16,13 @@ import { AttemptRunner, type AttemptHost, type WorkerCounters } from './worker-a
 import { Attempt, marginMinMs } from './worker-belief.js';
 import { pollLeases, Pulse, type PollHost } from './worker-poller.js';
 import type { Handler, WorkerOptions } from './worker-types.js';
+import { batchAdapter, checkBatch, type BatchHandler } from './worker-batch.js';
 
 export { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from './worker-belief.js';
 export type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
+export type { BatchContext, BatchHandler, BatchOptions, BatchResult } from './worker-batch.js';
+/** The options of a batch worker: `batch` is required. */
+export type BatchWorkerOptions = WorkerOptions & { batch: { size: number; waitMs?: number } };
 
 let workerCounter = 0;
 
@@ -62,7 +66,10 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     super();
     setMaxListeners(0, this.pollAbort.signal);
     const o = options;
-    this.concurrency = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
+    const batch = o.batch === undefined ? null : checkBatch(o.batch, client.limits.leaseBatchMax);
+    // A batch worker holds `concurrency` batches of up to batch.size tasks: that many slots.
+    const batches = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
+    this.concurrency = batch === null ? batches : Math.min(client.limits.leaseBatchMax, batches * batch.size);
     this.leaseMs = intOption(o.leaseMs, 30_000, 'leaseMs', 1, client.limits.leaseMsMax);
     this.maxHoldMs = intOption(o.maxHoldMs, 20_000, 'maxHoldMs', 0, 3_600_000);
     const electionMax = intOption(o.electionTimeoutMaxMs, 1_000, 'electionTimeoutMaxMs', 1, 3_600_000);
@@ -88,7 +95,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     const ackBatchMax = intOption(o.ackBatchMax, 100, 'ackBatchMax', 1, client.limits.ackBatchMax);
     this.acksInFlightMax = intOption(o.acksInFlightMax, this.concurrency, 'acksInFlightMax', 0, 1_000_000);
     this.acks = new AckBatcher(client, client.clock, ackDelayMs, ackBatchMax);
-    this.runner = new AttemptRunner(this, handler, o.retryDelayMs);
+    const run = batch === null ? handler : batchAdapter(handler as unknown as BatchHandler<T, R>, batch, client.clock);
+    this.runner = new AttemptRunner(this, run, o.retryDelayMs);
     workerCounter += 1;
     this.workerId = o.workerId ?? `w-${workerCounter}-${Math.floor(client.clock.random() * 1e9).toString(36)}`;
   }

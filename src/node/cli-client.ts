@@ -10,6 +10,7 @@ import { membersCommand } from './cli-members.js';
 import { statusCommand } from './cli-status.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
+import { keysCommand } from './cli-keys.js';
 
 export { ClientUsageError, cliOutput } from './cli-common.js';
 export { runChild } from './cli-exec.js';
@@ -29,6 +30,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     dlqCommand(setCode),
     eventsCommand(setCode, stop),
     topCommand(setCode),
+    keysCommand(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();

@@ -32,6 +32,9 @@ interface EnqueueFlags extends Common {
   group?: string;
   header?: string[];
   raw?: boolean;
+  key?: string;
+  cost?: string;
+  id?: string;
 }
 
 function timeArg(name: string, v: string): number {
@@ -73,6 +76,9 @@ function enqueueOptions(f: EnqueueFlags): EnqueueOptions {
   set('idempotencyKey', f.idempotencyKey);
   set('group', f.group);
   set('headers', headersArg(f.header));
+  set('key', f.key);
+  set('cost', intArg('--cost', f.cost, 1));
+  set('id', f.id);
   return o;
 }
 
@@ -94,6 +100,9 @@ export function enqueueCommand(setCode: SetCode): Command {
     .option('--group <group>')
     .option('--header <key=value>', 'a task header (repeatable)', repeatable)
     .option('--raw', 'send the payload bytes as they are instead of parsing JSON')
+    .option('--key <key>', 'limit key (a tenant): per-key limits and fair scheduling')
+    .option('--cost <n>', 'cost units against concurrency and rate limits (default 1)')
+    .option('--id <id>', 'custom task id: enqueueing it again returns the first task')
     .action(
       action(setCode, async (client, o, queue: string, payloadArg: string | undefined) => {
         const f = o as EnqueueFlags;

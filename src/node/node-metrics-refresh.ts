@@ -14,6 +14,7 @@ import type { PeerServer } from '../rpc/peer-server.js';
 import type { PeerTransport } from '../rpc/peer-transport.js';
 import type { NodeDriver } from './driver.js';
 import { OTHER_QUEUE, QUEUE_LABELS_MAX, type NodeMetrics } from './metrics.js';
+import { refreshKeyMetrics } from './key-metrics.js';
 
 export interface MetricsSources {
   driver: NodeDriver;
@@ -168,6 +169,7 @@ export class MetricsRefresher {
       m.tasks.set({ queue, state }, n);
     }
     m.queues.set(all.size);
+    refreshKeyMetrics(m, sm.state, named);
     const idleMs = performance.now() - this.lastApplyAt;
     for (const queue of named) {
       const r = sm.read({ type: 'stats', queue });

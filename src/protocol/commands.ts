@@ -119,6 +119,13 @@ export interface TaskSpec {
   cost?: number;
   /** A deduplication mode for this enqueue (exclusive with idempotencyKey). */
   dedup?: DedupSpec;
+  /**
+   * A custom task id ('invoice-42'), unique in the queue while its task is retained: a second enqueue
+   * with it returns the first task. Exclusive with idempotencyKey and dedup.
+   */
+  id?: string;
+  /** This task's retry backoff, field by field over the queue's; a nack's delayMs overrides both. */
+  backoff?: Partial<Backoff>;
 }
 
 /**
@@ -286,6 +293,8 @@ export interface TaskView {
   /** Limit key and cost (absent: none, 1). */
   key?: string;
   cost?: number;
+  /** The custom id it was enqueued with, while it names this task. */
+  customId?: string;
   attempts: number;
   deliveries: number;
   leases: number;

@@ -161,6 +161,11 @@ function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
     if (key !== undefined) fail(`${path}.dedup`, 'exclusive with idempotencyKey');
     out.dedup = dedupSpec(own(v, 'dedup'), `${path}.dedup`, limits);
   }
+  const customId = str(v, 'id', `${path}.id`, limits.keyBytesMax, true);
+  if (customId !== undefined && (key !== undefined || out.dedup !== undefined))
+    fail(`${path}.id`, 'exclusive with idempotencyKey and dedup');
+  if (customId !== undefined) out.id = customId;
+  if (own(v, 'backoff') !== undefined) out.backoff = backoff(own(v, 'backoff'), `${path}.backoff`, limits);
   return out;
 }
 

@@ -1,6 +1,6 @@
 // The read half of the client wire contract (client.proto): each read method's request and reply
 // codecs, plus WaitFor and the Events stream. One table for the server and the SDK.
-import type { AsOf, QueueStats, ReadQuery, TaskEvent, TaskState, TaskView } from './commands.js';
+import type { AsOf, KeyPage, QueueStats, ReadQuery, TaskEvent, TaskState, TaskView } from './commands.js';
 import { TASK_STATES } from './commands.js';
 import { parseId } from './codec.js';
 import {
@@ -14,8 +14,9 @@ import {
   type Message,
 } from './wire-values.js';
 import type { Decoded } from './wire.js';
+import { LIST_KEYS_WIRE, statsToWire } from './wire-limits.js';
 
-export type ReadMethod = 'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues';
+export type ReadMethod = 'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues' | 'ListKeys';
 
 export interface TaskPage {
   items: TaskView[];
@@ -28,6 +29,7 @@ interface ReadReplies {
   ListDeadLetters: TaskPage;
   QueueStats: { stats: QueueStats };
   ListQueues: { queues: Message[] };
+  ListKeys: KeyPage;
 }
 
 /** What a read's reply carries: its answer and the applied state it was read at. */
@@ -174,7 +176,7 @@ export const READ_WIRE: { readonly [M in ReadMethod]: ReadWire<M> } = {
   QueueStats: {
     request: { encode: fieldsOf, decode: (r) => queueQuery(false, r) },
     reply: {
-      encode: (value, asOf) => ({ asOf, stats: value }),
+      encode: (value, asOf) => ({ asOf, stats: statsToWire(value) }),
       decode: (m) => ({ stats: statsFromWire(m['stats']), asOf: asOfFromWire(m['asOf']) }),
     },
   },
@@ -183,11 +185,12 @@ export const READ_WIRE: { readonly [M in ReadMethod]: ReadWire<M> } = {
     reply: {
       encode: (value, asOf) => ({
         asOf,
-        queues: listOf(value, 'queues').map((q) => (typeof q === 'string' ? { queue: q } : q)),
+        queues: listOf(value, 'queues').map((q) => (typeof q === 'string' ? { queue: q } : statsToWire(q))),
       }),
       decode: (m) => ({ queues: asArray(m['queues']).map(asObject), asOf: asOfFromWire(m['asOf']) }),
     },
   },
+  ListKeys: LIST_KEYS_WIRE,
 };
 
 export const READ_METHODS = Object.keys(READ_WIRE) as ReadMethod[];

@@ -12,13 +12,21 @@ import type {
   TaskView,
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
+import { keyCostFromWire, limitSettingsFromReply, limitSettingsToWire } from './wire-limits.js';
 
 /** A proto-shaped message as proto-loader gives and takes it. */
 export type Message = Record<string, unknown>;
 type Obj = Message;
 
 /** The settings fields a patch may reset to "none" (client.proto QueueSettings.unset). */
-export const NULLABLE_SETTINGS = ['deadLetterQueue', 'maxLength', 'taskTtlMs', 'concurrency'] as const;
+export const NULLABLE_SETTINGS = [
+  'deadLetterQueue',
+  'maxLength',
+  'taskTtlMs',
+  'concurrency',
+  'rate',
+  'maxWaiting',
+] as const;
 
 export function settingsPatchToWire(settings: QueueSettingsPatch): Message {
   const out: Message = {};
@@ -28,6 +36,7 @@ export function settingsPatchToWire(settings: QueueSettingsPatch): Message {
     else if (v !== undefined) out[k] = v;
   }
   if (unset.length > 0) out['unset'] = unset;
+  limitSettingsToWire(out);
   return out;
 }
 
@@ -81,6 +90,7 @@ export function leasedTaskFromWire(v: unknown): LeasedTask {
   if (checkpoint !== undefined) t.checkpoint = checkpoint;
   const group = asOptionalString(o['group']);
   if (group !== undefined) t.group = group;
+  keyCostFromWire(o, t);
   return t;
 }
 
@@ -120,6 +130,7 @@ export function taskViewFromWire(v: unknown): TaskView {
   };
   copy('group', asOptionalString(o['group']));
   copy('idempotencyKey', asOptionalString(o['idempotencyKey']));
+  keyCostFromWire(o, t);
   if (o['runAt'] !== null && o['runAt'] !== undefined) {
     const r = asObject(o['runAt']);
     t.runAt = { clock: r['clock'] === 'wall' ? 'wall' : 'mono', at: asNumber(r['at']) };
@@ -156,7 +167,7 @@ export function taskViewFromWire(v: unknown): TaskView {
 export function settingsFromWire(v: unknown): QueueSettings {
   const o = asObject(v);
   const b = asObject(o['backoff']);
-  return {
+  const s: QueueSettings = {
     leaseMs: asNumber(o['leaseMs']),
     maxAttempts: asNumber(o['maxAttempts']),
     maxDeliveries: asNumber(o['maxDeliveries']),
@@ -174,6 +185,8 @@ export function settingsFromWire(v: unknown): QueueSettings {
     concurrency: asOptionalNumber(o['concurrency']) ?? null,
     paused: o['paused'] === true,
   };
+  limitSettingsFromReply(o, s);
+  return s;
 }
 
 export function statsFromWire(v: unknown): QueueStats {

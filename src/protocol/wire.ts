@@ -16,6 +16,7 @@ import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
+import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
 import {
   NULLABLE_SETTINGS,
   asArray,
@@ -144,6 +145,7 @@ function taskSpecFromWire(v: unknown): Message {
   const t = asObject(v);
   const out = pick({ payload: t['payload'] }, t, TASK_SPEC_FIELDS);
   if (Object.keys(asObject(t['headers'])).length > 0) out['headers'] = t['headers'];
+  limitSpecFromWire(t, out);
   return out;
 }
 
@@ -159,7 +161,7 @@ function settingsPatchFromWire(v: unknown): Decoded<Message> {
       return invalid(`settings.unset[${i}]`, `must be one of ${NULLABLE_SETTINGS.join(', ')}`);
     out[name] = null;
   }
-  return ok(out);
+  return limitSettingsFromWire(s, out);
 }
 
 /** The generic request encoding: the command's fields without its type; settings patches reshaped. */
@@ -241,7 +243,9 @@ function nackFromWire(m: Message): NackAnswer & Done {
 
 function enqueueItemFromWire(v: unknown): EnqueueItemAnswer {
   const o = asObject(v);
-  return { id: asString(o['id']), deduplicated: o['deduplicated'] === true };
+  const item: EnqueueItemAnswer = { id: asString(o['id']), deduplicated: o['deduplicated'] === true };
+  dedupFlagsFromWire(o, item);
+  return item;
 }
 
 export const COMMAND_WIRE = {
@@ -375,7 +379,12 @@ export const COMMAND_WIRE = {
       decode: nackFromWire,
     },
   },
-  release: { method: 'Release', field: 'release', request: fields('release', ['id', 'token']), reply: stateReply },
+  release: {
+    method: 'Release',
+    field: 'release',
+    request: fields('release', ['id', 'token'], ['holdMs']),
+    reply: stateReply,
+  },
   cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id']), reply: stateReply },
   promote: { method: 'Promote', field: 'promote', request: fields('promote', ['id']), reply: stateReply },
   update: {

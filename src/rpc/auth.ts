@@ -72,6 +72,7 @@ export const METHOD_NEEDS: Readonly<Record<string, Need>> = {
   ListQueues: need('reader', 'admin'),
   Events: need('reader', 'admin'),
   WaitFor: need('reader', 'producer', 'admin'),
+  ListKeys: need('reader', 'admin'),
 };
 
 export const SCRYPT = { N: 16384, r: 8, p: 1, keyBytes: 32, saltBytes: 16 } as const;

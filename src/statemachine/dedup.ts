@@ -9,6 +9,7 @@
 
 import type { DedupSpec, EnqueueItemAnswer, TaskSpec } from '../protocol/index.js';
 import { formatId } from '../protocol/index.js';
+import { ID_PREFIX } from './custom-id.js';
 import { mut } from './digest.js';
 import { place } from './placement.js';
 import type { Queue, Task } from './records.js';
@@ -19,13 +20,15 @@ import { bytesToLatin1, ev } from './state.js';
 /** Dedup keys share the queue's key map with idempotency keys under this prefix. */
 const PREFIX = '\u0001';
 
-/** The key-map key of a spec: its idempotency key, or its dedup key (prefixed), or none. */
+/** The key-map key of a spec: its idempotency key, its dedup key or custom id (prefixed), or none. */
 export function mapKey(spec: TaskSpec): string | undefined {
+  if (spec.id !== undefined) return ID_PREFIX + spec.id;
   return spec.dedup === undefined ? spec.idempotencyKey : PREFIX + spec.dedup.key;
 }
 
+/** A key-map key that is not an idempotency key (a dedup key or a custom id). */
 export function isDedupKey(k: string): boolean {
-  return k.startsWith(PREFIX);
+  return k.startsWith(PREFIX) || k.startsWith(ID_PREFIX);
 }
 
 export function dedupWindow(q: Queue, d: DedupSpec): number {

@@ -36,6 +36,7 @@ export function hashTask(st: MachineState, t: Task): Hasher {
   h.value(x.deadLetterOf).opt(x.deadLetterId).opt(x.redrivenFrom).opt(x.redrivenTo);
   // Only when set, so a task without them hashes as before limits existed (raftq-sm/3 digests).
   if (x.limitKey !== undefined || x.cost !== undefined) h.tag(6).optStr(x.limitKey).opt(x.cost);
+  if (x.backoff !== undefined) h.tag(7).value(x.backoff);
   return h;
 }
 

@@ -5,6 +5,7 @@ import type { Answer, CommandOf, DedupSpec, EnqueueItemAnswer, TaskSpec } from '
 import { formatId } from '../protocol/index.js';
 import { addTask, bumpTotal, hashKey } from './digest.js';
 import type { Hit } from './dedup.js';
+import { ID_WINDOW_MS } from './custom-id.js';
 import { dedupHit, dedupWindow, mapKey, replaceTask } from './dedup.js';
 import { account } from './limits.js';
 import { place } from './placement.js';
@@ -126,9 +127,11 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   }
   if (spec.idempotencyKey !== undefined) recordKey(st, q, spec.idempotencyKey, t, q.settings.idempotencyWindowMs);
   if (spec.dedup !== undefined) recordKey(st, q, mapKey(spec) as string, t, dedupWindow(q, spec.dedup));
+  if (spec.id !== undefined) recordKey(st, q, mapKey(spec) as string, t, ID_WINDOW_MS);
   if (spec.group !== undefined) joinGroup(q, spec.group, t);
   if (spec.key !== undefined) t.extra().limitKey = spec.key;
   if (spec.cost !== undefined && spec.cost !== 1) t.extra().cost = spec.cost;
+  if (spec.backoff !== undefined && Object.keys(spec.backoff).length > 0) t.extra().backoff = spec.backoff;
   link?.(t);
   st.tasks.set(id, t);
   q.append(t);

@@ -170,7 +170,9 @@ export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
       answer.state = 'dead';
       toTerminal(st, t, S_DEAD, cmd.dead === true ? 'nacked_dead' : 'max_attempts');
     } else {
-      const delay = cmd.delayMs ?? backoffDelay(t.q.settings, t.id, t.attempts);
+      const own = t.x?.backoff;
+      const s = own === undefined ? t.q.settings : { ...t.q.settings, backoff: { ...t.q.settings.backoff, ...own } };
+      const delay = cmd.delayMs ?? backoffDelay(s, t.id, t.attempts);
       if (delay > 0) {
         answer.state = 'delayed';
         answer.runAtMono = st.mono + delay;

@@ -1,5 +1,6 @@
 // The `keys` read: usage and limits of a queue's limit keys, sorted by key, paged by a cursor (the
-// last key of the previous page). Not on the apply path: O(keys log keys) per page.
+// last key of the previous page). Not on the apply path: O(keys log keys) per page. `usage` is also
+// what the per-key metrics read (limits-metrics.ts).
 
 import type { Answer, KeyPage, KeyUsage } from '../protocol/index.js';
 import { available, limitsFor } from './limits.js';
@@ -9,7 +10,7 @@ import type { MachineState } from './state.js';
 const PAGE_KEYS_DEFAULT = 100;
 const PAGE_KEYS_MAX = 1000;
 
-function usage(m: MachineState, k: LimitKey): KeyUsage {
+export function usage(m: MachineState, k: LimitKey): KeyUsage {
   const l = limitsFor(k.q.settings, k.name as string);
   const tokens = l.rate === null ? null : Math.floor(available(k, l.rate, m.mono) / l.rate.intervalMs);
   return {

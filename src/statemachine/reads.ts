@@ -4,6 +4,7 @@
 
 import type { Answer, AttemptRecord, ListPage, QueueStats, ReadQuery, TaskState, TaskView } from '../protocol/index.js';
 import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
+import { customIdOf } from './custom-id.js';
 import { isDedupKey } from './dedup.js';
 import { readKeys } from './limits-reads.js';
 import type { MachineState } from './state.js';
@@ -61,6 +62,8 @@ export function taskView(m: MachineState, t: Task): TaskView {
   if (x.key !== undefined && !isDedupKey(x.key)) v.idempotencyKey = x.key;
   if (x.limitKey !== undefined) v.key = x.limitKey;
   if (x.cost !== undefined) v.cost = x.cost;
+  const customId = customIdOf(x.key);
+  if (customId !== undefined && t.q.keys.get(x.key as string)?.id === t.id) v.customId = customId;
   if (x.progress !== undefined) v.progress = x.progress;
   if (x.checkpoint !== undefined) v.checkpoint = x.checkpoint;
   if (x.result !== undefined) v.result = x.result;

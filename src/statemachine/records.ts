@@ -2,7 +2,7 @@
 // object (rarely used fields live in `x`, allocated on demand) whose payload is a one-byte string
 // (latin1: a lossless byte-per-char copy, ~16 bytes of overhead instead of ~200 for a Uint8Array).
 
-import type { QueueSettings, TaskState } from '../protocol/index.js';
+import type { Backoff, QueueSettings, TaskState } from '../protocol/index.js';
 import type { Positioned } from './heap.js';
 import { IndexedHeap } from './heap.js';
 import { Hasher } from './hash.js';
@@ -80,6 +80,8 @@ export class TaskExtra {
   limitKey: string | undefined = undefined;
   /** Cost in limit units; undefined: 1. */
   cost: number | undefined = undefined;
+  /** This task's backoff over the queue's, field by field (issue 13); undefined: the queue's. */
+  backoff: Partial<Backoff> | undefined = undefined;
 }
 
 export class Task implements Positioned {

@@ -180,7 +180,7 @@ describe('Client: sessions and the retry table', () => {
     let busy = 1;
     transport.intercept = (_a, method) =>
       method === 'Enqueue' && busy-- > 0
-        ? { code: 'RESOURCE_EXHAUSTED', message: 'busy', retryAfterMs: 700, limit: 'x' }
+        ? { code: 'RESOURCE_EXHAUSTED', message: 'busy', retryAfterMs: 700, limit: 'pendingCommands' }
         : null;
     const p = q.enqueue('x');
     await clock.advance(650);

@@ -23,6 +23,7 @@ describe('public exports', () => {
         'PermissionDeniedError',
         'Queue',
         'RaftqError',
+        'RateLimitedError',
         'ResourceExhaustedError',
         'SessionExpiredError',
         'TaskFailedError',

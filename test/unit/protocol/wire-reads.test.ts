@@ -6,6 +6,7 @@ import {
   TASK_STATES,
   type AsOf,
   type AttemptRecord,
+  type KeyUsage,
   type QueueStats,
   type ReadQuery,
   type TaskEvent,
@@ -86,6 +87,9 @@ const taskView: fc.Arbitrary<TaskView> = fc.record(
     deadLetterOf: fc.record({ id, queue: name, reason: text, history: fc.array(attempt, { maxLength: 2 }) }),
     deadLetterId: id,
     redrivenFrom: id,
+    key: text,
+    cost: fc.integer({ min: 2, max: 1_000_000 }),
+    customId: text,
   },
   {
     requiredKeys: [
@@ -106,6 +110,30 @@ const taskView: fc.Arbitrary<TaskView> = fc.record(
     ],
   },
 );
+
+const rate = fc.record(
+  { limit: fc.integer({ min: 1, max: 1_000_000 }), intervalMs: fc.integer({ min: 1, max: 86_400_000 }), burst: u32 },
+  { requiredKeys: ['limit', 'intervalMs'] },
+);
+const keyLimits = fc.record(
+  {
+    concurrency: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
+    rate: fc.option(rate, { nil: null }),
+    weight: fc.integer({ min: 1, max: 1000 }),
+    maxWaiting: fc.option(fc.integer({ min: 1, max: 1_000_000 }), { nil: null }),
+  },
+  { requiredKeys: [] },
+);
+/** The optional limit settings of issue 13 (absent or present, nulls inside key limits). */
+const LIMIT_SETTINGS = {
+  rate: fc.option(rate, { nil: undefined }),
+  keyLimits: fc.option(keyLimits, { nil: undefined }),
+  keys: fc.option(fc.dictionary(fc.stringMatching(/^[a-z0-9]{1,8}$/), keyLimits, { minKeys: 1, maxKeys: 3 }), {
+    nil: undefined,
+  }),
+  maxWaiting: fc.option(u32, { nil: undefined }),
+  overflow: fc.option(fc.constantFrom('refuse' as const, 'dropOldest' as const), { nil: undefined }),
+};
 
 const stats: fc.Arbitrary<QueueStats> = fc.record({
   queue: name,
@@ -138,6 +166,7 @@ const stats: fc.Arbitrary<QueueStats> = fc.record({
     idempotencyWindowMs: nat,
     concurrency: fc.option(u32, { nil: null }),
     paused: fc.boolean(),
+    ...LIMIT_SETTINGS,
   }),
 });
 
@@ -166,6 +195,15 @@ const QUERIES: { [M in ReadMethod]: fc.Arbitrary<ReadQuery> } = {
   ),
   QueueStats: fc.record({ type: fc.constant('stats' as const), queue: name }),
   ListQueues: fc.constant({ type: 'queues' as const }),
+  ListKeys: fc.record(
+    {
+      type: fc.constant('keys' as const),
+      queue: name,
+      cursor: fc.string({ maxLength: 64 }),
+      limit: fc.integer({ min: 1, max: 1000 }),
+    },
+    { requiredKeys: ['type', 'queue'] },
+  ),
 };
 
 describe('protocol - wire contract, reads', () => {
@@ -211,6 +249,27 @@ describe('protocol - wire contract, reads', () => {
       fc.property(stats, asOf, (s, at) => {
         const reply = viaReply('QueueStats', READ_WIRE.QueueStats.reply.encode(s, at));
         expect(READ_WIRE.QueueStats.reply.decode(reply)).toEqual({ stats: s, asOf: at });
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('ListKeys: a page of key usage decodes to the page encoded', () => {
+    const usage: fc.Arbitrary<KeyUsage> = fc.record({
+      key: text,
+      leased: nat,
+      inUse: nat,
+      waiting: nat,
+      weight: fc.integer({ min: 1, max: 1000 }),
+      concurrency: fc.option(nat, { nil: null }),
+      tokens: fc.option(nat, { nil: null }),
+      heldUntilMono: fc.option(nat, { nil: null }),
+    });
+    const keyPage = fc.record({ items: fc.array(usage, { maxLength: 3 }), nextCursor: fc.option(text, { nil: null }) });
+    fc.assert(
+      fc.property(keyPage, asOf, (p, at) => {
+        const reply = viaReply('ListKeys', READ_WIRE.ListKeys.reply.encode(p, at));
+        expect(READ_WIRE.ListKeys.reply.decode(reply)).toEqual({ ...p, asOf: at });
       }),
       { numRuns: RUNS },
     );

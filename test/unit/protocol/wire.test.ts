@@ -42,20 +42,60 @@ const text = fc.string({ maxLength: 24 });
 const headers = fc.dictionary(fc.string({ minLength: 1, maxLength: 8 }), text, { maxKeys: 4 });
 const opt = <T>(a: fc.Arbitrary<T>): fc.Arbitrary<T | undefined> => fc.option(a, { nil: undefined });
 
-const taskSpec = fc.record(
+const taskSpec = fc
+  .record(
+    {
+      payload: bytes,
+      headers,
+      priority: fc.integer({ min: -1_000_000, max: 1_000_000 }),
+      delayMs: fc.integer({ min: 0, max: DEFAULT_LIMITS.delayMsMax }),
+      idempotencyKey: text,
+      group: text,
+      ttlMs: ms,
+      maxAttempts: u32,
+      maxDeliveries: u32,
+      leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
+      key: fc.string({ minLength: 1, maxLength: 24 }),
+      cost: fc.integer({ min: 1, max: 1_000_000 }),
+      backoff: fc.record(
+        {
+          type: fc.constantFrom('fixed', 'exponential'),
+          delayMs: ms,
+          maxDelayMs: ms,
+          jitterPct: fc.integer({ min: 0, max: 100 }),
+        },
+        { requiredKeys: [] },
+      ),
+      dedup: fc.record(
+        {
+          key: fc.string({ minLength: 1, maxLength: 24 }),
+          mode: fc.constantFrom('active', 'throttle', 'debounce'),
+          windowMs: ms,
+        },
+        { requiredKeys: ['key', 'mode'] },
+      ),
+    },
+    { requiredKeys: ['payload'] },
+  )
+  .map((t) => {
+    // dedup and a custom id are exclusive with idempotencyKey and each other: keep the arbitrary mostly valid.
+    if (t.dedup === undefined) return t.idempotencyKey === undefined ? { ...t, id: `invoice-${t.payload.length}` } : t;
+    const { idempotencyKey: _k, ...rest } = t;
+    return rest;
+  });
+
+const rate = fc.record(
+  { limit: u32, intervalMs: fc.integer({ min: 1, max: 86_400_000 }), burst: u32 },
+  { requiredKeys: ['limit', 'intervalMs'] },
+);
+const keyLimits = fc.record(
   {
-    payload: bytes,
-    headers,
-    priority: fc.integer({ min: -1_000_000, max: 1_000_000 }),
-    delayMs: fc.integer({ min: 0, max: DEFAULT_LIMITS.delayMsMax }),
-    idempotencyKey: text,
-    group: text,
-    ttlMs: ms,
-    maxAttempts: u32,
-    maxDeliveries: u32,
-    leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
+    concurrency: fc.option(u32, { nil: null }),
+    rate: fc.option(rate, { nil: null }),
+    weight: fc.integer({ min: 1, max: 1000 }),
+    maxWaiting: fc.option(u32, { nil: null }),
   },
-  { requiredKeys: ['payload'] },
+  { requiredKeys: [] },
 );
 
 const settings = fc.record(
@@ -79,6 +119,14 @@ const settings = fc.record(
     idempotencyWindowMs: ms,
     concurrency: fc.option(u32, { nil: null }),
     paused: fc.boolean(),
+    rate: fc.option(rate, { nil: null }),
+    keyLimits,
+    keys: fc.dictionary(fc.stringMatching(/^[a-z0-9-]{1,8}$/), fc.option(keyLimits, { nil: null }), {
+      minKeys: 1,
+      maxKeys: 3,
+    }),
+    maxWaiting: fc.option(u32, { nil: null }),
+    overflow: fc.constantFrom('refuse', 'dropOldest'),
   },
   { requiredKeys: [] },
 );
@@ -129,7 +177,7 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
     delayMs: opt(ms),
     dead: opt(fc.boolean()),
   }),
-  release: fc.record({ type: fc.constant('release'), id, token: id }),
+  release: fc.record({ type: fc.constant('release'), id, token: id, holdMs: opt(ms) }),
   cancel: fc.record({ type: fc.constant('cancel'), id }),
   promote: fc.record({ type: fc.constant('promote'), id }),
   update: fc.record({
@@ -203,6 +251,8 @@ const leasedTask = fc.record(
     leases: u32,
     checkpoint: bytes,
     group: text,
+    key: text,
+    cost: fc.integer({ min: 2, max: 1_000_000 }),
   },
   {
     requiredKeys: [
@@ -232,7 +282,17 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
   resumeQueue: done,
   purgeQueue: done,
   deleteQueue: done,
-  enqueue: fc.record({ items: fc.array(fc.record({ id, deduplicated: fc.boolean() }), { maxLength: 3 }), index }),
+  enqueue: fc.record({
+    items: fc.array(
+      fc.oneof(
+        fc.record({ id, deduplicated: fc.boolean() }),
+        fc.record({ id, deduplicated: fc.constant(true), replaced: fc.constant(true as const) }),
+        fc.record({ id, deduplicated: fc.constant(true), throttled: fc.constant(true as const) }),
+      ),
+      { maxLength: 3 },
+    ),
+    index,
+  }),
   lease: fc.record({ tasks: fc.array(leasedTask, { maxLength: 3 }), heldMs: nat, index }),
   extend: fc.record({ deadlineMono: nat, index }),
   ack: fc.record({

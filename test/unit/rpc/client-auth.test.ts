@@ -42,6 +42,7 @@ const MAY: Record<string, Role[] | 'any'> = {
   ListQueues: ['reader', 'admin'],
   WaitFor: ['reader', 'producer', 'admin'],
   Events: ['reader', 'admin'],
+  ListKeys: ['reader', 'admin'],
 };
 
 /** A request for each method: on queue Q where the method takes one; by-id ones name a task. */

@@ -144,6 +144,10 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
             }
           : {}),
         ...((r.c >> 10) % 3 === 1 ? { key: `L${(r.a + i) % 3}`, cost: 1 + ((r.c >> 12) % 3) } : {}),
+        ...((r.c >> 8) % 3 === 0 && (r.a + i) % 3 === 0 ? { id: `i${(r.b + i) % 4}` } : {}),
+        ...((r.b + i) % 5 === 0
+          ? { backoff: { delayMs: r.a % 700, ...(r.c % 2 === 0 ? { type: 'fixed' as const } : {}) } }
+          : {}),
       }));
       return { type: 'enqueue', queue, tasks };
     }
