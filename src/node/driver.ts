@@ -171,7 +171,7 @@ export class NodeDriver implements ClientExecutor {
   private async staleRead(query: ReadQuery): Promise<ReadAnswer> {
     for (let round = 0; round < 3; round++) {
       if (this.applied < this.o.startCommit || this.stopped) break;
-      if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query);
+      if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query, this.readClock());
       this.commitSync ??= this.o.durable.sync().finally(() => (this.commitSync = null));
       await this.commitSync;
     }
@@ -350,7 +350,7 @@ export class NodeDriver implements ClientExecutor {
     for (const e of rd.committedEntries) this.applyEntry(e);
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
-    this.reads.serve(this.applied, (q) => this.o.sm.read(q));
+    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     this.o.raft.advance();
     this.snapshots.maybeSnapshot(this.applied);
   }
@@ -519,6 +519,11 @@ export class NodeDriver implements ClientExecutor {
 
   private isVoter(id: string): boolean {
     return this.o.raft.status().membership.members.some((m) => m.id === id && m.role === 'voter');
+  }
+
+  /** Reads on the leader compute ages at its current log clocks; elsewhere at the last applied stamps. */
+  private readClock(): { mono: number; wall: number } | undefined {
+    return this.isLeader ? this.clock.peek() : undefined;
   }
 
   private asOf(): { index: number; mono: number; wall: number } {

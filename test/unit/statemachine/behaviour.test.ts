@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LeasedTask, TaskView } from '../../../src/protocol/index.js';
+import type { LeasedTask, QueueStats, TaskView } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { Driver, WALL0, bytes, code } from './harness.js';
 
@@ -351,6 +351,30 @@ describe('statemachine - events, reads, edges', () => {
     expect(stats?.oldestWaitingAgeMs).toBe(400);
     expect(stats?.counts).toMatchObject({ waiting: 1, leased: 1 });
     expect(d.sm.nextDue().mono).toBe(d.mono + 600);
+  });
+
+  it('computes derived fields at the clocks a read is given, never before the last stamps, changing nothing', () => {
+    const d = new Driver();
+    d.value(enq('q', [{}, {}]));
+    d.value(lease('q', 1, { leaseMs: 1000 }));
+    d.run({ type: 'advanceTime' }, 400);
+    const digest = d.sm.digest();
+    // The serving leader's clock, 5 s past the last entry: the age and the lease's expiry are at it.
+    const later = d.sm.read({ type: 'stats', queue: 'q' }, { mono: d.mono + 5_000, wall: WALL0 + d.mono + 5_000 });
+    expect(later.asOf).toEqual({ index: d.index, mono: d.mono + 5_000, wall: WALL0 + d.mono + 5_000 });
+    expect(later.answer.ok && (later.answer.value as QueueStats).oldestWaitingAgeMs).toBe(5_400);
+    const leased = d.sm.read({ type: 'task', id: '1' }, { mono: d.mono + 5_000, wall: 0 });
+    expect(leased.answer.ok && (leased.answer.value as TaskView).lease?.expired).toBe(true);
+    expect(leased.asOf.wall).toBe(WALL0 + d.mono); // a clock behind the stamps never goes back
+    // Clocks behind the state's stamps are ignored; the state (its clocks and digest) is untouched.
+    const earlier = d.sm.read({ type: 'stats', queue: 'q' }, { mono: 0, wall: 0 });
+    expect(earlier.asOf).toEqual({ index: d.index, mono: d.mono, wall: WALL0 + d.mono });
+    expect(earlier.answer.ok && (earlier.answer.value as QueueStats).oldestWaitingAgeMs).toBe(400);
+    expect(d.sm.read({ type: 'task', id: '1' }).answer).toMatchObject({
+      ok: true,
+      value: { lease: { expired: false } },
+    });
+    expect([d.sm.lastMono(), d.sm.lastWall(), d.sm.digest()]).toEqual([d.mono, WALL0 + d.mono, digest]);
   });
 
   it('ignores stale or malformed indexes without throwing', () => {
