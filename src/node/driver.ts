@@ -214,6 +214,7 @@ export class NodeDriver implements ClientExecutor {
           }
         : {}),
       members,
+      ...(this.o.fsyncSummary ? { fsync: this.o.fsyncSummary() } : {}),
     };
   }
 

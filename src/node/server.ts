@@ -14,6 +14,7 @@ import { PeerServer } from '../rpc/peer-server.js';
 import { PeerTransport } from '../rpc/peer-transport.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
+import { grpcMemberStatus } from './console/member-status.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
@@ -193,6 +194,8 @@ function buildAdmin(
         executor: driver,
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
         lastHeard: (id) => heard.get(id),
+        // Other members' own status over their client port; with client auth on, the node has no token.
+        ...(core.auth.enabled ? {} : { members: grpcMemberStatus() }),
       }),
       controls: more.controls,
     },
@@ -228,10 +231,7 @@ async function openCore(
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
     onFailure: (err) => fatalRef.fatal(err),
-    onBatchWritten: (info) => {
-      observer.metrics.fsyncSeconds.observe(info.durationMs / 1000);
-      observer.metrics.writeBatchOps.observe(info.ops);
-    },
+    onBatchWritten: (info) => observer.written(info.durationMs, info.ops),
   });
   try {
     reportRecovery(ns.recovered, log);
@@ -274,6 +274,7 @@ async function openCore(
       startCommit,
       onApplied: (i) => observer.applied(i),
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
+      fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
     return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens) };

@@ -77,6 +77,13 @@ interface TaskReply {
   };
 }
 
+interface FsyncJson {
+  writes: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
 interface ActionReply {
   answer: { ok: boolean; error?: { code: string; field?: string } };
   leader: string | null;
@@ -124,6 +131,24 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await counts.enqueueMany([4, 5].map((n) => ({ payload: { n }, headers: { tenant: 'b' } })));
     await waitText(page, waiting, /^5$/);
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
+
+    // Every member's own fsync latency over the last minute (each member answers for itself), and
+    // its own term: the enqueues were durable writes on all three.
+    for (const s of cluster.specs) {
+      const row = `#members tr[data-member="${s.id}"]`;
+      await waitText(page, `${row} td.fsync`, /^\d[\d.]* ms \/ \d[\d.]* ms$/);
+      await waitText(page, `${row} td:nth-child(4)`, /^\d+$/);
+    }
+    const view = await httpJson<{ members: { id: string; fsync: FsyncJson | null }[] }>(
+      cluster.spec(leader).httpPort,
+      '/console/api/cluster',
+    );
+    for (const m of view.members) {
+      const f = m.fsync as FsyncJson;
+      expect(f.writes, `${m.id} fsync writes`).toBeGreaterThan(0);
+      expect(f.p50Ms).toBeLessThanOrEqual(f.p99Ms);
+      expect(f.p99Ms).toBeLessThanOrEqual(f.maxMs);
+    }
 
     // Pause with a confirmation: the dialog's Confirm sends it, the row then reads paused.
     await page.click('tr[data-queue="console-counts"] button:text("Pause")');

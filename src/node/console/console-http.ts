@@ -202,6 +202,7 @@ export class ConsoleHttp {
   close(): void {
     clearInterval(this.sampler);
     this.stopTicker();
+    this.src.members?.close();
     for (const s of this.streams) s.end();
     this.streams.clear();
   }

@@ -82,12 +82,25 @@ function renderCluster(c) {
       ),
       h('td', { class: 'mono' }, val(m.storageId)),
       h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.self ? 'no' : unknown()),
+      fsyncCell(m.fsync),
     ),
   );
   $('members').tBodies[0].replaceChildren(...rows);
   $('leader-changes').replaceChildren(
     ...c.leaderChanges.map((x) => h('li', {}, `${wall(x.at)} — term ${x.term}: ${x.leader ?? 'no leader'}`)),
   );
+}
+
+/** The member's own fsync latency over the last minute: p50 / p99, the count and max in the title. */
+function fsyncCell(f) {
+  if (!f) return h('td', { class: 'fsync' }, unknown());
+  const title = `${f.writes} durable writes in the last ${ms(f.windowMs)}, slowest ${fsyncMs(f.maxMs)}`;
+  return h('td', { class: 'fsync', 'data-fsync': f.writes, title }, `${fsyncMs(f.p50Ms)} / ${fsyncMs(f.p99Ms)}`);
+}
+
+/** Fsyncs are often well under a millisecond: two significant digits, in ms. */
+function fsyncMs(n) {
+  return `${n < 10 ? n.toPrecision(2) : Math.round(n)} ms`;
 }
 
 /** Only a leader hears every member all the time; a follower rarely hears the other followers. */
