@@ -370,7 +370,7 @@ export class NodeDriver implements ClientExecutor {
   private applyEntry(e: Entry): void {
     assert(e.index === this.applied + 1, `driver: applied ${this.applied} is followed by entry ${e.index}`);
     if (e.type === EntryType.Normal) {
-      const answers = this.o.sm.apply(e.index, e.data);
+      const answers = this.o.sm.apply(e.index, e.data, e.term);
       this.commands.onApplied(e, answers);
       const events = this.o.sm.drainEvents();
       if (events.length > 0 && this.eventSubs.size > 0) {

@@ -68,10 +68,12 @@ export class QueueStateMachine {
 
   // ------------------------------------------------------------------ entry points
 
-  apply(index: number, data: Uint8Array): CommandAnswer[] {
+  /** `term`: the entry's Raft term, recorded with each task transition (0: unknown). */
+  apply(index: number, data: Uint8Array, term = 0): CommandAnswer[] {
     const st = this.state;
     st.events = [];
     if (!this.advanceIndex(index)) return [];
+    st.term = Number.isSafeInteger(term) && term > 0 ? term : 0;
     const env = decodeEnvelope(data);
     if (env === null) {
       st.counters.undecodable++;

@@ -53,7 +53,19 @@ function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
 }
 
 /** Lease and ending fields kept on the task itself. */
-const RUN_FIELDS = ['worker', 'leaseMsCur', 'history', 'reason', 'endedMono', 'removeAt'] as const;
+const RUN_FIELDS = [
+  'worker',
+  'leaseMsCur',
+  'history',
+  'reason',
+  'endedMono',
+  'removeAt',
+  // The task's story (issue 15): absent in snapshots written before.
+  'enqIndex',
+  'enqTerm',
+  'endedIndex',
+  'endedTerm',
+] as const;
 
 function encodeRun(t: Task): Record<string, unknown> | null {
   const o: Record<string, unknown> = {};

@@ -203,6 +203,27 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     const tokens = await page.locator('#task-history [data-token]').allTextContents();
     expect(tokens).toEqual(history.map((a) => a.token));
     expect(await page.textContent('#task-history tbody tr[data-attempt="1"]')).toContain('transient failure');
+    // Its story: every step with the log index and term of its entry, in log order; the SDK's read
+    // carries the same (over gRPC).
+    const viaSdk = await jobs.get(flaky);
+    const steps = [
+      [viaSdk.enqueuedIndex, viaSdk.enqueuedTerm],
+      ...viaSdk.history.flatMap((a) => [
+        [Number(a.token), a.leasedTerm],
+        [a.endedIndex, a.endedTerm],
+      ]),
+      [viaSdk.endedIndex, viaSdk.endedTerm],
+    ];
+    for (const [index, term] of steps) expect(index && term, JSON.stringify(steps)).toBeGreaterThan(0);
+    const story = await page.locator('#task-story li').allTextContents();
+    expect(story.map((l) => l.replace(/\s+/g, ' ').trim())).toEqual([
+      `#${steps[0]?.[0]} · term ${steps[0]?.[1]} enqueued`,
+      `#${steps[1]?.[0]} · term ${steps[1]?.[1]} attempt 1: leased to ${history[0]?.workerId}, token ${history[0]?.token}`,
+      `#${steps[2]?.[0]} · term ${steps[2]?.[1]} attempt 1: nacked — transient failure`,
+      `#${steps[3]?.[0]} · term ${steps[3]?.[1]} attempt 2: leased to ${history[1]?.workerId}, token ${history[1]?.token}`,
+      `#${steps[4]?.[0]} · term ${steps[4]?.[1]} attempt 2: acked`,
+      `#${steps[5]?.[0]} · term ${steps[5]?.[1]} completed (acked)`,
+    ]);
     expect(await page.textContent('#task-payload')).toContain('"kind": "flaky"');
     // The rate charts (uPlot, served by the node) draw once two samples a second apart exist.
     await page.waitForSelector('[data-chart="console-jobs"] canvas', { timeout: 15_000 });

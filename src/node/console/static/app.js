@@ -392,12 +392,52 @@ function taskDetail(t, r) {
   ];
   if (t.result) out.push(h('h4', {}, 'Result'), h('pre', { class: 'payload' }, t.result.preview));
   if (t.checkpoint) out.push(h('h4', {}, 'Checkpoint'), h('pre', { class: 'payload' }, t.checkpoint.preview));
+  out.push(h('h4', {}, 'Story (log entries)'), storyList(t));
   out.push(h('h4', {}, 'Attempts'), historyTable(t.history, t.enqueuedWall, 'task-history'));
   if (t.deadLetterOf) {
     const d = t.deadLetterOf;
     out.push(h('h4', {}, `Dead letter of task ${d.id} in ${d.queue} (${d.reason})`), historyTable(d.history, null, ''));
   }
   return out;
+}
+
+/** `#index · term T` of a log entry, or null if not recorded (tasks from before it was kept). */
+function entryText(index, term) {
+  if (typeof index !== 'number') return null;
+  return typeof term === 'number' ? `#${index} · term ${term}` : `#${index}`;
+}
+
+/**
+ * The task's story as a timeline: every transition the state machine recorded, in log order, with
+ * the index and term of the entry that made it (the answer to "why did this run twice?").
+ */
+function storyList(t) {
+  const steps = [{ index: t.enqueuedIndex, term: t.enqueuedTerm, what: t.redrivenFrom ? 'redriven' : 'enqueued' }];
+  t.history.forEach((a, i) => {
+    steps.push({
+      index: Number(a.token),
+      term: a.leasedTerm,
+      what: `attempt ${i + 1}: leased to ${a.workerId}, token ${a.token}`,
+    });
+    if (a.end !== null) {
+      const what = `attempt ${i + 1}: ${a.end}${a.error ? ` — ${a.error}` : ''}`;
+      steps.push({ index: a.endedIndex, term: a.endedTerm, what });
+    }
+  });
+  if (t.endedIndex !== undefined)
+    steps.push({ index: t.endedIndex, term: t.endedTerm, what: `${t.state} (${t.reason})` });
+  const known = steps.filter((s) => typeof s.index === 'number');
+  if (known.length === 0) return h('p', { class: 'muted' }, 'Not recorded for this task.');
+  known.sort((a, b) => a.index - b.index);
+  const older = t.leases > t.history.length ? h('li', { class: 'muted' }, 'older attempts are no longer kept') : null;
+  return h(
+    'ol',
+    { class: 'story', id: 'task-story' },
+    older,
+    known.map((s) =>
+      h('li', { 'data-index': s.index }, h('span', { class: 'mono entry' }, entryText(s.index, s.term)), ' ', s.what),
+    ),
+  );
 }
 
 function historyTable(history, _enq, id) {
@@ -411,7 +451,9 @@ function historyTable(history, _enq, id) {
       h(
         'tr',
         {},
-        ['#', 'fencing token', 'worker', 'leased at', 'ended', 'after', 'error'].map((x) => h('th', {}, x)),
+        ['#', 'fencing token', 'worker', 'leased at', 'ended', 'after', 'error', 'lease entry', 'end entry'].map((x) =>
+          h('th', {}, x),
+        ),
       ),
     ),
     h(
@@ -428,6 +470,8 @@ function historyTable(history, _enq, id) {
           h('td', {}, a.end ?? 'running'),
           h('td', {}, a.endedMono === null ? '—' : ms(a.endedMono - a.leasedMono)),
           h('td', {}, a.error ?? ''),
+          h('td', { class: 'mono' }, entryText(Number(a.token), a.leasedTerm) ?? '—'),
+          h('td', { class: 'mono' }, a.end === null ? '—' : (entryText(a.endedIndex, a.endedTerm) ?? '—')),
         ),
       ),
     ),
