@@ -3,21 +3,20 @@
 // change live as the SDK enqueues, pauses a queue with a confirmation, opens a retried task and sees
 // both attempts with their fencing tokens, redrives a dead letter with a click, and after the leader
 // is SIGKILLed sees another node's console show the new leader. Screenshots: test-output/console/.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Client, NonRetryableError, Worker } from '../../src/client/index.js';
 import { httpJson, startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { ensureChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['RAFTQ_CHROMIUM'] ?? '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-output', 'console');
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser) {
-  process.stderr.write(
-    `console.test.ts: skipped: no browser at ${CHROMIUM} (install Debian's chromium: apt-get install -y chromium)\n`,
-  );
-}
+// Debian's chromium, installed with apt where it can be (test/support/chromium.ts); never downloaded.
+const found = ensureChromium();
+const CHROMIUM = found.path ?? '';
+const hasBrowser = found.path !== null;
+if (!hasBrowser) process.stderr.write(`console.test.ts: skipped: ${found.why}\n`);
 
 /** The little of the DOM the page callbacks use (the project's tsconfig has no DOM lib). */
 interface DomLike {
