@@ -97,6 +97,7 @@ describe('node metrics', () => {
     const before = await scrape(leader);
     const at = (name: string, labels: Record<string, string> = {}): number => sampleValue(before, name, labels) ?? 0;
     await client.command({ type: 'createQueue', queue: q, settings: { maxDeliveries: 1 } });
+    expect(await metric(leader, 'raftq_queues')).toBe(at('raftq_queues') + 1);
     const payload = new Uint8Array([7]);
     await client.command({ type: 'enqueue', queue: q, tasks: [{ payload }, { payload }, { payload }] });
     let now = await scrape(leader);
@@ -111,6 +112,15 @@ describe('node metrics', () => {
       10_000,
       'the oldest waiting age to grow while idle',
     );
+    // So do the SDK's reads: the leader computes ages at its current log clock, not at the last
+    // entry's stamps (issue 15), so two reads tell the time between them even when nothing is appended.
+    const age1 = (await client.queue(q).stats()).oldestWaitingAgeMs ?? -1;
+    const after1 = performance.now();
+    await new Promise((r) => setTimeout(r, 800)); // time passing is what is measured here
+    const before2 = performance.now();
+    const age2 = (await client.queue(q).stats()).oldestWaitingAgeMs ?? -1;
+    expect(age1).toBeGreaterThan(0);
+    expect(age2 - age1).toBeGreaterThanOrEqual(Math.floor(before2 - after1) - 5);
     const lease = async (leaseMs: number): Promise<{ id: string; token: string }> => {
       const { reply } = await client.command({ type: 'lease', queue: q, workerId: 'w', max: 1, leaseMs });
       const t = (reply['tasks'] as { id: string; token: string }[])[0];
@@ -127,6 +137,10 @@ describe('node metrics', () => {
     now = await scrape(leader);
     expect(sampleValue(now, 'raftq_tasks_completed_total')).toBe(at('raftq_tasks_completed_total') + 1);
     expect(sampleValue(now, 'raftq_task_run_seconds_count', ql)).toBe(1);
+    expect(sampleValue(now, 'raftq_queue_events_total', { ...ql, event: 'completed' })).toBe(1);
+    expect(sampleValue(now, 'raftq_statemachine_events_total', { counter: 'completed' })).toBe(
+      at('raftq_statemachine_events_total', { counter: 'completed' }) + 1,
+    );
     expect(sampleValue(now, 'raftq_tasks', { ...ql, state: 'completed' })).toBe(1);
     const b = await lease(30_000);
     await client.command({ type: 'nack', id: b.id, token: b.token, error: 'boom', dead: true });
