@@ -137,6 +137,7 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
       const row = `#members tr[data-member="${s.id}"]`;
       await waitText(page, `${row} td.fsync`, /^\d[\d.]* ms \/ \d[\d.]* ms$/);
       await waitText(page, `${row} td:nth-child(4)`, /^\d+$/);
+      await waitText(page, `${row} td:nth-child(11)`, /^no$/); // not recovering, and known to be so
     }
     const view = await httpJson<{ members: { id: string; fsync: FsyncJson | null }[] }>(
       cluster.spec(leader).httpPort,

@@ -46,6 +46,8 @@ export interface MemberRow {
   lastContactMs: number | null;
   storageId: string | null;
   recovering: { index: number; term: number } | null;
+  /** Whether this node knows the member's own facts (itself, or a member that answered its Status). */
+  known: boolean;
   /** The member's own fsync latency over the last minute (null: unknown, or no write in it). */
   fsync: FsyncSummary | null;
 }
@@ -109,7 +111,9 @@ export class ConsoleData {
         const heard = self ? undefined : this.src.lastHeard?.(m.id);
         const match = m.matchIndex ?? null;
         // This node knows its own indexes; another member's come from its own recent Status answer.
-        const own = self ? { ...st, fsync: st.fsync ?? null } : (this.remote?.get(m.id) ?? null);
+        const own = self
+          ? { ...st, fsync: st.fsync ?? null, recovering: st.recovering ?? null }
+          : (this.remote?.get(m.id) ?? null);
         return {
           id: m.id,
           address: m.address,
@@ -122,7 +126,8 @@ export class ConsoleData {
           lagEntries: match === null ? null : Math.max(0, st.commitIndex - match),
           lastContactMs: heard === undefined ? null : Math.max(0, now - heard),
           storageId: ids[m.id] ? (ids[m.id] as string) : null,
-          recovering: self ? (st.recovering ?? null) : null,
+          recovering: own?.recovering ?? null,
+          known: own !== null,
           fsync: own?.fsync ?? null,
         };
       }),

@@ -22,6 +22,8 @@ export interface RemoteStatus {
   commitIndex: number;
   appliedIndex: number;
   fsync: FsyncSummary | null;
+  /** Whether the member is repairing a storage loss, and up to where (null: it is not). */
+  recovering: { index: number; term: number } | null;
 }
 
 const POLL_MS = 1_000;
@@ -72,7 +74,14 @@ function parse(v: unknown, id: string): RemoteStatus | null {
   const s = v as Record<string, unknown>;
   const [term, commitIndex, appliedIndex] = [num(s['term']), num(s['commitIndex']), num(s['appliedIndex'])];
   if (s['id'] !== id || term === null || commitIndex === null || appliedIndex === null) return null;
-  return { term, commitIndex, appliedIndex, fsync: fsyncOf(s['fsync']) };
+  return { term, commitIndex, appliedIndex, fsync: fsyncOf(s['fsync']), recovering: recoveringOf(s['recovering']) };
+}
+
+function recoveringOf(v: unknown): { index: number; term: number } | null {
+  if (typeof v !== 'object' || v === null) return null;
+  const r = v as Record<string, unknown>;
+  const [index, term] = [num(r['index']), num(r['term'])];
+  return index === null || term === null ? null : { index, term };
 }
 
 function fsyncOf(v: unknown): FsyncSummary | null {

@@ -81,7 +81,7 @@ function renderCluster(c) {
         m.self ? '—' : m.lastContactMs === null ? unknown() : `${ms(m.lastContactMs)} ago`,
       ),
       h('td', { class: 'mono' }, val(m.storageId)),
-      h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.self ? 'no' : unknown()),
+      h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.known ? 'no' : unknown()),
       fsyncCell(m.fsync),
     ),
   );
