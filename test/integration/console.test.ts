@@ -156,6 +156,10 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await page.click('#confirm-ok');
     await waitText(page, 'tr[data-queue="console-counts"] td:nth-child(10)', /paused/);
     expect((await counts.stats()).settings.paused).toBe(true);
+    // Per-key usage: the queue's limit keys (none here: its tasks have no key), read through the node.
+    await page.click('tr[data-queue="console-counts"] button[data-keys]');
+    await waitText(page, '#keys-title', /^Limit keys of console-counts$/);
+    await waitText(page, '#key-table tbody', /No limit keys|\(no key\)/);
     // Tasks listed by state with a header filter: the two of tenant b, out of the five scanned.
     await page.fill('#f-header', 'tenant=b');
     await page.click('#list-form button');

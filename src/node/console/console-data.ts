@@ -168,6 +168,11 @@ export class ConsoleData {
     return this.read({ type: 'queues' });
   }
 
+  /** A page of the queue's limit keys and their usage (the `keys` read), sorted by key. */
+  async keys(queue: string, cursor: string | undefined, limit: number): Promise<ConsoleRead> {
+    return this.read({ type: 'keys', queue, ...(cursor !== undefined ? { cursor } : {}), limit });
+  }
+
   async task(id: string): Promise<ConsoleRead> {
     const r = await this.read({ type: 'task', id });
     return r.answer.ok ? { ...r, answer: { ok: true, value: taskJson(r.answer.value as TaskView) } } : r;

@@ -1,42 +1,17 @@
 // The raftq web console page: renders the node's state stream (server-sent events from
 // /console/api/events) and asks the JSON API for tasks. Plain DOM, no framework; every value from
 // the cluster is set as text, never as HTML.
-/* global document, window, EventSource, fetch, URLSearchParams, uPlot, setTimeout, clearTimeout */
+/* global EventSource, fetch, URLSearchParams, uPlot, setTimeout, clearTimeout */
+
+import { $, h, ms, unknown, val, wall } from './dom.js';
+import { openKeys, refreshKeys } from './keys.js';
+import { historyTable, storyList } from './story.js';
 
 const STATES = ['waiting', 'delayed', 'leased', 'completed', 'dead', 'cancelled', 'expired'];
 const CHART_POINTS = 120;
 const PAGE_SIZE = 25;
 /** A follower the leader has not heard from for this long is shown in red. */
 const LATE_MS = 2000;
-
-const $ = (id) => document.getElementById(id);
-
-/** h('td', {class: 'x'}, 'text', child) → element; strings become text nodes. */
-function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const kid of kids.flat()) {
-    if (kid === null || kid === undefined) continue;
-    el.append(kid instanceof window.Node ? kid : document.createTextNode(String(kid)));
-  }
-  return el;
-}
-
-const unknown = () => h('span', { class: 'unknown' }, 'unknown');
-const val = (v) => (v === null || v === undefined ? unknown() : String(v));
-
-function ms(n) {
-  if (n === null || n === undefined) return unknown();
-  if (n < 1000) return `${Math.round(n)} ms`;
-  if (n < 120_000) return `${(n / 1000).toFixed(1)} s`;
-  if (n < 7_200_000) return `${Math.round(n / 60_000)} min`;
-  return `${(n / 3_600_000).toFixed(1)} h`;
-}
-const wall = (t) => (t ? new Date(t).toISOString().replace('T', ' ').replace('Z', '') : '');
 
 // ------------------------------------------------------------------ state
 
@@ -176,6 +151,7 @@ function queueRow(q) {
         { onclick: () => openList(name, 'deadLetters') },
         `Dead letters${deadCount ? ` (${deadCount})` : ''}`,
       ),
+      h('button', { onclick: () => openKeys(name), 'data-keys': name }, 'Keys'),
     ),
   );
 }
@@ -401,83 +377,6 @@ function taskDetail(t, r) {
   return out;
 }
 
-/** `#index · term T` of a log entry, or null if not recorded (tasks from before it was kept). */
-function entryText(index, term) {
-  if (typeof index !== 'number') return null;
-  return typeof term === 'number' ? `#${index} · term ${term}` : `#${index}`;
-}
-
-/**
- * The task's story as a timeline: every transition the state machine recorded, in log order, with
- * the index and term of the entry that made it (the answer to "why did this run twice?").
- */
-function storyList(t) {
-  const steps = [{ index: t.enqueuedIndex, term: t.enqueuedTerm, what: t.redrivenFrom ? 'redriven' : 'enqueued' }];
-  t.history.forEach((a, i) => {
-    steps.push({
-      index: Number(a.token),
-      term: a.leasedTerm,
-      what: `attempt ${i + 1}: leased to ${a.workerId}, token ${a.token}`,
-    });
-    if (a.end !== null) {
-      const what = `attempt ${i + 1}: ${a.end}${a.error ? ` — ${a.error}` : ''}`;
-      steps.push({ index: a.endedIndex, term: a.endedTerm, what });
-    }
-  });
-  if (t.endedIndex !== undefined)
-    steps.push({ index: t.endedIndex, term: t.endedTerm, what: `${t.state} (${t.reason})` });
-  const known = steps.filter((s) => typeof s.index === 'number');
-  if (known.length === 0) return h('p', { class: 'muted' }, 'Not recorded for this task.');
-  known.sort((a, b) => a.index - b.index);
-  const older = t.leases > t.history.length ? h('li', { class: 'muted' }, 'older attempts are no longer kept') : null;
-  return h(
-    'ol',
-    { class: 'story', id: 'task-story' },
-    older,
-    known.map((s) =>
-      h('li', { 'data-index': s.index }, h('span', { class: 'mono entry' }, entryText(s.index, s.term)), ' ', s.what),
-    ),
-  );
-}
-
-function historyTable(history, _enq, id) {
-  if (history.length === 0) return h('p', { class: 'muted' }, 'No attempt yet.');
-  return h(
-    'table',
-    { class: 'history', id: id || null },
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        ['#', 'fencing token', 'worker', 'leased at', 'ended', 'after', 'error', 'lease entry', 'end entry'].map((x) =>
-          h('th', {}, x),
-        ),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      history.map((a, i) =>
-        h(
-          'tr',
-          { 'data-attempt': i + 1, class: `end-${a.end ?? 'running'}` },
-          h('td', {}, i + 1),
-          h('td', { class: 'mono', 'data-token': a.token }, a.token),
-          h('td', {}, a.workerId),
-          h('td', {}, wall(a.leasedWall)),
-          h('td', {}, a.end ?? 'running'),
-          h('td', {}, a.endedMono === null ? '—' : ms(a.endedMono - a.leasedMono)),
-          h('td', {}, a.error ?? ''),
-          h('td', { class: 'mono' }, entryText(Number(a.token), a.leasedTerm) ?? '—'),
-          h('td', { class: 'mono' }, a.end === null ? '—' : (entryText(a.endedIndex, a.endedTerm) ?? '—')),
-        ),
-      ),
-    ),
-  );
-}
-
 // ------------------------------------------------------------------ actions
 
 function confirmDialog(text) {
@@ -539,6 +438,7 @@ function refreshOpen(force = false) {
   view.lastRefresh = now;
   if (view.list) void loadList();
   if (view.taskId !== null) void loadTask();
+  refreshKeys();
 }
 
 function connect() {
