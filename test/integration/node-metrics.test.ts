@@ -3,7 +3,8 @@
 // lease, ack, nack to dead letter, lease expiry, latencies, oldest waiting age); /metrics parses
 // with a strict text-format parser and every series in it is documented in docs/metrics.md; the
 // status reports the election timeout; every alert rule selects series the nodes really serve, with
-// the labels and label values it names (a rule on a misspelt event would never fire). The quorum-loss test stops the followers: it runs last.
+// the labels and label values it names (a rule on a misspelt event would never fire). The
+// quorum-loss test stops the followers: it runs last.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
