@@ -113,7 +113,8 @@ describe('tasks get after attempts', () => {
     expect(g.out).toMatch(/^result:\s+\{"ok":1\}$/m);
     expect(g.out).toMatch(/^history:$/m);
     expect(g.out).toMatch(new RegExp(`nacked\\s+${ISO.source}\\s+#\\d+ term \\d+\\s+exit code 4: boom`));
-    const j = JSON.parse((await runCli(['tasks', 'get', id, '--json', ...S()])).out) as {
+    // `tasks show` is `tasks get`.
+    const j = JSON.parse((await runCli(['tasks', 'show', id, '--json', ...S()])).out) as {
       enqueuedIndex: number;
       enqueuedTerm: number;
       endedIndex: number;
