@@ -88,7 +88,18 @@ function attempt(a: AttemptRecord, asOf: AsOf | null): Record<string, unknown> {
     end: a.end,
     endedAt: a.endedMono === null ? null : monoToWall(a.endedMono, asOf),
     error: a.error,
+    // The story (issue 15): the log entries of the grant (its index is the token) and of the end.
+    leasedIndex: Number(a.token),
+    leasedTerm: a.leasedTerm ?? null,
+    endedIndex: a.endedIndex ?? null,
+    endedTerm: a.endedTerm ?? null,
   };
+}
+
+/** `#index term T` of a log entry ('-' unknown). */
+function entry(index: unknown, term: unknown): string {
+  if (typeof index !== 'number') return '-';
+  return typeof term === 'number' ? `#${index} term ${term}` : `#${index}`;
 }
 
 function optional(t: TaskView, asOf: AsOf | null): Record<string, unknown> {
@@ -111,6 +122,8 @@ function optional(t: TaskView, asOf: AsOf | null): Record<string, unknown> {
   }
   if (t.deadLetterId !== undefined) o['deadLetterId'] = t.deadLetterId;
   if (t.redrivenFrom !== undefined) o['redrivenFrom'] = t.redrivenFrom;
+  for (const k of ['enqueuedIndex', 'enqueuedTerm', 'endedIndex', 'endedTerm'] as const)
+    if (t[k] !== undefined) o[k] = t[k];
   return o;
 }
 
@@ -171,11 +184,18 @@ function historyTable(history: unknown): string {
     String(a['token']),
     String(a['workerId']),
     iso(a['leasedAt']),
+    entry(a['leasedIndex'], a['leasedTerm']),
     a['end'] === null ? 'running' : String(a['end']),
     a['endedAt'] === null ? '-' : iso(a['endedAt']),
+    entry(a['endedIndex'], a['endedTerm']),
     a['error'] === null ? '-' : String(a['error']),
   ]);
-  return table(['TOKEN', 'WORKER', 'LEASED', 'END', 'ENDED', 'ERROR'], rows);
+  return table(['TOKEN', 'WORKER', 'LEASED', 'LEASE ENTRY', 'END', 'ENDED', 'END ENTRY', 'ERROR'], rows);
+}
+
+/** A time and, when recorded, the log entry it happened at. */
+function at(ms: unknown, index: unknown, term: unknown): string {
+  return typeof index === 'number' ? `${iso(ms)} (log entry ${entry(index, term)})` : iso(ms);
 }
 
 /** `tasks get` for people: one field a line, then the attempt history. */
@@ -187,9 +207,9 @@ export function taskDetail(t: RenderedTask, opts: RenderOptions = {}): string {
     ['priority', t['priority']],
     ['attempts', `${String(t['attempts'])} of ${String(t['maxAttempts'])}`],
     ['deliveries', `${String(t['deliveries'])} of ${String(t['maxDeliveries'])}`],
-    ['enqueued', iso(t['enqueuedAt'])],
+    ['enqueued', at(t['enqueuedAt'], t['enqueuedIndex'], t['enqueuedTerm'])],
     ['run at', t['runAt'] === undefined ? undefined : iso(t['runAt'])],
-    ['ended', t['endedAt'] === undefined ? undefined : iso(t['endedAt'])],
+    ['ended', t['endedAt'] === undefined ? undefined : at(t['endedAt'], t['endedIndex'], t['endedTerm'])],
     ['group', t['group']],
     ['idempotency key', t['idempotencyKey']],
     ['headers', Object.keys(t['headers'] as object).length > 0 ? JSON.stringify(t['headers']) : undefined],

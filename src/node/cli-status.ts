@@ -13,6 +13,8 @@ interface MemberRow {
   term: number | null;
   commitIndex: number | null;
   appliedIndex: number | null;
+  /** The node's own durable writes over the last minute (null: unknown, or none in it). */
+  fsync?: { writes: number; p50Ms: number; p99Ms: number; maxMs: number } | null;
 }
 
 type Status = Record<string, unknown>;
@@ -36,7 +38,26 @@ function ownRow(address: string, s: Status): MemberRow {
     term: numOrNull(s['term']),
     commitIndex: numOrNull(s['commitIndex']),
     appliedIndex: numOrNull(s['appliedIndex']),
+    fsync: fsyncOf(s['fsync']),
   };
+}
+
+function fsyncOf(v: unknown): MemberRow['fsync'] {
+  if (typeof v !== 'object' || v === null) return null;
+  const f = v as Record<string, unknown>;
+  const [writes, p50Ms, p99Ms, maxMs] = [
+    numOrNull(f['writes']),
+    numOrNull(f['p50Ms']),
+    numOrNull(f['p99Ms']),
+    numOrNull(f['maxMs']),
+  ];
+  if (writes === null || p50Ms === null || p99Ms === null || maxMs === null || writes === 0) return null;
+  return { writes, p50Ms, p99Ms, maxMs };
+}
+
+/** "p50/p99 ms" of a member's fsync latency, '-' unknown. */
+function fsyncCell(m: MemberRow): string {
+  return m.fsync ? `${m.fsync.p50Ms}/${m.fsync.p99Ms} ms` : '-';
 }
 
 async function clusterStatus(
@@ -66,13 +87,22 @@ async function clusterStatus(
 
 export function statusCommand(setCode: SetCode): Command {
   return withCommon(new Command('status'))
-    .description("every server's view: role, term, commit and applied index")
+    .description("every server's view: role, term, commit and applied index, fsync latency (last minute)")
     .action(
       action(setCode, async (client, o) => {
         const st = await clusterStatus(client, serversOf(o));
         print(o, st, () => {
-          const rows = st.members.map((m) => [m.id, m.address, m.role, m.term, m.commitIndex, m.appliedIndex]);
-          return `leader: ${st.leader ?? 'none'}\n${table(['ID', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED'], rows)}`;
+          const rows = st.members.map((m) => [
+            m.id,
+            m.address,
+            m.role,
+            m.term,
+            m.commitIndex,
+            m.appliedIndex,
+            fsyncCell(m),
+          ]);
+          const head = ['ID', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'FSYNC P50/P99'];
+          return `leader: ${st.leader ?? 'none'}\n${table(head, rows)}`;
         });
         return st.members.every((m) => m.role === 'unreachable') ? 1 : 0;
       }),

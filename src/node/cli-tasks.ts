@@ -124,7 +124,8 @@ async function getTask(client: Client, id: string, raw: boolean | undefined): Pr
 
 function getCommand(setCode: SetCode): Command {
   return withCommon(new Command('get'))
-    .description('one task: payload, result, errors, attempt history')
+    .alias('show')
+    .description('one task: payload, result, errors, attempts, and the log entry (index, term) of each step')
     .argument('<id>')
     .option('--raw', 'show the payload bytes as base64')
     .action(

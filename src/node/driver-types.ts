@@ -5,6 +5,7 @@ import type { RaftNode } from '../raft/node.js';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { Entry, Message, Ready, Snapshot } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
+import type { FsyncSummary } from '../rpc/executor.js';
 import type { ClockSource } from './log-clock.js';
 
 export interface Timers {
@@ -70,6 +71,8 @@ export interface DriverOptions {
   onApplied?(index: number): void;
   /** Called when the leader this node knows changes (metrics). */
   onLeaderChange?(leader: string | null, term: number): void;
+  /** This node's recent fsync latency, for status (the console shows each member's). */
+  fsyncSummary?(): FsyncSummary | null;
   /** Fatal: the node must stop (e.g. a failed fsync, a failed assertion). */
   onFatal(err: Error): void;
   /** Minimum time between advanceTime proposals. */

@@ -177,7 +177,7 @@ export class NodeDriver implements ClientExecutor {
   private async staleRead(query: ReadQuery): Promise<ReadAnswer> {
     for (let round = 0; round < 3; round++) {
       if (this.applied < this.o.startCommit || this.stopped) break;
-      if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query);
+      if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query, this.readClock());
       this.commitSync ??= this.syncCommit().finally(() => (this.commitSync = null));
       await this.commitSync;
     }
@@ -220,6 +220,7 @@ export class NodeDriver implements ClientExecutor {
           }
         : {}),
       members,
+      ...(this.o.fsyncSummary ? { fsync: this.o.fsyncSummary() } : {}),
     };
   }
 
@@ -356,7 +357,7 @@ export class NodeDriver implements ClientExecutor {
     for (const e of rd.committedEntries) this.applyEntry(e);
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
-    this.reads.serve(this.applied, (q) => this.o.sm.read(q));
+    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     this.o.raft.advance();
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
     if (this.snapshots.isDue(this.applied)) this.flushDeferred();
@@ -396,7 +397,7 @@ export class NodeDriver implements ClientExecutor {
   private applyEntry(e: Entry): void {
     assert(e.index === this.applied + 1, `driver: applied ${this.applied} is followed by entry ${e.index}`);
     if (e.type === EntryType.Normal) {
-      const answers = this.o.sm.apply(e.index, e.data);
+      const answers = this.o.sm.apply(e.index, e.data, e.term);
       this.commands.onApplied(e, answers);
       const events = this.o.sm.drainEvents();
       if (events.length > 0 && this.eventSubs.size > 0) {
@@ -547,6 +548,11 @@ export class NodeDriver implements ClientExecutor {
 
   private isVoter(id: string): boolean {
     return this.o.raft.status().membership.members.some((m) => m.id === id && m.role === 'voter');
+  }
+
+  /** Reads on the leader compute ages at its current log clocks; elsewhere at the last applied stamps. */
+  private readClock(): { mono: number; wall: number } | undefined {
+    return this.isLeader ? this.clock.peek() : undefined;
   }
 
   private asOf(): { index: number; mono: number; wall: number } {

@@ -12,7 +12,9 @@ import type { QueueStateMachine } from '../statemachine/index.js';
 import type { ClientServer } from '../rpc/client-service.js';
 import type { PeerServer } from '../rpc/peer-server.js';
 import type { PeerTransport } from '../rpc/peer-transport.js';
+import type { FsyncSummary } from '../rpc/executor.js';
 import type { NodeDriver } from './driver.js';
+import { FsyncWindow } from './fsync-window.js';
 import { OTHER_QUEUE, QUEUE_LABELS_MAX, type NodeMetrics } from './metrics.js';
 import { refreshKeyMetrics } from './key-metrics.js';
 
@@ -45,6 +47,7 @@ export class QueueLabels {
 
 export class MetricsRefresher {
   readonly labels = new QueueLabels();
+  private readonly fsync = new FsyncWindow();
   private src: MetricsSources | null = null;
   /** Local monotonic ms when the last entry was applied: ages keep growing while nothing is appended. */
   private lastApplyAt = performance.now();
@@ -57,6 +60,18 @@ export class MetricsRefresher {
   attach(src: MetricsSources): void {
     this.src = src;
     src.driver.subscribe({}, (ev) => this.onEvent(src.sm, ev));
+  }
+
+  /** One durable group-commit write of `ms` milliseconds with `ops` operations (storage reports each). */
+  written(ms: number, ops: number): void {
+    this.metrics.fsyncSeconds.observe(ms / 1000);
+    this.metrics.writeBatchOps.observe(ops);
+    this.fsync.record(ms, performance.now());
+  }
+
+  /** This node's fsync latency over the last minute, for its status and the console. */
+  fsyncSummary(): FsyncSummary | null {
+    return this.fsync.summary(performance.now());
   }
 
   /** The driver applied an entry. */

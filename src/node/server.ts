@@ -19,6 +19,7 @@ import { GrpcForwardLink } from '../rpc/forward-link.js';
 import { createForwardService, type ForwardService } from '../rpc/forward-server.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
+import { grpcMemberStatus } from './console/member-status.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
@@ -266,6 +267,8 @@ function buildAdmin(
         executor: driver,
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
         lastHeard: (id) => heard.get(id),
+        // Other members' own status over their client port; with client auth on, the node has no token.
+        ...(core.auth.enabled ? {} : { members: grpcMemberStatus() }),
       }),
       routes: more.routes,
       controls: more.controls,
@@ -296,10 +299,7 @@ async function openCore(
     ...(config.clusterId ? { clusterId: config.clusterId } : {}),
     initialMembership: (id) => bootstrapMembership(config, id.storageId),
     onFailure: (err) => fatalRef.fatal(err),
-    onBatchWritten: (info) => {
-      observer.metrics.fsyncSeconds.observe(info.durationMs / 1000);
-      observer.metrics.writeBatchOps.observe(info.ops);
-    },
+    onBatchWritten: (info) => observer.written(info.durationMs, info.ops),
   });
   try {
     reportRecovery(ns.recovered, log);
@@ -345,6 +345,7 @@ async function openCore(
       startCommit,
       onApplied: (i) => observer.applied(i),
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
+      fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
     return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls, peerAuth };

@@ -240,6 +240,13 @@ export interface AttemptRecord {
   end: AttemptEnd | null;
   endedMono: number | null;
   error: string | null;
+  /**
+   * The task's story (issue 15): the Raft term of the granting entry (whose index is the token), and
+   * the log index and term of the entry that ended the attempt. Absent where not recorded.
+   */
+  leasedTerm?: number;
+  endedIndex?: number;
+  endedTerm?: number;
 }
 
 export interface EnqueueItemAnswer {
@@ -316,6 +323,11 @@ export interface TaskView {
   deadLetterOf?: { id: string; queue: string; reason: string; history: AttemptRecord[] };
   deadLetterId?: string;
   redrivenFrom?: string;
+  /** Log index and term of the entry that created the task, and of the one that ended it (issue 15). */
+  enqueuedIndex?: number;
+  enqueuedTerm?: number;
+  endedIndex?: number;
+  endedTerm?: number;
 }
 
 export interface QueueStats {

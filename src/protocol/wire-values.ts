@@ -96,7 +96,7 @@ export function leasedTaskFromWire(v: unknown): LeasedTask {
 
 export function attemptFromWire(v: unknown): AttemptRecord {
   const o = asObject(v);
-  return {
+  const a: AttemptRecord = {
     token: asString(o['token']),
     workerId: asString(o['workerId']),
     leasedMono: asNumber(o['leasedMono']),
@@ -105,6 +105,11 @@ export function attemptFromWire(v: unknown): AttemptRecord {
     endedMono: asOptionalNumber(o['endedMono']) ?? null,
     error: asOptionalString(o['error']) ?? null,
   };
+  for (const k of ['leasedTerm', 'endedIndex', 'endedTerm'] as const) {
+    const n = asOptionalNumber(o[k]);
+    if (n !== undefined) a[k] = n;
+  }
+  return a;
 }
 
 export function taskViewFromWire(v: unknown): TaskView {
@@ -161,6 +166,8 @@ export function taskViewFromWire(v: unknown): TaskView {
   }
   copy('deadLetterId', asOptionalString(o['deadLetterId']));
   copy('redrivenFrom', asOptionalString(o['redrivenFrom']));
+  for (const k of ['enqueuedIndex', 'enqueuedTerm', 'endedIndex', 'endedTerm'] as const)
+    copy(k, asOptionalNumber(o[k]));
   return t;
 }
 

@@ -6,5 +6,6 @@ export function statusReply(s: NodeStatus): Record<string, unknown> {
   const out: Record<string, unknown> = { ...s, members: s.members.map((m) => ({ ...m })) };
   if (s.leader === null) delete out['leader'];
   if (s.leaderAddress === null) delete out['leaderAddress'];
+  if (s.fsync === null || s.fsync === undefined) delete out['fsync'];
   return out;
 }

@@ -37,6 +37,18 @@ export interface NodeStatus {
    */
   electionTimeoutMs?: { min: number; max: number };
   members: MemberStatus[];
+  /** This node's own fsync latency over the last minute (null: no durable write in it); unset if not measured. */
+  fsync?: FsyncSummary | null;
+}
+
+/** Durable (fsynced) group-commit writes of one node over a recent window. */
+export interface FsyncSummary {
+  /** Writes in the window (at most the most recent 2,048). */
+  writes: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  windowMs: number;
 }
 
 export interface ExecuteOptions {

@@ -24,6 +24,9 @@ export function hashTask(st: MachineState, t: Task): Hasher {
     .optStr(t.reason)
     .opt(t.endedMono)
     .opt(t.removeAt);
+  // The story's indexes and terms (issue 15); only when recorded, as tasks restored from before.
+  if (t.enqIndex !== undefined || t.endedIndex !== undefined)
+    h.tag(7).opt(t.enqIndex).opt(t.enqTerm).opt(t.endedIndex).opt(t.endedTerm);
   hashHistory(h, t.history);
   const x = t.x;
   if (x === undefined) return h.tag(1);
@@ -49,6 +52,7 @@ function hashHistory(h: Hasher, history: Attempt[] | undefined): void {
   h.tag(4).int(history.length);
   for (const a of history) {
     h.int(a.token).str(a.worker).int(a.leasedMono).int(a.leasedWall).optStr(a.end).opt(a.endedMono).optStr(a.error);
+    if (a.leasedTerm !== undefined) h.tag(7).int(a.leasedTerm).opt(a.endedIndex).opt(a.endedTerm);
     const ans = a.answer as (NackAnswer & { state?: string }) | null;
     if (ans === null || ans === undefined) h.tag(1);
     else h.tag(5).optStr(ans.state).opt(ans.runAtMono).optStr(ans.deadLetterId);

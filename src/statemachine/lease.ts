@@ -79,6 +79,9 @@ function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | u
       endedMono: null,
       error: null,
       answer: null,
+      leasedTerm: st.term,
+      endedIndex: null,
+      endedTerm: null,
     };
     h.push(a);
     if (h.length > limit) h.splice(0, h.length - limit);

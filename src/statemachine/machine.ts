@@ -68,10 +68,12 @@ export class QueueStateMachine {
 
   // ------------------------------------------------------------------ entry points
 
-  apply(index: number, data: Uint8Array): CommandAnswer[] {
+  /** `term`: the entry's Raft term, recorded with each task transition (0: unknown). */
+  apply(index: number, data: Uint8Array, term = 0): CommandAnswer[] {
     const st = this.state;
     st.events = [];
     if (!this.advanceIndex(index)) return [];
+    st.term = Number.isSafeInteger(term) && term > 0 ? term : 0;
     const env = decodeEnvelope(data);
     if (env === null) {
       st.counters.undecodable++;
@@ -149,14 +151,27 @@ export class QueueStateMachine {
     return out;
   }
 
-  read(query: ReadQuery): ReadAnswer {
+  /**
+   * A read of the applied state. Derived fields (ages, expired leases, session expiry, rate buckets)
+   * are computed at `at` — the serving leader's current log clocks, passed by the node — when later
+   * than the last entry's stamps, and asOf names the stamps used: an idle cluster appends nothing, so
+   * ages computed at the last entry would freeze (issue 15). The state machine still reads no clock.
+   */
+  read(query: ReadQuery, at?: { mono: number; wall: number }): ReadAnswer {
     const st = this.state;
-    const asOf = { index: st.applied, mono: st.mono, wall: st.wall };
+    const [mono, wall] = [st.mono, st.wall];
+    const asOf = { index: st.applied, mono: Math.max(mono, at?.mono ?? 0), wall: Math.max(wall, at?.wall ?? 0) };
+    // Reads are synchronous and pure: the clocks are moved for this read only, and always put back.
+    st.mono = asOf.mono;
+    st.wall = asOf.wall;
     try {
       return { asOf, answer: reads.read(st, query) };
     } catch (e) {
       if (isAssertionError(e)) throw e;
       return { asOf, answer: err('INVALID_ARGUMENT', 'malformed query', { field: 'query' }) };
+    } finally {
+      st.mono = mono;
+      st.wall = wall;
     }
   }
 

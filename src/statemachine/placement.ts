@@ -112,6 +112,8 @@ export function toTerminal(st: MachineState, t: Task, s: number, reason: string)
   const k = setState(t, s, st);
   t.reason = reason;
   t.endedMono = st.mono;
+  t.endedIndex = st.index;
+  t.endedTerm = st.term;
   t.removeAt = bucket(st, st.mono + t.q.settings.retentionMs);
   t.worker = undefined;
   if (t.x !== undefined) t.x.wallDue = false;
@@ -182,6 +184,8 @@ export function endAttempt(st: MachineState, t: Task, end: string, error: string
   if (a === undefined || a.token !== t.token || a.end !== null) return;
   a.end = end;
   a.endedMono = st.mono;
+  a.endedIndex = st.index;
+  a.endedTerm = st.term;
   a.error = error;
   a.answer = answer;
 }

@@ -15,7 +15,7 @@ const PAGE_ITEMS_DEFAULT = 100;
 const PAGE_ITEMS_MAX = 1000;
 
 function attemptView(a: Attempt): AttemptRecord {
-  return {
+  const v: AttemptRecord = {
     token: formatId(a.token),
     workerId: a.worker,
     leasedMono: a.leasedMono,
@@ -24,6 +24,11 @@ function attemptView(a: Attempt): AttemptRecord {
     endedMono: a.endedMono,
     error: a.error,
   };
+  // The story (issue 15): a term is shown when known (entries applied without one record 0).
+  if (a.leasedTerm) v.leasedTerm = a.leasedTerm;
+  if (typeof a.endedIndex === 'number') v.endedIndex = a.endedIndex;
+  if (a.endedTerm) v.endedTerm = a.endedTerm;
+  return v;
 }
 
 export function taskView(m: MachineState, t: Task): TaskView {
@@ -46,6 +51,10 @@ export function taskView(m: MachineState, t: Task): TaskView {
   };
   if (t.reason !== undefined) v.reason = t.reason;
   if (t.endedMono !== undefined) v.endedMono = t.endedMono;
+  if (t.enqIndex !== undefined) v.enqueuedIndex = t.enqIndex;
+  if (t.enqTerm) v.enqueuedTerm = t.enqTerm;
+  if (t.endedIndex !== undefined) v.endedIndex = t.endedIndex;
+  if (t.endedTerm) v.endedTerm = t.endedTerm;
   if (t.state === S_DELAYED) {
     v.runAt = x?.wallDue === true ? { clock: 'wall', at: t.dueWall } : { clock: 'mono', at: t.dueMono };
   }

@@ -47,6 +47,13 @@ export interface Attempt {
   endedMono: number | null;
   error: string | null;
   answer: unknown;
+  /**
+   * The task's story (issue 15): the term of the granting entry (its index is the token) and the
+   * index and term of the entry that ended the attempt. Absent in attempts recorded before.
+   */
+  leasedTerm?: number;
+  endedIndex?: number | null;
+  endedTerm?: number | null;
 }
 
 export interface DeadLetterOf {
@@ -110,6 +117,11 @@ export class Task implements Positioned {
   endedMono: number | undefined = undefined;
   /** Retention removes the terminal task at this (bucketed) mono instant. */
   removeAt: number | undefined = undefined;
+  /** Log index and term of the entry that created the task, and of the one that ended it (issue 15). */
+  enqIndex: number | undefined = undefined;
+  enqTerm: number | undefined = undefined;
+  endedIndex: number | undefined = undefined;
+  endedTerm: number | undefined = undefined;
   /** The task's hash as currently added to the digest sum (so a change subtracts it without re-hashing). */
   ha = 0;
   hb = 0;

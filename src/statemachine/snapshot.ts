@@ -53,7 +53,17 @@ function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
 }
 
 /** Lease and ending fields kept on the task itself. */
-const RUN_FIELDS = ['worker', 'leaseMsCur', 'history', 'reason', 'endedMono', 'removeAt'] as const;
+const RUN_FIELDS = [
+  'worker',
+  'leaseMsCur',
+  'history',
+  'reason',
+  'endedMono',
+  'removeAt',
+  // Where the task ended in the log (issue 15): absent in snapshots written before.
+  'endedIndex',
+  'endedTerm',
+] as const;
 
 function encodeRun(t: Task): Record<string, unknown> | null {
   const o: Record<string, unknown> = {};
@@ -83,6 +93,9 @@ function encodeTask(t: Task): unknown[] {
     t.enqWall,
     encodeExtra(t.x),
     encodeRun(t),
+    // The log entry that created the task (issue 15); rows written before end at `run`.
+    t.enqIndex ?? null,
+    t.enqTerm ?? null,
   ];
 }
 
@@ -214,7 +227,7 @@ function reset(m: MachineState): void {
 }
 
 function decodeTask(m: MachineState, row: unknown[]): Task {
-  const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x, run] =
+  const [id, qn, payload, priority, state, attempts, deliveries, leases, due, token, enqMono, enqWall, x, run, ei, et] =
     row as [
       number,
       string,
@@ -230,6 +243,8 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
       number,
       Record<string, unknown> | null,
       Record<string, unknown> | null,
+      number | null | undefined,
+      number | null | undefined,
     ];
   const q = m.queues.get(qn) ?? fail(`task ${id} in unknown queue ${qn}`);
   const ph = new Hasher().bytes(payload).a;
@@ -247,6 +262,8 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
   t.deliveries = deliveries;
   t.leases = leases;
   t.token = token;
+  if (typeof ei === 'number') t.enqIndex = ei;
+  if (typeof et === 'number') t.enqTerm = et;
   if (run !== null) {
     const rt = t as unknown as Record<string, unknown>;
     for (const k of RUN_FIELDS) if (run[k] !== undefined) rt[k] = plain(run[k]);

@@ -110,6 +110,8 @@ export class MachineState {
   readonly h = new Hasher();
   /** The index of the entry being applied (the fencing token of its grants). */
   index = 0;
+  /** The Raft term of the entry being applied (0: not given), recorded with each task transition. */
+  term = 0;
   events: TaskEvent[] = [];
   readonly counters: MachineCounters = {
     undecodable: 0,

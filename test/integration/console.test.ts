@@ -3,21 +3,20 @@
 // change live as the SDK enqueues, pauses a queue with a confirmation, opens a retried task and sees
 // both attempts with their fencing tokens, redrives a dead letter with a click, and after the leader
 // is SIGKILLed sees another node's console show the new leader. Screenshots: test-output/console/.
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import { Client, NonRetryableError, Worker } from '../../src/client/index.js';
 import { httpJson, startCluster, waitFor, waitForLeader, type TestCluster } from './helpers.js';
+import { ensureChromium } from '../support/chromium.js';
 
-const CHROMIUM = process.env['RAFTQ_CHROMIUM'] ?? '/usr/bin/chromium';
 const OUT = join(process.cwd(), 'test-output', 'console');
-const hasBrowser = existsSync(CHROMIUM);
-if (!hasBrowser) {
-  process.stderr.write(
-    `console.test.ts: skipped: no browser at ${CHROMIUM} (install Debian's chromium: apt-get install -y chromium)\n`,
-  );
-}
+// Debian's chromium, installed with apt where it can be (test/support/chromium.ts); never downloaded.
+const found = ensureChromium();
+const CHROMIUM = found.path ?? '';
+const hasBrowser = found.path !== null;
+if (!hasBrowser) process.stderr.write(`console.test.ts: skipped: ${found.why}\n`);
 
 /** The little of the DOM the page callbacks use (the project's tsconfig has no DOM lib). */
 interface DomLike {
@@ -77,6 +76,13 @@ interface TaskReply {
   };
 }
 
+interface FsyncJson {
+  writes: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+}
+
 interface ActionReply {
   answer: { ok: boolean; error?: { code: string; field?: string } };
   leader: string | null;
@@ -125,12 +131,35 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     await waitText(page, waiting, /^5$/);
     expect(await page.evaluate(() => (globalThis as unknown as { marker?: number }).marker)).toBe(42);
 
+    // Every member's own fsync latency over the last minute (each member answers for itself), and
+    // its own term: the enqueues were durable writes on all three.
+    for (const s of cluster.specs) {
+      const row = `#members tr[data-member="${s.id}"]`;
+      await waitText(page, `${row} td.fsync`, /^\d[\d.]* ms \/ \d[\d.]* ms$/);
+      await waitText(page, `${row} td:nth-child(4)`, /^\d+$/);
+      await waitText(page, `${row} td:nth-child(11)`, /^no$/); // not recovering, and known to be so
+    }
+    const view = await httpJson<{ members: { id: string; fsync: FsyncJson | null }[] }>(
+      cluster.spec(leader).httpPort,
+      '/console/api/cluster',
+    );
+    for (const m of view.members) {
+      const f = m.fsync as FsyncJson;
+      expect(f.writes, `${m.id} fsync writes`).toBeGreaterThan(0);
+      expect(f.p50Ms).toBeLessThanOrEqual(f.p99Ms);
+      expect(f.p99Ms).toBeLessThanOrEqual(f.maxMs);
+    }
+
     // Pause with a confirmation: the dialog's Confirm sends it, the row then reads paused.
     await page.click('tr[data-queue="console-counts"] button:text("Pause")');
     await waitText(page, '#confirm-text', /Pause queue console-counts/);
     await page.click('#confirm-ok');
     await waitText(page, 'tr[data-queue="console-counts"] td:nth-child(10)', /paused/);
     expect((await counts.stats()).settings.paused).toBe(true);
+    // Per-key usage: the queue's limit keys (none here: its tasks have no key), read through the node.
+    await page.click('tr[data-queue="console-counts"] button[data-keys]');
+    await waitText(page, '#keys-title', /^Limit keys of console-counts$/);
+    await waitText(page, '#key-table tbody', /No limit keys|\(no key\)/);
     // Tasks listed by state with a header filter: the two of tenant b, out of the five scanned.
     await page.fill('#f-header', 'tenant=b');
     await page.click('#list-form button');
@@ -178,6 +207,27 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
     const tokens = await page.locator('#task-history [data-token]').allTextContents();
     expect(tokens).toEqual(history.map((a) => a.token));
     expect(await page.textContent('#task-history tbody tr[data-attempt="1"]')).toContain('transient failure');
+    // Its story: every step with the log index and term of its entry, in log order; the SDK's read
+    // carries the same (over gRPC).
+    const viaSdk = await jobs.get(flaky);
+    const steps = [
+      [viaSdk.enqueuedIndex, viaSdk.enqueuedTerm],
+      ...viaSdk.history.flatMap((a) => [
+        [Number(a.token), a.leasedTerm],
+        [a.endedIndex, a.endedTerm],
+      ]),
+      [viaSdk.endedIndex, viaSdk.endedTerm],
+    ];
+    for (const [index, term] of steps) expect(index && term, JSON.stringify(steps)).toBeGreaterThan(0);
+    const story = await page.locator('#task-story li').allTextContents();
+    expect(story.map((l) => l.replace(/\s+/g, ' ').trim())).toEqual([
+      `#${steps[0]?.[0]} · term ${steps[0]?.[1]} enqueued`,
+      `#${steps[1]?.[0]} · term ${steps[1]?.[1]} attempt 1: leased to ${history[0]?.workerId}, token ${history[0]?.token}`,
+      `#${steps[2]?.[0]} · term ${steps[2]?.[1]} attempt 1: nacked — transient failure`,
+      `#${steps[3]?.[0]} · term ${steps[3]?.[1]} attempt 2: leased to ${history[1]?.workerId}, token ${history[1]?.token}`,
+      `#${steps[4]?.[0]} · term ${steps[4]?.[1]} attempt 2: acked`,
+      `#${steps[5]?.[0]} · term ${steps[5]?.[1]} completed (acked)`,
+    ]);
     expect(await page.textContent('#task-payload')).toContain('"kind": "flaky"');
     // The rate charts (uPlot, served by the node) draw once two samples a second apart exist.
     await page.waitForSelector('[data-chart="console-jobs"] canvas', { timeout: 15_000 });

@@ -2,10 +2,13 @@
 // #15): tasks per queue and state, proposals and failed proposals, and each queue metric (enqueue,
 // lease, ack, nack to dead letter, lease expiry, latencies, oldest waiting age); /metrics parses
 // with a strict text-format parser and every series in it is documented in docs/metrics.md; the
-// status reports the election timeout. The quorum-loss test stops the followers: it runs last.
+// status reports the election timeout; every alert rule selects series the nodes really serve, with
+// the labels and label values it names (a rule on a misspelt event would never fire). The
+// quorum-loss test stops the followers: it runs last.
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { Client } from '../../src/client/index.js';
 import { clusterPerFile, type TestCluster } from '../support/cluster.js';
 import { documentedMetrics, parsePromText, sampleValue, type PromFamily } from '../support/prom-text.js';
@@ -97,6 +100,7 @@ describe('node metrics', () => {
     const before = await scrape(leader);
     const at = (name: string, labels: Record<string, string> = {}): number => sampleValue(before, name, labels) ?? 0;
     await client.command({ type: 'createQueue', queue: q, settings: { maxDeliveries: 1 } });
+    expect(await metric(leader, 'raftq_queues')).toBe(at('raftq_queues') + 1);
     const payload = new Uint8Array([7]);
     await client.command({ type: 'enqueue', queue: q, tasks: [{ payload }, { payload }, { payload }] });
     let now = await scrape(leader);
@@ -111,6 +115,15 @@ describe('node metrics', () => {
       10_000,
       'the oldest waiting age to grow while idle',
     );
+    // So do the SDK's reads: the leader computes ages at its current log clock, not at the last
+    // entry's stamps (issue 15), so two reads tell the time between them even when nothing is appended.
+    const age1 = (await client.queue(q).stats()).oldestWaitingAgeMs ?? -1;
+    const after1 = performance.now();
+    await new Promise((r) => setTimeout(r, 800)); // time passing is what is measured here
+    const before2 = performance.now();
+    const age2 = (await client.queue(q).stats()).oldestWaitingAgeMs ?? -1;
+    expect(age1).toBeGreaterThan(0);
+    expect(age2 - age1).toBeGreaterThanOrEqual(Math.floor(before2 - after1) - 5);
     const lease = async (leaseMs: number): Promise<{ id: string; token: string }> => {
       const { reply } = await client.command({ type: 'lease', queue: q, workerId: 'w', max: 1, leaseMs });
       const t = (reply['tasks'] as { id: string; token: string }[])[0];
@@ -127,6 +140,10 @@ describe('node metrics', () => {
     now = await scrape(leader);
     expect(sampleValue(now, 'raftq_tasks_completed_total')).toBe(at('raftq_tasks_completed_total') + 1);
     expect(sampleValue(now, 'raftq_task_run_seconds_count', ql)).toBe(1);
+    expect(sampleValue(now, 'raftq_queue_events_total', { ...ql, event: 'completed' })).toBe(1);
+    expect(sampleValue(now, 'raftq_statemachine_events_total', { counter: 'completed' })).toBe(
+      at('raftq_statemachine_events_total', { counter: 'completed' }) + 1,
+    );
     expect(sampleValue(now, 'raftq_tasks', { ...ql, state: 'completed' })).toBe(1);
     const b = await lease(30_000);
     await client.command({ type: 'nack', id: b.id, token: b.token, error: 'boom', dead: true });
@@ -159,6 +176,47 @@ describe('node metrics', () => {
       'two dead-letter log lines',
     );
     expect(deaths.map((d) => d['reason']).sort()).toEqual(['max_deliveries', 'nacked_dead']);
+  });
+
+  it('selects, in every alert rule, series the node serves with the labels and values the rule names', async () => {
+    // After the tests above (a task died, so event="dead" exists). Prometheus adds instance and job.
+    const served = new Map<string, PromFamily>();
+    for (const id of tc.cluster.specs.map((x) => x.id)) {
+      for (const [n, f] of await scrape(id)) {
+        const seen = served.get(n);
+        served.set(n, seen === undefined ? f : { ...seen, samples: [...seen.samples, ...f.samples] });
+      }
+    }
+    const family = (name: string): PromFamily | undefined =>
+      served.get(name) ?? served.get(name.replace(/_(bucket|sum|count)$/, ''));
+    const alerts = (
+      parse(readFileSync(resolve(import.meta.dirname, '../../deploy/prometheus/alerts.yml'), 'utf8')) as {
+        groups: { rules: { alert: string; expr: string }[] }[];
+      }
+    ).groups.flatMap((g) => g.rules);
+    expect(alerts.length).toBeGreaterThan(5);
+    for (const { alert, expr } of alerts) {
+      const selectors = [...expr.matchAll(/\b((?:raftq|process|nodejs)_[a-zA-Z0-9_:]*)\s*(\{[^}]*\})?/g)];
+      expect(selectors.length, alert).toBeGreaterThan(0);
+      const labels = new Set(['instance', 'job']);
+      for (const [, name = '', matchers = ''] of selectors) {
+        const f = family(name);
+        expect(f, `${alert}: ${name} is not served`).toBeDefined();
+        const samples = (f?.samples ?? []).filter((x) => x.name === name || !served.has(name));
+        for (const x of samples) for (const l of Object.keys(x.labels)) labels.add(l);
+        for (const [, label = '', op, value = ''] of matchers.matchAll(/(\w+)\s*(=~|!=|!~|=)\s*"([^"]*)"/g)) {
+          const has = samples.some((x) => (op === '=' ? x.labels[label] === value : label in x.labels));
+          expect(has, `${alert}: no ${name} series with ${label}${op}"${value}"`).toBe(true);
+        }
+      }
+      for (const [, list = ''] of expr.matchAll(/\b(?:by|without|on|ignoring)\s*\(([^)]*)\)/g)) {
+        for (const l of list
+          .split(',')
+          .map((x) => x.trim())
+          .filter(Boolean))
+          expect(labels.has(l), `${alert}: label ${l} is on none of its series`).toBe(true);
+      }
+    }
   });
 
   it('counts a proposal that fails because the leader lost its quorum', async () => {

@@ -12,7 +12,15 @@ afterEach(async () => {
 
 interface StatusJson {
   leader: string | null;
-  members: { id: string; address: string; role: string; term: number; commitIndex: number; appliedIndex: number }[];
+  members: {
+    id: string;
+    address: string;
+    role: string;
+    term: number;
+    commitIndex: number;
+    appliedIndex: number;
+    fsync: { writes: number; p50Ms: number; p99Ms: number } | null;
+  }[];
 }
 
 async function statusJson(servers: string[]): Promise<{ code: number | null; st: StatusJson }> {
@@ -35,6 +43,9 @@ describe('raftq status --json', () => {
       expect(m.term).toBeGreaterThan(0);
       expect(m.commitIndex).toBeGreaterThan(0);
       expect(m.appliedIndex).toBeGreaterThan(0);
+      // Each node's own fsync latency over the last minute: it wrote the bootstrap entries durably.
+      expect(m.fsync?.writes, m.id).toBeGreaterThan(0);
+      expect(m.fsync?.p50Ms).toBeLessThanOrEqual(m.fsync?.p99Ms ?? -1);
     }
 
     // The unreachable member's id comes from the replicated membership: wait until the first leader

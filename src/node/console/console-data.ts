@@ -7,7 +7,8 @@ import { Packr } from 'msgpackr';
 import type { Answer, AsOf, AttemptRecord, Command, ReadQuery, TaskState, TaskView } from '../../protocol/commands.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { validateCommand } from '../../protocol/validate.js';
-import type { ClientExecutor, NodeStatus } from '../../rpc/executor.js';
+import type { ClientExecutor, FsyncSummary, NodeStatus } from '../../rpc/executor.js';
+import { MemberStatuses, type MemberStatusSource } from './member-status.js';
 
 /** Raft facts the executor's status does not carry, passed in by the node (all optional). */
 export interface ConsoleSource {
@@ -18,6 +19,8 @@ export interface ConsoleSource {
   lastHeard?: (id: string) => number | undefined;
   /** Wall clock (replaceable in tests). */
   now?: () => number;
+  /** Asks the other members for their own status (term, indexes, fsync latency); absent: unknown. */
+  members?: MemberStatusSource;
 }
 
 export interface ConsoleRead<T = unknown> {
@@ -43,6 +46,10 @@ export interface MemberRow {
   lastContactMs: number | null;
   storageId: string | null;
   recovering: { index: number; term: number } | null;
+  /** Whether this node knows the member's own facts (itself, or a member that answered its Status). */
+  known: boolean;
+  /** The member's own fsync latency over the last minute (null: unknown, or no write in it). */
+  fsync: FsyncSummary | null;
 }
 
 export interface ClusterView {
@@ -73,7 +80,11 @@ export class ConsoleData {
   private readonly changes: ClusterView['leaderChanges'] = [];
   private lastLeader: { term: number; leader: string | null } | null = null;
 
-  constructor(private readonly src: ConsoleSource) {}
+  private readonly remote: MemberStatuses | null;
+
+  constructor(private readonly src: ConsoleSource) {
+    this.remote = src.members ? new MemberStatuses(src.members, () => this.now()) : null;
+  }
 
   private now(): number {
     return this.src.now?.() ?? Date.now();
@@ -84,6 +95,7 @@ export class ConsoleData {
     this.noteLeader(st);
     const ids = this.src.storageIds?.() ?? {};
     const now = this.now();
+    this.remote?.poll(st.members.filter((m) => m.id !== st.id));
     return {
       node: st.id,
       clusterId: st.clusterId,
@@ -98,20 +110,25 @@ export class ConsoleData {
         const self = m.id === st.id;
         const heard = self ? undefined : this.src.lastHeard?.(m.id);
         const match = m.matchIndex ?? null;
+        // This node knows its own indexes; another member's come from its own recent Status answer.
+        const own = self
+          ? { ...st, fsync: st.fsync ?? null, recovering: st.recovering ?? null }
+          : (this.remote?.get(m.id) ?? null);
         return {
           id: m.id,
           address: m.address,
           role: m.role,
           self,
-          term: self ? st.term : null,
-          // The executor reports commit / applied only for itself; other members are unknown here.
-          commitIndex: self ? st.commitIndex : null,
-          appliedIndex: self ? st.appliedIndex : null,
+          term: own?.term ?? null,
+          commitIndex: own?.commitIndex ?? null,
+          appliedIndex: own?.appliedIndex ?? null,
           matchIndex: match,
           lagEntries: match === null ? null : Math.max(0, st.commitIndex - match),
           lastContactMs: heard === undefined ? null : Math.max(0, now - heard),
           storageId: ids[m.id] ? (ids[m.id] as string) : null,
-          recovering: self ? (st.recovering ?? null) : null,
+          recovering: own?.recovering ?? null,
+          known: own !== null,
+          fsync: own?.fsync ?? null,
         };
       }),
       leaderChanges: this.changes.slice(),
@@ -149,6 +166,11 @@ export class ConsoleData {
 
   async queues(): Promise<ConsoleRead> {
     return this.read({ type: 'queues' });
+  }
+
+  /** A page of the queue's limit keys and their usage (the `keys` read), sorted by key. */
+  async keys(queue: string, cursor: string | undefined, limit: number): Promise<ConsoleRead> {
+    return this.read({ type: 'keys', queue, ...(cursor !== undefined ? { cursor } : {}), limit });
   }
 
   async task(id: string): Promise<ConsoleRead> {

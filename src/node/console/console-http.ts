@@ -15,6 +15,9 @@ const require = createRequire(import.meta.url);
 const STATIC: Record<string, { file: () => string; type: string }> = {
   '/console/': { file: () => join(here, 'static', 'index.html'), type: 'text/html; charset=utf-8' },
   '/console/app.js': { file: () => join(here, 'static', 'app.js'), type: 'text/javascript; charset=utf-8' },
+  '/console/dom.js': { file: () => join(here, 'static', 'dom.js'), type: 'text/javascript; charset=utf-8' },
+  '/console/story.js': { file: () => join(here, 'static', 'story.js'), type: 'text/javascript; charset=utf-8' },
+  '/console/keys.js': { file: () => join(here, 'static', 'keys.js'), type: 'text/javascript; charset=utf-8' },
   '/console/console.css': { file: () => join(here, 'static', 'console.css'), type: 'text/css; charset=utf-8' },
   '/console/vendor/uplot.js': {
     file: () => require.resolve('uplot/dist/uPlot.iife.min.js'),
@@ -25,6 +28,7 @@ const STATIC: Record<string, { file: () => string; type: string }> = {
 
 const BODY_MAX = 64 * 1024;
 const PAGE_MAX = 200;
+const KEYS_PAGE_MAX = 1000;
 /** SSE: a state push at least this often, and at most this often when task events arrive. */
 const TICK_MS = 1_000;
 const EVENT_PUSH_MS = 250;
@@ -95,6 +99,10 @@ export class ConsoleHttp {
         const filter = filterOf(q);
         if (filter === null) return send(res, 400, { error: 'header: name=value', field: 'header' });
         return send(res, 200, await this.data.list(q.get('queue') ?? '', q.get('state') ?? '', cursor, limit, filter));
+      }
+      case '/console/api/keys': {
+        const limit = Math.min(KEYS_PAGE_MAX, Math.max(1, Number(q.get('limit') ?? 100) || 100));
+        return send(res, 200, await this.data.keys(q.get('queue') ?? '', q.get('cursor') ?? undefined, limit));
       }
       case '/console/api/events':
         return this.openStream(res);
@@ -202,6 +210,7 @@ export class ConsoleHttp {
   close(): void {
     clearInterval(this.sampler);
     this.stopTicker();
+    this.src.members?.close();
     for (const s of this.streams) s.end();
     this.streams.clear();
   }

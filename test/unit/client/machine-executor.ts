@@ -35,7 +35,7 @@ export class MachineExecutor implements ClientExecutor {
   applyNow(cmds: SessionCommand[]): { answers: ExecuteResult['answers']; index: number } {
     this.index += 1;
     const { mono, wall } = this.stamp();
-    const out = this.machine.apply(this.index, encodeEnvelope({ v: 1, mono, wall, cmds }));
+    const out = this.machine.apply(this.index, encodeEnvelope({ v: 1, mono, wall, cmds }), 1); // term 1, as status says
     for (const e of this.machine.drainEvents()) {
       for (const s of this.subscribers) if (s.queue === undefined || s.queue === e.queue) s.fn(e);
     }

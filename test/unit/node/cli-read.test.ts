@@ -81,7 +81,7 @@ describe('tasks list / get with odd payloads', () => {
     const g = await runCli(['tasks', 'get', bigint, ...S()]);
     expect(g.code, g.err).toBe(0);
     expect(g.out).toMatch(/^payload:\s+\{"n":"1152921504606846976"\}$/m);
-    expect(g.out).toMatch(new RegExp(`^enqueued:\\s+${ISO.source}$`, 'm'));
+    expect(g.out).toMatch(new RegExp(`^enqueued:\\s+${ISO.source} \\(log entry #\\d+ term \\d+\\)$`, 'm'));
     await client.queue('odd').cancel(plain);
     const all = await runCli(['tasks', 'list', 'odd', '--state', 'all', '--json', ...S()]);
     expect(all.code, all.err).toBe(0);
@@ -112,11 +112,32 @@ describe('tasks get after attempts', () => {
     expect(g.out).toMatch(/^state:\s+completed/m);
     expect(g.out).toMatch(/^result:\s+\{"ok":1\}$/m);
     expect(g.out).toMatch(/^history:$/m);
-    expect(g.out).toMatch(new RegExp(`nacked\\s+${ISO.source}\\s+exit code 4: boom`));
-    const j = JSON.parse((await runCli(['tasks', 'get', id, '--json', ...S()])).out) as {
-      history: Array<{ end: string; leasedAt: number; error: string | null }>;
+    expect(g.out).toMatch(new RegExp(`nacked\\s+${ISO.source}\\s+#\\d+ term \\d+\\s+exit code 4: boom`));
+    // `tasks show` is `tasks get`.
+    const j = JSON.parse((await runCli(['tasks', 'show', id, '--json', ...S()])).out) as {
+      enqueuedIndex: number;
+      enqueuedTerm: number;
+      endedIndex: number;
+      endedTerm: number;
+      history: Array<{ end: string; leasedAt: number; error: string | null } & Record<string, number | null>>;
     };
     expect(j.history.map((a) => a.end)).toEqual(['nacked', 'acked']);
     expect(j.history[0]?.leasedAt).toBeTypeOf('number');
+    // The task's story: the log entry of each step, in log order, each with the term it was written in.
+    const steps = [
+      [j.enqueuedIndex, j.enqueuedTerm],
+      ...j.history.flatMap((a) => [
+        [a['leasedIndex'], a['leasedTerm']],
+        [a['endedIndex'], a['endedTerm']],
+      ]),
+    ];
+    expect(steps.at(-1)).toEqual([j.endedIndex, j.endedTerm]);
+    for (const [index, term] of steps) expect([index, term].every((n) => typeof n === 'number' && n > 0)).toBe(true);
+    // Each step its own entry, in log order (the ack's entry also ended the task).
+    const order = steps.map(([index]) => index as number);
+    expect(order).toEqual([...new Set(order)].sort((a, b) => a - b));
+    expect(g.out).toMatch(
+      new RegExp(`^ended:\\s+${ISO.source} \\(log entry #${j.endedIndex} term ${j.endedTerm}\\)$`, 'm'),
+    );
   });
 });

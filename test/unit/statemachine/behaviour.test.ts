@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { LeasedTask, TaskView } from '../../../src/protocol/index.js';
+import type { LeasedTask, QueueStats, TaskView } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { Driver, WALL0, bytes, code } from './harness.js';
 
@@ -353,6 +353,30 @@ describe('statemachine - events, reads, edges', () => {
     expect(d.sm.nextDue().mono).toBe(d.mono + 600);
   });
 
+  it('computes derived fields at the clocks a read is given, never before the last stamps, changing nothing', () => {
+    const d = new Driver();
+    d.value(enq('q', [{}, {}]));
+    d.value(lease('q', 1, { leaseMs: 1000 }));
+    d.run({ type: 'advanceTime' }, 400);
+    const digest = d.sm.digest();
+    // The serving leader's clock, 5 s past the last entry: the age and the lease's expiry are at it.
+    const later = d.sm.read({ type: 'stats', queue: 'q' }, { mono: d.mono + 5_000, wall: WALL0 + d.mono + 5_000 });
+    expect(later.asOf).toEqual({ index: d.index, mono: d.mono + 5_000, wall: WALL0 + d.mono + 5_000 });
+    expect(later.answer.ok && (later.answer.value as QueueStats).oldestWaitingAgeMs).toBe(5_400);
+    const leased = d.sm.read({ type: 'task', id: '1' }, { mono: d.mono + 5_000, wall: 0 });
+    expect(leased.answer.ok && (leased.answer.value as TaskView).lease?.expired).toBe(true);
+    expect(leased.asOf.wall).toBe(WALL0 + d.mono); // a clock behind the stamps never goes back
+    // Clocks behind the state's stamps are ignored; the state (its clocks and digest) is untouched.
+    const earlier = d.sm.read({ type: 'stats', queue: 'q' }, { mono: 0, wall: 0 });
+    expect(earlier.asOf).toEqual({ index: d.index, mono: d.mono, wall: WALL0 + d.mono });
+    expect(earlier.answer.ok && (earlier.answer.value as QueueStats).oldestWaitingAgeMs).toBe(400);
+    expect(d.sm.read({ type: 'task', id: '1' }).answer).toMatchObject({
+      ok: true,
+      value: { lease: { expired: false } },
+    });
+    expect([d.sm.lastMono(), d.sm.lastWall(), d.sm.digest()]).toEqual([d.mono, WALL0 + d.mono, digest]);
+  });
+
   it('ignores stale or malformed indexes without throwing', () => {
     const d = new Driver();
     d.value(enq('q', [{}]));
@@ -385,5 +409,51 @@ describe('statemachine - events, reads, edges', () => {
     d.value({ type: 'openSession' });
     const a = d.run({ type: 'openSession' });
     expect(!a.ok && a.error.limit).toBe('sessionsMax');
+  });
+});
+
+describe("statemachine - a task's story (issue 15)", () => {
+  it('records the log index and term of its creation, each lease, each lease end and its end', () => {
+    const d = new Driver({ limits: {} });
+    d.term = 2;
+    d.value({ type: 'createQueue', queue: 'q', settings: { deadLetterQueue: 'dlq' } } as never);
+    d.value(enq('q', [{ maxAttempts: 2 }]));
+    const created = d.index;
+    d.term = 3; // a new leader
+    const first = d.value<{ tasks: LeasedTask[] }>(lease('q', 1)).tasks[0] as LeasedTask;
+    d.value({ type: 'nack', id: first.id, token: first.token, delayMs: 0 } as never);
+    const nacked = d.index;
+    d.term = 5;
+    const second = d.value<{ tasks: LeasedTask[] }>(lease('q', 1)).tasks[0] as LeasedTask;
+    d.value({ type: 'nack', id: second.id, token: second.token, error: 'boom', delayMs: 0 } as never);
+    const died = d.index;
+    const t = d.read<TaskView>({ type: 'task', id: first.id });
+    expect(t.state).toBe('dead');
+    expect([t.enqueuedIndex, t.enqueuedTerm, t.endedIndex, t.endedTerm]).toEqual([created, 2, died, 5]);
+    const story = t.history.map((a) => [a.token, a.leasedTerm, a.end, a.endedIndex, a.endedTerm]);
+    expect(story).toEqual([
+      [first.token, 3, 'nacked', nacked, 3],
+      [second.token, 5, 'nacked', died, 5],
+    ]);
+    // The dead letter's copy tells the same story, and starts its own at the entry that made it.
+    const letter = d.read<TaskView>({ type: 'task', id: t.deadLetterId as string });
+    expect(letter.deadLetterOf?.history).toEqual(t.history);
+    expect([letter.enqueuedIndex, letter.enqueuedTerm, letter.endedIndex]).toEqual([died, 5, undefined]);
+    // A snapshot keeps it all, digest included.
+    const e = new QueueStateMachine();
+    e.restore([...d.sm.snapshot()]);
+    expect(e.digest()).toBe(d.sm.digest());
+    expect(e.read({ type: 'task', id: first.id }).answer).toEqual(d.sm.read({ type: 'task', id: first.id }).answer);
+  });
+
+  it('leaves terms out where none was given, and tells replicas that disagree on one apart', () => {
+    const a = new Driver();
+    const b = new Driver();
+    b.term = 1;
+    for (const d of [a, b]) d.value(enq('q', [{}]));
+    const t = a.read<TaskView>({ type: 'task', id: '1' });
+    expect([t.enqueuedIndex, t.enqueuedTerm]).toEqual([1, undefined]);
+    expect(b.read<TaskView>({ type: 'task', id: '1' }).enqueuedTerm).toBe(1);
+    expect(a.sm.digest()).not.toBe(b.sm.digest());
   });
 });

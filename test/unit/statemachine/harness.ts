@@ -10,6 +10,8 @@ export class Driver {
   readonly sm: QueueStateMachine;
   index = 0;
   mono = 1000;
+  /** The Raft term each entry is applied with (0: none given). */
+  term = 0;
 
   constructor(opts?: MachineOptions) {
     this.sm = new QueueStateMachine(opts);
@@ -19,7 +21,11 @@ export class Driver {
   entry(cmds: (Command | SessionCommand)[], dtMs = 0): CommandAnswer[] {
     this.mono += dtMs;
     const sc = cmds.map((c) => ('cmd' in c ? c : { session: null, seq: 0, cmd: c }));
-    return this.sm.apply(++this.index, encodeEnvelope({ v: 1, mono: this.mono, wall: WALL0 + this.mono, cmds: sc }));
+    return this.sm.apply(
+      ++this.index,
+      encodeEnvelope({ v: 1, mono: this.mono, wall: WALL0 + this.mono, cmds: sc }),
+      this.term,
+    );
   }
 
   /** One sessionless command; its answer. */

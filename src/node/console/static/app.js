@@ -1,42 +1,17 @@
 // The raftq web console page: renders the node's state stream (server-sent events from
 // /console/api/events) and asks the JSON API for tasks. Plain DOM, no framework; every value from
 // the cluster is set as text, never as HTML.
-/* global document, window, EventSource, fetch, URLSearchParams, uPlot, setTimeout, clearTimeout */
+/* global EventSource, fetch, URLSearchParams, uPlot, setTimeout, clearTimeout */
+
+import { $, h, ms, unknown, val, wall } from './dom.js';
+import { openKeys, refreshKeys } from './keys.js';
+import { historyTable, storyList } from './story.js';
 
 const STATES = ['waiting', 'delayed', 'leased', 'completed', 'dead', 'cancelled', 'expired'];
 const CHART_POINTS = 120;
 const PAGE_SIZE = 25;
 /** A follower the leader has not heard from for this long is shown in red. */
 const LATE_MS = 2000;
-
-const $ = (id) => document.getElementById(id);
-
-/** h('td', {class: 'x'}, 'text', child) → element; strings become text nodes. */
-function h(tag, attrs, ...kids) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs ?? {})) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : String(v));
-  }
-  for (const kid of kids.flat()) {
-    if (kid === null || kid === undefined) continue;
-    el.append(kid instanceof window.Node ? kid : document.createTextNode(String(kid)));
-  }
-  return el;
-}
-
-const unknown = () => h('span', { class: 'unknown' }, 'unknown');
-const val = (v) => (v === null || v === undefined ? unknown() : String(v));
-
-function ms(n) {
-  if (n === null || n === undefined) return unknown();
-  if (n < 1000) return `${Math.round(n)} ms`;
-  if (n < 120_000) return `${(n / 1000).toFixed(1)} s`;
-  if (n < 7_200_000) return `${Math.round(n / 60_000)} min`;
-  return `${(n / 3_600_000).toFixed(1)} h`;
-}
-const wall = (t) => (t ? new Date(t).toISOString().replace('T', ' ').replace('Z', '') : '');
 
 // ------------------------------------------------------------------ state
 
@@ -81,13 +56,26 @@ function renderCluster(c) {
         m.self ? '—' : m.lastContactMs === null ? unknown() : `${ms(m.lastContactMs)} ago`,
       ),
       h('td', { class: 'mono' }, val(m.storageId)),
-      h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.self ? 'no' : unknown()),
+      h('td', {}, m.recovering ? `yes, to index ${m.recovering.index}` : m.known ? 'no' : unknown()),
+      fsyncCell(m.fsync),
     ),
   );
   $('members').tBodies[0].replaceChildren(...rows);
   $('leader-changes').replaceChildren(
     ...c.leaderChanges.map((x) => h('li', {}, `${wall(x.at)} — term ${x.term}: ${x.leader ?? 'no leader'}`)),
   );
+}
+
+/** The member's own fsync latency over the last minute: p50 / p99, the count and max in the title. */
+function fsyncCell(f) {
+  if (!f) return h('td', { class: 'fsync' }, unknown());
+  const title = `${f.writes} durable writes in the last ${ms(f.windowMs)}, slowest ${fsyncMs(f.maxMs)}`;
+  return h('td', { class: 'fsync', 'data-fsync': f.writes, title }, `${fsyncMs(f.p50Ms)} / ${fsyncMs(f.p99Ms)}`);
+}
+
+/** Fsyncs are often well under a millisecond: two significant digits, in ms. */
+function fsyncMs(n) {
+  return `${n < 10 ? n.toPrecision(2) : Math.round(n)} ms`;
 }
 
 /** Only a leader hears every member all the time; a follower rarely hears the other followers. */
@@ -163,6 +151,7 @@ function queueRow(q) {
         { onclick: () => openList(name, 'deadLetters') },
         `Dead letters${deadCount ? ` (${deadCount})` : ''}`,
       ),
+      h('button', { onclick: () => openKeys(name), 'data-keys': name }, 'Keys'),
     ),
   );
 }
@@ -379,46 +368,13 @@ function taskDetail(t, r) {
   ];
   if (t.result) out.push(h('h4', {}, 'Result'), h('pre', { class: 'payload' }, t.result.preview));
   if (t.checkpoint) out.push(h('h4', {}, 'Checkpoint'), h('pre', { class: 'payload' }, t.checkpoint.preview));
+  out.push(h('h4', {}, 'Story (log entries)'), storyList(t));
   out.push(h('h4', {}, 'Attempts'), historyTable(t.history, t.enqueuedWall, 'task-history'));
   if (t.deadLetterOf) {
     const d = t.deadLetterOf;
     out.push(h('h4', {}, `Dead letter of task ${d.id} in ${d.queue} (${d.reason})`), historyTable(d.history, null, ''));
   }
   return out;
-}
-
-function historyTable(history, _enq, id) {
-  if (history.length === 0) return h('p', { class: 'muted' }, 'No attempt yet.');
-  return h(
-    'table',
-    { class: 'history', id: id || null },
-    h(
-      'thead',
-      {},
-      h(
-        'tr',
-        {},
-        ['#', 'fencing token', 'worker', 'leased at', 'ended', 'after', 'error'].map((x) => h('th', {}, x)),
-      ),
-    ),
-    h(
-      'tbody',
-      {},
-      history.map((a, i) =>
-        h(
-          'tr',
-          { 'data-attempt': i + 1, class: `end-${a.end ?? 'running'}` },
-          h('td', {}, i + 1),
-          h('td', { class: 'mono', 'data-token': a.token }, a.token),
-          h('td', {}, a.workerId),
-          h('td', {}, wall(a.leasedWall)),
-          h('td', {}, a.end ?? 'running'),
-          h('td', {}, a.endedMono === null ? '—' : ms(a.endedMono - a.leasedMono)),
-          h('td', {}, a.error ?? ''),
-        ),
-      ),
-    ),
-  );
 }
 
 // ------------------------------------------------------------------ actions
@@ -482,6 +438,7 @@ function refreshOpen(force = false) {
   view.lastRefresh = now;
   if (view.list) void loadList();
   if (view.taskId !== null) void loadTask();
+  refreshKeys();
 }
 
 function connect() {
