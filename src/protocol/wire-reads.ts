@@ -14,15 +14,16 @@ import {
   type Message,
 } from './wire-values.js';
 import type { Decoded } from './wire.js';
+import { SCHEDULE_READ_WIRE, type ScheduleReadMethod, type ScheduleReadReplies } from './wire-schedules.js';
 
-export type ReadMethod = 'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues';
+export type ReadMethod = 'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues' | ScheduleReadMethod;
 
 export interface TaskPage {
   items: TaskView[];
   nextCursor: string | null;
 }
 
-interface ReadReplies {
+interface ReadReplies extends ScheduleReadReplies {
   GetTask: { task: TaskView };
   ListTasks: TaskPage;
   ListDeadLetters: TaskPage;
@@ -188,6 +189,7 @@ export const READ_WIRE: { readonly [M in ReadMethod]: ReadWire<M> } = {
       decode: (m) => ({ queues: asArray(m['queues']).map(asObject), asOf: asOfFromWire(m['asOf']) }),
     },
   },
+  ...SCHEDULE_READ_WIRE,
 };
 
 export const READ_METHODS = Object.keys(READ_WIRE) as ReadMethod[];

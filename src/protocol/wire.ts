@@ -16,6 +16,7 @@ import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
+import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
 import {
   NULLABLE_SETTINGS,
   asArray,
@@ -33,8 +34,8 @@ import {
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
-/** The commands a client sends (advanceTime is the leader's own). */
-export type ClientCommandType = Exclude<CommandType, 'advanceTime'>;
+/** The commands a client sends (advanceTime and scheduleSlots are the leader's own). */
+export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots'>;
 export type ClientCommand = CommandOf<ClientCommandType>;
 
 /** Every command reply names the log index of the entry that answered it. */
@@ -45,7 +46,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers {
+interface Answers extends ScheduleAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -404,6 +405,7 @@ export const COMMAND_WIRE = {
       decode: (m) => ({ ids: asArray(m['ids']).map(asString), index: asNumber(m['index']) }),
     },
   },
+  ...SCHEDULE_COMMAND_WIRE,
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

@@ -166,6 +166,8 @@ const QUERIES: { [M in ReadMethod]: fc.Arbitrary<ReadQuery> } = {
   ),
   QueueStats: fc.record({ type: fc.constant('stats' as const), queue: name }),
   ListQueues: fc.constant({ type: 'queues' as const }),
+  GetSchedule: fc.record({ type: fc.constant('schedule' as const), queue: name, id: name }),
+  ListSchedules: fc.record({ type: fc.constant('schedules' as const), queue: name }, { requiredKeys: ['type'] }),
 };
 
 describe('protocol - wire contract, reads', () => {
