@@ -54,3 +54,12 @@ export {
 export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
+export {
+  Schedules,
+  SCHEDULE_HEADER,
+  SCHEDULE_SLOT_HEADER,
+  SCHEDULE_MANUAL_HEADER,
+  type Schedule,
+  type ScheduleOptions,
+} from './client/schedules.js';
+export type { CatchUp } from './protocol/schedules.js';

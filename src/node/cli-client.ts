@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { untilSignal, type SetCode } from './cli-common.js';
 import { workerCommand } from './cli-exec.js';
 import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
+import { schedulesCommand } from './cli-schedules.js';
 import { membersCommand, statusCommand } from './cli-status.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
@@ -28,6 +29,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     dlqCommand(setCode),
     eventsCommand(setCode, stop),
     topCommand(setCode),
+    schedulesCommand(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();
