@@ -86,9 +86,10 @@ function missed(st: MachineState, s: Schedule, slot: number): boolean {
 /** When an entry next has something to do for `s` (0: now), Infinity: nothing until a command. */
 function dueOf(s: Schedule): number {
   if (s.spec.paused) return Infinity;
+  // A pending latest run fires as soon as the next slot is known (refilled), or none remains.
+  if (s.pendingLatest !== null) return s.slots.length > 0 || s.done ? 0 : Infinity;
   const next = s.slots[0];
-  if (next !== undefined) return fireAt(s, next);
-  return s.pendingLatest !== null && s.done ? 0 : Infinity;
+  return next === undefined ? Infinity : fireAt(s, next);
 }
 
 /** The earliest wall instant a schedule needs an entry at (nextDue), or null. */
