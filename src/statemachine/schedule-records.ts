@@ -26,7 +26,7 @@ export class Schedule {
   through: number;
   /** Recorded slot instants not yet handled, ascending (wall ms). */
   slots: number[] = [];
-  /** No slot remains. */
+  /** No slot exists beyond `slots` (endAt, limit, or the expression ends): no more refills. */
   done = false;
   runs = 0;
   skipped = 0;

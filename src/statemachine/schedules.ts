@@ -136,6 +136,7 @@ function enqueueRun(st: MachineState, s: Schedule, spec: TaskSpec): string | nul
 /** Fires slot `slot` unless the limit is reached (then the schedule is done). */
 function fire(st: MachineState, s: Schedule, slot: number): boolean {
   if (s.spec.limit !== undefined && s.runs >= s.spec.limit) {
+    s.skipped++;
     finish(s);
     return false;
   }
@@ -175,7 +176,7 @@ function consumeMissed(st: MachineState, s: Schedule, slot: number): number {
 /** Handles the due slots of one schedule, at most `max` runs. */
 function process(st: MachineState, s: Schedule, max: number): number {
   let fired = 0;
-  for (let slot = s.slots[0]; slot !== undefined && fired < max && !s.done; slot = s.slots[0]) {
+  for (let slot = s.slots[0]; slot !== undefined && fired < max; slot = s.slots[0]) {
     if (fireAt(s, slot) > st.wall) break;
     const late = missed(st, s, slot);
     s.slots.shift();
@@ -184,10 +185,11 @@ function process(st: MachineState, s: Schedule, max: number): number {
       continue;
     }
     fired += flushLatest(st, s);
-    if (!s.done && fire(st, s, slot)) fired++;
+    if (fire(st, s, slot)) fired++;
   }
   const next = s.slots[0];
-  if (fired < max && ((next !== undefined && !missed(st, s, next)) || s.done)) fired += flushLatest(st, s);
+  const known = next === undefined ? s.done : !missed(st, s, next);
+  if (fired < max && known) fired += flushLatest(st, s);
   return fired;
 }
 
@@ -321,7 +323,7 @@ export function scheduleView(s: Schedule): ScheduleView {
     id: s.id,
     ...spec,
     task: { ...task },
-    done: s.done,
+    done: s.done && s.slots.length === 0 && s.pendingLatest === null,
     runs: s.runs,
     skipped: s.skipped,
     failed: s.failed,

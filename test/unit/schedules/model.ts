@@ -35,6 +35,8 @@ export class Sim {
   readonly walls: { wall: number; kind: string }[] = [];
   readonly feeder: ScheduleFeeder;
   entries = 0;
+  /** Every entry applied, when recording (replica tests). */
+  log: Uint8Array[] | null = null;
 
   constructor() {
     this.feeder = new ScheduleFeeder(this.sm, silent, { intervalMs: 0 });
@@ -44,7 +46,9 @@ export class Sim {
     this.entries++;
     this.mono += 1;
     const sc = cmds.map((cmd) => ({ session: null, seq: 0, cmd }));
-    return this.sm.apply(++this.index, encodeEnvelope({ v: 1, mono: this.mono, wall, cmds: sc }));
+    const bytes = encodeEnvelope({ v: 1, mono: this.mono, wall, cmds: sc });
+    if (this.log !== null) this.log.push(bytes);
+    return this.sm.apply(++this.index, bytes);
   }
 
   /** The leader's refills, each in its own entry at `wall`. */
