@@ -483,8 +483,11 @@ export class NodeDriver implements ClientExecutor {
   /** The leader's schedule slot refills (schedule-feeder.ts), proposed like advanceTime. */
   private feedSchedules(): void {
     const now = this.o.clock.monoMs();
-    this.feeder.tick(now, (cmd, done) =>
-      this.commands.enqueue({ cmd: { session: null, seq: 0, cmd }, deadline: now + 10_000, resolve: done }),
+    this.feeder.tick(
+      now,
+      (cmd, done) =>
+        this.commands.enqueue({ cmd: { session: null, seq: 0, cmd }, deadline: now + 10_000, resolve: done }),
+      this.clock.peek().wall,
     );
   }
 

@@ -5,6 +5,7 @@
 // new leader's refill is refused, never applied twice. Followers never compute anything.
 import type { Command } from '../protocol/index.js';
 import { computeSlots } from '../protocol/schedule-cron.js';
+import { SLOTS_PER_COMMAND_MAX } from '../protocol/schedules.js';
 import type { SlotNeed } from '../statemachine/schedules.js';
 import type { DriverLogger } from './driver-types.js';
 
@@ -44,14 +45,14 @@ export class ScheduleFeeder {
    * Leader only, with its state machine caught up: proposes a refill for each schedule running low.
    * `propose` must call `done` exactly once when the command is answered or dropped.
    */
-  tick(nowMs: number, propose: (cmd: Command, done: () => void) => void): void {
+  tick(nowMs: number, propose: (cmd: Command, done: () => void) => void, wall = -Infinity): void {
     if (nowMs - this.lastAt < this.o.intervalMs) return;
     this.lastAt = nowMs;
     for (const need of this.sm.scheduleSlotNeeds(this.o.lowWater)) {
       const key = `${need.queue}\n${need.id}`;
       const tag = `${need.gen}:${need.after}`;
       if (this.inflight.get(key) === tag || this.failed.get(key) === tag) continue;
-      const cmd = this.refill(need, key, tag);
+      const cmd = this.refill(need, key, tag, wall);
       if (cmd === null) continue;
       this.inflight.set(key, tag);
       propose(cmd, () => {
@@ -66,10 +67,14 @@ export class ScheduleFeeder {
     this.lastAt = -Infinity;
   }
 
-  private refill(need: SlotNeed, key: string, tag: string): Command | null {
+  /** `wall`: the leader's wall clock; a schedule catching up (its batch all in the past) gets bigger ones. */
+  private refill(need: SlotNeed, key: string, tag: string, wall: number): Command | null {
     let slots: { instants: number[]; done: boolean };
     try {
       slots = computeSlots(need, this.o.batch);
+      const last = slots.instants[slots.instants.length - 1];
+      if (!slots.done && last !== undefined && last <= wall && this.o.batch < SLOTS_PER_COMMAND_MAX)
+        slots = computeSlots(need, SLOTS_PER_COMMAND_MAX);
     } catch (e) {
       // The expression passed croner when proposed; a node whose time-zone data lacks the zone fails
       // here. The schedule waits (its slots are late, then missed per catchUp) until a leader can.

@@ -54,6 +54,16 @@ describe('schedules - the leader feeder', () => {
     expect(warnings[0]).toMatchObject({ queue: 'q', schedule: 's' });
   });
 
+  it('a schedule catching up (its next batch all in the past) gets the largest batches', () => {
+    const { f } = feeder(() => [need()], { batch: 8 });
+    const sent: Command[] = [];
+    f.tick(0, (cmd) => sent.push(cmd), 1000 + 100 * 1000);
+    expect((sent[0] as { instants: number[] }).instants).toHaveLength(256);
+    const { f: g } = feeder(() => [need()], { batch: 8 });
+    g.tick(0, (cmd) => sent.push(cmd), 5000);
+    expect((sent[1] as { instants: number[] }).instants).toHaveLength(8);
+  });
+
   it('scans at most every intervalMs', () => {
     let scans = 0;
     const { f } = feeder(
