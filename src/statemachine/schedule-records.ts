@@ -20,7 +20,10 @@ export class Schedule {
   due = Infinity;
   ha = 0;
   hb = 0;
-  /** Bumped when the timing changes: slot instants computed for an older generation are refused. */
+  /**
+   * The index of the entry that created the schedule or last changed its timing: slot instants
+   * computed for another generation (an older timing, or a deleted namesake) are refused.
+   */
   gen = 0;
   /** Every slot instant ≤ through is recorded in `slots` or already handled; the leader computes after it. */
   through: number;

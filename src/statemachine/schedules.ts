@@ -225,7 +225,7 @@ function stored(cmd: CommandOf<'upsertSchedule'>, prev: Schedule | undefined): S
 }
 
 function restart(st: MachineState, s: Schedule): void {
-  s.gen++;
+  s.gen = st.index;
   s.anchor = st.wall;
   s.through = s.spec.startAt !== undefined ? s.spec.startAt - 1 : st.wall;
   s.slots = [];
@@ -242,6 +242,7 @@ export function upsertSchedule(st: MachineState, cmd: CommandOf<'upsertSchedule'
     if (book.map.size >= SCHEDULES_MAX)
       return err('RESOURCE_EXHAUSTED', `${SCHEDULES_MAX} schedules already held`, { limit: 'schedulesMax' });
     const s = new Schedule(cmd.queue, cmd.id, spec, st.wall);
+    s.gen = st.index;
     book.map.set(s.key, s);
     placeSchedule(st, s);
     return ok({ created: true });

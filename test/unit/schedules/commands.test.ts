@@ -98,6 +98,7 @@ describe('schedules - commands', () => {
   it('an update of the template keeps the slots; a timing change starts afresh and refuses stale slots', () => {
     const sim = new Sim();
     sim.apply([upsert()], T0);
+    const oldGen = sim.sm.scheduleSlotNeeds(16)[0]?.gen;
     fill(sim, T0);
     const before = sim.view('q', 's').nextRuns;
     expect(sim.apply([upsert({ task: { payload: new Uint8Array([9]) } })], T0)[0]?.answer).toEqual({
@@ -111,7 +112,7 @@ describe('schedules - commands', () => {
       type: 'scheduleSlots',
       queue: 'q',
       id: 's',
-      gen: 0,
+      gen: oldGen,
       after: T0 + 100,
       instants: [T0 + 200],
       done: false,
@@ -122,6 +123,29 @@ describe('schedules - commands', () => {
     });
     fill(sim, T0 + 100);
     expect(sim.view('q', 's').nextRuns[0]).toBe(T0 + 5100);
+  });
+
+  it('slots computed for a deleted namesake are refused, even at the same wall', () => {
+    const sim = new Sim();
+    sim.apply([upsert({ everyMs: 60_000 })], T0);
+    const old = sim.sm.scheduleSlotNeeds(16)[0] as { gen: number; after: number };
+    sim.apply([{ type: 'deleteSchedule', queue: 'q', id: 's' }], T0);
+    sim.apply([upsert({ everyMs: 1000 })], T0);
+    const stale = {
+      type: 'scheduleSlots',
+      queue: 'q',
+      id: 's',
+      gen: old.gen,
+      after: old.after,
+      instants: [T0 + 60_000],
+      done: false,
+    };
+    expect(sim.apply([stale as Command], T0)[0]?.answer).toMatchObject({
+      ok: false,
+      error: { code: 'FAILED_PRECONDITION' },
+    });
+    fill(sim, T0);
+    expect(sim.view('q', 's').nextRuns[0]).toBe(T0 + 1000);
   });
 
   it('pause stops runs and resume makes the slots due meanwhile missed; unknown schedules are NOT_FOUND', () => {
