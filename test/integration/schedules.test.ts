@@ -100,6 +100,12 @@ describe('schedules on a 3-node cluster', () => {
     const client = fx.client();
     const task = await client.queue(QUEUE).get(taskId);
     expect(task.payload).toEqual({ report: 'daily' });
+    for (const verb of ['pause', 'resume'] as const) {
+      expect((await runRaftq(['schedules', verb, QUEUE, 'daily', ...servers])).stdout).toContain(
+        `${QUEUE}/daily ${verb}d`,
+      );
+      expect((await client.schedules.get(QUEUE, 'daily')).paused).toBe(verb === 'pause');
+    }
     const del = await runRaftq(['schedules', 'delete', QUEUE, 'daily', '--yes', ...servers]);
     expect(del.code).toBe(0);
     expect(await client.schedules.list(QUEUE)).toEqual([]);
