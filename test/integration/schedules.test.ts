@@ -2,9 +2,9 @@
 // leader SIGKILL — checked from the tasks it enqueued, every slot from the first to the last is
 // there exactly once (none fired twice, none missed) — and the CLI manages it.
 import { describe, expect, it } from 'vitest';
-import { SCHEDULE_HEADER, SCHEDULE_SLOT_HEADER, type Task } from '../../src/index.js';
+import { Client, SCHEDULE_HEADER, SCHEDULE_SLOT_HEADER, type Task } from '../../src/index.js';
 import { clusterPerTest } from '../support/cluster.js';
-import { waitFor, waitForLeader } from './helpers.js';
+import { statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 import { runRaftq } from './node-helpers.js';
 
 const fx = clusterPerTest();
@@ -24,7 +24,46 @@ async function allTasks(c: ReturnType<typeof fx.client>): Promise<Task[]> {
   return out;
 }
 
+/** The commit indexes once unchanged (one reading every 200 ms) for `spanMs`; throws at the deadline. */
+async function stableFor(t: TestCluster, spanMs: number, deadlineMs: number): Promise<string> {
+  const reading = async (): Promise<string> =>
+    (await Promise.all(t.cluster.specs.map((s) => statusOf(t.cluster, s.id))))
+      .map((s) => `${s?.commitIndex}`)
+      .join(',');
+  let last = '';
+  let since = performance.now();
+  return waitFor(
+    async () => {
+      const r = await reading();
+      if (r !== last) {
+        last = r;
+        since = performance.now();
+        return undefined;
+      }
+      return performance.now() - since >= spanMs ? r : undefined;
+    },
+    deadlineMs,
+    `commit indexes unchanged for ${spanMs} ms`,
+    200,
+  );
+}
+
 describe('schedules on a 3-node cluster', () => {
+  it('an idle cluster with a daily schedule appends nothing until a slot is due', async () => {
+    const tc = await fx.start(3);
+    await waitForLeader(tc.cluster);
+    const client = new Client({ servers: tc.cluster.servers, timeoutMs: 15_000 });
+    await client.schedules.upsert(QUEUE, 'daily', { cron: '0 6 * * *', tz: 'Europe/Paris', payload: null });
+    await waitFor(
+      async () => ((await client.schedules.get(QUEUE, 'daily')).nextRuns.length === 5 ? true : undefined),
+      15_000,
+      'slots recorded',
+    );
+    // The client's session keepalives are entries too: close it before watching.
+    await client.close();
+    await stableFor(tc, 2_500, 15_000);
+  }, 60_000);
+
   it('a schedule every second: through a leader kill, no slot fired twice and none missed', async () => {
     const tc = await fx.start(3);
     const first = await waitForLeader(tc.cluster);
