@@ -18,7 +18,7 @@ export interface ScheduleOptions<T = unknown> extends Omit<ScheduleSpec, 'task' 
   /** The payload of every run (encoded with the client's codec). */
   payload: T;
   /** The run tasks' options. */
-  task?: Omit<ScheduleTask, 'payload' | 'key' | 'cost'>;
+  task?: Omit<ScheduleTask, 'payload'>;
 }
 
 /** A schedule as reads show it, its payload decoded. */
