@@ -59,3 +59,12 @@ export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
 export type { KeysPage, KeyUsage, KeysOptions } from './client/limits.js';
 export type { DedupSpec, KeyLimits, RateLimit } from './protocol/commands.js';
+export {
+  Schedules,
+  SCHEDULE_HEADER,
+  SCHEDULE_SLOT_HEADER,
+  SCHEDULE_MANUAL_HEADER,
+  type Schedule,
+  type ScheduleOptions,
+} from './client/schedules.js';
+export type { CatchUp } from './protocol/schedules.js';

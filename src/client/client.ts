@@ -27,6 +27,7 @@ import { GrpcTransport } from './grpc-transport.js';
 import { isLimitRefusal, renewSeq } from './limits.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
+import { Schedules } from './schedules.js';
 import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
@@ -128,6 +129,11 @@ export class Client {
   /** A typed handle on one queue; creating it sends nothing. */
   queue<T = unknown>(name: string): Queue<T> {
     return new Queue<T>(this, name);
+  }
+
+  /** Recurring tasks (docs/schedules.md); creating the handle sends nothing. */
+  get schedules(): Schedules {
+    return new Schedules(this);
   }
 
   /** Starts a worker on `queue`; see WorkerOptions. */

@@ -8,6 +8,7 @@ import { workerCommand } from './cli-exec.js';
 import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
 import { membersCommand } from './cli-members.js';
 import { statusCommand } from './cli-status.js';
+import { schedulesCommand } from './cli-schedules.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
 import { keysCommand } from './cli-keys.js';
@@ -31,6 +32,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     eventsCommand(setCode, stop),
     topCommand(setCode),
     keysCommand(setCode),
+    schedulesCommand(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();

@@ -78,7 +78,7 @@ export class CommandPipeline {
       });
       const id = this.nextProposalId++;
       this.proposing.set(id, { term: 0, index: 0, cmds: batch });
-      for (const c of batch) if (c.cmd.cmd.type !== 'advanceTime') this.stats.proposed++;
+      for (const c of batch) if (!isLeaderOwn(c)) this.stats.proposed++;
       items.push({ id, data });
     }
     return items;
@@ -173,11 +173,16 @@ export class CommandPipeline {
 
   private countFailed(cmds: PendingCommand[], reason: string): void {
     let n = 0;
-    for (const c of cmds) if (c.cmd.cmd.type !== 'advanceTime') n++;
+    for (const c of cmds) if (!isLeaderOwn(c)) n++;
     if (n > 0) this.stats.failed.set(reason, (this.stats.failed.get(reason) ?? 0) + n);
   }
 }
 
 function failCommands(cmds: PendingCommand[], detail: ErrorDetail): void {
   for (const c of cmds) c.resolve({ answer: errAnswer(detail), index: 0 });
+}
+
+/** The leader's own commands (advanceTime, schedule slot refills) are not client commands in the metrics. */
+function isLeaderOwn(c: PendingCommand): boolean {
+  return c.cmd.cmd.type === 'advanceTime' || c.cmd.cmd.type === 'scheduleSlots';
 }

@@ -17,6 +17,7 @@ import { IdentityBinding } from './identity-binding.js';
 import { holdForWork } from './lease-hold.js';
 import { LogClock } from './log-clock.js';
 import { ReadTracker } from './read-tracker.js';
+import { ScheduleFeeder } from './schedule-feeder.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 
 export { realTimers } from './driver-types.js';
@@ -55,6 +56,7 @@ export class NodeDriver implements ClientExecutor {
   private readonly appliedWaiters = new Set<() => void>();
   private membership: Membership;
   private ticks = 0;
+  private readonly feeder: ScheduleFeeder;
 
   constructor(opts: DriverOptions) {
     this.o = {
@@ -83,6 +85,7 @@ export class NodeDriver implements ClientExecutor {
     );
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
+    this.feeder = new ScheduleFeeder(opts.sm, opts.log);
   }
 
   start(): void {
@@ -448,6 +451,7 @@ export class NodeDriver implements ClientExecutor {
       this.commands.failQueued(this.notLeaderDetail());
       this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
       for (const cb of [...this.stepDownSubs]) cb();
+      this.feeder.reset();
     }
   }
 
@@ -486,6 +490,7 @@ export class NodeDriver implements ClientExecutor {
     this.flushDeferred();
     this.identity.maybeBind(this.ticks, this.isLeader);
     this.identity.report(this.ticks);
+    if (this.isLeader && !this.stopped && this.applied >= this.o.startCommit) this.feedSchedules();
     if (!this.isLeader || this.advanceInFlight || this.stopped) return;
     const now = this.o.clock.monoMs();
     if (now - this.lastAdvanceAt < this.o.advanceMinIntervalMs) return;
@@ -502,6 +507,17 @@ export class NodeDriver implements ClientExecutor {
         this.advanceInFlight = false;
       },
     });
+  }
+
+  /** The leader's schedule slot refills (schedule-feeder.ts), proposed like advanceTime. */
+  private feedSchedules(): void {
+    const now = this.o.clock.monoMs();
+    this.feeder.tick(
+      now,
+      (cmd, done) =>
+        this.commands.enqueue({ cmd: { session: null, seq: 0, cmd }, deadline: now + 10_000, resolve: done }),
+      this.clock.peek().wall,
+    );
   }
 
   private get holdDeps(): Parameters<typeof holdForWork>[0] {

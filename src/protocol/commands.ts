@@ -3,6 +3,7 @@
 // the wire (docs/design.md §1.3); both are below 2^53.
 
 import type { ErrorDetail } from './errors.js';
+import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -199,7 +200,8 @@ export type Command =
       /** Target queue instead of each task's source queue. */
       toQueue?: string;
       max?: number;
-    };
+    }
+  | ScheduleCommand;
 
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
@@ -355,7 +357,8 @@ export type ReadQuery =
   | { type: 'stats'; queue: string }
   | { type: 'queues' }
   | { type: 'session'; session: string }
-  | { type: 'keys'; queue: string; cursor?: string; limit?: number };
+  | { type: 'keys'; queue: string; cursor?: string; limit?: number }
+  | ScheduleQuery;
 
 export interface AsOf {
   index: number;

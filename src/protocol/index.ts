@@ -9,3 +9,4 @@ export * from './proto.js';
 export * from './wire.js';
 export * from './wire-reads.js';
 export * from './wire-values.js';
+export * from './schedules.js';

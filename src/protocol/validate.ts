@@ -15,6 +15,8 @@ import type {
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
+import { scheduleValidators } from './schedules.js';
+import { checkScheduleProposal } from './schedule-cron.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
@@ -399,6 +401,15 @@ const VALIDATORS: Record<Command['type'], Validator> = {
     if (max !== undefined) out.max = max;
     return out;
   },
+  ...scheduleValidators<Limits>({
+    fail,
+    own,
+    name,
+    int,
+    bool,
+    taskSpec: (v, p, l) => taskSpec(v, p, l) as unknown as Obj,
+    headersMax: (l) => l.headersMax,
+  }),
 };
 
 /** Validate any value as a command. Never throws. */
@@ -441,5 +452,7 @@ export function checkNewProposal(cmd: Command): Validated<Command> {
       },
     };
   }
+  const cron = checkScheduleProposal(cmd);
+  if (cron !== null) return { ok: false, error: cron };
   return { ok: true, value: cmd };
 }

@@ -15,15 +15,23 @@ import {
 } from './wire-values.js';
 import type { Decoded } from './wire.js';
 import { LIST_KEYS_WIRE, statsToWire } from './wire-limits.js';
+import { SCHEDULE_READ_WIRE, type ScheduleReadMethod, type ScheduleReadReplies } from './wire-schedules.js';
 
-export type ReadMethod = 'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues' | 'ListKeys';
+export type ReadMethod =
+  | 'GetTask'
+  | 'ListTasks'
+  | 'ListDeadLetters'
+  | 'QueueStats'
+  | 'ListQueues'
+  | 'ListKeys'
+  | ScheduleReadMethod;
 
 export interface TaskPage {
   items: TaskView[];
   nextCursor: string | null;
 }
 
-interface ReadReplies {
+interface ReadReplies extends ScheduleReadReplies {
   GetTask: { task: TaskView };
   ListTasks: TaskPage;
   ListDeadLetters: TaskPage;
@@ -191,6 +199,7 @@ export const READ_WIRE: { readonly [M in ReadMethod]: ReadWire<M> } = {
     },
   },
   ListKeys: LIST_KEYS_WIRE,
+  ...SCHEDULE_READ_WIRE,
 };
 
 export const READ_METHODS = Object.keys(READ_WIRE) as ReadMethod[];

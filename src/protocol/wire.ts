@@ -17,6 +17,7 @@ import type { Limits } from './limits.js';
 import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
 import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
+import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
 import {
   NULLABLE_SETTINGS,
   asArray,
@@ -34,8 +35,8 @@ import {
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
-/** The commands a client sends (advanceTime is the leader's own). */
-export type ClientCommandType = Exclude<CommandType, 'advanceTime'>;
+/** The commands a client sends (advanceTime and scheduleSlots are the leader's own). */
+export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots'>;
 export type ClientCommand = CommandOf<ClientCommandType>;
 
 /** Every command reply names the log index of the entry that answered it. */
@@ -46,7 +47,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers {
+interface Answers extends ScheduleAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -413,6 +414,7 @@ export const COMMAND_WIRE = {
       decode: (m) => ({ ids: asArray(m['ids']).map(asString), index: asNumber(m['index']) }),
     },
   },
+  ...SCHEDULE_COMMAND_WIRE,
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

@@ -73,6 +73,13 @@ export const METHOD_NEEDS: Readonly<Record<string, Need>> = {
   Events: need('reader', 'admin'),
   WaitFor: need('reader', 'producer', 'admin'),
   ListKeys: need('reader', 'admin'),
+  UpsertSchedule: need('admin'),
+  DeleteSchedule: need('admin'),
+  PauseSchedule: need('admin'),
+  ResumeSchedule: need('admin'),
+  TriggerSchedule: need('admin'),
+  GetSchedule: need('reader', 'admin'),
+  ListSchedules: need('reader', 'admin'),
 };
 
 export const SCRYPT = { N: 16384, r: 8, p: 1, keyBytes: 32, saltBytes: 16 } as const;

@@ -30,6 +30,7 @@ import * as snap from './snapshot.js';
 import type { MachineCounters, MachineLimits } from './state.js';
 import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
+import * as sched from './schedules.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
@@ -85,6 +86,7 @@ export class QueueStateMachine {
       runDue(st);
       sweep(st);
       runJobs(st);
+      sched.runSchedules(st);
     } catch (e) {
       this.internalError(e);
     }
@@ -126,7 +128,14 @@ export class QueueStateMachine {
   }
 
   nextDue(): { mono: number | null; wall: number | null } {
-    return nextDue(this.state);
+    const due = nextDue(this.state);
+    const s = sched.scheduleDue(this.state);
+    return s !== null && (due.wall === null || s < due.wall) ? { mono: due.mono, wall: s } : due;
+  }
+
+  /** Running schedules holding fewer than `low` recorded slot instants: the leader refills them. */
+  scheduleSlotNeeds(low: number): sched.SlotNeed[] {
+    return sched.slotNeeds(this.state, low);
   }
 
   /** Cheap: would a lease on `queue` grant a task now (ready, not paused, below its concurrency)? */
@@ -266,6 +275,17 @@ export class QueueStateMachine {
         return update(st, cmd);
       case 'redrive':
         return redrive(st, cmd);
+      case 'upsertSchedule':
+        return sched.upsertSchedule(st, cmd);
+      case 'deleteSchedule':
+        return sched.deleteSchedule(st, cmd.queue, cmd.id);
+      case 'pauseSchedule':
+      case 'resumeSchedule':
+        return sched.pauseSchedule(st, cmd.queue, cmd.id, cmd.type === 'pauseSchedule');
+      case 'triggerSchedule':
+        return sched.triggerSchedule(st, cmd.queue, cmd.id);
+      case 'scheduleSlots':
+        return sched.scheduleSlots(st, cmd);
       default:
         return assertNever(cmd, 'validated command of unknown type');
     }

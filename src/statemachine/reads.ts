@@ -7,6 +7,7 @@ import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
 import { customIdOf } from './custom-id.js';
 import { isDedupKey } from './dedup.js';
 import { readKeys } from './limits-reads.js';
+import { readSchedule, readSchedules } from './schedules.js';
 import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
@@ -180,6 +181,10 @@ export function read(m: MachineState, query: ReadQuery): Answer {
     }
     case 'keys':
       return readKeys(m, query.queue, query.cursor, query.limit);
+    case 'schedule':
+      return readSchedule(m, query.queue, query.id);
+    case 'schedules':
+      return readSchedules(m, query.queue);
     default:
       return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'unknown read', field: 'type' } };
   }

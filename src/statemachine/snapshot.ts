@@ -12,6 +12,7 @@ import type { Attempt, CachedAnswer, LimitKey } from './records.js';
 import { Hasher } from './hash.js';
 import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
+import { restoreSchedules, scheduleRow } from './schedules.js';
 import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
 import { monoLess, wakeLess, wallLess } from './state.js';
@@ -35,8 +36,11 @@ import {
 // digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
 // admin work. 2 and 3 restore as before (no limiters: keys are rebuilt from tasks, checked against
 // the digest without the limiters lane).
-const FORMAT = 'raftq-sm/4';
-const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', FORMAT];
+// 5: a `schedules` chunk (schedules.ts); 4 restores as before (no schedules).
+const FORMAT = 'raftq-sm/5';
+const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT];
+/** Formats whose snapshots carry limiters (and the digest's limiters lane). */
+const WITH_LIMITERS = ['raftq-sm/4', FORMAT];
 const CHUNK_TASKS_MAX = 1024;
 const CHUNK_ITEMS_MAX = 4096;
 
@@ -125,6 +129,8 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
   if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
+  if (m.schedules.map.size > 0)
+    yield* chunked(m.schedules.map.values(), CHUNK_ITEMS_MAX, (b) => ['schedules', b.map(scheduleRow)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
@@ -220,6 +226,7 @@ function reset(m: MachineState): void {
   m.nonTerminal = 0;
   m.keyCount = 0;
   m.jobs = [];
+  m.schedules.clear();
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
@@ -332,6 +339,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   reset(m);
   const tasks: Task[] = [];
   let jobs: JobRow[] = [];
+  const schedules: unknown[][] = [];
   let format = FORMAT;
   const limiters: [string, LimiterRow[]][] = [];
   let expected: string | null = null;
@@ -359,6 +367,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
     } else if (tag === 'limiters') {
       limiters.push([a as string, b as LimiterRow[]]);
+    } else if (tag === 'schedules') {
+      schedules.push(...(a as unknown[][]).map((r) => plain(r) as unknown[]));
     } else if (tag === 'jobs') {
       jobs = a as JobRow[];
     } else if (tag === 'tasks') {
@@ -376,9 +386,10 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   if (expected === null) fail('truncated snapshot');
   for (const [qn, rows] of limiters) restoreLimiters(m, qn, rows);
   rebuild(m, tasks);
-  placeLimiters(m, format === FORMAT);
+  placeLimiters(m, WITH_LIMITERS.includes(format));
   restoreJobs(m, jobs);
-  const legacy = format !== FORMAT;
+  restoreSchedules(m, schedules);
+  const legacy = !WITH_LIMITERS.includes(format);
   if (digestOf(m, legacy) !== expected) fail(`digest mismatch: ${digestOf(m, legacy)} != ${expected}`);
 }
 

@@ -7,6 +7,7 @@ import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
+import { ScheduleBook } from './schedule-records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
 
 /**
@@ -96,6 +97,8 @@ export class MachineState {
   nonTerminal = 0;
   /** Admin work in progress, oldest first (jobs.ts). */
   jobs: AdminJob[] = [];
+  /** Schedules by (queue, id), and those with a due instant by it (schedules.ts). */
+  readonly schedules = new ScheduleBook();
 
   // --- derived / local ---
   /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */

@@ -1,5 +1,5 @@
 // npm run jepsen -- --nodes 3|5 --nemesis kill,pause,partition,power,clock,disk,snapshot,all | --schedule C1
-//                   --time SECONDS --seed S [--out DIR] [--plant NAME] [--keep-data] [--quiet]
+//                   --time SECONDS --seed S [--out DIR] [--plant NAME] [--keep-data] [--quiet] [--schedules]
 // Exit status: 0 every check passed, 1 violations, 2 harness failure (including bad arguments).
 // Run `npm run build` first: the nodes run the compiled dist/.
 import { Command, InvalidArgumentError } from 'commander';
@@ -27,6 +27,7 @@ export async function main(argv: string[]): Promise<number> {
     .option('--keep-data', 'keep the nodes data dirs even on a pass')
     .option('--strict-probes', 'L1 probes through each node alone (no fallback to the others)')
     .option('--quiet', 'print only the summary')
+    .option('--schedules', 'a schedule every second through the run: each slot fired once, none missed')
     .exitOverride();
   try {
     program.parse(argv);
@@ -45,6 +46,7 @@ export async function main(argv: string[]): Promise<number> {
     keepData?: boolean;
     strictProbes?: boolean;
     quiet?: boolean;
+    schedules?: boolean;
   }>();
   if (a.nodes !== 3 && a.nodes !== 5) {
     process.stderr.write('jepsen: --nodes must be 3 or 5\n');
@@ -62,6 +64,7 @@ export async function main(argv: string[]): Promise<number> {
     ...(a.plant !== undefined ? { plant: a.plant } : {}),
     ...(a.keepData === true ? { keepData: true } : {}),
     ...(a.strictProbes === true ? { strictProbes: true } : {}),
+    ...(a.schedules === true ? { schedules: true } : {}),
     ...(a.quiet === true ? {} : { log: (line: string) => process.stderr.write(line + '\n') }),
   };
   const r = await runJepsen(opts);

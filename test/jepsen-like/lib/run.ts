@@ -10,6 +10,7 @@ import { JepsenCluster, type ClusterFactory } from './cluster.js';
 import { sleep, type NemesisContext } from './nemesis.js';
 import { plant as plantByName, privateBuild, type Plant } from './planted.js';
 import { Rng } from './rng.js';
+import { ScheduleProbe, scheduleLine, type ScheduleProbeResult } from './schedule-probe.js';
 import { namedSchedule, parseNemeses, rotation, runSchedule, type Schedule } from './schedules.js';
 import { WhiteboxObserver, type WhiteboxResult } from './whitebox.js';
 import { Workload } from './workload.js';
@@ -39,6 +40,8 @@ export interface RunOptions {
   minimums?: Minimums;
   /** Progress lines (default: none). */
   log?: (line: string) => void;
+  /** A schedule every second through the run, checked at the end (schedule-probe.ts). */
+  schedules?: boolean;
 }
 
 export interface RunResult {
@@ -163,6 +166,8 @@ async function runInside(
     log,
   });
   await workload.setup(30_000);
+  const schedProbe = o.schedules === true ? new ScheduleProbe(cluster.servers, log) : null;
+  await schedProbe?.setup();
   workload.start();
 
   const phase = new AbortController();
@@ -206,6 +211,7 @@ async function runInside(
     const ready = (await cluster.status(p.node))?.ready === true;
     recovery.push({ ...p, ok: p.ok && ready });
   }
+  await schedProbe?.pause();
   // Leases the stopped workers held run out; then every node is read at one and the same index.
   await sleep(leaseMs + 1_000);
   const reads = await readAtOneIndex(cluster, workload, notConverged, log);
@@ -218,6 +224,9 @@ async function runInside(
     } else op.ok({ tasks });
   }
   await cluster.converged(recoveryBoundMs).catch(notConverged);
+  const sched: ScheduleProbeResult | null =
+    schedProbe === null ? null : await schedProbe.check(Math.floor(o.timeSec / 2));
+  if (sched !== null && !sched.valid) whitebox.violation('schedule', { problems: sched.problems });
   stopObserving.abort();
   await observer;
   for (const e of cluster.unexpectedExits) whitebox.violation('node-crashed', { ...e });
@@ -240,7 +249,7 @@ async function runInside(
   const head =
     `raftq jepsen-like run ${runName(o)} seed ${o.seed}: ${o.timeSec} s of faults, ${rounds} rounds, ` +
     `nodes ${o.nodes}; refused damaged storage: ${[...cluster.refused].join(',') || 'none'}${expected}\n`;
-  const text = head + summary(verdict) + whiteboxLines(wb);
+  const text = head + summary(verdict) + whiteboxLines(wb) + (sched === null ? '' : scheduleLine(sched));
   writeFileSync(join(dir, 'summary.txt'), text);
   writeFileSync(
     join(dir, 'results.json'),
@@ -250,6 +259,7 @@ async function runInside(
         status,
         minimums,
         whitebox: wb,
+        ...(sched === null ? {} : { schedule: sched }),
         rounds,
         refused: [...cluster.refused],
         verdict,

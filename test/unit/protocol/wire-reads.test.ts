@@ -204,6 +204,8 @@ const QUERIES: { [M in ReadMethod]: fc.Arbitrary<ReadQuery> } = {
     },
     { requiredKeys: ['type', 'queue'] },
   ),
+  GetSchedule: fc.record({ type: fc.constant('schedule' as const), queue: name, id: name }),
+  ListSchedules: fc.record({ type: fc.constant('schedules' as const), queue: name }, { requiredKeys: ['type'] }),
 };
 
 describe('protocol - wire contract, reads', () => {

@@ -194,6 +194,42 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
     toQueue: opt(name),
     max: opt(fc.integer({ min: 1, max: 1000 })),
   }),
+  upsertSchedule: fc
+    .record({
+      type: fc.constant('upsertSchedule'),
+      queue: name,
+      id: name,
+      timing: fc.oneof(
+        fc.record({
+          cron: fc.constantFrom('*/5 * * * *', '0 30 6 * * 1-5', '0 6 * * *'),
+          tz: opt(fc.constantFrom('Europe/Paris', 'UTC')),
+        }),
+        fc.record({ everyMs: fc.integer({ min: 1000, max: 86_400_000 }) }),
+      ),
+      startAt: opt(nat),
+      limit: opt(u32),
+      catchUp: opt(fc.constantFrom('none', 'latest', 'all')),
+      catchUpMax: opt(fc.integer({ min: 1, max: 1000 })),
+      graceMs: opt(fc.integer({ min: 0, max: 600_000 })),
+      jitterMs: opt(fc.integer({ min: 0, max: 600_000 })),
+      paused: opt(fc.boolean()),
+      task: fc.record(
+        {
+          payload: bytes,
+          headers,
+          priority: fc.integer({ min: -1_000_000, max: 1_000_000 }),
+          ttlMs: ms,
+          maxAttempts: u32,
+          group: text,
+        },
+        { requiredKeys: ['payload'] },
+      ),
+    })
+    .map(({ timing, ...rest }) => ({ ...rest, ...timing })),
+  deleteSchedule: fc.record({ type: fc.constant('deleteSchedule'), queue: name, id: name }),
+  pauseSchedule: fc.record({ type: fc.constant('pauseSchedule'), queue: name, id: name }),
+  resumeSchedule: fc.record({ type: fc.constant('resumeSchedule'), queue: name, id: name }),
+  triggerSchedule: fc.record({ type: fc.constant('triggerSchedule'), queue: name, id: name }),
 };
 
 /** undefined-valued keys are what "absent" means to the arbitraries, not to the validator. */
@@ -219,6 +255,8 @@ function canonical(raw: unknown): Command | null {
   if (cmd.type === 'enqueue') {
     for (const t of cmd.tasks) if (t.headers !== undefined && Object.keys(t.headers).length === 0) delete t.headers;
   }
+  if (cmd.type === 'upsertSchedule' && cmd.task.headers !== undefined && Object.keys(cmd.task.headers).length === 0)
+    delete cmd.task.headers;
   return cmd;
 }
 
@@ -311,6 +349,11 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
   promote: stateAnswer,
   update: stateAnswer,
   redrive: fc.record({ ids: fc.array(id, { maxLength: 3 }), index }),
+  upsertSchedule: fc.record({ created: fc.boolean(), index }),
+  deleteSchedule: done,
+  pauseSchedule: done,
+  resumeSchedule: done,
+  triggerSchedule: fc.record({ taskId: id, index }),
 };
 
 describe('protocol - wire contract', () => {

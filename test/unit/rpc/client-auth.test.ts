@@ -43,6 +43,13 @@ const MAY: Record<string, Role[] | 'any'> = {
   WaitFor: ['reader', 'producer', 'admin'],
   Events: ['reader', 'admin'],
   ListKeys: ['reader', 'admin'],
+  UpsertSchedule: ['admin'],
+  DeleteSchedule: ['admin'],
+  PauseSchedule: ['admin'],
+  ResumeSchedule: ['admin'],
+  TriggerSchedule: ['admin'],
+  GetSchedule: ['reader', 'admin'],
+  ListSchedules: ['reader', 'admin'],
 };
 
 /** A request for each method: on queue Q where the method takes one; by-id ones name a task. */
