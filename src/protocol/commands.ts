@@ -208,7 +208,8 @@ export interface CommandAnswer {
   answer: Answer;
 }
 
-export type TaskState = 'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired';
+export type TaskState =
+  'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired' | 'waiting-children';
 export const TASK_STATES: readonly TaskState[] = [
   'waiting',
   'delayed',
@@ -217,6 +218,7 @@ export const TASK_STATES: readonly TaskState[] = [
   'dead',
   'cancelled',
   'expired',
+  'waiting-children',
 ];
 export const TERMINAL_STATES: readonly TaskState[] = ['completed', 'dead', 'cancelled', 'expired'];
 
@@ -307,6 +309,26 @@ export interface TaskView {
   deadLetterOf?: { id: string; queue: string; reason: string; history: AttemptRecord[] };
   deadLetterId?: string;
   redrivenFrom?: string;
+  /** Leased, and its cancel requested: its attempt's end makes it `cancelled` (docs/workflows.md). */
+  cancelRequested?: boolean;
+  /** Its dependencies (docs/workflows.md): each one's edge policy and, once it ended, its end state. */
+  dependsOn?: DependencyView[];
+  /** The tasks that depend on it. */
+  dependants?: string[];
+  /** The root task of the flow it was created in. */
+  flow?: string;
+}
+
+/** What a dependency does to its dependant when it fails (cancelled, expired and dead count as failing). */
+export type DependencyPolicy = 'fail' | 'ignore' | 'remove';
+
+export interface DependencyView {
+  id: string;
+  policy: DependencyPolicy;
+  /** The state the dependency ended in; absent while it has not. */
+  ended?: TaskState;
+  /** A failure dropped this edge (policy `remove`). */
+  removed?: boolean;
 }
 
 export interface QueueStats {

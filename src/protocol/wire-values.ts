@@ -190,6 +190,7 @@ export function statsFromWire(v: unknown): QueueStats {
       dead: asNumber(c['dead']),
       cancelled: asNumber(c['cancelled']),
       expired: asNumber(c['expired']),
+      'waiting-children': asNumber(c['waiting-children']),
     },
     oldestWaitingAgeMs: asOptionalNumber(o['oldestWaitingAgeMs']) ?? null,
     totals: {

@@ -1,4 +1,5 @@
-// Admin commands on tasks and queues (docs/design.md §3): cancel / promote / update a pending task;
+// Admin commands on tasks and queues (docs/design.md §3): cancel / promote / update a pending task
+// (cancel of a running one: cancel.ts);
 // purge (cancel every non-terminal task) and delete a queue, a capped amount per entry (jobs.ts).
 
 import type { Answer, CommandOf } from '../protocol/index.js';
@@ -8,7 +9,17 @@ import { startDelete, startPurge } from './jobs.js';
 import { keyOf, settleKey } from './limits.js';
 import { finish, place, toWaiting } from './placement.js';
 import type { Queue } from './records.js';
-import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task } from './records.js';
+import {
+  S_CANCELLED,
+  S_DELAYED,
+  S_LEASED,
+  S_WAITING,
+  S_WAITING_CHILDREN,
+  STATE_NAMES,
+  T_CANCELLED,
+  Task,
+} from './records.js';
+import { requestCancel } from './cancel.js';
 import type { MachineState } from './state.js';
 import { bytesToLatin1, err, ev, ok } from './state.js';
 
@@ -26,7 +37,8 @@ function notPending(t: Task): Answer {
 export function cancel(st: MachineState, idStr: string): Answer {
   const t = taskOr404(st, idStr);
   if (!(t instanceof Task)) return t;
-  if (t.state !== S_WAITING && t.state !== S_DELAYED) return notPending(t);
+  if (t.state === S_LEASED) return requestCancel(st, t);
+  if (t.state !== S_WAITING && t.state !== S_DELAYED && t.state !== S_WAITING_CHILDREN) return notPending(t);
   finish(st, t, S_CANCELLED, 'cancelled', T_CANCELLED, 'cancelled');
   return ok({ state: 'cancelled' });
 }

@@ -35,8 +35,10 @@ import {
 // digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
 // admin work. 2 and 3 restore as before (no limiters: keys are rebuilt from tasks, checked against
 // the digest without the limiters lane).
-const FORMAT = 'raftq-sm/4';
-const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', FORMAT];
+// 5: tasks may carry workflow fields (cancel request, dependencies, dependants, flow) and a
+// `topics` chunk holds the topic bindings (docs/workflows.md); 4 restores as before (none of them).
+const FORMAT = 'raftq-sm/5';
+const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT];
 const CHUNK_TASKS_MAX = 1024;
 const CHUNK_ITEMS_MAX = 4096;
 
@@ -359,9 +361,9 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   if (expected === null) fail('truncated snapshot');
   for (const [qn, rows] of limiters) restoreLimiters(m, qn, rows);
   rebuild(m, tasks);
-  placeLimiters(m, format === FORMAT);
+  placeLimiters(m, format === FORMAT || format === 'raftq-sm/4');
   restoreJobs(m, jobs);
-  const legacy = format !== FORMAT;
+  const legacy = format !== FORMAT && format !== 'raftq-sm/4';
   if (digestOf(m, legacy) !== expected) fail(`digest mismatch: ${digestOf(m, legacy)} != ${expected}`);
 }
 

@@ -111,6 +111,10 @@ export class MachineState {
   /** The index of the entry being applied (the fencing token of its grants). */
   index = 0;
   events: TaskEvent[] = [];
+  /** A task with dependants ended (flows.ts installs it; a no-op until then). */
+  onDependencyEnded: (st: MachineState, t: Task) => void = () => undefined;
+  /** Tasks whose dependants are being resolved, oldest first (flows.ts: a cascade is a loop, not recursion). */
+  depWork: Task[] = [];
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,
