@@ -119,6 +119,29 @@ export interface TaskSpec {
   cost?: number;
   /** A deduplication mode for this enqueue (exclusive with idempotencyKey). */
   dedup?: DedupSpec;
+  /** Tasks that must complete first (docs/workflows.md): it waits in `waiting-children` till then. */
+  dependsOn?: DependencySpec[];
+}
+
+/** A dependency edge as enqueued: an existing task's id and what its failure does (default `fail`). */
+export interface DependencySpec {
+  id: string;
+  policy?: DependencyPolicy;
+}
+
+/** A task of a flow (docs/workflows.md) and the children it waits for; `policy`: its edge to its parent. */
+export interface FlowNodeSpec {
+  queue: string;
+  task: TaskSpec;
+  policy?: DependencyPolicy;
+  children?: FlowNodeSpec[];
+}
+
+/** A binding's header condition: the header equals `equals`, or starts with `prefix` (exactly one). */
+export interface HeaderFilter {
+  header: string;
+  equals?: string;
+  prefix?: string;
 }
 
 /**
@@ -192,7 +215,13 @@ export type Command =
       /** Target queue instead of each task's source queue. */
       toQueue?: string;
       max?: number;
-    };
+    }
+  // Workflows and fan-out (docs/workflows.md).
+  | { type: 'flow'; root: FlowNodeSpec }
+  | { type: 'cancelFlow'; id: string }
+  | { type: 'bindTopic'; topic: string; queue: string; filter?: HeaderFilter[] }
+  | { type: 'unbindTopic'; topic: string; queue: string }
+  | { type: 'publish'; topic: string; task: TaskSpec };
 
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;

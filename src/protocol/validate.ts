@@ -15,6 +15,8 @@ import type {
 import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
+import type { FlowCommandType } from './validate-flows.js';
+import { flowValidators } from './validate-flows.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
@@ -161,6 +163,7 @@ function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
     if (key !== undefined) fail(`${path}.dedup`, 'exclusive with idempotencyKey');
     out.dedup = dedupSpec(own(v, 'dedup'), `${path}.dedup`, limits);
   }
+  if (own(v, 'dependsOn') !== undefined) out.dependsOn = FLOW.dependsOn(v, out, path);
   return out;
 }
 
@@ -298,7 +301,7 @@ function list<T>(o: Obj, k: string, max: number, each: (v: unknown, path: string
 
 type Validator = (o: Obj, limits: Limits) => Command;
 
-const VALIDATORS: Record<Command['type'], Validator> = {
+const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> = {
   openSession: (o, l) => {
     const timeoutMs = int(o, 'timeoutMs', 'timeoutMs', 1000, l.sessionTimeoutMsMax, true);
     return timeoutMs === undefined ? { type: 'openSession' } : { type: 'openSession', timeoutMs };
@@ -396,15 +399,23 @@ const VALIDATORS: Record<Command['type'], Validator> = {
   },
 };
 
+// Workflows and fan-out (validate-flows.ts), given this file's field checks (one-way imports).
+const FLOW = flowValidators({ fail, own, isObj, name, str, id, taskSpec });
+
 /** Validate any value as a command. Never throws. */
 export function validateCommand(value: unknown, limits: Limits): Validated<Command> {
   try {
     if (!isObj(value)) fail('cmd', 'must be a command object');
     const type = own(value, 'type');
-    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(VALIDATORS, type)) {
-      fail('type', 'unknown command type');
-    }
-    const validator = VALIDATORS[type as Command['type']];
+    const validator =
+      typeof type !== 'string'
+        ? undefined
+        : Object.prototype.hasOwnProperty.call(VALIDATORS, type)
+          ? VALIDATORS[type as keyof typeof VALIDATORS]
+          : Object.prototype.hasOwnProperty.call(FLOW, type)
+            ? FLOW[type as FlowCommandType]
+            : undefined;
+    if (validator === undefined) fail('type', 'unknown command type');
     return { ok: true, value: validator(value, limits) };
   } catch (e) {
     if (e instanceof Invalid) {

@@ -29,6 +29,8 @@ import {
   settingsPatchToWire,
   type Message,
 } from './wire-values.js';
+import type { FlowAnswers } from './wire-flows.js';
+import { cancelReply, dependencyFromWire, flowWire } from './wire-flows.js';
 
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
@@ -45,7 +47,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers {
+interface Answers extends FlowAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -61,7 +63,7 @@ interface Answers {
   ack: { results: AckResult[] };
   nack: NackAnswer;
   release: { state: TaskState };
-  cancel: { state: TaskState };
+  cancel: { state: TaskState; cancelRequested?: boolean };
   promote: { state: TaskState };
   update: { state: TaskState };
   redrive: { ids: string[] };
@@ -144,6 +146,7 @@ function taskSpecFromWire(v: unknown): Message {
   const t = asObject(v);
   const out = pick({ payload: t['payload'] }, t, TASK_SPEC_FIELDS);
   if (Object.keys(asObject(t['headers'])).length > 0) out['headers'] = t['headers'];
+  if (asArray(t['dependsOn']).length > 0) out['dependsOn'] = asArray(t['dependsOn']).map(dependencyFromWire);
   return out;
 }
 
@@ -376,7 +379,7 @@ export const COMMAND_WIRE = {
     },
   },
   release: { method: 'Release', field: 'release', request: fields('release', ['id', 'token']), reply: stateReply },
-  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id']), reply: stateReply },
+  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id']), reply: cancelReply },
   promote: { method: 'Promote', field: 'promote', request: fields('promote', ['id']), reply: stateReply },
   update: {
     method: 'Update',
@@ -404,6 +407,7 @@ export const COMMAND_WIRE = {
       decode: (m) => ({ ids: asArray(m['ids']).map(asString), index: asNumber(m['index']) }),
     },
   },
+  ...flowWire({ fieldsOf, taskSpecFromWire }),
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

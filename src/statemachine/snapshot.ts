@@ -16,6 +16,8 @@ import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
 import { monoLess, wakeLess, wallLess } from './state.js';
 import type { LimiterRow } from './limits-snapshot.js';
+import type { TopicRow } from './topics-snapshot.js';
+import { restoreTopics, topicRows } from './topics-snapshot.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import type { JobKind } from './records.js';
 import {
@@ -114,6 +116,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
   if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
+  if (m.topics.size > 0) yield encode(['topics', topicRows(m)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
@@ -209,6 +212,8 @@ function reset(m: MachineState): void {
   m.nonTerminal = 0;
   m.keyCount = 0;
   m.jobs = [];
+  m.topics.clear();
+  m.depWork = [];
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
@@ -346,6 +351,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       limiters.push([a as string, b as LimiterRow[]]);
     } else if (tag === 'jobs') {
       jobs = a as JobRow[];
+    } else if (tag === 'topics') {
+      restoreTopics(m, a as TopicRow[]);
     } else if (tag === 'tasks') {
       for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
     } else if (tag === 'sessions') {

@@ -2,7 +2,7 @@
 // exactly what the snapshot holds; the rest is derived (digest sum) or local to this replica
 // (events of the current entry, counters for metrics). No module keeps state of its own.
 
-import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
+import type { Answer, ErrorDetail, HeaderFilter, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
 import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
@@ -96,6 +96,8 @@ export class MachineState {
   nonTerminal = 0;
   /** Admin work in progress, oldest first (jobs.ts). */
   jobs: AdminJob[] = [];
+  /** Topic bindings (topics.ts): topic → queue → header conditions (null: none). */
+  readonly topics = new Map<string, Map<string, HeaderFilter[] | null>>();
 
   // --- derived / local ---
   /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */
