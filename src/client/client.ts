@@ -29,6 +29,8 @@ import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
 import { Worker, type Handler, type WorkerOptions } from './worker.js';
+import { cancelFlow, enqueueFlow, type FlowResult, type FlowTree } from './flows.js';
+import { Topic } from './topics.js';
 
 export interface ClientOptions {
   /** Client addresses (host:port) of some or all nodes; the leader is found from there. */
@@ -193,6 +195,18 @@ export class Client {
     w.once('closed', () => this.workers.delete(w as Worker));
     w.start();
     return w;
+  }
+
+  /** Workflows (docs/workflows.md): a tree of tasks across queues, each parent after its children, in one command. */
+  flow(tree: FlowTree, call: CallOptions = {}): Promise<FlowResult> {
+    return enqueueFlow(this, tree, call);
+  }
+  cancelFlow(rootId: string, call: CallOptions = {}): Promise<{ cancelled: number; cancelRequested: number }> {
+    return cancelFlow(this, rootId, call);
+  }
+  /** A handle on a topic (fan-out, docs/workflows.md); creating it sends nothing. */
+  topic<T = unknown>(name: string): Topic<T> {
+    return new Topic<T>(this, name);
   }
 
   /** The address the client currently sends commands to (null until a node named a leader). */

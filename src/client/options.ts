@@ -68,6 +68,7 @@ export const ENQUEUE_OPTION_KEYS = [
   'idempotencyKey',
   'group',
   'headers',
+  'dependsOn',
 ] as const;
 
 export const QUEUE_SETTING_KEYS: readonly string[] = Object.keys(DEFAULT_QUEUE_SETTINGS);

@@ -27,6 +27,7 @@ import {
   type NackOptions,
 } from './queue-leases.js';
 import { traceEnqueue, type TraceStamp } from './tracing.js';
+import { cancelTask, dependencySpecs, type Dependency } from './flows.js';
 
 export type { EventStream } from './events.js';
 
@@ -46,6 +47,8 @@ export interface EnqueueOptions {
   /** Strict FIFO group. */
   group?: string;
   headers?: Record<string, string>;
+  /** Tasks that must complete first (docs/workflows.md): ids, or { id, policy: 'fail' | 'ignore' | 'remove' }. */
+  dependsOn?: Dependency[];
 }
 
 export interface EnqueueResult {
@@ -110,7 +113,8 @@ export class Queue<T = unknown> {
     return out;
   }
 
-  private taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
+  /** @internal The wire spec of one item (flows.ts builds flows with it). */
+  taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
     for (const k of Object.keys(item.headers ?? {})) {
       if (k.startsWith(RESERVED_HEADER_PREFIX)) {
         throw raftqError('INVALID_ARGUMENT', `tasks[${i}].headers.${k}: the raftq- prefix is reserved`, {
@@ -134,6 +138,7 @@ export class Queue<T = unknown> {
     copy('ttlMs', item.ttlMs);
     copy('idempotencyKey', item.idempotencyKey);
     copy('group', item.group);
+    copy('dependsOn', dependencySpecs(item.dependsOn, `tasks[${i}].dependsOn`));
     return spec;
   }
 
@@ -209,9 +214,12 @@ export class Queue<T = unknown> {
     return (await this.client.read('QueueStats', { type: 'stats', queue: this.name }, options)).stats;
   }
 
-  /** Cancels a waiting or delayed task; resolves with its new state. */
-  async cancel(id: string, call: CallOptions = {}): Promise<TaskState> {
-    return this.stateCommand({ type: 'cancel', id }, call);
+  /**
+   * Cancels a task; resolves with its new state. A running one stays `leased` until its worker
+   * stops (its handler's signal fires): with `wait`, this resolves once it ended (docs/workflows.md).
+   */
+  async cancel(id: string, call: CallOptions & { wait?: boolean } = {}): Promise<TaskState> {
+    return cancelTask(this.client, id, call);
   }
 
   /** Makes a delayed task ready now. */
@@ -315,7 +323,7 @@ export class Queue<T = unknown> {
     return eventIterator(this.client, { queue: this.name }, options);
   }
 
-  private async stateCommand(cmd: CommandOf<'cancel' | 'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
+  private async stateCommand(cmd: CommandOf<'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
     const { answer } = await this.client.command(cmd, call);
     return answer.state;
   }

@@ -9,6 +9,7 @@ import type {
   QueueStats,
   TaskEvent,
   TaskState,
+  DependencyView,
   TaskView,
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
@@ -150,7 +151,32 @@ export function taskViewFromWire(v: unknown): TaskView {
   }
   copy('deadLetterId', asOptionalString(o['deadLetterId']));
   copy('redrivenFrom', asOptionalString(o['redrivenFrom']));
+  workflowFieldsFromWire(o, t);
   return t;
+}
+
+/** The workflow fields of a task (docs/workflows.md), when present. */
+function workflowFieldsFromWire(o: Message, t: TaskView): void {
+  if (o['cancelRequested'] === true) t.cancelRequested = true;
+  const deps = asArray(o['dependsOn']);
+  if (deps.length > 0) {
+    t.dependsOn = deps.map((v) => {
+      const d = asObject(v);
+      const policy = asOptionalString(d['policy']);
+      const out: DependencyView = {
+        id: asString(d['id']),
+        policy: policy === 'ignore' || policy === 'remove' ? policy : 'fail',
+      };
+      const ended = asOptionalString(d['ended']);
+      if (ended !== undefined && ended !== '') out.ended = ended as TaskState;
+      if (d['removed'] === true) out.removed = true;
+      return out;
+    });
+  }
+  const dependants = asArray(o['dependants']);
+  if (dependants.length > 0) t.dependants = dependants.map(asString);
+  const flow = asOptionalString(o['flow']);
+  if (flow !== undefined && flow !== '') t.flow = flow;
 }
 
 export function settingsFromWire(v: unknown): QueueSettings {
