@@ -9,6 +9,7 @@ import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
 import { membersCommand, statusCommand } from './cli-status.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
+import { workflowCommands } from './cli-flows.js';
 
 export { ClientUsageError, cliOutput } from './cli-common.js';
 export { runChild } from './cli-exec.js';
@@ -28,6 +29,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     dlqCommand(setCode),
     eventsCommand(setCode, stop),
     topCommand(setCode),
+    ...workflowCommands(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();
