@@ -108,7 +108,7 @@ export async function cancelTask(
   options: CallOptions & { wait?: boolean } = {},
 ): Promise<TaskState> {
   const { wait, ...call } = options;
-  const { answer } = await client.command({ type: 'cancel', id }, call);
+  const { answer } = await client.command({ type: 'cancel', id, running: true }, call);
   if (wait !== true || answer.cancelRequested !== true) return answer.state;
   return (await waitTerminal(client, id, call)).state;
 }

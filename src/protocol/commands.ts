@@ -204,7 +204,15 @@ export type Command =
       /** The handler was rate limited: hold the task's limit key back this long (mono ms). */
       holdMs?: number;
     }
-  | { type: 'cancel'; id: string }
+  | {
+      type: 'cancel';
+      id: string;
+      /**
+       * A leased task too: mark it cancel-requested (docs/workflows.md). Without it a leased task is
+       * refused as before, so logs written before workflows apply unchanged.
+       */
+      running?: boolean;
+    }
   | { type: 'promote'; id: string }
   | { type: 'update'; id: string; priority?: number; payload?: Uint8Array; runAt?: number; delayMs?: number }
   | {

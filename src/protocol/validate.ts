@@ -371,7 +371,11 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
     if (holdMs !== undefined) out.holdMs = holdMs;
     return out;
   },
-  cancel: (o) => ({ type: 'cancel', id: id(o, 'id', 'id') }),
+  cancel: (o) => ({
+    type: 'cancel',
+    id: id(o, 'id', 'id'),
+    ...(bool(o, 'running', 'running') === true ? { running: true } : {}),
+  }),
   promote: (o) => ({ type: 'promote', id: id(o, 'id', 'id') }),
   update: (o, l) => {
     const out: Command = { type: 'update', id: id(o, 'id', 'id') };

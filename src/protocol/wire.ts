@@ -379,7 +379,7 @@ export const COMMAND_WIRE = {
     },
   },
   release: { method: 'Release', field: 'release', request: fields('release', ['id', 'token']), reply: stateReply },
-  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id']), reply: cancelReply },
+  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id'], ['running']), reply: cancelReply },
   promote: { method: 'Promote', field: 'promote', request: fields('promote', ['id']), reply: stateReply },
   update: {
     method: 'Update',

@@ -29,15 +29,19 @@ function taskOr404(st: MachineState, idStr: string): Task | Answer {
 }
 
 function notPending(t: Task): Answer {
+  if (t.state === S_WAITING_CHILDREN) {
+    return err('FAILED_PRECONDITION', 'task is waiting for its dependencies', { reason: 'task_waiting_children' });
+  }
   return t.state === S_LEASED
     ? err('FAILED_PRECONDITION', 'task is leased', { reason: 'task_leased' })
     : err('FAILED_PRECONDITION', `task is ${STATE_NAMES[t.state]}`, { reason: 'task_terminal' });
 }
 
-export function cancel(st: MachineState, idStr: string): Answer {
+/** `running`: a leased task is marked cancel-requested (cancel.ts); without it, refused as leased. */
+export function cancel(st: MachineState, idStr: string, running = false): Answer {
   const t = taskOr404(st, idStr);
   if (!(t instanceof Task)) return t;
-  if (t.state === S_LEASED) return requestCancel(st, t);
+  if (t.state === S_LEASED && running) return requestCancel(st, t);
   if (t.state !== S_WAITING && t.state !== S_DELAYED && t.state !== S_WAITING_CHILDREN) return notPending(t);
   finish(st, t, S_CANCELLED, 'cancelled', T_CANCELLED, 'cancelled');
   return ok({ state: 'cancelled' });

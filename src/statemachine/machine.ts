@@ -247,7 +247,7 @@ export class QueueStateMachine {
       case 'release':
         return release(st, cmd);
       case 'cancel':
-        return cancel(st, cmd.id);
+        return cancel(st, cmd.id, cmd.running === true);
       case 'promote':
         return promote(st, cmd.id);
       case 'update':

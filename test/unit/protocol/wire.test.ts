@@ -178,7 +178,7 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
     dead: opt(fc.boolean()),
   }),
   release: fc.record({ type: fc.constant('release'), id, token: id }),
-  cancel: fc.record({ type: fc.constant('cancel'), id }),
+  cancel: fc.record({ type: fc.constant('cancel'), id, running: opt(fc.boolean()) }),
   promote: fc.record({ type: fc.constant('promote'), id }),
   update: fc.record({
     type: fc.constant('update'),

@@ -123,10 +123,12 @@ describe('statemachine - nack, backoff, dead letters', () => {
     expect(d.read<TaskView>({ type: 'task', id: n2.deadLetterId }).reason).toBe('redriven');
   });
 
-  it('nack dead: true dead-letters now', () => {
+  it('nack dead: true dead-letters now; cancel of a leased task (without running) is FAILED_PRECONDITION', () => {
     const d = new Driver();
     d.value(enq('q', [{}]));
     const [t] = d.value<Leased>(lease('q')).tasks as [LeasedTask];
+    const c = d.run({ type: 'cancel', id: t.id });
+    expect(!c.ok && c.error.reason).toBe('task_leased');
     expect(d.value({ type: 'nack', id: t.id, token: t.token, dead: true })).toEqual({ state: 'dead' });
     expect(d.read<TaskView>({ type: 'task', id: t.id }).reason).toBe('nacked_dead');
   });

@@ -17,7 +17,9 @@ function leasedOne(d: Driver, extra: Record<string, unknown> = {}): LeasedTask {
 }
 
 function requestCancel(d: Driver, t: LeasedTask): void {
-  expect(d.value({ type: 'cancel', id: t.id })).toEqual({ state: 'leased', cancelRequested: true });
+  // Without `running` a leased task is refused as before (logs from before workflows replay unchanged).
+  expect(d.run({ type: 'cancel', id: t.id })).toMatchObject({ ok: false, error: { reason: 'task_leased' } });
+  expect(d.value({ type: 'cancel', id: t.id, running: true })).toEqual({ state: 'leased', cancelRequested: true });
   const v = d.read<TaskView>({ type: 'task', id: t.id });
   expect(v.state).toBe('leased');
   expect(v.cancelRequested).toBe(true);
@@ -28,7 +30,7 @@ describe('statemachine - cancelling a running task', () => {
     const d = new Driver();
     const t = leasedOne(d, { leaseMs: 10_000 });
     requestCancel(d, t);
-    expect(d.value({ type: 'cancel', id: t.id })).toEqual({ state: 'leased', cancelRequested: true });
+    expect(d.value({ type: 'cancel', id: t.id, running: true })).toEqual({ state: 'leased', cancelRequested: true });
     const deadline = d.read<TaskView>({ type: 'task', id: t.id }).lease?.deadlineMono;
     const ext = d.run({ type: 'extend', id: t.id, token: t.token, leaseMs: 60_000 });
     expect(code(ext)).toBe('CANCELLED');
@@ -86,7 +88,7 @@ describe('statemachine - cancelling a running task', () => {
     const a = new Driver();
     const b = new Driver();
     for (const d of [a, b]) leasedOne(d, { leaseMs: 5000 });
-    a.value({ type: 'cancel', id: '1' });
+    a.value({ type: 'cancel', id: '1', running: true });
     b.run({ type: 'advanceTime' });
     expect(a.sm.digest()).not.toBe(b.sm.digest());
     const r = new QueueStateMachine();

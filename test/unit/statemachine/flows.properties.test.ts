@@ -94,7 +94,7 @@ function apply(d: Driver, m: Model, s: Step): void {
     expect(lt, `task ${t.id} is leasable`).toBeDefined();
     // Give back every other lease.
     for (const o of leased) if (o.id !== t.id) d.value({ type: 'release', id: o.id, token: o.token });
-    if (s.end === 'cancel') d.value({ type: 'cancel', id: t.id });
+    if (s.end === 'cancel') d.value({ type: 'cancel', id: t.id, running: true });
     const end: Command =
       s.end === 'nack'
         ? { type: 'nack', id: t.id, token: lt.token, dead: true }

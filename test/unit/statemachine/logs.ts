@@ -187,7 +187,8 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
         ...(r.c % 2 === 0 ? { checkpoint: r.bytes } : {}),
       };
     case 11:
-      return r.c % 2 === 0 ? { type: 'cancel', id } : { type: 'promote', id };
+      if (r.c % 2 !== 0) return { type: 'promote', id };
+      return { type: 'cancel', id: gid, ...(r.b % 2 === 0 ? { running: true } : {}) };
     case 12:
       return {
         type: 'update',

@@ -249,7 +249,7 @@ export class Model {
       case 'extend':
         return this.extend(cmd);
       case 'cancel':
-        return this.cancel(cmd.id);
+        return this.cancel(cmd.id, cmd.running === true);
       case 'promote':
         return this.promote(cmd.id);
       case 'redrive':
@@ -418,9 +418,10 @@ export class Model {
     return ok({ deadlineMono: t.due });
   }
 
-  private cancel(id: string): Answer {
+  private cancel(id: string, running: boolean): Answer {
     const t = this.task(Number(id));
     if (t === undefined) return fail('NOT_FOUND');
+    if (t.state === 'leased' && !running) return fail('FAILED_PRECONDITION', { reason: 'task_leased' });
     if (t.state === 'leased') {
       t.cancelReq = true;
       return ok({ state: 'leased', cancelRequested: true });
