@@ -19,6 +19,8 @@ export type FlowCommandType = 'flow' | 'cancelFlow' | 'bindTopic' | 'unbindTopic
 export const FLOW_LIMITS = Object.freeze({
   /** Dependencies of one task. */
   dependsOnMax: 100,
+  /** Tasks depending on one task (its dependants list is rehashed on each new one). */
+  dependantsMax: 1000,
   /** Levels of a flow below its root. */
   flowDepthMax: 10,
   /** Children of one task of a flow. */

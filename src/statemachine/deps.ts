@@ -3,6 +3,7 @@
 
 import type { Answer, DependencySpec, TaskSpec } from '../protocol/index.js';
 import { parseId } from '../protocol/index.js';
+import { FLOW_LIMITS } from '../protocol/validate-flows.js';
 import { assert } from '../protocol/assert.js';
 import { mut } from './digest.js';
 import type { DepEdge, Task } from './records.js';
@@ -29,6 +30,10 @@ export function checkDeps(st: MachineState, specs: readonly TaskSpec[], path = '
       const field = `${path}[${i}].dependsOn[${j}].id`;
       const dep = st.tasks.get(parseId(d.id) as number);
       if (dep === undefined) return err('NOT_FOUND', `dependency ${d.id} does not exist`, { field });
+      if (!isTerminal(dep.state) && (dep.x?.dependants?.length ?? 0) >= FLOW_LIMITS.dependantsMax) {
+        const message = `task ${d.id} has ${FLOW_LIMITS.dependantsMax} dependants (dependantsMax)`;
+        return err('RESOURCE_EXHAUSTED', message, { limit: 'dependantsMax', field });
+      }
       if ((d.policy ?? 'fail') === 'fail' && failedEnd(dep.state)) {
         const message = `dependency ${d.id} already ended ${STATE_NAMES[dep.state]}`;
         return err('FAILED_PRECONDITION', message, { reason: 'dependency_failed', field });

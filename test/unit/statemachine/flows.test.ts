@@ -103,6 +103,25 @@ describe('statemachine - dependencies', () => {
     expect(state(d, y as string)).toBe('dead');
   });
 
+  it('a pending task has at most dependantsMax dependants: RESOURCE_EXHAUSTED naming the field', () => {
+    const d = new Driver();
+    const [gate] = ids(d, enq('g', [{}]));
+    for (let i = 0; i < 10; i++)
+      ids(
+        d,
+        enq(
+          'q',
+          Array.from({ length: 100 }, () => ({ dependsOn: [{ id: gate }] })),
+        ),
+      );
+    const over = d.run(enq('q', [{}, { dependsOn: [{ id: gate }] }]));
+    expect(!over.ok && [over.error.code, over.error.limit, over.error.field]).toEqual([
+      'RESOURCE_EXHAUSTED',
+      'dependantsMax',
+      'tasks[1].dependsOn[0].id',
+    ]);
+  });
+
   it('a long chain failing cascades in one entry without recursion', () => {
     const d = new Driver();
     let prev = ids(d, enq('c', [{}]))[0] as string;
