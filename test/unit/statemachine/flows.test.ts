@@ -122,6 +122,18 @@ describe('statemachine - dependencies', () => {
     ]);
   });
 
+  it('a TTL applies once released: released past it, the task expires instead of running', () => {
+    const d = new Driver();
+    const [a] = ids(d, enq('w', [{}]));
+    const [x] = ids(d, enq('p', [{ dependsOn: [{ id: a }], ttlMs: 1000 }]));
+    d.entry([], 2000);
+    expect(state(d, x as string)).toBe('waiting-children');
+    ack(d, leaseAll(d, 'w')[0] as LeasedTask);
+    expect(state(d, x as string)).toBe('waiting');
+    expect(leaseAll(d, 'p')).toHaveLength(0);
+    expect(state(d, x as string)).toBe('expired');
+  });
+
   it('a long chain failing cascades in one entry without recursion', () => {
     const d = new Driver();
     let prev = ids(d, enq('c', [{}]))[0] as string;
