@@ -2,7 +2,7 @@
 // idempotencyWindowMs from the first enqueue and outlive the task (tombstones).
 
 import type { Answer, CommandOf, DedupSpec, EnqueueItemAnswer, TaskSpec } from '../protocol/index.js';
-import { formatId } from '../protocol/index.js';
+import { formatId, parseId } from '../protocol/index.js';
 import { addTask, bumpTotal, hashKey } from './digest.js';
 import type { Hit } from './dedup.js';
 import { dedupHit, dedupWindow, mapKey, replaceTask } from './dedup.js';
@@ -69,6 +69,8 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
   }
   const full = capacityError(st, existing, fresh, freshKeys) ?? checkDeps(st, cmd.tasks);
   if (full !== null) return full;
+  // A dropOldest overflow never drops a dependency of this enqueue (it was checked to be live).
+  for (const spec of cmd.tasks) for (const d of spec.dependsOn ?? []) keep.add(parseId(d.id) as number);
   if (admit !== undefined && existing !== undefined && fresh > 0) {
     const refused = admit(
       st,

@@ -122,6 +122,17 @@ describe('statemachine - dependencies', () => {
     ]);
   });
 
+  it('a dropOldest overflow never drops a dependency of the enqueue that overflows', () => {
+    const d = new Driver();
+    d.value({ type: 'createQueue', queue: 'q', settings: { maxWaiting: 2, overflow: 'dropOldest' } });
+    const [a, b] = ids(d, enq('q', [{}, {}]));
+    // Full: the new task would drop the oldest waiting task, a — which it depends on.
+    const [x] = ids(d, enq('q', [{ dependsOn: [{ id: a }] }]));
+    expect(state(d, a as string)).toBe('waiting');
+    expect(state(d, b as string)).toBe('dead');
+    expect(state(d, x as string)).toBe('waiting-children');
+  });
+
   it('a TTL applies once released: released past it, the task expires instead of running', () => {
     const d = new Driver();
     const [a] = ids(d, enq('w', [{}]));
