@@ -54,6 +54,8 @@ export class AttemptRunner<T, R> {
 
   async extend(a: Attempt, extra: { progress?: number; checkpoint?: unknown } = {}): Promise<void> {
     const explicit = extra.progress !== undefined || extra.checkpoint !== undefined;
+    // An explicit extend (progress, checkpoint) of a cancelled task says so: the handler should stop.
+    if (a.cancelled && explicit) throw a.signal.reason;
     if (a.settled || a.lost || a.cancelled || (a.extending && !explicit)) return;
     a.extending = true;
     const client = this.host.client;

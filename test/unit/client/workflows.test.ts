@@ -36,6 +36,7 @@ describe('SDK: cancelling a running task', () => {
     const { id } = await q.enqueue('long job');
     let reason: unknown = null;
     let abortedAt: number | null = null;
+    let explicitExtend: Promise<unknown> | null = null;
     const w = client.worker<string, string>(
       'q',
       async (_task: WorkerTask<string>, ctx: TaskContext) => {
@@ -43,6 +44,10 @@ describe('SDK: cancelling a running task', () => {
           ctx.signal.addEventListener('abort', () => {
             reason = ctx.signal.reason;
             abortedAt = clock.now();
+            explicitExtend = ctx.extend({ progress: 50 }).then(
+              () => 'extended',
+              (e: unknown) => e,
+            );
             resolve();
           }),
         );
@@ -61,6 +66,8 @@ describe('SDK: cancelling a running task', () => {
     await clock.advance(EXTEND_EVERY);
     expect(reason).toBeInstanceOf(CancelledError);
     expect((reason as CancelledError).reason).toBe('cancel_requested');
+    // An explicit extend after the cancel rejects with the same CancelledError.
+    expect(await explicitExtend).toBe(reason);
     expect(abortedAt).not.toBeNull();
     expect((abortedAt as unknown as number) - cancelledAt).toBeLessThanOrEqual(EXTEND_EVERY + 10);
     await clock.advance(10);
