@@ -47,6 +47,47 @@ describe('workflows on a real node', () => {
     await w.close({ timeoutMs: 5_000 });
   });
 
+  it('a cancel request survives a leader kill: the worker still hears it and the task ends cancelled', async () => {
+    const tc = await fx.start(3);
+    const leader = await waitForLeader(tc.cluster);
+    const c = client(tc.cluster.servers);
+    const q = c.queue<string>('wf-cancel-failover');
+    const { id } = await q.enqueue('long');
+    let started!: () => void;
+    const running = new Promise<void>((r) => (started = r));
+    let reason: unknown = null;
+    const w = c.worker<string, string>(
+      'wf-cancel-failover',
+      (_t, ctx) =>
+        new Promise((_resolve, reject) => {
+          started();
+          ctx.signal.addEventListener('abort', () => {
+            reason = ctx.signal.reason;
+            reject(new Error('stopped'));
+          });
+        }),
+      { leaseMs: 8_000, maxHoldMs: 1_000 },
+    );
+    await running;
+    expect(await q.cancel(id)).toBe('leased');
+    await tc.cluster.kill(leader);
+    await waitForLeader(tc.cluster, 20_000, leader);
+    const t = await waitFor(
+      async () => {
+        const x = await q.get(id);
+        return x.state === 'cancelled' ? x : undefined;
+      },
+      30_000,
+      'the task ended cancelled after the failover',
+    );
+    // Its worker stopped first either way: told CANCELLED at an extend, or its lease belief (which
+    // ends before the lease does) ran out during the failover.
+    expect(t.reason).toBe('cancelled');
+    expect(reason).not.toBeNull();
+    expect(reason instanceof CancelledError || (reason as Error).name === 'LeaseLostError').toBe(true);
+    await w.close({ timeoutMs: 5_000 });
+  }, 90_000);
+
   it('a fan-in flow: children first, then the parent with their results; a publish fans out', async () => {
     const tc = await fx.start(1);
     await waitForLeader(tc.cluster);
