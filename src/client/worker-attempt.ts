@@ -81,7 +81,7 @@ export class AttemptRunner<T, R> {
         a.controller.abort(e);
       }
       // The task's cancel was requested: the signal fires with the CancelledError (reason
-      // `cancel_requested`); whatever the handler then does, its ack or nack ends the task cancelled.
+      // `cancelled`); whatever the handler then does, its ack or nack ends the task cancelled.
       if (e instanceof CancelledError) {
         a.cancelled = true;
         a.controller.abort(e);

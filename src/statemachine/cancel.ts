@@ -32,7 +32,7 @@ export function requestCancel(st: MachineState, t: Task): Answer {
 /** What an extend of a cancel-requested task gets: its worker should stop, then ack or nack. */
 export function cancelledExtend(t: Task): Answer {
   return err('CANCELLED', `task ${t.id} was cancelled while it ran: stop, then ack or nack it`, {
-    reason: 'cancel_requested',
+    reason: 'cancelled',
   });
 }
 

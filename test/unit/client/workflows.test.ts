@@ -65,7 +65,7 @@ describe('SDK: cancelling a running task', () => {
     expect(settled).toBeNull();
     await clock.advance(EXTEND_EVERY);
     expect(reason).toBeInstanceOf(CancelledError);
-    expect((reason as CancelledError).reason).toBe('cancel_requested');
+    expect((reason as CancelledError).reason).toBe('cancelled');
     // An explicit extend after the cancel rejects with the same CancelledError.
     expect(await explicitExtend).toBe(reason);
     expect(abortedAt).not.toBeNull();

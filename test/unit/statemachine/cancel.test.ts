@@ -34,7 +34,7 @@ describe('statemachine - cancelling a running task', () => {
     const deadline = d.read<TaskView>({ type: 'task', id: t.id }).lease?.deadlineMono;
     const ext = d.run({ type: 'extend', id: t.id, token: t.token, leaseMs: 60_000 });
     expect(code(ext)).toBe('CANCELLED');
-    expect(!ext.ok && ext.error.reason).toBe('cancel_requested');
+    expect(!ext.ok && ext.error.reason).toBe('cancelled');
     expect(d.read<TaskView>({ type: 'task', id: t.id }).lease?.deadlineMono).toBe(deadline);
   });
 

@@ -410,7 +410,7 @@ export class Model {
   private extend(cmd: Extract<Command, { type: 'extend' }>): Answer {
     const t = this.check(cmd.id, cmd.token, null);
     if ('ok' in t) return t;
-    if (t.cancelReq === true) return fail('CANCELLED', { reason: 'cancel_requested' });
+    if (t.cancelReq === true) return fail('CANCELLED', { reason: 'cancelled' });
     const leaseMs = cmd.leaseMs ?? (t.leaseMsCur as number);
     t.leaseMsCur = leaseMs;
     t.due = this.mono + leaseMs;
