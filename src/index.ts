@@ -17,6 +17,8 @@ export {
   type EventStream,
   type QueueSettingsPatch,
 } from './client/queue.js';
+export { type Dependency, type DependencyResult, type FlowTree, type FlowResult } from './client/flows.js';
+export { Topic, type TopicFilter, type PublishOptions, type PublishedTask } from './client/topics.js';
 export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
 export type { BatchContext, BatchHandler, BatchOptions, BatchResult, BatchWorkerOptions } from './client/worker.js';
@@ -48,13 +50,23 @@ export {
   PermissionDeniedError,
   DeadlineExceededError,
   InternalError,
+  CancelledError,
   NonRetryableError,
   RateLimitedError,
   TaskFailedError,
   errorFromDetail,
   raftqError,
 } from './client/errors.js';
-export type { TaskEvent, TaskState, QueueStats, QueueSettings, TaskView, LeasedTask } from './protocol/commands.js';
+export type {
+  TaskEvent,
+  TaskState,
+  QueueStats,
+  QueueSettings,
+  TaskView,
+  LeasedTask,
+  DependencyPolicy,
+  DependencyView,
+} from './protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
 export type { KeysPage, KeyUsage, KeysOptions } from './client/limits.js';

@@ -10,7 +10,8 @@ export type OpType = 'invoke' | 'ok' | 'fail' | 'info';
 /** Milliseconds on the recorder's monotonic clock. */
 export type MonoMs = number;
 
-export type TaskState = 'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired';
+export type TaskState =
+  'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired' | 'waiting-children';
 export const terminalStates: ReadonlySet<TaskState> = new Set(['completed', 'dead', 'cancelled', 'expired']);
 
 /** Every enqueue carries a unique `value` (also inside the task's payload, so a lease reveals it). */

@@ -32,6 +32,8 @@ import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
 import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type WorkerOptions } from './worker.js';
+import { cancelFlow, enqueueFlow, type FlowResult, type FlowTree } from './flows.js';
+import { Topic } from './topics.js';
 
 export type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
 
@@ -147,6 +149,18 @@ export class Client {
     w.once('closed', () => this.workers.delete(w as Worker));
     w.start();
     return w;
+  }
+
+  /** Workflows (docs/workflows.md): a tree of tasks across queues, each parent after its children, in one command. */
+  flow(tree: FlowTree, call: CallOptions = {}): Promise<FlowResult> {
+    return enqueueFlow(this, tree, call);
+  }
+  cancelFlow(rootId: string, call: CallOptions = {}): Promise<{ cancelled: number; cancelRequested: number }> {
+    return cancelFlow(this, rootId, call);
+  }
+  /** A handle on a topic (fan-out, docs/workflows.md); creating it sends nothing. */
+  topic<T = unknown>(name: string): Topic<T> {
+    return new Topic<T>(this, name);
   }
 
   /** The address the client currently sends commands to (null until a node named a leader). */

@@ -53,6 +53,8 @@ export class UnauthenticatedError extends RaftqError {}
 export class PermissionDeniedError extends RaftqError {}
 export class DeadlineExceededError extends RaftqError {}
 export class InternalError extends RaftqError {}
+/** The task's cancel was requested while it ran: a worker's signal fires with this reason. */
+export class CancelledError extends RaftqError {}
 
 const CLASSES: Record<ErrorCode, new (d: ErrorDetail) => RaftqError> = {
   NOT_LEADER: NotLeaderError,
@@ -68,6 +70,7 @@ const CLASSES: Record<ErrorCode, new (d: ErrorDetail) => RaftqError> = {
   PERMISSION_DENIED: PermissionDeniedError,
   DEADLINE_EXCEEDED: DeadlineExceededError,
   INTERNAL: InternalError,
+  CANCELLED: CancelledError,
 };
 
 /** The typed error for a detail; an unknown code becomes INTERNAL (keeping the message). */

@@ -75,6 +75,7 @@ export const ENQUEUE_OPTION_KEYS = [
   'group',
   'headers',
   ...LIMIT_ENQUEUE_OPTION_KEYS,
+  'dependsOn',
 ] as const;
 
 export const QUEUE_SETTING_KEYS: readonly string[] = [...Object.keys(DEFAULT_QUEUE_SETTINGS), ...LIMIT_SETTING_KEYS];

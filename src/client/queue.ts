@@ -31,6 +31,7 @@ import {
 } from './queue-leases.js';
 import { traceEnqueue, type TraceStamp } from './tracing.js';
 import { readKeys, type KeysOptions, type KeysPage } from './limits.js';
+import { cancelTask, dependencySpecs, type Dependency } from './flows.js';
 
 export type { EventStream } from './events.js';
 
@@ -60,6 +61,8 @@ export interface EnqueueOptions {
   id?: string;
   /** This task's retry backoff, field by field over the queue's (`nack` with delayMs overrides both). */
   backoff?: Partial<Backoff>;
+  /** Tasks that must complete first (docs/workflows.md): ids, or { id, policy: 'fail' | 'ignore' | 'remove' }. */
+  dependsOn?: Dependency[];
 }
 
 export interface EnqueueResult {
@@ -130,7 +133,8 @@ export class Queue<T = unknown> {
     return out;
   }
 
-  private taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
+  /** @internal The wire spec of one item (flows.ts builds flows with it). */
+  taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
     for (const k of Object.keys(item.headers ?? {})) {
       if (k.startsWith(RESERVED_HEADER_PREFIX)) {
         throw raftqError('INVALID_ARGUMENT', `tasks[${i}].headers.${k}: the raftq- prefix is reserved`, {
@@ -159,6 +163,7 @@ export class Queue<T = unknown> {
     copy('dedup', item.dedup);
     copy('id', item.id);
     copy('backoff', item.backoff);
+    copy('dependsOn', dependencySpecs(item.dependsOn, `tasks[${i}].dependsOn`));
     return spec;
   }
 
@@ -239,9 +244,12 @@ export class Queue<T = unknown> {
     return (await this.client.read('QueueStats', { type: 'stats', queue: this.name }, options)).stats;
   }
 
-  /** Cancels a waiting or delayed task; resolves with its new state. */
-  async cancel(id: string, call: CallOptions = {}): Promise<TaskState> {
-    return this.stateCommand({ type: 'cancel', id }, call);
+  /**
+   * Cancels a task; resolves with its new state. A running one stays `leased` until its worker
+   * stops (its handler's signal fires): with `wait`, this resolves once it ended (docs/workflows.md).
+   */
+  async cancel(id: string, call: CallOptions & { wait?: boolean } = {}): Promise<TaskState> {
+    return cancelTask(this.client, id, call);
   }
 
   /** Makes a delayed task ready now. */
@@ -345,7 +353,7 @@ export class Queue<T = unknown> {
     return eventIterator(this.client, { queue: this.name }, options);
   }
 
-  private async stateCommand(cmd: CommandOf<'cancel' | 'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
+  private async stateCommand(cmd: CommandOf<'promote' | 'update'>, call: CallOptions): Promise<TaskState> {
     const { answer } = await this.client.command(cmd, call);
     return answer.state;
   }

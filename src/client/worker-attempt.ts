@@ -7,8 +7,9 @@ import { READ_WIRE } from '../protocol/wire-reads.js';
 import { asObject } from '../protocol/wire-values.js';
 import type { Client } from './client.js';
 import { decodePayload, userHeaders } from './codec.js';
-import { LeaseLostError, NonRetryableError, RateLimitedError, raftqError } from './errors.js';
+import { CancelledError, LeaseLostError, NonRetryableError, RateLimitedError, raftqError } from './errors.js';
 import { traceAttempt } from './tracing.js';
+import { readDependencies } from './flows.js';
 import type { AckBatcher, AckEntry } from './worker-acks.js';
 import type { Attempt } from './worker-belief.js';
 import type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
@@ -54,7 +55,9 @@ export class AttemptRunner<T, R> {
 
   async extend(a: Attempt, extra: { progress?: number; checkpoint?: unknown } = {}): Promise<void> {
     const explicit = extra.progress !== undefined || extra.checkpoint !== undefined;
-    if (a.settled || a.lost || (a.extending && !explicit)) return;
+    // An explicit extend (progress, checkpoint) of a cancelled task says so: the handler should stop.
+    if (a.cancelled && explicit) throw a.signal.reason;
+    if (a.settled || a.lost || a.cancelled || (a.extending && !explicit)) return;
     a.extending = true;
     const client = this.host.client;
     try {
@@ -78,8 +81,14 @@ export class AttemptRunner<T, R> {
         a.lost = true;
         a.controller.abort(e);
       }
+      // The task's cancel was requested: the signal fires with the CancelledError (reason
+      // `cancelled`); whatever the handler then does, its ack or nack ends the task cancelled.
+      if (e instanceof CancelledError) {
+        a.cancelled = true;
+        a.controller.abort(e);
+      }
       if (explicit) throw e;
-      if (!(e instanceof LeaseLostError)) this.host.emitError(e);
+      if (!(e instanceof LeaseLostError) && !(e instanceof CancelledError)) this.host.emitError(e);
     } finally {
       a.extending = false;
     }
@@ -147,7 +156,7 @@ export class AttemptRunner<T, R> {
   private decode(a: Attempt, payloadBytes: Uint8Array): { task: WorkerTask<T>; checkpoint: unknown } {
     const codec = this.host.client.codec;
     const l = a.leased;
-    const task: WorkerTask<T> = {
+    const task = {
       id: l.id,
       queue: l.queue || this.host.queue,
       payload: decodePayload(payloadBytes, l.headers, codec) as T,
@@ -156,10 +165,12 @@ export class AttemptRunner<T, R> {
       attempts: l.attempts,
       deliveries: l.deliveries,
       leases: l.leases,
-    };
+    } as WorkerTask<T>;
     if (l.group !== undefined) task.group = l.group;
     if (l.key !== undefined) task.key = l.key;
     if (l.cost !== undefined) task.cost = l.cost;
+    const client = this.host.client;
+    Object.defineProperty(task, 'dependencies', { value: () => readDependencies(client, l.id), enumerable: false });
     return { task, checkpoint: l.checkpoint === undefined ? undefined : safeDecode(codec, l.checkpoint) };
   }
 

@@ -30,6 +30,8 @@ export class Attempt {
   lost = false;
   /** Released on shutdown or finished: nothing more is sent for it. */
   settled = false;
+  /** The node said CANCELLED (docs/workflows.md): no more extends; the ack or nack ends it cancelled. */
+  cancelled = false;
   private beliefTimer: Timer | null = null;
   private extendTimer: Timer | null = null;
 

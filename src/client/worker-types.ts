@@ -1,4 +1,5 @@
 // The worker's public types: its options, the task a handler gets, and the handler's context.
+import type { DependencyResult } from './flows.js';
 
 export interface WorkerOptions {
   /** Tasks in hand at once (default 1). */
@@ -42,6 +43,11 @@ export interface WorkerTask<T> {
   /** Limit key and cost, when the task has them. */
   key?: string;
   cost?: number;
+  /**
+   * Its dependencies (docs/workflows.md) with their states and decoded results, read now (fan-in);
+   * [] without any. Not enumerable: the task object stays plain data.
+   */
+  dependencies(): Promise<DependencyResult[]>;
 }
 
 export interface TaskContext {

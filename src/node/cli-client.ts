@@ -12,6 +12,7 @@ import { schedulesCommand } from './cli-schedules.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
 import { keysCommand } from './cli-keys.js';
+import { workflowCommands } from './cli-flows.js';
 
 export { ClientUsageError, cliOutput } from './cli-common.js';
 export { runChild } from './cli-exec.js';
@@ -33,6 +34,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     topCommand(setCode),
     keysCommand(setCode),
     schedulesCommand(setCode),
+    ...workflowCommands(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();

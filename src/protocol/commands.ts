@@ -127,6 +127,29 @@ export interface TaskSpec {
   id?: string;
   /** This task's retry backoff, field by field over the queue's; a nack's delayMs overrides both. */
   backoff?: Partial<Backoff>;
+  /** Tasks that must complete first (docs/workflows.md): it waits in `waiting-children` till then. */
+  dependsOn?: DependencySpec[];
+}
+
+/** A dependency edge as enqueued: an existing task's id and what its failure does (default `fail`). */
+export interface DependencySpec {
+  id: string;
+  policy?: DependencyPolicy;
+}
+
+/** A task of a flow (docs/workflows.md) and the children it waits for; `policy`: its edge to its parent. */
+export interface FlowNodeSpec {
+  queue: string;
+  task: TaskSpec;
+  policy?: DependencyPolicy;
+  children?: FlowNodeSpec[];
+}
+
+/** A binding's header condition: the header equals `equals`, or starts with `prefix` (exactly one). */
+export interface HeaderFilter {
+  header: string;
+  equals?: string;
+  prefix?: string;
 }
 
 /**
@@ -189,7 +212,15 @@ export type Command =
       /** The handler was rate limited: hold the task's limit key back this long (mono ms). */
       holdMs?: number;
     }
-  | { type: 'cancel'; id: string }
+  | {
+      type: 'cancel';
+      id: string;
+      /**
+       * A leased task too: mark it cancel-requested (docs/workflows.md). Without it a leased task is
+       * refused as before, so logs written before workflows apply unchanged.
+       */
+      running?: boolean;
+    }
   | { type: 'promote'; id: string }
   | { type: 'update'; id: string; priority?: number; payload?: Uint8Array; runAt?: number; delayMs?: number }
   | {
@@ -201,7 +232,13 @@ export type Command =
       toQueue?: string;
       max?: number;
     }
-  | ScheduleCommand;
+  | ScheduleCommand
+  // Workflows and fan-out (docs/workflows.md).
+  | { type: 'flow'; root: FlowNodeSpec }
+  | { type: 'cancelFlow'; id: string }
+  | { type: 'bindTopic'; topic: string; queue: string; filter?: HeaderFilter[] }
+  | { type: 'unbindTopic'; topic: string; queue: string }
+  | { type: 'publish'; topic: string; task: TaskSpec };
 
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
@@ -217,7 +254,8 @@ export interface CommandAnswer {
   answer: Answer;
 }
 
-export type TaskState = 'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired';
+export type TaskState =
+  'waiting' | 'delayed' | 'leased' | 'completed' | 'dead' | 'cancelled' | 'expired' | 'waiting-children';
 export const TASK_STATES: readonly TaskState[] = [
   'waiting',
   'delayed',
@@ -226,6 +264,7 @@ export const TASK_STATES: readonly TaskState[] = [
   'dead',
   'cancelled',
   'expired',
+  'waiting-children',
 ];
 export const TERMINAL_STATES: readonly TaskState[] = ['completed', 'dead', 'cancelled', 'expired'];
 
@@ -330,6 +369,26 @@ export interface TaskView {
   enqueuedTerm?: number;
   endedIndex?: number;
   endedTerm?: number;
+  /** Leased, and its cancel requested: its attempt's end makes it `cancelled` (docs/workflows.md). */
+  cancelRequested?: boolean;
+  /** Its dependencies (docs/workflows.md): each one's edge policy and, once it ended, its end state. */
+  dependsOn?: DependencyView[];
+  /** The tasks that depend on it. */
+  dependants?: string[];
+  /** The root task of the flow it was created in. */
+  flow?: string;
+}
+
+/** What a dependency does to its dependant when it fails (cancelled, expired and dead count as failing). */
+export type DependencyPolicy = 'fail' | 'ignore' | 'remove';
+
+export interface DependencyView {
+  id: string;
+  policy: DependencyPolicy;
+  /** The state the dependency ended in; absent while it has not. */
+  ended?: TaskState;
+  /** A failure dropped this edge (policy `remove`). */
+  removed?: boolean;
 }
 
 export interface QueueStats {

@@ -15,6 +15,7 @@ export const ErrorCode = {
   PermissionDenied: 'PERMISSION_DENIED',
   DeadlineExceeded: 'DEADLINE_EXCEEDED',
   Internal: 'INTERNAL',
+  Cancelled: 'CANCELLED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
@@ -71,6 +72,8 @@ export const ERROR_TABLE: Readonly<Record<ErrorCode, ErrorSpec>> = {
   PERMISSION_DENIED: spec('PERMISSION_DENIED', 'not_applied', 'no'),
   DEADLINE_EXCEEDED: spec('DEADLINE_EXCEEDED', 'unknown', 'same_seq'),
   INTERNAL: spec('INTERNAL', 'unknown', 'no'),
+  // An extend of a task whose cancel was requested (docs/workflows.md): stop, then ack or nack.
+  CANCELLED: spec('FAILED_PRECONDITION', 'not_applied', 'no', ['reason']),
 };
 
 /** The error detail carried on the wire and inside answers. */

@@ -17,6 +17,8 @@ import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
 import { scheduleValidators } from './schedules.js';
 import { checkScheduleProposal } from './schedule-cron.js';
+import type { FlowCommandType } from './validate-flows.js';
+import { flowValidators } from './validate-flows.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
@@ -168,6 +170,7 @@ function taskSpec(v: unknown, path: string, limits: Limits): TaskSpec {
     fail(`${path}.id`, 'exclusive with idempotencyKey and dedup');
   if (customId !== undefined) out.id = customId;
   if (own(v, 'backoff') !== undefined) out.backoff = backoff(own(v, 'backoff'), `${path}.backoff`, limits);
+  if (own(v, 'dependsOn') !== undefined) out.dependsOn = FLOW.dependsOn(v, out, path);
   return out;
 }
 
@@ -305,7 +308,7 @@ function list<T>(o: Obj, k: string, max: number, each: (v: unknown, path: string
 
 type Validator = (o: Obj, limits: Limits) => Command;
 
-const VALIDATORS: Record<Command['type'], Validator> = {
+const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> = {
   openSession: (o, l) => {
     const timeoutMs = int(o, 'timeoutMs', 'timeoutMs', 1000, l.sessionTimeoutMsMax, true);
     return timeoutMs === undefined ? { type: 'openSession' } : { type: 'openSession', timeoutMs };
@@ -375,7 +378,11 @@ const VALIDATORS: Record<Command['type'], Validator> = {
     if (holdMs !== undefined) out.holdMs = holdMs;
     return out;
   },
-  cancel: (o) => ({ type: 'cancel', id: id(o, 'id', 'id') }),
+  cancel: (o) => ({
+    type: 'cancel',
+    id: id(o, 'id', 'id'),
+    ...(bool(o, 'running', 'running') === true ? { running: true } : {}),
+  }),
   promote: (o) => ({ type: 'promote', id: id(o, 'id', 'id') }),
   update: (o, l) => {
     const out: Command = { type: 'update', id: id(o, 'id', 'id') };
@@ -412,15 +419,23 @@ const VALIDATORS: Record<Command['type'], Validator> = {
   }),
 };
 
+// Workflows and fan-out (validate-flows.ts), given this file's field checks (one-way imports).
+const FLOW = flowValidators({ fail, own, isObj, name, str, id, taskSpec });
+
 /** Validate any value as a command. Never throws. */
 export function validateCommand(value: unknown, limits: Limits): Validated<Command> {
   try {
     if (!isObj(value)) fail('cmd', 'must be a command object');
     const type = own(value, 'type');
-    if (typeof type !== 'string' || !Object.prototype.hasOwnProperty.call(VALIDATORS, type)) {
-      fail('type', 'unknown command type');
-    }
-    const validator = VALIDATORS[type as Command['type']];
+    const validator =
+      typeof type !== 'string'
+        ? undefined
+        : Object.prototype.hasOwnProperty.call(VALIDATORS, type)
+          ? VALIDATORS[type as keyof typeof VALIDATORS]
+          : Object.prototype.hasOwnProperty.call(FLOW, type)
+            ? FLOW[type as FlowCommandType]
+            : undefined;
+    if (validator === undefined) fail('type', 'unknown command type');
     return { ok: true, value: validator(value, limits) };
   } catch (e) {
     if (e instanceof Invalid) {

@@ -18,13 +18,7 @@ import { LIST_KEYS_WIRE, statsToWire } from './wire-limits.js';
 import { SCHEDULE_READ_WIRE, type ScheduleReadMethod, type ScheduleReadReplies } from './wire-schedules.js';
 
 export type ReadMethod =
-  | 'GetTask'
-  | 'ListTasks'
-  | 'ListDeadLetters'
-  | 'QueueStats'
-  | 'ListQueues'
-  | 'ListKeys'
-  | ScheduleReadMethod;
+  'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues' | 'ListKeys' | ScheduleReadMethod;
 
 export interface TaskPage {
   items: TaskView[];

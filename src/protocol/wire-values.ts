@@ -9,6 +9,7 @@ import type {
   QueueStats,
   TaskEvent,
   TaskState,
+  DependencyView,
   TaskView,
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
@@ -168,7 +169,32 @@ export function taskViewFromWire(v: unknown): TaskView {
   copy('redrivenFrom', asOptionalString(o['redrivenFrom']));
   for (const k of ['enqueuedIndex', 'enqueuedTerm', 'endedIndex', 'endedTerm'] as const)
     copy(k, asOptionalNumber(o[k]));
+  workflowFieldsFromWire(o, t);
   return t;
+}
+
+/** The workflow fields of a task (docs/workflows.md), when present. */
+function workflowFieldsFromWire(o: Message, t: TaskView): void {
+  if (o['cancelRequested'] === true) t.cancelRequested = true;
+  const deps = asArray(o['dependsOn']);
+  if (deps.length > 0) {
+    t.dependsOn = deps.map((v) => {
+      const d = asObject(v);
+      const policy = asOptionalString(d['policy']);
+      const out: DependencyView = {
+        id: asString(d['id']),
+        policy: policy === 'ignore' || policy === 'remove' ? policy : 'fail',
+      };
+      const ended = asOptionalString(d['ended']);
+      if (ended !== undefined && ended !== '') out.ended = ended as TaskState;
+      if (d['removed'] === true) out.removed = true;
+      return out;
+    });
+  }
+  const dependants = asArray(o['dependants']);
+  if (dependants.length > 0) t.dependants = dependants.map(asString);
+  const flow = asOptionalString(o['flow']);
+  if (flow !== undefined && flow !== '') t.flow = flow;
 }
 
 export function settingsFromWire(v: unknown): QueueSettings {
@@ -210,6 +236,7 @@ export function statsFromWire(v: unknown): QueueStats {
       dead: asNumber(c['dead']),
       cancelled: asNumber(c['cancelled']),
       expired: asNumber(c['expired']),
+      'waiting-children': asNumber(c['waiting-children']),
     },
     oldestWaitingAgeMs: asOptionalNumber(o['oldestWaitingAgeMs']) ?? null,
     totals: {

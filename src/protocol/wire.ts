@@ -31,6 +31,8 @@ import {
   settingsPatchToWire,
   type Message,
 } from './wire-values.js';
+import type { FlowAnswers } from './wire-flows.js';
+import { cancelReply, dependencyFromWire, flowWire } from './wire-flows.js';
 
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
@@ -47,7 +49,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers extends ScheduleAnswers {
+interface Answers extends ScheduleAnswers, FlowAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -63,7 +65,7 @@ interface Answers extends ScheduleAnswers {
   ack: { results: AckResult[] };
   nack: NackAnswer;
   release: { state: TaskState };
-  cancel: { state: TaskState };
+  cancel: { state: TaskState; cancelRequested?: boolean };
   promote: { state: TaskState };
   update: { state: TaskState };
   redrive: { ids: string[] };
@@ -147,6 +149,7 @@ function taskSpecFromWire(v: unknown): Message {
   const out = pick({ payload: t['payload'] }, t, TASK_SPEC_FIELDS);
   if (Object.keys(asObject(t['headers'])).length > 0) out['headers'] = t['headers'];
   limitSpecFromWire(t, out);
+  if (asArray(t['dependsOn']).length > 0) out['dependsOn'] = asArray(t['dependsOn']).map(dependencyFromWire);
   return out;
 }
 
@@ -386,7 +389,7 @@ export const COMMAND_WIRE = {
     request: fields('release', ['id', 'token'], ['holdMs']),
     reply: stateReply,
   },
-  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id']), reply: stateReply },
+  cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id'], ['running']), reply: cancelReply },
   promote: { method: 'Promote', field: 'promote', request: fields('promote', ['id']), reply: stateReply },
   update: {
     method: 'Update',
@@ -415,6 +418,7 @@ export const COMMAND_WIRE = {
     },
   },
   ...SCHEDULE_COMMAND_WIRE,
+  ...flowWire({ fieldsOf, taskSpecFromWire }),
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

@@ -80,6 +80,13 @@ export const METHOD_NEEDS: Readonly<Record<string, Need>> = {
   TriggerSchedule: need('admin'),
   GetSchedule: need('reader', 'admin'),
   ListSchedules: need('reader', 'admin'),
+  // Workflows and fan-out (docs/workflows.md). A flow and a publish name queues inside the request
+  // (no top-level queue), so only the role is checked; a binding names its queue.
+  Flow: need('producer'),
+  CancelFlow: need('admin'),
+  BindTopic: need('admin'),
+  UnbindTopic: need('admin'),
+  Publish: need('producer'),
 };
 
 export const SCRYPT = { N: 16384, r: 8, p: 1, keyBytes: 32, saltBytes: 16 } as const;

@@ -1,4 +1,5 @@
-// Admin commands on tasks and queues (docs/design.md §3): cancel / promote / update a pending task;
+// Admin commands on tasks and queues (docs/design.md §3): cancel / promote / update a pending task
+// (cancel of a running one: cancel.ts);
 // purge (cancel every non-terminal task) and delete a queue, a capped amount per entry (jobs.ts).
 
 import type { Answer, CommandOf } from '../protocol/index.js';
@@ -8,7 +9,17 @@ import { startDelete, startPurge } from './jobs.js';
 import { keyOf, settleKey } from './limits.js';
 import { finish, place, toWaiting } from './placement.js';
 import type { Queue } from './records.js';
-import { S_CANCELLED, S_DELAYED, S_LEASED, S_WAITING, STATE_NAMES, T_CANCELLED, Task } from './records.js';
+import {
+  S_CANCELLED,
+  S_DELAYED,
+  S_LEASED,
+  S_WAITING,
+  S_WAITING_CHILDREN,
+  STATE_NAMES,
+  T_CANCELLED,
+  Task,
+} from './records.js';
+import { requestCancel } from './cancel.js';
 import type { MachineState } from './state.js';
 import { bytesToLatin1, err, ev, ok } from './state.js';
 
@@ -18,15 +29,20 @@ function taskOr404(st: MachineState, idStr: string): Task | Answer {
 }
 
 function notPending(t: Task): Answer {
+  if (t.state === S_WAITING_CHILDREN) {
+    return err('FAILED_PRECONDITION', 'task is waiting for its dependencies', { reason: 'task_waiting_children' });
+  }
   return t.state === S_LEASED
     ? err('FAILED_PRECONDITION', 'task is leased', { reason: 'task_leased' })
     : err('FAILED_PRECONDITION', `task is ${STATE_NAMES[t.state]}`, { reason: 'task_terminal' });
 }
 
-export function cancel(st: MachineState, idStr: string): Answer {
+/** `running`: a leased task is marked cancel-requested (cancel.ts); without it, refused as leased. */
+export function cancel(st: MachineState, idStr: string, running = false): Answer {
   const t = taskOr404(st, idStr);
   if (!(t instanceof Task)) return t;
-  if (t.state !== S_WAITING && t.state !== S_DELAYED) return notPending(t);
+  if (t.state === S_LEASED && running) return requestCancel(st, t);
+  if (t.state !== S_WAITING && t.state !== S_DELAYED && t.state !== S_WAITING_CHILDREN) return notPending(t);
   finish(st, t, S_CANCELLED, 'cancelled', T_CANCELLED, 'cancelled');
   return ok({ state: 'cancelled' });
 }

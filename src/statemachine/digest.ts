@@ -40,6 +40,14 @@ export function hashTask(st: MachineState, t: Task): Hasher {
   // Only when set, so a task without them hashes as before limits existed (raftq-sm/3 digests).
   if (x.limitKey !== undefined || x.cost !== undefined) h.tag(6).optStr(x.limitKey).opt(x.cost);
   if (x.backoff !== undefined) h.tag(7).value(x.backoff);
+  // Likewise for workflows (flows.ts, cancel.ts): only when set.
+  if (x.cancelReq !== undefined || x.deps !== undefined || x.dependants !== undefined || x.flow !== undefined) {
+    h.tag(8)
+      .tag(x.cancelReq === true ? 1 : 0)
+      .value(x.deps)
+      .value(x.dependants)
+      .opt(x.flow);
+  }
   return h;
 }
 

@@ -2,13 +2,14 @@
 // idempotencyWindowMs from the first enqueue and outlive the task (tombstones).
 
 import type { Answer, CommandOf, DedupSpec, EnqueueItemAnswer, TaskSpec } from '../protocol/index.js';
-import { formatId } from '../protocol/index.js';
+import { formatId, parseId } from '../protocol/index.js';
 import { addTask, bumpTotal, hashKey } from './digest.js';
 import type { Hit } from './dedup.js';
 import { ID_WINDOW_MS } from './custom-id.js';
 import { dedupHit, dedupWindow, mapKey, replaceTask } from './dedup.js';
 import { account } from './limits.js';
-import { place } from './placement.js';
+import { place, toWaitingChildren } from './placement.js';
+import { checkDeps, linkDeps } from './deps.js';
 import { newQueue, tooManyQueues } from './queues.js';
 import type { Queue } from './records.js';
 import { S_WAITING, T_ENQUEUED, Task } from './records.js';
@@ -67,8 +68,10 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
     }
     items.push({ id, deduplicated: false });
   }
-  const full = capacityError(st, existing, fresh, freshKeys);
+  const full = capacityError(st, existing, fresh, freshKeys) ?? checkDeps(st, cmd.tasks);
   if (full !== null) return full;
+  // A dropOldest overflow never drops a dependency of this enqueue (it was checked to be live).
+  for (const spec of cmd.tasks) for (const d of spec.dependsOn ?? []) keep.add(parseId(d.id) as number);
   if (admit !== undefined && existing !== undefined && fresh > 0) {
     const refused = admit(
       st,
@@ -90,13 +93,18 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
   return ok({ items });
 }
 
-function capacityError(st: MachineState, q: Queue | undefined, fresh: number, freshKeys: number): Answer | null {
+export function capacityError(st: MachineState, q: Queue | undefined, fresh: number, freshKeys: number): Answer | null {
   if (fresh === 0) return null;
   if (q === undefined && st.queues.size >= st.limits.queuesMax) return tooManyQueues();
   const maxLength = q?.settings.maxLength ?? null;
   if (maxLength !== null && q !== undefined && q.nonTerminal() + fresh > maxLength) {
     return err('RESOURCE_EXHAUSTED', `queue ${q.name} is full`, { limit: 'maxLength', retryAfterMs: 1000 });
   }
+  return globalCapacity(st, fresh, freshKeys);
+}
+
+/** The broker-wide limits on `fresh` new tasks adding `freshKeys` idempotency keys (enqueue, flow, publish). */
+export function globalCapacity(st: MachineState, fresh: number, freshKeys: number): Answer | null {
   if (st.nonTerminal + fresh > st.limits.tasksMax) {
     return err('RESOURCE_EXHAUSTED', 'the broker is full', { limit: 'tasksMax', retryAfterMs: 1000 });
   }
@@ -135,13 +143,15 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   if (spec.cost !== undefined && spec.cost !== 1) t.extra().cost = spec.cost;
   if (spec.backoff !== undefined && Object.keys(spec.backoff).length > 0) t.extra().backoff = spec.backoff;
   link?.(t);
+  const waits = spec.dependsOn !== undefined && linkDeps(st, t, spec.dependsOn);
   st.tasks.set(id, t);
   q.append(t);
   q.counts[S_WAITING] = (q.counts[S_WAITING] as number) + 1;
   account(st, t, -1, S_WAITING);
   st.nonTerminal++;
   // Not inside mut(): a new task is not in the digest yet.
-  place(st, t, spec.delayMs, spec.runAt, true);
+  if (waits) toWaitingChildren(st, t, true);
+  else place(st, t, spec.delayMs, spec.runAt, true);
   addTask(st, t);
   bumpTotal(st, q, T_ENQUEUED);
   st.counters.enqueued++;

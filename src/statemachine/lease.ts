@@ -15,6 +15,7 @@ import type { MachineState } from './state.js';
 import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
 import { canPick, charge, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
+import { cancelRequested, cancelledExtend, endCancelled } from './cancel.js';
 
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
@@ -147,6 +148,7 @@ function ackOne(st: MachineState, id: string, token: string, result: Uint8Array 
   const c = checkLease(st, id, token, 'acked');
   if ('answer' in c) return c.answer;
   const t = c.t;
+  if (cancelRequested(t)) return endCancelled(st, t, 'acked', null, result);
   const answer = { state: 'completed' };
   mut(st, t, () => {
     endAttempt(st, t, 'acked', null, answer);
@@ -163,6 +165,7 @@ export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
   const c = checkLease(st, cmd.id, cmd.token, 'nacked');
   if ('answer' in c) return c.answer;
   const t = c.t;
+  if (cancelRequested(t)) return endCancelled(st, t, 'nacked', cmd.error ?? null);
   const maxAttempts = t.x?.maxAttempts ?? t.q.settings.maxAttempts;
   const answer: NackAnswer = { state: 'waiting' };
   mut(st, t, () => {
@@ -199,6 +202,7 @@ export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
   const c = checkLease(st, cmd.id, cmd.token, 'released');
   if ('answer' in c) return c.answer;
   const t = c.t;
+  if (cancelRequested(t)) return endCancelled(st, t, 'released', null);
   const answer = { state: 'waiting' };
   mut(st, t, () => {
     endAttempt(st, t, 'released', null, answer);
@@ -214,6 +218,7 @@ export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
   const c = checkLease(st, cmd.id, cmd.token, null);
   if ('answer' in c) return c.answer;
   const t = c.t;
+  if (cancelRequested(t)) return cancelledExtend(t);
   mut(st, t, () => {
     const leaseMs = cmd.leaseMs ?? t.leaseMsCur ?? t.q.settings.leaseMs;
     t.leaseMsCur = leaseMs;

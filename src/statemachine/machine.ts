@@ -19,6 +19,8 @@ import { redrive } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
 import { admit } from './backpressure.js';
 import { enqueue } from './enqueue.js';
+import { cancelFlow, dependencyEnded, flow } from './flows.js';
+import { bindTopic, publish, unbindTopic } from './topics.js';
 import { runJobs } from './jobs.js';
 import { ack, extend, hasReady, lease, nack, release } from './lease.js';
 import { configureQueue, createQueue } from './queues.js';
@@ -60,6 +62,7 @@ export class QueueStateMachine {
     if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (docs/design.md §2)');
     this.limits = limits;
     this.state = new MachineState(limits, opts.events ?? true);
+    this.state.onDependencyEnded = dependencyEnded;
   }
 
   /** Counted no-ops, internal errors and monotonic totals: metrics, not replicated state. */
@@ -268,7 +271,7 @@ export class QueueStateMachine {
       case 'release':
         return release(st, cmd);
       case 'cancel':
-        return cancel(st, cmd.id);
+        return cancel(st, cmd.id, cmd.running === true);
       case 'promote':
         return promote(st, cmd.id);
       case 'update':
@@ -286,6 +289,16 @@ export class QueueStateMachine {
         return sched.triggerSchedule(st, cmd.queue, cmd.id);
       case 'scheduleSlots':
         return sched.scheduleSlots(st, cmd);
+      case 'flow':
+        return flow(st, cmd);
+      case 'cancelFlow':
+        return cancelFlow(st, cmd.id);
+      case 'bindTopic':
+        return bindTopic(st, cmd);
+      case 'unbindTopic':
+        return unbindTopic(st, cmd);
+      case 'publish':
+        return publish(st, cmd);
       default:
         return assertNever(cmd, 'validated command of unknown type');
     }

@@ -9,7 +9,7 @@ import { customIdRemoved } from './custom-id.js';
 import { bumpTotal, mut, touchJob } from './digest.js';
 import { account, keyOf, settleKey } from './limits.js';
 import type { Group, LimitKey, Task } from './records.js';
-import { S_DELAYED, S_LEASED, S_WAITING, T_REMOVED, isTerminal } from './records.js';
+import { S_DELAYED, S_LEASED, S_WAITING, S_WAITING_CHILDREN, T_REMOVED, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
 import { bucket, ev } from './state.js';
 
@@ -38,6 +38,9 @@ export function assertPlaced(st: MachineState, t: Task): void {
     }
     case S_LEASED:
       assert(st.leaseHeap.has(t), 'a leased task is in the lease heap');
+      return;
+    case S_WAITING_CHILDREN:
+      assert(t.pos < 0, 'a task waiting for its dependencies is in no heap');
       return;
     default:
       assert(isTerminal(t.state) && t.pos < 0, 'a terminal task is in no heap');
@@ -122,6 +125,16 @@ export function toTerminal(st: MachineState, t: Task, s: number, reason: string)
   settleKey(st, k);
 }
 
+/** Inside mut(): waiting for its dependencies (flows.ts): in no heap until they complete. */
+export function toWaitingChildren(st: MachineState, t: Task, fresh = false): void {
+  detach(st, t, fresh);
+  const k = setState(t, S_WAITING_CHILDREN, st);
+  t.dueMono = 0;
+  t.dueWall = 0;
+  assertPlaced(st, t);
+  settleKey(st, k);
+}
+
 /** Placement of a new (`fresh`) or updated task: delayed by `delayMs` (mono) or until `runAt` (wall), else waiting. */
 export function place(
   st: MachineState,
@@ -140,6 +153,8 @@ export function afterTerminal(st: MachineState, t: Task, total: number, evType: 
   bumpTotal(st, t.q, total);
   advanceGroup(st, t);
   ev(st, t, evType, t.reason);
+  // Its dependants learn the outcome (flows.ts, through the state's hook to keep imports one way).
+  if (t.x?.dependants !== undefined) st.onDependencyEnded(st, t);
 }
 
 function advanceGroup(st: MachineState, t: Task): void {

@@ -8,6 +8,7 @@ import { customIdOf } from './custom-id.js';
 import { isDedupKey } from './dedup.js';
 import { readKeys } from './limits-reads.js';
 import { readSchedule, readSchedules } from './schedules.js';
+import { flowView } from './flows-reads.js';
 import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
@@ -84,6 +85,7 @@ export function taskView(m: MachineState, t: Task): TaskView {
   }
   if (x.deadLetterId !== undefined) v.deadLetterId = formatId(x.deadLetterId);
   if (x.redrivenFrom !== undefined) v.redrivenFrom = formatId(x.redrivenFrom);
+  flowView(x, v);
   return v;
 }
 

@@ -14,6 +14,8 @@ export const S_COMPLETED = 3;
 export const S_DEAD = 4;
 export const S_CANCELLED = 5;
 export const S_EXPIRED = 6;
+/** Waiting for its dependencies to complete (flows.ts): pending, never leasable, in no heap. */
+export const S_WAITING_CHILDREN = 7;
 export const STATE_NAMES: readonly TaskState[] = [
   'waiting',
   'delayed',
@@ -22,6 +24,7 @@ export const STATE_NAMES: readonly TaskState[] = [
   'dead',
   'cancelled',
   'expired',
+  'waiting-children',
 ];
 export const STATE_CODES: Readonly<Record<TaskState, number>> = {
   waiting: 0,
@@ -31,10 +34,11 @@ export const STATE_CODES: Readonly<Record<TaskState, number>> = {
   dead: 4,
   cancelled: 5,
   expired: 6,
+  'waiting-children': 7,
 };
 
 export function isTerminal(state: number): boolean {
-  return state >= S_COMPLETED;
+  return state >= S_COMPLETED && state <= S_EXPIRED;
 }
 
 /** One lease of a task and how it ended. `answer` is what a repeated ack/nack/release returns. */
@@ -89,6 +93,30 @@ export class TaskExtra {
   cost: number | undefined = undefined;
   /** This task's backoff over the queue's, field by field (issue 13); undefined: the queue's. */
   backoff: Partial<Backoff> | undefined = undefined;
+  /** Leased and asked to stop (cancel.ts): its attempt's end makes it `cancelled`. */
+  cancelReq: boolean | undefined = undefined;
+  /** Its dependencies, in the order given (flows.ts). */
+  deps: DepEdge[] | undefined = undefined;
+  /** Ids of the tasks that depend on it, in creation order (flows.ts). */
+  dependants: number[] | undefined = undefined;
+  /** The root task of the flow it was created in (flows.ts). */
+  flow: number | undefined = undefined;
+}
+
+/** Failure policies of a dependency edge (flows.ts). */
+export const P_FAIL = 0;
+export const P_IGNORE = 1;
+export const P_REMOVE = 2;
+
+/**
+ * One dependency edge: the task depended on, the edge's failure policy, and once that task ended
+ * the state it ended in (-1 while pending); `removed`: a failure dropped the edge (policy remove).
+ */
+export interface DepEdge {
+  id: number;
+  policy: number;
+  end: number;
+  removed: boolean;
 }
 
 export class Task implements Positioned {
@@ -231,7 +259,7 @@ export class Queue {
   readonly k0: LimitKey = new LimitKey(this, '');
   first: Task | null = null;
   last: Task | null = null;
-  readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0];
+  readonly counts: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   readonly totals: number[] = [0, 0, 0, 0, 0, 0, 0, 0];
   readonly groups = new Map<string, Group>();
   readonly keys = new Map<string, KeyEntry>();
@@ -259,7 +287,10 @@ export class Queue {
   }
 
   nonTerminal(): number {
-    return (this.counts[S_WAITING] as number) + (this.counts[S_DELAYED] as number) + (this.counts[S_LEASED] as number);
+    const c = this.counts;
+    return (
+      (c[S_WAITING] as number) + (c[S_DELAYED] as number) + (c[S_LEASED] as number) + (c[S_WAITING_CHILDREN] as number)
+    );
   }
 
   append(t: Task): void {

@@ -17,6 +17,8 @@ import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
 import { monoLess, wakeLess, wallLess } from './state.js';
 import type { LimiterRow } from './limits-snapshot.js';
+import type { TopicRow } from './topics-snapshot.js';
+import { restoreTopics, topicRows } from './topics-snapshot.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import type { JobKind } from './records.js';
 import {
@@ -36,7 +38,9 @@ import {
 // digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
 // admin work. 2 and 3 restore as before (no limiters: keys are rebuilt from tasks, checked against
 // the digest without the limiters lane).
-// 5: a `schedules` chunk (schedules.ts); 4 restores as before (no schedules).
+// 5: a `schedules` chunk (schedules.ts); tasks may carry workflow fields (cancel request,
+// dependencies, dependants, flow) and a `topics` chunk holds the topic bindings (docs/workflows.md);
+// 4 restores as before (none of them).
 const FORMAT = 'raftq-sm/5';
 const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT];
 /** Formats whose snapshots carry limiters (and the digest's limiters lane). */
@@ -131,6 +135,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
   if (m.schedules.map.size > 0)
     yield* chunked(m.schedules.map.values(), CHUNK_ITEMS_MAX, (b) => ['schedules', b.map(scheduleRow)]);
+  if (m.topics.size > 0) yield encode(['topics', topicRows(m)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
@@ -227,6 +232,8 @@ function reset(m: MachineState): void {
   m.keyCount = 0;
   m.jobs = [];
   m.schedules.clear();
+  m.topics.clear();
+  m.depWork = [];
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
@@ -371,6 +378,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       schedules.push(...(a as unknown[][]).map((r) => plain(r) as unknown[]));
     } else if (tag === 'jobs') {
       jobs = a as JobRow[];
+    } else if (tag === 'topics') {
+      restoreTopics(m, a as TopicRow[]);
     } else if (tag === 'tasks') {
       for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
     } else if (tag === 'sessions') {

@@ -2,7 +2,7 @@
 // exactly what the snapshot holds; the rest is derived (digest sum) or local to this replica
 // (events of the current entry, counters for metrics). No module keeps state of its own.
 
-import type { Answer, ErrorDetail, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
+import type { Answer, ErrorDetail, HeaderFilter, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
 import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
@@ -99,6 +99,8 @@ export class MachineState {
   jobs: AdminJob[] = [];
   /** Schedules by (queue, id), and those with a due instant by it (schedules.ts). */
   readonly schedules = new ScheduleBook();
+  /** Topic bindings (topics.ts): topic → queue → header conditions (null: none). */
+  readonly topics = new Map<string, Map<string, HeaderFilter[] | null>>();
 
   // --- derived / local ---
   /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */
@@ -116,6 +118,10 @@ export class MachineState {
   /** The Raft term of the entry being applied (0: not given), recorded with each task transition. */
   term = 0;
   events: TaskEvent[] = [];
+  /** A task with dependants ended (flows.ts installs it; a no-op until then). */
+  onDependencyEnded: (st: MachineState, t: Task) => void = () => undefined;
+  /** Tasks whose dependants are being resolved, oldest first (flows.ts: a cascade is a loop, not recursion). */
+  depWork: Task[] = [];
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,

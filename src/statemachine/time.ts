@@ -20,6 +20,7 @@ import {
   isTerminal,
 } from './records.js';
 import { removeSession } from './sessions.js';
+import { cancelRequested, endCancelled } from './cancel.js';
 import type { MachineState } from './state.js';
 import { bucket, ev } from './state.js';
 
@@ -82,6 +83,10 @@ function delayedReady(st: MachineState, t: Task): void {
 
 function expireLease(st: MachineState, t: Task): void {
   assert(t.state === S_LEASED, 'only a leased task is in the lease heap');
+  if (cancelRequested(t)) {
+    endCancelled(st, t, 'lease_expired', null);
+    return;
+  }
   const maxDeliveries = t.x?.maxDeliveries ?? t.q.settings.maxDeliveries;
   let dead = false;
   mut(st, t, () => {

@@ -9,6 +9,7 @@ describe('public exports', () => {
     expect(Object.keys(pkg).sort()).toEqual(
       [
         'AlreadyExistsError',
+        'CancelledError',
         'Client',
         'CoalescingTransport',
         'DeadlineExceededError',
@@ -31,6 +32,7 @@ describe('public exports', () => {
         'ResourceExhaustedError',
         'SessionExpiredError',
         'TaskFailedError',
+        'Topic',
         'TransportError',
         'UnauthenticatedError',
         'UnavailableError',

@@ -163,6 +163,7 @@ describe('worker --exec child process', () => {
     attempts: 0,
     deliveries: 0,
     leases: 1,
+    dependencies: async () => [],
   };
 
   it('gets the payload on stdin and the token in its environment', async () => {

@@ -2,7 +2,13 @@
 // request and every answer's reply decode to what was encoded, and garbage never throws.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { TASK_STATES, type Command, type TaskState } from '../../../src/protocol/commands.js';
+import {
+  TASK_STATES,
+  type Command,
+  type FlowNodeSpec,
+  type TaskSpec,
+  type TaskState,
+} from '../../../src/protocol/commands.js';
 import { ErrorCode, type ErrorDetail } from '../../../src/protocol/errors.js';
 import { DEFAULT_LIMITS } from '../../../src/protocol/limits.js';
 import { validateCommand } from '../../../src/protocol/validate.js';
@@ -98,6 +104,37 @@ const keyLimits = fc.record(
   { requiredKeys: [] },
 );
 
+/** A task with dependencies (no delay: they are exclusive). */
+const depTaskSpec = fc.record({
+  payload: bytes,
+  dependsOn: fc.uniqueArray(fc.record({ id, policy: fc.constantFrom('ignore', 'remove') }, { requiredKeys: ['id'] }), {
+    minLength: 1,
+    maxLength: 3,
+    selector: (d) => d.id,
+  }),
+});
+
+/** A flow's task: no idempotency key, delay or dependencies (a flow's edges are its children). */
+const flowTask = fc.record(
+  { payload: bytes, headers, priority: fc.integer({ min: -5, max: 5 }) },
+  { requiredKeys: ['payload'] },
+);
+const flowNode: fc.Arbitrary<unknown> = fc.letrec<{ node: unknown }>((tie) => ({
+  node: fc.record(
+    {
+      queue: name,
+      task: flowTask,
+      policy: fc.constantFrom('ignore', 'remove'),
+      children: fc.array(tie('node'), { minLength: 1, maxLength: 2 }),
+    },
+    { requiredKeys: ['queue', 'task'] },
+  ),
+})).node;
+const headerFilter = fc.oneof(
+  fc.record({ header: fc.string({ minLength: 1, maxLength: 8 }), equals: text }),
+  fc.record({ header: fc.string({ minLength: 1, maxLength: 8 }), prefix: text }),
+);
+
 const settings = fc.record(
   {
     leaseMs: fc.integer({ min: 1, max: DEFAULT_LIMITS.leaseMsMax }),
@@ -133,6 +170,14 @@ const settings = fc.record(
 
 /** Raw commands of every client type; validateCommand then gives the canonical form the SDK sends. */
 const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = {
+  flow: fc.record({ type: fc.constant('flow'), root: flowNode }),
+  cancelFlow: fc.record({ type: fc.constant('cancelFlow'), id }),
+  bindTopic: fc.record(
+    { type: fc.constant('bindTopic'), topic: name, queue: name, filter: fc.array(headerFilter, { maxLength: 3 }) },
+    { requiredKeys: ['type', 'topic', 'queue'] },
+  ),
+  unbindTopic: fc.record({ type: fc.constant('unbindTopic'), topic: name, queue: name }),
+  publish: fc.record({ type: fc.constant('publish'), topic: name, task: flowTask }),
   openSession: fc.record({
     type: fc.constant('openSession'),
     timeoutMs: opt(fc.integer({ min: 1000, max: 3_600_000 })),
@@ -148,7 +193,10 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
   enqueue: fc.record({
     type: fc.constant('enqueue'),
     queue: name,
-    tasks: fc.array(taskSpec, { minLength: 1, maxLength: 3 }),
+    tasks: fc.array(fc.oneof({ arbitrary: taskSpec, weight: 4 }, { arbitrary: depTaskSpec, weight: 1 }), {
+      minLength: 1,
+      maxLength: 3,
+    }),
   }),
   lease: fc.record({
     type: fc.constant('lease'),
@@ -178,7 +226,7 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
     dead: opt(fc.boolean()),
   }),
   release: fc.record({ type: fc.constant('release'), id, token: id, holdMs: opt(ms) }),
-  cancel: fc.record({ type: fc.constant('cancel'), id }),
+  cancel: fc.record({ type: fc.constant('cancel'), id, running: opt(fc.boolean()) }),
   promote: fc.record({ type: fc.constant('promote'), id }),
   update: fc.record({
     type: fc.constant('update'),
@@ -252,11 +300,17 @@ function canonical(raw: unknown): Command | null {
   const checked = validateCommand(defined(raw), DEFAULT_LIMITS);
   if (!checked.ok) return null;
   const cmd = checked.value;
-  if (cmd.type === 'enqueue') {
-    for (const t of cmd.tasks) if (t.headers !== undefined && Object.keys(t.headers).length === 0) delete t.headers;
-  }
-  if (cmd.type === 'upsertSchedule' && cmd.task.headers !== undefined && Object.keys(cmd.task.headers).length === 0)
-    delete cmd.task.headers;
+  const noEmptyHeaders = (t: TaskSpec): void => {
+    if (t.headers !== undefined && Object.keys(t.headers).length === 0) delete t.headers;
+  };
+  const walk = (n: FlowNodeSpec): void => {
+    noEmptyHeaders(n.task);
+    n.children?.forEach(walk);
+  };
+  if (cmd.type === 'enqueue') cmd.tasks.forEach(noEmptyHeaders);
+  if (cmd.type === 'publish') noEmptyHeaders(cmd.task);
+  if (cmd.type === 'flow') walk(cmd.root);
+  if (cmd.type === 'upsertSchedule') noEmptyHeaders(cmd.task);
   return cmd;
 }
 
@@ -345,7 +399,15 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
   }),
   nack: fc.record({ state, runAtMono: nat, deadLetterId: id, index }, { requiredKeys: ['state', 'index'] }),
   release: stateAnswer,
-  cancel: stateAnswer,
+  cancel: fc.record({ state, index, cancelRequested: fc.constant(true) }, { requiredKeys: ['state', 'index'] }),
+  flow: fc.record({ ids: fc.array(id, { maxLength: 3 }), index }),
+  cancelFlow: fc.record({ cancelled: fc.nat({ max: 1000 }), cancelRequested: fc.nat({ max: 1000 }), index }),
+  bindTopic: done,
+  unbindTopic: done,
+  publish: fc.record({
+    items: fc.array(fc.record({ queue: name, id, deduplicated: fc.boolean() }), { maxLength: 3 }),
+    index,
+  }),
   promote: stateAnswer,
   update: stateAnswer,
   redrive: fc.record({ ids: fc.array(id, { maxLength: 3 }), index }),
@@ -364,7 +426,10 @@ describe('protocol - wire contract', () => {
       expect(COMMAND_OF_METHOD.get(wire.method)).toBe(type);
       if (wire.field !== null) expect(COMMAND_OF_SUBMIT_FIELD.get(wire.field)).toBe(type);
     }
-    expect(COMMAND_OF_SUBMIT_FIELD.size).toBe(CLIENT_COMMAND_TYPES.length - 1); // openSession is unary only
+    // openSession and the workflow / fan-out commands are unary only.
+    const unaryOnly = CLIENT_COMMAND_TYPES.filter((t) => COMMAND_WIRE[t].field === null);
+    expect(unaryOnly.sort()).toEqual(['bindTopic', 'cancelFlow', 'flow', 'openSession', 'publish', 'unbindTopic']);
+    expect(COMMAND_OF_SUBMIT_FIELD.size).toBe(CLIENT_COMMAND_TYPES.length - unaryOnly.length);
   });
 
   for (const type of CLIENT_COMMAND_TYPES) {

@@ -50,6 +50,11 @@ const MAY: Record<string, Role[] | 'any'> = {
   TriggerSchedule: ['admin'],
   GetSchedule: ['reader', 'admin'],
   ListSchedules: ['reader', 'admin'],
+  Flow: ['producer'],
+  CancelFlow: ['admin'],
+  BindTopic: ['admin'],
+  UnbindTopic: ['admin'],
+  Publish: ['producer'],
 };
 
 /** A request for each method: on queue Q where the method takes one; by-id ones name a task. */
@@ -60,6 +65,13 @@ function requestFor(method: string): Obj {
       return { header, queue: Q, tasks: [{ payload: Buffer.from('x') }] };
     case 'Submit':
       return { items: [] };
+    case 'Flow':
+      return { header, root: { queue: Q, task: { payload: Buffer.from('x') } } };
+    case 'Publish':
+      return { header, topic: 't', task: { payload: Buffer.from('x') } };
+    case 'BindTopic':
+    case 'UnbindTopic':
+      return { header, topic: 't', queue: Q };
     case 'WaitFor':
       return { id: '999', timeoutMs: 1 };
     case 'OpenSession':

@@ -123,7 +123,7 @@ describe('statemachine - nack, backoff, dead letters', () => {
     expect(d.read<TaskView>({ type: 'task', id: n2.deadLetterId }).reason).toBe('redriven');
   });
 
-  it('nack dead: true dead-letters now; cancel of a leased task is FAILED_PRECONDITION', () => {
+  it('nack dead: true dead-letters now; cancel of a leased task (without running) is FAILED_PRECONDITION', () => {
     const d = new Driver();
     d.value(enq('q', [{}]));
     const [t] = d.value<Leased>(lease('q')).tasks as [LeasedTask];

@@ -105,7 +105,7 @@ describe('statemachine - probes for the driver and metrics', () => {
       { queue: 'q', state: 'dead', count: 2 },
       { queue: 'dlq', state: 'waiting', count: 2 },
     ]);
-    expect(d.sm.taskCounts()).toHaveLength(14); // every state of both queues
+    expect(d.sm.taskCounts()).toHaveLength(16); // every state of both queues
   });
 });
 

@@ -7,6 +7,8 @@ import type {
   Command,
   QueueSettingsPatch,
   CommandAnswer,
+  FlowNodeSpec,
+  HeaderFilter,
   LeasedTask,
   SessionCommand,
   TaskEvent,
@@ -42,6 +44,8 @@ export interface Tracker {
   grants: Grant[];
   sessions: { id: string; nextSeq: number; sent: Map<number, Command> }[];
   events: TaskEvent[];
+  /** Roots of the flows created so far. */
+  roots: string[];
 }
 
 const QUEUES = ['a', 'b', 'r'];
@@ -49,7 +53,7 @@ const QUEUES = ['a', 'b', 'r'];
 type Raw = { k: number; a: number; b: number; c: number; dt: number; sess: number; bytes: Uint8Array };
 
 export const rawStep: fc.Arbitrary<Raw> = fc.record({
-  k: fc.nat(21),
+  k: fc.nat(26),
   a: fc.nat(),
   b: fc.nat(),
   c: fc.nat(),
@@ -79,6 +83,7 @@ export function newTracker(): Tracker {
     grants: [],
     sessions: [],
     events: [],
+    roots: [],
   };
   const setup: Command[] = [
     {
@@ -186,7 +191,8 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
         ...(r.c % 2 === 0 ? { checkpoint: r.bytes } : {}),
       };
     case 11:
-      return r.c % 2 === 0 ? { type: 'cancel', id } : { type: 'promote', id };
+      if (r.c % 2 !== 0) return { type: 'promote', id };
+      return { type: 'cancel', id: gid, ...(r.b % 2 === 0 ? { running: true } : {}) };
     case 12:
       return {
         type: 'update',
@@ -215,8 +221,54 @@ function concretize(t: Tracker, r: Raw): Command | 'noop' | 'garbage' {
       return 'noop';
     case 20:
       return 'garbage';
-    default:
+    case 21:
       return { type: 'advanceTime' };
+    default:
+      return workflowStep(t, r, id, queue);
+  }
+}
+
+const POLICIES = ['fail', 'ignore', 'remove'] as const;
+
+/** Workflows and fan-out (docs/workflows.md): dependencies, flows, cancelFlow, topics. */
+function workflowStep(t: Tracker, r: Raw, id: string, queue: string): Command {
+  const other = String(1 + (r.c % Math.max(1, t.maxId + 1)));
+  switch (r.k) {
+    case 22: {
+      const dependsOn = [{ id, policy: POLICIES[r.b % 3] as (typeof POLICIES)[number] }];
+      if (other !== id) dependsOn.push({ id: other, policy: POLICIES[r.c % 3] as (typeof POLICIES)[number] });
+      return { type: 'enqueue', queue, tasks: [{ payload: r.bytes, dependsOn }] };
+    }
+    case 23: {
+      const leaf = (i: number): FlowNodeSpec => ({
+        queue: QUEUES[(r.a + i) % 3] as string,
+        task: { payload: r.bytes, priority: i % 3 },
+        ...(i % 3 === 0 ? {} : { policy: POLICIES[(r.c + i) % 3] as (typeof POLICIES)[number] }),
+      });
+      const kids = Array.from({ length: 1 + (r.c % 3) }, (_, i) =>
+        i === 0 && r.b % 2 === 0 ? { ...leaf(i), children: [leaf(i + 5)] } : leaf(i),
+      );
+      return { type: 'flow', root: { ...leaf(7), children: kids } };
+    }
+    case 24:
+      return { type: 'cancelFlow', id: pick(t.roots, r.a) ?? id };
+    case 25: {
+      const topic = `t${r.a % 2}`;
+      if (r.c % 4 === 0) return { type: 'unbindTopic', topic, queue };
+      const filter: HeaderFilter[] =
+        r.c % 4 === 1 ? [] : [r.c % 4 === 2 ? { header: 'h', equals: 'x' } : { header: 'h', prefix: 'x' }];
+      return { type: 'bindTopic', topic, queue, ...(filter.length > 0 ? { filter } : {}) };
+    }
+    default:
+      return {
+        type: 'publish',
+        topic: `t${r.a % 2}`,
+        task: {
+          payload: r.bytes,
+          headers: { h: ['x', 'xy', 'z'][r.c % 3] as string },
+          ...(r.b % 3 === 0 ? { idempotencyKey: `p${r.c % 3}` } : {}),
+        },
+      };
   }
 }
 
@@ -241,6 +293,11 @@ function observe(t: Tracker, cmds: SessionCommand[], answers: CommandAnswer[]): 
     const a = ca.answer as Answer<Record<string, unknown>>;
     if (!a.ok) return;
     if (cmd.type === 'openSession') t.sessions.push({ id: a.value['session'] as string, nextSeq: 1, sent: new Map() });
+    if (cmd.type === 'flow') {
+      const ids = a.value['ids'] as string[];
+      t.roots.push(ids[0] as string);
+      for (const x of ids) t.maxId = Math.max(t.maxId, Number(x));
+    }
     for (const item of (a.value['items'] as { id?: string }[] | undefined) ?? []) {
       if (typeof item.id === 'string') t.maxId = Math.max(t.maxId, Number(item.id));
     }

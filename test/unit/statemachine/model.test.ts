@@ -41,7 +41,7 @@ type Op =
   | { k: 'nack'; pick: number; tok: number; mode: number; delayMs: number }
   | { k: 'release'; pick: number; tok: number }
   | { k: 'extend'; pick: number; tok: number; leaseMs: number; cp: boolean }
-  | { k: 'cancel'; pick: number }
+  | { k: 'cancel'; pick: number; running: boolean }
   | { k: 'promote'; pick: number }
   | { k: 'pause'; q: number; on: boolean }
   | { k: 'redrive'; q: number; pick: number; mode: number }
@@ -126,7 +126,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
       cp: fc.boolean(),
     }),
   },
-  { weight: 1, arbitrary: fc.record({ k: fc.constant('cancel' as const), pick: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ k: fc.constant('cancel' as const), pick: fc.nat(), running: fc.boolean() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('promote' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('pause' as const), q: fc.nat(1), on: fc.boolean() }) },
   {
@@ -228,7 +228,11 @@ function concretize(w: World, op: Op): Command {
       return cmd;
     }
     case 'cancel':
-      return { type: 'cancel', id: String(pickFrom(m.tasks, op.pick)?.id ?? 1) };
+      return {
+        type: 'cancel',
+        id: String(pickFrom(m.tasks, op.pick)?.id ?? 1),
+        ...(op.running ? { running: true } : {}),
+      };
     case 'promote':
       return { type: 'promote', id: String(pickFrom(m.tasks, op.pick)?.id ?? 1) };
     case 'pause':

@@ -38,6 +38,8 @@ export interface MTask {
   deadLetterId?: number;
   redrivenFrom?: number;
   redrivenTo?: number;
+  /** Leased and its cancel requested: the attempt's end makes it cancelled. */
+  cancelReq?: boolean;
 }
 
 interface MQueue {
@@ -127,6 +129,11 @@ export class Model {
   }
 
   private expireLease(t: MTask): void {
+    if (t.cancelReq === true) {
+      Object.assign(this.lastAttempt(t), { end: 'lease_expired' });
+      this.terminal(t, 'cancelled', 'cancelled');
+      return;
+    }
     t.deliveries++;
     Object.assign(this.lastAttempt(t), { end: 'lease_expired' });
     if (t.deliveries >= this.q(t).settings.maxDeliveries) this.terminal(t, 'dead', 'max_deliveries');
@@ -242,7 +249,7 @@ export class Model {
       case 'extend':
         return this.extend(cmd);
       case 'cancel':
-        return this.cancel(cmd.id);
+        return this.cancel(cmd.id, cmd.running === true);
       case 'promote':
         return this.promote(cmd.id);
       case 'redrive':
@@ -347,9 +354,19 @@ export class Model {
     return t;
   }
 
+  /** A cancel-requested attempt ended, however: the task is cancelled. */
+  private endCancelled(t: MTask, end: string, error: string | null): Answer {
+    const answer = { state: 'cancelled' };
+    Object.assign(this.lastAttempt(t), { end, error, answer });
+    if (error !== null) t.lastError = error;
+    this.terminal(t, 'cancelled', 'cancelled');
+    return ok(answer);
+  }
+
   private ack(id: string, token: string): Answer {
     const t = this.check(id, token, 'acked');
     if ('ok' in t) return t;
+    if (t.cancelReq === true) return this.endCancelled(t, 'acked', null);
     const answer = { state: 'completed' };
     Object.assign(this.lastAttempt(t), { end: 'acked', answer });
     this.terminal(t, 'completed', 'acked');
@@ -359,6 +376,7 @@ export class Model {
   private nack(cmd: Extract<Command, { type: 'nack' }>): Answer {
     const t = this.check(cmd.id, cmd.token, 'nacked');
     if ('ok' in t) return t;
+    if (t.cancelReq === true) return this.endCancelled(t, 'nacked', cmd.error ?? null);
     const q = this.q(t);
     t.attempts++;
     if (cmd.error !== undefined) t.lastError = cmd.error;
@@ -382,6 +400,7 @@ export class Model {
   private release(id: string, token: string): Answer {
     const t = this.check(id, token, 'released');
     if ('ok' in t) return t;
+    if (t.cancelReq === true) return this.endCancelled(t, 'released', null);
     const answer = { state: 'waiting' };
     Object.assign(this.lastAttempt(t), { end: 'released', answer });
     this.toWaiting(t);
@@ -391,6 +410,7 @@ export class Model {
   private extend(cmd: Extract<Command, { type: 'extend' }>): Answer {
     const t = this.check(cmd.id, cmd.token, null);
     if ('ok' in t) return t;
+    if (t.cancelReq === true) return fail('CANCELLED', { reason: 'cancelled' });
     const leaseMs = cmd.leaseMs ?? (t.leaseMsCur as number);
     t.leaseMsCur = leaseMs;
     t.due = this.mono + leaseMs;
@@ -398,10 +418,14 @@ export class Model {
     return ok({ deadlineMono: t.due });
   }
 
-  private cancel(id: string): Answer {
+  private cancel(id: string, running: boolean): Answer {
     const t = this.task(Number(id));
     if (t === undefined) return fail('NOT_FOUND');
-    if (t.state === 'leased') return fail('FAILED_PRECONDITION', { reason: 'task_leased' });
+    if (t.state === 'leased' && !running) return fail('FAILED_PRECONDITION', { reason: 'task_leased' });
+    if (t.state === 'leased') {
+      t.cancelReq = true;
+      return ok({ state: 'leased', cancelRequested: true });
+    }
     if (TERMINAL.includes(t.state)) return fail('FAILED_PRECONDITION', { reason: 'task_terminal' });
     this.terminal(t, 'cancelled', 'cancelled');
     return ok({ state: 'cancelled' });
