@@ -2,7 +2,8 @@
 // its storage id, so a later wipe is detected), learns how to dial the members, catches up from the
 // leader (snapshot and log, as any follower), then asks to be promoted once it has caught up. It
 // runs in the background of a started node and ends once the node is a voter (or the node stops).
-// A restart with --join and a data dir that is already a voter's does nothing.
+// A restart with --join and a data dir that is already a voter's does nothing. A wiped node started
+// with --join under its old id waits until the old identity is removed, then joins anew.
 import type { RaftNode } from '../raft/node.js';
 import { AdminCallError, adminCall } from './admin-client.js';
 import type { MembersAdmin } from './admin-members.js';
@@ -32,6 +33,7 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
   const { config, raft, log } = d;
   const addresses = config.join;
   let asked = false;
+  let waiting = false;
   while (!d.members.isStopped) {
     const state = stateOf(raft);
     if (state === 'voter' || (state === 'learner' && asked && config.joinAs === 'learner')) {
@@ -67,9 +69,21 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
       }
     } catch (err) {
       const code = err instanceof AdminCallError ? err.code : 'ERROR';
-      if (code === 'CLUSTER_MISMATCH' || code === 'ID_EXISTS' || code === 'INVALID_ARGUMENT') {
+      if (code === 'CLUSTER_MISMATCH' || code === 'INVALID_ARGUMENT') {
         log.error({ err: (err as Error).message }, 'the cluster refused to add this node; not retrying');
         return false;
+      }
+      if (code === 'ID_EXISTS') {
+        // Our id is a member with another storage id (this data dir was wiped): once an operator
+        // removes the old identity (raftq members remove), the next attempt adds us anew.
+        if (!waiting)
+          log.error(
+            { err: (err as Error).message },
+            'this id is a member with another storage id: waiting until an operator removes the old identity (raftq members remove)',
+          );
+        waiting = true;
+        await new Promise((r) => setTimeout(r, 1_000));
+        continue;
       }
       // A voter already (a promote that raced), or the cluster is busy: look again shortly.
       if (code !== 'NOT_A_LEARNER') log.warn({ err: (err as Error).message }, 'joining: will retry');

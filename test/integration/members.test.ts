@@ -118,6 +118,35 @@ describe('membership changes under load', () => {
   });
 });
 
+describe('a wiped member under its old id', () => {
+  it('started with --join, waits (ID_EXISTS) until the old identity is removed, then joins anew', async () => {
+    tc = await startGrowable(3, 3);
+    const c = tc.cluster;
+    const leader = await waitForLeader(c);
+    await waitFor(
+      async () => ((await statusOf(c, leader))?.members.every((m) => m.address !== '') ? true : undefined),
+      10_000,
+      'the bootstrap membership to be bound',
+    );
+    const load = new Load(client(c.servers), 'rejoin');
+    await load.progress(50);
+    const x = tc.founders.find((id) => id !== leader) as string;
+    await c.kill(x);
+    rmSync(c.spec(x).dataDir, { recursive: true, force: true });
+    tc.startJoiner(x);
+    await waitLine(tc, x, /waiting until an operator removes the old identity/);
+    const r = await members(tc, ['remove', x]);
+    expect(r.code, r.stderr).toBe(0);
+    await waitLine(tc, x, /joined the cluster: a voter/, 30_000);
+    await waitVoters(c, tc.founders, tc.founders);
+    await load.progress(50);
+    await load.stop();
+    expect(await load.lost(client(c.servers))).toEqual([]);
+    await waitApplied(c, tc.founders, (await statusOf(c, leader))?.commitIndex ?? 0);
+    expect(await assertDigestsAgree(c, tc.founders)).toBeGreaterThan(0);
+  });
+});
+
 describe('refusals', () => {
   it('answers each unsafe or impossible request with a typed error', async () => {
     expect(operations).toContain('raftq members add n4 --address 10.0.0.4:7001 --peer-address 10.0.0.4:7101');

@@ -404,12 +404,14 @@ export async function snapshotEpisode(ctx: NemesisContext): Promise<void> {
 // ---------------------------------------------------------------- membership (F9)
 
 /**
- * A follower is removed from the membership (raftq members remove), killed, its data dir wiped, then
+ * A follower (or, one time in three or so, the leader) is removed from the membership (raftq members
+ * remove), killed, its data dir wiped, then
  * started with --join: it comes back as a learner under a new storage id, catches up (snapshot and
  * log) and is promoted. If the removal is refused (NO_QUORUM under other faults), it is only killed.
  */
 export async function memberEpisode(ctx: NemesisContext): Promise<void> {
-  const id = await followerOf(ctx);
+  // Now and then the leader itself (C12's first half): it hands leadership over, then is removed.
+  const id = ctx.rng.next() < 0.3 ? await leaderOr(ctx) : await followerOf(ctx);
   let removed = 'not asked';
   await episode(
     ctx,
