@@ -125,7 +125,9 @@ export async function startNode(
     const { peerServer, heard } = await startPeerServer(config, driver, core);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
+    const limiter = new ClientRateLimiter(config.clientLimits);
     const admin = buildAdmin(core, observer, peerServer, heard, {
+      limited: () => limiter.refusals(),
       client: () => clientServer,
       controls: {
         ...(faults ? faultControls(faults) : {}),
@@ -136,7 +138,7 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, driver, log, core);
+    const client = await startClientService(config, driver, log, { ...core, limiter });
     clientServer = client;
     driver.start();
     const identity = core.ns.identity;
@@ -186,7 +188,11 @@ function buildAdmin(
   observer: MetricsRefresher,
   peerServer: PeerServer,
   heard: Map<string, number>,
-  more: { client: () => ClientServer | null; controls: NonNullable<AdminSource['controls']> },
+  more: {
+    client: () => ClientServer | null;
+    limited: () => Record<string, number>;
+    controls: NonNullable<AdminSource['controls']>;
+  },
 ): AdminHttp {
   const { driver } = core;
   return new AdminHttp(
@@ -197,7 +203,8 @@ function buildAdmin(
       refreshMetrics: () => {
         observer.refresh();
         const calls = more.client()?.metrics();
-        refreshSecurityMetrics(observer.metrics, peerServer.metrics().unauthenticatedCount, calls?.authFailures ?? {});
+        const peerRefused = peerServer.metrics().unauthenticatedCount;
+        refreshSecurityMetrics(observer.metrics, peerRefused, calls?.authFailures ?? {}, more.limited());
       },
       ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
       console: new ConsoleHttp({
@@ -441,14 +448,14 @@ async function startClientService(
   config: NodeConfig,
   driver: NodeDriver,
   log: Logger,
-  { auth, tls }: Pick<Core, 'auth' | 'tls'>,
+  { auth, tls, limiter }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter },
 ): Promise<ClientServer> {
   const server = await ClientServer.start({
     address: formatHostPort(config.listen),
     executor: driver,
     auth,
     ...(tls ? { credentials: tls.client } : {}),
-    interceptors: [new ClientRateLimiter(config.clientLimits).interceptor()],
+    interceptors: [limiter.interceptor()],
   });
   log.info(
     {
