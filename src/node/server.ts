@@ -125,7 +125,7 @@ export async function startNode(
     const { peerServer, heard } = await startPeerServer(config, driver, core);
     started.push(() => peerServer.close());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
-    const limiter = new ClientRateLimiter(config.clientLimits);
+    const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
     const admin = buildAdmin(core, observer, peerServer, heard, {
       limited: () => limiter.refusals(),
       client: () => clientServer,
