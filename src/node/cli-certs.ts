@@ -25,7 +25,11 @@ export function withLimitFlags(cmd: Command): Command {
   return cmd
     .option('--limit-session-opens-per-sec <n>', 'session opens per second per client address and token (0: off; 200)')
     .option('--limit-requests-per-sec <n>', 'calls per second per token, or per address without one (0: off, default)')
-    .option('--limit-calls-in-flight-per-address <n>', 'calls in flight per client address (0: off, default)');
+    .option('--limit-calls-in-flight-per-address <n>', 'calls in flight per client address (0: off, default)')
+    .option(
+      '--limit-token-checks-per-sec <n>',
+      'scrypt checks of tokens not yet proven, per client address (0: off; 20)',
+    );
 }
 
 interface DevOptions {

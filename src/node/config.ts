@@ -93,6 +93,7 @@ export const SETTINGS = {
   limitSessionOpensPerSec: { env: 'RAFTQ_LIMIT_SESSION_OPENS_PER_SEC', required: false },
   limitRequestsPerSec: { env: 'RAFTQ_LIMIT_REQUESTS_PER_SEC', required: false },
   limitCallsInFlightPerAddress: { env: 'RAFTQ_LIMIT_CALLS_IN_FLIGHT_PER_ADDRESS', required: false },
+  limitTokenChecksPerSec: { env: 'RAFTQ_LIMIT_TOKEN_CHECKS_PER_SEC', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -281,6 +282,7 @@ function clientLimits(raw: RawSettings): ClientLimits {
     sessionOpensPerSec: int('limitSessionOpensPerSec', CLIENT_LIMIT_DEFAULTS.sessionOpensPerSec),
     requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULTS.requestsPerSec),
     callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULTS.callsInFlightPerAddress),
+    tokenChecksPerSec: int('limitTokenChecksPerSec', CLIENT_LIMIT_DEFAULTS.tokenChecksPerSec),
   };
 }
 

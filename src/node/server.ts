@@ -138,7 +138,9 @@ export async function startNode(
     const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log });
     started.push(() => members.stop());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
+    const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
     const admin = buildAdmin(core, observer, peerServer, heard, {
+      limited: () => limiter.refusals(),
       client: () => clientServer,
       routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
       forward,
@@ -151,7 +153,7 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, forward.executor, log, core);
+    const client = await startClientService(config, forward.executor, log, { ...core, limiter });
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -247,6 +249,7 @@ function buildAdmin(
     client: () => ClientServer | null;
     forward: Forwarding;
     routes: NonNullable<AdminSource['routes']>;
+    limited: () => Record<string, number>;
     controls: NonNullable<AdminSource['controls']>;
   },
 ): AdminHttp {
@@ -259,7 +262,8 @@ function buildAdmin(
       refreshMetrics: () => {
         observer.refresh();
         const calls = more.client()?.metrics();
-        refreshSecurityMetrics(observer.metrics, peerServer.metrics().unauthenticatedCount, calls?.authFailures ?? {});
+        const peerRefused = peerServer.metrics().unauthenticatedCount;
+        refreshSecurityMetrics(observer.metrics, peerRefused, calls?.authFailures ?? {}, more.limited());
         refreshForwardMetrics(observer.metrics, more.forward.executor.metrics(), more.forward.service.metrics());
       },
       ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
@@ -519,14 +523,14 @@ async function startClientService(
   config: NodeConfig,
   driver: ClientExecutor,
   log: Logger,
-  { auth, tls }: Pick<Core, 'auth' | 'tls'>,
+  { auth, tls, limiter }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter },
 ): Promise<ClientServer> {
   const server = await ClientServer.start({
     address: formatHostPort(config.listen),
     executor: driver,
     auth,
     ...(tls ? { credentials: tls.client } : {}),
-    interceptors: [new ClientRateLimiter(config.clientLimits).interceptor()],
+    interceptors: [limiter.interceptor()],
   });
   log.info(
     {

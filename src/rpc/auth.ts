@@ -150,6 +150,20 @@ export class ClientAuth {
     };
   }
 
+  /**
+   * Whether admitting this authorization would cost a slow hash: a configured token id whose token
+   * this process has not proven yet (a wrong token for a known id costs one scrypt every time).
+   */
+  needsSlowCheck(authorization: unknown): boolean {
+    if (!this.enabled) return false;
+    const token = bearer(authorization);
+    if (token === null) return false;
+    const dot = token.lastIndexOf('.');
+    const spec = dot > 0 ? this.tokens.get(token.slice(0, dot)) : undefined;
+    if (spec === undefined) return false;
+    return this.verified.get(createHash('sha256').update(token).digest('base64url')) !== spec.id;
+  }
+
   /** Refusals per token id ('' for calls without a usable token id). */
   failureCounts(): Record<string, { unauthenticated: number; permissionDenied: number }> {
     const out: Record<string, { unauthenticated: number; permissionDenied: number }> = {};

@@ -4,7 +4,9 @@
 // room again (the SDK waits that long before it retries):
 // - session opens per second per (client address, token): each open costs a log entry;
 // - calls per second per token (per client address for calls without a token);
-// - calls in flight per client address (held lease polls and event streams included).
+// - calls in flight per client address (held lease polls and event streams included);
+// - token checks per second per client address: calls whose token would cost a slow hash (scrypt),
+//   so guessing a known token id's secret cannot eat the node's CPU.
 // Buckets are keyed by a hash of the token as presented (no scrypt here): a caller who does not hold
 // a token cannot drain its bucket, and a made-up token only fills its own. The key maps are bounded.
 import { createHash } from 'node:crypto';
@@ -19,15 +21,19 @@ export interface ClientLimits {
   requestsPerSec: number;
   /** Calls in flight at once per client address. 0: no limit. */
   callsInFlightPerAddress: number;
+  /** Calls per second per client address whose token needs a slow (scrypt) check; bursts of twice that. 0: no limit. */
+  tokenChecksPerSec: number;
 }
 
 export const CLIENT_LIMIT_DEFAULTS: ClientLimits = {
   sessionOpensPerSec: 200,
   requestsPerSec: 0,
   callsInFlightPerAddress: 0,
+  tokenChecksPerSec: 20,
 };
 
-export type LimitName = 'session_opens_per_second' | 'requests_per_second' | 'calls_in_flight_per_address';
+export type LimitName =
+  'session_opens_per_second' | 'requests_per_second' | 'calls_in_flight_per_address' | 'token_checks_per_second';
 
 /** Keys remembered per map; beyond, the least recently used is forgotten (a fresh, full bucket). */
 const KEYS_MAX = 10_000;
@@ -61,19 +67,26 @@ class Buckets {
 export class ClientRateLimiter {
   private readonly opens: Buckets | null;
   private readonly requests: Buckets | null;
+  private readonly checks: Buckets | null;
+  private readonly slowCheck: (authorization: unknown) => boolean;
   private readonly inFlight = new Map<string, number>();
   private readonly refused: Record<LimitName, number> = {
     session_opens_per_second: 0,
     requests_per_second: 0,
     calls_in_flight_per_address: 0,
+    token_checks_per_second: 0,
   };
 
+  /** `slowCheck`: whether a call's authorization would cost a slow hash (ClientAuth.needsSlowCheck). */
   constructor(
     readonly limits: ClientLimits,
-    now: () => number = () => performance.now(),
+    opts: { now?: () => number; slowCheck?: (authorization: unknown) => boolean } = {},
   ) {
+    const now = opts.now ?? ((): number => performance.now());
     this.opens = limits.sessionOpensPerSec > 0 ? new Buckets(limits.sessionOpensPerSec, now) : null;
     this.requests = limits.requestsPerSec > 0 ? new Buckets(limits.requestsPerSec, now) : null;
+    this.checks = limits.tokenChecksPerSec > 0 ? new Buckets(limits.tokenChecksPerSec, now) : null;
+    this.slowCheck = opts.slowCheck ?? ((): boolean => false);
   }
 
   /** Calls in flight from `address` (counted only under callsInFlightPerAddress). */
@@ -97,6 +110,13 @@ export class ClientRateLimiter {
     const held = this.inFlight.get(address) ?? 0;
     if (cap > 0 && held >= cap) {
       return this.refuse('calls_in_flight_per_address', `${cap} calls in flight from ${address}`, 100);
+    }
+    if (this.checks !== null && this.slowCheck(authorization)) {
+      const w = this.checks.take(address);
+      if (w > 0) {
+        const what = `over ${this.limits.tokenChecksPerSec} checks per second of tokens not yet proven, from ${address}`;
+        return this.refuse('token_checks_per_second', what, w);
+      }
     }
     const wait = this.requests?.take(token ?? `addr:${address}`) ?? 0;
     if (wait > 0) {

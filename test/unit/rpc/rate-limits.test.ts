@@ -3,6 +3,7 @@
 // applied; buckets refill with time (an injected clock) and are per token / per client address.
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
+import { ClientAuth, hashToken, newToken } from '../../../src/rpc/auth.js';
 import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { ClientRateLimiter, hostOf, type ClientLimits } from '../../../src/rpc/rate-limits.js';
@@ -17,7 +18,12 @@ afterEach(async () => {
   for (const c of cleanup.splice(0).reverse()) await c();
 });
 
-const OFF: ClientLimits = { sessionOpensPerSec: 0, requestsPerSec: 0, callsInFlightPerAddress: 0 };
+const OFF: ClientLimits = {
+  sessionOpensPerSec: 0,
+  requestsPerSec: 0,
+  callsInFlightPerAddress: 0,
+  tokenChecksPerSec: 0,
+};
 
 interface Served {
   raw: Raw;
@@ -25,10 +31,16 @@ interface Served {
   limiter: ClientRateLimiter;
 }
 
-async function serve(limits: Partial<ClientLimits>, now: () => number): Promise<Served> {
+async function serve(limits: Partial<ClientLimits>, now: () => number, auth?: ClientAuth): Promise<Served> {
   const executor = new MachineExecutor();
-  const limiter = new ClientRateLimiter({ ...OFF, ...limits }, now);
-  const server = await ClientServer.start({ address: '127.0.0.1:0', executor, interceptors: [limiter.interceptor()] });
+  const slowCheck = (a: unknown): boolean => auth?.needsSlowCheck(a) ?? false;
+  const limiter = new ClientRateLimiter({ ...OFF, ...limits }, { now, slowCheck });
+  const server = await ClientServer.start({
+    address: '127.0.0.1:0',
+    executor,
+    interceptors: [limiter.interceptor()],
+    ...(auth ? { auth } : {}),
+  });
   const Ctor = grpc.makeGenericClientConstructor(
     loadProtoFile('client.proto')[CLIENT_SERVICE] as grpc.ServiceDefinition,
     'RaftQ',
@@ -119,6 +131,24 @@ describe('rpc - client rate limits', () => {
     stream.cancel();
     await waitFor(() => limiter.inFlightOf('127.0.0.1') === 0, 'the stream released');
     expect((await call(raw, 'CreateQueue', { queue: 'q', settings: {} })).code).toBe(grpc.status.OK);
+  });
+
+  it('token checks: wrong secrets for a known id cost a bucket per address; a proven token costs nothing', async () => {
+    const good = newToken('app');
+    const auth = new ClientAuth([
+      { id: 'app', hash: await hashToken(good), grants: [{ role: 'reader', queues: '*' }] },
+    ]);
+    const { raw } = await serve({ tokenChecksPerSec: 1 }, () => 0, auth);
+    // The good token is proven once (one check), then never checked slowly again.
+    expect((await call(raw, 'ListQueues', {}, good)).code).toBe(grpc.status.OK);
+    const wrong = async (): Promise<Outcome> => call(raw, 'ListQueues', {}, `app.${'x'.repeat(43)}`);
+    expect((await wrong()).code).toBe(grpc.status.UNAUTHENTICATED);
+    const third = await wrong();
+    expect(third.code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect(third.detail).toMatchObject({ limit: 'token_checks_per_second' });
+    // Unknown ids cost no slow hash: refused UNAUTHENTICATED, never limited here.
+    expect((await call(raw, 'ListQueues', {}, 'nobody.xyz')).code).toBe(grpc.status.UNAUTHENTICATED);
+    for (let i = 0; i < 3; i++) expect((await call(raw, 'ListQueues', {}, good)).code).toBe(grpc.status.OK);
   });
 
   it('reads the host of grpc-js peer strings', () => {
