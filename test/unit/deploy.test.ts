@@ -356,7 +356,7 @@ describe('deploy/systemd', () => {
   });
 });
 
-describe('every deploy file says the ports must stay private until TLS and auth exist', () => {
+describe('every deploy file says the ports stay private unless TLS and tokens are on', () => {
   for (const f of [
     'docker/Dockerfile',
     'docker/compose.3.yml',
@@ -364,6 +364,6 @@ describe('every deploy file says the ports must stay private until TLS and auth 
     'kubernetes/raftq.yaml',
     'systemd/raftq@.service',
   ]) {
-    it(f, () => expect(read(f)).toMatch(/^#.*TLS and authentication are not built yet \(issue #14\)/m));
+    it(f, () => expect(read(f)).toMatch(/^#.*without TLS and authentication.*docs\/security\.md/m));
   }
 });
