@@ -137,15 +137,18 @@ describe('TLS on a real cluster', () => {
 
   it('refuses a plaintext client, a client without the CA, and one without a client certificate', async () => {
     const c = clientTls();
-    expect(await codeOf(client(undefined).queue('tls.jobs').stats())).toBe('UNAVAILABLE');
-    expect(await codeOf(client({}).queue('tls.jobs').stats())).toBe('UNAVAILABLE');
-    expect(
+    // Every attempt fails at the handshake until the call's deadline: the SDK reports UNAVAILABLE
+    // (no server answered) or, when the deadline fires first on a loaded machine, DEADLINE_EXCEEDED.
+    const refused = ['UNAVAILABLE', 'DEADLINE_EXCEEDED'];
+    expect(refused).toContain(await codeOf(client(undefined).queue('tls.jobs').stats()));
+    expect(refused).toContain(await codeOf(client({}).queue('tls.jobs').stats()));
+    expect(refused).toContain(
       await codeOf(
         client({ ca: c.ca as Buffer })
           .queue('tls.jobs')
           .stats(),
       ),
-    ).toBe('UNAVAILABLE');
+    );
     expect(await codeOf(client(c).queue('tls.jobs').stats())).toBe('OK');
   });
 
