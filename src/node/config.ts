@@ -5,7 +5,7 @@ import { accessSync, constants, mkdirSync, readFileSync } from 'node:fs';
 import { unknownKeyMessage } from '../client/options.js';
 import { parseTokenHash, ROLES, type Grant, type Role, type TokenSpec } from '../rpc/auth.js';
 import { readTlsBundle, TlsFileError, type TlsPaths } from '../rpc/tls.js';
-import { CLIENT_LIMIT_DEFAULTS, type ClientLimits } from '../rpc/rate-limits.js';
+import { CLIENT_LIMIT_DEFAULT_OPTIONS, type ClientLimits } from '../rpc/rate-limits.js';
 
 export class ConfigError extends Error {
   constructor(
@@ -279,10 +279,10 @@ function clientLimits(raw: RawSettings): ClientLimits {
     return v === undefined ? fallback : parseIntSetting(kebab(key), v, 0, 1_000_000);
   };
   return {
-    sessionOpensPerSec: int('limitSessionOpensPerSec', CLIENT_LIMIT_DEFAULTS.sessionOpensPerSec),
-    requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULTS.requestsPerSec),
-    callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULTS.callsInFlightPerAddress),
-    tokenChecksPerSec: int('limitTokenChecksPerSec', CLIENT_LIMIT_DEFAULTS.tokenChecksPerSec),
+    sessionOpensPerSec: int('limitSessionOpensPerSec', CLIENT_LIMIT_DEFAULT_OPTIONS.sessionOpensPerSec),
+    requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULT_OPTIONS.requestsPerSec),
+    callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULT_OPTIONS.callsInFlightPerAddress),
+    tokenChecksPerSec: int('limitTokenChecksPerSec', CLIENT_LIMIT_DEFAULT_OPTIONS.tokenChecksPerSec),
   };
 }
 

@@ -18,7 +18,7 @@ export interface FeederOptions {
   intervalMs: number;
 }
 
-export const FEEDER_DEFAULTS: FeederOptions = { lowWater: 16, batch: 64, intervalMs: 100 };
+export const FEEDER_DEFAULT_OPTIONS: FeederOptions = { lowWater: 16, batch: 64, intervalMs: 100 };
 
 /** What the feeder needs of the state machine. */
 export interface SlotSource {
@@ -38,7 +38,7 @@ export class ScheduleFeeder {
     private readonly log: DriverLogger,
     options: Partial<FeederOptions> = {},
   ) {
-    this.o = { ...FEEDER_DEFAULTS, ...options };
+    this.o = { ...FEEDER_DEFAULT_OPTIONS, ...options };
   }
 
   /**

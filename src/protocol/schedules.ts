@@ -99,7 +99,7 @@ export const SCHEDULE_SLOT_HEADER = 'x-raftq-schedule-slot';
 /** Set on runs started by triggerSchedule. */
 export const SCHEDULE_MANUAL_HEADER = 'x-raftq-schedule-manual';
 
-export const SCHEDULE_DEFAULTS = {
+export const SCHEDULE_DEFAULT_OPTIONS = {
   tz: 'UTC',
   catchUp: 'latest',
   catchUpMax: 10,
@@ -171,7 +171,7 @@ function timing<L>(c: FieldCheckers<L>, o: Obj, out: Obj): void {
     const fields = cron.trim().split(/\s+/).length;
     if (fields !== 5 && fields !== 6) c.fail('cron', 'must have 5 or 6 fields');
     out['cron'] = cron.trim().split(/\s+/).join(' ');
-    const tz = c.own(o, 'tz') ?? SCHEDULE_DEFAULTS.tz;
+    const tz = c.own(o, 'tz') ?? SCHEDULE_DEFAULT_OPTIONS.tz;
     if (typeof tz !== 'string' || !TZ.test(tz)) c.fail('tz', 'must be an IANA time zone name');
     out['tz'] = tz;
   } else {

@@ -56,7 +56,7 @@ export interface ClientServiceOptions {
   auth?: ClientAuth;
 }
 
-export const CLIENT_SERVICE_DEFAULTS = {
+export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
   defaultTimeoutMs: 10_000,
   maxTimeoutMs: 120_000,
   maxHoldMsMax: 60_000,
@@ -147,7 +147,7 @@ class ClientServiceImpl {
     const { limits, now, clock, wallNow, auth, ...rest } = options;
     this.auth = auth ?? new ClientAuth();
     this.limits = limits ?? DEFAULT_LIMITS;
-    this.opts = { ...CLIENT_SERVICE_DEFAULTS, ...rest };
+    this.opts = { ...CLIENT_SERVICE_DEFAULT_OPTIONS, ...rest };
     const base = clock ?? systemClock;
     this.clock = now === undefined ? base : { now, setTimer: base.setTimer.bind(base), random: base.random.bind(base) };
     this.wallNow = wallNow ?? systemWallNow;

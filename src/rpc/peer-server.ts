@@ -40,7 +40,7 @@ export interface PeerServerOptions {
   services?: readonly { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
 
-export const PEER_SERVER_DEFAULTS = {
+export const PEER_SERVER_DEFAULT_OPTIONS = {
   receiveMessageBytesMax: 16 * 1024 * 1024,
   snapshotChunkBytesMax: 1024 * 1024 * 1024,
   keepaliveTimeMs: 10_000,
@@ -109,7 +109,7 @@ export class PeerServer {
   }
 
   private constructor(options: PeerServerOptions) {
-    this.opts = { ...PEER_SERVER_DEFAULTS, ...options };
+    this.opts = { ...PEER_SERVER_DEFAULT_OPTIONS, ...options };
     this.server = new grpc.Server({
       'grpc.max_receive_message_length': this.opts.receiveMessageBytesMax,
       'grpc.max_send_message_length': options.services?.length ? this.opts.receiveMessageBytesMax * 16 : 1024,

@@ -52,7 +52,7 @@ export interface PeerTransportOptions {
   credentials?: (peer: NodeId) => grpc.ChannelCredentials;
 }
 
-export const PEER_TRANSPORT_DEFAULTS = {
+export const PEER_TRANSPORT_DEFAULT_OPTIONS = {
   deadlineMs: 2_000,
   snapshotDeadlineMs: 60_000,
   inflightCountMax: 64,
@@ -67,7 +67,7 @@ export const PEER_TRANSPORT_DEFAULTS = {
   keepaliveTimeoutMs: 5_000,
 } as const;
 
-type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULTS]: number } & Pick<
+type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULT_OPTIONS]: number } & Pick<
   PeerTransportOptions,
   'onPeerStatus' | 'onSnapshotSent' | 'auth' | 'credentials'
 >;
@@ -124,8 +124,8 @@ export class PeerTransport {
   private closed = false;
 
   constructor(private readonly options: PeerTransportOptions) {
-    this.settings = { ...PEER_TRANSPORT_DEFAULTS, ...withoutUndefined(options) };
-    for (const key of Object.keys(PEER_TRANSPORT_DEFAULTS) as (keyof typeof PEER_TRANSPORT_DEFAULTS)[]) {
+    this.settings = { ...PEER_TRANSPORT_DEFAULT_OPTIONS, ...withoutUndefined(options) };
+    for (const key of Object.keys(PEER_TRANSPORT_DEFAULT_OPTIONS) as (keyof typeof PEER_TRANSPORT_DEFAULT_OPTIONS)[]) {
       const value = this.settings[key];
       if (!Number.isSafeInteger(value) || value <= 0)
         throw new RangeError(`PeerTransport: ${key} must be a positive integer`);

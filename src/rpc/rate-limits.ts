@@ -25,7 +25,7 @@ export interface ClientLimits {
   tokenChecksPerSec: number;
 }
 
-export const CLIENT_LIMIT_DEFAULTS: ClientLimits = {
+export const CLIENT_LIMIT_DEFAULT_OPTIONS: ClientLimits = {
   sessionOpensPerSec: 200,
   requestsPerSec: 0,
   callsInFlightPerAddress: 0,

@@ -12,7 +12,7 @@
 
 import type { Answer, CommandOf, ScheduleView, TaskSpec } from '../protocol/index.js';
 import {
-  SCHEDULE_DEFAULTS,
+  SCHEDULE_DEFAULT_OPTIONS,
   SCHEDULE_HEADER,
   SCHEDULE_MANUAL_HEADER,
   SCHEDULE_SLOT_HEADER,
@@ -213,14 +213,14 @@ function stored(cmd: CommandOf<'upsertSchedule'>, prev: Schedule | undefined): S
   const spec: StoredSpec = {
     ...rest,
     task: { ...cmd.task, payload: copyBytes(cmd.task.payload) },
-    catchUp: cmd.catchUp ?? SCHEDULE_DEFAULTS.catchUp,
-    catchUpMax: cmd.catchUpMax ?? SCHEDULE_DEFAULTS.catchUpMax,
-    graceMs: cmd.graceMs ?? SCHEDULE_DEFAULTS.graceMs,
-    jitterMs: cmd.jitterMs ?? SCHEDULE_DEFAULTS.jitterMs,
+    catchUp: cmd.catchUp ?? SCHEDULE_DEFAULT_OPTIONS.catchUp,
+    catchUpMax: cmd.catchUpMax ?? SCHEDULE_DEFAULT_OPTIONS.catchUpMax,
+    graceMs: cmd.graceMs ?? SCHEDULE_DEFAULT_OPTIONS.graceMs,
+    jitterMs: cmd.jitterMs ?? SCHEDULE_DEFAULT_OPTIONS.jitterMs,
     // Absent: an update keeps the schedule paused or running as it is.
     paused: cmd.paused ?? prev?.spec.paused ?? false,
   };
-  if (spec.cron !== undefined && spec.tz === undefined) spec.tz = SCHEDULE_DEFAULTS.tz;
+  if (spec.cron !== undefined && spec.tz === undefined) spec.tz = SCHEDULE_DEFAULT_OPTIONS.tz;
   return spec;
 }
 

@@ -1,5 +1,5 @@
 // Power loss of every node at once, right after acknowledgements (issue #4, docs/design.md §1.1). The
-// storage fault layer (RAFTQ_TEST_STORAGE_FAULTS) turns SIGUSR2 into "drop every write whose fsync had
+// storage fault layer (RAFTQ_TEST_DISK_FAULT_MODE) turns SIGUSR2 into "drop every write whose fsync had
 // not completed, then SIGKILL". After a restart nothing acknowledged may be missing; with the group
 // commit's `sync: true` dropped (=drop-sync) the same check must report the loss.
 import { describe, expect, it } from 'vitest';
@@ -15,7 +15,7 @@ const ACKS_BEFORE_CUT = 100;
 
 /** Producers run until `ACKS_BEFORE_CUT` acknowledgements, then every node loses power in the same tick. */
 async function ackThenPowerCut(mode: '1' | 'drop-sync'): Promise<{ acked: number; bad: string[] }> {
-  const tc = await fx.start(3, { execArgv: TEST_HOOKS_EXEC_ARGV, env: { RAFTQ_TEST_STORAGE_FAULTS: mode } });
+  const tc = await fx.start(3, { execArgv: TEST_HOOKS_EXEC_ARGV, env: { RAFTQ_TEST_DISK_FAULT_MODE: mode } });
   const t = tc;
   await waitForLeader(t.cluster);
   const client = fx.track(new Client({ servers: t.cluster.servers, timeoutMs: 20_000 }));

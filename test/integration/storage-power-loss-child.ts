@@ -7,7 +7,7 @@ import { EntryType } from '../../src/raft/types.js';
 const dir = process.argv[2];
 if (dir === undefined) throw new Error('usage: storage-power-loss-child <dataDir>');
 const wrapKv = faultLayerFromEnv();
-if (wrapKv === undefined) throw new Error('RAFTQ_TEST_STORAGE_FAULTS must be set');
+if (wrapKv === undefined) throw new Error('RAFTQ_TEST_DISK_FAULT_MODE must be set');
 const store = await DurableStore.open(dir, { clusterId: 'power-loss', wrapKv });
 await store.recover();
 process.stdout.write('ready\n');

@@ -17,7 +17,7 @@ afterEach(async () => {
 /** Runs the child until it acknowledged `acksMin` entries, cuts its power, waits for it to die. */
 async function runAndPowerFail(dir: string, mode: string, acksMin: number): Promise<number[]> {
   const child = spawn(process.execPath, ['--import', 'tsx', CHILD, dir], {
-    env: { ...process.env, RAFTQ_TEST_STORAGE_FAULTS: mode },
+    env: { ...process.env, RAFTQ_TEST_DISK_FAULT_MODE: mode },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const acked: number[] = [];

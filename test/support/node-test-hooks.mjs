@@ -1,7 +1,7 @@
 // Test launcher preload for real node processes (`node --import <this file> bin/raftq.js start ...`):
 // installs the test-only fault hooks before the CLI runs. The production binary never reads these
 // variables.
-//   RAFTQ_TEST_STORAGE_FAULTS=1|drop-sync  the storage fault layer (SIGUSR2 = power cut; drop-sync
+//   RAFTQ_TEST_DISK_FAULT_MODE=1|drop-sync  the storage fault layer (SIGUSR2 = power cut; drop-sync
 //                                          also drops every sync flag: a planted bug)
 //   RAFTQ_TEST_CLOCK=1                     a clock the admin port can skew
 // The modules are loaded from the build the node runs (<root>/bin/raftq.js -> <root>/dist), so a

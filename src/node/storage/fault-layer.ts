@@ -209,18 +209,18 @@ export class FaultLayer implements KvStore {
 }
 
 /** Environment switch for real node processes under the jepsen-like suite (never set in production). */
-export const FAULTS_ENV = 'RAFTQ_TEST_STORAGE_FAULTS';
+export const DISK_FAULT_ENV = 'RAFTQ_TEST_DISK_FAULT_MODE';
 
 const armed = new Set<FaultLayer>();
 let signalInstalled = false;
 
 /**
- * With RAFTQ_TEST_STORAGE_FAULTS set (=drop-sync: also drop every sync flag), returns a wrapKv that
+ * With RAFTQ_TEST_DISK_FAULT_MODE set (=drop-sync: also drop every sync flag), returns a wrapKv that
  * puts a FaultLayer under the store and arms SIGUSR2 as "power cut": every layer of this process
  * loses its unsynced writes, then the process kills itself with SIGKILL. Otherwise undefined.
  */
 export function faultLayerFromEnv(env: NodeJS.ProcessEnv = process.env): ((kv: KvStore) => FaultLayer) | undefined {
-  const mode = env[FAULTS_ENV];
+  const mode = env[DISK_FAULT_ENV];
   if (mode === undefined || mode === '') return undefined;
   if (!signalInstalled) {
     signalInstalled = true;

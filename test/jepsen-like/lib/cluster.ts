@@ -35,7 +35,7 @@ export interface JepsenClusterOptions {
   heartbeatMs?: number;
   electionTicks?: number;
   snapshotEvery?: number;
-  /** RAFTQ_TEST_STORAGE_FAULTS value: '1' (fault layer) or 'drop-sync' (planted bug). */
+  /** RAFTQ_TEST_DISK_FAULT_MODE value: '1' (fault layer) or 'drop-sync' (planted bug). */
   storageFaults?: string;
   factory?: ClusterFactory;
   /** Receives harness events (one line each). */
@@ -95,7 +95,7 @@ export class JepsenCluster {
       ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
       // The test launcher preload reads these; the production binary does not.
       execArgv: TEST_HOOKS_EXEC_ARGV,
-      env: { RAFTQ_TEST_STORAGE_FAULTS: opts.storageFaults ?? '1', RAFTQ_TEST_CLOCK: '1' },
+      env: { RAFTQ_TEST_DISK_FAULT_MODE: opts.storageFaults ?? '1', RAFTQ_TEST_CLOCK: '1' },
       perNode: (spec: LocalNodeSpec) => ({
         args: [...(peerArgs.get(spec.id) ?? []), ...(hook.self?.joinArgs.get(spec.id) ?? [])],
       }),

@@ -12,7 +12,7 @@ export type PlantName = (typeof plantNames)[number];
 
 export interface Plant {
   name: PlantName;
-  /** RAFTQ_TEST_STORAGE_FAULTS for the nodes. */
+  /** RAFTQ_TEST_DISK_FAULT_MODE for the nodes. */
   storageFaults: string;
   /** The fault schedule that exposes it when the run names none. */
   defaultSpec: { nemesis?: string; schedule?: string };
