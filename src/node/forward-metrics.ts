@@ -3,6 +3,7 @@
 import { Counter, Gauge } from 'prom-client';
 import type { ForwardingMetrics } from '../rpc/forward.js';
 import type { ForwardServiceMetrics } from '../rpc/forward-server.js';
+import { syncTo } from './counter-sync.js';
 import type { NodeMetrics } from './metrics.js';
 
 interface ForwardRegistry {
@@ -12,8 +13,6 @@ interface ForwardRegistry {
 }
 
 const made = new WeakMap<NodeMetrics, ForwardRegistry>();
-const seen = new WeakMap<Counter<string>, Map<string, number>>();
-
 function registry(m: NodeMetrics): ForwardRegistry {
   let r = made.get(m);
   if (r === undefined) {
@@ -39,17 +38,6 @@ function registry(m: NodeMetrics): ForwardRegistry {
     made.set(m, r);
   }
   return r;
-}
-
-/** Brings a counter up to a cumulative total kept elsewhere. */
-function syncTo(c: Counter<string>, total: number, labels: Record<string, string>): void {
-  let m = seen.get(c);
-  if (m === undefined) seen.set(c, (m = new Map()));
-  const key = JSON.stringify(labels);
-  const before = m.get(key) ?? 0;
-  if (!m.has(key)) c.inc(labels, 0);
-  if (total > before) c.inc(labels, total - before);
-  m.set(key, Math.max(before, total));
 }
 
 /** On each scrape: the forwarding executor's and the forward service's counts. */

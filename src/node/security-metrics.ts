@@ -2,6 +2,7 @@
 // missing or wrong MAC, client calls refused by authentication or authorisation, per token id
 // (never the token itself), and client calls refused by a per-client limit, per limit.
 import { Counter } from 'prom-client';
+import { syncTo } from './counter-sync.js';
 import type { NodeMetrics } from './metrics.js';
 
 export interface SecurityMetrics {
@@ -37,19 +38,6 @@ export function securityMetrics(m: NodeMetrics): SecurityMetrics {
     made.set(m, s);
   }
   return s;
-}
-
-/** Cumulative counts kept by the servers, already turned into counter increments (per label set). */
-const seen = new WeakMap<Counter<string>, Map<string, number>>();
-
-function syncTo(c: Counter<string>, total: number, labels: Record<string, string> = {}): void {
-  let m = seen.get(c);
-  if (m === undefined) seen.set(c, (m = new Map()));
-  const key = JSON.stringify(labels);
-  const before = m.get(key) ?? 0;
-  if (!m.has(key)) c.inc(labels, 0);
-  if (total > before) c.inc(labels, total - before);
-  m.set(key, Math.max(before, total));
 }
 
 /** On each scrape: the peer server's MAC refusals and the client service's auth refusals per token id. */

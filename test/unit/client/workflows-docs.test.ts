@@ -1,26 +1,13 @@
 // Runs every ```ts example of docs/workflows.md against an in-process node (client service over a
 // real state machine): a fan-in flow, a fan-out through a topic, cancelling a running task.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientServer } from '../../../src/rpc/client-service.js';
-import { runExample, tsExamples } from '../examples.js';
+import { describe, expect, it } from 'vitest';
+import { runExample, serveExamples, tsExamples } from '../examples.js';
 import { MachineExecutor } from './machine-executor.js';
 
 const examples = tsExamples(readFileSync(new URL('../../../docs/workflows.md', import.meta.url), 'utf8'));
 
-let server: ClientServer;
-const savedServers = process.env['RAFTQ_SERVERS'];
-
-beforeAll(async () => {
-  server = await ClientServer.start({ address: '127.0.0.1:0', executor: new MachineExecutor() });
-  process.env['RAFTQ_SERVERS'] = server.address;
-});
-
-afterAll(async () => {
-  if (savedServers === undefined) delete process.env['RAFTQ_SERVERS'];
-  else process.env['RAFTQ_SERVERS'] = savedServers;
-  await server.close();
-});
+serveExamples(() => new MachineExecutor());
 
 describe('docs/workflows.md examples', () => {
   it('has the fan-in flow, the fan-out and the cancel examples', () => {

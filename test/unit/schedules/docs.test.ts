@@ -1,13 +1,12 @@
 // Runs every ```ts example of docs/schedules.md against an in-process node (client service over a
 // real state machine) whose "leader" refills schedule slots with the real ScheduleFeeder.
 import { readFileSync } from 'node:fs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ScheduleFeeder } from '../../../src/node/schedule-feeder.js';
 import type { SessionCommand } from '../../../src/protocol/index.js';
 import type { ExecuteOptions, ExecuteResult } from '../../../src/rpc/executor.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
 import { MachineExecutor } from '../client/machine-executor.js';
-import { runExample, tsExamples } from '../examples.js';
+import { runExample, serveExamples, tsExamples } from '../examples.js';
 
 const examples = tsExamples(readFileSync(new URL('../../../docs/schedules.md', import.meta.url), 'utf8'));
 const silent = { info: () => undefined, warn: () => undefined, error: () => undefined };
@@ -28,19 +27,7 @@ class LeaderExecutor extends MachineExecutor {
   }
 }
 
-let server: ClientServer;
-const savedServers = process.env['RAFTQ_SERVERS'];
-
-beforeAll(async () => {
-  server = await ClientServer.start({ address: '127.0.0.1:0', executor: new LeaderExecutor() });
-  process.env['RAFTQ_SERVERS'] = server.address;
-});
-
-afterAll(async () => {
-  if (savedServers === undefined) delete process.env['RAFTQ_SERVERS'];
-  else process.env['RAFTQ_SERVERS'] = savedServers;
-  await server.close();
-});
+serveExamples(() => new LeaderExecutor());
 
 describe('docs/schedules.md examples', () => {
   it('has the daily job in Europe/Paris', () => {
