@@ -116,7 +116,8 @@ export class CoalescingTransport implements Transport {
     const held = method === 'Lease' && typeof request['maxHoldMs'] === 'number' && request['maxHoldMs'] > 0;
     if (field === undefined) return this.inner.call(address, method, request, timeoutMs, signal);
     const bytes = estimateBytes(request, 0);
-    if (held || this.closed || bytes > this.maxBytes || !this.submitKnown(address)) {
+    const streamed = this.streamed(address);
+    if ((held && !streamed) || this.closed || bytes > this.maxBytes || !this.submitKnown(address)) {
       this.counters.unaryCalls += 1;
       return this.inner.call(address, method, request, timeoutMs, signal);
     }
@@ -137,12 +138,20 @@ export class CoalescingTransport implements Transport {
         detach: () => undefined,
       };
       if (signal !== undefined) this.watch(signal, p);
-      this.enlist(address, p);
+      // A held lease must not hold the others' answers: it goes alone, at once.
+      if (held) {
+        p.batch = { address, items: [p], bytes, abort: null };
+        this.send(p.batch);
+      } else this.enlist(address, p);
     });
   }
 
   stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void {
     return this.inner.stream(address, method, request, handlers);
+  }
+
+  streamsSubmit(address: string): boolean {
+    return this.streamed(address);
   }
 
   close(): void {
@@ -180,6 +189,11 @@ export class CoalescingTransport implements Transport {
       this.watched.delete(signal);
       signal.removeEventListener('abort', onAbort);
     };
+  }
+
+  /** Submits to `address` ride a stream: a one-command Submit costs less than its own unary call. */
+  private streamed(address: string): boolean {
+    return this.inner.streamsSubmit?.(address) === true;
   }
 
   private submitKnown(address: string): boolean {
@@ -229,7 +243,7 @@ export class CoalescingTransport implements Transport {
     batch.items = items;
     const first = items[0];
     if (first === undefined) return;
-    if (items.length === 1) return this.sendUnary(batch.address, first);
+    if (items.length === 1 && !this.streamed(batch.address)) return this.sendUnary(batch.address, first);
     const now = this.clock.now();
     const end = Math.max(...items.map((p) => p.end));
     // The Submit lives until the latest deadline; each earlier one fails its own caller on time

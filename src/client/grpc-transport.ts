@@ -18,6 +18,10 @@ import {
   type StreamMethod,
   type Transport,
 } from './transport.js';
+import { SubmitPipe } from './submit-pipe.js';
+
+/** After a server answered SubmitStream with UNIMPLEMENTED, Submit calls only for this long. */
+const NO_STREAM_REPROBE_MS = 60_000;
 
 let serviceCtor: grpc.ServiceClientConstructor | undefined;
 
@@ -74,6 +78,11 @@ export interface GrpcTransportOptions {
    * working. Default true.
    */
   forward?: boolean;
+  /**
+   * Submits travel on one SubmitStream per server (client.proto; issue 11) instead of a call each.
+   * Default true; a server without it gets Submit calls (retried on the stream after `reprobeMs`).
+   */
+  submitStream?: boolean;
 }
 
 /** TLS of the SDK (docs/security.md): PEM text or bytes. */
@@ -95,6 +104,9 @@ function channelCredentials(tls: ClientTls | undefined): grpc.ChannelCredentials
 
 export class GrpcTransport implements Transport {
   private readonly clients = new Map<string, grpc.Client>();
+  private readonly pipes = new Map<string, SubmitPipe>();
+  /** Addresses that answered SubmitStream with UNIMPLEMENTED, until when they get Submit calls. */
+  private readonly noStreamUntil = new Map<string, number>();
   private closed = false;
 
   private readonly metadata: () => grpc.Metadata;
@@ -130,8 +142,57 @@ export class GrpcTransport implements Transport {
     return c;
   }
 
+  /** Whether Submits to `address` travel on its stream (then a one-command Submit costs little). */
+  streamsSubmit(address: string): boolean {
+    if (this.opts.submitStream === false || this.closed) return false;
+    const until = this.noStreamUntil.get(address);
+    if (until === undefined) return true;
+    if (Date.now() < until) return false;
+    this.noStreamUntil.delete(address);
+    return true;
+  }
+
   call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
     if (this.closed) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'transport closed' }));
+    if (method === 'Submit' && this.streamsSubmit(address)) {
+      return this.pipe(address)
+        .submit(request, timeoutMs, signal)
+        .catch((e: unknown) => {
+          // An older node: nothing ran; the call goes unary.
+          if (e instanceof TransportError && e.unimplemented)
+            return this.unary(address, method, request, timeoutMs, signal);
+          throw e;
+        });
+    }
+    return this.unary(address, method, request, timeoutMs, signal);
+  }
+
+  private pipe(address: string): SubmitPipe {
+    let p = this.pipes.get(address);
+    if (p === undefined || !p.open) {
+      const client = this.client(address) as unknown as Record<string, BidiFn>;
+      const call = (client['SubmitStream'] as BidiFn).call(client, this.metadata(), {});
+      const pipe = new SubmitPipe(
+        call,
+        (unimplemented) => {
+          if (this.pipes.get(address) === pipe) this.pipes.delete(address);
+          if (unimplemented) this.noStreamUntil.set(address, Date.now() + NO_STREAM_REPROBE_MS);
+        },
+        detailFromServiceError,
+      );
+      p = pipe;
+      this.pipes.set(address, p);
+    }
+    return p;
+  }
+
+  private unary(
+    address: string,
+    method: Method,
+    request: Message,
+    timeoutMs: number,
+    signal?: AbortSignal,
+  ): Promise<Message> {
     const client = this.client(address) as unknown as Record<string, UnaryFn>;
     const fn = client[method];
     if (fn === undefined)
@@ -185,6 +246,8 @@ export class GrpcTransport implements Transport {
 
   close(): void {
     this.closed = true;
+    for (const p of this.pipes.values()) p.close();
+    this.pipes.clear();
     for (const c of this.clients.values()) c.close();
     this.clients.clear();
   }
@@ -196,4 +259,5 @@ type UnaryFn = (
   opts: grpc.CallOptions,
   cb: (err: grpc.ServiceError | null, reply?: Message) => void,
 ) => grpc.ClientUnaryCall;
+type BidiFn = (metadata: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientDuplexStream<Message, Message>;
 type StreamFn = (req: Message, metadata: grpc.Metadata, opts: grpc.CallOptions) => grpc.ClientReadableStream<Message>;

@@ -43,4 +43,10 @@ export interface Transport {
   /** Opens a server stream; the returned function cancels it (onEnd is then not called). */
   stream(address: string, method: StreamMethod, request: Message, handlers: StreamHandlers): () => void;
   close(): void;
+  /**
+   * Whether a Submit to `address` travels on a stream (grpc-transport.ts SubmitPipe), so a Submit of
+   * one command costs no more than its own call would: the coalescer then sends every command,
+   * held leases included, as a Submit. Absent: false.
+   */
+  streamsSubmit?(address: string): boolean;
 }

@@ -49,6 +49,7 @@ export const METHOD_NEEDS: Readonly<Record<string, Need>> = {
   CloseSession: ANY,
   Status: ANY,
   Submit: ANY, // authenticated here; each item is authorised as its own method
+  SubmitStream: ANY, // each request on it is admitted as a Submit (submit-stream.ts)
   Enqueue: need('producer'),
   Lease: need('worker'),
   Extend: need('worker'),

@@ -28,6 +28,7 @@ import { statusReply } from './client-replies.js';
 import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { loadProtoFile } from './proto.js';
+import { submitStreamHandler, type SubmitStreamStats } from './submit-stream.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
@@ -54,6 +55,8 @@ export interface ClientServiceOptions {
   wallNow?: () => number;
   /** Bearer tokens and their grants (src/rpc/auth.ts); default: auth off. */
   auth?: ClientAuth;
+  /** Requests in flight on one SubmitStream at most (submit-stream.ts). */
+  submitStreamInFlightMax?: number;
 }
 
 export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
@@ -63,6 +66,7 @@ export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
   eventQueueMax: 10_000,
   eventStreamsMax: 10_000,
   waitersMax: 100_000,
+  submitStreamInFlightMax: 10_000,
 } as const;
 
 export interface ClientServiceMetrics {
@@ -78,6 +82,8 @@ export interface ClientServiceMetrics {
   /** Submit calls and the commands they carried (also counted in `calls`: one per Submit). */
   submitCalls: number;
   submitItems: number;
+  /** SubmitStreams open now, and the requests they carried (each also counted as a Submit). */
+  submitStreams?: SubmitStreamStats;
   /** Calls refused by auth, per token id ('' when no known token id was presented). */
   authFailures?: Record<string, { unauthenticated: number; permissionDenied: number }>;
 }
@@ -139,6 +145,7 @@ class ClientServiceImpl {
     submitItems: 0,
   };
   private readonly closers = new Set<() => void>();
+  private readonly submitStreams: SubmitStreamStats = { open: 0, requests: 0 };
 
   constructor(
     private readonly executor: ClientExecutor,
@@ -170,7 +177,10 @@ class ClientServiceImpl {
     for (const method of READ_METHODS) impl[method] = unary(method, (c) => this.read(method, c));
     impl['Status'] = unary('Status', async () => statusReply(this.executor.status()));
     impl['WaitFor'] = unary('WaitFor', (c) => this.waitFor(c));
-    impl['Submit'] = unary('Submit', (c, who) => this.submit(c, who));
+    const submit = unary('Submit', (c, who) => this.submit(c, who));
+    impl['Submit'] = submit;
+    const streamOpts = { inFlightMax: this.opts.submitStreamInFlightMax, wallNow: this.wallNow };
+    impl['SubmitStream'] = submitStreamHandler(submit, streamOpts, this.closers, this.submitStreams);
     impl['Events'] = (call: Stream) => this.events(call);
     return {
       definition: clientServiceDefinition(),
@@ -178,6 +188,7 @@ class ClientServiceImpl {
       metrics: () => ({
         ...this.counters,
         errors: { ...this.counters.errors },
+        submitStreams: { ...this.submitStreams },
         authFailures: this.auth.failureCounts(),
       }),
       close: () => {

@@ -146,6 +146,18 @@ export class ClientRateLimiter {
     };
   }
 
+  /** A SubmitStream request over the request rate: its refusal as the stream's reply to it, else null. */
+  private takeStreamed(peer: string, authorization: unknown, msg: unknown): Record<string, unknown> | null {
+    if (this.requests === null) return null;
+    const value = (msg as { ok?: boolean; value?: Record<string, unknown> }).value;
+    if (value === undefined || value['cancel'] === true) return null;
+    const token = typeof authorization === 'string' && authorization !== '' ? tokenKey(authorization) : null;
+    const wait = this.requests.take(token ?? `addr:${hostOf(peer)}`);
+    if (wait === 0) return null;
+    const d = this.refuse('requests_per_second', `over ${this.limits.requestsPerSec} calls per second per token`, wait);
+    return { id: value['id'], error: { code: d.code, message: d.message, detailJson: JSON.stringify(d) } };
+  }
+
   private refuse(limit: LimitName, what: string, retryAfterMs: number): ErrorDetail {
     this.refused[limit] += 1;
     return { code: 'RESOURCE_EXHAUSTED', message: `${limit}: ${what}`, limit, retryAfterMs };
@@ -156,11 +168,14 @@ export class ClientRateLimiter {
     return (descriptor, call) => {
       let release = (): void => undefined;
       let refused = false;
+      let authorization: unknown;
+      const streamed = descriptor.path.endsWith('/SubmitStream');
       return new grpc.ServerInterceptingCall(call, {
         start: (next) =>
           next({
             onReceiveMetadata: (md, pass) => {
-              const admitted = this.admit(descriptor.path, call.getPeer(), md.get('authorization')[0]);
+              authorization = md.get('authorization')[0];
+              const admitted = this.admit(descriptor.path, call.getPeer(), authorization);
               if ('code' in admitted) {
                 refused = true;
                 call.sendStatus(grpcErrorOf(admitted) as grpc.StatusObject);
@@ -170,7 +185,17 @@ export class ClientRateLimiter {
               pass(md);
             },
             onReceiveMessage: (msg, pass) => {
-              if (!refused) pass(msg);
+              if (refused) return;
+              // On the Submit stream each request counts as a call of its own against the request rate.
+              if (streamed) {
+                const denied = this.takeStreamed(call.getPeer(), authorization, msg);
+                if (denied !== null) {
+                  call.sendMessage(denied, () => undefined);
+                  // The handler never saw this request, so it will not ask for the next: ask here.
+                  return call.startRead();
+                }
+              }
+              pass(msg);
             },
             onReceiveHalfClose: (pass) => {
               if (!refused) pass();

@@ -19,6 +19,7 @@ const MAY: Record<string, Role[] | 'any'> = {
   CloseSession: 'any',
   Status: 'any',
   Submit: 'any',
+  SubmitStream: 'any',
   Enqueue: ['producer'],
   Lease: ['worker'],
   Extend: ['worker'],
@@ -64,6 +65,7 @@ function requestFor(method: string): Obj {
     case 'Enqueue':
       return { header, queue: Q, tasks: [{ payload: Buffer.from('x') }] };
     case 'Submit':
+    case 'SubmitStream':
       return { items: [] };
     case 'Flow':
       return { header, root: { queue: Q, task: { payload: Buffer.from('x') } } };
@@ -123,6 +125,7 @@ function meta(token: string | null): grpc.Metadata {
 /** The gRPC status code of one call (OK when it answered). */
 function codeOf(method: string, req: Obj, token: string | null): Promise<number> {
   if (method === 'Events') return eventsCode(req, token);
+  if (method === 'SubmitStream') return submitStreamCode(req, token);
   return new Promise((resolve) => {
     raw[method]?.(req, meta(token), { deadline: new Date(Date.now() + 5_000) }, (err: grpc.ServiceError | null) =>
       resolve(err ? err.code : grpc.status.OK),
@@ -145,6 +148,21 @@ function eventsCode(req: Obj, token: string | null): Promise<number> {
       if (!done) resolve(e.code);
       done = true;
     });
+  });
+}
+
+/** SubmitStream: each request is admitted as a Submit; the code of the first request's answer. */
+function submitStreamCode(req: Obj, token: string | null): Promise<number> {
+  return new Promise((resolve) => {
+    const call = (raw['SubmitStream'] as (m: grpc.Metadata) => grpc.ClientDuplexStream<Obj, Obj>)(meta(token));
+    call.on('data', (reply: Obj) => {
+      const error = reply['error'] as Obj | null;
+      const code = error === null ? 'OK' : (error['code'] as string);
+      resolve(code === 'OK' ? grpc.status.OK : (grpc.status[code as keyof typeof grpc.status] as number));
+      call.cancel();
+    });
+    call.on('error', (e: grpc.ServiceError) => resolve(e.code));
+    call.write({ id: 1, submit: req, timeoutMs: 5_000 });
   });
 }
 

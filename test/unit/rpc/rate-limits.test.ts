@@ -113,6 +113,31 @@ describe('rpc - client rate limits', () => {
     expect((await call(raw, 'ListQueues', {}, 'a.x')).code).toBe(grpc.status.OK);
   });
 
+  it('on the Submit stream each request counts against the request rate, refused alone', async () => {
+    const { raw, executor } = await serve({ requestsPerSec: 1 }, () => 0);
+    const stream = (raw['SubmitStream'] as (m: grpc.Metadata) => grpc.ClientDuplexStream<Obj, Obj>)(
+      new grpc.Metadata(),
+    );
+    const replies: Obj[] = [];
+    const enqueue = { enqueue: { header: { timeoutMs: 2_000 }, queue: 'rl', tasks: [{ payload: Buffer.from('x') }] } };
+    await new Promise<void>((resolve) => {
+      stream.on('data', (r: Obj) => {
+        replies.push(r);
+        if (replies.length === 3) resolve();
+      });
+      // The stream's own open took one token of the burst of 2: one request passes, two are refused.
+      for (const id of [1, 2, 3]) stream.write({ id, submit: { items: [enqueue] }, timeoutMs: 2_000 });
+    });
+    const refused = replies.filter((r) => r['error'] !== null);
+    expect(refused.map((r) => (r['error'] as Obj)['code'])).toEqual(['RESOURCE_EXHAUSTED', 'RESOURCE_EXHAUSTED']);
+    expect(JSON.parse((refused[0]?.['error'] as Obj)['detailJson'] as string)).toMatchObject({
+      limit: 'requests_per_second',
+    });
+    expect(executor.executed.length).toBe(1);
+    stream.on('error', () => undefined); // the cancel below ends it with CANCELLED
+    stream.cancel();
+  });
+
   it('calls in flight per client address: a held stream counts until it ends; a refused one applies nothing', async () => {
     const { raw, executor, limiter } = await serve({ callsInFlightPerAddress: 1 }, () => 0);
     // An events stream is held open by the server until the client cancels it.
