@@ -14,7 +14,7 @@ import type { ClientExecutor, ExecuteOptions, ExecuteResult, MemberStatus, NodeS
 import { CommandPipeline } from './command-pipeline.js';
 import { errAnswer, type DriverOptions } from './driver-types.js';
 import { IdentityBinding } from './identity-binding.js';
-import { holdForWork } from './lease-hold.js';
+import { HeldLeases, holdForWork } from './lease-hold.js';
 import { LogClock } from './log-clock.js';
 import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
@@ -57,6 +57,8 @@ export class NodeDriver implements ClientExecutor {
   private membership: Membership;
   private ticks = 0;
   private readonly feeder: ScheduleFeeder;
+  /** Held leases by queue: a plain enqueue there wakes them into its entry. */
+  private readonly holds = new HeldLeases();
 
   constructor(opts: DriverOptions) {
     this.o = {
@@ -136,16 +138,23 @@ export class NodeDriver implements ClientExecutor {
       });
       return { answers: cmds.map(() => a), index: 0, heldMs: 0 };
     }
+    let heldMs = 0;
+    let pending: Promise<{ answer: Answer; index: number }>[] = [];
+    const propose = (): void => {
+      heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
+      pending = cmds.map(
+        (cmd) =>
+          new Promise<{ answer: Answer; index: number }>((resolve) => {
+            this.commands.enqueue({ cmd, resolve, deadline: opts.deadline });
+          }),
+      );
+      this.holds.wake(cmds, this.o.sm);
+    };
     if (opts.maxHoldMs !== undefined && opts.maxHoldMs > 0) {
-      await holdForWork(this.holdDeps, cmds, received, opts);
+      await holdForWork(this.holdDeps, cmds, received, opts, propose);
+    } else {
+      propose();
     }
-    const heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
-    const pending = cmds.map(
-      (cmd) =>
-        new Promise<{ answer: Answer; index: number }>((resolve) => {
-          this.commands.enqueue({ cmd, resolve, deadline: opts.deadline });
-        }),
-    );
     this.kick();
     const results = await Promise.all(pending);
     return { answers: results.map((r) => r.answer), index: results[0]?.index ?? 0, heldMs };
@@ -522,6 +531,7 @@ export class NodeDriver implements ClientExecutor {
 
   private get holdDeps(): Parameters<typeof holdForWork>[0] {
     return {
+      onPlainWork: (queue, wake) => this.holds.add(queue, wake),
       sm: this.o.sm,
       clock: this.o.clock,
       timers: this.o.timers,

@@ -2,8 +2,11 @@
 // for a task it could take, the node to step down, the deadline or the client to go away, before it is
 // proposed. "Leasable" is the state machine's O(1) `hasReady` (ready, not paused, below the queue's
 // concurrency): rechecked on every event of the queue (an ack frees concurrency) and every
-// RECHECK_MS (a resume or a configure changes no task, so it sends no event).
-import type { SessionCommand, TaskEvent } from '../protocol/index.js';
+// RECHECK_MS (a resume or a configure changes no task, so it sends no event). A plain enqueue on the
+// queue wakes a hold before its entry is packed (`onPlainWork`): the lease is then proposed right
+// behind the enqueue, into the same entry, so a worker starts a task one commit round after its
+// enqueue instead of two (the lease command after the enqueue's entry applied).
+import type { SessionCommand, TaskEvent, TaskSpec } from '../protocol/index.js';
 import type { ExecuteOptions } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { ClockSource } from './log-clock.js';
@@ -23,18 +26,24 @@ export interface HoldDeps {
   timers: Timers;
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;
   onStepDown(cb: () => void): () => void;
+  /** Calls `wake` when a plain enqueue on `queue` is about to be packed (driver.ts wakeHolds). */
+  onPlainWork(queue: string, wake: () => void): () => void;
 }
 
-/** Waits while `cmds` hold a lease on a queue with nothing leasable (see the module comment). */
+/**
+ * Holds `cmds` while they lease on a queue with nothing leasable (see the module comment), then calls
+ * `propose` — exactly once, synchronously at the wake-up, so a hold woken by a plain enqueue is
+ * queued before that enqueue's entry is packed.
+ */
 export async function holdForWork(
   d: HoldDeps,
   cmds: SessionCommand[],
   received: number,
   opts: ExecuteOptions,
+  propose: () => void,
 ): Promise<void> {
   const lease = cmds.find((c) => c.cmd.type === 'lease')?.cmd;
-  if (!lease || lease.type !== 'lease') return;
-  if (hasLeasable(d.sm, lease.queue)) return;
+  if (!lease || lease.type !== 'lease' || hasLeasable(d.sm, lease.queue)) return propose();
   const until = Math.min(received + (opts.maxHoldMs ?? 0), opts.deadline - 50);
   await new Promise<void>((resolve) => {
     let done = false;
@@ -44,9 +53,11 @@ export async function holdForWork(
       done = true;
       unsub();
       unStep();
+      unWork();
       d.timers.clearTimeout(timer);
       d.timers.clearTimeout(recheck);
       opts.signal?.removeEventListener('abort', finish);
+      propose();
       resolve();
     };
     const check = (): void => {
@@ -54,6 +65,7 @@ export async function holdForWork(
     };
     const unsub = d.subscribe({ queue: lease.queue }, check);
     const unStep = d.onStepDown(finish);
+    const unWork = d.onPlainWork(lease.queue, finish);
     const timer = d.timers.setTimeout(finish, Math.max(0, until - d.clock.monoMs()));
     const rearm = (): void => {
       recheck = d.timers.setTimeout(() => {
@@ -64,4 +76,48 @@ export async function holdForWork(
     rearm();
     opts.signal?.addEventListener('abort', finish);
   });
+}
+
+/**
+ * The leader's held leases by queue. Plain enqueues (ready at once: no delay, key, group or
+ * dependencies) on a queue that takes them wake as many holds there, which queue their lease right
+ * behind, into the same entry. A lease that then finds nothing answers empty, as a held lease would.
+ */
+export class HeldLeases {
+  private readonly byQueue = new Map<string, Set<() => void>>();
+
+  add(queue: string, wake: () => void): () => void {
+    let set = this.byQueue.get(queue);
+    if (set === undefined) this.byQueue.set(queue, (set = new Set()));
+    set.add(wake);
+    return () => {
+      set.delete(wake);
+      if (set.size === 0 && this.byQueue.get(queue) === set) this.byQueue.delete(queue);
+    };
+  }
+
+  /** Called as `cmds` are queued for the next entry, before it is packed. */
+  wake(cmds: SessionCommand[], sm: QueueStateMachine): void {
+    if (this.byQueue.size === 0) return;
+    for (const { cmd } of cmds) {
+      if (cmd.type !== 'enqueue') continue;
+      const waiting = this.byQueue.get(cmd.queue);
+      if (waiting === undefined || !sm.takesPlainWork(cmd.queue)) continue;
+      let n = cmd.tasks.filter(isPlainTask).length;
+      for (const wake of [...waiting]) {
+        if (n-- <= 0) break;
+        wake(); // the hold unregisters itself
+      }
+    }
+  }
+}
+
+function isPlainTask(t: TaskSpec): boolean {
+  return (
+    !t.delayMs &&
+    t.runAt === undefined &&
+    t.key === undefined &&
+    t.group === undefined &&
+    (t.dependsOn === undefined || t.dependsOn.length === 0)
+  );
 }

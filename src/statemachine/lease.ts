@@ -13,7 +13,7 @@ import type { Attempt, Task } from './records.js';
 import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED } from './records.js';
 import type { MachineState } from './state.js';
 import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
-import { canPick, charge, hold, pick } from './limits.js';
+import { canPick, charge, fits, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
 import { cancelRequested, cancelledExtend, endCancelled } from './cancel.js';
 
@@ -35,6 +35,18 @@ export function hasReady(st: MachineState, queue: string): boolean {
   const q = st.queues.get(queue);
   if (q === undefined || q.settings.paused || q.deleting) return false;
   return canPick(st, q);
+}
+
+/**
+ * Whether a plain task (no delay, key, group or dependencies) enqueued on `queue` now could be leased
+ * in the same entry: the queue is absent (the enqueue creates it) or open, below its concurrency and
+ * without a rate. The leader uses it to let held leases ride the enqueue's entry (lease-hold.ts).
+ */
+export function takesPlainWork(st: MachineState, queue: string): boolean {
+  const q = st.queues.get(queue);
+  if (q === undefined) return true;
+  if (q.settings.paused || q.deleting || (q.settings.rate ?? null) !== null) return false;
+  return fits(q.lim.inUse, 1, q.settings.concurrency);
 }
 
 export function lease(st: MachineState, cmd: CommandOf<'lease'>): Answer {

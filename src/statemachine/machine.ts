@@ -22,7 +22,7 @@ import { enqueue } from './enqueue.js';
 import { cancelFlow, dependencyEnded, flow } from './flows.js';
 import { bindTopic, publish, unbindTopic } from './topics.js';
 import { runJobs } from './jobs.js';
-import { ack, extend, hasReady, lease, nack, release } from './lease.js';
+import { ack, extend, hasReady, lease, nack, release, takesPlainWork } from './lease.js';
 import { configureQueue, createQueue } from './queues.js';
 import * as reads from './reads.js';
 import type { Session } from './records.js';
@@ -144,6 +144,11 @@ export class QueueStateMachine {
   /** Cheap: would a lease on `queue` grant a task now (ready, not paused, below its concurrency)? */
   hasReady(queue: string): boolean {
     return hasReady(this.state, queue);
+  }
+
+  /** Cheap: could a plain task enqueued on `queue` now be leased in the same entry (lease.ts)? */
+  takesPlainWork(queue: string): boolean {
+    return takesPlainWork(this.state, queue);
   }
 
   /** One task's timing for the node's latency metrics, without copying the task (null if unknown). */

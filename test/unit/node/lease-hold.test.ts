@@ -3,7 +3,7 @@
 // periodic recheck: it sends no event), by step-down, and ended by maxHoldMs. Fake timers and clock.
 import { describe, expect, it } from 'vitest';
 import type { Timers } from '../../../src/node/driver-types.js';
-import { hasLeasable, holdForWork, RECHECK_MS, type HoldDeps } from '../../../src/node/lease-hold.js';
+import { HeldLeases, hasLeasable, holdForWork, RECHECK_MS, type HoldDeps } from '../../../src/node/lease-hold.js';
 import { encodeEnvelope, type Command, type SessionCommand, type TaskEvent } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 
@@ -14,6 +14,7 @@ class Harness {
   private timers: Array<{ at: number; fn: () => void }> = [];
   private readonly subs = new Set<(e: TaskEvent) => void>();
   private readonly stepDowns = new Set<() => void>();
+  readonly held = new HeldLeases();
 
   readonly deps: HoldDeps = {
     sm: this.sm,
@@ -34,6 +35,7 @@ class Harness {
       this.stepDowns.add(cb);
       return () => this.stepDowns.delete(cb);
     },
+    onPlainWork: (queue, wake) => this.held.add(queue, wake),
   };
 
   apply(...cmds: Command[]): void {
@@ -60,13 +62,16 @@ class Harness {
   }
 
   /** Starts a hold of a lease on `q`; `ended()` says whether it has returned. */
-  hold(q: string, maxHoldMs: number): { ended: () => boolean } {
+  hold(q: string, maxHoldMs: number): { ended: () => boolean; proposed: () => boolean } {
     let done = false;
+    let proposed = 0;
     const lease: SessionCommand = { session: null, seq: 0, cmd: { type: 'lease', queue: q, workerId: 'w', max: 1 } };
-    void holdForWork(this.deps, [lease], this.now, { deadline: this.now + 60_000, maxHoldMs }).then(
-      () => (done = true),
-    );
-    return { ended: () => done };
+    const propose = (): void => void (proposed += 1);
+    void holdForWork(this.deps, [lease], this.now, { deadline: this.now + 60_000, maxHoldMs }, propose).then(() => {
+      expect(proposed).toBe(1);
+      done = true;
+    });
+    return { ended: () => done, proposed: () => proposed === 1 };
   }
 }
 
@@ -137,5 +142,42 @@ describe('lease hold', () => {
     h.apply({ type: 'ack', items: [{ id: task?.id ?? '', token: task?.lease.token ?? '' }] });
     await flush();
     expect(a.ended()).toBe(true);
+  });
+
+  it('a plain enqueue wakes as many holds as it has plain tasks, synchronously, before its entry', () => {
+    const h = new Harness();
+    const holds = [h.hold('q', 20_000), h.hold('q', 20_000), h.hold('q', 20_000)];
+    const task = { payload: new Uint8Array([1]) };
+    const enqueue = (tasks: object[]): SessionCommand[] => [
+      { session: null, seq: 0, cmd: { type: 'enqueue', queue: 'q', tasks } as Command },
+    ];
+    // Delayed, keyed and grouped tasks, and other queues, wake nobody.
+    h.held.wake(
+      enqueue([
+        { ...task, delayMs: 10 },
+        { ...task, key: 'k' },
+        { ...task, group: 'g' },
+      ]),
+      h.sm,
+    );
+    h.held.wake([{ session: null, seq: 0, cmd: { type: 'enqueue', queue: 'other', tasks: [task] } }], h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([false, false, false]);
+    // Two plain tasks: two holds propose now, in this turn (no await), so they join the same entry.
+    h.held.wake(enqueue([task, task]), h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([true, true, false]);
+    h.held.wake(enqueue([task]), h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([true, true, true]);
+  });
+
+  it('a paused queue or one at its concurrency is not woken by a plain enqueue', () => {
+    const h = new Harness();
+    h.apply({ type: 'createQueue', queue: 'p', settings: { paused: true } } as Command);
+    const a = h.hold('p', 20_000);
+    const plain = { payload: new Uint8Array([1]) };
+    h.held.wake([{ session: null, seq: 0, cmd: { type: 'enqueue', queue: 'p', tasks: [plain] } }], h.sm);
+    expect(a.proposed()).toBe(false);
+    h.apply({ type: 'resumeQueue', queue: 'p' } as Command);
+    h.held.wake([{ session: null, seq: 0, cmd: { type: 'enqueue', queue: 'p', tasks: [plain] } }], h.sm);
+    expect(a.proposed()).toBe(true);
   });
 });
