@@ -23,8 +23,8 @@ const RANK: Readonly<Record<StoryStep['kind'], number>> = {
   cancel_requested: 4,
   dependency: 4,
   ended: 5,
+  redriven: 4,
   dead_lettered: 6,
-  redriven: 6,
   leased: 7,
 };
 
