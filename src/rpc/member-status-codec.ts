@@ -34,7 +34,8 @@ export function encodeMemberStatus(s: NodeStatus): Uint8Array {
 /** The reply as a plain object for the console's own checks (member-status.ts parses its fields). */
 export function decodeMemberStatus(bytes: Uint8Array): Record<string, unknown> | null {
   const v = tryDecode(bytes);
-  return v.ok && typeof v.value === 'object' && v.value !== null && !Array.isArray(v.value)
-    ? (v.value as Record<string, unknown>)
-    : null;
+  // A plain map only (msgpack extension values decode to other objects).
+  const plain =
+    v.ok && typeof v.value === 'object' && v.value !== null && Object.getPrototypeOf(v.value) === Object.prototype;
+  return plain ? (v.value as Record<string, unknown>) : null;
 }
