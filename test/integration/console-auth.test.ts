@@ -39,7 +39,10 @@ async function clusterView(port: number): Promise<ClusterJson | undefined> {
 beforeAll(async () => {
   token = newToken('ops');
   const config = join(dir, 'node.json');
-  writeFileSync(config, JSON.stringify({ tokens: [{ id: 'ops', hash: await hashToken(token), roles: ['admin:*', 'producer:*'] }] }));
+  writeFileSync(
+    config,
+    JSON.stringify({ tokens: [{ id: 'ops', hash: await hashToken(token), roles: ['admin:*', 'producer:*'] }] }),
+  );
   tc = await startCluster(3, { perNode: () => ({ args: ['--config', config] }) });
 }, 60_000);
 
