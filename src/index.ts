@@ -68,6 +68,7 @@ export type {
   DependencyView,
 } from './protocol/commands.js';
 export type { ErrorCode, ErrorDetail } from './protocol/errors.js';
+export type { StoryKind, StoryStep } from './protocol/story.js';
 export type { AnswerOf, ClientCommandType } from './protocol/wire.js';
 export type { KeysPage, KeyUsage, KeysOptions } from './client/limits.js';
 export type { DedupSpec, KeyLimits, RateLimit } from './protocol/commands.js';

@@ -6,6 +6,7 @@ import type { AsOf, AttemptRecord, TaskView } from '../protocol/commands.js';
 import { CODEC_HEADER, COMPRESSION_HEADER, decodePayload, msgpackCodec, userHeaders } from '../client/codec.js';
 import { taskViewFromWire } from '../client/wire.js';
 import { jsonBytes, table } from './cli-common.js';
+import { storyJson, storyTable } from './cli-story.js';
 
 export interface RenderOptions {
   /** Add the stored payload bytes as base64. */
@@ -150,6 +151,8 @@ export function renderTask(wire: unknown, asOf: AsOf | null, opts: RenderOptions
     ...optional(t, asOf),
     history: t.history.map((a) => attempt(a, asOf)),
   };
+  const story = storyJson(t.story, asOf);
+  if (story !== undefined) out['story'] = story;
   if (p.error !== undefined) out['payloadError'] = p.error;
   if (opts.raw === true) out['payloadBase64'] = Buffer.from(t.payload).toString('base64');
   return out;
@@ -227,5 +230,7 @@ export function taskDetail(t: RenderedTask, opts: RenderOptions = {}): string {
     .map(([k, v]) => `${`${k}:`.padEnd(width + 2)}${String(v)}\n`)
     .join('');
   const history = t['history'] as unknown[];
-  return history.length === 0 ? body : `${body}history:\n${historyTable(history)}`;
+  const story = t['story'] as Record<string, unknown>[] | undefined;
+  const withHistory = history.length === 0 ? body : `${body}history:\n${historyTable(history)}`;
+  return story === undefined ? withHistory : `${withHistory}story:\n${storyTable(story)}`;
 }

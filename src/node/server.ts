@@ -19,7 +19,7 @@ import { GrpcForwardLink } from '../rpc/forward-link.js';
 import { createForwardService, type ForwardService } from '../rpc/forward-server.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
-import { grpcMemberStatus } from './console/member-status.js';
+import { peerMemberStatus } from './console/member-status.js';
 import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
@@ -271,8 +271,8 @@ function buildAdmin(
         executor: driver,
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
         lastHeard: (id) => heard.get(id),
-        // Other members' own status over their client port; with client auth on, the node has no token.
-        ...(core.auth.enabled ? {} : { members: grpcMemberStatus() }),
+        // Other members' own status over the peer port: works with client auth and TLS on (issue 15).
+        members: peerMemberStatus(more.forward.link),
       }),
       routes: more.routes,
       controls: more.controls,

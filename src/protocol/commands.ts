@@ -4,6 +4,7 @@
 
 import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
+import type { StoryStep } from './story.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -377,6 +378,8 @@ export interface TaskView {
   dependants?: string[];
   /** The root task of the flow it was created in. */
   flow?: string;
+  /** Its story, every transition in log order (issue 15): reads of one task only, not list pages. */
+  story?: StoryStep[];
 }
 
 /** What a dependency does to its dependant when it fails (cancelled, expired and dead count as failing). */

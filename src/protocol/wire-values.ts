@@ -14,6 +14,7 @@ import type {
 } from './commands.js';
 import type { ErrorDetail } from './errors.js';
 import { keyCostFromWire, limitSettingsFromReply, limitSettingsToWire } from './wire-limits.js';
+import { storyFromWire } from './story.js';
 
 /** A proto-shaped message as proto-loader gives and takes it. */
 export type Message = Record<string, unknown>;
@@ -170,6 +171,7 @@ export function taskViewFromWire(v: unknown): TaskView {
   for (const k of ['enqueuedIndex', 'enqueuedTerm', 'endedIndex', 'endedTerm'] as const)
     copy(k, asOptionalNumber(o[k]));
   workflowFieldsFromWire(o, t);
+  copy('story', storyFromWire(o['story']));
   return t;
 }
 

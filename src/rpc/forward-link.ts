@@ -11,7 +11,8 @@ import { loadProtoFile } from './proto.js';
 
 export const FORWARD_SERVICE = 'raftq.peer.v1.ClientForward';
 
-export type ForwardKind = 'Execute' | 'Read';
+/** Execute and Read: forwarded client calls; Status: a member's own status for another's console. */
+export type ForwardKind = 'Execute' | 'Read' | 'Status';
 
 /** Why a forwarded call brought no answer. `refused`: the leader refused it before running anything. */
 export class ForwardError extends Error {

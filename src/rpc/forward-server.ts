@@ -16,6 +16,7 @@ import {
   type ReadBody,
 } from './forward-codec.js';
 import { FORWARD_SERVICE, replyMac, type ForwardKind } from './forward-link.js';
+import { encodeMemberStatus } from './member-status-codec.js';
 import { peerMacValid, type PeerAuth } from './peer-auth.js';
 import { loadProtoFile } from './proto.js';
 
@@ -91,9 +92,33 @@ export function createForwardService(opts: ForwardServiceOptions): ForwardServic
   };
   return {
     definition: serviceDefinition(),
-    implementation: { Execute: handler('Execute'), Read: handler('Read') },
+    implementation: {
+      Execute: handler('Execute'),
+      Read: handler('Read'),
+      Status: (call: Unary, cb: Callback) => memberStatus(call, cb, opts, refuse),
+    },
     metrics: () => ({ ...counters }),
   };
+}
+
+/**
+ * A member's own status for another member's console (issue 15): what only this node knows (its
+ * fsync latency, its indexes), MAC-checked like a forward, answered at once from the executor.
+ */
+function memberStatus(
+  call: Unary,
+  cb: Callback,
+  opts: ForwardServiceOptions,
+  refuse: (cb: Callback, code: grpc.status, details: string) => void,
+): void {
+  const admitted = admit('Status', call.request, opts);
+  if (typeof admitted === 'string') return refuse(cb, grpc.status.INVALID_ARGUMENT, admitted);
+  if ('unauthenticated' in admitted)
+    return refuse(cb, grpc.status.UNAUTHENTICATED, 'status request without a valid MAC under the cluster secret');
+  const body = encodeMemberStatus(opts.executor.status());
+  const auth = opts.auth ?? null;
+  const mac = auth ? replyMac(auth, opts.selfId, admitted.from, body, admitted.mac) : undefined;
+  cb(null, { body, ...(mac ? { mac } : {}) });
 }
 
 async function run(

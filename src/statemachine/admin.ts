@@ -22,6 +22,7 @@ import {
 import { requestCancel } from './cancel.js';
 import type { MachineState } from './state.js';
 import { bytesToLatin1, err, ev, ok } from './state.js';
+import { note } from './story.js';
 
 function taskOr404(st: MachineState, idStr: string): Task | Answer {
   const t = st.tasks.get(parseId(idStr) as number);
@@ -51,7 +52,10 @@ export function promote(st: MachineState, idStr: string): Answer {
   const t = taskOr404(st, idStr);
   if (!(t instanceof Task)) return t;
   if (t.state !== S_DELAYED) return err('FAILED_PRECONDITION', 'task is not delayed', { reason: 'not_delayed' });
-  mut(st, t, () => toWaiting(st, t));
+  mut(st, t, () => {
+    toWaiting(st, t);
+    note(st, t, 'promoted');
+  });
   ev(st, t, 'ready');
   return ok({ state: 'waiting' });
 }
@@ -61,6 +65,7 @@ export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
   if (!(t instanceof Task)) return t;
   if (t.state !== S_WAITING && t.state !== S_DELAYED) return notPending(t);
   mut(st, t, () => {
+    note(st, t, 'updated', updateDetail(t, cmd));
     if (cmd.payload !== undefined) {
       t.payload = bytesToLatin1(cmd.payload);
       t.ph = st.h.reset().bytes(cmd.payload).a;
@@ -74,6 +79,16 @@ export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
   if (t.state === S_WAITING) settleKey(st, keyOf(st, t));
   ev(st, t, 'updated');
   return ok({ state: STATE_NAMES[t.state] });
+}
+
+/** What an update changes, for the task's story (before it is applied). */
+function updateDetail(t: Task, cmd: CommandOf<'update'>): string {
+  const parts: string[] = [];
+  if (cmd.payload !== undefined) parts.push(`payload (${cmd.payload.byteLength} bytes)`);
+  if (cmd.priority !== undefined && cmd.priority !== t.priority) parts.push(`priority ${t.priority} → ${cmd.priority}`);
+  if (cmd.delayMs !== undefined) parts.push(cmd.delayMs > 0 ? `delay ${cmd.delayMs} ms` : 'delay none');
+  else if (cmd.runAt !== undefined) parts.push(`runAt ${cmd.runAt}`);
+  return parts.length > 0 ? parts.join(', ') : 'nothing changed';
 }
 
 function deleting(q: Queue): Answer {

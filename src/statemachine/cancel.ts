@@ -11,6 +11,7 @@ import type { Task } from './records.js';
 import { S_CANCELLED, S_LEASED, T_CANCELLED } from './records.js';
 import type { MachineState } from './state.js';
 import { copyBytes, err, ev, ok } from './state.js';
+import { note } from './story.js';
 
 /** How a cancel-requested attempt ended. */
 export type CancelledEnd = 'acked' | 'nacked' | 'released' | 'lease_expired';
@@ -23,7 +24,10 @@ export function cancelRequested(t: Task): boolean {
 export function requestCancel(st: MachineState, t: Task): Answer {
   assert(t.state === S_LEASED, 'only a leased task gets a cancel request');
   if (!cancelRequested(t)) {
-    mut(st, t, () => (t.extra().cancelReq = true));
+    mut(st, t, () => {
+      t.extra().cancelReq = true;
+      note(st, t, 'cancel_requested', `while attempt ${t.leases} ran (token ${t.token})`);
+    });
     ev(st, t, 'updated', 'cancel_requested');
   }
   return ok({ state: 'leased', cancelRequested: true });

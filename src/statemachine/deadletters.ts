@@ -11,6 +11,7 @@ import type { Task } from './records.js';
 import { S_CANCELLED, S_DEAD, S_DELAYED, S_WAITING, T_CANCELLED, T_DEAD } from './records.js';
 import type { MachineState } from './state.js';
 import { err, latin1ToBytes, ok } from './state.js';
+import { note } from './story.js';
 
 /** After a task became dead (outside its mut): totals, group, event, counter, dead-letter copy. */
 export function afterDead(st: MachineState, t: Task): void {
@@ -35,7 +36,10 @@ function deadLetter(st: MachineState, t: Task): void {
   const d = createTask(st, q, spec, (n) => {
     n.extra().deadLetterOf = { id: t.id, queue: t.q.name, reason: t.reason ?? 'dead', history };
   });
-  mut(st, t, () => (t.extra().deadLetterId = d.id));
+  mut(st, t, () => {
+    t.extra().deadLetterId = d.id;
+    note(st, t, 'dead_lettered', `copied to ${q.name} as ${formatId(d.id)}`);
+  });
 }
 
 /** A dead task not already copied or redriven, or a waiting / delayed dead letter. */
@@ -77,7 +81,15 @@ function redriveOne(st: MachineState, t: Task, targetName: string): number {
   if (x?.headers !== undefined) spec.headers = x.headers;
   if (x?.group !== undefined) spec.group = x.group;
   const n = createTask(st, target, spec, (nt) => (nt.extra().redrivenFrom = t.id));
-  if (t.state === S_DEAD) mut(st, t, () => (t.extra().redrivenTo = n.id));
-  else finish(st, t, S_CANCELLED, 'redriven', T_CANCELLED, 'cancelled');
+  const detail = `to ${target.name} as ${formatId(n.id)}`;
+  if (t.state === S_DEAD) {
+    mut(st, t, () => {
+      t.extra().redrivenTo = n.id;
+      note(st, t, 'redriven', detail);
+    });
+  } else {
+    mut(st, t, () => note(st, t, 'redriven', detail));
+    finish(st, t, S_CANCELLED, 'redriven', T_CANCELLED, 'cancelled');
+  }
   return n.id;
 }

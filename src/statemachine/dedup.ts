@@ -16,6 +16,7 @@ import type { Queue, Task } from './records.js';
 import { S_DELAYED, S_WAITING, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
 import { bytesToLatin1, ev } from './state.js';
+import { note } from './story.js';
 
 /** Dedup keys share the queue's key map with idempotency keys under this prefix. */
 const PREFIX = '\u0001';
@@ -68,6 +69,7 @@ export function replaceTask(st: MachineState, t: Task, spec: TaskSpec): void {
     t.ph = st.h.reset().bytes(spec.payload).a;
     if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.extra().headers = spec.headers;
     place(st, t, spec.delayMs, spec.runAt);
+    note(st, t, 'replaced', `debounce: a later enqueue's payload (${spec.payload.byteLength} bytes)`);
   });
   ev(st, t, 'updated');
 }

@@ -8,6 +8,7 @@ import type { Hasher } from './hash.js';
 import { hex32 } from './hash.js';
 import type { AdminJob, Attempt, Queue, Session, Task } from './records.js';
 import type { MachineState } from './state.js';
+import { hashStory } from './story.js';
 
 export function hashTask(st: MachineState, t: Task): Hasher {
   const h = st.h.reset().tag(30).int(t.id).str(t.q.name).int(t.ph).int(t.payload.length).int(t.priority);
@@ -28,6 +29,7 @@ export function hashTask(st: MachineState, t: Task): Hasher {
   if (t.enqIndex !== undefined || t.endedIndex !== undefined)
     h.tag(7).opt(t.enqIndex).opt(t.enqTerm).opt(t.endedIndex).opt(t.endedTerm);
   hashHistory(h, t.history);
+  hashStory(h, t.story);
   const x = t.x;
   if (x === undefined) return h.tag(1);
   h.tag(2).value(x.headers).optStr(x.group).optStr(x.key).opt(x.ttlAt).opt(x.maxAttempts).opt(x.maxDeliveries);

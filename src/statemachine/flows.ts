@@ -25,11 +25,13 @@ import {
   S_LEASED,
   S_WAITING,
   S_WAITING_CHILDREN,
+  STATE_NAMES,
   T_CANCELLED,
 } from './records.js';
 import { requestCancel } from './cancel.js';
 import type { MachineState } from './state.js';
 import { err, ev, ok } from './state.js';
+import { note } from './story.js';
 
 /**
  * The state's onDependencyEnded hook: resolve the dependants of `t`. A cascade (a dependant
@@ -57,21 +59,32 @@ function resolveDependants(st: MachineState, dep: Task): void {
       for (const e of edges) {
         if (e.id !== dep.id || e.end >= 0) continue;
         e.end = dep.state;
-        if (!failedEnd(dep.state)) continue;
-        if (e.policy === P_FAIL) failed = true;
-        else if (e.policy === P_REMOVE) e.removed = true;
+        if (failedEnd(dep.state)) {
+          if (e.policy === P_FAIL) failed = true;
+          else if (e.policy === P_REMOVE) e.removed = true;
+        }
+        note(st, d, 'dependency', dependencyDetail(dep, e));
       }
       if (failed) {
         d.extra().lastError = `dependency ${formatId(dep.id)} ended ${dep.state === S_DEAD ? 'dead' : 'failed'}`;
         toTerminal(st, d, S_DEAD, 'dependency_failed');
       } else if (edges.every((e) => e.end >= 0)) {
         toWaiting(st, d);
+        note(st, d, 'ready', 'every dependency ended');
         released = true;
       }
     });
     if (failed) afterDead(st, d);
     else if (released) ev(st, d, 'ready');
   }
+}
+
+/** The story's dependency step: which one ended, how, and what its edge made of that. */
+function dependencyDetail(dep: Task, e: DepEdge): string {
+  const how = `${formatId(dep.id)} ended ${STATE_NAMES[dep.state] as string}`;
+  if (!failedEnd(dep.state)) return how;
+  if (e.policy === P_FAIL) return `${how}: this task fails (policy fail)`;
+  return e.policy === P_REMOVE ? `${how}: edge removed (policy remove)` : `${how}: ignored (policy ignore)`;
 }
 
 // ------------------------------------------------------------------ flows

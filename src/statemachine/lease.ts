@@ -16,6 +16,7 @@ import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
 import { canPick, charge, fits, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
 import { cancelRequested, cancelledExtend, endCancelled } from './cancel.js';
+import { note } from './story.js';
 
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
@@ -196,6 +197,7 @@ export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
         answer.runAtMono = st.mono + delay;
         toDelayed(st, t, st.mono + delay, false);
       } else toWaiting(st, t);
+      note(st, t, 'retry', retryDetail(delay, cmd.delayMs !== undefined, t.attempts, maxAttempts));
     }
     endAttempt(st, t, 'nacked', cmd.error ?? null, answer);
   });
@@ -208,6 +210,26 @@ export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
     if (dl !== undefined) mut(st, t, () => (answer.deadLetterId = formatId(dl)));
   } else ev(st, t, 'failed');
   return ok(answer);
+}
+
+/** The story's retry step: when the task runs again and why then. */
+function retryDetail(delay: number, asked: boolean, attempts: number, maxAttempts: number): string {
+  const when = delay > 0 ? `in ${delay} ms (${asked ? 'delay asked by the worker' : 'backoff'})` : 'at once';
+  return `${when}; ${attempts} of ${maxAttempts} attempts failed`;
+}
+
+/** The story's extend step: `progress` when it reports progress or a checkpoint, else `extended`. */
+function extendNote(
+  st: MachineState,
+  t: Task,
+  leaseMs: number,
+  progress: number | undefined,
+  checkpoint: Uint8Array | undefined,
+): void {
+  const parts = [`lease ${leaseMs} ms`];
+  if (progress !== undefined) parts.push(`progress ${progress}`);
+  if (checkpoint !== undefined) parts.push(`checkpoint ${checkpoint.byteLength} bytes`);
+  note(st, t, parts.length > 1 ? 'progress' : 'extended', parts.join(', '));
 }
 
 export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
@@ -238,6 +260,7 @@ export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
     st.leaseHeap.update(t);
     if (cmd.progress !== undefined) t.extra().progress = cmd.progress;
     if (cmd.checkpoint !== undefined) t.extra().checkpoint = copyBytes(cmd.checkpoint);
+    extendNote(st, t, leaseMs, cmd.progress, cmd.checkpoint);
   });
   ev(st, t, 'extended');
   return ok({ deadlineMono: t.dueMono });

@@ -9,6 +9,7 @@ import { isDedupKey } from './dedup.js';
 import { readKeys } from './limits-reads.js';
 import { readSchedule, readSchedules } from './schedules.js';
 import { flowView } from './flows-reads.js';
+import { storyView } from './story-view.js';
 import type { MachineState } from './state.js';
 import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
@@ -89,6 +90,13 @@ export function taskView(m: MachineState, t: Task): TaskView {
   return v;
 }
 
+/** A read of one task carries its story (issue 15); list pages do not (their size stays small). */
+function withStory(v: TaskView, t: Task): TaskView {
+  const story = storyView(t);
+  if (story.length > 0) v.story = story;
+  return v;
+}
+
 /** Page order: priority descending, then id ascending; the cursor is the last (priority, id) seen. */
 function page(
   m: MachineState,
@@ -145,7 +153,7 @@ export function read(m: MachineState, query: ReadQuery): Answer {
   switch (query.type) {
     case 'task': {
       const t = m.tasks.get(parseId(query.id) ?? 0);
-      return t === undefined ? notFound(`task ${query.id}`) : { ok: true, value: taskView(m, t) };
+      return t === undefined ? notFound(`task ${query.id}`) : { ok: true, value: withStory(taskView(m, t), t) };
     }
     case 'list': {
       const q = m.queues.get(query.queue);

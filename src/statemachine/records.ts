@@ -6,6 +6,7 @@ import type { Backoff, QueueSettings, TaskState } from '../protocol/index.js';
 import type { Positioned } from './heap.js';
 import { IndexedHeap } from './heap.js';
 import { Hasher } from './hash.js';
+import type { Story } from './story.js';
 
 export const S_WAITING = 0;
 export const S_DELAYED = 1;
@@ -150,6 +151,8 @@ export class Task implements Positioned {
   enqTerm: number | undefined = undefined;
   endedIndex: number | undefined = undefined;
   endedTerm: number | undefined = undefined;
+  /** The rest of its story (story.ts): transitions beyond creation, attempts and the end. */
+  story: Story | undefined = undefined;
   /** The task's hash as currently added to the digest sum (so a change subtracts it without re-hashing). */
   ha = 0;
   hb = 0;

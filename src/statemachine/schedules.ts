@@ -26,6 +26,8 @@ import type { StoredSpec } from './schedule-records.js';
 import { Schedule, scheduleKey } from './schedule-records.js';
 import type { MachineState } from './state.js';
 import { copyBytes, err, ok } from './state.js';
+import { mut } from './digest.js';
+import { note } from './story.js';
 
 /** Schedules held at most, all queues: an upsert beyond it is refused. */
 export const SCHEDULES_MAX = 10_000;
@@ -128,9 +130,18 @@ function enqueueRun(st: MachineState, s: Schedule, spec: TaskSpec): string | nul
     s.lastError = `${a.error.code}: ${a.error.message}`;
     return null;
   }
-  const id = (a.value as { items: { id: string }[] }).items[0]?.id ?? null;
+  const item = (a.value as { items: { id: string; deduplicated?: boolean }[] }).items[0];
+  const id = item?.id ?? null;
   s.lastTaskId = parseId(id);
+  const t = item?.deduplicated === true ? undefined : st.tasks.get(s.lastTaskId ?? 0);
+  if (t !== undefined) mut(st, t, () => note(st, t, 'scheduled', firedDetail(s, spec)));
   return id;
+}
+
+/** The story's scheduled step: which schedule, which slot, by hand or not. */
+function firedDetail(s: Schedule, spec: TaskSpec): string {
+  const slot = spec.headers?.[SCHEDULE_SLOT_HEADER] ?? '';
+  return `schedule ${s.id}, slot ${slot}${spec.headers?.[SCHEDULE_MANUAL_HEADER] === 'true' ? ' (triggered by hand)' : ''}`;
 }
 
 /** Fires slot `slot` unless the limit is reached (then the schedule is done). */

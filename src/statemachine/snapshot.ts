@@ -71,6 +71,8 @@ const RUN_FIELDS = [
   // Where the task ended in the log (issue 15): absent in snapshots written before.
   'endedIndex',
   'endedTerm',
+  // The rest of its story (story.ts): absent in snapshots written before.
+  'story',
 ] as const;
 
 function encodeRun(t: Task): Record<string, unknown> | null {

@@ -23,6 +23,7 @@ import { removeSession } from './sessions.js';
 import { cancelRequested, endCancelled } from './cancel.js';
 import type { MachineState } from './state.js';
 import { bucket, ev } from './state.js';
+import { note } from './story.js';
 
 /** The earliest instants at which something is due (mono: leases, delays, TTL; wall: runAt). */
 export function nextDue(st: MachineState): { mono: number | null; wall: number | null } {
@@ -77,7 +78,10 @@ export function expireTtl(st: MachineState, t: Task): void {
 }
 
 function delayedReady(st: MachineState, t: Task): void {
-  mut(st, t, () => toWaiting(st, t));
+  mut(st, t, () => {
+    toWaiting(st, t);
+    note(st, t, 'ready');
+  });
   ev(st, t, 'ready');
 }
 
@@ -94,7 +98,10 @@ function expireLease(st: MachineState, t: Task): void {
     dead = t.deliveries >= maxDeliveries;
     endAttempt(st, t, 'lease_expired', null, null);
     if (dead) toTerminal(st, t, S_DEAD, 'max_deliveries');
-    else toWaiting(st, t);
+    else {
+      toWaiting(st, t);
+      note(st, t, 'retry', `lease expired: delivery ${t.deliveries} of ${maxDeliveries}, waiting again`);
+    }
     t.worker = undefined;
   });
   bumpTotal(st, t.q, T_LEASE_EXPIRED);

@@ -219,14 +219,33 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
       [viaSdk.endedIndex, viaSdk.endedTerm],
     ];
     for (const [index, term] of steps) expect(index && term, JSON.stringify(steps)).toBeGreaterThan(0);
-    const story = await page.locator('#task-story li').allTextContents();
-    expect(story.map((l) => l.replace(/\s+/g, ' ').trim())).toEqual([
+    const entries = await page.locator('#task-story li .entry').allTextContents();
+    const whats = await page.locator('#task-story li .what').allTextContents();
+    const story = entries.map((e, i) => `${e} ${whats[i] ?? ''}`.replace(/\s+/g, ' ').trim());
+    expect(story).toEqual([
       `#${steps[0]?.[0]} · term ${steps[0]?.[1]} enqueued`,
       `#${steps[1]?.[0]} · term ${steps[1]?.[1]} attempt 1: leased to ${history[0]?.workerId}, token ${history[0]?.token}`,
       `#${steps[2]?.[0]} · term ${steps[2]?.[1]} attempt 1: nacked — transient failure`,
+      // Recorded beside the attempt's end, at the same entry: how it was retried (issue 15).
+      `#${steps[2]?.[0]} · term ${steps[2]?.[1]} retry: at once; 1 of ${viaSdk.maxAttempts} attempts failed`,
       `#${steps[3]?.[0]} · term ${steps[3]?.[1]} attempt 2: leased to ${history[1]?.workerId}, token ${history[1]?.token}`,
       `#${steps[4]?.[0]} · term ${steps[4]?.[1]} attempt 2: acked`,
       `#${steps[5]?.[0]} · term ${steps[5]?.[1]} completed (acked)`,
+    ]);
+    // Each step shows its time; the SDK's read carries the same steps (over gRPC).
+    const times = await page.locator('#task-story li .when').allTextContents();
+    expect(
+      times.every((x) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d/.test(x)),
+      JSON.stringify(times),
+    ).toBe(true);
+    expect(viaSdk.story?.map((x) => [x.kind, x.index, x.term])).toEqual([
+      ['enqueued', steps[0]?.[0], steps[0]?.[1]],
+      ['leased', steps[1]?.[0], steps[1]?.[1]],
+      ['attempt_ended', steps[2]?.[0], steps[2]?.[1]],
+      ['retry', steps[2]?.[0], steps[2]?.[1]],
+      ['leased', steps[3]?.[0], steps[3]?.[1]],
+      ['attempt_ended', steps[4]?.[0], steps[4]?.[1]],
+      ['ended', steps[5]?.[0], steps[5]?.[1]],
     ]);
     expect(await page.textContent('#task-payload')).toContain('"kind": "flaky"');
     // The rate charts (uPlot, served by the node) draw once two samples a second apart exist.

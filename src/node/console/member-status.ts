@@ -1,20 +1,24 @@
 // The other members' own view of themselves, for the console's cluster table (issue 15): each member
-// answers the client service's Status call at its advertised client address with its term, commit
-// and applied indexes and its fsync latency, which no other node knows. Polled only while the
-// console is in use (at most once a second), each call bounded; a member that does not answer is
-// shown as unknown. Not used when client auth is on: the node holds no token to call with.
-import { GrpcTransport } from '../../client/grpc-transport.js';
+// answers with its term, commit and applied indexes and its fsync latency, which no other node
+// knows. Asked over the peer port (peer.proto ClientForward.Status, under the cluster secret and the
+// peer port's TLS), so it works with client auth and client TLS on (docs/decisions.md). Polled only
+// while the console is in use (at most once a second), each call bounded; a member that does not
+// answer is shown as unknown.
 import type { FsyncSummary } from '../../rpc/executor.js';
+import type { ForwardSender } from '../../rpc/forward-link.js';
+import { decodeMemberStatus, encodeStatusRequest } from '../../rpc/member-status-codec.js';
 
 export interface MemberStatusSource {
-  status(address: string, timeoutMs: number): Promise<unknown>;
+  status(member: { id: string; address: string }, timeoutMs: number): Promise<unknown>;
   close(): void;
 }
 
-/** Status calls over the client gRPC service (insecure channels, as the node's own client port). */
-export function grpcMemberStatus(): MemberStatusSource {
-  const transport = new GrpcTransport({ keepaliveTimeMs: 60_000 });
-  return { status: (address, ms) => transport.call(address, 'Status', {}, ms), close: () => transport.close() };
+/** Status calls over the peer port's forwarding link (the node's own: closing this leaves it open). */
+export function peerMemberStatus(link: ForwardSender): MemberStatusSource {
+  return {
+    status: async (m, ms) => decodeMemberStatus(await link.send('Status', m.id, encodeStatusRequest(), ms)),
+    close: () => undefined,
+  };
 }
 
 export interface RemoteStatus {
@@ -47,12 +51,10 @@ export class MemberStatuses {
     if (this.polling || now - this.lastPoll < POLL_MS) return;
     this.polling = true;
     this.lastPoll = now;
-    const calls = members
-      .filter((m) => m.address !== '')
-      .map(async (m) => {
-        const status = parse(await this.src.status(m.address, CALL_MS).catch(() => null), m.id);
-        if (status !== null) this.seen.set(m.id, { at: this.now(), status });
-      });
+    const calls = members.map(async (m) => {
+      const status = parse(await this.src.status(m, CALL_MS).catch(() => null), m.id);
+      if (status !== null) this.seen.set(m.id, { at: this.now(), status });
+    });
     void Promise.all(calls).finally(() => (this.polling = false));
   }
 

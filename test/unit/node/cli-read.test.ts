@@ -139,5 +139,23 @@ describe('tasks get after attempts', () => {
     expect(g.out).toMatch(
       new RegExp(`^ended:\\s+${ISO.source} \\(log entry #${j.endedIndex} term ${j.endedTerm}\\)$`, 'm'),
     );
+    // The whole story (issue 15), steps recorded beside the attempts included: the retry after the
+    // failed attempt, at the nack's entry, with its time; in the JSON too.
+    const story = (j as unknown as { story: Array<{ kind: string; index: number; term: number; at: number }> }).story;
+    expect(story.map((x) => x.kind)).toEqual([
+      'enqueued',
+      'leased',
+      'attempt_ended',
+      'retry',
+      'leased',
+      'attempt_ended',
+      'ended',
+    ]);
+    expect(story[3]?.index).toBe(story[2]?.index);
+    expect(story.every((x) => typeof x.at === 'number' && x.term > 0)).toBe(true);
+    expect(g.out).toMatch(/^story:$/m);
+    expect(g.out).toMatch(
+      new RegExp(`#${story[3]?.index} term \\d+\\s+${ISO.source}\\s+retry: at once; 1 of 2 attempts failed`),
+    );
   });
 });

@@ -43,7 +43,7 @@ describe('console data', () => {
       a3: new Error('unreachable'),
     };
     const members: MemberStatusSource = {
-      status: async (address) => {
+      status: async ({ address }) => {
         asked.push(address);
         const a = answers[address];
         if (a instanceof Error) throw a;

@@ -368,7 +368,7 @@ function taskDetail(t, r) {
   ];
   if (t.result) out.push(h('h4', {}, 'Result'), h('pre', { class: 'payload' }, t.result.preview));
   if (t.checkpoint) out.push(h('h4', {}, 'Checkpoint'), h('pre', { class: 'payload' }, t.checkpoint.preview));
-  out.push(h('h4', {}, 'Story (log entries)'), storyList(t));
+  out.push(h('h4', {}, 'Story (log entries)'), storyList(t, r.asOf));
   out.push(h('h4', {}, 'Attempts'), historyTable(t.history, t.enqueuedWall, 'task-history'));
   if (t.deadLetterOf) {
     const d = t.deadLetterOf;

@@ -8,36 +8,62 @@ function entryText(index, term) {
   return typeof term === 'number' ? `#${index} · term ${term}` : `#${index}`;
 }
 
+/** What a step of the story (src/protocol/story.ts) says, for people. */
+const LABELS = {
+  enqueued: 'enqueued',
+  scheduled: 'fired by a schedule',
+  ready: 'ready',
+  promoted: 'promoted',
+  updated: 'updated',
+  replaced: 'replaced',
+  extended: 'lease extended',
+  progress: 'progress',
+  retry: 'retry',
+  cancel_requested: 'cancel requested',
+  dependency: 'dependency ended',
+  dead_lettered: 'dead-lettered',
+  redriven: 'redriven',
+  truncated: 'not kept',
+};
+
+export function stepText(s) {
+  if (s.kind === 'leased') return `attempt ${s.attempt}: leased to ${s.workerId}, token ${s.token}`;
+  if (s.kind === 'attempt_ended') return `attempt ${s.attempt}: ${s.end}${s.error ? ` — ${s.error}` : ''}`;
+  if (s.kind === 'ended') return `${s.state}${s.detail ? ` (${s.detail})` : ''}`;
+  if (s.kind === 'truncated') return `… ${s.detail}`;
+  const label = LABELS[s.kind] ?? s.kind;
+  return s.detail ? `${label}: ${s.detail}` : label;
+}
+
+/** The wall time of a step: its entry's, or from its mono stamp at the read's clocks. */
+function stepWall(s, asOf) {
+  if (typeof s.wall === 'number') return s.wall;
+  if (typeof s.mono !== 'number' || !asOf) return null;
+  return asOf.wall - (asOf.mono - s.mono);
+}
+
 /**
  * The task's story as a timeline: every transition the state machine recorded, in log order, with
- * the index and term of the entry that made it (the answer to "why did this run twice?").
+ * the index and term of the entry that made it and its time (the answer to "why did this run twice?").
  */
-export function storyList(t) {
-  const steps = [{ index: t.enqueuedIndex, term: t.enqueuedTerm, what: t.redrivenFrom ? 'redriven' : 'enqueued' }];
-  t.history.forEach((a, i) => {
-    steps.push({
-      index: Number(a.token),
-      term: a.leasedTerm,
-      what: `attempt ${i + 1}: leased to ${a.workerId}, token ${a.token}`,
-    });
-    if (a.end !== null) {
-      const what = `attempt ${i + 1}: ${a.end}${a.error ? ` — ${a.error}` : ''}`;
-      steps.push({ index: a.endedIndex, term: a.endedTerm, what });
-    }
-  });
-  if (t.endedIndex !== undefined)
-    steps.push({ index: t.endedIndex, term: t.endedTerm, what: `${t.state} (${t.reason})` });
-  const known = steps.filter((s) => typeof s.index === 'number');
-  if (known.length === 0) return h('p', { class: 'muted' }, 'Not recorded for this task.');
-  known.sort((a, b) => a.index - b.index);
-  const older = t.leases > t.history.length ? h('li', { class: 'muted' }, 'older attempts are no longer kept') : null;
+export function storyList(t, asOf) {
+  const steps = Array.isArray(t.story) ? t.story : [];
+  if (steps.length === 0) return h('p', { class: 'muted' }, 'Not recorded for this task.');
   return h(
     'ol',
     { class: 'story', id: 'task-story' },
-    older,
-    known.map((s) =>
-      h('li', { 'data-index': s.index }, h('span', { class: 'mono entry' }, entryText(s.index, s.term)), ' ', s.what),
-    ),
+    steps.map((s) => {
+      const at = stepWall(s, asOf);
+      return h(
+        'li',
+        { 'data-index': s.index, 'data-kind': s.kind, class: s.kind === 'truncated' ? 'muted' : null },
+        h('span', { class: 'mono entry' }, s.kind === 'truncated' ? `#${s.index}…` : entryText(s.index, s.term)),
+        ' ',
+        h('span', { class: 'what' }, stepText(s)),
+        ' ',
+        h('span', { class: 'when muted' }, at === null ? '' : wall(at)),
+      );
+    }),
   );
 }
 
