@@ -19,7 +19,13 @@ interface ServerNode {
   backoffUntil: number;
   /** A Status was asked of it (ids are learned once). */
   probed: boolean;
+  /** The role its last Status gave (null: none answered yet), and when a Status was last asked of it. */
+  role: string | null;
+  askedAt: number;
 }
+
+/** How often a leader that answers as one is asked again whether it still leads (× election timeout). */
+const LEADER_RECHECK_ELECTIONS = 10;
 
 export interface ServerBookOptions {
   /** Back-off of a failed node: min * 2^(failures-1), at most max (ms). */
@@ -120,6 +126,22 @@ export class ServerBook {
     const n = this.ensure(address);
     if (n.id !== null || n.probed) return false;
     n.probed = true;
+    n.askedAt = this.clock.now();
+    return true;
+  }
+
+  /**
+   * Whether the node we send to as the leader should be asked its Status again: it never said it
+   * leads (a follower forwarding our calls, whose Status may now name the leader) and half an
+   * election timeout passed since we last asked; or it said so, but ten election timeouts ago.
+   */
+  recheck(address: string): boolean {
+    const n = this.byAddress(address);
+    if (n === undefined || n !== this.leaderNode) return false;
+    const every = n.role === 'leader' ? LEADER_RECHECK_ELECTIONS * this.electionMax : this.electionMax / 2;
+    const now = this.clock.now();
+    if (now - n.askedAt < every) return false;
+    n.askedAt = now;
     return true;
   }
 
@@ -137,6 +159,7 @@ export class ServerBook {
   /** What a node's Status says: its id, the members' ids and addresses, the leader, its timeouts. */
   learn(address: string, status: Message): void {
     const self = this.ensure(address);
+    self.role = typeof status['role'] === 'string' ? status['role'] : null;
     const id = typeof status['id'] === 'string' && status['id'] !== '' ? status['id'] : null;
     if (id !== null) this.identify(self, id);
     const members = Array.isArray(status['members']) ? (status['members'] as Message[]) : [];
@@ -201,6 +224,8 @@ export class ServerBook {
     n.failedAt = Math.max(n.failedAt, other.failedAt);
     n.backoffUntil = Math.max(n.backoffUntil, other.backoffUntil);
     n.probed ||= other.probed;
+    n.role ??= other.role;
+    n.askedAt = Math.max(n.askedAt, other.askedAt);
     if (this.leaderNode === other) this.leaderNode = n;
     if (this.lastTried === other) this.lastTried = n;
     this.nodes.splice(this.nodes.indexOf(other), 1);
@@ -208,5 +233,14 @@ export class ServerBook {
 }
 
 function fresh(id: string | null, address: string): ServerNode {
-  return { id, addresses: [address], failures: 0, failedAt: -Infinity, backoffUntil: 0, probed: false };
+  return {
+    id,
+    addresses: [address],
+    failures: 0,
+    failedAt: -Infinity,
+    backoffUntil: 0,
+    probed: false,
+    role: null,
+    askedAt: -Infinity,
+  };
 }
