@@ -122,6 +122,7 @@ export class Client {
       backoffMinMs: this.retryMinMs,
       backoffMaxMs: this.retryMaxMs,
       addressMap: checkAddressMap(options.addressMap),
+      ...(options.network === undefined ? {} : { network: options.network }),
     });
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;

@@ -11,7 +11,7 @@ import { loadProtoFile } from './proto.js';
 
 export const FORWARD_SERVICE = 'raftq.peer.v1.ClientForward';
 
-export type ForwardKind = 'Execute' | 'Read';
+export type ForwardKind = 'Execute' | 'Read' | 'Addresses';
 
 /** Why a forwarded call brought no answer. `refused`: the leader refused it before running anything. */
 export class ForwardError extends Error {

@@ -17,6 +17,7 @@ import {
 } from './forward-codec.js';
 import { FORWARD_SERVICE, replyMac, type ForwardKind } from './forward-link.js';
 import { peerMacValid, type PeerAuth } from './peer-auth.js';
+import { encodeNetworks, type Networks } from './networks.js';
 import { loadProtoFile } from './proto.js';
 
 export interface ForwardServiceOptions {
@@ -29,6 +30,8 @@ export interface ForwardServiceOptions {
   servingMax?: number;
   /** Monotonic clock of the executor's deadlines (default performance.now). */
   now?: () => number;
+  /** This node's client addresses on named networks, answered to a peer's Addresses call. */
+  networks?: Networks;
 }
 
 export interface ForwardServiceMetrics {
@@ -89,9 +92,20 @@ export function createForwardService(opts: ForwardServiceOptions): ForwardServic
       },
     );
   };
+  // Cheap and bounded: no executor work, one small body.
+  const addresses = (call: Unary, cb: Callback): void => {
+    const admitted = admit('Addresses', call.request, opts);
+    if (typeof admitted === 'string') return refuse(cb, grpc.status.INVALID_ARGUMENT, admitted);
+    if ('unauthenticated' in admitted)
+      return refuse(cb, grpc.status.UNAUTHENTICATED, 'forward request without a valid MAC under the cluster secret');
+    const body = encodeNetworks(opts.networks ?? {});
+    const auth = opts.auth ?? null;
+    const mac = auth ? replyMac(auth, opts.selfId, admitted.from, body, admitted.mac) : undefined;
+    cb(null, { body, ...(mac ? { mac } : {}) });
+  };
   return {
     definition: serviceDefinition(),
-    implementation: { Execute: handler('Execute'), Read: handler('Read') },
+    implementation: { Execute: handler('Execute'), Read: handler('Read'), Addresses: addresses },
     metrics: () => ({ ...counters }),
   };
 }

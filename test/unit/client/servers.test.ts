@@ -291,3 +291,47 @@ describe('Client: past a forwarding follower (issue 18)', () => {
     expect(transport.count('OpenSession')).toBe(1);
   });
 });
+
+describe('ServerBook: a client network (issue 18)', () => {
+  const net = (address: string) => [{ name: 'public', address }];
+  const st = {
+    id: 'n1',
+    role: 'follower',
+    leaderAddress: 'b:1',
+    networks: net('pub-a:1'),
+    members: [
+      { id: 'n1', address: 'a:1', networks: net('pub-a:1') },
+      { id: 'n2', address: 'b:1', networks: net('pub-b:1') },
+      { id: 'n3', address: 'c:1' }, // no address on the network: its default stays
+    ],
+  };
+
+  it('dials members and hints at their address on its network', () => {
+    const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, network: 'public' });
+    book.succeeded('pub-a:1', true);
+    book.learn('pub-a:1', st);
+    expect(book.target()).toBe('pub-b:1'); // the leader the follower names, on `public`
+    expect(book.addresses).toEqual(['pub-a:1', 'pub-b:1', 'c:1']);
+    book.failed('pub-b:1');
+    expect(book.hint('c:1', 'pub-a:1')).toBe(true);
+    expect(book.leader).toBe('c:1');
+  });
+
+  it('without the option, or on another network, the default addresses', () => {
+    for (const network of [undefined, 'docker']) {
+      const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, ...(network ? { network } : {}) });
+      book.succeeded('pub-a:1', true);
+      book.learn('pub-a:1', st);
+      expect(book.target()).toBe('b:1');
+    }
+  });
+
+  it('a hint learnt before the networks is dialled on the network once they are known', () => {
+    const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, network: 'public' });
+    expect(book.hint('b:1', 'pub-a:1')).toBe(true);
+    expect(book.leader).toBe('b:1');
+    book.learn('pub-a:1', { ...st, role: 'leader' });
+    expect(book.leader).toBe('pub-b:1');
+    expect(() => new Client({ servers: ['a:1'], network: 'bad name' })).toThrow(/network/);
+  });
+});
