@@ -23,6 +23,8 @@ export interface ProxiedCluster extends Cluster {
   clients: FaultNetwork;
   /** The client proxies' addresses, one per node (what clients are given, and what nodes advertise). */
   servers: string[];
+  /** The node cut off now, if any (its links are reset at the heal). */
+  cut: string | null;
 }
 
 export async function startProxiedCluster(): Promise<ProxiedCluster> {
@@ -52,7 +54,7 @@ export async function startProxiedCluster(): Promise<ProxiedCluster> {
   const client = new Client({ servers, timeoutMs: 30_000 });
   await client.queue('warmup').enqueue(payload(0));
   await client.close();
-  return { cluster, dir, peers, clients, servers };
+  return { cluster, dir, peers, clients, servers, cut: null };
 }
 
 export async function stopProxiedCluster(c: ProxiedCluster): Promise<void> {
@@ -63,11 +65,22 @@ export async function stopProxiedCluster(c: ProxiedCluster): Promise<void> {
 
 /** Cuts the leader off: from its peers, and for `isolate` from the clients too. Synchronous: it holds at once. */
 export function partition(c: ProxiedCluster, leader: string, fault: PartitionFault): void {
+  c.cut = leader;
   c.peers.isolate(leader);
   if (fault === 'isolate') c.clients.isolate(leader);
 }
 
+/**
+ * Heals the links. The connections the black hole swallowed bytes of are reset first (as their TCP
+ * keepalives would, later): nodes and clients reconnect on clean streams, so the next trial starts
+ * from a settled cluster rather than waiting out dead connections.
+ */
 export function heal(c: ProxiedCluster): void {
+  if (c.cut !== null) {
+    c.peers.isolate(c.cut, { kind: 'reset' });
+    c.clients.isolate(c.cut, { kind: 'reset' });
+  }
+  c.cut = null;
   c.peers.heal();
   c.clients.heal();
 }
@@ -82,7 +95,7 @@ async function statusOf(port: number): Promise<{ role: string; leader: string | 
 }
 
 /** After a heal: every node names the same leader, which says it leads (so a trial starts settled). */
-export async function settledLeader(c: Cluster, ms = 30_000): Promise<string> {
+export async function settledLeader(c: Cluster, ms = 60_000): Promise<string> {
   return waitFor(
     async () => {
       const all = await Promise.all(c.cluster.specs.map((s) => statusOf(s.httpPort)));

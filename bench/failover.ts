@@ -252,7 +252,12 @@ async function trials(c: Cluster, faults: Fault[], o: Options, log: (s: string) 
   const out: Trial[] = [];
   for (const fault of faults) {
     for (let t = 0; t < o.trials; t++) {
-      const r = await trial(c, fault, o);
+      const r = await trial(c, fault, o).catch((e: unknown) => e as Error);
+      if (r instanceof Error) {
+        // The cluster did not settle (e.g. after a heal): the trials so far stand, the rest of this fault is skipped.
+        log(`${fault} ${t + 1}/${o.trials}: harness: ${r.message}; the remaining ${fault} trials are skipped`);
+        break;
+      }
       out.push(r);
       log(
         `${fault} ${t + 1}/${o.trials}: fault→success ${r.toSuccessMs?.toFixed(0) ?? '-'} ms, election ${r.electionMs?.toFixed(0) ?? '-'} ms, ` +
