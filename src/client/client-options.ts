@@ -14,6 +14,12 @@ export interface ClientOptions {
    * proxy or NAT: leader hints and the members a node's Status lists are translated through it.
    */
   addressMap?: Record<string, string>;
+  /**
+   * The client network this client is on: nodes started with `--advertise host:port,NAME=host:port`
+   * list their address on each network in Status, and hints and members are dialled at their address
+   * on this one (nodes without one keep their default address; `addressMap` still applies first).
+   */
+  network?: string;
   /** Deadline of one SDK call, retries included (default 30 s). */
   timeoutMs?: number;
   /** Session idle timeout asked of the server (default: the server's, 60 s). */

@@ -122,6 +122,7 @@ export class Client {
       backoffMinMs: this.retryMinMs,
       backoffMaxMs: this.retryMaxMs,
       addressMap: checkAddressMap(options.addressMap),
+      ...(options.network === undefined ? {} : { network: options.network }),
     });
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;
@@ -336,14 +337,16 @@ export class Client {
     if (this.servers.wantsStatus(address)) this.askStatus(address, true);
   }
 
-  /** A new leader or a failover: its Status (a follower that forwarded the call names the leader). */
-  private answered(address: string, asLeader: boolean, retried = false): void {
+  /**
+   * A new leader, a failover, or a node that forwards our calls: its Status (a follower names the
+   * leader, and the book moves there). Resolves once that Status is in (at once if none is asked).
+   */
+  private answered(address: string, asLeader: boolean, retried = false): Promise<void> {
     const fresh = this.servers.succeeded(address, asLeader);
-    if (this.servers.wantsStatus(address)) this.askStatus(address, true);
-    else if ((fresh || (retried && asLeader)) && !this.relearning) {
-      this.relearning = true;
-      this.askStatus(address, false).finally(() => (this.relearning = false));
-    }
+    if (this.servers.wantsStatus(address)) return this.askStatus(address, true);
+    if (this.relearning || !asLeader || !(fresh || retried || this.servers.recheck(address))) return Promise.resolve();
+    this.relearning = true;
+    return this.askStatus(address, false).finally(() => (this.relearning = false));
   }
 
   /** One node's Status into the book; `spread`: then probe the listed addresses not identified yet. */
@@ -455,7 +458,9 @@ export class Client {
         const signal = options.signal ?? this.closeController.signal;
         const reply = await this.transport.call(address, method, body, this.attemptMs(remaining, method), signal);
         // A stale read may come from a follower: only a linearizable answer or a command names a leader.
-        this.answered(address, method === 'OpenSession' || isLinearizable(body));
+        const learnt = this.answered(address, method === 'OpenSession' || isLinearizable(body));
+        // A session opened through a forwarding follower: its first commands go to the leader it names.
+        if (method === 'OpenSession') await learnt;
         return reply;
       } catch (e) {
         const d = await this.afterFailure(e, address, retry);

@@ -94,6 +94,9 @@ export function checkClientOptions(options: unknown): void {
   if (token !== undefined && (typeof token !== 'string' || !/^[\x21-\x7e]{1,1024}$/.test(token)))
     invalid('token', 'must be a non-empty string of printable ASCII without spaces');
   checkTls(options['tls']);
+  const network = options['network'];
+  if (network !== undefined && (typeof network !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/.test(network)))
+    invalid('network', 'must be a network name as given to --advertise NAME=host:port (letters, digits, _ . -)');
 }
 
 /** `tls`: PEM strings or bytes for ca / cert / key (cert and key together), a serverName string. */

@@ -19,7 +19,13 @@ interface ServerNode {
   backoffUntil: number;
   /** A Status was asked of it (ids are learned once). */
   probed: boolean;
+  /** The role its last Status gave (null: none answered yet), and when a Status was last asked of it. */
+  role: string | null;
+  askedAt: number;
 }
+
+/** How often a leader that answers as one is asked again whether it still leads (× election timeout). */
+const LEADER_RECHECK_ELECTIONS = 10;
 
 export interface ServerBookOptions {
   /** Back-off of a failed node: min * 2^(failures-1), at most max (ms). */
@@ -27,6 +33,8 @@ export interface ServerBookOptions {
   backoffMaxMs: number;
   /** Advertised address -> the address this client reaches it at (proxies, NAT). */
   addressMap?: Readonly<Record<string, string>>;
+  /** The client network this client is on: members are dialled at their address on it, when they have one. */
+  network?: string;
 }
 
 export class ServerBook {
@@ -35,6 +43,8 @@ export class ServerBook {
   /** The node tried last while no leader is known (the rotation continues after it). */
   private lastTried: ServerNode | null = null;
   private electionMax = ELECTION_MAX_DEFAULT_MS;
+  /** Default advertised address -> the same node's address on our network (learned from Status). */
+  private readonly onNetwork = new Map<string, string>();
 
   constructor(
     seeds: readonly string[],
@@ -120,6 +130,22 @@ export class ServerBook {
     const n = this.ensure(address);
     if (n.id !== null || n.probed) return false;
     n.probed = true;
+    n.askedAt = this.clock.now();
+    return true;
+  }
+
+  /**
+   * Whether the node we send to as the leader should be asked its Status again: it never said it
+   * leads (a follower forwarding our calls, whose Status may now name the leader) and half an
+   * election timeout passed since we last asked; or it said so, but ten election timeouts ago.
+   */
+  recheck(address: string): boolean {
+    const n = this.byAddress(address);
+    if (n === undefined || n !== this.leaderNode) return false;
+    const every = n.role === 'leader' ? LEADER_RECHECK_ELECTIONS * this.electionMax : this.electionMax / 2;
+    const now = this.clock.now();
+    if (now - n.askedAt < every) return false;
+    n.askedAt = now;
     return true;
   }
 
@@ -137,16 +163,26 @@ export class ServerBook {
   /** What a node's Status says: its id, the members' ids and addresses, the leader, its timeouts. */
   learn(address: string, status: Message): void {
     const self = this.ensure(address);
+    self.role = typeof status['role'] === 'string' ? status['role'] : null;
     const id = typeof status['id'] === 'string' && status['id'] !== '' ? status['id'] : null;
     if (id !== null) this.identify(self, id);
     const members = Array.isArray(status['members']) ? (status['members'] as Message[]) : [];
+    this.learnNetworks(status, members);
     for (const m of members) {
       const mid = typeof m['id'] === 'string' ? m['id'] : '';
-      const maddr = typeof m['address'] === 'string' ? this.reachable(m['address']) : '';
+      const raw = typeof m['address'] === 'string' ? m['address'] : '';
+      const maddr = this.reachable(raw);
       if (mid === '' || maddr === '') continue;
-      const node = this.nodes.find((x) => x.id === mid) ?? this.byAddress(maddr) ?? this.add(fresh(mid, maddr));
+      const node =
+        this.nodes.find((x) => x.id === mid) ??
+        this.byAddress(maddr) ??
+        this.byAddress(raw) ??
+        this.add(fresh(mid, maddr));
       this.identify(node, mid);
       if (!node.addresses.includes(maddr)) node.addresses.push(maddr);
+      // Its address on our network is the one to dial, ahead of a default one learned earlier.
+      if (this.onNetwork.get(raw) === maddr && node.addresses[0] !== maddr)
+        node.addresses.unshift(...node.addresses.splice(node.addresses.indexOf(maddr), 1));
     }
     const et = status['electionTimeoutMs'] as Message | undefined;
     const max = typeof et?.['max'] === 'number' ? et['max'] : 0;
@@ -167,15 +203,34 @@ export class ServerBook {
     if (n !== self && n.failures === 0 && n.backoffUntil <= this.clock.now()) this.leaderNode = n;
   }
 
+  /**
+   * Each member's address on our network (the answering node's own list and its members' lists):
+   * its default advertised address, as hints and members name it, maps to that one.
+   */
+  private learnNetworks(status: Message, members: Message[]): void {
+    const network = this.opts.network;
+    if (network === undefined) return;
+    const on = (list: unknown): string | undefined => {
+      if (!Array.isArray(list)) return undefined;
+      const hit = (list as Message[]).find((x) => x['name'] === network && typeof x['address'] === 'string');
+      return hit === undefined || hit['address'] === '' ? undefined : (hit['address'] as string);
+    };
+    for (const m of members) {
+      const own = m['id'] === status['id'] ? (on(status['networks']) ?? on(m['networks'])) : on(m['networks']);
+      if (typeof m['address'] === 'string' && m['address'] !== '' && own !== undefined)
+        this.onNetwork.set(m['address'], own);
+    }
+  }
+
   /** How long one attempt may wait for its answer before it is tried elsewhere (ms). */
   attemptTimeoutMs(): number {
     return Math.max(500, Math.ceil(1.5 * this.electionMax));
   }
 
-  /** The address to dial for an address a node advertised. */
+  /** The address to dial for an address a node advertised: the caller's map, else our network's. */
   private reachable(address: string): string {
     const mapped = this.opts.addressMap?.[address];
-    return mapped === undefined || mapped === '' ? address : mapped;
+    return mapped === undefined || mapped === '' ? (this.onNetwork.get(address) ?? address) : mapped;
   }
 
   private add(n: ServerNode): ServerNode {
@@ -201,6 +256,8 @@ export class ServerBook {
     n.failedAt = Math.max(n.failedAt, other.failedAt);
     n.backoffUntil = Math.max(n.backoffUntil, other.backoffUntil);
     n.probed ||= other.probed;
+    n.role ??= other.role;
+    n.askedAt = Math.max(n.askedAt, other.askedAt);
     if (this.leaderNode === other) this.leaderNode = n;
     if (this.lastTried === other) this.lastTried = n;
     this.nodes.splice(this.nodes.indexOf(other), 1);
@@ -208,5 +265,14 @@ export class ServerBook {
 }
 
 function fresh(id: string | null, address: string): ServerNode {
-  return { id, addresses: [address], failures: 0, failedAt: -Infinity, backoffUntil: 0, probed: false };
+  return {
+    id,
+    addresses: [address],
+    failures: 0,
+    failedAt: -Infinity,
+    backoffUntil: 0,
+    probed: false,
+    role: null,
+    askedAt: -Infinity,
+  };
 }

@@ -26,7 +26,10 @@ function startCommand(): Command {
     )
     .option('--data-dir <dir>', 'data directory')
     .option('--http <host:port>', 'admin HTTP address (healthz, readyz, metrics, status)')
-    .option('--advertise <host:port>', 'client address reported to clients (defaults to --listen)')
+    .option(
+      '--advertise <list>',
+      'client address reported to clients (defaults to --listen), and per client network: host:port,name=host:port,…',
+    )
     .option('--cluster-id <id>', 'cluster id, checked against the data dir')
     .option('--cluster-secret-file <file>', 'file holding the cluster secret: peers authenticate every message with it')
     .option(

@@ -34,6 +34,11 @@ export interface NodeConfig {
   http: HostPort | null;
   /** The client address other nodes report for this node (NOT_LEADER hints, status). */
   advertise: string;
+  /**
+   * Client addresses of this node on named client networks (`--advertise host:port,public=h:p`):
+   * a client that names its network follows hints and members to these (src/rpc/networks.ts).
+   */
+  advertiseNetworks: Record<string, string>;
   clusterId: string | null;
   /** The cluster secret's bytes (peer MACs, docs/security.md); null: peers are not authenticated. */
   clusterSecret: Uint8Array | null;
@@ -114,6 +119,36 @@ export function parseHostPort(field: string, s: string): HostPort {
     throw new ConfigError(field, `port ${m[2]} of "${s}" is out of range 1..65535`);
   }
   return { host: m[1] as string, port };
+}
+
+const NETWORK_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
+
+/**
+ * `--advertise`: a comma list of at most one unnamed `host:port` (the default address, --listen when
+ * absent) and `name=host:port` entries, one per client network (at most 16).
+ */
+export function parseAdvertise(
+  raw: string | undefined,
+  listen: HostPort,
+): { advertise: string; networks: Record<string, string> } {
+  let advertise: string | null = null;
+  const networks: Record<string, string> = {};
+  const parts = (raw ?? '').split(',').map((p) => p.trim());
+  for (const part of raw === undefined || raw.trim() === '' ? [] : parts) {
+    const eq = part.indexOf('=');
+    if (eq < 0) {
+      if (advertise !== null) throw new ConfigError('advertise', `two unnamed addresses ("${advertise}", "${part}")`);
+      advertise = formatHostPort(parseHostPort('advertise', part));
+      continue;
+    }
+    const name = part.slice(0, eq);
+    if (!NETWORK_RE.test(name))
+      throw new ConfigError('advertise', `"${name}" is not a network name (letters, digits, _ . -; at most 64)`);
+    if (name in networks) throw new ConfigError('advertise', `network "${name}" named twice`);
+    networks[name] = formatHostPort(parseHostPort(`advertise.${name}`, part.slice(eq + 1)));
+  }
+  if (Object.keys(networks).length > 16) throw new ConfigError('advertise', 'at most 16 named networks');
+  return { advertise: advertise ?? formatHostPort(listen), networks };
 }
 
 export function formatHostPort(hp: HostPort): string {
@@ -207,7 +242,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     throw new ConfigError('id', `"${id}" is not among --peers (${[...peers.keys()].join(', ')})`);
   }
   const http = raw.http ? parseHostPort('http', raw.http) : null;
-  const advertise = raw.advertise ? formatHostPort(parseHostPort('advertise', raw.advertise)) : formatHostPort(listen);
+  const { advertise, networks: advertiseNetworks } = parseAdvertise(raw.advertise, listen);
   const logLevel = (raw.logLevel ?? 'info') as NodeConfig['logLevel'];
   if (!LOG_LEVELS.includes(logLevel)) {
     throw new ConfigError('log-level', `"${logLevel}" is not one of ${LOG_LEVELS.join(', ')}`);
@@ -228,6 +263,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     dataDir: raw.dataDir as string,
     http,
     advertise,
+    advertiseNetworks,
     clusterId: raw.clusterId ?? null,
     clusterSecret: raw.clusterSecretFile ? readClusterSecret(raw.clusterSecretFile) : null,
     ...secretFiles(raw),

@@ -17,6 +17,7 @@ import { PeerTransport } from '../rpc/peer-transport.js';
 import { ForwardingExecutor } from '../rpc/forward.js';
 import { GrpcForwardLink } from '../rpc/forward-link.js';
 import { createForwardService, type ForwardService } from '../rpc/forward-server.js';
+import { MemberNetworks, withNetworks } from '../rpc/networks.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { peerMemberStatus } from './console/member-status.js';
@@ -131,6 +132,7 @@ export async function startNode(
     const { driver } = core;
     const forward = forwarding(config, driver, core);
     started.push(() => forward.link.close());
+    forward.networks.start(() => driver.status().members.map((m) => m.id));
     // Set once the client port is up; the admin port may be scraped before.
     let clientServer: ClientServer | null = null;
     const { peerServer, heard } = await startPeerServer(config, driver, core, forward.service);
@@ -153,7 +155,8 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, forward.executor, log, { ...core, limiter });
+    const clientExecutor = withNetworks(forward.executor, forward.networks);
+    const client = await startClientService(config, clientExecutor, log, { ...core, limiter });
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -196,6 +199,8 @@ interface Forwarding {
   executor: ForwardingExecutor;
   /** What this node runs for followers while it leads (on the peer port). */
   service: ForwardService;
+  /** The members' client addresses per client network, asked over the same link. */
+  networks: MemberNetworks;
 }
 
 /** Followers forward the calls of clients that allow it to the leader, over the peer port (issue 18). */
@@ -213,7 +218,8 @@ function forwarding(
   return {
     link,
     executor: new ForwardingExecutor(driver, link, { selfId: config.id }),
-    service: createForwardService({ selfId: config.id, executor: driver, auth }),
+    service: createForwardService({ selfId: config.id, executor: driver, auth, networks: config.advertiseNetworks }),
+    networks: new MemberNetworks({ selfId: config.id, own: config.advertiseNetworks, sender: link }),
   };
 }
 

@@ -12,6 +12,14 @@ export interface MemberStatus {
   appliedIndex: number;
   /** Leader's view only: the follower's match index. */
   matchIndex?: number;
+  /** Its client addresses on named client networks, as far as this node knows (src/rpc/networks.ts). */
+  networks?: NetworkAddress[];
+}
+
+/** A client address on a named client network (`--advertise name=host:port`). */
+export interface NetworkAddress {
+  name: string;
+  address: string;
 }
 
 export interface NodeStatus {
@@ -39,6 +47,8 @@ export interface NodeStatus {
   members: MemberStatus[];
   /** This node's own fsync latency over the last minute (null: no durable write in it); unset if not measured. */
   fsync?: FsyncSummary | null;
+  /** This node's client addresses on named client networks (none: only `address`). */
+  networks?: NetworkAddress[];
 }
 
 /** Durable (fsynced) group-commit writes of one node over a recent window. */

@@ -11,8 +11,8 @@ import { loadProtoFile } from './proto.js';
 
 export const FORWARD_SERVICE = 'raftq.peer.v1.ClientForward';
 
-/** Execute and Read: forwarded client calls; Status: a member's own status for another's console. */
-export type ForwardKind = 'Execute' | 'Read' | 'Status';
+/** Execute and Read: forwarded client calls; Status: a member's own status for another's console; Addresses: its client networks. */
+export type ForwardKind = 'Execute' | 'Read' | 'Status' | 'Addresses';
 
 /** Why a forwarded call brought no answer. `refused`: the leader refused it before running anything. */
 export class ForwardError extends Error {

@@ -18,6 +18,7 @@ import {
 import { FORWARD_SERVICE, replyMac, type ForwardKind } from './forward-link.js';
 import { encodeMemberStatus } from './member-status-codec.js';
 import { peerMacValid, type PeerAuth } from './peer-auth.js';
+import { encodeNetworks, type Networks } from './networks.js';
 import { loadProtoFile } from './proto.js';
 
 export interface ForwardServiceOptions {
@@ -30,6 +31,8 @@ export interface ForwardServiceOptions {
   servingMax?: number;
   /** Monotonic clock of the executor's deadlines (default performance.now). */
   now?: () => number;
+  /** This node's client addresses on named networks, answered to a peer's Addresses call. */
+  networks?: Networks;
 }
 
 export interface ForwardServiceMetrics {
@@ -90,12 +93,24 @@ export function createForwardService(opts: ForwardServiceOptions): ForwardServic
       },
     );
   };
+  // Cheap and bounded: no executor work, one small body.
+  const addresses = (call: Unary, cb: Callback): void => {
+    const admitted = admit('Addresses', call.request, opts);
+    if (typeof admitted === 'string') return refuse(cb, grpc.status.INVALID_ARGUMENT, admitted);
+    if ('unauthenticated' in admitted)
+      return refuse(cb, grpc.status.UNAUTHENTICATED, 'forward request without a valid MAC under the cluster secret');
+    const body = encodeNetworks(opts.networks ?? {});
+    const auth = opts.auth ?? null;
+    const mac = auth ? replyMac(auth, opts.selfId, admitted.from, body, admitted.mac) : undefined;
+    cb(null, { body, ...(mac ? { mac } : {}) });
+  };
   return {
     definition: serviceDefinition(),
     implementation: {
       Execute: handler('Execute'),
       Read: handler('Read'),
       Status: (call: Unary, cb: Callback) => memberStatus(call, cb, opts, refuse),
+      Addresses: addresses,
     },
     metrics: () => ({ ...counters }),
   };

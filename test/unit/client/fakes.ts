@@ -74,8 +74,12 @@ export class Front implements ClientExecutor {
     if (l !== null) e.leaderHint = this.cluster.advertised(l);
     return e;
   }
+  /** A follower that forwards (cluster.forwarding) runs the call on the leader's machine. */
+  private serves(): boolean {
+    return this.cluster.leader === this || (this.cluster.forwarding && this.cluster.leader !== null);
+  }
   async execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult> {
-    if (this.cluster.leader !== this)
+    if (!this.serves())
       return { answers: cmds.map(() => ({ ok: false, error: this.notLeader() })), index: 0, heldMs: 0 };
     return this.cluster.machine.execute(cmds, opts);
   }
@@ -83,7 +87,7 @@ export class Front implements ClientExecutor {
     q: Parameters<ClientExecutor['read']>[0],
     o: Parameters<ClientExecutor['read']>[1],
   ): ReturnType<ClientExecutor['read']> {
-    if (this.cluster.leader !== this)
+    if (!this.serves() || (this.cluster.leader !== this && o.consistency !== 'linearizable'))
       return { asOf: { index: 0, mono: 0, wall: 0 }, answer: { ok: false, error: this.notLeader() } };
     return this.cluster.machine.read(q, o);
   }
@@ -125,6 +129,8 @@ export class FakeCluster {
   leader: Front | null;
   /** What the nodes report as their election timeout in Status (absent: not reported). */
   electionTimeoutMs: { min: number; max: number } | null = null;
+  /** Followers forward commands and linearizable reads to the leader (issue 18) instead of NOT_LEADER. */
+  forwarding = false;
   /** The address a node advertises to clients when it differs from the one it is reached at. */
   readonly advertise = new Map<string, string>();
   private readonly services = new Map<string, ClientService>();
@@ -164,6 +170,8 @@ const definition = clientServiceDefinition();
 export class LoopbackTransport implements Transport {
   readonly calls: Array<{ address: string; method: Method; request: Message; at: number }> = [];
   intercept: Interceptor | null = null;
+  /** Status answers take this long on the fake clock (a network round trip; 0: at once). */
+  statusDelayMs = 0;
 
   constructor(private readonly cluster: FakeCluster) {}
 
@@ -180,6 +188,8 @@ export class LoopbackTransport implements Transport {
     if (front === undefined || service === undefined || !front.up) {
       throw new TransportError({ code: 'UNAVAILABLE', message: `connect ${address}: refused` });
     }
+    if (method === 'Status' && this.statusDelayMs > 0)
+      await new Promise<void>((r) => this.cluster.clock.setTimer(this.statusDelayMs, r));
     const verdict = this.intercept?.(address, method, request) ?? null;
     if (verdict !== null && verdict !== 'drop-reply') throw new TransportError(verdict);
     const m = definition[method] as grpc.MethodDefinition<unknown, unknown>;

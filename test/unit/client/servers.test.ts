@@ -244,3 +244,94 @@ describe('Client over gRPC: no server reachable', () => {
     expect(e.message).not.toMatch(/Resolution note: ?$/);
   });
 });
+
+describe('Client: past a forwarding follower (issue 18)', () => {
+  it('moves to the leader before its first command when the session opened through a follower', async () => {
+    const { clock, cluster, transport, client } = setup();
+    cluster.forwarding = true;
+    cluster.leader = cluster.fronts[2] ?? null; // n1, tried first, is a follower that forwards
+    transport.statusDelayMs = 5; // Status answers take a round trip, as over a network
+    const q = client.queue('q');
+    const first = q.enqueue('a');
+    await clock.advance(10);
+    await first;
+    await q.enqueue('b');
+    const commands = transport.calls.filter((c) => c.method !== 'Status');
+    expect(commands.map((c) => `${c.method}@${c.address}`)).toEqual([
+      'OpenSession@10.0.0.1:7000', // forwarded by n1
+      'Enqueue@10.0.0.3:7000',
+      'Enqueue@10.0.0.3:7000',
+    ]);
+    // One session throughout: the move keeps its stamps (same id, sequence numbers in order).
+    const headers = commands.slice(1).map((c) => c.request['header'] as { session: string; seq: number });
+    expect(new Set(headers.map((h) => h.session)).size).toBe(1);
+    expect(headers[0]?.session).toBe(client.sessionId);
+    expect(headers.map((h) => h.seq)).toEqual([1, 2]);
+    expect(client.leaderAddress).toBe('10.0.0.3:7000');
+  });
+
+  it('asks the forwarding follower again and moves once it can name the leader', async () => {
+    const { clock, cluster, transport, client } = setup();
+    cluster.forwarding = true;
+    cluster.leader = cluster.fronts[2] ?? null;
+    let statusDown = true; // n1 cannot answer Status at first (e.g. mid-election): nothing learned
+    transport.intercept = (address, method) =>
+      statusDown && method === 'Status' ? { code: 'UNAVAILABLE', message: `${address} busy` } : null;
+    const q = client.queue('q');
+    await q.enqueue('a');
+    expect(client.leaderAddress).toBe('10.0.0.1:7000'); // served through n1's forwarding
+    const session = client.sessionId;
+    statusDown = false;
+    await clock.advance(2_000);
+    await q.enqueue('b'); // answered by n1 again; its Status now names n3
+    await expect.poll(() => client.leaderAddress).toBe('10.0.0.3:7000');
+    await q.enqueue('c');
+    expect(transport.calls.at(-1)?.address).toBe('10.0.0.3:7000');
+    expect(client.sessionId).toBe(session);
+    expect(transport.count('OpenSession')).toBe(1);
+  });
+});
+
+describe('ServerBook: a client network (issue 18)', () => {
+  const net = (address: string) => [{ name: 'public', address }];
+  const st = {
+    id: 'n1',
+    role: 'follower',
+    leaderAddress: 'b:1',
+    networks: net('pub-a:1'),
+    members: [
+      { id: 'n1', address: 'a:1', networks: net('pub-a:1') },
+      { id: 'n2', address: 'b:1', networks: net('pub-b:1') },
+      { id: 'n3', address: 'c:1' }, // no address on the network: its default stays
+    ],
+  };
+
+  it('dials members and hints at their address on its network', () => {
+    const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, network: 'public' });
+    book.succeeded('pub-a:1', true);
+    book.learn('pub-a:1', st);
+    expect(book.target()).toBe('pub-b:1'); // the leader the follower names, on `public`
+    expect(book.addresses).toEqual(['pub-a:1', 'pub-b:1', 'c:1']);
+    book.failed('pub-b:1');
+    expect(book.hint('c:1', 'pub-a:1')).toBe(true);
+    expect(book.leader).toBe('c:1');
+  });
+
+  it('without the option, or on another network, the default addresses', () => {
+    for (const network of [undefined, 'docker']) {
+      const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, ...(network ? { network } : {}) });
+      book.succeeded('pub-a:1', true);
+      book.learn('pub-a:1', st);
+      expect(book.target()).toBe('b:1');
+    }
+  });
+
+  it('a hint learnt before the networks is dialled on the network once they are known', () => {
+    const book = new ServerBook(['pub-a:1'], new FakeClock(), { ...OPTS, network: 'public' });
+    expect(book.hint('b:1', 'pub-a:1')).toBe(true);
+    expect(book.leader).toBe('b:1');
+    book.learn('pub-a:1', { ...st, role: 'leader' });
+    expect(book.leader).toBe('pub-b:1');
+    expect(() => new Client({ servers: ['a:1'], network: 'bad name' })).toThrow(/network/);
+  });
+});
