@@ -465,26 +465,30 @@ export function decodeHeader(header: unknown): Decoded<Omit<SessionCommand, 'cmd
 
 /** Byte fields over their limit: RESOURCE_EXHAUSTED naming the field and limit (no retryAfterMs: never retried). */
 function tooLarge(cmd: Message, limits: Limits): ErrorDetail | null {
-  const check = (v: unknown, field: string, max: number, limit: string): ErrorDetail | null =>
-    v instanceof Uint8Array && v.byteLength > max
-      ? {
-          code: 'RESOURCE_EXHAUSTED',
-          message: `${field} is ${v.byteLength} bytes, over ${limit} (${max})`,
-          field,
-          limit,
-        }
-      : null;
-  const found = [
-    ...asArray(cmd['tasks']).map((t, i) =>
-      check(asObject(t)['payload'], `tasks[${i}].payload`, limits.payloadBytesMax, 'payloadBytesMax'),
-    ),
-    ...asArray(cmd['items']).map((t, i) =>
-      check(asObject(t)['result'], `items[${i}].result`, limits.resultBytesMax, 'resultBytesMax'),
-    ),
-    check(cmd['payload'], 'payload', limits.payloadBytesMax, 'payloadBytesMax'),
-    check(cmd['checkpoint'], 'checkpoint', limits.checkpointBytesMax, 'checkpointBytesMax'),
-  ];
-  return found.find((d) => d !== null) ?? null;
+  // Hot (every task of every enqueue): field names are built only for a field over its limit.
+  const over = (v: unknown, max: number): boolean => v instanceof Uint8Array && v.byteLength > max;
+  const detail = (v: unknown, field: string, max: number, limit: string): ErrorDetail => ({
+    code: 'RESOURCE_EXHAUSTED',
+    message: `${field} is ${(v as Uint8Array).byteLength} bytes, over ${limit} (${max})`,
+    field,
+    limit,
+  });
+  const tasks = asArray(cmd['tasks']);
+  for (let i = 0; i < tasks.length; i++) {
+    const p = asObject(tasks[i])['payload'];
+    if (over(p, limits.payloadBytesMax))
+      return detail(p, `tasks[${i}].payload`, limits.payloadBytesMax, 'payloadBytesMax');
+  }
+  const items = asArray(cmd['items']);
+  for (let i = 0; i < items.length; i++) {
+    const r = asObject(items[i])['result'];
+    if (over(r, limits.resultBytesMax)) return detail(r, `items[${i}].result`, limits.resultBytesMax, 'resultBytesMax');
+  }
+  if (over(cmd['payload'], limits.payloadBytesMax))
+    return detail(cmd['payload'], 'payload', limits.payloadBytesMax, 'payloadBytesMax');
+  if (over(cmd['checkpoint'], limits.checkpointBytesMax))
+    return detail(cmd['checkpoint'], 'checkpoint', limits.checkpointBytesMax, 'checkpointBytesMax');
+  return null;
 }
 
 /** A request's command, decoded and validated (the header aside). Never throws. */
