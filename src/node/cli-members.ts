@@ -151,6 +151,12 @@ function removeCommand(setCode: SetCode): Command {
     );
 }
 
+/** A refusal that only says NEW got there by itself (joined, or promoted by its --join): not an error. */
+function alreadyThere(e: unknown, code: string): null {
+  if (e instanceof AdminCallError && e.code === code) return null;
+  throw e;
+}
+
 function replaceCommand(setCode: SetCode): Command {
   return withAdmin(new Command('replace'))
     .description(
@@ -173,9 +179,15 @@ function replaceCommand(setCode: SetCode): Command {
         if (now === undefined) {
           if (!o.address || !o.peerAddress)
             throw new ClientUsageError(`replace: ${newId} is not a member yet: pass --address and --peer-address`);
-          await call('/admin/members/add', { id: newId, address: o.address, peerAddress: o.peerAddress });
+          // NEW started with --join may join between the list and the add: then go on with it.
+          await call('/admin/members/add', { id: newId, address: o.address, peerAddress: o.peerAddress }).catch(
+            (e: unknown) => alreadyThere(e, 'ID_EXISTS'),
+          );
         }
-        if (now?.role !== 'voter') await promote(call, newId, intArg('--wait-ms', o.waitMs, 0) ?? 30_000);
+        if (now?.role !== 'voter')
+          await promote(call, newId, intArg('--wait-ms', o.waitMs, 0) ?? 30_000).catch((e: unknown) =>
+            alreadyThere(e, 'NOT_A_LEARNER'),
+          );
         printMembers(o, `${oldId} replaced by ${newId}`, await call('/admin/members/remove', { id: oldId }));
       }),
     );

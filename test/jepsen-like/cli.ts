@@ -19,7 +19,7 @@ export async function main(argv: string[]): Promise<number> {
     .description('raftq jepsen-like fault-injection run against real node processes on loopback')
     .option('--nodes <n>', 'cluster size: 3 or 5', int('nodes', 3, 5), 3)
     .option('--nemesis <list>', 'kill,pause,partition,power,clock,disk,snapshot or all')
-    .option('--schedule <name>', 'a named combination: C1 C2 C3 C4 C6 C7 C8 C9 C10 C11 C13')
+    .option('--schedule <name>', 'a named combination: C1 … C13')
     .option('--time <seconds>', 'length of the fault phase', int('time', 1, 86_400), 60)
     .option('--seed <s>', 'seed of the schedule and the workload', int('seed', 0, 2 ** 31 - 1))
     .option('--out <dir>', 'run folder (default: under the temp dir)')

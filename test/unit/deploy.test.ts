@@ -264,18 +264,29 @@ describe('deploy/kubernetes', () => {
     expectKnownEnv(env);
   });
 
-  /** Runs the container's `sh -c` snippet with a stub `raftq` that prints its arguments. */
-  function runEntrypoint(hostname: string): { status: number | null; args: string[]; stderr: string } {
+  /**
+   * Runs the container's `sh -c` snippet with a stub `raftq` that prints its arguments and keeps the
+   * RAFTQ_JOIN it was started with (unset: null).
+   */
+  function runEntrypoint(hostname: string): {
+    status: number | null;
+    args: string[];
+    join: string | null;
+    stderr: string;
+  } {
     const bin = mkdtempSync(join(tmpdir(), 'raftq-deploy-'));
-    writeFileSync(join(bin, 'raftq'), '#!/bin/sh\nprintf "%s\\0" "$@"\n');
+    const stub = '#!/bin/sh\n[ -z "${RAFTQ_JOIN+x}" ] || printf "%s" "$RAFTQ_JOIN" > "$0.join"\nprintf "%s\\0" "$@"\n';
+    writeFileSync(join(bin, 'raftq'), stub);
     chmodSync(join(bin, 'raftq'), 0o755);
     const [shell, flag] = container['command'] as string[];
     const r = spawnSync(shell as string, [flag as string, (container['args'] as string[])[0] as string], {
       env: { ...env, HOSTNAME: hostname, PATH: `${bin}:/usr/bin:/bin` },
       encoding: 'utf8',
     });
+    const joinFile = join(bin, 'raftq.join');
+    const joined = existsSync(joinFile) ? readFileSync(joinFile, 'utf8') : null;
     rmSync(bin, { recursive: true });
-    return { status: r.status, args: r.stdout.split('\0').slice(0, -1), stderr: r.stderr };
+    return { status: r.status, args: r.stdout.split('\0').slice(0, -1), join: joined, stderr: r.stderr };
   }
 
   it('entrypoint: the member id from the pod ordinal, peers by their headless DNS names', async () => {
@@ -285,6 +296,7 @@ describe('deploy/kubernetes', () => {
     for (const id of ids) {
       const r = runEntrypoint(id);
       expect(r.status, r.stderr).toBe(0);
+      expect(r.join, 'an initial member bootstraps, it joins nothing').toBeNull();
       expect(r.args[0]).toBe('start');
       const config = resolveConfig(flagsToSettings(r.args.slice(1), known), env);
       expect(config.id).toBe(id);
@@ -293,12 +305,40 @@ describe('deploy/kubernetes', () => {
       for (const [peer, hp] of config.peers) expect(formatHostPort(hp)).toBe(`${peer}.raftq.queues.svc:7101`);
       expect(config.clusterId).toBe(env['RAFTQ_CLUSTER_ID']);
     }
-    // A pod beyond the initial members (replicas raised) refuses to start instead of bootstrapping.
-    const extra = runEntrypoint(`raftq-${replicas}`);
-    expect(extra.status).toBe(2);
-    expect(extra.args).toEqual([]);
-    expect(extra.stderr).toMatch(/not one of the 3 initial members.*issue #16/);
     expect(runEntrypoint('raftq').status).toBe(2);
+  });
+
+  it('entrypoint: a pod above the initial members (replicas 3 -> 5) joins with --join, never bootstraps', async () => {
+    const known = await startFlags();
+    const initial = Number(env['INITIAL_MEMBERS']);
+    const headlessPorts = obj(byKind('Service')[0]?.['spec'])['ports'] as Obj[];
+    const adminPort = headlessPorts.find((p) => p['name'] === 'http')?.['port'];
+    expect(adminPort).toBe(portOf('http'));
+    for (const ordinal of [initial, initial + 1, initial + 4]) {
+      const id = `raftq-${ordinal}`;
+      const r = runEntrypoint(id);
+      expect(r.status, r.stderr).toBe(0);
+      expect(r.args[0]).toBe('start');
+      // The join list: the admin port of every pod below it, by the names the headless Service
+      // publishes before they are ready; the joiner asks them in turn until the leader answers.
+      const below = Array.from({ length: ordinal }, (_, i) => `raftq-${i}.raftq.queues.svc:${String(adminPort)}`);
+      expect(r.join?.split(',')).toEqual(below);
+      const config = resolveConfig(flagsToSettings(r.args.slice(1), known), { ...env, RAFTQ_JOIN: r.join ?? '' });
+      expect(config.id).toBe(id);
+      expect(config.join).toEqual(below);
+      expect(config.joinAs).toBe('voter');
+      // Its --peers is only itself (the address the members will dial it by): with --join it never
+      // bootstraps a membership of its own; the others come with the join's answer.
+      expect([...config.peers.keys()]).toEqual([id]);
+      expect(formatHostPort(config.peers.get(id)!)).toBe(`${id}.raftq.queues.svc:${String(portOf('peer'))}`);
+      expect(config.advertise).toBe(`${id}.raftq.queues.svc:${portOf('client')}`);
+      expect(config.clusterId).toBe(env['RAFTQ_CLUSTER_ID']);
+    }
+    // The manifest's comment and docs/operations.md describe this path (and scaling down).
+    expect(read('kubernetes/raftq.yaml')).toMatch(/^# Scaling up: raise `replicas` \(3 -> 5\)/m);
+    const ops = readFileSync(join(ROOT, 'docs/operations.md'), 'utf8');
+    expect(ops).toContain('kubectl scale statefulset raftq --replicas 5');
+    expect(ops).toContain('raftq members remove raftq-4');
   });
 });
 

@@ -262,11 +262,12 @@ export class JepsenCluster {
 
   /**
    * Asks the leader (through every node's admin port) to remove `id` from the membership: 'ok' or
-   * the refusal's code (NO_QUORUM, CHANGE_IN_PROGRESS, …).
+   * the refusal's code (NO_QUORUM, CHANGE_IN_PROGRESS, …). `via`: ask only these nodes (the majority
+   * side of a partition, so that a cut-off ex-leader's NO_QUORUM does not hide the real leader).
    */
-  async removeMember(id: string): Promise<string> {
+  async removeMember(id: string, via: string[] = this.ids): Promise<string> {
     // Every node: a leader asked to remove itself hands over first, and the new leader removes it.
-    const addresses = this.ids.map((x) => `127.0.0.1:${this.spec(x).httpPort}`);
+    const addresses = via.map((x) => `127.0.0.1:${this.spec(x).httpPort}`);
     try {
       await adminCall('/admin/members/remove', {
         addresses,

@@ -19,23 +19,24 @@ import {
   type NemesisContext,
   type NemesisKind,
 } from './nemesis.js';
+import { churnRound, removeLeaderRound } from './membership.js';
 
-export type ScheduleName = 'C1' | 'C2' | 'C3' | 'C4' | 'C6' | 'C7' | 'C8' | 'C9' | 'C10' | 'C11' | 'C13';
+export type ScheduleName = 'C1' | 'C2' | 'C3' | 'C4' | 'C5' | 'C6' | 'C7' | 'C8' | 'C9' | 'C10' | 'C11' | 'C12' | 'C13';
 export const scheduleNames: readonly ScheduleName[] = [
   'C1',
   'C2',
   'C3',
   'C4',
+  'C5',
   'C6',
   'C7',
   'C8',
   'C9',
   'C10',
   'C11',
+  'C12',
   'C13',
 ];
-/** Need the membership commands of a later issue (docs/faults.md F9). */
-export const needsMembership = ['C5', 'C12'] as const;
 
 export interface Schedule {
   /** One round: inject, hold and undo its faults. */
@@ -117,6 +118,8 @@ const schedules: Record<ScheduleName, Schedule> = {
       }
     },
   },
+  // Membership churn + kills, for a long time (Redpanda): lib/membership.ts.
+  C5: { kinds: ['member', 'kill'], round: churnRound },
   C6: {
     kinds: ['pause', 'kill'],
     round: async (ctx) => {
@@ -179,6 +182,8 @@ const schedules: Record<ScheduleName, Schedule> = {
       });
     },
   },
+  // Remove the leader + partition the removed node + heal (NATS #8353, RemovePartitionedNode).
+  C12: { kinds: ['member', 'partition'], round: removeLeaderRound },
   // Everything at once, rotating subsets: a process fault with a network, clock or disk fault.
   C13: {
     kinds: ['kill', 'pause', 'partition', 'power', 'clock', 'disk'],
@@ -196,10 +201,7 @@ const schedules: Record<ScheduleName, Schedule> = {
 
 export function namedSchedule(name: string): Schedule {
   const s = schedules[name as ScheduleName];
-  if (s === undefined) {
-    const why = (needsMembership as readonly string[]).includes(name) ? ' (needs membership)' : '';
-    throw new Error(`unknown schedule ${name}${why}; known: ${scheduleNames.join(', ')}`);
-  }
+  if (s === undefined) throw new Error(`unknown schedule ${name}; known: ${scheduleNames.join(', ')}`);
   return s;
 }
 
