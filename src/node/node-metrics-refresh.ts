@@ -45,6 +45,12 @@ export class QueueLabels {
   }
 }
 
+interface QueueChildren {
+  events: Partial<Record<TaskEvent['type'], { inc(): void }>>;
+  wait: { observe(v: number): void };
+  run: { observe(v: number): void };
+}
+
 export class MetricsRefresher {
   readonly labels = new QueueLabels();
   private readonly fsync = new FsyncWindow();
@@ -53,6 +59,7 @@ export class MetricsRefresher {
   private lastApplyAt = performance.now();
   private lastLeader: string | undefined = undefined;
   private readonly seen = new WeakMap<object, Map<string, number>>();
+  private readonly queueChildren = new Map<string, QueueChildren>();
 
   constructor(readonly metrics: NodeMetrics) {}
 
@@ -103,19 +110,33 @@ export class MetricsRefresher {
   }
 
   private onEvent(sm: QueueStateMachine, ev: TaskEvent): void {
-    const m = this.metrics;
     const queue = this.labels.of(ev.queue);
-    m.queueEvents.inc({ queue, event: ev.type });
+    const c = this.children(queue);
+    (c.events[ev.type] ??= this.metrics.queueEvents.labels({ queue, event: ev.type })).inc();
     if (ev.type !== 'leased' && ev.type !== 'completed') return;
     // Stamps only: a task read would copy its payload and history on every lease and ack.
     const t = sm.taskTiming(ev.id);
     if (t === null) return;
     const now = sm.lastMono();
     if (ev.type === 'leased' && t.leases === 1) {
-      m.waitSeconds.observe({ queue }, Math.max(0, now - t.enqueuedMono) / 1000);
+      c.wait.observe(Math.max(0, now - t.enqueuedMono) / 1000);
     } else if (ev.type === 'completed' && t.leasedMono !== null) {
-      m.runSeconds.observe({ queue }, Math.max(0, now - t.leasedMono) / 1000);
+      c.run.observe(Math.max(0, now - t.leasedMono) / 1000);
     }
+  }
+
+  /**
+   * A queue label's metric children, kept: `inc({labels})` hashes its labels on every call, for every
+   * task event (these series are never reset, so a kept child stays the registered one).
+   */
+  private children(queue: string): QueueChildren {
+    let c = this.queueChildren.get(queue);
+    if (c === undefined) {
+      const m = this.metrics;
+      c = { events: {}, wait: m.waitSeconds.labels({ queue }), run: m.runSeconds.labels({ queue }) };
+      this.queueChildren.set(queue, c);
+    }
+    return c;
   }
 
   private refreshRaft(src: MetricsSources): void {
