@@ -3,6 +3,8 @@
 
 export class Session {
   private nextSeq = 1;
+  /** floor() so far: no outstanding number is below it. */
+  private low = 1;
   private readonly outstanding = new Set<number>();
   /** When a command last went out on this session (clock ms), for keepalives. */
   lastSentAt = 0;
@@ -51,11 +53,14 @@ export class Session {
     this.complete(-1);
   }
 
-  /** The lowest sequence number still awaited (the next one if none is). */
+  /**
+   * The lowest sequence number still awaited (the next one if none is). It never goes down (new
+   * numbers are above every earlier one; answers only remove), so a pointer walks up to it: O(1)
+   * amortised, where a scan of `outstanding` cost O(n) per command under a backlog.
+   */
   floor(): number {
-    let min = this.nextSeq;
-    for (const s of this.outstanding) if (s < min) min = s;
-    return min;
+    while (this.low < this.nextSeq && !this.outstanding.has(this.low)) this.low += 1;
+    return this.low;
   }
 
   get outstandingCount(): number {
