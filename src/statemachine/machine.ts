@@ -15,7 +15,7 @@ import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, 
 import { decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
 import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
-import { redrive } from './deadletters.js';
+import { redrive, redriveVisit } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
 import { admit } from './backpressure.js';
 import { enqueue } from './enqueue.js';
@@ -88,7 +88,7 @@ export class QueueStateMachine {
     try {
       runDue(st);
       sweep(st);
-      runJobs(st);
+      runJobs(st, redriveVisit);
       sched.runSchedules(st);
     } catch (e) {
       this.internalError(e);
