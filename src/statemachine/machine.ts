@@ -12,7 +12,8 @@
 // The state is one record, MachineState (state.ts); every module works on it.
 
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
-import { decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
+import { asLogIndex, decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
+import type { LogIndex } from '../protocol/index.js';
 import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive, redriveVisit } from './deadletters.js';
@@ -112,8 +113,8 @@ export class QueueStateMachine {
     this.advanceIndex(index);
   }
 
-  appliedIndex(): number {
-    return this.state.applied;
+  appliedIndex(): LogIndex {
+    return asLogIndex(this.state.applied);
   }
 
   lastMono(): number {
