@@ -29,9 +29,15 @@ export interface ClientOptions {
   /** Encoded payloads above this many bytes are gzipped (default 64 KiB). */
   compressAboveBytes?: number;
   /** Calls waiting for a leader at once; beyond, calls fail at once with UNAVAILABLE (default 10 000). */
-  maxPendingCalls?: number;
+  pendingCallsMax?: number;
   /** Retry back-off bounds while no leader answers (default 20 ms .. 1 s, jittered). */
+  retryMsMin?: number;
+  retryMsMax?: number;
+  /** @deprecated Renamed `pendingCallsMax` (still accepted, with a DeprecationWarning). */
+  maxPendingCalls?: number;
+  /** @deprecated Renamed `retryMsMin` (still accepted, with a DeprecationWarning). */
   retryMinMs?: number;
+  /** @deprecated Renamed `retryMsMax` (still accepted, with a DeprecationWarning). */
   retryMaxMs?: number;
   /** Limits the SDK validates against before sending (default: the server defaults). */
   limits?: Limits;

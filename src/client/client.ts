@@ -34,6 +34,7 @@ import { TransportError, type Message, type Method, type StreamHandlers, type Tr
 import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type WorkerOptions } from './worker.js';
 import { cancelFlow, enqueueFlow, type FlowResult, type FlowTree } from './flows.js';
 import { Topic } from './topics.js';
+import { renamedOption } from './renamed-options.js';
 
 export type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
 
@@ -84,9 +85,9 @@ export class Client {
   private readonly servers: ServerBook;
   private readonly timeoutMs: number;
   private readonly sessionTimeoutMs: number | undefined;
-  private readonly maxPendingCalls: number;
-  private readonly retryMinMs: number;
-  private readonly retryMaxMs: number;
+  private readonly pendingCallsMax: number;
+  private readonly retryMsMin: number;
+  private readonly retryMsMax: number;
   private pending = 0;
   private readonly lanes: Record<Lane, LaneState> = {
     main: { session: null, opening: null, keepAlive: null },
@@ -115,12 +116,16 @@ export class Client {
     this.sessionTimeoutMs = options.sessionTimeoutMs;
     this.codec = options.codec ?? msgpackCodec;
     this.compressAboveBytes = options.compressAboveBytes ?? 64 * 1024;
-    this.maxPendingCalls = positive(options.maxPendingCalls, 10_000, 'maxPendingCalls');
-    this.retryMinMs = positive(options.retryMinMs, 20, 'retryMinMs');
-    this.retryMaxMs = positive(options.retryMaxMs, 1_000, 'retryMaxMs');
+    this.pendingCallsMax = positive(
+      renamedOption(options, 'pendingCallsMax', 'maxPendingCalls'),
+      10_000,
+      'pendingCallsMax',
+    );
+    this.retryMsMin = positive(renamedOption(options, 'retryMsMin', 'retryMinMs'), 20, 'retryMsMin');
+    this.retryMsMax = positive(renamedOption(options, 'retryMsMax', 'retryMaxMs'), 1_000, 'retryMsMax');
     this.servers = new ServerBook(servers, this.clock, {
-      backoffMinMs: this.retryMinMs,
-      backoffMaxMs: this.retryMaxMs,
+      backoffMsMin: this.retryMsMin,
+      backoffMsMax: this.retryMsMax,
       addressMap: checkAddressMap(options.addressMap),
       ...(options.network === undefined ? {} : { network: options.network }),
     });
@@ -259,8 +264,8 @@ export class Client {
   }
 
   private async withPending<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.pending >= this.maxPendingCalls) {
-      throw raftqError('UNAVAILABLE', `${this.pending} calls already waiting (maxPendingCalls)`);
+    if (this.pending >= this.pendingCallsMax) {
+      throw raftqError('UNAVAILABLE', `${this.pending} calls already waiting (pendingCallsMax)`);
     }
     this.pending += 1;
     try {
@@ -300,7 +305,7 @@ export class Client {
         retry.hops = 0;
         // A node that does not know the leader is tried again soon; one that failed backs off longer.
         this.servers.failed(address, detail.code !== 'NOT_LEADER');
-        return { detail, action: 'retry', waitMs: Math.min(this.retryMaxMs, this.servers.waitMs()) };
+        return { detail, action: 'retry', waitMs: Math.min(this.retryMsMax, this.servers.waitMs()) };
       }
       case 'after_delay':
         // Without retryAfterMs the limit is not a passing one (e.g. a payload too large): surface it.

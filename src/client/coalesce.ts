@@ -15,6 +15,7 @@ import {
   type StreamMethod,
   type Transport,
 } from './transport.js';
+import { renamedOption } from './renamed-options.js';
 
 /** The unary methods a Submit can carry, and the SubmitItem / SubmitResult field of each. */
 export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = Object.fromEntries(
@@ -23,8 +24,12 @@ export const SUBMIT_FIELDS: Readonly<Partial<Record<Method, string>>> = Object.f
 
 export interface CoalescingOptions {
   /** Most commands in one Submit (default: the server's submitItemsMax, 1024). */
-  maxItems?: number;
+  itemsMax?: number;
   /** Most (estimated) request bytes in one Submit (default 4 MiB); a bigger command goes alone. */
+  bytesMax?: number;
+  /** @deprecated Renamed `itemsMax` (still accepted, with a DeprecationWarning). */
+  maxItems?: number;
+  /** @deprecated Renamed `bytesMax` (still accepted, with a DeprecationWarning). */
   maxBytes?: number;
   /**
    * When a batch leaves: 'immediate' (the clock's `immediate`: after this event-loop turn, so
@@ -81,8 +86,8 @@ const DEADLINE_SLACK_MS = 1;
 
 /** A Transport that sends concurrent command calls to one address as Submit calls of `inner`. */
 export class CoalescingTransport implements Transport {
-  private readonly maxItems: number;
-  private readonly maxBytes: number;
+  private readonly itemsMax: number;
+  private readonly bytesMax: number;
   private readonly reprobeMs: number;
   private readonly clock: Clock;
   private readonly flushAt: 'immediate' | 'microtask';
@@ -100,8 +105,12 @@ export class CoalescingTransport implements Transport {
     private readonly inner: Transport,
     options: CoalescingOptions = {},
   ) {
-    this.maxItems = Math.max(1, Math.floor(options.maxItems ?? DEFAULT_LIMITS.submitItemsMax));
-    this.maxBytes = Math.max(1, options.maxBytes ?? BYTES_MAX_DEFAULT);
+    const itemsMax = renamedOption<number>(options, 'itemsMax', 'maxItems', 'coalesce option');
+    this.itemsMax = Math.max(1, Math.floor(itemsMax ?? DEFAULT_LIMITS.submitItemsMax));
+    this.bytesMax = Math.max(
+      1,
+      renamedOption<number>(options, 'bytesMax', 'maxBytes', 'coalesce option') ?? BYTES_MAX_DEFAULT,
+    );
     this.reprobeMs = options.reprobeMs ?? REPROBE_MS_DEFAULT;
     this.clock = options.clock ?? systemClock;
     this.flushAt = options.flush ?? 'immediate';
@@ -117,7 +126,7 @@ export class CoalescingTransport implements Transport {
     if (field === undefined) return this.inner.call(address, method, request, timeoutMs, signal);
     const bytes = estimateBytes(request, 0);
     const streamed = this.streamed(address);
-    if ((held && !streamed) || this.closed || bytes > this.maxBytes || !this.submitKnown(address)) {
+    if ((held && !streamed) || this.closed || bytes > this.bytesMax || !this.submitKnown(address)) {
       this.counters.unaryCalls += 1;
       return this.inner.call(address, method, request, timeoutMs, signal);
     }
@@ -207,7 +216,7 @@ export class CoalescingTransport implements Transport {
   /** Adds a call to its address's open batch; a full batch leaves at once. */
   private enlist(address: string, p: Pending): void {
     let batch = this.open.get(address);
-    if (batch !== undefined && batch.bytes + p.bytes > this.maxBytes) {
+    if (batch !== undefined && batch.bytes + p.bytes > this.bytesMax) {
       this.open.delete(address);
       this.send(batch);
       batch = undefined;
@@ -219,7 +228,7 @@ export class CoalescingTransport implements Transport {
     p.batch = batch;
     batch.items.push(p);
     batch.bytes += p.bytes;
-    if (batch.items.length >= this.maxItems) {
+    if (batch.items.length >= this.itemsMax) {
       this.open.delete(address);
       this.send(batch);
       return;

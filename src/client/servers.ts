@@ -29,8 +29,8 @@ const LEADER_RECHECK_ELECTIONS = 10;
 
 export interface ServerBookOptions {
   /** Back-off of a failed node: min * 2^(failures-1), at most max (ms). */
-  backoffMinMs: number;
-  backoffMaxMs: number;
+  backoffMsMin: number;
+  backoffMsMax: number;
   /** Advertised address -> the address this client reaches it at (proxies, NAT). */
   addressMap?: Readonly<Record<string, string>>;
   /** The client network this client is on: members are dialled at their address on it, when they have one. */
@@ -65,7 +65,7 @@ export class ServerBook {
   }
 
   /** The largest election timeout a node reported (ms), or the default until one did. */
-  get electionTimeoutMaxMs(): number {
+  get electionTimeoutMsMax(): number {
     return this.electionMax;
   }
 
@@ -94,7 +94,7 @@ export class ServerBook {
     if (n === undefined) return;
     if (escalate) n.failures += 1;
     n.failedAt = this.clock.now();
-    const { backoffMinMs: min, backoffMaxMs: max } = this.opts;
+    const { backoffMsMin: min, backoffMsMax: max } = this.opts;
     const ms = escalate ? Math.min(max, min * 2 ** Math.min(n.failures - 1, 16)) : Math.min(max, 5 * min);
     n.backoffUntil = n.failedAt + ms * (0.75 + this.clock.random() / 4);
     this.lastTried = n;

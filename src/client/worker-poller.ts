@@ -31,7 +31,7 @@ export interface PollHost {
   readonly workerId: string;
   readonly concurrency: number;
   readonly leaseMs: number;
-  readonly maxHoldMs: number;
+  readonly holdMsMax: number;
   /** Aborted when the worker closes. */
   readonly pollSignal: AbortSignal;
   readonly stopping: boolean;
@@ -60,7 +60,7 @@ async function leaseOnce(host: PollHost, max: number): Promise<{ count: number; 
   try {
     const { answer, firstSentAt } = await host.client.command(
       { type: 'lease', queue: host.queue, workerId: host.workerId, max, leaseMs: host.leaseMs },
-      { holdMs: host.maxHoldMs, extra: { maxHoldMs: host.maxHoldMs }, signal: host.pollSignal, lane: 'poll' },
+      { holdMs: host.holdMsMax, extra: { maxHoldMs: host.holdMsMax }, signal: host.pollSignal, lane: 'poll' },
     );
     for (const t of answer.tasks) host.take(t, firstSentAt + answer.heldMs);
     return { count: answer.tasks.length, firstSentAt };
@@ -105,7 +105,7 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
     // A failure, or the node did not hold the request: back off instead of spinning — unless another
     // lane has a request out (it took the ready tasks first): then that lane carries on and this one
     // waits for a freed slot.
-    const unheld = got !== null && clock.now() - got.firstSentAt < Math.max(1, Math.min(host.maxHoldMs / 2, 100));
+    const unheld = got !== null && clock.now() - got.firstSentAt < Math.max(1, Math.min(host.holdMsMax / 2, 100));
     if (unheld && flights.count > 0) {
       await host.slotPulse.wait();
     } else if (got === null || unheld) {

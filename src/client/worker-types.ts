@@ -6,13 +6,19 @@ export interface WorkerOptions {
   concurrency?: number;
   /** Lease length asked for (default 30 s). */
   leaseMs?: number;
-  /** Safety margin before the lease end (default: the enforced minimum). */
-  margin?: number;
+  /** Safety margin before the lease end, ms (default: the enforced minimum). */
+  marginMs?: number;
   /** How long the leader may hold an empty lease request (long poll, default 20 s). */
-  maxHoldMs?: number;
+  holdMsMax?: number;
   /** The cluster's maximum election timeout, for the lease minimum (default 1 s). */
+  electionTimeoutMsMax?: number;
+  /** @deprecated Renamed `marginMs` (still accepted, with a DeprecationWarning). */
+  margin?: number;
+  /** @deprecated Renamed `holdMsMax` (still accepted, with a DeprecationWarning). */
+  maxHoldMs?: number;
+  /** @deprecated Renamed `electionTimeoutMsMax` (still accepted, with a DeprecationWarning). */
   electionTimeoutMaxMs?: number;
-  /** Extend interval (default and maximum: (leaseMs − margin) / 3). */
+  /** Extend interval (default and maximum: (leaseMs − marginMs) / 3). */
   extendEveryMs?: number;
   workerId?: string;
   /** Acks are coalesced for up to this long (default 2 ms) or this many (default 100). */

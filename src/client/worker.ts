@@ -17,6 +17,7 @@ import { Attempt, marginMinMs } from './worker-belief.js';
 import { pollLeases, Pulse, type PollHost } from './worker-poller.js';
 import type { Handler, WorkerOptions } from './worker-types.js';
 import { batchAdapter, checkBatch, type BatchHandler } from './worker-batch.js';
+import { renamedOption } from './renamed-options.js';
 
 export { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from './worker-belief.js';
 export type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
@@ -30,8 +31,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   readonly workerId: string;
   readonly concurrency: number;
   readonly leaseMs: number;
-  readonly margin: number;
-  readonly maxHoldMs: number;
+  readonly marginMs: number;
+  readonly holdMsMax: number;
   readonly extendEveryMs: number;
   readonly acksInFlightMax: number;
   readonly acks: AckBatcher;
@@ -71,22 +72,34 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     const batches = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
     this.concurrency = batch === null ? batches : Math.min(client.limits.leaseBatchMax, batches * batch.size);
     this.leaseMs = intOption(o.leaseMs, 30_000, 'leaseMs', 1, client.limits.leaseMsMax);
-    this.maxHoldMs = intOption(o.maxHoldMs, 20_000, 'maxHoldMs', 0, 3_600_000);
-    const electionMax = intOption(o.electionTimeoutMaxMs, 1_000, 'electionTimeoutMaxMs', 1, 3_600_000);
-    const marginMin = marginMinMs(this.leaseMs, this.maxHoldMs);
-    this.margin = intOption(o.margin, marginMin, 'margin', 0, Number.MAX_SAFE_INTEGER);
-    if (this.margin < marginMin) {
-      throw raftqError('INVALID_ARGUMENT', `margin: must be at least ${marginMin} ms for leaseMs ${this.leaseMs}`, {
-        field: 'margin',
+    this.holdMsMax = intOption(renamedOption(o, 'holdMsMax', 'maxHoldMs'), 20_000, 'holdMsMax', 0, 3_600_000);
+    const electionMax = intOption(
+      renamedOption(o, 'electionTimeoutMsMax', 'electionTimeoutMaxMs'),
+      1_000,
+      'electionTimeoutMsMax',
+      1,
+      3_600_000,
+    );
+    const marginMin = marginMinMs(this.leaseMs, this.holdMsMax);
+    this.marginMs = intOption(
+      renamedOption(o, 'marginMs', 'margin'),
+      marginMin,
+      'marginMs',
+      0,
+      Number.MAX_SAFE_INTEGER,
+    );
+    if (this.marginMs < marginMin) {
+      throw raftqError('INVALID_ARGUMENT', `marginMs: must be at least ${marginMin} ms for leaseMs ${this.leaseMs}`, {
+        field: 'marginMs',
       });
     }
-    const leaseMin = this.margin + 3 * electionMax;
+    const leaseMin = this.marginMs + 3 * electionMax;
     if (this.leaseMs < leaseMin) {
       throw raftqError('INVALID_ARGUMENT', `leaseMs: must be at least ${leaseMin} ms (margin + 3 × election timeout)`, {
         field: 'leaseMs',
       });
     }
-    const extendMax = Math.floor((this.leaseMs - this.margin) / 3);
+    const extendMax = Math.floor((this.leaseMs - this.marginMs) / 3);
     this.extendEveryMs = Math.min(
       intOption(o.extendEveryMs, extendMax, 'extendEveryMs', 1, Number.MAX_SAFE_INTEGER),
       extendMax,
@@ -107,6 +120,16 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   }
 
   /** Tasks currently in hand: running, or returned with their ack or nack not yet answered. */
+  /** @deprecated Renamed `marginMs`. */
+  get margin(): number {
+    return this.marginMs;
+  }
+
+  /** @deprecated Renamed `holdMsMax`. */
+  get maxHoldMs(): number {
+    return this.holdMsMax;
+  }
+
   get active(): number {
     return this.inHand.size;
   }
@@ -146,7 +169,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   take(leased: LeasedTask, grantedBy: number): void {
     this.counters.leased += 1;
     const leaseMs = leased.leaseMs > 0 ? Math.min(leased.leaseMs, this.leaseMs) : this.leaseMs;
-    const a = new Attempt(leased, leaseMs, grantedBy, this.margin, this.client.clock);
+    const a = new Attempt(leased, leaseMs, grantedBy, this.marginMs, this.client.clock);
     this.inHand.set(a.key, a);
     this.slotHolders.add(a);
     if (this.stopped) void this.runner.release(a);

@@ -14,6 +14,7 @@ import { MembersError } from './admin-members.js';
 import type { NodeDriver } from './driver.js';
 import { systemClock } from './log-clock.js';
 import { NodeStorage } from './storage/node-storage.js';
+import { asLogIndex, asTerm } from '../protocol/ids.js';
 
 export const BACKUP_FORMAT = 'raftq-backup';
 /** Bumped when the file layout changes; a reader refuses a newer one and reads every older one. */
@@ -156,7 +157,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<BackupHeader> {
       })),
     };
     const snapshot: Snapshot = {
-      meta: { group: 0, index: header.index, term: header.term, membership },
+      meta: { group: 0, index: asLogIndex(header.index), term: asTerm(header.term), membership },
       data: payload,
     };
     await ns.persistReady({

@@ -193,6 +193,8 @@ interface WorkerFlags extends Common {
   result: ResultMode;
   concurrency?: string;
   leaseMs?: string;
+  holdMsMax?: string;
+  /** Deprecated name of --hold-ms-max. */
   maxHoldMs?: string;
   closeTimeoutMs: string;
 }
@@ -201,8 +203,11 @@ function workerOptions(f: WorkerFlags): Record<string, number> {
   const opts: Record<string, number> = { concurrency: intArg('--concurrency', f.concurrency, 1) ?? 1 };
   const leaseMs = intArg('--lease-ms', f.leaseMs, 1);
   if (leaseMs !== undefined) opts['leaseMs'] = leaseMs;
-  const maxHoldMs = intArg('--max-hold-ms', f.maxHoldMs, 0);
-  if (maxHoldMs !== undefined) opts['maxHoldMs'] = maxHoldMs;
+  if (f.holdMsMax === undefined && f.maxHoldMs !== undefined)
+    cliOutput.err('raftq worker: --max-hold-ms is deprecated; use --hold-ms-max\n');
+  const holdMsMax =
+    f.holdMsMax !== undefined ? intArg('--hold-ms-max', f.holdMsMax, 0) : intArg('--max-hold-ms', f.maxHoldMs, 0);
+  if (holdMsMax !== undefined) opts['holdMsMax'] = holdMsMax;
   return opts;
 }
 
@@ -216,7 +221,8 @@ export function workerCommand(setCode: SetCode, stop: () => Promise<void>): Comm
     .addOption(new Option('--result <mode>', 'what to store as the result').choices(RESULT_MODES).default('none'))
     .option('--concurrency <n>', 'tasks at once', '1')
     .option('--lease-ms <ms>')
-    .option('--max-hold-ms <ms>')
+    .option('--hold-ms-max <ms>', 'longest hold of an empty lease request (long poll; default 20000)')
+    .addOption(new Option('--max-hold-ms <ms>', 'deprecated: --hold-ms-max').hideHelp())
     .option('--close-timeout-ms <ms>', 'on SIGINT / SIGTERM: time to finish running commands', '10000')
     .action(
       action(

@@ -49,7 +49,8 @@ function startCommand(): Command {
     )
     .option('--heartbeat-ms <ms>', 'one Raft tick (heartbeats go every 2 ticks; default 50)')
     .option('--election-ticks <n>', 'election timeout in ticks')
-    .option('--snapshot-every <n>', 'entries between snapshots')
+    .option('--snapshot-every-entries <n>', 'entries between snapshots (default 10000)')
+    .addOption(new Option('--snapshot-every <n>', 'deprecated: --snapshot-every-entries').hideHelp())
     .action(async (opts: RawSettings & { config?: string }) => {
       const file = opts.config ? readConfigFile(opts.config) : {};
       const { config: _c, ...flags } = opts;

@@ -8,10 +8,11 @@ import { assert } from '../protocol/assert.js';
 import type { Entry, Ready } from '../raft/types.js';
 import { errAnswer } from './driver-types.js';
 import type { Stamps } from './log-clock.js';
+import type { LogIndex } from '../protocol/ids.js';
 
 export interface PendingCommand {
   cmd: SessionCommand;
-  resolve(r: { answer: Answer; index: number }): void;
+  resolve(r: { answer: Answer; index: LogIndex | 0 }): void;
   deadline: number;
 }
 

@@ -57,7 +57,7 @@ export interface NodeConfig {
   heartbeatMs: number;
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
-  snapshotEvery: number;
+  snapshotEveryEntries: number;
   /**
    * Admin HTTP addresses of a running cluster to join as a new member (admin-members.ts); empty: a
    * founding member of --peers. With it, --peers is optional (dial hints only).
@@ -102,10 +102,31 @@ export const SETTINGS = {
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
-  snapshotEvery: { env: 'RAFTQ_SNAPSHOT_EVERY', required: false },
+  snapshotEveryEntries: { env: 'RAFTQ_SNAPSHOT_EVERY_ENTRIES', required: false },
   join: { env: 'RAFTQ_JOIN', required: false },
   joinAs: { env: 'RAFTQ_JOIN_AS', required: false },
+  /** Deprecated name of snapshotEveryEntries (still accepted, with a warning). */
+  snapshotEvery: { env: 'RAFTQ_SNAPSHOT_EVERY', required: false },
 } as const;
+
+/** Old setting names → the new ones (the naming rule: a count or duration names its unit). */
+const RENAMED_SETTINGS = { snapshotEvery: 'snapshotEveryEntries' } as const;
+
+/** Moves a deprecated setting to its new name (the new one wins), with a warning on stderr. */
+function renamedSettings(raw: RawSettings): void {
+  for (const [old, now] of Object.entries(RENAMED_SETTINGS) as [keyof RawSettings, keyof RawSettings][]) {
+    const v = raw[old];
+    if (v === undefined) continue;
+    delete raw[old];
+    raw[now] ??= v;
+    const o = SETTINGS[old].env;
+    const n = SETTINGS[now].env;
+    process.emitWarning(
+      `raftq: --${kebab(old)} / ${o} / "${old}" is deprecated; use --${kebab(now)} / ${n} / "${now}"`,
+      { type: 'DeprecationWarning', code: 'RAFTQ_RENAMED_SETTING' },
+    );
+  }
+}
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -227,6 +248,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     if (v !== undefined && v !== '') raw[key] = v;
     else if (spec.required) throw new ConfigError(key, `is required (flag --${kebab(key)} or ${spec.env})`);
   }
+  renamedSettings(raw);
   const id = raw.id as string;
   if (!ID_RE.test(id)) throw new ConfigError('id', `"${id}" is not a valid node id (letters, digits, _ . -)`);
   const listen = parseHostPort('listen', raw.listen as string);
@@ -252,8 +274,8 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
   }
   const heartbeatMs = raw.heartbeatMs ? parseIntSetting('heartbeat-ms', raw.heartbeatMs, 5, 10_000) : 50;
   const electionTicks = raw.electionTicks ? parseIntSetting('election-ticks', raw.electionTicks, 3, 1000) : 10;
-  const snapshotEvery = raw.snapshotEvery
-    ? parseIntSetting('snapshot-every', raw.snapshotEvery, 1, 10_000_000)
+  const snapshotEveryEntries = raw.snapshotEveryEntries
+    ? parseIntSetting('snapshot-every-entries', raw.snapshotEveryEntries, 1, 10_000_000)
     : 10_000;
   return {
     id,
@@ -273,7 +295,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     logLevel,
     heartbeatMs,
     electionTicks,
-    snapshotEvery,
+    snapshotEveryEntries,
     join,
     joinAs,
   };

@@ -7,6 +7,7 @@
 // It does no I/O itself: durable storage, transport, clocks and timers are injected, so the same
 // driver runs in the deterministic simulation and in the real process.
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent, ErrorDetail } from '../protocol/index.js';
+import type { LogIndex } from '../protocol/ids.js';
 import { decodeEnvelope } from '../protocol/codec.js';
 import { assert } from '../protocol/assert.js';
 import { EntryType, type Entry, type Membership, type Message, type Ready } from '../raft/types.js';
@@ -139,12 +140,12 @@ export class NodeDriver implements ClientExecutor {
       return { answers: cmds.map(() => a), index: 0, heldMs: 0 };
     }
     let heldMs = 0;
-    let pending: Promise<{ answer: Answer; index: number }>[] = [];
+    let pending: Promise<{ answer: Answer; index: LogIndex | 0 }>[] = [];
     const propose = (): void => {
       heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
       pending = cmds.map(
         (cmd) =>
-          new Promise<{ answer: Answer; index: number }>((resolve) => {
+          new Promise<{ answer: Answer; index: LogIndex | 0 }>((resolve) => {
             this.commands.enqueue({ cmd, resolve, deadline: opts.deadline });
           }),
       );

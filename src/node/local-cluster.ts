@@ -28,7 +28,7 @@ export interface LocalClusterOptions {
   logLevel?: string;
   heartbeatMs?: number;
   electionTicks?: number;
-  snapshotEvery?: number;
+  snapshotEveryEntries?: number;
   /** Node.js flags for every node process (e.g. `--cpu-prof` for profiling). */
   execArgv?: string[];
   /** Extra environment for every node (e.g. the storage fault layer switch in tests). */
@@ -150,7 +150,7 @@ export class LocalCluster {
     if (this.clusterSecretFile !== null) args.push('--cluster-secret-file', this.clusterSecretFile);
     if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
     if (o.electionTicks) args.push('--election-ticks', String(o.electionTicks));
-    if (o.snapshotEvery) args.push('--snapshot-every', String(o.snapshotEvery));
+    if (o.snapshotEveryEntries) args.push('--snapshot-every-entries', String(o.snapshotEveryEntries));
     return args;
   }
 

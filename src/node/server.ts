@@ -348,10 +348,10 @@ async function openCore(
       log,
       tickMs: config.heartbeatMs,
       electionTicks: config.electionTicks,
-      snapshotEvery: config.snapshotEvery,
+      snapshotEvery: config.snapshotEveryEntries,
       // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
-      // interval, so a small --snapshot-every really bounds the log.
-      snapshotKeep: Math.min(1000, config.snapshotEvery),
+      // interval, so a small --snapshot-every-entries really bounds the log.
+      snapshotKeep: Math.min(1000, config.snapshotEveryEntries),
       startCommit,
       onApplied: (i) => observer.applied(i),
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),

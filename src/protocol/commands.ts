@@ -2,6 +2,7 @@
 // and the reads. Plain data, msgpackr-encodable. Task ids and fencing tokens are decimal strings on
 // the wire (docs/design.md §1.3); both are below 2^53.
 
+import type { LogIndex, TaskId } from './ids.js';
 import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
 import type { StoryStep } from './story.js';
@@ -475,10 +476,10 @@ export type TaskEventType =
 
 export interface TaskEvent {
   type: TaskEventType;
-  id: string;
+  id: TaskId;
   queue: string;
   /** The entry whose application produced the event. */
-  index: number;
+  index: LogIndex;
   /** The state after the event. */
   state: TaskState;
   token?: string;

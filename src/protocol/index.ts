@@ -11,3 +11,4 @@ export * from './wire-reads.js';
 export * from './wire-values.js';
 export * from './schedules.js';
 export * from './story.js';
+export * from './ids.js';

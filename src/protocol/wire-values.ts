@@ -15,6 +15,7 @@ import type {
 import type { ErrorDetail } from './errors.js';
 import { keyCostFromWire, limitSettingsFromReply, limitSettingsToWire } from './wire-limits.js';
 import { storyFromWire } from './story.js';
+import { asLogIndex, asTaskId } from './ids.js';
 
 /** A proto-shaped message as proto-loader gives and takes it. */
 export type Message = Record<string, unknown>;
@@ -259,9 +260,9 @@ export function eventFromWire(v: unknown): TaskEvent {
   const o = asObject(v);
   const e: TaskEvent = {
     type: asString(o['type']) as TaskEvent['type'],
-    id: asString(o['id']),
+    id: asTaskId(asString(o['id'])),
     queue: asString(o['queue']),
-    index: asNumber(o['index']),
+    index: asLogIndex(asNumber(o['index'])),
     state: asString(o['state']) as TaskState,
   };
   const token = asOptionalString(o['token']);

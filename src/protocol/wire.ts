@@ -33,6 +33,7 @@ import {
 } from './wire-values.js';
 import type { FlowAnswers } from './wire-flows.js';
 import { cancelReply, dependencyFromWire, flowWire } from './wire-flows.js';
+import type { LogIndex } from './ids.js';
 
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
@@ -76,7 +77,7 @@ export type AnswerOf<T extends ClientCommandType> = Answers[T] & Done;
 
 /** What the node knows of an executed command beyond the state machine's answer value. */
 export interface ExecutionMeta {
-  index: number;
+  index: LogIndex | 0;
   /** How long a long-poll lease was held (ms). */
   heldMs: number;
 }

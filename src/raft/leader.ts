@@ -3,6 +3,7 @@
 // to followers that fell behind the log). Elections and the follower live in node.ts.
 
 import { assert } from '../protocol/assert.js';
+import { asLogIndex, asTerm } from '../protocol/ids.js';
 import type { ChangeResult, MembershipChange } from './membership.js';
 import type { Progress } from './progress.js';
 import { quorumAckedContext, quorumActive, quorumMatchIndex } from './quorum.js';
@@ -34,7 +35,7 @@ export function proposeBatch(st: CoreState, items: readonly { id: number; data: 
       st.dropProposal(it.id, 'uncommitted-cap');
     } else {
       q.uncommittedBytes += bytes;
-      entries.push({ index: 0, term: 0, type: EntryType.Normal, data: it.data });
+      entries.push({ index: asLogIndex(0), term: asTerm(0), type: EntryType.Normal, data: it.data });
       ids.push(it.id);
     }
   }
@@ -100,7 +101,7 @@ export function changeMembership(st: CoreState, change: MembershipChange): Chang
   if (st.log.term(st.log.committed) !== st.term) return { ok: false, reason: 'no-commit-in-term' };
   const next = st.configs.next(change, (id) => st.prs.get(id)?.match, st.log.committed);
   if (typeof next === 'string') return { ok: false, reason: next };
-  const entry: Entry = { index: 0, term: 0, type: EntryType.Config, data: emptyData, config: next };
+  const entry: Entry = { index: asLogIndex(0), term: asTerm(0), type: EntryType.Config, data: emptyData, config: next };
   appendAsLeader(st, [entry]);
   st.stats.configChanges++;
   bcastAppend(st);
@@ -114,7 +115,7 @@ export function startTerm(st: CoreState): void {
   const self = st.prs.get(st.id);
   if (self !== undefined) self.recentActive = true;
   st.proposals.reset();
-  appendAsLeader(st, [{ index: 0, term: 0, type: EntryType.NoOp, data: emptyData }]);
+  appendAsLeader(st, [{ index: asLogIndex(0), term: asTerm(0), type: EntryType.NoOp, data: emptyData }]);
   bcastAppend(st);
 }
 
@@ -240,8 +241,8 @@ function stepDownRemoved(st: CoreState): void {
 function appendAsLeader(st: CoreState, entries: Entry[]): void {
   let index = st.log.lastIndex();
   for (const e of entries) {
-    e.index = ++index;
-    e.term = st.term;
+    e.index = asLogIndex(++index);
+    e.term = asTerm(st.term);
   }
   st.appendToLog(entries);
   maybeCommit(st); // a majority of followers may suffice; our own copy counts once durable

@@ -6,6 +6,7 @@ import { assert } from '../protocol/assert.js';
 import type { RaftLog } from './log.js';
 import type { Progress, SnapshotTransfer } from './progress.js';
 import type { GroupId, Membership, Message, Snapshot, SnapshotMeta } from './types.js';
+import { asLogIndex, asTerm } from '../protocol/ids.js';
 
 export type SnapshotChunk = NonNullable<Message['snapshot']>;
 
@@ -23,7 +24,7 @@ export function buildSnapshot(
   assert(index <= log.applied, `raft invariant: snapshot at ${index} beyond applied ${log.applied}`);
   const term = log.term(index);
   assert(term !== undefined, `raft invariant: snapshot at ${index}: term unknown (compacted?)`);
-  return { meta: { group, index, term, membership: membershipAt(index) }, data };
+  return { meta: { group, index: asLogIndex(index), term: asTerm(term), membership: membershipAt(index) }, data };
 }
 
 /** Leader: the next chunk of the transfer to one follower, from what it acknowledged. */

@@ -1,6 +1,8 @@
 // The Raft core's vocabulary: entries, persisted state, messages and the Ready contract.
 // Everything here is plain data (msgpackr-encodable) so the node can persist and send it as is.
 
+import type { LogIndex, Term } from '../protocol/ids.js';
+
 export type NodeId = string;
 /** Random id written when a data dir is formatted; a wiped disk comes back with a new one (docs/design.md §5). */
 export type StorageId = string;
@@ -41,8 +43,8 @@ export const EntryType = {
 export type EntryType = (typeof EntryType)[keyof typeof EntryType];
 
 export interface Entry {
-  index: number;
-  term: number;
+  index: LogIndex;
+  term: Term;
   type: EntryType;
   /** Normal: the application's bytes. Empty for NoOp. */
   data: Uint8Array;
@@ -75,8 +77,8 @@ export interface HardState {
 
 export interface SnapshotMeta {
   group: GroupId;
-  index: number;
-  term: number;
+  index: LogIndex;
+  term: Term;
   /** The configuration in effect at `index` (hashicorp: snapshots store the committed configuration). */
   membership: Membership;
 }

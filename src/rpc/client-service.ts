@@ -38,9 +38,9 @@ export interface ClientServiceOptions {
   /** Work time of a call whose header names none (ms). */
   defaultTimeoutMs?: number;
   /** Upper bound of any call's work time (ms); the gRPC deadline may be shorter. */
-  maxTimeoutMs?: number;
+  timeoutMsMax?: number;
   /** Upper bound of a lease's maxHoldMs. */
-  maxHoldMsMax?: number;
+  holdMsMax?: number;
   /** Events queued on one stream for a slow reader before it is ended with RESOURCE_EXHAUSTED. */
   eventQueueMax?: number;
   /** Open event streams at most; one more is refused with RESOURCE_EXHAUSTED (limit eventStreamsMax). */
@@ -61,8 +61,8 @@ export interface ClientServiceOptions {
 
 export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
   defaultTimeoutMs: 10_000,
-  maxTimeoutMs: 120_000,
-  maxHoldMsMax: 60_000,
+  timeoutMsMax: 120_000,
+  holdMsMax: 60_000,
   eventQueueMax: 10_000,
   eventStreamsMax: 10_000,
   waitersMax: 100_000,
@@ -245,7 +245,7 @@ class ClientServiceImpl {
   /** Absolute deadline on the executor's clock: the header's work time, the gRPC deadline, our cap. */
   private deadline(call: Unary | Stream, timeoutMs: unknown, extraMs = 0): number {
     const asked = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : this.opts.defaultTimeoutMs;
-    let budget = Math.min(asked, this.opts.maxTimeoutMs) + extraMs;
+    let budget = Math.min(asked, this.opts.timeoutMsMax) + extraMs;
     const grpcDeadline = call.getDeadline();
     const at = grpcDeadline instanceof Date ? grpcDeadline.getTime() : grpcDeadline;
     if (Number.isFinite(at)) budget = Math.min(budget, Math.max(0, at - this.wallNow()));
@@ -270,7 +270,7 @@ class ClientServiceImpl {
     const cmd = orRefuse(checkNewProposal(orRefuse(decodeCommand(type, req, this.limits))));
     let maxHoldMs = 0;
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
-      maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);
+      maxHoldMs = Math.min(req['maxHoldMs'], this.opts.holdMsMax);
     return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 

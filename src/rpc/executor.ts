@@ -1,6 +1,7 @@
 // What the client gRPC service needs from a node. The node's driver implements it; the service is a
 // thin adapter from proto messages to these calls, so the same driver also runs in the simulation.
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent } from '../protocol/commands.js';
+import type { LogIndex } from '../protocol/ids.js';
 
 export interface MemberStatus {
   id: string;
@@ -90,7 +91,7 @@ export interface ExecuteResult {
   /** One answer per command, in order. Errors such as NOT_LEADER come back as answers, not throws. */
   answers: Answer[];
   /** The Raft index of the entry that carried them (0 if never appended). */
-  index: number;
+  index: LogIndex | 0;
   heldMs: number;
 }
 

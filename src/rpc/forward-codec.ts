@@ -16,6 +16,7 @@ import { checkNewProposal, validateCommand } from '../protocol/validate.js';
 import { CURSOR_MAX, READ_LIMIT_MAX } from '../protocol/wire-reads.js';
 import { isClientCommandType } from '../protocol/wire.js';
 import type { ExecuteResult } from './executor.js';
+import { asLogIndex } from '../protocol/ids.js';
 
 /** Commands of one executor call, with the time the caller has left (ms) and a lease's hold. */
 export interface ExecuteBody {
@@ -92,7 +93,7 @@ export function decodeExecuteResult(bytes: Uint8Array, count: number): Decoded<E
   const index = o['index'];
   const heldMs = o['heldMs'];
   if (!isUint(index) || !isUint(heldMs)) return bad('reply: index / heldMs');
-  return { ok: true, value: { answers: answers as Answer[], index, heldMs } };
+  return { ok: true, value: { answers: answers as Answer[], index: asLogIndex(index), heldMs } };
 }
 
 /** Follower side: the leader's answer to one read. */

@@ -4,6 +4,7 @@ import { assertNever } from '../protocol/assert.js';
 import { encode, tryDecode } from '../protocol/codec.js';
 import { EntryType, MessageType } from '../raft/types.js';
 import type { Entry, Member, Membership, Message, SnapshotMeta } from '../raft/types.js';
+import type { LogIndex, Term } from '../protocol/ids.js';
 
 /** Bounds on decoded strings and arrays; gRPC's message size limit bounds the total. */
 export const CODEC_LIMITS = {
@@ -128,8 +129,8 @@ function readEntries(x: unknown): Entry[] {
     const o = record(x[i], at);
     if (!ENTRY_TYPES.has(o['type'])) fail(`${at}.type: not a known EntryType`);
     const entry: Entry = {
-      index: uint(o['index'], `${at}.index`),
-      term: uint(o['term'], `${at}.term`),
+      index: uint(o['index'], `${at}.index`) as LogIndex,
+      term: uint(o['term'], `${at}.term`) as Term,
       type: o['type'] as EntryType,
       data: bytes(o['data'], `${at}.data`),
     };
@@ -156,8 +157,8 @@ function readSnapshotMeta(x: unknown): SnapshotMeta {
   const o = record(x, 'snapshot.meta');
   return {
     group: uint(o['group'], 'snapshot.meta.group'),
-    index: uint(o['index'], 'snapshot.meta.index'),
-    term: uint(o['term'], 'snapshot.meta.term'),
+    index: uint(o['index'], 'snapshot.meta.index') as LogIndex,
+    term: uint(o['term'], 'snapshot.meta.term') as Term,
     membership: readMembership(o['membership'], 'snapshot.meta.membership'),
   };
 }

@@ -1,13 +1,16 @@
 // Dead letters (docs/design.md §3): a task that becomes `dead` is copied to its queue's dead-letter
-// queue (same entry); redrive sends dead letters (or uncopied dead tasks) back as new tasks.
+// queue (same entry); redrive sends dead letters (or uncopied dead tasks) back as new tasks. A redrive
+// without ids walks at most adminTasksPerEntryMax tasks in its entry; the rest of the walk is a
+// redrive job (jobs.ts) that continues at the following entries.
 
 import type { Answer, CommandOf, TaskSpec } from '../protocol/index.js';
 import { formatId, parseId } from '../protocol/index.js';
-import { mut } from './digest.js';
+import { mut, touchJob } from './digest.js';
 import { createTask } from './enqueue.js';
+import { startRedrive } from './jobs.js';
 import { afterTerminal, finish } from './placement.js';
 import { newQueue, tooManyQueues } from './queues.js';
-import type { Task } from './records.js';
+import type { AdminJob, Queue, Task } from './records.js';
 import { S_CANCELLED, S_DEAD, S_DELAYED, S_WAITING, T_CANCELLED, T_DEAD } from './records.js';
 import type { MachineState } from './state.js';
 import { err, latin1ToBytes, ok } from './state.js';
@@ -53,14 +56,17 @@ export function redrive(st: MachineState, cmd: CommandOf<'redrive'>): Answer {
   const q = st.queues.get(cmd.queue);
   if (q === undefined) return err('NOT_FOUND', `no queue ${cmd.queue}`);
   const max = cmd.max ?? st.limits.redriveMax;
+  const upTo = st.nextTaskId;
   const picked: Task[] = [];
+  // Where a capped walk stopped (null: it saw every task it had to).
+  let rest: Task | null = null;
   if (cmd.ids !== undefined) {
     for (const s of cmd.ids) {
       const t = st.tasks.get(parseId(s) as number);
       if (t !== undefined && t.q === q && redrivable(t) && !picked.includes(t)) picked.push(t);
     }
   } else {
-    for (let t = q.first; t !== null && picked.length < max; t = t.qnext) if (redrivable(t)) picked.push(t);
+    rest = walk(st, q, max, picked);
   }
   const targets = picked.map((t) => cmd.toQueue ?? t.x?.deadLetterOf?.queue ?? q.name);
   const gone = [q.name, ...targets].find((n) => st.queues.get(n)?.deleting === true);
@@ -71,7 +77,36 @@ export function redrive(st: MachineState, cmd: CommandOf<'redrive'>): Answer {
   if (st.queues.size + missing.size > st.limits.queuesMax) return tooManyQueues();
   const out: { from: string; id: string }[] = [];
   picked.forEach((t, i) => out.push({ from: formatId(t.id), id: formatId(redriveOne(st, t, targets[i] as string)) }));
+  if (rest !== null && picked.length < max) {
+    startRedrive(st, q, rest, upTo, { left: max - picked.length, toQueue: cmd.toQueue ?? null });
+  }
   return ok({ items: out });
+}
+
+/** Picks up to `max` redrivable tasks from the queue's start, visiting at most adminTasksPerEntryMax. */
+function walk(st: MachineState, q: Queue, max: number, picked: Task[]): Task | null {
+  let budget = st.limits.adminTasksPerEntryMax;
+  let t = q.first;
+  for (; t !== null && picked.length < max; t = t.qnext) {
+    if (budget-- <= 0) return t;
+    if (redrivable(t)) picked.push(t);
+  }
+  return null;
+}
+
+/**
+ * One task of a redrive job (jobs.ts runs it): moved like the command would, unless its target
+ * cannot take it now (being deleted, or a new queue past queuesMax): then it is left as it is,
+ * still redrivable by a later redrive.
+ */
+export function redriveVisit(st: MachineState, j: AdminJob, t: Task): void {
+  const rest = j.redrive;
+  if (rest === null || !redrivable(t)) return;
+  const target = rest.toQueue ?? t.x?.deadLetterOf?.queue ?? j.q.name;
+  const tq = st.queues.get(target);
+  if (tq?.deleting === true || (tq === undefined && st.queues.size >= st.limits.queuesMax)) return;
+  redriveOne(st, t, target);
+  touchJob(st, j, () => rest.left--);
 }
 
 function redriveOne(st: MachineState, t: Task, targetName: string): number {

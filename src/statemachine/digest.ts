@@ -142,6 +142,8 @@ export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
     .str(j.q.name)
     .int(j.next?.id ?? 0)
     .int(j.upTo);
+  // Only a redrive job hashes more (the other kinds keep the hashes of earlier formats).
+  if (j.redrive !== null) h.int(j.redrive.left).optStr(j.redrive.toQueue);
   j.a = h.a;
   j.b = h.b;
   st.sum.add(h);

@@ -1,5 +1,6 @@
-// Admin work that grows with a queue's length (architecture issue §5): purge, delete and the
-// re-parking of pause / resume visit at most adminTasksPerEntryMax tasks per entry. The command
+// Admin work that grows with a queue's length (architecture issue §5): purge, delete, the
+// re-parking of pause / resume and a redrive without ids visit at most adminTasksPerEntryMax tasks
+// per entry. The command
 // does what fits at once; the rest is an AdminJob in state (cursor included, so in the digest and
 // the snapshot) that continues at the start of the following entries, before their commands.
 // nextDue() reports "now" while a job is pending, so the leader proposes advanceTime to drive it.
@@ -8,7 +9,7 @@ import { assert } from '../protocol/assert.js';
 import { hashKey, hashQueue, mut, mutQueue, touchJob } from './digest.js';
 import { dropLimiters } from './limits.js';
 import { afterTerminal, endAttempt, removeTask, toTerminal } from './placement.js';
-import type { JobKind, Queue, Task } from './records.js';
+import type { JobKind, Queue, RedriveRest, Task } from './records.js';
 import { AdminJob, S_CANCELLED, S_DELAYED, S_LEASED, T_CANCELLED, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
 
@@ -17,6 +18,9 @@ interface Progress {
   cancelled: number;
   done: boolean;
 }
+
+/** Visits one task for a redrive job (deadletters.ts; passed in: this module is below it). */
+export type RedriveVisit = (st: MachineState, j: AdminJob, t: Task) => void;
 
 /** A delete visits every task (none can be added to a deleting queue). */
 const DELETE_ALL = Number.MAX_SAFE_INTEGER;
@@ -49,7 +53,9 @@ export function startPurge(st: MachineState, q: Queue): number {
 
 /** Cancel every task, remove them, the queue's keys and the queue. Returns those cancelled in this entry. */
 export function startDelete(st: MachineState, q: Queue): number {
-  for (const other of st.jobs.filter((j) => j.q === q && j.kind === 'purge')) dropJob(st, other);
+  for (const other of st.jobs.filter((j) => j.q === q && (j.kind === 'purge' || j.kind === 'redrive'))) {
+    dropJob(st, other);
+  }
   const j = newJob(st, 'delete-cancel', q, DELETE_ALL);
   const { progress } = runJob(st, j, st.limits.adminTasksPerEntryMax);
   // The queue refuses commands until the delete is finished (its name stays taken).
@@ -71,24 +77,48 @@ export function startRepark(st: MachineState, q: Queue): void {
   runJob(st, j ?? newJob(st, 'repark', q), st.limits.adminTasksPerEntryMax);
 }
 
+/**
+ * The rest of a redrive without ids, from `next` on (tasks below `upTo`): a new job that replaces
+ * the queue's earlier redrive job, if any (the tasks that one moved are no longer redrivable).
+ */
+export function startRedrive(st: MachineState, q: Queue, next: Task, upTo: number, rest: RedriveRest): void {
+  for (const other of st.jobs.filter((j) => j.q === q && j.kind === 'redrive')) dropJob(st, other);
+  const j = new AdminJob('redrive', q, next, upTo);
+  touchJob(st, j, () => (j.redrive = { ...rest }));
+  st.jobs.push(j);
+}
+
 /** At the start of an entry: continue the pending jobs, oldest first, within one budget. */
-export function runJobs(st: MachineState): void {
+export function runJobs(st: MachineState, redriveVisit: RedriveVisit): void {
   let budget = st.limits.adminTasksPerEntryMax;
-  while (budget > 0 && st.jobs.length > 0) budget = runJob(st, st.jobs[0] as AdminJob, budget).left;
+  while (budget > 0 && st.jobs.length > 0) budget = runJob(st, st.jobs[0] as AdminJob, budget, redriveVisit).left;
+}
+
+/** A redrive job is also finished once it moved as many tasks as it was asked to. */
+function exhausted(j: AdminJob): boolean {
+  return j.redrive !== null && j.redrive.left <= 0;
 }
 
 /** Visit up to `budget` tasks of the job; at its end, finish it (and chain delete's next phase). */
-function runJob(st: MachineState, j: AdminJob, budget: number): { progress: Progress; left: number } {
+function runJob(
+  st: MachineState,
+  j: AdminJob,
+  budget: number,
+  redriveVisit?: RedriveVisit,
+): { progress: Progress; left: number } {
   const progress: Progress = { cancelled: 0, done: false };
   let t = j.next;
-  while (budget > 0 && t !== null && t.id < j.upTo) {
+  while (budget > 0 && t !== null && t.id < j.upTo && !exhausted(j)) {
     budget--;
     const next: Task | null = t.qnext;
-    visit(st, j, t, progress);
+    if (j.kind === 'redrive') {
+      assert(redriveVisit !== undefined, 'a redrive job runs with its visitor');
+      redriveVisit(st, j, t);
+    } else visit(st, j, t, progress);
     t = next;
   }
   if (t !== j.next) touchJob(st, j, () => (j.next = t));
-  if (t !== null && t.id < j.upTo) return { progress, left: budget };
+  if (t !== null && t.id < j.upTo && !exhausted(j)) return { progress, left: budget };
   if (j.kind === 'delete-remove' && budget > 0) budget = dropKeys(st, j.q, budget);
   if (j.kind === 'delete-remove' && j.q.keys.size > 0) return { progress, left: budget };
   progress.done = true;
@@ -119,7 +149,10 @@ function visit(st: MachineState, j: AdminJob, t: Task, progress: Progress): void
       const heap = t.x?.wallDue === true ? st.wallDelay : st.monoDelay;
       if (t.q.settings.paused && t.pos >= 0) heap.remove(t);
       else if (!t.q.settings.paused && t.pos < 0) heap.push(t);
+      return;
     }
+    case 'redrive':
+      assert(false, 'a redrive job is visited by its own visitor');
   }
 }
 

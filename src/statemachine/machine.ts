@@ -12,10 +12,11 @@
 // The state is one record, MachineState (state.ts); every module works on it.
 
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
-import { decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
+import { asLogIndex, decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
+import type { LogIndex } from '../protocol/index.js';
 import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
-import { redrive } from './deadletters.js';
+import { redrive, redriveVisit } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
 import { admit } from './backpressure.js';
 import { enqueue } from './enqueue.js';
@@ -88,7 +89,7 @@ export class QueueStateMachine {
     try {
       runDue(st);
       sweep(st);
-      runJobs(st);
+      runJobs(st, redriveVisit);
       sched.runSchedules(st);
     } catch (e) {
       this.internalError(e);
@@ -112,8 +113,8 @@ export class QueueStateMachine {
     this.advanceIndex(index);
   }
 
-  appliedIndex(): number {
-    return this.state.applied;
+  appliedIndex(): LogIndex {
+    return asLogIndex(this.state.applied);
   }
 
   lastMono(): number {

@@ -338,17 +338,25 @@ export function latin1Bytes(s: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark';
+export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark' | 'redrive';
+
+/** What a redrive without ids still has to do: tasks left to move, and where (null: each its source). */
+export interface RedriveRest {
+  left: number;
+  toQueue: string | null;
+}
 
 /**
  * Admin work that grows with a queue's length, done a capped amount per entry (jobs.ts). `next` is
  * the cursor into the queue's id-ordered task list (null: at its end); tasks with ids ≥ `upTo`
- * came after the command and are not visited by a purge.
+ * came after the command and are not visited by a purge or a redrive.
  */
 export class AdminJob {
   /** The job's hash as currently added to the digest sum. */
   a = 0;
   b = 0;
+  /** Set for kind 'redrive' only. */
+  redrive: RedriveRest | null = null;
 
   constructor(
     readonly kind: JobKind,

@@ -41,10 +41,13 @@ import {
 // 5: a `schedules` chunk (schedules.ts); tasks may carry workflow fields (cancel request,
 // dependencies, dependants, flow) and a `topics` chunk holds the topic bindings (docs/workflows.md);
 // 4 restores as before (none of them).
+// 6: a job row may be a redrive job (kind 'redrive', with the count left and toQueue). Written only
+// when the state holds one, so a replica that reads up to 5 still restores every other snapshot.
 const FORMAT = 'raftq-sm/5';
-const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT];
+const FORMAT_REDRIVE_JOBS = 'raftq-sm/6';
+const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS];
 /** Formats whose snapshots carry limiters (and the digest's limiters lane). */
-const WITH_LIMITERS = ['raftq-sm/4', FORMAT];
+const WITH_LIMITERS = ['raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS];
 const CHUNK_TASKS_MAX = 1024;
 const CHUNK_ITEMS_MAX = 4096;
 
@@ -129,7 +132,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   };
   yield encode([
     'head',
-    FORMAT,
+    m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT,
     { applied: m.applied, mono: m.mono, wall: m.wall, nextTaskId: m.nextTaskId, nextSessionId: m.nextSessionId },
   ]);
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
@@ -170,11 +173,12 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   yield encode(['end', digestOf(m)]);
 }
 
-type JobRow = [JobKind, string, number, number, number[]];
+type JobRow = [JobKind, string, number, number, number[], number?, (string | null)?];
 
 /**
  * A job: kind, queue, cursor (task id, 0 at the end), upTo, and for a re-park the delayed tasks
- * not yet visited whose heap membership still follows the old setting (restore flips them back).
+ * not yet visited whose heap membership still follows the old setting (restore flips them back);
+ * a redrive job adds the count left and its toQueue.
  */
 function encodeJob(j: AdminJob): JobRow {
   const stale: number[] = [];
@@ -183,14 +187,20 @@ function encodeJob(j: AdminJob): JobRow {
       if (t.state === S_DELAYED && t.pos >= 0 === t.q.settings.paused) stale.push(t.id);
     }
   }
-  return [j.kind, j.q.name, j.next?.id ?? 0, j.upTo, stale];
+  const row: JobRow = [j.kind, j.q.name, j.next?.id ?? 0, j.upTo, stale];
+  if (j.redrive !== null) row.push(j.redrive.left, j.redrive.toQueue);
+  return row;
 }
 
 function restoreJobs(m: MachineState, rows: JobRow[]): void {
-  for (const [kind, qn, next, upTo, stale] of rows) {
+  for (const [kind, qn, next, upTo, stale, left, toQueue] of rows) {
     const q = m.queues.get(qn) ?? fail(`job on unknown queue ${qn}`);
     const t = next === 0 ? null : (m.tasks.get(next) ?? fail(`job cursor on unknown task ${next}`));
     const j = new AdminJob(kind, q, t, upTo);
+    if (kind === 'redrive') {
+      if (typeof left !== 'number') fail('redrive job without its count');
+      j.redrive = { left, toQueue: toQueue ?? null };
+    }
     touchJob(m, j, () => undefined);
     m.jobs.push(j);
     if (kind !== 'repark') continue;

@@ -3,7 +3,7 @@
 // (events of the current entry, counters for metrics). No module keeps state of its own.
 
 import type { Answer, ErrorDetail, HeaderFilter, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
-import { DEFAULT_LIMITS, formatId } from '../protocol/index.js';
+import { DEFAULT_LIMITS, asLogIndex, asTaskId, formatId } from '../protocol/index.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
@@ -158,9 +158,9 @@ export function ev(st: MachineState, t: Task, type: TaskEventType, reason?: stri
   if (!st.eventsOn) return;
   const e: TaskEvent = {
     type,
-    id: formatId(t.id),
+    id: asTaskId(formatId(t.id)),
     queue: t.q.name,
-    index: st.index,
+    index: asLogIndex(st.index),
     state: STATE_NAMES[t.state] as TaskEvent['state'],
   };
   if (t.state === S_LEASED) e.token = formatId(t.token);

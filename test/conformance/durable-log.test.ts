@@ -17,6 +17,7 @@ import type { MemoryStorage } from '../../src/raft/storage.js';
 import { EntryType, type Entry, type HardState, type Membership, type Snapshot } from '../../src/raft/types.js';
 import { SimDurableLog } from '../simulation/node/disk.js';
 import { Scheduler } from '../simulation/node/scheduler.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const membership: Membership = {
   members: [
@@ -120,7 +121,12 @@ const implementations: Implementation[] = [
 ];
 
 function entry(index: number, term: number): Entry {
-  return { index, term, type: EntryType.Normal, data: new TextEncoder().encode(`e${index}t${term}`) };
+  return {
+    index: asLogIndex(index),
+    term: asTerm(term),
+    type: EntryType.Normal,
+    data: new TextEncoder().encode(`e${index}t${term}`),
+  };
 }
 
 function entries(from: number, to: number, term: number): Entry[] {
@@ -134,7 +140,10 @@ function ready(es: Entry[], hardState: HardState | null = null, snapshot: Snapsh
 }
 
 function snapshot(index: number, term: number, text: string): Snapshot {
-  return { meta: { group: 0, index, term, membership }, data: new TextEncoder().encode(text) };
+  return {
+    meta: { group: 0, index: asLogIndex(index), term: asTerm(term), membership },
+    data: new TextEncoder().encode(text),
+  };
 }
 
 /** The (index, term, text) of every entry the mirror holds. */

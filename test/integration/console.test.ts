@@ -183,7 +183,7 @@ describe.skipIf(!hasBrowser)('web console in chromium', () => {
         if (++flakyRuns === 1) throw new Error('transient failure');
         return 'done';
       },
-      { retryDelayMs: () => 0, maxHoldMs: 1_000 },
+      { retryDelayMs: () => 0, holdMsMax: 1_000 },
     );
     worker.start();
     await jobs.waitFor(flaky, { timeoutMs: 20_000 });

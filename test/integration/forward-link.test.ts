@@ -15,6 +15,7 @@ import { ForwardError, GrpcForwardLink } from '../../src/rpc/forward-link.js';
 import { createForwardService } from '../../src/rpc/forward-server.js';
 import type { PeerAuth } from '../../src/rpc/peer-auth.js';
 import { PeerServer } from '../../src/rpc/peer-server.js';
+import { asLogIndex } from '../../src/protocol/ids.js';
 
 const AUTH: PeerAuth = { secret: Buffer.from('the-cluster-secret-0123456789abcdef'), clusterId: 'c-one' };
 
@@ -29,7 +30,11 @@ class Leader implements ClientExecutor {
   readonly reads: ReadQuery[] = [];
   async execute(cmds: SessionCommand[], opts: ExecuteOptions): Promise<ExecuteResult> {
     this.ran.push({ cmds, opts });
-    return { answers: cmds.map((c): Answer => ({ ok: true, value: { seq: c.seq } })), index: 11, heldMs: 0 };
+    return {
+      answers: cmds.map((c): Answer => ({ ok: true, value: { seq: c.seq } })),
+      index: asLogIndex(11),
+      heldMs: 0,
+    };
   }
   async read(query: ReadQuery): Promise<ReadAnswer> {
     this.reads.push(query);

@@ -86,7 +86,7 @@ describe('membership changes under load', () => {
 
   it('replaces a node whose data dir was wiped by a new member (members replace): nothing lost', async () => {
     expect(operations).toContain('raftq members replace n3 n6 --address 10.0.0.3:7001 --peer-address 10.0.0.3:7101');
-    tc = await startGrowable(4, 3, { snapshotEvery: 200 });
+    tc = await startGrowable(4, 3, { snapshotEveryEntries: 200 });
     const c = tc.cluster;
     const leader = await waitForLeader(c);
     await waitFor(

@@ -17,7 +17,7 @@ const BATCH = 40;
 
 describe('a node kept down while the log is compacted past it', () => {
   it('catches up through InstallSnapshot and agrees', async () => {
-    const tc = await fx.start(3, { snapshotEvery: 100 });
+    const tc = await fx.start(3, { snapshotEveryEntries: 100 });
     const t = tc;
     const c = t.cluster;
     const leader = await waitForLeader(c);

@@ -36,7 +36,7 @@ describe('OpenTelemetry trace propagation', () => {
         if (seen.length === 1) throw new Error('first attempt fails');
         return 'done';
       },
-      { retryDelayMs: () => 0, maxHoldMs: 1_000 },
+      { retryDelayMs: () => 0, holdMsMax: 1_000 },
     );
     fx.track(w);
     await expect(q.waitFor(id, { timeoutMs: 30_000 })).resolves.toBe('done');

@@ -12,6 +12,7 @@ import { PEER_SERVICE, PeerServer } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -53,7 +54,9 @@ const append = (index: number): Message =>
     index,
     logTerm: 3,
     commit: index,
-    entries: [{ index: index + 1, term: 3, type: EntryType.Normal, data: new Uint8Array(randomBytes(8)) }],
+    entries: [
+      { index: asLogIndex(index + 1), term: asTerm(3), type: EntryType.Normal, data: new Uint8Array(randomBytes(8)) },
+    ],
   });
 
 const snapshot = (chunk: Uint8Array): Message =>
@@ -63,7 +66,7 @@ const snapshot = (chunk: Uint8Array): Message =>
     to: 'n2',
     term: 3,
     snapshot: {
-      meta: { group: 0, index: 50, term: 3, membership: { members: [] } },
+      meta: { group: 0, index: asLogIndex(50), term: asTerm(3), membership: { members: [] } },
       offset: 0,
       chunk,
       done: true,

@@ -12,6 +12,7 @@ import { PEER_SERVICE } from '../../src/rpc/peer-server.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
 import { clusterPerFile } from '../support/cluster.js';
 import { assertDigestsAgree, statusOf, waitFor } from './helpers.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const fx = clusterPerFile(3);
 const methods = loadProtoFile('peer.proto')[PEER_SERVICE] as unknown as Record<
@@ -97,7 +98,7 @@ function append(v: View): Message {
     index: v.lastIndex,
     logTerm: v.term,
     commit: 0,
-    entries: [{ index: v.lastIndex + 1, term: v.term, type: EntryType.Normal, data }],
+    entries: [{ index: asLogIndex(v.lastIndex + 1), term: asTerm(v.term), type: EntryType.Normal, data }],
   };
 }
 

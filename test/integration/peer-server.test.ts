@@ -8,6 +8,7 @@ import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
 import { PEER_SERVICE, PeerServer } from '../../src/rpc/peer-server.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
 import { message } from '../unit/rpc/helpers.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const RECEIVE_MAX = 64 * 1024;
 const methods = loadProtoFile('peer.proto')[PEER_SERVICE] as unknown as Record<
@@ -113,7 +114,7 @@ describe('rpc - peer server refuses malformed requests and stays up', () => {
     const huge = {
       ...vote,
       type: MessageType.Append,
-      entries: [{ index: 1, term: 1, type: 0 as const, data: new Uint8Array(RECEIVE_MAX * 3) }],
+      entries: [{ index: asLogIndex(1), term: asTerm(1), type: 0 as const, data: new Uint8Array(RECEIVE_MAX * 3) }],
     };
     expect(await callRaw('Append', request(huge))).toBe(grpc.status.RESOURCE_EXHAUSTED);
     expect(server.metrics().abortedCount).toBe(before + 1);
@@ -126,7 +127,7 @@ describe('rpc - peer server refuses malformed requests and stays up', () => {
         from: 'n1',
         to: 'n2',
         snapshot: {
-          meta: { group: 0, index: 3, term: 1, membership: { members: [] } },
+          meta: { group: 0, index: asLogIndex(3), term: asTerm(1), membership: { members: [] } },
           offset: 0,
           chunk: new Uint8Array(chunkBytes),
           done: true,

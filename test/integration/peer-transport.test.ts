@@ -8,6 +8,7 @@ import type { PeerServerOptions } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
 import type { PeerTransportOptions } from '../../src/rpc/peer-transport.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 /** Everything a test opens, closed afterwards whatever happened. */
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -67,7 +68,14 @@ function append(from: NodeId, to: NodeId, index: number, dataBytes = 8): Message
     index,
     logTerm: 3,
     commit: index,
-    entries: [{ index: index + 1, term: 3, type: EntryType.Normal, data: new Uint8Array(randomBytes(dataBytes)) }],
+    entries: [
+      {
+        index: asLogIndex(index + 1),
+        term: asTerm(3),
+        type: EntryType.Normal,
+        data: new Uint8Array(randomBytes(dataBytes)),
+      },
+    ],
   });
 }
 
@@ -213,7 +221,7 @@ describe('rpc - peer transport over gRPC on loopback', () => {
         to: 'n2',
         term: 4,
         snapshot: {
-          meta: { group: 0, index: 900, term: 4, membership: { members: [] } },
+          meta: { group: 0, index: asLogIndex(900), term: asTerm(4), membership: { members: [] } },
           offset: k === 0 ? 0 : chunks[0]!.byteLength,
           chunk: new Uint8Array(chunk),
           done: k === 1,
@@ -246,7 +254,7 @@ describe('rpc - peer transport over gRPC on loopback', () => {
         from: 'n1',
         to: 'n2',
         snapshot: {
-          meta: { group: 0, index: 9, term: 1, membership: { members: [] } },
+          meta: { group: 0, index: asLogIndex(9), term: asTerm(1), membership: { members: [] } },
           offset,
           chunk: new Uint8Array(4096),
           done: false,

@@ -25,7 +25,7 @@ describe('rolling restart', () => {
       (task) => {
         handled.set(task.payload.k, (handled.get(task.payload.k) ?? 0) + 1);
       },
-      { concurrency: 8, leaseMs: 10_000, maxHoldMs: 1_000 },
+      { concurrency: 8, leaseMs: 10_000, holdMsMax: 1_000 },
     );
     fx.track(worker);
     await kept.progress(50);

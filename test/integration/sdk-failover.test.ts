@@ -30,7 +30,7 @@ describe('SDK through a leader failure', () => {
         handled.set(task.payload.k, (handled.get(task.payload.k) ?? 0) + 1);
         return task.payload.k;
       },
-      { concurrency: 16, leaseMs: 10_000, maxHoldMs: 2_000 },
+      { concurrency: 16, leaseMs: 10_000, holdMsMax: 2_000 },
     );
     const errors: unknown[] = [];
     worker.on('error', (e) => errors.push(e));

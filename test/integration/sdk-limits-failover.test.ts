@@ -89,7 +89,7 @@ function work(queue: string, runs: Run[], slots: number): Array<{ close(o: { tim
         runs.push(run);
         return 'ok';
       },
-      { concurrency: slots, leaseMs: 10_000, maxHoldMs: 1_000 },
+      { concurrency: slots, leaseMs: 10_000, holdMsMax: 1_000 },
     ),
   );
 }

@@ -174,7 +174,7 @@ describe('SDK coalescing on a real cluster', () => {
         handled.set(task.payload.k, (handled.get(task.payload.k) ?? 0) + 1);
         return task.payload.k;
       },
-      { concurrency: 32, leaseMs: 10_000, maxHoldMs: 1_000 },
+      { concurrency: 32, leaseMs: 10_000, holdMsMax: 1_000 },
     );
     try {
       // Producers keep going until the worker has handled a good share, so acks and enqueues overlap

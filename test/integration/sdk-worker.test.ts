@@ -55,7 +55,7 @@ describe('SDK workers on a real cluster', () => {
       child.kill('SIGKILL');
       await exited;
       const tokens: string[] = [];
-      const w = c.worker('sdk-killed', (_t, ctx) => void tokens.push(ctx.token), { leaseMs: 4_000, maxHoldMs: 1_000 });
+      const w = c.worker('sdk-killed', (_t, ctx) => void tokens.push(ctx.token), { leaseMs: 4_000, holdMsMax: 1_000 });
       const done = await waitFor(
         async () => {
           const t = await q.get(id);
@@ -100,7 +100,7 @@ describe('SDK workers on a real cluster', () => {
               resolve('late');
             });
           }),
-        { leaseMs: 4_000, maxHoldMs: 0 },
+        { leaseMs: 4_000, holdMsMax: 0 },
       );
       w.on('error', () => undefined);
     });
@@ -132,7 +132,7 @@ describe('SDK workers on a real cluster', () => {
       'sdk-close',
       (t) =>
         t.payload === 'quick' ? new Promise((r) => setTimeout(() => r('ok'), 300)) : new Promise(() => undefined),
-      { concurrency: 2, leaseMs: 10_000, maxHoldMs: 1_000 },
+      { concurrency: 2, leaseMs: 10_000, holdMsMax: 1_000 },
     );
     await waitFor(() => (w.active === 2 ? true : undefined), 20_000, 'both tasks in hand');
     await w.close({ timeoutMs: 1_500 });

@@ -3,6 +3,7 @@
 import { DurableStore } from '../../src/node/storage/durable-store.js';
 import { faultLayerFromEnv } from '../../src/node/storage/fault-layer.js';
 import { EntryType } from '../../src/raft/types.js';
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const dir = process.argv[2];
 if (dir === undefined) throw new Error('usage: storage-power-loss-child <dataDir>');
@@ -17,7 +18,7 @@ for (let index = 1; index <= ENTRIES_MAX; index++) {
   try {
     await store.persist({
       hardState: { term: 1, vote: 'n1', commit: index - 1 },
-      entries: [{ index, term: 1, type: EntryType.Normal, data }],
+      entries: [{ index: asLogIndex(index), term: asTerm(1), type: EntryType.Normal, data }],
     });
   } catch {
     break; // powered off: wait for the SIGKILL that follows

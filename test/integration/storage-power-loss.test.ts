@@ -47,7 +47,7 @@ async function lostAfterRecovery(dir: string, acked: number[]): Promise<number[]
   const store = await DurableStore.open(dir, { clusterId: 'power-loss' });
   try {
     const recovered = await store.recover();
-    const present = new Set(recovered.entries.map((e) => e.index));
+    const present = new Set<number>(recovered.entries.map((e) => e.index));
     return acked.filter((index) => !present.has(index));
   } finally {
     await store.close();

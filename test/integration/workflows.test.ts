@@ -35,7 +35,7 @@ describe('workflows on a real node', () => {
           });
         }),
       // Extends every (4000 − margin) / 3 ≈ 1.1 s: the worker learns of the cancel within that.
-      { leaseMs: 4_000, maxHoldMs: 1_000 },
+      { leaseMs: 4_000, holdMsMax: 1_000 },
     );
     await running;
     const asked = performance.now();
@@ -66,7 +66,7 @@ describe('workflows on a real node', () => {
             reject(new Error('stopped'));
           });
         }),
-      { leaseMs: 8_000, maxHoldMs: 1_000 },
+      { leaseMs: 8_000, holdMsMax: 1_000 },
     );
     await running;
     expect(await q.cancel(id)).toBe('leased');
@@ -100,12 +100,12 @@ describe('workflows on a real node', () => {
         { queue: 'wf-part', payload: 3 },
       ],
     });
-    const parts = c.worker<number, number>('wf-part', (t) => t.payload * 10, { maxHoldMs: 1_000 });
+    const parts = c.worker<number, number>('wf-part', (t) => t.payload * 10, { holdMsMax: 1_000 });
     const sum = c.worker(
       'wf-sum',
       async (t) => (await t.dependencies()).reduce((s, d) => s + (d.result as number), 0),
       {
-        maxHoldMs: 1_000,
+        holdMsMax: 1_000,
       },
     );
     expect(await c.queue('wf-sum').waitFor(tree.id, { timeoutMs: 20_000 })).toBe(50);

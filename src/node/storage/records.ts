@@ -2,6 +2,7 @@
 import { crc32 } from 'node:zlib';
 import { Packr } from 'msgpackr';
 import type { Entry, GroupId, HardState, Membership, SnapshotMeta, StorageId } from '../../raft/types.js';
+import { asLogIndex, asTerm } from '../../protocol/ids.js';
 
 export const FORMAT_VERSION = 1;
 
@@ -156,7 +157,7 @@ export function asSnapshotMeta(x: unknown): SnapshotMeta | null {
   if (!isRecord(x) || !isCount(x.group) || !isCount(x.index) || !isCount(x.term)) return null;
   const membership = asMembership(x.membership);
   if (membership === null) return null;
-  return { group: x.group, index: x.index, term: x.term, membership };
+  return { group: x.group, index: asLogIndex(x.index), term: asTerm(x.term), membership };
 }
 
 export function asEntry(x: unknown): Entry | null {
@@ -165,7 +166,7 @@ export function asEntry(x: unknown): Entry | null {
   if (!(x.data instanceof Uint8Array)) return null;
   // msgpackr hands back Buffers; callers get plain Uint8Arrays like the ones they persisted.
   const data = new Uint8Array(x.data.buffer, x.data.byteOffset, x.data.byteLength);
-  const entry: Entry = { index: x.index, term: x.term, type: x.type, data };
+  const entry: Entry = { index: asLogIndex(x.index), term: asTerm(x.term), type: x.type, data };
   if (x.config !== undefined && x.config !== null) {
     const config = asMembership(x.config);
     if (config === null) return null;

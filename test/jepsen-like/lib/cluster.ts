@@ -34,7 +34,7 @@ export interface JepsenClusterOptions {
   dir: string;
   heartbeatMs?: number;
   electionTicks?: number;
-  snapshotEvery?: number;
+  snapshotEveryEntries?: number;
   /** RAFTQ_TEST_DISK_FAULT_MODE value: '1' (fault layer) or 'drop-sync' (planted bug). */
   storageFaults?: string;
   factory?: ClusterFactory;
@@ -92,7 +92,7 @@ export class JepsenCluster {
       logLevel: 'info',
       heartbeatMs: opts.heartbeatMs ?? 50,
       electionTicks: opts.electionTicks ?? 10,
-      ...(opts.snapshotEvery !== undefined ? { snapshotEvery: opts.snapshotEvery } : {}),
+      ...(opts.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: opts.snapshotEveryEntries } : {}),
       // The test launcher preload reads these; the production binary does not.
       execArgv: TEST_HOOKS_EXEC_ARGV,
       env: { RAFTQ_TEST_DISK_FAULT_MODE: opts.storageFaults ?? '1', RAFTQ_TEST_CLOCK: '1' },

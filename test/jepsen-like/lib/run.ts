@@ -142,7 +142,7 @@ async function runInside(
     dir,
     heartbeatMs,
     electionTicks,
-    ...(schedule.snapshotEvery !== undefined ? { snapshotEvery: schedule.snapshotEvery } : {}),
+    ...(schedule.snapshotEveryEntries !== undefined ? { snapshotEveryEntries: schedule.snapshotEveryEntries } : {}),
     storageFaults: p?.storageFaults ?? '1',
     factory,
     log,

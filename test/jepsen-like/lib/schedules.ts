@@ -46,7 +46,7 @@ export interface Schedule {
   /** Quiet period between rounds, ms (default 1–3 s): time for traffic between heavy faults. */
   quietMs?: [number, number];
   /** Snapshot threshold the cluster must run with (F10), if the schedule needs one. */
-  snapshotEvery?: number;
+  snapshotEveryEntries?: number;
 }
 
 function ids(ctx: NemesisContext, except: string[]): string[] {
@@ -170,7 +170,7 @@ const schedules: Record<ScheduleName, Schedule> = {
   },
   C11: {
     kinds: ['snapshot', 'partition'],
-    snapshotEvery: 50,
+    snapshotEveryEntries: 50,
     round: async (ctx) => {
       await snapshotEpisode(ctx);
       await sleep(ctx.rng.between(500, 1_500), ctx.stop);
@@ -187,7 +187,7 @@ const schedules: Record<ScheduleName, Schedule> = {
   // Everything at once, rotating subsets: a process fault with a network, clock or disk fault.
   C13: {
     kinds: ['kill', 'pause', 'partition', 'power', 'clock', 'disk'],
-    snapshotEvery: 200,
+    snapshotEveryEntries: 200,
     round: async (ctx) => {
       const processFault = ctx.rng.pick<NemesisKind>(['kill', 'pause', 'power', 'snapshot']);
       const other = ctx.rng.pick<NemesisKind>(['partition', 'clock', 'disk']);
@@ -223,7 +223,7 @@ export function rotation(kinds: NemesisKind[]): Schedule {
   let queue: NemesisKind[] = [];
   return {
     kinds: [...kinds],
-    ...(kinds.includes('snapshot') ? { snapshotEvery: 50 } : {}),
+    ...(kinds.includes('snapshot') ? { snapshotEveryEntries: 50 } : {}),
     round: async (ctx) => {
       if (queue.length === 0) queue = ctx.rng.sample(kinds, kinds.length);
       await episodes[queue.shift()!](ctx);

@@ -96,7 +96,7 @@ export class Workload {
   }
 
   private client(servers = this.o.servers): Client {
-    const c = new Client({ servers, timeoutMs: this.o.callTimeoutMs, retryMaxMs: 300 });
+    const c = new Client({ servers, timeoutMs: this.o.callTimeoutMs, retryMsMax: 300 });
     this.clients.push(c);
     return c;
   }
@@ -335,7 +335,7 @@ export class Workload {
 
   /** L1: an enqueue → lease → ack round trip through `address` alone (forwarding allowed). */
   async probe(node: string, servers: string[], timeoutMs: number): Promise<RecoveryProbe> {
-    const c = new Client({ servers, timeoutMs, retryMaxMs: 300 });
+    const c = new Client({ servers, timeoutMs, retryMsMax: 300 });
     const rec = this.o.recorder;
     try {
       const queue = `probe-${node}`;

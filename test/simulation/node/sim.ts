@@ -679,9 +679,9 @@ export class NodeSimulation {
         if (attemptsInHand(w).some((x) => x.leased.id === t.id && x.leased.token !== t.token))
           this.totals.inHandReplaced++;
         const leaseMs = Number(t.leaseMs ?? 0) > 0 ? Math.min(Number(t.leaseMs), w.leaseMs) : w.leaseMs;
-        const end = clock.mono.trueAt(sent + heldMs + leaseMs - w.margin);
+        const end = clock.mono.trueAt(sent + heldMs + leaseMs - w.marginMs);
         this.note(
-          `${client} gets ${t.id}/${t.token} (sent ${sent.toFixed(1)} held ${heldMs} lease ${leaseMs} margin ${w.margin}, now ${clock.now().toFixed(1)}): belief to ${end.toFixed(1)}`,
+          `${client} gets ${t.id}/${t.token} (sent ${sent.toFixed(1)} held ${heldMs} lease ${leaseMs} margin ${w.marginMs}, now ${clock.now().toFixed(1)}): belief to ${end.toFixed(1)}`,
         );
         this.beliefs.granted(String(req['workerId']), t.id, t.token, end);
         this.history.belief(client, method, req, t.id, t.token, end);
@@ -689,7 +689,7 @@ export class NodeSimulation {
         this.watchBelief(t.id, t.token);
       }
     } else {
-      const end = clock.mono.trueAt(sent + Number(req['leaseMs'] ?? w.leaseMs) - w.margin);
+      const end = clock.mono.trueAt(sent + Number(req['leaseMs'] ?? w.leaseMs) - w.marginMs);
       this.note(
         `${client} extends ${String(req['id'])}/${String(req['token'])} (sent ${sent.toFixed(1)}): belief to ${end.toFixed(1)}`,
       );
@@ -794,8 +794,8 @@ export class NodeSimulation {
       {
         concurrency: slot.concurrency,
         leaseMs: LEASE_MS,
-        maxHoldMs: this.o.maxHoldMs,
-        electionTimeoutMaxMs: 2 * ELECTION_TICKS * TICK_MS,
+        holdMsMax: this.o.maxHoldMs,
+        electionTimeoutMsMax: 2 * ELECTION_TICKS * TICK_MS,
         workerId: name,
         retryDelayMs: () => 20 + Math.floor(r.float() * 100),
       },

@@ -22,7 +22,7 @@ afterEach(async () => {
   clients = [];
 });
 
-const OPTS = { leaseMs: 10_000, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 };
+const OPTS = { leaseMs: 10_000, holdMsMax: 0, electionTimeoutMsMax: 1_000, ackDelayMs: 2 };
 
 describe('SDK: batch handlers', () => {
   it('hands up to size tasks per call and settles each task from its own result', async () => {

@@ -14,7 +14,7 @@ import { FakeClock, FakeCluster, LoopbackTransport, settle } from './fakes.js';
 
 let clients: Client[] = [];
 
-function setup(opts: { nodes?: number; timeoutMs?: number; maxPendingCalls?: number } = {}) {
+function setup(opts: { nodes?: number; timeoutMs?: number; pendingCallsMax?: number } = {}) {
   const clock = new FakeClock();
   const cluster = new FakeCluster(clock, opts.nodes ?? 3);
   const transport = new LoopbackTransport(cluster);
@@ -23,7 +23,7 @@ function setup(opts: { nodes?: number; timeoutMs?: number; maxPendingCalls?: num
     transport,
     clock,
     timeoutMs: opts.timeoutMs ?? 5_000,
-    ...(opts.maxPendingCalls === undefined ? {} : { maxPendingCalls: opts.maxPendingCalls }),
+    ...(opts.pendingCallsMax === undefined ? {} : { pendingCallsMax: opts.pendingCallsMax }),
   });
   clients.push(client);
   return { clock, cluster, transport, client };
@@ -113,11 +113,11 @@ describe('Client: leader discovery and failover', () => {
   });
 
   it('bounds the calls buffered while no leader answers', async () => {
-    const { clock, cluster, client } = setup({ timeoutMs: 1_000, maxPendingCalls: 2 });
+    const { clock, cluster, client } = setup({ timeoutMs: 1_000, pendingCallsMax: 2 });
     for (const f of cluster.fronts) f.up = false;
     const q = client.queue('q');
     const waiting = [q.stats().catch((e: unknown) => e), q.stats().catch((e: unknown) => e)];
-    await expect(q.stats()).rejects.toThrow(/maxPendingCalls/);
+    await expect(q.stats()).rejects.toThrow(/pendingCallsMax/);
     await clock.advance(1_100);
     for (const e of await Promise.all(waiting)) expect(e).toBeInstanceOf(UnavailableError);
   });
@@ -211,7 +211,7 @@ describe('Client: sessions and the retry table', () => {
     );
     expect(() => new Client({ servers: ['nope'], transport })).toThrow(InvalidArgumentError);
     expect(() => client.worker('q', () => 1, { leaseMs: 1_000 })).toThrow(/leaseMs: must be at least/);
-    expect(() => client.worker('q', () => 1, { leaseMs: 30_000, margin: 100 })).toThrow(/margin: must be at least/);
+    expect(() => client.worker('q', () => 1, { leaseMs: 30_000, marginMs: 100 })).toThrow(/marginMs: must be at least/);
     expect(transport.calls).toHaveLength(0);
   });
 

@@ -143,7 +143,7 @@ describe('CoalescingTransport - batching', () => {
   });
 
   it('bounds a Submit by items and by bytes; a command bigger than the byte bound goes alone', async () => {
-    const { inner, t } = setup({ maxItems: 4, maxBytes: 1_000 });
+    const { inner, t } = setup({ itemsMax: 4, bytesMax: 1_000 });
     for (let i = 0; i < 10; i++) void t.call(A, 'Enqueue', enq(i), 5_000);
     await settle();
     expect(inner.sent.map((s) => items(s).length)).toEqual([4, 4, 2]);

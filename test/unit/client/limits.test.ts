@@ -106,7 +106,7 @@ describe('SDK: limit keys', () => {
         }
         return 'ok';
       },
-      { leaseMs: 10_000, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 },
+      { leaseMs: 10_000, holdMsMax: 0, electionTimeoutMsMax: 1_000, ackDelayMs: 2 },
     );
     const t0 = clock.now();
     await clock.advance(1000);

@@ -6,6 +6,7 @@ import type { ReadAnswer, ReadQuery, SessionCommand, TaskEvent } from '../../../
 import type { ErrorDetail } from '../../../src/protocol/errors.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../../../src/rpc/executor.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
+import { asLogIndex, type LogIndex } from '../../../src/protocol/ids.js';
 
 export class MachineExecutor implements ClientExecutor {
   readonly machine = new QueueStateMachine();
@@ -32,7 +33,7 @@ export class MachineExecutor implements ClientExecutor {
   }
 
   /** Applies commands as one entry; publishes its events. */
-  applyNow(cmds: SessionCommand[]): { answers: ExecuteResult['answers']; index: number } {
+  applyNow(cmds: SessionCommand[]): { answers: ExecuteResult['answers']; index: LogIndex } {
     this.index += 1;
     const { mono, wall } = this.stamp();
     const out = this.machine.apply(this.index, encodeEnvelope({ v: 1, mono, wall, cmds }), 1); // term 1, as status says
@@ -42,7 +43,7 @@ export class MachineExecutor implements ClientExecutor {
     const waiters = this.appliedWaiters;
     this.appliedWaiters = [];
     for (const w of waiters) w();
-    return { answers: out.map((a) => a.answer), index: this.index };
+    return { answers: out.map((a) => a.answer), index: asLogIndex(this.index) };
   }
 
   /** An entry with no commands, so due transitions (lease expiry, delays) run. */

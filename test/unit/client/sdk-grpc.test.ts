@@ -42,7 +42,7 @@ describe('SDK over gRPC', () => {
         expect(signal.aborted).toBe(false);
         return { sentTo: task.payload.to, token };
       },
-      { concurrency: 4, maxHoldMs: 2_000 },
+      { concurrency: 4, holdMsMax: 2_000 },
     );
     const result = (await q.waitFor(id, { timeoutMs: 5_000 })) as { sentTo: string; token: string };
     expect(result.sentTo).toBe('a@example.org');
@@ -68,7 +68,7 @@ describe('SDK over gRPC', () => {
         if (t.payload === 'bad') throw new NonRetryableError('refused');
         return 'fine';
       },
-      { maxHoldMs: 1_000 },
+      { holdMsMax: 1_000 },
     );
     expect(await waitingGood).toBe('fine');
     await expect(q.waitFor(bad?.id ?? '', { timeoutMs: 5_000 })).rejects.toBeInstanceOf(TaskFailedError);

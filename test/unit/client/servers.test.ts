@@ -9,7 +9,7 @@ import { ServerBook } from '../../../src/client/servers.js';
 import { TransportError, type Transport } from '../../../src/client/transport.js';
 import { FakeClock, FakeCluster, LoopbackTransport } from './fakes.js';
 
-const OPTS = { backoffMinMs: 20, backoffMaxMs: 1_000 };
+const OPTS = { backoffMsMin: 20, backoffMsMax: 1_000 };
 const status = (id: string, members: Array<[string, string]>, max?: number) => ({
   id,
   members: members.map(([mid, address]) => ({ id: mid, address })),
@@ -67,7 +67,7 @@ describe('ServerBook', () => {
     expect(book.hint('127.0.0.1:7003', 'localhost:7001')).toBe(true);
     expect(book.leader).toBe('localhost:7003');
     expect(book.hint('127.0.0.1:7001', 'localhost:7001')).toBe(false); // the answering node itself
-    expect(book.electionTimeoutMaxMs).toBe(400);
+    expect(book.electionTimeoutMsMax).toBe(400);
     expect(book.attemptTimeoutMs()).toBe(600);
   });
 });

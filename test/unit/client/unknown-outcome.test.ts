@@ -25,7 +25,7 @@ class ScriptedTransport implements Transport {
 
 async function failure(first: 'UNAVAILABLE' | 'NOT_LEADER'): Promise<{ err: RaftqError; calls: number }> {
   const transport = new ScriptedTransport(first);
-  const client = new Client({ servers: ['127.0.0.1:7001'], transport, timeoutMs: 300, retryMinMs: 5, retryMaxMs: 20 });
+  const client = new Client({ servers: ['127.0.0.1:7001'], transport, timeoutMs: 300, retryMsMin: 5, retryMsMax: 20 });
   try {
     await client.queue('q').enqueue({ x: 1 });
     throw new Error('expected the enqueue to fail');

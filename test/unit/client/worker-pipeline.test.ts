@@ -9,7 +9,7 @@ import type { Message, Method, StreamHandlers, StreamMethod, Transport } from '.
 import type { WorkerOptions, WorkerTask } from '../../../src/client/worker.js';
 import { FakeClock, FakeCluster, LoopbackTransport } from './fakes.js';
 
-const OPTS: WorkerOptions = { leaseMs: 10_000, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 };
+const OPTS: WorkerOptions = { leaseMs: 10_000, holdMsMax: 0, electionTimeoutMsMax: 1_000, ackDelayMs: 2 };
 
 interface Parked {
   method: Method;

@@ -17,7 +17,7 @@ import { FakeClock, FakeCluster, LoopbackTransport, settle } from './fakes.js';
 const LEASE = 10_000;
 // margin = 500 + 2 × 0.001 × (leaseMs + maxHoldMs) = 520; extends every (10 000 − 520) / 3 = 3160.
 const BELIEF = LEASE - 520;
-const OPTS: WorkerOptions = { leaseMs: LEASE, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 };
+const OPTS: WorkerOptions = { leaseMs: LEASE, holdMsMax: 0, electionTimeoutMsMax: 1_000, ackDelayMs: 2 };
 
 let clients: Client[] = [];
 

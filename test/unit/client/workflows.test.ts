@@ -11,7 +11,7 @@ import { FakeClock, FakeCluster, LoopbackTransport } from './fakes.js';
 const LEASE = 10_000;
 // Extends every (10 000 − 520) / 3 = 3160 ms (see worker.test.ts).
 const EXTEND_EVERY = 3_160;
-const OPTS: WorkerOptions = { leaseMs: LEASE, maxHoldMs: 0, electionTimeoutMaxMs: 1_000, ackDelayMs: 2 };
+const OPTS: WorkerOptions = { leaseMs: LEASE, holdMsMax: 0, electionTimeoutMsMax: 1_000, ackDelayMs: 2 };
 
 let clients: Client[] = [];
 

@@ -9,6 +9,7 @@ import {
 import { IDENTITY_KEY, entryKey, hardStateKey } from '../../../src/node/storage/records.js';
 import { EntryType } from '../../../src/raft/types.js';
 import { entries, entry, membership, openStore, snapshotMeta, tempDir, waitFor } from './helpers.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 /** Closes and reopens the data dir, returning the recovered state of group 0. */
 async function reopen(dir: string, store: DurableStore) {
@@ -25,8 +26,14 @@ describe('node-storage - persist and recover', () => {
     expect(empty).toMatchObject({ firstIndex: 1, lastIndex: 0, prevTerm: 0, entries: [], snapshotMeta: null });
     expect(empty.hardState).toEqual({ term: 0, vote: null, commit: 0 });
 
-    const config = { index: 3, term: 2, type: EntryType.Config, data: new Uint8Array(), config: membership };
-    const binary = { index: 4, term: 2, type: EntryType.Normal, data: Uint8Array.of(0, 255, 7) };
+    const config = {
+      index: asLogIndex(3),
+      term: asTerm(2),
+      type: EntryType.Config,
+      data: new Uint8Array(),
+      config: membership,
+    };
+    const binary = { index: asLogIndex(4), term: asTerm(2), type: EntryType.Normal, data: Uint8Array.of(0, 255, 7) };
     const log = [entry(1, 1), entry(2, 1), config, binary];
     await store.persist({ hardState: { term: 2, vote: 'n2', commit: 2 }, entries: log });
 

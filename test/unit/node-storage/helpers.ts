@@ -8,6 +8,7 @@ import { FaultLayer } from '../../../src/node/storage/fault-layer.js';
 import type { FaultLayerOptions } from '../../../src/node/storage/fault-layer.js';
 import { EntryType } from '../../../src/raft/types.js';
 import type { Entry, Membership, SnapshotMeta } from '../../../src/raft/types.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const dirs: string[] = [];
 const stores: DurableStore[] = [];
@@ -41,7 +42,7 @@ export async function openStore(
 }
 
 export function entry(index: number, term: number, text = `e${index}t${term}`): Entry {
-  return { index, term, type: EntryType.Normal, data: new TextEncoder().encode(text) };
+  return { index: asLogIndex(index), term: asTerm(term), type: EntryType.Normal, data: new TextEncoder().encode(text) };
 }
 
 export function entries(from: number, to: number, term: number): Entry[] {
@@ -58,7 +59,7 @@ export const membership: Membership = {
 };
 
 export function snapshotMeta(index: number, term: number): SnapshotMeta {
-  return { group: 0, index, term, membership };
+  return { group: 0, index: asLogIndex(index), term: asTerm(term), membership };
 }
 
 /** Waits for `condition` to hold, yielding to the event loop between checks; fails after timeoutMs. */

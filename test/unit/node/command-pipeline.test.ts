@@ -5,6 +5,7 @@ import { CommandPipeline, type PendingCommand } from '../../../src/node/command-
 import { AssertionError } from '../../../src/protocol/assert.js';
 import type { Answer } from '../../../src/protocol/index.js';
 import { EntryType } from '../../../src/raft/types.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 function cmd(out: { answer: Answer; index: number }[]): PendingCommand {
   return {
@@ -29,12 +30,14 @@ describe('CommandPipeline', () => {
       { id: 2, index: 6, term: 2 },
     ]);
     const ok: Answer = { ok: true, value: null } as Answer;
-    p.onApplied({ index: 5, term: 2, type: EntryType.Normal, data: new Uint8Array() }, [
+    p.onApplied({ index: asLogIndex(5), term: asTerm(2), type: EntryType.Normal, data: new Uint8Array() }, [
       { answer: ok },
       { answer: ok },
     ]);
     // Entry 6 was overwritten by another leader's entry (another term): unknown outcome.
-    p.onApplied({ index: 6, term: 3, type: EntryType.Normal, data: new Uint8Array() }, [{ answer: ok }]);
+    p.onApplied({ index: asLogIndex(6), term: asTerm(3), type: EntryType.Normal, data: new Uint8Array() }, [
+      { answer: ok },
+    ]);
     expect(out.map((r) => [r.index, r.answer.ok])).toEqual([
       [5, true],
       [5, true],

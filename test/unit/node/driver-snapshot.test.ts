@@ -11,6 +11,7 @@ import { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
 import { EntryType, type Entry, type Membership, type Message, type Snapshot } from '../../../src/raft/types.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const membership: Membership = {
   members: [
@@ -72,8 +73,8 @@ describe('driver - a leader snapshot arriving during a persist', () => {
     });
     // 70 committed entries: their Ready's write is held.
     const entries: Entry[] = Array.from({ length: 70 }, (_, k) => ({
-      index: k + 1,
-      term: 1,
+      index: asLogIndex(k + 1),
+      term: asTerm(1),
       type: EntryType.NoOp,
       data: new Uint8Array(),
     }));
@@ -85,7 +86,7 @@ describe('driver - a leader snapshot arriving during a persist', () => {
       fromLeader({
         type: 'Snapshot',
         snapshot: {
-          meta: { group: 0, index: 200, term: 1, membership },
+          meta: { group: 0, index: asLogIndex(200), term: asTerm(1), membership },
           offset: 0,
           chunk: data,
           done: true,

@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import type { TaskEvent } from '../../../src/protocol/index.js';
 import { logDeadLetters } from '../../../src/node/task-log.js';
+import { asLogIndex, asTaskId } from '../../../src/protocol/ids.js';
 
 describe('logDeadLetters', () => {
   it('logs each dead task with queue, id, reason and index, at most perSecond a second', () => {
@@ -15,13 +16,13 @@ describe('logDeadLetters', () => {
     );
     const dead = (id: string): TaskEvent => ({
       type: 'dead',
-      id,
+      id: asTaskId(id),
       queue: 'q',
-      index: 7,
+      index: asLogIndex(7),
       state: 'dead',
       reason: 'max_attempts',
     });
-    cb({ type: 'completed', id: '0', queue: 'q', index: 6, state: 'completed' });
+    cb({ type: 'completed', id: asTaskId('0'), queue: 'q', index: asLogIndex(6), state: 'completed' });
     for (let i = 1; i <= 5; i++) cb(dead(String(i)));
     expect(lines.map(([o]) => o['task'])).toEqual(['1', '2', '3']);
     expect(lines[0]).toEqual([{ queue: 'q', task: '1', reason: 'max_attempts', index: 7 }, 'task dead-lettered']);

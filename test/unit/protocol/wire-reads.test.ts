@@ -16,6 +16,7 @@ import {
 import { EVENTS_WIRE, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } from '../../../src/protocol/wire-reads.js';
 import type { Message } from '../../../src/protocol/wire-values.js';
 import { clientMethods } from '../../../src/rpc/proto.js';
+import { asLogIndex, asTaskId } from '../../../src/protocol/ids.js';
 
 const RUNS = 100;
 const methods = clientMethods();
@@ -281,9 +282,9 @@ describe('protocol - wire contract, reads', () => {
     const event: fc.Arbitrary<TaskEvent> = fc.record(
       {
         type: fc.constantFrom('enqueued', 'leased', 'completed', 'removed'),
-        id,
+        id: id.map(asTaskId),
         queue: name,
-        index: nat,
+        index: nat.map(asLogIndex),
         state,
         token: id,
         reason: text,

@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/raft/types.js';
 import type { Message } from '../../../src/raft/types.js';
 import { TestCluster } from './harness.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 // A malformed or out-of-term message never throws out of step(): it is ignored or answered, and counted.
 const valid: Message = {
@@ -15,7 +16,7 @@ const valid: Message = {
   index: 1,
   logTerm: 1,
   commit: 1,
-  entries: [{ index: 2, term: 1, type: 0, data: new Uint8Array([1]) }],
+  entries: [{ index: asLogIndex(2), term: asTerm(1), type: 0, data: new Uint8Array([1]) }],
 };
 
 const anyValue = fc.oneof(
@@ -126,15 +127,20 @@ describe('raft - bad input', () => {
   it('an Append whose entries skip indexes or go back in term is malformed', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     const b = c.node('b');
-    b.step({ ...valid, index: 0, logTerm: 0, entries: [{ index: 3, term: 1, type: 0, data: new Uint8Array() }] });
+    b.step({
+      ...valid,
+      index: 0,
+      logTerm: 0,
+      entries: [{ index: asLogIndex(3), term: asTerm(1), type: 0, data: new Uint8Array() }],
+    });
     b.step({
       ...valid,
       term: 3,
       index: 0,
       logTerm: 0,
       entries: [
-        { index: 1, term: 3, type: 0, data: new Uint8Array() },
-        { index: 2, term: 2, type: 0, data: new Uint8Array() },
+        { index: asLogIndex(1), term: asTerm(3), type: 0, data: new Uint8Array() },
+        { index: asLogIndex(2), term: asTerm(2), type: 0, data: new Uint8Array() },
       ],
     });
     expect(b.stats.malformed).toBe(2);

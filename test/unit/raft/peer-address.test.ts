@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { EntryType, MessageType, type Message } from '../../../src/raft/types.js';
 import { decodeMessage, encodeMessage, validateMessage } from '../../../src/rpc/peer-codec.js';
 import { TestCluster } from './harness.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 describe('raft - a member peer address', () => {
   it('is replicated with the learner, kept by promote and bind, and carried by a snapshot', () => {
@@ -45,7 +46,9 @@ describe('raft - a member peer address', () => {
       index: 1,
       logTerm: 1,
       commit: 1,
-      entries: [{ index: 2, term: 2, type: EntryType.Config, data: new Uint8Array(0), config: membership }],
+      entries: [
+        { index: asLogIndex(2), term: asTerm(2), type: EntryType.Config, data: new Uint8Array(0), config: membership },
+      ],
     };
     expect(decodeMessage(encodeMessage(msg))).toEqual(msg);
     const bad = structuredClone(msg);

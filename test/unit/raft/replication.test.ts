@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { EntryType, MessageType } from '../../../src/raft/types.js';
 import type { Message } from '../../../src/raft/types.js';
 import { TestCluster, texts } from './harness.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const enc = (s: string): Uint8Array => new TextEncoder().encode(s);
 
@@ -121,8 +122,8 @@ describe('raft - replication', () => {
   });
 
   it('Figure 8: a new leader does not commit an old-term entry by counting replicas', () => {
-    const noop = { index: 1, term: 1, type: EntryType.NoOp, data: new Uint8Array(0) };
-    const old = { index: 2, term: 1, type: EntryType.Normal, data: enc('old') };
+    const noop = { index: asLogIndex(1), term: asTerm(1), type: EntryType.NoOp, data: new Uint8Array(0) };
+    const old = { index: asLogIndex(2), term: asTerm(1), type: EntryType.Normal, data: enc('old') };
     const d = new TestCluster(['a', 'b', 'c']);
     for (const id of ['a', 'b', 'c']) {
       d.peer(id).storage.append(id === 'c' ? [noop] : [noop, old]);

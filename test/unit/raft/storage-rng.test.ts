@@ -5,10 +5,11 @@ import { MemoryStorage } from '../../../src/raft/storage.js';
 import { CompactedError, EntryType } from '../../../src/raft/types.js';
 import type { Entry } from '../../../src/raft/types.js';
 import { member } from './harness.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const entry = (index: number, term: number, bytes = 1): Entry => ({
-  index,
-  term,
+  index: asLogIndex(index),
+  term: asTerm(term),
   type: EntryType.Normal,
   data: new Uint8Array(bytes),
 });
@@ -64,8 +65,8 @@ describe('raft - MemoryStorage', () => {
       entry(1, 1),
       entry(2, 1),
       {
-        index: 3,
-        term: 2,
+        index: asLogIndex(3),
+        term: asTerm(2),
         type: EntryType.Config,
         data: new Uint8Array(),
         config: { members: [member('a'), member('b')] },
@@ -73,7 +74,10 @@ describe('raft - MemoryStorage', () => {
       entry(4, 2),
     ]);
     expect(() => s.compact(2)).toThrow(/snapshot/);
-    s.createSnapshot({ meta: { group: 1, index: 3, term: 2, membership: { members: [] } }, data: new Uint8Array() });
+    s.createSnapshot({
+      meta: { group: 1, index: asLogIndex(3), term: asTerm(2), membership: { members: [] } },
+      data: new Uint8Array(),
+    });
     s.compact(3);
     expect(s.firstIndex()).toBe(4);
     expect(s.term(3)).toBe(2);
@@ -87,7 +91,7 @@ describe('raft - MemoryStorage', () => {
     const s = new MemoryStorage();
     s.append([entry(1, 1), entry(2, 1)]);
     s.applySnapshot({
-      meta: { group: 1, index: 10, term: 4, membership: { members: [member('a')] } },
+      meta: { group: 1, index: asLogIndex(10), term: asTerm(4), membership: { members: [member('a')] } },
       data: new Uint8Array([1]),
     });
     expect(s.firstIndex()).toBe(11);

@@ -21,6 +21,7 @@ import {
   encodeReadBody,
 } from '../../../src/rpc/forward-codec.js';
 import { ForwardError, type ForwardKind, type ForwardSender } from '../../../src/rpc/forward-link.js';
+import { asLogIndex } from '../../../src/protocol/ids.js';
 
 const NOT_LEADER: ErrorDetail = { code: 'NOT_LEADER', message: 'this node is not the leader', leaderHint: 'l:1' };
 
@@ -82,7 +83,7 @@ function leaderReply(s: Sent): Uint8Array {
   const body = decodeExecuteBody(s.body, DEFAULT_LIMITS);
   if (!body.ok) throw new Error(body.reason);
   const answers = body.value.cmds.map((c) => ({ ok: true as const, value: { seq: c.seq } }));
-  return encodeExecuteResult({ answers, index: 42, heldMs: 7 });
+  return encodeExecuteResult({ answers, index: asLogIndex(42), heldMs: 7 });
 }
 
 const enqueue = (seq: number): SessionCommand => ({
@@ -244,7 +245,7 @@ describe('forward bodies', () => {
       { ok: true, value: { items: [{ id: '7', payload: new Uint8Array([9]) }] } },
       { ok: false, error: NOT_LEADER },
     ];
-    const r = decodeExecuteResult(encodeExecuteResult({ answers, index: 3, heldMs: 1 }), 2);
+    const r = decodeExecuteResult(encodeExecuteResult({ answers, index: asLogIndex(3), heldMs: 1 }), 2);
     // Replies keep the codec's Buffers (the proto encoder takes them as they are): compare as bytes.
     expect(r.ok && normalized(r.value)).toEqual({ answers, index: 3, heldMs: 1 });
     const ra = decodeReadAnswer(

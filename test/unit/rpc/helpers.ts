@@ -3,6 +3,7 @@
 import fc from 'fast-check';
 import { EntryType, MessageType } from '../../../src/raft/types.js';
 import type { Entry, Member, Membership, Message } from '../../../src/raft/types.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 export function message(fields: Partial<Message> & Pick<Message, 'type' | 'from' | 'to'>): Message {
   return { group: 0, term: 1, fromStorage: `s-${fields.from}`, ...fields };
@@ -33,14 +34,23 @@ const membership: fc.Arbitrary<Membership> = fc.record(
   { requiredKeys: ['members'] },
 );
 
+const logIndexArb = uint.map(asLogIndex);
+const termArb = uint.map(asTerm);
+
 const entry: fc.Arbitrary<Entry> = fc.oneof(
   fc.record({
-    index: uint,
-    term: uint,
+    index: logIndexArb,
+    term: termArb,
     type: fc.constantFrom(EntryType.Normal, EntryType.NoOp),
     data: bytes,
   }),
-  fc.record({ index: uint, term: uint, type: fc.constant(EntryType.Config), data: bytes, config: membership }),
+  fc.record({
+    index: logIndexArb,
+    term: termArb,
+    type: fc.constant(EntryType.Config),
+    data: bytes,
+    config: membership,
+  }),
 );
 
 /** Any well-formed Message (every optional field independently present or absent). */
@@ -81,7 +91,13 @@ export const arbitraryMessage: fc.Arbitrary<Message> = fc
         .map(({ index, term, membership: ms, offset, chunk, done, total }): Message => ({
           ...m,
           type: MessageType.Snapshot,
-          snapshot: { meta: { group: m.group, index, term, membership: ms }, offset, chunk, done, total },
+          snapshot: {
+            meta: { group: m.group, index: asLogIndex(index), term: asTerm(term), membership: ms },
+            offset,
+            chunk,
+            done,
+            total,
+          },
         })),
     ),
   );

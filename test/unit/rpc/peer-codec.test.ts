@@ -12,6 +12,7 @@ import {
 } from '../../../src/rpc/peer-codec.js';
 import { decode, encode } from '../../../src/protocol/codec.js';
 import { arbitraryMessage, message } from './helpers.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const append: Message = message({
   type: MessageType.Append,
@@ -21,10 +22,10 @@ const append: Message = message({
   logTerm: 1,
   commit: 3,
   entries: [
-    { index: 5, term: 1, type: EntryType.Normal, data: new Uint8Array([1, 2, 3]) },
+    { index: asLogIndex(5), term: asTerm(1), type: EntryType.Normal, data: new Uint8Array([1, 2, 3]) },
     {
-      index: 6,
-      term: 1,
+      index: asLogIndex(6),
+      term: asTerm(1),
       type: EntryType.Config,
       data: new Uint8Array(0),
       config: { members: [{ id: 'n1', storageId: 's1', address: '127.0.0.1:7001', role: 'voter' }] },
@@ -141,7 +142,7 @@ describe('rpc - peer codec', () => {
       to: 'n2',
       group: 1,
       snapshot: {
-        meta: { group: 2, index: 1, term: 1, membership: { members: [] } },
+        meta: { group: 2, index: asLogIndex(1), term: asTerm(1), membership: { members: [] } },
         offset: 0,
         chunk: new Uint8Array(1),
         done: true,

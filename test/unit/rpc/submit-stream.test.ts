@@ -135,7 +135,7 @@ describe('SubmitStream', () => {
     const done: string[] = [];
     const w = client.worker<string>('via-stream', async (t) => void done.push(t.payload), {
       concurrency: 2,
-      maxHoldMs: 500,
+      holdMsMax: 500,
     });
     await q.enqueue('two');
     await expect.poll(() => done.length, { timeout: 5_000 }).toBe(2);

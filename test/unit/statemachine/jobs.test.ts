@@ -77,6 +77,100 @@ describe('statemachine - admin work in capped steps', () => {
     expect(counts(d, 'q')).toMatchObject({ waiting: 8, delayed: 0 });
   });
 
+  it('redrive without ids walks a capped number of tasks per entry and continues on advanceTime', () => {
+    const d = new Driver(CAP);
+    d.value({ type: 'createQueue', queue: 'src', settings: { deadLetterQueue: 'dlq' } } as never);
+    d.value(enq('src', 7));
+    const leased = d.value<{ tasks: { id: string; token: string }[] }>({
+      type: 'lease',
+      queue: 'src',
+      workerId: 'w',
+      max: 7,
+    } as never).tasks;
+    // Kill 1, 2, 4, 5, 6, 7: dead letters 8..13 in dlq; task 3 is acked (so dlq holds only copies).
+    for (const t of leased) {
+      if (t.id === '3') d.value({ type: 'ack', items: [t] } as never);
+      else d.value({ type: 'nack', id: t.id, token: t.token, error: 'x', dead: true } as never);
+    }
+    d.value(enq('dlq', 1)); // task 14: not a dead letter, never redriven
+    const first = d.value<{ items: { from: string; id: string }[] }>({
+      type: 'redrive',
+      queue: 'dlq',
+      max: 5,
+    } as never);
+    expect(first.items).toEqual([8, 9, 10].map((n, i) => ({ from: String(n), id: String(15 + i) })));
+    const job = d.sm.state.jobs[0];
+    expect(job?.kind).toBe('redrive');
+    expect(job?.next?.id).toBe(11);
+    expect(job?.redrive).toEqual({ left: 2, toQueue: null });
+    expect(d.sm.nextDue().mono).toBe(d.mono);
+    expect(clone(d.sm).digest()).toBe(d.sm.digest()); // cursor and count survive a snapshot
+    expect([...decodeMultiple([...d.sm.snapshot()][0] as Uint8Array)][0]).toEqual([
+      'head',
+      'raftq-sm/6',
+      expect.anything(),
+    ]);
+    d.run(advance); // 11 and 12 moved: the count is reached, 13 stays
+    expect(d.sm.state.jobs).toHaveLength(0);
+    expect(counts(d, 'dlq')).toMatchObject({ cancelled: 5, waiting: 2 });
+    expect(counts(d, 'src')).toMatchObject({ waiting: 5, dead: 6 });
+    expect(d.read<{ state: string }>({ type: 'task', id: '13' }).state).toBe('waiting');
+  });
+
+  it("a second redrive replaces the first one's job; a delete of the queue drops it", () => {
+    const d = new Driver(CAP);
+    d.value({ type: 'createQueue', queue: 'src', settings: { maxAttempts: 1 } } as never);
+    d.value(enq('src', 8));
+    const leased = d.value<{ tasks: { id: string; token: string }[] }>({
+      type: 'lease',
+      queue: 'src',
+      workerId: 'w',
+      max: 8,
+    } as never).tasks;
+    for (const t of leased) d.value({ type: 'nack', id: t.id, token: t.token, error: 'x' } as never);
+    expect(counts(d, 'src')).toMatchObject({ dead: 8 });
+    d.value({ type: 'redrive', queue: 'src', toQueue: 'x' } as never);
+    // The next entry: the job first moves 4..6 to x; then this walk visits 1..3 only and leaves a
+    // job for y at 4 that replaces the one for x.
+    d.value({ type: 'redrive', queue: 'src', toQueue: 'y' } as never);
+    expect(d.sm.state.jobs.map((j) => [j.kind, j.redrive?.toQueue, j.next?.id])).toEqual([['redrive', 'y', 4]]);
+    d.run(advance); // visits 4..6 (already moved)
+    d.run(advance); // moves 7 and 8, and ends
+    expect(d.sm.state.jobs).toHaveLength(0);
+    expect([counts(d, 'x').waiting, counts(d, 'y').waiting]).toEqual([6, 2]);
+    d.value({ type: 'redrive', queue: 'src' } as never); // walks 1..3, a job for the rest
+    d.value({ type: 'deleteQueue', queue: 'src', force: true } as never); // drops it
+    expect(d.sm.state.jobs.map((j) => j.kind)).toEqual(['delete-cancel']);
+  });
+
+  it('a redrive job leaves a task whose target is being deleted; it stays redrivable', () => {
+    const d = new Driver(CAP);
+    d.value({ type: 'createQueue', queue: 'src', settings: { maxAttempts: 1 } } as never);
+    d.value(enq('src', 6));
+    const leased = d.value<{ tasks: { id: string; token: string }[] }>({
+      type: 'lease',
+      queue: 'src',
+      workerId: 'w',
+      max: 6,
+    } as never).tasks;
+    for (const t of leased) d.value({ type: 'nack', id: t.id, token: t.token, error: 'x' } as never);
+    d.value(enq('t', 7));
+    // One entry: the redrive moves 1..3 to t and leaves a job; the delete of t then runs for a while.
+    const [r, del] = d.entry([
+      { type: 'redrive', queue: 'src', toQueue: 't' } as never,
+      { type: 'deleteQueue', queue: 't', force: true } as never,
+    ]);
+    expect(r?.answer.ok && del?.answer.ok).toBe(true);
+    for (let i = 0; i < 20 && d.sm.state.jobs.length > 0; i++) d.run(advance);
+    expect(code(d.sm.read({ type: 'stats', queue: 't' }).answer)).toBe('NOT_FOUND');
+    // 4..6 were left (their target was being deleted): a new redrive moves them (through its job).
+    const left = ['4', '5', '6'].map((id) => d.read<{ state: string; redrivenTo?: string }>({ type: 'task', id }));
+    expect(left.map((t) => [t.state, t.redrivenTo])).toEqual(Array(3).fill(['dead', undefined]));
+    expect(d.value<{ items: unknown[] }>({ type: 'redrive', queue: 'src', toQueue: 'u' } as never).items).toEqual([]);
+    d.run(advance);
+    expect(counts(d, 'u')).toMatchObject({ waiting: 3 });
+  });
+
   it('a replica restored in the middle of jobs continues with the same answers and digests', () => {
     const a = new Driver(CAP);
     a.value(enq('q', 9, { delayMs: 1000 }));
