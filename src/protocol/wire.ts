@@ -344,7 +344,7 @@ export const COMMAND_WIRE = {
   extend: {
     method: 'Extend',
     field: 'extend',
-    request: fields('extend', ['id', 'token'], ['leaseMs', 'progress', 'checkpoint']),
+    request: fields('extend', ['id', 'token'], ['leaseMs', 'progress', 'checkpoint', 'secret']),
     reply: {
       fromMachine: (_cmd, value, meta) => ({
         deadlineMono: typeof value === 'number' ? value : asNumber(asObject(value)['deadlineMono']),
@@ -363,7 +363,7 @@ export const COMMAND_WIRE = {
         ok({
           type: 'ack',
           items: asArray(r['items']).map((i) =>
-            pick({ id: asObject(i)['id'], token: asObject(i)['token'] }, asObject(i), ['result']),
+            pick({ id: asObject(i)['id'], token: asObject(i)['token'] }, asObject(i), ['result', 'secret']),
           ),
         }),
     },
@@ -376,7 +376,7 @@ export const COMMAND_WIRE = {
   nack: {
     method: 'Nack',
     field: 'nack',
-    request: fields('nack', ['id', 'token'], ['error', 'delayMs', 'dead']),
+    request: fields('nack', ['id', 'token'], ['error', 'delayMs', 'dead', 'secret']),
     reply: {
       fromMachine: (_cmd, value, meta) => nackFromWire({ ...asObject(value), index: meta.index }),
       encode: (a) => ({ ...a }),
@@ -386,7 +386,7 @@ export const COMMAND_WIRE = {
   release: {
     method: 'Release',
     field: 'release',
-    request: fields('release', ['id', 'token'], ['holdMs']),
+    request: fields('release', ['id', 'token'], ['holdMs', 'secret']),
     reply: stateReply,
   },
   cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id'], ['running']), reply: cancelReply },

@@ -28,6 +28,7 @@ import { statusReply } from './client-replies.js';
 import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { loadProtoFile } from './proto.js';
+import { clockSecrets, cryptoSecrets, type SecretSource } from './lease-secret.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
@@ -54,6 +55,8 @@ export interface ClientServiceOptions {
   wallNow?: () => number;
   /** Bearer tokens and their grants (src/rpc/auth.ts); default: auth off. */
   auth?: ClientAuth;
+  /** Lease-holder secrets (lease-secret.ts); default crypto-random, or the injected clock's random. */
+  secrets?: SecretSource;
 }
 
 export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
@@ -122,7 +125,10 @@ function requestOf(call: Unary): Obj {
 
 class ClientServiceImpl {
   private readonly limits: Limits;
-  private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth'>>;
+  private readonly opts: Required<
+    Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth' | 'secrets'>
+  >;
+  private readonly secrets: SecretSource;
   private readonly auth: ClientAuth;
   private readonly clock: Clock;
   private readonly wallNow: () => number;
@@ -144,13 +150,14 @@ class ClientServiceImpl {
     private readonly executor: ClientExecutor,
     options: ClientServiceOptions,
   ) {
-    const { limits, now, clock, wallNow, auth, ...rest } = options;
+    const { limits, now, clock, wallNow, auth, secrets, ...rest } = options;
     this.auth = auth ?? new ClientAuth();
     this.limits = limits ?? DEFAULT_LIMITS;
     this.opts = { ...CLIENT_SERVICE_DEFAULT_OPTIONS, ...rest };
     const base = clock ?? systemClock;
     this.clock = now === undefined ? base : { now, setTimer: base.setTimer.bind(base), random: base.random.bind(base) };
     this.wallNow = wallNow ?? systemWallNow;
+    this.secrets = secrets ?? (clock === undefined ? cryptoSecrets : clockSecrets(clock));
     this.watchers = new TaskWatchers(executor, this.opts.waitersMax);
   }
 
@@ -260,6 +267,7 @@ class ClientServiceImpl {
     let maxHoldMs = 0;
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.maxHoldMsMax);
+    if (cmd.type === 'lease') cmd.secret = this.secrets(); // the grantee's proof (docs/security.md)
     return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 
