@@ -8,6 +8,7 @@ import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
+import { tokenRoutes } from './admin-tokens.js';
 import { ClientServer } from '../rpc/client-service.js';
 import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { ClientExecutor } from '../rpc/executor.js';
@@ -142,7 +143,11 @@ export async function startNode(
     const admin = buildAdmin(core, observer, peerServer, heard, {
       limited: () => limiter.refusals(),
       client: () => clientServer,
-      routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
+      routes: {
+        ...members.routes(),
+        ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }),
+        ...tokenRoutes({ executor: driver, table: () => core.sm.tokenTable(), configTokens: config.tokens, log }),
+      },
       forward,
       controls: {
         ...(faults ? faultControls(faults) : {}),
@@ -266,7 +271,8 @@ function buildAdmin(
         refreshSecurityMetrics(observer.metrics, peerRefused, calls?.authFailures ?? {}, more.limited());
         refreshForwardMetrics(observer.metrics, more.forward.executor.metrics(), more.forward.service.metrics());
       },
-      ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
+      // Always wired: tokens added through the log turn auth on at run time (checkHttp passes while off).
+      authorize: (h, roles) => core.auth.checkHttp(h, roles),
       console: new ConsoleHttp({
         executor: driver,
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
@@ -352,7 +358,7 @@ async function openCore(
       fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls, peerAuth };
+    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens, () => sm.tokenTable()), tls, peerAuth };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;

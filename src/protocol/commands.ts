@@ -4,6 +4,7 @@
 
 import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
+import type { TokenCommand } from './tokens.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -252,7 +253,9 @@ export type Command =
   | { type: 'cancelFlow'; id: string }
   | { type: 'bindTopic'; topic: string; queue: string; filter?: HeaderFilter[] }
   | { type: 'unbindTopic'; topic: string; queue: string }
-  | { type: 'publish'; topic: string; task: TaskSpec };
+  | { type: 'publish'; topic: string; task: TaskSpec }
+  // Replicated client tokens (tokens.ts, docs/security.md).
+  | TokenCommand;
 
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;

@@ -20,6 +20,7 @@ import { checkScheduleProposal } from './schedule-cron.js';
 import type { FlowCommandType } from './validate-flows.js';
 import { flowValidators } from './validate-flows.js';
 import { isLeaseSecret } from './lease-secret.js';
+import { tokenValidators } from './tokens.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
@@ -446,6 +447,7 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
     taskSpec: (v, p, l) => taskSpec(v, p, l) as unknown as Obj,
     headersMax: (l) => l.headersMax,
   }),
+  ...tokenValidators({ fail, own }),
 };
 
 // Workflows and fan-out (validate-flows.ts), given this file's field checks (one-way imports).

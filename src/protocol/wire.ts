@@ -16,6 +16,7 @@ import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
+import type { TokenCommandType } from './tokens.js';
 import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
 import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
 import {
@@ -37,8 +38,11 @@ import { cancelReply, dependencyFromWire, flowWire } from './wire-flows.js';
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
-/** The commands a client sends (advanceTime and scheduleSlots are the leader's own). */
-export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots'>;
+/**
+ * The commands a client sends (advanceTime and scheduleSlots are the leader's own; the token commands
+ * come through the admin HTTP port, src/node/admin-tokens.ts).
+ */
+export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots' | TokenCommandType>;
 export type ClientCommand = CommandOf<ClientCommandType>;
 
 /** Every command reply names the log index of the entry that answered it. */

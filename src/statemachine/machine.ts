@@ -32,6 +32,8 @@ import * as snap from './snapshot.js';
 import type { MachineCounters, MachineLimits } from './state.js';
 import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
+import { addToken, revokeToken } from './tokens.js';
+import type { TokenRecord } from '../protocol/tokens.js';
 import * as sched from './schedules.js';
 
 export { backoffDelay } from './lease.js';
@@ -195,6 +197,11 @@ export class QueueStateMachine {
     snap.restoreInto(this.state, chunks);
   }
 
+  /** The replicated client tokens (tokens.ts) as applied here: the node's auth reads them per call. */
+  tokenTable(): { tokens: ReadonlyMap<string, TokenRecord>; live: number } {
+    return { tokens: this.state.tokens, live: this.state.tokensLive };
+  }
+
   digest(): string {
     return digestOf(this.state);
   }
@@ -299,6 +306,10 @@ export class QueueStateMachine {
         return unbindTopic(st, cmd);
       case 'publish':
         return publish(st, cmd);
+      case 'addToken':
+        return addToken(st, cmd);
+      case 'revokeToken':
+        return revokeToken(st, cmd);
       default:
         return assertNever(cmd, 'validated command of unknown type');
     }
