@@ -113,9 +113,12 @@ export class ClientAuth {
     this.tokens = new Map(tokens.map((t) => [t.id, t]));
   }
 
-  /** On when any token is defined (config or log): a token added at run time turns auth on at its index. */
+  /**
+   * On when any token is defined (config or log): a token added at run time turns auth on at its
+   * index. A revoked one keeps it on: revoking the last token locks the port, it never opens it.
+   */
   get enabled(): boolean {
-    return this.tokens.size > 0 || (this.replicated?.().live ?? 0) > 0;
+    return this.tokens.size > 0 || (this.replicated?.().tokens.size ?? 0) > 0;
   }
 
   /** The token of this id in force on this node (replicated first), or undefined (unknown or revoked). */
