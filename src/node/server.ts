@@ -9,6 +9,8 @@ import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
 import { tokenRoutes } from './admin-tokens.js';
+import { connectionLimiter } from './conn-limit-log.js';
+import type { ConnectionLimiter } from '../rpc/conn-limits.js';
 import { ClientServer } from '../rpc/client-service.js';
 import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { ClientExecutor } from '../rpc/executor.js';
@@ -140,8 +142,9 @@ export async function startNode(
     started.push(() => members.stop());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
+    const conns = connectionLimiter(config, log);
     const admin = buildAdmin(core, observer, peerServer, heard, {
-      limited: () => limiter.refusals(),
+      limited: () => ({ ...limiter.refusals(), ...conns?.refusals() }),
       client: () => clientServer,
       routes: {
         ...members.routes(),
@@ -158,7 +161,11 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, forward.executor, log, { ...core, limiter });
+    const client = await startClientService(config, forward.executor, log, {
+      ...core,
+      limiter,
+      ...(conns ? { conns } : {}),
+    });
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -358,7 +365,17 @@ async function openCore(
       fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens, () => sm.tokenTable()), tls, peerAuth };
+    return {
+      ns,
+      sm,
+      raft,
+      driver,
+      transport,
+      startCommit,
+      auth: new ClientAuth(config.tokens, () => sm.tokenTable()),
+      tls,
+      peerAuth,
+    };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -529,7 +546,7 @@ async function startClientService(
   config: NodeConfig,
   driver: ClientExecutor,
   log: Logger,
-  { auth, tls, limiter }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter },
+  { auth, tls, limiter, conns }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter; conns?: ConnectionLimiter },
 ): Promise<ClientServer> {
   const server = await ClientServer.start({
     address: formatHostPort(config.listen),
@@ -537,6 +554,7 @@ async function startClientService(
     auth,
     ...(tls ? { credentials: tls.client } : {}),
     interceptors: [limiter.interceptor()],
+    ...(conns ? { connections: conns } : {}),
   });
   log.info(
     {

@@ -29,6 +29,7 @@ import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { loadProtoFile } from './proto.js';
 import { clockSecrets, cryptoSecrets, type SecretSource } from './lease-secret.js';
+import { bindClientPort, type ConnectionLimiter, type CountedListener } from './conn-limits.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
@@ -55,8 +56,6 @@ export interface ClientServiceOptions {
   wallNow?: () => number;
   /** Bearer tokens and their grants (src/rpc/auth.ts); default: auth off. */
   auth?: ClientAuth;
-  /** Lease-holder secrets (lease-secret.ts); default crypto-random, or the injected clock's random. */
-  secrets?: SecretSource;
 }
 
 export const CLIENT_SERVICE_DEFAULT_OPTIONS = {
@@ -125,9 +124,7 @@ function requestOf(call: Unary): Obj {
 
 class ClientServiceImpl {
   private readonly limits: Limits;
-  private readonly opts: Required<
-    Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth' | 'secrets'>
-  >;
+  private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth'>>;
   private readonly secrets: SecretSource;
   private readonly auth: ClientAuth;
   private readonly clock: Clock;
@@ -150,14 +147,14 @@ class ClientServiceImpl {
     private readonly executor: ClientExecutor,
     options: ClientServiceOptions,
   ) {
-    const { limits, now, clock, wallNow, auth, secrets, ...rest } = options;
+    const { limits, now, clock, wallNow, auth, ...rest } = options;
     this.auth = auth ?? new ClientAuth();
     this.limits = limits ?? DEFAULT_LIMITS;
     this.opts = { ...CLIENT_SERVICE_DEFAULT_OPTIONS, ...rest };
     const base = clock ?? systemClock;
     this.clock = now === undefined ? base : { now, setTimer: base.setTimer.bind(base), random: base.random.bind(base) };
     this.wallNow = wallNow ?? systemWallNow;
-    this.secrets = secrets ?? (clock === undefined ? cryptoSecrets : clockSecrets(clock));
+    this.secrets = clock === undefined ? cryptoSecrets : clockSecrets(clock); // lease-secret.ts
     this.watchers = new TaskWatchers(executor, this.opts.waitersMax);
   }
 
@@ -531,11 +528,15 @@ export interface ClientServerOptions extends ClientServiceOptions {
   credentials?: grpc.ServerCredentials;
   /** Run before every call's handler (rate-limits.ts). */
   interceptors?: grpc.ServerInterceptor[];
+  /** Connections per client address (conn-limits.ts); the port is then accepted here, not by grpc-js. */
+  connections?: ConnectionLimiter;
 }
 
 /** The client gRPC server of one node. */
 export class ClientServer {
   private boundPort = 0;
+
+  private listener: CountedListener | null = null;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -551,16 +552,14 @@ export class ClientServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
-      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+      interceptors: [...(options.connections?.interceptors() ?? []), ...(options.interceptors ?? [])],
     });
     const service = createClientService(options.executor, options);
     server.addService(service.definition, service.implementation);
     const s = new ClientServer(server, service, options.address.slice(0, options.address.lastIndexOf(':')));
-    s.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.address, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    s.listener = await bindClientPort(server, options.address, credentials, options.connections);
+    s.boundPort = s.listener.port;
     return s;
   }
 
@@ -579,6 +578,7 @@ export class ClientServer {
   /** Ends streams and waiters, stops accepting calls; calls still running after graceMs are cancelled. */
   async close(graceMs = 1_000): Promise<void> {
     this.service.close();
+    this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = systemClock.setTimer(graceMs, () => {
         this.server.forceShutdown();
