@@ -72,10 +72,10 @@ describe('rpc - connections per client address', () => {
     expect(refusedLog).toEqual([['127.0.0.1', 2]]);
     // The others still work; the refused connection is closed by the server after its grace.
     expect((await call(a)).code).toBe(grpc.status.OK);
-    await waitFor(() => limiter.openFrom('127.0.0.1') === 2, 10_000, 'the refused connection closed');
+    await waitFor(() => limiter.openFrom('127.0.0.1') === 2, 'the refused connection closed');
     // One of the admitted closes: a new connection is admitted.
     b.close();
-    await waitFor(() => limiter.openFrom('127.0.0.1') === 1, 10_000, 'b closed');
+    await waitFor(() => limiter.openFrom('127.0.0.1') === 1, 'b closed');
     c.close();
     const d = connect(server.address);
     expect((await call(d)).code).toBe(grpc.status.OK);
