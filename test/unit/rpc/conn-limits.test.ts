@@ -1,7 +1,7 @@
 // Connections per client address on the client port (issue #14): with a limit of 2, a third
 // connection from 127.0.0.1 is served only to refuse its calls with RESOURCE_EXHAUSTED naming
 // `connections_per_address` (then closed); the refusal is counted; once a connection closes, a new
-// one is admitted.
+// one is admitted. The counting listener serves TLS too (a grpc-js connection injector).
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
@@ -10,6 +10,11 @@ import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { ERROR_METADATA_KEY } from '../../../src/protocol/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 import { waitFor } from './helpers.js';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { makeDevCerts } from '../../../src/node/dev-certs.js';
+import { serverCredentials, TlsMaterial } from '../../../src/rpc/tls.js';
 
 type Raw = grpc.Client & Record<string, (...a: unknown[]) => unknown>;
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -23,8 +28,8 @@ const Ctor = grpc.makeGenericClientConstructor(
 );
 
 /** A client on a connection of its own (no subchannel sharing between clients). */
-function connect(address: string): Raw {
-  const raw = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 }) as Raw;
+function connect(address: string, creds = grpc.credentials.createInsecure()): Raw {
+  const raw = new Ctor(address, creds, { 'grpc.use_local_subchannel_pool': 1 }) as Raw;
   cleanup.push(() => raw.close());
   return raw;
 }
@@ -95,4 +100,30 @@ describe('rpc - connections per client address', () => {
     expect(limiter.openFrom('127.0.0.1')).toBe(4);
     expect(limiter.refusals()).toEqual({ connections_per_address: 0 });
   });
+
+  it('serves TLS through the counting listener, and refuses over the limit there too', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'raftq-conn-tls-'));
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }));
+    const files = await makeDevCerts(dir, { nodes: ['n1'], clients: [], days: 1 });
+    const material = new TlsMaterial({
+      certFile: files.nodes['n1']!.cert,
+      keyFile: files.nodes['n1']!.key,
+      caFile: files.ca,
+    });
+    const limiter = new ConnectionLimiter({ perAddress: 1 });
+    const server = await ClientServer.start({
+      address: '127.0.0.1:0',
+      executor: new MachineExecutor(),
+      credentials: serverCredentials(material, false),
+      connections: limiter,
+    });
+    cleanup.push(() => server.close());
+    const tls = (): grpc.ChannelCredentials => grpc.credentials.createSsl(readFileSync(files.ca));
+    expect((await call(connect(server.address, tls()))).code).toBe(grpc.status.OK);
+    // Plaintext to a TLS port fails; over the limit with TLS: the refusal names the limit.
+    expect((await call(connect(server.address))).code).toBe(grpc.status.UNAVAILABLE);
+    await waitFor(() => limiter.openFrom('127.0.0.1') === 1, 'the plaintext attempt closed');
+    const refused = await call(connect(server.address, tls()));
+    expect(refused.detail).toMatchObject({ code: 'RESOURCE_EXHAUSTED', limit: 'connections_per_address' });
+  }, 30_000);
 });
