@@ -12,8 +12,8 @@ import type { ClientExecutor } from '../rpc/executor.js';
 import type { Logger } from './logger.js';
 
 export interface TokensAdminDeps {
-  executor: ClientExecutor;
-  table: () => { tokens: ReadonlyMap<string, TokenRecord>; live: number };
+  driver: ClientExecutor;
+  sm: { tokenTable(): { tokens: ReadonlyMap<string, TokenRecord>; live: number } };
   configTokens: readonly TokenSpec[];
   log: Logger;
   /** How long a change may take to commit (ms). */
@@ -54,7 +54,7 @@ const STATUS: Record<string, number> = { NOT_LEADER: 421, INVALID_ARGUMENT: 400,
 export function tokenRoutes(d: TokensAdminDeps): Record<string, Route> {
   const propose = async (cmd: TokenCommand): Promise<{ status: number; body: unknown }> => {
     const sc: SessionCommand = { session: null, seq: 0, cmd };
-    const r = await d.executor.execute([sc], { deadline: performance.now() + (d.timeoutMs ?? 10_000) });
+    const r = await d.driver.execute([sc], { deadline: performance.now() + (d.timeoutMs ?? 10_000) });
     const a = r.answers[0];
     if (a === undefined || !a.ok) {
       const e = a?.ok === false ? a.error : { code: 'UNAVAILABLE', message: 'no answer' };
@@ -93,7 +93,7 @@ interface TokenRow {
 }
 
 function listView(d: TokensAdminDeps): { appliedIndex: number; tokensMax: number; tokens: TokenRow[] } {
-  const { tokens } = d.table();
+  const { tokens } = d.sm.tokenTable();
   const rows = [...tokens].map(([id, r]): TokenRow => ({
     id,
     source: 'log',
@@ -112,5 +112,5 @@ function listView(d: TokensAdminDeps): { appliedIndex: number; tokensMax: number
     });
   }
   rows.sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  return { appliedIndex: d.executor.status().appliedIndex, tokensMax: TOKEN_LIMITS.tokensMax, tokens: rows };
+  return { appliedIndex: d.driver.status().appliedIndex, tokensMax: TOKEN_LIMITS.tokensMax, tokens: rows };
 }

@@ -143,14 +143,11 @@ export async function startNode(
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
     const conns = connectionLimiter(config, log);
+    const adminRoutes = { ...members.routes(), ...tokenRoutes({ ...core, configTokens: config.tokens, log }) };
     const admin = buildAdmin(core, observer, peerServer, heard, {
       limited: () => ({ ...limiter.refusals(), ...conns?.refusals() }),
       client: () => clientServer,
-      routes: {
-        ...members.routes(),
-        ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }),
-        ...tokenRoutes({ executor: driver, table: () => core.sm.tokenTable(), configTokens: config.tokens, log }),
-      },
+      routes: { ...adminRoutes, ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
       forward,
       controls: {
         ...(faults ? faultControls(faults) : {}),
@@ -161,11 +158,7 @@ export async function startNode(
       started.push(() => admin.close());
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
-    const client = await startClientService(config, forward.executor, log, {
-      ...core,
-      limiter,
-      ...(conns ? { conns } : {}),
-    });
+    const client = await startClientService(config, forward.executor, log, { ...core, limiter, conns });
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -365,17 +358,8 @@ async function openCore(
       fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return {
-      ns,
-      sm,
-      raft,
-      driver,
-      transport,
-      startCommit,
-      auth: new ClientAuth(config.tokens, () => sm.tokenTable()),
-      tls,
-      peerAuth,
-    };
+    const auth = new ClientAuth(config.tokens, () => sm.tokenTable());
+    return { ns, sm, raft, driver, transport, startCommit, auth, tls, peerAuth };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -546,7 +530,12 @@ async function startClientService(
   config: NodeConfig,
   driver: ClientExecutor,
   log: Logger,
-  { auth, tls, limiter, conns }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter; conns?: ConnectionLimiter },
+  {
+    auth,
+    tls,
+    limiter,
+    conns,
+  }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter; conns: ConnectionLimiter | null },
 ): Promise<ClientServer> {
   const server = await ClientServer.start({
     address: formatHostPort(config.listen),

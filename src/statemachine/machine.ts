@@ -32,8 +32,8 @@ import * as snap from './snapshot.js';
 import type { MachineCounters, MachineLimits } from './state.js';
 import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
-import { addToken, revokeToken } from './tokens.js';
-import type { TokenRecord } from '../protocol/tokens.js';
+import { isTokenCommand, tokenCommand } from './tokens.js';
+import type { TokenCommand, TokenRecord } from '../protocol/tokens.js';
 import * as sched from './schedules.js';
 
 export { backoffDelay } from './lease.js';
@@ -236,11 +236,11 @@ export class QueueStateMachine {
   private readonly execute = (raw: unknown, s: Session | null): Answer => {
     const v = validateCommand(raw, this.limits);
     if (!v.ok) return { ok: false, error: v.error };
-    return this.dispatch(v.value, s);
+    return isTokenCommand(v.value) ? tokenCommand(this.state, v.value) : this.dispatch(v.value, s);
   };
 
   /** The command set. Each family lives in its own module. */
-  private dispatch(cmd: Command, s: Session | null): Answer {
+  private dispatch(cmd: Exclude<Command, TokenCommand>, s: Session | null): Answer {
     const st = this.state;
     switch (cmd.type) {
       case 'openSession':
@@ -306,10 +306,6 @@ export class QueueStateMachine {
         return unbindTopic(st, cmd);
       case 'publish':
         return publish(st, cmd);
-      case 'addToken':
-        return addToken(st, cmd);
-      case 'revokeToken':
-        return revokeToken(st, cmd);
       default:
         return assertNever(cmd, 'validated command of unknown type');
     }

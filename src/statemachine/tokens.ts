@@ -3,7 +3,7 @@
 // revokes a token of that id from the nodes' config files. Each record is in the digest sum and in
 // the snapshot (`tokens` chunk, rows sorted by id); the hash is never answered by a command.
 import type { Answer, CommandOf } from '../protocol/index.js';
-import { TOKEN_LIMITS, type Grant, type TokenRecord, type TokenView } from '../protocol/tokens.js';
+import { TOKEN_LIMITS, type Grant, type TokenCommand, type TokenRecord, type TokenView } from '../protocol/tokens.js';
 import type { Hasher } from './hash.js';
 import type { MachineState } from './state.js';
 import { err, ok } from './state.js';
@@ -11,7 +11,13 @@ import { err, ok } from './state.js';
 export type TokenRow = [string, string, Grant[], number, boolean];
 
 function hashToken(st: MachineState, id: string, r: TokenRecord): Hasher {
-  const h = st.h.reset().tag(61).str(id).str(r.hash).int(r.index).tag(r.revoked ? 1 : 0);
+  const h = st.h
+    .reset()
+    .tag(61)
+    .str(id)
+    .str(r.hash)
+    .int(r.index)
+    .tag(r.revoked ? 1 : 0);
   for (const g of r.grants) h.str(g.role).str(g.queues);
   return h;
 }
@@ -22,6 +28,14 @@ function put(st: MachineState, id: string, r: TokenRecord): void {
   st.tokensLive += (r.revoked ? 0 : 1) - (old === undefined || old.revoked ? 0 : 1);
   st.tokens.set(id, r);
   st.sum.add(hashToken(st, id, r));
+}
+
+export function isTokenCommand(cmd: { type: string }): cmd is TokenCommand {
+  return cmd.type === 'addToken' || cmd.type === 'revokeToken';
+}
+
+export function tokenCommand(st: MachineState, cmd: TokenCommand): Answer {
+  return cmd.type === 'addToken' ? addToken(st, cmd) : revokeToken(st, cmd);
 }
 
 export function addToken(st: MachineState, cmd: CommandOf<'addToken'>): Answer {
