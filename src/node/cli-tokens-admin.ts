@@ -4,6 +4,7 @@
 // its old secret stops working at the new entry's index. `revoke` leaves a tombstone in the log,
 // which also revokes a config-file token of that id; each node refuses the token once it has applied
 // that index (`list` shows a node's applied index).
+import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { hashToken, newToken } from '../rpc/auth.js';
 import { TOKEN_ID_RE, parseGrant, type Grant } from '../protocol/tokens.js';
@@ -14,6 +15,7 @@ import { adminAddresses } from './cli-members.js';
 interface AdminOpts {
   admin?: string;
   token?: string;
+  tlsCa?: string;
   json?: boolean;
   timeoutMs?: string;
 }
@@ -22,6 +24,7 @@ function withAdmin(cmd: Command): Command {
   return cmd
     .option('--admin <list>', "admin HTTP addresses host:port,… (the nodes' --http; default: $RAFTQ_ADMIN)")
     .option('--token <token>', 'admin bearer token when the cluster has auth on (default: $RAFTQ_TOKEN)')
+    .option('--tls-ca <file>', 'PEM CA of the cluster: the admin ports speak HTTPS (default: $RAFTQ_TLS_CA)')
     .option('--timeout-ms <ms>', 'give up after this long, retries included (default 30000)')
     .option('--json', 'machine-readable output');
 }
@@ -38,8 +41,17 @@ function action<A extends unknown[]>(
       const addresses = adminAddresses(o);
       const deadlineMs = intArg('--timeout-ms', o.timeoutMs, 1) ?? 30_000;
       const token = o.token ?? process.env['RAFTQ_TOKEN'];
+      const caFile = o.tlsCa ?? process.env['RAFTQ_TLS_CA'];
+      const ca = caFile ? readFileSync(caFile) : undefined;
       const call: Call = (path, b) =>
-        adminCall(path, { addresses, body: b, deadlineMs, retryOn: ['UNAVAILABLE'], ...(token ? { token } : {}) });
+        adminCall(path, {
+          addresses,
+          body: b,
+          deadlineMs,
+          retryOn: ['UNAVAILABLE'],
+          ...(token ? { token } : {}),
+          ...(ca ? { ca } : {}),
+        });
       await body(call, o, ...(args.slice(0, -2) as A));
       setCode(0);
     } catch (e) {
