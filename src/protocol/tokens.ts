@@ -66,7 +66,8 @@ export interface TokenFieldCheckers {
 export function tokenValidators(c: TokenFieldCheckers): Record<TokenCommandType, (o: Obj) => TokenCommand> {
   const id = (o: Obj): string => {
     const v = c.own(o, 'id');
-    if (typeof v !== 'string' || !TOKEN_ID_RE.test(v)) c.fail('id', 'must be a token id (letters, digits, _ . -; 1..64)');
+    if (typeof v !== 'string' || !TOKEN_ID_RE.test(v))
+      c.fail('id', 'must be a token id (letters, digits, _ . -; 1..64)');
     return v;
   };
   const grant = (v: unknown, path: string): Grant => {
@@ -75,7 +76,10 @@ export function tokenValidators(c: TokenFieldCheckers): Record<TokenCommandType,
     if (!ROLES.includes(role as Role)) c.fail(`${path}.role`, `must be one of ${ROLES.join(', ')}`);
     const queues = c.own(v as Obj, 'queues');
     if (typeof queues !== 'string' || queues.length > TOKEN_LIMITS.patternBytesMax || !PATTERN_RE.test(queues))
-      c.fail(`${path}.queues`, `must be a queue-name pattern of 1..${TOKEN_LIMITS.patternBytesMax} printable characters`);
+      c.fail(
+        `${path}.queues`,
+        `must be a queue-name pattern of 1..${TOKEN_LIMITS.patternBytesMax} printable characters`,
+      );
     return { role: role as Role, queues };
   };
   return {
