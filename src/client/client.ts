@@ -35,6 +35,7 @@ import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type 
 import { cancelFlow, enqueueFlow, type FlowResult, type FlowTree } from './flows.js';
 import { Topic } from './topics.js';
 import { renamedOption } from './renamed-options.js';
+import { LeaseSecrets } from './lease-secrets.js';
 
 export type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
 
@@ -89,6 +90,8 @@ export class Client {
   private readonly retryMsMin: number;
   private readonly retryMsMax: number;
   private pending = 0;
+  /** Holder secrets of this client's leases, added to their endings (lease-secrets.ts). */
+  private readonly leaseSecrets = new LeaseSecrets();
   private readonly lanes: Record<Lane, LaneState> = {
     main: { session: null, opening: null, keepAlive: null },
     poll: { session: null, opening: null, keepAlive: null },
@@ -192,7 +195,7 @@ export class Client {
   /** Validates and sends a command through the session, retrying as the error table allows. */
   async command<C extends Command>(cmd: C, options: CommandOptions = {}): Promise<CommandResult<TypeOf<C>>> {
     this.assertOpen();
-    const checked = validateCommand(cmd, this.limits);
+    const checked = validateCommand(this.leaseSecrets.attach(cmd), this.limits);
     if (!checked.ok) throw errorFromDetail(checked.error);
     const type = checked.value.type;
     if (!isClientCommandType(type))
@@ -201,7 +204,9 @@ export class Client {
     const { reply, firstSentAt } = await this.withPending(() =>
       this.runCommand(COMMAND_WIRE[type].method, body, options),
     );
-    return { reply, answer: decodeAnswer(type as TypeOf<C>, reply), firstSentAt };
+    const answer = decodeAnswer(type as TypeOf<C>, reply);
+    this.leaseSecrets.observe(checked.value, answer);
+    return { reply, answer, firstSentAt };
   }
 
   /** A read (or any sessionless call), retried on leader changes and unknown outcomes. */

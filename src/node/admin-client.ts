@@ -3,6 +3,8 @@
 // deadline while the answer says to (no leader yet, a change still committing, a lagging learner
 // when the caller waits for it). A typed refusal ends the call as an AdminCallError with its code.
 
+import { request as httpsRequest } from 'node:https';
+
 export class AdminCallError extends Error {
   constructor(
     readonly code: string,
@@ -25,6 +27,8 @@ export interface AdminCallOptions {
   retryOn?: readonly string[];
   /** Per request. */
   requestTimeoutMs?: number;
+  /** PEM CA of the cluster: the admin ports speak HTTPS (a node with TLS on), checked against it. */
+  ca?: Buffer;
 }
 
 interface Answer {
@@ -33,6 +37,7 @@ interface Answer {
 }
 
 async function callOne(address: string, path: string, o: AdminCallOptions, timeoutMs: number): Promise<Answer> {
+  if (o.ca !== undefined) return callHttps(address, path, o, o.ca, timeoutMs);
   const res = await fetch(`http://${address}${path}`, {
     method: o.method ?? 'POST',
     headers: {
@@ -51,6 +56,48 @@ async function callOne(address: string, path: string, o: AdminCallOptions, timeo
     body['message'] = text.trim().slice(0, 300);
   }
   return { status: res.status, body };
+}
+
+/** callOne over HTTPS with the cluster CA (fetch takes no CA of its own). */
+function callHttps(address: string, path: string, o: AdminCallOptions, ca: Buffer, timeoutMs: number): Promise<Answer> {
+  const colon = address.lastIndexOf(':');
+  const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
+  const body = o.method === 'GET' ? undefined : JSON.stringify(o.body ?? {});
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      {
+        host,
+        port: Number(address.slice(colon + 1)),
+        path,
+        method: o.method ?? 'POST',
+        ca,
+        timeout: timeoutMs,
+        headers: {
+          'content-type': 'application/json',
+          ...(o.token ? { authorization: `Bearer ${o.token}` } : {}),
+        },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d: string) => (text += d));
+        res.on('end', () => resolve(answerOf(res.statusCode ?? 0, text)));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error(`no answer in ${timeoutMs} ms`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+function answerOf(status: number, text: string): Answer {
+  let body: Record<string, unknown>;
+  try {
+    body = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    body = { ok: false, code: status === 401 || status === 403 ? 'UNAUTHENTICATED' : 'HTTP_' + status };
+    body['message'] = text.trim().slice(0, 300);
+  }
+  return { status, body };
 }
 
 /** The first successful answer's body, or throws AdminCallError. */

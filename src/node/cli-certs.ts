@@ -29,7 +29,8 @@ export function withLimitFlags(cmd: Command): Command {
     .option(
       '--limit-token-checks-per-sec <n>',
       'scrypt checks of tokens not yet proven, per client address (0: off; 20)',
-    );
+    )
+    .option('--limit-connections-per-address <n>', 'open client-port connections per client address (0: off, default)');
 }
 
 interface DevOptions {

@@ -21,7 +21,7 @@ interface AdminOpts {
 /** Retried while the cluster settles, never a refusal for good. */
 const BUSY = ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'];
 
-function adminAddresses(o: AdminOpts): string[] {
+export function adminAddresses(o: { admin?: string }): string[] {
   const raw = o.admin ?? process.env['RAFTQ_ADMIN'];
   if (raw === undefined || raw.trim() === '')
     throw new ClientUsageError("no admin addresses: pass --admin host:port,… (the nodes' --http) or set RAFTQ_ADMIN");

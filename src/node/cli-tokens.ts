@@ -1,10 +1,10 @@
 // `raftq tokens hash`: makes a client bearer token and the scrypt hash to put in the node config (the
-// token itself is never stored by raftq). Adding and revoking tokens through the replicated log
-// (`raftq tokens add|revoke`, no restart) is a later step of issue #14: today tokens live in each
-// node's config and change with a restart.
+// token itself is never stored by raftq). `raftq tokens add | revoke | list` change the replicated
+// tokens through the log without a restart (cli-tokens-admin.ts, src/node/admin-tokens.ts).
 import { Command } from 'commander';
 import { hashToken, newToken, ROLES } from '../rpc/auth.js';
 import { ClientUsageError, cliOutput, type SetCode } from './cli-common.js';
+import { tokensAdminCommands } from './cli-tokens-admin.js';
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 
@@ -30,7 +30,9 @@ export function tokensCommand(setCode: SetCode): Command {
         setCode(e instanceof ClientUsageError ? 2 : 1);
       }
     });
-  return new Command('tokens').description('client bearer tokens').addCommand(hash);
+  const tokens = new Command('tokens').description('client bearer tokens').addCommand(hash);
+  for (const c of tokensAdminCommands(setCode)) tokens.addCommand(c);
+  return tokens;
 }
 
 function collect(v: string, all: string[]): string[] {

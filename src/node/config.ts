@@ -99,6 +99,7 @@ export const SETTINGS = {
   limitRequestsPerSec: { env: 'RAFTQ_LIMIT_REQUESTS_PER_SEC', required: false },
   limitCallsInFlightPerAddress: { env: 'RAFTQ_LIMIT_CALLS_IN_FLIGHT_PER_ADDRESS', required: false },
   limitTokenChecksPerSec: { env: 'RAFTQ_LIMIT_TOKEN_CHECKS_PER_SEC', required: false },
+  limitConnectionsPerAddress: { env: 'RAFTQ_LIMIT_CONNECTIONS_PER_ADDRESS', required: false },
   logLevel: { env: 'RAFTQ_LOG_LEVEL', required: false },
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
@@ -341,6 +342,7 @@ function clientLimits(raw: RawSettings): ClientLimits {
     requestsPerSec: int('limitRequestsPerSec', CLIENT_LIMIT_DEFAULT_OPTIONS.requestsPerSec),
     callsInFlightPerAddress: int('limitCallsInFlightPerAddress', CLIENT_LIMIT_DEFAULT_OPTIONS.callsInFlightPerAddress),
     tokenChecksPerSec: int('limitTokenChecksPerSec', CLIENT_LIMIT_DEFAULT_OPTIONS.tokenChecksPerSec),
+    connectionsPerAddress: int('limitConnectionsPerAddress', CLIENT_LIMIT_DEFAULT_OPTIONS.connectionsPerAddress ?? 0),
   };
 }
 

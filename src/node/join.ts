@@ -17,6 +17,8 @@ export interface JoinDeps {
   clusterId: string;
   log: Logger;
   token?: string;
+  /** The cluster CA, when the admin ports speak HTTPS (the node runs with TLS). */
+  ca?: Buffer;
 }
 
 type State = 'absent' | 'learner' | 'voter' | 'other-storage';
@@ -54,6 +56,7 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
           deadlineMs: 5_000,
           retryOn: ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'],
           ...(d.token ? { token: d.token } : {}),
+          ...(d.ca ? { ca: d.ca } : {}),
         });
         d.members.learnPeers((answer['peers'] ?? {}) as Record<string, string>);
         if (!asked) log.info({ addresses }, 'asked to join the cluster as a learner');
@@ -65,6 +68,7 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
           deadlineMs: 5_000,
           retryOn: ['LEARNER_LAGGING', 'CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'NOT_HEARD_FROM', 'TIMEOUT'],
           ...(d.token ? { token: d.token } : {}),
+          ...(d.ca ? { ca: d.ca } : {}),
         });
       }
     } catch (err) {

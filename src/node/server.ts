@@ -1,6 +1,7 @@
 // One broker node process: durable storage, the Raft driver, the gRPC peer and client services, the
 // admin HTTP port, and an orderly SIGTERM (hand over leadership, finish in-flight requests, close
 // storage; a second SIGTERM exits at once).
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { QueueStateMachine } from '../statemachine/index.js';
 import { makeRaftConfig } from '../raft/config.js';
@@ -8,6 +9,9 @@ import { RaftNode } from '../raft/node.js';
 import { Rng } from '../raft/rng.js';
 import type { Membership, Message, Snapshot } from '../raft/types.js';
 import { ClientAuth } from '../rpc/auth.js';
+import { tokenRoutes } from './admin-tokens.js';
+import { connectionLimiter } from './conn-limit-log.js';
+import type { ConnectionLimiter } from '../rpc/conn-limits.js';
 import { ClientServer } from '../rpc/client-service.js';
 import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { ClientExecutor } from '../rpc/executor.js';
@@ -141,10 +145,12 @@ export async function startNode(
     started.push(() => members.stop());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
+    const conns = connectionLimiter(config, log);
+    const adminRoutes = { ...members.routes(), ...tokenRoutes({ ...core, configTokens: config.tokens, log }) };
     const admin = buildAdmin(core, observer, peerServer, heard, {
-      limited: () => limiter.refusals(),
+      limited: () => ({ ...limiter.refusals(), ...conns?.refusals() }),
       client: () => clientServer,
-      routes: { ...members.routes(), ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
+      routes: { ...adminRoutes, ...backupRoutes({ ...core, clusterId: core.ns.identity.clusterId }) },
       forward,
       controls: {
         ...(faults ? faultControls(faults) : {}),
@@ -156,7 +162,7 @@ export async function startNode(
       await admin.listen(config.http.host, config.http.port, core.tls?.material);
     }
     const clientExecutor = withNetworks(forward.executor, forward.networks);
-    const client = await startClientService(config, clientExecutor, log, { ...core, limiter });
+    const client = await startClientService(config, clientExecutor, log, { ...core, limiter, conns });
     clientServer = client;
     driver.start();
     startMembers(config, core, members, log);
@@ -190,7 +196,17 @@ function startMembers(config: NodeConfig, core: Core, members: MembersAdmin, log
   if (config.join.length === 0) return;
   const token = process.env['RAFTQ_TOKEN'];
   const clusterId = core.ns.identity.clusterId;
-  void runJoin({ config, raft: core.raft, members, clusterId, log, ...(token ? { token } : {}) });
+  // With TLS on, the other members' admin ports speak HTTPS under the same cluster CA.
+  const ca = config.tls ? readFileSync(config.tls.paths.caFile) : undefined;
+  void runJoin({
+    config,
+    raft: core.raft,
+    members,
+    clusterId,
+    log,
+    ...(token ? { token } : {}),
+    ...(ca ? { ca } : {}),
+  });
 }
 
 interface Forwarding {
@@ -272,7 +288,8 @@ function buildAdmin(
         refreshSecurityMetrics(observer.metrics, peerRefused, calls?.authFailures ?? {}, more.limited());
         refreshForwardMetrics(observer.metrics, more.forward.executor.metrics(), more.forward.service.metrics());
       },
-      ...(core.auth.enabled ? { authorize: (h, roles) => core.auth.checkHttp(h, roles) } : {}),
+      // Always wired: tokens added through the log turn auth on at run time (checkHttp passes while off).
+      authorize: (h, roles) => core.auth.checkHttp(h, roles),
       console: new ConsoleHttp({
         executor: driver,
         storageIds: () => Object.fromEntries(core.raft.status().membership.members.map((m) => [m.id, m.storageId])),
@@ -358,7 +375,8 @@ async function openCore(
       fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });
-    return { ns, sm, raft, driver, transport, startCommit, auth: new ClientAuth(config.tokens), tls, peerAuth };
+    const auth = new ClientAuth(config.tokens, () => sm.tokenTable());
+    return { ns, sm, raft, driver, transport, startCommit, auth, tls, peerAuth };
   } catch (err) {
     await ns.close().catch(() => undefined);
     throw err;
@@ -529,7 +547,12 @@ async function startClientService(
   config: NodeConfig,
   driver: ClientExecutor,
   log: Logger,
-  { auth, tls, limiter }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter },
+  {
+    auth,
+    tls,
+    limiter,
+    conns,
+  }: Pick<Core, 'auth' | 'tls'> & { limiter: ClientRateLimiter; conns: ConnectionLimiter | null },
 ): Promise<ClientServer> {
   const server = await ClientServer.start({
     address: formatHostPort(config.listen),
@@ -537,6 +560,7 @@ async function startClientService(
     auth,
     ...(tls ? { credentials: tls.client } : {}),
     interceptors: [limiter.interceptor()],
+    ...(conns ? { connections: conns } : {}),
   });
   log.info(
     {

@@ -6,6 +6,7 @@ import type { LogIndex, TaskId } from './ids.js';
 import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
 import type { StoryStep } from './story.js';
+import type { TokenCommand } from './tokens.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -171,6 +172,8 @@ export interface AckItem {
   id: string;
   token: string;
   result?: Uint8Array;
+  /** The lease's holder secret (docs/security.md): required when the grant carried one. */
+  secret?: string;
 }
 
 export type Command =
@@ -185,11 +188,21 @@ export type Command =
   | { type: 'purgeQueue'; queue: string }
   | { type: 'deleteQueue'; queue: string; force?: boolean }
   | { type: 'enqueue'; queue: string; tasks: TaskSpec[] }
-  | { type: 'lease'; queue: string; workerId: string; max: number; leaseMs?: number }
+  | {
+      type: 'lease';
+      queue: string;
+      workerId: string;
+      max: number;
+      leaseMs?: number;
+      /** Holder secret drawn by the node (never by the client), kept with each granted task (lease-secret.ts). */
+      secret?: string;
+    }
   | {
       type: 'extend';
       id: string;
       token: string;
+      /** The lease's holder secret; required when the grant carried one. */
+      secret?: string;
       leaseMs?: number;
       /** Free-form progress (0..100 or a counter), shown by reads. */
       progress?: number;
@@ -201,6 +214,7 @@ export type Command =
       type: 'nack';
       id: string;
       token: string;
+      secret?: string;
       error?: string;
       /** Retry after this delay (0: now) instead of the queue's backoff. */
       delayMs?: number;
@@ -211,6 +225,7 @@ export type Command =
       type: 'release';
       id: string;
       token: string;
+      secret?: string;
       /** The handler was rate limited: hold the task's limit key back this long (mono ms). */
       holdMs?: number;
     }
@@ -240,7 +255,9 @@ export type Command =
   | { type: 'cancelFlow'; id: string }
   | { type: 'bindTopic'; topic: string; queue: string; filter?: HeaderFilter[] }
   | { type: 'unbindTopic'; topic: string; queue: string }
-  | { type: 'publish'; topic: string; task: TaskSpec };
+  | { type: 'publish'; topic: string; task: TaskSpec }
+  // Replicated client tokens (tokens.ts, docs/security.md).
+  | TokenCommand;
 
 export type CommandType = Command['type'];
 export type CommandOf<T extends CommandType> = Extract<Command, { type: T }>;
@@ -322,6 +339,8 @@ export interface LeasedTask {
   /** Limit key and cost, when the task has them. */
   key?: string;
   cost?: number;
+  /** The holder secret of this grant: only in the grantee's answer (never in reads or events). */
+  secret?: string;
 }
 
 export interface NackAnswer {

@@ -19,6 +19,8 @@ import { scheduleValidators } from './schedules.js';
 import { checkScheduleProposal } from './schedule-cron.js';
 import type { FlowCommandType } from './validate-flows.js';
 import { flowValidators } from './validate-flows.js';
+import { isLeaseSecret } from './lease-secret.js';
+import { tokenValidators } from './tokens.js';
 
 export type Validated<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
@@ -111,6 +113,14 @@ function id(o: Obj, k: string, path: string): string {
   const v = own(o, k);
   if (parseId(v) === null) fail(path, 'must be a decimal id string');
   return v as string;
+}
+
+/** The optional holder secret of a lease command (lease-secret.ts). */
+function secretOf(o: Obj, path: string): { secret?: string } {
+  const v = own(o, 'secret');
+  if (v === undefined) return {};
+  if (!isLeaseSecret(v)) fail(path, 'must be a lease secret (16..64 base64url characters)');
+  return { secret: v };
 }
 
 function headers(o: Obj, path: string, limits: Limits): Record<string, string> | undefined {
@@ -294,7 +304,11 @@ function settings(v: unknown, path: string, limits: Limits): SettingsPatch {
 
 function ackItem(v: unknown, path: string, limits: Limits): AckItem {
   if (!isObj(v)) fail(path, 'must be an ack item');
-  const out: AckItem = { id: id(v, 'id', `${path}.id`), token: id(v, 'token', `${path}.token`) };
+  const out: AckItem = {
+    id: id(v, 'id', `${path}.id`),
+    token: id(v, 'token', `${path}.token`),
+    ...secretOf(v, `${path}.secret`),
+  };
   const result = bytes(v, 'result', `${path}.result`, limits.resultBytesMax, true);
   if (result !== undefined) out.result = result;
   return out;
@@ -345,13 +359,19 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
       queue: name(o, 'queue', 'queue', l),
       workerId: str(o, 'workerId', 'workerId', l.keyBytesMax),
       max: int(o, 'max', 'max', 1, l.leaseBatchMax),
+      ...secretOf(o, 'secret'),
     };
     const leaseMs = int(o, 'leaseMs', 'leaseMs', 1, l.leaseMsMax, true);
     if (leaseMs !== undefined) out.leaseMs = leaseMs;
     return out;
   },
   extend: (o, l) => {
-    const out: Command = { type: 'extend', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const out: Command = {
+      type: 'extend',
+      id: id(o, 'id', 'id'),
+      token: id(o, 'token', 'token'),
+      ...secretOf(o, 'secret'),
+    };
     const leaseMs = int(o, 'leaseMs', 'leaseMs', 1, l.leaseMsMax, true);
     if (leaseMs !== undefined) out.leaseMs = leaseMs;
     const progress = int(o, 'progress', 'progress', 0, Number.MAX_SAFE_INTEGER, true);
@@ -362,7 +382,12 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
   },
   ack: (o, l) => ({ type: 'ack', items: list(o, 'items', l.ackBatchMax, (v, p) => ackItem(v, p, l)) }),
   nack: (o, l) => {
-    const out: Command = { type: 'nack', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const out: Command = {
+      type: 'nack',
+      id: id(o, 'id', 'id'),
+      token: id(o, 'token', 'token'),
+      ...secretOf(o, 'secret'),
+    };
     const error = str(o, 'error', 'error', l.errorBytesMax, true);
     if (error !== undefined) out.error = error;
     const delayMs = int(o, 'delayMs', 'delayMs', 0, l.delayMsMax, true);
@@ -373,7 +398,12 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
     return out;
   },
   release: (o, l) => {
-    const out: Command = { type: 'release', id: id(o, 'id', 'id'), token: id(o, 'token', 'token') };
+    const out: Command = {
+      type: 'release',
+      id: id(o, 'id', 'id'),
+      token: id(o, 'token', 'token'),
+      ...secretOf(o, 'secret'),
+    };
     const holdMs = int(o, 'holdMs', 'holdMs', 1, l.delayMsMax, true);
     if (holdMs !== undefined) out.holdMs = holdMs;
     return out;
@@ -417,6 +447,7 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
     taskSpec: (v, p, l) => taskSpec(v, p, l) as unknown as Obj,
     headersMax: (l) => l.headersMax,
   }),
+  ...tokenValidators({ fail, own }),
 };
 
 // Workflows and fan-out (validate-flows.ts), given this file's field checks (one-way imports).

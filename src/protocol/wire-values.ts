@@ -94,6 +94,8 @@ export function leasedTaskFromWire(v: unknown): LeasedTask {
   const group = asOptionalString(o['group']);
   if (group !== undefined) t.group = group;
   keyCostFromWire(o, t);
+  const secret = asOptionalString(o['secret']);
+  if (secret !== undefined) t.secret = secret;
   return t;
 }
 

@@ -16,6 +16,7 @@ import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
+import type { TokenCommandType } from './tokens.js';
 import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
 import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
 import {
@@ -38,8 +39,11 @@ import type { LogIndex } from './ids.js';
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
 export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetail };
 
-/** The commands a client sends (advanceTime and scheduleSlots are the leader's own). */
-export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots'>;
+/**
+ * The commands a client sends (advanceTime and scheduleSlots are the leader's own; the token commands
+ * come through the admin HTTP port, src/node/admin-tokens.ts).
+ */
+export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots' | TokenCommandType>;
 export type ClientCommand = CommandOf<ClientCommandType>;
 
 /** Every command reply names the log index of the entry that answered it. */
@@ -345,7 +349,7 @@ export const COMMAND_WIRE = {
   extend: {
     method: 'Extend',
     field: 'extend',
-    request: fields('extend', ['id', 'token'], ['leaseMs', 'progress', 'checkpoint']),
+    request: fields('extend', ['id', 'token'], ['leaseMs', 'progress', 'checkpoint', 'secret']),
     reply: {
       fromMachine: (_cmd, value, meta) => ({
         deadlineMono: typeof value === 'number' ? value : asNumber(asObject(value)['deadlineMono']),
@@ -364,7 +368,7 @@ export const COMMAND_WIRE = {
         ok({
           type: 'ack',
           items: asArray(r['items']).map((i) =>
-            pick({ id: asObject(i)['id'], token: asObject(i)['token'] }, asObject(i), ['result']),
+            pick({ id: asObject(i)['id'], token: asObject(i)['token'] }, asObject(i), ['result', 'secret']),
           ),
         }),
     },
@@ -377,7 +381,7 @@ export const COMMAND_WIRE = {
   nack: {
     method: 'Nack',
     field: 'nack',
-    request: fields('nack', ['id', 'token'], ['error', 'delayMs', 'dead']),
+    request: fields('nack', ['id', 'token'], ['error', 'delayMs', 'dead', 'secret']),
     reply: {
       fromMachine: (_cmd, value, meta) => nackFromWire({ ...asObject(value), index: meta.index }),
       encode: (a) => ({ ...a }),
@@ -387,7 +391,7 @@ export const COMMAND_WIRE = {
   release: {
     method: 'Release',
     field: 'release',
-    request: fields('release', ['id', 'token'], ['holdMs']),
+    request: fields('release', ['id', 'token'], ['holdMs', 'secret']),
     reply: stateReply,
   },
   cancel: { method: 'Cancel', field: 'cancel', request: fields('cancel', ['id'], ['running']), reply: cancelReply },

@@ -7,14 +7,9 @@
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import type { ErrorDetail } from '../protocol/errors.js';
 
-export const ROLES = ['producer', 'worker', 'admin', 'reader'] as const;
-export type Role = (typeof ROLES)[number];
+import { ROLES, type Grant, type Role, type TokenRecord } from '../protocol/tokens.js';
 
-export interface Grant {
-  role: Role;
-  /** Queue-name pattern: `*` matches any run of characters (`emails.*`, `*`, or an exact name). */
-  queues: string;
-}
+export { ROLES, type Grant, type Role };
 
 export interface TokenSpec {
   id: string;
@@ -96,18 +91,42 @@ const VERIFIED_CACHE_MAX = 1024;
 /** Everyone, when auth is off. */
 export const OPEN: Principal = { id: '', grants: ROLES.map((role) => ({ role, queues: '*' })) };
 
+/** The replicated tokens as this node applied them (src/statemachine/tokens.ts); `live`: not revoked. */
+export type ReplicatedTokens = () => { tokens: ReadonlyMap<string, TokenRecord>; live: number };
+
 export class ClientAuth {
   private readonly tokens: ReadonlyMap<string, TokenSpec>;
-  /** sha256 of tokens already proven against their scrypt hash: one slow hash per token per process. */
+  /**
+   * sha256 of tokens already proven, to the hash they were proven against: one slow hash per token per
+   * process, and a rotated or revoked token is checked against its new state at once.
+   */
   private readonly verified = new Map<string, string>();
   private readonly failures = new Map<string, { unauthenticated: number; permissionDenied: number }>();
 
-  constructor(tokens: readonly TokenSpec[] = []) {
+  /**
+   * `tokens`: from the node config. `replicated`: the tokens added through the log (`raftq tokens add`),
+   * which take precedence over a config token of the same id; a revoked id is refused whichever defined it.
+   */
+  constructor(
+    tokens: readonly TokenSpec[] = [],
+    private readonly replicated: ReplicatedTokens | null = null,
+  ) {
     this.tokens = new Map(tokens.map((t) => [t.id, t]));
   }
 
+  /**
+   * On when any token is defined (config or log): a token added at run time turns auth on at its
+   * index. A revoked one keeps it on: revoking the last token locks the port, it never opens it.
+   */
   get enabled(): boolean {
-    return this.tokens.size > 0;
+    return this.tokens.size > 0 || (this.replicated?.().tokens.size ?? 0) > 0;
+  }
+
+  /** The token of this id in force on this node (replicated first), or undefined (unknown or revoked). */
+  private specOf(id: string): TokenSpec | undefined {
+    const r = this.replicated?.().tokens.get(id);
+    if (r !== undefined) return r.revoked ? undefined : { id, hash: r.hash, grants: r.grants };
+    return this.tokens.get(id);
   }
 
   /** The caller of `method` with this metadata and request, or the refusal (counted). */
@@ -160,9 +179,9 @@ export class ClientAuth {
     const token = bearer(authorization);
     if (token === null) return false;
     const dot = token.lastIndexOf('.');
-    const spec = dot > 0 ? this.tokens.get(token.slice(0, dot)) : undefined;
+    const spec = dot > 0 ? this.specOf(token.slice(0, dot)) : undefined;
     if (spec === undefined) return false;
-    return this.verified.get(createHash('sha256').update(token).digest('base64url')) !== spec.id;
+    return this.verified.get(createHash('sha256').update(token).digest('base64url')) !== spec.hash;
   }
 
   /** Refusals per token id ('' for calls without a usable token id). */
@@ -176,13 +195,15 @@ export class ClientAuth {
     const token = bearer(authorization);
     if (token === null) return this.unauthenticated('', 'no bearer token in the authorization metadata');
     const dot = token.lastIndexOf('.');
-    const spec = dot > 0 ? this.tokens.get(token.slice(0, dot)) : undefined;
-    if (spec === undefined) return this.unauthenticated('', 'unknown token');
+    const spec = dot > 0 ? this.specOf(token.slice(0, dot)) : undefined;
+    if (spec === undefined) return this.unauthenticated('', 'unknown or revoked token');
     const digest = createHash('sha256').update(token).digest('base64url');
-    if (this.verified.get(digest) !== spec.id) {
+    if (this.verified.get(digest) !== spec.hash) {
       if (!(await verifyTokenHash(token, spec.hash))) return this.unauthenticated(spec.id, 'wrong token');
+      // Revoked or rotated while the slow hash ran: the table as it is now decides.
+      if (this.specOf(spec.id)?.hash !== spec.hash) return this.unauthenticated(spec.id, 'unknown or revoked token');
       if (this.verified.size >= VERIFIED_CACHE_MAX) this.verified.clear();
-      this.verified.set(digest, spec.id);
+      this.verified.set(digest, spec.hash);
     }
     return { id: spec.id, grants: spec.grants };
   }

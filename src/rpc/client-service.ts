@@ -8,7 +8,7 @@ import { systemClock, systemWallNow, type Clock } from '../client/clock.js';
 import type { Answer, SessionCommand } from '../protocol/commands.js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
-import { CLIENT_SERVICE, FORWARD_METADATA_KEY } from '../protocol/proto.js';
+import { FORWARD_METADATA_KEY } from '../protocol/proto.js';
 import { checkNewProposal } from '../protocol/validate.js';
 import {
   COMMAND_OF_METHOD,
@@ -24,14 +24,17 @@ import { EVENTS_WIRE, READ_METHODS, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } 
 import { asArray, asObject, type Message } from '../protocol/wire-values.js';
 import { ClientAuth, OPEN, type Principal } from './auth.js';
 import { grpcErrorOf, orRefuse, Refusal } from './client-errors.js';
+import { clientServiceDefinition } from './client-definition.js';
 import { statusReply } from './client-replies.js';
 import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
-import { loadProtoFile } from './proto.js';
 import { submitStreamHandler, type SubmitStreamStats } from './submit-stream.js';
+import { clockSecrets, cryptoSecrets, type SecretSource } from './lease-secret.js';
+import { bindClientPort, type ConnectionLimiter, type CountedListener } from './conn-limits.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
+export { clientServiceDefinition } from './client-definition.js';
 
 export interface ClientServiceOptions {
   limits?: Limits;
@@ -129,6 +132,7 @@ function requestOf(call: Unary): Obj {
 class ClientServiceImpl {
   private readonly limits: Limits;
   private readonly opts: Required<Omit<ClientServiceOptions, 'limits' | 'now' | 'clock' | 'wallNow' | 'auth'>>;
+  private readonly secrets: SecretSource;
   private readonly auth: ClientAuth;
   private readonly clock: Clock;
   private readonly wallNow: () => number;
@@ -158,6 +162,7 @@ class ClientServiceImpl {
     const base = clock ?? systemClock;
     this.clock = now === undefined ? base : { now, setTimer: base.setTimer.bind(base), random: base.random.bind(base) };
     this.wallNow = wallNow ?? systemWallNow;
+    this.secrets = clock === undefined ? cryptoSecrets : clockSecrets(clock); // lease-secret.ts
     this.watchers = new TaskWatchers(executor, this.opts.waitersMax);
   }
 
@@ -271,6 +276,7 @@ class ClientServiceImpl {
     let maxHoldMs = 0;
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.holdMsMax);
+    if (cmd.type === 'lease') cmd.secret = this.secrets(); // the grantee's proof (docs/security.md)
     return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 
@@ -500,28 +506,6 @@ function forwardOf(call: Unary): { forward?: true } {
   return call.metadata?.get(FORWARD_METADATA_KEY)[0] === '1' ? { forward: true } : {};
 }
 
-/** The proto-loader definition, with request deserializers that report garbage instead of throwing. */
-export function clientServiceDefinition(): grpc.ServiceDefinition {
-  const loaded = loadProtoFile('client.proto')[CLIENT_SERVICE];
-  if (loaded === undefined || !('Enqueue' in loaded))
-    throw new Error(`raftq: ${CLIENT_SERVICE} is not in client.proto`);
-  const safe: Record<string, grpc.MethodDefinition<unknown, unknown>> = {};
-  for (const [name, method] of Object.entries(loaded as grpc.ServiceDefinition)) {
-    const inner = method.requestDeserialize;
-    safe[name] = {
-      ...method,
-      requestDeserialize: (buf: Buffer): Decoded => {
-        try {
-          return { ok: true, value: inner(buf) as Obj };
-        } catch {
-          return { ok: false, reason: 'protobuf: undecodable request' };
-        }
-      },
-    };
-  }
-  return safe as grpc.ServiceDefinition;
-}
-
 export interface ClientServerOptions extends ClientServiceOptions {
   /** host:port to bind; port 0 picks a free one. */
   address: string;
@@ -534,11 +518,15 @@ export interface ClientServerOptions extends ClientServiceOptions {
   credentials?: grpc.ServerCredentials;
   /** Run before every call's handler (rate-limits.ts). */
   interceptors?: grpc.ServerInterceptor[];
+  /** Connections per client address (conn-limits.ts); the port is then accepted here, not by grpc-js. */
+  connections?: ConnectionLimiter;
 }
 
 /** The client gRPC server of one node. */
 export class ClientServer {
   private boundPort = 0;
+
+  private listener: CountedListener | null = null;
 
   private constructor(
     private readonly server: grpc.Server,
@@ -554,16 +542,14 @@ export class ClientServer {
       'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.http2.min_ping_interval_without_data_ms': 1_000,
-      ...(options.interceptors ? { interceptors: options.interceptors } : {}),
+      interceptors: [...(options.connections?.interceptors() ?? []), ...(options.interceptors ?? [])],
     });
     const service = createClientService(options.executor, options);
     server.addService(service.definition, service.implementation);
     const s = new ClientServer(server, service, options.address.slice(0, options.address.lastIndexOf(':')));
-    s.boundPort = await new Promise<number>((resolve, reject) =>
-      server.bindAsync(options.address, options.credentials ?? grpc.ServerCredentials.createInsecure(), (err, port) =>
-        err ? reject(err) : resolve(port),
-      ),
-    );
+    const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
+    s.listener = await bindClientPort(server, options.address, credentials, options.connections);
+    s.boundPort = s.listener.port;
     return s;
   }
 
@@ -582,6 +568,7 @@ export class ClientServer {
   /** Ends streams and waiters, stops accepting calls; calls still running after graceMs are cancelled. */
   async close(graceMs = 1_000): Promise<void> {
     this.service.close();
+    this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = systemClock.setTimer(graceMs, () => {
         this.server.forceShutdown();

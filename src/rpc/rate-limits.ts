@@ -23,6 +23,8 @@ export interface ClientLimits {
   callsInFlightPerAddress: number;
   /** Calls per second per client address whose token needs a slow (scrypt) check; bursts of twice that. 0: no limit. */
   tokenChecksPerSec: number;
+  /** Open connections per client address (conn-limits.ts, counted as accepted). 0: no limit. */
+  connectionsPerAddress?: number;
 }
 
 export const CLIENT_LIMIT_DEFAULT_OPTIONS: ClientLimits = {
@@ -30,6 +32,7 @@ export const CLIENT_LIMIT_DEFAULT_OPTIONS: ClientLimits = {
   requestsPerSec: 0,
   callsInFlightPerAddress: 0,
   tokenChecksPerSec: 20,
+  connectionsPerAddress: 0,
 };
 
 export type LimitName =

@@ -50,6 +50,8 @@ export function hashTask(st: MachineState, t: Task): Hasher {
       .value(x.dependants)
       .opt(x.flow);
   }
+  // Lease-holder secrets (issue #14): only when set, so tasks without one hash as before.
+  if (x.leaseSecret !== undefined) h.tag(9).optStr(x.leaseSecret);
   return h;
 }
 

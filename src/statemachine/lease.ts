@@ -2,7 +2,7 @@
 // granting entry's index; ack / nack / release / extend check (id, token) and the deadline. A repeat
 // of how an attempt already ended returns the stored original answer.
 
-import type { Answer, CommandOf, LeasedTask, NackAnswer, QueueSettings } from '../protocol/index.js';
+import type { AckItem, Answer, CommandOf, LeasedTask, NackAnswer, QueueSettings } from '../protocol/index.js';
 import { formatId, parseId } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import { hashInts } from './hash.js';
@@ -17,6 +17,7 @@ import { canPick, charge, fits, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
 import { cancelRequested, cancelledExtend, endCancelled } from './cancel.js';
 import { note } from './story.js';
+import { holderRefusal, keepSecret } from './lease-secret.js';
 
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
@@ -65,12 +66,18 @@ export function lease(st: MachineState, cmd: CommandOf<'lease'>): Answer {
       continue;
     }
     charge(st, t);
-    out.push(grant(st, t, cmd.workerId, cmd.leaseMs));
+    out.push(grant(st, t, cmd.workerId, cmd.leaseMs, cmd.secret));
   }
   return ok({ tasks: out });
 }
 
-function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | undefined): LeasedTask {
+function grant(
+  st: MachineState,
+  t: Task,
+  worker: string,
+  leaseMsCmd: number | undefined,
+  secret: string | undefined,
+): LeasedTask {
   assert(t.state === S_WAITING && eligible(t), 'only a ready task is leased');
   assert(st.index > t.token, 'fencing tokens increase');
   const leaseMs = leaseMsCmd ?? t.x?.leaseMs ?? t.q.settings.leaseMs;
@@ -83,6 +90,7 @@ function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | u
     t.worker = worker;
     t.leaseMsCur = leaseMs;
     if (t.x !== undefined) t.x.progress = undefined;
+    keepSecret(t, secret);
     const h = t.history ?? (t.history = []);
     const a: Attempt = {
       token: st.index,
@@ -119,6 +127,7 @@ function grant(st: MachineState, t: Task, worker: string, leaseMsCmd: number | u
   if (t.x?.group !== undefined) lt.group = t.x.group;
   if (t.x?.limitKey !== undefined) lt.key = t.x.limitKey;
   if (t.x?.cost !== undefined) lt.cost = t.x.cost;
+  if (secret !== undefined) lt.secret = secret;
   return lt;
 }
 
@@ -138,6 +147,8 @@ function checkLease(
   idStr: string,
   tokenStr: string,
   end: string | null,
+  secret: string | undefined,
+  secretField = 'secret',
 ): { t: Task } | { answer: Answer } {
   const id = parseId(idStr) as number;
   const token = parseId(tokenStr) as number;
@@ -150,15 +161,17 @@ function checkLease(
   if (token >= st.index) return { answer: err('LEASE_LOST', 'token from the future') };
   if (t.state !== S_LEASED || t.token !== token) return { answer: err('LEASE_LOST', 'not the current lease') };
   if (t.dueMono <= st.mono) return { answer: err('LEASE_LOST', 'lease deadline passed') };
-  return { t };
+  const refused = holderRefusal(t, secret, secretField);
+  return refused === null ? { t } : { answer: refused };
 }
 
 export function ack(st: MachineState, cmd: CommandOf<'ack'>): Answer {
-  return ok({ items: cmd.items.map((item) => ackOne(st, item.id, item.token, item.result)) });
+  return ok({ items: cmd.items.map((item, i) => ackOne(st, item, `items[${i}].secret`)) });
 }
 
-function ackOne(st: MachineState, id: string, token: string, result: Uint8Array | undefined): Answer {
-  const c = checkLease(st, id, token, 'acked');
+function ackOne(st: MachineState, item: AckItem, secretField: string): Answer {
+  const { id, token, result } = item;
+  const c = checkLease(st, id, token, 'acked', item.secret, secretField);
   if ('answer' in c) return c.answer;
   const t = c.t;
   if (cancelRequested(t)) return endCancelled(st, t, 'acked', null, result);
@@ -175,7 +188,7 @@ function ackOne(st: MachineState, id: string, token: string, result: Uint8Array 
 }
 
 export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, 'nacked');
+  const c = checkLease(st, cmd.id, cmd.token, 'nacked', cmd.secret);
   if ('answer' in c) return c.answer;
   const t = c.t;
   if (cancelRequested(t)) return endCancelled(st, t, 'nacked', cmd.error ?? null);
@@ -233,7 +246,7 @@ function extendNote(
 }
 
 export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, 'released');
+  const c = checkLease(st, cmd.id, cmd.token, 'released', cmd.secret);
   if ('answer' in c) return c.answer;
   const t = c.t;
   if (cancelRequested(t)) return endCancelled(st, t, 'released', null);
@@ -249,7 +262,7 @@ export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
 }
 
 export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, null);
+  const c = checkLease(st, cmd.id, cmd.token, null, cmd.secret);
   if ('answer' in c) return c.answer;
   const t = c.t;
   if (cancelRequested(t)) return cancelledExtend(t);

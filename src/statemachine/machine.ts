@@ -33,6 +33,8 @@ import * as snap from './snapshot.js';
 import type { MachineCounters, MachineLimits } from './state.js';
 import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
+import { isTokenCommand, tokenCommand } from './tokens.js';
+import type { TokenCommand, TokenRecord } from '../protocol/tokens.js';
 import * as sched from './schedules.js';
 
 export { backoffDelay } from './lease.js';
@@ -201,6 +203,11 @@ export class QueueStateMachine {
     snap.restoreInto(this.state, chunks);
   }
 
+  /** The replicated client tokens (tokens.ts) as applied here: the node's auth reads them per call. */
+  tokenTable(): { tokens: ReadonlyMap<string, TokenRecord>; live: number } {
+    return { tokens: this.state.tokens, live: this.state.tokensLive };
+  }
+
   digest(): string {
     return digestOf(this.state);
   }
@@ -235,11 +242,11 @@ export class QueueStateMachine {
   private readonly execute = (raw: unknown, s: Session | null): Answer => {
     const v = validateCommand(raw, this.limits);
     if (!v.ok) return { ok: false, error: v.error };
-    return this.dispatch(v.value, s);
+    return isTokenCommand(v.value) ? tokenCommand(this.state, v.value) : this.dispatch(v.value, s);
   };
 
   /** The command set. Each family lives in its own module. */
-  private dispatch(cmd: Command, s: Session | null): Answer {
+  private dispatch(cmd: Exclude<Command, TokenCommand>, s: Session | null): Answer {
     const st = this.state;
     switch (cmd.type) {
       case 'openSession':

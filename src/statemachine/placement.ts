@@ -194,6 +194,7 @@ export function finish(
 
 /** Close the current attempt (if still open) with how it ended and the answer a repeat gets. */
 export function endAttempt(st: MachineState, t: Task, end: string, error: string | null, answer: unknown): void {
+  if (t.x?.leaseSecret !== undefined) t.x.leaseSecret = undefined; // the holder's proof ends with the attempt
   const h = t.history;
   const a = h?.[h.length - 1];
   if (a === undefined || a.token !== t.token || a.end !== null) return;

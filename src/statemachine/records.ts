@@ -102,6 +102,8 @@ export class TaskExtra {
   dependants: number[] | undefined = undefined;
   /** The root task of the flow it was created in (flows.ts). */
   flow: number | undefined = undefined;
+  /** The current lease's holder secret (lease-secret.ts); cleared when the attempt ends. */
+  leaseSecret: string | undefined = undefined;
 }
 
 /** Failure policies of a dependency edge (flows.ts). */

@@ -19,6 +19,7 @@ import { monoLess, wakeLess, wallLess } from './state.js';
 import type { LimiterRow } from './limits-snapshot.js';
 import type { TopicRow } from './topics-snapshot.js';
 import { restoreTopics, topicRows } from './topics-snapshot.js';
+import { restoreTokens, tokenRows, type TokenRow } from './tokens.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import type { JobKind } from './records.js';
 import {
@@ -141,6 +142,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   if (m.schedules.map.size > 0)
     yield* chunked(m.schedules.map.values(), CHUNK_ITEMS_MAX, (b) => ['schedules', b.map(scheduleRow)]);
   if (m.topics.size > 0) yield encode(['topics', topicRows(m)]);
+  if (m.tokens.size > 0) yield encode(['tokens', tokenRows(m)]);
   for (const q of m.queues.values()) {
     guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
@@ -245,6 +247,8 @@ function reset(m: MachineState): void {
   m.jobs = [];
   m.schedules.clear();
   m.topics.clear();
+  m.tokens.clear();
+  m.tokensLive = 0;
   m.depWork = [];
   m.dirtyQueues = [];
   m.sum.a = 0;
@@ -392,6 +396,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       jobs = a as JobRow[];
     } else if (tag === 'topics') {
       restoreTopics(m, a as TopicRow[]);
+    } else if (tag === 'tokens') {
+      restoreTokens(m, a as TokenRow[]);
     } else if (tag === 'tasks') {
       for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
     } else if (tag === 'sessions') {

@@ -4,6 +4,7 @@
 
 import type { Answer, ErrorDetail, HeaderFilter, Limits, TaskEvent, TaskEventType } from '../protocol/index.js';
 import { DEFAULT_LIMITS, asLogIndex, asTaskId, formatId } from '../protocol/index.js';
+import type { TokenRecord } from '../protocol/tokens.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
@@ -101,8 +102,12 @@ export class MachineState {
   readonly schedules = new ScheduleBook();
   /** Topic bindings (topics.ts): topic → queue → header conditions (null: none). */
   readonly topics = new Map<string, Map<string, HeaderFilter[] | null>>();
+  /** Replicated client tokens by id: scrypt hashes and grants, revoked ones as tombstones (tokens.ts). */
+  readonly tokens = new Map<string, TokenRecord>();
 
   // --- derived / local ---
+  /** Replicated tokens not revoked (derived from `tokens`). */
+  tokensLive = 0;
   /** Idempotency keys held in all queues (derived: the sum of q.keys.size). */
   keyCount = 0;
   /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */

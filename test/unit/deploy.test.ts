@@ -9,11 +9,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { afterAll, beforeAll } from 'vitest';
 import { parse, parseAllDocuments } from 'yaml';
 import { AdminHttp } from '../../src/node/admin-http.js';
 import { main } from '../../src/node/cli.js';
 import { SETTINGS, formatHostPort, readConfigFile, resolveConfig, type RawSettings } from '../../src/node/config.js';
 import { NodeMetrics } from '../../src/node/metrics.js';
+import { makeDevCerts } from '../../src/node/dev-certs.js';
+import { hashToken, newToken } from '../../src/rpc/auth.js';
+import type { NodeConfig } from '../../src/node/config.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const DEPLOY = join(ROOT, 'deploy');
@@ -35,6 +39,40 @@ async function startFlags(): Promise<Set<string>> {
 }
 
 const KNOWN_ENV = new Set(Object.values(SETTINGS).map((s) => s.env));
+
+// Security is ON in every deploy file (issue #14): TLS files, the cluster secret and tokens. The
+// files they name are mounted secrets; here they are made once (dev certificates for every member id
+// the files use, a cluster secret, one token hash) and each path is read from this folder instead.
+const SECRETS = mkdtempSync(join(tmpdir(), 'raftq-deploy-secrets-'));
+let TOKENS_JSON = '';
+beforeAll(async () => {
+  const nodes = ['n1', 'n2', 'n3', 'n4', 'n5', 'raftq-0', 'raftq-1', 'raftq-2'];
+  await makeDevCerts(SECRETS, { nodes, clients: ['client'], days: 2 });
+  writeFileSync(join(SECRETS, 'cluster-secret'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
+  TOKENS_JSON = JSON.stringify([{ id: 'ops', hash: await hashToken(newToken('ops')), roles: ['admin:*'] }]);
+}, 60_000);
+afterAll(() => rmSync(SECRETS, { recursive: true, force: true }));
+
+/** A mounted secret's path, as this test's copy of it. */
+const SECRET_DIRS = /^\/(run\/secrets|etc\/raftq\/tls|etc\/raftq\/auth|etc\/raftq)\/([A-Za-z0-9._-]+)$/;
+function localize<T extends Record<string, unknown>>(settings: T): T {
+  const out: Record<string, unknown> = { ...settings };
+  for (const [k, v] of Object.entries(out)) {
+    const m = typeof v === 'string' ? SECRET_DIRS.exec(v) : null;
+    if (m) out[k] = join(SECRETS, m[2] as string);
+  }
+  return out as T;
+}
+
+/** A member's resolved config has TLS on every port, the peer MAC secret, client tokens, a connection cap. */
+function expectSecured(config: NodeConfig): void {
+  expect(config.tls, `${config.id}: TLS on`).not.toBeNull();
+  expect(config.tls?.paths.certFile.endsWith(`${config.id}.crt`), 'its own certificate').toBe(true);
+  expect(config.tls?.paths.keyFile.endsWith(`${config.id}.key`)).toBe(true);
+  expect(config.clusterSecret, `${config.id}: cluster secret`).not.toBeNull();
+  expect(config.tokens.length, `${config.id}: auth on`).toBeGreaterThan(0);
+  expect(config.clientLimits.connectionsPerAddress).toBe(256);
+}
 const camel = (flag: string): string => flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** `--flag value` / `--flag=value` pairs as RawSettings; every flag must be one `start --help` lists. */
@@ -68,9 +106,15 @@ function dockerfile(): { text: string; env: Record<string, string>; uid: number 
   return { text, env, uid };
 }
 
-/** Compose's `${VAR:-default}` interpolation. */
+/** Compose's `${VAR:-default}` and `${VAR:?error}` interpolation. */
 function interpolate(v: unknown, vars: Record<string, string>): unknown {
-  if (typeof v === 'string') return v.replace(/\$\{(\w+):-([^}]*)\}/g, (_, n: string, d: string) => vars[n] || d);
+  if (typeof v === 'string')
+    return v
+      .replace(/\$\{(\w+):-([^}]*)\}/g, (_, n: string, d: string) => vars[n] || d)
+      .replace(/\$\{(\w+):\?([^}]*)\}/g, (_, n: string, e: string) => {
+        if (!vars[n]) throw new Error(`compose: ${n}: ${e}`);
+        return vars[n];
+      });
   if (Array.isArray(v)) return v.map((x) => interpolate(x, vars));
   if (v && typeof v === 'object')
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, interpolate(x, vars)]));
@@ -141,8 +185,12 @@ describe('deploy/docker', () => {
     it(`compose.${size}.yml: ${size} members that resolve into one cluster reachable from the host`, async () => {
       const known = await startFlags();
       const raw = parse(read(`docker/compose.${size}.yml`), { merge: true }) as Obj;
-      for (const vars of [{}, { RAFTQ_PUBLIC_HOST: '10.1.2.3', RAFTQ_BIND: '10.1.2.3' }] as Record<string, string>[]) {
+      // Without tokens compose refuses to start (auth is on by default).
+      expect(() => interpolate(raw, {})).toThrow(/RAFTQ_TOKENS/);
+      for (const more of [{}, { RAFTQ_PUBLIC_HOST: '10.1.2.3', RAFTQ_BIND: '10.1.2.3' }] as Record<string, string>[]) {
+        const vars: Record<string, string> = { ...more, RAFTQ_TOKENS: TOKENS_JSON };
         const doc = interpolate(raw, vars) as Obj;
+        const secrets = obj(doc['secrets']);
         const services = obj(doc['services']);
         const names = Object.keys(services);
         expect(names).toHaveLength(size);
@@ -152,8 +200,13 @@ describe('deploy/docker', () => {
           expect(svc['read_only']).toBe(true);
           const env = { ...dockerfile().env, ...(svc['environment'] as Record<string, string>) };
           expectKnownEnv(env);
-          const config = resolveConfig(flagsToSettings([], known), env);
+          const config = resolveConfig(flagsToSettings([], known), localize(env));
           expect(config.id).toBe(name);
+          expectSecured(config);
+          // Its TLS pair, the CA and the cluster secret are compose secrets (files under ./secrets).
+          const mine = ['ca.crt', 'cluster-secret', `${name}.crt`, `${name}.key`];
+          expect(svc['secrets']).toEqual(mine);
+          for (const f of mine) expect(obj(secrets[f])['file']).toBe(`./secrets/${f}`);
           expect(svc['volumes']).toEqual([`${name}:${config.dataDir}`]);
           expect(Object.keys(obj(doc['volumes']))).toContain(name);
           const ports = svc['ports'] as string[];
@@ -232,10 +285,11 @@ describe('deploy/kubernetes', () => {
     expect(portOf('client')).toBe(Number(env['RAFTQ_LISTEN']?.split(':')[1]));
     expect(portOf('peer')).toBe(Number(env['RAFTQ_PEER_LISTEN']?.split(':')[1]));
     expect(portOf('http')).toBe(Number(env['RAFTQ_HTTP']?.split(':')[1]));
+    // With TLS on, the admin port speaks HTTPS (/healthz and /readyz need no token).
     const probe = (k: string) => obj(obj(container[k])['httpGet']);
-    expect(probe('readinessProbe')).toEqual({ path: '/readyz', port: 'http' });
-    expect(probe('livenessProbe')).toEqual({ path: '/healthz', port: 'http' });
-    expect(probe('startupProbe')).toEqual({ path: '/healthz', port: 'http' });
+    expect(probe('readinessProbe')).toEqual({ path: '/readyz', port: 'http', scheme: 'HTTPS' });
+    expect(probe('livenessProbe')).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
+    expect(probe('startupProbe')).toEqual({ path: '/healthz', port: 'http', scheme: 'HTTPS' });
     const res = obj(container['resources']);
     for (const k of ['requests', 'limits']) expect(Object.keys(obj(res[k])).sort()).toEqual(['cpu', 'memory']);
     const podSec = obj(pod['securityContext']);
@@ -255,12 +309,22 @@ describe('deploy/kubernetes', () => {
       'prometheus.io/scrape': 'true',
       'prometheus.io/port': String(portOf('http')),
       'prometheus.io/path': '/metrics',
+      'prometheus.io/scheme': 'https',
     });
     const claims = spec['volumeClaimTemplates'] as Obj[];
     expect(claims.map((c) => obj(c['metadata'])['name'])).toEqual(['data']);
     expect(obj(obj(claims[0]?.['spec'])['resources'])).toEqual({ requests: { storage: '20Gi' } });
     const mounts = container['volumeMounts'] as Obj[];
     expect(mounts).toContainEqual({ name: 'data', mountPath: env['RAFTQ_DATA_DIR'] });
+    // The TLS and auth Secrets, read-only; the tokens (hashes) from the auth Secret.
+    expect(mounts).toContainEqual({ name: 'tls', mountPath: env['TLS_DIR'], readOnly: true });
+    expect(mounts).toContainEqual({ name: 'auth', mountPath: '/etc/raftq/auth', readOnly: true });
+    const vols = Object.fromEntries(
+      (pod['volumes'] as Obj[]).map((v) => [v['name'], (v['secret'] as Obj | undefined)?.['secretName']]),
+    );
+    expect(vols).toMatchObject({ tls: 'raftq-tls', auth: 'raftq-auth' });
+    const tokens = (container['env'] as Obj[]).find((e) => e['name'] === 'RAFTQ_TOKENS');
+    expect(obj(obj(tokens?.['valueFrom'])['secretKeyRef'])).toEqual({ name: 'raftq-auth', key: 'tokens.json' });
     expectKnownEnv(env);
   });
 
@@ -298,8 +362,10 @@ describe('deploy/kubernetes', () => {
       expect(r.status, r.stderr).toBe(0);
       expect(r.join, 'an initial member bootstraps, it joins nothing').toBeNull();
       expect(r.args[0]).toBe('start');
-      const config = resolveConfig(flagsToSettings(r.args.slice(1), known), env);
+      const flags = localize(flagsToSettings(r.args.slice(1), known));
+      const config = resolveConfig(flags, localize({ ...env, RAFTQ_TOKENS: TOKENS_JSON }));
       expect(config.id).toBe(id);
+      expectSecured(config);
       expect(config.advertise).toBe(`${id}.raftq.queues.svc:${portOf('client')}`);
       expect([...config.peers.keys()]).toEqual(ids);
       for (const [peer, hp] of config.peers) expect(formatHostPort(hp)).toBe(`${peer}.raftq.queues.svc:7101`);
@@ -376,8 +442,11 @@ describe('deploy/systemd', () => {
 
   it('n1.example.json loads with config.ts and keeps its data in the unit state directory', () => {
     const file = readConfigFile(join(DEPLOY, 'systemd/n1.example.json'));
-    const config = resolveConfig({}, {}, file);
+    const config = resolveConfig({}, {}, localize(file));
     expect(config.id).toBe('n1');
+    expectSecured(config);
+    // SIGHUP reloads the TLS files and the cluster secret.
+    expect(one('ExecReload')).toBe('/bin/kill -HUP $MAINPID');
     expect(config.dataDir).toBe(`/var/lib/${(one('StateDirectory') ?? '').replace('%i', config.id)}`);
     expect(config.peers.size).toBe(3);
     expect(config.advertise).toBe(formatHostPort(config.listen));
@@ -396,14 +465,31 @@ describe('deploy/systemd', () => {
   });
 });
 
-describe('every deploy file says the ports stay private unless TLS and tokens are on', () => {
-  for (const f of [
-    'docker/Dockerfile',
-    'docker/compose.3.yml',
-    'docker/compose.5.yml',
-    'kubernetes/raftq.yaml',
-    'systemd/raftq@.service',
-  ]) {
-    it(f, () => expect(read(f)).toMatch(/^#.*without TLS and authentication.*docs\/security\.md/m));
+describe('every deploy file says security is on, and how (docs/security.md)', () => {
+  for (const f of ['docker/compose.3.yml', 'docker/compose.5.yml', 'kubernetes/raftq.yaml', 'systemd/raftq@.service']) {
+    it(f, () => {
+      const text = read(f);
+      expect(text).toMatch(/^# Security: ON.*docs\/security\.md/m);
+      // It says how to make the certificates and tokens, with commands the CLI has.
+      expect(text).toMatch(/raftq certs dev /);
+      expect(text).toMatch(/raftq tokens hash --id /);
+      expect(text).toMatch(/raftq tokens add\|revoke/);
+    });
   }
+  it('docker/Dockerfile names the TLS and auth settings config.ts reads', () => {
+    const text = read('docker/Dockerfile');
+    expect(text).toMatch(/^# Security:/m);
+    for (const v of ['RAFTQ_TLS_CERT_FILE', 'RAFTQ_CLUSTER_SECRET_FILE', 'RAFTQ_TOKENS']) {
+      expect(text).toContain(v);
+      expect(KNOWN_ENV).toContain(v);
+    }
+  });
+  it('the TLS and auth flags the deploy files rely on are flags of raftq start', async () => {
+    const known = await startFlags();
+    for (const f of ['--tls-cert-file', '--tls-key-file', '--tls-ca-file', '--cluster-secret-file'])
+      expect(known).toContain(f);
+    expect(known).toContain('--limit-connections-per-address');
+    // Tokens come from the config file or RAFTQ_TOKENS (a JSON array of hashes), never a flag value.
+    expect(KNOWN_ENV).toContain('RAFTQ_TOKENS');
+  });
 });

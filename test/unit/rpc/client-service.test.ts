@@ -100,9 +100,19 @@ describe('client service: commands and reads', () => {
     const [t] = lease['tasks'] as Obj[];
     expect(t?.['token']).toMatch(/^[1-9][0-9]*$/);
     expect(Buffer.from(t?.['payload'] as Buffer).toString()).toBe('p');
-    const ext = await call('Extend', { header: h(3), id: t?.['id'], token: t?.['token'], progress: 50 });
+    const ext = await call('Extend', {
+      header: h(3),
+      id: t?.['id'],
+      token: t?.['token'],
+      secret: t?.['secret'],
+      progress: 50,
+    });
     expect(ext['deadlineMono']).toBeGreaterThan(0);
-    const ack = { header: h(4), items: [{ id: t?.['id'], token: t?.['token'], result: payload('done') }] };
+    // The grant's holder secret goes back with its endings (docs/security.md).
+    const ack = {
+      header: h(4),
+      items: [{ id: t?.['id'], token: t?.['token'], secret: t?.['secret'], result: payload('done') }],
+    };
     const a1 = await call('Ack', ack);
     expect(a1['results']).toEqual([{ id: t?.['id'], ok: true, error: null }]);
     const a2 = await call('Ack', { ...ack, header: h(5) });
@@ -264,7 +274,7 @@ describe('client service: WaitFor and Events', () => {
     const waiting = call('WaitFor', { id, timeoutMs: 5_000 });
     await waitFor(() => server.metrics().waiters === 1, 'waiter registered');
     const [t] = (await call('Lease', { queue: 'svc-w', workerId: 'w', max: 1 }))['tasks'] as Obj[];
-    await call('Ack', { items: [{ id, token: t?.['token'], result: payload('r') }] });
+    await call('Ack', { items: [{ id, token: t?.['token'], secret: t?.['secret'], result: payload('r') }] });
     const done = (await waiting)['task'] as Obj;
     expect(done['state']).toBe('completed');
 

@@ -143,7 +143,7 @@ describe('client service - Submit', () => {
     await call('Enqueue', { queue: 'sub-e', tasks: [{ payload: payload('work') }] });
     const [t] = (await call('Lease', { queue: 'sub-e', workerId: 'w', max: 1 }))['tasks'] as Obj[];
     const results = await submit([
-      { ack: { items: [{ id: t?.['id'], token: t?.['token'], result: payload('r') }] } },
+      { ack: { items: [{ id: t?.['id'], token: t?.['token'], secret: t?.['secret'], result: payload('r') }] } },
       enqueue('sub-e', { payload: payload('next') }),
       { ack: { items: [{ id: t?.['id'], token: '1' }] } },
     ]);
