@@ -452,6 +452,13 @@ export class Client {
       const message = `no server answered (tried ${[...tried].join(', ')}); last error: ${last.message}`;
       return { ...last, message };
     }
+    // The deadline ran out during an attempt (often one still connecting): name the servers too.
+    if (last.code === 'DEADLINE_EXCEEDED' && tried.size > 0) {
+      return {
+        ...last,
+        message: `no answer within the deadline (tried ${[...tried].join(', ')}); last error: ${last.message}`,
+      };
+    }
     return last;
   }
 
