@@ -46,7 +46,7 @@ const KNOWN_ENV = new Set(Object.values(SETTINGS).map((s) => s.env));
 const SECRETS = mkdtempSync(join(tmpdir(), 'raftq-deploy-secrets-'));
 let TOKENS_JSON = '';
 beforeAll(async () => {
-  const nodes = ['n1', 'n2', 'n3', 'n4', 'n5', 'raftq-0', 'raftq-1', 'raftq-2'];
+  const nodes = ['n1', 'n2', 'n3', 'n4', 'n5', 'raftq-0', 'raftq-1', 'raftq-2', 'raftq-3', 'raftq-4', 'raftq-7'];
   await makeDevCerts(SECRETS, { nodes, clients: ['client'], days: 2 });
   writeFileSync(join(SECRETS, 'cluster-secret'), `${'ab'.repeat(32)}\n`, { mode: 0o600 });
   TOKENS_JSON = JSON.stringify([{ id: 'ops', hash: await hashToken(newToken('ops')), roles: ['admin:*'] }]);
@@ -389,7 +389,9 @@ describe('deploy/kubernetes', () => {
       // publishes before they are ready; the joiner asks them in turn until the leader answers.
       const below = Array.from({ length: ordinal }, (_, i) => `raftq-${i}.raftq.queues.svc:${String(adminPort)}`);
       expect(r.join?.split(',')).toEqual(below);
-      const config = resolveConfig(flagsToSettings(r.args.slice(1), known), { ...env, RAFTQ_JOIN: r.join ?? '' });
+      const flags = localize(flagsToSettings(r.args.slice(1), known));
+      const config = resolveConfig(flags, localize({ ...env, RAFTQ_TOKENS: TOKENS_JSON, RAFTQ_JOIN: r.join ?? '' }));
+      expectSecured(config);
       expect(config.id).toBe(id);
       expect(config.join).toEqual(below);
       expect(config.joinAs).toBe('voter');
