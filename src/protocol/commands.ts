@@ -4,6 +4,7 @@
 
 import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
+import type { SharedLimitCommand, SharedLimitQuery } from './shared-limits.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -69,6 +70,8 @@ export interface QueueSettings {
   maxWaiting?: number | null;
   /** At maxWaiting (queue or key): refuse the enqueue (default) or dead-letter the oldest waiting task. */
   overflow?: 'refuse' | 'dropOldest';
+  /** The shared limit this queue's tasks also count against (shared-limits.ts); absent or null: none. */
+  sharedLimit?: string | null;
 }
 
 /** A token bucket: `limit` cost units per `intervalMs` of mono time, holding at most `burst` (default `limit`). */
@@ -233,6 +236,7 @@ export type Command =
       max?: number;
     }
   | ScheduleCommand
+  | SharedLimitCommand
   // Workflows and fan-out (docs/workflows.md).
   | { type: 'flow'; root: FlowNodeSpec }
   | { type: 'cancelFlow'; id: string }
@@ -417,7 +421,8 @@ export type ReadQuery =
   | { type: 'queues' }
   | { type: 'session'; session: string }
   | { type: 'keys'; queue: string; cursor?: string; limit?: number }
-  | ScheduleQuery;
+  | ScheduleQuery
+  | SharedLimitQuery;
 
 export interface AsOf {
   index: number;

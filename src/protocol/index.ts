@@ -10,3 +10,4 @@ export * from './wire.js';
 export * from './wire-reads.js';
 export * from './wire-values.js';
 export * from './schedules.js';
+export * from './shared-limits.js';

@@ -18,6 +18,7 @@ import type { ProtoMethod } from './proto.js';
 import { validateCommand } from './validate.js';
 import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
 import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
+import { SHARED_LIMIT_COMMAND_WIRE, type SharedLimitAnswers } from './wire-limits-shared.js';
 import {
   NULLABLE_SETTINGS,
   asArray,
@@ -49,7 +50,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers extends ScheduleAnswers, FlowAnswers {
+interface Answers extends ScheduleAnswers, FlowAnswers, SharedLimitAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -141,6 +142,7 @@ const SETTINGS_FIELDS = [
   'idempotencyWindowMs',
   'concurrency',
   'paused',
+  'sharedLimit',
 ] as const;
 const BACKOFF_FIELDS = ['type', 'delayMs', 'maxDelayMs', 'jitterPct'] as const;
 
@@ -419,6 +421,7 @@ export const COMMAND_WIRE = {
   },
   ...SCHEDULE_COMMAND_WIRE,
   ...flowWire({ fieldsOf, taskSpecFromWire }),
+  ...SHARED_LIMIT_COMMAND_WIRE,
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

@@ -13,7 +13,7 @@
 
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
 import { decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
-import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
+import { assert, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
@@ -33,6 +33,7 @@ import type { MachineCounters, MachineLimits } from './state.js';
 import { DEFAULT_MACHINE_LIMITS, MachineState, err, ok } from './state.js';
 import { nextDue, runDue, sweep } from './time.js';
 import * as sched from './schedules.js';
+import { sharedLimitCommand } from './shared-limits-commands.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
@@ -300,7 +301,8 @@ export class QueueStateMachine {
       case 'publish':
         return publish(st, cmd);
       default:
-        return assertNever(cmd, 'validated command of unknown type');
+        // The rest of the set: shared limits (their module ends the exhaustive check).
+        return sharedLimitCommand(st, cmd);
     }
   }
 }

@@ -4,6 +4,12 @@
 // stored verbatim, stale entries included, so a restored replica spends its per-entry budgets
 // exactly as the original would.
 
+import {
+  hashSharedLimits,
+  restoreSharedLimits,
+  sharedLimitRows,
+  type SharedLimitRow,
+} from './shared-limits-commands.js';
 import type { QueueSettings } from '../protocol/index.js';
 import { decodeMultiple, encode } from '../protocol/index.js';
 import type { Timer } from './heap.js';
@@ -132,6 +138,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   ]);
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
+  if (m.shared.size > 0) yield encode(['sharedLimits', sharedLimitRows(m)]);
   if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
   if (m.schedules.map.size > 0)
     yield* chunked(m.schedules.map.values(), CHUNK_ITEMS_MAX, (b) => ['schedules', b.map(scheduleRow)]);
@@ -232,6 +239,7 @@ function reset(m: MachineState): void {
   m.keyCount = 0;
   m.jobs = [];
   m.schedules.clear();
+  m.shared.clear();
   m.topics.clear();
   m.depWork = [];
   m.dirtyQueues = [];
@@ -369,6 +377,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
         totals.forEach((n, i) => (q.totals[i] = n));
         m.queues.set(name, q);
       }
+    } else if (tag === 'sharedLimits') {
+      restoreSharedLimits(m, plain(a) as SharedLimitRow[]);
     } else if (tag === 'keys') {
       const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
@@ -396,6 +406,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   for (const [qn, rows] of limiters) restoreLimiters(m, qn, rows);
   rebuild(m, tasks);
   placeLimiters(m, WITH_LIMITERS.includes(format));
+  hashSharedLimits(m);
   restoreJobs(m, jobs);
   restoreSchedules(m, schedules);
   const legacy = !WITH_LIMITERS.includes(format);
