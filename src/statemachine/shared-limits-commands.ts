@@ -79,9 +79,9 @@ export function checkSharedRef(st: MachineState, patch: SettingsPatch): Answer |
 }
 
 /**
- * After `q`'s settings changed from referencing `before`: its leased units leave the old limit (the
- * same keys in the old limit's other queues may now fit) and join the new one. The caller
- * re-places q's own keys (resettle).
+ * After `q`'s settings changed from referencing `before`: its leased units leave the old limit and
+ * join the new one, and the same keys in either limit's other queues are re-placed (they may fit
+ * now, or no longer). The caller re-places q's own keys (resettle).
  */
 export function rebind(st: MachineState, q: Queue, before: string | null | undefined): void {
   const after = q.settings.sharedLimit ?? null;
@@ -96,6 +96,7 @@ export function rebind(st: MachineState, q: Queue, before: string | null | undef
   if (next !== undefined) {
     moveUsage(st, next, q, 1);
     next.queues = [...next.queues, q.name].sort();
+    for (const name of q.lkeys.keys()) for (const p of peers(st, next, q, name)) settleKey(st, p);
   }
 }
 
