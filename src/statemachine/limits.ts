@@ -85,6 +85,11 @@ export function touchKey(st: MachineState, k: LimitKey, f: () => void): void {
 }
 
 export function addLimiter(st: MachineState, k: LimitKey): void {
+  rehash(st, k);
+}
+
+/** The limiter's hash into the limits digest lane (its old hash already taken out, or none). */
+function rehash(st: MachineState, k: LimitKey): void {
   const h = hashLimiter(st, k);
   k.a = h.a;
   k.b = h.b;
@@ -93,15 +98,20 @@ export function addLimiter(st: MachineState, k: LimitKey): void {
 
 /** The task's limit key, created on first use. */
 export function keyOf(st: MachineState, t: Task): LimitKey {
-  const name = t.x?.limitKey;
+  const x = t.x;
+  if (x === undefined || x.limitKey === undefined) return t.q.k0;
+  // Several calls per change of state: the key is cached on the task while it lives.
+  const cached = x.lk;
+  if (cached !== undefined && !cached.gone) return cached;
+  const name = x.limitKey;
   const q = t.q;
-  if (name === undefined) return q.k0;
   let k = q.lkeys.get(name);
   if (k === undefined) {
     k = new LimitKey(q, name);
     q.lkeys.set(name, k);
     addLimiter(st, k);
   }
+  x.lk = k;
   return k;
 }
 
@@ -165,6 +175,7 @@ function retire(st: MachineState, k: LimitKey): void {
   if (until <= st.mono) {
     st.lsum.subPair(k.a, k.b);
     k.q.lkeys.delete(k.name as string);
+    k.gone = true;
     const sl = shared.limitOf(st, k.q);
     if (sl !== undefined) shared.retireShared(st, sl, k.name as string);
   } else st.limitTimers.push({ at: bucket(st, until), key: `${k.q.name}\u0000${k.name as string}` });
@@ -278,15 +289,16 @@ export function charge(st: MachineState, t: Task): void {
   const q = t.q;
   const c = costOf(t);
   const l = limitsFor(q.settings, k.name as string);
-  touchKey(st, q.lim, () => {
-    q.lim.vtime = k.vtime;
-    if (q.settings.rate) take(q.lim, q.settings.rate, c, st.mono);
-  });
-  touchKey(st, k, () => {
-    k.vtime += Math.floor((c * VT_SCALE) / l.weight);
-    if (k.where === W_SCHED) q.sched.update(k);
-    if (l.rate !== null) take(k, l.rate, c, st.mono);
-  });
+  // touchKey's bracket written out (once per grant: no closures on the hot path).
+  st.lsum.subPair(q.lim.a, q.lim.b);
+  q.lim.vtime = k.vtime;
+  if (q.settings.rate) take(q.lim, q.settings.rate, c, st.mono);
+  rehash(st, q.lim);
+  st.lsum.subPair(k.a, k.b);
+  k.vtime += Math.floor((c * VT_SCALE) / l.weight);
+  if (k.where === W_SCHED) q.sched.update(k);
+  if (l.rate !== null) take(k, l.rate, c, st.mono);
+  rehash(st, k);
   const sl = q.settings.sharedLimit == null ? undefined : shared.limitOf(st, q);
   if (sl !== undefined && shared.chargeShared(st, sl, k.name as string, c))
     for (const p of shared.peers(st, sl, q, k.name as string)) settleKey(st, p);
@@ -323,6 +335,7 @@ export function dropLimiters(st: MachineState, q: Queue): void {
     if (k.where === W_WAKE) st.wake.remove(k);
     else if (k.where === W_SCHED) q.sched.remove(k);
     st.lsum.subPair(k.a, k.b);
+    k.gone = true;
   }
   q.lkeys.clear();
   const sl = shared.limitOf(st, q);
