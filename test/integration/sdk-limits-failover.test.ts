@@ -16,6 +16,10 @@
 // the allowance for the varying delay between a grant being applied and its handler starting (the
 // records can bunch grants together by at most that). The same check run on the queue without a
 // rate (same parameters) must fail, so the check can tell an enforced rate from none.
+//
+// Shared limit: two more queues reference one shared limit (3 cost units at once in all, one per
+// key across both queues); from their records together, never more than 3 at once (and 3 reached)
+// and never two runs of one key at once, whichever queue they came from.
 import { describe, expect, it } from 'vitest';
 import type { Client } from '../../src/client/index.js';
 import { waitFor, waitForLeader } from './helpers.js';
@@ -73,6 +77,12 @@ const RATE_KEYS = [
 /** Grant-to-handler-start delay the rate check allows (see the module comment). */
 const START_JITTER_MS = 500;
 const RATE_WINDOWS_MS = [250, 1000, 3000, 10_000] as const;
+/** Shared limit: two queues, four keys in each, 3 units at once in all and 1 per key across both. */
+const SHARED = 'limits-shared';
+const SHARED_QUEUES = ['limits-shared-a', 'limits-shared-b'] as const;
+const SHARED_CONCURRENCY = 3;
+const SHARED_KEYS = ['s1', 's2', 's3', 's4'] as const;
+const SHARED_TASKS = 40;
 type KeySpec = (typeof FAIR_KEYS)[number] | (typeof PER_KEY_KEYS)[number] | (typeof RATE_KEYS)[number];
 
 interface Rate {
@@ -161,7 +171,23 @@ describe('limits and fairness across a leader kill', () => {
     const perKey: Run[] = [];
     const rated: Run[] = [];
     // More slots than the limits allow: the limits, not the workers, bound what runs.
-    const workers = [...work(FAIR, fair, 8), ...work(PER_KEY, perKey, 16), ...work(RATE, rated, 8)];
+    await producer.sharedLimits.set(SHARED, { concurrency: SHARED_CONCURRENCY, keyLimits: { concurrency: 1 } });
+    for (const queue of SHARED_QUEUES) {
+      const q = producer.queue<{ n: number }>(queue);
+      await q.create({ sharedLimit: SHARED });
+      for (let n = 0; n < SHARED_TASKS; n += 10)
+        await q.enqueueMany(
+          Array.from({ length: 10 }, (_, i) => SHARED_KEYS.map((key) => ({ payload: { n: n + i }, key }))).flat(),
+        );
+    }
+    const sharedTotal = SHARED_QUEUES.length * SHARED_KEYS.length * SHARED_TASKS;
+    const sharedRuns: Run[] = [];
+    const workers = [
+      ...work(FAIR, fair, 8),
+      ...work(PER_KEY, perKey, 16),
+      ...work(RATE, rated, 8),
+      ...SHARED_QUEUES.flatMap((queue) => work(queue, sharedRuns, 8)),
+    ];
     await waitFor(
       async () => (fair.length >= fairTotal / 3 && perKey.length >= perKeyTotal / 3 ? true : undefined),
       60_000,
@@ -172,11 +198,13 @@ describe('limits and fairness across a leader kill', () => {
     expect(second).not.toBe(first);
     // The rated queue was still running when the leader died (the check spans the failover).
     expect(rated.length, 'rated runs before the kill').toBeLessThan(rateTotal);
+    expect(sharedRuns.length, 'shared-limit runs before the kill').toBeLessThan(sharedTotal);
     const ratedAtKill = performance.now();
     for (const [queue, total] of [
       [FAIR, fairTotal],
       [PER_KEY, perKeyTotal],
       [RATE, rateTotal],
+      ...SHARED_QUEUES.map((queue) => [queue, sharedTotal / SHARED_QUEUES.length] as const),
     ] as const) {
       const q = producer.queue(queue);
       await waitFor(async () => ((await q.stats()).counts.completed === total ? true : undefined), 90_000, queue);
@@ -224,6 +252,11 @@ describe('limits and fairness across a leader kill', () => {
     // The buckets bind: over the whole run the rated queue started at least a quarter of its rate (a failover included).
     const ratedSpan = Math.max(...rated.map((r) => r.start)) - Math.min(...rated.map((r) => r.start));
     expect(rateTotal / (ratedSpan / 1000), 'units per second of the rated queue').toBeGreaterThan(RATE_QUEUE.limit / 4);
+    // Shared limit: both queues' runs together within it, per key across the two queues at most 1.
+    expect(sharedRuns.length).toBeGreaterThanOrEqual(sharedTotal);
+    expect(peak(sharedRuns), 'peak cost units under the shared limit').toBe(SHARED_CONCURRENCY);
+    for (const key of SHARED_KEYS) expect(peak(sharedRuns.filter((r) => r.key === key)), `shared key ${key}`).toBe(1);
+    expect((await producer.sharedLimits.list())[0]).toMatchObject({ name: SHARED, leased: 0, inUse: 0 });
     // Nothing is left leased on the new leader.
     for (const queue of [FAIR, PER_KEY, RATE]) {
       for (const k of (await producer.queue(queue).keys()).items) expect(k.inUse, `${queue} ${k.key}`).toBe(0);
