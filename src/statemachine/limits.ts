@@ -331,6 +331,11 @@ export function resettle(st: MachineState, q: Queue): void {
 
 /** The queue goes: its limiters leave the digest and the wake heap. */
 export function dropLimiters(st: MachineState, q: Queue): void {
+  const sl = shared.limitOf(st, q);
+  if (sl !== undefined) {
+    shared.moveUsage(st, sl, q, -1);
+    sl.queues = sl.queues.filter((n) => n !== q.name);
+  }
   for (const k of [q.lim, ...q.lkeys.values()]) {
     if (k.where === W_WAKE) st.wake.remove(k);
     else if (k.where === W_SCHED) q.sched.remove(k);
@@ -338,6 +343,4 @@ export function dropLimiters(st: MachineState, q: Queue): void {
     k.gone = true;
   }
   q.lkeys.clear();
-  const sl = shared.limitOf(st, q);
-  if (sl !== undefined) sl.queues = sl.queues.filter((n) => n !== q.name);
 }

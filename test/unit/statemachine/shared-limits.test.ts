@@ -151,6 +151,18 @@ describe('statemachine - shared limits', () => {
     expect(d.value<Leased>(lease('b')).tasks).toHaveLength(0);
   });
 
+  it('a deleted queue leaves its limit (which may then be deleted)', () => {
+    const d = new Driver();
+    d.value(setLimit('api', { concurrency: 2 }));
+    d.value(create('a', { sharedLimit: 'api' }));
+    d.value(enq('a', [{ key: 'k' }, {}]));
+    d.value<Leased>(lease('a'));
+    d.value({ type: 'deleteQueue', queue: 'a', force: true } as never);
+    for (let i = 0; i < 5 && limits(d)[0]?.queues.length !== 0; i++) d.value({ type: 'advanceTime' } as never, 1000);
+    expect(limits(d)[0]).toMatchObject({ queues: [], leased: 0, inUse: 0 });
+    d.value({ type: 'deleteSharedLimit', name: 'api' } as never);
+  });
+
   it('changing the limit re-places the keys of its queues at once', () => {
     const d = new Driver();
     d.value(setLimit('api', { keyLimits: { concurrency: 1 } }));
