@@ -81,3 +81,5 @@ export {
   type ScheduleOptions,
 } from './client/schedules.js';
 export type { CatchUp } from './protocol/schedules.js';
+export { SharedLimits } from './client/shared-limits.js';
+export type { SharedKeyLimits, SharedLimitSpec, SharedLimitView } from './protocol/shared-limits.js';

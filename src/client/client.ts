@@ -28,6 +28,7 @@ import { isLimitRefusal, renewSeq } from './limits.js';
 import { checkClientOptions, checkHandler } from './options.js';
 import { Queue } from './queue.js';
 import { Schedules } from './schedules.js';
+import { SharedLimits } from './shared-limits.js';
 import { ServerBook } from './servers.js';
 import { Session } from './session.js';
 import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
@@ -145,6 +146,11 @@ export class Client {
   /** Recurring tasks (docs/schedules.md); creating the handle sends nothing. */
   get schedules(): Schedules {
     return new Schedules(this);
+  }
+
+  /** Limits several queues share (docs/sdk.md "Shared limits"); creating the handle sends nothing. */
+  get sharedLimits(): SharedLimits {
+    return new SharedLimits(this);
   }
 
   /** Starts a worker on `queue`; see WorkerOptions. */

@@ -8,7 +8,7 @@ type CheckKeys = (o: Obj, known: readonly string[], path: string, what: string) 
 
 export const LIMIT_ENQUEUE_OPTION_KEYS = ['key', 'cost', 'dedup', 'id', 'backoff'] as const;
 export const TASK_BACKOFF_KEYS = ['type', 'delayMs', 'maxDelayMs', 'jitterPct'] as const;
-export const LIMIT_SETTING_KEYS = ['rate', 'keyLimits', 'keys', 'maxWaiting', 'overflow'] as const;
+export const LIMIT_SETTING_KEYS = ['rate', 'keyLimits', 'keys', 'maxWaiting', 'overflow', 'sharedLimit'] as const;
 export const RATE_KEYS = ['limit', 'intervalMs', 'burst'] as const;
 export const KEY_LIMIT_KEYS = ['concurrency', 'rate', 'weight', 'maxWaiting'] as const;
 export const DEDUP_KEYS = ['key', 'mode', 'windowMs'] as const;

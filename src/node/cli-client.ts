@@ -12,6 +12,7 @@ import { schedulesCommand } from './cli-schedules.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
 import { topCommand } from './cli-top.js';
 import { keysCommand } from './cli-keys.js';
+import { limitsCommand } from './cli-limits.js';
 import { workflowCommands } from './cli-flows.js';
 
 export { ClientUsageError, cliOutput } from './cli-common.js';
@@ -35,6 +36,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
     keysCommand(setCode),
     schedulesCommand(setCode),
     ...workflowCommands(setCode),
+    limitsCommand(setCode),
   ];
   const override = (c: Command): void => {
     c.exitOverride();

@@ -7,6 +7,7 @@ import type { ErrorDetail } from './errors.js';
 import type { ScheduleCommand, ScheduleQuery } from './schedules.js';
 import type { StoryStep } from './story.js';
 import type { TokenCommand } from './tokens.js';
+import type { SharedLimitCommand, SharedLimitQuery } from './shared-limits.js';
 
 export const ENVELOPE_VERSION = 1;
 
@@ -72,6 +73,8 @@ export interface QueueSettings {
   maxWaiting?: number | null;
   /** At maxWaiting (queue or key): refuse the enqueue (default) or dead-letter the oldest waiting task. */
   overflow?: 'refuse' | 'dropOldest';
+  /** The shared limit this queue's tasks also count against (shared-limits.ts); absent or null: none. */
+  sharedLimit?: string | null;
 }
 
 /** A token bucket: `limit` cost units per `intervalMs` of mono time, holding at most `burst` (default `limit`). */
@@ -250,6 +253,7 @@ export type Command =
       max?: number;
     }
   | ScheduleCommand
+  | SharedLimitCommand
   // Workflows and fan-out (docs/workflows.md).
   | { type: 'flow'; root: FlowNodeSpec }
   | { type: 'cancelFlow'; id: string }
@@ -440,7 +444,8 @@ export type ReadQuery =
   | { type: 'queues' }
   | { type: 'session'; session: string }
   | { type: 'keys'; queue: string; cursor?: string; limit?: number }
-  | ScheduleQuery;
+  | ScheduleQuery
+  | SharedLimitQuery;
 
 export interface AsOf {
   index: number;

@@ -12,3 +12,4 @@ export * from './wire-values.js';
 export * from './schedules.js';
 export * from './story.js';
 export * from './ids.js';
+export * from './shared-limits.js';

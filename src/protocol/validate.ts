@@ -16,6 +16,7 @@ import type { ErrorDetail } from './errors.js';
 import type { Limits } from './limits.js';
 import { parseId } from './codec.js';
 import { scheduleValidators } from './schedules.js';
+import { sharedLimitValidators } from './shared-limits.js';
 import { checkScheduleProposal } from './schedule-cron.js';
 import type { FlowCommandType } from './validate-flows.js';
 import { flowValidators } from './validate-flows.js';
@@ -294,6 +295,8 @@ function settings(v: unknown, path: string, limits: Limits): SettingsPatch {
   if (own(v, 'keyLimits') !== undefined) out.keyLimits = keyLimits(own(v, 'keyLimits'), `${path}.keyLimits`);
   if (own(v, 'keys') !== undefined) out.keys = keyOverrides(own(v, 'keys'), `${path}.keys`, limits);
   set('maxWaiting', nullableInt(v, 'maxWaiting', `${path}.maxWaiting`, 1, limits.tasksMax));
+  if (own(v, 'sharedLimit') === null) out.sharedLimit = null;
+  else if (own(v, 'sharedLimit') !== undefined) out.sharedLimit = name(v, 'sharedLimit', `${path}.sharedLimit`, limits);
   const overflow = own(v, 'overflow');
   if (overflow !== undefined && overflow !== 'refuse' && overflow !== 'dropOldest') {
     fail(`${path}.overflow`, "must be 'refuse' or 'dropOldest'");
@@ -448,6 +451,7 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
     headersMax: (l) => l.headersMax,
   }),
   ...tokenValidators({ fail, own }),
+  ...sharedLimitValidators<Limits>({ fail, own, isObj, name, rate, nullableInt, costMax: COST_MAX }),
 };
 
 // Workflows and fan-out (validate-flows.ts), given this file's field checks (one-way imports).

@@ -114,6 +114,7 @@ export function limitSettingsFromWire(s: Message, out: Message): Decoded<Message
 
 /** SDK: the limit settings of a QueueSettings reply into `out` (only those present). */
 export function limitSettingsFromReply(o: Message, out: QueueSettings): void {
+  if (typeof o['sharedLimit'] === 'string' && o['sharedLimit'] !== '') out.sharedLimit = o['sharedLimit'];
   if (present(o['rate'])) out.rate = rateFromWire(o['rate']);
   if (present(o['keyLimits'])) {
     const d = keyLimitsFromWire(o['keyLimits'], 'keyLimits');

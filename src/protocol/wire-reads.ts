@@ -16,16 +16,28 @@ import {
 import type { Decoded } from './wire.js';
 import { LIST_KEYS_WIRE, statsToWire } from './wire-limits.js';
 import { SCHEDULE_READ_WIRE, type ScheduleReadMethod, type ScheduleReadReplies } from './wire-schedules.js';
+import {
+  SHARED_LIMIT_READ_WIRE,
+  type SharedLimitReadMethod,
+  type SharedLimitReadReplies,
+} from './wire-limits-shared.js';
 
 export type ReadMethod =
-  'GetTask' | 'ListTasks' | 'ListDeadLetters' | 'QueueStats' | 'ListQueues' | 'ListKeys' | ScheduleReadMethod;
+  | 'GetTask'
+  | 'ListTasks'
+  | 'ListDeadLetters'
+  | 'QueueStats'
+  | 'ListQueues'
+  | 'ListKeys'
+  | ScheduleReadMethod
+  | SharedLimitReadMethod;
 
 export interface TaskPage {
   items: TaskView[];
   nextCursor: string | null;
 }
 
-interface ReadReplies extends ScheduleReadReplies {
+interface ReadReplies extends ScheduleReadReplies, SharedLimitReadReplies {
   GetTask: { task: TaskView };
   ListTasks: TaskPage;
   ListDeadLetters: TaskPage;
@@ -194,6 +206,7 @@ export const READ_WIRE: { readonly [M in ReadMethod]: ReadWire<M> } = {
   },
   ListKeys: LIST_KEYS_WIRE,
   ...SCHEDULE_READ_WIRE,
+  ...SHARED_LIMIT_READ_WIRE,
 };
 
 export const READ_METHODS = Object.keys(READ_WIRE) as ReadMethod[];

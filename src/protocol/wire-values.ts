@@ -29,6 +29,7 @@ export const NULLABLE_SETTINGS = [
   'concurrency',
   'rate',
   'maxWaiting',
+  'sharedLimit',
 ] as const;
 
 export function settingsPatchToWire(settings: QueueSettingsPatch): Message {

@@ -19,6 +19,7 @@ import { validateCommand } from './validate.js';
 import type { TokenCommandType } from './tokens.js';
 import { dedupFlagsFromWire, limitSettingsFromWire, limitSpecFromWire } from './wire-limits.js';
 import { SCHEDULE_COMMAND_WIRE, type ScheduleAnswers } from './wire-schedules.js';
+import { SHARED_LIMIT_COMMAND_WIRE, type SharedLimitAnswers } from './wire-limits-shared.js';
 import {
   NULLABLE_SETTINGS,
   asArray,
@@ -54,7 +55,7 @@ export interface Done {
 /** One ack item's outcome: acks of a batch succeed or fail one by one. */
 export type AckResult = { id: string; ok: true } | { id: string; ok: false; error: ErrorDetail };
 
-interface Answers extends ScheduleAnswers, FlowAnswers {
+interface Answers extends ScheduleAnswers, FlowAnswers, SharedLimitAnswers {
   openSession: { session: string; timeoutMs: number };
   keepAlive: object;
   closeSession: object;
@@ -146,6 +147,7 @@ const SETTINGS_FIELDS = [
   'idempotencyWindowMs',
   'concurrency',
   'paused',
+  'sharedLimit',
 ] as const;
 const BACKOFF_FIELDS = ['type', 'delayMs', 'maxDelayMs', 'jitterPct'] as const;
 
@@ -424,6 +426,7 @@ export const COMMAND_WIRE = {
   },
   ...SCHEDULE_COMMAND_WIRE,
   ...flowWire({ fieldsOf, taskSpecFromWire }),
+  ...SHARED_LIMIT_COMMAND_WIRE,
 } as const satisfies Table;
 
 /** The unary methods of the client commands. */

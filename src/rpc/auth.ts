@@ -83,6 +83,10 @@ export const METHOD_NEEDS: Readonly<Record<string, Need>> = {
   BindTopic: need('admin'),
   UnbindTopic: need('admin'),
   Publish: need('producer'),
+  // Shared limits name no queue: only the role is checked.
+  SetSharedLimit: need('admin'),
+  DeleteSharedLimit: need('admin'),
+  ListSharedLimits: need('reader', 'admin'),
 };
 
 export const SCRYPT = { N: 16384, r: 8, p: 1, keyBytes: 32, saltBytes: 16 } as const;

@@ -18,6 +18,10 @@ import type { Queue, Task } from './records.js';
 import { LimitKey, S_LEASED, W_NONE, W_SCHED, W_WAKE, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
 import { bucket } from './state.js';
+import { available, capOf, fits, refillAt, take } from './buckets.js';
+import * as shared from './shared-limits.js';
+
+export { available, fits, refillAt } from './buckets.js';
 
 /** Virtual time per cost unit at weight 1: divisible by every weight 1..10, so those shares are exact. */
 export const VT_SCALE = 5040;
@@ -60,11 +64,6 @@ export function costOf(t: Task): number {
   return t.x?.cost ?? 1;
 }
 
-/** Room for `c` more units: within the limit, or nothing in use (an oversized task runs alone). */
-export function fits(inUse: number, c: number, limit: number | null): boolean {
-  return limit === null || inUse === 0 || inUse + c <= limit;
-}
-
 export function hashLimiter(st: MachineState, k: LimitKey): Hasher {
   if (k.pa === 0 && k.pb === 0) {
     st.h.reset().tag(34).str(k.q.name).optStr(k.name);
@@ -86,6 +85,11 @@ export function touchKey(st: MachineState, k: LimitKey, f: () => void): void {
 }
 
 export function addLimiter(st: MachineState, k: LimitKey): void {
+  rehash(st, k);
+}
+
+/** The limiter's hash into the limits digest lane (its old hash already taken out, or none). */
+function rehash(st: MachineState, k: LimitKey): void {
   const h = hashLimiter(st, k);
   k.a = h.a;
   k.b = h.b;
@@ -94,52 +98,21 @@ export function addLimiter(st: MachineState, k: LimitKey): void {
 
 /** The task's limit key, created on first use. */
 export function keyOf(st: MachineState, t: Task): LimitKey {
-  const name = t.x?.limitKey;
+  const x = t.x;
+  if (x === undefined || x.limitKey === undefined) return t.q.k0;
+  // Several calls per change of state: the key is cached on the task while it lives.
+  const cached = x.lk;
+  if (cached !== undefined && !cached.gone) return cached;
+  const name = x.limitKey;
   const q = t.q;
-  if (name === undefined) return q.k0;
   let k = q.lkeys.get(name);
   if (k === undefined) {
     k = new LimitKey(q, name);
     q.lkeys.set(name, k);
     addLimiter(st, k);
   }
+  x.lk = k;
   return k;
-}
-
-// ------------------------------------------------------------------ token buckets
-
-function capOf(r: RateLimit): number {
-  return (r.burst ?? r.limit) * r.intervalMs;
-}
-
-/** Bucket content (cost units × intervalMs) at `now`. Pure: the bucket is only written when charged. */
-export function available(k: LimitKey, r: RateLimit, now: number): number {
-  const cap = capOf(r);
-  if (k.tokens < 0) return cap;
-  const elapsed = now - k.tokensAt;
-  // Past the time to fill from empty the bucket is full (and the product below stays exact).
-  if (elapsed >= Math.ceil(cap / r.limit)) return cap;
-  return Math.min(cap, k.tokens + elapsed * r.limit);
-}
-
-/** What one task takes from a bucket: its cost, at most the burst (else it could never run). */
-function need(r: RateLimit, c: number): number {
-  return Math.min(c, r.burst ?? r.limit) * r.intervalMs;
-}
-
-/** 0 if the bucket holds `c` now, else the mono instant it will. */
-export function refillAt(k: LimitKey, r: RateLimit, c: number, now: number): number {
-  const have = available(k, r, now);
-  const n = need(r, c);
-  return have >= n ? 0 : now + Math.ceil((n - have) / r.limit);
-}
-
-/** Take `c` from the bucket (inside touchKey). */
-function take(k: LimitKey, r: RateLimit, c: number, now: number): void {
-  const have = available(k, r, now);
-  assert(have >= need(r, c), 'a lease is charged only with tokens in the bucket');
-  k.tokens = have - need(r, c);
-  k.tokensAt = now;
 }
 
 // ------------------------------------------------------------------ placement of keys
@@ -153,6 +126,12 @@ function target(st: MachineState, k: LimitKey): number {
   if (!fits(k.inUse, c, l.concurrency)) return NONE;
   let at = k.heldUntil > st.mono ? k.heldUntil : 0;
   if (l.rate !== null) at = Math.max(at, refillAt(k, l.rate, c, st.mono));
+  if (k.q.settings.sharedLimit != null) {
+    const sl = shared.limitOf(st, k.q);
+    const s = sl === undefined ? 0 : shared.keyAt(st, sl, k.name as string, c);
+    if (s < 0) return NONE;
+    at = Math.max(at, s);
+  }
   return at > st.mono ? at : SCHED;
 }
 
@@ -196,6 +175,9 @@ function retire(st: MachineState, k: LimitKey): void {
   if (until <= st.mono) {
     st.lsum.subPair(k.a, k.b);
     k.q.lkeys.delete(k.name as string);
+    k.gone = true;
+    const sl = shared.limitOf(st, k.q);
+    if (sl !== undefined) shared.retireShared(st, sl, k.name as string);
   } else st.limitTimers.push({ at: bucket(st, until), key: `${k.q.name}\u0000${k.name as string}` });
 }
 
@@ -208,7 +190,8 @@ function quietAt(st: MachineState, k: LimitKey): number {
     const cap = capOf(r);
     if (have < cap) at = Math.max(at, st.mono + Math.ceil((cap - have) / r.limit));
   }
-  return at;
+  const sl = shared.limitOf(st, k.q);
+  return sl === undefined ? at : Math.max(at, shared.quietAt(st, sl, k.name as string));
 }
 
 /** Lazy removals of empty keys (from sweep); returns the budget left. */
@@ -241,7 +224,18 @@ export function account(st: MachineState, t: Task, from: number, to: number): Li
     q.lim.inUse += c;
   } else if (!isTerminal(to)) k.pending++;
   assert(k.inUse >= 0 && k.pending >= 0 && q.lim.inUse >= 0, 'limit counts stay non-negative');
+  if (q.settings.sharedLimit != null && (from === S_LEASED) !== (to === S_LEASED)) accountShared(st, t, k, from);
   return k;
+}
+
+/** A lease began or ended under a shared limit: its counts; the same key in the limit's other queues is re-placed. */
+function accountShared(st: MachineState, t: Task, k: LimitKey, from: number): void {
+  const sl = shared.limitOf(st, t.q);
+  if (sl === undefined) return;
+  const c = costOf(t);
+  const freed = from === S_LEASED;
+  if (shared.countShared(st, sl, k.name as string, freed ? -c : c, freed ? -1 : 1) && from >= 0)
+    for (const p of shared.peers(st, sl, t.q, k.name as string)) settleKey(st, p);
 }
 
 // ------------------------------------------------------------------ lease side
@@ -258,8 +252,12 @@ export function pick(st: MachineState, q: Queue): Task | null {
   const c = costOf(t);
   if (!fits(q.lim.inUse, c, q.settings.concurrency)) return null;
   const r = q.settings.rate ?? null;
-  if (r !== null) {
-    const at = refillAt(q.lim, r, c, st.mono);
+  const sl = q.settings.sharedLimit == null ? undefined : shared.limitOf(st, q);
+  if (r !== null || sl !== undefined) {
+    let at = r === null ? 0 : refillAt(q.lim, r, c, st.mono);
+    const s = sl === undefined ? 0 : shared.totalAt(st, sl, c);
+    if (s < 0) return null;
+    at = Math.max(at, s);
     if (at > 0) {
       touchKey(st, q.lim, () => {
         q.lim.where = W_WAKE;
@@ -280,7 +278,9 @@ export function canPick(st: MachineState, q: Queue): boolean {
   const c = costOf(k.ready.peek() as Task);
   if (!fits(q.lim.inUse, c, q.settings.concurrency)) return false;
   const r = q.settings.rate ?? null;
-  return r === null || refillAt(q.lim, r, c, st.mono) === 0;
+  if (r !== null && refillAt(q.lim, r, c, st.mono) !== 0) return false;
+  const sl = q.settings.sharedLimit == null ? undefined : shared.limitOf(st, q);
+  return sl === undefined || shared.totalAt(st, sl, c) === 0;
 }
 
 /** Charge a grant of `t` (before it is leased): buckets and virtual time. */
@@ -289,15 +289,19 @@ export function charge(st: MachineState, t: Task): void {
   const q = t.q;
   const c = costOf(t);
   const l = limitsFor(q.settings, k.name as string);
-  touchKey(st, q.lim, () => {
-    q.lim.vtime = k.vtime;
-    if (q.settings.rate) take(q.lim, q.settings.rate, c, st.mono);
-  });
-  touchKey(st, k, () => {
-    k.vtime += Math.floor((c * VT_SCALE) / l.weight);
-    if (k.where === W_SCHED) q.sched.update(k);
-    if (l.rate !== null) take(k, l.rate, c, st.mono);
-  });
+  // touchKey's bracket written out (once per grant: no closures on the hot path).
+  st.lsum.subPair(q.lim.a, q.lim.b);
+  q.lim.vtime = k.vtime;
+  if (q.settings.rate) take(q.lim, q.settings.rate, c, st.mono);
+  rehash(st, q.lim);
+  st.lsum.subPair(k.a, k.b);
+  k.vtime += Math.floor((c * VT_SCALE) / l.weight);
+  if (k.where === W_SCHED) q.sched.update(k);
+  if (l.rate !== null) take(k, l.rate, c, st.mono);
+  rehash(st, k);
+  const sl = q.settings.sharedLimit == null ? undefined : shared.limitOf(st, q);
+  if (sl !== undefined && shared.chargeShared(st, sl, k.name as string, c))
+    for (const p of shared.peers(st, sl, q, k.name as string)) settleKey(st, p);
 }
 
 /** A handler reported its key rate limited: hold the key back until mono + ms. */
@@ -327,10 +331,16 @@ export function resettle(st: MachineState, q: Queue): void {
 
 /** The queue goes: its limiters leave the digest and the wake heap. */
 export function dropLimiters(st: MachineState, q: Queue): void {
+  const sl = shared.limitOf(st, q);
+  if (sl !== undefined) {
+    shared.moveUsage(st, sl, q, -1);
+    sl.queues = sl.queues.filter((n) => n !== q.name);
+  }
   for (const k of [q.lim, ...q.lkeys.values()]) {
     if (k.where === W_WAKE) st.wake.remove(k);
     else if (k.where === W_SCHED) q.sched.remove(k);
     st.lsum.subPair(k.a, k.b);
+    k.gone = true;
   }
   q.lkeys.clear();
 }

@@ -14,7 +14,7 @@
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
 import { asLogIndex, decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
 import type { LogIndex } from '../protocol/index.js';
-import { assert, assertNever, isAssertionError } from '../protocol/assert.js';
+import { assert, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive, redriveVisit } from './deadletters.js';
 import { digestOf, flushQueues } from './digest.js';
@@ -36,6 +36,7 @@ import { nextDue, runDue, sweep } from './time.js';
 import { isTokenCommand, tokenCommand } from './tokens.js';
 import type { TokenCommand, TokenRecord } from '../protocol/tokens.js';
 import * as sched from './schedules.js';
+import { sharedLimitCommand } from './shared-limits-commands.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
@@ -313,7 +314,8 @@ export class QueueStateMachine {
       case 'publish':
         return publish(st, cmd);
       default:
-        return assertNever(cmd, 'validated command of unknown type');
+        // The rest of the set: shared limits (their module ends the exhaustive check).
+        return sharedLimitCommand(st, cmd);
     }
   }
 }

@@ -8,6 +8,7 @@ import { hashQueue, mutQueue } from './digest.js';
 import { startRepark } from './jobs.js';
 import { addLimiter, resettle } from './limits.js';
 import { Queue } from './records.js';
+import { checkSharedRef, rebind } from './shared-limits-commands.js';
 import type { MachineState } from './state.js';
 import { err, ok } from './state.js';
 
@@ -25,6 +26,7 @@ function settingsFrom(base: QueueSettings, patch: SettingsPatch): QueueSettings 
   }
   // null clears a rate (absent and null mean the same: keep settings hashes minimal).
   if (s.rate === null) delete s.rate;
+  if (s.sharedLimit === null) delete s.sharedLimit;
   return s;
 }
 
@@ -45,7 +47,10 @@ export function newQueue(st: MachineState, name: string, patch: SettingsPatch): 
 export function createQueue(st: MachineState, cmd: CommandOf<'createQueue'>): Answer {
   if (st.queues.has(cmd.queue)) return err('ALREADY_EXISTS', `queue ${cmd.queue} exists`);
   if (st.queues.size >= st.limits.queuesMax) return tooManyQueues();
+  const bad = checkSharedRef(st, cmd.settings ?? {});
+  if (bad !== null) return bad;
   const q = newQueue(st, cmd.queue, cmd.settings ?? {});
+  rebind(st, q, null);
   return ok({ queue: q.name, settings: q.settings });
 }
 
@@ -53,11 +58,15 @@ export function configureQueue(st: MachineState, name: string, patch: SettingsPa
   const q = st.queues.get(name);
   if (q === undefined) return err('NOT_FOUND', `no queue ${name}`);
   if (q.deleting) return err('FAILED_PRECONDITION', `queue ${name} is being deleted`, { reason: 'queue_deleting' });
+  const bad = checkSharedRef(st, patch);
+  if (bad !== null) return bad;
   const wasPaused = q.settings.paused;
+  const wasShared = q.settings.sharedLimit;
   mutQueue(st, q, () => {
     q.settings = settingsFrom(q.settings, patch);
     q.hashSettings();
   });
+  rebind(st, q, wasShared);
   if (wasPaused !== q.settings.paused) startRepark(st, q);
   resettle(st, q);
   return ok({ queue: q.name, settings: q.settings });

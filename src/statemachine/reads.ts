@@ -2,6 +2,7 @@
 // stats, queues, sessions. Derived fields (ages, expired leases) are computed at the asOf stamps.
 // Reads are not on the apply path: a page scans its queue, O(queue length).
 
+import { readSharedLimits } from './shared-limits-commands.js';
 import type { Answer, AttemptRecord, ListPage, QueueStats, ReadQuery, TaskState, TaskView } from '../protocol/index.js';
 import { TASK_STATES, formatId, parseId } from '../protocol/index.js';
 import { customIdOf } from './custom-id.js';
@@ -195,6 +196,8 @@ export function read(m: MachineState, query: ReadQuery): Answer {
       return readSchedule(m, query.queue, query.id);
     case 'schedules':
       return readSchedules(m, query.queue);
+    case 'sharedLimits':
+      return readSharedLimits(m);
     default:
       return { ok: false, error: { code: 'INVALID_ARGUMENT', message: 'unknown read', field: 'type' } };
   }

@@ -90,6 +90,8 @@ export class TaskExtra {
   redrivenTo: number | undefined = undefined;
   /** Limit key (limits.ts); undefined: the queue's unkeyed tasks (key ''). */
   limitKey: string | undefined = undefined;
+  /** Not replicated: the LimitKey of limitKey while it lives (limits.ts keyOf's cache; snapshots skip it). */
+  lk: LimitKey | undefined = undefined;
   /** Cost in limit units; undefined: 1. */
   cost: number | undefined = undefined;
   /** This task's backoff over the queue's, field by field (issue 13); undefined: the queue's. */
@@ -246,6 +248,8 @@ export class LimitKey implements Positioned {
   /** Hasher state after the constant prefix (tag, queue, name); 0, 0 until first hashed. */
   pa = 0;
   pb = 0;
+  /** Removed from its queue (tasks' cached references to it are stale). */
+  gone = false;
 
   constructor(
     readonly q: Queue,

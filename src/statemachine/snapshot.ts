@@ -4,6 +4,12 @@
 // stored verbatim, stale entries included, so a restored replica spends its per-entry budgets
 // exactly as the original would.
 
+import {
+  hashSharedLimits,
+  restoreSharedLimits,
+  sharedLimitRows,
+  type SharedLimitRow,
+} from './shared-limits-commands.js';
 import type { QueueSettings } from '../protocol/index.js';
 import { decodeMultiple, encode } from '../protocol/index.js';
 import type { Timer } from './heap.js';
@@ -55,7 +61,8 @@ const CHUNK_ITEMS_MAX = 4096;
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
 
-const EXTRA_FIELDS = Object.keys(new TaskExtra()) as (keyof TaskExtra)[];
+/** The replicated fields of TaskExtra (`lk` is a cache). */
+const EXTRA_FIELDS = Object.keys(new TaskExtra()).filter((k) => k !== 'lk') as (keyof TaskExtra)[];
 
 function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
   if (x === undefined) return null;
@@ -138,6 +145,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   ]);
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
+  if (m.shared.size > 0) yield encode(['sharedLimits', sharedLimitRows(m)]);
   if (m.jobs.length > 0) yield encode(['jobs', m.jobs.map(encodeJob)]);
   if (m.schedules.map.size > 0)
     yield* chunked(m.schedules.map.values(), CHUNK_ITEMS_MAX, (b) => ['schedules', b.map(scheduleRow)]);
@@ -246,6 +254,7 @@ function reset(m: MachineState): void {
   m.keyCount = 0;
   m.jobs = [];
   m.schedules.clear();
+  m.shared.clear();
   m.topics.clear();
   m.tokens.clear();
   m.tokensLive = 0;
@@ -385,6 +394,8 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
         totals.forEach((n, i) => (q.totals[i] = n));
         m.queues.set(name, q);
       }
+    } else if (tag === 'sharedLimits') {
+      restoreSharedLimits(m, plain(a) as SharedLimitRow[]);
     } else if (tag === 'keys') {
       const q = m.queues.get(a as string) ?? fail('keys of an unknown queue');
       for (const [k, id, expiresAt] of b as [string, number, number][]) q.keys.set(k, { id, expiresAt });
@@ -414,6 +425,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
   for (const [qn, rows] of limiters) restoreLimiters(m, qn, rows);
   rebuild(m, tasks);
   placeLimiters(m, WITH_LIMITERS.includes(format));
+  hashSharedLimits(m);
   restoreJobs(m, jobs);
   restoreSchedules(m, schedules);
   const legacy = !WITH_LIMITERS.includes(format);

@@ -9,6 +9,7 @@ import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
 import { ScheduleBook } from './schedule-records.js';
+import type { SharedLimit } from './shared-records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
 
 /**
@@ -100,6 +101,8 @@ export class MachineState {
   jobs: AdminJob[] = [];
   /** Schedules by (queue, id), and those with a due instant by it (schedules.ts). */
   readonly schedules = new ScheduleBook();
+  /** Shared limits by name (shared-limits.ts). */
+  readonly shared = new Map<string, SharedLimit>();
   /** Topic bindings (topics.ts): topic → queue → header conditions (null: none). */
   readonly topics = new Map<string, Map<string, HeaderFilter[] | null>>();
   /** Replicated client tokens by id: scrypt hashes and grants, revoked ones as tombstones (tokens.ts). */

@@ -29,6 +29,7 @@ describe('public exports', () => {
         'SCHEDULE_MANUAL_HEADER',
         'SCHEDULE_SLOT_HEADER',
         'Schedules',
+        'SharedLimits',
         'ResourceExhaustedError',
         'SessionExpiredError',
         'TaskFailedError',

@@ -14,6 +14,7 @@ import {
   type TaskView,
 } from '../../../src/protocol/commands.js';
 import { EVENTS_WIRE, READ_WIRE, WAIT_FOR_WIRE, type ReadMethod } from '../../../src/protocol/wire-reads.js';
+import type { SharedLimitView } from '../../../src/protocol/index.js';
 import type { Message } from '../../../src/protocol/wire-values.js';
 import { clientMethods } from '../../../src/rpc/proto.js';
 import { asLogIndex, asTaskId } from '../../../src/protocol/ids.js';
@@ -134,6 +135,7 @@ const LIMIT_SETTINGS = {
   }),
   maxWaiting: fc.option(u32, { nil: undefined }),
   overflow: fc.option(fc.constantFrom('refuse' as const, 'dropOldest' as const), { nil: undefined }),
+  sharedLimit: fc.option(name, { nil: undefined }),
 };
 
 const stats: fc.Arbitrary<QueueStats> = fc.record({
@@ -207,6 +209,7 @@ const QUERIES: { [M in ReadMethod]: fc.Arbitrary<ReadQuery> } = {
   ),
   GetSchedule: fc.record({ type: fc.constant('schedule' as const), queue: name, id: name }),
   ListSchedules: fc.record({ type: fc.constant('schedules' as const), queue: name }, { requiredKeys: ['type'] }),
+  ListSharedLimits: fc.constant({ type: 'sharedLimits' as const }),
 };
 
 describe('protocol - wire contract, reads', () => {
@@ -232,6 +235,34 @@ describe('protocol - wire contract, reads', () => {
         expect(plain(READ_WIRE.GetTask.reply.decode(reply))).toEqual(plain({ task, asOf: at }));
         const waited = viaReply('WaitFor', WAIT_FOR_WIRE.reply.encode(task, at));
         expect(plain(WAIT_FOR_WIRE.reply.decode(waited).task)).toEqual(plain(task));
+      }),
+      { numRuns: RUNS },
+    );
+  });
+
+  it('ListSharedLimits: the limits decode to the limits encoded', () => {
+    const rateArb = fc.record(
+      { limit: fc.integer({ min: 1, max: 1000 }), intervalMs: fc.integer({ min: 1, max: 86_400_000 }), burst: u32 },
+      { requiredKeys: ['limit', 'intervalMs'] },
+    );
+    const view: fc.Arbitrary<SharedLimitView> = fc.record(
+      {
+        name,
+        concurrency: fc.integer({ min: 1, max: 1000 }),
+        rate: rateArb,
+        keyLimits: fc.record({ concurrency: fc.integer({ min: 1, max: 1000 }), rate: rateArb }, { requiredKeys: [] }),
+        queues: fc.array(name, { maxLength: 3 }),
+        leased: nat,
+        inUse: nat,
+        tokens: fc.option(nat, { nil: null }),
+        keys: nat,
+      },
+      { requiredKeys: ['name', 'queues', 'leased', 'inUse', 'tokens', 'keys'] },
+    );
+    fc.assert(
+      fc.property(fc.array(view, { maxLength: 3 }), asOf, (limits, at) => {
+        const reply = viaReply('ListSharedLimits', READ_WIRE.ListSharedLimits.reply.encode(limits, at));
+        expect(plain(READ_WIRE.ListSharedLimits.reply.decode(reply))).toEqual(plain({ limits, asOf: at }));
       }),
       { numRuns: RUNS },
     );

@@ -164,9 +164,11 @@ const settings = fc.record(
     }),
     maxWaiting: fc.option(u32, { nil: null }),
     overflow: fc.constantFrom('refuse', 'dropOldest'),
+    sharedLimit: fc.option(name, { nil: null }),
   },
   { requiredKeys: [] },
 );
+const sharedKeyLimits = fc.record({ concurrency: u32, rate }, { requiredKeys: [] });
 
 /** Raw commands of every client type; validateCommand then gives the canonical form the SDK sends. */
 const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = {
@@ -178,6 +180,11 @@ const ARBITRARY_COMMANDS: { [T in ClientCommandType]: fc.Arbitrary<unknown> } = 
   ),
   unbindTopic: fc.record({ type: fc.constant('unbindTopic'), topic: name, queue: name }),
   publish: fc.record({ type: fc.constant('publish'), topic: name, task: flowTask }),
+  setSharedLimit: fc.record(
+    { type: fc.constant('setSharedLimit'), name, concurrency: u32, rate, keyLimits: sharedKeyLimits },
+    { requiredKeys: ['type', 'name'] },
+  ),
+  deleteSharedLimit: fc.record({ type: fc.constant('deleteSharedLimit'), name }),
   openSession: fc.record({
     type: fc.constant('openSession'),
     timeoutMs: opt(fc.integer({ min: 1000, max: 3_600_000 })),
@@ -416,6 +423,8 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
   pauseSchedule: done,
   resumeSchedule: done,
   triggerSchedule: fc.record({ taskId: id, index }),
+  setSharedLimit: fc.record({ created: fc.boolean(), index }),
+  deleteSharedLimit: done,
 };
 
 describe('protocol - wire contract', () => {
@@ -426,9 +435,18 @@ describe('protocol - wire contract', () => {
       expect(COMMAND_OF_METHOD.get(wire.method)).toBe(type);
       if (wire.field !== null) expect(COMMAND_OF_SUBMIT_FIELD.get(wire.field)).toBe(type);
     }
-    // openSession and the workflow / fan-out commands are unary only.
+    // openSession, the workflow / fan-out and the shared-limit commands are unary only.
     const unaryOnly = CLIENT_COMMAND_TYPES.filter((t) => COMMAND_WIRE[t].field === null);
-    expect(unaryOnly.sort()).toEqual(['bindTopic', 'cancelFlow', 'flow', 'openSession', 'publish', 'unbindTopic']);
+    expect(unaryOnly.sort()).toEqual([
+      'bindTopic',
+      'cancelFlow',
+      'deleteSharedLimit',
+      'flow',
+      'openSession',
+      'publish',
+      'setSharedLimit',
+      'unbindTopic',
+    ]);
     expect(COMMAND_OF_SUBMIT_FIELD.size).toBe(CLIENT_COMMAND_TYPES.length - unaryOnly.length);
   });
 

@@ -56,6 +56,9 @@ const MAY: Record<string, Role[] | 'any'> = {
   BindTopic: ['admin'],
   UnbindTopic: ['admin'],
   Publish: ['producer'],
+  SetSharedLimit: ['admin'],
+  DeleteSharedLimit: ['admin'],
+  ListSharedLimits: ['reader', 'admin'],
 };
 
 /** A request for each method: on queue Q where the method takes one; by-id ones name a task. */
@@ -74,6 +77,9 @@ function requestFor(method: string): Obj {
     case 'BindTopic':
     case 'UnbindTopic':
       return { header, topic: 't', queue: Q };
+    case 'SetSharedLimit':
+    case 'DeleteSharedLimit':
+      return { header, name: 'api' };
     case 'WaitFor':
       return { id: '999', timeoutMs: 1 };
     case 'OpenSession':
