@@ -4,7 +4,7 @@
 import type { CommandOf, LeasedTask, TaskState } from '../protocol/commands.js';
 import { READ_WIRE } from '../protocol/wire-reads.js';
 import { asObject } from '../protocol/wire-values.js';
-import type { CallOptions, Client } from './client.js';
+import type { CallOptions, Client, CommandOptions, Lane } from './client.js';
 import { decodePayload, userHeaders } from './codec.js';
 import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import { marginMinMs } from './worker-belief.js';
@@ -18,6 +18,22 @@ export interface LeaseOptions extends CallOptions {
   waitMs?: number;
   /** Names the consumer in task views and events (default `manual`). */
   workerId?: string;
+  /**
+   * The session that carries the request: `poll` is the client's second one, so that requests held
+   * on the leader (waitMs) do not pin the main session (what the Worker does). Default `main`.
+   */
+  lane?: Lane;
+  /** The belief margin subtracted in beliefDeadline (default and minimum: 500 ms + 0.2 % of leaseMs + waitMs). */
+  margin?: number;
+}
+
+/** One lease request's answer: its leases, and when it was sent and held (for a polling loop's back-off). */
+export interface LeaseRound<T = unknown> {
+  leases: Lease<T>[];
+  /** First send of the request, on `client.clock.now()`. */
+  sentAt: number;
+  /** How long the leader held the request before answering (≤ waitMs). */
+  heldMs: number;
 }
 
 /** One leased task, as `queue.lease()` hands it out. */
@@ -29,6 +45,11 @@ export interface Lease<T = unknown> {
   payload: T;
   /** Set instead of payload when the payload cannot be decoded (nack it with deadLetter: true). */
   payloadError?: string;
+  /**
+   * Set instead of payload when it could not be read (a lease answer replayed from the session cache
+   * carries none; the read by id failed or outlasted beliefDeadline): the task is healthy — release it.
+   */
+  payloadReadError?: Error;
   headers: Record<string, string>;
   priority: number;
   attempts: number;
@@ -41,11 +62,18 @@ export interface Lease<T = unknown> {
   /** The last checkpoint saved by extend, decoded. */
   checkpoint?: unknown;
   leaseMs: number;
+  /** First send of the lease request + the time the leader held it: the earliest the grant can exist. */
+  grantedBy: number;
   /**
    * Until when (on `client.clock.now()`, ms) you may believe you hold the lease: first send of the
    * lease request + heldMs + leaseMs − margin (docs/design.md §2). Stop work and side effects then.
    */
   beliefDeadline: number;
+}
+
+export interface ReleaseOptions extends CallOptions {
+  /** A downstream system said 429: hold the task's limit key back this long (docs/sdk.md). */
+  holdKeyMs?: number;
 }
 
 export interface NackOptions {
@@ -65,6 +93,14 @@ export interface ExtendOptions {
   checkpoint?: unknown;
 }
 
+/** One item of ackMany: `resultBytes` is the result already encoded with the client's codec (used instead of `result`). */
+export interface AckItem {
+  id: string;
+  token: string;
+  result?: unknown;
+  resultBytes?: Uint8Array;
+}
+
 export type AckOutcome = { id: string; ok: true } | { id: string; ok: false; error: RaftqError };
 
 /** What this client leased: the lease length of each (id, token), for the belief after an extend. */
@@ -79,37 +115,71 @@ function lengths(client: Client): Map<string, number> {
 
 const key = (id: string, token: string): string => `${id}/${token}`;
 
-export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptions): Promise<Lease<T>[]> {
-  const waitMs = o.waitMs ?? 0;
+export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptions): Promise<LeaseRound<T>> {
   const cmd: CommandOf<'lease'> = { type: 'lease', queue, workerId: o.workerId ?? 'manual', max: o.max ?? 1 };
   if (o.leaseMs !== undefined) cmd.leaseMs = o.leaseMs;
-  const call = { ...callOf(o), idempotent: false };
-  const { answer, firstSentAt } = await client.command(
-    cmd,
-    waitMs > 0 ? { ...call, holdMs: waitMs, extra: { maxHoldMs: waitMs } } : call,
-  );
+  const call: CommandOptions = { ...callOf(o), idempotent: false };
+  if (o.lane !== undefined) call.lane = o.lane;
+  if (o.waitMs !== undefined) {
+    call.holdMs = o.waitMs;
+    call.extra = { maxHoldMs: o.waitMs };
+  }
+  const { answer, firstSentAt } = await client.command(cmd, call);
   const grantedBy = firstSentAt + answer.heldMs;
   const known = lengths(client);
-  return Promise.all(
+  const leases = await Promise.all(
     answer.tasks.map(async (l) => {
       if (known.size >= LEASE_LENGTHS_MAX) known.delete(known.keys().next().value as string);
       known.set(key(l.id, l.token), l.leaseMs);
-      const beliefDeadline = grantedBy + l.leaseMs - marginMinMs(l.leaseMs, waitMs);
-      return toLease<T>(client, { ...l, queue: l.queue || queue }, await payloadOf(client, l, o), beliefDeadline);
+      const marginMin = marginMinMs(l.leaseMs, o.waitMs ?? 0);
+      const beliefDeadline = grantedBy + l.leaseMs - Math.max(marginMin, o.margin ?? marginMin);
+      const stamps = { grantedBy, beliefDeadline };
+      const payload = await payloadOf(client, l, o, beliefDeadline);
+      return toLease<T>(client, { ...l, queue: l.queue || queue }, payload, stamps);
     }),
   );
+  return { leases, sentAt: firstSentAt, heldMs: answer.heldMs };
 }
 
-/** The payload bytes: from the answer, or (an answer replayed from the session cache) read by id. */
-async function payloadOf(client: Client, l: LeasedTask, o: CallOptions): Promise<Uint8Array> {
+/**
+ * The payload bytes: from the answer, or (an answer replayed from the session cache) read by id —
+ * a read stopped at the belief deadline, past which the task may already be another consumer's.
+ */
+async function payloadOf(
+  client: Client,
+  l: LeasedTask,
+  o: CallOptions,
+  beliefDeadline: number,
+): Promise<Uint8Array | Error> {
   if (l.payload !== undefined) return l.payload;
-  const reply = await client.query('GetTask', READ_WIRE.GetTask.request.encode({ type: 'task', id: l.id }), callOf(o));
-  const p = asObject(reply['task'])['payload'];
-  if (!(p instanceof Uint8Array)) throw raftqError('INTERNAL', `task ${l.id} has no payload`);
-  return p;
+  const stop = new AbortController();
+  const abort = (): void => stop.abort(o.signal?.reason);
+  if (o.signal?.aborted === true) abort();
+  o.signal?.addEventListener('abort', abort, { once: true });
+  const timer = client.clock.setTimer(Math.max(0, beliefDeadline - client.clock.now()), () =>
+    stop.abort(raftqError('LEASE_LOST', `lease belief of task ${l.id} ended`)),
+  );
+  try {
+    const call: CallOptions = { signal: stop.signal };
+    if (o.timeoutMs !== undefined) call.timeoutMs = o.timeoutMs;
+    const reply = await client.query('GetTask', READ_WIRE.GetTask.request.encode({ type: 'task', id: l.id }), call);
+    const p = asObject(reply['task'])['payload'];
+    if (!(p instanceof Uint8Array)) return raftqError('INTERNAL', `task ${l.id} has no payload`);
+    return p;
+  } catch (e) {
+    return e instanceof Error ? e : new Error(String(e));
+  } finally {
+    timer.cancel();
+    o.signal?.removeEventListener('abort', abort);
+  }
 }
 
-function toLease<T>(client: Client, l: LeasedTask, bytes: Uint8Array, beliefDeadline: number): Lease<T> {
+function toLease<T>(
+  client: Client,
+  l: LeasedTask,
+  bytes: Uint8Array | Error,
+  stamps: { grantedBy: number; beliefDeadline: number },
+): Lease<T> {
   const out = {
     id: l.id,
     queue: l.queue,
@@ -120,12 +190,15 @@ function toLease<T>(client: Client, l: LeasedTask, bytes: Uint8Array, beliefDead
     deliveries: l.deliveries,
     leases: l.leases,
     leaseMs: l.leaseMs,
-    beliefDeadline,
+    ...stamps,
   } as Lease<T>;
-  try {
-    out.payload = decodePayload(bytes, l.headers, client.codec, client.limits.payloadBytesMax) as T;
-  } catch (e) {
-    out.payloadError = e instanceof Error ? e.message : String(e);
+  if (bytes instanceof Error) out.payloadReadError = bytes;
+  else {
+    try {
+      out.payload = decodePayload(bytes, l.headers, client.codec, client.limits.payloadBytesMax) as T;
+    } catch (e) {
+      out.payloadError = e instanceof Error ? e.message : String(e);
+    }
   }
   if (l.group !== undefined) out.group = l.group;
   if (l.key !== undefined) out.key = l.key;
@@ -140,16 +213,13 @@ function toLease<T>(client: Client, l: LeasedTask, bytes: Uint8Array, beliefDead
   return out;
 }
 
-export async function ackMany(
-  client: Client,
-  items: ReadonlyArray<{ id: string; token: string; result?: unknown }>,
-  call: CallOptions,
-): Promise<AckOutcome[]> {
+export async function ackMany(client: Client, items: ReadonlyArray<AckItem>, call: CallOptions): Promise<AckOutcome[]> {
   const cmd: CommandOf<'ack'> = {
     type: 'ack',
     items: items.map((i) => {
       const item: CommandOf<'ack'>['items'][number] = { id: i.id, token: i.token };
-      if (i.result !== undefined) item.result = client.codec.encode(i.result);
+      if (i.resultBytes !== undefined) item.result = i.resultBytes;
+      else if (i.result !== undefined) item.result = client.codec.encode(i.result);
       return item;
     }),
   };
@@ -180,7 +250,7 @@ export async function extendTask(
   id: string,
   token: string,
   o: ExtendOptions & CallOptions,
-): Promise<{ beliefDeadline: number }> {
+): Promise<{ beliefDeadline: number; sentAt: number }> {
   const leaseMs = o.leaseMs ?? lengths(client).get(key(id, token));
   if (leaseMs === undefined)
     throw raftqError('INVALID_ARGUMENT', 'leaseMs: required to extend a lease this client did not grant', {
@@ -191,11 +261,13 @@ export async function extendTask(
   if (o.checkpoint !== undefined) cmd.checkpoint = client.codec.encode(o.checkpoint);
   const { firstSentAt } = await client.command(cmd, { ...callOf(o), idempotent: true });
   lengths(client).set(key(id, token), leaseMs);
-  return { beliefDeadline: firstSentAt + leaseMs - marginMinMs(leaseMs, 0) };
+  return { beliefDeadline: firstSentAt + leaseMs - marginMinMs(leaseMs, 0), sentAt: firstSentAt };
 }
 
-export async function releaseTask(client: Client, id: string, token: string, call: CallOptions): Promise<TaskState> {
-  const { answer } = await client.command({ type: 'release', id, token }, { ...callOf(call), idempotent: true });
+export async function releaseTask(client: Client, id: string, token: string, o: ReleaseOptions): Promise<TaskState> {
+  const cmd: CommandOf<'release'> = { type: 'release', id, token };
+  if (o.holdKeyMs !== undefined) cmd.holdMs = o.holdKeyMs;
+  const { answer } = await client.command(cmd, { ...callOf(o), idempotent: true });
   lengths(client).delete(key(id, token));
   return answer.state;
 }

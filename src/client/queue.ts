@@ -23,11 +23,14 @@ import {
   leaseTasks,
   nackTask,
   releaseTask,
+  type AckItem,
   type AckOutcome,
   type ExtendOptions,
   type Lease,
   type LeaseOptions,
+  type LeaseRound,
   type NackOptions,
+  type ReleaseOptions,
 } from './queue-leases.js';
 import { traceEnqueue, type TraceStamp } from './tracing.js';
 import { readKeys, type KeysOptions, type KeysPage } from './limits.js';
@@ -171,6 +174,11 @@ export class Queue<T = unknown> {
 
   /** Leases up to `max` ready tasks: decoded payloads, tokens and belief deadlines. */
   async lease(options: LeaseOptions = {}): Promise<Lease<T>[]> {
+    return (await leaseTasks<T>(this.client, this.name, options)).leases;
+  }
+
+  /** `lease`, with when the request was first sent and how long the leader held it (a poll loop's back-off). */
+  async leaseRound(options: LeaseOptions = {}): Promise<LeaseRound<T>> {
     return leaseTasks<T>(this.client, this.name, options);
   }
 
@@ -181,10 +189,7 @@ export class Queue<T = unknown> {
   }
 
   /** Completes many leased tasks in one command; each item succeeds or fails (typed error) alone. */
-  async ackMany(
-    items: ReadonlyArray<{ id: string; token: string; result?: unknown }>,
-    call: CallOptions = {},
-  ): Promise<AckOutcome[]> {
+  async ackMany(items: ReadonlyArray<AckItem>, call: CallOptions = {}): Promise<AckOutcome[]> {
     return ackMany(this.client, items, call);
   }
 
@@ -198,19 +203,19 @@ export class Queue<T = unknown> {
     return nackTask(this.client, id, token, { ...options, ...call });
   }
 
-  /** Renews a lease (and saves progress or a checkpoint); the new belief deadline. */
+  /** Renews a lease (and saves progress or a checkpoint); the new belief deadline, and the extend's first send. */
   async extend(
     id: string,
     token: string,
     options: ExtendOptions = {},
     call: CallOptions = {},
-  ): Promise<{ beliefDeadline: number }> {
+  ): Promise<{ beliefDeadline: number; sentAt: number }> {
     return extendTask(this.client, id, token, { ...options, ...call });
   }
 
-  /** Gives a leased task back without counting an attempt. */
-  async release(id: string, token: string, call: CallOptions = {}): Promise<TaskState> {
-    return releaseTask(this.client, id, token, call);
+  /** Gives a leased task back without counting an attempt (holding its limit key back `holdKeyMs`). */
+  async release(id: string, token: string, options: ReleaseOptions = {}): Promise<TaskState> {
+    return releaseTask(this.client, id, token, options);
   }
 
   /** Usage and limits of the queue's limit keys, one page sorted by key ('' is the tasks without a key). */

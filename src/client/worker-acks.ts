@@ -1,13 +1,13 @@
 // The worker's ack batcher: acks of finished tasks are coalesced for a few ms (or up to a batch) into
-// one ack command; each item still learns its own outcome.
+// one `queue.ackMany` (one ack command); each item still learns its own outcome.
 import type { Clock, Timer } from './clock.js';
-import type { Client } from './client.js';
-import { errorFromDetail } from './errors.js';
+import type { Queue } from './queue.js';
 
+/** One ack: the result already encoded (the worker checked its size). */
 export interface AckEntry {
   id: string;
   token: string;
-  result?: Uint8Array;
+  resultBytes?: Uint8Array;
 }
 
 interface PendingAck {
@@ -22,7 +22,7 @@ export class AckBatcher {
   private readonly flights = new Set<Promise<void>>();
 
   constructor(
-    private readonly client: Client,
+    private readonly api: Pick<Queue<unknown>, 'ackMany'>,
     private readonly clock: Clock,
     private readonly delayMs: number,
     private readonly batchMax: number,
@@ -55,14 +55,10 @@ export class AckBatcher {
 
   private async send(batch: PendingAck[]): Promise<void> {
     try {
-      const { answer } = await this.client.command(
-        { type: 'ack', items: batch.map((a) => a.item) },
-        { idempotent: true },
-      );
-      const results = answer.results;
+      const results = await this.api.ackMany(batch.map((a) => a.item));
       batch.forEach((a, i) => {
         const r = results[i];
-        if (results.length === batch.length && r !== undefined && !r.ok) a.reject(errorFromDetail(r.error));
+        if (results.length === batch.length && r !== undefined && !r.ok) a.reject(r.error);
         else a.resolve();
       });
     } catch (e) {

@@ -1,12 +1,10 @@
-// The worker's attempt runner: for one leased attempt, fetches and decodes the payload, runs the
+// The worker's attempt runner: for one leased attempt (a `queue.lease` Lease, payload decoded), runs the
 // handler under the lease-belief signal, extends the lease meanwhile, and settles the attempt — ack
 // (batched), nack, dead-letter, release or abandon. An ack or nack goes out in the background (the
 // worker frees the slot at once, within its cap of acks in flight); the token fences it.
-import type { CommandOf } from '../protocol/commands.js';
-import { READ_WIRE } from '../protocol/wire-reads.js';
-import { asObject } from '../protocol/wire-values.js';
 import type { Client } from './client.js';
-import { decodePayload, userHeaders } from './codec.js';
+import type { Queue } from './queue.js';
+import type { ExtendOptions, NackOptions, ReleaseOptions } from './queue-leases.js';
 import { CancelledError, LeaseLostError, NonRetryableError, RateLimitedError, raftqError } from './errors.js';
 import { traceAttempt } from './tracing.js';
 import { readDependencies } from './flows.js';
@@ -25,6 +23,8 @@ export interface WorkerCounters {
 export interface AttemptHost {
   readonly client: Client;
   readonly queue: string;
+  /** The queue's low-level consumer API: every ack, nack, extend and release goes through it. */
+  readonly api: Queue<unknown>;
   readonly extendEveryMs: number;
   readonly acks: AckBatcher;
   readonly counters: WorkerCounters;
@@ -61,21 +61,13 @@ export class AttemptRunner<T, R> {
     a.extending = true;
     const client = this.host.client;
     try {
-      const cmd: {
-        type: 'extend';
-        id: string;
-        token: string;
-        leaseMs: number;
-        progress?: number;
-        checkpoint?: Uint8Array;
-      } = { type: 'extend', id: a.leased.id, token: a.leased.token, leaseMs: a.leaseMs };
-      if (extra.progress !== undefined) cmd.progress = extra.progress;
-      if (extra.checkpoint !== undefined) cmd.checkpoint = client.codec.encode(extra.checkpoint);
-      const { firstSentAt } = await client.command(cmd, {
-        idempotent: true,
+      const o: ExtendOptions = { leaseMs: a.leaseMs };
+      if (extra.progress !== undefined) o.progress = extra.progress;
+      if (extra.checkpoint !== undefined) o.checkpoint = extra.checkpoint;
+      const { sentAt } = await this.host.api.extend(a.leased.id, a.leased.token, o, {
         timeoutMs: Math.max(1, Math.min(this.host.extendEveryMs, a.beliefEnd - client.clock.now())),
       });
-      a.extended(firstSentAt);
+      a.extended(sentAt);
     } catch (e) {
       if (e instanceof LeaseLostError) {
         a.lost = true;
@@ -128,39 +120,30 @@ export class AttemptRunner<T, R> {
 
   /** The task as the handler gets it, or null when the attempt was settled instead. */
   private async prepare(a: Attempt): Promise<{ task: WorkerTask<T>; checkpoint: unknown } | null> {
-    let payloadBytes: Uint8Array;
-    try {
-      // A lease answered from the session cache carries no payload. The fetch stops with the signal:
-      // past the belief end the task may already be another worker's.
-      payloadBytes = a.leased.payload ?? (await this.fetchPayload(a.leased.id, a.signal));
-    } catch (e) {
-      // If the fetch fails for another reason (a timeout, a failover), the task is healthy: give it
+    const l = a.leased;
+    // A lease answered from the session cache carries no payload: `lease` read it by id, stopping at
+    // the belief end (past it the task may already be another worker's).
+    if (l.payloadReadError !== undefined) {
+      // If the read failed for another reason (a timeout, a failover), the task is healthy: give it
       // back without counting an attempt.
       if (a.signal.aborted) await this.abandon(a);
       else {
-        this.host.emitError(e);
+        this.host.emitError(l.payloadReadError);
         await this.release(a);
       }
       return null;
     }
-    try {
-      return this.decode(a, payloadBytes);
-    } catch (e) {
+    if (l.payloadError !== undefined) {
       // A payload nobody can decode would fail on every attempt: dead-letter it at once.
-      const why = `undecodable payload: ${e instanceof Error ? e.message : String(e)}`;
+      const why = `undecodable payload: ${l.payloadError}`;
       this.settle(a, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
       return null;
     }
-  }
-
-  private decode(a: Attempt, payloadBytes: Uint8Array): { task: WorkerTask<T>; checkpoint: unknown } {
-    const codec = this.host.client.codec;
-    const l = a.leased;
     const task = {
       id: l.id,
       queue: l.queue || this.host.queue,
-      payload: decodePayload(payloadBytes, l.headers, codec) as T,
-      headers: userHeaders(l.headers),
+      payload: l.payload as T,
+      headers: l.headers,
       priority: l.priority,
       attempts: l.attempts,
       deliveries: l.deliveries,
@@ -171,15 +154,7 @@ export class AttemptRunner<T, R> {
     if (l.cost !== undefined) task.cost = l.cost;
     const client = this.host.client;
     Object.defineProperty(task, 'dependencies', { value: () => readDependencies(client, l.id), enumerable: false });
-    return { task, checkpoint: l.checkpoint === undefined ? undefined : safeDecode(codec, l.checkpoint) };
-  }
-
-  private async fetchPayload(id: string, signal: AbortSignal): Promise<Uint8Array> {
-    const request = READ_WIRE.GetTask.request.encode({ type: 'task', id });
-    const reply = await this.host.client.query('GetTask', request, { signal });
-    const p = asObject(reply['task'])['payload'];
-    if (!(p instanceof Uint8Array)) throw new Error('task has no payload');
-    return p;
+    return { task, checkpoint: l.checkpoint };
   }
 
   /**
@@ -218,9 +193,9 @@ export class AttemptRunner<T, R> {
   private async complete(a: Attempt, result: unknown): Promise<void> {
     const client = this.host.client;
     const item: AckEntry = { id: a.leased.id, token: a.leased.token };
-    if (result !== undefined) item.result = client.codec.encode(result);
-    if (item.result !== undefined && item.result.byteLength > client.limits.resultBytesMax) {
-      const why = `result of ${item.result.byteLength} bytes exceeds ${client.limits.resultBytesMax}`;
+    if (result !== undefined) item.resultBytes = client.codec.encode(result);
+    if (item.resultBytes !== undefined && item.resultBytes.byteLength > client.limits.resultBytesMax) {
+      const why = `result of ${item.resultBytes.byteLength} bytes exceeds ${client.limits.resultBytesMax}`;
       await this.nack(a, { dead: false, error: why });
       this.host.counters.failed += 1;
       this.host.emit('failed', a.task, new Error(why));
@@ -232,16 +207,10 @@ export class AttemptRunner<T, R> {
   }
 
   private async nack(a: Attempt, end: { dead: boolean; error: string; delayMs?: number | undefined }): Promise<void> {
-    const client = this.host.client;
-    const cmd: { type: 'nack'; id: string; token: string; error: string; dead?: boolean; delayMs?: number } = {
-      type: 'nack',
-      id: a.leased.id,
-      token: a.leased.token,
-      error: truncate(end.error, client.limits.errorBytesMax),
-    };
-    if (end.dead) cmd.dead = true;
-    else if (end.delayMs !== undefined) cmd.delayMs = Math.max(0, Math.floor(end.delayMs));
-    await client.command(cmd, { idempotent: true });
+    const o: NackOptions = { error: truncate(end.error, this.host.client.limits.errorBytesMax) };
+    if (end.dead) o.deadLetter = true;
+    else if (end.delayMs !== undefined) o.delayMs = Math.max(0, Math.floor(end.delayMs));
+    await this.host.api.nack(a.leased.id, a.leased.token, o);
   }
 
   /**
@@ -269,23 +238,15 @@ export class AttemptRunner<T, R> {
     a.stopTimers();
     a.controller.abort(raftqError('UNAVAILABLE', 'worker is closing'));
     try {
-      const cmd: CommandOf<'release'> = { type: 'release', id: a.leased.id, token: a.leased.token };
-      if (holdMs !== undefined) cmd.holdMs = holdMs;
-      await this.host.client.command(cmd, { idempotent: true, timeoutMs: 5_000 });
+      const o: ReleaseOptions = { timeoutMs: 5_000 };
+      if (holdMs !== undefined) o.holdKeyMs = holdMs;
+      await this.host.api.release(a.leased.id, a.leased.token, o);
       this.host.counters.released += 1;
     } catch (e) {
       this.host.emitError(e);
     } finally {
       this.host.free(a);
     }
-  }
-}
-
-function safeDecode(codec: { decode(b: Uint8Array): unknown }, bytes: Uint8Array): unknown {
-  try {
-    return codec.decode(bytes);
-  } catch {
-    return bytes;
   }
 }
 

@@ -1,9 +1,9 @@
 // Lease belief (docs/design.md §2): one leased attempt in a worker's hand and the instant until which the
 // worker may believe it still holds the lease — first send of the granting (or last extending)
 // command + heldMs + leaseMs − margin. The attempt's signal fires then, whatever is in flight.
-import type { LeasedTask } from '../protocol/commands.js';
 import type { Clock, Timer } from './clock.js';
 import { raftqError } from './errors.js';
+import type { Lease } from './queue-leases.js';
 import type { WorkerTask } from './worker-types.js';
 
 /** ρmax of docs/design.md §2: monotonic clocks agree in rate within 0.1 %. */
@@ -36,7 +36,7 @@ export class Attempt {
   private extendTimer: Timer | null = null;
 
   constructor(
-    readonly leased: LeasedTask,
+    readonly leased: Lease<unknown>,
     readonly leaseMs: number,
     grantedBy: number,
     private readonly margin: number,

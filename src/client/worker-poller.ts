@@ -1,11 +1,12 @@
-// The worker's poller: long-poll lease requests on the client's 'poll' lane while the worker has free
-// slots, backing off after failures and after answers the node did not hold. Up to
+// The worker's poller: long-poll `queue.leaseRound` requests on the client's 'poll' lane while the
+// worker has free slots, backing off after failures and after answers the node did not hold. Up to
 // LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots:
 // a lane asks for every free slot no other request has asked for, so a slot freed while a lease is
 // out is asked for at once instead of after that lease's round.
-import type { LeasedTask } from '../protocol/commands.js';
 import { sleep } from './clock.js';
 import type { Client } from './client.js';
+import type { Lease } from './queue-leases.js';
+import type { Queue } from './queue.js';
 
 /** Lease requests a worker keeps in flight at most (never more than its concurrency). */
 export const LEASES_IN_FLIGHT_MAX = 4;
@@ -27,11 +28,13 @@ export class Pulse {
 
 export interface PollHost {
   readonly client: Client;
-  readonly queue: string;
+  /** The queue's low-level consumer API (queue-leases.ts): all the worker sends goes through it. */
+  readonly api: Queue<unknown>;
   readonly workerId: string;
   readonly concurrency: number;
   readonly leaseMs: number;
   readonly holdMsMax: number;
+  readonly marginMs: number;
   /** Aborted when the worker closes. */
   readonly pollSignal: AbortSignal;
   readonly stopping: boolean;
@@ -39,8 +42,8 @@ export interface PollHost {
   readonly slotPulse: Pulse;
   /** Slots free now. */
   freeSlots(): number;
-  /** A leased task: `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
-  take(leased: LeasedTask, grantedBy: number): void;
+  /** A leased task; its `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
+  take(lease: Lease<unknown>): void;
   emitError(e: unknown): void;
 }
 
@@ -58,12 +61,17 @@ function backoffMs(failures: number): number {
 /** One lease request for `max` tasks: how many came, or null after a failure (reported). */
 async function leaseOnce(host: PollHost, max: number): Promise<{ count: number; firstSentAt: number } | null> {
   try {
-    const { answer, firstSentAt } = await host.client.command(
-      { type: 'lease', queue: host.queue, workerId: host.workerId, max, leaseMs: host.leaseMs },
-      { holdMs: host.holdMsMax, extra: { maxHoldMs: host.holdMsMax }, signal: host.pollSignal, lane: 'poll' },
-    );
-    for (const t of answer.tasks) host.take(t, firstSentAt + answer.heldMs);
-    return { count: answer.tasks.length, firstSentAt };
+    const round = await host.api.leaseRound({
+      max,
+      leaseMs: host.leaseMs,
+      waitMs: host.holdMsMax,
+      workerId: host.workerId,
+      margin: host.marginMs,
+      lane: 'poll',
+      signal: host.pollSignal,
+    });
+    for (const l of round.leases) host.take(l);
+    return { count: round.leases.length, firstSentAt: round.sentAt };
   } catch (e) {
     if (!host.stopping) host.emitError(e);
     return null;

@@ -7,10 +7,11 @@
 // by its token, while the slot leases the next task. At most `acksInFlightMax` attempts wait for their
 // ack that way; past that, a returned handler keeps its slot until an ack answers.
 import { EventEmitter, setMaxListeners } from 'node:events';
-import type { LeasedTask } from '../protocol/commands.js';
 import type { Timer } from './clock.js';
 import type { Client } from './client.js';
 import { raftqError } from './errors.js';
+import type { Queue } from './queue.js';
+import type { Lease } from './queue-leases.js';
 import { AckBatcher } from './worker-acks.js';
 import { AttemptRunner, type AttemptHost, type WorkerCounters } from './worker-attempt.js';
 import { Attempt, marginMinMs } from './worker-belief.js';
@@ -36,6 +37,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   readonly extendEveryMs: number;
   readonly acksInFlightMax: number;
   readonly acks: AckBatcher;
+  /** The queue's low-level consumer API (docs/sdk.md "Leasing by hand"): every lease, ack, nack, extend and release. */
+  readonly api: Queue<unknown>;
   readonly slotPulse = new Pulse();
   readonly counters: WorkerCounters = { completed: 0, failed: 0, released: 0, leased: 0 };
   /**
@@ -67,6 +70,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     super();
     setMaxListeners(0, this.pollAbort.signal);
     const o = options;
+    this.api = client.queue(queue);
     const batch = o.batch === undefined ? null : checkBatch(o.batch, client.limits.leaseBatchMax);
     // A batch worker holds `concurrency` batches of up to batch.size tasks: that many slots.
     const batches = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
@@ -107,7 +111,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     const ackDelayMs = intOption(o.ackDelayMs, 2, 'ackDelayMs', 0, 60_000);
     const ackBatchMax = intOption(o.ackBatchMax, 100, 'ackBatchMax', 1, client.limits.ackBatchMax);
     this.acksInFlightMax = intOption(o.acksInFlightMax, this.concurrency, 'acksInFlightMax', 0, 1_000_000);
-    this.acks = new AckBatcher(client, client.clock, ackDelayMs, ackBatchMax);
+    this.acks = new AckBatcher(this.api, client.clock, ackDelayMs, ackBatchMax);
     const run = batch === null ? handler : batchAdapter(handler as unknown as BatchHandler<T, R>, batch, client.clock);
     this.runner = new AttemptRunner(this, run, o.retryDelayMs);
     workerCounter += 1;
@@ -165,11 +169,11 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     return this.concurrency - this.slotHolders.size;
   }
 
-  /** A leased task: `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
-  take(leased: LeasedTask, grantedBy: number): void {
+  /** A leased task: its `grantedBy` is first send + heldMs, the earliest the granting entry can exist. */
+  take(lease: Lease<unknown>): void {
     this.counters.leased += 1;
-    const leaseMs = leased.leaseMs > 0 ? Math.min(leased.leaseMs, this.leaseMs) : this.leaseMs;
-    const a = new Attempt(leased, leaseMs, grantedBy, this.marginMs, this.client.clock);
+    const leaseMs = lease.leaseMs > 0 ? Math.min(lease.leaseMs, this.leaseMs) : this.leaseMs;
+    const a = new Attempt(lease, leaseMs, lease.grantedBy, this.marginMs, this.client.clock);
     this.inHand.set(a.key, a);
     this.slotHolders.add(a);
     if (this.stopped) void this.runner.release(a);

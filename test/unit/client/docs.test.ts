@@ -14,6 +14,14 @@ describe('docs/sdk.md examples', () => {
     expect(examples.length).toBeGreaterThanOrEqual(5);
   });
 
+  // Issue 18: the low-level consumer API's examples stay among those run below.
+  it('runs the low-level API: leasing by hand, a late ack refused with LeaseLostError, a long poll', () => {
+    const has = (...parts: string[]): boolean => examples.some((e) => parts.every((p) => e.includes(p)));
+    expect(has('.lease(', '.ackMany(', '.nack(', '.extend(', '.release(', 'beliefDeadline')).toBe(true);
+    expect(has('.lease(', '.ack(', 'instanceof LeaseLostError')).toBe(true);
+    expect(has('.leaseRound(', 'waitMs', "lane: 'poll'", 'grantedBy', 'heldMs')).toBe(true);
+  });
+
   examples.forEach((code, i) => {
     const title = code.split('\n').find((l) => l.includes('client.queue') || l.includes('client.worker')) ?? '';
     it(`example ${i + 1}: ${title.trim().slice(0, 60)}`, async () => {

@@ -105,3 +105,89 @@ describe('settling a lease by hand', () => {
     expect((await q.get(lz.id)).attempts).toBe(0);
   });
 });
+
+// What the Worker leases and settles through (issue 18): the same calls a hand-written consumer has.
+describe('the low-level API the Worker is built on', () => {
+  it('leaseRound: a request held on the poll lane, with its sentAt, heldMs and grantedBy', async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueue('warm-up'); // opens the main session
+    const [w] = await q.lease();
+    await q.ack(w?.id ?? '', w?.token ?? '');
+    const sentAt = clock.now();
+    const polling = q.leaseRound({ max: 3, leaseMs: 10_000, waitMs: 5_000, lane: 'poll', workerId: 'w' });
+    await clock.advance(300); // nothing ready: the leader holds the request
+    await q.enqueue('late');
+    const round = await polling;
+    expect(round.sentAt).toBe(sentAt);
+    expect(round.heldMs).toBe(300);
+    const [l] = round.leases;
+    expect(l?.payload).toBe('late');
+    expect(l?.grantedBy).toBe(sentAt + 300);
+    // The margin covers the hold: 500 ms + 0.2 % of leaseMs + waitMs.
+    expect(l?.beliefDeadline).toBe(sentAt + 300 + 10_000 - marginMinMs(10_000, 5_000));
+    // The held request went on the client's second session, not the one the enqueues use.
+    const heldCall = transport.calls.find((c) => c.method === 'Lease' && c.request['maxHoldMs'] === 5_000);
+    const held = heldCall?.request['header'] as { session: string } | undefined;
+    expect(held?.session).toBeDefined();
+    expect(held?.session).not.toBe(client.sessionId);
+    // Without waitMs the node answers an empty queue at once.
+    const empty = await q.leaseRound({ leaseMs: 10_000 });
+    expect([empty.leases.length, empty.heldMs]).toEqual([0, 0]);
+  });
+
+  it('lease margin: a larger margin moves the belief deadline earlier; a smaller one is raised to the minimum', async () => {
+    const { clock, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueueMany([{ payload: 'a' }, { payload: 'b' }]);
+    const t = clock.now();
+    const [a] = await q.lease({ leaseMs: 10_000, margin: 2_000 });
+    expect(a?.beliefDeadline).toBe(t + 10_000 - 2_000);
+    const [b] = await q.lease({ leaseMs: 10_000, margin: 1 });
+    expect(b?.beliefDeadline).toBe(t + 10_000 - marginMinMs(10_000, 0));
+  });
+
+  it('a replayed lease whose payload cannot be read by its belief deadline comes back with payloadReadError', async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueue('unreadable');
+    let drop = true;
+    transport.intercept = (_a, method) => {
+      if (method === 'GetTask') return { code: 'UNAVAILABLE', message: 'partitioned' };
+      if (method !== 'Lease' || !drop) return null;
+      drop = false;
+      return 'drop-reply';
+    };
+    const leasing = q.lease({ leaseMs: 2_000 });
+    let done = false;
+    void leasing.finally(() => (done = true));
+    await clock.advance(1_000);
+    expect(done).toBe(false); // still reading, before the belief deadline (1,496 ms after the send)
+    await clock.advance(600); // past the belief deadline, before the lease ends (2,000 ms)
+    const [l] = await leasing;
+    expect(l?.payload).toBeUndefined();
+    expect(l?.payloadReadError).toBeInstanceOf(Error);
+    transport.intercept = null;
+    // The lease itself is held and can be given back (the task is healthy).
+    expect(await q.release(l?.id ?? '', l?.token ?? '')).toBe('waiting');
+  });
+
+  it('ackMany takes results already encoded; release holds the limit key back; extend tells its first send', async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    const [x, y] = await q.enqueueMany([{ payload: 'x' }, { payload: 'y' }]);
+    const leases = await q.lease({ max: 2, leaseMs: 10_000 });
+    const lx = leases.find((l) => l.id === x?.id);
+    const ly = leases.find((l) => l.id === y?.id);
+    if (!lx || !ly) throw new Error('two leases');
+    await clock.advance(100);
+    const ext = await q.extend(lx.id, lx.token);
+    expect(ext.sentAt).toBe(clock.now());
+    expect(ext.beliefDeadline).toBe(ext.sentAt + 10_000 - marginMinMs(10_000, 0));
+    const [ok] = await q.ackMany([{ id: lx.id, token: lx.token, resultBytes: client.codec.encode({ rows: 7 }) }]);
+    expect(ok?.ok).toBe(true);
+    expect((await q.get(lx.id)).result).toEqual({ rows: 7 });
+    expect(await q.release(ly.id, ly.token, { holdKeyMs: 1_234 })).toBe('waiting');
+    expect(transport.calls.find((c) => c.method === 'Release')?.request['holdMs']).toBe(1_234);
+  });
+});
