@@ -11,6 +11,7 @@ interface RecoverOpts {
   id: string;
   confirmDataLoss?: boolean;
   json?: boolean;
+  dryRun?: boolean;
 }
 
 class RecoverUsageError extends Error {}
@@ -35,6 +36,14 @@ function summary(r: RecoverReport, dataDir: string): string {
   ].join('\n');
 }
 
+function dryRunSummary(r: RecoverReport): string {
+  return (
+    `dry run, nothing written: ${r.node} (cluster ${r.clusterId}) holds its log up to index ${r.lastIndex}, term ${r.lastTerm} (commit known: ${r.knownCommit}); ` +
+    `recover would remove ${r.removed.length > 0 ? r.removed.join(', ') : 'no member'}. ` +
+    'Recover the survivor with the highest last term, then the highest last index.\n'
+  );
+}
+
 function recoverCommand(setCode: SetCode): Command {
   return new Command('recover')
     .description(
@@ -44,11 +53,20 @@ function recoverCommand(setCode: SetCode): Command {
     .requiredOption('--data-dir <dir>', "the stopped survivor's data dir (pick the one with the highest last index)")
     .requiredOption('--id <id>', "the survivor's member id")
     .option('--confirm-data-loss', `confirm: ${WHAT_MAY_BE_LOST}`)
+    .option(
+      '--dry-run',
+      "only print the survivor's last log index and term and what would be done (compare survivors with it)",
+    )
     .option('--json', 'print what was done as JSON')
     .action(async (o: RecoverOpts) => {
       try {
         if (o.forceNewCluster !== true)
           throw new RecoverUsageError('name the recovery: --force-new-cluster (it is the only one)');
+        if (o.dryRun === true) {
+          const r = await forceNewCluster({ dataDir: o.dataDir, id: o.id, dryRun: true });
+          cliOutput.out(o.json ? `${JSON.stringify(r)}\n` : dryRunSummary(r));
+          return setCode(0);
+        }
         if (o.confirmDataLoss !== true)
           throw new RecoverUsageError(
             `--force-new-cluster needs --confirm-data-loss: ${WHAT_MAY_BE_LOST}. Use it only when a majority is gone for good; never while those members may come back`,

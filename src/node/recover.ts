@@ -66,8 +66,14 @@ async function openStopped(dataDir: string): Promise<NodeStorage> {
   }
 }
 
-/** Rewrites the stopped node's data dir at `dataDir` into a 1-voter cluster of `id`. */
-export async function forceNewCluster(o: { dataDir: string; id: string; now?: Date }): Promise<RecoverReport> {
+/** Rewrites the stopped node's data dir at `dataDir` into a 1-voter cluster of `id` (or, dry, says how). */
+export async function forceNewCluster(o: {
+  dataDir: string;
+  id: string;
+  now?: Date;
+  /** Only report what would be done (to compare survivors): nothing is written. */
+  dryRun?: boolean;
+}): Promise<RecoverReport> {
   const ns = await openStopped(o.dataDir);
   try {
     const { storageId, clusterId } = ns.identity;
@@ -109,6 +115,7 @@ export async function forceNewCluster(o: { dataDir: string; id: string; now?: Da
       data: new TextEncoder().encode(JSON.stringify(report)),
       config: { members: [alone] },
     };
+    if (o.dryRun === true) return report;
     // No vote: the node campaigns in a later term anyway, and no peer is left to have seen this one.
     await ns.persistReady({ hardState: { term, vote: null, commit: hs.commit }, entries: [entry], snapshot: null });
     return report;

@@ -110,12 +110,17 @@ describe('raftq recover --force-new-cluster', () => {
       'raftq: recover: --id: this data dir belongs to member n1, not n2\n',
     ]);
 
+    // A dry run (to compare survivors) needs no confirmation and changes nothing.
+    const dry = await recover(['--dry-run', '--json']);
+    expect(dry.code, dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.stdout) as RecoverReport;
     const done = await recover(['--confirm-data-loss', '--json']);
     expect(done.code, done.stderr).toBe(0);
     const report = JSON.parse(done.stdout) as RecoverReport;
     expect(report).toMatchObject({ node: 'n1', clusterId: c.clusterId, removed: ['n2', 'n3'] });
     expect(report.before).toEqual(['n1:voter', 'n2:voter', 'n3:voter']);
     expect(report.markerIndex).toBe(report.lastIndex + 1);
+    expect({ ...planned, at: report.at }).toEqual(report);
     // The structured log line says what happened and what may be lost.
     const logLine = JSON.parse(done.stderr.trim().split('\n').at(-1) as string) as Record<string, unknown>;
     expect(logLine).toMatchObject({ level: 40, node: 'n1', markerIndex: report.markerIndex, removed: ['n2', 'n3'] });

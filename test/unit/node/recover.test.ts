@@ -59,6 +59,15 @@ describe('forceNewCluster', () => {
     }
   });
 
+  it('a dry run reports the same and writes nothing', async () => {
+    const dataDir = copyOfFixture();
+    const now = new Date('2026-12-02T00:00:00Z');
+    const dry = await forceNewCluster({ dataDir, id: 'n1', now, dryRun: true });
+    const again = await forceNewCluster({ dataDir, id: 'n1', now, dryRun: true });
+    expect(again).toEqual(dry); // the first wrote nothing
+    expect(await forceNewCluster({ dataDir, id: 'n1', now })).toEqual(dry);
+  });
+
   it('refuses another member id and a dir without raftq data', async () => {
     const dataDir = copyOfFixture();
     await expect(forceNewCluster({ dataDir, id: 'n2' })).rejects.toThrow(
