@@ -4,6 +4,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { decodeBackup, restoreBackup } from './backup.js';
+import { ByteProgress, readBody } from './backup-progress.js';
 import { cliOutput, ClientUsageError, intArg, type SetCode } from './cli-common.js';
 import { ConfigError, parsePeers } from './config.js';
 
@@ -13,9 +14,15 @@ interface BackupOpts {
   token?: string;
   timeoutMs?: string;
   json?: boolean;
+  progress?: boolean;
 }
 
-async function fetchBackup(addresses: string[], token: string | undefined, deadline: number): Promise<Uint8Array> {
+async function fetchBackup(
+  addresses: string[],
+  token: string | undefined,
+  deadline: number,
+  progress: ByteProgress | null,
+): Promise<Uint8Array> {
   let last = `no admin address answered (tried ${addresses.join(', ')})`;
   while (Date.now() < deadline) {
     for (const a of addresses) {
@@ -24,7 +31,7 @@ async function fetchBackup(addresses: string[], token: string | undefined, deadl
           ...(token ? { headers: { authorization: `Bearer ${token}` } } : {}),
           signal: AbortSignal.timeout(Math.max(2_000, deadline - Date.now())),
         });
-        if (res.ok) return new Uint8Array(await res.arrayBuffer());
+        if (res.ok) return await readBody(res, progress);
         const text = await res.text();
         last = `${a}: ${text.trim().slice(0, 300)}`;
         try {
@@ -50,6 +57,7 @@ function backupCommand(setCode: SetCode): Command {
     .option('--token <token>', 'admin bearer token when the cluster has auth on (default: $RAFTQ_TOKEN)')
     .option('--timeout-ms <ms>', 'give up after this long (default 60000)')
     .option('--json', 'print the backup header as JSON')
+    .option('--progress', 'print progress to stderr even when it is not a terminal (it is on a terminal)')
     .action(async (o: BackupOpts) => {
       try {
         const raw = o.admin ?? process.env['RAFTQ_ADMIN'] ?? '';
@@ -61,6 +69,7 @@ function backupCommand(setCode: SetCode): Command {
           raw.split(',').map((s) => s.trim()),
           o.token ?? process.env['RAFTQ_TOKEN'],
           Date.now() + timeoutMs,
+          o.progress === true || process.stderr.isTTY ? new ByteProgress(cliOutput.err, process.stderr.isTTY) : null,
         );
         const { header } = decodeBackup(bytes); // checked before it is kept
         writeFileSync(`${out}.part`, bytes, { mode: 0o600 });

@@ -6,6 +6,7 @@ import { devCommand, DevUsageError } from './cli-dev.js';
 import { completionCommand, packageVersion } from './cli-meta.js';
 import { tokensCommand } from './cli-tokens.js';
 import { backupCommands } from './cli-backup.js';
+import { recoverCommands } from './cli-recover.js';
 import { exitWithParent } from './local-cluster.js';
 import { certsCommand, withLimitFlags, withTlsFlags } from './cli-certs.js';
 
@@ -92,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     ...backupCommands(setCode),
     certsCommand(setCode),
     completionCommand(() => program),
+    ...recoverCommands(setCode),
   ]) {
     cmd.exitOverride();
     program.addCommand(cmd);

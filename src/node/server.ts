@@ -35,7 +35,7 @@ import { logDeadLetters } from './task-log.js';
 import { packageVersion } from './cli-meta.js';
 import { refreshSecurityMetrics } from './security-metrics.js';
 import { refreshForwardMetrics } from './forward-metrics.js';
-import { ClusterMismatchError, CorruptionError } from './storage/errors.js';
+import { ClusterMismatchError, CorruptionError, StorageError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
 import type { KvStore } from './storage/kv.js';
 import type { FaultLayer } from './storage/fault-layer.js';
@@ -63,6 +63,9 @@ export async function runNode(config: NodeConfig): Promise<void> {
     node = await startNode(config, log);
   } catch (err) {
     if (err instanceof ClusterMismatchError) throw new ConfigError('data-dir', err.message);
+    // A data dir written by a newer release: a config error (exit 2), never touched (docs/operations.md).
+    if (err instanceof StorageError && err.code === 'UNSUPPORTED_FORMAT')
+      throw new ConfigError('data-dir', err.message);
     if (err instanceof CorruptionError) {
       log.fatal({ err, index: err.index }, 'storage is damaged inside the committed log; refusing to start');
       process.stderr.write(`raftq: ${config.id}: ${err.message}\n`);

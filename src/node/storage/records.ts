@@ -93,7 +93,9 @@ export function decodeRecord(key: Uint8Array, value: Uint8Array): Decoded {
   const body = value.subarray(CRC_BYTES);
   const stored = new DataView(value.buffer, value.byteOffset, value.byteLength).getUint32(0);
   if (crc32(body, crc32(key)) !== stored) return { ok: false, reason: 'checksum mismatch' };
-  if (body[0] !== FORMAT_VERSION) return { ok: false, reason: `unknown record version ${body[0]}` };
+  // Every older version is still read (a decoder upgrades its payload); a newer one is not ours.
+  const version = body[0] as number;
+  if (version < 1 || version > FORMAT_VERSION) return { ok: false, reason: `unknown record version ${version}` };
   try {
     return { ok: true, payload: packr.unpack(body.subarray(1)) };
   } catch (error) {

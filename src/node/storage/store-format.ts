@@ -36,7 +36,8 @@ export async function loadOrFormat(
   if (identity.formatVersion > FORMAT_VERSION) {
     throw new StorageError(
       'UNSUPPORTED_FORMAT',
-      `data dir ${dir} has format ${identity.formatVersion}; this build reads up to ${FORMAT_VERSION}`,
+      `${dir} holds data format version ${identity.formatVersion}, newer than this raftq supports ` +
+        `(versions 1 to ${FORMAT_VERSION}): it was written by a newer raftq; run that release (or newer) on it`,
     );
   }
   if (clusterId !== undefined && clusterId !== identity.clusterId) {
