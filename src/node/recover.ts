@@ -7,6 +7,7 @@
 // (who, when, what was kept, who was removed), replicated to every member added later, and the node
 // logs `membership changed` when it applies it. Never automatic: the CLI demands a confirmation flag,
 // and a data dir whose node is still running is refused (LevelDB's lock on it).
+import { asLogIndex, asTerm } from '../protocol/ids.js';
 import { EntryType, type Entry, type Member, type Membership } from '../raft/types.js';
 import { StorageError } from './storage/errors.js';
 import { NodeStorage } from './storage/node-storage.js';
@@ -109,8 +110,8 @@ export async function forceNewCluster(o: {
       recoveryFloor: hs.recovery ?? null,
     };
     const entry: Entry = {
-      index: lastIndex + 1,
-      term,
+      index: asLogIndex(lastIndex + 1),
+      term: asTerm(term),
       type: EntryType.Config,
       data: new TextEncoder().encode(JSON.stringify(report)),
       config: { members: [alone] },
