@@ -45,9 +45,10 @@ describe('node simulation - planted bugs are caught', () => {
 
   it('a deferred commit-only hard state written over a newer one: the disk sees term and vote go back', async () => {
     // The simulated disk (like the real store's persist plan) refuses a hard state older than its own.
-    // Seeds 19, 24, 29, 32 of 1..40 show it since held leases ride their enqueue's entry (fewer entries).
+    // About one seed in twenty shows it (34, 60, 70, 71, 73, 83 of 1..83 on 2026-12-02): a commit-only
+    // hard state must be deferred while a newer one is written, which depends on the run's timing.
     const errors: string[] = [];
-    for (let seed = 1; seed <= 30 && errors.length === 0; seed++) {
+    for (let seed = 1; seed <= 200 && errors.length === 0; seed++) {
       await runNodeSeed({ seed, nodes: 3, plant: 'stale-deferred-commit', liveness: false }).catch((e: unknown) =>
         errors.push(String(e)),
       );
