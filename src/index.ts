@@ -19,7 +19,16 @@ export {
 } from './client/queue.js';
 export { type Dependency, type DependencyResult, type FlowTree, type FlowResult } from './client/flows.js';
 export { Topic, type TopicFilter, type PublishOptions, type PublishedTask } from './client/topics.js';
-export type { Lease, LeaseOptions, NackOptions, ExtendOptions, AckOutcome } from './client/queue-leases.js';
+export type {
+  Lease,
+  LeaseOptions,
+  NackOptions,
+  ExtendOptions,
+  AckOutcome,
+  LeaseRound,
+  AckItem,
+  ReleaseOptions,
+} from './client/queue-leases.js';
 export { Worker, type WorkerOptions, type WorkerTask, type TaskContext, type Handler } from './client/worker.js';
 export type { BatchContext, BatchHandler, BatchOptions, BatchResult, BatchWorkerOptions } from './client/worker.js';
 export { msgpackCodec, type Codec } from './client/codec.js';
