@@ -49,9 +49,10 @@ describe('--advertise per client network', () => {
           members: { id: string; address: string; networks?: { name: string; address: string }[] }[];
           networks?: { name: string; address: string }[];
         } | null;
-        return s !== null && s.members.length === 3 && s.members.every((m) => (m.networks ?? []).length === 1)
-          ? s
-          : undefined;
+        // Members' default addresses are bound into the membership by the leader a few ticks after start.
+        const known = (m: { address: string; networks?: unknown[] }): boolean =>
+          m.address !== '' && (m.networks ?? []).length === 1;
+        return s !== null && s.members.length === 3 && s.members.every(known) ? s : undefined;
       },
       20_000,
       'the follower to know every member on the public network',
