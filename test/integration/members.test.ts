@@ -174,7 +174,9 @@ describe('refusals', () => {
     // Every code the docs' table lists is one the admin routes answer.
     for (const code of MEMBERS_ERROR_CODES)
       if (code !== 'INVALID_ARGUMENT') expect(operations).toContain(`\`${code}\``);
-    tc = await startGrowable(4, 3);
+    // Election timeout 2-4 s: the CHANGE_IN_PROGRESS step below must ask before the leader, its
+    // quorum stopped, steps down (at 0.5-1 s the fresh-clone CI once asked too late: NOT_LEADER).
+    tc = await startGrowable(4, 3, { electionTicks: 40 });
     const c = tc.cluster;
     const leader = await waitForLeader(c);
     const [follower, other] = tc.founders.filter((id) => id !== leader) as [string, string];
