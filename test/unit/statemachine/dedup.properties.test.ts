@@ -10,10 +10,9 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Answer, Command, CommandAnswer, LeasedTask } from '../../../src/protocol/index.js';
-import { encodeEnvelope } from '../../../src/protocol/index.js';
+import type { Command, LeasedTask } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
-import { WALL0 } from './harness.js';
+import { ReplicaPair } from './harness.js';
 
 type Mode = 'active' | 'throttle' | 'debounce';
 const KEYS: { key: string; mode: Mode; windowMs: number }[] = [
@@ -24,38 +23,6 @@ const KEYS: { key: string; mode: Mode; windowMs: number }[] = [
   { key: 'd0', mode: 'debounce', windowMs: 1000 },
   { key: 'd1', mode: 'debounce', windowMs: 6000 },
 ];
-
-/** Applies each entry to the machine and, after the cut, to a replica restored there. */
-class Pair {
-  index = 0;
-  mono = 1000;
-  replica: QueueStateMachine | null = null;
-
-  constructor(readonly sm: QueueStateMachine) {}
-
-  run(cmd: Command, dt: number): Answer {
-    this.mono += dt;
-    const data = encodeEnvelope({
-      v: 1,
-      mono: this.mono,
-      wall: WALL0 + this.mono,
-      cmds: [{ session: null, seq: 0, cmd }],
-    });
-    const out = this.sm.apply(++this.index, data);
-    if (this.replica !== null) {
-      expect(this.replica.apply(this.index, data)).toEqual(out);
-      expect(this.replica.digest()).toBe(this.sm.digest());
-    }
-    return (out[0] as CommandAnswer).answer;
-  }
-
-  restoreHere(): void {
-    const r = new QueueStateMachine();
-    r.restore([...this.sm.snapshot()]);
-    expect(r.digest()).toBe(this.sm.digest());
-    this.replica = r;
-  }
-}
 
 type State = 'waiting' | 'leased' | 'done';
 interface Model {
@@ -103,7 +70,7 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
 );
 
 function runOps(ops: Op[], cut: number): void {
-  const p = new Pair(new QueueStateMachine());
+  const p = new ReplicaPair(new QueueStateMachine());
   // Leases long enough never to expire within a run (expiry is not what this test is about).
   p.run({ type: 'createQueue', queue: 'q', settings: { leaseMs: 3_600_000 } } as Command, 0);
   const m: Model = { tasks: new Map(), keys: new Map(), next: 1 };

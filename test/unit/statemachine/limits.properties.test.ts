@@ -10,46 +10,13 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Answer, Command, CommandAnswer, LeasedTask, RateLimit } from '../../../src/protocol/index.js';
-import { encodeEnvelope } from '../../../src/protocol/index.js';
+import type { Command, LeasedTask, RateLimit } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { S_LEASED } from '../../../src/statemachine/records.js';
-import { WALL0, bytes } from './harness.js';
+import { ReplicaPair, bytes } from './harness.js';
 
 const KEYS = ['k0', 'k1', 'k2', 'k3'];
 const LEASE_MS = 2500;
-
-/** Applies each entry to the machine and, after `cut`, to a replica restored there. */
-class Pair {
-  index = 0;
-  mono = 1000;
-  replica: QueueStateMachine | null = null;
-
-  constructor(readonly sm: QueueStateMachine) {}
-
-  run(cmd: Command, dt: number): Answer {
-    this.mono += dt;
-    const data = encodeEnvelope({
-      v: 1,
-      mono: this.mono,
-      wall: WALL0 + this.mono,
-      cmds: [{ session: null, seq: 0, cmd }],
-    });
-    const out = this.sm.apply(++this.index, data);
-    if (this.replica !== null) {
-      expect(this.replica.apply(this.index, data)).toEqual(out);
-      expect(this.replica.digest()).toBe(this.sm.digest());
-    }
-    return (out[0] as CommandAnswer).answer;
-  }
-
-  restoreHere(): void {
-    const r = new QueueStateMachine();
-    r.restore([...this.sm.snapshot()]);
-    expect(r.digest()).toBe(this.sm.digest());
-    this.replica = r;
-  }
-}
 
 interface MTask {
   id: string;
@@ -225,7 +192,7 @@ function settingsCmd(s: Settings): Command {
   return { type: 'createQueue', queue: 'q', settings } as Command;
 }
 
-function step(p: Pair, m: Model, op: Op, conserving: boolean): void {
+function step(p: ReplicaPair, m: Model, op: Op, conserving: boolean): void {
   const pickLease = (n: number): MLease | undefined => [...m.leased.values()][n % Math.max(1, m.leased.size)];
   const dt = op.t === 'adv' ? op.dt : 1;
   m.expire(p.mono + dt);
@@ -282,7 +249,7 @@ function leasedInMachine(sm: QueueStateMachine): string[] {
 }
 
 function runOps(s: Settings, ops: Op[], cut: number, conserving: boolean): void {
-  const p = new Pair(new QueueStateMachine());
+  const p = new ReplicaPair(new QueueStateMachine());
   const m = new Model(s);
   p.run(settingsCmd(s), 0);
   ops.forEach((op, i) => {
@@ -329,7 +296,7 @@ describe('statemachine - fair shares of backlogged keys', () => {
         (ks, batch, cut) => {
           const names = ks.map((_, i) => `t${i}`);
           const keys = Object.fromEntries(names.map((n, i) => [n, { weight: (ks[i] as { weight: number }).weight }]));
-          const p = new Pair(new QueueStateMachine());
+          const p = new ReplicaPair(new QueueStateMachine());
           p.run({ type: 'createQueue', queue: 'q', settings: { keys } } as Command, 0);
           for (const [i, n] of names.entries()) {
             const specs = Array.from({ length: 300 }, () => ({

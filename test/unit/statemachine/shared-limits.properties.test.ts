@@ -11,44 +11,13 @@
 
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import type { Answer, Command, CommandAnswer, LeasedTask, RateLimit } from '../../../src/protocol/index.js';
-import { encodeEnvelope } from '../../../src/protocol/index.js';
+import type { Command, LeasedTask, RateLimit } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
-import { WALL0, bytes } from './harness.js';
+import { ReplicaPair, bytes } from './harness.js';
 
 const QUEUES = ['a', 'b', 'c'];
 const KEYS = ['k0', 'k1', 'k2'];
 const LEASE_MS = 2500;
-
-class Pair {
-  index = 0;
-  mono = 1000;
-  replica: QueueStateMachine | null = null;
-  constructor(readonly sm: QueueStateMachine) {}
-
-  run(cmd: Command, dt: number): Answer {
-    this.mono += dt;
-    const data = encodeEnvelope({
-      v: 1,
-      mono: this.mono,
-      wall: WALL0 + this.mono,
-      cmds: [{ session: null, seq: 0, cmd }],
-    });
-    const out = this.sm.apply(++this.index, data);
-    if (this.replica !== null) {
-      expect(this.replica.apply(this.index, data)).toEqual(out);
-      expect(this.replica.digest()).toBe(this.sm.digest());
-    }
-    return (out[0] as CommandAnswer).answer;
-  }
-
-  restoreHere(): void {
-    const r = new QueueStateMachine();
-    r.restore([...this.sm.snapshot()]);
-    expect(r.digest()).toBe(this.sm.digest());
-    this.replica = r;
-  }
-}
 
 interface Spec {
   concurrency: number | null;
@@ -233,7 +202,7 @@ function specCmd(s: Spec): Command {
   return out as unknown as Command;
 }
 
-function step(p: Pair, m: Model, op: Op, conserving: boolean): void {
+function step(p: ReplicaPair, m: Model, op: Op, conserving: boolean): void {
   const dt = op.t === 'adv' ? op.dt : 1;
   m.expire(p.mono + dt);
   switch (op.t) {
@@ -295,7 +264,7 @@ function step(p: Pair, m: Model, op: Op, conserving: boolean): void {
 }
 
 function runCase(spec: Spec, ops: Op[], cut: number, conserving: boolean): void {
-  const p = new Pair(new QueueStateMachine({ events: false }));
+  const p = new ReplicaPair(new QueueStateMachine({ events: false }));
   const m = new Model(spec);
   p.run(specCmd(spec), 0);
   const settings = { leaseMs: LEASE_MS, maxAttempts: 1000, maxDeliveries: 1000, backoff: { delayMs: 0, jitterPct: 0 } };
