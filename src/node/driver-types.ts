@@ -65,6 +65,12 @@ export interface DriverOptions {
   snapshotEvery: number;
   /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
   snapshotKeep?: number;
+  /** Applied log bytes after which a snapshot is due even below `snapshotEvery` entries (default 64 MiB). */
+  snapshotEveryBytes?: number;
+  /** Snapshot chunks taken per event-loop turn (default 4: about 10 ms of a large state). */
+  snapshotSliceChunks?: number;
+  /** Milliseconds between two slices of a snapshot (default 0: the next event-loop turn). */
+  snapshotSliceGapMs?: number;
   /** Commit index persisted at start: the node is not ready until applied reaches it. */
   startCommit: number;
   /** Called with each applied entry's index (metrics, digests). */
@@ -88,6 +94,8 @@ export interface DriverOptions {
    * was written, and the next tick writes it over the newer one (an older term and vote on disk).
    */
   plantStaleDeferred?: boolean;
+  /** Planted bug (simulation only): committed entries are applied while a snapshot's chunks are taken. */
+  plantApplyWhileSnapshotting?: boolean;
 }
 
 export function errAnswer(error: ErrorDetail): Answer {

@@ -20,12 +20,18 @@ import { LogClock } from './log-clock.js';
 import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
+import { ApplyBacklog } from './apply-backlog.js';
+import { transferLeadership } from './leadership-transfer.js';
 
 export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
 
-type Defaulted =
-  'snapshotKeep' | 'advanceMinIntervalMs' | 'commandsPerEntryMax' | 'pendingCommandsMax' | 'pendingReadsMax';
+// Two groups on a line each: snapshots, then caps and pacing.
+const DEFAULTS = {
+  ...{ snapshotKeep: 1000, snapshotEveryBytes: 64 * 1024 * 1024, snapshotSliceChunks: 4, snapshotSliceGapMs: 0 },
+  ...{ advanceMinIntervalMs: 100, commandsPerEntryMax: 1024, pendingCommandsMax: 100_000, pendingReadsMax: 100_000 },
+} satisfies Partial<DriverOptions>;
+type Defaulted = keyof typeof DEFAULTS;
 
 export class NodeDriver implements ClientExecutor {
   /** A synced write that stale reads are waiting on (shared). */
@@ -60,16 +66,14 @@ export class NodeDriver implements ClientExecutor {
   private readonly feeder: ScheduleFeeder;
   /** Held leases by queue: a plain enqueue there wakes them into its entry. */
   private readonly holds = new HeldLeases();
+  /** Committed entries waiting while a snapshot's chunks are taken (snapshot-policy.ts). */
+  private readonly backlog = new ApplyBacklog();
+  private readonly applyWaits = (): boolean =>
+    this.stopped || (this.snapshots.busy && this.o.plantApplyWhileSnapshotting !== true);
+  private readonly applyOne = (e: Entry): void => this.applyEntry(e);
 
   constructor(opts: DriverOptions) {
-    this.o = {
-      snapshotKeep: 1000,
-      advanceMinIntervalMs: 100,
-      commandsPerEntryMax: 1024,
-      pendingCommandsMax: 100_000,
-      pendingReadsMax: 100_000,
-      ...opts,
-    };
+    this.o = { ...DEFAULTS, ...opts };
     this.clock = new LogClock(opts.clock);
     this.applied = opts.sm.appliedIndex();
     this.commands = new CommandPipeline(this.o.commandsPerEntryMax);
@@ -80,8 +84,14 @@ export class NodeDriver implements ClientExecutor {
         sm: opts.sm,
         durable: opts.durable,
         log: opts.log,
+        timers: opts.timers,
         snapshotEvery: opts.snapshotEvery,
+        snapshotEveryBytes: this.o.snapshotEveryBytes,
         snapshotKeep: this.o.snapshotKeep,
+        sliceChunks: this.o.snapshotSliceChunks,
+        sliceGapMs: this.o.snapshotSliceGapMs,
+        startBytes: opts.storage.snapshot()?.data.byteLength ?? 0,
+        resumed: () => this.kick(),
         fatal: (err) => this.fatal(err),
       },
       opts.storage.snapshot()?.meta.index ?? 0,
@@ -105,6 +115,7 @@ export class NodeDriver implements ClientExecutor {
 
   stop(): void {
     this.stopped = true;
+    this.snapshots.abandon();
     if (this.tickHandle !== null) this.o.timers.clearTimeout(this.tickHandle);
     const detail: ErrorDetail = { code: 'UNAVAILABLE', message: 'node is shutting down' };
     this.commands.failQueued(detail);
@@ -288,24 +299,12 @@ export class NodeDriver implements ClientExecutor {
   }
 
   /** Hands leadership to the most up-to-date voter; resolves true once another node leads. */
-  async transferLeadership(ms: number): Promise<boolean> {
-    const st = this.o.raft.status();
-    if (st.role !== 'leader') return true;
-    // A voter heard from recently first, then the most caught-up one.
-    const target = st.progress
-      .filter((p) => p.id !== st.id && this.isVoter(p.id))
-      .sort((a, b) => Number(b.recentActive) - Number(a.recentActive) || b.match - a.match)[0];
-    if (!target || !this.o.raft.transferLeader(target.id).ok) return false;
-    this.kick();
-    const end = this.o.clock.monoMs() + ms;
-    while (this.o.clock.monoMs() < end) {
-      await new Promise<void>((r) => this.o.timers.setTimeout(r, this.o.tickMs));
-      const now = this.o.raft.status();
-      if (now.role !== 'leader' && now.leader !== null && now.leader !== st.id) return true;
-      // The core abandons a transfer not done within an election timeout: the target is gone, stop waiting.
-      if (now.role === 'leader' && now.leadTransferee === null) return false;
-    }
-    return false;
+  transferLeadership(ms: number): Promise<boolean> {
+    const { raft, clock, timers, tickMs } = this.o;
+    return transferLeadership(
+      { raft, clock, timers, tickMs, isVoter: (id) => this.isVoter(id), kick: () => this.kick() },
+      ms,
+    );
   }
 
   // ------------------------------------------------------------------ the loop
@@ -329,6 +328,7 @@ export class NodeDriver implements ClientExecutor {
     do {
       this.again = false;
       this.flushQueued();
+      this.catchUp();
       let rounds = 0;
       while (this.o.raft.hasReady() && !this.stopped) {
         await this.handleReady(this.o.raft.ready());
@@ -355,9 +355,11 @@ export class NodeDriver implements ClientExecutor {
     if (early) this.o.send(rd.messages);
     await this.persist(rd);
     if (rd.snapshot !== null) {
+      const index = rd.snapshot.meta.index;
+      this.snapshots.installed(index, rd.snapshot.data.byteLength);
+      this.backlog.dropForSnapshot(index);
       this.o.sm.restore(rd.snapshot.data);
-      this.applied = rd.snapshot.meta.index;
-      this.snapshots.installed(rd.snapshot.meta.index);
+      this.applied = index;
       this.membership = rd.snapshot.meta.membership;
       this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
       this.commands.failInflightBelow(rd.snapshot.meta.index);
@@ -367,12 +369,21 @@ export class NodeDriver implements ClientExecutor {
     this.commands.onProposed(rd.proposed);
     // (A dropped advanceTime's own resolve clears advanceInFlight.)
     this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
-    for (const e of rd.committedEntries) this.applyEntry(e);
+    this.backlog.add(rd.committedEntries, this.applyWaits, this.applyOne);
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     this.o.raft.advance();
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
+    if (this.snapshots.isDue(this.applied)) this.flushDeferred();
+    this.snapshots.maybeSnapshot(this.applied);
+  }
+
+  /** After a snapshot's chunks are taken: apply what waited, serve reads, snapshot again if due. */
+  private catchUp(): void {
+    if (this.backlog.length === 0 || this.applyWaits()) return;
+    this.backlog.drain(this.applyWaits, this.applyOne);
+    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     if (this.snapshots.isDue(this.applied)) this.flushDeferred();
     this.snapshots.maybeSnapshot(this.applied);
   }
@@ -427,6 +438,7 @@ export class NodeDriver implements ClientExecutor {
       }
     }
     this.applied = e.index;
+    this.snapshots.noteApplied(e.data.byteLength);
     if (e.index % 100 === 0) this.snapshots.recordDigest(this.applied);
     this.o.onApplied?.(e.index);
     for (const w of [...this.appliedWaiters]) w();

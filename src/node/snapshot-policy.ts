@@ -1,26 +1,52 @@
-// When the node snapshots its state machine (every `snapshotEvery` applied entries, keeping
-// `snapshotKeep` entries below it for slightly lagging followers), and the (index, digest) history
-// replicas are compared by.
+// When the node snapshots its state machine (every `snapshotEvery` applied entries or
+// `snapshotEveryBytes` of applied log, keeping `snapshotKeep` entries below it for slightly lagging
+// followers), and the (index, digest) history replicas are compared by.
+//
+// A large state takes seconds to encode (1,000,000 waiting tasks: 2.5 s, bench/RESULTS.md), so the
+// chunks are taken a few per event-loop turn: heartbeats, votes and writes go on meanwhile, and only
+// applying waits (`busy`), since the chunks must all describe the state at one index. A large state
+// is also snapshotted less often: not before half its size in log has been applied since the last one.
 import type { RaftNode } from '../raft/node.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
-import type { DriverLogger, DurableLog } from './driver-types.js';
+import type { DriverLogger, DurableLog, Timers } from './driver-types.js';
 
 export interface SnapshotPolicyDeps {
   raft: RaftNode;
   sm: QueueStateMachine;
   durable: DurableLog;
   log: DriverLogger;
+  timers: Timers;
   snapshotEvery: number;
+  snapshotEveryBytes: number;
   snapshotKeep: number;
+  /** Chunks taken per event-loop turn (the state machine's chunks hold up to 1,024 tasks each). */
+  sliceChunks: number;
+  /** Pause between slices (0: the next event-loop turn; the simulation gives its network time to act). */
+  sliceGapMs: number;
+  /** Size of the snapshot the node started from (0: none). */
+  startBytes: number;
   /** A failed snapshot write is fatal. */
   fatal(err: unknown): void;
+  /** Applying may go on again (a snapshot's chunks are all taken, or it was abandoned). */
+  resumed(): void;
 }
 
 const DIGESTS_KEPT = 1000;
+/** From this snapshot size on, the next waits for half as many bytes of applied log. */
+const LARGE_SNAPSHOT_BYTES = 8 * 1024 * 1024;
+
+interface Taking {
+  index: number;
+  it: Iterator<Uint8Array>;
+  chunks: Uint8Array[];
+}
 
 export class SnapshotPolicy {
   private lastSnapshotIndex: number;
   private snapshotting = false;
+  private taking: Taking | null = null;
+  private bytesSince = 0;
+  private lastBytes: number;
   private readonly digests: { index: number; digest: string }[] = [];
 
   constructor(
@@ -28,29 +54,81 @@ export class SnapshotPolicy {
     snapshotIndex: number,
   ) {
     this.lastSnapshotIndex = snapshotIndex;
+    this.lastBytes = d.startBytes;
   }
 
-  /** A snapshot from the leader was installed at `index`. */
-  installed(index: number): void {
+  /** The state machine must not change: a snapshot's chunks are being taken. */
+  get busy(): boolean {
+    return this.taking !== null;
+  }
+
+  /** An entry of `bytes` was applied. */
+  noteApplied(bytes: number): void {
+    this.bytesSince += bytes;
+  }
+
+  /** A snapshot from the leader was installed at `index` (one being taken describes replaced state). */
+  installed(index: number, bytes: number): void {
+    this.abandon();
     this.lastSnapshotIndex = index;
+    this.lastBytes = bytes;
+    this.bytesSince = 0;
+  }
+
+  /** Stops taking chunks (the node stops, or a leader's snapshot replaces the state). */
+  abandon(): void {
+    if (this.taking === null) return;
+    this.taking = null;
+    this.snapshotting = false;
   }
 
   /** A snapshot at `applied` is due and none is being written. */
   isDue(applied: number): boolean {
-    return !this.snapshotting && applied - this.lastSnapshotIndex >= this.d.snapshotEvery;
+    const entries = applied - this.lastSnapshotIndex;
+    if (this.snapshotting || entries <= 0) return false;
+    if (this.lastBytes >= LARGE_SNAPSHOT_BYTES && this.bytesSince < this.lastBytes / 2) return false;
+    return entries >= this.d.snapshotEvery || this.bytesSince >= this.d.snapshotEveryBytes;
   }
 
-  /** Takes a snapshot at `applied` if one is due and none is being written. */
+  /** Starts a snapshot at `applied` if one is due and none is being written. */
   maybeSnapshot(applied: number): void {
     if (!this.isDue(applied)) return;
-    const index = applied;
     // A leader's snapshot stepped in while this Ready was being persisted replaced the log: ours
     // would describe state the node is about to discard (and its term is no longer known).
-    if (this.d.raft.termAt(index) === undefined) return;
+    if (this.d.raft.termAt(applied) === undefined) return;
     this.snapshotting = true;
-    const data = concat([...this.d.sm.snapshot()]);
+    this.taking = { index: applied, it: this.d.sm.snapshot()[Symbol.iterator](), chunks: [] };
+    this.take(this.taking);
+  }
+
+  private take(t: Taking): void {
+    if (this.taking !== t) return;
+    try {
+      for (let i = 0; i < this.d.sliceChunks; i++) {
+        const r = t.it.next();
+        if (r.done === true) return this.taken(t);
+        t.chunks.push(r.value);
+      }
+    } catch (err) {
+      // The state changed under the chunks (the state machine's epoch check): a bug in the driver.
+      return this.d.fatal(err);
+    }
+    this.d.timers.setTimeout(() => this.take(t), this.d.sliceGapMs);
+  }
+
+  private taken(t: Taking): void {
+    this.taking = null;
+    const index = t.index;
+    // A leader's snapshot replaced the log while its Ready was being written: ours is moot.
+    if (this.d.raft.termAt(index) === undefined) {
+      this.snapshotting = false;
+      return this.d.resumed();
+    }
+    const data = concat(t.chunks);
     const snap = this.d.raft.buildSnapshot(index, data);
-    this.recordDigest(applied);
+    this.recordDigest(index);
+    this.bytesSince = 0;
+    this.lastBytes = data.length;
     this.d.durable
       .createSnapshot(snap, { compactTo: Math.max(0, index - this.d.snapshotKeep) })
       .then(() => {
@@ -61,6 +139,7 @@ export class SnapshotPolicy {
       .finally(() => {
         this.snapshotting = false;
       });
+    this.d.resumed();
   }
 
   /** Records the state machine's digest at `applied` (once per index, the newest DIGESTS_KEPT). */

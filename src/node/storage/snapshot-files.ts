@@ -93,7 +93,13 @@ export class SnapshotFiles {
   async write(snapshot: Snapshot): Promise<SnapshotFileInfo> {
     const writer = await this.begin(snapshot.meta);
     try {
-      await writer.append(snapshot.data);
+      // In slices: the checksum of a large state (hundreds of MiB) would hold the event loop at once.
+      const data = snapshot.data;
+      let off = 0;
+      do {
+        await writer.append(data.subarray(off, off + WRITE_SLICE_BYTES));
+        off += WRITE_SLICE_BYTES;
+      } while (off < data.length);
     } catch (error) {
       await writer.abort();
       throw error;
@@ -137,6 +143,8 @@ export class SnapshotFiles {
     return old.map((f) => f.path);
   }
 }
+
+const WRITE_SLICE_BYTES = 4 * 1024 * 1024;
 
 export class SnapshotWriter {
   private dataBytes = 0;

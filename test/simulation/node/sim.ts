@@ -64,6 +64,7 @@ export interface NodeSimOptions {
     | 'leader-self-before-fsync'
     | 'commit-unsynced-read'
     | 'stale-deferred-commit'
+    | 'apply-while-snapshotting'
     | null;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
@@ -449,11 +450,15 @@ export class NodeSimulation {
       tickMs: TICK_MS,
       snapshotEvery: 60,
       snapshotKeep: 10,
+      // One chunk per turn: every snapshot spans turns, so applying must wait (snapshot-policy.ts).
+      snapshotSliceChunks: 1,
+      snapshotSliceGapMs: 2,
       startCommit: storage.hardState().commit,
       onApplied: (i) => this.onApplied(n, gen, i),
       onFatal: (e) => this.fail(`fatal error on ${n.id}: ${e.message}`),
       advanceMinIntervalMs: 50,
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
+      plantApplyWhileSnapshotting: this.o.plant === 'apply-while-snapshotting',
     });
     n.clock = clock;
     n.raft = raft;
