@@ -21,12 +21,12 @@ import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 import { ApplyBacklog } from './apply-backlog.js';
+import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
 
 export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
 
-// Two groups on a line each: snapshots, then caps and pacing.
 const DEFAULTS = {
   ...{ snapshotKeep: 1000, snapshotEveryBytes: 64 * 1024 * 1024, snapshotSliceChunks: 4, snapshotSliceGapMs: 0 },
   ...{ advanceMinIntervalMs: 100, commandsPerEntryMax: 1024, pendingCommandsMax: 100_000, pendingReadsMax: 100_000 },
@@ -90,7 +90,7 @@ export class NodeDriver implements ClientExecutor {
         snapshotKeep: this.o.snapshotKeep,
         sliceChunks: this.o.snapshotSliceChunks,
         sliceGapMs: this.o.snapshotSliceGapMs,
-        startBytes: opts.storage.snapshot()?.data.byteLength ?? 0,
+        startBytes: snapshotDataBytes(opts.storage.snapshot()),
         resumed: () => this.kick(),
         fatal: (err) => this.fatal(err),
       },

@@ -45,6 +45,7 @@ import { joinerMembership, MembersAdmin } from './admin-members.js';
 import { runJoin } from './join.js';
 import { backupRoutes } from './backup.js';
 import { nodeTls, peerAuthOf, reloadPeerSecret, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
+import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 
 export interface RunningNode {
   driver: NodeDriver;
@@ -418,7 +419,7 @@ function attachObservers(
   client: () => ClientServer | null,
   dataDir: string,
 ): void {
-  const snapshotBytes = (): number => core.ns.mirror.snapshot()?.data.byteLength ?? 0;
+  const snapshotBytes = (): number => snapshotDataBytes(core.ns.mirror.snapshot());
   observer.attach({ ...core, peerServer, client, snapshotBytes, dataDir });
   logDeadLetters(core.driver, log);
 }

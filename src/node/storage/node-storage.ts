@@ -10,6 +10,7 @@ import { DurableStore } from './durable-store.js';
 import type { DurableStoreOptions, RecoveredState } from './durable-store.js';
 import { StoreFailedError } from './errors.js';
 import { SnapshotFiles } from './snapshot-files.js';
+import { FileBackedSnapshot } from './file-backed-snapshot.js';
 
 export interface NodeStorageOptions extends DurableStoreOptions {
   group?: GroupId;
@@ -68,7 +69,7 @@ export class NodeStorage {
       snapshots.setInUse(meta);
       const im = options.initialMembership;
       const initial = typeof im === 'function' ? im(store.identity) : (im ?? { members: [] });
-      const mirror = loadMirror(recovered, snapshot, initial);
+      const mirror = loadMirror(recovered, snapshot === null ? null : backed(snapshots, snapshot), initial);
       storage = new NodeStorage(store, snapshots, mirror, recovered, group, options.onFailure);
       return storage;
     } catch (error) {
@@ -127,7 +128,7 @@ export class NodeStorage {
     return this.afterSlow(async () => {
       await this.writeSnapshotFile(snapshot);
       await this.store.recordSnapshot(snapshot.meta, { group: this.group });
-      this.mirror.createSnapshot(snapshot);
+      this.mirror.createSnapshot(backed(this.snapshots, snapshot));
       this.snapshots.setInUse(snapshot.meta);
       await this.store.compact(compactTo, { group: this.group });
       this.mirror.compact(compactTo);
@@ -149,7 +150,7 @@ export class NodeStorage {
     if (ready.hardState !== null) this.writtenCommit = Math.max(this.writtenCommit, ready.hardState.commit);
     // Writes complete in order and a synced one makes every earlier one durable.
     if (ready.sync !== false) this.syncedCommit = this.writtenCommit;
-    if (ready.snapshot !== null) this.mirror.applySnapshot(ready.snapshot);
+    if (ready.snapshot !== null) this.mirror.applySnapshot(backed(this.snapshots, ready.snapshot));
     this.mirror.append(ready.entries);
     if (ready.hardState !== null) {
       // The store never lowers the commit index below an installed snapshot; neither does the mirror.
@@ -192,6 +193,11 @@ export class NodeStorage {
 }
 
 /** Builds the core's read view from what recovery found (the snapshot replaces what it covers). */
+/** The durable snapshot as the mirror keeps it: its bytes in its file (file-backed-snapshot.ts). */
+function backed(files: SnapshotFiles, s: Snapshot): FileBackedSnapshot {
+  return new FileBackedSnapshot(s.meta, files, s.data.byteLength, s.data);
+}
+
 export function loadMirror(recovered: RecoveredState, snapshot: Snapshot | null, initial: Membership): MemoryStorage {
   const mirror = new MemoryStorage(initial);
   let after = recovered.firstIndex - 1;

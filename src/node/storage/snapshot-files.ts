@@ -35,6 +35,7 @@ export interface SnapshotFileInfo {
 export class SnapshotFiles {
   /** The snapshot the durable store points at: never pruned, whatever was written after it. */
   private inUse: { index: number; term: number } | null = null;
+  private readonly pinned = new Map<string, number>();
 
   private constructor(
     readonly dir: string,
@@ -107,9 +108,14 @@ export class SnapshotFiles {
     return writer.commit();
   }
 
+  /** Where the snapshot at `index`/`term` lives once durable. */
+  pathOf(index: number, term: number): string {
+    return join(this.dir, `${index}-${term}.snap`);
+  }
+
   /** Loads and verifies a snapshot file. A missing or damaged file is a CorruptionError. */
   async load(index: number, term: number): Promise<Snapshot> {
-    const path = join(this.dir, `${index}-${term}.snap`);
+    const path = this.pathOf(index, term);
     let bytes: Uint8Array;
     try {
       bytes = await readFile(path);
@@ -131,13 +137,25 @@ export class SnapshotFiles {
     this.inUse = snapshot === null ? null : { index: snapshot.index, term: snapshot.term };
   }
 
-  /** Deletes all but the newest `keep` snapshot files and the one in use. */
+  /** A file someone may still read (a file-backed snapshot alive in memory): prune keeps it. */
+  pin(path: string): void {
+    this.pinned.set(path, (this.pinned.get(path) ?? 0) + 1);
+  }
+
+  unpin(path: string): void {
+    const n = (this.pinned.get(path) ?? 0) - 1;
+    if (n > 0) this.pinned.set(path, n);
+    else this.pinned.delete(path);
+  }
+
+  /** Deletes all but the newest `keep` snapshot files, the one in use and pinned ones. */
   async prune(): Promise<string[]> {
     const files = await this.list();
     const inUse = this.inUse;
     const old = files
       .slice(0, Math.max(0, files.length - this.keep))
-      .filter((f) => inUse === null || f.index !== inUse.index || f.term !== inUse.term);
+      .filter((f) => inUse === null || f.index !== inUse.index || f.term !== inUse.term)
+      .filter((f) => !this.pinned.has(f.path));
     for (const file of old) await unlink(file.path);
     if (old.length > 0) await fsyncDir(this.dir);
     return old.map((f) => f.path);

@@ -30,7 +30,15 @@ function view(mirror: MemoryStorage) {
   const from = Math.max(mirror.firstIndex(), (snapshot?.meta.index ?? 0) + 1);
   const last = mirror.lastIndex();
   const entries: Entry[] = from <= last ? mirror.entries(from, last + 1, Number.MAX_SAFE_INTEGER) : [];
-  return { hardState: mirror.initialState().hardState, last, entries, snapshot, termBefore: mirror.term(from - 1) };
+  // The snapshot as plain meta and bytes: the mirror keeps a file-backed one (its bytes read on demand).
+  const snap = snapshot === null ? null : { meta: snapshot.meta, data: snapshot.data };
+  return {
+    hardState: mirror.initialState().hardState,
+    last,
+    entries,
+    snapshot: snap,
+    termBefore: mirror.term(from - 1),
+  };
 }
 
 /** Turns a random step into a request that keeps the Raft contract for the current state. */
