@@ -27,11 +27,11 @@ import { transferLeadership } from './leadership-transfer.js';
 export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
 
-const DEFAULTS = {
+const DEFAULT_OPTIONS = {
   ...{ snapshotKeep: 1000, snapshotEveryBytes: 64 * 1024 * 1024, snapshotSliceChunks: 4, snapshotSliceGapMs: 0 },
   ...{ advanceMinIntervalMs: 100, commandsPerEntryMax: 1024, pendingCommandsMax: 100_000, pendingReadsMax: 100_000 },
 } satisfies Partial<DriverOptions>;
-type Defaulted = keyof typeof DEFAULTS;
+type Defaulted = keyof typeof DEFAULT_OPTIONS;
 
 export class NodeDriver implements ClientExecutor {
   /** A synced write that stale reads are waiting on (shared). */
@@ -73,7 +73,7 @@ export class NodeDriver implements ClientExecutor {
   private readonly applyOne = (e: Entry): void => this.applyEntry(e);
 
   constructor(opts: DriverOptions) {
-    this.o = { ...DEFAULTS, ...opts };
+    this.o = { ...DEFAULT_OPTIONS, ...opts };
     this.clock = new LogClock(opts.clock);
     this.applied = opts.sm.appliedIndex();
     this.commands = new CommandPipeline(this.o.commandsPerEntryMax);

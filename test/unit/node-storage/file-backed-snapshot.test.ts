@@ -43,7 +43,7 @@ describe('file-backed snapshot', () => {
     await f.write(s);
     const path = f.pathOf(11, 1);
     const bytes = readFileSync(path);
-    bytes[bytes.length - 1] ^= 0xff;
+    bytes.writeUInt8((bytes.at(-1) ?? 0) ^ 0xff, bytes.length - 1);
     writeFileSync(path, bytes);
     const backed = new FileBackedSnapshot(s.meta, f, s.data.byteLength);
     expect(() => backed.data).toThrow(/damaged: data checksum/);
