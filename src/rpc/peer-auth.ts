@@ -5,7 +5,7 @@
 // duplicated and reordered messages; a message from another cluster (other secret or other cluster id)
 // never verifies. During a rotation a node also accepts MACs under the secrets in `accept` (never
 // used to sign), so members can move to a new secret one at a time (docs/security.md).
-import { createHmac, timingSafeEqual, type Hmac } from 'node:crypto';
+import { createHmac, createSecretKey, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { PeerHeader } from './peer-codec.js';
 
 export interface PeerAuth {
@@ -29,13 +29,22 @@ export interface MacChunk {
 }
 
 export function peerMac(auth: PeerAuth, header: PeerHeader, message: Uint8Array, chunk?: MacChunk): Buffer {
-  const h = createHmac('sha256', auth.secret);
-  field(h, DOMAIN);
-  field(h, auth.clusterId);
-  for (const v of [header.group, header.term, header.from, header.to, header.type]) field(h, String(v));
-  bytesField(h, message);
+  const h = createHmac('sha256', keyOf(auth.secret));
+  // Every length-prefixed field before the message in one update: a heartbeat's MAC was mostly the
+  // per-field buffers and native calls (bench/RESULTS.md, idle profile). The bytes fed are unchanged.
+  const fields = [
+    DOMAIN,
+    auth.clusterId,
+    String(header.group),
+    String(header.term),
+    header.from,
+    header.to,
+    header.type,
+  ];
+  h.update(prefixed(fields, message.byteLength));
+  h.update(message);
   if (chunk !== undefined) {
-    field(h, String(chunk.chunkBytes));
+    h.update(prefixed([String(chunk.chunkBytes)]));
     for (const p of chunk.pieces) h.update(p);
   }
   return h.digest();
@@ -72,14 +81,36 @@ function wireHeader(x: unknown): PeerHeader | null {
   return { group: Number(group), term: Number(term), from, to, type };
 }
 
-/** A length-prefixed field, so that no two different field lists feed the same bytes. */
-function field(h: Hmac, s: string): void {
-  bytesField(h, Buffer.from(s, 'utf8'));
+/** The secret as a key object, made once per secret (a reload replaces the array, so a new key). */
+const keys = new WeakMap<Uint8Array, KeyObject>();
+function keyOf(secret: Uint8Array): KeyObject {
+  let k = keys.get(secret);
+  if (k === undefined) {
+    k = createSecretKey(secret);
+    keys.set(secret, k);
+  }
+  return k;
 }
 
-function bytesField(h: Hmac, b: Uint8Array): void {
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64BE(BigInt(b.byteLength));
-  h.update(len);
-  h.update(b);
+/**
+ * Each field as an 8-byte big-endian length and its UTF-8 bytes, then (if given) the length prefix of
+ * bytes that follow in their own update, so that no two different field lists feed the same bytes.
+ */
+function prefixed(fields: readonly string[], nextBytes?: number): Buffer {
+  let n = nextBytes === undefined ? 0 : 8;
+  for (const f of fields) n += 8 + Buffer.byteLength(f, 'utf8');
+  const out = Buffer.allocUnsafe(n);
+  let off = 0;
+  for (const f of fields) {
+    const len = Buffer.byteLength(f, 'utf8');
+    out.writeUInt32BE(Math.floor(len / 2 ** 32), off);
+    out.writeUInt32BE(len >>> 0, off + 4);
+    out.write(f, off + 8, 'utf8');
+    off += 8 + len;
+  }
+  if (nextBytes !== undefined) {
+    out.writeUInt32BE(Math.floor(nextBytes / 2 ** 32), off);
+    out.writeUInt32BE(nextBytes >>> 0, off + 4);
+  }
+  return out;
 }
