@@ -133,6 +133,11 @@ export class QueueStateMachine {
     return asLogIndex(this.state.applied);
   }
 
+  /** The replicated state machine version (version.ts). */
+  activeVersion(): number {
+    return this.state.activeVersion;
+  }
+
   lastMono(): number {
     return this.state.mono;
   }
