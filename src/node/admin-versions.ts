@@ -81,7 +81,10 @@ export class MemberVersions {
   routes(): Record<string, Route> {
     return {
       'POST /admin/cluster/activate-version': (body) => this.activate(body),
+      // The leader's view (it is the one that checks): a follower answers NOT_LEADER, the CLI goes on.
       'POST /admin/cluster/versions': async () => {
+        const notLeader = this.notLeader();
+        if (notLeader !== null) return notLeader;
         await this.refresh();
         return { status: 200, body: { ok: true, ...this.view() } };
       },
@@ -92,6 +95,13 @@ export class MemberVersions {
     return { smMax: this.d.smMax, activeVersion: this.d.activeVersion(), members: this.members() };
   }
 
+  private notLeader(): { status: number; body: unknown } | null {
+    const st = this.d.raft.status();
+    if (st.role === 'leader') return null;
+    const msg = `${st.id} is not the leader (leader: ${st.leader ?? 'unknown'}); ask the leader's admin address`;
+    return refusal(421, 'NOT_LEADER', msg, st.leader ? { leader: st.leader } : {});
+  }
+
   private callMs(): number {
     return this.d.callMs ?? 1_500;
   }
@@ -99,11 +109,8 @@ export class MemberVersions {
   private async activate(body: string): Promise<{ status: number; body: unknown }> {
     const version = parseVersion(body);
     if (typeof version === 'string') return refusal(400, 'INVALID_ARGUMENT', version, { field: 'version' });
-    const st = this.d.raft.status();
-    if (st.role !== 'leader') {
-      const msg = `${st.id} is not the leader (leader: ${st.leader ?? 'unknown'}); ask the leader's admin address`;
-      return refusal(421, 'NOT_LEADER', msg, st.leader ? { leader: st.leader } : {});
-    }
+    const notLeader = this.notLeader();
+    if (notLeader !== null) return notLeader;
     await this.refresh();
     const behind: BehindMember[] = membersBehind(this.members(), version);
     if (behind.length > 0) {
