@@ -156,8 +156,8 @@ export class MembersAdmin {
         }
       };
     return {
-      'GET /admin/members': wrap(async () => ({ ok: true, ...(await this.freshView()) })),
-      'POST /admin/members': wrap(async () => ({ ok: true, ...(await this.freshView()) })),
+      'GET /admin/members': wrap(async () => ({ ok: true, ...this.view() })),
+      'POST /admin/members': wrap(async () => ({ ok: true, ...this.view() })),
       'POST /admin/members/add': wrap((o) =>
         this.add({ id: str(o, 'id'), address: addr(o, 'address'), peerAddress: addr(o, 'peerAddress'), storageId: '' }),
       ),
@@ -195,12 +195,6 @@ export class MembersAdmin {
       };
     });
     return { id: st.id, leader: st.leader, role: st.role, configIndex: st.configIndex, members };
-  }
-
-  /** The view with every member's SM_MAX asked anew (a member that does not answer keeps its last). */
-  private async freshView(): Promise<ReturnType<MembersAdmin['view']>> {
-    await this.d.versions?.refresh();
-    return this.view();
   }
 
   /** Adds a learner; its storage id is bound when the leader first hears from it (identity-binding.ts). */
