@@ -122,7 +122,7 @@ export function memberRows(view: Status, own: Map<string, Status>): Array<Member
     const s = own.get(id);
     const row: MemberRow = s
       ? ownRow(address, s)
-      : { id, address, role: String(m['role']), term: null, commitIndex: null, appliedIndex: null };
+      : { id, address, role: String(m['role']), term: null, commitIndex: null, appliedIndex: null, smMax: null };
     return { ...row, matchIndex: numOrNull(m['matchIndex']) };
   });
 }
