@@ -12,6 +12,8 @@ import type { PeerTransport } from '../rpc/peer-transport.js';
 import { formatHostPort, parseHostPort, type NodeConfig } from './config.js';
 import type { NodeDriver } from './driver.js';
 import type { Logger } from './logger.js';
+import { joinVersionRefusal, type MemberVersions } from './admin-versions.js';
+import { SM_MAX } from '../statemachine/version.js';
 
 export const MEMBERS_ERROR_CODES = [
   'NOT_LEADER',
@@ -25,6 +27,7 @@ export const MEMBERS_ERROR_CODES = [
   'LAST_VOTER',
   'NO_QUORUM',
   'CLUSTER_MISMATCH',
+  'SM_VERSION',
   'INVALID_ARGUMENT',
   'TIMEOUT',
 ] as const;
@@ -51,6 +54,8 @@ export interface MemberView {
   /** The leader's view (null elsewhere, or before the leader heard from it). */
   matchIndex: number | null;
   active: boolean | null;
+  /** The highest state machine version it runs, as this node last heard it (null: not heard). */
+  smMax: number | null;
 }
 
 export interface ChangeAnswer {
@@ -68,6 +73,8 @@ export interface JoinRequest {
   address: string;
   peerAddress: string;
   clusterId: string;
+  /** The joiner's SM_MAX (absent: a release before versions, version 1). */
+  smMax?: number;
 }
 
 export interface MembersDeps {
@@ -77,6 +84,8 @@ export interface MembersDeps {
   transport: PeerTransport;
   clusterId: string;
   log: Logger;
+  /** The SM_MAX heard from each member (admin-versions.ts). */
+  versions?: MemberVersions;
 }
 
 const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
@@ -125,6 +134,11 @@ export class MembersAdmin {
     this.timer = null;
   }
 
+  /** This node's SM_MAX, sent with a join request (issue 16). */
+  get smMax(): number {
+    return this.d.versions?.smMax ?? SM_MAX;
+  }
+
   get isStopped(): boolean {
     return this.stopped;
   }
@@ -150,6 +164,8 @@ export class MembersAdmin {
       'POST /admin/members/promote': wrap((o) => this.promote(str(o, 'id'))),
       'POST /admin/members/remove': wrap((o) => this.remove(str(o, 'id'))),
       'POST /admin/members/transfer-leader': wrap((o) => this.transferLeader(str(o, 'id'))),
+      // State machine versions (admin-versions.ts): the member reports they gather are this module's.
+      ...(this.d.versions?.routes() ?? {}),
       'POST /admin/members/join': wrap((o) =>
         this.join({
           id: str(o, 'id'),
@@ -157,6 +173,7 @@ export class MembersAdmin {
           address: addr(o, 'address'),
           peerAddress: addr(o, 'peerAddress'),
           clusterId: str(o, 'clusterId', ID_RE),
+          ...(typeof o['smMax'] === 'number' ? { smMax: o['smMax'] } : {}),
         }),
       ),
     };
@@ -174,6 +191,7 @@ export class MembersAdmin {
         storageId: m.storageId,
         matchIndex: pr ? pr.match : null,
         active: pr ? pr.recentActive || m.id === st.id : null,
+        smMax: this.d.versions?.get(m.id) ?? null,
       };
     });
     return { id: st.id, leader: st.leader, role: st.role, configIndex: st.configIndex, members };
@@ -253,6 +271,10 @@ export class MembersAdmin {
         'CLUSTER_MISMATCH',
         `cluster id "${r.clusterId}" is not this cluster's ("${this.d.clusterId}"): a node never joins another cluster`,
       );
+    // Before it becomes a learner: a member that cannot apply the active version never joins (issue 16).
+    const tooOld = joinVersionRefusal(r.smMax, this.d.driver.status().activeVersion ?? 1);
+    if (tooOld !== null) throw new MembersError('SM_VERSION', tooOld);
+    this.d.versions?.record(r.id, r.smMax ?? 1);
     const m = this.member(r.id);
     let answer: ChangeAnswer;
     // The same disk asking again, or a member an operator added (unbound until the leader hears it).

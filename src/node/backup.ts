@@ -10,6 +10,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import type { RaftNode } from '../raft/node.js';
 import type { Membership, Snapshot } from '../raft/types.js';
 import { QueueStateMachine } from '../statemachine/index.js';
+import { SM_MAX, SmVersionError } from '../statemachine/version.js';
 import { MembersError } from './admin-members.js';
 import type { NodeDriver } from './driver.js';
 import { systemClock } from './log-clock.js';
@@ -127,6 +128,8 @@ export interface RestoreOptions {
   /** The new cluster's member ids (the same list for every member restored). */
   peers: string[];
   clusterId: string;
+  /** The cap of the raftq restoring (default SM_MAX): a backup of a higher state machine version is refused. */
+  smMax?: number;
 }
 
 /**
@@ -142,8 +145,14 @@ export async function restoreBackup(o: RestoreOptions): Promise<BackupHeader> {
   if (!o.peers.includes(o.id)) throw new BackupError(`--id: "${o.id}" is not among --peers`);
   if (existsSync(o.dataDir) && readdirSync(o.dataDir).length > 0)
     throw new BackupError(`--data-dir: ${o.dataDir} is not empty; restore only into a new, empty data dir`);
-  const sm = new QueueStateMachine();
-  sm.restore(payload);
+  const sm = new QueueStateMachine({ smMax: o.smMax ?? SM_MAX });
+  try {
+    sm.restore(payload);
+  } catch (e) {
+    // Same message as a member stopping on it (issue 16): restore it with a newer raftq.
+    if (e instanceof SmVersionError) throw new BackupError(e.message);
+    throw e;
+  }
   if (sm.digest() !== header.digest)
     throw new BackupError('the restored state does not match the digest in the backup header');
   const ns = await NodeStorage.open(o.dataDir, { clusterId: o.clusterId });

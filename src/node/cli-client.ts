@@ -7,6 +7,7 @@ import { untilSignal, type SetCode } from './cli-common.js';
 import { workerCommand } from './cli-exec.js';
 import { dlqCommand, eventsCommand, queuesCommand } from './cli-queues.js';
 import { membersCommand } from './cli-members.js';
+import { clusterCommand } from './cli-cluster.js';
 import { statusCommand } from './cli-status.js';
 import { schedulesCommand } from './cli-schedules.js';
 import { enqueueCommand, tasksCommand } from './cli-tasks.js';
@@ -26,6 +27,7 @@ export function clientCommands(setCode: SetCode, stop: () => Promise<void> = unt
   const cmds = [
     statusCommand(setCode),
     membersCommand(setCode),
+    clusterCommand(setCode),
     enqueueCommand(setCode),
     workerCommand(setCode, stop),
     tasksCommand(setCode),

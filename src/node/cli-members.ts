@@ -19,7 +19,7 @@ interface AdminOpts {
 }
 
 /** Retried while the cluster settles, never a refusal for good. */
-const BUSY = ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'];
+export const BUSY = ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'];
 
 export function adminAddresses(o: { admin?: string }): string[] {
   const raw = o.admin ?? process.env['RAFTQ_ADMIN'];
@@ -32,7 +32,7 @@ export function adminAddresses(o: { admin?: string }): string[] {
   return list;
 }
 
-function withAdmin(cmd: Command): Command {
+export function withAdmin(cmd: Command): Command {
   return cmd
     .option('--admin <list>', "admin HTTP addresses host:port,… (the nodes' --http; default: $RAFTQ_ADMIN)")
     .option('--json', 'machine-readable output')
@@ -48,7 +48,7 @@ type Call = (
 ) => Promise<Record<string, unknown>>;
 
 /** Runs a change command: maps refusals to "CODE: message" and exit 1, usage errors to exit 2. */
-function adminAction<A extends unknown[]>(
+export function adminAction<A extends unknown[]>(
   setCode: SetCode,
   body: (call: Call, o: AdminOpts, ...args: A) => Promise<void>,
 ): (...args: unknown[]) => Promise<void> {

@@ -15,6 +15,9 @@ interface MemberRow {
   appliedIndex: number | null;
   /** The node's own durable writes over the last minute (null: unknown, or none in it). */
   fsync?: { writes: number; p50Ms: number; p99Ms: number; maxMs: number } | null;
+  /** The highest state machine version it runs, and the active one as it applied (issue 16; null: unknown). */
+  smMax?: number | null;
+  activeVersion?: number | null;
 }
 
 type Status = Record<string, unknown>;
@@ -39,6 +42,8 @@ function ownRow(address: string, s: Status): MemberRow {
     commitIndex: numOrNull(s['commitIndex']),
     appliedIndex: numOrNull(s['appliedIndex']),
     fsync: fsyncOf(s['fsync']),
+    smMax: numOrNull(s['smMax']),
+    activeVersion: numOrNull(s['activeVersion']),
   };
 }
 
@@ -117,7 +122,7 @@ export function memberRows(view: Status, own: Map<string, Status>): Array<Member
     const s = own.get(id);
     const row: MemberRow = s
       ? ownRow(address, s)
-      : { id, address, role: String(m['role']), term: null, commitIndex: null, appliedIndex: null };
+      : { id, address, role: String(m['role']), term: null, commitIndex: null, appliedIndex: null, smMax: null };
     return { ...row, matchIndex: numOrNull(m['matchIndex']) };
   });
 }
@@ -141,8 +146,18 @@ export function membersCommand(setCode: SetCode): Command {
         const members = memberRows(view, own);
         print(o, { from: view['id'], members }, () =>
           table(
-            ['ID', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'MATCH'],
-            members.map((m) => [m.id, m.address, m.role, m.term, m.commitIndex, m.appliedIndex, m.matchIndex]),
+            ['ID', 'ADDRESS', 'ROLE', 'TERM', 'COMMIT', 'APPLIED', 'MATCH', 'SM_MAX', 'SM_ACTIVE'],
+            members.map((m) => [
+              m.id,
+              m.address,
+              m.role,
+              m.term,
+              m.commitIndex,
+              m.appliedIndex,
+              m.matchIndex,
+              m.smMax ?? null,
+              m.activeVersion ?? null,
+            ]),
           ),
         );
       }),

@@ -245,6 +245,8 @@ export class NodeDriver implements ClientExecutor {
         : {}),
       members,
       ...(this.o.fsyncSummary ? { fsync: this.o.fsyncSummary() } : {}),
+      smMax: this.o.sm.smMax,
+      activeVersion: this.o.sm.activeVersion(),
     };
   }
 

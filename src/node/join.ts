@@ -52,6 +52,7 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
             address: config.advertise,
             peerAddress: formatHostPort(config.peers.get(config.id) ?? config.peerListen),
             clusterId: d.clusterId,
+            smMax: d.members.smMax,
           },
           deadlineMs: 5_000,
           retryOn: ['CHANGE_IN_PROGRESS', 'TRANSFER_IN_PROGRESS', 'TIMEOUT'],
@@ -73,7 +74,7 @@ export async function runJoin(d: JoinDeps): Promise<boolean> {
       }
     } catch (err) {
       const code = err instanceof AdminCallError ? err.code : 'ERROR';
-      if (code === 'CLUSTER_MISMATCH' || code === 'INVALID_ARGUMENT') {
+      if (code === 'CLUSTER_MISMATCH' || code === 'INVALID_ARGUMENT' || code === 'SM_VERSION') {
         log.error({ err: (err as Error).message }, 'the cluster refused to add this node; not retrying');
         return false;
       }

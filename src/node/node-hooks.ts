@@ -10,6 +10,8 @@ export interface NodeHooks {
   wrapKv?: (kv: KvStore) => FaultLayer;
   /** A clock the admin port can skew (wall offset, mono rate). */
   clock?: SkewedClock;
+  /** Caps the state machine versions this node runs below SM_MAX (RAFTQ_TEST_SM_MAX, issue 16). */
+  smMax?: number;
 }
 
 let installed: NodeHooks = {};

@@ -42,6 +42,8 @@ import type { FaultLayer } from './storage/fault-layer.js';
 import { makeDataDir } from './storage/data-dir.js';
 import { installedNodeHooks, type NodeHooks } from './node-hooks.js';
 import { joinerMembership, MembersAdmin } from './admin-members.js';
+import { memberVersions } from './admin-versions.js';
+import { SM_MAX } from '../statemachine/version.js';
 import { runJoin } from './join.js';
 import { backupRoutes } from './backup.js';
 import { nodeTls, peerAuthOf, reloadPeerSecret, reloadTls, warnPlaintext, type NodeTls } from './node-tls.js';
@@ -145,7 +147,8 @@ export async function startNode(
     let clientServer: ClientServer | null = null;
     const { peerServer, heard } = await startPeerServer(config, driver, core, forward.service);
     started.push(() => peerServer.close());
-    const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log });
+    const versions = memberVersions(config, core, forward.link, log);
+    const members = new MembersAdmin({ ...core, config, clusterId: core.ns.identity.clusterId, log, versions });
     started.push(() => members.stop());
     attachObservers(observer, log, core, peerServer, () => clientServer, config.dataDir);
     const limiter = new ClientRateLimiter(config.clientLimits, { slowCheck: (a) => core.auth.needsSlowCheck(a) });
@@ -339,7 +342,7 @@ async function openCore(
     const tls = nodeTls(config, log);
     const snapshot: Snapshot | null = ns.mirror.snapshot();
     const storage = ns.mirror;
-    const sm = new QueueStateMachine();
+    const sm = new QueueStateMachine({ smMax: hooks.smMax ?? SM_MAX });
     if (snapshot) sm.restore(snapshot.data);
     const raft = new RaftNode(
       makeRaftConfig({

@@ -260,6 +260,8 @@ export type Command =
   | { type: 'bindTopic'; topic: string; queue: string; filter?: HeaderFilter[] }
   | { type: 'unbindTopic'; topic: string; queue: string }
   | { type: 'publish'; topic: string; task: TaskSpec }
+  // State machine versions (src/statemachine/version.ts): proposed by the admin port only.
+  | { type: 'activateVersion'; version: number }
   // Replicated client tokens (tokens.ts, docs/security.md).
   | TokenCommand;
 

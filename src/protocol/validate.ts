@@ -333,6 +333,7 @@ const VALIDATORS: Record<Exclude<Command['type'], FlowCommandType>, Validator> =
   keepAlive: () => ({ type: 'keepAlive' }),
   closeSession: () => ({ type: 'closeSession' }),
   advanceTime: () => ({ type: 'advanceTime' }),
+  activateVersion: (o) => ({ type: 'activateVersion', version: int(o, 'version', 'version', 1, 1_000_000) }),
   createQueue: (o, l) => ({
     type: 'createQueue',
     queue: name(o, 'queue', 'queue', l),

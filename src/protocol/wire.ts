@@ -42,9 +42,10 @@ export type Decoded<T> = { ok: true; value: T } | { ok: false; error: ErrorDetai
 
 /**
  * The commands a client sends (advanceTime and scheduleSlots are the leader's own; the token commands
- * come through the admin HTTP port, src/node/admin-tokens.ts).
+ * and activateVersion come through the admin HTTP port, src/node/admin-tokens.ts, admin-versions.ts).
  */
-export type ClientCommandType = Exclude<CommandType, 'advanceTime' | 'scheduleSlots' | TokenCommandType>;
+type AdminCommandType = 'advanceTime' | 'scheduleSlots' | 'activateVersion' | TokenCommandType;
+export type ClientCommandType = Exclude<CommandType, AdminCommandType>;
 export type ClientCommand = CommandOf<ClientCommandType>;
 
 /** Every command reply names the log index of the entry that answered it. */

@@ -50,6 +50,9 @@ export interface NodeStatus {
   fsync?: FsyncSummary | null;
   /** This node's client addresses on named client networks (none: only `address`). */
   networks?: NetworkAddress[];
+  /** The highest state machine version this node runs, and the cluster's active one as applied here (issue 16). */
+  smMax?: number;
+  activeVersion?: number;
 }
 
 /** Durable (fsynced) group-commit writes of one node over a recent window. */

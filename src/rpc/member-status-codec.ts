@@ -12,6 +12,9 @@ export interface MemberOwnStatus {
   /** Its fsync latency over the last minute (null: no durable write in it, or not measured). */
   fsync: FsyncSummary | null;
   recovering: { index: number; term: number } | null;
+  /** Its state machine versions (issue 16): the highest it runs, the active one as applied there. */
+  smMax?: number;
+  activeVersion?: number;
 }
 
 /** The request body: nothing to ask beyond "your status" (an empty map: the link sends no empty body). */
@@ -27,6 +30,8 @@ export function encodeMemberStatus(s: NodeStatus): Uint8Array {
     appliedIndex: s.appliedIndex,
     fsync: s.fsync ?? null,
     recovering: s.recovering ?? null,
+    ...(s.smMax !== undefined ? { smMax: s.smMax } : {}),
+    ...(s.activeVersion !== undefined ? { activeVersion: s.activeVersion } : {}),
   };
   return encode(out);
 }

@@ -52,6 +52,8 @@ export function hashTask(st: MachineState, t: Task): Hasher {
   }
   // Lease-holder secrets (issue #14): only when set, so tasks without one hash as before.
   if (x.leaseSecret !== undefined) h.tag(9).optStr(x.leaseSecret);
+  // The publishing topic (state machine version 2): only when set.
+  if (x.topic !== undefined) h.tag(10).str(x.topic);
   return h;
 }
 
@@ -161,5 +163,7 @@ export function digestOf(st: MachineState, legacy = false): string {
   const g = st.h.reset().int(st.applied).int(st.mono).int(st.wall).int(st.nextTaskId).int(st.nextSessionId);
   g.int(st.sum.a).int(st.sum.b);
   if (!legacy) g.int(st.lsum.a).int(st.lsum.b);
+  // Only above 1, so every state of version 1 keeps the digest the release before versions gave it.
+  if (st.activeVersion > 1) g.tag(60).int(st.activeVersion);
   return hex32(g.a) + hex32(g.b);
 }

@@ -37,6 +37,8 @@ import { isTokenCommand, tokenCommand } from './tokens.js';
 import type { TokenCommand, TokenRecord } from '../protocol/tokens.js';
 import * as sched from './schedules.js';
 import { sharedLimitCommand } from './shared-limits-commands.js';
+import { activateVersion, refuseAbove } from './activate.js';
+import { SM_MAX } from './version.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
@@ -47,6 +49,12 @@ export interface MachineOptions {
   limits?: Partial<MachineLimits>;
   /** Record task events for drainEvents() (default true). */
   events?: boolean;
+  /**
+   * The highest state machine version this replica may apply (version.ts; default SM_MAX). Only
+   * decides whether the replica stops (SmVersionError): what an entry does depends on the state's
+   * activeVersion alone, so replicas with different caps agree at every index they apply.
+   */
+  smMax?: number;
 }
 
 /** One row of taskCounts(): how many tasks of `queue` are in `state` now. */
@@ -58,6 +66,8 @@ export interface TaskCount {
 
 export class QueueStateMachine {
   readonly limits: MachineLimits;
+  /** This replica's cap (MachineOptions.smMax). */
+  readonly smMax: number;
   /** @internal The whole state, for this package's modules and white-box tests. */
   readonly state: MachineState;
 
@@ -65,6 +75,7 @@ export class QueueStateMachine {
     const limits = { ...DEFAULT_MACHINE_LIMITS, ...(opts.limits ?? {}) };
     if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (docs/design.md §2)');
     this.limits = limits;
+    this.smMax = opts.smMax ?? SM_MAX;
     this.state = new MachineState(limits, opts.events ?? true);
     this.state.onDependencyEnded = dependencyEnded;
   }
@@ -80,9 +91,11 @@ export class QueueStateMachine {
   apply(index: number, data: Uint8Array, term = 0): CommandAnswer[] {
     const st = this.state;
     st.events = [];
+    const env = decodeEnvelope(data);
+    // A version above this replica's cap stops it before the entry changes anything (activate.ts).
+    if (env !== null && index > st.applied) refuseAbove(st, env.cmds, this.smMax);
     if (!this.advanceIndex(index)) return [];
     st.term = Number.isSafeInteger(term) && term > 0 ? term : 0;
-    const env = decodeEnvelope(data);
     if (env === null) {
       st.counters.undecodable++;
       return [];
@@ -118,6 +131,11 @@ export class QueueStateMachine {
 
   appliedIndex(): LogIndex {
     return asLogIndex(this.state.applied);
+  }
+
+  /** The replicated state machine version (version.ts). */
+  activeVersion(): number {
+    return this.state.activeVersion;
   }
 
   lastMono(): number {
@@ -201,7 +219,7 @@ export class QueueStateMachine {
   }
 
   restore(chunks: Iterable<Uint8Array> | Uint8Array): void {
-    snap.restoreInto(this.state, chunks);
+    snap.restoreInto(this.state, chunks, this.smMax);
   }
 
   /** The replicated client tokens (tokens.ts) as applied here: the node's auth reads them per call. */
@@ -243,11 +261,13 @@ export class QueueStateMachine {
   private readonly execute = (raw: unknown, s: Session | null): Answer => {
     const v = validateCommand(raw, this.limits);
     if (!v.ok) return { ok: false, error: v.error };
+    // State machine versions (activate.ts): the cap is this replica's, the version the state's.
+    if (v.value.type === 'activateVersion') return activateVersion(this.state, v.value.version, this.smMax);
     return isTokenCommand(v.value) ? tokenCommand(this.state, v.value) : this.dispatch(v.value, s);
   };
 
   /** The command set. Each family lives in its own module. */
-  private dispatch(cmd: Exclude<Command, TokenCommand>, s: Session | null): Answer {
+  private dispatch(cmd: Exclude<Command, TokenCommand | { type: 'activateVersion' }>, s: Session | null): Answer {
     const st = this.state;
     switch (cmd.type) {
       case 'openSession':

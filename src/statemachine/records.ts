@@ -106,6 +106,8 @@ export class TaskExtra {
   flow: number | undefined = undefined;
   /** The current lease's holder secret (lease-secret.ts); cleared when the attempt ends. */
   leaseSecret: string | undefined = undefined;
+  /** The topic whose publish created it (state machine version 2 on, version.ts). */
+  topic: string | undefined = undefined;
 }
 
 /** Failure policies of a dependency edge (flows.ts). */

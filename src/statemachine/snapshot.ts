@@ -27,6 +27,8 @@ import type { TopicRow } from './topics-snapshot.js';
 import { restoreTopics, topicRows } from './topics-snapshot.js';
 import { restoreTokens, tokenRows, type TokenRow } from './tokens.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
+import { refuseRestore } from './activate.js';
+import { SM_BASE, SM_MAX } from './version.js';
 import type { JobKind } from './records.js';
 import {
   AdminJob,
@@ -141,7 +143,15 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   yield encode([
     'head',
     m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT,
-    { applied: m.applied, mono: m.mono, wall: m.wall, nextTaskId: m.nextTaskId, nextSessionId: m.nextSessionId },
+    {
+      applied: m.applied,
+      mono: m.mono,
+      wall: m.wall,
+      nextTaskId: m.nextTaskId,
+      nextSessionId: m.nextSessionId,
+      // The state machine version (version.ts), last; only above 1: absent means 1.
+      ...(m.activeVersion > 1 ? { activeVersion: m.activeVersion } : {}),
+    },
   ]);
   const queues = [...m.queues.values()].map((q) => [q.name, q.settings, q.totals, q.deleting]);
   yield encode(['queues', queues]);
@@ -235,6 +245,21 @@ function plain(v: unknown): unknown {
   return v;
 }
 
+/** The head's activeVersion: absent (every snapshot before versions) means 1. */
+function versionOf(h: unknown): number {
+  const v = (h as { activeVersion?: unknown }).activeVersion;
+  if (v === undefined) return SM_BASE;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < SM_BASE) fail(`bad activeVersion ${String(v)}`);
+  return v;
+}
+
+function headVersion(values: unknown[]): number {
+  for (const v of values) {
+    if (Array.isArray(v) && v[0] === 'head' && typeof v[2] === 'object' && v[2] !== null) return versionOf(v[2]);
+  }
+  return SM_BASE;
+}
+
 function fail(msg: string): never {
   throw new Error(`restore: ${msg}`);
 }
@@ -262,6 +287,7 @@ function reset(m: MachineState): void {
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
+  m.activeVersion = SM_BASE;
   m.epoch++;
 }
 
@@ -364,10 +390,12 @@ function restoreSession(m: MachineState, row: unknown[]): void {
   m.sessions.set(id, s);
 }
 
-export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array): void {
+/** `smMax`: the restoring replica's cap; a state of a higher version is refused before anything changes. */
+export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array, smMax = SM_MAX): void {
   const values: unknown[] = [];
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
   for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
+  refuseRestore(headVersion(values), smMax);
   reset(m);
   const tasks: Task[] = [];
   let jobs: JobRow[] = [];
@@ -387,6 +415,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
       m.wall = h.wall;
       m.nextTaskId = h.nextTaskId;
       m.nextSessionId = h.nextSessionId;
+      m.activeVersion = versionOf(h);
     } else if (tag === 'queues') {
       for (const [name, settings, totals, deleting] of a as [string, QueueSettings, number[], boolean?][]) {
         const q = new Queue(name, settings);

@@ -82,6 +82,8 @@ export class MachineState {
   wall = 0;
   nextTaskId = 1;
   nextSessionId = 1;
+  /** The state machine version every replica applies entries with (version.ts; 1: as before versions). */
+  activeVersion = 1;
   readonly tasks = new Map<number, Task>();
   readonly queues = new Map<string, Queue>();
   readonly sessions = new Map<string, Session>();

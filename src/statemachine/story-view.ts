@@ -41,6 +41,7 @@ function origin(t: Task): string | undefined {
   const d = x?.deadLetterOf;
   if (d !== undefined) return `dead letter of ${formatId(d.id)} in ${d.queue} (${d.reason})`;
   if (x?.flow !== undefined) return x.flow === t.id ? 'root of a flow' : `in the flow of ${formatId(x.flow)}`;
+  if (x?.topic !== undefined) return `published to topic ${x.topic}`;
   return undefined;
 }
 

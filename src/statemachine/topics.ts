@@ -13,6 +13,8 @@ import type { Hasher } from './hash.js';
 import { tooManyQueues } from './queues.js';
 import type { MachineState } from './state.js';
 import { err, ok } from './state.js';
+import { mut } from './digest.js';
+import { parseId } from '../protocol/index.js';
 
 export function hashBinding(st: MachineState, topic: string, queue: string, filter: HeaderFilter[] | null): Hasher {
   return st.h.reset().tag(50).str(topic).str(queue).value(filter);
@@ -103,7 +105,16 @@ export function publish(st: MachineState, cmd: CommandOf<'publish'>): Answer {
     assert(a.ok, 'a publish was checked to fit every target queue');
     const item = (a.value as { items: { id: string; deduplicated: boolean }[] }).items[0];
     assert(item !== undefined, 'an enqueue of one task answers one item');
+    // State machine version 2 (version.ts): the task records the topic (its story names it).
+    if (st.activeVersion >= 2 && !item.deduplicated) noteTopic(st, item.id, cmd.topic);
     items.push({ queue, id: item.id, deduplicated: item.deduplicated });
   }
   return ok({ items });
+}
+
+/** Version 2: the task `id` a publish just created records its topic. */
+function noteTopic(st: MachineState, id: string, topic: string): void {
+  const t = st.tasks.get(parseId(id) ?? 0);
+  assert(t !== undefined, 'a published task exists');
+  mut(st, t, () => (t.extra().topic = topic));
 }

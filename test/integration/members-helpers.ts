@@ -47,7 +47,9 @@ export async function startGrowable(
         .join(',');
       const args = ['--peers', peers];
       if (extra) args.push('--join', adminOf(all.slice(0, founders).map((s) => s.id)), ...extra);
-      return { args };
+      // The caller's own per-node additions (e.g. a test hook's env) come on top.
+      const more = opts.perNode?.(spec) ?? {};
+      return { args: [...args, ...(more.args ?? [])], ...(more.env ? { env: more.env } : {}) };
     },
     onLine: (id, line) => {
       let l = lines.get(id);

@@ -38,6 +38,8 @@ import { SimDurableLog } from './disk.js';
 import { SimHistory, readAll } from './history.js';
 import { Observers } from './observers.js';
 import { Scheduler } from './scheduler.js';
+import { SimVersions, type VersionsOutcome, type VersionsPlan } from './versions.js';
+import { SM_MAX } from '../../../src/statemachine/version.js';
 
 export interface NodeSimOptions {
   seed: number;
@@ -85,6 +87,8 @@ export interface NodeSimOptions {
   clientBlackouts?: number;
   wallJumps?: number;
   trace?: boolean;
+  /** State machine versions (issue 16, versions.ts): capped replicas and an activation (null: none). */
+  versions?: VersionsPlan | null;
 }
 
 export interface NodeSimTotals {
@@ -151,6 +155,8 @@ export interface NodeSimResult {
   simulatedMs: number;
   traceHash: number;
   trace: string[];
+  /** What the versions scenario saw (null: none planned). */
+  versions: VersionsOutcome | null;
 }
 
 interface SimNode {
@@ -171,6 +177,8 @@ interface SimNode {
   servedRead: number;
   wallOffset: number;
   events: TaskEvent[];
+  /** The state machine versions this life runs up to (versions.ts). */
+  smMax: number;
 }
 
 const TICK_MS = 10;
@@ -293,6 +301,7 @@ export class NodeSimulation {
   private readonly askedValues = new Set<string>();
   /** Ends the events() subscriber when the run ends. */
   private readonly subscriberStop = new AbortController();
+  private readonly versions: SimVersions | null;
 
   constructor(options: NodeSimOptions) {
     this.o = {
@@ -315,6 +324,7 @@ export class NodeSimulation {
       clientBlackouts: 3,
       wallJumps: 3,
       trace: false,
+      versions: null,
       ...options,
     };
     this.rng = new Rng(options.seed);
@@ -363,6 +373,7 @@ export class NodeSimulation {
         servedRead: 0,
         wallOffset: Math.round((this.faultRng.float() - 0.5) * 4000),
         events: [],
+        smMax: SM_MAX,
       };
       node.disk = new SimDurableLog(this.sched, this.faultRng.fork(), membership, {
         onDurable: (w) => {
@@ -391,7 +402,37 @@ export class NodeSimulation {
         },
       },
     );
+    this.versions =
+      this.o.versions === null
+        ? null
+        : new SimVersions(
+            this.o.versions,
+            this.sched,
+            this.nodes,
+            () => this.leader(),
+            (n) => this.upgrade(n as SimNode),
+          );
     for (const node of this.nodes) this.start(node);
+  }
+
+  /** A rolling upgrade of `n`: stopped, started again on the new release (its smMax already raised). */
+  private upgrade(n: SimNode): void {
+    if (!n.up) return;
+    this.crash(n);
+    this.sched.after(50, () => {
+      if (!n.up) this.start(n);
+    });
+  }
+
+  /** The driver stopped: a version stop is the scenario's (the node then goes down), else a violation. */
+  private onFatal(n: SimNode, gen: number, e: Error): void {
+    if (this.versions?.fatal(n, e) !== true) {
+      this.fail(`fatal error on ${n.id}: ${e.message}`);
+      return;
+    }
+    this.sched.after(0, () => {
+      if (n.gen === gen) this.crash(n);
+    });
   }
 
   fail(what: string): void {
@@ -420,8 +461,15 @@ export class NodeSimulation {
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
     const snap = storage.snapshot();
-    const sm = new QueueStateMachine();
-    if (snap !== null) sm.restore(snap.data);
+    const sm = new QueueStateMachine({ smMax: n.smMax });
+    try {
+      if (snap !== null) sm.restore(snap.data);
+    } catch (e) {
+      // A capped replica that installed a snapshot of a higher version before it stopped: it stops again.
+      if (this.versions?.fatal(n, e as Error) !== true) throw e;
+      n.up = false;
+      return;
+    }
     const raft = new RaftNode(
       makeRaftConfig({
         id: n.id,
@@ -455,7 +503,7 @@ export class NodeSimulation {
       snapshotSliceGapMs: 2,
       startCommit: storage.hardState().commit,
       onApplied: (i) => this.onApplied(n, gen, i),
-      onFatal: (e) => this.fail(`fatal error on ${n.id}: ${e.message}`),
+      onFatal: (e) => this.onFatal(n, gen, e),
       advanceMinIntervalMs: 50,
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
       plantApplyWhileSnapshotting: this.o.plant === 'apply-while-snapshotting',
@@ -474,6 +522,7 @@ export class NodeSimulation {
       wallNow: () => clock.wallMs(),
     });
     driver.start();
+    this.versions?.started(n);
     this.note(`start ${n.id} (rate ${rate.toFixed(5)}, snapshot ${snap?.meta.index ?? 0})`);
   }
 
@@ -1145,6 +1194,7 @@ export class NodeSimulation {
 
   async run(): Promise<NodeSimResult> {
     this.planFaults();
+    this.versions?.schedule();
     this.planWorkload();
     this.planStaleReads();
     const F = this.o.faultMs;
@@ -1173,6 +1223,7 @@ export class NodeSimulation {
       }
     }
     this.subscriberStop.abort();
+    this.finishVersions();
     const judged = this.history.check(this.nodes.map((n) => n.id));
     for (const v of judged.violations) this.fail(v);
     this.totals.historyOps = judged.verdict.stats.ops;
@@ -1211,7 +1262,12 @@ export class NodeSimulation {
       simulatedMs: this.sched.now,
       traceHash: this.traceHash(),
       trace: this.trace,
+      versions: this.versions?.outcome ?? null,
     };
+  }
+
+  private finishVersions(): void {
+    this.versions?.finish(this.nodes);
   }
 
   private drained(): boolean {
