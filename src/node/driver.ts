@@ -11,7 +11,7 @@ import type { LogIndex } from '../protocol/ids.js';
 import { decodeEnvelope } from '../protocol/codec.js';
 import { assert } from '../protocol/assert.js';
 import { EntryType, type Entry, type Membership, type Message, type Ready } from '../raft/types.js';
-import type { ClientExecutor, ExecuteOptions, ExecuteResult, MemberStatus, NodeStatus } from '../rpc/executor.js';
+import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../rpc/executor.js';
 import { CommandPipeline } from './command-pipeline.js';
 import { errAnswer, type DriverOptions } from './driver-types.js';
 import { IdentityBinding } from './identity-binding.js';
@@ -23,6 +23,7 @@ import { SnapshotPolicy } from './snapshot-policy.js';
 import { ApplyBacklog } from './apply-backlog.js';
 import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
+import { nodeStatus } from './driver-status.js';
 
 export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
@@ -209,45 +210,8 @@ export class NodeDriver implements ClientExecutor {
   }
 
   status(): NodeStatus {
-    const st = this.o.raft.status();
-    const role: MemberStatus['role'] = st.role === 'follower' && !this.isVoter(st.id) ? 'learner' : st.role;
-    const members: MemberStatus[] = st.membership.members.map((m) => {
-      const pr = st.progress.find((p) => p.id === m.id);
-      const self = m.id === st.id;
-      return {
-        id: m.id,
-        address: m.address,
-        role: self ? role : m.id === st.leader ? 'leader' : m.role === 'learner' ? 'learner' : 'follower',
-        term: st.term,
-        commitIndex: self ? st.commit : 0,
-        appliedIndex: self ? this.applied : 0,
-        ...(pr ? { matchIndex: pr.match } : {}),
-      };
-    });
-    return {
-      id: st.id,
-      clusterId: this.o.clusterId,
-      leader: st.leader,
-      leaderAddress: this.addressOf(st.leader),
-      role,
-      term: st.term,
-      commitIndex: st.commit,
-      appliedIndex: this.applied,
-      ready: this.ready(),
-      ...(st.recovering ? { recovering: st.recovering } : {}),
-      ...(this.o.electionTicks !== undefined
-        ? {
-            electionTimeoutMs: {
-              min: this.o.electionTicks * this.o.tickMs,
-              max: 2 * this.o.electionTicks * this.o.tickMs,
-            },
-          }
-        : {}),
-      members,
-      ...(this.o.fsyncSummary ? { fsync: this.o.fsyncSummary() } : {}),
-      smMax: this.o.sm.smMax,
-      activeVersion: this.o.sm.activeVersion(),
-    };
+    const self = { applied: this.applied, ready: this.ready(), isVoter: (id: string) => this.isVoter(id) };
+    return nodeStatus(this.o, { ...self, addressOf: (id) => this.addressOf(id) });
   }
 
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void {
