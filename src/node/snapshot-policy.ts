@@ -1,6 +1,7 @@
 // When the node snapshots its state machine (every `snapshotEvery` applied entries, keeping
 // `snapshotKeep` entries below it for slightly lagging followers), and the (index, digest) history
 // replicas are compared by.
+import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog } from './driver-types.js';
@@ -52,7 +53,7 @@ export class SnapshotPolicy {
     const snap = this.d.raft.buildSnapshot(index, data);
     this.recordDigest(applied);
     this.d.durable
-      .createSnapshot(snap, { compactTo: Math.max(0, index - this.d.snapshotKeep) })
+      .createSnapshot(snap, { compactTo: asLogIndex(Math.max(0, index - this.d.snapshotKeep)) })
       .then(() => {
         this.lastSnapshotIndex = index;
         this.d.log.info({ index, bytes: data.length }, 'snapshot taken');

@@ -1,6 +1,7 @@
 // Admin work in capped steps (architecture issue §5): purge, delete and pause / resume visit at
 // most adminTasksPerEntryMax tasks per entry and continue at the next entries from a cursor in
 // state. A replica restored mid-job continues exactly as the original.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { QueueStats } from '../../../src/protocol/index.js';
@@ -187,7 +188,7 @@ describe('statemachine - admin work in capped steps', () => {
       a.index++;
       const cmds = [{ session: null, seq: 0, cmd: advance }];
       const data = encodeEnvelope({ v: 1, mono: a.mono, wall: WALL0 + a.mono, cmds });
-      expect(b.apply(a.index, data)).toEqual(a.sm.apply(a.index, data));
+      expect(b.apply(asLogIndex(a.index), data)).toEqual(a.sm.apply(asLogIndex(a.index), data));
       expect(b.digest()).toBe(a.sm.digest());
       expect(b.nextDue()).toEqual(a.sm.nextDue());
     }
