@@ -9,7 +9,7 @@ import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { asLogIndex, asTerm, type LogIndex } from '../../../src/protocol/ids.js';
 
 export class MachineExecutor implements ClientExecutor {
-  readonly machine = new QueueStateMachine();
+  readonly machine: QueueStateMachine;
   private index = 0;
   private readonly subscribers = new Set<{ queue?: string; fn: (e: TaskEvent) => void }>();
   private readonly stepDownCbs = new Set<() => void>();
@@ -26,7 +26,10 @@ export class MachineExecutor implements ClientExecutor {
     readonly id = 'n1',
     readonly address = '127.0.0.1:0',
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    machineOptions: ConstructorParameters<typeof QueueStateMachine>[0] = {},
+  ) {
+    this.machine = new QueueStateMachine(machineOptions);
+  }
 
   private stamp(): { mono: number; wall: number } {
     return { mono: Math.floor(this.now()) + this.monoOffset, wall: Date.now() };

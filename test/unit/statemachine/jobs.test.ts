@@ -94,12 +94,13 @@ describe('statemachine - admin work in capped steps', () => {
       else d.value({ type: 'nack', id: t.id, token: t.token, error: 'x', dead: true } as never);
     }
     d.value(enq('dlq', 1)); // task 14: not a dead letter, never redriven
-    const first = d.value<{ items: { from: string; id: string }[] }>({
+    const first = d.value<{ items: { from: string; id: string }[]; continuing?: boolean }>({
       type: 'redrive',
       queue: 'dlq',
       max: 5,
     } as never);
     expect(first.items).toEqual([8, 9, 10].map((n, i) => ({ from: String(n), id: String(15 + i) })));
+    expect(first.continuing).toBe(true); // the rest continues as a job
     const job = d.sm.state.jobs[0];
     expect(job?.kind).toBe('redrive');
     expect(job?.next?.id).toBe(11);
