@@ -5,6 +5,7 @@
 // should barely move from 10 to 10,000 keys. Lease answers depend on the schedule, so the log is
 // built by a first machine (untimed) and replayed by a fresh one (timed).
 
+import { asLogIndex } from '../src/protocol/ids.js';
 import { encodeEnvelope } from '../src/protocol/index.js';
 import type { Command, LeasedTask } from '../src/protocol/index.js';
 import { QueueStateMachine } from '../src/statemachine/index.js';
@@ -35,7 +36,7 @@ function buildLog(batch: number, tasks: number, keys: number): { setup: Uint8Arr
   let index = 0;
   const push = (list: Uint8Array[], e: Uint8Array): unknown => {
     list.push(e);
-    return dry.apply(++index, e)[0]?.answer;
+    return dry.apply(asLogIndex(++index), e)[0]?.answer;
   };
   push(setup, entry(1000, { type: 'createQueue', queue: 'bench', settings: SETTINGS } as Command));
   let n = 0;
@@ -61,11 +62,11 @@ export function limitedOpsPerSecond(batch: number, tasks: number, keys: number):
   const { setup, timed } = buildLog(batch, tasks, keys);
   const sm = new QueueStateMachine({ events: true });
   let index = 0;
-  for (const e of setup) sm.apply(++index, e);
+  for (const e of setup) sm.apply(asLogIndex(++index), e);
   const start = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   for (const e of timed) {
-    sm.apply(++index, e);
+    sm.apply(asLogIndex(++index), e);
     sm.drainEvents();
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;

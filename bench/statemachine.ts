@@ -3,6 +3,7 @@
 // per waiting task beyond its payload at 1 million waiting tasks. Entries are encoded before the
 // clock starts: only apply (decode + validate + state changes + digest upkeep) is timed.
 
+import { asLogIndex } from '../src/protocol/ids.js';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import { encodeEnvelope } from '../src/protocol/index.js';
@@ -61,11 +62,11 @@ function opsPerSecond(batch: number, tasks: number, events: boolean): Rate {
   }
   const sm = new QueueStateMachine({ events });
   // Retention 0: completed tasks leave memory at the next 1 s bucket, as a steady-state broker's would.
-  sm.apply(1, entry(1000, { type: 'createQueue', queue: 'bench', settings: { retentionMs: 0 } }));
+  sm.apply(asLogIndex(1), entry(1000, { type: 'createQueue', queue: 'bench', settings: { retentionMs: 0 } }));
   const start = process.hrtime.bigint();
   const cpu0 = process.cpuUsage();
   for (let i = 0; i < entries.length; i++) {
-    sm.apply(i + 2, entries[i] as Uint8Array);
+    sm.apply(asLogIndex(i + 2), entries[i] as Uint8Array);
     if (events) sm.drainEvents();
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -98,7 +99,7 @@ function bytesPerWaitingTask(count: number): { bytes: number; seconds: number } 
   const start = process.hrtime.bigint();
   for (let b = 0, index = 1; b < count / batch; b++, index++) {
     const tasks = Array.from({ length: batch }, (_, i) => ({ payload: payload(b * batch + i) }));
-    sm.apply(index, entry(1000 + b, { type: 'enqueue', queue: 'mem', tasks }));
+    sm.apply(asLogIndex(index), entry(1000 + b, { type: 'enqueue', queue: 'mem', tasks }));
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
   const after = heapBytes(gc);

@@ -16,6 +16,7 @@ export {
   type Page,
   type EventStream,
   type QueueSettingsPatch,
+  type RedriveResult,
 } from './client/queue.js';
 export { type Dependency, type DependencyResult, type FlowTree, type FlowResult } from './client/flows.js';
 export { Topic, type TopicFilter, type PublishOptions, type PublishedTask } from './client/topics.js';

@@ -178,6 +178,10 @@ export class Client {
     return new Topic<T>(this, name);
   }
 
+  /** The election timeout (max, ms) the nodes report in status (1 s until one did): bounds workers' leases. */
+  get electionTimeoutMsMax(): number {
+    return this.servers.electionTimeoutMsMax;
+  }
   /** The address the client currently sends commands to (null until a node named a leader). */
   get leaderAddress(): string | null {
     return this.servers.leader;

@@ -36,6 +36,12 @@ import { traceEnqueue, type TraceStamp } from './tracing.js';
 import { readKeys, type KeysOptions, type KeysPage } from './limits.js';
 import { cancelTask, dependencySpecs, type Dependency } from './flows.js';
 
+/**
+ * What `redrive()` resolves with: the new tasks' ids (an array, as before), and whether the redrive
+ * continues as a job in later entries (docs/sdk.md, dead letters).
+ */
+export type RedriveResult = string[] & { continuing: boolean };
+
 export type { EventStream } from './events.js';
 
 export interface EnqueueOptions {
@@ -286,17 +292,21 @@ export class Queue<T = unknown> {
     return this.stateCommand(cmd, call);
   }
 
-  /** Moves dead tasks (or this dead-letter queue's tasks) back; resolves with the new task ids. */
+  /**
+   * Moves dead tasks (or this dead-letter queue's tasks) back; resolves with the new task ids, and
+   * `continuing` true when a redrive without ids goes on as a job in later entries (its rest is not
+   * in the ids).
+   */
   async redrive(
     options: { ids?: string[]; toQueue?: string; max?: number } = {},
     call: CallOptions = {},
-  ): Promise<string[]> {
+  ): Promise<RedriveResult> {
     const cmd: CommandOf<'redrive'> = { type: 'redrive', queue: this.name };
     if (options.ids !== undefined) cmd.ids = options.ids;
     if (options.toQueue !== undefined) cmd.toQueue = options.toQueue;
     if (options.max !== undefined) cmd.max = options.max;
     const { answer } = await this.client.command(cmd, call);
-    return answer.ids;
+    return Object.assign([...answer.ids], { continuing: answer.continuing });
   }
 
   async create(settings: QueueSettingsPatch = {}, call: CallOptions = {}): Promise<void> {

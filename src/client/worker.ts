@@ -9,16 +9,15 @@
 import { EventEmitter, setMaxListeners } from 'node:events';
 import type { Timer } from './clock.js';
 import type { Client } from './client.js';
-import { raftqError } from './errors.js';
 import type { Queue } from './queue.js';
 import type { Lease } from './queue-leases.js';
 import { AckBatcher } from './worker-acks.js';
 import { AttemptRunner, type AttemptHost, type WorkerCounters } from './worker-attempt.js';
-import { Attempt, marginMinMs } from './worker-belief.js';
+import { Attempt } from './worker-belief.js';
+import { intOption, LeaseBounds } from './worker-bounds.js';
 import { pollLeases, Pulse, type PollHost } from './worker-poller.js';
 import type { Handler, WorkerOptions } from './worker-types.js';
 import { batchAdapter, checkBatch, type BatchHandler } from './worker-batch.js';
-import { renamedOption } from './renamed-options.js';
 
 export { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from './worker-belief.js';
 export type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
@@ -31,10 +30,9 @@ let workerCounter = 0;
 export class Worker<T = unknown, R = unknown> extends EventEmitter implements AttemptHost, PollHost {
   readonly workerId: string;
   readonly concurrency: number;
-  readonly leaseMs: number;
-  readonly marginMs: number;
   readonly holdMsMax: number;
-  readonly extendEveryMs: number;
+  /** Lease, margin and extend interval, from the options and the election timeout (worker-bounds.ts). */
+  private readonly bounds: LeaseBounds;
   readonly acksInFlightMax: number;
   readonly acks: AckBatcher;
   /** The queue's low-level consumer API (docs/sdk.md "Leasing by hand"): every lease, ack, nack, extend and release. */
@@ -75,39 +73,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     // A batch worker holds `concurrency` batches of up to batch.size tasks: that many slots.
     const batches = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
     this.concurrency = batch === null ? batches : Math.min(client.limits.leaseBatchMax, batches * batch.size);
-    this.leaseMs = intOption(o.leaseMs, 30_000, 'leaseMs', 1, client.limits.leaseMsMax);
-    this.holdMsMax = intOption(renamedOption(o, 'holdMsMax', 'maxHoldMs'), 20_000, 'holdMsMax', 0, 3_600_000);
-    const electionMax = intOption(
-      renamedOption(o, 'electionTimeoutMsMax', 'electionTimeoutMaxMs'),
-      1_000,
-      'electionTimeoutMsMax',
-      1,
-      3_600_000,
-    );
-    const marginMin = marginMinMs(this.leaseMs, this.holdMsMax);
-    this.marginMs = intOption(
-      renamedOption(o, 'marginMs', 'margin'),
-      marginMin,
-      'marginMs',
-      0,
-      Number.MAX_SAFE_INTEGER,
-    );
-    if (this.marginMs < marginMin) {
-      throw raftqError('INVALID_ARGUMENT', `marginMs: must be at least ${marginMin} ms for leaseMs ${this.leaseMs}`, {
-        field: 'marginMs',
-      });
-    }
-    const leaseMin = this.marginMs + 3 * electionMax;
-    if (this.leaseMs < leaseMin) {
-      throw raftqError('INVALID_ARGUMENT', `leaseMs: must be at least ${leaseMin} ms (margin + 3 × election timeout)`, {
-        field: 'leaseMs',
-      });
-    }
-    const extendMax = Math.floor((this.leaseMs - this.marginMs) / 3);
-    this.extendEveryMs = Math.min(
-      intOption(o.extendEveryMs, extendMax, 'extendEveryMs', 1, Number.MAX_SAFE_INTEGER),
-      extendMax,
-    );
+    this.bounds = LeaseBounds.of(o, client.limits.leaseMsMax, () => client.electionTimeoutMsMax);
+    this.holdMsMax = this.bounds.holdMsMax;
     const ackDelayMs = intOption(o.ackDelayMs, 2, 'ackDelayMs', 0, 60_000);
     const ackBatchMax = intOption(o.ackBatchMax, 100, 'ackBatchMax', 1, client.limits.ackBatchMax);
     this.acksInFlightMax = intOption(o.acksInFlightMax, this.concurrency, 'acksInFlightMax', 0, 1_000_000);
@@ -121,6 +88,27 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   /** Begins leasing (the Client calls this). */
   start(): void {
     this.pollLoop ??= pollLeases(this);
+  }
+
+  /**
+   * The election timeout the lease bound is for (ms): the `electionTimeoutMsMax` option when given,
+   * else the largest the nodes report in their status (1 s until one did).
+   */
+  get electionTimeoutMsMax(): number {
+    return this.bounds.electionTimeoutMsMax;
+  }
+
+  /** The lease asked for: `leaseMs`, or longer if the election timeout reported needs it. */
+  get leaseMs(): number {
+    return this.bounds.current().leaseMs;
+  }
+
+  get marginMs(): number {
+    return this.bounds.current().marginMs;
+  }
+
+  get extendEveryMs(): number {
+    return this.bounds.current().extendEveryMs;
   }
 
   /** Tasks currently in hand: running, or returned with their ack or nack not yet answered. */
@@ -244,12 +232,4 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     await this.pollLoop?.catch(() => undefined);
     this.emit('closed');
   }
-}
-
-function intOption(v: number | undefined, dflt: number, field: string, min: number, max: number): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw raftqError('INVALID_ARGUMENT', `${field}: must be an integer in [${min}, ${max}]`, { field });
-  }
-  return v;
 }

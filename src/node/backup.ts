@@ -172,7 +172,7 @@ export async function restoreBackup(o: RestoreOptions): Promise<BackupHeader> {
     await ns.persistReady({
       snapshot,
       entries: [],
-      hardState: { term: header.term, vote: null, commit: header.index },
+      hardState: { term: asTerm(header.term), vote: null, commit: asLogIndex(header.index) },
     });
   } finally {
     await ns.close();

@@ -201,8 +201,13 @@ function dlqRedriveCommand(setCode: SetCode): Command {
         const max = intArg('--max', f.max, 1);
         if (max !== undefined) opts.max = max;
         const ids = await client.queue(queue).redrive(opts);
-        print(o, { ids }, () => `${ids.length} redriven${ids.length > 0 ? `: ${ids.join(' ')}` : ''}\n`);
-        if (ids.length === 0 && !f.json) cliOutput.err(await dlqHint(client, queue));
+        const more = ids.continuing ? '; more continue in the background (run `dlq list` later)' : '';
+        print(
+          o,
+          { ids: [...ids], continuing: ids.continuing },
+          () => `${ids.length} redriven${ids.length > 0 ? `: ${ids.join(' ')}` : ''}${more}\n`,
+        );
+        if (ids.length === 0 && !ids.continuing && !f.json) cliOutput.err(await dlqHint(client, queue));
       }),
     );
 }

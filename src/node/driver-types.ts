@@ -1,6 +1,7 @@
 // Ports and options of the node driver (src/node/driver.ts): everything it does not own is injected,
 // so the same driver runs in the deterministic simulation and in the real process.
 import type { Answer, ErrorDetail } from '../protocol/index.js';
+import type { LogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
 import type { MemoryStorage } from '../raft/storage.js';
 import type { Entry, Message, Ready, Snapshot } from '../raft/types.js';
@@ -33,11 +34,11 @@ export interface DurableLog {
     sync?: boolean;
   }): Promise<void>;
   /** The highest commit index known durable (a restart starts from at least this). */
-  durableCommit(): number;
+  durableCommit(): LogIndex;
   /** Makes every earlier write durable. */
   sync(): Promise<void>;
   /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
-  createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void>;
+  createSnapshot(snap: Snapshot, options: { compactTo?: LogIndex }): Promise<void>;
 }
 
 export interface DriverLogger {

@@ -118,7 +118,11 @@ export async function forceNewCluster(o: {
     };
     if (o.dryRun === true) return report;
     // No vote: the node campaigns in a later term anyway, and no peer is left to have seen this one.
-    await ns.persistReady({ hardState: { term, vote: null, commit: hs.commit }, entries: [entry], snapshot: null });
+    await ns.persistReady({
+      hardState: { term: entry.term, vote: null, commit: hs.commit },
+      entries: [entry],
+      snapshot: null,
+    });
     return report;
   } finally {
     await ns.close();

@@ -6,6 +6,7 @@
 // chunks are taken a few per event-loop turn: heartbeats, votes and writes go on meanwhile, and only
 // applying waits (`busy`), since the chunks must all describe the state at one index. A large state
 // is also snapshotted less often: not before half its size in log has been applied since the last one.
+import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog, Timers } from './driver-types.js';
@@ -130,7 +131,7 @@ export class SnapshotPolicy {
     this.bytesSince = 0;
     this.lastBytes = data.length;
     this.d.durable
-      .createSnapshot(snap, { compactTo: Math.max(0, index - this.d.snapshotKeep) })
+      .createSnapshot(snap, { compactTo: asLogIndex(Math.max(0, index - this.d.snapshotKeep)) })
       .then(() => {
         this.lastSnapshotIndex = index;
         this.d.log.info({ index, bytes: data.length }, 'snapshot taken');

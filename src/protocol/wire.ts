@@ -35,6 +35,7 @@ import {
 } from './wire-values.js';
 import type { FlowAnswers } from './wire-flows.js';
 import { cancelReply, dependencyFromWire, flowWire } from './wire-flows.js';
+import { redriveReply, type RedriveAnswer } from './wire-redrive.js';
 import type { LogIndex } from './ids.js';
 
 /** A decode of untrusted input: the value, or the typed error naming the field. Never a throw. */
@@ -75,7 +76,7 @@ interface Answers extends ScheduleAnswers, FlowAnswers, SharedLimitAnswers {
   cancel: { state: TaskState; cancelRequested?: boolean };
   promote: { state: TaskState };
   update: { state: TaskState };
-  redrive: { ids: string[] };
+  redrive: RedriveAnswer;
 }
 
 /** What the reply to command T carries (beside `CommandOf<T>`, what its request carries). */
@@ -416,14 +417,7 @@ export const COMMAND_WIRE = {
         return ok(out);
       },
     },
-    reply: {
-      fromMachine: (_cmd, value, meta) => ({
-        ids: listOf(value, 'items').map((x) => (typeof x === 'string' ? x : asString(asObject(x)['id']))),
-        index: meta.index,
-      }),
-      encode: (a) => ({ ids: a.ids, index: a.index }),
-      decode: (m) => ({ ids: asArray(m['ids']).map(asString), index: asNumber(m['index']) }),
-    },
+    reply: redriveReply,
   },
   ...SCHEDULE_COMMAND_WIRE,
   ...flowWire({ fieldsOf, taskSpecFromWire }),

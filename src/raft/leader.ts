@@ -68,7 +68,7 @@ export function readIndex(st: CoreState, ctx: number): void {
   }
   st.stats.readIndexReads++;
   if (st.configs.voterCount() === 1 && st.isVoterSelf()) {
-    st.out.readStates.push({ ctx, index: st.log.committed });
+    st.out.readStates.push({ ctx, index: asLogIndex(st.log.committed) });
     return;
   }
   bcastHeartbeat(st, st.reads.enqueue(ctx, st.log.committed));

@@ -10,6 +10,7 @@
 // the driver gets), status.ts (stats and status).
 
 import { assert } from '../protocol/assert.js';
+import { asTerm } from '../protocol/ids.js';
 import type { RaftConfig } from './config.js';
 import * as leader from './leader.js';
 import type { TransferResult } from './leader.js';
@@ -262,7 +263,7 @@ export class RaftNode {
   }
 
   softState(): SoftState {
-    return { leader: this.st.lead, role: this.softRole(), term: this.st.term };
+    return { leader: this.st.lead, role: this.softRole(), term: asTerm(this.st.term) };
   }
 
   // ---------------------------------------------------------------- role changes

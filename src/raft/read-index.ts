@@ -1,6 +1,7 @@
 // ReadIndex (Raft thesis §6.4): a leader serves a linearizable read at its commit index once a
 // heartbeat round shows a majority still follows it. Pending reads live only within one leader term.
 
+import { asLogIndex } from '../protocol/ids.js';
 import type { ReadState } from './types.js';
 
 /** A ReadIndex request waiting for the heartbeat round numbered `seq` to be acknowledged by a quorum. */
@@ -49,7 +50,7 @@ export class ReadIndexQueue {
     const out: ReadState[] = [];
     while (k < this.pending.length && (this.pending[k] as PendingRead).seq <= acked) {
       const r = this.pending[k] as PendingRead;
-      out.push({ ctx: r.ctx, index: r.index });
+      out.push({ ctx: r.ctx, index: asLogIndex(r.index) });
       k++;
     }
     if (k > 0) this.pending = this.pending.slice(k);

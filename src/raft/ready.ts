@@ -1,13 +1,14 @@
 // The core's outputs between two Readys (see the Ready contract in types.ts): messages, read states,
 // dropped proposals and reads, and proposals appended; plus the rule for when a Ready must be synced.
 
+import type { LogIndex, Term } from '../protocol/ids.js';
 import { MessageType } from './types.js';
 import type { DroppedProposal, DroppedRead, Entry, HardState, Message, ReadState, Snapshot } from './types.js';
 
 export interface ProposedEntry {
   id: number;
-  index: number;
-  term: number;
+  index: LogIndex;
+  term: Term;
 }
 
 /** What a Ready handed out, so that advance() can mark exactly that as done. */

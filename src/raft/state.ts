@@ -2,6 +2,7 @@
 // membership, stepping down, sending). RaftNode (node.ts: elections, follower) and leader.ts (the
 // leader's replication, proposals, reads, transfers) both work on it; nothing outside src/raft sees it.
 
+import { asLogIndex, asTerm } from '../protocol/ids.js';
 import { validateRaftConfig } from './config.js';
 import type { RaftConfig, RaftFaults } from './config.js';
 import { RaftLog } from './log.js';
@@ -94,7 +95,12 @@ export class CoreState {
   }
 
   hardState(): HardState {
-    return { term: this.term, vote: this.vote, commit: this.log.committed, ...recoveryField(this.recovery) };
+    return {
+      term: asTerm(this.term),
+      vote: this.vote,
+      commit: asLogIndex(this.log.committed),
+      ...recoveryField(this.recovery),
+    };
   }
 
   // ---------------------------------------------------------------- membership, recovery

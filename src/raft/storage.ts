@@ -3,16 +3,18 @@
 // each durable write (append, setHardState, applySnapshot, createSnapshot, compact).
 
 import { assert } from '../protocol/assert.js';
+import { asLogIndex, asTerm } from '../protocol/ids.js';
+import type { LogIndex, Term } from '../protocol/ids.js';
 import { CompactedError, EntryType } from './types.js';
 import type { Entry, HardState, Membership, Snapshot, Storage } from './types.js';
 
 export class MemoryStorage implements Storage {
-  private hard: HardState = { term: 0, vote: null, commit: 0 };
+  private hard: HardState = { term: asTerm(0), vote: null, commit: asLogIndex(0) };
   /** entries[k] has index offset + k. */
   private log: Entry[] = [];
   private offset = 1;
   /** Term of entry offset-1 (0 for the empty log). */
-  private baseTerm = 0;
+  private baseTerm: Term = asTerm(0);
   /** The membership in effect at offset-1 (before any config entry still in `log`). */
   private baseMembership: Membership;
   private snap: Snapshot | null = null;
@@ -55,18 +57,18 @@ export class MemoryStorage implements Storage {
     return out;
   }
 
-  term(i: number): number | undefined {
+  term(i: number): Term | undefined {
     if (i === this.offset - 1) return this.baseTerm;
     if (i < this.offset) return undefined;
     return this.log[i - this.offset]?.term;
   }
 
-  firstIndex(): number {
-    return this.offset;
+  firstIndex(): LogIndex {
+    return asLogIndex(this.offset);
   }
 
-  lastIndex(): number {
-    return this.offset + this.log.length - 1;
+  lastIndex(): LogIndex {
+    return asLogIndex(this.offset + this.log.length - 1);
   }
 
   snapshot(): Snapshot | null {

@@ -60,17 +60,17 @@ export interface Entry {
  * Raft's election rule, holds every committed entry the lost part held.
  */
 export interface RecoveryFloor {
-  index: number;
+  index: LogIndex;
   /** The term of that last entry (or any larger term: a larger bound is only more cautious). */
-  term: number;
+  term: Term;
 }
 
 /** Must be durable before any message that depends on it is sent. */
 export interface HardState {
-  term: number;
+  term: Term;
   /** Who this node voted for in `term` (null: nobody yet). */
   vote: NodeId | null;
-  commit: number;
+  commit: LogIndex;
   /** Present while recovering from lost storage (see RecoveryFloor). */
   recovery?: RecoveryFloor;
 }
@@ -100,9 +100,9 @@ export interface Storage {
   /** Entries in [lo, hi), at least one if lo < hi, then up to maxBytes of `data` in total. Throws CompactedError below firstIndex. */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
   /** Term of entry i; for i = firstIndex()-1 the snapshot's term; undefined if unknown (compacted or beyond last). */
-  term(i: number): number | undefined;
-  firstIndex(): number;
-  lastIndex(): number;
+  term(i: number): Term | undefined;
+  firstIndex(): LogIndex;
+  lastIndex(): LogIndex;
   /** The newest durable snapshot, or null. */
   snapshot(): Snapshot | null;
 }
@@ -175,7 +175,7 @@ export interface ReadState {
   /** Caller's request id, from readIndex(ctx). */
   ctx: number;
   /** The read may be served once applied >= index. */
-  index: number;
+  index: LogIndex;
 }
 
 export type ProposalFailure = 'not-leader' | 'stepped-down' | 'too-large' | 'uncommitted-cap' | 'transfer-in-progress';
@@ -197,7 +197,7 @@ export interface DroppedProposal {
 export interface SoftState {
   leader: NodeId | null;
   role: 'follower' | 'candidate' | 'precandidate' | 'leader' | 'learner';
-  term: number;
+  term: Term;
 }
 
 /**
@@ -233,5 +233,5 @@ export interface Ready {
    */
   sendBeforePersist: boolean;
   /** Proposals appended to the log in this Ready: id -> index, so the driver can wait for their apply. */
-  proposed: { id: number; index: number; term: number }[];
+  proposed: { id: number; index: LogIndex; term: Term }[];
 }

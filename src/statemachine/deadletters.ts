@@ -77,8 +77,10 @@ export function redrive(st: MachineState, cmd: CommandOf<'redrive'>): Answer {
   if (st.queues.size + missing.size > st.limits.queuesMax) return tooManyQueues();
   const out: { from: string; id: string }[] = [];
   picked.forEach((t, i) => out.push({ from: formatId(t.id), id: formatId(redriveOne(st, t, targets[i] as string)) }));
+  // `continuing` only when true: the answers (and digests) of redrives that end in their entry stay as they were.
   if (rest !== null && picked.length < max) {
     startRedrive(st, q, rest, upTo, { left: max - picked.length, toQueue: cmd.toQueue ?? null });
+    return ok({ items: out, continuing: true });
   }
   return ok({ items: out });
 }

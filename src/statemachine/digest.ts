@@ -146,8 +146,9 @@ export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
     .str(j.q.name)
     .int(j.next?.id ?? 0)
     .int(j.upTo);
-  // Only a redrive job hashes more (the other kinds keep the hashes of earlier formats).
+  // Only redrive and resettle jobs hash more (the other kinds keep the hashes of earlier formats).
   if (j.redrive !== null) h.int(j.redrive.left).optStr(j.redrive.toQueue);
+  if (j.kind === 'resettle') h.optStr(j.key?.name ?? null);
   j.a = h.a;
   j.b = h.b;
   st.sum.add(h);

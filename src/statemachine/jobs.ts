@@ -1,13 +1,14 @@
 // Admin work that grows with a queue's length (architecture issue §5): purge, delete, the
 // re-parking of pause / resume and a redrive without ids visit at most adminTasksPerEntryMax tasks
-// per entry. The command
+// per entry, and the re-placing of a queue's limit keys after a settings change (configure, pause,
+// resume, a shared limit's new spec) at most that many keys. The command
 // does what fits at once; the rest is an AdminJob in state (cursor included, so in the digest and
 // the snapshot) that continues at the start of the following entries, before their commands.
 // nextDue() reports "now" while a job is pending, so the leader proposes advanceTime to drive it.
 
 import { assert } from '../protocol/assert.js';
 import { hashKey, hashQueue, mut, mutQueue, touchJob } from './digest.js';
-import { dropLimiters } from './limits.js';
+import { dropLimiters, settleKey, unparkQueueLimiter } from './limits.js';
 import { afterTerminal, endAttempt, removeTask, toTerminal } from './placement.js';
 import type { JobKind, Queue, RedriveRest, Task } from './records.js';
 import { AdminJob, S_CANCELLED, S_DELAYED, S_LEASED, T_CANCELLED, isTerminal } from './records.js';
@@ -88,6 +89,39 @@ export function startRedrive(st: MachineState, q: Queue, next: Task, upTo: numbe
   st.jobs.push(j);
 }
 
+/**
+ * Settings of `q` changed: re-place its limit keys under them, from its first key, within `budget`
+ * keys now (returns what is left of it); the rest at the following entries. A change while the
+ * walk runs restarts it. Until it ends, a key not yet visited sits where the old settings put it.
+ */
+export function startResettle(st: MachineState, q: Queue, budget = st.limits.adminTasksPerEntryMax): number {
+  unparkQueueLimiter(st, q);
+  let j = findJob(st, q, 'resettle');
+  if (j === undefined) {
+    j = new AdminJob('resettle', q, null, 0);
+    st.jobs.push(j);
+  }
+  const job = j;
+  touchJob(st, job, () => job.restartKeys());
+  return runJob(st, job, budget).left;
+}
+
+/** Visit up to `budget` keys of a resettle job; at its end, finish it. */
+function runResettle(st: MachineState, j: AdminJob, budget: number): { progress: Progress; left: number } {
+  touchJob(st, j, () => {
+    while (budget > 0 && j.key !== null) {
+      budget--;
+      const k = j.key;
+      // The cursor moves first: settling may retire k (the walk goes on from its successor).
+      j.advanceKey();
+      settleKey(st, k);
+    }
+  });
+  if (j.key !== null) return { progress: { cancelled: 0, done: false }, left: budget };
+  dropJob(st, j);
+  return { progress: { cancelled: 0, done: true }, left: budget };
+}
+
 /** At the start of an entry: continue the pending jobs, oldest first, within one budget. */
 export function runJobs(st: MachineState, redriveVisit: RedriveVisit): void {
   let budget = st.limits.adminTasksPerEntryMax;
@@ -106,6 +140,7 @@ function runJob(
   budget: number,
   redriveVisit?: RedriveVisit,
 ): { progress: Progress; left: number } {
+  if (j.kind === 'resettle') return runResettle(st, j, budget);
   const progress: Progress = { cancelled: 0, done: false };
   let t = j.next;
   while (budget > 0 && t !== null && t.id < j.upTo && !exhausted(j)) {
@@ -153,6 +188,9 @@ function visit(st: MachineState, j: AdminJob, t: Task, progress: Progress): void
     }
     case 'redrive':
       assert(false, 'a redrive job is visited by its own visitor');
+      return;
+    case 'resettle':
+      assert(false, 'a resettle job visits keys, not tasks');
   }
 }
 

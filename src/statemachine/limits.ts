@@ -13,6 +13,7 @@
 
 import type { KeyLimits, QueueSettings, RateLimit } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
+import { touchJob } from './digest.js';
 import type { Hasher } from './hash.js';
 import type { Queue, Task } from './records.js';
 import { LimitKey, S_LEASED, W_NONE, W_SCHED, W_WAKE, isTerminal } from './records.js';
@@ -176,6 +177,8 @@ function retire(st: MachineState, k: LimitKey): void {
     st.lsum.subPair(k.a, k.b);
     k.q.lkeys.delete(k.name as string);
     k.gone = true;
+    // A resettle walk about to visit this key goes on with the next one.
+    for (const j of st.jobs) if (j.key === k) touchJob(st, j, () => j.advanceKey());
     const sl = shared.limitOf(st, k.q);
     if (sl !== undefined) shared.retireShared(st, sl, k.name as string);
   } else st.limitTimers.push({ at: bucket(st, until), key: `${k.q.name}\u0000${k.name as string}` });
@@ -323,9 +326,11 @@ export function wakeDue(st: MachineState, budget: number): number {
   return budget;
 }
 
-/** Settings changed: every key of the queue re-placed (O(keys)). */
-export function resettle(st: MachineState, q: Queue): void {
-  for (const k of [...q.lkeys.values()]) settleKey(st, k);
+/**
+ * Settings changed: the queue's own limiter leaves the wake heap (pick places it again); its keys
+ * are re-placed by a resettle job (jobs.ts), a capped number per entry.
+ */
+export function unparkQueueLimiter(st: MachineState, q: Queue): void {
   if (q.lim.where === W_WAKE) touchKey(st, q.lim, () => detachKey(st, q.lim));
 }
 

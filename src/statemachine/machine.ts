@@ -13,7 +13,7 @@
 
 import type { Answer, Command, CommandAnswer, ReadAnswer, ReadQuery, TaskEvent, TaskState } from '../protocol/index.js';
 import { asLogIndex, decodeEnvelope, parseId, validateCommand } from '../protocol/index.js';
-import type { LogIndex } from '../protocol/index.js';
+import type { LogIndex, Term } from '../protocol/index.js';
 import { assert, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive, redriveVisit } from './deadletters.js';
@@ -88,7 +88,7 @@ export class QueueStateMachine {
   // ------------------------------------------------------------------ entry points
 
   /** `term`: the entry's Raft term, recorded with each task transition (0: unknown). */
-  apply(index: number, data: Uint8Array, term = 0): CommandAnswer[] {
+  apply(index: LogIndex, data: Uint8Array, term: Term | 0 = 0): CommandAnswer[] {
     const st = this.state;
     st.events = [];
     const env = decodeEnvelope(data);
@@ -124,7 +124,7 @@ export class QueueStateMachine {
     return out;
   }
 
-  applyEmpty(index: number): void {
+  applyEmpty(index: LogIndex): void {
     this.state.events = [];
     this.advanceIndex(index);
   }

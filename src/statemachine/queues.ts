@@ -5,8 +5,8 @@ import type { Answer, CommandOf, KeyLimits, QueueSettings } from '../protocol/in
 import { DEFAULT_QUEUE_SETTINGS } from '../protocol/index.js';
 import type { SettingsPatch } from '../protocol/validate.js';
 import { hashQueue, mutQueue } from './digest.js';
-import { startRepark } from './jobs.js';
-import { addLimiter, resettle } from './limits.js';
+import { startRepark, startResettle } from './jobs.js';
+import { addLimiter } from './limits.js';
 import { Queue } from './records.js';
 import { checkSharedRef, rebind } from './shared-limits-commands.js';
 import type { MachineState } from './state.js';
@@ -68,6 +68,6 @@ export function configureQueue(st: MachineState, name: string, patch: SettingsPa
   });
   rebind(st, q, wasShared);
   if (wasPaused !== q.settings.paused) startRepark(st, q);
-  resettle(st, q);
+  startResettle(st, q);
   return ok({ queue: q.name, settings: q.settings });
 }

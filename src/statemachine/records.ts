@@ -346,7 +346,7 @@ export function latin1Bytes(s: string): Uint8Array {
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
-export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark' | 'redrive';
+export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark' | 'redrive' | 'resettle';
 
 /** What a redrive without ids still has to do: tasks left to move, and where (null: each its source). */
 export interface RedriveRest {
@@ -365,6 +365,13 @@ export class AdminJob {
   b = 0;
   /** Set for kind 'redrive' only. */
   redrive: RedriveRest | null = null;
+  /**
+   * Kind 'resettle' (limit keys re-placed after a settings change): the next key to visit (null: at
+   * the end), and the queue's key map iterated just past it — not replicated: restore seeks it again
+   * from `key` (a key map keeps its insertion order, and a snapshot keeps that order).
+   */
+  key: LimitKey | null = null;
+  keys: Iterator<LimitKey> | null = null;
 
   constructor(
     readonly kind: JobKind,
@@ -372,4 +379,16 @@ export class AdminJob {
     public next: Task | null,
     public upTo: number,
   ) {}
+
+  /** A resettle job's cursor moves to the next key of the walk (bracket it with touchJob). */
+  advanceKey(): void {
+    const r = this.keys?.next();
+    this.key = r === undefined || r.done === true ? null : r.value;
+  }
+
+  /** A resettle job's walk starts again from the queue's first key. */
+  restartKeys(): void {
+    this.keys = this.q.lkeys.values();
+    this.advanceKey();
+  }
 }

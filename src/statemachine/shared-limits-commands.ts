@@ -6,7 +6,8 @@ import { assertNever } from '../protocol/assert.js';
 import { SHARED_LIMITS_MAX } from '../protocol/index.js';
 import type { SettingsPatch } from '../protocol/validate.js';
 import { available } from './buckets.js';
-import { resettle, settleKey } from './limits.js';
+import { startResettle } from './jobs.js';
+import { settleKey } from './limits.js';
 import type { Queue } from './records.js';
 import { addShared, moveUsage, peers } from './shared-limits.js';
 import { SharedKey, SharedLimit } from './shared-records.js';
@@ -52,8 +53,10 @@ export function setSharedLimit(st: MachineState, cmd: CommandOf<'setSharedLimit'
   st.lsum.subPair(l.a, l.b);
   l.spec = spec;
   hashSpec(st, l);
-  // Every key of every queue that references it is re-placed under the new limits (O(keys)).
-  for (const qn of l.queues) resettle(st, st.queues.get(qn) as Queue);
+  // Every key of every queue that references it is re-placed under the new limits: by resettle
+  // jobs, at most adminTasksPerEntryMax keys in this entry (all queues together), the rest later.
+  let budget = st.limits.adminTasksPerEntryMax;
+  for (const qn of l.queues) budget = startResettle(st, st.queues.get(qn) as Queue, budget);
   return ok({ created: false });
 }
 

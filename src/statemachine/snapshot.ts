@@ -52,11 +52,19 @@ import {
 // 4 restores as before (none of them).
 // 6: a job row may be a redrive job (kind 'redrive', with the count left and toQueue). Written only
 // when the state holds one, so a replica that reads up to 5 still restores every other snapshot.
+// 7: a job row may be a resettle job (kind 'resettle': limit keys re-placed after a settings change,
+// its cursor the name of the next key, in the 7th place). Written only when the state holds one.
 const FORMAT = 'raftq-sm/5';
 const FORMAT_REDRIVE_JOBS = 'raftq-sm/6';
-const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS];
+const FORMAT_RESETTLE_JOBS = 'raftq-sm/7';
+const FORMATS_READ = ['raftq-sm/2', 'raftq-sm/3', 'raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS, FORMAT_RESETTLE_JOBS];
 /** Formats whose snapshots carry limiters (and the digest's limiters lane). */
-const WITH_LIMITERS = ['raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS];
+const WITH_LIMITERS = ['raftq-sm/4', FORMAT, FORMAT_REDRIVE_JOBS, FORMAT_RESETTLE_JOBS];
+
+function formatOf(m: MachineState): string {
+  if (m.jobs.some((j) => j.kind === 'resettle')) return FORMAT_RESETTLE_JOBS;
+  return m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT;
+}
 const CHUNK_TASKS_MAX = 1024;
 const CHUNK_ITEMS_MAX = 4096;
 
@@ -142,7 +150,7 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   };
   yield encode([
     'head',
-    m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT,
+    formatOf(m),
     {
       applied: m.applied,
       mono: m.mono,
@@ -198,7 +206,8 @@ type JobRow = [JobKind, string, number, number, number[], number?, (string | nul
 /**
  * A job: kind, queue, cursor (task id, 0 at the end), upTo, and for a re-park the delayed tasks
  * not yet visited whose heap membership still follows the old setting (restore flips them back);
- * a redrive job adds the count left and its toQueue.
+ * a redrive job adds the count left and its toQueue; a resettle job (no task cursor) adds 0 and the
+ * name of the next key to visit (null: at the end).
  */
 function encodeJob(j: AdminJob): JobRow {
   const stale: number[] = [];
@@ -209,6 +218,7 @@ function encodeJob(j: AdminJob): JobRow {
   }
   const row: JobRow = [j.kind, j.q.name, j.next?.id ?? 0, j.upTo, stale];
   if (j.redrive !== null) row.push(j.redrive.left, j.redrive.toQueue);
+  if (j.kind === 'resettle') row.push(0, j.key?.name ?? null);
   return row;
 }
 
@@ -221,6 +231,7 @@ function restoreJobs(m: MachineState, rows: JobRow[]): void {
       if (typeof left !== 'number') fail('redrive job without its count');
       j.redrive = { left, toQueue: toQueue ?? null };
     }
+    if (kind === 'resettle') seekKey(j, toQueue ?? null);
     touchJob(m, j, () => undefined);
     m.jobs.push(j);
     if (kind !== 'repark') continue;
@@ -232,6 +243,17 @@ function restoreJobs(m: MachineState, rows: JobRow[]): void {
       else heap.push(d);
     }
   }
+}
+
+/** A restored resettle job: its key map iterated just past its cursor key, as on the original. */
+function seekKey(j: AdminJob, name: string | null): void {
+  j.keys = j.q.lkeys.values();
+  if (name === null) {
+    j.keys = [][Symbol.iterator]();
+    return;
+  }
+  j.key = j.q.lkeys.get(name) ?? fail(`resettle job cursor on unknown key ${name} of ${j.q.name}`);
+  for (let r = j.keys.next(); r.done !== true && r.value !== j.key; r = j.keys.next());
 }
 
 /** Decoded bins are Buffers viewing the chunk; the live state holds plain, owned Uint8Arrays. */

@@ -162,11 +162,13 @@ async function open(impl: Implementation): Promise<LogUnderTest> {
 
 /** Entries past the 4 acknowledged ones that survived the crash. */
 async function crashKeepsAckedPrefix(l: LogUnderTest): Promise<number> {
-  await l.done(l.log.persistReady(ready(entries(1, 3, 1), { term: 1, vote: 'n1', commit: 1 })));
-  await l.done(l.log.persistReady(ready(entries(4, 4, 1), { term: 1, vote: 'n1', commit: 3 })));
+  await l.done(l.log.persistReady(ready(entries(1, 3, 1), { term: asTerm(1), vote: 'n1', commit: asLogIndex(1) })));
+  await l.done(l.log.persistReady(ready(entries(4, 4, 1), { term: asTerm(1), vote: 'n1', commit: asLogIndex(3) })));
   // Three more writes in flight when the power fails (without a fault layer: after they returned).
   const inFlight = [5, 6, 7].map((i) =>
-    l.log.persistReady(ready([entry(i, 1)], { term: 1, vote: 'n1', commit: i - 1 })).catch(() => undefined),
+    l.log
+      .persistReady(ready([entry(i, 1)], { term: asTerm(1), vote: 'n1', commit: asLogIndex(i - 1) }))
+      .catch(() => undefined),
   );
   if (!l.losesUnacked) await l.done(Promise.all(inFlight));
   await l.crash();
@@ -185,7 +187,7 @@ async function crashKeepsAckedPrefix(l: LogUnderTest): Promise<number> {
 describe.each(implementations)('DurableLog conformance: $name', (impl) => {
   it('persists entries and hard state, then shows them through the mirror (not before)', async () => {
     const l = await open(impl);
-    const hs: HardState = { term: 2, vote: 'n2', commit: 3 };
+    const hs: HardState = { term: asTerm(2), vote: 'n2', commit: asLogIndex(3) };
     const p = l.log.persistReady(ready(entries(1, 5, 2), hs));
     // The mirror reflects a write only once it is durable.
     expect(l.mirror().lastIndex()).toBe(0);
@@ -201,8 +203,8 @@ describe.each(implementations)('DurableLog conformance: $name', (impl) => {
 
   it('entries overwrite a suffix of the log', async () => {
     const l = await open(impl);
-    await l.done(l.log.persistReady(ready(entries(1, 5, 1), { term: 1, vote: 'n1', commit: 2 })));
-    await l.done(l.log.persistReady(ready(entries(3, 4, 2), { term: 2, vote: 'n2', commit: 2 })));
+    await l.done(l.log.persistReady(ready(entries(1, 5, 1), { term: asTerm(1), vote: 'n1', commit: asLogIndex(2) })));
+    await l.done(l.log.persistReady(ready(entries(3, 4, 2), { term: asTerm(2), vote: 'n2', commit: asLogIndex(2) })));
     expect(logOf(l.mirror())).toEqual(['e1t1', 'e2t1', 'e3t2', 'e4t2']);
     expect(l.mirror().lastIndex()).toBe(4);
     await l.crash();
@@ -212,9 +214,9 @@ describe.each(implementations)('DurableLog conformance: $name', (impl) => {
 
   it('an installed snapshot replaces the log', async () => {
     const l = await open(impl);
-    await l.done(l.log.persistReady(ready(entries(1, 5, 1), { term: 1, vote: null, commit: 3 })));
+    await l.done(l.log.persistReady(ready(entries(1, 5, 1), { term: asTerm(1), vote: null, commit: asLogIndex(3) })));
     const snap = snapshot(10, 3, 'state at 10');
-    await l.done(l.log.persistReady(ready([], { term: 3, vote: null, commit: 10 }, snap)));
+    await l.done(l.log.persistReady(ready([], { term: asTerm(3), vote: null, commit: asLogIndex(10) }, snap)));
     const check = (): void => {
       const m = l.mirror();
       expect(m.snapshot()?.meta.index).toBe(10);
@@ -235,8 +237,8 @@ describe.each(implementations)('DurableLog conformance: $name', (impl) => {
 
   it('createSnapshot keeps the snapshot and compacts the log up to compactTo', async () => {
     const l = await open(impl);
-    await l.done(l.log.persistReady(ready(entries(1, 10, 1), { term: 1, vote: 'n1', commit: 10 })));
-    await l.done(l.log.createSnapshot(snapshot(8, 1, 'state at 8'), { compactTo: 6 }));
+    await l.done(l.log.persistReady(ready(entries(1, 10, 1), { term: asTerm(1), vote: 'n1', commit: asLogIndex(10) })));
+    await l.done(l.log.createSnapshot(snapshot(8, 1, 'state at 8'), { compactTo: asLogIndex(6) }));
     const check = (): void => {
       const m = l.mirror();
       expect(m.snapshot()?.meta.index).toBe(8);
@@ -261,10 +263,12 @@ describe.each(implementations)('DurableLog conformance: $name', (impl) => {
     const order: number[] = [];
     const seen: number[] = [];
     const writes = [1, 2, 3, 4].map((k) =>
-      l.log.persistReady(ready(entries(2 * k - 1, 2 * k, 1), { term: 1, vote: null, commit: 0 })).then(() => {
-        order.push(k);
-        seen.push(l.mirror().lastIndex());
-      }),
+      l.log
+        .persistReady(ready(entries(2 * k - 1, 2 * k, 1), { term: asTerm(1), vote: null, commit: asLogIndex(0) }))
+        .then(() => {
+          order.push(k);
+          seen.push(l.mirror().lastIndex());
+        }),
     );
     await l.done(Promise.all(writes));
     expect(order).toEqual([1, 2, 3, 4]);

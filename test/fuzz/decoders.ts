@@ -5,6 +5,7 @@
 // (no divergence), and an undecodable entry must change nothing but its counter. A snapshot that
 // does not decode must throw an Error (the caller treats it as damage), and the machine must then
 // restore a good snapshot to exactly its digest.
+import { asLogIndex } from '../../src/protocol/ids.js';
 import { encodeEnvelope, type Command, type SessionCommand } from '../../src/protocol/index.js';
 import { QueueStateMachine } from '../../src/statemachine/index.js';
 
@@ -91,8 +92,8 @@ export function fuzzDecoders(count: number, seed: number): DecoderFuzzReport {
     index += 1;
     const undecodableBefore = a.counters.undecodable;
     try {
-      a.apply(index, data);
-      b.apply(index, data);
+      a.apply(asLogIndex(index), data);
+      b.apply(asLogIndex(index), data);
     } catch (e) {
       report.failures.push(`entry ${index}: apply threw ${String(e)}`);
       continue;
@@ -100,9 +101,9 @@ export function fuzzDecoders(count: number, seed: number): DecoderFuzzReport {
     report.entries += 1;
     if (a.counters.undecodable > undecodableBefore) {
       report.undecodable += 1;
-      ref.applyEmpty(index);
+      ref.applyEmpty(asLogIndex(index));
     } else {
-      ref.apply(index, data);
+      ref.apply(asLogIndex(index), data);
     }
     // Digests are cumulative: comparing every 64 entries (and at the end) finds any divergence.
     if (index % 64 !== 0 && i !== count - 1) continue;

@@ -17,7 +17,7 @@ for (let index = 1; index <= ENTRIES_MAX; index++) {
   const data = new TextEncoder().encode(`task-${index}`);
   try {
     await store.persist({
-      hardState: { term: 1, vote: 'n1', commit: index - 1 },
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(index - 1) },
       entries: [{ index: asLogIndex(index), term: asTerm(1), type: EntryType.Normal, data }],
     });
   } catch {

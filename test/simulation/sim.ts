@@ -3,6 +3,7 @@
 // writes, disk wipes, clock skew, membership changes and leadership transfers. Safety is checked after
 // every event; after the faults stop, liveness (a leader and new commits within a bound) is checked.
 
+import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 import { makeRaftConfig } from '../../src/raft/config.js';
 import type { RaftFaults } from '../../src/raft/config.js';
 import { RaftNode } from '../../src/raft/node.js';
@@ -408,10 +409,13 @@ export class Simulation {
     if (!this.opts.recoverTailLoss) return;
     const d = node.disk.durable;
     d.setHardState({
-      term: loss.hardTerm + 1,
+      term: asTerm(loss.hardTerm + 1),
       vote: null,
       commit: d.hardState().commit,
-      recovery: { index: Math.max(loss.index, prior?.index ?? 0), term: Math.max(loss.term, prior?.term ?? 0) },
+      recovery: {
+        index: asLogIndex(Math.max(loss.index, prior?.index ?? 0)),
+        term: asTerm(Math.max(loss.term, prior?.term ?? 0)),
+      },
     });
   }
 

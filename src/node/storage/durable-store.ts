@@ -27,6 +27,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GroupId, HardState, RecoveryFloor, SnapshotMeta, Entry } from '../../raft/types.js';
+import { asLogIndex, asTerm } from '../../protocol/ids.js';
 import { CorruptionError, NotFormattedError, StorageError, type StoreFailedError } from './errors.js';
 import { fsyncDir, pathExists } from './fsync.js';
 import {
@@ -277,22 +278,26 @@ export class DurableStore {
     // the terms of cut damaged records are unknown, so the hard state's term bounds them).
     const hs = g.hardState;
     const floor: RecoveryFloor = {
-      index: Math.max(
-        behind ? (promised?.lastIndex ?? 0) : 0,
-        promised?.recovery?.index ?? 0,
-        truncated?.throughIndex ?? 0,
-        lastIndexOf(g),
-        hs.recovery?.index ?? 0,
+      index: asLogIndex(
+        Math.max(
+          behind ? (promised?.lastIndex ?? 0) : 0,
+          promised?.recovery?.index ?? 0,
+          truncated?.throughIndex ?? 0,
+          lastIndexOf(g),
+          hs.recovery?.index ?? 0,
+        ),
       ),
-      term: Math.max(
-        behind ? (promised?.lastTerm ?? 0) : 0,
-        promised?.recovery?.term ?? 0,
-        truncated !== null ? hs.term : 0,
-        lastTermOf(g),
-        hs.recovery?.term ?? 0,
+      term: asTerm(
+        Math.max(
+          behind ? (promised?.lastTerm ?? 0) : 0,
+          promised?.recovery?.term ?? 0,
+          truncated !== null ? hs.term : 0,
+          lastTermOf(g),
+          hs.recovery?.term ?? 0,
+        ),
       ),
     };
-    const toTerm = Math.max(floor.term, promised?.term ?? 0, hs.term) + 1;
+    const toTerm = asTerm(Math.max(floor.term, promised?.term ?? 0, hs.term) + 1);
     const reason = behind
       ? `LevelDB lost synced writes: its newest batch is ${this.storedSeq}, the promise file's ${this.promises.current.seq}`
       : `cut a damaged log tail (${truncated?.reason ?? ''}) at ${truncated?.fromIndex ?? 0}`;

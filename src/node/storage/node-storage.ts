@@ -4,6 +4,8 @@
  * createSnapshot() after the state machine took a snapshot; the mirror changes only after the write
  * it reflects is durable, and always in write order.
  */
+import { asLogIndex } from '../../protocol/ids.js';
+import type { LogIndex } from '../../protocol/ids.js';
 import { MemoryStorage } from '../../raft/storage.js';
 import type { GroupId, HardState, Entry, Membership, Snapshot } from '../../raft/types.js';
 import { DurableStore } from './durable-store.js';
@@ -104,8 +106,8 @@ export class NodeStorage {
   }
 
   /** The highest commit index on stable storage: what a restart would start from, at least. */
-  durableCommit(): number {
-    return this.syncedCommit;
+  durableCommit(): LogIndex {
+    return asLogIndex(this.syncedCommit);
   }
 
   /** Makes every earlier write durable, including unsynced commit-only ones. */
@@ -122,7 +124,7 @@ export class NodeStorage {
    * After the state machine took a snapshot at an applied index: file, meta, then compaction of the
    * log up to `compactTo` (default: the snapshot index; lower keeps entries for slow followers).
    */
-  createSnapshot(snapshot: Snapshot, options: { compactTo?: number } = {}): Promise<void> {
+  createSnapshot(snapshot: Snapshot, options: { compactTo?: LogIndex } = {}): Promise<void> {
     if (this.failed !== null) return Promise.reject(this.failed);
     const compactTo = options.compactTo ?? snapshot.meta.index;
     return this.afterSlow(async () => {
@@ -154,7 +156,7 @@ export class NodeStorage {
     this.mirror.append(ready.entries);
     if (ready.hardState !== null) {
       // The store never lowers the commit index below an installed snapshot; neither does the mirror.
-      const commit = Math.max(ready.hardState.commit, this.mirror.hardState().commit);
+      const commit = asLogIndex(Math.max(ready.hardState.commit, this.mirror.hardState().commit));
       this.mirror.setHardState({ ...ready.hardState, commit });
     }
   }

@@ -1,6 +1,7 @@
 // The persist plan: what one Ready's write does to a group's log, as pure functions. `planPersist`
 // validates the request against the group (a broken contract is a StoreContractError and nothing is
 // written) and lists the record operations; `applyPlan` then moves the in-memory view to match.
+import { asLogIndex } from '../../protocol/ids.js';
 import { EntryType } from '../../raft/types.js';
 import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
 import { check, del, lastIndexOf, put, termAt, type GroupLog } from './group-log.js';
@@ -57,7 +58,7 @@ export function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
     firstIndex = meta.index + 1;
     prevTerm = meta.term;
     lastIndex = meta.index;
-    commitFloor = Math.max(commitFloor, meta.index);
+    commitFloor = asLogIndex(Math.max(commitFloor, meta.index));
     snapshotMeta = meta;
     ops.push(put(snapshotMetaKey(g.group), meta), put(logStartKey(g.group), { firstIndex, prevTerm }));
   }

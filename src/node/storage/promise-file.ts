@@ -18,6 +18,7 @@ import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
+import { asLogIndex, asTerm } from '../../protocol/ids.js';
 import type { GroupId, NodeId, RecoveryFloor } from '../../raft/types.js';
 import { CorruptionError } from './errors.js';
 import { fsyncDir, pathExists } from './fsync.js';
@@ -49,7 +50,7 @@ function asFloor(x: unknown): RecoveryFloor | undefined | null {
   if (x === undefined) return undefined;
   if (typeof x !== 'object' || x === null) return null;
   const r = x as Record<string, unknown>;
-  return isCount(r.index) && isCount(r.term) ? { index: r.index, term: r.term } : null;
+  return isCount(r.index) && isCount(r.term) ? { index: asLogIndex(r.index), term: asTerm(r.term) } : null;
 }
 
 function asRecord(x: unknown): PromiseRecord | null {

@@ -130,11 +130,11 @@ export function asIdentity(x: unknown): IdentityRecord | null {
 export function asHardState(x: unknown): HardState | null {
   if (!isRecord(x) || !isCount(x.term) || !isCount(x.commit)) return null;
   if (x.vote !== null && typeof x.vote !== 'string') return null;
-  const hs: HardState = { term: x.term, vote: x.vote, commit: x.commit };
+  const hs: HardState = { term: asTerm(x.term), vote: x.vote, commit: asLogIndex(x.commit) };
   if (x.recovery !== undefined) {
     const r = x.recovery;
     if (!isRecord(r) || !isCount(r.index) || !isCount(r.term)) return null;
-    hs.recovery = { index: r.index, term: r.term };
+    hs.recovery = { index: asLogIndex(r.index), term: asTerm(r.term) };
   }
   return hs;
 }

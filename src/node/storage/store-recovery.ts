@@ -1,6 +1,7 @@
 // Recovery reads: a group's header records and its log scan, stopping at the first damaged, missing
 // or inconsistent record, and the rule for which damage a node may repair (a tail beyond the commit
 // index) and which stops it (anything inside the committed prefix: docs/faults.md P11).
+import { asLogIndex, asTerm } from '../../protocol/ids.js';
 import type { Entry, GroupId, HardState, SnapshotMeta } from '../../raft/types.js';
 import { CorruptionError } from './errors.js';
 import type { KvStore } from './kv.js';
@@ -51,9 +52,9 @@ export async function readGroupHeader(
 ): Promise<{ hardState: HardState; snapshotMeta: SnapshotMeta | null; logStart: LogStartRecord }> {
   const what = (record: string): string => `${record} of group ${group}`;
   const hardState = (await readRecord(kv, dir, hardStateKey(group), asHardState, what('hard state'))) ?? {
-    term: 0,
+    term: asTerm(0),
     vote: null,
-    commit: 0,
+    commit: asLogIndex(0),
   };
   const snapshotMeta = await readRecord(kv, dir, snapshotMetaKey(group), asSnapshotMeta, what('snapshot meta'));
   const logStart = (await readRecord(kv, dir, logStartKey(group), asLogStart, what('log start marker'))) ?? {

@@ -2,6 +2,8 @@
 // path with an fsync delay; a write is durable when its fsync completes, and only then does the
 // mirror the Raft core reads change. Power loss keeps the durable state plus, at random, a prefix of
 // the writes whose fsync had not completed (the OS may have flushed some of them), never a gap.
+import type { LogIndex } from '../../../src/protocol/ids.js';
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import type { DurableLog } from '../../../src/node/driver.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
@@ -76,8 +78,8 @@ export class SimDurableLog implements DurableLog {
     });
   }
 
-  durableCommit(): number {
-    return this.syncedCommit;
+  durableCommit(): LogIndex {
+    return asLogIndex(this.syncedCommit);
   }
 
   sync(): Promise<void> {

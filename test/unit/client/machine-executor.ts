@@ -6,10 +6,10 @@ import type { ReadAnswer, ReadQuery, SessionCommand, TaskEvent } from '../../../
 import type { ErrorDetail } from '../../../src/protocol/errors.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../../../src/rpc/executor.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
-import { asLogIndex, type LogIndex } from '../../../src/protocol/ids.js';
+import { asLogIndex, asTerm, type LogIndex } from '../../../src/protocol/ids.js';
 
 export class MachineExecutor implements ClientExecutor {
-  readonly machine = new QueueStateMachine();
+  readonly machine: QueueStateMachine;
   private index = 0;
   private readonly subscribers = new Set<{ queue?: string; fn: (e: TaskEvent) => void }>();
   private readonly stepDownCbs = new Set<() => void>();
@@ -26,7 +26,10 @@ export class MachineExecutor implements ClientExecutor {
     readonly id = 'n1',
     readonly address = '127.0.0.1:0',
     private readonly now: () => number = () => performance.now(),
-  ) {}
+    machineOptions: ConstructorParameters<typeof QueueStateMachine>[0] = {},
+  ) {
+    this.machine = new QueueStateMachine(machineOptions);
+  }
 
   private stamp(): { mono: number; wall: number } {
     return { mono: Math.floor(this.now()) + this.monoOffset, wall: Date.now() };
@@ -36,7 +39,7 @@ export class MachineExecutor implements ClientExecutor {
   applyNow(cmds: SessionCommand[]): { answers: ExecuteResult['answers']; index: LogIndex } {
     this.index += 1;
     const { mono, wall } = this.stamp();
-    const out = this.machine.apply(this.index, encodeEnvelope({ v: 1, mono, wall, cmds }), 1); // term 1, as status says
+    const out = this.machine.apply(asLogIndex(this.index), encodeEnvelope({ v: 1, mono, wall, cmds }), asTerm(1)); // term 1, as status says
     for (const e of this.machine.drainEvents()) {
       for (const s of this.subscribers) if (s.queue === undefined || s.queue === e.queue) s.fn(e);
     }

@@ -35,7 +35,7 @@ describe('node-storage - persist and recover', () => {
     };
     const binary = { index: asLogIndex(4), term: asTerm(2), type: EntryType.Normal, data: Uint8Array.of(0, 255, 7) };
     const log = [entry(1, 1), entry(2, 1), config, binary];
-    await store.persist({ hardState: { term: 2, vote: 'n2', commit: 2 }, entries: log });
+    await store.persist({ hardState: { term: asTerm(2), vote: 'n2', commit: asLogIndex(2) }, entries: log });
 
     const { recovered } = await reopen(dir, store);
     expect(recovered.hardState).toEqual({ term: 2, vote: 'n2', commit: 2 });
@@ -47,9 +47,12 @@ describe('node-storage - persist and recover', () => {
     const dir = await tempDir();
     const { store } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 2 }, entries: entries(1, 6, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(2) },
+      entries: entries(1, 6, 1),
+    });
     // A new leader of term 2 overwrites from index 4 with a shorter log.
-    await store.persist({ hardState: { term: 2, vote: null, commit: 2 }, entries: [entry(4, 2)] });
+    await store.persist({ hardState: { term: asTerm(2), vote: null, commit: asLogIndex(2) }, entries: [entry(4, 2)] });
 
     const { recovered } = await reopen(dir, store);
     expect(recovered.entries).toEqual([...entries(1, 3, 1), entry(4, 2)]);
@@ -60,16 +63,19 @@ describe('node-storage - persist and recover', () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 2, vote: 'n1', commit: 3 }, entries: entries(1, 4, 2) });
+    await store.persist({
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(3) },
+      entries: entries(1, 4, 2),
+    });
     const written = faults.batches.length;
     const bad = [
       { entries: [entry(3, 3)] }, // overwrites committed entry 3
       { entries: [entry(6, 2)] }, // leaves a gap after 4
       { entries: [entry(5, 1)] }, // term goes back
-      { hardState: { term: 1, vote: null, commit: 3 } }, // term goes back
-      { hardState: { term: 2, vote: 'n2', commit: 3 } }, // second vote in term 2
-      { hardState: { term: 2, vote: 'n1', commit: 2 } }, // commit goes back
-      { hardState: { term: 2, vote: 'n1', commit: 9 } }, // commit beyond the log
+      { hardState: { term: asTerm(1), vote: null, commit: asLogIndex(3) } }, // term goes back
+      { hardState: { term: asTerm(2), vote: 'n2', commit: asLogIndex(3) } }, // second vote in term 2
+      { hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(2) } }, // commit goes back
+      { hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(9) } }, // commit beyond the log
       { entries: [{ ...entry(5, 2), data: 'text' as unknown as Uint8Array }] }, // would not decode
     ];
     for (const request of bad) await expect(store.persist(request)).rejects.toBeInstanceOf(StoreContractError);
@@ -88,12 +94,15 @@ describe('node-storage - group commit and ordering', () => {
     await store.recover();
     const hold = faults.holdSyncs();
     const resolved: string[] = [];
-    const first = store.persist({ hardState: { term: 1, vote: 'n1', commit: 0 }, entries: [entry(1, 1)] });
+    const first = store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(0) },
+      entries: [entry(1, 1)],
+    });
     void first.then(() => resolved.push('first'));
     await faults.waitForHeld(1);
     const second = store.persist({ entries: [entry(2, 1), entry(3, 1)] }).then(() => resolved.push('second'));
     const third = store
-      .persist({ hardState: { term: 2, vote: 'n2', commit: 1 }, entries: [entry(3, 2)] })
+      .persist({ hardState: { term: asTerm(2), vote: 'n2', commit: asLogIndex(1) }, entries: [entry(3, 2)] })
       .then(() => resolved.push('third'));
     hold.release();
     await Promise.all([first, second, third]);
@@ -117,7 +126,9 @@ describe('node-storage - group commit and ordering', () => {
     faults.syncDelayMs = 20;
     const writes = [];
     for (let i = 1; i <= 10; i++)
-      writes.push(store.persist({ hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(i, 1)] }));
+      writes.push(
+        store.persist({ hardState: { term: asTerm(1), vote: null, commit: asLogIndex(0) }, entries: [entry(i, 1)] }),
+      );
     await Promise.all(writes);
     expect(perBatch).toEqual([1, 9]);
     const { recovered } = await reopen(dir, store);
@@ -164,7 +175,10 @@ describe('node-storage - corruption', () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 3 }, entries: entries(1, 6, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(3) },
+      entries: entries(1, 6, 1),
+    });
     await faults.corrupt(entryKey(0, 5));
 
     const { store: second, recovered } = await reopen(dir, store);
@@ -184,7 +198,10 @@ describe('node-storage - corruption', () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 5 }, entries: entries(1, 6, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(5) },
+      entries: entries(1, 6, 1),
+    });
     await faults.corrupt(entryKey(0, 3), { byteOffset: 9, mask: 0x80 });
     await store.close();
 
@@ -199,7 +216,10 @@ describe('node-storage - corruption', () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 4 }, entries: entries(1, 4, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(4) },
+      entries: entries(1, 4, 1),
+    });
     await faults.batch([{ type: 'del', key: entryKey(0, 2) }], { sync: true });
     await store.close();
     const { store: second, faults: secondFaults } = await openStore(dir);
@@ -217,7 +237,10 @@ describe('node-storage - snapshots and compaction', () => {
     const dir = await tempDir();
     const { store, faults } = await openStore(dir, { deleteBatchMax: 3 });
     await store.recover();
-    await store.persist({ hardState: { term: 2, vote: 'n1', commit: 10 }, entries: entries(1, 12, 2) });
+    await store.persist({
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(10) },
+      entries: entries(1, 12, 2),
+    });
     await store.recordSnapshot(snapshotMeta(10, 2));
     // Power fails right after the marker is durable: the first delete batch is held, then lost.
     const hold = faults.holdSyncs();
@@ -246,7 +269,10 @@ describe('node-storage - snapshots and compaction', () => {
     const dir = await tempDir();
     const { store } = await openStore(dir, { deleteBatchMax: 4 });
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: null, commit: 9 }, entries: entries(1, 10, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: null, commit: asLogIndex(9) },
+      entries: entries(1, 10, 1),
+    });
     await expect(store.compact(5)).rejects.toBeInstanceOf(StoreContractError);
     await store.recordSnapshot(snapshotMeta(9, 1));
     await store.compact(9);
@@ -258,11 +284,14 @@ describe('node-storage - snapshots and compaction', () => {
     const dir = await tempDir();
     const { store } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: null, commit: 2 }, entries: entries(1, 5, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: null, commit: asLogIndex(2) },
+      entries: entries(1, 5, 1),
+    });
     await store.persist({
       snapshotMeta: snapshotMeta(20, 3),
       entries: [entry(21, 3)],
-      hardState: { term: 3, vote: null, commit: 2 },
+      hardState: { term: asTerm(3), vote: null, commit: asLogIndex(2) },
     });
     const { recovered } = await reopen(dir, store);
     expect(recovered.hardState.commit).toBe(20); // raised to the snapshot index, as MemoryStorage does

@@ -1,3 +1,4 @@
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import type { DurableStore } from '../../../src/node/storage/durable-store.js';
 import { PowerLossError, corruptEntryInDataDir } from '../../../src/node/storage/fault-layer.js';
@@ -37,7 +38,7 @@ async function acknowledgeThenPowerFail(
   const acknowledged: Entry[] = [];
   for (let i = 1; i <= count; i++) {
     const e = entry(i, 1);
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: i - 1 }, entries: [e] });
+    await store.persist({ hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(i - 1) }, entries: [e] });
     acknowledged.push(e);
   }
   if (!options.inFlight) {
@@ -115,7 +116,10 @@ describe('node-storage - corrupting a stopped node for the jepsen-like harness',
     const dir = await tempDir();
     const { store } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 7 }, entries: entries(1, 8, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(7) },
+      entries: entries(1, 8, 1),
+    });
     await store.close();
 
     expect(await corruptEntryInDataDir(dir, 'tail')).toEqual({ index: 8, commit: 7, lastIndex: 8 });

@@ -1,3 +1,4 @@
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { cp, readdir, readFile, rename, rm, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -11,7 +12,10 @@ async function dataDirWithLog(): Promise<{ dir: string; log: string }> {
   const { store } = await openStore(dir);
   await store.recover();
   for (const e of entries(1, 50, 1)) {
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: Math.max(0, e.index - 10) }, entries: [e] });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(Math.max(0, e.index - 10)) },
+      entries: [e],
+    });
   }
   await store.close();
   const name = (await readdir(join(dir, 'db'))).find((n) => n.endsWith('.log'));
@@ -81,7 +85,10 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     await cp(join(dir, 'db'), join(dir, 'db-50'), { recursive: true });
     const { store } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 41 }, entries: entries(51, 51, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(41) },
+      entries: entries(51, 51, 1),
+    });
     await store.close();
     await writeFile(promise, before); // the promise of batch 51 never made it
     const { store: restarted } = await openStore(dir);
@@ -104,7 +111,10 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     const before = await readFile(promise);
     const { store } = await openStore(dir);
     await store.recover();
-    await store.persist({ hardState: { term: 1, vote: 'n1', commit: 41 }, entries: entries(51, 51, 1) });
+    await store.persist({
+      hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(41) },
+      entries: entries(51, 51, 1),
+    });
     await store.close();
     await writeFile(promise, before);
     const logs = (await readdir(join(dir, 'db'))).filter((n) => n.endsWith('.log')).sort();

@@ -2,6 +2,7 @@
 // with compaction, installed snapshots) with reopens in between: what recovery rebuilds always
 // equals the in-memory mirror of what was acknowledged before the close, and a power cut during a
 // write leaves exactly the state before it.
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { FaultLayer } from '../../../src/node/storage/fault-layer.js';
@@ -51,11 +52,11 @@ async function apply(storage: NodeStorage, s: Step): Promise<void> {
     const from = lo + (s.a % (last + 2 - lo));
     const term = Math.max(hs.term, m.term(from - 1) ?? 0) + (s.c ? 1 : 0) || 1;
     const entries = Array.from({ length: 1 + (s.b % 4) }, (_, k) => entry(from + k, term, `${s.a}/${k}`));
-    const hardState = term > hs.term ? { term, vote: s.c ? 'n2' : null, commit: hs.commit } : null;
+    const hardState = term > hs.term ? { term: asTerm(term), vote: s.c ? 'n2' : null, commit: hs.commit } : null;
     await storage.persistReady({ hardState, entries, snapshot: null });
   } else if (s.kind === 'commit') {
     const commit = hs.commit + (s.a % (last - hs.commit + 1));
-    await storage.persistReady({ hardState: { ...hs, commit }, entries: [], snapshot: null });
+    await storage.persistReady({ hardState: { ...hs, commit: asLogIndex(commit) }, entries: [], snapshot: null });
   } else if (s.kind === 'snapshot') {
     const base = m.snapshot()?.meta.index ?? 0;
     if (hs.commit <= base || hs.commit < first) return;
@@ -63,13 +64,13 @@ async function apply(storage: NodeStorage, s: Step): Promise<void> {
     const term = m.term(index) ?? 0;
     const compactTo = Math.max(first - 1, index - (s.b % 3));
     const data = new TextEncoder().encode(`state@${index}`);
-    await storage.createSnapshot({ meta: snapshotMeta(index, term), data }, { compactTo });
+    await storage.createSnapshot({ meta: snapshotMeta(index, term), data }, { compactTo: asLogIndex(compactTo) });
   } else if (s.kind === 'install') {
     // Anywhere above the commit index: inside the uncommitted tail (replacing it) or beyond the log.
     const index = Math.max(hs.commit, first - 1) + 1 + (s.a % 6);
     const term = hs.term + 1;
     const data = new TextEncoder().encode(`leader@${index}`);
-    const hardState = { term, vote: null, commit: index };
+    const hardState = { term: asTerm(term), vote: null, commit: asLogIndex(index) };
     await storage.persistReady({ hardState, entries: [], snapshot: { meta: snapshotMeta(index, term), data } });
   }
 }

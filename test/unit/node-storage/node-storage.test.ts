@@ -1,3 +1,4 @@
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { unlink } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { NodeStorage } from '../../../src/node/storage/node-storage.js';
@@ -22,7 +23,7 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     const dir = await tempDir();
     const storage = await open(dir);
     await storage.persistReady({
-      hardState: { term: 2, vote: 'n1', commit: 6 },
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(6) },
       entries: entries(1, 8, 2),
       snapshot: null,
     });
@@ -48,13 +49,13 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     const dir = await tempDir();
     const storage = await open(dir);
     await storage.persistReady({
-      hardState: { term: 2, vote: 'n1', commit: 2 },
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(2) },
       entries: entries(1, 5, 2),
       snapshot: null,
     });
     expect(storage.durableCommit()).toBe(2);
     await storage.persistReady({
-      hardState: { term: 2, vote: 'n1', commit: 4 },
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(4) },
       entries: [],
       snapshot: null,
       sync: false,
@@ -64,7 +65,7 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     await storage.sync();
     expect(storage.durableCommit()).toBe(4);
     await storage.persistReady({
-      hardState: { term: 2, vote: 'n1', commit: 5 },
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(5) },
       entries: [],
       snapshot: null,
       sync: false,
@@ -81,12 +82,12 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     const dir = await tempDir();
     const storage = await open(dir);
     await storage.persistReady({
-      hardState: { term: 1, vote: null, commit: 1 },
+      hardState: { term: asTerm(1), vote: null, commit: asLogIndex(1) },
       entries: entries(1, 3, 1),
       snapshot: null,
     });
     const install = storage.persistReady({
-      hardState: { term: 3, vote: null, commit: 50 },
+      hardState: { term: asTerm(3), vote: null, commit: asLogIndex(50) },
       entries: [],
       snapshot: snapshot(50, 3, 'state@50'),
     });
@@ -108,7 +109,7 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
     const dir = await tempDir();
     const storage = await open(dir);
     await storage.persistReady({
-      hardState: { term: 1, vote: null, commit: 4 },
+      hardState: { term: asTerm(1), vote: null, commit: asLogIndex(4) },
       entries: entries(1, 4, 1),
       snapshot: null,
     });
@@ -130,7 +131,11 @@ describe('node-storage - NodeStorage (store + snapshot files + mirror)', () => {
       wrapKv: (kv) => (faults = new FaultLayer(kv)),
     });
     faults?.failNextSyncs(1);
-    const ready = { hardState: { term: 1, vote: null, commit: 0 }, entries: [entry(1, 1)], snapshot: null };
+    const ready = {
+      hardState: { term: asTerm(1), vote: null, commit: asLogIndex(0) },
+      entries: [entry(1, 1)],
+      snapshot: null,
+    };
     await expect(storage.persistReady(ready)).rejects.toBeInstanceOf(StoreFailedError);
     await expect(storage.createSnapshot(snapshot(1, 1, 'x'))).rejects.toBeInstanceOf(StoreFailedError);
     expect(failures).toHaveLength(1);

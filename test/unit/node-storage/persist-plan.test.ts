@@ -1,5 +1,6 @@
 // The persist plan as pure functions: the operations one Ready's write becomes, the in-memory view
 // after it, and the caller contract it refuses (nothing planned, the group unchanged).
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import { StoreContractError, type GroupLog } from '../../../src/node/storage/group-log.js';
 import { applyPlan, planPersist } from '../../../src/node/storage/persist-plan.js';
@@ -14,7 +15,7 @@ function group(firstIndex: number, terms: number[], commit = 0, term = 1): Group
     firstIndex,
     prevTerm: 0,
     terms,
-    hardState: { term, vote: null, commit },
+    hardState: { term: asTerm(term), vote: null, commit: asLogIndex(commit) },
     snapshotMeta: null,
     garbageFrom: 0,
     collecting: null,
@@ -28,7 +29,10 @@ const dels = (ops: KvOp[]): string[] => ops.filter((o) => o.type === 'del').map(
 describe('planPersist / applyPlan', () => {
   it('appends entries and the hard state in one plan', () => {
     const g = group(1, [1, 1]);
-    const plan = planPersist(g, { entries: entries(3, 4, 2), hardState: { term: 2, vote: 'n1', commit: 2 } });
+    const plan = planPersist(g, {
+      entries: entries(3, 4, 2),
+      hardState: { term: asTerm(2), vote: 'n1', commit: asLogIndex(2) },
+    });
     expect(puts(plan.ops)).toEqual([hex(entryKey(0, 3)), hex(entryKey(0, 4)), hex(hardStateKey(0))]);
     expect(dels(plan.ops)).toEqual([]);
     expect(g.terms).toEqual([1, 1]); // planning mutates nothing
@@ -65,9 +69,9 @@ describe('planPersist / applyPlan', () => {
       () => planPersist(g, { entries: [entry(6, 2)] }), // a gap
       () => planPersist(g, { entries: [entry(2, 3)] }), // overwrites committed entry 2
       () => planPersist(g, { entries: [entry(4, 1)] }), // term goes back
-      () => planPersist(g, { hardState: { term: 1, vote: null, commit: 2 } }),
-      () => planPersist(g, { hardState: { term: 2, vote: null, commit: 1 } }),
-      () => planPersist(g, { hardState: { term: 2, vote: null, commit: 9 } }),
+      () => planPersist(g, { hardState: { term: asTerm(1), vote: null, commit: asLogIndex(2) } }),
+      () => planPersist(g, { hardState: { term: asTerm(2), vote: null, commit: asLogIndex(1) } }),
+      () => planPersist(g, { hardState: { term: asTerm(2), vote: null, commit: asLogIndex(9) } }),
       () => planPersist(g, { snapshotMeta: { ...snapshotMeta(3, 2), group: 1 } }),
     ];
     for (const f of bad) expect(f).toThrow(StoreContractError);

@@ -1,3 +1,4 @@
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +16,9 @@ describe('node-storage - promise file', () => {
     await f.write({ seq: 1, groups: [[0, { term: 1, vote: 'n1', lastIndex: 3, lastTerm: 1 }]] });
     await f.write({
       seq: 2,
-      groups: [[0, { term: 2, vote: null, lastIndex: 5, lastTerm: 2, recovery: { index: 4, term: 1 } }]],
+      groups: [
+        [0, { term: 2, vote: null, lastIndex: 5, lastTerm: 2, recovery: { index: asLogIndex(4), term: asTerm(1) } }],
+      ],
     });
     await f.close();
     const again = await PromiseFile.open(dir);

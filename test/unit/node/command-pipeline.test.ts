@@ -26,8 +26,8 @@ describe('CommandPipeline', () => {
     expect(p.queuedCount()).toBe(0);
     expect(p.pendingCount()).toBe(3);
     p.onProposed([
-      { id: 1, index: 5, term: 2 },
-      { id: 2, index: 6, term: 2 },
+      { id: 1, index: asLogIndex(5), term: asTerm(2) },
+      { id: 2, index: asLogIndex(6), term: asTerm(2) },
     ]);
     const ok: Answer = { ok: true, value: null } as Answer;
     p.onApplied({ index: asLogIndex(5), term: asTerm(2), type: EntryType.Normal, data: new Uint8Array() }, [
@@ -52,7 +52,7 @@ describe('CommandPipeline', () => {
     p.enqueue(cmd(out));
     p.enqueue(cmd(out));
     p.pack(stamp);
-    p.onProposed([{ id: 1, index: 3, term: 1 }]);
+    p.onProposed([{ id: 1, index: asLogIndex(3), term: asTerm(1) }]);
     expect(p.queuedCount()).toBe(0);
     expect(p.pendingCount()).toBe(2);
     p.enqueue(cmd(out));
@@ -69,8 +69,8 @@ describe('CommandPipeline', () => {
     p.enqueue(cmd([]));
     p.enqueue(cmd([]));
     p.pack(stamp);
-    p.onProposed([{ id: 1, index: 7, term: 1 }]);
-    expect(() => p.onProposed([{ id: 2, index: 7, term: 1 }])).toThrow(AssertionError);
+    p.onProposed([{ id: 1, index: asLogIndex(7), term: asTerm(1) }]);
+    expect(() => p.onProposed([{ id: 2, index: asLogIndex(7), term: asTerm(1) }])).toThrow(AssertionError);
   });
 
   it('starts over after losing leadership: the next term may reuse lower indexes', () => {
@@ -78,11 +78,11 @@ describe('CommandPipeline', () => {
     const p = new CommandPipeline(1);
     p.enqueue(cmd(out));
     p.pack(stamp);
-    p.onProposed([{ id: 1, index: 9, term: 1 }]);
+    p.onProposed([{ id: 1, index: asLogIndex(9), term: asTerm(1) }]);
     p.failStarted({ code: 'UNAVAILABLE', message: 'leadership lost while committing' }, 'leadership-lost');
     expect(out[0]?.answer).toMatchObject({ ok: false, error: { code: 'UNAVAILABLE' } });
     p.enqueue(cmd(out));
     p.pack(stamp);
-    expect(() => p.onProposed([{ id: 2, index: 4, term: 3 }])).not.toThrow();
+    expect(() => p.onProposed([{ id: 2, index: asLogIndex(4), term: asTerm(3) }])).not.toThrow();
   });
 });

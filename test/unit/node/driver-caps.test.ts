@@ -1,6 +1,7 @@
 // The driver's bounds and its fatal path, on a one-node cluster whose disk the test holds: commands
 // in flight count toward pendingCommandsMax, pending linearizable reads are capped, the status reports
 // the election timeout, and a failed write stops the node with the error (and stack) in its log.
+import type { LogIndex } from '../../../src/protocol/ids.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeDriver, type DurableLog } from '../../../src/node/driver.js';
 import { systemClock } from '../../../src/node/log-clock.js';
@@ -32,7 +33,7 @@ class Disk implements DurableLog {
   get held(): boolean {
     return this.gate !== null;
   }
-  durableCommit(): number {
+  durableCommit(): LogIndex {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}

@@ -2,6 +2,7 @@
 // appends nothing, so ages computed at the last entry's stamps would freeze. On a one-node cluster
 // whose monotonic clock the test moves, the oldest waiting age of an idle queue grows between two
 // reads by what the clock moved, asOf names the clocks used, and no entry is appended meanwhile.
+import type { LogIndex } from '../../../src/protocol/ids.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeDriver, type DurableLog } from '../../../src/node/driver.js';
 import { systemClock, type ClockSource } from '../../../src/node/log-clock.js';
@@ -17,7 +18,7 @@ const membership: Membership = { members: [{ id: 'n1', storageId: 's1', address:
 
 class Disk implements DurableLog {
   constructor(readonly mirror: MemoryStorage) {}
-  durableCommit(): number {
+  durableCommit(): LogIndex {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}

@@ -2,6 +2,7 @@
 // entries received the leader's snapshot meanwhile (step() between ready() and advance()); after
 // applying the old Ready it tried to take its own snapshot at an index the replaced log no longer
 // knew, and the driver stopped the node ("raft invariant: snapshot at 262: term unknown").
+import type { LogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import { NodeDriver, type DurableLog } from '../../../src/node/driver.js';
 import { systemClock } from '../../../src/node/log-clock.js';
@@ -35,7 +36,7 @@ class HeldDisk implements DurableLog {
     this.mirror.append(r.entries);
     if (r.hardState !== null) this.mirror.setHardState(r.hardState);
   }
-  durableCommit(): number {
+  durableCommit(): LogIndex {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}

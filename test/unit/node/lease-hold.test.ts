@@ -1,6 +1,7 @@
 // The long-poll lease hold (src/node/lease-hold.ts): held while the state machine's hasReady says a
 // lease would grant nothing, woken by a task it can take, by concurrency freed, by a resume (a
 // periodic recheck: it sends no event), by step-down, and ended by maxHoldMs. Fake timers and clock.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import type { Timers } from '../../../src/node/driver-types.js';
 import { HeldLeases, hasLeasable, holdForWork, RECHECK_MS, type HoldDeps } from '../../../src/node/lease-hold.js';
@@ -40,7 +41,7 @@ class Harness {
 
   apply(...cmds: Command[]): void {
     const sc: SessionCommand[] = cmds.map((cmd) => ({ session: null, seq: 0, cmd }));
-    this.sm.apply(++this.index, encodeEnvelope({ v: 1, mono: this.now, wall: this.now, cmds: sc }));
+    this.sm.apply(asLogIndex(++this.index), encodeEnvelope({ v: 1, mono: this.now, wall: this.now, cmds: sc }));
     for (const e of this.sm.drainEvents()) for (const s of [...this.subs]) s(e);
   }
 

@@ -8,6 +8,7 @@ import type { RaftNode } from '../../../src/raft/node.js';
 import type { Snapshot } from '../../../src/raft/types.js';
 import { encodeEnvelope, type Command } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
+import { asLogIndex } from '../../../src/protocol/ids.js';
 
 const MiB = 1024 * 1024;
 
@@ -18,9 +19,9 @@ function entry(mono: number, cmd: Command): Uint8Array {
 /** A state machine with `tasks` waiting tasks after `applied` entries. */
 function machine(tasks: number): QueueStateMachine {
   const sm = new QueueStateMachine({ events: false });
-  sm.apply(1, entry(1000, { type: 'createQueue', queue: 'q', settings: {} }));
+  sm.apply(asLogIndex(1), entry(1000, { type: 'createQueue', queue: 'q', settings: {} }));
   const batch = Array.from({ length: tasks }, (_, i) => ({ payload: new Uint8Array([i & 255]) }));
-  sm.apply(2, entry(1001, { type: 'enqueue', queue: 'q', tasks: batch }));
+  sm.apply(asLogIndex(2), entry(1001, { type: 'enqueue', queue: 'q', tasks: batch }));
   return sm;
 }
 
@@ -119,7 +120,7 @@ describe('snapshot policy', () => {
     const sm = machine(3_000);
     const { p, taken, timers, fatal } = policy(sm);
     p.maybeSnapshot(100);
-    sm.apply(3, entry(1002, { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] }));
+    sm.apply(asLogIndex(3), entry(1002, { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] }));
     while (timers.turn() > 0);
     expect(String(fatal[0])).toMatch(/state changed while chunks were being taken/);
     expect(taken).toEqual([]);

@@ -417,7 +417,7 @@ const ARBITRARY_ANSWERS: { [T in ClientCommandType]: fc.Arbitrary<AnswerOf<T>> }
   }),
   promote: stateAnswer,
   update: stateAnswer,
-  redrive: fc.record({ ids: fc.array(id, { maxLength: 3 }), index }),
+  redrive: fc.record({ ids: fc.array(id, { maxLength: 3 }), continuing: fc.boolean(), index }),
   upsertSchedule: fc.record({ created: fc.boolean(), index }),
   deleteSchedule: done,
   pauseSchedule: done,

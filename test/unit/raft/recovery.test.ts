@@ -1,3 +1,4 @@
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import { MessageType } from '../../../src/raft/types.js';
 import { TestCluster } from './harness.js';
@@ -10,10 +11,10 @@ describe('raft - recovery after a storage loss', () => {
     for (let k = 1; k <= 3; k++) c.propose('a', `x${k}`, k);
     c.stabilize();
     // c had promised two more entries than its disk kept.
-    const floor = { index: c.node('c').lastIndex + 2, term: c.node('c').currentTerm };
+    const floor = { index: asLogIndex(c.node('c').lastIndex + 2), term: asTerm(c.node('c').currentTerm) };
     // As the node storage does: one term up, no vote, recovery floor at what it had promised.
     const s = c.peer('c').storage;
-    s.setHardState({ term: floor.term + 1, vote: null, commit: s.hardState().commit, recovery: floor });
+    s.setHardState({ term: asTerm(floor.term + 1), vote: null, commit: s.hardState().commit, recovery: floor });
     c.restart('c');
     return c;
   }

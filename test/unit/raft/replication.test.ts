@@ -127,7 +127,7 @@ describe('raft - replication', () => {
     const d = new TestCluster(['a', 'b', 'c']);
     for (const id of ['a', 'b', 'c']) {
       d.peer(id).storage.append(id === 'c' ? [noop] : [noop, old]);
-      d.peer(id).storage.setHardState({ term: 1, vote: null, commit: 1 });
+      d.peer(id).storage.setHardState({ term: asTerm(1), vote: null, commit: asLogIndex(1) });
       d.restart(id);
     }
     // a wins term 2 with b's vote; none of its Appends are delivered, acks are fabricated below.

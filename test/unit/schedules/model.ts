@@ -3,6 +3,7 @@
 // pauses and resumes, with the leader's feeder (the real ScheduleFeeder + croner) refilling slots
 // before each entry as a leader would; and an oracle that says, from the whole slot sequence (computed
 // in one go, not in refills) and the scenario alone, which slots must fire.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { Cron } from 'croner';
 import type { Command, CommandAnswer, ScheduleView, TaskView } from '../../../src/protocol/index.js';
 import { SCHEDULE_SLOT_HEADER, encodeEnvelope } from '../../../src/protocol/index.js';
@@ -48,7 +49,7 @@ export class Sim {
     const sc = cmds.map((cmd) => ({ session: null, seq: 0, cmd }));
     const bytes = encodeEnvelope({ v: 1, mono: this.mono, wall, cmds: sc });
     if (this.log !== null) this.log.push(bytes);
-    return this.sm.apply(++this.index, bytes);
+    return this.sm.apply(asLogIndex(++this.index), bytes);
   }
 
   /** The leader's refills, each in its own entry at `wall`. */

@@ -1,3 +1,4 @@
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import type { LeasedTask, QueueStats, TaskView } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
@@ -294,8 +295,8 @@ describe('statemachine - robustness, snapshot', () => {
     const before = d.sm.digest();
     const e = new QueueStateMachine();
     e.restore([...d.sm.snapshot()]);
-    expect(d.sm.apply(++d.index, bytes(0xc1, 0xff))).toEqual([]);
-    e.applyEmpty(d.index);
+    expect(d.sm.apply(asLogIndex(++d.index), bytes(0xc1, 0xff))).toEqual([]);
+    e.applyEmpty(asLogIndex(d.index));
     expect(d.sm.digest()).toBe(e.digest());
     expect(d.sm.digest()).not.toBe(before);
     expect(d.sm.counters.undecodable).toBe(1);
@@ -381,9 +382,9 @@ describe('statemachine - events, reads, edges', () => {
     const d = new Driver();
     d.value(enq('q', [{}]));
     const digest = d.sm.digest();
-    expect(d.sm.apply(d.index, new Uint8Array([1]))).toEqual([]);
-    expect(d.sm.apply(Number.NaN, new Uint8Array([1]))).toEqual([]);
-    d.sm.applyEmpty(1);
+    expect(d.sm.apply(asLogIndex(d.index), new Uint8Array([1]))).toEqual([]);
+    expect(d.sm.apply(asLogIndex(Number.NaN), new Uint8Array([1]))).toEqual([]);
+    d.sm.applyEmpty(asLogIndex(1));
     expect(d.sm.digest()).toBe(digest);
     expect(d.sm.counters.stale).toBe(3);
   });

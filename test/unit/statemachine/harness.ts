@@ -1,4 +1,5 @@
 // Test harness: drives a QueueStateMachine with envelopes at chosen stamps.
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 import { expect } from 'vitest';
 import type { Answer, Command, CommandAnswer, SessionCommand } from '../../../src/protocol/index.js';
 import { encodeEnvelope } from '../../../src/protocol/index.js';
@@ -23,9 +24,9 @@ export class Driver {
     this.mono += dtMs;
     const sc = cmds.map((c) => ('cmd' in c ? c : { session: null, seq: 0, cmd: c }));
     return this.sm.apply(
-      ++this.index,
+      asLogIndex(++this.index),
       encodeEnvelope({ v: 1, mono: this.mono, wall: WALL0 + this.mono, cmds: sc }),
-      this.term,
+      asTerm(this.term),
     );
   }
 
@@ -75,9 +76,9 @@ export class ReplicaPair {
       wall: WALL0 + this.mono,
       cmds: [{ session: null, seq: 0, cmd }],
     });
-    const out = this.sm.apply(++this.index, data);
+    const out = this.sm.apply(asLogIndex(++this.index), data);
     if (this.replica !== null) {
-      expect(this.replica.apply(this.index, data)).toEqual(out);
+      expect(this.replica.apply(asLogIndex(this.index), data)).toEqual(out);
       expect(this.replica.digest()).toBe(this.sm.digest());
     }
     return (out[0] as CommandAnswer).answer;

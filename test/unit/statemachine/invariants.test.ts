@@ -1,6 +1,7 @@
 // Crash on bugs, never on input (architecture issue §1): a failed assertion inside the state
 // machine propagates out of apply (no INTERNAL answer); invalid input still gets an error answer.
 // Also the cheap probes for the driver and metrics: hasReady, counters, taskCounts.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import { AssertionError } from '../../../src/protocol/assert.js';
 import type { LeasedTask } from '../../../src/protocol/index.js';
@@ -44,9 +45,9 @@ describe('statemachine - assertions propagate', () => {
     const d = new Driver();
     d.value(enq('q', 1));
     const data = encodeEnvelope({ v: 1, mono: d.mono, wall: WALL0 + d.mono, cmds: [] });
-    d.sm.apply(1, data);
+    d.sm.apply(asLogIndex(1), data);
     expect(d.sm.counters.stale).toBe(1);
-    expect(() => d.sm.apply(d.index + 2, data)).toThrow(AssertionError);
+    expect(() => d.sm.apply(asLogIndex(d.index + 2), data)).toThrow(AssertionError);
   });
 
   it('invalid input still gets an error answer, and the machine goes on', () => {
@@ -55,7 +56,7 @@ describe('statemachine - assertions propagate', () => {
     expect(code(d.run({ type: 'nope' } as never))).toBe('INVALID_ARGUMENT');
     expect(code(d.run({ type: 'ack', items: [{ id: 'x', token: '1' }] } as never))).toBe('INVALID_ARGUMENT');
     expect(code(d.run({ type: 'cancel', id: '99' } as never))).toBe('NOT_FOUND');
-    expect(d.sm.apply(d.index + 1, new Uint8Array([0xc1, 2, 3]))).toEqual([]);
+    expect(d.sm.apply(asLogIndex(d.index + 1), new Uint8Array([0xc1, 2, 3]))).toEqual([]);
     d.index++;
     expect(d.sm.counters.undecodable).toBe(1);
     expect(d.sm.counters.internalErrors).toBe(0);

@@ -2,6 +2,7 @@
 // resume and redrive without ids, run with a tiny adminTasksPerEntryMax and driven to their end by
 // advanceTime entries (sometimes through a snapshot taken mid-job), leave exactly the tasks the
 // model says — the model does each command whole, in one step.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Answer, Command, LeasedTask } from '../../../src/protocol/index.js';
@@ -148,7 +149,7 @@ class World {
 
   run(cmd: Command): Answer {
     const data = encodeEnvelope({ v: 1, mono: 1000, wall: WALL0, cmds: [{ session: null, seq: 0, cmd }] });
-    const out = this.sm.apply(++this.index, data);
+    const out = this.sm.apply(asLogIndex(++this.index), data);
     return (out[0] as { answer: Answer }).answer;
   }
 

@@ -1,3 +1,4 @@
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import type { KeyPage, LeasedTask } from '../../../src/protocol/index.js';
 import { encodeEnvelope } from '../../../src/protocol/index.js';
@@ -188,7 +189,7 @@ describe('statemachine - limit keys: snapshots', () => {
       const answers = d.entry(data as never, 250);
       const index = d.index;
       const again = r.apply(
-        index,
+        asLogIndex(index),
         encodeEnvelope({
           v: 1,
           mono: d.mono,

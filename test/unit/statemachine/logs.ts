@@ -1,6 +1,7 @@
 // Random logs for the property tests. Abstract steps are made concrete against what a driver
 // instance has answered so far (task ids, issued leases, sessions), so most commands hit real
 // tasks; the resulting entries (bytes) can then be replayed anywhere.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import fc from 'fast-check';
 import type {
   Answer,
@@ -279,7 +280,7 @@ export function append(t: Tracker, cmds: SessionCommand[], dt: number): CommandA
   const wall = WALL0 + t.mono + t.wallSkew;
   const data = encodeEnvelope({ v: 1, mono, wall, cmds });
   t.log.push({ index, data, mono, wall, cmds });
-  const answers = t.sm.apply(index, data);
+  const answers = t.sm.apply(asLogIndex(index), data);
   t.answers.push(answers);
   observe(t, cmds, answers);
   return answers;
@@ -344,14 +345,14 @@ export function buildLog(raws: Raw[], hook?: (t: Tracker) => void): Tracker {
     if (c === 'noop') {
       const index = t.log.length + 1;
       t.log.push({ index, data: null, mono: t.mono, wall: WALL0 + t.mono + t.wallSkew });
-      t.sm.applyEmpty(index);
+      t.sm.applyEmpty(asLogIndex(index));
       t.answers.push([]);
       drain(t);
     } else if (c === 'garbage') {
       t.mono += r.dt;
       const index = t.log.length + 1;
       t.log.push({ index, data: r.bytes, mono: t.mono, wall: 0 });
-      t.answers.push(t.sm.apply(index, r.bytes));
+      t.answers.push(t.sm.apply(asLogIndex(index), r.bytes));
       drain(t);
     } else {
       const s = r.sess >= 0 ? pick(t.sessions, r.sess) : undefined;
@@ -372,9 +373,9 @@ export function buildLog(raws: Raw[], hook?: (t: Tracker) => void): Tracker {
 export function replay(sm: QueueStateMachine, log: LogEntry[]): CommandAnswer[][] {
   return log.map((e) => {
     if (e.data === null) {
-      sm.applyEmpty(e.index);
+      sm.applyEmpty(asLogIndex(e.index));
       return [];
     }
-    return sm.apply(e.index, e.data);
+    return sm.apply(asLogIndex(e.index), e.data);
   });
 }

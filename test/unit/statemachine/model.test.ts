@@ -1,5 +1,6 @@
 // Model-based test: random command sequences (time jumps, groups, dead letters, sessions, retries)
 // drive the state machine and the reference model; they must agree on every answer and the final state.
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Answer, Command, SessionCommand, TaskView } from '../../../src/protocol/index.js';
@@ -286,7 +287,7 @@ class StepCommand implements fc.Command<World, QueueStateMachine> {
     w.index += 1;
     const cmds = this.step.ops.map((op) => wrap(w, this.step, concretize(w, op)));
     const wall = WALL0 + w.mono;
-    const got = sm.apply(w.index, encodeEnvelope({ v: 1, mono: w.mono, wall, cmds }));
+    const got = sm.apply(asLogIndex(w.index), encodeEnvelope({ v: 1, mono: w.mono, wall, cmds }));
     const want = w.model.entry(w.index, w.mono, wall, cmds);
     expect(got.map((a) => normalize(a.answer))).toEqual(want.map(normalize));
     expect(sm.counters.internalErrors).toBe(0);
@@ -373,7 +374,7 @@ export function setupWorld(checkEveryStep = false): { model: World; real: QueueS
   for (const cmd of setup) {
     w.index += 1;
     const cmds = [{ session: null, seq: 0, cmd }];
-    sm.apply(w.index, encodeEnvelope({ v: 1, mono: w.mono, wall: WALL0 + w.mono, cmds }));
+    sm.apply(asLogIndex(w.index), encodeEnvelope({ v: 1, mono: w.mono, wall: WALL0 + w.mono, cmds }));
     w.model.entry(w.index, w.mono, WALL0 + w.mono, cmds);
   }
   return { model: w, real: sm };

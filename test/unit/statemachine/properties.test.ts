@@ -1,3 +1,4 @@
+import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import type { Answer, Command, TaskView } from '../../../src/protocol/index.js';
@@ -165,7 +166,7 @@ describe('statemachine - sessions and invalid input', () => {
         const control = clone(t.sm);
         const retried = append(t, [{ session, seq, floor: 1, cmd: cmds[seq - 1] as Command }], dt)[0]?.answer as Answer;
         control.apply(
-          t.log.length,
+          asLogIndex(t.log.length),
           encodeEnvelope({ v: 1, mono: t.mono, wall: t.log[t.log.length - 1]?.wall ?? 0, cmds: [] }),
         );
         expect(t.sm.digest()).toBe(control.digest());
@@ -217,10 +218,10 @@ describe('statemachine - sessions and invalid input', () => {
     const wall = (t.log[t.log.length - 1]?.wall ?? 0) + dt;
     const index = t.log.length + 1;
     const got = t.sm.apply(
-      index,
+      asLogIndex(index),
       encodeEnvelope({ v: 1, mono, wall, cmds: [{ session: null, seq: 0, cmd: cmd as Command }] }),
     );
-    control.apply(index, encodeEnvelope({ v: 1, mono, wall, cmds: [] }));
+    control.apply(asLogIndex(index), encodeEnvelope({ v: 1, mono, wall, cmds: [] }));
     expect(got).toHaveLength(1);
     return { answer: got[0]?.answer as Answer, same: t.sm.digest() === control.digest() };
   }
@@ -259,8 +260,8 @@ describe('statemachine - sessions and invalid input', () => {
         const control = clone(t.sm);
         const before = t.sm.counters.undecodable;
         const index = t.log.length + 1;
-        const answers = t.sm.apply(index, bytes);
-        control.applyEmpty(index);
+        const answers = t.sm.apply(asLogIndex(index), bytes);
+        control.applyEmpty(asLogIndex(index));
         if (answers.length === 0 && t.sm.counters.undecodable === before + 1) {
           expect(t.sm.digest()).toBe(control.digest());
           expect(t.sm.drainEvents()).toEqual([]);
