@@ -29,8 +29,14 @@ export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
 
 const DEFAULT_OPTIONS = {
-  ...{ snapshotKeep: 1000, snapshotEveryBytes: 64 * 1024 * 1024, snapshotSliceChunks: 4, snapshotSliceGapMs: 0 },
-  ...{ advanceMinIntervalMs: 100, commandsPerEntryMax: 1024, pendingCommandsMax: 100_000, pendingReadsMax: 100_000 },
+  snapshotKeep: 1000,
+  snapshotEveryBytes: 64 * 1024 * 1024,
+  snapshotSliceChunks: 4,
+  snapshotSliceGapMs: 0,
+  advanceMinIntervalMs: 100,
+  commandsPerEntryMax: 1024,
+  pendingCommandsMax: 100_000,
+  pendingReadsMax: 100_000,
 } satisfies Partial<DriverOptions>;
 type Defaulted = keyof typeof DEFAULT_OPTIONS;
 
@@ -210,8 +216,12 @@ export class NodeDriver implements ClientExecutor {
   }
 
   status(): NodeStatus {
-    const self = { applied: this.applied, ready: this.ready(), isVoter: (id: string) => this.isVoter(id) };
-    return nodeStatus(this.o, { ...self, addressOf: (id) => this.addressOf(id) });
+    return nodeStatus(this.o, {
+      applied: this.applied,
+      ready: this.ready(),
+      isVoter: (id) => this.isVoter(id),
+      addressOf: (id) => this.addressOf(id),
+    });
   }
 
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void {
