@@ -11,6 +11,9 @@ export const OTHER_QUEUE = '_other';
 
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
 
+/** How often the event-loop lag histogram samples (prom-client's monitorEventLoopDelay resolution). */
+const EVENT_LOOP_SAMPLE_MS = 100;
+
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly buildInfo = this.labelled(Gauge, 'raftq_build_info', 'Always 1; labels say what runs', [
@@ -155,7 +158,10 @@ export class NodeMetrics {
   constructor(opts: { version?: string; defaultMetrics?: boolean } = {}) {
     this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.version }, 1);
     // CPU, memory, heap, event-loop lag, GC, handles: prom-client's standard names (process_*, nodejs_*).
-    if (opts.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    // The lag is sampled every 100 ms, not prom-client's 10 ms: a timer firing 100 times a second was
+    // most of an idle node's CPU (bench/RESULTS.md, G), and stalls that matter last longer than 100 ms.
+    if (opts.defaultMetrics ?? true)
+      collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }
 
   private gauge(name: string, help: string): Gauge {
