@@ -139,6 +139,7 @@ export function tickLeader(st: CoreState): void {
     st.heartbeatElapsed = 0;
     bcastHeartbeat(st, st.reads.hasPending() ? st.reads.seq : 0);
   }
+  announceCommit(st);
 }
 
 export function stepLeader(st: CoreState, m: Message): void {
@@ -186,9 +187,11 @@ function handleAppendResp(st: CoreState, m: Message, pr: Progress): void {
     return;
   } else if (pr.state === 'probe') pr.becomeReplicate();
   else pr.inflights.freeLE(index);
-  // A follower that was probing may not know the commit index yet: tell it even with no entries.
-  if (maybeCommit(st)) bcastAppend(st, true);
-  else sendAppendsTo(st, pr, wasProbing);
+  // Followers learn a new commit index on their next Append or heartbeat, or at the next tick
+  // (announceCommit): an empty Append per commit doubled the peer messages per entry. A follower
+  // that was probing may not know the commit index yet: tell it even with no entries.
+  maybeCommit(st);
+  sendAppendsTo(st, pr, wasProbing);
   if (m.from === st.leadTransferee && pr.match === st.log.lastIndex()) sendTimeoutNow(st, m.from);
 }
 
@@ -233,7 +236,7 @@ function stepDownRemoved(st: CoreState): void {
     if (m.role !== 'voter' || pr === undefined || m.id === st.id) continue;
     if (best === null || pr.match > best.match) best = pr;
   }
-  bcastAppend(st); // followers learn the commit of our removal
+  bcastAppend(st, true); // followers learn the commit of our removal
   if (best !== null && best.match === st.log.lastIndex()) sendTimeoutNow(st, best.id);
   st.becomeFollower(st.term, null);
 }
@@ -251,12 +254,21 @@ function appendAsLeader(st: CoreState, entries: Entry[]): void {
 /** advance(): our own write is durable, which may complete a majority (our Appends went out before). */
 export function ownWriteDurable(st: CoreState): void {
   st.prs.get(st.id)?.maybeUpdate(st.log.stableLastIndex());
-  if (maybeCommit(st)) bcastAppend(st, true);
+  maybeCommit(st); // followers learn it as handleAppendResp says
 }
 
-/** `commitChanged`: send even empty Appends, so followers learn the new commit index promptly. */
-function bcastAppend(st: CoreState, commitChanged = false): void {
-  for (const pr of st.prs.values()) if (pr.id !== st.id) sendAppendsTo(st, pr, commitChanged);
+/** Each tick: an empty Append to every follower not yet told the commit index it could apply. */
+function announceCommit(st: CoreState): void {
+  const committed = st.log.committed;
+  for (const pr of st.prs.values()) {
+    if (pr.id === st.id || pr.state !== 'replicate') continue;
+    if (pr.commitSent < Math.min(committed, pr.match)) sendAppendsTo(st, pr, true);
+  }
+}
+
+/** `tellCommit`: send even empty Appends, so followers learn the commit index now. */
+function bcastAppend(st: CoreState, tellCommit = false): void {
+  for (const pr of st.prs.values()) if (pr.id !== st.id) sendAppendsTo(st, pr, tellCommit);
 }
 
 function bcastHeartbeat(st: CoreState, context: number): void {

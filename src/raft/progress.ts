@@ -65,6 +65,8 @@ export class Progress {
   recentActive = false;
   /** Highest ReadIndex heartbeat context this peer has answered in the current term. */
   ackedContext = 0;
+  /** Highest commit index this follower was told (an Append's or heartbeat's commit, capped as it applies it). */
+  commitSent = 0;
   snapshot: SnapshotTransfer | null = null;
   readonly inflights: Inflights;
 

@@ -38,6 +38,8 @@ export function sendAppends(
     if (entries.length === 0 && !sendIfEmpty) return true;
     send({ type: MessageType.Append, to: pr.id, index: prevIndex, logTerm: prevTerm, entries, commit: log.committed });
     const lastSent = entries[entries.length - 1];
+    // A follower commits no further than the last entry of the Append it accepts.
+    pr.commitSent = Math.max(pr.commitSent, Math.min(log.committed, lastSent?.index ?? prevIndex));
     if (pr.state === 'replicate' && lastSent !== undefined) {
       pr.next = lastSent.index + 1;
       pr.inflights.add(lastSent.index);
@@ -63,6 +65,7 @@ export function sendHeartbeats(
     // A follower may not hold entries up to our commit yet: never tell it more than it matched.
     const msg: Outgoing = { type: MessageType.Heartbeat, to: pr.id, commit: Math.min(pr.match, committed) };
     if (context > 0) msg.context = context;
+    pr.commitSent = Math.max(pr.commitSent, msg.commit ?? 0);
     send(msg);
   }
 }

@@ -31,6 +31,10 @@ export interface PeerServerOptions {
   snapshotChunkBytesMax?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** Stream acknowledgements: at once after this many requests not yet acknowledged… */
+  ackEvery?: number;
+  /** …else this long after the first of them. */
+  ackDelayMs?: number;
   /**
    * Mutual TLS (tls.ts serverCredentials with client certificates required): a message is refused
    * unless the caller's certificate names its `from`. Default plaintext.
@@ -45,6 +49,8 @@ export const PEER_SERVER_DEFAULT_OPTIONS = {
   snapshotChunkBytesMax: 1024 * 1024 * 1024,
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
+  ackEvery: 16,
+  ackDelayMs: 100,
 } as const;
 
 export interface PeerServerMetrics {
@@ -184,19 +190,34 @@ export class PeerServer {
   private messageStream(call: RequestStream): void {
     let ended = false;
     let received = 0;
-    let ackQueued = false;
+    let acked = 0;
+    let soon = false;
+    let timer: ReturnType<typeof setTimeout> | null = null;
     const names = this.certNames(call);
     const ack = (): void => {
-      ackQueued = false;
-      if (!ended) call.write({ received });
+      soon = false;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+      if (ended || received === acked) return;
+      acked = received;
+      ackedAt = Date.now();
+      call.write({ received });
     };
+    // Acknowledgements are cumulative, at the end of the turn that read the requests when none went
+    // out for `ackDelayMs` or `ackEvery` requests wait, else `ackDelayMs` after the first request
+    // not yet acknowledged. Under load one per message cost as much as the message itself; the
+    // sender needs them only to free its in-flight slots and to notice a peer that stopped reading
+    // (its deadline is seconds). At low rates every request is still acknowledged at once.
+    let ackedAt = 0;
     call.on('data', (decoded: Decoded<WireRequest>) => {
       if (ended) return;
       received += 1;
-      if (!ackQueued) {
-        ackQueued = true;
-        setImmediate(ack); // one cumulative acknowledgement per batch read in this turn
-      }
+      if (received - acked >= this.opts.ackEvery || Date.now() - ackedAt >= this.opts.ackDelayMs) {
+        if (!soon) {
+          soon = true;
+          setImmediate(ack);
+        }
+      } else if (timer === null && !soon) timer = setTimeout(ack, this.opts.ackDelayMs);
       const msg = decoded.ok ? this.admit(null, decoded.value, false, names) : invalid(decoded.reason);
       if ('code' in msg) {
         this.countRefusal(msg);
@@ -208,14 +229,18 @@ export class PeerServer {
       }
       this.deliverStreamed(msg, decoded.ok ? decoded.bytes : 0);
     });
+    const stop = (): void => {
+      ended = true;
+      if (timer !== null) clearTimeout(timer);
+      timer = null;
+    };
     call.on('end', () => {
       if (ended) return;
-      ended = true;
+      ack();
+      stop();
       call.end();
     });
-    call.on('error', () => {
-      ended = true;
-    });
+    call.on('error', stop);
   }
 
   private deliverStreamed(msg: Message, bytes: number): void {

@@ -29,10 +29,10 @@ describe('simulation - planted bugs are caught', () => {
   });
 
   it('Figure 8 for real: with the rule check off, the old-term commit loses a committed entry', () => {
-    // Found by find-figure8.ts (about 1 seed in 3000 under this profile); the correct core passes them.
+    // Found by find-figure8.ts (1 seed in 2,000 to 4,000 under this profile); the correct core passes them.
     // The seeds depend on the simulator's random draws: rerun that script when those change.
     const profile = { nodes: 3, ...figure8Profile };
-    for (const seed of [1887]) {
+    for (const seed of [11377]) {
       const buggy = runSeed({ seed, ...profile, faults: plantedBugs['old-term-commit'] });
       expect(buggy.violations.join()).toMatch(/leader completeness/);
       expect(runSeed({ seed, ...profile }).violations).toEqual([]);
