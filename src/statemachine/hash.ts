@@ -69,31 +69,53 @@ export class Hasher {
     return this;
   }
 
-  /** Any plain value (answers, settings): canonical with sorted object keys. */
+  /**
+   * Any plain value (answers, settings): canonical with sorted object keys. On the hot path (every
+   * session answer is hashed): tests by frequency, and sorts keys in place without a filtered copy.
+   */
   value(v: unknown): this {
-    if (v === undefined) return this.tag(10);
-    if (v === null) return this.tag(11);
-    if (typeof v === 'boolean') return this.tag(v ? 12 : 13);
-    if (typeof v === 'number') return this.tag(14).int(v);
-    if (typeof v === 'string') return this.tag(15).str(v);
-    if (v instanceof Uint8Array) return this.tag(16).bytes(v);
-    if (Array.isArray(v)) {
-      this.tag(17).mix(v.length);
-      for (const x of v) this.value(x);
-      return this;
-    }
     if (typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      const keys = Object.keys(o)
-        .filter((k) => o[k] !== undefined)
-        .sort();
-      this.tag(18).mix(keys.length);
-      for (const k of keys) this.str(k).value(o[k]);
-      return this;
+      if (v === null) return this.tag(11);
+      if (Array.isArray(v)) {
+        this.tag(17).mix(v.length);
+        for (let i = 0; i < v.length; i++) this.value(v[i]);
+        return this;
+      }
+      if (v instanceof Uint8Array) return this.tag(16).bytes(v);
+      return this.object(v as Record<string, unknown>);
     }
+    if (typeof v === 'string') return this.tag(15).str(v);
+    if (typeof v === 'number') return this.tag(14).int(v);
+    if (typeof v === 'boolean') return this.tag(v ? 12 : 13);
+    if (v === undefined) return this.tag(10);
     return this.tag(19);
   }
+
+  /** The defined keys in code-unit order (as Array#sort), each key then its value. */
+  private object(o: Record<string, unknown>): this {
+    const keys = Object.keys(o);
+    let defined = 0;
+    if (keys.length > SMALL_OBJECT) keys.sort();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      if (o[k] !== undefined) defined++;
+      if (keys.length > SMALL_OBJECT) continue;
+      let j = i - 1;
+      for (; j >= 0 && (keys[j] as string) > k; j--) keys[j + 1] = keys[j] as string;
+      keys[j + 1] = k;
+    }
+    this.tag(18).mix(defined);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      const x = o[k];
+      if (x !== undefined) this.str(k).value(x);
+    }
+    return this;
+  }
 }
+
+/** Objects up to this many keys are insertion-sorted (answers, headers); larger ones use Array#sort. */
+const SMALL_OBJECT = 24;
 
 /** Sum of record hashes per lane, mod 2^32. */
 export class DigestSum {
