@@ -126,9 +126,9 @@ export function sessionFields(st: MachineState, s: Session): Hasher {
   return st.h.reset().tag(40).str(s.id).int(s.timeoutMs).int(s.lastMono).int(s.floor);
 }
 
-export function touchSession(st: MachineState, s: Session, f: () => void): void {
+/** A session's record after its fields changed: the old hash leaves the sum, the new one enters. */
+export function rehashSession(st: MachineState, s: Session): void {
   st.sum.subPair(s.a, s.b);
-  f();
   const h = sessionFields(st, s);
   s.a = h.a;
   s.b = h.b;
