@@ -31,8 +31,10 @@ export class Hasher {
 
   /** A safe integer (negative allowed), or -1 sentinel-free: null/undefined hash as a distinct tag. */
   int(n: number): this {
-    this.mix(n | 0);
-    this.mix(Math.floor(n / 4294967296) | 0);
+    const lo = n | 0;
+    this.mix(lo);
+    // The high word is floor(n / 2^32): for an int32 its sign, without the float division.
+    this.mix(lo === n ? lo >> 31 : Math.floor(n / 4294967296) | 0);
     return this;
   }
 
@@ -48,7 +50,17 @@ export class Hasher {
 
   str(s: string): this {
     this.mix(s.length);
-    for (let i = 0; i < s.length; i++) this.mix(s.charCodeAt(i));
+    // mix() per char, with the lanes in locals (hot: every key of every hashed answer).
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < s.length; i++) {
+      const x = s.charCodeAt(i);
+      a = Math.imul(a ^ x, P1);
+      b = Math.imul((b ^ x) + 0x7f4a7c15, P2);
+      b ^= b >>> 15;
+    }
+    this.a = a;
+    this.b = b;
     return this;
   }
 
@@ -59,12 +71,19 @@ export class Hasher {
 
   bytes(u: Uint8Array): this {
     this.mix(u.length);
+    // mix() per 4-byte word, with the lanes in locals (hot: every enqueued payload).
+    let a = this.a;
+    let b = this.b;
     let i = 0;
     for (; i + 4 <= u.length; i += 4) {
-      this.mix(
-        (u[i] as number) | ((u[i + 1] as number) << 8) | ((u[i + 2] as number) << 16) | ((u[i + 3] as number) << 24),
-      );
+      const x =
+        (u[i] as number) | ((u[i + 1] as number) << 8) | ((u[i + 2] as number) << 16) | ((u[i + 3] as number) << 24);
+      a = Math.imul(a ^ x, P1);
+      b = Math.imul((b ^ x) + 0x7f4a7c15, P2);
+      b ^= b >>> 15;
     }
+    this.a = a;
+    this.b = b;
     for (; i < u.length; i++) this.mix(u[i] as number);
     return this;
   }
