@@ -98,8 +98,8 @@ function stripPayloads(answer: Answer): Answer {
   if (!answer.ok) return answer;
   const v = answer.value as { tasks?: LeasedTask[] } | null;
   if (v === null || typeof v !== 'object' || !Array.isArray(v.tasks)) return answer;
-  const tasks = new Array<Omit<LeasedTask, 'payload'>>(v.tasks.length);
-  for (let i = 0; i < tasks.length; i++) tasks[i] = withoutPayload(v.tasks[i] as LeasedTask);
+  const tasks: Omit<LeasedTask, 'payload'>[] = [];
+  for (let i = 0; i < v.tasks.length; i++) tasks.push(withoutPayload(v.tasks[i] as LeasedTask));
   return ok({ ...v, tasks });
 }
 
