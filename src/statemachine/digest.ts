@@ -1,6 +1,6 @@
 // Digest bookkeeping (README "Digest"): the digest is a sum of per-record hashes, kept up to date by
 // subtracting a record's hash before each change and adding it after. Every task mutation goes
-// through mut(), every queue mutation through mutQueue().
+// through mut(), every queue mutation through mutQueue() (bumpTotal for one total).
 
 import type { NackAnswer } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
