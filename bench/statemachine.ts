@@ -79,6 +79,47 @@ function opsPerSecond(batch: number, tasks: number, events: boolean): Rate {
   return { opsPerS: Math.round(ops / seconds), opsPerCpuS: Math.round(ops / ((cpu.user + cpu.system) / 1e6)) };
 }
 
+/**
+ * As a node applies them (issue 11): each command in its client's session (the answer cached for
+ * retries, the floor moving on), every grant with a holder secret its ack presents; batch 1.
+ */
+function sessionedOpsPerSecond(tasks: number): Rate {
+  const put = (mono: number, session: string, seq: number, cmd: Command): Uint8Array =>
+    encodeEnvelope({ v: 1, mono, wall: WALL0 + mono, cmds: [{ session, seq, floor: seq, cmd }] });
+  const sm = new QueueStateMachine({ events: true });
+  const setup: Command[] = [{ type: 'createQueue', queue: 'bench', settings: { retentionMs: 0 } }];
+  setup.push({ type: 'openSession', timeoutMs: 3_600_000 }, { type: 'openSession', timeoutMs: 3_600_000 });
+  setup.forEach((cmd, i) => sm.apply(asLogIndex(i + 1), entry(1000, cmd)));
+  const [client, worker] = ['1', '2'];
+  const entries: Uint8Array[] = [];
+  let index = setup.length;
+  for (let r = 0, seq = 1; r < tasks; r++, seq++) {
+    const mono = 1000 + r;
+    const secret = `bench-secret-${String(r).padStart(10, '0')}`;
+    entries.push(put(mono, client, seq, { type: 'enqueue', queue: 'bench', tasks: [{ payload: payload(r + 1) }] }));
+    entries.push(put(mono, worker, 2 * seq - 1, { type: 'lease', queue: 'bench', workerId: 'w', max: 1, secret }));
+    const token = String((index += 2));
+    entries.push(put(mono, worker, 2 * seq, { type: 'ack', items: [{ id: String(r + 1), token, secret }] }));
+    index++;
+  }
+  const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < entries.length; i++) {
+    sm.apply(asLogIndex(setup.length + i + 1), entries[i] as Uint8Array);
+    sm.drainEvents();
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const check = sm.read({ type: 'stats', queue: 'bench' }).answer;
+  if (!check.ok || (check.value as { totals: { completed: number } }).totals.completed !== tasks) {
+    throw new Error('benchmark did not complete every task');
+  }
+  return {
+    opsPerS: Math.round((tasks * 3) / seconds),
+    opsPerCpuS: Math.round((tasks * 3) / ((cpu.user + cpu.system) / 1e6)),
+  };
+}
+
 function gcFn(): () => void {
   v8.setFlagsFromString('--expose_gc');
   return vm.runInNewContext('gc') as () => void;
@@ -129,6 +170,8 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   log(line('batch 1', single));
   const batched = repeated(5, () => opsPerSecond(100, 200_000, true));
   log(line('batch 100', batched));
+  const sessioned = repeated(3, () => sessionedOpsPerSecond(60_000));
+  log(line('batch 1 in sessions, with lease secrets', sessioned));
   const keyed: Record<string, number> = {};
   for (const keys of [10, 10_000]) {
     const r = repeated(3, () => limitedOpsPerSecond(100, 200_000, keys));
@@ -148,6 +191,9 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ops_per_s_batched: batched.best,
     ops_per_s_batched_median: batched.median,
     ops_per_cpu_s_batched: batched.cpu,
+    ops_per_s_sessions: sessioned.best,
+    ops_per_s_sessions_median: sessioned.median,
+    ops_per_cpu_s_sessions: sessioned.cpu,
     ...keyed,
     bytes_per_waiting_task: mem.bytes,
     payload_bytes: PAYLOAD_BYTES,

@@ -1,6 +1,6 @@
 // Digest bookkeeping (README "Digest"): the digest is a sum of per-record hashes, kept up to date by
 // subtracting a record's hash before each change and adding it after. Every task mutation goes
-// through mut(), every queue mutation through mutQueue().
+// through mut(), every queue mutation through mutQueue() (bumpTotal for one total).
 
 import type { NackAnswer } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
@@ -89,7 +89,8 @@ export function mut(st: MachineState, t: Task, f: () => void): void {
 
 export function hashQueue(st: MachineState, q: Queue): Hasher {
   const h = st.h.reset().tag(31).str(q.name).int(q.settingsA).int(q.settingsB);
-  for (const n of q.totals) h.int(n);
+  const totals = q.totals;
+  for (let i = 0; i < totals.length; i++) h.int(totals[i] as number);
   // Only while a delete runs, so the digest of every state without one is unchanged.
   if (q.deleting) h.tag(9);
   return h;
@@ -97,16 +98,21 @@ export function hashQueue(st: MachineState, q: Queue): Hasher {
 
 /** Queue totals change on most commands: a queue leaves the digest once per entry and re-enters at its end. */
 export function mutQueue(st: MachineState, q: Queue, f: () => void): void {
-  if (!q.dirty) {
-    st.sum.sub(hashQueue(st, q));
-    q.dirty = true;
-    st.dirtyQueues.push(q);
-  }
+  outOfSum(st, q);
   f();
 }
 
+function outOfSum(st: MachineState, q: Queue): void {
+  if (q.dirty) return;
+  st.sum.sub(hashQueue(st, q));
+  q.dirty = true;
+  st.dirtyQueues.push(q);
+}
+
+/** mutQueue for one total (several per task): no closure. */
 export function bumpTotal(st: MachineState, q: Queue, total: number): void {
-  mutQueue(st, q, () => (q.totals[total] = (q.totals[total] as number) + 1));
+  outOfSum(st, q);
+  q.totals[total] = (q.totals[total] as number) + 1;
 }
 
 export function flushQueues(st: MachineState): void {
@@ -126,9 +132,9 @@ export function sessionFields(st: MachineState, s: Session): Hasher {
   return st.h.reset().tag(40).str(s.id).int(s.timeoutMs).int(s.lastMono).int(s.floor);
 }
 
-export function touchSession(st: MachineState, s: Session, f: () => void): void {
+/** A session's record after its fields changed: the old hash leaves the sum, the new one enters. */
+export function rehashSession(st: MachineState, s: Session): void {
   st.sum.subPair(s.a, s.b);
-  f();
   const h = sessionFields(st, s);
   s.a = h.a;
   s.b = h.b;

@@ -28,6 +28,8 @@ function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined
  */
 export type Admit = (st: MachineState, q: Queue, fresh: TaskSpec[], keep: ReadonlySet<number>) => Answer | null;
 
+const NO_TASKS: ReadonlySet<number> = new Set();
+
 function dedupOf(st: MachineState, q: Queue | undefined, spec: TaskSpec): Hit | null {
   return spec.dedup === undefined ? null : dedupHit(st, q, spec.dedup);
 }
@@ -38,32 +40,33 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
     return err('FAILED_PRECONDITION', `queue ${cmd.queue} is being deleted`, { reason: 'queue_deleting' });
   }
   const items: EnqueueItemAnswer[] = [];
-  const replaces: [Task, TaskSpec][] = [];
-  const batchKeys = new Map<string, string>();
-  const keep = new Set<number>();
+  // Made on first use: most enqueues have no keys, duplicates or dependencies.
+  let replaces: [Task, TaskSpec][] | undefined;
+  let batchKeys: Map<string, string> | undefined;
+  let keep: Set<number> | undefined;
   let fresh = 0;
   let freshKeys = 0;
   // First pass decides everything (all-or-nothing); nothing is mutated until it passes.
   for (const spec of cmd.tasks) {
     const key = mapKey(spec);
-    const inBatch = key === undefined ? undefined : batchKeys.get(key);
+    const inBatch = key === undefined ? undefined : batchKeys?.get(key);
     const live = spec.dedup === undefined ? liveKey(st, existing, key) : undefined;
     const hit = inBatch !== undefined || live !== undefined ? null : dedupOf(st, existing, spec);
-    if (live !== undefined) keep.add(live);
+    if (live !== undefined) (keep ??= new Set()).add(live);
     if (inBatch !== undefined || live !== undefined) {
       items.push({ id: inBatch ?? formatId(live as number), deduplicated: true });
       continue;
     }
     if (hit !== null) {
-      keep.add(hit.id);
+      (keep ??= new Set()).add(hit.id);
       items.push(hit.item);
-      if (hit.replace !== undefined) replaces.push([hit.replace, spec]);
-      batchKeys.set(key as string, hit.item.id);
+      if (hit.replace !== undefined) (replaces ??= []).push([hit.replace, spec]);
+      (batchKeys ??= new Map()).set(key as string, hit.item.id);
       continue;
     }
     const id = formatId(st.nextTaskId + fresh++);
     if (key !== undefined) {
-      batchKeys.set(key, id);
+      (batchKeys ??= new Map()).set(key, id);
       if (existing?.keys.has(key) !== true) freshKeys++;
     }
     items.push({ id, deduplicated: false });
@@ -71,18 +74,21 @@ export function enqueue(st: MachineState, cmd: CommandOf<'enqueue'>, admit?: Adm
   const full = capacityError(st, existing, fresh, freshKeys) ?? checkDeps(st, cmd.tasks);
   if (full !== null) return full;
   // A dropOldest overflow never drops a dependency of this enqueue (it was checked to be live).
-  for (const spec of cmd.tasks) for (const d of spec.dependsOn ?? []) keep.add(parseId(d.id) as number);
+  for (const spec of cmd.tasks) {
+    const deps = spec.dependsOn;
+    if (deps !== undefined) for (const d of deps) (keep ??= new Set()).add(parseId(d.id) as number);
+  }
   if (admit !== undefined && existing !== undefined && fresh > 0) {
-    const refused = admit(
-      st,
-      existing,
-      cmd.tasks.filter((_, i) => !(items[i] as { deduplicated: boolean }).deduplicated),
-      keep,
-    );
+    // Every item fresh (the common case): the specs as given, not a filtered copy.
+    const specs =
+      fresh === cmd.tasks.length
+        ? cmd.tasks
+        : cmd.tasks.filter((_, i) => !(items[i] as { deduplicated: boolean }).deduplicated);
+    const refused = admit(st, existing, specs, keep ?? NO_TASKS);
     if (refused !== null) return refused;
   }
   const q = existing ?? newQueue(st, cmd.queue, {});
-  for (const [t, spec] of replaces) {
+  for (const [t, spec] of replaces ?? []) {
     replaceTask(st, t, spec);
     recordKey(st, q, mapKey(spec) as string, t, dedupWindow(q, spec.dedup as DedupSpec));
   }

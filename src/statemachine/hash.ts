@@ -31,8 +31,10 @@ export class Hasher {
 
   /** A safe integer (negative allowed), or -1 sentinel-free: null/undefined hash as a distinct tag. */
   int(n: number): this {
-    this.mix(n | 0);
-    this.mix(Math.floor(n / 4294967296) | 0);
+    const lo = n | 0;
+    this.mix(lo);
+    // The high word is floor(n / 2^32): for an int32 its sign, without the float division.
+    this.mix(lo === n ? lo >> 31 : Math.floor(n / 4294967296) | 0);
     return this;
   }
 
@@ -48,7 +50,17 @@ export class Hasher {
 
   str(s: string): this {
     this.mix(s.length);
-    for (let i = 0; i < s.length; i++) this.mix(s.charCodeAt(i));
+    // mix() per char, with the lanes in locals (hot: every key of every hashed answer).
+    let a = this.a;
+    let b = this.b;
+    for (let i = 0; i < s.length; i++) {
+      const x = s.charCodeAt(i);
+      a = Math.imul(a ^ x, P1);
+      b = Math.imul((b ^ x) + 0x7f4a7c15, P2);
+      b ^= b >>> 15;
+    }
+    this.a = a;
+    this.b = b;
     return this;
   }
 
@@ -59,41 +71,70 @@ export class Hasher {
 
   bytes(u: Uint8Array): this {
     this.mix(u.length);
+    // mix() per 4-byte word, with the lanes in locals (hot: every enqueued payload).
+    let a = this.a;
+    let b = this.b;
     let i = 0;
     for (; i + 4 <= u.length; i += 4) {
-      this.mix(
-        (u[i] as number) | ((u[i + 1] as number) << 8) | ((u[i + 2] as number) << 16) | ((u[i + 3] as number) << 24),
-      );
+      const x =
+        (u[i] as number) | ((u[i + 1] as number) << 8) | ((u[i + 2] as number) << 16) | ((u[i + 3] as number) << 24);
+      a = Math.imul(a ^ x, P1);
+      b = Math.imul((b ^ x) + 0x7f4a7c15, P2);
+      b ^= b >>> 15;
     }
+    this.a = a;
+    this.b = b;
     for (; i < u.length; i++) this.mix(u[i] as number);
     return this;
   }
 
-  /** Any plain value (answers, settings): canonical with sorted object keys. */
+  /**
+   * Any plain value (answers, settings): canonical with sorted object keys. On the hot path (every
+   * session answer is hashed): tests by frequency, and sorts keys in place without a filtered copy.
+   */
   value(v: unknown): this {
-    if (v === undefined) return this.tag(10);
-    if (v === null) return this.tag(11);
-    if (typeof v === 'boolean') return this.tag(v ? 12 : 13);
-    if (typeof v === 'number') return this.tag(14).int(v);
-    if (typeof v === 'string') return this.tag(15).str(v);
-    if (v instanceof Uint8Array) return this.tag(16).bytes(v);
-    if (Array.isArray(v)) {
-      this.tag(17).mix(v.length);
-      for (const x of v) this.value(x);
-      return this;
-    }
     if (typeof v === 'object') {
-      const o = v as Record<string, unknown>;
-      const keys = Object.keys(o)
-        .filter((k) => o[k] !== undefined)
-        .sort();
-      this.tag(18).mix(keys.length);
-      for (const k of keys) this.str(k).value(o[k]);
-      return this;
+      if (v === null) return this.tag(11);
+      if (Array.isArray(v)) {
+        this.tag(17).mix(v.length);
+        for (let i = 0; i < v.length; i++) this.value(v[i]);
+        return this;
+      }
+      if (v instanceof Uint8Array) return this.tag(16).bytes(v);
+      return this.object(v as Record<string, unknown>);
     }
+    if (typeof v === 'string') return this.tag(15).str(v);
+    if (typeof v === 'number') return this.tag(14).int(v);
+    if (typeof v === 'boolean') return this.tag(v ? 12 : 13);
+    if (v === undefined) return this.tag(10);
     return this.tag(19);
   }
+
+  /** The defined keys in code-unit order (as Array#sort), each key then its value. */
+  private object(o: Record<string, unknown>): this {
+    const keys = Object.keys(o);
+    let defined = 0;
+    if (keys.length > SMALL_OBJECT) keys.sort();
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      if (o[k] !== undefined) defined++;
+      if (keys.length > SMALL_OBJECT) continue;
+      let j = i - 1;
+      for (; j >= 0 && (keys[j] as string) > k; j--) keys[j + 1] = keys[j] as string;
+      keys[j + 1] = k;
+    }
+    this.tag(18).mix(defined);
+    for (let i = 0; i < keys.length; i++) {
+      const k = keys[i] as string;
+      const x = o[k];
+      if (x !== undefined) this.str(k).value(x);
+    }
+    return this;
+  }
 }
+
+/** Objects up to this many keys are insertion-sorted (answers, headers); larger ones use Array#sort. */
+const SMALL_OBJECT = 24;
 
 /** Sum of record hashes per lane, mod 2^32. */
 export class DigestSum {

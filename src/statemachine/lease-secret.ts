@@ -6,10 +6,14 @@ import type { Answer } from '../protocol/index.js';
 import type { Task } from './records.js';
 import { err } from './state.js';
 
-/** Null when `secret` proves the holder of t's current lease; else the refusal. */
-export function holderRefusal(t: Task, secret: string | undefined, field: string): Answer | null {
+/**
+ * Null when `secret` proves the holder of t's current lease; else the refusal naming `field` (a
+ * number n: an ack's `items[n].secret`, so the hot path builds no name for a lease that passes).
+ */
+export function holderRefusal(t: Task, secret: string | undefined, fieldOrItem: string | number): Answer | null {
   const want = t.x?.leaseSecret;
   if (want === undefined || secret === want) return null;
+  const field = typeof fieldOrItem === 'number' ? `items[${fieldOrItem}].secret` : fieldOrItem;
   const why =
     secret === undefined
       ? 'required: this lease was granted with a holder secret, and only its holder may end or extend it'

@@ -9,8 +9,8 @@ import { hashInts } from './hash.js';
 import { afterDead } from './deadletters.js';
 import { bumpTotal, mut } from './digest.js';
 import { afterTerminal, eligible, endAttempt, toDelayed, toLeased, toTerminal, toWaiting } from './placement.js';
-import type { Attempt, Task } from './records.js';
-import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED } from './records.js';
+import type { Attempt } from './records.js';
+import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED, Task } from './records.js';
 import type { MachineState } from './state.js';
 import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
 import { canPick, charge, fits, hold, pick } from './limits.js';
@@ -141,6 +141,8 @@ function findAttempt(t: Task, token: number): Attempt | undefined {
 /**
  * Shared checks of ack / nack / extend / release. A repeat of how this attempt already ended
  * returns the original answer (checked first, docs/design.md §1.4); then token and deadline.
+ * The task when they pass, else the answer. `secretField`: a number n names an ack's `items[n].secret`
+ * (the name is built only for a refusal).
  */
 function checkLease(
   st: MachineState,
@@ -148,32 +150,33 @@ function checkLease(
   tokenStr: string,
   end: string | null,
   secret: string | undefined,
-  secretField = 'secret',
-): { t: Task } | { answer: Answer } {
+  secretField: string | number = 'secret',
+): Task | Answer {
   const id = parseId(idStr) as number;
   const token = parseId(tokenStr) as number;
   const t = st.tasks.get(id);
-  if (t === undefined) return { answer: err('NOT_FOUND', `no task ${idStr}`) };
+  if (t === undefined) return err('NOT_FOUND', `no task ${idStr}`);
   if (end !== null) {
     const a = findAttempt(t, token);
-    if (a !== undefined && a.end === end) return { answer: ok(a.answer) };
+    if (a !== undefined && a.end === end) return ok(a.answer);
   }
-  if (token >= st.index) return { answer: err('LEASE_LOST', 'token from the future') };
-  if (t.state !== S_LEASED || t.token !== token) return { answer: err('LEASE_LOST', 'not the current lease') };
-  if (t.dueMono <= st.mono) return { answer: err('LEASE_LOST', 'lease deadline passed') };
+  if (token >= st.index) return err('LEASE_LOST', 'token from the future');
+  if (t.state !== S_LEASED || t.token !== token) return err('LEASE_LOST', 'not the current lease');
+  if (t.dueMono <= st.mono) return err('LEASE_LOST', 'lease deadline passed');
   const refused = holderRefusal(t, secret, secretField);
-  return refused === null ? { t } : { answer: refused };
+  return refused === null ? t : refused;
 }
 
 export function ack(st: MachineState, cmd: CommandOf<'ack'>): Answer {
-  return ok({ items: cmd.items.map((item, i) => ackOne(st, item, `items[${i}].secret`)) });
+  const items: Answer[] = [];
+  for (let i = 0; i < cmd.items.length; i++) items.push(ackOne(st, cmd.items[i] as AckItem, i));
+  return ok({ items });
 }
 
-function ackOne(st: MachineState, item: AckItem, secretField: string): Answer {
+function ackOne(st: MachineState, item: AckItem, i: number): Answer {
   const { id, token, result } = item;
-  const c = checkLease(st, id, token, 'acked', item.secret, secretField);
-  if ('answer' in c) return c.answer;
-  const t = c.t;
+  const t = checkLease(st, id, token, 'acked', item.secret, i);
+  if (!(t instanceof Task)) return t;
   if (cancelRequested(t)) return endCancelled(st, t, 'acked', null, result);
   const answer = { state: 'completed' };
   mut(st, t, () => {
@@ -188,9 +191,8 @@ function ackOne(st: MachineState, item: AckItem, secretField: string): Answer {
 }
 
 export function nack(st: MachineState, cmd: CommandOf<'nack'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, 'nacked', cmd.secret);
-  if ('answer' in c) return c.answer;
-  const t = c.t;
+  const t = checkLease(st, cmd.id, cmd.token, 'nacked', cmd.secret);
+  if (!(t instanceof Task)) return t;
   if (cancelRequested(t)) return endCancelled(st, t, 'nacked', cmd.error ?? null);
   const maxAttempts = t.x?.maxAttempts ?? t.q.settings.maxAttempts;
   const answer: NackAnswer = { state: 'waiting' };
@@ -246,9 +248,8 @@ function extendNote(
 }
 
 export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, 'released', cmd.secret);
-  if ('answer' in c) return c.answer;
-  const t = c.t;
+  const t = checkLease(st, cmd.id, cmd.token, 'released', cmd.secret);
+  if (!(t instanceof Task)) return t;
   if (cancelRequested(t)) return endCancelled(st, t, 'released', null);
   const answer = { state: 'waiting' };
   mut(st, t, () => {
@@ -262,9 +263,8 @@ export function release(st: MachineState, cmd: CommandOf<'release'>): Answer {
 }
 
 export function extend(st: MachineState, cmd: CommandOf<'extend'>): Answer {
-  const c = checkLease(st, cmd.id, cmd.token, null, cmd.secret);
-  if ('answer' in c) return c.answer;
-  const t = c.t;
+  const t = checkLease(st, cmd.id, cmd.token, null, cmd.secret);
+  if (!(t instanceof Task)) return t;
   if (cancelRequested(t)) return cancelledExtend(t);
   mut(st, t, () => {
     const leaseMs = cmd.leaseMs ?? t.leaseMsCur ?? t.q.settings.leaseMs;

@@ -207,6 +207,8 @@ function process(st: MachineState, s: Schedule, max: number): number {
 /** Before an entry's commands: every schedule due at its wall stamp, in (due, queue, id) order. */
 export function runSchedules(st: MachineState): void {
   const heap = st.schedules.due;
+  const first = heap.peek();
+  if (first === undefined || first.due > st.wall) return; // the common case: nothing due, nothing allocated
   const due: Schedule[] = [];
   for (let s = heap.peek(); s !== undefined && s.due <= st.wall; s = heap.peek()) due.push(heap.pop() as Schedule);
   let budget = SCHEDULE_FIRES_PER_ENTRY_MAX;

@@ -3,7 +3,7 @@
 
 import type { Answer, CommandOf, LeasedTask, SessionCommand } from '../protocol/index.js';
 import { formatId } from '../protocol/index.js';
-import { touchSession } from './digest.js';
+import { rehashSession } from './digest.js';
 import { Session } from './records.js';
 import type { MachineState } from './state.js';
 import { bucket, err, ok } from './state.js';
@@ -17,7 +17,20 @@ export function applyInSession(st: MachineState, sc: SessionCommand, execute: Ex
   if (s === undefined || s.lastMono + s.timeoutMs <= st.mono) {
     return err('SESSION_EXPIRED', 'unknown or expired session');
   }
-  if (sc.floor !== undefined && sc.floor > s.floor) pruneFloor(st, s, Math.min(sc.floor, sc.seq));
+  if (sc.floor === undefined || sc.floor <= s.floor) return answerInSession(st, s, sc, execute, true);
+  // The floor moves: the session's record is re-hashed once, after the command (with its new
+  // lastMono), not once per field. Until then s.a / s.b stay what the digest sum holds, so a
+  // command that removes the session (closeSession) still takes out exactly that.
+  pruneFloor(st, s, Math.min(sc.floor, sc.seq));
+  try {
+    return answerInSession(st, s, sc, execute, false);
+  } finally {
+    if (st.sessions.get(s.id) === s) rehashSession(st, s);
+  }
+}
+
+/** The rest of applyInSession; `rehash`: re-hash the session's record when its answer is cached. */
+function answerInSession(st: MachineState, s: Session, sc: SessionCommand, execute: Execute, rehash: boolean): Answer {
   if (sc.seq < s.floor) {
     return err('FAILED_PRECONDITION', 'sequence number below the session floor', { reason: 'seq_below_floor' });
   }
@@ -30,23 +43,29 @@ export function applyInSession(st: MachineState, sc: SessionCommand, execute: Ex
     });
   }
   const answer = execute(sc.cmd, s);
-  if (st.sessions.get(s.id) === s) cacheAnswer(st, s, sc.seq, answer);
+  if (st.sessions.get(s.id) === s) {
+    cacheAnswer(st, s, sc.seq, answer);
+    s.lastMono = st.mono;
+    if (rehash) rehashSession(st, s);
+  }
   return answer;
 }
 
+/** Drops the answers below `floor` and sets it; the caller re-hashes the session's record. */
 function pruneFloor(st: MachineState, s: Session, floor: number): void {
-  const drop = (seq: number): void => {
-    const c = s.answers.get(seq);
-    if (c === undefined) return;
-    st.sum.subPair(c.a, c.b);
-    s.answers.delete(seq);
-  };
   if (floor - s.floor <= s.answers.size) {
-    for (let q = s.floor; q < floor; q++) drop(q);
+    for (let q = s.floor; q < floor; q++) dropAnswer(st, s, q);
   } else {
-    for (const seq of [...s.answers.keys()]) if (seq < floor) drop(seq);
+    for (const seq of [...s.answers.keys()]) if (seq < floor) dropAnswer(st, s, seq);
   }
-  touchSession(st, s, () => (s.floor = floor));
+  s.floor = floor;
+}
+
+function dropAnswer(st: MachineState, s: Session, seq: number): void {
+  const c = s.answers.get(seq);
+  if (c === undefined) return;
+  st.sum.subPair(c.a, c.b);
+  s.answers.delete(seq);
 }
 
 function cacheAnswer(st: MachineState, s: Session, seq: number, answer: Answer): void {
@@ -54,7 +73,6 @@ function cacheAnswer(st: MachineState, s: Session, seq: number, answer: Answer):
   const h = st.h.reset().tag(41).str(s.id).int(seq).value(stored);
   s.answers.set(seq, { answer: stored, a: h.a, b: h.b });
   st.sum.add(h);
-  touchSession(st, s, () => (s.lastMono = st.mono));
 }
 
 export function openSession(st: MachineState, cmd: CommandOf<'openSession'>): Answer {
@@ -64,7 +82,7 @@ export function openSession(st: MachineState, cmd: CommandOf<'openSession'>): An
   const id = formatId(st.nextSessionId++);
   const s = new Session(id, cmd.timeoutMs ?? st.limits.sessionTimeoutMsDefault, st.mono);
   st.sessions.set(id, s);
-  touchSession(st, s, () => undefined);
+  rehashSession(st, s);
   st.sessionTimers.push({ at: bucket(st, s.lastMono + s.timeoutMs), key: id });
   return ok({ session: id, timeoutMs: s.timeoutMs });
 }
@@ -80,5 +98,15 @@ function stripPayloads(answer: Answer): Answer {
   if (!answer.ok) return answer;
   const v = answer.value as { tasks?: LeasedTask[] } | null;
   if (v === null || typeof v !== 'object' || !Array.isArray(v.tasks)) return answer;
-  return ok({ ...v, tasks: v.tasks.map(({ payload: _p, ...rest }) => rest) });
+  const tasks: Omit<LeasedTask, 'payload'>[] = [];
+  for (let i = 0; i < v.tasks.length; i++) tasks.push(withoutPayload(v.tasks[i] as LeasedTask));
+  return ok({ ...v, tasks });
+}
+
+/** As `({ payload, ...rest }) => rest`, keys in the same order, without the rest pattern's slow copy. */
+function withoutPayload(t: LeasedTask): Omit<LeasedTask, 'payload'> {
+  const out: Record<string, unknown> = {};
+  const src = t as unknown as Record<string, unknown>;
+  for (const k of Object.keys(src)) if (k !== 'payload') out[k] = src[k];
+  return out as unknown as Omit<LeasedTask, 'payload'>;
 }
