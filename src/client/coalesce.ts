@@ -66,7 +66,15 @@ interface Pending {
   timer: Timer | null;
   resolve(reply: Message): void;
   reject(e: TransportError): void;
-  detach(): void;
+  /** The watch on its caller's signal, until settled. */
+  watch: Watch | null;
+}
+
+/** The calls waiting on one caller signal, and its one abort listener (see watch). */
+interface Watch {
+  signal: AbortSignal;
+  waiting: Set<Pending>;
+  onAbort: () => void;
 }
 
 interface Batch {
@@ -96,7 +104,7 @@ export class CoalescingTransport implements Transport {
   /** Addresses that answered UNIMPLEMENTED, until when they get unary calls only. */
   private readonly unaryUntil = new Map<string, number>();
   /** The calls waiting on each caller signal (see watch). */
-  private readonly watched = new Map<AbortSignal, { waiting: Set<Pending>; onAbort: () => void }>();
+  private readonly watched = new Map<AbortSignal, Watch>();
   private scheduled = false;
   private closed = false;
   private readonly counters: CoalescingStats = { submitCalls: 0, submitItems: 0, unaryCalls: 0, fallbacks: 0 };
@@ -144,7 +152,7 @@ export class CoalescingTransport implements Transport {
         timer: null,
         resolve,
         reject,
-        detach: () => undefined,
+        watch: null,
       };
       if (signal !== undefined) this.watch(signal, p);
       // A held lease must not hold the others' answers: it goes alone, at once.
@@ -187,17 +195,22 @@ export class CoalescingTransport implements Transport {
         for (const x of [...waiting]) this.giveUp(x, cancelled());
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      w = { waiting, onAbort };
+      w = { signal, waiting, onAbort };
       this.watched.set(signal, w);
     }
-    const { waiting, onAbort } = w;
-    waiting.add(p);
-    p.detach = () => {
-      waiting.delete(p);
-      if (waiting.size > 0 || this.watched.get(signal) !== w) return;
-      this.watched.delete(signal);
-      signal.removeEventListener('abort', onAbort);
-    };
+    w.waiting.add(p);
+    p.watch = w;
+  }
+
+  /** `p` no longer waits on its caller's signal; the last one out removes the listener. */
+  private unwatch(p: Pending): void {
+    const w = p.watch;
+    if (w === null) return;
+    p.watch = null;
+    w.waiting.delete(p);
+    if (w.waiting.size > 0 || this.watched.get(w.signal) !== w) return;
+    this.watched.delete(w.signal);
+    w.signal.removeEventListener('abort', w.onAbort);
   }
 
   /** Submits to `address` ride a stream: a one-command Submit costs less than its own unary call. */
@@ -330,7 +343,7 @@ export class CoalescingTransport implements Transport {
     p.settled = true;
     p.timer?.cancel();
     p.timer = null;
-    p.detach();
+    this.unwatch(p);
     if (error !== null) p.reject(error);
     else p.resolve(reply ?? {});
   }

@@ -10,6 +10,7 @@ import { isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { ERROR_METADATA_KEY } from '../protocol/proto.js';
 import { asObject, type Message } from '../protocol/wire-values.js';
 import { grpcErrorOf } from './client-errors.js';
+import { LazyAbort } from './lazy-abort.js';
 
 type Obj = Message;
 type Decoded = { ok: true; value: Obj } | { ok: false; reason: string };
@@ -43,7 +44,7 @@ export function submitStreamHandler(
 }
 
 class SubmitStreamCall {
-  private readonly inFlight = new Map<number, AbortController>();
+  private readonly inFlight = new Map<number, LazyAbort>();
   /** Reading new requests (false after the client's half-close, a cancel or shutdown). */
   private reading = true;
   /** Writing replies (false once the stream ended). */
@@ -103,7 +104,7 @@ class SubmitStreamCall {
   }
 
   private run(id: number, request: Obj, timeoutMs: unknown): void {
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     this.inFlight.set(id, abort);
     const ms = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : null;
     const deadline: grpc.Deadline = ms === null ? Infinity : new Date(this.o.wallNow() + ms);
@@ -114,7 +115,7 @@ class SubmitStreamCall {
       getDeadline: () => deadline,
       getPeer: () => this.call.getPeer(),
       on(event: string, listener: () => void) {
-        if (event === 'cancelled') abort.signal.addEventListener('abort', listener, { once: true });
+        if (event === 'cancelled') abort.onAbort(listener);
         return view;
       },
     };
