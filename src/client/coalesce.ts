@@ -8,6 +8,7 @@ import { asObject } from '../protocol/wire-values.js';
 import { COMMAND_WIRE } from '../protocol/wire.js';
 import { systemClock, systemImmediate, type Clock, type Timer } from './clock.js';
 import {
+  CallCancel,
   TransportError,
   type Message,
   type Method,
@@ -82,7 +83,7 @@ interface Batch {
   items: Pending[];
   bytes: number;
   /** Cancels the Submit once every caller in it has given up. */
-  abort: AbortController | null;
+  abort: AbortController | CallCancel | null;
 }
 
 const BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
@@ -274,11 +275,20 @@ export class CoalescingTransport implements Transport {
       if (p.end < end - DEADLINE_SLACK_MS)
         p.timer = this.clock.setTimer(p.end - now, () => this.giveUp(p, deadlineExceeded()));
     }
-    batch.abort = new AbortController();
     this.counters.submitCalls += 1;
     this.counters.submitItems += items.length;
     const request = { items: items.map((p) => ({ [p.field]: p.request })) };
-    this.inner.call(batch.address, 'Submit', request, end - now, batch.abort.signal).then(
+    let reply: Promise<Message>;
+    if (this.inner.callCancellable !== undefined) {
+      const cancel = new CallCancel();
+      batch.abort = cancel;
+      reply = this.inner.callCancellable(batch.address, 'Submit', request, end - now, cancel);
+    } else {
+      const abort = new AbortController();
+      batch.abort = abort;
+      reply = this.inner.call(batch.address, 'Submit', request, end - now, abort.signal);
+    }
+    reply.then(
       (reply) => this.deliver(items, reply),
       (e: unknown) => this.failed(batch.address, items, e),
     );
@@ -335,7 +345,10 @@ export class CoalescingTransport implements Transport {
   private giveUp(p: Pending, e: TransportError): void {
     this.settle(p, null, e);
     const batch = p.batch;
-    if (batch?.abort && batch.items.every((x) => x.settled)) batch.abort.abort();
+    const abort = batch?.abort ?? null;
+    if (abort === null || !(batch as Batch).items.every((x) => x.settled)) return;
+    if (abort instanceof CallCancel) abort.cancel();
+    else abort.abort();
   }
 
   private settle(p: Pending, reply: Message | null, error: TransportError | null): void {

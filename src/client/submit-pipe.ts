@@ -10,7 +10,7 @@ import { asObject, type Message } from '../protocol/wire-values.js';
 import { systemClock } from './clock.js';
 import { errorReplyDetail } from './coalesce.js';
 import { Deadlines, type Deadline } from './deadlines.js';
-import { TransportError } from './transport.js';
+import { CallCancel, TransportError } from './transport.js';
 
 export type SubmitDuplex = grpc.ClientDuplexStream<Message, Message>;
 
@@ -18,7 +18,7 @@ interface Waiting {
   resolve(reply: Message): void;
   reject(e: TransportError): void;
   deadline: Deadline;
-  signal: AbortSignal | undefined;
+  signal: AbortSignal | CallCancel | undefined;
   onAbort: (() => void) | null;
 }
 
@@ -53,7 +53,7 @@ export class SubmitPipe {
   }
 
   /** One Submit: the SubmitReply, or a TransportError as the Submit call would have failed. */
-  submit(request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+  submit(request: Message, timeoutMs: number, signal?: AbortSignal | CallCancel): Promise<Message> {
     if (this.ended) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'submit stream closed' }));
     const id = this.nextId++;
     const ms = Math.max(1, Math.ceil(timeoutMs));
@@ -67,9 +67,10 @@ export class SubmitPipe {
         return;
       }
       const onAbort = (): void => this.giveUp(id, cancelledOnClient());
-      if (signal.aborted) return onAbort();
+      if (signal instanceof CallCancel ? signal.cancelled : signal.aborted) return onAbort();
       w.onAbort = onAbort;
-      signal.addEventListener('abort', onAbort, { once: true });
+      if (signal instanceof CallCancel) signal.listen(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
       this.call.write({ id, submit: request, timeoutMs: ms });
     });
   }
@@ -110,7 +111,9 @@ export class SubmitPipe {
 
   private detach(w: Waiting): void {
     this.deadlines.cancel(w.deadline);
-    if (w.onAbort !== null) w.signal?.removeEventListener('abort', w.onAbort);
+    if (w.onAbort === null) return;
+    if (w.signal instanceof CallCancel) w.signal.unlisten();
+    else w.signal?.removeEventListener('abort', w.onAbort);
   }
 
   private fail(err: grpc.ServiceError | null): void {
