@@ -114,12 +114,21 @@ export function stampTraceContext(spec: TaskSpec, sc: SpanContext, limits: Limit
  * Runs one enqueue call (one or many tasks) in a `raftq.enqueue <queue>` producer span; `submit`
  * gets a stamp that puts the span's context into each task's headers.
  */
-export async function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
+export function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
   queue: string,
   limits: Limits,
   submit: (stamp: TraceStamp) => Promise<R>,
 ): Promise<R> {
+  // Not async: untraced, the submit's own promise is the answer (no wrapper, no extra turns).
   if (untraced(context.active())) return submit(UNTRACED);
+  return tracedEnqueue(queue, limits, submit);
+}
+
+async function tracedEnqueue<R extends ReadonlyArray<{ id: string }>>(
+  queue: string,
+  limits: Limits,
+  submit: (stamp: TraceStamp) => Promise<R>,
+): Promise<R> {
   const span = tracer().startSpan(`raftq.enqueue ${queue}`, {
     kind: SpanKind.PRODUCER,
     attributes: {
