@@ -25,7 +25,7 @@ import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
 import type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
 import { GrpcTransport } from './grpc-transport.js';
 import { isLimitRefusal, renewSeq } from './limits.js';
-import { checkClientOptions, checkHandler } from './options.js';
+import { checkAddressMap, checkClientOptions, checkHandler, positive } from './options.js';
 import { Queue } from './queue.js';
 import { Schedules } from './schedules.js';
 import { SharedLimits } from './shared-limits.js';
@@ -210,10 +210,16 @@ export class Client {
     const type = checked.value.type;
     if (!isClientCommandType(type))
       throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
-    const body = { ...encodeCommand(checked.value as ClientCommand), ...options.extra };
-    const { reply, firstSentAt } = await this.withPending(() =>
-      this.runCommand(COMMAND_WIRE[type].method, body, options),
-    );
+    const encoded = encodeCommand(checked.value as ClientCommand);
+    const body = options.extra === undefined ? encoded : { ...encoded, ...options.extra };
+    this.takePending();
+    let sent: { reply: Message; firstSentAt: number };
+    try {
+      sent = await this.runCommand(COMMAND_WIRE[type].method, body, options);
+    } finally {
+      this.pending -= 1;
+    }
+    const { reply, firstSentAt } = sent;
     const answer = decodeAnswer(type as TypeOf<C>, reply);
     this.leaseSecrets.observe(checked.value, answer);
     return { reply, answer, firstSentAt };
@@ -279,15 +285,20 @@ export class Client {
   }
 
   private async withPending<T>(fn: () => Promise<T>): Promise<T> {
-    if (this.pending >= this.pendingCallsMax) {
-      throw raftqError('UNAVAILABLE', `${this.pending} calls already waiting (pendingCallsMax)`);
-    }
-    this.pending += 1;
+    this.takePending();
     try {
       return await fn();
     } finally {
       this.pending -= 1;
     }
+  }
+
+  /** Counts one more call waiting (the caller takes it back when done), or refuses it over the cap. */
+  private takePending(): void {
+    if (this.pending >= this.pendingCallsMax) {
+      throw raftqError('UNAVAILABLE', `${this.pending} calls already waiting (pendingCallsMax)`);
+    }
+    this.pending += 1;
   }
 
   private target(): string {
@@ -388,11 +399,13 @@ export class Client {
   ): Promise<{ reply: Message; firstSentAt: number }> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
     const lane = options.lane ?? 'main';
-    let session = await this.ensureSession(lane, deadline, options.signal);
-    let seq = await session.allocateWithin(Math.max(1, this.limits.sessionOutstandingMax >> 1));
+    // An open session and room in its window (the common case) need no await.
+    let session = this.lanes[lane].session ?? (await this.ensureSession(lane, deadline, options.signal));
+    const window = Math.max(1, this.limits.sessionOutstandingMax >> 1);
+    let seq = session.tryAllocate(window) ?? (await session.allocateWithin(window));
     let firstSentAt: number | undefined;
     const retry: RetryState = { failures: 0, hops: 0, tried: new Set() };
-    let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
+    let last: ErrorDetail | null = null;
     /** The first attempt whose outcome is unknown: once one may have applied, the call's outcome is unknown. */
     let unknown: ErrorDetail | null = null;
     try {
@@ -440,7 +453,7 @@ export class Client {
     } finally {
       session.complete(seq);
     }
-    const final = this.finalError(last, retry.tried);
+    const final = this.finalError(last ?? beforeFirstSend(), retry.tried);
     // A later "not applied" answer (e.g. NOT_LEADER from a follower) says nothing about an earlier
     // attempt that may have committed: report the unknown outcome, never a false "not applied".
     if (unknown !== null && ERROR_TABLE[final.code]?.outcome !== 'unknown') {
@@ -555,6 +568,10 @@ export class Client {
   }
 }
 
+function beforeFirstSend(): ErrorDetail {
+  return { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
+}
+
 function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, o: ClientOptions): Transport {
   const grpcTransport = new GrpcTransport({
     ...(o.token === undefined ? {} : { token: o.token }),
@@ -562,26 +579,6 @@ function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, o
   });
   if (coalesce === false) return grpcTransport;
   return new CoalescingTransport(grpcTransport, { clock, ...(coalesce === true ? {} : coalesce) });
-}
-
-function checkAddressMap(map: unknown): Record<string, string> {
-  if (map === undefined) return {};
-  if (typeof map !== 'object' || map === null || Array.isArray(map))
-    throw raftqError('INVALID_ARGUMENT', 'addressMap: must be an object { advertised: reachable }', {
-      field: 'addressMap',
-    });
-  for (const [k, v] of Object.entries(map)) {
-    if (typeof v !== 'string' || v === '')
-      throw raftqError('INVALID_ARGUMENT', `addressMap.${k}: must be a host:port string`, { field: `addressMap.${k}` });
-  }
-  return { ...(map as Record<string, string>) };
-}
-
-function positive(v: number | undefined, dflt: number, field: string): number {
-  if (v === undefined) return dflt;
-  if (typeof v !== 'number' || !(v > 0))
-    throw raftqError('INVALID_ARGUMENT', `${field}: must be a positive number`, { field });
-  return v;
 }
 
 function isLinearizable(body: Message): boolean {

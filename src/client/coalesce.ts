@@ -8,6 +8,7 @@ import { asObject } from '../protocol/wire-values.js';
 import { COMMAND_WIRE } from '../protocol/wire.js';
 import { systemClock, systemImmediate, type Clock, type Timer } from './clock.js';
 import {
+  CallCancel,
   TransportError,
   type Message,
   type Method,
@@ -66,7 +67,15 @@ interface Pending {
   timer: Timer | null;
   resolve(reply: Message): void;
   reject(e: TransportError): void;
-  detach(): void;
+  /** The watch on its caller's signal, until settled. */
+  watch: Watch | null;
+}
+
+/** The calls waiting on one caller signal, and its one abort listener (see watch). */
+interface Watch {
+  signal: AbortSignal;
+  waiting: Set<Pending>;
+  onAbort: () => void;
 }
 
 interface Batch {
@@ -74,7 +83,7 @@ interface Batch {
   items: Pending[];
   bytes: number;
   /** Cancels the Submit once every caller in it has given up. */
-  abort: AbortController | null;
+  abort: AbortController | CallCancel | null;
 }
 
 const BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
@@ -96,7 +105,7 @@ export class CoalescingTransport implements Transport {
   /** Addresses that answered UNIMPLEMENTED, until when they get unary calls only. */
   private readonly unaryUntil = new Map<string, number>();
   /** The calls waiting on each caller signal (see watch). */
-  private readonly watched = new Map<AbortSignal, { waiting: Set<Pending>; onAbort: () => void }>();
+  private readonly watched = new Map<AbortSignal, Watch>();
   private scheduled = false;
   private closed = false;
   private readonly counters: CoalescingStats = { submitCalls: 0, submitItems: 0, unaryCalls: 0, fallbacks: 0 };
@@ -144,7 +153,7 @@ export class CoalescingTransport implements Transport {
         timer: null,
         resolve,
         reject,
-        detach: () => undefined,
+        watch: null,
       };
       if (signal !== undefined) this.watch(signal, p);
       // A held lease must not hold the others' answers: it goes alone, at once.
@@ -187,17 +196,22 @@ export class CoalescingTransport implements Transport {
         for (const x of [...waiting]) this.giveUp(x, cancelled());
       };
       signal.addEventListener('abort', onAbort, { once: true });
-      w = { waiting, onAbort };
+      w = { signal, waiting, onAbort };
       this.watched.set(signal, w);
     }
-    const { waiting, onAbort } = w;
-    waiting.add(p);
-    p.detach = () => {
-      waiting.delete(p);
-      if (waiting.size > 0 || this.watched.get(signal) !== w) return;
-      this.watched.delete(signal);
-      signal.removeEventListener('abort', onAbort);
-    };
+    w.waiting.add(p);
+    p.watch = w;
+  }
+
+  /** `p` no longer waits on its caller's signal; the last one out removes the listener. */
+  private unwatch(p: Pending): void {
+    const w = p.watch;
+    if (w === null) return;
+    p.watch = null;
+    w.waiting.delete(p);
+    if (w.waiting.size > 0 || this.watched.get(w.signal) !== w) return;
+    this.watched.delete(w.signal);
+    w.signal.removeEventListener('abort', w.onAbort);
   }
 
   /** Submits to `address` ride a stream: a one-command Submit costs less than its own unary call. */
@@ -261,11 +275,20 @@ export class CoalescingTransport implements Transport {
       if (p.end < end - DEADLINE_SLACK_MS)
         p.timer = this.clock.setTimer(p.end - now, () => this.giveUp(p, deadlineExceeded()));
     }
-    batch.abort = new AbortController();
     this.counters.submitCalls += 1;
     this.counters.submitItems += items.length;
     const request = { items: items.map((p) => ({ [p.field]: p.request })) };
-    this.inner.call(batch.address, 'Submit', request, end - now, batch.abort.signal).then(
+    let reply: Promise<Message>;
+    if (this.inner.callCancellable !== undefined) {
+      const cancel = new CallCancel();
+      batch.abort = cancel;
+      reply = this.inner.callCancellable(batch.address, 'Submit', request, end - now, cancel);
+    } else {
+      const abort = new AbortController();
+      batch.abort = abort;
+      reply = this.inner.call(batch.address, 'Submit', request, end - now, abort.signal);
+    }
+    reply.then(
       (reply) => this.deliver(items, reply),
       (e: unknown) => this.failed(batch.address, items, e),
     );
@@ -322,7 +345,10 @@ export class CoalescingTransport implements Transport {
   private giveUp(p: Pending, e: TransportError): void {
     this.settle(p, null, e);
     const batch = p.batch;
-    if (batch?.abort && batch.items.every((x) => x.settled)) batch.abort.abort();
+    const abort = batch?.abort ?? null;
+    if (abort === null || !(batch as Batch).items.every((x) => x.settled)) return;
+    if (abort instanceof CallCancel) abort.cancel();
+    else abort.abort();
   }
 
   private settle(p: Pending, reply: Message | null, error: TransportError | null): void {
@@ -330,7 +356,7 @@ export class CoalescingTransport implements Transport {
     p.settled = true;
     p.timer?.cancel();
     p.timer = null;
-    p.detach();
+    this.unwatch(p);
     if (error !== null) p.reject(error);
     else p.resolve(reply ?? {});
   }

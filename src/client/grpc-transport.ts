@@ -11,6 +11,7 @@ import {
   protoFilePath,
 } from '../protocol/proto.js';
 import {
+  CallCancel,
   TransportError,
   type Message,
   type Method,
@@ -152,7 +153,23 @@ export class GrpcTransport implements Transport {
     return true;
   }
 
-  call(address: string, method: Method, request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+  callCancellable(
+    address: string,
+    method: Method,
+    request: Message,
+    timeoutMs: number,
+    cancel: CallCancel,
+  ): Promise<Message> {
+    return this.call(address, method, request, timeoutMs, cancel);
+  }
+
+  call(
+    address: string,
+    method: Method,
+    request: Message,
+    timeoutMs: number,
+    signal?: AbortSignal | CallCancel,
+  ): Promise<Message> {
     if (this.closed) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'transport closed' }));
     if (method === 'Submit' && this.streamsSubmit(address)) {
       return this.pipe(address)
@@ -191,7 +208,7 @@ export class GrpcTransport implements Transport {
     method: Method,
     request: Message,
     timeoutMs: number,
-    signal?: AbortSignal,
+    signal?: AbortSignal | CallCancel,
   ): Promise<Message> {
     const client = this.client(address) as unknown as Record<string, UnaryFn>;
     const fn = client[method];
@@ -205,13 +222,17 @@ export class GrpcTransport implements Transport {
         this.metadata(),
         { deadline },
         (err: grpc.ServiceError | null, reply?: Message) => {
-          signal?.removeEventListener('abort', onAbort);
+          if (signal instanceof CallCancel) signal.unlisten();
+          else signal?.removeEventListener('abort', onAbort);
           if (err) reject(new TransportError(detailFromServiceError(err), err.code === grpc.status.UNIMPLEMENTED));
           else resolve(reply ?? {});
         },
       );
       const onAbort = (): void => call.cancel();
-      if (signal?.aborted) call.cancel();
+      if (signal instanceof CallCancel) {
+        if (signal.cancelled) call.cancel();
+        else signal.listen(onAbort);
+      } else if (signal?.aborted) call.cancel();
       else signal?.addEventListener('abort', onAbort, { once: true });
     });
   }

@@ -179,3 +179,25 @@ export function checkPayload(value: unknown, path = 'payload'): void {
   };
   walk(value, path);
 }
+
+/** The addressMap option, checked and copied. */
+export function checkAddressMap(map: unknown): Record<string, string> {
+  if (map === undefined) return {};
+  if (typeof map !== 'object' || map === null || Array.isArray(map))
+    throw raftqError('INVALID_ARGUMENT', 'addressMap: must be an object { advertised: reachable }', {
+      field: 'addressMap',
+    });
+  for (const [k, v] of Object.entries(map)) {
+    if (typeof v !== 'string' || v === '')
+      throw raftqError('INVALID_ARGUMENT', `addressMap.${k}: must be a host:port string`, { field: `addressMap.${k}` });
+  }
+  return { ...(map as Record<string, string>) };
+}
+
+/** A positive number option, or its default. */
+export function positive(v: number | undefined, dflt: number, field: string): number {
+  if (v === undefined) return dflt;
+  if (typeof v !== 'number' || !(v > 0))
+    throw raftqError('INVALID_ARGUMENT', `${field}: must be a positive number`, { field });
+  return v;
+}

@@ -127,23 +127,27 @@ export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptio
   const { answer, firstSentAt } = await client.command(cmd, call);
   const grantedBy = firstSentAt + answer.heldMs;
   const known = lengths(client);
-  const leases = await Promise.all(
-    answer.tasks.map(async (l) => {
-      if (known.size >= LEASE_LENGTHS_MAX) known.delete(known.keys().next().value as string);
-      known.set(key(l.id, l.token), l.leaseMs);
-      const marginMin = marginMinMs(l.leaseMs, o.waitMs ?? 0);
-      const beliefDeadline = grantedBy + l.leaseMs - Math.max(marginMin, o.margin ?? marginMin);
-      const stamps = { grantedBy, beliefDeadline };
-      const payload = await payloadOf(client, l, o, beliefDeadline);
-      return toLease<T>(client, { ...l, queue: l.queue || queue }, payload, stamps);
-    }),
-  );
+  // A task whose payload came with the answer (all but replays from the session cache) becomes its
+  // Lease at once: no promise per task.
+  let reads = false;
+  const made = answer.tasks.map((l): Lease<T> | Promise<Lease<T>> => {
+    if (known.size >= LEASE_LENGTHS_MAX) known.delete(known.keys().next().value as string);
+    known.set(key(l.id, l.token), l.leaseMs);
+    const marginMin = marginMinMs(l.leaseMs, o.waitMs ?? 0);
+    const beliefDeadline = grantedBy + l.leaseMs - Math.max(marginMin, o.margin ?? marginMin);
+    const q = l.queue || queue;
+    if (l.payload !== undefined) return toLease<T>(client, l, q, l.payload, grantedBy, beliefDeadline);
+    reads = true;
+    return payloadOf(client, l, o, beliefDeadline).then((p) => toLease<T>(client, l, q, p, grantedBy, beliefDeadline));
+  });
+  const leases = reads ? await Promise.all(made) : (made as Lease<T>[]);
   return { leases, sentAt: firstSentAt, heldMs: answer.heldMs };
 }
 
 /**
- * The payload bytes: from the answer, or (an answer replayed from the session cache) read by id —
- * a read stopped at the belief deadline, past which the task may already be another consumer's.
+ * The payload bytes of a task answered without them (an answer replayed from the session cache),
+ * read by id — a read stopped at the belief deadline, past which the task may already be another
+ * consumer's.
  */
 async function payloadOf(
   client: Client,
@@ -151,7 +155,6 @@ async function payloadOf(
   o: CallOptions,
   beliefDeadline: number,
 ): Promise<Uint8Array | Error> {
-  if (l.payload !== undefined) return l.payload;
   const stop = new AbortController();
   const abort = (): void => stop.abort(o.signal?.reason);
   if (o.signal?.aborted === true) abort();
@@ -177,12 +180,14 @@ async function payloadOf(
 function toLease<T>(
   client: Client,
   l: LeasedTask,
+  queue: string,
   bytes: Uint8Array | Error,
-  stamps: { grantedBy: number; beliefDeadline: number },
+  grantedBy: number,
+  beliefDeadline: number,
 ): Lease<T> {
   const out = {
     id: l.id,
-    queue: l.queue,
+    queue,
     token: l.token,
     headers: userHeaders(l.headers),
     priority: l.priority,
@@ -190,7 +195,8 @@ function toLease<T>(
     deliveries: l.deliveries,
     leases: l.leases,
     leaseMs: l.leaseMs,
-    ...stamps,
+    grantedBy,
+    beliefDeadline,
   } as Lease<T>;
   if (bytes instanceof Error) out.payloadReadError = bytes;
   else {

@@ -123,8 +123,13 @@ export class Queue<T = unknown> {
   }
 
   /** Adds many tasks in one round trip, all or nothing; one result per item, in order. */
-  async enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
-    checkEnqueueItems(items);
+  enqueueMany(items: Array<{ payload: T } & EnqueueOptions>, call: CallOptions = {}): Promise<EnqueueResult[]> {
+    // Not async (one promise less per enqueue); a bad argument still rejects, it does not throw.
+    try {
+      checkEnqueueItems(items);
+    } catch (e) {
+      return Promise.reject(e as Error);
+    }
     return traceEnqueue(this.name, this.client.limits, (stamp) => this.submitEnqueue(items, call, stamp));
   }
 

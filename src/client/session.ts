@@ -30,6 +30,11 @@ export class Session {
     return this.allocate();
   }
 
+  /** allocateWithin without waiting: the number when the window has room now, else null. */
+  tryAllocate(window: number): number | null {
+    return this.nextSeq - this.floor() >= window && !this.expired ? null : this.allocate();
+  }
+
   allocate(): number {
     const seq = this.nextSeq;
     this.nextSeq += 1;

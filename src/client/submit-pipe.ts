@@ -7,16 +7,19 @@
 import type * as grpc from '@grpc/grpc-js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { asObject, type Message } from '../protocol/wire-values.js';
+import { systemClock } from './clock.js';
 import { errorReplyDetail } from './coalesce.js';
-import { TransportError } from './transport.js';
+import { Deadlines, type Deadline } from './deadlines.js';
+import { CallCancel, TransportError } from './transport.js';
 
 export type SubmitDuplex = grpc.ClientDuplexStream<Message, Message>;
 
 interface Waiting {
   resolve(reply: Message): void;
   reject(e: TransportError): void;
-  timer: ReturnType<typeof setTimeout>;
-  detach(): void;
+  deadline: Deadline;
+  signal: AbortSignal | CallCancel | undefined;
+  onAbort: (() => void) | null;
 }
 
 export class SubmitPipe {
@@ -25,6 +28,7 @@ export class SubmitPipe {
   /** The server sent its headers: it admitted the stream. */
   private accepted = false;
   private ended = false;
+  private readonly deadlines = new Deadlines(systemClock);
 
   constructor(
     private readonly call: SubmitDuplex,
@@ -49,29 +53,24 @@ export class SubmitPipe {
   }
 
   /** One Submit: the SubmitReply, or a TransportError as the Submit call would have failed. */
-  submit(request: Message, timeoutMs: number, signal?: AbortSignal): Promise<Message> {
+  submit(request: Message, timeoutMs: number, signal?: AbortSignal | CallCancel): Promise<Message> {
     if (this.ended) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'submit stream closed' }));
     const id = this.nextId++;
     const ms = Math.max(1, Math.ceil(timeoutMs));
     return new Promise<Message>((resolve, reject) => {
-      const giveUp = (e: TransportError): void => {
-        if (!this.settle(id)) return;
-        reject(e);
-        if (!this.ended) this.call.write({ id, cancel: true });
-      };
-      const onAbort = (): void => giveUp(new TransportError({ code: 'UNAVAILABLE', message: 'Cancelled on client' }));
-      const timer = setTimeout(
-        () => giveUp(new TransportError({ code: 'DEADLINE_EXCEEDED', message: 'Deadline exceeded (submit stream)' })),
-        ms,
-      );
-      this.waiting.set(id, {
-        resolve,
-        reject,
-        timer,
-        detach: () => signal?.removeEventListener('abort', onAbort),
-      });
-      if (signal?.aborted) return onAbort();
-      signal?.addEventListener('abort', onAbort, { once: true });
+      // Every request's deadline is on the pipe's one timer (deadlines.ts), not a timer each.
+      const deadline = this.deadlines.add(performance.now() + ms, () => this.giveUp(id, deadlineExceeded()));
+      const w: Waiting = { resolve, reject, deadline, signal, onAbort: null };
+      this.waiting.set(id, w);
+      if (signal === undefined) {
+        this.call.write({ id, submit: request, timeoutMs: ms });
+        return;
+      }
+      const onAbort = (): void => this.giveUp(id, cancelledOnClient());
+      if (signal instanceof CallCancel ? signal.cancelled : signal.aborted) return onAbort();
+      w.onAbort = onAbort;
+      if (signal instanceof CallCancel) signal.listen(onAbort);
+      else signal.addEventListener('abort', onAbort, { once: true });
       this.call.write({ id, submit: request, timeoutMs: ms });
     });
   }
@@ -81,6 +80,14 @@ export class SubmitPipe {
     if (this.ended) return;
     this.call.cancel();
     this.fail(null);
+  }
+
+  /** The caller stops waiting (deadline, abort): the server is told to stop too. */
+  private giveUp(id: number, e: TransportError): void {
+    const w = this.waiting.get(id);
+    if (w === undefined || !this.settle(id)) return;
+    w.reject(e);
+    if (!this.ended) this.call.write({ id, cancel: true });
   }
 
   private onReply(m: Message): void {
@@ -98,9 +105,15 @@ export class SubmitPipe {
     const w = this.waiting.get(id);
     if (w === undefined) return false;
     this.waiting.delete(id);
-    clearTimeout(w.timer);
-    w.detach();
+    this.detach(w);
     return true;
+  }
+
+  private detach(w: Waiting): void {
+    this.deadlines.cancel(w.deadline);
+    if (w.onAbort === null) return;
+    if (w.signal instanceof CallCancel) w.signal.unlisten();
+    else w.signal?.removeEventListener('abort', w.onAbort);
   }
 
   private fail(err: grpc.ServiceError | null): void {
@@ -116,10 +129,17 @@ export class SubmitPipe {
     const waiting = [...this.waiting.entries()];
     this.waiting.clear();
     for (const [, w] of waiting) {
-      clearTimeout(w.timer);
-      w.detach();
+      this.detach(w);
       w.reject(new TransportError({ ...detail }, unimplemented));
     }
     this.onEnd(unimplemented);
   }
+}
+
+function deadlineExceeded(): TransportError {
+  return new TransportError({ code: 'DEADLINE_EXCEEDED', message: 'Deadline exceeded (submit stream)' });
+}
+
+function cancelledOnClient(): TransportError {
+  return new TransportError({ code: 'UNAVAILABLE', message: 'Cancelled on client' });
 }

@@ -7,6 +7,8 @@
 import {
   context,
   createTraceState,
+  INVALID_SPAN_CONTEXT,
+  ProxyTracerProvider,
   isSpanContextValid,
   isValidSpanId,
   isValidTraceId,
@@ -32,6 +34,18 @@ const UNTRACED: TraceStamp = (spec) => spec;
 // without one this is a cheap proxy whose spans are invalid.
 function tracer(): ReturnType<typeof trace.getTracer> {
   return trace.getTracer(TRACER_NAME);
+}
+
+/**
+ * Whether a span started now would be invalid and non-recording: no SDK behind the global provider
+ * (the API's proxy has no delegate) and no valid span in `parent`. The no-op tracer then starts an
+ * invalid span whatever it is given, so the caller may skip making one (issue 11: a span, its
+ * options and attributes per enqueue and per attempt, for nothing).
+ */
+function untraced(parent: Context): boolean {
+  const provider = trace.getTracerProvider();
+  if (!(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined) return false;
+  return !isSpanContextValid(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT);
 }
 
 function utf8Length(s: string): number {
@@ -100,7 +114,17 @@ export function stampTraceContext(spec: TaskSpec, sc: SpanContext, limits: Limit
  * Runs one enqueue call (one or many tasks) in a `raftq.enqueue <queue>` producer span; `submit`
  * gets a stamp that puts the span's context into each task's headers.
  */
-export async function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
+export function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
+  queue: string,
+  limits: Limits,
+  submit: (stamp: TraceStamp) => Promise<R>,
+): Promise<R> {
+  // Not async: untraced, the submit's own promise is the answer (no wrapper, no extra turns).
+  if (untraced(context.active())) return submit(UNTRACED);
+  return tracedEnqueue(queue, limits, submit);
+}
+
+async function tracedEnqueue<R extends ReadonlyArray<{ id: string }>>(
   queue: string,
   limits: Limits,
   submit: (stamp: TraceStamp) => Promise<R>,
@@ -149,6 +173,7 @@ export interface TracedTask {
 export async function traceAttempt<R>(task: TracedTask, token: string, run: () => Promise<R> | R): Promise<R> {
   const remote = parseTraceContext(task.headers);
   const parent: Context = remote === undefined ? context.active() : trace.setSpanContext(context.active(), remote);
+  if (untraced(parent)) return run();
   const span = tracer().startSpan(
     `raftq.process ${task.queue}`,
     {

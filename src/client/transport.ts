@@ -26,6 +26,36 @@ export class TransportError extends Error {
   }
 }
 
+/**
+ * What an AbortSignal does for one call, without its cost (an EventTarget and its listener lists,
+ * per Submit: issue 11): the caller cancels, the transport listens with one listener at a time.
+ */
+export class CallCancel {
+  private listener: (() => void) | null = null;
+  private fired = false;
+
+  get cancelled(): boolean {
+    return this.fired;
+  }
+
+  /** `fn` runs at the cancel (never if it came already: check `cancelled` first), replacing any earlier one. */
+  listen(fn: () => void): void {
+    if (!this.fired) this.listener = fn;
+  }
+
+  unlisten(): void {
+    this.listener = null;
+  }
+
+  cancel(): void {
+    if (this.fired) return;
+    this.fired = true;
+    const fn = this.listener;
+    this.listener = null;
+    fn?.();
+  }
+}
+
 export interface StreamHandlers {
   /** The server accepted the stream (it has subscribed): later events will be delivered. */
   onReady?(): void;
@@ -49,4 +79,12 @@ export interface Transport {
    * held leases included, as a Submit. Absent: false.
    */
   streamsSubmit?(address: string): boolean;
+  /** `call`, cancelled by a CallCancel instead of a signal (the coalescer's Submits use it when offered). */
+  callCancellable?(
+    address: string,
+    method: Method,
+    request: Message,
+    timeoutMs: number,
+    cancel: CallCancel,
+  ): Promise<Message>;
 }

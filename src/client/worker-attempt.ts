@@ -71,13 +71,13 @@ export class AttemptRunner<T, R> {
     } catch (e) {
       if (e instanceof LeaseLostError) {
         a.lost = true;
-        a.controller.abort(e);
+        a.abort(e);
       }
       // The task's cancel was requested: the signal fires with the CancelledError (reason
       // `cancelled`); whatever the handler then does, its ack or nack ends the task cancelled.
       if (e instanceof CancelledError) {
         a.cancelled = true;
-        a.controller.abort(e);
+        a.abort(e);
       }
       if (explicit) throw e;
       if (!(e instanceof LeaseLostError) && !(e instanceof CancelledError)) this.host.emitError(e);
@@ -97,8 +97,11 @@ export class AttemptRunner<T, R> {
       return;
     }
     a.task = task as WorkerTask<unknown>;
+    // The signal is made when the handler first reads it (worker-belief.ts).
     const ctx: TaskContext = {
-      signal: a.signal,
+      get signal() {
+        return a.signal;
+      },
       token: a.leased.token,
       checkpoint,
       extend: (o) => this.extend(a, o ?? {}),
@@ -126,7 +129,7 @@ export class AttemptRunner<T, R> {
     if (l.payloadReadError !== undefined) {
       // If the read failed for another reason (a timeout, a failover), the task is healthy: give it
       // back without counting an attempt.
-      if (a.signal.aborted) await this.abandon(a);
+      if (a.aborted) await this.abandon(a);
       else {
         this.host.emitError(l.payloadReadError);
         await this.release(a);
@@ -236,7 +239,7 @@ export class AttemptRunner<T, R> {
     if (a.settled) return;
     a.settled = true;
     a.stopTimers();
-    a.controller.abort(raftqError('UNAVAILABLE', 'worker is closing'));
+    a.abort(raftqError('UNAVAILABLE', 'worker is closing'));
     try {
       const o: ReleaseOptions = { timeoutMs: 5_000 };
       if (holdMs !== undefined) o.holdKeyMs = holdMs;

@@ -1,7 +1,8 @@
 // Lease belief (docs/design.md §2): one leased attempt in a worker's hand and the instant until which the
 // worker may believe it still holds the lease — first send of the granting (or last extending)
 // command + heldMs + leaseMs − margin. The attempt's signal fires then, whatever is in flight.
-import type { Clock, Timer } from './clock.js';
+import type { Clock } from './clock.js';
+import type { Deadline, Deadlines } from './deadlines.js';
 import { raftqError } from './errors.js';
 import type { Lease } from './queue-leases.js';
 import type { WorkerTask } from './worker-types.js';
@@ -20,9 +21,12 @@ export function attemptKey(l: { id: string; token: string }): string {
   return `${l.id}/${l.token}`;
 }
 
-/** One attempt in hand: its lease, its belief end and timers, and how it is settling. */
+/**
+ * One attempt in hand: its lease, its belief end and timers, and how it is settling. Its
+ * AbortController is made when first asked for (most handlers never look at their signal, and one
+ * per task was a visible share of the SDK's CPU), already aborted with the reason if the attempt was.
+ */
 export class Attempt {
-  readonly controller = new AbortController();
   task: WorkerTask<unknown> | null = null;
   beliefEnd: number;
   extending = false;
@@ -32,8 +36,11 @@ export class Attempt {
   settled = false;
   /** The node said CANCELLED (docs/workflows.md): no more extends; the ack or nack ends it cancelled. */
   cancelled = false;
-  private beliefTimer: Timer | null = null;
-  private extendTimer: Timer | null = null;
+  private ctl: AbortController | null = null;
+  /** Set once aborted: the reason the signal carries. */
+  private abortedWith: { reason: unknown } | null = null;
+  private beliefTimer: Deadline | null = null;
+  private extendTimer: Deadline | null = null;
 
   constructor(
     readonly leased: Lease<unknown>,
@@ -41,6 +48,8 @@ export class Attempt {
     grantedBy: number,
     private readonly margin: number,
     private readonly clock: Clock,
+    /** The worker's timers (one clock timer for all its attempts). */
+    private readonly deadlines: Deadlines,
   ) {
     this.beliefEnd = grantedBy + leaseMs - margin;
   }
@@ -49,19 +58,40 @@ export class Attempt {
     return attemptKey(this.leased);
   }
 
+  get controller(): AbortController {
+    if (this.ctl === null) {
+      this.ctl = new AbortController();
+      if (this.abortedWith !== null) this.ctl.abort(this.abortedWith.reason);
+    }
+    return this.ctl;
+  }
+
   get signal(): AbortSignal {
     return this.controller.signal;
   }
 
+  /** Whether the signal has fired (without making one). */
+  get aborted(): boolean {
+    return this.abortedWith !== null;
+  }
+
+  /** Fires the signal with `reason` (the first reason wins, as with an AbortController). */
+  abort(reason: unknown): void {
+    if (this.abortedWith !== null) return;
+    this.abortedWith = { reason };
+    this.ctl?.abort(reason);
+  }
+
   /** Fires the signal at the belief end (now, if it has passed). */
   armBelief(): void {
-    this.beliefTimer?.cancel();
-    const left = this.beliefEnd - this.clock.now();
-    const fire = (): void => {
-      this.controller.abort(raftqError('LEASE_LOST', `lease belief of task ${this.leased.id} ended`));
-    };
-    if (left <= 0) fire();
-    else this.beliefTimer = this.clock.setTimer(left, fire);
+    if (this.beliefTimer !== null) this.deadlines.cancel(this.beliefTimer);
+    this.beliefTimer = null;
+    if (this.beliefEnd - this.clock.now() <= 0) this.endBelief();
+    else this.beliefTimer = this.deadlines.add(this.beliefEnd, () => this.endBelief());
+  }
+
+  private endBelief(): void {
+    this.abort(raftqError('LEASE_LOST', `lease belief of task ${this.leased.id} ended`));
   }
 
   /**
@@ -69,8 +99,8 @@ export class Attempt {
    * timer has not run yet (a busy event loop): an ended belief stays ended.
    */
   over(): boolean {
-    if (!this.controller.signal.aborted && this.clock.now() >= this.beliefEnd) this.armBelief();
-    return this.controller.signal.aborted;
+    if (this.abortedWith === null && this.clock.now() >= this.beliefEnd) this.armBelief();
+    return this.abortedWith !== null;
   }
 
   /** An extend first sent at `firstSentAt` succeeded: the belief moves on, unless it already ended. */
@@ -85,7 +115,7 @@ export class Attempt {
 
   /** Runs `extend` every `everyMs` until the attempt settles. */
   armExtend(everyMs: number, extend: () => Promise<void>): void {
-    this.extendTimer = this.clock.setTimer(everyMs, () => {
+    this.extendTimer = this.deadlines.add(this.clock.now() + Math.max(0, everyMs), () => {
       if (this.settled) return;
       void extend().finally(() => {
         if (!this.settled) this.armExtend(everyMs, extend);
@@ -94,8 +124,8 @@ export class Attempt {
   }
 
   stopTimers(): void {
-    this.beliefTimer?.cancel();
-    this.extendTimer?.cancel();
+    if (this.beliefTimer !== null) this.deadlines.cancel(this.beliefTimer);
+    if (this.extendTimer !== null) this.deadlines.cancel(this.extendTimer);
     this.beliefTimer = null;
     this.extendTimer = null;
   }

@@ -11,6 +11,7 @@ import type { Timer } from './clock.js';
 import type { Client } from './client.js';
 import type { Queue } from './queue.js';
 import type { Lease } from './queue-leases.js';
+import { Deadlines } from './deadlines.js';
 import { AckBatcher } from './worker-acks.js';
 import { AttemptRunner, type AttemptHost, type WorkerCounters } from './worker-attempt.js';
 import { Attempt } from './worker-belief.js';
@@ -53,6 +54,8 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   /** The background acks and nacks of returned handlers, until each attempt is over. */
   private readonly settling = new Set<Promise<void>>();
   private readonly pollAbort = new AbortController();
+  /** The belief ends and extends of every attempt in hand, on one clock timer. */
+  private readonly deadlines: Deadlines;
   private readonly runner: AttemptRunner<T, R>;
   private stopped = false;
   private closing: Promise<void> | null = null;
@@ -69,6 +72,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
     setMaxListeners(0, this.pollAbort.signal);
     const o = options;
     this.api = client.queue(queue);
+    this.deadlines = new Deadlines(client.clock);
     const batch = o.batch === undefined ? null : checkBatch(o.batch, client.limits.leaseBatchMax);
     // A batch worker holds `concurrency` batches of up to batch.size tasks: that many slots.
     const batches = intOption(o.concurrency, 1, 'concurrency', 1, client.limits.leaseBatchMax);
@@ -161,7 +165,7 @@ export class Worker<T = unknown, R = unknown> extends EventEmitter implements At
   take(lease: Lease<unknown>): void {
     this.counters.leased += 1;
     const leaseMs = lease.leaseMs > 0 ? Math.min(lease.leaseMs, this.leaseMs) : this.leaseMs;
-    const a = new Attempt(lease, leaseMs, lease.grantedBy, this.marginMs, this.client.clock);
+    const a = new Attempt(lease, leaseMs, lease.grantedBy, this.marginMs, this.client.clock, this.deadlines);
     this.inHand.set(a.key, a);
     this.slotHolders.add(a);
     if (this.stopped) void this.runner.release(a);

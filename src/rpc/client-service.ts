@@ -30,6 +30,7 @@ import { TaskWatchers, waitTerminal } from './client-waiters.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.js';
 import { submitStreamHandler, type SubmitStreamStats } from './submit-stream.js';
 import { clockSecrets, cryptoSecrets, type SecretSource } from './lease-secret.js';
+import { LazyAbort } from './lazy-abort.js';
 import { bindClientPort, type ConnectionLimiter, type CountedListener } from './conn-limits.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
@@ -257,10 +258,11 @@ class ClientServiceImpl {
     return this.clock.now() + budget;
   }
 
-  private signalOf(call: Unary): AbortSignal {
-    const c = new AbortController();
+  /** The call's cancel, its signal made only if the executor asks (lazy-abort.ts). */
+  private cancelOf(call: Unary): LazyAbort {
+    const c = new LazyAbort();
     call.on('cancelled', () => c.abort());
-    return c.signal;
+    return c;
   }
 
   private async command(type: ClientCommandType, call: Unary): Promise<Obj> {
@@ -323,18 +325,18 @@ class ClientServiceImpl {
         results[i] = this.itemError(i, name, this.detailOfThrow(e));
       }
     });
-    const signal = this.signalOf(call);
-    const runs = held.map((slot) => this.executeSlots([slot], call, signal, results));
-    if (shared.length > 0) runs.push(this.executeSlots(shared, call, signal, results));
+    const cancel = this.cancelOf(call);
+    const runs = held.map((slot) => this.executeSlots([slot], call, cancel, results));
+    if (shared.length > 0) runs.push(this.executeSlots(shared, call, cancel, results));
     await Promise.all(runs);
     return { results };
   }
 
   /** Runs prepared items in one executor call and writes each one's SubmitResult into `results`. */
-  private async executeSlots(slots: Slot[], call: Unary, signal: AbortSignal, results: Obj[]): Promise<void> {
+  private async executeSlots(slots: Slot[], call: Unary, cancel: LazyAbort, results: Obj[]): Promise<void> {
     const deadlines = slots.map((s) => this.deadline(call, s.p.timeoutMs, s.p.maxHoldMs));
     // Deadlines only bound holds in the executor, and only a lone held lease has one: the latest is safe.
-    const opts: ExecuteOptions = { deadline: Math.max(...deadlines), signal, ...forwardOf(call) };
+    const opts = executeOptions(Math.max(...deadlines), cancel, call);
     const hold = slots.length === 1 ? (slots[0] as Slot).p.maxHoldMs : 0;
     if (hold > 0) opts.maxHoldMs = hold;
     let result: ExecuteResult;
@@ -382,8 +384,8 @@ class ClientServiceImpl {
 
   private async execute(sc: SessionCommand, call: Unary, timeoutMs: unknown, maxHoldMs: number): Promise<Obj> {
     const deadline = this.deadline(call, timeoutMs, maxHoldMs);
-    const base = { deadline, signal: this.signalOf(call), ...forwardOf(call) };
-    const opts = maxHoldMs > 0 ? { ...base, maxHoldMs } : base;
+    const opts = executeOptions(deadline, this.cancelOf(call), call);
+    if (maxHoldMs > 0) opts.maxHoldMs = maxHoldMs;
     const result = await this.executor.execute([sc], opts).catch((e: unknown) => {
       if (this.clock.now() >= deadline) throw new Refusal({ code: 'DEADLINE_EXCEEDED', message: 'deadline passed' });
       throw e;
@@ -499,6 +501,18 @@ class ClientServiceImpl {
     call.on('cancelled', () => end(null));
     call.on('error', () => end(null));
   }
+}
+
+/** The executor's options; `signal` is made when the executor first reads it (a hold, a forward). */
+function executeOptions(deadline: number, cancel: LazyAbort, call: Unary): ExecuteOptions {
+  const opts: ExecuteOptions = {
+    deadline,
+    get signal(): AbortSignal {
+      return cancel.signal;
+    },
+  };
+  if (call.metadata?.get(FORWARD_METADATA_KEY)[0] === '1') opts.forward = true;
+  return opts;
 }
 
 /** A client that sends `raftq-forward: 1` lets a follower forward its call to the leader (src/rpc/forward.ts). */

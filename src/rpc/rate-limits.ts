@@ -190,7 +190,8 @@ export class ClientRateLimiter {
             onReceiveMessage: (msg, pass) => {
               if (refused) return;
               // On the Submit stream each request counts as a call of its own against the request rate.
-              if (streamed) {
+              // (Without a request rate there is nothing to take: not even the peer is looked up.)
+              if (streamed && this.requests !== null) {
                 const denied = this.takeStreamed(call.getPeer(), authorization, msg);
                 if (denied !== null) {
                   call.sendMessage(denied, () => undefined);

@@ -10,6 +10,7 @@ import { isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
 import { ERROR_METADATA_KEY } from '../protocol/proto.js';
 import { asObject, type Message } from '../protocol/wire-values.js';
 import { grpcErrorOf } from './client-errors.js';
+import { LazyAbort } from './lazy-abort.js';
 
 type Obj = Message;
 type Decoded = { ok: true; value: Obj } | { ok: false; reason: string };
@@ -43,7 +44,7 @@ export function submitStreamHandler(
 }
 
 class SubmitStreamCall {
-  private readonly inFlight = new Map<number, AbortController>();
+  private readonly inFlight = new Map<number, LazyAbort>();
   /** Reading new requests (false after the client's half-close, a cancel or shutdown). */
   private reading = true;
   /** Writing replies (false once the stream ended). */
@@ -103,21 +104,12 @@ class SubmitStreamCall {
   }
 
   private run(id: number, request: Obj, timeoutMs: unknown): void {
-    const abort = new AbortController();
+    const abort = new LazyAbort();
     this.inFlight.set(id, abort);
     const ms = typeof timeoutMs === 'number' && timeoutMs > 0 ? timeoutMs : null;
-    const deadline: grpc.Deadline = ms === null ? Infinity : new Date(this.o.wallNow() + ms);
-    const view = {
-      request: { ok: true, value: request } satisfies Decoded,
-      metadata: this.call.metadata,
-      cancelled: false,
-      getDeadline: () => deadline,
-      getPeer: () => this.call.getPeer(),
-      on(event: string, listener: () => void) {
-        if (event === 'cancelled') abort.signal.addEventListener('abort', listener, { once: true });
-        return view;
-      },
-    };
+    // The epoch ms a Date of that instant would hold (the unary call's deadline is a Date; no need to make one).
+    const deadline: grpc.Deadline = ms === null ? Infinity : timeClip(this.o.wallNow() + ms);
+    const view = new StreamRequest({ ok: true, value: request }, this.call, deadline, abort);
     this.submit(view as unknown as Unary, (err, reply) => {
       this.inFlight.delete(id);
       if (err) this.write({ id, error: errorReplyOf(err) });
@@ -157,6 +149,39 @@ class SubmitStreamCall {
     this.stats.open -= 1;
     this.closers.delete(this.shutdown);
   }
+}
+
+/** One request of the stream as the unary Submit handler sees its call (what it uses of one). */
+class StreamRequest {
+  readonly cancelled = false;
+  readonly metadata: grpc.Metadata;
+
+  constructor(
+    readonly request: Decoded,
+    private readonly stream: SubmitDuplex,
+    private readonly deadline: grpc.Deadline,
+    private readonly abort: LazyAbort,
+  ) {
+    this.metadata = stream.metadata;
+  }
+
+  getDeadline(): grpc.Deadline {
+    return this.deadline;
+  }
+
+  getPeer(): string {
+    return this.stream.getPeer();
+  }
+
+  on(event: string, listener: () => void): this {
+    if (event === 'cancelled') this.abort.onAbort(listener);
+    return this;
+  }
+}
+
+/** `new Date(ms).getTime()` without the Date (ECMAScript TimeClip). */
+function timeClip(ms: number): number {
+  return Math.abs(ms) > 8.64e15 ? NaN : Math.trunc(ms) + 0;
 }
 
 /** The ErrorReply of a failed unary Submit: its status's `raftq-error` detail. */

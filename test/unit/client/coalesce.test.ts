@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { CoalescingTransport } from '../../../src/client/coalesce.js';
 import { AlreadyExistsError, InvalidArgumentError } from '../../../src/client/errors.js';
+import type { CallCancel } from '../../../src/client/transport.js';
 import {
   TransportError,
   type Message,
@@ -296,6 +297,50 @@ describe('CoalescingTransport - errors', () => {
     await settle();
     expect(unsent.outcome).toMatchObject({ ok: false, error: { detail: { code: 'UNAVAILABLE' } } });
     expect(inner.closed).toBe(true);
+  });
+});
+
+describe('CoalescingTransport - over a transport that takes a CallCancel', () => {
+  /** The scripted transport, offering callCancellable: Submits come with a CallCancel, not a signal. */
+  class CancellableTransport extends ScriptedTransport {
+    readonly cancels: CallCancel[] = [];
+    callCancellable(a: string, m: Method, r: Message, ms: number, cancel: CallCancel): Promise<Message> {
+      this.cancels.push(cancel);
+      return this.call(a, m, r, ms);
+    }
+  }
+
+  it('cancels the Submit once every caller in it gave up, not before', async () => {
+    const inner = new CancellableTransport();
+    const t = new CoalescingTransport(inner, { clock: new FakeClock() });
+    const first = new AbortController();
+    const second = new AbortController();
+    void t.call(A, 'Enqueue', enq(1), 5_000, first.signal).catch(() => undefined);
+    void t.call(A, 'Enqueue', enq(2), 5_000, second.signal).catch(() => undefined);
+    await settle();
+    expect(inner.last('Submit').signal).toBeUndefined();
+    const [cancel] = inner.cancels;
+    const heard: string[] = [];
+    cancel?.listen(() => heard.push('cancelled'));
+    first.abort();
+    expect(cancel?.cancelled).toBe(false);
+    second.abort();
+    expect(cancel?.cancelled).toBe(true);
+    expect(heard).toEqual(['cancelled']);
+    t.close();
+  });
+
+  it('answers the callers of a Submit it did not cancel', async () => {
+    const inner = new CancellableTransport();
+    const t = new CoalescingTransport(inner, { clock: new FakeClock() });
+    const calls = [track(t.call(A, 'Enqueue', enq(1), 5_000)), track(t.call(A, 'Enqueue', enq(2), 5_000))];
+    await settle();
+    const ok = (id: string): Message => ({ result: 'enqueue', enqueue: { items: [{ id }] } });
+    inner.last('Submit').resolve({ results: [ok('1'), ok('2')] });
+    await settle();
+    expect(calls.map((c) => c.outcome?.ok)).toEqual([true, true]);
+    expect(inner.cancels[0]?.cancelled).toBe(false);
+    t.close();
   });
 });
 

@@ -5,7 +5,7 @@ import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { GrpcTransport } from '../../../src/client/grpc-transport.js';
-import { TransportError } from '../../../src/client/transport.js';
+import { CallCancel, TransportError } from '../../../src/client/transport.js';
 import { CLIENT_SERVICE, ClientServer, createClientService } from '../../../src/rpc/client-service.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
@@ -145,6 +145,31 @@ describe('SubmitStream', () => {
     // openSession, two enqueues, leases, acks: all on the stream (the unary methods saw none).
     expect((m.submitStreams?.requests ?? 0) - before).toBeGreaterThanOrEqual(5);
   });
+
+  it('the SDK transport fails a request at its own deadline, and a CallCancel cancels one', async () => {
+    const session = await openSession();
+    const t = new GrpcTransport();
+    const held = (id: number): Obj => heldLease(id, session)['submit'] as Obj;
+    try {
+      const started = performance.now();
+      const late = await t.call(server.address, 'Submit', held(11), 300).catch((x: unknown) => x);
+      expect((late as TransportError).detail.code).toBe('DEADLINE_EXCEEDED');
+      expect(performance.now() - started).toBeLessThan(10_000); // the hold is 30 s: the deadline ended it
+      const cancel = new CallCancel();
+      const pending = t.callCancellable(server.address, 'Submit', held(12), 60_000, cancel).catch((x: unknown) => x);
+      cancel.cancel();
+      const cancelled = await pending;
+      expect((cancelled as TransportError).detail).toMatchObject({
+        code: 'UNAVAILABLE',
+        message: 'Cancelled on client',
+      });
+      // The stream still serves requests after both.
+      const reply = await t.call(server.address, 'Submit', { items: [enqueueItem('after-cancel', 'x')] }, 2_000);
+      expect(((reply['results'] as Obj[])[0] as Obj)['result']).toBe('enqueue');
+    } finally {
+      t.close();
+    }
+  }, 20_000);
 
   it('a node without SubmitStream gets Submit calls instead; an unreachable node fails the Submit', async () => {
     const service = createClientService(executor);
