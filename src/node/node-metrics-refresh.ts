@@ -46,7 +46,9 @@ export class QueueLabels {
 }
 
 interface QueueChildren {
-  events: Partial<Record<TaskEvent['type'], { inc(): void }>>;
+  /** Events applied since the last scrape, folded into `events` by refresh(). */
+  counts: Partial<Record<TaskEvent['type'], number>>;
+  events: Partial<Record<TaskEvent['type'], { inc(by: number): void }>>;
   wait: { observe(v: number): void };
   run: { observe(v: number): void };
 }
@@ -102,6 +104,7 @@ export class MetricsRefresher {
   refresh(): void {
     const src = this.src;
     if (src === null) return;
+    this.foldEvents();
     this.refreshRaft(src);
     this.refreshLog(src);
     this.refreshQueues(src.sm);
@@ -112,7 +115,9 @@ export class MetricsRefresher {
   private onEvent(sm: QueueStateMachine, ev: TaskEvent): void {
     const queue = this.labels.of(ev.queue);
     const c = this.children(queue);
-    (c.events[ev.type] ??= this.metrics.queueEvents.labels({ queue, event: ev.type })).inc();
+    // Counted here, folded into the labelled counter on each scrape: prom-client hashes the labels on
+    // every inc, and this runs for every task event on every node.
+    c.counts[ev.type] = (c.counts[ev.type] ?? 0) + 1;
     if (ev.type !== 'leased' && ev.type !== 'completed') return;
     // Stamps only: a task read would copy its payload and history on every lease and ack.
     const t = sm.taskTiming(ev.id);
@@ -125,6 +130,16 @@ export class MetricsRefresher {
     }
   }
 
+  private foldEvents(): void {
+    for (const [queue, c] of this.queueChildren) {
+      for (const type of Object.keys(c.counts) as TaskEvent['type'][]) {
+        const n = c.counts[type] ?? 0;
+        (c.events[type] ??= this.metrics.queueEvents.labels({ queue, event: type })).inc(n);
+      }
+      c.counts = {};
+    }
+  }
+
   /**
    * A queue label's metric children, kept: `inc({labels})` hashes its labels on every call, for every
    * task event (these series are never reset, so a kept child stays the registered one).
@@ -133,7 +148,7 @@ export class MetricsRefresher {
     let c = this.queueChildren.get(queue);
     if (c === undefined) {
       const m = this.metrics;
-      c = { events: {}, wait: m.waitSeconds.labels({ queue }), run: m.runSeconds.labels({ queue }) };
+      c = { counts: {}, events: {}, wait: m.waitSeconds.labels({ queue }), run: m.runSeconds.labels({ queue }) };
       this.queueChildren.set(queue, c);
     }
     return c;
