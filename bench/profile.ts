@@ -1,4 +1,4 @@
-// `npm run bench -- profile [--workload s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload a|s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
 // (bench/probe.mjs), runs workload S (one enqueue at a time), I (idle; per-task figures are then per second), B (end to end, N tasks) or C (1,000 tasks/s
 // for S seconds) from this
@@ -26,9 +26,20 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { Client } from '../src/client/index.js';
-import { endToEnd, latency, payload, preload, rss, startCluster, stopCluster, summary, type Cluster } from './e2e.js';
+import {
+  endToEnd,
+  enqueueWorkload,
+  latency,
+  payload,
+  preload,
+  rss,
+  startCluster,
+  stopCluster,
+  summary,
+  type Cluster,
+} from './e2e.js';
 
-type Workload = 'b' | 'c' | 's' | 'i';
+type Workload = 'a' | 'b' | 'c' | 's' | 'i';
 
 const PROBE = fileURLToPath(new URL('./probe.mjs', import.meta.url));
 
@@ -222,20 +233,22 @@ async function profileWorkload(
     const j0 = machineJiffies();
     const own0 = process.cpuUsage();
     const result =
-      workload === 'b'
-        ? await endToEnd(c, n, 120)
-        : workload === 'c'
-          ? await latency(c, 1000, seconds)
-          : workload === 's'
-            ? await sequential(c, Math.min(n, 2_000), seconds * 3)
-            : await idle(seconds);
+      workload === 'a'
+        ? await enqueueWorkload(c, n, 2, 1000, 120)
+        : workload === 'b'
+          ? await endToEnd(c, n, 120)
+          : workload === 'c'
+            ? await latency(c, 1000, seconds)
+            : workload === 's'
+              ? await sequential(c, Math.min(n, 2_000), seconds * 3)
+              : await idle(seconds);
     const wallMs = performance.now() - t0;
     const j1 = machineJiffies();
     const own = process.cpuUsage(own0);
     const { profile } = await session.post('Profiler.stop');
     const dumps = await probeBoundary(c, probeDir, '1');
     const m1 = await Promise.all(c.cluster.specs.map((s) => metricsOf(s.httpPort)));
-    const tasks = 'unique' in result ? result.unique : result.received;
+    const tasks = 'unique' in result ? result.unique : 'acked' in result ? result.acked : result.received;
     const nodes: NodeReport[] = c.cluster.specs.map((s, i) => ({
       id: s.id,
       role: s.id === leader ? 'leader' : 'follower',
@@ -285,8 +298,8 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const waiting = Number(arg('--waiting', '0'));
   if (!Number.isSafeInteger(waiting) || waiting < 0 || waiting > 10_000_000)
     throw new Error('--waiting must be in 0..1e7');
-  if (!['b', 'c', 's', 'i', 'both', 'all'].includes(which))
-    throw new Error('--workload must be b, c, s, i, both or all');
+  if (!['a', 'b', 'c', 's', 'i', 'both', 'all'].includes(which))
+    throw new Error('--workload must be a, b, c, s, i, both or all');
   if (!Number.isSafeInteger(n) || n < 1000 || n > 1_000_000) throw new Error('--n must be in 1000..1000000');
   if (!Number.isSafeInteger(seconds) || seconds < 2 || seconds > 120) throw new Error('--seconds must be in 2..120');
   const log = (s: string): void => (opts.json ? console.error(s) : console.log(s));
