@@ -4,6 +4,8 @@
 // failed when the entry is dropped, overwritten or the leadership is lost (docs/faults.md P8).
 import type { Answer, ErrorDetail, SessionCommand } from '../protocol/index.js';
 import { encodeEnvelope, ENVELOPE_VERSION } from '../protocol/index.js';
+import { encode } from '../protocol/codec.js';
+import { defaultRaftLimits } from '../raft/config.js';
 import { assert } from '../protocol/assert.js';
 import type { Entry, Ready } from '../raft/types.js';
 import { errAnswer } from './driver-types.js';
@@ -15,6 +17,11 @@ export interface PendingCommand {
   resolve(r: { answer: Answer; index: LogIndex | 0 }): void;
   deadline: number;
 }
+
+type Proposal = { id: number; data: Uint8Array };
+
+/** The envelope's own fields and array header, far above what they take. */
+const ENVELOPE_HEADROOM_BYTES = 1024;
 
 interface InFlight {
   term: number;
@@ -37,7 +44,11 @@ export class CommandPipeline {
   /** Client commands proposed, and proposed commands that failed by reason (for the metrics). */
   readonly stats = { proposed: 0, failed: new Map<string, number>() };
 
-  constructor(private readonly commandsPerEntryMax: number) {}
+  constructor(
+    private readonly commandsPerEntryMax: number,
+    /** Raft's largest entry (RaftConfig.maxEntryBytes): commands that each fit are packed to fit. */
+    private readonly entryBytesMax: number = defaultRaftLimits.maxEntryBytes,
+  ) {}
 
   /** Commands not yet packed into an entry. */
   queuedCount(): number {
@@ -68,21 +79,43 @@ export class CommandPipeline {
   /** Takes every queued command, packed `commandsPerEntryMax` per entry, each entry stamped with `stamp()`. */
   pack(stamp: () => Stamps): { id: number; data: Uint8Array }[] {
     const items: { id: number; data: Uint8Array }[] = [];
-    while (this.queued.length > 0) {
-      const batch = this.queued.splice(0, this.commandsPerEntryMax);
-      const stamps = stamp();
-      const data = encodeEnvelope({
-        v: ENVELOPE_VERSION,
-        mono: stamps.mono,
-        wall: stamps.wall,
-        cmds: batch.map((c) => c.cmd),
-      });
-      const id = this.nextProposalId++;
-      this.proposing.set(id, { term: 0, index: 0, cmds: batch });
-      for (const c of batch) if (!isLeaderOwn(c)) this.stats.proposed++;
-      items.push({ id, data });
-    }
+    while (this.queued.length > 0) this.packEntry(this.queued.splice(0, this.commandsPerEntryMax), stamp, items, true);
     return items;
+  }
+
+  private packEntry(batch: PendingCommand[], stamp: () => Stamps, items: Proposal[], mayRegroup: boolean): void {
+    const stamps = stamp();
+    const data = encodeEnvelope({
+      v: ENVELOPE_VERSION,
+      mono: stamps.mono,
+      wall: stamps.wall,
+      cmds: batch.map((c) => c.cmd),
+    });
+    // Raft refuses an entry over its limit, and with it every command inside: regroup the commands so
+    // that only one too large on its own is refused (large payloads from many clients at once).
+    if (data.length > this.entryBytesMax && batch.length > 1 && mayRegroup) return this.regroup(batch, stamp, items);
+    const id = this.nextProposalId++;
+    this.proposing.set(id, { term: 0, index: 0, cmds: batch });
+    for (const c of batch) if (!isLeaderOwn(c)) this.stats.proposed++;
+    items.push({ id, data });
+  }
+
+  /** Groups by each command's own encoded size (msgpack nests encodings as they are), in order. */
+  private regroup(batch: PendingCommand[], stamp: () => Stamps, items: Proposal[]): void {
+    const budget = this.entryBytesMax - ENVELOPE_HEADROOM_BYTES;
+    let group: PendingCommand[] = [];
+    let bytes = 0;
+    for (const c of batch) {
+      const size = encode(c.cmd).length;
+      if (group.length > 0 && bytes + size > budget) {
+        this.packEntry(group, stamp, items, false);
+        group = [];
+        bytes = 0;
+      }
+      group.push(c);
+      bytes += size;
+    }
+    if (group.length > 0) this.packEntry(group, stamp, items, false);
   }
 
   /** Raft placed these proposals in its log. */

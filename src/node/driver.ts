@@ -83,7 +83,7 @@ export class NodeDriver implements ClientExecutor {
     this.o = { ...DEFAULT_OPTIONS, ...opts };
     this.clock = new LogClock(opts.clock);
     this.applied = opts.sm.appliedIndex();
-    this.commands = new CommandPipeline(this.o.commandsPerEntryMax);
+    this.commands = new CommandPipeline(this.o.commandsPerEntryMax, opts.raft.maxEntryBytes);
     this.identity = new IdentityBinding(opts.raft, opts.log, opts.advertise);
     this.snapshots = new SnapshotPolicy(
       {

@@ -245,6 +245,10 @@ export class RaftNode {
   get lastIndex(): number {
     return this.st.log.lastIndex();
   }
+  /** The largest proposal this node accepts (bytes of one entry's data). */
+  get maxEntryBytes(): number {
+    return this.st.cfg.maxEntryBytes;
+  }
   get currentMembership(): Membership {
     return this.st.configs.current;
   }

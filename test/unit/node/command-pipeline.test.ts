@@ -5,6 +5,7 @@ import { CommandPipeline, type PendingCommand } from '../../../src/node/command-
 import { AssertionError } from '../../../src/protocol/assert.js';
 import type { Answer } from '../../../src/protocol/index.js';
 import { EntryType } from '../../../src/raft/types.js';
+import { decodeEnvelope } from '../../../src/protocol/codec.js';
 import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 function cmd(out: { answer: Answer; index: number }[]): PendingCommand {
@@ -84,5 +85,41 @@ describe('CommandPipeline', () => {
     p.enqueue(cmd(out));
     p.pack(stamp);
     expect(() => p.onProposed([{ id: 2, index: asLogIndex(4), term: asTerm(3) }])).not.toThrow();
+  });
+});
+
+describe('CommandPipeline packing by bytes', () => {
+  const big = (n: number, bytes: number): PendingCommand => ({
+    cmd: {
+      session: null,
+      seq: n,
+      cmd: { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array(bytes).fill(n % 251) }] },
+    } as unknown as PendingCommand['cmd'],
+    deadline: 0,
+    resolve: () => undefined,
+  });
+
+  it('regroups commands that each fit, so that no entry goes over the limit', () => {
+    const limit = 256 * 1024;
+    const p = new CommandPipeline(1024, limit);
+    for (let i = 0; i < 40; i++) p.enqueue(big(i, 20_000));
+    const items = p.pack(stamp);
+    expect(items.length).toBeGreaterThanOrEqual(4);
+    for (const it of items) expect(it.data.length).toBeLessThanOrEqual(limit);
+    // Every command once, in order, across the entries.
+    const seqs = items.flatMap((it) => (decodeEnvelope(it.data)?.cmds ?? []).map((c) => c.seq));
+    expect(seqs).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
+  it('keeps small commands in one entry, and a command too large alone in its own entry', () => {
+    const p = new CommandPipeline(1024, 64 * 1024);
+    p.enqueue(big(1, 100));
+    p.enqueue(big(2, 100_000));
+    p.enqueue(big(3, 100));
+    const items = p.pack(stamp);
+    expect(items.map((it) => (decodeEnvelope(it.data)?.cmds ?? []).map((c) => c.seq))).toEqual([[1], [2], [3]]);
+    const small = new CommandPipeline(1024, 64 * 1024);
+    for (let i = 0; i < 10; i++) small.enqueue(big(i, 100));
+    expect(small.pack(stamp)).toHaveLength(1);
   });
 });
