@@ -6,7 +6,8 @@
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { decodeEnvelope, encodeEnvelope } from '../../../src/protocol/codec.js';
+import { decodeEnvelope, encodeEnvelope, parseId } from '../../../src/protocol/codec.js';
+import { LEASE_SECRET_RE, isLeaseSecret } from '../../../src/protocol/lease-secret.js';
 import type { Envelope } from '../../../src/protocol/commands.js';
 import { DEFAULT_LIMITS, type Limits } from '../../../src/protocol/limits.js';
 import { validateCommand } from '../../../src/protocol/validate.js';
@@ -304,3 +305,39 @@ const GOLDEN = {
   envelopes: { ok: 9932, refused: 3435, digest: '529bb8cb7cbb3036a36602f79c21fd2073c37c46fea6ccf2f7dde619c0d56a77' },
   peer: { ok: 7416, refused: 4584, digest: '7dc72d3cba1b799e6da14a0477eeb59d8f997e7b53bf9b0f00f90d72c17e1e5f' },
 };
+
+describe('the char loops agree with the regular expressions they replaced (issue 11)', () => {
+  // Mostly strings of the accepted characters at every length near the bounds, some with a stray one.
+  const near = (good: string, stray: string) =>
+    fc.oneof(
+      fc.string({ unit: fc.constantFrom(...good.split('')), maxLength: 70 }),
+      fc.string({ unit: fc.constantFrom(...good.split('')), minLength: 14, maxLength: 66 }),
+      fc.string({ unit: fc.constantFrom(...(good + stray).split('')), maxLength: 70 }),
+      fc.string({ maxLength: 70 }),
+      fc.string({ unit: 'binary', maxLength: 20 }),
+    );
+  it('parseId accepts exactly /^[1-9][0-9]{0,15}$/ below 2^53', () => {
+    let accepted = 0;
+    const decimal = /^[1-9][0-9]{0,15}$/;
+    fc.assert(
+      fc.property(near('0123456789', '\n -+.e'), (s) => {
+        const n = Number(s);
+        accepted += parseId(s) === null ? 0 : 1;
+        expect(parseId(s)).toBe(decimal.test(s) && Number.isSafeInteger(n) ? n : null);
+      }),
+      { seed: SEED, numRuns: 20_000 },
+    );
+    expect(accepted).toBeGreaterThan(1000);
+  });
+  it('isLeaseSecret accepts exactly LEASE_SECRET_RE', () => {
+    let accepted = 0;
+    fc.assert(
+      fc.property(near('azAZ09_-', '/+=.\n~`@[{'), (s) => {
+        accepted += isLeaseSecret(s) ? 1 : 0;
+        expect(isLeaseSecret(s)).toBe(LEASE_SECRET_RE.test(s));
+      }),
+      { seed: SEED, numRuns: 20_000 },
+    );
+    expect(accepted).toBeGreaterThan(1000);
+  });
+});
