@@ -96,11 +96,21 @@ export function formatId(n: number): string {
   return String(n);
 }
 
-const decimal = /^[1-9][0-9]{0,15}$/;
-
 /** The number a wire id / token stands for, or null if it is not a canonical positive decimal below 2^53. */
 export function parseId(s: unknown): number | null {
-  if (typeof s !== 'string' || !decimal.test(s)) return null;
+  if (typeof s !== 'string' || !isDecimal(s)) return null;
   const n = Number(s);
   return Number.isSafeInteger(n) ? n : null;
+}
+
+/** /^[1-9][0-9]{0,15}$/.test as a char loop (ids and tokens of every ack item go through here). */
+function isDecimal(s: string): boolean {
+  if (s.length === 0 || s.length > 16) return false;
+  const first = s.charCodeAt(0);
+  if (first < 0x31 || first > 0x39) return false;
+  for (let i = 1; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x30 || c > 0x39) return false;
+  }
+  return true;
 }

@@ -6,8 +6,15 @@
 /** base64url, 16..64 characters (the node draws 24 random bytes: 32 characters). */
 export const LEASE_SECRET_RE = /^[A-Za-z0-9_-]{16,64}$/;
 
+/** LEASE_SECRET_RE.test as a char loop: every ack item carries one, and the loop is cheaper. */
 export function isLeaseSecret(v: unknown): v is string {
-  return typeof v === 'string' && LEASE_SECRET_RE.test(v);
+  if (typeof v !== 'string' || v.length < 16 || v.length > 64) return false;
+  for (let i = 0; i < v.length; i++) {
+    const c = v.charCodeAt(i);
+    const alnum = (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5a) || (c >= 0x61 && c <= 0x7a);
+    if (!alnum && c !== 0x5f && c !== 0x2d) return false;
+  }
+  return true;
 }
 
 /** Random bytes drawn for one secret. */
