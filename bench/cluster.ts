@@ -333,6 +333,11 @@ async function failover(c: Cluster, trials: number, log: (s: string) => void) {
   return { trials, failed, p50: q(0.5), p99: q(0.99), max: q(1), ms: times.map((x) => Math.round(x)) };
 }
 
+/** A2's batch: 1,000 tasks, or fewer when they would not fit one Raft entry (4 MiB) with room to spare. */
+function batchFor(payloadBytes: number): number {
+  return Math.max(1, Math.min(1000, Math.floor((3 << 20) / (payloadBytes + 64))));
+}
+
 async function runOurs(o: Options, log: (s: string) => void) {
   setPayloadBytes(o.payloadBytes);
   const c = await startCluster({ nodes: o.nodes });
@@ -350,8 +355,9 @@ async function runOurs(o: Options, log: (s: string) => void) {
     log(`G idle cluster CPU: ${idle.toFixed(2)} % of one core (${o.idleSeconds} s, all nodes)`);
     const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
-    const a2 = await enqueueWorkload(c, o.n, 2, 1000, 120, o.queues);
-    log(`A2 batched enqueue (1000/batch, 2 in flight): ${a2.rate} tasks/s`);
+    const batch = batchFor(o.payloadBytes);
+    const a2 = await enqueueWorkload(c, o.n, 2, batch, 120, o.queues);
+    log(`A2 batched enqueue (${batch}/batch, 2 in flight): ${a2.rate} tasks/s`);
     const b = await endToEnd(c, o.n, 120);
     log(`B end to end (1 producer + 1 worker): ${b.rate} tasks/s (${b.unique}/${b.n}, dups ${b.dups})`);
     const cl = await steadyLatency(c, 1000, o.latencySeconds);

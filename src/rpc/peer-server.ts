@@ -33,6 +33,8 @@ export interface PeerServerOptions {
   keepaliveTimeoutMs?: number;
   /** Stream acknowledgements: at once after this many requests not yet acknowledged… */
   ackEvery?: number;
+  /** …or this many bytes of them… */
+  ackBytes?: number;
   /** …else this long after the first of them. */
   ackDelayMs?: number;
   /**
@@ -50,6 +52,7 @@ export const PEER_SERVER_DEFAULT_OPTIONS = {
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
   ackEvery: 16,
+  ackBytes: 256 * 1024,
   ackDelayMs: 100,
 } as const;
 
@@ -200,19 +203,27 @@ export class PeerServer {
       timer = null;
       if (ended || received === acked) return;
       acked = received;
+      unackedBytes = 0;
       ackedAt = Date.now();
       call.write({ received });
     };
     // Acknowledgements are cumulative, at the end of the turn that read the requests when none went
-    // out for `ackDelayMs` or `ackEvery` requests wait, else `ackDelayMs` after the first request
-    // not yet acknowledged. Under load one per message cost as much as the message itself; the
-    // sender needs them only to free its in-flight slots and to notice a peer that stopped reading
-    // (its deadline is seconds). At low rates every request is still acknowledged at once.
+    // out for `ackDelayMs`, or `ackEvery` requests or `ackBytes` wait, else `ackDelayMs` after the
+    // first request not yet acknowledged. Under load one per message cost as much as the message
+    // itself; the sender needs them only to free its in-flight slots (by count and by bytes: large
+    // Appends must not wait) and to notice a peer that stopped reading (its deadline is seconds).
+    // At low rates every request is still acknowledged at once.
     let ackedAt = 0;
+    let unackedBytes = 0;
     call.on('data', (decoded: Decoded<WireRequest>) => {
       if (ended) return;
       received += 1;
-      if (received - acked >= this.opts.ackEvery || Date.now() - ackedAt >= this.opts.ackDelayMs) {
+      unackedBytes += decoded.ok ? decoded.bytes : 0;
+      if (
+        received - acked >= this.opts.ackEvery ||
+        unackedBytes >= this.opts.ackBytes ||
+        Date.now() - ackedAt >= this.opts.ackDelayMs
+      ) {
         if (!soon) {
           soon = true;
           setImmediate(ack);

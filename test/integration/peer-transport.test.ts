@@ -204,6 +204,23 @@ describe('rpc - peer transport over gRPC on loopback', () => {
     expect(alone.metrics().peers['n3']).toMatchObject({ inflightCount: 1, droppedCount: 1 });
   });
 
+  it('acknowledges large messages at once, however lazy the acknowledgements of small ones', async () => {
+    // Acknowledgements of small messages wait up to ackDelayMs (a minute here); a sender whose byte
+    // budget is taken by a few large Appends must not wait for them, or it drops what follows.
+    const n2 = await startNode('n2', { ackDelayMs: 60_000 });
+    const t = transport('n1', [['n2', n2.server.address]], { inflightBytesMax: 2 * 1024 * 1024 });
+    t.send([message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', commit: 0 })]);
+    await waitFor(() => t.metrics().peers['n2']?.sentCount === 1, 'the first message, acknowledged at once');
+    for (let i = 1; i <= 6; i++) {
+      t.send([append('n1', 'n2', i, 600 * 1024)]);
+      await waitFor(() => t.metrics().peers['n2']?.sentCount === i + 1, `append ${i} acknowledged`);
+    }
+    expect(n2.inbox).toHaveLength(7);
+    // Acknowledged, not ended by the 2 s deadline (which would also empty the in-flight slots).
+    expect(t.metrics().failedCount).toBe(0);
+    expect(t.metrics().droppedCount).toBe(0);
+  });
+
   it('streams large Snapshot messages as frames and delivers each whole, in order', async () => {
     const n2 = await startNode('n2');
     const results: boolean[] = [];
