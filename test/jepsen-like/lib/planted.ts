@@ -49,8 +49,8 @@ export const plants: Record<PlantName, Plant> = {
       ],
       [
         'lease.js',
-        'if (t.dueMono <= st.mono)\n        return { answer: err(',
-        'if (t.dueMono <= st.wall)\n        return { answer: err(',
+        "if (t.dueMono <= st.mono)\n        return err('LEASE_LOST'",
+        "if (t.dueMono <= st.wall)\n        return err('LEASE_LOST'",
       ],
     ],
   },
