@@ -220,6 +220,7 @@ export class MembersAdmin {
         'LEARNER_LAGGING',
         `${id} has replicated up to ${match}, behind the commit index ${st.commit}`,
       );
+    this.noChangePending();
     // Caught up, so it answers: it counts among the reachable voters it would join.
     await this.needQuorum([...this.voters(), id], `promoting ${id}`, id);
     return this.change({ type: 'promote', id });
@@ -233,6 +234,7 @@ export class MembersAdmin {
     const rest = this.voters().filter((v) => v !== id);
     if (m.role === 'voter' && rest.length === 0)
       throw new MembersError('LAST_VOTER', `${id} is the last voter: a cluster needs one`);
+    this.noChangePending();
     if (m.role === 'voter') await this.needQuorum(rest, `removing ${id}`);
     if (id === this.d.config.id) {
       const moved = await this.d.driver.transferLeadership(3_000);
@@ -340,6 +342,18 @@ export class MembersAdmin {
         `${st.id} is not the leader (leader: ${st.leader ?? 'unknown'}); ask the leader's admin address`,
         st.leader,
       );
+  }
+
+  /**
+   * The core refuses a second change while one is uncommitted; asking first answers at once, where
+   * the quorum sampling could wait two election timeouts (and see the leader step down meanwhile).
+   */
+  private noChangePending(): void {
+    const st = this.d.raft.status();
+    if (st.configIndex > st.commit) {
+      const [code, message] = REFUSALS['change-in-progress'];
+      throw new MembersError(code, message);
+    }
   }
 
   private member(id: string): Member | undefined {

@@ -175,7 +175,7 @@ describe('refusals', () => {
     for (const code of MEMBERS_ERROR_CODES)
       if (code !== 'INVALID_ARGUMENT') expect(operations).toContain(`\`${code}\``);
     // Election timeout 2-4 s: the CHANGE_IN_PROGRESS step below must ask before the leader, its
-    // quorum stopped, steps down (at 0.5-1 s the fresh-clone CI once asked too late: NOT_LEADER).
+    // quorum stopped, steps down.
     tc = await startGrowable(4, 3, { electionTicks: 40 });
     const c = tc.cluster;
     const leader = await waitForLeader(c);
@@ -237,23 +237,38 @@ describe('refusals', () => {
     const promoted = await members(tc, ['promote', 'n4', '--wait-ms', '20000']);
     expect(promoted.code, promoted.stderr).toBe(0);
 
-    // A second change while one is not committed: two voters of four stopped, so the first hangs.
-    // (Asked over HTTP at once: within an election timeout the leader steps down for lack of a quorum.)
+    // A second change while one is not committed: two voters of four stopped, so the first (adding
+    // a learner, which samples no quorum) hangs. The second would leave one reachable voter of three:
+    // it is refused before any quorum sampling (which could outlast the leader, stepping down).
     await c.signal(follower, 'SIGSTOP');
     await c.signal(other, 'SIGSTOP');
-    const post = (id: string): Promise<Response> =>
-      fetch(`http://127.0.0.1:${c.spec(leader).httpPort}/admin/members/remove`, {
+    const post = (path: string, body: object): Promise<Response> =>
+      fetch(`http://127.0.0.1:${c.spec(leader).httpPort}/admin/members/${path}`, {
         method: 'POST',
-        body: JSON.stringify({ id }),
+        body: JSON.stringify(body),
       });
-    const first = post('n4').catch(() => null);
+    const first = post('add', { id: 'n5', address: '127.0.0.1:1', peerAddress: '127.0.0.1:2' }).catch(() => null);
     await waitFor(
-      async () => ((await statusOf(c, leader))?.members.some((m) => m.id === 'n4') === false ? true : undefined),
+      async () => ((await statusOf(c, leader))?.members.some((m) => m.id === 'n5') === true ? true : undefined),
       10_000,
-      'the removal to be appended on the leader',
+      'the addition to be appended on the leader',
       5,
     );
-    const second = await post(other);
+    // Once the leader marks both inactive (its next check-quorum round), it has about one election
+    // timeout (2 s) before it steps down: the refusal must come at once, not after quorum sampling.
+    await waitFor(
+      async () => {
+        const v = await httpJson<{ members: { id: string; active: boolean }[] }>(
+          c.spec(leader).httpPort,
+          '/admin/members',
+        );
+        return v.members.filter((m) => m.id === follower || m.id === other).every((m) => !m.active) ? true : undefined;
+      },
+      10_000,
+      'the leader to mark both stopped voters inactive',
+      5,
+    );
+    const second = await post('remove', { id: 'n4' });
     expect([second.status, await second.json()]).toEqual([
       409,
       { ok: false, code: 'CHANGE_IN_PROGRESS', message: 'another membership change is not committed yet' },
