@@ -3,9 +3,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
-import { createServer, type AddressInfo, type Server } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePorts } from './free-ports.js';
 
 export interface LocalNodeSpec {
   id: string;
@@ -61,23 +61,7 @@ export function writeClusterSecret(file: string): void {
   writeFileSync(file, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
 }
 
-/** Free loopback ports, found by binding to port 0 (closed again before use; fine on one machine). */
-export async function freePorts(n: number, host = '127.0.0.1'): Promise<number[]> {
-  const servers = await Promise.all(
-    Array.from(
-      { length: n },
-      () =>
-        new Promise<Server>((ok, fail) => {
-          const s = createServer();
-          s.once('error', fail);
-          s.listen(0, host, () => ok(s));
-        }),
-    ),
-  );
-  const ports = servers.map((s) => (s.address() as AddressInfo).port);
-  await Promise.all(servers.map((s) => new Promise<void>((ok) => s.close(() => ok()))));
-  return ports;
-}
+export { freePorts } from './free-ports.js';
 
 export class LocalCluster {
   readonly specs: LocalNodeSpec[] = [];
