@@ -4,13 +4,14 @@
 // fires when its time is due, as its own timer would: entries due together fire in time order, then
 // in the order they were added. The timer is cancelled whenever no entry is left, so an idle sweep
 // keeps no process alive.
+import { IndexedHeap } from '../protocol/indexed-heap.js';
 import type { Clock, Timer } from './clock.js';
 
 /** One deadline of a sweep; pass it to `cancel`. */
 export interface Deadline {
   readonly at: number;
   /** Its place in the heap; -1 once fired or cancelled. */
-  index: number;
+  pos: number;
 }
 
 interface Entry extends Deadline {
@@ -19,7 +20,7 @@ interface Entry extends Deadline {
 }
 
 export class Deadlines {
-  private readonly heap: Entry[] = [];
+  private readonly heap = new IndexedHeap<Entry>((a, b) => a.at < b.at || (a.at === b.at && a.seq < b.seq));
   private timer: Timer | null = null;
   /** When the armed timer fires (Infinity: none armed). */
   private armedAt = Infinity;
@@ -28,36 +29,33 @@ export class Deadlines {
   constructor(private readonly clock: Clock) {}
 
   get size(): number {
-    return this.heap.length;
+    return this.heap.size;
   }
 
   /** Calls `fn` once `at` (on the clock) has come, unless cancelled first. */
   add(at: number, fn: () => void): Deadline {
-    const e: Entry = { at, seq: this.seq++, fn, index: this.heap.length };
+    const e: Entry = { at, seq: this.seq++, fn, pos: -1 };
     this.heap.push(e);
-    this.up(e.index);
     if (at < this.armedAt) this.arm();
     return e;
   }
 
   /** Forgets a deadline that has not fired (a no-op for one that has). */
   cancel(d: Deadline): void {
-    const i = d.index;
-    if (i < 0) return;
-    this.removeAt(i);
-    if (this.heap.length === 0) this.disarm();
+    if (d.pos < 0) return;
+    this.heap.remove(d as Entry);
+    if (this.heap.size === 0) this.disarm();
   }
 
   /** Cancels every deadline. */
   clear(): void {
-    for (const e of this.heap) e.index = -1;
-    this.heap.length = 0;
+    while (this.heap.pop() !== undefined);
     this.disarm();
   }
 
   private arm(): void {
     this.timer?.cancel();
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (top === undefined) {
       this.timer = null;
       this.armedAt = Infinity;
@@ -78,63 +76,13 @@ export class Deadlines {
     const due = Math.max(this.armedAt, this.clock.now());
     this.timer = null;
     this.armedAt = Infinity;
-    for (let top = this.heap[0]; top !== undefined && top.at <= due; top = this.heap[0]) {
-      this.removeAt(0);
+    for (let top = this.heap.peek(); top !== undefined && top.at <= due; top = this.heap.peek()) {
+      this.heap.remove(top);
       top.fn();
     }
     // A callback may have added (and armed for) an entry already fired above.
-    const top = this.heap[0];
+    const top = this.heap.peek();
     if (top === undefined) this.disarm();
     else if (this.timer === null || top.at < this.armedAt) this.arm();
-  }
-
-  private removeAt(i: number): void {
-    const heap = this.heap;
-    const gone = heap[i] as Entry;
-    gone.index = -1;
-    const last = heap.pop() as Entry;
-    if (i === heap.length) return;
-    heap[i] = last;
-    last.index = i;
-    this.down(i);
-    this.up(last.index);
-  }
-
-  private less(a: Entry, b: Entry): boolean {
-    return a.at < b.at || (a.at === b.at && a.seq < b.seq);
-  }
-
-  private up(i: number): void {
-    const heap = this.heap;
-    const e = heap[i] as Entry;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = heap[p] as Entry;
-      if (!this.less(e, parent)) break;
-      heap[i] = parent;
-      parent.index = i;
-      i = p;
-    }
-    heap[i] = e;
-    e.index = i;
-  }
-
-  private down(i: number): void {
-    const heap = this.heap;
-    const n = heap.length;
-    const e = heap[i] as Entry;
-    for (;;) {
-      const l = 2 * i + 1;
-      if (l >= n) break;
-      const r = l + 1;
-      const c = r < n && this.less(heap[r] as Entry, heap[l] as Entry) ? r : l;
-      const child = heap[c] as Entry;
-      if (!this.less(child, e)) break;
-      heap[i] = child;
-      child.index = i;
-      i = c;
-    }
-    heap[i] = e;
-    e.index = i;
   }
 }
