@@ -66,6 +66,8 @@ export interface DriverOptions {
   snapshotEvery: number;
   /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
   snapshotKeep?: number;
+  /** Bytes of log kept below a snapshot at most, whatever `snapshotKeep` says (default 16 MiB). */
+  snapshotKeepBytes?: number;
   /** Applied log bytes after which a snapshot is due even below `snapshotEvery` entries (default 64 MiB). */
   snapshotEveryBytes?: number;
   /** Snapshot chunks taken per event-loop turn (default 4: about 10 ms of a large state). */

@@ -8,6 +8,7 @@
 // is also snapshotted less often: not before half its size in log has been applied since the last one.
 import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
+import type { Storage } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog, Timers } from './driver-types.js';
 
@@ -20,6 +21,10 @@ export interface SnapshotPolicyDeps {
   snapshotEvery: number;
   snapshotEveryBytes: number;
   snapshotKeep: number;
+  /** ...and at most this many bytes of them (large entries: 1,000 of them can hold the whole state). */
+  snapshotKeepBytes: number;
+  /** The Raft storage mirror, to size the entries kept below a snapshot. */
+  storage: Pick<Storage, 'entries' | 'firstIndex'>;
   /** Chunks taken per event-loop turn (the state machine's chunks hold up to 1,024 tasks each). */
   sliceChunks: number;
   /** Pause between slices (0: the next event-loop turn; the simulation gives its network time to act). */
@@ -131,7 +136,7 @@ export class SnapshotPolicy {
     this.bytesSince = 0;
     this.lastBytes = data.length;
     this.d.durable
-      .createSnapshot(snap, { compactTo: asLogIndex(Math.max(0, index - this.d.snapshotKeep)) })
+      .createSnapshot(snap, { compactTo: asLogIndex(this.compactTarget(index)) })
       .then(() => {
         this.lastSnapshotIndex = index;
         this.d.log.info({ index, bytes: data.length }, 'snapshot taken');
@@ -141,6 +146,18 @@ export class SnapshotPolicy {
         this.snapshotting = false;
       });
     this.d.resumed();
+  }
+
+  /** Where to compact after a snapshot at `index`: keep `snapshotKeep` entries below it, within `snapshotKeepBytes`. */
+  compactTarget(index: number): number {
+    const floor = Math.max(0, index - this.d.snapshotKeep, this.d.storage.firstIndex() - 1);
+    let bytes = 0;
+    for (let i = index; i > floor; i--) {
+      const e = this.d.storage.entries(i, i + 1, Infinity)[0];
+      bytes += e === undefined ? 0 : e.data.byteLength;
+      if (bytes > this.d.snapshotKeepBytes) return i;
+    }
+    return Math.max(0, index - this.d.snapshotKeep);
   }
 
   /** Records the state machine's digest at `applied` (once per index, the newest DIGESTS_KEPT). */
