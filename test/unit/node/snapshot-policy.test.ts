@@ -2,10 +2,10 @@
 // and a snapshot taken in slices: the state machine is `busy` until every chunk is taken, the chunks
 // are the state at the index it started from, and the node resumes applying afterwards.
 import { describe, expect, it } from 'vitest';
-import type { DurableLog, Timers } from '../../../src/node/driver-types.js';
+import { gatheringSink, type DurableLog, type Timers } from '../../../src/node/driver-types.js';
 import { SnapshotPolicy, type SnapshotPolicyDeps } from '../../../src/node/snapshot-policy.js';
 import type { RaftNode } from '../../../src/raft/node.js';
-import { EntryType, type Snapshot } from '../../../src/raft/types.js';
+import { EntryType, type Snapshot, type SnapshotMeta } from '../../../src/raft/types.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
 import { encodeEnvelope, type Command } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
@@ -51,12 +51,13 @@ function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
   const fatal: unknown[] = [];
   const raft = {
     termAt: (i: number) => (i >= 0 ? 1 : undefined),
-    buildSnapshot: (index: number, data: Uint8Array) => ({ meta: { index, term: 1 }, data }) as unknown as Snapshot,
+    snapshotMeta: (index: number) => ({ index, term: 1 }) as unknown as SnapshotMeta,
   } as unknown as RaftNode;
   const durable = {
-    createSnapshot: async (s: Snapshot) => {
-      taken.push(s);
-    },
+    beginSnapshot: (meta: SnapshotMeta) =>
+      gatheringSink(meta, async (s) => {
+        taken.push(s);
+      }),
   } as unknown as DurableLog;
   const p = new SnapshotPolicy(
     {
