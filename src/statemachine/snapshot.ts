@@ -39,6 +39,7 @@ import {
   Session,
   Task,
   TaskExtra,
+  EXTRA_FIELDS,
   isTerminal,
   latin1Bytes,
 } from './records.js';
@@ -70,9 +71,6 @@ const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
-
-/** The replicated fields of TaskExtra (`lk` is a cache). */
-const EXTRA_FIELDS = Object.keys(new TaskExtra()).filter((k) => k !== 'lk') as (keyof TaskExtra)[];
 
 function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
   if (x === undefined) return null;
