@@ -188,7 +188,8 @@ export class NodeStorage {
     if (ready.hardState !== null) this.writtenCommit = Math.max(this.writtenCommit, ready.hardState.commit);
     // Writes complete in order and a synced one makes every earlier one durable.
     if (ready.sync !== false) this.syncedCommit = this.writtenCommit;
-    if (ready.snapshot !== null) this.mirror.applySnapshot(backed(this.snapshots, ready.snapshot));
+    // The driver restores from the Ready's bytes; the mirror reads the file if a follower needs them.
+    if (ready.snapshot !== null) this.mirror.applySnapshot(backed(this.snapshots, ready.snapshot, false));
     this.mirror.append(ready.entries);
     if (ready.hardState !== null) {
       // The store never lowers the commit index below an installed snapshot; neither does the mirror.
@@ -232,8 +233,8 @@ export class NodeStorage {
 
 /** Builds the core's read view from what recovery found (the snapshot replaces what it covers). */
 /** The durable snapshot as the mirror keeps it: its bytes in its file (file-backed-snapshot.ts). */
-function backed(files: SnapshotFiles, s: Snapshot): FileBackedSnapshot {
-  return new FileBackedSnapshot(s.meta, files, s.data.byteLength, s.data);
+function backed(files: SnapshotFiles, s: Snapshot, keepBytes = true): FileBackedSnapshot {
+  return new FileBackedSnapshot(s.meta, files, s.data.byteLength, keepBytes ? s.data : null);
 }
 
 export function loadMirror(recovered: RecoveredState, snapshot: Snapshot | null, initial: Membership): MemoryStorage {

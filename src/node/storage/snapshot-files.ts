@@ -273,5 +273,6 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
     meta = null;
   }
   if (meta === null) throw damaged('undecodable meta');
-  return { meta, data: new Uint8Array(data) };
+  // A view, not a copy: the file's bytes are read once (a large state is hundreds of MiB).
+  return { meta, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }
