@@ -29,7 +29,7 @@ import { restoreTokens, tokenRows, type TokenRow } from './tokens.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import { refuseRestore } from './activate.js';
 import { SM_BASE, SM_MAX } from './version.js';
-import type { JobKind } from './records.js';
+import type { JobKind, TaskExtra } from './records.js';
 import {
   AdminJob,
   Queue,
@@ -38,7 +38,6 @@ import {
   S_WAITING,
   Session,
   Task,
-  TaskExtra,
   EXTRA_FIELDS,
   isTerminal,
   latin1Bytes,
