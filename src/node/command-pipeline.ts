@@ -12,6 +12,13 @@ import { errAnswer } from './driver-types.js';
 import type { Stamps } from './log-clock.js';
 import type { LogIndex } from '../protocol/ids.js';
 
+/**
+ * A large entry gets a buffer of its own. msgpackr packs into a shared buffer grown to four times the
+ * largest value: the in-memory log mirror keeps each entry until a snapshot, and with 1 MiB entries
+ * their slices held 2.3× their bytes (bench/RESULTS.md, target D).
+ */
+const OWN_BUFFER_BYTES = 64 * 1024;
+
 export interface PendingCommand {
   cmd: SessionCommand;
   resolve(r: { answer: Answer; index: LogIndex | 0 }): void;
@@ -97,7 +104,7 @@ export class CommandPipeline {
     const id = this.nextProposalId++;
     this.proposing.set(id, { term: 0, index: 0, cmds: batch });
     for (const c of batch) if (!isLeaderOwn(c)) this.stats.proposed++;
-    items.push({ id, data });
+    items.push({ id, data: data.byteLength >= OWN_BUFFER_BYTES ? new Uint8Array(data) : data });
   }
 
   /** Groups by each command's own encoded size (msgpack nests encodings as they are), in order. */

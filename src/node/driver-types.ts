@@ -4,7 +4,7 @@ import type { Answer, ErrorDetail } from '../protocol/index.js';
 import type { LogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
 import type { MemoryStorage } from '../raft/storage.js';
-import type { Entry, Message, Ready, Snapshot } from '../raft/types.js';
+import type { Entry, Message, Ready, Snapshot, SnapshotMeta } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { FsyncSummary } from '../rpc/executor.js';
 import type { ClockSource } from './log-clock.js';
@@ -37,8 +37,51 @@ export interface DurableLog {
   durableCommit(): LogIndex;
   /** Makes every earlier write durable. */
   sync(): Promise<void>;
-  /** A snapshot the application took: data durable first, then metadata; then the log is compacted to `compactTo`. */
-  createSnapshot(snap: Snapshot, options: { compactTo?: LogIndex }): Promise<void>;
+  /**
+   * A snapshot the application takes in chunks, at `meta.index`: its data goes to the file as the chunks
+   * come (no copy of the whole state in memory). See SnapshotSink for the order of the durable steps.
+   */
+  beginSnapshot(meta: SnapshotMeta): SnapshotSink;
+}
+
+/**
+ * The file of a snapshot being taken. `write` queues chunks in order (the producer checks
+ * `pendingBytes` and waits for `drained()` when over its budget). `commit` is the crash-safe order:
+ * every chunk written, the file complete and fsynced and its directory entry fsynced, only then its
+ * meta recorded as the snapshot, then the log compacted to `compactTo`. A failure rejects `commit`
+ * (fatal: the disk's state is unknown). `abort` drops the file (the snapshot became moot).
+ */
+export interface SnapshotSink {
+  write(chunk: Uint8Array): void;
+  readonly pendingBytes: number;
+  /** Resolves once nothing is queued (also after a failure, which `commit` then reports). */
+  drained(): Promise<void>;
+  commit(options: { compactTo?: LogIndex }): Promise<void>;
+  abort(): void;
+}
+
+/**
+ * A sink that gathers the chunks and hands the whole snapshot to `createSnapshot` on commit: for
+ * in-memory disks (the simulation, tests). `skip` drops the chunk of that number (a planted bug).
+ */
+export function gatheringSink(
+  meta: SnapshotMeta,
+  createSnapshot: (snap: Snapshot, options: { compactTo?: LogIndex }) => Promise<void>,
+  skip = -1,
+): SnapshotSink {
+  const chunks: Uint8Array[] = [];
+  let seen = 0;
+  return {
+    write(chunk) {
+      if (seen++ !== skip) chunks.push(chunk);
+    },
+    pendingBytes: 0,
+    drained: () => Promise.resolve(),
+    commit: (options) => createSnapshot({ meta, data: new Uint8Array(Buffer.concat(chunks)) }, options),
+    abort: () => {
+      chunks.length = 0;
+    },
+  };
 }
 
 export interface DriverLogger {
@@ -66,6 +109,8 @@ export interface DriverOptions {
   snapshotEvery: number;
   /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
   snapshotKeep?: number;
+  /** Bytes of log kept below a snapshot at most, whatever `snapshotKeep` says (default 16 MiB). */
+  snapshotKeepBytes?: number;
   /** Applied log bytes after which a snapshot is due even below `snapshotEvery` entries (default 64 MiB). */
   snapshotEveryBytes?: number;
   /** Snapshot chunks taken per event-loop turn (default 4: about 10 ms of a large state). */

@@ -30,6 +30,7 @@ export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-t
 
 const DEFAULT_OPTIONS = {
   snapshotKeep: 1000,
+  snapshotKeepBytes: 16 * 1024 * 1024,
   snapshotEveryBytes: 64 * 1024 * 1024,
   snapshotSliceChunks: 4,
   snapshotSliceGapMs: 0,
@@ -95,6 +96,8 @@ export class NodeDriver implements ClientExecutor {
         snapshotEvery: opts.snapshotEvery,
         snapshotEveryBytes: this.o.snapshotEveryBytes,
         snapshotKeep: this.o.snapshotKeep,
+        snapshotKeepBytes: this.o.snapshotKeepBytes,
+        storage: opts.storage,
         sliceChunks: this.o.snapshotSliceChunks,
         sliceGapMs: this.o.snapshotSliceGapMs,
         startBytes: snapshotDataBytes(opts.storage.snapshot()),

@@ -147,6 +147,8 @@ export class LocalCluster {
     const watch = this.opts.exitWithParent !== false;
     const child = spawn(process.execPath, argv, {
       env: {
+        // glibc maps large buffers on their own and returns them when freed (docs/operations.md, Memory).
+        MALLOC_MMAP_THRESHOLD_: '131072',
         ...process.env,
         ...this.opts.env,
         ...extra.env,

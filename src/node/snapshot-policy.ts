@@ -8,8 +8,9 @@
 // is also snapshotted less often: not before half its size in log has been applied since the last one.
 import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
+import type { Storage } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
-import type { DriverLogger, DurableLog, Timers } from './driver-types.js';
+import type { DriverLogger, DurableLog, SnapshotSink, Timers } from './driver-types.js';
 
 export interface SnapshotPolicyDeps {
   raft: RaftNode;
@@ -20,6 +21,10 @@ export interface SnapshotPolicyDeps {
   snapshotEvery: number;
   snapshotEveryBytes: number;
   snapshotKeep: number;
+  /** ...and at most this many bytes of them (large entries: 1,000 of them can hold the whole state). */
+  snapshotKeepBytes: number;
+  /** The Raft storage mirror, to size the entries kept below a snapshot. */
+  storage: Pick<Storage, 'entries' | 'firstIndex'>;
   /** Chunks taken per event-loop turn (the state machine's chunks hold up to 1,024 tasks each). */
   sliceChunks: number;
   /** Pause between slices (0: the next event-loop turn; the simulation gives its network time to act). */
@@ -36,10 +41,15 @@ const DIGESTS_KEPT = 1000;
 /** From this snapshot size on, the next waits for half as many bytes of applied log. */
 const LARGE_SNAPSHOT_BYTES = 8 * 1024 * 1024;
 
+/** Chunk bytes queued for the file beyond which taking waits for the disk (bounds the memory). */
+const PENDING_BYTES_MAX = 16 * 1024 * 1024;
+
 interface Taking {
   index: number;
   it: Iterator<Uint8Array>;
-  chunks: Uint8Array[];
+  /** The snapshot's file: chunks are written as they are taken, never gathered in memory. */
+  sink: SnapshotSink;
+  bytes: number;
 }
 
 export class SnapshotPolicy {
@@ -79,6 +89,7 @@ export class SnapshotPolicy {
   /** Stops taking chunks (the node stops, or a leader's snapshot replaces the state). */
   abandon(): void {
     if (this.taking === null) return;
+    this.taking.sink.abort();
     this.taking = null;
     this.snapshotting = false;
   }
@@ -98,7 +109,8 @@ export class SnapshotPolicy {
     // would describe state the node is about to discard (and its term is no longer known).
     if (this.d.raft.termAt(applied) === undefined) return;
     this.snapshotting = true;
-    this.taking = { index: applied, it: this.d.sm.snapshot()[Symbol.iterator](), chunks: [] };
+    const sink = this.d.durable.beginSnapshot(this.d.raft.snapshotMeta(applied));
+    this.taking = { index: applied, it: this.d.sm.snapshot()[Symbol.iterator](), sink, bytes: 0 };
     this.take(this.taking);
   }
 
@@ -108,13 +120,18 @@ export class SnapshotPolicy {
       for (let i = 0; i < this.d.sliceChunks; i++) {
         const r = t.it.next();
         if (r.done === true) return this.taken(t);
-        t.chunks.push(r.value);
+        t.sink.write(r.value);
+        t.bytes += r.value.byteLength;
       }
     } catch (err) {
       // The state changed under the chunks (the state machine's epoch check): a bug in the driver.
+      t.sink.abort();
       return this.d.fatal(err);
     }
-    this.d.timers.setTimeout(() => this.take(t), this.d.sliceGapMs);
+    const next = (): void => void this.d.timers.setTimeout(() => this.take(t), this.d.sliceGapMs);
+    // The disk is behind: wait for it rather than hold the state's bytes in memory.
+    if (t.sink.pendingBytes > PENDING_BYTES_MAX) void t.sink.drained().then(next);
+    else next();
   }
 
   private taken(t: Taking): void {
@@ -122,25 +139,37 @@ export class SnapshotPolicy {
     const index = t.index;
     // A leader's snapshot replaced the log while its Ready was being written: ours is moot.
     if (this.d.raft.termAt(index) === undefined) {
+      t.sink.abort();
       this.snapshotting = false;
       return this.d.resumed();
     }
-    const data = concat(t.chunks);
-    const snap = this.d.raft.buildSnapshot(index, data);
+    const bytes = t.bytes;
     this.recordDigest(index);
     this.bytesSince = 0;
-    this.lastBytes = data.length;
-    this.d.durable
-      .createSnapshot(snap, { compactTo: asLogIndex(Math.max(0, index - this.d.snapshotKeep)) })
+    this.lastBytes = bytes;
+    t.sink
+      .commit({ compactTo: asLogIndex(this.compactTarget(index)) })
       .then(() => {
         this.lastSnapshotIndex = index;
-        this.d.log.info({ index, bytes: data.length }, 'snapshot taken');
+        this.d.log.info({ index, bytes }, 'snapshot taken');
       })
       .catch((err: unknown) => this.d.fatal(err))
       .finally(() => {
         this.snapshotting = false;
       });
     this.d.resumed();
+  }
+
+  /** Where to compact after a snapshot at `index`: keep `snapshotKeep` entries below it, within `snapshotKeepBytes`. */
+  compactTarget(index: number): number {
+    const floor = Math.max(0, index - this.d.snapshotKeep, this.d.storage.firstIndex() - 1);
+    let bytes = 0;
+    for (let i = index; i > floor; i--) {
+      const e = this.d.storage.entries(i, i + 1, Infinity)[0];
+      bytes += e === undefined ? 0 : e.data.byteLength;
+      if (bytes > this.d.snapshotKeepBytes) return i;
+    }
+    return Math.max(0, index - this.d.snapshotKeep);
   }
 
   /** Records the state machine's digest at `applied` (once per index, the newest DIGESTS_KEPT). */
@@ -158,16 +187,4 @@ export class SnapshotPolicy {
     if (!last || last.index !== applied) out.push({ index: applied, digest: this.d.sm.digest() });
     return out;
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  let n = 0;
-  for (const c of chunks) n += c.length;
-  const out = new Uint8Array(n);
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
 }

@@ -21,7 +21,7 @@ import type { ReadyMark } from './ready.js';
 import { coversFloor } from './recovery.js';
 import type { Outgoing } from './replication.js';
 import type { Random } from './rng.js';
-import { buildSnapshot } from './snapshot.js';
+import { buildSnapshot, snapshotMetaAt } from './snapshot.js';
 import { CoreState } from './state.js';
 import { progressStatus } from './status.js';
 import type { NodeStatus, RaftStats, Role } from './status.js';
@@ -36,6 +36,7 @@ import type {
   RecoveryFloor,
   Ready,
   Snapshot,
+  SnapshotMeta,
   SoftState,
   Storage,
   StorageId,
@@ -142,6 +143,11 @@ export class RaftNode {
   /** A snapshot of the application's state at an applied index (see snapshot.ts). */
   buildSnapshot(index: number, data: Uint8Array): Snapshot {
     return buildSnapshot(this.st.log, this.group, index, data, (i) => this.st.configs.at(i));
+  }
+
+  /** The meta of a snapshot at an applied index, whose data the driver streams to its file. */
+  snapshotMeta(index: number): SnapshotMeta {
+    return snapshotMetaAt(this.st.log, this.group, index, (i) => this.st.configs.at(i));
   }
 
   // ---------------------------------------------------------------- Ready / advance

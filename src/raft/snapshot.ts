@@ -21,10 +21,20 @@ export function buildSnapshot(
   data: Uint8Array,
   membershipAt: (index: number) => Membership,
 ): Snapshot {
+  return { meta: snapshotMetaAt(log, group, index, membershipAt), data };
+}
+
+/** The meta of a snapshot at an applied index, for a driver that streams the data to its file. */
+export function snapshotMetaAt(
+  log: RaftLog,
+  group: GroupId,
+  index: number,
+  membershipAt: (index: number) => Membership,
+): SnapshotMeta {
   assert(index <= log.applied, `raft invariant: snapshot at ${index} beyond applied ${log.applied}`);
   const term = log.term(index);
   assert(term !== undefined, `raft invariant: snapshot at ${index}: term unknown (compacted?)`);
-  return { meta: { group, index: asLogIndex(index), term: asTerm(term), membership: membershipAt(index) }, data };
+  return { group, index: asLogIndex(index), term: asTerm(term), membership: membershipAt(index) };
 }
 
 /** Leader: the next chunk of the transfer to one follower, from what it acknowledged. */

@@ -29,7 +29,7 @@ import { restoreTokens, tokenRows, type TokenRow } from './tokens.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import { refuseRestore } from './activate.js';
 import { SM_BASE, SM_MAX } from './version.js';
-import type { JobKind } from './records.js';
+import type { JobKind, TaskExtra } from './records.js';
 import {
   AdminJob,
   Queue,
@@ -38,7 +38,7 @@ import {
   S_WAITING,
   Session,
   Task,
-  TaskExtra,
+  EXTRA_FIELDS,
   isTerminal,
   latin1Bytes,
 } from './records.js';
@@ -70,9 +70,6 @@ const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
-
-/** The replicated fields of TaskExtra (`lk` is a cache). */
-const EXTRA_FIELDS = Object.keys(new TaskExtra()).filter((k) => k !== 'lk') as (keyof TaskExtra)[];
 
 function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
   if (x === undefined) return null;

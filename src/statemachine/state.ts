@@ -132,6 +132,8 @@ export class MachineState {
   onDependencyEnded: (st: MachineState, t: Task) => void = () => undefined;
   /** Tasks whose dependants are being resolved, oldest first (flows.ts: a cascade is a loop, not recursion). */
   depWork: Task[] = [];
+  /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */
+  headersSeen = new Map<string, Record<string, string>>();
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,

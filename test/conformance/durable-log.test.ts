@@ -3,7 +3,7 @@
 // (with and without its storage fault layer) and the simulated disk of the node simulation. What the
 // driver relies on: the mirror the Raft core reads changes only after the write it reflects is
 // durable, writes complete in write order, entries overwrite a suffix, an installed snapshot replaces
-// the log, createSnapshot compacts, and a crash keeps every acknowledged write plus a prefix of the
+// the log, a streamed snapshot (beginSnapshot) compacts, and a crash keeps every acknowledged write plus a prefix of the
 // rest (never a gap).
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -235,10 +235,12 @@ describe.each(implementations)('DurableLog conformance: $name', (impl) => {
     expect(logOf(l.mirror())).toEqual(['e11t3', 'e12t3']);
   });
 
-  it('createSnapshot keeps the snapshot and compacts the log up to compactTo', async () => {
+  it('a snapshot streamed in chunks is kept whole and the log compacted up to compactTo', async () => {
     const l = await open(impl);
     await l.done(l.log.persistReady(ready(entries(1, 10, 1), { term: asTerm(1), vote: 'n1', commit: asLogIndex(10) })));
-    await l.done(l.log.createSnapshot(snapshot(8, 1, 'state at 8'), { compactTo: asLogIndex(6) }));
+    const sink = l.log.beginSnapshot(snapshot(8, 1, '').meta);
+    for (const part of ['state ', 'at', ' 8']) sink.write(new TextEncoder().encode(part));
+    await l.done(sink.commit({ compactTo: asLogIndex(6) }));
     const check = (): void => {
       const m = l.mirror();
       expect(m.snapshot()?.meta.index).toBe(8);

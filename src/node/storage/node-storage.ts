@@ -7,12 +7,14 @@
 import { asLogIndex } from '../../protocol/ids.js';
 import type { LogIndex } from '../../protocol/ids.js';
 import { MemoryStorage } from '../../raft/storage.js';
-import type { GroupId, HardState, Entry, Membership, Snapshot } from '../../raft/types.js';
+import type { GroupId, HardState, Entry, Membership, Snapshot, SnapshotMeta } from '../../raft/types.js';
+import type { SnapshotSink } from '../driver-types.js';
 import { DurableStore } from './durable-store.js';
 import type { DurableStoreOptions, RecoveredState } from './durable-store.js';
 import { StoreFailedError } from './errors.js';
 import { SnapshotFiles } from './snapshot-files.js';
 import { FileBackedSnapshot } from './file-backed-snapshot.js';
+import { StreamedSnapshot } from './snapshot-stream.js';
 
 export interface NodeStorageOptions extends DurableStoreOptions {
   group?: GroupId;
@@ -20,6 +22,8 @@ export interface NodeStorageOptions extends DurableStoreOptions {
   initialMembership?: Membership | ((identity: DurableStore['identity']) => Membership);
   /** Snapshot files kept besides the one in use (default 2). */
   keepSnapshots?: number;
+  /** Planted bug (tests only): a streamed snapshot is sealed before its queued writes are done. */
+  plantSnapshotCommitEarly?: boolean;
 }
 
 /** The part of a Ready that step 1 (persist) handles. */
@@ -47,6 +51,7 @@ export class NodeStorage {
     readonly recovered: RecoveredState,
     private readonly group: GroupId,
     private readonly onFailure: ((error: StoreFailedError) => void) | undefined,
+    private readonly plantCommitEarly = false,
   ) {
     this.writtenCommit = this.syncedCommit = mirror.hardState().commit;
   }
@@ -72,7 +77,8 @@ export class NodeStorage {
       const im = options.initialMembership;
       const initial = typeof im === 'function' ? im(store.identity) : (im ?? { members: [] });
       const mirror = loadMirror(recovered, snapshot === null ? null : backed(snapshots, snapshot), initial);
-      storage = new NodeStorage(store, snapshots, mirror, recovered, group, options.onFailure);
+      const plant = options.plantSnapshotCommitEarly === true;
+      storage = new NodeStorage(store, snapshots, mirror, recovered, group, options.onFailure, plant);
       return storage;
     } catch (error) {
       await store.close().catch(() => undefined);
@@ -137,6 +143,36 @@ export class NodeStorage {
     });
   }
 
+  /**
+   * A snapshot the state machine takes in chunks at an applied index: each chunk goes to the file as
+   * it comes (snapshot-stream.ts). On commit: the file whole and durable, then meta, mirror, compaction.
+   */
+  beginSnapshot(meta: SnapshotMeta): SnapshotSink {
+    return new StreamedSnapshot({
+      files: this.snapshots,
+      meta,
+      plantCommitEarly: this.plantCommitEarly,
+      failed: (error) => this.fail(new StoreFailedError(error)),
+      seal: (commitFile, dataBytes, options) => {
+        if (this.failed !== null) return Promise.reject(this.failed);
+        const compactTo = options.compactTo ?? meta.index;
+        return this.afterSlow(async () => {
+          try {
+            await commitFile();
+          } catch (error) {
+            throw this.fail(new StoreFailedError(error));
+          }
+          await this.store.recordSnapshot(meta, { group: this.group });
+          // The bytes stay in the file: the mirror reads them only for a follower that needs them.
+          this.mirror.createSnapshot(new FileBackedSnapshot(meta, this.snapshots, dataBytes));
+          this.snapshots.setInUse(meta);
+          await this.store.compact(compactTo, { group: this.group });
+          this.mirror.compact(compactTo);
+        });
+      },
+    });
+  }
+
   close(): Promise<void> {
     return (this.slowTail ?? Promise.resolve()).then(() => this.store.close());
   }
@@ -152,7 +188,8 @@ export class NodeStorage {
     if (ready.hardState !== null) this.writtenCommit = Math.max(this.writtenCommit, ready.hardState.commit);
     // Writes complete in order and a synced one makes every earlier one durable.
     if (ready.sync !== false) this.syncedCommit = this.writtenCommit;
-    if (ready.snapshot !== null) this.mirror.applySnapshot(backed(this.snapshots, ready.snapshot));
+    // The driver restores from the Ready's bytes; the mirror reads the file if a follower needs them.
+    if (ready.snapshot !== null) this.mirror.applySnapshot(backed(this.snapshots, ready.snapshot, false));
     this.mirror.append(ready.entries);
     if (ready.hardState !== null) {
       // The store never lowers the commit index below an installed snapshot; neither does the mirror.
@@ -196,8 +233,8 @@ export class NodeStorage {
 
 /** Builds the core's read view from what recovery found (the snapshot replaces what it covers). */
 /** The durable snapshot as the mirror keeps it: its bytes in its file (file-backed-snapshot.ts). */
-function backed(files: SnapshotFiles, s: Snapshot): FileBackedSnapshot {
-  return new FileBackedSnapshot(s.meta, files, s.data.byteLength, s.data);
+function backed(files: SnapshotFiles, s: Snapshot, keepBytes = true): FileBackedSnapshot {
+  return new FileBackedSnapshot(s.meta, files, s.data.byteLength, keepBytes ? s.data : null);
 }
 
 export function loadMirror(recovered: RecoveredState, snapshot: Snapshot | null, initial: Membership): MemoryStorage {

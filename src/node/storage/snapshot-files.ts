@@ -3,7 +3,8 @@
  *
  * A snapshot is written to `<index>-<term>.tmp`, fsynced, renamed, and the directory fsynced, so a
  * `.snap` name always holds a complete file; a `.tmp` left by a crash is removed on open and never
- * read (NATS #8101). Layout: a 28-byte header, the msgpack SnapshotMeta, then the data.
+ * read (NATS #8101); a local snapshot streams to `<index>-<term>.local.tmp` (snapshot-stream.ts).
+ * Layout: a 28-byte header, the msgpack SnapshotMeta, then the data.
  *   0 'RQSN' | 4 version u8 | 5 zero ×3 | 8 metaBytes u32 | 12 dataBytes u64 | 20 crc32(data) u32
  *   | 24 crc32(header[0..24) ‖ meta) u32
  * The order the node must keep: write the file, then record its meta in the DurableStore
@@ -73,11 +74,16 @@ export class SnapshotFiles {
     return files.sort((a, b) => a.index - b.index || a.term - b.term);
   }
 
-  /** Starts a snapshot file; chunks may arrive over time (InstallSnapshot). */
-  async begin(meta: SnapshotMeta): Promise<SnapshotWriter> {
+  /**
+   * Starts a snapshot file; chunks may arrive over time (InstallSnapshot, a streamed local snapshot).
+   * `tag` names the temporary file apart (`<index>-<term><tag>.tmp`), so a local snapshot being
+   * streamed and a leader's being installed at the same index never share one.
+   */
+  async begin(meta: SnapshotMeta, tag = ''): Promise<SnapshotWriter> {
     assertMeta(meta);
+    if (!/^(\.[a-z]+)?$/.test(tag)) throw new RangeError(`bad temporary file tag ${tag}`);
     const base = `${meta.index}-${meta.term}`;
-    const tmp = join(this.dir, `${base}.tmp`);
+    const tmp = join(this.dir, `${base}${tag}.tmp`);
     const handle = await open(tmp, 'w');
     const metaBytes = packr.pack(snapshotMetaPayload(meta));
     try {
@@ -190,6 +196,12 @@ export class SnapshotWriter {
     this.dataBytes += chunk.length;
   }
 
+  /** Fsyncs the data written so far (a large file's bulk, before commit's short ordered part). */
+  async syncData(): Promise<void> {
+    if (this.done) throw new Error(`snapshot writer ${this.tmpPath} is finished`);
+    await this.handle.sync();
+  }
+
   /** Seals the header, fsyncs, renames into place, fsyncs the directory, prunes. */
   async commit(): Promise<SnapshotFileInfo> {
     if (this.done) throw new Error(`snapshot writer ${this.tmpPath} is finished`);
@@ -261,5 +273,6 @@ export function decodeSnapshotFile(bytes: Uint8Array, path: string): Snapshot {
     meta = null;
   }
   if (meta === null) throw damaged('undecodable meta');
-  return { meta, data: new Uint8Array(data) };
+  // A view, not a copy: the file's bytes are read once (a large state is hundreds of MiB).
+  return { meta, data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength) };
 }

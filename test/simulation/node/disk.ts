@@ -5,9 +5,10 @@
 import type { LogIndex } from '../../../src/protocol/ids.js';
 import { asLogIndex } from '../../../src/protocol/ids.js';
 import type { DurableLog } from '../../../src/node/driver.js';
+import { gatheringSink, type SnapshotSink } from '../../../src/node/driver-types.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import type { Entry, Membership, Ready, Snapshot } from '../../../src/raft/types.js';
+import type { Entry, Membership, Ready, Snapshot, SnapshotMeta } from '../../../src/raft/types.js';
 import { applyWrite, type DiskWrite } from '../disk.js';
 import type { Scheduler } from './scheduler.js';
 
@@ -31,6 +32,8 @@ export class SimDurableLog implements DurableLog {
   lieForLeader: (() => boolean) | null = null;
   /** Planted bug: report unsynced commit-only writes as durable (a read may then be served past them). */
   lieAboutCommit = false;
+  /** Planted bug: a streamed snapshot loses its second chunk on the way to the disk. */
+  skipSnapshotChunk = false;
   private gen = 0;
   private lastDone = 0;
   private pending: { w: DiskWrite; sync: boolean }[] = [];
@@ -86,6 +89,10 @@ export class SimDurableLog implements DurableLog {
     return this.write({}, true, () => {
       this.syncedCommit = this.writtenCommit;
     });
+  }
+
+  beginSnapshot(meta: SnapshotMeta): SnapshotSink {
+    return gatheringSink(meta, (snap, options) => this.createSnapshot(snap, options), this.skipSnapshotChunk ? 1 : -1);
   }
 
   createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void> {

@@ -67,6 +67,7 @@ export interface NodeSimOptions {
     | 'commit-unsynced-read'
     | 'stale-deferred-commit'
     | 'apply-while-snapshotting'
+    | 'snapshot-skips-chunk'
     | null;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
@@ -458,6 +459,7 @@ export class NodeSimulation {
     n.disk.lieAboutFsync = this.o.plant === 'ack-before-fsync';
     n.disk.lieForLeader = this.o.plant === 'leader-self-before-fsync' ? () => n.raft?.status().role === 'leader' : null;
     n.disk.lieAboutCommit = this.o.plant === 'commit-unsynced-read';
+    n.disk.skipSnapshotChunk = this.o.plant === 'snapshot-skips-chunk';
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
     const snap = storage.snapshot();

@@ -5,13 +5,14 @@
 import type { LogIndex } from '../../../src/protocol/ids.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NodeDriver, type DurableLog } from '../../../src/node/driver.js';
+import { gatheringSink, type SnapshotSink } from '../../../src/node/driver-types.js';
 import { systemClock, type ClockSource } from '../../../src/node/log-clock.js';
 import type { QueueStats, ReadAnswer, ReadQuery, SessionCommand } from '../../../src/protocol/index.js';
 import { makeRaftConfig } from '../../../src/raft/config.js';
 import { RaftNode } from '../../../src/raft/node.js';
 import { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import type { Membership, Snapshot } from '../../../src/raft/types.js';
+import type { Membership, Snapshot, SnapshotMeta } from '../../../src/raft/types.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 
 const membership: Membership = { members: [{ id: 'n1', storageId: 's1', address: 'n1:1', role: 'voter' }] };
@@ -26,6 +27,9 @@ class Disk implements DurableLog {
     if (r.snapshot !== null) this.mirror.applySnapshot(r.snapshot);
     this.mirror.append(r.entries);
     if (r.hardState !== null) this.mirror.setHardState(r.hardState);
+  }
+  beginSnapshot(meta: SnapshotMeta): SnapshotSink {
+    return gatheringSink(meta, (snap) => this.createSnapshot(snap));
   }
   async createSnapshot(snap: Snapshot): Promise<void> {
     this.mirror.createSnapshot(snap);

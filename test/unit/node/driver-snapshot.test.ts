@@ -5,12 +5,20 @@
 import type { LogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import { NodeDriver, type DurableLog } from '../../../src/node/driver.js';
+import { gatheringSink, type SnapshotSink } from '../../../src/node/driver-types.js';
 import { systemClock } from '../../../src/node/log-clock.js';
 import { makeRaftConfig } from '../../../src/raft/config.js';
 import { RaftNode } from '../../../src/raft/node.js';
 import { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import { EntryType, type Entry, type Membership, type Message, type Snapshot } from '../../../src/raft/types.js';
+import {
+  EntryType,
+  type Entry,
+  type Membership,
+  type Message,
+  type Snapshot,
+  type SnapshotMeta,
+} from '../../../src/raft/types.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
@@ -40,6 +48,9 @@ class HeldDisk implements DurableLog {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}
+  beginSnapshot(meta: SnapshotMeta): SnapshotSink {
+    return gatheringSink(meta, (snap, options) => this.createSnapshot(snap, options));
+  }
   async createSnapshot(snap: Snapshot, options: { compactTo?: number }): Promise<void> {
     this.mirror.createSnapshot(snap);
     this.mirror.compact(options.compactTo ?? snap.meta.index);

@@ -2,13 +2,14 @@
 // and a snapshot taken in slices: the state machine is `busy` until every chunk is taken, the chunks
 // are the state at the index it started from, and the node resumes applying afterwards.
 import { describe, expect, it } from 'vitest';
-import type { DurableLog, Timers } from '../../../src/node/driver-types.js';
+import { gatheringSink, type DurableLog, type Timers } from '../../../src/node/driver-types.js';
 import { SnapshotPolicy, type SnapshotPolicyDeps } from '../../../src/node/snapshot-policy.js';
 import type { RaftNode } from '../../../src/raft/node.js';
-import type { Snapshot } from '../../../src/raft/types.js';
+import { EntryType, type Snapshot, type SnapshotMeta } from '../../../src/raft/types.js';
+import { MemoryStorage } from '../../../src/raft/storage.js';
 import { encodeEnvelope, type Command } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
-import { asLogIndex } from '../../../src/protocol/ids.js';
+import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
 
 const MiB = 1024 * 1024;
 
@@ -50,12 +51,13 @@ function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
   const fatal: unknown[] = [];
   const raft = {
     termAt: (i: number) => (i >= 0 ? 1 : undefined),
-    buildSnapshot: (index: number, data: Uint8Array) => ({ meta: { index, term: 1 }, data }) as unknown as Snapshot,
+    snapshotMeta: (index: number) => ({ index, term: 1 }) as unknown as SnapshotMeta,
   } as unknown as RaftNode;
   const durable = {
-    createSnapshot: async (s: Snapshot) => {
-      taken.push(s);
-    },
+    beginSnapshot: (meta: SnapshotMeta) =>
+      gatheringSink(meta, async (s) => {
+        taken.push(s);
+      }),
   } as unknown as DurableLog;
   const p = new SnapshotPolicy(
     {
@@ -67,6 +69,8 @@ function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
       snapshotEvery: 100,
       snapshotEveryBytes: 64 * MiB,
       snapshotKeep: 0,
+      snapshotKeepBytes: 16 * MiB,
+      storage: new MemoryStorage(),
       sliceChunks: 1,
       sliceGapMs: 0,
       startBytes: 0,
@@ -136,5 +140,23 @@ describe('snapshot policy', () => {
     expect(taken).toEqual([]);
     expect(p.isDue(599)).toBe(false);
     expect(p.isDue(600)).toBe(true);
+  });
+
+  it('keeps snapshotKeep entries below a snapshot, but no more than snapshotKeepBytes of them', () => {
+    const storage = new MemoryStorage();
+    // Entries 1..50 of 1 MiB each.
+    storage.append(
+      Array.from({ length: 50 }, (_, k) => ({
+        index: asLogIndex(k + 1),
+        term: asTerm(1),
+        type: EntryType.Normal,
+        data: new Uint8Array(MiB),
+      })),
+    );
+    const { p } = policy(machine(1), { storage, snapshotKeep: 20, snapshotKeepBytes: 8 * MiB });
+    expect(p.compactTarget(40)).toBe(32); // entries 33..40: 8 MiB
+    expect(p.compactTarget(5)).toBe(0); // under both bounds: nothing below 5 - 20 to drop
+    const roomy = policy(machine(1), { storage, snapshotKeep: 20, snapshotKeepBytes: 64 * MiB }).p;
+    expect(roomy.compactTarget(40)).toBe(20); // the entry count binds first
   });
 });
