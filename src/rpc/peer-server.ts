@@ -209,10 +209,10 @@ export class PeerServer {
     // Acknowledgements are cumulative: at the end of the turn that read the stream's first request
     // (the sender learns at once that the peer is reachable), or `ackEvery` requests or `ackBytes`
     // waiting, else `ackDelayMs` after the first request not yet acknowledged. Under load one per
-    // message cost as much as the message itself, and at idle one per heartbeat was a fifth of an idle
-    // node's CPU. The sender needs them only to free its in-flight slots (by count and by bytes: large
-    // Appends must not wait; 16 requests or 256 KiB are far below its budget) and to notice a peer
-    // that stopped reading (its deadline, 2 s, is four times `ackDelayMs`).
+    // message cost as much as the message itself, and at idle one per heartbeat (and per answer) was
+    // several % of an idle cluster's CPU. The sender needs them only to free its in-flight slots (by
+    // count and by bytes: large Appends must not wait; 16 requests or 256 KiB are far below its
+    // budget) and to notice a peer that stopped reading (its deadline, 2 s, is four times `ackDelayMs`).
     let unackedBytes = 0;
     call.on('data', (decoded: Decoded<WireRequest>) => {
       if (ended) return;
