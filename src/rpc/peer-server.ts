@@ -31,11 +31,11 @@ export interface PeerServerOptions {
   snapshotChunkBytesMax?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
-  /** Stream acknowledgements: at once after this many requests not yet acknowledged… */
+  /** Stream acknowledgements: the first request of a stream at once, then at once after this many requests not yet acknowledged… */
   ackEvery?: number;
   /** …or this many bytes of them… */
   ackBytes?: number;
-  /** …else this long after the first of them. */
+  /** …else this long after the first of them (well inside the sender's deadline, PeerTransport deadlineMs). */
   ackDelayMs?: number;
   /**
    * Mutual TLS (tls.ts serverCredentials with client certificates required): a message is refused
@@ -53,7 +53,7 @@ export const PEER_SERVER_DEFAULT_OPTIONS = {
   keepaliveTimeoutMs: 5_000,
   ackEvery: 16,
   ackBytes: 256 * 1024,
-  ackDelayMs: 100,
+  ackDelayMs: 500,
 } as const;
 
 export interface PeerServerMetrics {
@@ -204,26 +204,21 @@ export class PeerServer {
       if (ended || received === acked) return;
       acked = received;
       unackedBytes = 0;
-      ackedAt = Date.now();
       call.write({ received });
     };
-    // Acknowledgements are cumulative, at the end of the turn that read the requests when none went
-    // out for `ackDelayMs`, or `ackEvery` requests or `ackBytes` wait, else `ackDelayMs` after the
-    // first request not yet acknowledged. Under load one per message cost as much as the message
-    // itself; the sender needs them only to free its in-flight slots (by count and by bytes: large
-    // Appends must not wait) and to notice a peer that stopped reading (its deadline is seconds).
-    // At low rates every request is still acknowledged at once.
-    let ackedAt = 0;
+    // Acknowledgements are cumulative: at the end of the turn that read the stream's first request
+    // (the sender learns at once that the peer is reachable), or `ackEvery` requests or `ackBytes`
+    // waiting, else `ackDelayMs` after the first request not yet acknowledged. Under load one per
+    // message cost as much as the message itself, and at idle one per heartbeat (and per answer) was
+    // several % of an idle cluster's CPU. The sender needs them only to free its in-flight slots (by
+    // count and by bytes: large Appends must not wait; 16 requests or 256 KiB are far below its
+    // budget) and to notice a peer that stopped reading (its deadline, 2 s, is four times `ackDelayMs`).
     let unackedBytes = 0;
     call.on('data', (decoded: Decoded<WireRequest>) => {
       if (ended) return;
       received += 1;
       unackedBytes += decoded.ok ? decoded.bytes : 0;
-      if (
-        received - acked >= this.opts.ackEvery ||
-        unackedBytes >= this.opts.ackBytes ||
-        Date.now() - ackedAt >= this.opts.ackDelayMs
-      ) {
+      if (received === 1 || received - acked >= this.opts.ackEvery || unackedBytes >= this.opts.ackBytes) {
         if (!soon) {
           soon = true;
           setImmediate(ack);

@@ -1,12 +1,15 @@
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EntryType, MessageType } from '../../src/raft/types.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
-import { PeerServer } from '../../src/rpc/peer-server.js';
+import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
+import { PEER_SERVER_DEFAULT_OPTIONS, PEER_SERVICE, PeerServer } from '../../src/rpc/peer-server.js';
 import type { PeerServerOptions } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
 import type { PeerTransportOptions } from '../../src/rpc/peer-transport.js';
+import { loadProtoFile } from '../../src/rpc/proto.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
 import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
@@ -219,6 +222,48 @@ describe('rpc - peer transport over gRPC on loopback', () => {
     // Acknowledged, not ended by the 2 s deadline (which would also empty the in-flight slots).
     expect(t.metrics().failedCount).toBe(0);
     expect(t.metrics().droppedCount).toBe(0);
+  });
+
+  it('acknowledges heartbeat-paced requests together, not one by one', async () => {
+    // Ten small requests 100 ms apart on one stream, as a leader's heartbeats at idle, to a server with
+    // the default options: the first is acknowledged at once, the others together ackDelayMs (500 ms)
+    // after the first not yet acknowledged, and the rest when the stream ends. Before, each one came
+    // after a quiet 100 ms and was acknowledged at once: an acknowledgement per heartbeat.
+    expect(PEER_SERVER_DEFAULT_OPTIONS.ackDelayMs).toBe(500);
+    const n2 = await startNode('n2');
+    const m = (
+      loadProtoFile('peer.proto')[PEER_SERVICE] as unknown as Record<
+        string,
+        { path: string; requestSerialize: (v: object) => Buffer; responseDeserialize: (b: Buffer) => object }
+      >
+    )['Stream']!;
+    const client = new grpc.Client(n2.server.address, grpc.credentials.createInsecure());
+    cleanup.push(() => client.close());
+    const call = client.makeBidiStreamRequest(m.path, m.requestSerialize, m.responseDeserialize);
+    const acks: { received: number; at: number }[] = [];
+    const ended = new Promise<void>((resolve, reject) => {
+      call.on('data', (ack: { received?: number }) => acks.push({ received: Number(ack.received), at: Date.now() }));
+      call.on('end', () => resolve());
+      call.on('error', reject);
+    });
+    const sentAt: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const hb = message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', commit: i });
+      sentAt.push(Date.now());
+      call.write({ header: headerOf(hb), message: encodeMessage(hb) });
+      if (i === 0) await waitFor(() => acks.length === 1, 'the first request acknowledged at once');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    call.end();
+    await ended;
+    expect(n2.inbox.map((x) => x.commit)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(acks[0]?.received).toBe(1);
+    expect(acks.at(-1)?.received).toBe(10);
+    // Cumulative, increasing, and few: ~1 s of requests after the first.
+    expect(acks.map((a) => a.received)).toEqual([...acks.map((a) => a.received)].sort((a, b) => a - b));
+    expect(acks.length).toBeLessThanOrEqual(4);
+    // The second acknowledgement waited for ackDelayMs after the second request (not at once after quiet).
+    expect((acks[1]?.at ?? 0) - (sentAt[1] ?? 0)).toBeGreaterThanOrEqual(400);
   });
 
   it('streams large Snapshot messages as frames and delivers each whole, in order', async () => {
