@@ -135,11 +135,7 @@ export class NodeStorage {
     const compactTo = options.compactTo ?? snapshot.meta.index;
     return this.afterSlow(async () => {
       await this.writeSnapshotFile(snapshot);
-      await this.store.recordSnapshot(snapshot.meta, { group: this.group });
-      this.mirror.createSnapshot(backed(this.snapshots, snapshot));
-      this.snapshots.setInUse(snapshot.meta);
-      await this.store.compact(compactTo, { group: this.group });
-      this.mirror.compact(compactTo);
+      await this.recordSnapshot(backed(this.snapshots, snapshot), compactTo);
     });
   }
 
@@ -162,15 +158,20 @@ export class NodeStorage {
           } catch (error) {
             throw this.fail(new StoreFailedError(error));
           }
-          await this.store.recordSnapshot(meta, { group: this.group });
           // The bytes stay in the file: the mirror reads them only for a follower that needs them.
-          this.mirror.createSnapshot(new FileBackedSnapshot(meta, this.snapshots, dataBytes));
-          this.snapshots.setInUse(meta);
-          await this.store.compact(compactTo, { group: this.group });
-          this.mirror.compact(compactTo);
+          await this.recordSnapshot(new FileBackedSnapshot(meta, this.snapshots, dataBytes), compactTo);
         });
       },
     });
+  }
+
+  /** After its file is durable: the snapshot's meta recorded, the mirror told, then the log compacted. */
+  private async recordSnapshot(snapshot: FileBackedSnapshot, compactTo: LogIndex): Promise<void> {
+    await this.store.recordSnapshot(snapshot.meta, { group: this.group });
+    this.mirror.createSnapshot(snapshot);
+    this.snapshots.setInUse(snapshot.meta);
+    await this.store.compact(compactTo, { group: this.group });
+    this.mirror.compact(compactTo);
   }
 
   close(): Promise<void> {
