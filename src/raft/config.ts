@@ -36,6 +36,11 @@ export interface RaftFaults {
   voteBeforePersist?: boolean;
   /** Keep using a configuration whose entry was truncated away (no revert). */
   keepTruncatedConfig?: boolean;
+  /**
+   * When a truncation replaces entries already handed out in a Ready still in flight, do not hand the
+   * new ones out again (pipelined writes): they are acknowledged but never written.
+   */
+  keepInProgressOnTruncate?: boolean;
 }
 
 export const defaultRaftLimits = {

@@ -1,5 +1,7 @@
 // The core's view of the log: what the driver has made durable (Storage) plus an unstable tail of
-// entries (and at most one received snapshot) that the next Ready hands out for persisting.
+// entries (and at most one received snapshot) that the next Ready hands out for persisting. Several
+// Readys may be in flight (pipelined writes): `inProgress` marks what was handed out and is not yet
+// durable, `applying` what was handed out for applying; advance() moves the durable marks.
 
 import { assert } from '../protocol/assert.js';
 import { CompactedError } from './types.js';
@@ -9,10 +11,19 @@ export class RaftLog {
   /** Unstable entries: unstable[k] has index offset + k; they override storage from `offset` on. */
   private unstable: Entry[] = [];
   private offset: number;
+  /** The first unstable index not yet handed out in a Ready (offset ≤ inProgress ≤ last + 1). */
+  private inProgress: number;
   /** A snapshot received from the leader and not yet persisted (the log restarts after it). */
   pendingSnapshot: Snapshot | null = null;
+  /** The pending snapshot was handed out in a Ready and is being written. */
+  private snapshotInProgress = false;
+  /** Injected bug (test only): a truncation under an in-flight write is not handed out again. */
+  plantKeepInProgress = false;
   committed: number;
+  /** Applied as far as the driver reported (advance). */
   applied: number;
+  /** Handed out for applying (≥ applied; equal when no Ready is in flight). */
+  applying: number;
 
   constructor(
     readonly storage: Storage,
@@ -20,8 +31,10 @@ export class RaftLog {
     applied: number,
   ) {
     this.offset = storage.lastIndex() + 1;
+    this.inProgress = this.offset;
     this.committed = committed;
     this.applied = applied;
+    this.applying = applied;
     assert(applied <= committed, `raft invariant: applied ${applied} > committed ${committed}`);
     assert(committed <= this.lastIndex(), `raft invariant: committed ${committed} > last index ${this.lastIndex()}`);
   }
@@ -120,6 +133,9 @@ export class RaftLog {
       this.unstable.length = first.index - this.offset;
       for (const e of entries) this.unstable.push(e);
     }
+    // A replaced suffix that was already handed out must be handed out again (its write comes later).
+    if (!this.plantKeepInProgress) this.inProgress = Math.min(this.inProgress, first.index);
+    this.inProgress = Math.max(this.inProgress, this.offset);
   }
 
   commitTo(index: number): boolean {
@@ -132,17 +148,33 @@ export class RaftLog {
   restore(snapshot: Snapshot): void {
     assert(snapshot.meta.index > this.committed, 'raft invariant: restoring a snapshot at or below the commit index');
     this.pendingSnapshot = snapshot;
+    this.snapshotInProgress = false;
     this.unstable = [];
     this.offset = snapshot.meta.index + 1;
+    this.inProgress = this.offset;
     this.committed = snapshot.meta.index;
   }
 
-  unstableEntries(): Entry[] {
-    return this.unstable.slice();
+  /** Unstable entries not handed out yet; from now on they are in progress. */
+  takeUnstable(): Entry[] {
+    const from = this.inProgress - this.offset;
+    this.inProgress = this.offset + this.unstable.length;
+    return from === 0 ? this.unstable.slice() : this.unstable.slice(from);
   }
 
+  /** The pending snapshot if not handed out yet; from now on it is in progress. */
+  takeSnapshot(): Snapshot | null {
+    if (this.pendingSnapshot === null || this.snapshotInProgress) return null;
+    this.snapshotInProgress = true;
+    return this.pendingSnapshot;
+  }
+
+  /** Something to hand out for writing. */
   hasUnstable(): boolean {
-    return this.unstable.length > 0 || this.pendingSnapshot !== null;
+    return (
+      this.inProgress < this.offset + this.unstable.length ||
+      (this.pendingSnapshot !== null && !this.snapshotInProgress)
+    );
   }
 
   /** The driver made entries up to (index, term) durable; unless they were overwritten since, drop them. */
@@ -152,19 +184,29 @@ export class RaftLog {
     if (e === undefined || e.term !== term) return;
     this.unstable = this.unstable.slice(index + 1 - this.offset);
     this.offset = index + 1;
+    this.inProgress = Math.max(this.inProgress, this.offset);
   }
 
   stableSnapTo(index: number): void {
-    if (this.pendingSnapshot !== null && this.pendingSnapshot.meta.index === index) this.pendingSnapshot = null;
+    if (this.pendingSnapshot !== null && this.pendingSnapshot.meta.index === index) {
+      this.pendingSnapshot = null;
+      this.snapshotInProgress = false;
+    }
   }
 
-  /** Committed entries not yet handed out for applying, up to maxBytes. */
+  /**
+   * Committed entries not yet handed out for applying, up to maxBytes; only those durable here too,
+   * so the driver may apply them while later writes are in flight (and snapshot at what it applied).
+   */
   nextCommitted(maxBytes: number): Entry[] {
-    const lo = Math.max(this.applied + 1, this.firstIndex());
-    return this.slice(lo, this.committed + 1, maxBytes);
+    const lo = Math.max(this.applying + 1, this.firstIndex());
+    const out = this.slice(lo, Math.min(this.committed, this.stableLastIndex()) + 1, maxBytes);
+    const last = out[out.length - 1];
+    if (last !== undefined) this.applying = last.index;
+    return out;
   }
 
   hasNextCommitted(): boolean {
-    return this.committed > Math.max(this.applied, this.firstIndex() - 1);
+    return Math.min(this.committed, this.stableLastIndex()) > Math.max(this.applying, this.firstIndex() - 1);
   }
 }

@@ -51,9 +51,13 @@ export class RaftNode {
   readonly group: GroupId;
   readonly stats: RaftStats;
   private readonly st: CoreState;
+  /** The hard state as of the last Ready handed out (what the next Ready's write builds on). */
   private prevHard: HardState;
+  /** The hard state as of the last Ready the driver reported durable (advance). */
+  private durableHard: HardState;
   private prevSoft: SoftState;
-  private readyMark: ReadyMark | null = null;
+  /** Readys handed out and not yet advanced, oldest first (several when the driver pipelines writes). */
+  private readonly marks: ReadyMark[] = [];
 
   constructor(config: RaftConfig, storage: Storage, rng: Random) {
     const st = new CoreState(config, storage, rng);
@@ -63,6 +67,7 @@ export class RaftNode {
     this.group = st.group;
     this.stats = st.stats;
     this.prevHard = st.hardState();
+    this.durableHard = this.prevHard;
     // A lone voter has nobody to catch up from: what it lost is gone either way.
     if (st.recovery !== null && st.isVoterSelf() && st.configs.voterCount() === 1) st.recovery = null;
     st.maybeEndRecovery();
@@ -154,30 +159,38 @@ export class RaftNode {
 
   hasReady(): boolean {
     const st = this.st;
-    if (this.readyMark !== null) return false;
     if (st.out.any() || st.log.hasUnstable() || st.log.hasNextCommitted()) return true;
     if (hardStateChanged(this.prevHard, st.hardState())) return true;
     const ss = this.prevSoft;
     return ss.leader !== st.lead || ss.role !== this.softRole() || ss.term !== st.term;
   }
 
+  /** Readys handed out and not yet advanced. */
+  get readysInFlight(): number {
+    return this.marks.length;
+  }
+
+  /**
+   * What to do next. May be called again before advance() (pipelined writes): each Ready hands out
+   * only what earlier ones did not, and advance() acknowledges the oldest one still in flight.
+   */
   ready(): Ready {
-    assert(this.readyMark === null, 'raft invariant: ready() called again before advance()');
     const log = this.st.log;
-    const entries = log.unstableEntries();
-    const snapshot = log.pendingSnapshot;
+    const entries = log.takeUnstable();
+    const snapshot = log.takeSnapshot();
     const committedEntries = log.nextCommitted(this.st.cfg.maxApplyBytes);
+    if (snapshot !== null && snapshot.meta.index > log.applying) log.applying = snapshot.meta.index;
     const prev = this.prevHard;
     const hs = this.st.hardState();
     const hardState = hardStateChanged(hs, prev) ? hs : null;
+    if (hardState !== null) this.prevHard = hardState;
     const lastEntry = entries[entries.length - 1];
-    const lastApply = committedEntries[committedEntries.length - 1];
-    this.readyMark = {
+    this.marks.push({
       hardState,
       lastEntry: lastEntry === undefined ? null : { index: lastEntry.index, term: lastEntry.term },
       snapshotIndex: snapshot?.meta.index ?? null,
-      appliedTo: lastApply?.index ?? snapshot?.meta.index ?? log.applied,
-    };
+      appliedTo: log.applying,
+    });
     const softState = this.softState();
     this.prevSoft = softState;
     const out = this.st.out.take();
@@ -193,21 +206,24 @@ export class RaftNode {
       droppedReads: out.droppedReads,
       proposed: out.proposed,
       mustSync: readyMustSync(prev, hardState, entries, snapshot, this.st.faults.voteBeforePersist),
+      // The term and vote must be durable already, not merely handed out in a Ready still in flight.
       sendBeforePersist:
-        this.st.role === 'leader' && snapshot === null && sameVote(prev, hs) && !out.msgs.some(acknowledges),
+        this.st.role === 'leader' &&
+        snapshot === null &&
+        sameVote(this.durableHard, hs) &&
+        !out.msgs.some(acknowledges),
     };
   }
 
-  /** The driver has done everything the last Ready asked (and updated the Storage mirror). */
+  /** The driver has done everything the oldest Ready in flight asked (and updated the Storage mirror). */
   advance(): void {
-    const mark = this.readyMark;
-    assert(mark !== null, 'raft invariant: advance() without ready()');
+    const mark = this.marks.shift();
+    assert(mark !== undefined, 'raft invariant: advance() without ready()');
     const log = this.st.log;
-    if (mark.hardState !== null) this.prevHard = mark.hardState;
+    if (mark.hardState !== null) this.durableHard = mark.hardState;
     if (mark.snapshotIndex !== null) log.stableSnapTo(mark.snapshotIndex);
     if (mark.lastEntry !== null) log.stableTo(mark.lastEntry.index, mark.lastEntry.term);
     if (mark.appliedTo > log.applied) log.applied = mark.appliedTo;
-    this.readyMark = null;
     if (this.st.role === 'leader' && mark.lastEntry !== null) leader.ownWriteDurable(this.st);
     this.st.configs.foldCompacted(log.storage.firstIndex());
   }

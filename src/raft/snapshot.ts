@@ -31,7 +31,7 @@ export function snapshotMetaAt(
   index: number,
   membershipAt: (index: number) => Membership,
 ): SnapshotMeta {
-  assert(index <= log.applied, `raft invariant: snapshot at ${index} beyond applied ${log.applied}`);
+  assert(index <= log.applying, `raft invariant: snapshot at ${index} beyond applied ${log.applying}`);
   const term = log.term(index);
   assert(term !== undefined, `raft invariant: snapshot at ${index}: term unknown (compacted?)`);
   return { group, index: asLogIndex(index), term: asTerm(term), membership: membershipAt(index) };

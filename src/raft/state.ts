@@ -85,6 +85,7 @@ export class CoreState {
     const applied = config.applied ?? Math.max(snapIndex, storage.firstIndex() - 1);
     const committed = Math.max(hardState.commit, applied);
     this.log = new RaftLog(storage, committed, applied);
+    this.log.plantKeepInProgress = this.faults.keepInProgressOnTruncate === true;
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.recovery = hardState.recovery ?? null;

@@ -13,6 +13,8 @@ export const plantedBugs: Record<string, RaftFaults> = {
   'vote-before-persist': { voteBeforePersist: true },
   /** Keeps using a configuration whose entry was truncated away. */
   'no-config-revert': { keepTruncatedConfig: true },
+  /** Pipelined writes: entries that replace an in-flight suffix are never handed out to be written. */
+  'truncate-under-write': { keepInProgressOnTruncate: true },
 };
 
 /** A crash-heavy profile under which the Figure 8 bug loses committed entries (see find-figure8.ts). */

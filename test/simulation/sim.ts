@@ -48,6 +48,11 @@ export interface SimOptions {
   leaderCrashChance?: number;
   /** Chance per leader Ready with new entries that the leader crashes after sending, before its write. */
   crashBeforeWriteChance?: number;
+  /**
+   * Chance per node that it pipelines its writes (up to 2–4 Readys in flight, each written after its
+   * own disk latency, in order) instead of handling one Ready at a time, as the node driver does.
+   */
+  pipelineChance?: number;
   /** Planted bugs in every core (planted.ts); none by default. */
   faults?: RaftFaults;
   trace?: boolean;
@@ -83,7 +88,7 @@ export interface SimResult {
   trace: string[];
 }
 
-type EvKind = 'tick' | 'deliver' | 'ready' | 'action';
+type EvKind = 'tick' | 'deliver' | 'ready' | 'written' | 'action';
 
 interface Ev {
   t: number;
@@ -107,6 +112,10 @@ interface SimNode {
   mirror: MemoryStorage;
   tickMs: number;
   readyScheduled: boolean;
+  /** Readys in flight at once: 1 handles each whole before the next; more pipelines the writes. */
+  depth: number;
+  /** Pipelined Readys taken and not yet written, oldest first (the 'written' event completes one). */
+  inflight: Ready[];
   smApplied: number;
   smHash: number;
   lastCommit: number;
@@ -149,6 +158,7 @@ export class Simulation {
   private readonly faultRng: Rng;
   /** Decides leader crashes between early Appends and the write; separate so other streams keep their draws. */
   private readonly earlyCrashRng: Rng;
+  private readonly pipeRng: Rng;
   private readonly heap = new EventHeap<Ev>();
   private seq = 0;
   now = 0;
@@ -190,6 +200,7 @@ export class Simulation {
       membershipChanges: true,
       leaderCrashChance: 0.05,
       crashBeforeWriteChance: 0.002,
+      pipelineChance: 0.5,
       checkCommitRule: true,
       trace: false,
       faults: {},
@@ -199,6 +210,8 @@ export class Simulation {
     this.netRng = this.rng.fork();
     this.faultRng = this.rng.fork();
     this.earlyCrashRng = new Rng(options.seed * 7919 + 17);
+    // Its own stream, so that seeds without pipelining replay as they did before it existed.
+    this.pipeRng = new Rng(options.seed * 104729 + 3);
     this.checker = new SafetyChecker(() => this.now);
     this.maxMsgBytes = this.faultRng.pick([1, 64, 64, 512]);
     const n = options.nodes;
@@ -223,6 +236,8 @@ export class Simulation {
         mirror: disk.durable.clone(),
         tickMs: TICK_MS * (0.85 + 0.3 * this.faultRng.float()),
         readyScheduled: false,
+        depth: this.pipeRng.chance(this.opts.pipelineChance) ? 2 + Math.floor(this.pipeRng.float() * 3) : 1,
+        inflight: [],
         smApplied: 0,
         smHash: 0,
         lastCommit: 0,
@@ -308,7 +323,11 @@ export class Simulation {
         break;
       case 'ready':
         node.readyScheduled = false;
-        this.processReady(node, core);
+        if (node.depth > 1) this.takeReadys(node, core);
+        else this.processReady(node, core);
+        return;
+      case 'written':
+        this.completeWrite(node, core);
         return;
     }
     this.afterStep(node, core);
@@ -323,7 +342,7 @@ export class Simulation {
         this.crashSoon(node);
       }
     }
-    if (!node.readyScheduled && core.hasReady()) {
+    if (!node.readyScheduled && node.inflight.length < node.depth && core.hasReady()) {
       node.readyScheduled = true;
       // Disk latency: a crash before the write completes loses the write and sends nothing.
       this.schedule(0.2 + this.netRng.float() * 1.5, 'ready', node.idx, node.gen, null, null);
@@ -363,6 +382,7 @@ export class Simulation {
     node.lastCommit = node.core.commitIndex;
     this.recomputeConfig(node);
     node.readyScheduled = false;
+    node.inflight = [];
     this.schedule(this.faultRng.float() * node.tickMs, 'tick', node.idx, node.gen, null, null);
   }
 
@@ -380,6 +400,7 @@ export class Simulation {
     node.up = false;
     node.core = null;
     node.gen++;
+    node.inflight = [];
     const lost = node.disk.crash(this.faultRng);
     this.totals.crashes++;
     if (lost > 0) this.totals.crashesLosingWrites++;
@@ -462,7 +483,48 @@ export class Simulation {
       core.advance();
       this.maybeSnapshot(node, core);
     }
-    if (core.effectiveConfigIndex !== node.configIndex || core.currentMembership !== node.configMembership) {
+    if (!this.configMatches(node, core)) {
+      this.checker.fail(
+        `config: ${node.id} uses the config of index ${core.effectiveConfigIndex}, its log's newest is ${node.configIndex}`,
+      );
+    }
+    this.afterStep(node, core);
+  }
+
+  /**
+   * Pipelined: take Readys while fewer than `depth` are in flight. Committed entries are durable here
+   * already (the core hands out no others), so they apply at once; each write completes later, in order.
+   */
+  private takeReadys(node: SimNode, core: RaftNode): void {
+    for (let round = 0; round < 8 && node.inflight.length < node.depth && core.hasReady(); round++) {
+      const rd = core.ready();
+      if (rd.sendBeforePersist) for (const m of rd.messages) this.send(node, m);
+      if (rd.sendBeforePersist && rd.entries.length > 0 && this.crashBeforeWrite(node)) return;
+      this.apply(node, core, rd);
+      for (const rs of rd.readStates) this.checkRead(node, rs.ctx, rs.index);
+      for (const dr of rd.droppedReads) this.readIssued.delete(dr.ctx);
+      node.inflight.push(rd);
+      if (node.inflight.length === 1) this.scheduleWrite(node);
+      this.maybeSnapshot(node, core);
+    }
+    this.afterStep(node, core);
+  }
+
+  private scheduleWrite(node: SimNode): void {
+    this.schedule(0.2 + this.netRng.float() * 1.5, 'written', node.idx, node.gen, null, null);
+  }
+
+  /** The oldest write in flight is done: its messages go out and the core hears of it. */
+  private completeWrite(node: SimNode, core: RaftNode): void {
+    const rd = node.inflight.shift();
+    if (rd === undefined) return;
+    this.persist(node, rd);
+    if (!rd.sendBeforePersist) for (const m of rd.messages) this.send(node, m);
+    core.advance();
+    this.maybeSnapshot(node, core);
+    if (node.inflight.length > 0) this.scheduleWrite(node);
+    // Only once everything handed out is written (the core uses its newest config, durable or not).
+    else if (!core.hasReady() && !this.configMatches(node, core)) {
       this.checker.fail(
         `config: ${node.id} uses the config of index ${core.effectiveConfigIndex}, its log's newest is ${node.configIndex}`,
       );
@@ -495,6 +557,10 @@ export class Simulation {
         }
       }
     }
+  }
+
+  private configMatches(node: SimNode, core: RaftNode): boolean {
+    return core.effectiveConfigIndex === node.configIndex && core.currentMembership === node.configMembership;
   }
 
   /** The config a node should be using: the newest config entry in its log, else its base. */

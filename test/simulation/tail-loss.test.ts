@@ -43,14 +43,16 @@ describe('simulation - lost synced tails on a minority', () => {
     { seed: 472, nodes: 5, violation: /leader completeness/ },
     { seed: 738, nodes: 5, violation: /leader completeness/ },
   ];
+  // Found when every node wrote one Ready at a time: their schedules need pipelineChance 0.
+  const serial: Partial<SimOptions> = { ...tailLoss, pipelineChance: 0 };
   for (const p of planted) {
     it(`seed ${p.seed} (${p.nodes} nodes): caught without recovery, safe with it`, () => {
-      const bug = runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss, recoverTailLoss: false });
+      const bug = runSeed({ seed: p.seed, nodes: p.nodes, ...serial, recoverTailLoss: false });
       expect(bug.violations.join('\n')).toMatch(p.violation);
-      const fixed = runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss });
+      const fixed = runSeed({ seed: p.seed, nodes: p.nodes, ...serial });
       expect(fixed.violations).toEqual([]);
       expect(fixed.totals.tailLosses).toBeGreaterThan(0);
-      expect(runSeed({ seed: p.seed, nodes: p.nodes, ...tailLoss }).traceHash).toBe(fixed.traceHash);
+      expect(runSeed({ seed: p.seed, nodes: p.nodes, ...serial }).traceHash).toBe(fixed.traceHash);
     });
   }
 });
