@@ -38,6 +38,11 @@ describe('simulation - planted bugs are caught', () => {
       expect(buggy.violations.join()).toMatch(/leader completeness/);
       expect(runSeed({ seed, ...profile }).violations).toEqual([]);
     }
+    // And one found with pipelined writes on (the default pipelineChance).
+    const pipelined = { nodes: 3, ...figure8Profile };
+    const buggy = runSeed({ seed: 544, ...pipelined, faults: plantedBugs['old-term-commit'] });
+    expect(buggy.violations.join()).toMatch(/leader completeness/);
+    expect(runSeed({ seed: 544, ...pipelined }).violations).toEqual([]);
   });
 
   it('a core that answers a vote before the vote is durable: the checker sees it on the wire', () => {
