@@ -25,7 +25,11 @@ export const realTimers: Timers = {
  * write it reflects is durable, in write order.
  */
 export interface DurableLog {
-  /** Ready step 1: snapshot (file, then meta), hard state and entries in one durable write; then the mirror. */
+  /**
+   * Ready step 1: snapshot (file, then meta), hard state and entries in one durable write; then the mirror.
+   * Several may be in flight (the driver pipelines): they are validated when called and complete in call
+   * order, each making every earlier one durable.
+   */
   persistReady(ready: {
     hardState: Ready['hardState'];
     entries: readonly Entry[];
@@ -131,6 +135,12 @@ export interface DriverOptions {
   advanceMinIntervalMs?: number;
   /** Most commands packed into one entry. */
   commandsPerEntryMax?: number;
+  /**
+   * Readys whose writes may be in flight at once (pipelined persistence; 1: one at a time). The next
+   * batch is proposed and written while earlier ones are still being fsynced; their messages and
+   * advance() still follow in order.
+   */
+  pipelineDepth?: number;
   /** Commands queued, proposing or in flight beyond this are refused (bounded buffering). */
   pendingCommandsMax?: number;
   /** Linearizable reads waiting for their read index or for apply beyond this are refused. */
@@ -142,6 +152,11 @@ export interface DriverOptions {
   plantStaleDeferred?: boolean;
   /** Planted bug (simulation only): committed entries are applied while a snapshot's chunks are taken. */
   plantApplyWhileSnapshotting?: boolean;
+  /**
+   * Planted bug (simulation only): a Ready's messages go out when it is taken, with its write (and the
+   * earlier ones still in flight) not yet durable: acknowledgements and votes the disk does not hold.
+   */
+  plantSendBeforeWrite?: boolean;
 }
 
 export function errAnswer(error: ErrorDetail): Answer {

@@ -1,5 +1,7 @@
-// The node's driver loop around the pure Raft core: persist -> send -> apply -> advance (the Ready
-// contract of src/raft/types.ts), plus the leader's duties: stamping entries with the log clocks,
+// The node's driver loop around the pure Raft core (the Ready contract of src/raft/types.ts), with its
+// writes pipelined: a Ready is taken as soon as there is one (its committed entries, durable here and
+// on a majority, are applied at once) and its write queued behind the ones in flight; as each write
+// completes, in order, its messages go out and the core hears advance(). Plus the leader's duties: stamping entries with the log clocks,
 // batching client commands that arrive while a write is in flight (command-pipeline.ts), answering
 // them once applied, ReadIndex reads (read-tracker.ts), advanceTime only when due, binding member
 // identities (identity-binding.ts), long-poll lease holds (lease-hold.ts) and periodic snapshots
@@ -36,6 +38,7 @@ const DEFAULT_OPTIONS = {
   snapshotSliceGapMs: 0,
   advanceMinIntervalMs: 100,
   commandsPerEntryMax: 1024,
+  pipelineDepth: 4,
   pendingCommandsMax: 100_000,
   pendingReadsMax: 100_000,
 } satisfies Partial<DriverOptions>;
@@ -54,6 +57,9 @@ export class NodeDriver implements ClientExecutor {
   private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
   private again = false;
+  /** Readys taken whose write has not completed yet, and the completion of the newest one. */
+  private inflight = 0;
+  private written: Promise<void> = Promise.resolve();
   private stopped = false;
   private tickHandle: unknown = null;
   private readonly commands: CommandPipeline;
@@ -309,10 +315,10 @@ export class NodeDriver implements ClientExecutor {
       this.flushQueued();
       this.catchUp();
       let rounds = 0;
-      while (this.o.raft.hasReady() && !this.stopped) {
-        await this.handleReady(this.o.raft.ready());
-        // Commands that arrived during the write join the next Ready instead of waiting for the loop
-        // to run dry (under load it never does: bench/RESULTS.md, stage 1).
+      while (this.inflight < this.o.pipelineDepth && !this.stopped && this.o.raft.hasReady()) {
+        // Not awaited: the write completes later (completeReady), and the next batch is taken meanwhile.
+        this.handleReady(this.o.raft.ready()).catch((err: unknown) => this.fatal(err));
+        // Commands that arrived meanwhile join the next Ready (under load the loop never runs dry).
         this.flushQueued();
         if (++rounds > 10_000) throw new Error('driver: Ready loop did not settle');
       }
@@ -323,16 +329,38 @@ export class NodeDriver implements ClientExecutor {
     } while (this.again && !this.stopped);
   }
 
-  private async handleReady(rd: Ready): Promise<void> {
+  /** Takes a Ready: what needs no write is done now; resolves once its write and completion are done. */
+  private handleReady(rd: Ready): Promise<void> {
     this.onSoftState(rd);
     if (this.o.advertise && rd.messages.length > 0 && this.identity.unbound()) {
       for (const m of rd.messages) m.fromAddress = this.o.advertise;
     }
     // A leader's Appends go out before its own write (Raft thesis §10.2.1): the core counts its own log
     // for commit only after advance(). Every other message waits for the write it may depend on.
-    const early = rd.sendBeforePersist && rd.messages.length > 0;
+    const early = (rd.sendBeforePersist || this.o.plantSendBeforeWrite === true) && rd.messages.length > 0;
     if (early) this.o.send(rd.messages);
-    await this.persist(rd);
+    this.commands.onProposed(rd.proposed);
+    // (A dropped advanceTime's own resolve clears advanceInFlight.)
+    this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
+    // The core hands out only entries durable here too, and none past a snapshot still being written.
+    assert(rd.snapshot === null || rd.committedEntries.length === 0, 'driver: committed entries beside a snapshot');
+    this.backlog.add(rd.committedEntries, this.applyWaits, this.applyOne);
+    this.reads.onReadStates(rd.readStates);
+    this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
+    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
+    // The store writes in order; completions are chained so that messages and advance() keep it too.
+    const write = this.persist(rd);
+    this.inflight++;
+    const before = this.written;
+    const done = Promise.all([before, write]).then(() => this.completeReady(rd, early));
+    this.written = done.catch(() => undefined);
+    return done;
+  }
+
+  /** The Ready's write is durable (and every earlier one): its messages, a snapshot's restore, advance(). */
+  private completeReady(rd: Ready, early: boolean): void {
+    this.inflight--;
+    if (this.stopped) return;
     if (rd.snapshot !== null) {
       const index = rd.snapshot.meta.index;
       this.snapshots.installed(index, rd.snapshot.data.byteLength);
@@ -345,17 +373,11 @@ export class NodeDriver implements ClientExecutor {
       this.o.log.info({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term }, 'installed snapshot from leader');
     }
     if (!early && rd.messages.length > 0) this.o.send(rd.messages);
-    this.commands.onProposed(rd.proposed);
-    // (A dropped advanceTime's own resolve clears advanceInFlight.)
-    this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
-    this.backlog.add(rd.committedEntries, this.applyWaits, this.applyOne);
-    this.reads.onReadStates(rd.readStates);
-    this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
-    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     this.o.raft.advance();
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
     if (this.snapshots.isDue(this.applied)) this.flushDeferred();
     this.snapshots.maybeSnapshot(this.applied);
+    this.kick();
   }
 
   /** After a snapshot's chunks are taken: apply what waited, serve reads, snapshot again if due. */
@@ -367,16 +389,20 @@ export class NodeDriver implements ClientExecutor {
     this.snapshots.maybeSnapshot(this.applied);
   }
 
-  /** Ready step 1. Only a commit index moved: a quorum can tell it again, so it waits for the next write. */
-  private async persist(rd: Ready): Promise<void> {
+  /**
+   * Ready step 1, queued now (the store writes in call order). Only a commit index moved: a quorum can
+   * tell it again, so it waits for the next write.
+   */
+  private persist(rd: Ready): Promise<void> {
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
       this.deferredHardState = rd.hardState;
     } else if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
       // Readys come in order: a newer hard state supersedes the deferred one.
       const hardState = rd.hardState ?? this.deferredHardState;
       if (this.o.plantStaleDeferred !== true || rd.hardState === null) this.deferredHardState = null;
-      await this.o.durable.persistReady({ hardState, entries: rd.entries, snapshot: rd.snapshot });
+      return this.o.durable.persistReady({ hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
+    return Promise.resolve();
   }
 
   /** Writes a deferred commit index without fsync and without waiting (on a tick: restarts start closer). */

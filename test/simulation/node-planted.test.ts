@@ -18,6 +18,11 @@ describe('node simulation - planted bugs are caught', () => {
     expect(found.length).toBeGreaterThan(0);
   });
 
+  it("a driver that sends a Ready's messages before its write (pipelined, still in flight) is durable", async () => {
+    const found = await caught({ plant: 'send-before-write', liveness: false }, 2, /persistence: .* not durable/);
+    expect(found.length).toBeGreaterThan(0);
+  });
+
   it('a disk that acknowledges before fsync, wire checks off: whole-cluster power loss diverges replicas', async () => {
     const found = await caught(
       { plant: 'ack-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },

@@ -68,6 +68,7 @@ export interface NodeSimOptions {
     | 'stale-deferred-commit'
     | 'apply-while-snapshotting'
     | 'snapshot-skips-chunk'
+    | 'send-before-write'
     | null;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
@@ -509,6 +510,7 @@ export class NodeSimulation {
       advanceMinIntervalMs: 50,
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
       plantApplyWhileSnapshotting: this.o.plant === 'apply-while-snapshotting',
+      plantSendBeforeWrite: this.o.plant === 'send-before-write',
     });
     n.clock = clock;
     n.raft = raft;

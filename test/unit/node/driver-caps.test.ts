@@ -19,6 +19,7 @@ const membership: Membership = { members: [{ id: 'n1', storageId: 's1', address:
 /** A disk that writes at once until `hold()`; then each write waits for `release()` (or fails). */
 class Disk implements DurableLog {
   private gate: { release(): void; fail(e: Error): void } | null = null;
+  private gateDone: Promise<void> | null = null;
   private holding = false;
   constructor(readonly mirror: MemoryStorage) {}
   hold(): void {
@@ -38,14 +39,23 @@ class Disk implements DurableLog {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}
-  async persistReady(r: Parameters<DurableLog['persistReady']>[0]): Promise<void> {
+  private tail: Promise<void> = Promise.resolve();
+  /** Writes complete in call order (the DurableLog contract); held ones all wait for the one gate. */
+  persistReady(r: Parameters<DurableLog['persistReady']>[0]): Promise<void> {
+    let wait: Promise<void> = Promise.resolve();
     if (this.holding) {
-      await new Promise<void>((resolve, reject) => (this.gate = { release: resolve, fail: reject }));
-      this.gate = null;
+      this.gateDone ??= new Promise<void>((resolve, reject) => (this.gate = { release: resolve, fail: reject }));
+      wait = this.gateDone;
     }
-    if (r.snapshot !== null) this.mirror.applySnapshot(r.snapshot);
-    this.mirror.append(r.entries);
-    if (r.hardState !== null) this.mirror.setHardState(r.hardState);
+    const write = Promise.all([this.tail, wait]).then(() => {
+      this.gate = null;
+      this.gateDone = null;
+      if (r.snapshot !== null) this.mirror.applySnapshot(r.snapshot);
+      this.mirror.append(r.entries);
+      if (r.hardState !== null) this.mirror.setHardState(r.hardState);
+    });
+    this.tail = write.catch(() => undefined);
+    return write;
   }
   beginSnapshot(meta: SnapshotMeta): SnapshotSink {
     return gatheringSink(meta, (snap) => this.createSnapshot(snap));
@@ -68,7 +78,7 @@ async function until(cond: () => boolean, what: string): Promise<void> {
   }
 }
 
-async function leader(opts: { pendingCommandsMax?: number; pendingReadsMax?: number } = {}) {
+async function leader(opts: { pendingCommandsMax?: number; pendingReadsMax?: number; pipelineDepth?: number } = {}) {
   const mirror = new MemoryStorage(membership);
   const disk = new Disk(mirror);
   const raft = new RaftNode(
@@ -125,7 +135,8 @@ describe('driver caps and fatal path', () => {
   });
 
   it('caps pending linearizable reads', async () => {
-    const { driver, disk } = await leader({ pendingReadsMax: 1 });
+    // One write at a time: the read's Ready waits behind the held write (pipelined, it would be served).
+    const { driver, disk } = await leader({ pendingReadsMax: 1, pipelineDepth: 1 });
     disk.hold();
     void driver.execute([cmd], { deadline: deadline() });
     await until(() => disk.held, 'a write to be held');
