@@ -23,6 +23,7 @@ import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
 import { ApplyBacklog } from './apply-backlog.js';
+import { AppliedWaiters } from './applied-waiters.js';
 import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
 import { nodeStatus } from './driver-status.js';
@@ -74,7 +75,7 @@ export class NodeDriver implements ClientExecutor {
   private lastAdvanceAt = -Infinity;
   private readonly eventSubs = new Set<{ queue?: string; cb: (e: TaskEvent) => void }>();
   private readonly stepDownSubs = new Set<() => void>();
-  private readonly appliedWaiters = new Set<() => void>();
+  private readonly appliedWaiters: AppliedWaiters;
   private membership: Membership;
   private ticks = 0;
   private readonly feeder: ScheduleFeeder;
@@ -89,6 +90,7 @@ export class NodeDriver implements ClientExecutor {
   constructor(opts: DriverOptions) {
     this.o = { ...DEFAULT_OPTIONS, ...opts };
     this.clock = new LogClock(opts.clock);
+    this.appliedWaiters = new AppliedWaiters(opts.timers);
     this.applied = opts.sm.appliedIndex();
     this.commands = new CommandPipeline(this.o.commandsPerEntryMax, opts.raft.maxEntryBytes);
     this.identity = new IdentityBinding(opts.raft, opts.log, opts.advertise);
@@ -266,21 +268,7 @@ export class NodeDriver implements ClientExecutor {
 
   /** Resolves once applied ≥ index (or rejects at the deadline). */
   waitApplied(index: number, ms: number): Promise<void> {
-    if (this.applied >= index) return Promise.resolve();
-    return new Promise<void>((resolve, reject) => {
-      const check = (): void => {
-        if (this.applied >= index) {
-          this.appliedWaiters.delete(check);
-          this.o.timers.clearTimeout(timer);
-          resolve();
-        }
-      };
-      const timer = this.o.timers.setTimeout(() => {
-        this.appliedWaiters.delete(check);
-        reject(new Error(`applied index did not reach ${index} within ${ms} ms`));
-      }, ms);
-      this.appliedWaiters.add(check);
-    });
+    return this.appliedWaiters.wait(this.applied, index, ms);
   }
 
   /** Hands leadership to the most up-to-date voter; resolves true once another node leads. */
@@ -446,7 +434,7 @@ export class NodeDriver implements ClientExecutor {
     this.snapshots.noteApplied(e.data.byteLength);
     if (e.index % 100 === 0) this.snapshots.recordDigest(this.applied);
     this.o.onApplied?.(e.index);
-    for (const w of [...this.appliedWaiters]) w();
+    this.appliedWaiters.notify(e.index);
   }
 
   private onSoftState(rd: Ready): void {
