@@ -141,6 +141,11 @@ export interface DriverOptions {
    * advance() still follow in order.
    */
   pipelineDepth?: number;
+  /**
+   * A leader proposes queued commands only while fewer of its writes carrying entries are in flight:
+   * what arrives meanwhile is batched into the next entry (default 1).
+   */
+  proposalWritesMax?: number;
   /** Commands queued, proposing or in flight beyond this are refused (bounded buffering). */
   pendingCommandsMax?: number;
   /** Linearizable reads waiting for their read index or for apply beyond this are refused. */

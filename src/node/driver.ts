@@ -1,13 +1,12 @@
-// The node's driver loop around the pure Raft core (the Ready contract of src/raft/types.ts), with its
-// writes pipelined: a Ready is taken as soon as there is one (its committed entries, durable here and
-// on a majority, are applied at once) and its write queued behind the ones in flight; as each write
-// completes, in order, its messages go out and the core hears advance(). Plus the leader's duties: stamping entries with the log clocks,
-// batching client commands that arrive while a write is in flight (command-pipeline.ts), answering
-// them once applied, ReadIndex reads (read-tracker.ts), advanceTime only when due, binding member
-// identities (identity-binding.ts), long-poll lease holds (lease-hold.ts) and periodic snapshots
-// (snapshot-policy.ts).
-// It does no I/O itself: durable storage, transport, clocks and timers are injected, so the same
-// driver runs in the deterministic simulation and in the real process.
+// The node's driver loop around the pure Raft core (the Ready contract of src/raft/types.ts), writes
+// pipelined: a Ready is taken as soon as there is one (its committed entries, durable here and on a
+// majority, apply at once) and its write queued behind those in flight; as each completes, in order,
+// its messages go out and the core hears advance(). Plus the leader's duties: stamping entries with
+// the log clocks, batching commands that arrive while its entries are written (command-pipeline.ts),
+// answering them once applied, ReadIndex reads (read-tracker.ts), advanceTime only when due, member
+// identities (identity-binding.ts), long-poll lease holds (lease-hold.ts) and snapshots
+// (snapshot-policy.ts). No I/O of its own: storage, transport, clocks and timers are injected, so the
+// same driver runs in the deterministic simulation and in the real process.
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent, ErrorDetail } from '../protocol/index.js';
 import type { LogIndex } from '../protocol/ids.js';
 import { decodeEnvelope } from '../protocol/codec.js';
@@ -40,6 +39,7 @@ const DEFAULT_OPTIONS = {
   advanceMinIntervalMs: 100,
   commandsPerEntryMax: 1024,
   pipelineDepth: 4,
+  proposalWritesMax: 1,
   pendingCommandsMax: 100_000,
   pendingReadsMax: 100_000,
 } satisfies Partial<DriverOptions>;
@@ -58,8 +58,9 @@ export class NodeDriver implements ClientExecutor {
   private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
   private again = false;
-  /** Readys taken whose write has not completed yet, and the completion of the newest one. */
+  /** Readys taken whose write has not completed yet (entryWrites: those writing entries), and the newest's completion. */
   private inflight = 0;
+  private entryWrites = 0;
   private written: Promise<void> = Promise.resolve();
   private stopped = false;
   private tickHandle: unknown = null;
@@ -339,6 +340,7 @@ export class NodeDriver implements ClientExecutor {
     // The store writes in order; completions are chained so that messages and advance() keep it too.
     const write = this.persist(rd);
     this.inflight++;
+    if (rd.entries.length > 0) this.entryWrites++;
     const before = this.written;
     const done = Promise.all([before, write]).then(() => this.completeReady(rd, early));
     this.written = done.catch(() => undefined);
@@ -348,6 +350,7 @@ export class NodeDriver implements ClientExecutor {
   /** The Ready's write is durable (and every earlier one): its messages, a snapshot's restore, advance(). */
   private completeReady(rd: Ready, early: boolean): void {
     this.inflight--;
+    if (rd.entries.length > 0) this.entryWrites--;
     if (this.stopped) return;
     if (rd.snapshot !== null) {
       const index = rd.snapshot.meta.index;
@@ -497,6 +500,9 @@ export class NodeDriver implements ClientExecutor {
       this.commands.failQueued(this.notLeaderDetail());
       return;
     }
+    // Commands that arrive while our entries are being written wait to share the next entry: on a
+    // busy CPU, fewer bigger entries beat more writes in flight (bench/RESULTS.md, session 9).
+    if (this.entryWrites >= this.o.proposalWritesMax) return;
     this.o.raft.proposeBatch(this.commands.pack(() => this.clock.stamp()));
   }
 

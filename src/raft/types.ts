@@ -207,8 +207,11 @@ export interface SoftState {
  * 2. only then send `messages` (every message may depend on step 1) — unless `sendBeforePersist`;
  * 3. apply `committedEntries` in order (they are already durable on a majority);
  * 4. serve `readStates` once applied ≥ their index; fail `droppedProposals` and `droppedReads`.
- * Messages to a node's own id never appear. `step()` may be called between ready() and advance(),
- * but ready() may not be called again before advance().
+ * Messages to a node's own id never appear. `step()` may be called between ready() and advance().
+ * ready() may be called again before advance() (pipelined writes): each Ready hands out only what
+ * earlier ones did not, advance() acknowledges the oldest one in flight, so the writes must complete
+ * and step 2 happen in the order the Readys were taken. `committedEntries` are durable here too, so
+ * step 3 may happen as soon as the Ready is taken.
  */
 export interface Ready {
   softState: SoftState;
