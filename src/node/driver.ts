@@ -342,8 +342,9 @@ export class NodeDriver implements ClientExecutor {
     this.inflight++;
     if (rd.entries.length > 0) this.entryWrites++;
     const before = this.written;
+    // A failed write fails every later completion too (the node stops: fatal).
     const done = Promise.all([before, write]).then(() => this.completeReady(rd, early));
-    this.written = done.catch(() => undefined);
+    this.written = done;
     return done;
   }
 

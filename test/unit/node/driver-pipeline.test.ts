@@ -92,6 +92,7 @@ function follower(pipelineDepth: number) {
     timers: { setTimeout: (fn, ms) => setTimeout(fn, ms), clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout) },
     log: { info: () => {}, warn: () => {}, error: () => {} },
     tickMs: 1_000_000,
+    snapshotEvery: 1_000_000,
     startCommit: 0,
     pipelineDepth,
     onFatal: (e) => {
