@@ -17,6 +17,12 @@ export class RaftLog {
   pendingSnapshot: Snapshot | null = null;
   /** The pending snapshot was handed out in a Ready and is being written. */
   private snapshotInProgress = false;
+  /**
+   * Bumped whenever entries already handed out are replaced (or a snapshot replaces the log): a Ready
+   * handed out before that may no longer mark anything durable by (index, term), since a later write
+   * in flight may overwrite what it wrote (and a later leader may restore the same index and term).
+   */
+  private rewrites = 0;
   /** Injected bug (test only): a truncation under an in-flight write is not handed out again. */
   plantKeepInProgress = false;
   committed: number;
@@ -134,7 +140,10 @@ export class RaftLog {
       for (const e of entries) this.unstable.push(e);
     }
     // A replaced suffix that was already handed out must be handed out again (its write comes later).
-    if (!this.plantKeepInProgress) this.inProgress = Math.min(this.inProgress, first.index);
+    if (first.index < this.inProgress) {
+      this.rewrites++;
+      if (!this.plantKeepInProgress) this.inProgress = first.index;
+    }
     this.inProgress = Math.max(this.inProgress, this.offset);
   }
 
@@ -149,10 +158,16 @@ export class RaftLog {
     assert(snapshot.meta.index > this.committed, 'raft invariant: restoring a snapshot at or below the commit index');
     this.pendingSnapshot = snapshot;
     this.snapshotInProgress = false;
+    this.rewrites++;
     this.unstable = [];
     this.offset = snapshot.meta.index + 1;
     this.inProgress = this.offset;
     this.committed = snapshot.meta.index;
+  }
+
+  /** Tells Readys handed out before a rewrite from those after it (see `rewrites`). */
+  get rewriteEpoch(): number {
+    return this.rewrites;
   }
 
   /** Unstable entries not handed out yet; from now on they are in progress. */
@@ -177,9 +192,12 @@ export class RaftLog {
     );
   }
 
-  /** The driver made entries up to (index, term) durable; unless they were overwritten since, drop them. */
-  stableTo(index: number, term: number): void {
-    if (index < this.offset) return;
+  /**
+   * The driver made entries up to (index, term) durable, written by a Ready handed out at `epoch`.
+   * Unless entries it wrote were replaced since (a later write then covers them), drop them.
+   */
+  stableTo(index: number, term: number, epoch: number = this.rewrites): void {
+    if (epoch !== this.rewrites || index < this.offset) return;
     const e = this.unstable[index - this.offset];
     if (e === undefined || e.term !== term) return;
     this.unstable = this.unstable.slice(index + 1 - this.offset);

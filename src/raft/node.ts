@@ -188,6 +188,7 @@ export class RaftNode {
     this.marks.push({
       hardState,
       lastEntry: lastEntry === undefined ? null : { index: lastEntry.index, term: lastEntry.term },
+      epoch: log.rewriteEpoch,
       snapshotIndex: snapshot?.meta.index ?? null,
       appliedTo: log.applying,
     });
@@ -222,7 +223,7 @@ export class RaftNode {
     const log = this.st.log;
     if (mark.hardState !== null) this.durableHard = mark.hardState;
     if (mark.snapshotIndex !== null) log.stableSnapTo(mark.snapshotIndex);
-    if (mark.lastEntry !== null) log.stableTo(mark.lastEntry.index, mark.lastEntry.term);
+    if (mark.lastEntry !== null) log.stableTo(mark.lastEntry.index, mark.lastEntry.term, mark.epoch);
     if (mark.appliedTo > log.applied) log.applied = mark.appliedTo;
     if (this.st.role === 'leader' && mark.lastEntry !== null) leader.ownWriteDurable(this.st);
     this.st.configs.foldCompacted(log.storage.firstIndex());

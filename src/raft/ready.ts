@@ -15,6 +15,8 @@ export interface ProposedEntry {
 export interface ReadyMark {
   hardState: HardState | null;
   lastEntry: { index: number; term: number } | null;
+  /** The log's rewrite epoch when the Ready was handed out (RaftLog.stableTo). */
+  epoch: number;
   snapshotIndex: number | null;
   appliedTo: number;
 }
