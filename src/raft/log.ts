@@ -177,11 +177,13 @@ export class RaftLog {
     return from === 0 ? this.unstable.slice() : this.unstable.slice(from);
   }
 
-  /** The pending snapshot if not handed out yet; from now on it is in progress. */
+  /** The pending snapshot if not handed out yet; from now on it is in progress (and counts as applying). */
   takeSnapshot(): Snapshot | null {
-    if (this.pendingSnapshot === null || this.snapshotInProgress) return null;
+    const snap = this.pendingSnapshot;
+    if (snap === null || this.snapshotInProgress) return null;
     this.snapshotInProgress = true;
-    return this.pendingSnapshot;
+    this.applying = Math.max(this.applying, snap.meta.index);
+    return snap;
   }
 
   /** Something to hand out for writing. */
@@ -196,7 +198,7 @@ export class RaftLog {
    * The driver made entries up to (index, term) durable, written by a Ready handed out at `epoch`.
    * Unless entries it wrote were replaced since (a later write then covers them), drop them.
    */
-  stableTo(index: number, term: number, epoch: number = this.rewrites): void {
+  stableTo(index: number, term: number, epoch: number): void {
     if (epoch !== this.rewrites || index < this.offset) return;
     const e = this.unstable[index - this.offset];
     if (e === undefined || e.term !== term) return;

@@ -165,11 +165,6 @@ export class RaftNode {
     return ss.leader !== st.lead || ss.role !== this.softRole() || ss.term !== st.term;
   }
 
-  /** Readys handed out and not yet advanced. */
-  get readysInFlight(): number {
-    return this.marks.length;
-  }
-
   /**
    * What to do next. May be called again before advance() (pipelined writes): each Ready hands out
    * only what earlier ones did not, and advance() acknowledges the oldest one still in flight.
@@ -179,7 +174,6 @@ export class RaftNode {
     const entries = log.takeUnstable();
     const snapshot = log.takeSnapshot();
     const committedEntries = log.nextCommitted(this.st.cfg.maxApplyBytes);
-    if (snapshot !== null && snapshot.meta.index > log.applying) log.applying = snapshot.meta.index;
     const prev = this.prevHard;
     const hs = this.st.hardState();
     const hardState = hardStateChanged(hs, prev) ? hs : null;
