@@ -62,6 +62,11 @@ export class CommandPipeline {
     return this.queued.length;
   }
 
+  /** The queued commands, in order (not a copy: read before queueing more). */
+  *queuedCommands(): Generator<SessionCommand> {
+    for (const c of this.queued) yield c.cmd;
+  }
+
   /** Every command the pipeline holds and has not answered: queued, proposing and in flight. */
   pendingCount(): number {
     return this.pending;
@@ -86,6 +91,7 @@ export class CommandPipeline {
   /** Takes every queued command, packed `commandsPerEntryMax` per entry, each entry stamped with `stamp()`. */
   pack(stamp: () => Stamps): { id: number; data: Uint8Array }[] {
     const items: { id: number; data: Uint8Array }[] = [];
+    leasesLast(this.queued);
     while (this.queued.length > 0) this.packEntry(this.queued.splice(0, this.commandsPerEntryMax), stamp, items, true);
     return items;
   }
@@ -226,4 +232,21 @@ function failCommands(cmds: PendingCommand[], detail: ErrorDetail): void {
 /** The leader's own commands (advanceTime, schedule slot refills) are not client commands in the metrics. */
 function isLeaderOwn(c: PendingCommand): boolean {
   return c.cmd.cmd.type === 'advanceTime' || c.cmd.cmd.type === 'scheduleSlots';
+}
+
+/**
+ * Moves the lease commands behind the rest of the batch, each group in its own order: a lease then
+ * takes the tasks enqueued beside it, instead of leaving them for the next lease one commit round
+ * later (under steady load every lease found ready tasks, so none was ever held, and 70 % of tasks
+ * started 1–4 entries after their enqueue). Commands queued together are concurrent (none was
+ * answered), so either order is a valid one; a session's answers are kept by seq, not by order.
+ */
+function leasesLast(queued: PendingCommand[]): void {
+  let leases: PendingCommand[] | null = null;
+  let w = 0;
+  for (const c of queued) {
+    if (c.cmd.cmd.type === 'lease') (leases ??= []).push(c);
+    else queued[w++] = c;
+  }
+  if (leases !== null) for (const l of leases) queued[w++] = l;
 }

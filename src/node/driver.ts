@@ -173,13 +173,8 @@ export class NodeDriver implements ClientExecutor {
     let pending: Promise<{ answer: Answer; index: LogIndex | 0 }>[] = [];
     const propose = (): void => {
       heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
-      pending = cmds.map(
-        (cmd) =>
-          new Promise<{ answer: Answer; index: LogIndex | 0 }>((resolve) => {
-            this.commands.enqueue({ cmd, resolve, deadline: opts.deadline });
-          }),
-      );
-      this.holds.wake(cmds, this.o.sm);
+      const deadline = opts.deadline;
+      pending = cmds.map((cmd) => new Promise((resolve) => this.commands.enqueue({ cmd, resolve, deadline })));
     };
     if (opts.maxHoldMs !== undefined && opts.maxHoldMs > 0) {
       await holdForWork(this.holdDeps, cmds, received, opts, propose);
@@ -502,8 +497,10 @@ export class NodeDriver implements ClientExecutor {
       return;
     }
     // Commands that arrive while our entries are being written wait to share the next entry: on a
-    // busy CPU, fewer bigger entries beat more writes in flight (bench/RESULTS.md, session 9).
+    // busy CPU, fewer bigger entries beat more writes in flight (bench/RESULTS.md, session 9). Held
+    // leases the queued plain tasks wake join the end of the same entry (lease-hold.ts).
     if (this.entryWrites >= this.o.proposalWritesMax) return;
+    this.holds.wake(this.commands.queuedCommands(), this.o.sm);
     this.o.raft.proposeBatch(this.commands.pack(() => this.clock.stamp()));
   }
 
@@ -544,7 +541,7 @@ export class NodeDriver implements ClientExecutor {
 
   private get holdDeps(): Parameters<typeof holdForWork>[0] {
     return {
-      onPlainWork: (queue, wake) => this.holds.add(queue, wake),
+      onPlainWork: (queue, max, wake) => this.holds.add(queue, max, wake),
       sm: this.o.sm,
       clock: this.o.clock,
       timers: this.o.timers,

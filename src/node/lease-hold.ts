@@ -2,10 +2,12 @@
 // for a task it could take, the node to step down, the deadline or the client to go away, before it is
 // proposed. "Leasable" is the state machine's O(1) `hasReady` (ready, not paused, below the queue's
 // concurrency): rechecked on every event of the queue (an ack frees concurrency) and every
-// RECHECK_MS (a resume or a configure changes no task, so it sends no event). A plain enqueue on the
-// queue wakes a hold before its entry is packed (`onPlainWork`): the lease is then proposed right
-// behind the enqueue, into the same entry, so a worker starts a task one commit round after its
-// enqueue instead of two (the lease command after the enqueue's entry applied).
+// RECHECK_MS (a resume or a configure changes no task, so it sends no event). Plain enqueues on the
+// queue wake holds as their entry is packed (`onPlainWork`): the leases go at the end of the same
+// entry, so a worker starts a task one commit round after its enqueue instead of two (the lease
+// command after the enqueue's entry applied). Only as many holds wake as the tasks need, counting
+// each hold's `max`: the others stay parked for the next entry, which would otherwise find none held
+// while the woken ones travel back to the worker and out again (a second round for its tasks).
 import type { SessionCommand, TaskEvent, TaskSpec } from '../protocol/index.js';
 import type { ExecuteOptions } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
@@ -26,8 +28,8 @@ export interface HoldDeps {
   timers: Timers;
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;
   onStepDown(cb: () => void): () => void;
-  /** Calls `wake` when a plain enqueue on `queue` is about to be packed (driver.ts wakeHolds). */
-  onPlainWork(queue: string, wake: () => void): () => void;
+  /** Calls `wake` when plain enqueues on `queue` are about to be packed (HeldLeases.wake); `max`: the lease's. */
+  onPlainWork(queue: string, max: number, wake: () => void): () => void;
 }
 
 /**
@@ -65,7 +67,7 @@ export async function holdForWork(
     };
     const unsub = d.subscribe({ queue: lease.queue }, check);
     const unStep = d.onStepDown(finish);
-    const unWork = d.onPlainWork(lease.queue, finish);
+    const unWork = d.onPlainWork(lease.queue, lease.max, finish);
     const timer = d.timers.setTimeout(finish, Math.max(0, until - d.clock.monoMs()));
     const rearm = (): void => {
       recheck = d.timers.setTimeout(() => {
@@ -79,34 +81,44 @@ export async function holdForWork(
 }
 
 /**
- * The leader's held leases by queue. Plain enqueues (ready at once: no delay, key, group or
- * dependencies) on a queue that takes them wake as many holds there, which queue their lease right
- * behind, into the same entry. A lease that then finds nothing answers empty, as a held lease would.
+ * The leader's held leases by queue, oldest first. As an entry is packed, its plain enqueues (ready at
+ * once: no delay, key, group or dependencies) on a queue that takes them wake the oldest holds there
+ * until their `max` covers those tasks; the woken leases are queued behind, into the same entry. A
+ * lease that then finds nothing answers empty, as a held lease would.
  */
 export class HeldLeases {
-  private readonly byQueue = new Map<string, Set<() => void>>();
+  private readonly byQueue = new Map<string, Set<{ max: number; wake: () => void }>>();
 
-  add(queue: string, wake: () => void): () => void {
+  add(queue: string, max: number, wake: () => void): () => void {
     let set = this.byQueue.get(queue);
     if (set === undefined) this.byQueue.set(queue, (set = new Set()));
-    set.add(wake);
+    const hold = { max, wake };
+    set.add(hold);
     return () => {
-      set.delete(wake);
+      set.delete(hold);
       if (set.size === 0 && this.byQueue.get(queue) === set) this.byQueue.delete(queue);
     };
   }
 
-  /** Called as `cmds` are queued for the next entry, before it is packed. */
-  wake(cmds: SessionCommand[], sm: QueueStateMachine): void {
+  /** Called with the commands about to be packed into an entry; the woken holds queue their lease. */
+  wake(cmds: Iterable<SessionCommand>, sm: QueueStateMachine): void {
     if (this.byQueue.size === 0) return;
+    // Counted first: a woken hold queues its lease behind these commands at once.
+    const plain = new Map<string, number>();
     for (const { cmd } of cmds) {
-      if (cmd.type !== 'enqueue') continue;
-      const waiting = this.byQueue.get(cmd.queue);
-      if (waiting === undefined || !sm.takesPlainWork(cmd.queue)) continue;
-      let n = cmd.tasks.filter(isPlainTask).length;
-      for (const wake of [...waiting]) {
-        if (n-- <= 0) break;
-        wake(); // the hold unregisters itself
+      if (cmd.type !== 'enqueue' || !this.byQueue.has(cmd.queue)) continue;
+      let n = 0;
+      for (const t of cmd.tasks) if (isPlainTask(t)) n++;
+      if (n > 0) plain.set(cmd.queue, (plain.get(cmd.queue) ?? 0) + n);
+    }
+    for (const [queue, tasks] of plain) {
+      const waiting = this.byQueue.get(queue);
+      if (waiting === undefined || !sm.takesPlainWork(queue)) continue;
+      let n = tasks;
+      for (const hold of [...waiting]) {
+        if (n <= 0) break;
+        n -= Math.max(1, hold.max);
+        hold.wake(); // the hold unregisters itself
       }
     }
   }

@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { CommandPipeline, type PendingCommand } from '../../../src/node/command-pipeline.js';
 import { AssertionError } from '../../../src/protocol/assert.js';
-import type { Answer } from '../../../src/protocol/index.js';
+import type { Answer, Command } from '../../../src/protocol/index.js';
 import { EntryType } from '../../../src/raft/types.js';
 import { decodeEnvelope } from '../../../src/protocol/codec.js';
 import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
@@ -45,6 +45,29 @@ describe('CommandPipeline', () => {
       [0, false],
     ]);
     expect(p.pendingCount()).toBe(0);
+  });
+
+  it('packs lease commands behind the rest of the batch, each group in order, and answers each its own', () => {
+    const got: string[] = [];
+    const p = new CommandPipeline(10);
+    const typed = (name: string, c: Command): PendingCommand => ({
+      cmd: { session: null, seq: 0, cmd: c },
+      deadline: 0,
+      resolve: (r) => got.push(`${name}:${r.answer.ok ? String(r.answer.value) : 'err'}`),
+    });
+    const lease = (w: string): Command => ({ type: 'lease', queue: 'q', workerId: w, max: 5 });
+    const enq: Command = { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] };
+    p.enqueue(typed('lease1', lease('w1')));
+    p.enqueue(typed('enq1', enq));
+    p.enqueue(typed('lease2', lease('w2')));
+    p.enqueue(typed('enq2', enq));
+    const [item] = p.pack(stamp);
+    const cmds = decodeEnvelope(item!.data)!.cmds.map((c) => (c.cmd.type === 'lease' ? c.cmd.workerId : c.cmd.type));
+    expect(cmds).toEqual(['enqueue', 'enqueue', 'w1', 'w2']);
+    p.onProposed([{ id: item!.id, index: asLogIndex(4), term: asTerm(1) }]);
+    const answers = ['a', 'b', 'c', 'd'].map((value) => ({ answer: { ok: true, value } as unknown as Answer }));
+    p.onApplied({ index: asLogIndex(4), term: asTerm(1), type: EntryType.Normal, data: item!.data }, answers);
+    expect(got.sort()).toEqual(['enq1:a', 'enq2:b', 'lease1:c', 'lease2:d']);
   });
 
   it('counts every command until it is answered, in flight included (pendingCommandsMax)', () => {

@@ -36,7 +36,7 @@ class Harness {
       this.stepDowns.add(cb);
       return () => this.stepDowns.delete(cb);
     },
-    onPlainWork: (queue, wake) => this.held.add(queue, wake),
+    onPlainWork: (queue, max, wake) => this.held.add(queue, max, wake),
   };
 
   apply(...cmds: Command[]): void {
@@ -63,10 +63,10 @@ class Harness {
   }
 
   /** Starts a hold of a lease on `q`; `ended()` says whether it has returned. */
-  hold(q: string, maxHoldMs: number): { ended: () => boolean; proposed: () => boolean } {
+  hold(q: string, maxHoldMs: number, max = 1): { ended: () => boolean; proposed: () => boolean } {
     let done = false;
     let proposed = 0;
-    const lease: SessionCommand = { session: null, seq: 0, cmd: { type: 'lease', queue: q, workerId: 'w', max: 1 } };
+    const lease: SessionCommand = { session: null, seq: 0, cmd: { type: 'lease', queue: q, workerId: 'w', max } };
     const propose = (): void => void (proposed += 1);
     void holdForWork(this.deps, [lease], this.now, { deadline: this.now + 60_000, maxHoldMs }, propose).then(() => {
       expect(proposed).toBe(1);
@@ -145,29 +145,36 @@ describe('lease hold', () => {
     expect(a.ended()).toBe(true);
   });
 
-  it('a plain enqueue wakes as many holds as it has plain tasks, synchronously, before its entry', () => {
+  it('plain enqueues wake the oldest holds until their max covers the tasks, synchronously, as the entry is packed', () => {
     const h = new Harness();
-    const holds = [h.hold('q', 20_000), h.hold('q', 20_000), h.hold('q', 20_000)];
+    const holds = [h.hold('q', 20_000, 2), h.hold('q', 20_000), h.hold('q', 20_000), h.hold('q', 20_000, 5)];
     const task = { payload: new Uint8Array([1]) };
-    const enqueue = (tasks: object[]): SessionCommand[] => [
-      { session: null, seq: 0, cmd: { type: 'enqueue', queue: 'q', tasks } as Command },
-    ];
+    const enqueue = (tasks: object[]): SessionCommand => ({
+      session: null,
+      seq: 0,
+      cmd: { type: 'enqueue', queue: 'q', tasks } as Command,
+    });
     // Delayed, keyed and grouped tasks, and other queues, wake nobody.
     h.held.wake(
-      enqueue([
-        { ...task, delayMs: 10 },
-        { ...task, key: 'k' },
-        { ...task, group: 'g' },
-      ]),
+      [
+        enqueue([
+          { ...task, delayMs: 10 },
+          { ...task, key: 'k' },
+          { ...task, group: 'g' },
+        ]),
+        { session: null, seq: 0, cmd: { type: 'enqueue', queue: 'other', tasks: [task] } },
+      ],
       h.sm,
     );
-    h.held.wake([{ session: null, seq: 0, cmd: { type: 'enqueue', queue: 'other', tasks: [task] } }], h.sm);
-    expect(holds.map((x) => x.proposed())).toEqual([false, false, false]);
-    // Two plain tasks: two holds propose now, in this turn (no await), so they join the same entry.
-    h.held.wake(enqueue([task, task]), h.sm);
-    expect(holds.map((x) => x.proposed())).toEqual([true, true, false]);
-    h.held.wake(enqueue([task]), h.sm);
-    expect(holds.map((x) => x.proposed())).toEqual([true, true, true]);
+    expect(holds.map((x) => x.proposed())).toEqual([false, false, false, false]);
+    // Three plain tasks over two commands of one entry: the first hold (max 2) and the second (max 1)
+    // cover them and propose now, in this turn (no await); the rest stay held for the next entry.
+    h.held.wake([enqueue([task]), enqueue([task, task])], h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([true, true, false, false]);
+    h.held.wake([enqueue([task])], h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([true, true, true, false]);
+    h.held.wake([enqueue([task, task, task])], h.sm);
+    expect(holds.map((x) => x.proposed())).toEqual([true, true, true, true]);
   });
 
   it('a paused queue or one at its concurrency is not woken by a plain enqueue', () => {
