@@ -19,6 +19,7 @@ const { NodeStorage } = await load('node/storage/node-storage.js');
 const { PeerTransport } = await load('rpc/peer-transport.js');
 const { QueueStateMachine } = await load('statemachine/index.js');
 const { DurableStore } = await load('node/storage/durable-store.js');
+const { PromiseFile } = await load('node/storage/promise-file.js');
 const grpc = createRequire(new URL('../package.json', import.meta.url))('@grpc/grpc-js');
 const fs = createRequire(import.meta.url)('node:fs');
 
@@ -133,6 +134,17 @@ DurableStore.prototype.recordPromises = async function (requests) {
     return await recordPromises.call(this, requests);
   } finally {
     sample('promises.recordMs').add(now() - t0);
+  }
+};
+// The promise file's writes are durable on return (O_DSYNC): each one is an fsync.
+const promiseWrite = PromiseFile.prototype.write;
+PromiseFile.prototype.write = async function (...a) {
+  const t0 = now();
+  try {
+    return await promiseWrite.apply(this, a);
+  } finally {
+    count('promisefile.write');
+    sample('promisefile.writeMs').add(now() - t0);
   }
 };
 const drain = DurableStore.prototype.drain;

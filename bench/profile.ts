@@ -163,7 +163,7 @@ function perTask(tasks: number, d: ProbeDump | undefined, m: Record<string, numb
     cpu_ms: r((d?.cpuMs.user ?? 0) + (d?.cpuMs.system ?? 0)),
     readys: r(cnt['ready']),
     leveldb_sync_batches: r(cnt['leveldb.syncBatch']),
-    promise_file_syncs: r((cnt['filehandle.sync'] ?? 0) + (cnt['filehandle.datasync'] ?? 0)),
+    promise_file_syncs: r(cnt['promisefile.write'] ?? 0),
     durable_writes_metric: r(m['raftq_fsync_seconds_count']),
     peer_grpc_calls_out: r(grpcOut),
     peer_messages_out: r(

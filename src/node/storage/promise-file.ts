@@ -14,6 +14,7 @@
  * each `magic u32 | length u32 | crc32 u32 | msgpack payload`. The valid slot with the higher
  * sequence number wins; no valid slot at all is damage the node must not guess around.
  */
+import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
@@ -27,6 +28,12 @@ export const PROMISE_FILE = 'promise';
 const SLOT_BYTES = 4096;
 const HEADER_BYTES = 12;
 const MAGIC = 0x52515046; // "RQPF"
+/**
+ * Every write is durable when it returns (O_DSYNC: the data and the metadata needed to read it, as
+ * fdatasync): one call on the thread pool instead of a write and then a datasync, so the batch's
+ * completion waits for one event-loop turn fewer on a busy node.
+ */
+export const PROMISE_OPEN_FLAGS = constants.O_RDWR | constants.O_DSYNC;
 
 /** What one group's node had promised when a batch became durable. */
 export interface GroupPromise {
@@ -128,7 +135,7 @@ export class PromiseFile {
       }
       await fsyncDir(dir);
     }
-    const handle = await open(path, 'r+');
+    const handle = await open(path, PROMISE_OPEN_FLAGS);
     try {
       const bytes = Buffer.alloc(SLOT_BYTES * 2);
       const { bytesRead } = await handle.read(bytes, 0, bytes.length, 0);
@@ -148,12 +155,18 @@ export class PromiseFile {
     }
   }
 
-  /** Writes the record to the older slot and fsyncs it. */
+  /** Writes the record to the older slot, durably (PROMISE_OPEN_FLAGS). */
   async write(record: PromiseRecord): Promise<void> {
     const slot = encodeSlot(record);
-    await this.handle.write(slot, 0, SLOT_BYTES, this.nextSlot * SLOT_BYTES);
-    await this.handle.datasync();
+    const { bytesWritten } = await this.handle.write(slot, 0, SLOT_BYTES, this.nextSlot * SLOT_BYTES);
+    if (bytesWritten !== SLOT_BYTES)
+      throw new Error(`promise file: short write (${bytesWritten} of ${SLOT_BYTES} bytes)`);
     this.nextSlot = 1 - this.nextSlot;
+  }
+
+  /** The open file's descriptor (a test reads its flags in /proc to check O_DSYNC). */
+  get fd(): number {
+    return this.handle.fd;
   }
 
   async close(): Promise<void> {

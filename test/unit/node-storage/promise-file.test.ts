@@ -1,4 +1,5 @@
 import { asLogIndex, asTerm } from '../../../src/protocol/ids.js';
+import { constants } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -9,6 +10,18 @@ import { tempDir } from './helpers.js';
 const SLOT = 4096;
 
 describe('node-storage - promise file', () => {
+  // A write is its own fsync (no datasync follows it): the descriptor must carry O_DSYNC, or a power
+  // loss could keep LevelDB's batch and lose the record promising it (or the other way round).
+  it.runIf(process.platform === 'linux')('writes through a descriptor opened with O_DSYNC', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    const info = await readFile(`/proc/self/fdinfo/${f.fd}`, 'utf8');
+    const flags = parseInt(/^flags:\s*([0-7]+)/m.exec(info)?.[1] ?? '0', 8);
+    expect(flags & constants.O_DSYNC).toBe(constants.O_DSYNC);
+    expect(flags & 3).toBe(constants.O_RDWR); // the access mode bits (O_ACCMODE)
+    await f.close();
+  });
+
   it('round-trips records, alternating slots, and reopens at the newest', async () => {
     const dir = await tempDir();
     const f = await PromiseFile.open(dir);
