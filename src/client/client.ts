@@ -53,6 +53,8 @@ export interface CommandResult<T extends ClientCommandType = ClientCommandType> 
   answer: AnswerOf<T>;
   /** Clock time of the first send of this command, across retries (docs/design.md §2 worker belief). */
   firstSentAt: number;
+  /** Whether it was sent more than once: the answer may then be an earlier attempt's, from the session cache. */
+  resent: boolean;
 }
 
 export type ReadConsistency = 'linearizable' | 'stale';
@@ -213,16 +215,16 @@ export class Client {
     const encoded = encodeCommand(checked.value as ClientCommand);
     const body = options.extra === undefined ? encoded : { ...encoded, ...options.extra };
     this.takePending();
-    let sent: { reply: Message; firstSentAt: number };
+    let sent: { reply: Message; firstSentAt: number; resent: boolean };
     try {
       sent = await this.runCommand(COMMAND_WIRE[type].method, body, options);
     } finally {
       this.pending -= 1;
     }
-    const { reply, firstSentAt } = sent;
+    const { reply, firstSentAt, resent } = sent;
     const answer = decodeAnswer(type as TypeOf<C>, reply);
     this.leaseSecrets.observe(checked.value, answer);
-    return { reply, answer, firstSentAt };
+    return { reply, answer, firstSentAt, resent };
   }
 
   /** A read (or any sessionless call), retried on leader changes and unknown outcomes. */
@@ -396,7 +398,7 @@ export class Client {
     method: Method,
     body: Message,
     options: CommandOptions,
-  ): Promise<{ reply: Message; firstSentAt: number }> {
+  ): Promise<{ reply: Message; firstSentAt: number; resent: boolean }> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
     const lane = options.lane ?? 'main';
     // An open session and room in its window (the common case) need no await.
@@ -428,7 +430,7 @@ export class Client {
             signal,
           );
           this.answered(address, true, retry.failures > 0);
-          return { reply, firstSentAt };
+          return { reply, firstSentAt, resent: retry.failures > 0 }; // every earlier attempt failed
         } catch (e) {
           const d = await this.afterFailure(e, address, retry);
           last = d.detail;

@@ -68,4 +68,20 @@ describe('node simulation - known bugs', () => {
       expect(r.totals.handlersStartedLate).toBe(0);
     });
   }
+
+  // Long-poll holds of 2 s (--hold 2000): a Lease resent after a blackout was answered from the session
+  // cache with the grant an earlier attempt made, but with the answering attempt's own hold (1.4 s).
+  // src/client/queue-leases.ts counted that hold from the first send, so the worker believed the lease
+  // for up to 1.3 s after it could expire: another worker could then have it. Fixed: a resent lease
+  // counts no hold (docs/design.md §2.4); the sim's belief formula counts sends the same way.
+  for (const [seed, nodes] of [
+    [9127, 3],
+    [9200, 5],
+    [9249, 5],
+  ] as const) {
+    it(`seed ${seed} (${nodes} nodes, 2 s holds): a resent lease's hold does not lengthen the belief`, async () => {
+      const r = await runNodeSeed({ seed, nodes, maxHoldMs: 2000 });
+      expect(r.violations).toEqual([]);
+    });
+  }
 });

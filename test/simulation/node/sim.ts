@@ -293,6 +293,8 @@ export class NodeSimulation {
   private readonly workers: WorkerSlot[] = [];
   /** First send (client clock) per client/session/seq, for the belief formula. */
   private readonly firstSend = new Map<string, number>();
+  /** Sends per (client, session, seq): a resent lease counts no hold (docs/design.md §2.4). */
+  private readonly sends = new Map<string, number>();
   private readonly clientClocks = new Map<string, ClientClock>();
   private readonly workerOf = new Map<string, WorkerSlot>();
   private probesOk = 0;
@@ -703,6 +705,7 @@ export class NodeSimulation {
     if (h?.session && clock) {
       const key = `${client}/${h.session}/${h.seq}`;
       if (!this.firstSend.has(key)) this.firstSend.set(key, clock.now());
+      this.sends.set(key, (this.sends.get(key) ?? 0) + 1);
     }
     if (this.o.trace && method !== 'KeepAlive' && method !== 'Status') {
       const what = ['Ack', 'Nack', 'Release', 'Extend', 'Lease'].includes(method)
@@ -731,7 +734,9 @@ export class NodeSimulation {
     const w = slot.worker ?? slot.closing;
     if (sent === undefined || w === null) return;
     if (method === 'Lease') {
-      const heldMs = Number(reply['heldMs'] ?? 0);
+      // A resent request's answer may be an earlier attempt's grant: its hold then does not count.
+      const once = this.sends.get(`${client}/${h.session}/${h.seq}`) === 1;
+      const heldMs = once ? Number(reply['heldMs'] ?? 0) : 0;
       for (const t of (reply['tasks'] ?? []) as { id: string; token: string; leaseMs?: number }[]) {
         // A second grant of a task the SDK still holds under an older token (it must keep both apart).
         if (attemptsInHand(w).some((x) => x.leased.id === t.id && x.leased.token !== t.token))

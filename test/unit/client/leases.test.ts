@@ -136,6 +136,30 @@ describe('the low-level API the Worker is built on', () => {
     expect([empty.leases.length, empty.heldMs]).toEqual([0, 0]);
   });
 
+  it("leaseRound resent after a lost reply counts no hold: the grant may be the first attempt's", async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueue('once');
+    let drop = true;
+    transport.intercept = (_a, method) => {
+      if (method !== 'Lease' || !drop) return null;
+      drop = false;
+      return 'drop-reply'; // granted at once, the reply lost
+    };
+    const sentAt = clock.now();
+    const polling = q.leaseRound({ max: 1, leaseMs: 10_000, waitMs: 3_000, lane: 'poll', workerId: 'w' });
+    // The resend finds nothing leasable (its own task is leased) and is held 3 s; its proposal then
+    // answers from the session cache with the grant made at the first send, not 3 s later.
+    for (let i = 0; i < 50; i++) await clock.advance(100);
+    const round = await polling;
+    const [l] = round.leases;
+    expect(l?.payload).toBe('once');
+    expect(transport.calls.filter((c) => c.method === 'Lease').length).toBeGreaterThanOrEqual(2);
+    expect(round.heldMs).toBe(0);
+    expect(l?.grantedBy).toBe(sentAt);
+    expect(l?.beliefDeadline).toBe(sentAt + 10_000 - marginMinMs(10_000, 3_000));
+  });
+
   it('lease margin: a larger margin moves the belief deadline earlier; a smaller one is raised to the minimum', async () => {
     const { clock, client } = setup();
     const q = client.queue<string>('q');
