@@ -211,7 +211,8 @@ export class Workload {
         { holdMs: this.holdMs, extra: { maxHoldMs: this.holdMs }, signal: this.stopWorking.signal },
       );
       leased = asArray(r.reply['tasks']).map(leasedTaskFromWire)[0];
-      grantedBy = r.firstSentAt + asNumber(r.reply['heldMs']);
+      // A resent lease may carry an earlier attempt's grant: its hold then does not count (design.md §2.4).
+      grantedBy = r.firstSentAt + (r.resent ? 0 : asNumber(r.reply['heldMs']));
     } catch (e) {
       const out = classify(e);
       op[out.type](out.error);
