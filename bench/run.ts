@@ -10,6 +10,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   profile: () => import('./profile.js'),
   cluster: () => import('./cluster.js'),
   failover: () => import('./failover.js'),
+  leasegap: () => import('./lease-gap.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
