@@ -541,7 +541,7 @@ export class NodeDriver implements ClientExecutor {
 
   private get holdDeps(): Parameters<typeof holdForWork>[0] {
     return {
-      onPlainWork: (queue, max, wake) => this.holds.add(queue, max, wake),
+      onPlainWork: (queue, wake) => this.holds.add(queue, wake),
       sm: this.o.sm,
       clock: this.o.clock,
       timers: this.o.timers,

@@ -5,9 +5,9 @@
 // RECHECK_MS (a resume or a configure changes no task, so it sends no event). Plain enqueues on the
 // queue wake holds as their entry is packed (`onPlainWork`): the leases go at the end of the same
 // entry, so a worker starts a task one commit round after its enqueue instead of two (the lease
-// command after the enqueue's entry applied). Only as many holds wake as the tasks need, counting
-// each hold's `max`: the others stay parked for the next entry, which would otherwise find none held
-// while the woken ones travel back to the worker and out again (a second round for its tasks).
+// command after the enqueue's entry applied). One hold wakes per plain task. (Waking only as many as
+// the holds' `max` covered left the others parked and stalled enqueues for seconds after a worker
+// changed queues in bench leasegap; see docs/decisions.md "Lease commands go at the end…".)
 import type { SessionCommand, TaskEvent, TaskSpec } from '../protocol/index.js';
 import type { ExecuteOptions } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
@@ -28,8 +28,8 @@ export interface HoldDeps {
   timers: Timers;
   subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;
   onStepDown(cb: () => void): () => void;
-  /** Calls `wake` when plain enqueues on `queue` are about to be packed (HeldLeases.wake); `max`: the lease's. */
-  onPlainWork(queue: string, max: number, wake: () => void): () => void;
+  /** Calls `wake` when plain enqueues on `queue` are about to be packed (HeldLeases.wake). */
+  onPlainWork(queue: string, wake: () => void): () => void;
 }
 
 /**
@@ -67,7 +67,7 @@ export async function holdForWork(
     };
     const unsub = d.subscribe({ queue: lease.queue }, check);
     const unStep = d.onStepDown(finish);
-    const unWork = d.onPlainWork(lease.queue, lease.max, finish);
+    const unWork = d.onPlainWork(lease.queue, finish);
     const timer = d.timers.setTimeout(finish, Math.max(0, until - d.clock.monoMs()));
     const rearm = (): void => {
       recheck = d.timers.setTimeout(() => {
@@ -82,20 +82,19 @@ export async function holdForWork(
 
 /**
  * The leader's held leases by queue, oldest first. As an entry is packed, its plain enqueues (ready at
- * once: no delay, key, group or dependencies) on a queue that takes them wake the oldest holds there
- * until their `max` covers those tasks; the woken leases are queued behind, into the same entry. A
- * lease that then finds nothing answers empty, as a held lease would.
+ * once: no delay, key, group or dependencies) on a queue that takes them wake as many holds there as
+ * they have plain tasks; the woken leases are queued behind, into the same entry. A lease that then
+ * finds nothing answers empty, as a held lease would.
  */
 export class HeldLeases {
-  private readonly byQueue = new Map<string, Set<{ max: number; wake: () => void }>>();
+  private readonly byQueue = new Map<string, Set<() => void>>();
 
-  add(queue: string, max: number, wake: () => void): () => void {
+  add(queue: string, wake: () => void): () => void {
     let set = this.byQueue.get(queue);
     if (set === undefined) this.byQueue.set(queue, (set = new Set()));
-    const hold = { max, wake };
-    set.add(hold);
+    set.add(wake);
     return () => {
-      set.delete(hold);
+      set.delete(wake);
       if (set.size === 0 && this.byQueue.get(queue) === set) this.byQueue.delete(queue);
     };
   }
@@ -115,10 +114,9 @@ export class HeldLeases {
       const waiting = this.byQueue.get(queue);
       if (waiting === undefined || !sm.takesPlainWork(queue)) continue;
       let n = tasks;
-      for (const hold of [...waiting]) {
-        if (n <= 0) break;
-        n -= Math.max(1, hold.max);
-        hold.wake(); // the hold unregisters itself
+      for (const wake of [...waiting]) {
+        if (n-- <= 0) break;
+        wake(); // the hold unregisters itself
       }
     }
   }

@@ -36,7 +36,7 @@ class Harness {
       this.stepDowns.add(cb);
       return () => this.stepDowns.delete(cb);
     },
-    onPlainWork: (queue, max, wake) => this.held.add(queue, max, wake),
+    onPlainWork: (queue, wake) => this.held.add(queue, wake),
   };
 
   apply(...cmds: Command[]): void {
@@ -145,9 +145,9 @@ describe('lease hold', () => {
     expect(a.ended()).toBe(true);
   });
 
-  it('plain enqueues wake the oldest holds until their max covers the tasks, synchronously, as the entry is packed', () => {
+  it('plain enqueues wake as many holds as they have plain tasks, synchronously, as the entry is packed', () => {
     const h = new Harness();
-    const holds = [h.hold('q', 20_000, 2), h.hold('q', 20_000), h.hold('q', 20_000), h.hold('q', 20_000, 5)];
+    const holds = [h.hold('q', 20_000, 5), h.hold('q', 20_000), h.hold('q', 20_000), h.hold('q', 20_000)];
     const task = { payload: new Uint8Array([1]) };
     const enqueue = (tasks: object[]): SessionCommand => ({
       session: null,
@@ -167,13 +167,11 @@ describe('lease hold', () => {
       h.sm,
     );
     expect(holds.map((x) => x.proposed())).toEqual([false, false, false, false]);
-    // Three plain tasks over two commands of one entry: the first hold (max 2) and the second (max 1)
-    // cover them and propose now, in this turn (no await); the rest stay held for the next entry.
+    // Three plain tasks over two commands of one entry: the three oldest holds propose now, in this
+    // turn (no await), so their leases join the same entry; the fourth stays held.
     h.held.wake([enqueue([task]), enqueue([task, task])], h.sm);
-    expect(holds.map((x) => x.proposed())).toEqual([true, true, false, false]);
-    h.held.wake([enqueue([task])], h.sm);
     expect(holds.map((x) => x.proposed())).toEqual([true, true, true, false]);
-    h.held.wake([enqueue([task, task, task])], h.sm);
+    h.held.wake([enqueue([task])], h.sm);
     expect(holds.map((x) => x.proposed())).toEqual([true, true, true, true]);
   });
 
