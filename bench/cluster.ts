@@ -35,6 +35,7 @@ import {
   rss,
   setPayloadBytes,
   startCluster,
+  steadyEnqueues,
   stopCluster,
   type Cluster,
 } from './e2e.js';
@@ -204,32 +205,15 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     },
     { concurrency: 256, leaseMs: 30_000 },
   );
-  const q = client.queue<Uint8Array>(name);
-  let sent = 0;
-  let errors = 0;
   const cpu0 = clusterCpuSec(c);
-  const t0 = performance.now();
-  const hardStop = t0 + (seconds + 20) * 1000;
-  const inflight: Promise<void>[] = [];
-  while (sent < n && performance.now() < hardStop) {
-    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) {
-      const seq = sent++;
-      const st = performance.now();
-      inflight.push(
-        q.enqueue(payload(seq, st)).then(
-          () => {
-            if (seq >= warmup) ack.recordValue(Math.max(1, Math.round((performance.now() - st) * 1000)));
-          },
-          () => {
-            errors++;
-          },
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inflight);
+  const q = client.queue<Uint8Array>(name);
+  const {
+    sent,
+    errors,
+    startedAt: t0,
+  } = await steadyEnqueues(q, n, rate, seconds, (seq, ms) => {
+    if (seq >= warmup) ack.recordValue(Math.max(1, Math.round(ms * 1000)));
+  });
   await waitFor(() => (received >= sent ? true : undefined), 30_000, 'the worker to see every task').catch(
     () => undefined,
   );

@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '../src/client/index.js';
+import { Client, type Queue } from '../src/client/index.js';
 import { LocalCluster, waitFor, type LocalClusterOptions } from '../src/node/local-cluster.js';
 
 let PAYLOAD_BYTES = 256;
@@ -169,6 +169,41 @@ async function enqueueProducer(client: Client, name: string, n: number, maxSec: 
   await Promise.all(Array.from({ length: 256 }, lane));
 }
 
+/**
+ * Workload C's producer: enqueues payload(seq, sendMs) for seq 0..n-1 at a steady `rate` per second,
+ * bounded (it stops `seconds` + 20 s after it began), and waits for every answer. `onAck` gets each
+ * acknowledged seq with its enqueue → ack ms; failures are counted.
+ */
+export async function steadyEnqueues(
+  q: Queue<Uint8Array>,
+  n: number,
+  rate: number,
+  seconds: number,
+  onAck: (seq: number, ms: number) => void,
+): Promise<{ sent: number; errors: number; startedAt: number }> {
+  let sent = 0;
+  let errors = 0;
+  const t0 = performance.now();
+  const hardStop = t0 + (seconds + 20) * 1000;
+  const inflight: Promise<void>[] = [];
+  while (sent < n && performance.now() < hardStop) {
+    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * rate));
+    while (sent < due) {
+      const seq = sent++;
+      const st = performance.now();
+      inflight.push(
+        q.enqueue(payload(seq, st)).then(
+          () => onAck(seq, performance.now() - st),
+          () => void errors++,
+        ),
+      );
+    }
+    await new Promise((r) => setTimeout(r, 1));
+  }
+  await Promise.all(inflight);
+  return { sent, errors, startedAt: t0 };
+}
+
 /** C: a fixed offered rate; enqueue→worker-start and enqueue-ack latencies. */
 export async function latency(c: Cluster, rate: number, seconds: number) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
@@ -187,31 +222,9 @@ export async function latency(c: Cluster, rate: number, seconds: number) {
     },
     { concurrency: 256, leaseMs: 30_000 },
   );
-  const q = client.queue<Uint8Array>(name);
-  let sent = 0;
-  let errors = 0;
-  const t0 = performance.now();
-  const hardStop = t0 + (seconds + 20) * 1000;
-  const inflight: Promise<void>[] = [];
-  while (sent < n && performance.now() < hardStop) {
-    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) {
-      const seq = sent++;
-      const st = performance.now();
-      inflight.push(
-        q.enqueue(payload(seq, st)).then(
-          () => {
-            if (seq >= warmup) ack.push(performance.now() - st);
-          },
-          () => {
-            errors++;
-          },
-        ),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inflight);
+  const { sent, errors } = await steadyEnqueues(client.queue<Uint8Array>(name), n, rate, seconds, (seq, ms) => {
+    if (seq >= warmup) ack.push(ms);
+  });
   await waitFor(() => (received >= sent ? true : undefined), 20_000, 'the worker to see every task').catch(
     () => undefined,
   );

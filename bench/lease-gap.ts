@@ -6,7 +6,7 @@
 // the lease rode the enqueue's own entry (docs/decisions.md "Lease commands go at the end…").
 import { performance } from 'node:perf_hooks';
 import { Client } from '../src/client/index.js';
-import { parse, payload, startCluster, stopCluster, summary } from './e2e.js';
+import { parse, startCluster, steadyEnqueues, stopCluster, summary } from './e2e.js';
 
 const SAMPLE_EVERY = 40;
 
@@ -24,7 +24,7 @@ interface Timings {
   sampled: string[];
 }
 
-/** One producer at `rate`/s for `seconds` and one worker; bounded: stops 20 s past its schedule. */
+/** One producer at `rate`/s for `seconds` (e2e.ts steadyEnqueues) and one worker; bounded. */
 async function drive(client: Client, name: string, rate: number, seconds: number): Promise<Timings> {
   const warmup = Math.min(500, Math.floor((rate * seconds) / 10));
   const ackAt = new Map<number, number>();
@@ -44,28 +44,11 @@ async function drive(client: Client, name: string, rate: number, seconds: number
     },
     { concurrency: 256, leaseMs: 30_000 },
   );
-  const q = client.queue<Uint8Array>(name);
-  const n = rate * seconds;
-  const t0 = performance.now();
-  const hardStop = t0 + (seconds + 20) * 1000;
-  const inflight: Promise<void>[] = [];
-  let sent = 0;
-  while (sent < n && performance.now() < hardStop) {
-    const due = Math.min(n, Math.floor(((performance.now() - t0) / 1000) * rate));
-    while (sent < due) {
-      const seq = sent++;
-      const st = performance.now();
-      inflight.push(
-        q.enqueue(payload(seq, st)).then(() => {
-          const at = performance.now();
-          ackAt.set(seq, at);
-          if (seq >= warmup) t.ack.push(at - st);
-        }),
-      );
-    }
-    await new Promise((r) => setTimeout(r, 1));
-  }
-  await Promise.all(inflight);
+  const hardStop = performance.now() + (seconds + 20) * 1000;
+  const { sent } = await steadyEnqueues(client.queue<Uint8Array>(name), rate * seconds, rate, seconds, (seq, ms) => {
+    ackAt.set(seq, performance.now());
+    if (seq >= warmup) t.ack.push(ms);
+  });
   while (received < sent && performance.now() < hardStop) await new Promise((r) => setTimeout(r, 20));
   await worker.close({ timeoutMs: 10_000 });
   return t;
