@@ -1,7 +1,11 @@
 // The store's one serial write queue (group commit): whatever queued while a write was in flight goes
 // out as the next single `batch(..., { sync: true })`, so vote and log writes never reorder (docs/faults.md
 // P2–P4). After each durable batch `afterBatch` runs (the promise file) before any of its writes
-// resolves. A failed write is fatal (P12): every queued and later write is refused with the failure.
+// resolves. The next batch goes to LevelDB while the previous batch's `afterBatch` is still running
+// (two files, two fsyncs in parallel), but the `afterBatch` calls run one at a time in batch order and
+// each starts only after its own batch is durable: the promise file never gets ahead of LevelDB, and
+// writes resolve in order (docs/decisions.md "The promise write overlaps the next batch"). A failed
+// write is fatal (P12): every queued and later write is refused with the failure.
 import { performance } from 'node:perf_hooks';
 import { StoreFailedError } from './errors.js';
 import type { KvOp, KvStore } from './kv.js';
@@ -31,6 +35,8 @@ export interface WriteQueueOptions<T> {
 export class WriteQueue<T> {
   private readonly queue: WriteRequest<T>[] = [];
   private writing = false;
+  /** The newest batch's `afterBatch` and resolution (each chains on the one before). */
+  private finishing: Promise<void> = Promise.resolve();
   private failed: StoreFailedError | null = null;
 
   constructor(
@@ -57,7 +63,7 @@ export class WriteQueue<T> {
   private async drain(): Promise<void> {
     let yielded = false;
     try {
-      for (let round = 0; this.queue.length > 0; round++) {
+      for (let round = 0; this.queue.length > 0 && this.failed === null; round++) {
         if (round === this.o.drainRoundsMax) {
           // A drain that never runs dry (steady load) still yields to the event loop now and then.
           yielded = true;
@@ -69,21 +75,45 @@ export class WriteQueue<T> {
         const started = performance.now();
         try {
           if (ops.length > 0) await this.kv.batch(ops, { sync: requests.some((r) => r.sync) });
-          await this.o.afterBatch(requests);
         } catch (error) {
-          const failure = this.fail(error);
-          for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
+          this.failAll(requests, error);
           return;
         }
-        if (ops.length > 0) {
-          const durationMs = performance.now() - started;
-          this.o.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs });
-        }
-        for (const r of requests) r.resolve();
+        const previous = this.finishing;
+        this.finishing = this.finish(previous, requests, ops.length, started);
+        // At most one batch's `afterBatch` overlaps the next batch's write.
+        await previous;
       }
     } finally {
       if (!yielded) this.writing = false;
     }
+  }
+
+  /** After `previous` finished: this batch's `afterBatch`, then its writes resolve. Never rejects. */
+  private async finish(
+    previous: Promise<void>,
+    requests: WriteRequest<T>[],
+    ops: number,
+    started: number,
+  ): Promise<void> {
+    await previous;
+    if (this.failed !== null) {
+      for (const r of requests) r.reject(this.failed);
+      return;
+    }
+    try {
+      await this.o.afterBatch(requests);
+    } catch (error) {
+      this.failAll(requests, error);
+      return;
+    }
+    if (ops > 0) this.o.onBatchWritten?.({ requests: requests.length, ops, durationMs: performance.now() - started });
+    for (const r of requests) r.resolve();
+  }
+
+  private failAll(requests: readonly WriteRequest<T>[], error: unknown): void {
+    const failure = this.fail(error);
+    for (const r of [...requests, ...this.queue.splice(0)]) r.reject(failure);
   }
 
   private takeBatch(): WriteRequest<T>[] {
