@@ -6,8 +6,8 @@
 // queue wake holds as their entry is packed (`onPlainWork`): the leases go at the end of the same
 // entry, so a worker starts a task one commit round after its enqueue instead of two (the lease
 // command after the enqueue's entry applied). One hold wakes per plain task. (Waking only as many as
-// the holds' `max` covered left the others parked and stalled enqueues for seconds after a worker
-// changed queues in bench leasegap; see docs/decisions.md "Lease commands go at the end…".)
+// the holds' `max` covered left the others parked: enqueue → ack and → start got longer, and some
+// runs stalled for seconds; see docs/decisions.md "Lease commands go at the end…".)
 import type { SessionCommand, TaskEvent, TaskSpec } from '../protocol/index.js';
 import type { ExecuteOptions } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
