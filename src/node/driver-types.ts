@@ -155,8 +155,6 @@ export interface DriverOptions {
    * was written, and the next tick writes it over the newer one (an older term and vote on disk).
    */
   plantStaleDeferred?: boolean;
-  /** Planted bug (simulation only): committed entries are applied while a snapshot's chunks are taken. */
-  plantApplyWhileSnapshotting?: boolean;
   /**
    * Planted bug (simulation only): a Ready's messages go out when it is taken, with its write (and the
    * earlier ones still in flight) not yet durable: acknowledgements and votes the disk does not hold.

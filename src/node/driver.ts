@@ -21,7 +21,6 @@ import { LogClock } from './log-clock.js';
 import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
 import { SnapshotPolicy } from './snapshot-policy.js';
-import { ApplyBacklog } from './apply-backlog.js';
 import { AppliedWaiters } from './applied-waiters.js';
 import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
@@ -82,11 +81,6 @@ export class NodeDriver implements ClientExecutor {
   private readonly feeder: ScheduleFeeder;
   /** Held leases by queue: a plain enqueue there wakes them into its entry. */
   private readonly holds = new HeldLeases();
-  /** Committed entries waiting while a snapshot's chunks are taken (snapshot-policy.ts). */
-  private readonly backlog = new ApplyBacklog();
-  private readonly applyWaits = (): boolean =>
-    this.stopped || (this.snapshots.busy && this.o.plantApplyWhileSnapshotting !== true);
-  private readonly applyOne = (e: Entry): void => this.applyEntry(e);
 
   constructor(opts: DriverOptions) {
     this.o = { ...DEFAULT_OPTIONS, ...opts };
@@ -110,7 +104,6 @@ export class NodeDriver implements ClientExecutor {
         sliceChunks: this.o.snapshotSliceChunks,
         sliceGapMs: this.o.snapshotSliceGapMs,
         startBytes: snapshotDataBytes(opts.storage.snapshot()),
-        resumed: () => this.kick(),
         fatal: (err) => this.fatal(err),
       },
       opts.storage.snapshot()?.meta.index ?? 0,
@@ -297,7 +290,6 @@ export class NodeDriver implements ClientExecutor {
     do {
       this.again = false;
       this.flushQueued();
-      this.catchUp();
       let rounds = 0;
       while (this.inflight < this.o.pipelineDepth && !this.stopped && this.o.raft.hasReady()) {
         // Not awaited: the write completes later (completeReady), and the next batch is taken meanwhile.
@@ -328,7 +320,11 @@ export class NodeDriver implements ClientExecutor {
     this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
     // The core hands out only entries durable here too, and none past a snapshot still being written.
     assert(rd.snapshot === null || rd.committedEntries.length === 0, 'driver: committed entries beside a snapshot');
-    this.backlog.add(rd.committedEntries, this.applyWaits, this.applyOne);
+    // Applied at once, a snapshot's chunks being taken or not (the state machine's copy-on-write).
+    for (const e of rd.committedEntries) {
+      if (this.stopped) break;
+      this.applyEntry(e);
+    }
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
@@ -351,7 +347,6 @@ export class NodeDriver implements ClientExecutor {
     if (rd.snapshot !== null) {
       const index = rd.snapshot.meta.index;
       this.snapshots.installed(index, rd.snapshot.data.byteLength);
-      this.backlog.dropForSnapshot(index);
       this.o.sm.restore(rd.snapshot.data);
       this.applied = index;
       this.membership = rd.snapshot.meta.membership;
@@ -365,15 +360,6 @@ export class NodeDriver implements ClientExecutor {
     if (this.snapshots.isDue(this.applied)) this.flushDeferred();
     this.snapshots.maybeSnapshot(this.applied);
     this.kick();
-  }
-
-  /** After a snapshot's chunks are taken: apply what waited, serve reads, snapshot again if due. */
-  private catchUp(): void {
-    if (this.backlog.length === 0 || this.applyWaits()) return;
-    this.backlog.drain(this.applyWaits, this.applyOne);
-    this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
-    if (this.snapshots.isDue(this.applied)) this.flushDeferred();
-    this.snapshots.maybeSnapshot(this.applied);
   }
 
   /**

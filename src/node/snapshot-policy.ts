@@ -3,9 +3,10 @@
 // followers), and the (index, digest) history replicas are compared by.
 //
 // A large state takes seconds to encode (1,000,000 waiting tasks: 2.5 s, bench/RESULTS.md), so the
-// chunks are taken a few per event-loop turn: heartbeats, votes and writes go on meanwhile, and only
-// applying waits (`busy`), since the chunks must all describe the state at one index. A large state
-// is also snapshotted less often: not before half its size in log has been applied since the last one.
+// chunks are taken a few per event-loop turn, and everything goes on meanwhile, applying too: the
+// state machine keeps the rows of tasks that change before their chunk (snapshot-cow.ts), so the
+// chunks all describe the state at one index. A large state is also snapshotted less often: not
+// before half its size in log has been applied since the last one.
 import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
 import type { Storage } from '../raft/types.js';
@@ -33,8 +34,6 @@ export interface SnapshotPolicyDeps {
   startBytes: number;
   /** A failed snapshot write is fatal. */
   fatal(err: unknown): void;
-  /** Applying may go on again (a snapshot's chunks are all taken, or it was abandoned). */
-  resumed(): void;
 }
 
 const DIGESTS_KEPT = 1000;
@@ -68,11 +67,6 @@ export class SnapshotPolicy {
     this.lastBytes = d.startBytes;
   }
 
-  /** The state machine must not change: a snapshot's chunks are being taken. */
-  get busy(): boolean {
-    return this.taking !== null;
-  }
-
   /** An entry of `bytes` was applied. */
   noteApplied(bytes: number): void {
     this.bytesSince += bytes;
@@ -90,6 +84,7 @@ export class SnapshotPolicy {
   abandon(): void {
     if (this.taking === null) return;
     this.taking.sink.abort();
+    this.taking.it.return?.();
     this.taking = null;
     this.snapshotting = false;
   }
@@ -109,6 +104,9 @@ export class SnapshotPolicy {
     // would describe state the node is about to discard (and its term is no longer known).
     if (this.d.raft.termAt(applied) === undefined) return;
     this.snapshotting = true;
+    // Now: entries go on being applied while the chunks are taken.
+    this.recordDigest(applied);
+    this.bytesSince = 0;
     const sink = this.d.durable.beginSnapshot(this.d.raft.snapshotMeta(applied));
     this.taking = { index: applied, it: this.d.sm.snapshot()[Symbol.iterator](), sink, bytes: 0 };
     this.take(this.taking);
@@ -124,8 +122,9 @@ export class SnapshotPolicy {
         t.bytes += r.value.byteLength;
       }
     } catch (err) {
-      // The state changed under the chunks (the state machine's epoch check): a bug in the driver.
+      // A broken invariant of the chunks (snapshot.ts asserts): a bug.
       t.sink.abort();
+      t.it.return?.();
       return this.d.fatal(err);
     }
     const next = (): void => void this.d.timers.setTimeout(() => this.take(t), this.d.sliceGapMs);
@@ -141,11 +140,9 @@ export class SnapshotPolicy {
     if (this.d.raft.termAt(index) === undefined) {
       t.sink.abort();
       this.snapshotting = false;
-      return this.d.resumed();
+      return;
     }
     const bytes = t.bytes;
-    this.recordDigest(index);
-    this.bytesSince = 0;
     this.lastBytes = bytes;
     t.sink
       .commit({ compactTo: asLogIndex(this.compactTarget(index)) })
@@ -157,7 +154,6 @@ export class SnapshotPolicy {
       .finally(() => {
         this.snapshotting = false;
       });
-    this.d.resumed();
   }
 
   /** Where to compact after a snapshot at `index`: keep `snapshotKeep` entries below it, within `snapshotKeepBytes`. */

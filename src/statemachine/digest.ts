@@ -82,6 +82,7 @@ export function addTask(st: MachineState, t: Task): void {
 
 /** Bracket every task mutation: its old hash leaves the digest, its new one enters. */
 export function mut(st: MachineState, t: Task, f: () => void): void {
+  if (st.cows.length > 0) for (const c of st.cows) c.before(t);
   st.sum.subPair(t.ha, t.hb);
   f();
   addTask(st, t);

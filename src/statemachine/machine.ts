@@ -55,6 +55,8 @@ export interface MachineOptions {
    * activeVersion alone, so replicas with different caps agree at every index they apply.
    */
   smMax?: number;
+  /** Planted bug (tests only): a snapshot's tasks save no row before they change (snapshot-cow.ts). */
+  plantSnapshotNoCow?: boolean;
 }
 
 /** One row of taskCounts(): how many tasks of `queue` are in `state` now. */
@@ -70,12 +72,14 @@ export class QueueStateMachine {
   readonly smMax: number;
   /** @internal The whole state, for this package's modules and white-box tests. */
   readonly state: MachineState;
+  private readonly plantSnapshotNoCow: boolean;
 
   constructor(opts: MachineOptions = {}) {
     const limits = { ...DEFAULT_MACHINE_LIMITS, ...(opts.limits ?? {}) };
     if (limits.sweepBucketMs < 1000) throw new Error('sweepBucketMs must be ≥ 1000 (docs/design.md §2)');
     this.limits = limits;
     this.smMax = opts.smMax ?? SM_MAX;
+    this.plantSnapshotNoCow = opts.plantSnapshotNoCow === true;
     this.state = new MachineState(limits, opts.events ?? true);
     this.state.onDependencyEnded = dependencyEnded;
   }
@@ -214,8 +218,12 @@ export class QueueStateMachine {
     }
   }
 
+  /**
+   * The state at the applied index, as chunks; entries may be applied while they are taken (a task
+   * about to change saves its row first). A caller that stops early calls the iterator's return().
+   */
   snapshot(): Iterable<Uint8Array> {
-    return snap.snapshotChunks(this.state);
+    return snap.snapshotChunks(this.state, this.plantSnapshotNoCow);
   }
 
   restore(chunks: Iterable<Uint8Array> | Uint8Array): void {
@@ -236,7 +244,6 @@ export class QueueStateMachine {
   /** A stale index is a counted no-op; otherwise the index advances by exactly one. */
   private advanceIndex(index: number): boolean {
     const st = this.state;
-    st.epoch++;
     if (!Number.isSafeInteger(index) || index <= st.applied) {
       st.counters.stale++;
       return false;

@@ -210,6 +210,7 @@ export function removeTask(st: MachineState, t: Task, byRetention: boolean): voi
   assert(isTerminal(t.state) && t.pos < 0, 'only terminal tasks are removed');
   // A job whose cursor is this task moves on to the next one.
   for (const j of st.jobs) if (j.next === t) touchJob(st, j, () => (j.next = t.qnext));
+  if (st.cows.length > 0) for (const c of st.cows) c.before(t);
   st.sum.subPair(t.ha, t.hb);
   customIdRemoved(st, t);
   st.tasks.delete(t.id);

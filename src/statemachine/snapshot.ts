@@ -11,7 +11,9 @@ import {
   type SharedLimitRow,
 } from './shared-limits-commands.js';
 import type { QueueSettings } from '../protocol/index.js';
-import { decodeMultiple, encode } from '../protocol/index.js';
+import { decode, decodeMultiple, encode } from '../protocol/index.js';
+import { assert } from '../protocol/assert.js';
+import { SnapshotCow } from './snapshot-cow.js';
 import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { Attempt, CachedAnswer, LimitKey } from './records.js';
@@ -139,12 +141,36 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
   if (batch.length > 0) yield encode(wrap(batch));
 }
 
-/** The caller must consume every chunk before the next apply: the chunks are one consistent state. */
-export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
-  const epoch = m.epoch;
-  const guard = (): void => {
-    if (m.epoch !== epoch) throw new Error('snapshot: state changed while chunks were being taken');
-  };
+/**
+ * The state at the current index as chunks. Entries may be applied between chunks: everything but the
+ * tasks is encoded at once, and the tasks' chunks (the bulk) are taken lazily in id order, each task
+ * that changes or leaves before its chunk first saving its row (snapshot-cow.ts). The caller drops
+ * the generator with return() if it stops early. `plantNoCow` (tests only): no rows saved.
+ */
+export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<Uint8Array> {
+  // First: digestOf brings every queue back into the sum, and the digest is the one at this index.
+  const end = encode(['end', digestOf(m)]);
+  const head = [...headChunks(m)];
+  const tail = [...tailChunks(m), end];
+  const tasks = [...m.tasks.values()];
+  const cow = new SnapshotCow(m.nextTaskId, (t) => decode(encode(encodeTask(t))) as unknown[]);
+  if (!plantNoCow) m.cows.push(cow);
+  try {
+    yield* head;
+    const rows = function* (): Generator<unknown[]> {
+      for (const t of tasks) yield cow.rowOf(t, encodeTask);
+    };
+    yield* chunked(rows(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
+    assert(cow.pending === 0, 'snapshot: every saved row was written');
+    yield* tail;
+  } finally {
+    const at = m.cows.indexOf(cow);
+    if (at >= 0) m.cows.splice(at, 1);
+  }
+}
+
+/** Everything before the tasks, encoded now. */
+function* headChunks(m: MachineState): Generator<Uint8Array> {
   yield encode([
     'head',
     formatOf(m),
@@ -167,21 +193,14 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   if (m.topics.size > 0) yield encode(['topics', topicRows(m)]);
   if (m.tokens.size > 0) yield encode(['tokens', tokenRows(m)]);
   for (const q of m.queues.values()) {
-    guard();
     const keys = [...q.keys].map(([k, e]) => [k, e.id, e.expiresAt]);
     yield* chunked(keys, CHUNK_ITEMS_MAX, (b) => ['keys', q.name, b]);
     yield* chunked([q.lim, ...q.lkeys.values()].map(limiterRow), CHUNK_ITEMS_MAX, (b) => ['limiters', q.name, b]);
   }
-  let prev = 0;
-  const tasks = function* (): Generator<unknown[]> {
-    for (const t of m.tasks.values()) {
-      guard();
-      if (t.id <= prev) throw new Error('snapshot: tasks out of id order');
-      prev = t.id;
-      yield encodeTask(t);
-    }
-  };
-  yield* chunked(tasks(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
+}
+
+/** Everything after the tasks but the end, encoded now. */
+function* tailChunks(m: MachineState): Generator<Uint8Array> {
   const sessions = [...m.sessions.values()].map((s) => [
     s.id,
     s.timeoutMs,
@@ -191,11 +210,8 @@ export function* snapshotChunks(m: MachineState): Generator<Uint8Array> {
   ]);
   yield* chunked(sessions, CHUNK_ITEMS_MAX, (b) => ['sessions', b]);
   for (const name of TIMERS) {
-    guard();
     yield* chunked(m[name].sorted(), CHUNK_ITEMS_MAX, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
   }
-  guard();
-  yield encode(['end', digestOf(m)]);
 }
 
 type JobRow = [JobKind, string, number, number, number[], number?, (string | null)?];
@@ -307,7 +323,8 @@ function reset(m: MachineState): void {
   m.sum.a = 0;
   m.sum.b = 0;
   m.activeVersion = SM_BASE;
-  m.epoch++;
+  // A snapshot being taken described the state this restore replaces (its taker abandons it).
+  m.cows = [];
 }
 
 function decodeTask(m: MachineState, row: unknown[]): Task {

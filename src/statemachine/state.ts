@@ -9,6 +9,7 @@ import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
 import { ScheduleBook } from './schedule-records.js';
+import type { SnapshotCow } from './snapshot-cow.js';
 import type { SharedLimit } from './shared-records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
 
@@ -120,8 +121,8 @@ export class MachineState {
   sum = new DigestSum();
   /** Limit keys and queue limiters (a lane of its own so a raftq-sm/3 digest can still be checked). */
   lsum = new DigestSum();
-  /** Bumped on every apply and restore: a snapshot generator checks it did not change under it. */
-  epoch = 0;
+  /** Snapshots whose task chunks are being taken (an online backup may run beside the node's own). */
+  cows: SnapshotCow[] = [];
   readonly h = new Hasher();
   /** The index of the entry being applied (the fencing token of its grants). */
   index = 0;

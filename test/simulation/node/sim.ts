@@ -66,7 +66,7 @@ export interface NodeSimOptions {
     | 'leader-self-before-fsync'
     | 'commit-unsynced-read'
     | 'stale-deferred-commit'
-    | 'apply-while-snapshotting'
+    | 'snapshot-without-cow'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
     | null;
@@ -466,7 +466,7 @@ export class NodeSimulation {
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
     const snap = storage.snapshot();
-    const sm = new QueueStateMachine({ smMax: n.smMax });
+    const sm = new QueueStateMachine({ smMax: n.smMax, plantSnapshotNoCow: this.o.plant === 'snapshot-without-cow' });
     try {
       if (snap !== null) sm.restore(snap.data);
     } catch (e) {
@@ -511,7 +511,7 @@ export class NodeSimulation {
       onFatal: (e) => this.onFatal(n, gen, e),
       advanceMinIntervalMs: 50,
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
-      plantApplyWhileSnapshotting: this.o.plant === 'apply-while-snapshotting',
+
       plantSendBeforeWrite: this.o.plant === 'send-before-write',
     });
     n.clock = clock;

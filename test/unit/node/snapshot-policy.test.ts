@@ -1,6 +1,6 @@
 // The snapshot policy: when a snapshot is due (entries, bytes, and the wait a large state imposes),
-// and a snapshot taken in slices: the state machine is `busy` until every chunk is taken, the chunks
-// are the state at the index it started from, and the node resumes applying afterwards.
+// and a snapshot taken in slices while entries go on being applied: the chunks are the state at the
+// index it started from (the state machine's copy-on-write, snapshot-cow.ts).
 import { describe, expect, it } from 'vitest';
 import { gatheringSink, type DurableLog, type Timers } from '../../../src/node/driver-types.js';
 import { SnapshotPolicy, type SnapshotPolicyDeps } from '../../../src/node/snapshot-policy.js';
@@ -17,12 +17,27 @@ function entry(mono: number, cmd: Command): Uint8Array {
   return encodeEnvelope({ v: 1, mono, wall: 1_700_000_000_000 + mono, cmds: [{ session: null, seq: 0, cmd }] });
 }
 
-/** A state machine with `tasks` waiting tasks after `applied` entries. */
+/** Applies `cmd` as the next entry; its answer must be a success (returns its value). */
+function applyOk(sm: QueueStateMachine, mono: number, cmd: Command): unknown {
+  const [a] = sm.apply(asLogIndex(sm.appliedIndex() + 1), entry(mono, cmd));
+  expect(a?.answer).toMatchObject({ ok: true });
+  return (a?.answer as { value: unknown }).value;
+}
+
+/** Enqueues `n` tasks (commands of up to 1,000). */
+function enqueue(sm: QueueStateMachine, mono: number, n: number): void {
+  for (let done = 0; done < n; done += 1_000) {
+    const k = Math.min(1_000, n - done);
+    const tasks = Array.from({ length: k }, (_, i) => ({ payload: new Uint8Array([(done + i) & 255, 7]) }));
+    applyOk(sm, mono, { type: 'enqueue', queue: 'q', tasks });
+  }
+}
+
+/** A state machine with `tasks` waiting tasks. */
 function machine(tasks: number): QueueStateMachine {
   const sm = new QueueStateMachine({ events: false });
-  sm.apply(asLogIndex(1), entry(1000, { type: 'createQueue', queue: 'q', settings: {} }));
-  const batch = Array.from({ length: tasks }, (_, i) => ({ payload: new Uint8Array([i & 255]) }));
-  sm.apply(asLogIndex(2), entry(1001, { type: 'enqueue', queue: 'q', tasks: batch }));
+  applyOk(sm, 1000, { type: 'createQueue', queue: 'q', settings: {} });
+  enqueue(sm, 1001, tasks);
   return sm;
 }
 
@@ -47,7 +62,6 @@ class ManualTimers implements Timers {
 function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
   const taken: Snapshot[] = [];
   const timers = new ManualTimers();
-  let resumed = 0;
   const fatal: unknown[] = [];
   const raft = {
     termAt: (i: number) => (i >= 0 ? 1 : undefined),
@@ -75,12 +89,11 @@ function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
       sliceGapMs: 0,
       startBytes: 0,
       fatal: (e) => fatal.push(e),
-      resumed: () => resumed++,
       ...o,
     },
     0,
   );
-  return { p, taken, timers, fatal, resumed: () => resumed };
+  return { p, taken, timers, fatal };
 }
 
 describe('snapshot policy', () => {
@@ -101,33 +114,83 @@ describe('snapshot policy', () => {
     expect(p.isDue(1_000)).toBe(true);
   });
 
-  it('takes a snapshot over several turns; the state machine is busy until the last chunk, then it resumes', () => {
+  it('takes a snapshot over several turns; a quiet state machine gives the state it started from', () => {
     const sm = machine(5_000); // 5 task chunks of up to 1,024, plus head, queues, sessions, timers, end
     const whole = [...sm.snapshot()];
-    const { p, taken, timers, fatal, resumed } = policy(sm);
+    const { p, taken, timers, fatal } = policy(sm);
     p.maybeSnapshot(100);
-    expect(p.busy).toBe(true);
     let turns = 0;
-    while (p.busy && turns < 1_000) turns += timers.turn();
+    while (taken.length === 0 && turns < 1_000) turns += timers.turn();
     expect(whole.length).toBeGreaterThan(2);
     expect(turns).toBe(whole.length); // one chunk now, one per turn after, and a last turn that sees the end
     expect(fatal).toEqual([]);
-    expect(resumed()).toBe(1);
-    expect(taken).toHaveLength(1);
     const restored = new QueueStateMachine({ events: false });
     restored.restore(taken[0]!.data);
     expect(restored.digest()).toBe(sm.digest());
     expect(p.isDue(150)).toBe(false); // snapshotting until the write resolves, then 100 entries from 100
   });
 
-  it('a change to the state while chunks are being taken stops the node instead of writing a mixed snapshot', () => {
+  for (const plant of [false, true]) {
+    it(`entries applied while the chunks are taken${plant ? ' (planted: no copy-on-write) mix two states' : ' leave the snapshot at its index'}`, () => {
+      // 3,000 tasks leased and completed (retention 0), then 3,000 waiting: 6 task chunks.
+      const sm = new QueueStateMachine({ events: false, plantSnapshotNoCow: plant });
+      const ap = (mono: number, cmd: Command): unknown => applyOk(sm, mono, cmd);
+      const leaseAck = (mono: number, n: number): void => {
+        const leased = ap(mono, { type: 'lease', queue: 'q', workerId: 'w', max: n }) as { tasks: { id: string }[] };
+        const token = String(sm.appliedIndex());
+        expect(leased.tasks).toHaveLength(n);
+        ap(mono, { type: 'ack', items: leased.tasks.map((t) => ({ id: t.id, token })) });
+      };
+      ap(1000, { type: 'createQueue', queue: 'q', settings: { retentionMs: 0 } });
+      enqueue(sm, 1001, 3_000);
+      for (let k = 0; k < 3; k++) leaseAck(1001, 1_000);
+      enqueue(sm, 1002, 3_000);
+      const atStart = sm.digest();
+      const { p, taken, timers, fatal } = policy(sm, { snapshotEvery: 1 });
+      p.maybeSnapshot(sm.appliedIndex());
+      expect(sm.state.cows).toHaveLength(plant ? 0 : 1);
+      timers.turn();
+      // Not yet in a chunk: completed tasks leave by retention, waiting ones are leased and acked; new
+      // tasks arrive. Already in a chunk: nothing (the first task chunk was taken).
+      leaseAck(3_500, 250);
+      ap(3_500, { type: 'lease', queue: 'q', workerId: 'w2', max: 250 });
+      enqueue(sm, 3_501, 100);
+      timers.turn();
+      ap(3_502, { type: 'lease', queue: 'q', workerId: 'w3', max: 1_000 });
+      // An online backup's snapshot, taken whole meanwhile, is the state now.
+      const now = new QueueStateMachine({ events: false });
+      now.restore([...sm.snapshot()]);
+      expect(now.digest()).toBe(sm.digest());
+      ap(3_503, { type: 'lease', queue: 'q', workerId: 'w4', max: 10 });
+      while (taken.length === 0 && timers.turn() > 0);
+      expect(fatal).toEqual([]);
+      // Meanwhile the 3,000 completed tasks left by retention (their chunks not yet taken).
+      expect(sm.taskCounts().find((c) => c.state === 'completed')?.count).toBe(250);
+      expect(sm.digest()).not.toBe(atStart);
+      const restored = new QueueStateMachine({ events: false });
+      if (plant) {
+        expect(() => restored.restore(taken[0]!.data)).toThrow(/restore: digest mismatch/);
+      } else {
+        restored.restore(taken[0]!.data);
+        expect(restored.digest()).toBe(atStart);
+        expect(restored.appliedIndex()).toBe(13);
+        const counts = restored.taskCounts().filter((c) => c.count > 0);
+        expect(counts.map((c) => [c.state, c.count])).toEqual([
+          ['waiting', 3_000],
+          ['completed', 3_000],
+        ]);
+      }
+    });
+  }
+
+  it('a snapshot abandoned halfway stops saving rows (the state machine can snapshot again)', () => {
     const sm = machine(3_000);
-    const { p, taken, timers, fatal } = policy(sm);
+    const { p, timers } = policy(sm);
     p.maybeSnapshot(100);
-    sm.apply(asLogIndex(3), entry(1002, { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] }));
-    while (timers.turn() > 0);
-    expect(String(fatal[0])).toMatch(/state changed while chunks were being taken/);
-    expect(taken).toEqual([]);
+    timers.turn();
+    p.abandon();
+    expect(sm.state.cows).toEqual([]);
+    expect([...sm.snapshot()].length).toBeGreaterThan(2);
   });
 
   it('an installed leader snapshot abandons the one being taken', () => {
@@ -135,7 +198,7 @@ describe('snapshot policy', () => {
     const { p, taken, timers } = policy(sm);
     p.maybeSnapshot(100);
     p.installed(500, 10);
-    expect(p.busy).toBe(false);
+    expect(sm.state.cows).toEqual([]);
     while (timers.turn() > 0);
     expect(taken).toEqual([]);
     expect(p.isDue(599)).toBe(false);
