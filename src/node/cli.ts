@@ -48,7 +48,7 @@ function startCommand(): Command {
         'silent',
       ]),
     )
-    .option('--heartbeat-ms <ms>', 'one Raft tick (heartbeats go every 2 ticks; default 50)')
+    .option('--heartbeat-ms <ms>', 'one Raft tick (heartbeats go every 4 ticks; default 50)')
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--snapshot-every-entries <n>', 'entries between snapshots (default 10000)')
     .addOption(new Option('--snapshot-every <n>', 'deprecated: --snapshot-every-entries').hideHelp())

@@ -53,7 +53,7 @@ export interface NodeConfig {
   /** Per-client limits on the client port (rate-limits.ts); 0 turns one off. */
   clientLimits: ClientLimits;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
-  /** Raft timing, in milliseconds: a tick is heartbeatMs; the leader sends heartbeats every 2 ticks. */
+  /** Raft timing, in milliseconds: a tick is heartbeatMs; heartbeats go every heartbeatTicksFor(electionTicks). */
   heartbeatMs: number;
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
@@ -421,4 +421,13 @@ export function prepareDataDir(dir: string): void {
 
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Ticks between the leader's heartbeats: 4 (200 ms at the default tick), fewer for short election
+ * timeouts, so a follower always hears at least 2.5 heartbeats within its shortest timeout. Heartbeats
+ * only matter when no Append flows (an idle cluster); they were most of its CPU (docs/decisions.md).
+ */
+export function heartbeatTicksFor(electionTicks: number): number {
+  return Math.max(1, Math.min(4, Math.floor((electionTicks * 2) / 5)));
 }

@@ -25,7 +25,7 @@ import { MemberNetworks, withNetworks } from '../rpc/networks.js';
 import { AdminHttp, type AdminSource } from './admin-http.js';
 import { ConsoleHttp } from './console/console-http.js';
 import { peerMemberStatus } from './console/member-status.js';
-import { ConfigError, formatHostPort, type NodeConfig } from './config.js';
+import { ConfigError, formatHostPort, heartbeatTicksFor, type NodeConfig } from './config.js';
 import { NodeDriver, realTimers } from './driver.js';
 import { systemClock, type SkewedClock } from './log-clock.js';
 import { createLogger, type Logger } from './logger.js';
@@ -350,7 +350,7 @@ async function openCore(
         storageId: ns.identity.storageId,
         group: 0,
         electionTicks: config.electionTicks,
-        heartbeatTicks: 2,
+        heartbeatTicks: heartbeatTicksFor(config.electionTicks),
         applied: snapshot?.meta.index ?? 0,
       }),
       storage,

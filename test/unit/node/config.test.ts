@@ -2,7 +2,15 @@ import { mkdtempSync, writeFileSync, chmodSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseHostPort, prepareDataDir, readConfigFile, resolveConfig } from '../../../src/node/config.js';
+import { makeRaftConfig } from '../../../src/raft/config.js';
+import {
+  ConfigError,
+  heartbeatTicksFor,
+  parseHostPort,
+  prepareDataDir,
+  readConfigFile,
+  resolveConfig,
+} from '../../../src/node/config.js';
 
 const base = {
   id: 'n1',
@@ -105,5 +113,22 @@ describe('node config: --join (issue 16)', () => {
       'join-as: "boss" is not voter or learner',
     );
     expect(errorOf(() => resolveConfig({ ...base, join: 'nohost' }, {})).field).toBe('join');
+  });
+});
+
+describe('heartbeatTicksFor', () => {
+  it('heartbeats every 4 ticks at the default election timeout', () => {
+    expect(heartbeatTicksFor(10)).toBe(4);
+    expect(heartbeatTicksFor(40)).toBe(4);
+  });
+
+  it('keeps at least 2.5 heartbeats within the shortest timeout for every allowed --election-ticks', () => {
+    for (let e = 3; e <= 1000; e++) {
+      const hb = heartbeatTicksFor(e);
+      expect(hb).toBeGreaterThanOrEqual(1);
+      expect(e / hb).toBeGreaterThanOrEqual(2.5);
+      // The Raft core accepts the pair (it refuses heartbeatTicks >= electionTicks).
+      makeRaftConfig({ id: 'n1', storageId: 's1', group: 0, electionTicks: e, heartbeatTicks: hb });
+    }
   });
 });
