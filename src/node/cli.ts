@@ -48,7 +48,10 @@ function startCommand(): Command {
         'silent',
       ]),
     )
-    .option('--heartbeat-ms <ms>', 'one Raft tick (heartbeats go every 4 ticks; default 50)')
+    .option(
+      '--heartbeat-ms <ms>',
+      'one Raft tick (heartbeats every 4 ticks, fewer under 10 election ticks; default 50)',
+    )
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--snapshot-every-entries <n>', 'entries between snapshots (default 10000)')
     .addOption(new Option('--snapshot-every <n>', 'deprecated: --snapshot-every-entries').hideHelp())
