@@ -9,7 +9,9 @@ import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { assert } from '../protocol/assert.js';
 import { PEER_MAC_BYTES, peerMacValid, type PeerAuth } from './peer-auth.js';
-import { decodeMessage, headerMismatch, methodFor } from './peer-codec.js';
+import { decodeMessage, headerMismatch, headerOf, methodFor } from './peer-codec.js';
+import { StreamAcks } from './peer-acks.js';
+import { PeerPort } from './peer-port.js';
 import type { PeerMethod } from './peer-codec.js';
 import { loadProtoFile } from './proto.js';
 import { callCertNames, type CertCall } from './tls.js';
@@ -98,7 +100,7 @@ export class PeerServer {
     credentials?: grpc.ServerCredentials;
     services?: PeerServerOptions['services'];
   };
-  private boundPort = 0;
+  private listener: PeerPort | null = null;
   private readonly counters: PeerServerMetrics = {
     receivedCount: 0,
     receivedBytes: 0,
@@ -141,23 +143,30 @@ export class PeerServer {
     for (const s of options.services ?? []) this.server.addService(s.definition, s.implementation);
   }
 
+  /** Our own listener hands gRPC connections to grpc-js and keeps raw peer streams (peer-port.ts). */
   private async bind(): Promise<void> {
-    this.boundPort = await new Promise<number>((resolve, reject) => {
-      this.server.bindAsync(
-        this.opts.address,
-        this.opts.credentials ?? grpc.ServerCredentials.createInsecure(),
-        (err, port) => (err ? reject(err) : resolve(port)),
-      );
+    const injector = this.server.createConnectionInjector(
+      this.opts.credentials ?? grpc.ServerCredentials.createInsecure(),
+    );
+    this.listener = await PeerPort.listen(this.opts.address, injector, {
+      enabled: this.opts.credentials === undefined,
+      ackEvery: this.opts.ackEvery,
+      ackBytes: this.opts.ackBytes,
+      ackDelayMs: this.opts.ackDelayMs,
+      frameBytesMax: this.opts.receiveMessageBytesMax,
+      keepaliveTimeMs: this.opts.keepaliveTimeMs,
+      onMessage: (body, mac) => this.rawMessage(body, mac),
+      onMalformed: (reason) => this.countRefusal(invalid(reason)),
     });
   }
 
   get port(): number {
-    return this.boundPort;
+    return this.listener?.port ?? 0;
   }
 
   /** host:port actually bound (the configured host with the chosen port). */
   get address(): string {
-    return `${this.opts.address.slice(0, this.opts.address.lastIndexOf(':'))}:${this.boundPort}`;
+    return `${this.opts.address.slice(0, this.opts.address.lastIndexOf(':'))}:${this.port}`;
   }
 
   metrics(): PeerServerMetrics {
@@ -166,6 +175,7 @@ export class PeerServer {
 
   /** Stops accepting calls; calls still running after `graceMs` are cancelled. */
   async close(graceMs = 1_000): Promise<void> {
+    await this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -192,61 +202,43 @@ export class PeerServer {
    */
   private messageStream(call: RequestStream): void {
     let ended = false;
-    let received = 0;
-    let acked = 0;
-    let soon = false;
-    let timer: ReturnType<typeof setTimeout> | null = null;
     const names = this.certNames(call);
-    const ack = (): void => {
-      soon = false;
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
-      if (ended || received === acked) return;
-      acked = received;
-      unackedBytes = 0;
-      call.write({ received });
-    };
-    // Acknowledgements are cumulative: at the end of the turn that read the stream's first request
-    // (the sender learns at once that the peer is reachable), or `ackEvery` requests or `ackBytes`
-    // waiting, else `ackDelayMs` after the first request not yet acknowledged. Under load one per
-    // message cost as much as the message itself, and at idle one per heartbeat (and per answer) was
-    // several % of an idle cluster's CPU. The sender needs them only to free its in-flight slots (by
-    // count and by bytes: large Appends must not wait; 16 requests or 256 KiB are far below its
-    // budget) and to notice a peer that stopped reading (its deadline, 2 s, is four times `ackDelayMs`).
-    let unackedBytes = 0;
+    const acks = new StreamAcks(this.opts, (received) => call.write({ received }));
     call.on('data', (decoded: Decoded<WireRequest>) => {
       if (ended) return;
-      received += 1;
-      unackedBytes += decoded.ok ? decoded.bytes : 0;
-      if (received === 1 || received - acked >= this.opts.ackEvery || unackedBytes >= this.opts.ackBytes) {
-        if (!soon) {
-          soon = true;
-          setImmediate(ack);
-        }
-      } else if (timer === null && !soon) timer = setTimeout(ack, this.opts.ackDelayMs);
+      acks.received1(decoded.ok ? decoded.bytes : 0);
       const msg = decoded.ok ? this.admit(null, decoded.value, false, names) : invalid(decoded.reason);
-      if ('code' in msg) {
-        this.countRefusal(msg);
-        return;
-      }
-      if (msg.type === MessageType.Snapshot) {
-        this.countRefusal(invalid('Snapshot messages go through InstallSnapshot'));
-        return;
-      }
-      this.deliverStreamed(msg, decoded.ok ? decoded.bytes : 0);
+      this.deliverOrCount(msg, decoded.ok ? decoded.bytes : 0);
     });
     const stop = (): void => {
       ended = true;
-      if (timer !== null) clearTimeout(timer);
-      timer = null;
+      acks.stop();
     };
     call.on('end', () => {
       if (ended) return;
-      ack();
+      acks.flush();
       stop();
       call.end();
     });
     call.on('error', stop);
+  }
+
+  /** One message of a raw peer stream: checked like a streamed gRPC request (no TLS: no names). */
+  private rawMessage(body: Uint8Array, mac: Uint8Array): void {
+    const msg = decodeMessage(body);
+    if (typeof msg === 'string') return this.countRefusal(invalid(msg));
+    const header = headerOf(msg);
+    const auth = this.opts.auth;
+    if (auth && !peerMacValid(auth, header, body, mac)) return this.countRefusal(unauthenticated());
+    this.deliverOrCount(this.admitDecoded(msg, header, null), body.byteLength);
+  }
+
+  /** A streamed request: a bad one is dropped and counted (the stream goes on), a good one delivered. */
+  private deliverOrCount(msg: Message | Refusal, bytes: number): void {
+    if ('code' in msg) return this.countRefusal(msg);
+    if (msg.type === MessageType.Snapshot)
+      return this.countRefusal(invalid('Snapshot messages go through InstallSnapshot'));
+    this.deliverStreamed(msg, bytes);
   }
 
   private deliverStreamed(msg: Message, bytes: number): void {
@@ -279,7 +271,12 @@ export class PeerServer {
     if (typeof msg === 'string') return invalid(msg);
     if (method !== null && methodFor(msg.type) !== method)
       return invalid(`type ${msg.type} does not belong to ${method}`);
-    const mismatch = headerMismatch(req.header, msg);
+    return this.admitDecoded(msg, req.header, names);
+  }
+
+  /** The routing checks of a decoded message against its wire header and the caller's certificate. */
+  private admitDecoded(msg: Message, header: unknown, names: string[] | null): Message | Refusal {
+    const mismatch = headerMismatch(header, msg);
     if (mismatch !== null) return invalid(mismatch);
     if (names !== null && !names.includes(msg.from)) return notMember(msg.from, names);
     if (this.opts.selfId !== undefined && msg.to !== this.opts.selfId) {

@@ -12,7 +12,8 @@ import { assert } from '../protocol/assert.js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { peerMac, type PeerAuth } from './peer-auth.js';
-import { encodeMessage, headerOf } from './peer-codec.js';
+import { encodeMessage, headerOf, type PeerHeader } from './peer-codec.js';
+import { RawStream } from './peer-raw-link.js';
 import { PEER_SERVICE } from './peer-server.js';
 import { loadProtoFile } from './proto.js';
 
@@ -50,6 +51,11 @@ export interface PeerTransportOptions {
   onSnapshotSent?: (msg: Message, ok: boolean) => void;
   /** Mutual TLS to each peer (src/rpc/tls.ts peerChannelCredentials); default plaintext. */
   credentials?: (peer: NodeId) => grpc.ChannelCredentials;
+  /**
+   * Plaintext links send messages on the raw TCP stream (peer-frames.ts) instead of the gRPC Stream
+   * method, falling back to gRPC for a peer that does not have it; default true. TLS links always use gRPC.
+   */
+  rawStreams?: boolean;
 }
 
 export const PEER_TRANSPORT_DEFAULT_OPTIONS = {
@@ -70,7 +76,10 @@ export const PEER_TRANSPORT_DEFAULT_OPTIONS = {
 type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULT_OPTIONS]: number } & Pick<
   PeerTransportOptions,
   'onPeerStatus' | 'onSnapshotSent' | 'auth' | 'credentials'
->;
+> & { rawStreams: boolean };
+
+/** Which stream carries a link's messages: the raw TCP stream (peer-frames.ts) or the gRPC Stream method. */
+export type StreamKind = 'raw' | 'grpc';
 
 export type DropReason = 'inflight' | 'too-large' | 'unknown-peer' | 'closed' | 'encode' | 'snapshot-queue';
 
@@ -91,6 +100,8 @@ export interface PeerLinkMetrics extends PeerCounters {
   snapshotQueueCount: number;
   /** null until the first call ends. */
   reachable: boolean | null;
+  /** The kind of the link's latest message stream; null before the first. */
+  stream: StreamKind | null;
 }
 
 export interface PeerTransportMetrics extends PeerCounters {
@@ -124,7 +135,11 @@ export class PeerTransport {
   private closed = false;
 
   constructor(private readonly options: PeerTransportOptions) {
-    this.settings = { ...PEER_TRANSPORT_DEFAULT_OPTIONS, ...withoutUndefined(options) };
+    this.settings = {
+      ...PEER_TRANSPORT_DEFAULT_OPTIONS,
+      ...withoutUndefined(options),
+      rawStreams: options.rawStreams ?? true,
+    };
     for (const key of Object.keys(PEER_TRANSPORT_DEFAULT_OPTIONS) as (keyof typeof PEER_TRANSPORT_DEFAULT_OPTIONS)[]) {
       const value = this.settings[key];
       if (!Number.isSafeInteger(value) || value <= 0)
@@ -198,10 +213,16 @@ interface PendingWrite {
 }
 
 interface OpenStream {
-  call: grpc.ClientDuplexStream<object, { received?: unknown }>;
+  kind: StreamKind;
+  /** Hands one message to the connection. */
+  write: (header: PeerHeader, bytes: Uint8Array, mac: Buffer | undefined) => void;
+  cancel: () => void;
   /** Requests of this stream the peer acknowledged. */
   acked: number;
 }
+
+/** How long a link keeps to gRPC after the peer's port answered the raw stream with something else. */
+const RAW_UNSUPPORTED_RETRY_MS = 60_000;
 
 /** Protobuf framing beyond the msgpack bytes: header strings, the MAC, field tags; an estimate for bounds. */
 const REQUEST_OVERHEAD_BYTES = 100;
@@ -212,12 +233,19 @@ class PeerLink {
   private readonly calls = new Set<
     grpc.ClientWritableStream<object> | grpc.ClientDuplexStream<object, { received?: unknown }>
   >();
+  private readonly raws = new Set<RawStream>();
   private inflightCount = 0;
   private inflightBytes = 0;
   private readonly snapshotQueue: Message[] = [];
   private snapshotQueueBytes = 0;
   private streaming = false;
   private stream: OpenStream | null = null;
+  /** The kind of the last stream opened (metrics). */
+  private streamKind: StreamKind | null = null;
+  /** Raw connections refused or broken before their handshake back off like a gRPC channel's reconnects. */
+  private rawBackoffMs = 0;
+  private rawRetryAt = 0;
+  private rawUnsupportedUntil = 0;
   /** Writes on the current stream not yet handed to the connection, oldest first. */
   private readonly pending: PendingWrite[] = [];
   private watchdog: ReturnType<typeof setTimeout> | null = null;
@@ -269,6 +297,12 @@ class PeerLink {
 
   /** Writes one message on the peer's stream (opened on demand); settled when handed to the connection. */
   private write(msg: Message, bytes: Uint8Array, size: number): void {
+    if (this.stream === null && this.rawWanted() && Date.now() < this.rawRetryAt) {
+      // The peer refused or dropped the last connection attempt: fail fast until the back-off ends.
+      this.counters.failedCount += 1;
+      this.tally.totals.failedCount += 1;
+      return;
+    }
     const stream = this.stream ?? this.openStream();
     const w: PendingWrite = { size, at: Date.now(), settled: false };
     this.pending.push(w);
@@ -276,7 +310,7 @@ class PeerLink {
     this.inflightBytes += size;
     const header = headerOf(msg);
     const auth = this.settings.auth;
-    stream.call.write({ header, message: bytes, ...(auth ? { mac: peerMac(auth, header, bytes) } : {}) });
+    stream.write(header, bytes, auth ? peerMac(auth, header, bytes) : undefined);
     if (this.pending.length === 1) this.armWatchdog(stream);
   }
 
@@ -295,10 +329,54 @@ class PeerLink {
     }
   }
 
+  /** Plaintext links use the raw stream unless the peer showed it does not have it (TLS: gRPC only). */
+  private rawWanted(): boolean {
+    return this.settings.rawStreams && this.settings.credentials === undefined && Date.now() >= this.rawUnsupportedUntil;
+  }
+
   private openStream(): OpenStream {
+    const stream = this.rawWanted() ? this.openRaw() : this.openGrpc();
+    this.stream = stream;
+    this.streamKind = stream.kind;
+    return stream;
+  }
+
+  private openRaw(): OpenStream {
+    const raw = new RawStream(this.address, this.settings.keepaliveTimeMs, {
+      acked: (received) => {
+        this.rawBackoffMs = 0;
+        this.acked(stream, received);
+      },
+      ended: (err, how) => {
+        if (how.unsupported) this.rawUnsupportedUntil = Date.now() + RAW_UNSUPPORTED_RETRY_MS;
+        else if (!how.handshaken && !how.cancelled) {
+          const s = this.settings;
+          this.rawBackoffMs = Math.min(s.reconnectBackoffMaxMs, Math.max(s.reconnectBackoffInitialMs, this.rawBackoffMs * 2));
+          this.rawRetryAt = Date.now() + this.rawBackoffMs;
+        }
+        this.raws.delete(raw);
+        this.streamEnded(stream, err);
+      },
+    });
+    const stream: OpenStream = {
+      kind: 'raw',
+      write: (_header, bytes, mac) => raw.write(bytes, mac),
+      cancel: () => raw.cancel(),
+      acked: 0,
+    };
+    this.raws.add(raw);
+    return stream;
+  }
+
+  private openGrpc(): OpenStream {
     const method = methodDefinition('Stream');
     const call = this.client.makeBidiStreamRequest(method.path, method.requestSerialize, method.responseDeserialize);
-    const stream: OpenStream = { call, acked: 0 };
+    const stream: OpenStream = {
+      kind: 'grpc',
+      write: (header, message, mac) => call.write({ header, message, ...(mac ? { mac } : {}) }),
+      cancel: () => call.cancel(),
+      acked: 0,
+    };
     call.on('data', (ack: { received?: unknown }) => this.acked(stream, Number(ack.received)));
     const ended = (err: Error): void => {
       this.calls.delete(call);
@@ -307,7 +385,6 @@ class PeerLink {
     call.on('error', ended);
     call.on('end', () => ended(new Error('stream ended by the peer')));
     this.calls.add(call);
-    this.stream = stream;
     return stream;
   }
 
@@ -346,7 +423,7 @@ class PeerLink {
       if (this.stream !== stream || this.closed) return;
       const head = this.pending[0];
       if (head !== undefined && Date.now() - head.at >= this.settings.deadlineMs) {
-        stream.call.cancel();
+        stream.cancel();
         this.streamEnded(stream, new Error('peer did not take messages within the deadline'));
       } else this.armWatchdog(stream);
     }, wait);
@@ -460,6 +537,7 @@ class PeerLink {
       inflightBytes: this.inflightBytes,
       snapshotQueueCount: this.snapshotQueue.length,
       reachable: this.reachable,
+      stream: this.streamKind,
     };
   }
 
@@ -469,6 +547,8 @@ class PeerLink {
     if (this.watchdog !== null) clearTimeout(this.watchdog);
     for (const call of this.calls) call.cancel();
     this.calls.clear();
+    for (const raw of this.raws) raw.cancel();
+    this.raws.clear();
     this.client.close();
   }
 }

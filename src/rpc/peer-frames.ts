@@ -1,0 +1,98 @@
+// The raw peer stream (docs/decisions.md "Raft messages on a raw TCP stream"): the same one-way
+// messages as the gRPC Stream method, without HTTP/2 and gRPC per message, on the same peer port.
+// The dialler opens with PEER_MAGIC, the server answers with it, then both sides send frames:
+//   u32 length of what follows | u8 kind | u8 MAC length | MAC | body
+// kind 1: a Raft message, body = its msgpack bytes (peer-codec.ts), MAC as in RaftRequest.mac;
+// kind 2: an acknowledgement, body = u64 count of messages the server has taken on this connection.
+// The first byte tells the port's listener this stream from HTTP/2 ('P') and TLS (0x16).
+import { assert } from '../protocol/assert.js';
+
+export const PEER_MAGIC = Buffer.from('RAFTQP1\n', 'latin1');
+export const FRAME_MESSAGE = 1;
+export const FRAME_ACK = 2;
+const HEAD_BYTES = 4 + 1 + 1;
+
+export interface Frame {
+  kind: number;
+  mac: Uint8Array;
+  body: Uint8Array;
+}
+
+/** One frame's bytes. */
+export function encodeFrame(kind: number, body: Uint8Array, mac?: Uint8Array): Buffer {
+  const macBytes = mac?.byteLength ?? 0;
+  assert(macBytes < 256, 'a MAC fits its one-byte length');
+  const out = Buffer.allocUnsafe(HEAD_BYTES + macBytes + body.byteLength);
+  out.writeUInt32BE(2 + macBytes + body.byteLength, 0);
+  out[4] = kind;
+  out[5] = macBytes;
+  if (mac !== undefined) out.set(mac, HEAD_BYTES);
+  out.set(body, HEAD_BYTES + macBytes);
+  return out;
+}
+
+export function encodeAck(received: number): Buffer {
+  const body = Buffer.allocUnsafe(8);
+  body.writeBigUInt64BE(BigInt(received));
+  return encodeFrame(FRAME_ACK, body);
+}
+
+/** The count in an ack frame's body, or null if the body is not one. */
+export function decodeAck(body: Uint8Array): number | null {
+  if (body.byteLength !== 8) return null;
+  const n = Buffer.from(body.buffer, body.byteOffset, 8).readBigUInt64BE();
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(n) : null;
+}
+
+/**
+ * Cuts a byte stream into frames. `push` returns the complete frames so far, or a reason string
+ * when the stream is malformed (the connection must then be closed: framing cannot resynchronise).
+ */
+export class FrameReader {
+  private buffered: Buffer = Buffer.alloc(0);
+
+  constructor(private readonly frameBytesMax: number) {}
+
+  push(chunk: Buffer): Frame[] | string {
+    let buf = this.buffered.byteLength === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    const frames: Frame[] = [];
+    while (buf.byteLength >= 4) {
+      const length = buf.readUInt32BE(0);
+      if (length < 2) return `frame: length ${length} below its header`;
+      if (length > this.frameBytesMax) return `frame: ${length} bytes, over the limit of ${this.frameBytesMax}`;
+      if (buf.byteLength < 4 + length) break;
+      const macBytes = buf[5] as number;
+      if (2 + macBytes > length) return `frame: MAC length ${macBytes} beyond the frame`;
+      frames.push({
+        kind: buf[4] as number,
+        mac: buf.subarray(HEAD_BYTES, HEAD_BYTES + macBytes),
+        body: buf.subarray(HEAD_BYTES + macBytes, 4 + length),
+      });
+      buf = buf.subarray(4 + length);
+    }
+    // Keep the partial frame in a buffer of its own, so the frames handed out can be held on to.
+    this.buffered = buf.byteLength === 0 ? Buffer.alloc(0) : Buffer.from(buf);
+    return frames;
+  }
+}
+
+/** Reads the peer's PEER_MAGIC off the front of a stream: 'more', 'bad', or the bytes after it. */
+export class MagicReader {
+  private seen: Buffer = Buffer.alloc(0);
+
+  push(chunk: Buffer): 'more' | 'bad' | Buffer {
+    this.seen = this.seen.byteLength === 0 ? chunk : Buffer.concat([this.seen, chunk]);
+    const n = Math.min(this.seen.byteLength, PEER_MAGIC.byteLength);
+    if (!this.seen.subarray(0, n).equals(PEER_MAGIC.subarray(0, n))) return 'bad';
+    if (n < PEER_MAGIC.byteLength) return 'more';
+    return this.seen.subarray(PEER_MAGIC.byteLength);
+  }
+}
+
+/** host and port of "host:port" or "[v6]:port". */
+export function splitHostPort(address: string): { host: string; port: number } {
+  const at = address.lastIndexOf(':');
+  let host = address.slice(0, at);
+  if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
+  return { host, port: Number(address.slice(at + 1)) };
+}
