@@ -8,14 +8,14 @@ import { FRAME_MESSAGE, FrameReader, MagicReader, PEER_MAGIC, encodeAck, splitHo
 import { StreamAcks, type AckPolicy } from './peer-acks.js';
 
 export interface RawPeerOptions extends AckPolicy {
-  /** Off on TLS ports: the raw stream has no TLS, so it is refused there. */
+  /** Off on TLS ports (the raw stream has no TLS) and where configured off: gRPC only. */
   enabled: boolean;
   /** One frame's bytes; beyond it the connection is closed. */
   frameBytesMax: number;
   keepaliveTimeMs: number;
   /** One message frame's MAC and msgpack bytes, in order; never throws out. */
   onMessage: (body: Uint8Array, mac: Uint8Array) => void;
-  /** A connection broke the framing or spoke the raw stream where it is off; it has been closed. */
+  /** A raw connection broke the framing; it has been closed. */
   onMalformed: (reason: string) => void;
 }
 
@@ -35,7 +35,7 @@ export class PeerPort {
     this.server.on('connection', (socket) => this.sniff(socket));
   }
 
-  /** Listens on `address`; with `raw.enabled` false the raw stream is refused (TLS ports speak gRPC only). */
+  /** Listens on `address`; with `raw.enabled` false every connection goes to gRPC. */
   static async listen(address: string, injector: Injector, raw: RawPeerOptions): Promise<PeerPort> {
     const self = new PeerPort(injector, raw);
     const { host, port } = splitHostPort(address);
@@ -56,14 +56,12 @@ export class PeerPort {
   private sniff(socket: net.Socket): void {
     socket.on('error', () => socket.destroy());
     socket.once('data', (first: Buffer) => {
-      if (first[0] !== RAW_FIRST_BYTE) {
-        socket.pause();
-        socket.unshift(first);
-        this.injector.injectConnection(socket);
-      } else if (!this.raw.enabled) {
-        socket.destroy();
-        this.raw.onMalformed('raw peer stream on a TLS port');
-      } else this.serveRaw(socket, first, this.raw);
+      if (first[0] === RAW_FIRST_BYTE && this.raw.enabled) return this.serveRaw(socket, first, this.raw);
+      // Not raw, or raw where it is off: grpc-js answers as any release before the raw stream did
+      // (HTTP/2 or TLS refuses the bytes), which tells the dialler to use gRPC.
+      socket.pause();
+      socket.unshift(first);
+      this.injector.injectConnection(socket);
     });
   }
 

@@ -3,7 +3,15 @@
 // anything but PEER_MAGIC (a release before the raw stream) is reported `unsupported`: the link
 // then uses the gRPC Stream method instead.
 import net from 'node:net';
-import { FRAME_ACK, FrameReader, MagicReader, PEER_MAGIC, decodeAck, encodeFrame, splitHostPort } from './peer-frames.js';
+import {
+  FRAME_ACK,
+  FrameReader,
+  MagicReader,
+  PEER_MAGIC,
+  decodeAck,
+  encodeFrame,
+  splitHostPort,
+} from './peer-frames.js';
 import { FRAME_MESSAGE } from './peer-frames.js';
 
 export interface RawStreamEvents {

@@ -44,6 +44,11 @@ export interface PeerServerOptions {
    * unless the caller's certificate names its `from`. Default plaintext.
    */
   credentials?: grpc.ServerCredentials;
+  /**
+   * Takes Raft messages on the raw TCP stream (peer-frames.ts) besides gRPC; default true, always off
+   * with TLS. Off, the port answers a raw dialler as a release before the raw stream did.
+   */
+  rawStreams?: boolean;
   /** More services on the peer port (follower forwarding, src/rpc/forward-server.ts); their replies may be large. */
   services?: readonly { definition: grpc.ServiceDefinition; implementation: grpc.UntypedServiceImplementation }[];
 }
@@ -56,6 +61,7 @@ export const PEER_SERVER_DEFAULT_OPTIONS = {
   ackEvery: 16,
   ackBytes: 256 * 1024,
   ackDelayMs: 500,
+  rawStreams: true,
 } as const;
 
 export interface PeerServerMetrics {
@@ -149,7 +155,7 @@ export class PeerServer {
       this.opts.credentials ?? grpc.ServerCredentials.createInsecure(),
     );
     this.listener = await PeerPort.listen(this.opts.address, injector, {
-      enabled: this.opts.credentials === undefined,
+      enabled: this.opts.credentials === undefined && this.opts.rawStreams,
       ackEvery: this.opts.ackEvery,
       ackBytes: this.opts.ackBytes,
       ackDelayMs: this.opts.ackDelayMs,

@@ -331,7 +331,9 @@ class PeerLink {
 
   /** Plaintext links use the raw stream unless the peer showed it does not have it (TLS: gRPC only). */
   private rawWanted(): boolean {
-    return this.settings.rawStreams && this.settings.credentials === undefined && Date.now() >= this.rawUnsupportedUntil;
+    return (
+      this.settings.rawStreams && this.settings.credentials === undefined && Date.now() >= this.rawUnsupportedUntil
+    );
   }
 
   private openStream(): OpenStream {
@@ -351,7 +353,10 @@ class PeerLink {
         if (how.unsupported) this.rawUnsupportedUntil = Date.now() + RAW_UNSUPPORTED_RETRY_MS;
         else if (!how.handshaken && !how.cancelled) {
           const s = this.settings;
-          this.rawBackoffMs = Math.min(s.reconnectBackoffMaxMs, Math.max(s.reconnectBackoffInitialMs, this.rawBackoffMs * 2));
+          this.rawBackoffMs = Math.min(
+            s.reconnectBackoffMaxMs,
+            Math.max(s.reconnectBackoffInitialMs, this.rawBackoffMs * 2),
+          );
           this.rawRetryAt = Date.now() + this.rawBackoffMs;
         }
         this.raws.delete(raw);

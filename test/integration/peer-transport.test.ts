@@ -8,7 +8,7 @@ import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
 import { PEER_SERVER_DEFAULT_OPTIONS, PEER_SERVICE, PeerServer } from '../../src/rpc/peer-server.js';
 import type { PeerServerOptions } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
-import type { PeerTransportOptions } from '../../src/rpc/peer-transport.js';
+import type { PeerTransportOptions, StreamKind } from '../../src/rpc/peer-transport.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
 import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
@@ -82,43 +82,48 @@ function append(from: NodeId, to: NodeId, index: number, dataBytes = 8): Message
   });
 }
 
-describe('rpc - peer transport over gRPC on loopback', () => {
-  it('three nodes exchange messages in send order, every field intact', async () => {
-    const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(id)));
-    const addresses = nodes.map((n): [NodeId, string] => [n.id, n.server.address]);
-    const transports = nodes.map((n) => transport(n.id, addresses, { inflightCountMax: 512, deadlineMs: 20_000 }));
-    const sent = new Map<string, Message[]>();
-    const perLink = 150;
-    for (let i = 0; i < perLink; i += 1) {
-      nodes.forEach((from, fi) => {
-        for (const to of nodes) {
-          if (to === from) continue;
-          const msg =
-            i % 10 === 9 ? { ...append(from.id, to.id, i), type: MessageType.AppendResp } : append(from.id, to.id, i);
-          const key = `${from.id}->${to.id}`;
-          sent.set(key, [...(sent.get(key) ?? []), msg]);
-          transports[fi]!.send([msg]);
-        }
-      });
-    }
-    // Generous: this test is about order and integrity, and the CI machine may be busy.
-    await waitFor(() => nodes.every((n) => n.inbox.length === 2 * perLink), 'every message delivered', 30_000);
-    await waitFor(() => transports.every((t) => t.metrics().sentCount === 2 * perLink), 'every call acknowledged');
-    for (const to of nodes) {
-      for (const from of nodes) {
-        if (from === to) continue;
-        expect(to.inbox.filter((m) => m.from === from.id)).toEqual(sent.get(`${from.id}->${to.id}`));
+describe('rpc - peer transport over gRPC and the raw stream on loopback', () => {
+  it.each<[StreamKind]>([['raw'], ['grpc']])(
+    'three nodes exchange messages in send order, every field intact (%s)',
+    async (kind) => {
+      const nodes = await Promise.all(['n1', 'n2', 'n3'].map((id) => startNode(id)));
+      const addresses = nodes.map((n): [NodeId, string] => [n.id, n.server.address]);
+      const transports = nodes.map((n) =>
+        transport(n.id, addresses, { inflightCountMax: 512, deadlineMs: 20_000, rawStreams: kind === 'raw' }),
+      );
+      const sent = new Map<string, Message[]>();
+      const perLink = 150;
+      for (let i = 0; i < perLink; i += 1) {
+        nodes.forEach((from, fi) => {
+          for (const to of nodes) {
+            if (to === from) continue;
+            const msg =
+              i % 10 === 9 ? { ...append(from.id, to.id, i), type: MessageType.AppendResp } : append(from.id, to.id, i);
+            const key = `${from.id}->${to.id}`;
+            sent.set(key, [...(sent.get(key) ?? []), msg]);
+            transports[fi]!.send([msg]);
+          }
+        });
       }
-    }
-    for (const t of transports) {
-      const m = t.metrics();
-      expect([m.sentCount, m.failedCount, m.droppedCount]).toEqual([2 * perLink, 0, 0]);
-      expect(Object.values(m.peers).map((p) => [p.reachable, p.inflightCount])).toEqual([
-        [true, 0],
-        [true, 0],
-      ]);
-    }
-  });
+      // Generous: this test is about order and integrity, and the CI machine may be busy.
+      await waitFor(() => nodes.every((n) => n.inbox.length === 2 * perLink), 'every message delivered', 30_000);
+      await waitFor(() => transports.every((t) => t.metrics().sentCount === 2 * perLink), 'every call acknowledged');
+      for (const to of nodes) {
+        for (const from of nodes) {
+          if (from === to) continue;
+          expect(to.inbox.filter((m) => m.from === from.id)).toEqual(sent.get(`${from.id}->${to.id}`));
+        }
+      }
+      for (const t of transports) {
+        const m = t.metrics();
+        expect([m.sentCount, m.failedCount, m.droppedCount]).toEqual([2 * perLink, 0, 0]);
+        expect(Object.values(m.peers).map((p) => [p.reachable, p.inflightCount, p.stream])).toEqual([
+          [true, 0, kind],
+          [true, 0, kind],
+        ]);
+      }
+    },
+  );
 
   it('a hung peer and a refused peer do not hold up a live one', async () => {
     const live = await startNode('n2');
