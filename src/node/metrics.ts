@@ -154,6 +154,12 @@ export class NodeMetrics {
     ['reason'],
   );
   readonly peerInflight = this.labelled(Gauge, 'raftq_peer_inflight', 'Messages in flight to a peer', ['peer']);
+  readonly peerRawStream = this.labelled(
+    Gauge,
+    'raftq_peer_raw_stream',
+    "Peer link's message stream: 1 raw TCP, 0 gRPC (TLS, or a peer without the raw stream), -1 none yet",
+    ['peer'],
+  );
 
   constructor(opts: { version?: string; defaultMetrics?: boolean } = {}) {
     this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.version }, 1);

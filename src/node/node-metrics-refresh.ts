@@ -262,9 +262,11 @@ export class MetricsRefresher {
     const t = src.transport.metrics();
     m.peerReachable.reset();
     m.peerInflight.reset();
+    m.peerRawStream.reset();
     for (const [peer, link] of Object.entries(t.peers)) {
       m.peerReachable.set({ peer }, link.reachable === null ? -1 : link.reachable ? 1 : 0);
       m.peerInflight.set({ peer }, link.inflightCount);
+      m.peerRawStream.set({ peer }, link.stream === null ? -1 : link.stream === 'raw' ? 1 : 0);
       this.sync(m.peerSent, link.sentCount, { peer });
       this.sync(m.peerSentBytes, link.sentBytes, { peer });
       this.sync(m.peerFailed, link.failedCount, { peer });

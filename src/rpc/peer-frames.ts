@@ -49,30 +49,51 @@ export function decodeAck(body: Uint8Array): number | null {
  * when the stream is malformed (the connection must then be closed: framing cannot resynchronise).
  */
 export class FrameReader {
-  private buffered: Buffer = Buffer.alloc(0);
+  /** Bytes not yet cut into frames, as they came: a large frame is copied once, when it is whole. */
+  private chunks: Buffer[] = [];
+  private bytes = 0;
 
   constructor(private readonly frameBytesMax: number) {}
 
   push(chunk: Buffer): Frame[] | string {
-    let buf = this.buffered.byteLength === 0 ? chunk : Buffer.concat([this.buffered, chunk]);
+    this.chunks.push(chunk);
+    this.bytes += chunk.byteLength;
     const frames: Frame[] = [];
-    while (buf.byteLength >= 4) {
-      const length = buf.readUInt32BE(0);
+    while (this.bytes >= HEAD_BYTES) {
+      const head = this.front(HEAD_BYTES);
+      const length = head.readUInt32BE(0);
       if (length < 2) return `frame: length ${length} below its header`;
       if (length > this.frameBytesMax) return `frame: ${length} bytes, over the limit of ${this.frameBytesMax}`;
-      if (buf.byteLength < 4 + length) break;
-      const macBytes = buf[5] as number;
+      const macBytes = head[5] as number;
       if (2 + macBytes > length) return `frame: MAC length ${macBytes} beyond the frame`;
+      if (this.bytes < 4 + length) break;
+      const buf = this.take(4 + length);
       frames.push({
         kind: buf[4] as number,
         mac: buf.subarray(HEAD_BYTES, HEAD_BYTES + macBytes),
-        body: buf.subarray(HEAD_BYTES + macBytes, 4 + length),
+        body: buf.subarray(HEAD_BYTES + macBytes),
       });
-      buf = buf.subarray(4 + length);
     }
-    // Keep the partial frame in a buffer of its own, so the frames handed out can be held on to.
-    this.buffered = buf.byteLength === 0 ? Buffer.alloc(0) : Buffer.from(buf);
     return frames;
+  }
+
+  /** The first `n` buffered bytes (n <= this.bytes) as one buffer, merging the first chunks if needed. */
+  private front(n: number): Buffer {
+    const first = this.chunks[0] as Buffer;
+    if (first.byteLength >= n) return first;
+    const merged = Buffer.concat(this.chunks);
+    this.chunks = [merged];
+    return merged;
+  }
+
+  /** Removes and returns the first `n` buffered bytes. */
+  private take(n: number): Buffer {
+    const out = this.front(n).subarray(0, n);
+    const first = this.chunks[0] as Buffer;
+    if (first.byteLength === n) this.chunks.shift();
+    else this.chunks[0] = first.subarray(n);
+    this.bytes -= n;
+    return out;
   }
 }
 

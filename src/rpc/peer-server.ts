@@ -2,8 +2,10 @@
 // (garbage bytes, wrong types, oversized messages) is answered with INVALID_ARGUMENT or
 // RESOURCE_EXHAUSTED and counted; nothing a peer sends can throw out of here. With a cluster secret,
 // a request without a valid MAC (peer-auth.ts) is refused with UNAUTHENTICATED (dropped on Stream)
-// and counted, before its message is decoded or delivered. With TLS (tls.ts) the port is mutual TLS
-// and a message is refused unless the caller's certificate names the member it comes from.
+// and counted, before its message is decoded or delivered (on the raw stream, where the header the
+// MAC covers is rebuilt from the message, after decoding and before delivery). With TLS (tls.ts) the
+// port is mutual TLS and a message is refused unless the caller's certificate names the member it
+// comes from. Plaintext ports also take the raw peer stream (peer-port.ts, peer-frames.ts).
 import * as grpc from '@grpc/grpc-js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';

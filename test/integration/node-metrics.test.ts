@@ -90,8 +90,10 @@ describe('node metrics', () => {
     expect(families.get('nodejs_eventloop_lag_seconds')?.type).toBe('gauge');
     expect(sampleValue(families, 'raftq_raft_has_leader')).toBe(1);
     expect(sampleValue(families, 'raftq_disk_total_bytes')).toBeGreaterThan(0);
-    for (const peer of tc.cluster.specs.map((s) => s.id).filter((id) => id !== leader))
+    for (const peer of tc.cluster.specs.map((s) => s.id).filter((id) => id !== leader)) {
       expect(sampleValue(families, 'raftq_peer_reachable', { peer })).toBe(1);
+      expect(sampleValue(families, 'raftq_peer_raw_stream', { peer })).toBe(1);
+    }
   });
 
   it('moves each queue metric: enqueue, wait, lease, ack, nack to dead letter, lease expiry', async () => {
