@@ -59,11 +59,12 @@ export class FrameReader {
     this.chunks.push(chunk);
     this.bytes += chunk.byteLength;
     const frames: Frame[] = [];
-    while (this.bytes >= HEAD_BYTES) {
-      const head = this.front(HEAD_BYTES);
+    while (this.bytes >= 4) {
+      const head = this.front(Math.min(this.bytes, HEAD_BYTES));
       const length = head.readUInt32BE(0);
       if (length < 2) return `frame: length ${length} below its header`;
       if (length > this.frameBytesMax) return `frame: ${length} bytes, over the limit of ${this.frameBytesMax}`;
+      if (head.byteLength < HEAD_BYTES) break;
       const macBytes = head[5] as number;
       if (2 + macBytes > length) return `frame: MAC length ${macBytes} beyond the frame`;
       if (this.bytes < 4 + length) break;

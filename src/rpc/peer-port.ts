@@ -110,10 +110,13 @@ export class PeerPort {
     read(first);
   }
 
-  /** Stops listening and closes the raw connections (gRPC ones close with the gRPC server). */
-  async close(): Promise<void> {
+  /**
+   * Stops listening (the port is free at once) and closes the raw connections. The gRPC connections
+   * close with the gRPC server: net.Server's own close callback would wait for them, so none is awaited.
+   */
+  close(): void {
+    this.server.close();
     for (const s of this.raws) s.destroy();
     this.raws.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 }

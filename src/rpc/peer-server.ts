@@ -183,7 +183,7 @@ export class PeerServer {
 
   /** Stops accepting calls; calls still running after `graceMs` are cancelled. */
   async close(graceMs = 1_000): Promise<void> {
-    await this.listener?.close();
+    this.listener?.close();
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();

@@ -49,7 +49,8 @@ describe('rpc - raw peer stream frames', () => {
 
   it('refuses a frame over the limit before it arrives, and lengths that cannot hold the header or MAC', () => {
     expect(new FrameReader(100).push(encodeFrame(1, new Uint8Array(99)).subarray(0, 6))).toMatch(/over the limit/);
-    expect(new FrameReader(100).push(Buffer.from([0, 0, 0, 1, 1, 0]))).toMatch(/below its header/);
+    expect(new FrameReader(100).push(Buffer.from([0, 0, 0, 1, 1]))).toMatch(/below its header/);
+    expect(new FrameReader(100).push(Buffer.from([0, 0, 1, 0]))).toMatch(/over the limit/);
     expect(new FrameReader(100).push(Buffer.from([0, 0, 0, 3, 1, 2, 0]))).toMatch(/MAC length/);
   });
 
