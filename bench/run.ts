@@ -11,6 +11,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   cluster: () => import('./cluster.js'),
   failover: () => import('./failover.js'),
   leasegap: () => import('./lease-gap.js'),
+  transport: () => import('./transport.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
