@@ -1,7 +1,8 @@
-// Sends Raft messages to peers over gRPC, one-way (see peer.proto): send() never blocks and never
-// throws. One channel per peer, and on it one long-lived client stream (`Stream`) that carries the
-// messages in send order without a call set-up each (unary calls cost more CPU than the rest of the
-// node's work per message: bench/RESULTS.md). Messages not yet handed to the connection count as in
+// Sends Raft messages to peers, one-way (see peer.proto): send() never blocks and never throws. Per
+// peer, one long-lived stream carries the messages in send order: on plaintext links the raw TCP
+// stream (peer-raw-link.ts; grpc-js and HTTP/2 cost as much CPU per message as the rest of the node's
+// work: bench/RESULTS.md), on TLS links and to peers without it the gRPC `Stream` call on the peer's
+// channel. Messages not yet handed to the connection count as in
 // flight, bounded by count and bytes per peer; beyond the bound a message is dropped and counted
 // (Raft retransmits). A write pending longer than the deadline ends the stream (its messages count
 // as failed) and the next message opens a new one; channels reconnect with back-off and keepalive
