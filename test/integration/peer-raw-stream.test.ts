@@ -7,9 +7,10 @@ import type { Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
 import { peerMac } from '../../src/rpc/peer-auth.js';
 import { FRAME_ACK, FRAME_MESSAGE, PEER_MAGIC, encodeFrame } from '../../src/rpc/peer-frames.js';
-import { PeerServer, type PeerServerOptions } from '../../src/rpc/peer-server.js';
+import type { PeerServer, PeerServerOptions } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
+import { startNode as startPeerNode } from './peer-nodes.js';
 import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
 const cleanup: (() => Promise<void> | void)[] = [];
@@ -17,17 +18,7 @@ afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
 });
 
-async function startNode(id: NodeId, extra: Partial<PeerServerOptions> = {}) {
-  const inbox: Message[] = [];
-  const server = await PeerServer.start({
-    address: '127.0.0.1:0',
-    selfId: id,
-    onMessage: (m) => inbox.push(m),
-    ...extra,
-  });
-  cleanup.push(() => server.close(100));
-  return { server, inbox };
-}
+const startNode = (id: NodeId, extra: Partial<PeerServerOptions> = {}) => startPeerNode(cleanup, id, extra);
 
 function heartbeat(i: number): Message {
   return message({ type: MessageType.Heartbeat, from: 'n1', to: 'n2', term: 4, commit: i });

@@ -5,11 +5,12 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EntryType, MessageType } from '../../src/raft/types.js';
 import type { Message, NodeId } from '../../src/raft/types.js';
 import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
-import { PEER_SERVER_DEFAULT_OPTIONS, PEER_SERVICE, PeerServer } from '../../src/rpc/peer-server.js';
+import { PEER_SERVER_DEFAULT_OPTIONS, PEER_SERVICE } from '../../src/rpc/peer-server.js';
 import type { PeerServerOptions } from '../../src/rpc/peer-server.js';
 import { PeerTransport } from '../../src/rpc/peer-transport.js';
 import type { PeerTransportOptions, StreamKind } from '../../src/rpc/peer-transport.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
+import { startNode as startPeerNode, type TestNode } from './peer-nodes.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
 import { asLogIndex, asTerm } from '../../src/protocol/ids.js';
 
@@ -19,23 +20,8 @@ afterEach(async () => {
   for (const close of cleanup.splice(0).reverse()) await close();
 });
 
-interface TestNode {
-  id: NodeId;
-  server: PeerServer;
-  inbox: Message[];
-}
-
-async function startNode(id: NodeId, extra: Partial<PeerServerOptions> = {}): Promise<TestNode> {
-  const inbox: Message[] = [];
-  const server = await PeerServer.start({
-    address: '127.0.0.1:0',
-    selfId: id,
-    onMessage: (m) => inbox.push(m),
-    ...extra,
-  });
-  cleanup.push(() => server.close(100));
-  return { id, server, inbox };
-}
+const startNode = (id: NodeId, extra: Partial<PeerServerOptions> = {}): Promise<TestNode> =>
+  startPeerNode(cleanup, id, extra);
 
 function transport(selfId: NodeId, peers: [NodeId, string][], extra: Partial<PeerTransportOptions> = {}) {
   const t = new PeerTransport({ selfId, peers: new Map(peers), ...extra });
