@@ -5,6 +5,7 @@
 import net from 'node:net';
 import {
   FRAME_ACK,
+  FRAME_MESSAGE,
   FrameReader,
   MagicReader,
   PEER_MAGIC,
@@ -12,7 +13,6 @@ import {
   encodeFrame,
   splitHostPort,
 } from './peer-frames.js';
-import { FRAME_MESSAGE } from './peer-frames.js';
 
 export interface RawStreamEvents {
   /** The peer has taken `received` messages of this stream so far (cumulative). */

@@ -235,10 +235,10 @@ export class PeerServer {
   private rawMessage(body: Uint8Array, mac: Uint8Array): void {
     const msg = decodeMessage(body);
     if (typeof msg === 'string') return this.countRefusal(invalid(msg));
-    const header = headerOf(msg);
+    // The MAC covers the header rebuilt from the message itself, so no header check is left to do.
     const auth = this.opts.auth;
-    if (auth && !peerMacValid(auth, header, body, mac)) return this.countRefusal(unauthenticated());
-    this.deliverOrCount(this.admitDecoded(msg, header, null), body.byteLength);
+    if (auth && !peerMacValid(auth, headerOf(msg), body, mac)) return this.countRefusal(unauthenticated());
+    this.deliverOrCount(this.admitRouted(msg, null), body.byteLength);
   }
 
   /** A streamed request: a bad one is dropped and counted (the stream goes on), a good one delivered. */
@@ -279,13 +279,13 @@ export class PeerServer {
     if (typeof msg === 'string') return invalid(msg);
     if (method !== null && methodFor(msg.type) !== method)
       return invalid(`type ${msg.type} does not belong to ${method}`);
-    return this.admitDecoded(msg, req.header, names);
+    const mismatch = headerMismatch(req.header, msg);
+    if (mismatch !== null) return invalid(mismatch);
+    return this.admitRouted(msg, names);
   }
 
-  /** The routing checks of a decoded message against its wire header and the caller's certificate. */
-  private admitDecoded(msg: Message, header: unknown, names: string[] | null): Message | Refusal {
-    const mismatch = headerMismatch(header, msg);
-    if (mismatch !== null) return invalid(mismatch);
+  /** The routing checks of a decoded message: the caller's certificate, the addressee. */
+  private admitRouted(msg: Message, names: string[] | null): Message | Refusal {
     if (names !== null && !names.includes(msg.from)) return notMember(msg.from, names);
     if (this.opts.selfId !== undefined && msg.to !== this.opts.selfId) {
       this.counters.misaddressedCount += 1;
