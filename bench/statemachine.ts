@@ -120,6 +120,63 @@ function sessionedOpsPerSecond(tasks: number): Rate {
   };
 }
 
+/**
+ * As a node applies a busy queue (issue 11, bench B): entries of `batch` enqueues, each its own
+ * command in the producer's session, one lease of `batch` with a holder secret, one ack of them all
+ * (the worker's session), and the digest taken every 100th index as the driver records it.
+ */
+function nodeLikeOpsPerSecond(batch: number, tasks: number): Rate {
+  const sm = new QueueStateMachine({ events: true });
+  const setup: Command[] = [{ type: 'createQueue', queue: 'bench', settings: { retentionMs: 0 } }];
+  setup.push({ type: 'openSession', timeoutMs: 3_600_000 }, { type: 'openSession', timeoutMs: 3_600_000 });
+  setup.forEach((cmd, i) => sm.apply(asLogIndex(i + 1), entry(1000, cmd)));
+  const entries: Uint8Array[] = [];
+  let index = setup.length;
+  let pseq = 0;
+  let wseq = 0;
+  for (let r = 0, id = 1; r < tasks / batch; r++, id += batch) {
+    const mono = 1000 + r;
+    const enq = Array.from({ length: batch }, (_, i) => {
+      pseq++;
+      const cmd: Command = { type: 'enqueue', queue: 'bench', tasks: [{ payload: payload(id + i) }] };
+      return { session: '1', seq: pseq, floor: pseq - i, cmd };
+    });
+    entries.push(encodeEnvelope({ v: 1, mono, wall: WALL0 + mono, cmds: enq }));
+    const secret = `bench-secret-${String(r).padStart(10, '0')}`;
+    const lease: Command = { type: 'lease', queue: 'bench', workerId: 'w', max: batch, secret };
+    wseq++;
+    entries.push(
+      encodeEnvelope({ v: 1, mono, wall: WALL0 + mono, cmds: [{ session: '2', seq: wseq, floor: wseq, cmd: lease }] }),
+    );
+    const token = String((index += 2));
+    const items = Array.from({ length: batch }, (_, i) => ({ id: String(id + i), token, secret }));
+    wseq++;
+    const ack: Command = { type: 'ack', items };
+    entries.push(
+      encodeEnvelope({ v: 1, mono, wall: WALL0 + mono, cmds: [{ session: '2', seq: wseq, floor: wseq, cmd: ack }] }),
+    );
+    index++;
+  }
+  const start = process.hrtime.bigint();
+  const cpu0 = process.cpuUsage();
+  for (let i = 0; i < entries.length; i++) {
+    const at = setup.length + i + 1;
+    sm.apply(asLogIndex(at), entries[i] as Uint8Array);
+    sm.drainEvents();
+    if (at % 100 === 0) sm.digest();
+  }
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const cpu = process.cpuUsage(cpu0);
+  const check = sm.read({ type: 'stats', queue: 'bench' }).answer;
+  if (!check.ok || (check.value as { totals: { completed: number } }).totals.completed !== tasks) {
+    throw new Error('benchmark did not complete every task');
+  }
+  return {
+    opsPerS: Math.round((tasks * 3) / seconds),
+    opsPerCpuS: Math.round((tasks * 3) / ((cpu.user + cpu.system) / 1e6)),
+  };
+}
+
 function gcFn(): () => void {
   v8.setFlagsFromString('--expose_gc');
   return vm.runInNewContext('gc') as () => void;
@@ -172,6 +229,8 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
   log(line('batch 100', batched));
   const sessioned = repeated(3, () => sessionedOpsPerSecond(60_000));
   log(line('batch 1 in sessions, with lease secrets', sessioned));
+  const nodeLike = repeated(5, () => nodeLikeOpsPerSecond(100, 200_000));
+  log(line('batch 100 in sessions, with lease secrets, digest every 100th index', nodeLike));
   const keyed: Record<string, number> = {};
   for (const keys of [10, 10_000]) {
     const r = repeated(3, () => limitedOpsPerSecond(100, 200_000, keys));
@@ -194,6 +253,9 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ops_per_s_sessions: sessioned.best,
     ops_per_s_sessions_median: sessioned.median,
     ops_per_cpu_s_sessions: sessioned.cpu,
+    ops_per_s_node_like: nodeLike.best,
+    ops_per_s_node_like_median: nodeLike.median,
+    ops_per_cpu_s_node_like: nodeLike.cpu,
     ...keyed,
     bytes_per_waiting_task: mem.bytes,
     payload_bytes: PAYLOAD_BYTES,
