@@ -125,7 +125,7 @@ function sessionedOpsPerSecond(tasks: number): Rate {
  * command in the producer's session, one lease of `batch` with a holder secret, one ack of them all
  * (the worker's session), and the digest taken every 100th index as the driver records it.
  */
-function nodeLikeOpsPerSecond(batch: number, tasks: number): Rate {
+export function nodeLikeOpsPerSecond(batch: number, tasks: number): Rate {
   const sm = new QueueStateMachine({ events: true });
   const setup: Command[] = [{ type: 'createQueue', queue: 'bench', settings: { retentionMs: 0 } }];
   setup.push({ type: 'openSession', timeoutMs: 3_600_000 }, { type: 'openSession', timeoutMs: 3_600_000 });

@@ -1,12 +1,19 @@
 // Digest bookkeeping (README "Digest"): the digest is a sum of per-record hashes, kept up to date by
 // subtracting a record's hash before each change and adding it after. Every task mutation goes
 // through mut(), every queue mutation through mutQueue() (bumpTotal for one total).
+//
+// Tasks and cached session answers re-enter the sum lazily: a task leaves it at its first change
+// and is hashed once, as it is then, when the digest is next taken (flushDigest), not after every
+// change; an answer dropped before then is never hashed (issue 11: most tasks are enqueued, leased
+// and acked, and most answers dropped, between two digests). The sum is the same either way: it is
+// a sum over the records as they are when the digest is taken.
 
 import type { NackAnswer } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import type { Hasher } from './hash.js';
 import { hex32 } from './hash.js';
-import type { AdminJob, Attempt, Queue, Session, Task } from './records.js';
+import type { AdminJob, Attempt, CachedAnswer, Queue, Session, Task } from './records.js';
+import { H_DROPPED, H_IN_SUM, H_PENDING } from './records.js';
 import type { MachineState } from './state.js';
 import { hashStory } from './story.js';
 
@@ -73,19 +80,75 @@ function hashHistory(h: Hasher, history: Attempt[] | undefined): void {
   }
 }
 
+/** Past this many dirty tasks or pending answers, an entry's end hashes them (memory stays bounded). */
+const LAZY_MAX = 65_536;
+
+/** A new task: its hash enters the sum at the next digest. */
 export function addTask(st: MachineState, t: Task): void {
+  st.dirtyTasks.add(t);
+}
+
+/** A task restored from a snapshot: hashed now (the restore checks the digest at once). */
+export function addTaskHashed(st: MachineState, t: Task): void {
   const h = hashTask(st, t);
   t.ha = h.a;
   t.hb = h.b;
   st.sum.add(h);
 }
 
-/** Bracket every task mutation: its old hash leaves the digest, its new one enters. */
+/** Bracket every task mutation: its old hash leaves the digest; its new one enters at the next digest. */
 export function mut(st: MachineState, t: Task, f: () => void): void {
   if (st.cows.length > 0) for (const c of st.cows) c.before(t);
-  st.sum.subPair(t.ha, t.hb);
+  const dirty = st.dirtyTasks;
+  const n = dirty.size;
+  dirty.add(t);
+  if (dirty.size !== n) st.sum.subPair(t.ha, t.hb);
   f();
-  addTask(st, t);
+}
+
+/** A task leaves the state: its hash leaves the sum (if it is in it). */
+export function taskLeavesSum(st: MachineState, t: Task): void {
+  if (!st.dirtyTasks.delete(t)) st.sum.subPair(t.ha, t.hb);
+}
+
+/** A session answer is cached: hashed into the sum at the next digest if still cached then. */
+export function answerCached(st: MachineState, c: CachedAnswer): void {
+  st.pendingAnswers.push(c);
+}
+
+/** A cached answer is dropped (its session's floor moved, or the session ended). */
+export function answerDropped(st: MachineState, c: CachedAnswer): void {
+  if (c.h === H_IN_SUM) st.sum.subPair(c.a, c.b);
+  c.h = H_DROPPED;
+}
+
+/** Every dirty task and pending answer into the sum, as they are now. */
+export function flushDigest(st: MachineState): void {
+  for (const t of st.dirtyTasks) {
+    const h = hashTask(st, t);
+    t.ha = h.a;
+    t.hb = h.b;
+    st.sum.add(h);
+  }
+  st.dirtyTasks.clear();
+  for (const c of st.pendingAnswers) {
+    if (c.h !== H_PENDING) continue;
+    const h = hashAnswer(st, c.s.id, c.seq, c.answer);
+    c.a = h.a;
+    c.b = h.b;
+    c.h = H_IN_SUM;
+    st.sum.add(h);
+  }
+  st.pendingAnswers.length = 0;
+}
+
+/** At an entry's end: flushDigest when the lazy records grew past LAZY_MAX. */
+export function boundLazyDigest(st: MachineState): void {
+  if (st.dirtyTasks.size > LAZY_MAX || st.pendingAnswers.length > LAZY_MAX) flushDigest(st);
+}
+
+export function hashAnswer(st: MachineState, session: string, seq: number, answer: unknown): Hasher {
+  return st.h.reset().tag(41).str(session).int(seq).value(answer);
 }
 
 export function hashQueue(st: MachineState, q: Queue): Hasher {
@@ -166,6 +229,7 @@ export function touchJob(st: MachineState, j: AdminJob, f: () => void): void {
  * out the limiters' lane: what a raftq-sm/3 snapshot (before limits) recorded.
  */
 export function digestOf(st: MachineState, legacy = false): string {
+  flushDigest(st);
   flushQueues(st);
   assert(st.dirtyQueues.length === 0, 'digest: every queue is back in the sum');
   const g = st.h.reset().int(st.applied).int(st.mono).int(st.wall).int(st.nextTaskId).int(st.nextSessionId);

@@ -17,7 +17,7 @@ import type { LogIndex, Term } from '../protocol/index.js';
 import { assert, isAssertionError } from '../protocol/assert.js';
 import { cancel, deleteQueue, promote, purgeQueue, update } from './admin.js';
 import { redrive, redriveVisit } from './deadletters.js';
-import { digestOf, flushQueues } from './digest.js';
+import { boundLazyDigest, digestOf, flushQueues } from './digest.js';
 import { admit } from './backpressure.js';
 import { enqueue } from './enqueue.js';
 import { cancelFlow, dependencyEnded, flow } from './flows.js';
@@ -125,6 +125,7 @@ export class QueueStateMachine {
       out.push({ session: sc.session, seq: sc.seq, answer });
     }
     flushQueues(st);
+    boundLazyDigest(st);
     return out;
   }
 

@@ -394,11 +394,22 @@ export class Queue {
   }
 }
 
+/** A cached session answer; its hash enters the digest sum lazily (digest.ts flushAnswers). */
 export interface CachedAnswer {
   answer: unknown;
+  /** Its hash, valid while `h` is H_IN_SUM. */
   a: number;
   b: number;
+  h: AnswerHash;
+  readonly s: Session;
+  readonly seq: number;
 }
+
+/** Where a cached answer's hash is: not yet hashed (pending), in the digest sum, or dropped. */
+export const H_PENDING = 0;
+export const H_IN_SUM = 1;
+export const H_DROPPED = 2;
+export type AnswerHash = typeof H_PENDING | typeof H_IN_SUM | typeof H_DROPPED;
 
 export class Session {
   readonly answers = new Map<number, CachedAnswer>();

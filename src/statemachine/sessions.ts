@@ -3,8 +3,9 @@
 
 import type { Answer, CommandOf, LeasedTask, SessionCommand } from '../protocol/index.js';
 import { formatId } from '../protocol/index.js';
-import { rehashSession } from './digest.js';
-import { Session } from './records.js';
+import { answerCached, answerDropped, rehashSession } from './digest.js';
+import type { CachedAnswer } from './records.js';
+import { H_PENDING, Session } from './records.js';
 import type { MachineState } from './state.js';
 import { bucket, err, ok } from './state.js';
 
@@ -64,15 +65,14 @@ function pruneFloor(st: MachineState, s: Session, floor: number): void {
 function dropAnswer(st: MachineState, s: Session, seq: number): void {
   const c = s.answers.get(seq);
   if (c === undefined) return;
-  st.sum.subPair(c.a, c.b);
+  answerDropped(st, c);
   s.answers.delete(seq);
 }
 
 function cacheAnswer(st: MachineState, s: Session, seq: number, answer: Answer): void {
-  const stored = stripPayloads(answer);
-  const h = st.h.reset().tag(41).str(s.id).int(seq).value(stored);
-  s.answers.set(seq, { answer: stored, a: h.a, b: h.b });
-  st.sum.add(h);
+  const c: CachedAnswer = { answer: stripPayloads(answer), a: 0, b: 0, h: H_PENDING, s, seq };
+  s.answers.set(seq, c);
+  answerCached(st, c);
 }
 
 export function openSession(st: MachineState, cmd: CommandOf<'openSession'>): Answer {
@@ -88,7 +88,7 @@ export function openSession(st: MachineState, cmd: CommandOf<'openSession'>): An
 }
 
 export function removeSession(st: MachineState, s: Session): void {
-  for (const c of s.answers.values()) st.sum.subPair(c.a, c.b);
+  for (const c of s.answers.values()) answerDropped(st, c);
   st.sum.subPair(s.a, s.b);
   st.sessions.delete(s.id);
 }

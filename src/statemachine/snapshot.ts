@@ -18,7 +18,7 @@ import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { Attempt, CachedAnswer, LimitKey } from './records.js';
 import { Hasher } from './hash.js';
-import { addTask, digestOf, hashKey, hashQueue, touchJob } from './digest.js';
+import { addTaskHashed, digestOf, hashAnswer, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
 import { restoreSchedules, scheduleRow } from './schedules.js';
 import { account, keyOf } from './limits.js';
@@ -41,6 +41,7 @@ import {
   Session,
   Task,
   EXTRA_FIELDS,
+  H_IN_SUM,
   isTerminal,
   latin1Bytes,
 } from './records.js';
@@ -399,7 +400,7 @@ function rebuild(m: MachineState, ordered: Task[]): void {
     if (t.state === S_WAITING && eligible(t)) keyOf(m, t).ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
-    addTask(m, t);
+    addTaskHashed(m, t);
   }
   for (const q of m.queues.values()) {
     m.keyCount += q.keys.size;
@@ -412,13 +413,13 @@ function restoreSession(m: MachineState, row: unknown[]): void {
   const [id, timeoutMs, lastMono, floor, answers] = row as [string, number, number, number, [number, unknown][]];
   const s = new Session(id, timeoutMs, lastMono);
   s.floor = floor;
-  const h = new Hasher();
   for (const [seq, answer] of answers) {
-    h.reset().tag(41).str(id).int(seq).value(answer);
-    const c: CachedAnswer = { answer: plain(answer), a: h.a, b: h.b };
+    const h = hashAnswer(m, id, seq, answer);
+    const c: CachedAnswer = { answer: plain(answer), a: h.a, b: h.b, h: H_IN_SUM, s, seq };
     s.answers.set(seq, c);
     m.sum.add(h);
   }
+  const h = m.h;
   h.reset().tag(40).str(s.id).int(s.timeoutMs).int(s.lastMono).int(s.floor);
   s.a = h.a;
   s.b = h.b;

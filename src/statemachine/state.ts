@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS, asLogIndex, asTaskId, formatId } from '../protocol/inde
 import type { TokenRecord } from '../protocol/tokens.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { AdminJob, LimitKey, Queue, Session, Task } from './records.js';
+import type { AdminJob, CachedAnswer, LimitKey, Queue, Session, Task } from './records.js';
 import { ScheduleBook } from './schedule-records.js';
 import type { SnapshotCow } from './snapshot-cow.js';
 import type { SharedLimit } from './shared-records.js';
@@ -118,6 +118,10 @@ export class MachineState {
   keyCount = 0;
   /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirtyQueues: Queue[] = [];
+  /** Tasks whose hash is out of the digest sum until the next digest (see digest.ts mut). */
+  readonly dirtyTasks = new Set<Task>();
+  /** Session answers cached since the last digest, hashed into the sum only if still cached then. */
+  pendingAnswers: CachedAnswer[] = [];
   sum = new DigestSum();
   /** Limit keys and queue limiters (a lane of its own so a raftq-sm/3 digest can still be checked). */
   lsum = new DigestSum();
