@@ -113,12 +113,14 @@ export function taskLeavesSum(st: MachineState, t: Task): void {
 
 /** A session answer is cached: hashed into the sum at the next digest if still cached then. */
 export function answerCached(st: MachineState, c: CachedAnswer): void {
-  st.pendingAnswers.push(c);
+  st.pendingAnswers.add(c);
 }
 
 /** A cached answer is dropped (its session's floor moved, or the session ended). */
 export function answerDropped(st: MachineState, c: CachedAnswer): void {
+  // Out of the pending set at once: a dropped answer must not live on (into the old generation) until the next digest.
   if (c.h === H_IN_SUM) st.sum.subPair(c.a, c.b);
+  else st.pendingAnswers.delete(c);
   c.h = H_DROPPED;
 }
 
@@ -132,19 +134,19 @@ export function flushDigest(st: MachineState): void {
   }
   st.dirtyTasks.clear();
   for (const c of st.pendingAnswers) {
-    if (c.h !== H_PENDING) continue;
+    assert(c.h === H_PENDING, 'digest: a pending answer is neither hashed nor dropped');
     const h = hashAnswer(st, c.s.id, c.seq, c.answer);
     c.a = h.a;
     c.b = h.b;
     c.h = H_IN_SUM;
     st.sum.add(h);
   }
-  st.pendingAnswers.length = 0;
+  st.pendingAnswers.clear();
 }
 
 /** At an entry's end: flushDigest when the lazy records grew past LAZY_MAX. */
 export function boundLazyDigest(st: MachineState): void {
-  if (st.dirtyTasks.size > LAZY_MAX || st.pendingAnswers.length > LAZY_MAX) flushDigest(st);
+  if (st.dirtyTasks.size > LAZY_MAX || st.pendingAnswers.size > LAZY_MAX) flushDigest(st);
 }
 
 export function hashAnswer(st: MachineState, session: string, seq: number, answer: unknown): Hasher {

@@ -120,8 +120,8 @@ export class MachineState {
   dirtyQueues: Queue[] = [];
   /** Tasks whose hash is out of the digest sum until the next digest (see digest.ts mut). */
   readonly dirtyTasks = new Set<Task>();
-  /** Session answers cached since the last digest, hashed into the sum only if still cached then. */
-  pendingAnswers: CachedAnswer[] = [];
+  /** Session answers cached since the last digest and still cached: hashed into the sum at the next one. */
+  readonly pendingAnswers = new Set<CachedAnswer>();
   sum = new DigestSum();
   /** Limit keys and queue limiters (a lane of its own so a raftq-sm/3 digest can still be checked). */
   lsum = new DigestSum();
