@@ -2,11 +2,10 @@
 // subtracting a record's hash before each change and adding it after. Every task mutation goes
 // through mut(), every queue mutation through mutQueue() (bumpTotal for one total).
 //
-// Tasks and cached session answers re-enter the sum lazily: a task leaves it at its first change
-// and is hashed once, as it is then, when the digest is next taken (flushDigest), not after every
-// change; an answer dropped before then is never hashed (issue 11: most tasks are enqueued, leased
-// and acked, and most answers dropped, between two digests). The sum is the same either way: it is
-// a sum over the records as they are when the digest is taken.
+// Cached session answers enter the sum lazily: an answer is hashed when the digest is next taken
+// (flushDigest), and one dropped before then (its session's floor moved on) is never hashed (issue
+// 11: hashing every answer's object was the largest item of applying). The sum is the same either
+// way. Tasks stay eager: hashing them lazily kept a set of them, and cost more in GC than it saved.
 
 import type { NackAnswer } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
@@ -83,32 +82,19 @@ function hashHistory(h: Hasher, history: Attempt[] | undefined): void {
 /** Past this many dirty tasks or pending answers, an entry's end hashes them (memory stays bounded). */
 const LAZY_MAX = 65_536;
 
-/** A new task: its hash enters the sum at the next digest. */
 export function addTask(st: MachineState, t: Task): void {
-  st.dirtyTasks.add(t);
-}
-
-/** A task restored from a snapshot: hashed now (the restore checks the digest at once). */
-export function addTaskHashed(st: MachineState, t: Task): void {
   const h = hashTask(st, t);
   t.ha = h.a;
   t.hb = h.b;
   st.sum.add(h);
 }
 
-/** Bracket every task mutation: its old hash leaves the digest; its new one enters at the next digest. */
+/** Bracket every task mutation: its old hash leaves the digest, its new one enters. */
 export function mut(st: MachineState, t: Task, f: () => void): void {
   if (st.cows.length > 0) for (const c of st.cows) c.before(t);
-  const dirty = st.dirtyTasks;
-  const n = dirty.size;
-  dirty.add(t);
-  if (dirty.size !== n) st.sum.subPair(t.ha, t.hb);
+  st.sum.subPair(t.ha, t.hb);
   f();
-}
-
-/** A task leaves the state: its hash leaves the sum (if it is in it). */
-export function taskLeavesSum(st: MachineState, t: Task): void {
-  if (!st.dirtyTasks.delete(t)) st.sum.subPair(t.ha, t.hb);
+  addTask(st, t);
 }
 
 /** A session answer is cached: hashed into the sum at the next digest if still cached then. */
@@ -124,15 +110,8 @@ export function answerDropped(st: MachineState, c: CachedAnswer): void {
   c.h = H_DROPPED;
 }
 
-/** Every dirty task and pending answer into the sum, as they are now. */
+/** Every pending answer into the sum, as it is now. */
 export function flushDigest(st: MachineState): void {
-  for (const t of st.dirtyTasks) {
-    const h = hashTask(st, t);
-    t.ha = h.a;
-    t.hb = h.b;
-    st.sum.add(h);
-  }
-  st.dirtyTasks.clear();
   for (const c of st.pendingAnswers) {
     assert(c.h === H_PENDING, 'digest: a pending answer is neither hashed nor dropped');
     const h = hashAnswer(st, c.s.id, c.seq, c.answer);
@@ -144,9 +123,9 @@ export function flushDigest(st: MachineState): void {
   st.pendingAnswers.clear();
 }
 
-/** At an entry's end: flushDigest when the lazy records grew past LAZY_MAX. */
+/** At an entry's end: flushDigest when the pending answers grew past LAZY_MAX. */
 export function boundLazyDigest(st: MachineState): void {
-  if (st.dirtyTasks.size > LAZY_MAX || st.pendingAnswers.size > LAZY_MAX) flushDigest(st);
+  if (st.pendingAnswers.size > LAZY_MAX) flushDigest(st);
 }
 
 export function hashAnswer(st: MachineState, session: string, seq: number, answer: unknown): Hasher {

@@ -6,7 +6,7 @@
 import type { TaskEventType } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import { customIdRemoved } from './custom-id.js';
-import { bumpTotal, mut, taskLeavesSum, touchJob } from './digest.js';
+import { bumpTotal, mut, touchJob } from './digest.js';
 import { account, keyOf, settleKey } from './limits.js';
 import type { Group, LimitKey, Task } from './records.js';
 import { S_DELAYED, S_LEASED, S_WAITING, S_WAITING_CHILDREN, T_REMOVED, isTerminal } from './records.js';
@@ -211,7 +211,7 @@ export function removeTask(st: MachineState, t: Task, byRetention: boolean): voi
   // A job whose cursor is this task moves on to the next one.
   for (const j of st.jobs) if (j.next === t) touchJob(st, j, () => (j.next = t.qnext));
   if (st.cows.length > 0) for (const c of st.cows) c.before(t);
-  taskLeavesSum(st, t);
+  st.sum.subPair(t.ha, t.hb);
   customIdRemoved(st, t);
   st.tasks.delete(t.id);
   t.q.unlink(t);

@@ -18,7 +18,7 @@ import type { Timer } from './heap.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
 import type { Attempt, CachedAnswer, LimitKey } from './records.js';
 import { Hasher } from './hash.js';
-import { addTaskHashed, digestOf, hashAnswer, hashKey, hashQueue, touchJob } from './digest.js';
+import { addTask, digestOf, hashAnswer, hashKey, hashQueue, touchJob } from './digest.js';
 import { eligible } from './placement.js';
 import { restoreSchedules, scheduleRow } from './schedules.js';
 import { account, keyOf } from './limits.js';
@@ -400,7 +400,7 @@ function rebuild(m: MachineState, ordered: Task[]): void {
     if (t.state === S_WAITING && eligible(t)) keyOf(m, t).ready.push(t);
     else if (t.state === S_DELAYED && !t.q.settings.paused) (t.x?.wallDue === true ? m.wallDelay : m.monoDelay).push(t);
     else if (t.state === S_LEASED) m.leaseHeap.push(t);
-    addTaskHashed(m, t);
+    addTask(m, t);
   }
   for (const q of m.queues.values()) {
     m.keyCount += q.keys.size;

@@ -118,8 +118,6 @@ export class MachineState {
   keyCount = 0;
   /** Queues out of the digest sum until the end of the current entry (see digest.ts mutQueue). */
   dirtyQueues: Queue[] = [];
-  /** Tasks whose hash is out of the digest sum until the next digest (see digest.ts mut). */
-  readonly dirtyTasks = new Set<Task>();
   /** Session answers cached since the last digest and still cached: hashed into the sum at the next one. */
   readonly pendingAnswers = new Set<CachedAnswer>();
   sum = new DigestSum();
