@@ -323,6 +323,8 @@ function reset(m: MachineState): void {
   m.dirtyQueues = [];
   m.sum.a = 0;
   m.sum.b = 0;
+  // Answers of the replaced state still waiting to be hashed must not enter the restored sum.
+  m.pendingAnswers.clear();
   m.activeVersion = SM_BASE;
   // A snapshot being taken described the state this restore replaces (its taker abandons it).
   m.cows = [];
