@@ -79,7 +79,7 @@ function hashHistory(h: Hasher, history: Attempt[] | undefined): void {
   }
 }
 
-/** Past this many dirty tasks or pending answers, an entry's end hashes them (memory stays bounded). */
+/** Past this many pending answers, an entry's end hashes them (memory stays bounded). */
 const LAZY_MAX = 65_536;
 
 export function addTask(st: MachineState, t: Task): void {

@@ -394,7 +394,7 @@ export class Queue {
   }
 }
 
-/** A cached session answer; its hash enters the digest sum lazily (digest.ts flushAnswers). */
+/** A cached session answer; its hash enters the digest sum lazily (digest.ts flushDigest). */
 export interface CachedAnswer {
   answer: unknown;
   /** Its hash, valid while `h` is H_IN_SUM. */
