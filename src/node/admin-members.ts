@@ -92,6 +92,7 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** How long a change may take to commit before the request answers TIMEOUT (it may still commit). */
 const COMMIT_WAIT_MS = 10_000;
 const PEER_BOOK = 'peer-book.json';
+const SYNC_BACKSTOP_MS = 2_000;
 
 const REFUSALS: Record<ChangeRefusal, [MembersErrorCode, string]> = {
   'not-leader': ['NOT_LEADER', 'this node is not the leader'],
@@ -107,6 +108,7 @@ export class MembersAdmin {
   private book = new Map<string, string>();
   private dialed = '';
   private timer: NodeJS.Timeout | null = null;
+  private unsubscribe: (() => void) | null = null;
   private stopped = false;
 
   constructor(private readonly d: MembersDeps) {
@@ -124,7 +126,9 @@ export class MembersAdmin {
   /** Starts following the membership (peer dial map); a --join node also starts joining. */
   start(): void {
     this.syncPeers();
-    this.timer = setInterval(() => this.syncPeers(), 200);
+    // The dial map follows the membership as soon as the log holds a change; the slow timer is a backstop.
+    this.unsubscribe = this.d.driver.onConfigChange(() => this.syncPeers());
+    this.timer = setInterval(() => this.syncPeers(), SYNC_BACKSTOP_MS);
     this.timer.unref();
   }
 
@@ -132,6 +136,8 @@ export class MembersAdmin {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
+    this.unsubscribe?.();
+    this.unsubscribe = null;
   }
 
   /** This node's SM_MAX, sent with a join request (issue 16). */

@@ -25,6 +25,8 @@ import { AppliedWaiters } from './applied-waiters.js';
 import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
 import { nodeStatus } from './driver-status.js';
+import { TickScheduler } from './tick-scheduler.js';
+import { DeferredCommitWriter } from './deferred-commit.js';
 
 export { realTimers } from './driver-types.js';
 export type { DriverLogger, DriverOptions, DurableLog, Timers } from './driver-types.js';
@@ -47,12 +49,8 @@ type Defaulted = keyof typeof DEFAULT_OPTIONS;
 export class NodeDriver implements ClientExecutor {
   /** A synced write that stale reads are waiting on (shared). */
   private commitSync: Promise<void> | null = null;
-  /**
-   * A commit-only hard state not written yet: it rides the next write (entries, vote, a stale read's
-   * sync) or the next tick's unsynced write, so a batch costs one LevelDB write, not two. A quorum can
-   * tell the commit index again (docs/decisions.md, "commit index written lazily").
-   */
-  private deferredHardState: Ready['hardState'] = null;
+  /** Ready writes; a commit-only hard state waits for the next one (deferred-commit.ts). */
+  private readonly writer: DeferredCommitWriter;
   readonly clock: LogClock;
   private readonly o: Required<Pick<DriverOptions, Defaulted>> & DriverOptions;
   private looping = false;
@@ -62,7 +60,9 @@ export class NodeDriver implements ClientExecutor {
   private entryWrites = 0;
   private written: Promise<void> = Promise.resolve();
   private stopped = false;
-  private tickHandle: unknown = null;
+  private readonly ticker: TickScheduler;
+  private readonly configSubs = new Set<() => void>();
+  private configIndex = -1;
   private readonly commands: CommandPipeline;
   private readonly reads = new ReadTracker();
   private readonly identity: IdentityBinding;
@@ -111,24 +111,25 @@ export class NodeDriver implements ClientExecutor {
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
     this.feeder = new ScheduleFeeder(opts.sm, opts.log);
+    this.writer = new DeferredCommitWriter(opts.durable, (err) => this.fatal(err), opts.plantStaleDeferred === true);
+    this.ticker = new TickScheduler({
+      clock: opts.clock,
+      timers: opts.timers,
+      tickMs: opts.tickMs,
+      onTicks: (n) => this.onTicks(n),
+      horizon: () => this.idleHorizon(),
+    });
   }
 
   start(): void {
-    const tick = (): void => {
-      if (this.stopped) return;
-      this.o.raft.tick();
-      this.onTick();
-      this.kick();
-      this.tickHandle = this.o.timers.setTimeout(tick, this.o.tickMs);
-    };
-    this.tickHandle = this.o.timers.setTimeout(tick, this.o.tickMs);
+    this.ticker.start();
     this.kick();
   }
 
   stop(): void {
     this.stopped = true;
     this.snapshots.abandon();
-    if (this.tickHandle !== null) this.o.timers.clearTimeout(this.tickHandle);
+    this.ticker.stop();
     const detail: ErrorDetail = { code: 'UNAVAILABLE', message: 'node is shutting down' };
     this.commands.failQueued(detail);
     this.commands.failStarted(detail, 'shutdown');
@@ -139,6 +140,7 @@ export class NodeDriver implements ClientExecutor {
   receive(msg: Message): void {
     if (this.stopped) return;
     this.identity.learn(msg);
+    this.ticker.catchUp();
     this.o.raft.step(msg);
     this.kick();
   }
@@ -209,7 +211,7 @@ export class NodeDriver implements ClientExecutor {
     for (let round = 0; round < 3; round++) {
       if (this.applied < this.o.startCommit || this.stopped) break;
       if (this.applied <= this.o.durable.durableCommit()) return this.o.sm.read(query, this.readClock());
-      this.commitSync ??= this.syncCommit().finally(() => (this.commitSync = null));
+      this.commitSync ??= this.writer.sync().finally(() => (this.commitSync = null));
       await this.commitSync;
     }
     return { asOf: this.asOf(), answer: errAnswer({ code: 'UNAVAILABLE', message: 'node is catching up' }) };
@@ -228,6 +230,12 @@ export class NodeDriver implements ClientExecutor {
     const sub = { ...filter, cb: onEvent };
     this.eventSubs.add(sub);
     return () => this.eventSubs.delete(sub);
+  }
+
+  /** Called after a loop in which the core's newest membership (in the log, committed or not) changed. */
+  onConfigChange(cb: () => void): () => void {
+    this.configSubs.add(cb);
+    return () => this.configSubs.delete(cb);
   }
 
   onStepDown(cb: () => void): () => void {
@@ -278,7 +286,11 @@ export class NodeDriver implements ClientExecutor {
     }
     this.looping = true;
     this.loop().then(
-      () => (this.looping = false),
+      () => {
+        this.looping = false;
+        // A kick that came after the loop's last check (same task) is not lost: the loop sleeps now.
+        if (this.again && !this.stopped) this.kick();
+      },
       (err: unknown) => {
         this.looping = false;
         this.fatal(err);
@@ -303,6 +315,8 @@ export class NodeDriver implements ClientExecutor {
         answer: errAnswer({ code: 'DEADLINE_EXCEEDED', message: 'read deadline exceeded' }),
       }));
     } while (this.again && !this.stopped);
+    this.noteConfigChange();
+    this.ticker.replan();
   }
 
   /** Takes a Ready: what needs no write is done now; resolves once its write and completion are done. */
@@ -329,7 +343,7 @@ export class NodeDriver implements ClientExecutor {
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
     // The store writes in order; completions are chained so that messages and advance() keep it too.
-    const write = this.persist(rd);
+    const write = this.writer.persist(rd);
     this.inflight++;
     if (rd.entries.length > 0) this.entryWrites++;
     const before = this.written;
@@ -357,43 +371,9 @@ export class NodeDriver implements ClientExecutor {
     if (!early && rd.messages.length > 0) this.o.send(rd.messages);
     this.o.raft.advance();
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
-    if (this.snapshots.isDue(this.applied)) this.flushDeferred();
+    if (this.snapshots.isDue(this.applied)) this.writer.flush();
     this.snapshots.maybeSnapshot(this.applied);
     this.kick();
-  }
-
-  /**
-   * Ready step 1, queued now (the store writes in call order). Only a commit index moved: a quorum can
-   * tell it again, so it waits for the next write.
-   */
-  private persist(rd: Ready): Promise<void> {
-    if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
-      this.deferredHardState = rd.hardState;
-    } else if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
-      // Readys come in order: a newer hard state supersedes the deferred one.
-      const hardState = rd.hardState ?? this.deferredHardState;
-      if (this.o.plantStaleDeferred !== true || rd.hardState === null) this.deferredHardState = null;
-      return this.o.durable.persistReady({ hardState, entries: rd.entries, snapshot: rd.snapshot });
-    }
-    return Promise.resolve();
-  }
-
-  /** Writes a deferred commit index without fsync and without waiting (on a tick: restarts start closer). */
-  private flushDeferred(): void {
-    const hardState = this.deferredHardState;
-    if (hardState === null) return;
-    this.deferredHardState = null;
-    this.o.durable
-      .persistReady({ hardState, entries: [], snapshot: null, sync: false })
-      .catch((err: unknown) => this.fatal(err));
-  }
-
-  /** For a stale read: the deferred commit index (if any) written and fsynced, else every earlier write synced. */
-  private async syncCommit(): Promise<void> {
-    const hardState = this.deferredHardState;
-    if (hardState === null) return this.o.durable.sync();
-    this.deferredHardState = null;
-    await this.o.durable.persistReady({ hardState, entries: [], snapshot: null });
   }
 
   private applyEntry(e: Entry): void {
@@ -490,9 +470,38 @@ export class NodeDriver implements ClientExecutor {
     this.o.raft.proposeBatch(this.commands.pack(() => this.clock.stamp()));
   }
 
-  private onTick(): void {
-    this.ticks++;
-    this.flushDeferred();
+  private noteConfigChange(): void {
+    const at = this.o.raft.effectiveConfigIndex;
+    if (at === this.configIndex) return;
+    this.configIndex = at;
+    for (const cb of this.configSubs) cb();
+  }
+
+  private onTicks(n: number): void {
+    for (let i = 0; i < n; i++) this.o.raft.tick();
+    this.onTick(n);
+    this.kick();
+  }
+
+  /** Ticks (≥ 1) the driver may sleep: 1 while anything is in flight or due; else the core's next event. */
+  private idleHorizon(): number {
+    if (this.stopped || this.inflight > 0 || this.writer.pending || this.advanceInFlight) return 1;
+    if (this.commands.pendingCount() > 0 || this.reads.size() > 0) return 1;
+    let k = this.o.raft.ticksToNextEvent();
+    if (this.isLeader) {
+      if (this.identity.unbound()) return 1;
+      const due = this.o.sm.nextDue();
+      const stamps = this.clock.peek();
+      const tickMs = this.o.tickMs;
+      if (due.mono !== null) k = Math.min(k, Math.ceil((due.mono - stamps.mono) / tickMs));
+      if (due.wall !== null) k = Math.min(k, Math.ceil((due.wall - stamps.wall) / tickMs));
+    }
+    return Math.max(1, k);
+  }
+
+  private onTick(n: number): void {
+    this.ticks += n;
+    this.writer.flush();
     this.identity.maybeBind(this.ticks, this.isLeader);
     this.identity.report(this.ticks);
     if (this.isLeader && !this.stopped && this.applied >= this.o.startCommit) this.feedSchedules();

@@ -44,6 +44,8 @@ export class IdentityBinding {
     return this.unboundCache.value;
   }
 
+  private reportedAt = 0;
+
   /** Leader only: proposes the identities heard so far, at most every 5 ticks while some are missing. */
   maybeBind(ticks: number, isLeader: boolean): void {
     if (!isLeader || ticks - this.bindAttemptTick < 5 || !this.unbound()) return;
@@ -65,7 +67,9 @@ export class IdentityBinding {
 
   /** Says, once per change, when storage identities disagree (docs/design.md §5): a wiped disk is not a voter. */
   report(ticks: number): void {
-    if (ticks % 20 !== 0) return;
+    // Ticks may come several at once (the driver sleeps while idle): every 20 ticks, not each 20th.
+    if (ticks - this.reportedAt < 20) return;
+    this.reportedAt = ticks;
     this.reportMismatches();
     const st = this.raft.status();
     const me = st.membership.members.find((m) => m.id === st.id);

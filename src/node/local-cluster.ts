@@ -236,13 +236,18 @@ export function exitWithParent(env: NodeJS.ProcessEnv = process.env): void {
     gone = true;
     process.kill(process.pid, 'SIGTERM');
   };
-  if (process.channel !== undefined) {
-    process.channel.unref();
+  const channel = process.channel !== undefined;
+  if (channel) {
+    process.channel?.unref();
     process.once('disconnect', leave);
   }
-  const timer = setInterval(() => {
-    if (process.ppid !== parent) leave();
-  }, 500);
+  // With the channel, its closing says it at once: the poll is only a backstop (an idle node's wake-ups count).
+  const timer = setInterval(
+    () => {
+      if (process.ppid !== parent) leave();
+    },
+    channel ? 5_000 : 500,
+  );
   timer.unref();
   if (process.ppid !== parent) leave();
 }

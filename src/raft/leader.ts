@@ -142,6 +142,22 @@ export function tickLeader(st: CoreState): void {
   announceCommit(st);
 }
 
+/**
+ * How many tick() calls until one does more than count: a heartbeat, a check-quorum round, a snapshot
+ * chunk resent or a commit index announced (then 1). The driver sleeps that long while idle.
+ */
+export function leaderTicksToEvent(st: CoreState): number {
+  const committed = st.log.committed;
+  for (const pr of st.prs.values()) {
+    if (pr.id === st.id) continue;
+    if (pr.state === 'snapshot' && pr.snapshot !== null) return 1;
+    if (pr.state === 'replicate' && pr.commitSent < Math.min(committed, pr.match)) return 1;
+  }
+  const heartbeat = st.cfg.heartbeatTicks - st.heartbeatElapsed;
+  const quorumCheck = st.cfg.electionTicks - st.electionElapsed;
+  return Math.max(1, Math.min(heartbeat, quorumCheck));
+}
+
 export function stepLeader(st: CoreState, m: Message): void {
   const t = m.type;
   if (t !== MessageType.AppendResp && t !== MessageType.HeartbeatResp && t !== MessageType.SnapshotResp) {

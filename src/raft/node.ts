@@ -82,6 +82,17 @@ export class RaftNode {
     else this.tickElection();
   }
 
+  /**
+   * How many tick() calls (≥ 1) until one can do anything but count, if nothing else comes in: a
+   * driver may sleep that long, provided it steps messages only after the ticks that went by.
+   */
+  ticksToNextEvent(): number {
+    const st = this.st;
+    if (st.role === 'leader') return leader.leaderTicksToEvent(st);
+    if (!st.canCampaign()) return st.cfg.electionTicks;
+    return Math.max(1, st.randomizedElectionTimeout - st.electionElapsed);
+  }
+
   /** Feeds one message from the network. Never throws on bad input: it is counted and dropped. */
   step(m: Message): void {
     const st = this.st;
