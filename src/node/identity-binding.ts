@@ -10,6 +10,7 @@ export class IdentityBinding {
   /** Identities peers presented (storage id, advertised address), for binding the bootstrap membership. */
   private readonly learned = new Map<string, { storageId: string; address: string }>();
   private bindAttemptTick = 0;
+  private reportedAt = 0;
   private reportedMismatches = 0;
   private reportedMismatchKey = '';
   private reportedWiped = false;
@@ -43,8 +44,6 @@ export class IdentityBinding {
     }
     return this.unboundCache.value;
   }
-
-  private reportedAt = 0;
 
   /** Leader only: proposes the identities heard so far, at most every 5 ticks while some are missing. */
   maybeBind(ticks: number, isLeader: boolean): void {

@@ -30,8 +30,6 @@ export class TickScheduler {
   private fireAt = Infinity;
   private handle: unknown = null;
   private stopped = true;
-  /** Timer wake-ups, for the idle-cost tests. */
-  wakeups = 0;
 
   constructor(private readonly d: TickSchedulerDeps) {}
 
@@ -62,8 +60,12 @@ export class TickScheduler {
   replan(): void {
     if (this.stopped) return;
     this.catchUp();
-    const k = Math.min(IDLE_TICKS_MAX, Math.max(1, Math.floor(this.d.horizon())));
+    const k = this.sleepTicks();
     if (this.creditAt + k * this.d.tickMs !== this.fireAt) this.arm(k);
+  }
+
+  private sleepTicks(): number {
+    return Math.min(IDLE_TICKS_MAX, Math.max(1, Math.floor(this.d.horizon())));
   }
 
   private arm(k: number): void {
@@ -79,13 +81,11 @@ export class TickScheduler {
     this.handle = null;
     this.fireAt = Infinity;
     if (this.stopped) return;
-    this.wakeups++;
     // All the planned ticks, however late the timer: the next ones count from now.
     const n = this.planned;
     this.planned = 0;
     this.creditAt = this.d.clock.monoMs();
     this.d.onTicks(n);
-    if (this.handle === null && !this.stopped)
-      this.arm(Math.min(IDLE_TICKS_MAX, Math.max(1, Math.floor(this.d.horizon()))));
+    if (this.handle === null && !this.stopped) this.arm(this.sleepTicks());
   };
 }
