@@ -92,7 +92,7 @@ const ID_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$/;
 /** How long a change may take to commit before the request answers TIMEOUT (it may still commit). */
 const COMMIT_WAIT_MS = 10_000;
 const PEER_BOOK = 'peer-book.json';
-const SYNC_BACKSTOP_MS = 2_000;
+const SYNC_BACKSTOP_MS = 10_000;
 
 const REFUSALS: Record<ChangeRefusal, [MembersErrorCode, string]> = {
   'not-leader': ['NOT_LEADER', 'this node is not the leader'],

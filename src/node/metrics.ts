@@ -12,7 +12,7 @@ export const OTHER_QUEUE = '_other';
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 1800, 3600];
 
 /** How often the event-loop lag histogram samples (prom-client's monitorEventLoopDelay resolution). */
-const EVENT_LOOP_SAMPLE_MS = 100;
+const EVENT_LOOP_SAMPLE_MS = 1_000;
 
 export class NodeMetrics {
   readonly registry = new Registry();
@@ -164,8 +164,8 @@ export class NodeMetrics {
   constructor(opts: { version?: string; defaultMetrics?: boolean } = {}) {
     this.buildInfo.set({ version: opts.version ?? 'unknown', node_version: process.version }, 1);
     // CPU, memory, heap, event-loop lag, GC, handles: prom-client's standard names (process_*, nodejs_*).
-    // The lag is sampled every 100 ms, not prom-client's 10 ms: a timer firing 100 times a second was
-    // most of an idle node's CPU (bench/RESULTS.md, G), and stalls that matter last longer than 100 ms.
+    // The lag is sampled every second, not prom-client's 10 ms: its timer was 10 of an idle follower's
+    // 25 wake-ups a second at 100 ms (docs/decisions.md, "Fewer wake-ups at idle").
     if (opts.defaultMetrics ?? true)
       collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   }

@@ -62,8 +62,15 @@ export class MetricsRefresher {
   private lastLeader: string | undefined = undefined;
   private readonly seen = new WeakMap<object, Map<string, number>>();
   private readonly queueChildren = new Map<string, QueueChildren>();
+  private readonly leaderWatchers = new Set<(leader: string | null, term: number) => void>();
 
   constructor(readonly metrics: NodeMetrics) {}
+
+  /** Calls `cb` on each leader change the driver reports; returns the unsubscribe. */
+  watchLeader(cb: (leader: string | null, term: number) => void): () => void {
+    this.leaderWatchers.add(cb);
+    return () => this.leaderWatchers.delete(cb);
+  }
 
   /** Wires the sources once the node is built, and starts observing applied task events. */
   attach(src: MetricsSources): void {
@@ -94,6 +101,7 @@ export class MetricsRefresher {
    * learns; a spell without a leader in between does not count on its own.
    */
   leaderChanged(leader: string | null, term: number): void {
+    for (const cb of this.leaderWatchers) cb(leader, term);
     if (leader === null) return;
     const key = `${leader}@${term}`;
     if (this.lastLeader !== undefined && this.lastLeader !== key) this.metrics.leaderChanges.inc();

@@ -303,6 +303,7 @@ function buildAdmin(
         lastHeard: (id) => heard.get(id),
         // Other members' own status over the peer port: works with client auth and TLS on (issue 15).
         members: peerMemberStatus(more.forward.link),
+        watchLeader: (cb) => observer.watchLeader(cb),
       }),
       routes: more.routes,
       controls: more.controls,

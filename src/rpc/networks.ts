@@ -59,20 +59,33 @@ export class MemberNetworks {
   private readonly askedAt = new Map<NodeId, number>();
   private readonly inFlight = new Set<NodeId>();
   private readonly now: () => number;
-  private timer: ReturnType<typeof setInterval> | null = null;
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private stopped = false;
 
   constructor(private readonly o: MemberNetworksOptions) {
     this.now = o.now ?? (() => performance.now());
   }
 
-  /** Refreshes in the background every 2 s (unref'd: it never keeps the process up). */
+  /**
+   * Refreshes in the background (unref'd: it never keeps the process up): every 2 s while a member's
+   * entry is missing, else every 10 s, which only notices new members (a wake-up at idle costs CPU).
+   */
   start(members: () => NodeId[]): void {
-    this.timer ??= setInterval(() => this.refresh(members()), 2_000);
+    if (this.timer !== null || this.stopped) return;
+    const next = (): void => {
+      const ids = members();
+      this.refresh(ids);
+      const missing = ids.some((id) => id !== this.o.selfId && !this.known.has(id));
+      this.timer = setTimeout(next, missing ? 2_000 : 10_000);
+      this.timer.unref?.();
+    };
+    this.timer = setTimeout(next, 2_000);
     this.timer.unref?.();
   }
 
   stop(): void {
-    if (this.timer !== null) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
   }
 

@@ -6,7 +6,7 @@
 // message cost as much as the message itself, and at idle one per heartbeat (and per answer) was
 // several % of an idle cluster's CPU. The sender needs them only to free its in-flight slots (by
 // count and by bytes: large Appends must not wait; 16 requests or 256 KiB are far below its
-// budget) and to notice a peer that stopped reading (its deadline, 2 s, is four times `ackDelayMs`).
+// budget) and to notice a peer that stopped reading (its deadline, 2.5 s, leaves 1.5 s past `ackDelayMs`).
 export interface AckPolicy {
   ackEvery: number;
   ackBytes: number;

@@ -62,7 +62,7 @@ export const PEER_SERVER_DEFAULT_OPTIONS = {
   keepaliveTimeoutMs: 5_000,
   ackEvery: 16,
   ackBytes: 256 * 1024,
-  ackDelayMs: 500,
+  ackDelayMs: 1_000,
   rawStreams: true,
 } as const;
 

@@ -60,7 +60,7 @@ export interface PeerTransportOptions {
 }
 
 export const PEER_TRANSPORT_DEFAULT_OPTIONS = {
-  deadlineMs: 2_000,
+  deadlineMs: 2_500,
   snapshotDeadlineMs: 60_000,
   inflightCountMax: 64,
   inflightBytesMax: 8 * 1024 * 1024,

@@ -7,7 +7,7 @@ import { Packr } from 'msgpackr';
 import type { Answer, AsOf, AttemptRecord, Command, ReadQuery, TaskState, TaskView } from '../../protocol/commands.js';
 import { DEFAULT_LIMITS } from '../../protocol/limits.js';
 import { validateCommand } from '../../protocol/validate.js';
-import type { ClientExecutor, FsyncSummary, NodeStatus } from '../../rpc/executor.js';
+import type { ClientExecutor, FsyncSummary } from '../../rpc/executor.js';
 import { MemberStatuses, type MemberStatusSource } from './member-status.js';
 
 /** Raft facts the executor's status does not carry, passed in by the node (all optional). */
@@ -21,6 +21,8 @@ export interface ConsoleSource {
   now?: () => number;
   /** Asks the other members for their own status (term, indexes, fsync latency); absent: unknown. */
   members?: MemberStatusSource;
+  /** Calls back on each leader change this node sees; returns the unsubscribe. */
+  watchLeader?: (cb: (leader: string | null, term: number) => void) => () => void;
 }
 
 export interface ConsoleRead<T = unknown> {
@@ -135,13 +137,17 @@ export class ConsoleData {
     };
   }
 
-  /** Samples the leader (the console calls this every second, open or not). */
-  sample(): void {
+  /**
+   * Records leadership changes as the node sees them, console open or not (a 1 s sampler cost each node
+   * a wake-up a second at idle); starts from the node's current view. Returns the unsubscribe.
+   */
+  follow(): () => void {
     this.noteLeader(this.src.executor.status());
+    return this.src.watchLeader?.((leader, term) => this.noteLeader({ leader, term })) ?? (() => undefined);
   }
 
   /** Records a leadership change seen on this node; keeps the last hour. */
-  private noteLeader(st: NodeStatus): void {
+  private noteLeader(st: { term: number; leader: string | null }): void {
     const last = this.lastLeader;
     if (last === null || last.term !== st.term || last.leader !== st.leader) {
       // A leader appearing, or a known leader lost; not the leaderless terms of one election.

@@ -43,13 +43,11 @@ export class ConsoleHttp {
   private soon: NodeJS.Timeout | null = null;
   private unsubscribe: (() => void) | null = null;
 
-  private readonly sampler: NodeJS.Timeout;
+  private readonly unfollow: () => void;
 
   constructor(private readonly src: ConsoleSource) {
     this.data = new ConsoleData(src);
-    // Leadership changes are recorded whether or not a console is open; never keeps the process up.
-    this.sampler = setInterval(() => this.data.sample(), TICK_MS);
-    this.sampler.unref();
+    this.unfollow = this.data.follow();
   }
 
   /** Serves the request if it is the console's; false leaves it to the admin server. */
@@ -208,7 +206,7 @@ export class ConsoleHttp {
 
   /** Ends every stream (the admin server is closing). */
   close(): void {
-    clearInterval(this.sampler);
+    this.unfollow();
     this.stopTicker();
     this.src.members?.close();
     for (const s of this.streams) s.end();

@@ -109,4 +109,45 @@ describe('console data', () => {
     ]);
     expect((await data.keys('nope', undefined, 10)).answer).toMatchObject({ ok: false, error: { code: 'NOT_FOUND' } });
   });
+  it('records each leader change the node reports, from its view when it starts following', () => {
+    let now = 5_000;
+    const view: { leader: string | null; term: number } = { leader: 'n1', term: 1 };
+    class Following extends ThreeMembers {
+      override status(): NodeStatus {
+        return { ...super.status(), ...view };
+      }
+    }
+    let watcher: ((leader: string | null, term: number) => void) | null = null;
+    const report = (leader: string | null, term: number): void => {
+      Object.assign(view, { leader, term });
+      watcher?.(leader, term);
+    };
+    const data = new ConsoleData({
+      executor: new Following(),
+      now: () => now,
+      watchLeader: (cb) => {
+        watcher = cb;
+        return () => (watcher = null);
+      },
+    });
+    const unfollow = data.follow();
+    const changes = () => data.cluster().leaderChanges.map((c) => [c.at, c.term, c.leader]);
+    expect(changes()).toEqual([[5_000, 1, 'n1']]);
+    now = 6_000;
+    report(null, 2); // the leader lost: recorded once, not again for each leaderless term
+    report(null, 3);
+    now = 6_500;
+    report('n2', 3);
+    now = 6_600;
+    report('n3', 4); // a change no one read the console between: still recorded, at its time
+    now = 9_000;
+    expect(changes()).toEqual([
+      [5_000, 1, 'n1'],
+      [6_000, 2, null],
+      [6_500, 3, 'n2'],
+      [6_600, 4, 'n3'],
+    ]);
+    unfollow();
+    expect(watcher).toBeNull();
+  });
 });

@@ -1,6 +1,6 @@
 // Member networks (issue 18): the Addresses body is checked like any peer input, each member is asked
 // over the forward link at a bounded rate, and Status lists what is known.
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { ForwardKind, ForwardSender } from '../../../src/rpc/forward-link.js';
 import type { NodeStatus } from '../../../src/rpc/executor.js';
 import { decodeNetworks, encodeNetworks, MemberNetworks } from '../../../src/rpc/networks.js';
@@ -36,6 +36,8 @@ describe('Addresses body', () => {
 });
 
 describe('MemberNetworks', () => {
+  afterEach(() => vi.useRealTimers());
+
   it('asks each peer once per interval, lists what it learnt, and retries a peer that did not answer', async () => {
     let t = 0;
     const asked: string[] = [];
@@ -67,5 +69,35 @@ describe('MemberNetworks', () => {
     book.refresh(['n1', 'n2', 'n3']);
     await new Promise((r) => setImmediate(r));
     expect(asked).toEqual(['n2', 'n3', 'n3', 'n2', 'n3']);
+  });
+  it('polls every 2 s while an entry is missing, then every 10 s, and stops', async () => {
+    vi.useFakeTimers();
+    let t = 0;
+    let down = true;
+    const asked: number[] = [];
+    const sender: ForwardSender = {
+      send: async () => {
+        asked.push(t);
+        if (down) throw new Error('down');
+        return encodeNetworks({ public: 'pub-n2:1' });
+      },
+      close: () => undefined,
+    };
+    const book = new MemberNetworks({ selfId: 'n1', own: {}, sender, now: () => t, refreshMs: 20_000 });
+    book.start(() => ['n1', 'n2']);
+    const advance = async (ms: number): Promise<void> => {
+      for (let left = ms; left > 0; left -= 1_000) {
+        t += 1_000;
+        await vi.advanceTimersByTimeAsync(1_000);
+      }
+    };
+    await advance(4_000); // missing: asked at 2 s and 4 s
+    down = false;
+    await advance(2_000); // asked at 6 s, learnt after that check: one more 2 s check (8 s) finds it known
+    await advance(30_000); // known: checks at 18 s and 28 s; only the second finds the entry 20 s old
+    expect(asked).toEqual([2_000, 4_000, 6_000, 28_000]);
+    book.stop();
+    await advance(60_000);
+    expect(asked).toHaveLength(4);
   });
 });
