@@ -21,8 +21,11 @@ export class DeferredCommitWriter {
     return this.deferred !== null;
   }
 
-  /** Queued now (the store writes in call order). Only a commit index moved: it waits for the next write. */
-  persist(rd: Ready): Promise<void> {
+  /**
+   * Queued now (the store writes in call order); null when the Ready writes nothing. Only a commit index
+   * moved: it waits for the next write.
+   */
+  persist(rd: Ready): Promise<void> | null {
     if (rd.snapshot === null && rd.entries.length === 0 && rd.hardState !== null && !rd.mustSync) {
       this.deferred = rd.hardState;
     } else if (rd.snapshot !== null || rd.hardState !== null || rd.entries.length > 0) {
@@ -31,7 +34,7 @@ export class DeferredCommitWriter {
       if (!this.plantStale || rd.hardState === null) this.deferred = null;
       return this.durable.persistReady({ hardState, entries: rd.entries, snapshot: rd.snapshot });
     }
-    return Promise.resolve();
+    return null;
   }
 
   /** Writes a deferred commit index without fsync and without waiting (on a tick: restarts start closer). */

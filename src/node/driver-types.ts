@@ -160,6 +160,11 @@ export interface DriverOptions {
    * earlier ones still in flight) not yet durable: acknowledgements and votes the disk does not hold.
    */
   plantSendBeforeWrite?: boolean;
+  /**
+   * Planted bug (simulation only): a Ready that writes nothing completes at once even with earlier
+   * writes in flight: its messages (an answer to a repeated Append) claim entries not yet durable.
+   */
+  plantCompleteEarly?: boolean;
 }
 
 export function errAnswer(error: ErrorDetail): Answer {

@@ -23,6 +23,13 @@ describe('node simulation - planted bugs are caught', () => {
     expect(found.length).toBeGreaterThan(0);
   });
 
+  it('a driver that completes a Ready writing nothing while earlier writes are in flight', async () => {
+    // Its messages and advance() overtake the writes before it: an acknowledgement the disk does not hold
+    // (seeds 1-2 stop sooner, on the core's own log assertion).
+    const found = await caught({ plant: 'complete-early', liveness: false }, 2, /persistence: .* durable/, 3);
+    expect(found.length).toBeGreaterThan(0);
+  });
+
   it('a disk that acknowledges before fsync, wire checks off: whole-cluster power loss diverges replicas', async () => {
     const found = await caught(
       { plant: 'ack-before-fsync', wireChecks: false, fsyncMs: [5, 20], clusterPowerLossChance: 1 },

@@ -69,6 +69,7 @@ export interface NodeSimOptions {
     | 'snapshot-without-cow'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
+    | 'complete-early'
     | null;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
@@ -520,8 +521,8 @@ export class NodeSimulation {
       onFatal: (e) => this.onFatal(n, gen, e),
       advanceMinIntervalMs: 50,
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
-
       plantSendBeforeWrite: this.o.plant === 'send-before-write',
+      plantCompleteEarly: this.o.plant === 'complete-early',
     });
     n.clock = clock;
     n.raft = raft;
