@@ -50,7 +50,7 @@ function startCommand(): Command {
     )
     .option(
       '--heartbeat-ms <ms>',
-      'one Raft tick (heartbeats every 4 ticks, fewer under 10 election ticks; default 50)',
+      'one Raft tick (heartbeats every 5 ticks, fewer under 10 election ticks; default 50)',
     )
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--snapshot-every-entries <n>', 'entries between snapshots (default 10000)')

@@ -424,10 +424,11 @@ export function kebab(key: string): string {
 }
 
 /**
- * Ticks between the leader's heartbeats: 4 (200 ms at the default tick), fewer for short election
- * timeouts, so a follower always hears at least 2.5 heartbeats within its shortest timeout. Heartbeats
- * only matter when no Append flows (an idle cluster); they were most of its CPU (docs/decisions.md).
+ * Ticks between the leader's heartbeats: 5 (250 ms at the default tick, half the shortest election
+ * timeout, so the leader's check-quorum rounds fall on heartbeat ticks), fewer for short election
+ * timeouts, so a follower always hears at least 2 heartbeats within its shortest timeout. Heartbeats
+ * only matter when no Append flows (an idle cluster); they are most of its CPU (docs/decisions.md).
  */
 export function heartbeatTicksFor(electionTicks: number): number {
-  return Math.max(1, Math.min(4, Math.floor((electionTicks * 2) / 5)));
+  return Math.max(1, Math.min(5, Math.floor(electionTicks / 2)));
 }

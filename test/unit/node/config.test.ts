@@ -117,16 +117,18 @@ describe('node config: --join (issue 16)', () => {
 });
 
 describe('heartbeatTicksFor', () => {
-  it('heartbeats every 4 ticks at the default election timeout', () => {
-    expect(heartbeatTicksFor(10)).toBe(4);
-    expect(heartbeatTicksFor(40)).toBe(4);
+  it('heartbeats every 5 ticks at the default election timeout (its check-quorum rounds fall on them)', () => {
+    expect(heartbeatTicksFor(10)).toBe(5);
+    expect(10 % heartbeatTicksFor(10)).toBe(0);
+    expect(heartbeatTicksFor(40)).toBe(5);
+    expect(heartbeatTicksFor(4)).toBe(2);
   });
 
-  it('keeps at least 2.5 heartbeats within the shortest timeout for every allowed --election-ticks', () => {
+  it('keeps at least 2 heartbeats within the shortest timeout for every allowed --election-ticks', () => {
     for (let e = 3; e <= 1000; e++) {
       const hb = heartbeatTicksFor(e);
       expect(hb).toBeGreaterThanOrEqual(1);
-      expect(e / hb).toBeGreaterThanOrEqual(2.5);
+      expect(e / hb).toBeGreaterThanOrEqual(2);
       // The Raft core accepts the pair (it refuses heartbeatTicks >= electionTicks).
       makeRaftConfig({ id: 'n1', storageId: 's1', group: 0, electionTicks: e, heartbeatTicks: hb });
     }
