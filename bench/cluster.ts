@@ -1,5 +1,6 @@
 // `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
-//   [--seconds S] [--failover-trials T] [--idle-seconds S] [--payload BYTES] [--queues Q] [--waiting W]
+//   [--seconds S] [--failover-trials T] [--idle-seconds S] [--idle-settle-seconds S] [--payload BYTES]
+//   [--queues Q] [--waiting W]
 //   [--sweep payload|queues|waiting|nodes=v1,v2,… [--out DIR]]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
 // shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
@@ -10,7 +11,9 @@
 //   D the nodes' RSS, idle and after the run
 //   E failover: SIGKILL the leader under load, time to the next successful enqueue (N trials)
 //   F CPU per task at 1,000 tasks/s offered: all nodes' CPU seconds (/proc/PID/stat) / tasks
-//   G an idle cluster's CPU, % of one core (all nodes together)
+//   G an idle cluster's CPU, % of one core (all nodes together), once it has been up --idle-settle-seconds
+//     (30; start-up work, V8 compiling and its first major GC, is not idling); the first seconds after
+//     start are reported beside it (detail.idleAtStartPct)
 // With --peers the shared harness runs those peers in a child process after our cluster stopped
 // (`node run-all.mjs --trials=1 --skip-limits`), so the ratios come from one invocation; none of
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
@@ -81,6 +84,8 @@ interface Options {
   latencySeconds: number;
   failoverTrials: number;
   idleSeconds: number;
+  /** G is measured once the cluster has been up this long (the first idleSeconds are reported too). */
+  idleSettleSeconds: number;
   /** Scaling: task size in bytes, queues A spreads its enqueues over, tasks left waiting before the run. */
   payloadBytes: number;
   queues: number;
@@ -132,6 +137,7 @@ function parseOptions(argv: string[], json: boolean): Options {
     latencySeconds: int('--seconds', quick ? 5 : 10, 2, 120),
     failoverTrials: int('--failover-trials', quick ? 5 : 20, 1, 100),
     idleSeconds: int('--idle-seconds', quick ? 5 : 10, 1, 120),
+    idleSettleSeconds: int('--idle-settle-seconds', quick ? 0 : 30, 0, 600),
     payloadBytes: int('--payload', 256, 64, 4 * 1024 * 1024),
     queues: int('--queues', 1, 1, 100_000),
     waiting: int('--waiting', 0, 0, 10_000_000),
@@ -157,6 +163,25 @@ function cpuSec(pid: number | undefined): number {
 
 function clusterCpuSec(c: Cluster): number {
   return c.cluster.specs.reduce((sum, s) => sum + cpuSec(c.cluster.pid(s.id)), 0);
+}
+
+/** G right after start, then (unless the settle is 0) once the cluster has been up idleSettleSeconds. */
+async function idleFigures(
+  c: Cluster,
+  o: Options,
+  log: (s: string) => void,
+): Promise<{ atStart: number; idle: number }> {
+  const upAt = performance.now();
+  const atStart = await idleCpuPct(c, o.idleSeconds);
+  log(`G idle cluster CPU right after start: ${atStart.toFixed(2)} % of one core (${o.idleSeconds} s, all nodes)`);
+  if (o.idleSettleSeconds === 0) return { atStart, idle: atStart };
+  const wait = upAt + o.idleSettleSeconds * 1000 - performance.now();
+  if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+  const idle = await idleCpuPct(c, o.idleSeconds);
+  log(
+    `G idle cluster CPU after ${o.idleSettleSeconds} s up: ${idle.toFixed(2)} % of one core (${o.idleSeconds} s, all nodes)`,
+  );
+  return { atStart, idle };
 }
 
 /** G: the CPU all nodes use together while nothing is asked of them, in % of one core. */
@@ -335,8 +360,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
     if (loaded) log(`${loaded.tasks} tasks left waiting in ${loaded.secs} s`);
     const idleRss = rss(c);
     log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes)`);
-    const idle = await idleCpuPct(c, o.idleSeconds);
-    log(`G idle cluster CPU: ${idle.toFixed(2)} % of one core (${o.idleSeconds} s, all nodes)`);
+    const { atStart, idle } = await idleFigures(c, o, log);
     const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
     const batch = batchFor(o.payloadBytes);
@@ -367,7 +391,19 @@ async function runOurs(o: Options, log: (s: string) => void) {
       cpu_ms_per_task_at_1k: cl.cpuMsPerTask,
       idle_cpu_pct: +idle.toFixed(2),
     };
-    return { figures, detail: { a1, a2, b, c: cl, e, preload: loaded, rssMiB: { idle: idleRss, after: afterRss } } };
+    return {
+      figures,
+      detail: {
+        a1,
+        a2,
+        b,
+        c: cl,
+        e,
+        preload: loaded,
+        rssMiB: { idle: idleRss, after: afterRss },
+        idleAtStartPct: atStart,
+      },
+    };
   } finally {
     await stopCluster(c);
   }
