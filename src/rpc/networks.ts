@@ -72,15 +72,16 @@ export class MemberNetworks {
    */
   start(members: () => NodeId[]): void {
     if (this.timer !== null || this.stopped) return;
+    const schedule = (ms: number): void => {
+      this.timer = setTimeout(next, ms);
+      this.timer.unref?.();
+    };
     const next = (): void => {
       const ids = members();
       this.refresh(ids);
-      const missing = ids.some((id) => id !== this.o.selfId && !this.known.has(id));
-      this.timer = setTimeout(next, missing ? 2_000 : 10_000);
-      this.timer.unref?.();
+      schedule(ids.some((id) => id !== this.o.selfId && !this.known.has(id)) ? 2_000 : 10_000);
     };
-    this.timer = setTimeout(next, 2_000);
-    this.timer.unref?.();
+    schedule(2_000);
   }
 
   stop(): void {
