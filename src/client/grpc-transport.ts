@@ -1,6 +1,7 @@
 // The gRPC Transport: one channel per server address, over client.proto as src/protocol/proto.ts
 // locates and loads it (the same loader options as the server).
 import * as grpc from '@grpc/grpc-js';
+import { guardConnecting } from './channel-guard.js';
 import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import * as protoLoader from '@grpc/proto-loader';
 import {
@@ -69,6 +70,11 @@ export interface GrpcTransportOptions {
   /** Largest reply accepted (default 64 MiB). */
   receiveMessageBytesMax?: number;
   keepaliveTimeMs?: number;
+  /**
+   * A channel CONNECTING this long is closed and the next call dials afresh: grpc-js gives a connection
+   * attempt no deadline (channel-guard.ts). Default 10 s.
+   */
+  connectTimeoutMs?: number;
   /** Bearer token sent with every call (`authorization: Bearer …`); none when the cluster has no auth. */
   token?: string;
   /** TLS to the servers; absent: plaintext. */
@@ -137,6 +143,11 @@ export class GrpcTransport implements Transport {
         'grpc.keepalive_timeout_ms': 5_000,
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 2_000,
+      });
+      const stuck = c;
+      guardConnecting(stuck, this.opts.connectTimeoutMs ?? 10_000, () => {
+        if (this.clients.get(address) === stuck) this.clients.delete(address);
+        stuck.close();
       });
       this.clients.set(address, c);
     }

@@ -3,6 +3,7 @@
 // forwarded call never delays a heartbeat). Requests carry the peer MAC under the cluster secret;
 // replies are checked against it too (the reply MAC is bound to the request's).
 import * as grpc from '@grpc/grpc-js';
+import { guardConnecting } from '../client/channel-guard.js';
 import { assert } from '../protocol/assert.js';
 import type { NodeId } from '../raft/types.js';
 import { peerMac, peerMacValid, type PeerAuth } from './peer-auth.js';
@@ -77,6 +78,9 @@ export function replyMac(auth: PeerAuth, from: NodeId, to: NodeId, body: Uint8Ar
   return peerMac(auth, forwardHeader(from, to, 'Reply'), body, { chunkBytes: 0, pieces: [requestMac] });
 }
 
+/** A forwarding channel CONNECTING this long is replaced (its calls have deadlines of their own). */
+const FORWARD_CONNECT_TIMEOUT_MS = 5_000;
+
 export class GrpcForwardLink implements ForwardSender {
   private readonly clients = new Map<NodeId, grpc.Client>();
   private closed = false;
@@ -139,6 +143,12 @@ export class GrpcForwardLink implements ForwardSender {
       'grpc.keepalive_permit_without_calls': 1,
       'grpc.max_send_message_length': bytes,
       'grpc.max_receive_message_length': bytes,
+    });
+    const stuck = c;
+    // grpc-js gives a connection attempt no deadline: a channel stuck connecting is closed, the next call redials.
+    guardConnecting(stuck, FORWARD_CONNECT_TIMEOUT_MS, () => {
+      if (this.clients.get(to) === stuck) this.clients.delete(to);
+      stuck.close();
     });
     this.clients.set(to, c);
     return c;

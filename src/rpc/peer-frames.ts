@@ -109,7 +109,20 @@ export class MagicReader {
     if (n < PEER_MAGIC.byteLength) return 'more';
     return this.seen.subarray(PEER_MAGIC.byteLength);
   }
+
+  /**
+   * After 'bad': whether the answer is an HTTP/2 server's first frame, SETTINGS (type 4, stream 0) —
+   * what a port without the raw stream sends — or 'more' until its 9-byte header is in. Anything else
+   * is a connection that lost or garbled bytes (a proxy, a broken path), not an older peer.
+   */
+  http2(): boolean | 'more' {
+    if (this.seen.byteLength < HTTP2_FRAME_HEAD_BYTES) return 'more';
+    return this.seen[3] === HTTP2_SETTINGS && (this.seen.readUInt32BE(5) & 0x7fffffff) === 0;
+  }
 }
+
+const HTTP2_FRAME_HEAD_BYTES = 9;
+const HTTP2_SETTINGS = 4;
 
 /** host and port of "host:port" or "[v6]:port". */
 export function splitHostPort(address: string): { host: string; port: number } {

@@ -22,6 +22,9 @@ export interface RawPeerOptions extends AckPolicy {
 type Injector = ReturnType<grpc.Server['createConnectionInjector']>;
 
 const RAW_FIRST_BYTE = PEER_MAGIC[0] as number;
+/** 'P' of the HTTP/2 client preface ("PRI * HTTP/2.0") and a TLS handshake record. */
+const HTTP2_FIRST_BYTE = 0x50;
+const TLS_FIRST_BYTE = 0x16;
 
 export class PeerPort {
   private readonly raws = new Set<net.Socket>();
@@ -55,8 +58,18 @@ export class PeerPort {
 
   private sniff(socket: net.Socket): void {
     socket.on('error', () => socket.destroy());
+    // A connection silent for a keepalive period holds a socket for nothing (a dialler gone, a path
+    // black-holed behind a proxy): closing it also ends the proxy's side towards the dialler.
+    socket.setTimeout(this.raw.keepaliveTimeMs, () => socket.destroy());
     socket.once('data', (first: Buffer) => {
+      socket.setTimeout(0);
       if (first[0] === RAW_FIRST_BYTE && this.raw.enabled) return this.serveRaw(socket, first, this.raw);
+      if (this.raw.enabled && first[0] !== HTTP2_FIRST_BYTE && first[0] !== TLS_FIRST_BYTE) {
+        // Neither stream's opening: bytes lost on the way (a proxy dropped the start). Closing tells the
+        // dialler to retry; grpc-js would answer HTTP/2 and the dialler would take this port for an old one.
+        socket.destroy();
+        return this.raw.onMalformed(`peer port: opening byte ${first[0]} is neither raw, HTTP/2 nor TLS`);
+      }
       // Not raw, or raw where it is off: grpc-js answers as any release before the raw stream did
       // (HTTP/2 or TLS refuses the bytes), which tells the dialler to use gRPC.
       socket.pause();

@@ -1,7 +1,7 @@
 // The dialling side of one raw peer stream (peer-frames.ts): a TCP connection to the peer port that
 // carries Raft message frames out and cumulative acknowledgements back. A peer whose port answers
-// anything but PEER_MAGIC (a release before the raw stream) is reported `unsupported`: the link
-// then uses the gRPC Stream method instead.
+// HTTP/2 instead of PEER_MAGIC (a release before the raw stream) is reported `unsupported`: the link
+// then uses the gRPC Stream method instead. Any other answer is a broken connection, retried raw.
 import net from 'node:net';
 import {
   FRAME_ACK,
@@ -78,7 +78,12 @@ export class RawStream {
     if (!this.handshaken) {
       const m = this.magic.push(chunk);
       if (m === 'more') return;
-      if (m === 'bad') return this.end(new Error('the peer port does not speak the raw peer stream'), true);
+      if (m === 'bad') {
+        const h2 = this.magic.http2();
+        if (h2 === 'more') return;
+        if (h2) return this.end(new Error('the peer port does not speak the raw peer stream'), true);
+        return this.end(new Error('peer stream: the answer lost its opening bytes'));
+      }
       this.handshaken = true;
       rest = m;
     }

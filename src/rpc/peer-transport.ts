@@ -9,12 +9,14 @@
 // pings find dead connections, so a slow, dead or partitioned peer only ever costs its own bounded
 // slots (docs/faults.md P13). Snapshots stream one call each (InstallSnapshot).
 import * as grpc from '@grpc/grpc-js';
+import { guardConnecting } from '../client/channel-guard.js';
 import { assert } from '../protocol/assert.js';
 import { MessageType } from '../raft/types.js';
 import type { Message, NodeId } from '../raft/types.js';
 import { peerMac, type PeerAuth } from './peer-auth.js';
 import { encodeMessage, headerOf, type PeerHeader } from './peer-codec.js';
 import { RawStream } from './peer-raw-link.js';
+import { REQUEST_OVERHEAD_BYTES, snapshotFrames } from './peer-snapshot-frames.js';
 import { PEER_SERVICE } from './peer-server.js';
 import { loadProtoFile } from './proto.js';
 
@@ -43,6 +45,8 @@ export interface PeerTransportOptions {
   reconnectBackoffMaxMs?: number;
   keepaliveTimeMs?: number;
   keepaliveTimeoutMs?: number;
+  /** A channel CONNECTING this long is replaced (grpc-js has no connect deadline: channel-guard.ts). */
+  connectTimeoutMs?: number;
   /**
    * A peer turned reachable (a call succeeded) or unreachable (a call failed; `reason` says why, e.g.
    * the gRPC status and its details); transitions only.
@@ -72,6 +76,7 @@ export const PEER_TRANSPORT_DEFAULT_OPTIONS = {
   reconnectBackoffMaxMs: 2_000,
   keepaliveTimeMs: 10_000,
   keepaliveTimeoutMs: 5_000,
+  connectTimeoutMs: 5_000,
 } as const;
 
 type Settings = { [K in keyof typeof PEER_TRANSPORT_DEFAULT_OPTIONS]: number } & Pick<
@@ -225,12 +230,9 @@ interface OpenStream {
 /** How long a link keeps to gRPC after the peer's port answered the raw stream with something else. */
 const RAW_UNSUPPORTED_RETRY_MS = 60_000;
 
-/** Protobuf framing beyond the msgpack bytes: header strings, the MAC, field tags; an estimate for bounds. */
-const REQUEST_OVERHEAD_BYTES = 100;
-
 class PeerLink {
   readonly counters: PeerCounters = { sentCount: 0, sentBytes: 0, failedCount: 0, droppedCount: 0 };
-  private readonly client: grpc.Client;
+  private client: grpc.Client;
   private readonly calls = new Set<
     grpc.ClientWritableStream<object> | grpc.ClientDuplexStream<object, { received?: unknown }>
   >();
@@ -259,18 +261,33 @@ class PeerLink {
     private readonly settings: Settings,
     private readonly tally: Tally,
   ) {
-    this.client = new grpc.Client(address, settings.credentials?.(id) ?? grpc.credentials.createInsecure(), {
+    this.client = this.newClient();
+  }
+
+  /**
+   * The gRPC channel to the peer (snapshots; messages where the raw stream is not used), replaced when
+   * stuck connecting: its calls fail with it (Raft retransmits; a failed snapshot is retried).
+   */
+  private newClient(): grpc.Client {
+    const s = this.settings;
+    const client = new grpc.Client(this.address, s.credentials?.(this.id) ?? grpc.credentials.createInsecure(), {
       // TLS: the name asked for (SNI) is the member id its certificate must carry, not the address.
-      ...(settings.credentials ? { 'grpc.ssl_target_name_override': id } : {}),
+      ...(s.credentials ? { 'grpc.ssl_target_name_override': this.id } : {}),
       // A private connection per peer: never shared with another transport in this process.
       'grpc.use_local_subchannel_pool': 1,
-      'grpc.initial_reconnect_backoff_ms': settings.reconnectBackoffInitialMs,
-      'grpc.max_reconnect_backoff_ms': settings.reconnectBackoffMaxMs,
-      'grpc.keepalive_time_ms': settings.keepaliveTimeMs,
-      'grpc.keepalive_timeout_ms': settings.keepaliveTimeoutMs,
+      'grpc.initial_reconnect_backoff_ms': s.reconnectBackoffInitialMs,
+      'grpc.max_reconnect_backoff_ms': s.reconnectBackoffMaxMs,
+      'grpc.keepalive_time_ms': s.keepaliveTimeMs,
+      'grpc.keepalive_timeout_ms': s.keepaliveTimeoutMs,
       'grpc.keepalive_permit_without_calls': 1,
-      'grpc.max_send_message_length': settings.messageBytesMax + REQUEST_OVERHEAD_BYTES,
+      'grpc.max_send_message_length': s.messageBytesMax + REQUEST_OVERHEAD_BYTES,
     });
+    guardConnecting(client, s.connectTimeoutMs, () => {
+      if (this.closed) return;
+      this.client = this.newClient();
+      client.close();
+    });
+    return client;
   }
 
   send(msg: Message): void {
@@ -557,27 +574,6 @@ class PeerLink {
     this.raws.clear();
     this.client.close();
   }
-}
-
-/** The frames of one Snapshot message: the message with an empty chunk first, then the chunk's pieces. */
-function snapshotFrames(
-  msg: Message,
-  frameBytes: number,
-  auth: PeerAuth | null,
-): { frames: Iterator<object>; size: number } {
-  assert(msg.snapshot !== undefined, 'Snapshot messages carry a snapshot chunk');
-  assert(frameBytes > 0, 'snapshotFrameBytes is positive');
-  const chunk = msg.snapshot.chunk;
-  const head = encodeMessage({ ...msg, snapshot: { ...msg.snapshot, chunk: new Uint8Array(0) } });
-  const header = headerOf(msg);
-  const mac = auth ? { mac: peerMac(auth, header, head, { chunkBytes: chunk.byteLength, pieces: [chunk] }) } : {};
-  function* generate(): Generator<object> {
-    yield { header, message: head, chunk_bytes: chunk.byteLength, data: chunk.subarray(0, frameBytes), ...mac };
-    for (let at = frameBytes; at < chunk.byteLength; at += frameBytes) {
-      yield { data: chunk.subarray(at, at + frameBytes) };
-    }
-  }
-  return { frames: generate(), size: head.byteLength + chunk.byteLength + REQUEST_OVERHEAD_BYTES };
 }
 
 function withoutUndefined<T extends object>(o: T): Partial<T> {

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { MessageType } from '../../src/raft/types.js';
 import type { Message } from '../../src/raft/types.js';
 import { PeerServer } from '../../src/rpc/peer-server.js';
-import { PeerTransport } from '../../src/rpc/peer-transport.js';
+import { PeerTransport, type PeerTransportOptions } from '../../src/rpc/peer-transport.js';
 import { FaultProxy } from '../jepsen-like/lib/fault-proxy.js';
 import { message, waitFor } from '../unit/rpc/helpers.js';
 
@@ -14,7 +14,7 @@ afterEach(async () => {
 });
 
 /** n1's transport dials n2's server through one proxy; fast deadlines and keepalives for the test. */
-async function link() {
+async function link(extra: Partial<PeerTransportOptions> = {}) {
   const inbox: Message[] = [];
   const server = await PeerServer.start({ address: '127.0.0.1:0', selfId: 'n2', onMessage: (m) => inbox.push(m) });
   cleanup.push(() => server.close(100));
@@ -30,6 +30,7 @@ async function link() {
     reconnectBackoffInitialMs: 50,
     reconnectBackoffMaxMs: 200,
     onPeerStatus: (_peer, ok) => status.push(ok),
+    ...extra,
   });
   cleanup.push(() => transport.close());
   let commit = 0;
@@ -102,5 +103,51 @@ describe('rpc - peer transport through the fault proxy', () => {
     await waitFor(() => inbox.length === 6, 'delayed delivery');
     expect(Date.now() - start).toBeGreaterThanOrEqual(100);
     expect(inbox.map((m) => m.commit)).toEqual([1, 2, 3, 4, 5, 6]);
+  });
+
+  it.each(['both', 'forward', 'backward'] as const)(
+    'a raw link cut mid-connection (%s) comes back raw: lost opening bytes are not an older peer',
+    async (direction) => {
+      const { inbox, proxy, transport, status, beat } = await link();
+      beat();
+      await waitFor(() => status.at(-1) === true, 'delivery before the partition');
+      proxy.set({ kind: 'drop', direction });
+      const accepted = proxy.stats().acceptedCount;
+      // Connections opened under the black hole lose their opening bytes in one direction or both.
+      await waitFor(() => {
+        beat();
+        return status.at(-1) === false && proxy.stats().acceptedCount > accepted + 1;
+      }, 'connections reopened under the partition');
+      proxy.set({ kind: 'pass' });
+      const at = inbox.length;
+      await waitFor(() => {
+        beat();
+        return inbox.length > at && status.at(-1) === true;
+      }, 'delivery after the heal');
+      expect(transport.metrics().peers['n2']?.stream).toBe('raw');
+    },
+  );
+
+  it('a gRPC link whose reconnection was accepted into a black hole comes back after the heal', async () => {
+    const { inbox, proxy, transport, status, beat } = await link({ rawStreams: false, connectTimeoutMs: 500 });
+    beat();
+    await waitFor(() => status.at(-1) === true, 'delivery before the partition');
+    proxy.set({ kind: 'drop' });
+    // Keepalive finds the connection dead and grpc-js redials: the proxy accepts, the preface is lost.
+    await waitFor(() => {
+      beat();
+      return status.at(-1) === false && proxy.stats().acceptedCount >= 2;
+    }, 'a reconnection under the partition');
+    proxy.set({ kind: 'pass' });
+    const at = inbox.length;
+    await waitFor(
+      () => {
+        beat();
+        return inbox.length > at;
+      },
+      'delivery after the heal',
+      4_000,
+    ); // before the peer port closes the silent connection (10 s)
+    expect(transport.metrics().peers['n2']?.stream).toBe('grpc');
   });
 });

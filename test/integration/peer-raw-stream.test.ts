@@ -75,6 +75,11 @@ describe('rpc - the raw peer stream', () => {
 
   it.each<[string, () => Buffer[], keyof ReturnType<PeerServer['metrics']>]>([
     ['bad opening bytes', () => [Buffer.from('RAFTQX1\n')], 'invalidArgumentCount'],
+    [
+      'a frame without the opening (lost on the way)',
+      () => [encodeFrame(FRAME_MESSAGE, Buffer.from('x'))],
+      'invalidArgumentCount',
+    ],
     ['a frame over the limit', () => [PEER_MAGIC, Buffer.from([0x7f, 0xff, 0xff, 0xff, 1, 0])], 'invalidArgumentCount'],
     ['a frame shorter than its header', () => [PEER_MAGIC, Buffer.from([0, 0, 0, 1, 1])], 'invalidArgumentCount'],
     ['a MAC longer than its frame', () => [PEER_MAGIC, Buffer.from([0, 0, 0, 3, 1, 200, 0])], 'invalidArgumentCount'],
@@ -84,6 +89,16 @@ describe('rpc - the raw peer stream', () => {
     const { closed } = await rawExchange(node.server.address, bytes());
     expect(closed).toBe(true);
     expect(node.server.metrics()[counter]).toBe(1);
+    await expectStillServing(node);
+  });
+
+  it('closes a connection that says nothing for a keepalive period', async () => {
+    const node = await startNode('n2', { keepaliveTimeMs: 200 });
+    const start = Date.now();
+    const { closed, got } = await rawExchange(node.server.address, []);
+    expect(closed).toBe(true);
+    expect(got.byteLength).toBe(0);
+    expect(Date.now() - start).toBeGreaterThanOrEqual(190);
     await expectStillServing(node);
   });
 

@@ -71,6 +71,21 @@ describe('rpc - raw peer stream frames', () => {
     expect(new MagicReader().push(Buffer.from('\x00\x00\x18\x04'))).toBe('bad');
   });
 
+  it('tells an HTTP/2 answer (a port without the raw stream) from bytes lost on the way', () => {
+    const settings = Buffer.from([0, 0, 6, 4, 0, 0, 0, 0, 0, 0, 3, 0, 0, 0, 100]);
+    const h2 = new MagicReader();
+    expect(h2.push(settings.subarray(0, 4))).toBe('bad');
+    expect(h2.http2()).toBe('more');
+    h2.push(settings.subarray(4));
+    expect(h2.http2()).toBe(true);
+    // An acknowledgement frame whose PEER_MAGIC was lost, a SETTINGS ack on a stream, garbage.
+    for (const answer of [encodeAck(3), Buffer.from([0, 0, 0, 4, 0, 0, 0, 0, 1]), Buffer.from('HTTP/1.1 400 Bad')]) {
+      const m = new MagicReader();
+      expect(m.push(answer)).toBe('bad');
+      expect(m.http2()).toBe(false);
+    }
+  });
+
   it('splits host and port, IPv6 included', () => {
     expect(splitHostPort('127.0.0.1:7101')).toEqual({ host: '127.0.0.1', port: 7101 });
     expect(splitHostPort('[::1]:7101')).toEqual({ host: '::1', port: 7101 });
