@@ -36,3 +36,11 @@ export function guardConnecting(client: grpc.Client, timeoutMs: number, onStuck:
     stopped = true;
   };
 }
+
+/** Guards a client kept in `clients` under `key`: when stuck connecting it is closed and forgotten, so the next call redials. */
+export function evictWhenStuck<K>(clients: Map<K, grpc.Client>, key: K, client: grpc.Client, timeoutMs: number): void {
+  guardConnecting(client, timeoutMs, () => {
+    if (clients.get(key) === client) clients.delete(key);
+    client.close();
+  });
+}

@@ -1,7 +1,7 @@
 // The gRPC Transport: one channel per server address, over client.proto as src/protocol/proto.ts
 // locates and loads it (the same loader options as the server).
 import * as grpc from '@grpc/grpc-js';
-import { guardConnecting } from './channel-guard.js';
+import { evictWhenStuck } from './channel-guard.js';
 import { GrpcStatus, isErrorDetail, type ErrorCode, type ErrorDetail } from '../protocol/errors.js';
 import * as protoLoader from '@grpc/proto-loader';
 import {
@@ -144,11 +144,7 @@ export class GrpcTransport implements Transport {
         'grpc.initial_reconnect_backoff_ms': 100,
         'grpc.max_reconnect_backoff_ms': 2_000,
       });
-      const stuck = c;
-      guardConnecting(stuck, this.opts.connectTimeoutMs ?? 10_000, () => {
-        if (this.clients.get(address) === stuck) this.clients.delete(address);
-        stuck.close();
-      });
+      evictWhenStuck(this.clients, address, c, this.opts.connectTimeoutMs ?? 10_000);
       this.clients.set(address, c);
     }
     return c;

@@ -3,7 +3,7 @@
 // forwarded call never delays a heartbeat). Requests carry the peer MAC under the cluster secret;
 // replies are checked against it too (the reply MAC is bound to the request's).
 import * as grpc from '@grpc/grpc-js';
-import { guardConnecting } from '../client/channel-guard.js';
+import { evictWhenStuck } from '../client/channel-guard.js';
 import { assert } from '../protocol/assert.js';
 import type { NodeId } from '../raft/types.js';
 import { peerMac, peerMacValid, type PeerAuth } from './peer-auth.js';
@@ -144,12 +144,8 @@ export class GrpcForwardLink implements ForwardSender {
       'grpc.max_send_message_length': bytes,
       'grpc.max_receive_message_length': bytes,
     });
-    const stuck = c;
     // grpc-js gives a connection attempt no deadline: a channel stuck connecting is closed, the next call redials.
-    guardConnecting(stuck, FORWARD_CONNECT_TIMEOUT_MS, () => {
-      if (this.clients.get(to) === stuck) this.clients.delete(to);
-      stuck.close();
-    });
+    evictWhenStuck(this.clients, to, c, FORWARD_CONNECT_TIMEOUT_MS);
     this.clients.set(to, c);
     return c;
   }
