@@ -33,7 +33,7 @@ function deadLetter(st: MachineState, t: Task): void {
     q = newQueue(st, target, {});
   }
   const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
-  if (t.x?.headers !== undefined) spec.headers = t.x.headers;
+  if (t.headers !== undefined) spec.headers = t.headers;
   // Copies without answers: the source's answer objects may still gain a deadLetterId.
   const history = (t.history ?? []).map((a) => ({ ...a, answer: null }));
   const d = createTask(st, q, spec, (n) => {
@@ -115,7 +115,7 @@ function redriveOne(st: MachineState, t: Task, targetName: string): number {
   const target = st.queues.get(targetName) ?? newQueue(st, targetName, {});
   const x = t.x;
   const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
-  if (x?.headers !== undefined) spec.headers = x.headers;
+  if (t.headers !== undefined) spec.headers = t.headers;
   if (x?.group !== undefined) spec.group = x.group;
   const n = createTask(st, target, spec, (nt) => (nt.extra().redrivenFrom = t.id));
   const detail = `to ${target.name} as ${formatId(n.id)}`;

@@ -67,7 +67,7 @@ export function replaceTask(st: MachineState, t: Task, spec: TaskSpec): void {
   mut(st, t, () => {
     t.payload = bytesToLatin1(spec.payload);
     t.ph = st.h.reset().bytes(spec.payload).a;
-    if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.extra().headers = spec.headers;
+    if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = spec.headers;
     place(st, t, spec.delayMs, spec.runAt);
     note(st, t, 'replaced', `debounce: a later enqueue's payload (${spec.payload.byteLength} bytes)`);
   });

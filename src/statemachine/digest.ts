@@ -12,7 +12,8 @@ import { assert } from '../protocol/assert.js';
 import type { Hasher } from './hash.js';
 import { hex32 } from './hash.js';
 import type { AdminJob, Attempt, CachedAnswer, Queue, Session, Task } from './records.js';
-import { H_DROPPED, H_IN_SUM, H_PENDING } from './records.js';
+import type { TaskExtra } from './records.js';
+import { H_DROPPED, H_IN_SUM, H_PENDING, NO_EXTRA } from './records.js';
 import type { MachineState } from './state.js';
 import { hashStory } from './story.js';
 
@@ -37,8 +38,13 @@ export function hashTask(st: MachineState, t: Task): Hasher {
   hashHistory(h, t.history);
   hashStory(h, t.story);
   const x = t.x;
-  if (x === undefined) return h.tag(1);
-  h.tag(2).value(x.headers).optStr(x.group).optStr(x.key).opt(x.ttlAt).opt(x.maxAttempts).opt(x.maxDeliveries);
+  if (x === undefined && t.headers === undefined) return h.tag(1);
+  return hashExtra(h, t.headers, x ?? NO_EXTRA);
+}
+
+/** The task's extra record (headers included, though they live on the task: records.ts). */
+function hashExtra(h: Hasher, headers: Record<string, string> | undefined, x: Readonly<TaskExtra>): Hasher {
+  h.tag(2).value(headers).optStr(x.group).optStr(x.key).opt(x.ttlAt).opt(x.maxAttempts).opt(x.maxDeliveries);
   h.opt(x.leaseMs)
     .tag(x.wallDue ? 1 : 0)
     .opt(x.progress)

@@ -158,7 +158,7 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, st.mono, st.wall);
   t.enqIndex = st.index;
   t.enqTerm = st.term;
-  if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.extra().headers = shared(st, spec.headers);
+  if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = shared(st, spec.headers);
   if (spec.maxAttempts !== undefined) t.extra().maxAttempts = spec.maxAttempts;
   if (spec.maxDeliveries !== undefined) t.extra().maxDeliveries = spec.maxDeliveries;
   if (spec.leaseMs !== undefined) t.extra().leaseMs = spec.leaseMs;

@@ -115,7 +115,7 @@ function grant(
     queue: t.q.name,
     token: formatId(t.token),
     payload: latin1ToBytes(t.payload),
-    headers: t.x?.headers ?? EMPTY_HEADERS,
+    headers: t.headers ?? EMPTY_HEADERS,
     priority: t.priority,
     deadlineMono: t.dueMono,
     leaseMs,

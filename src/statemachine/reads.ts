@@ -42,7 +42,7 @@ export function taskView(m: MachineState, t: Task): TaskView {
     queue: t.q.name,
     state: STATE_NAMES[t.state] as TaskState,
     payload: latin1Bytes(t.payload),
-    headers: x?.headers ?? {},
+    headers: t.headers ?? {},
     priority: t.priority,
     attempts: t.attempts,
     deliveries: t.deliveries,

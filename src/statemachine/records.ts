@@ -75,8 +75,7 @@ export interface DeadLetterOf {
  * Reads and writes look the same either way (accessors on the prototype, below).
  */
 export class TaskExtra {
-  /** Headers (the SDK sends trace context in them) and the idempotency key. */
-  headers: Record<string, string> | undefined = undefined;
+  /** The idempotency key. */
   key: string | undefined = undefined;
   ttlAt: number | undefined = undefined;
   maxAttempts: number | undefined = undefined;
@@ -152,8 +151,15 @@ for (const name of Object.keys(new RareExtra()) as (keyof RareExtra)[]) {
 }
 
 /**
+ * Never written: the extra record of a task that has headers and nothing else in `x` (hashed and
+ * snapshotted as a TaskExtra with its defaults, as when headers lived in `x`).
+ */
+export const NO_EXTRA: Readonly<TaskExtra> = Object.freeze(new TaskExtra());
+
+/**
  * The replicated fields of TaskExtra in their snapshot order (the order of the class before the
  * split: snapshot bytes depend on it). `lk` is a cache and `rare` a container, neither replicated.
+ * `headers` lives on the task itself (see Task.headers) but is written and hashed in this record.
  */
 export const EXTRA_FIELDS = [
   'headers',
@@ -181,7 +187,7 @@ export const EXTRA_FIELDS = [
   'flow',
   'leaseSecret',
   'topic',
-] as const satisfies readonly (keyof TaskExtra)[];
+] as const satisfies readonly (keyof TaskExtra | 'headers')[];
 
 /** Failure policies of a dependency edge (flows.ts). */
 export const P_FAIL = 0;
@@ -216,22 +222,29 @@ export class Task implements Positioned {
   qprev: Task | null = null;
   qnext: Task | null = null;
   x: TaskExtra | undefined = undefined;
-  // Lease and ending fields live here, not in `x`: every task that runs has them, and allocating an
-  // extra object per lease costs more than the 40 bytes they add to a waiting task.
-  worker: string | undefined = undefined;
-  leaseMsCur: number | undefined = undefined;
-  history: Attempt[] | undefined = undefined;
-  reason: string | undefined = undefined;
-  endedMono: number | undefined = undefined;
+  /**
+   * Headers (the SDK sends its codec header with every byte payload; trace context too), shared
+   * between tasks when equal (enqueue.ts). On the task, not in `x`, so a waiting task with headers
+   * and no options is one object beside its payload; hashed and snapshotted as part of `x`'s record.
+   */
+  headers: Record<string, string> | undefined = undefined;
+  /** Lease and ending fields (accessors below), made when the task is first leased or ended. */
+  run: RunFields | undefined = undefined;
+  declare worker: string | undefined;
+  declare leaseMsCur: number | undefined;
+  declare history: Attempt[] | undefined;
+  declare reason: string | undefined;
+  declare endedMono: number | undefined;
   /** Retention removes the terminal task at this (bucketed) mono instant. */
-  removeAt: number | undefined = undefined;
-  /** Log index and term of the entry that created the task, and of the one that ended it (issue 15). */
+  declare removeAt: number | undefined;
+  /** Log index and term of the entry that ended the task (issue 15). */
+  declare endedIndex: number | undefined;
+  declare endedTerm: number | undefined;
+  /** The rest of its story (story.ts): transitions beyond creation, attempts and the end. */
+  declare story: Story | undefined;
+  /** Log index and term of the entry that created the task (issue 15). */
   enqIndex: number | undefined = undefined;
   enqTerm: number | undefined = undefined;
-  endedIndex: number | undefined = undefined;
-  endedTerm: number | undefined = undefined;
-  /** The rest of its story (story.ts): transitions beyond creation, attempts and the end. */
-  story: Story | undefined = undefined;
   /** The task's hash as currently added to the digest sum (so a change subtracts it without re-hashing). */
   ha = 0;
   hb = 0;
@@ -251,6 +264,35 @@ export class Task implements Positioned {
     if (this.x === undefined) this.x = new TaskExtra();
     return this.x;
   }
+}
+
+/**
+ * Task's lease and ending fields. A waiting task (most of a backlog) never has them: 72 bytes less a
+ * task on the task itself (D: 1,000,000 waiting), for one small object per task that runs.
+ */
+class RunFields {
+  worker: string | undefined = undefined;
+  leaseMsCur: number | undefined = undefined;
+  history: Attempt[] | undefined = undefined;
+  reason: string | undefined = undefined;
+  endedMono: number | undefined = undefined;
+  removeAt: number | undefined = undefined;
+  endedIndex: number | undefined = undefined;
+  endedTerm: number | undefined = undefined;
+  story: Story | undefined = undefined;
+}
+
+for (const name of Object.keys(new RunFields()) as (keyof RunFields)[]) {
+  Object.defineProperty(Task.prototype, name, {
+    get(this: Task): unknown {
+      return this.run?.[name];
+    },
+    set(this: Task, value: unknown): void {
+      if (value === undefined && this.run === undefined) return;
+      const run = (this.run ??= new RunFields()) as unknown as Record<string, unknown>;
+      run[name] = value;
+    },
+  });
 }
 
 export interface Group {

@@ -31,7 +31,7 @@ import { restoreTokens, tokenRows, type TokenRow } from './tokens.js';
 import { limiterRow, placeLimiters, restoreLimiters } from './limits-snapshot.js';
 import { refuseRestore } from './activate.js';
 import { SM_BASE, SM_MAX } from './version.js';
-import type { JobKind, TaskExtra } from './records.js';
+import type { JobKind } from './records.js';
 import {
   AdminJob,
   Queue,
@@ -41,6 +41,7 @@ import {
   Session,
   Task,
   EXTRA_FIELDS,
+  NO_EXTRA,
   H_IN_SUM,
   isTerminal,
   latin1Bytes,
@@ -74,11 +75,30 @@ const CHUNK_ITEMS_MAX = 4096;
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
 
-function encodeExtra(x: TaskExtra | undefined): Record<string, unknown> | null {
-  if (x === undefined) return null;
+/** The task's extra record: `x`'s replicated fields and the task's headers (records.ts EXTRA_FIELDS). */
+function encodeExtra(t: Task): Record<string, unknown> | null {
+  if (t.x === undefined && t.headers === undefined) return null;
+  const x = t.x ?? NO_EXTRA;
   const o: Record<string, unknown> = {};
-  for (const k of EXTRA_FIELDS) if (x[k] !== undefined) o[k] = x[k];
+  for (const k of EXTRA_FIELDS) {
+    const v = k === 'headers' ? t.headers : x[k];
+    if (v !== undefined) o[k] = v;
+  }
   return o;
+}
+
+/**
+ * Restores an extra record. Headers with every other field at its default (NO_EXTRA) go on the task
+ * alone; anything else makes `x`. Either way the task hashes and encodes as it did when written.
+ */
+function restoreExtra(t: Task, rec: Record<string, unknown>): void {
+  if (rec.headers !== undefined) t.headers = plain(rec.headers) as Record<string, string>;
+  const defaults = NO_EXTRA as unknown as Record<string, unknown>;
+  const headersOnly =
+    rec.headers !== undefined && Object.keys(rec).every((k) => k === 'headers' || rec[k] === defaults[k]);
+  if (headersOnly) return;
+  const ex = t.extra() as unknown as Record<string, unknown>;
+  for (const k of EXTRA_FIELDS) if (k !== 'headers' && rec[k] !== undefined) ex[k] = plain(rec[k]);
 }
 
 /** Lease and ending fields kept on the task itself. */
@@ -122,7 +142,7 @@ function encodeTask(t: Task): unknown[] {
     t.token,
     t.enqMono,
     t.enqWall,
-    encodeExtra(t.x),
+    encodeExtra(t),
     encodeRun(t),
     // The log entry that created the task (issue 15); rows written before end at `run`.
     t.enqIndex ?? null,
@@ -372,10 +392,7 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     const rt = t as unknown as Record<string, unknown>;
     for (const k of RUN_FIELDS) if (run[k] !== undefined) rt[k] = plain(run[k]);
   }
-  if (x !== null) {
-    const ex = t.extra() as unknown as Record<string, unknown>;
-    for (const k of EXTRA_FIELDS) if (x[k] !== undefined) ex[k] = plain(x[k]);
-  }
+  if (x !== null) restoreExtra(t, x);
   if (state === S_DELAYED && t.x?.wallDue === true) t.dueWall = due;
   else t.dueMono = due;
   return t;
