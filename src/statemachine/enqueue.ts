@@ -14,7 +14,7 @@ import { newQueue, tooManyQueues } from './queues.js';
 import type { Queue } from './records.js';
 import { S_WAITING, T_ENQUEUED, Task } from './records.js';
 import type { MachineState } from './state.js';
-import { bucket, bytesToLatin1, err, ev, ok } from './state.js';
+import { bucket, bytesToLatin1, err, ev, ok, stampOf } from './state.js';
 
 function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined): number | undefined {
   if (q === undefined || key === undefined) return undefined;
@@ -155,7 +155,7 @@ function shared(st: MachineState, headers: Record<string, string>): Record<strin
 export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t: Task) => void): Task {
   const id = st.nextTaskId++;
   const ph = st.h.reset().bytes(spec.payload).a;
-  const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, st.mono, st.wall);
+  const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, stampOf(st));
   t.enqIndex = st.index;
   t.enqTerm = st.term;
   if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = shared(st, spec.headers);

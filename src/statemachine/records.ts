@@ -205,6 +205,16 @@ export interface DepEdge {
   removed: boolean;
 }
 
+/**
+ * The machine's clocks when a task was enqueued. One object per applied entry, shared by the tasks
+ * it creates: a wall-clock millisecond is no small integer, so a field of its own on every task was
+ * a boxed number, one more object per waiting task for the garbage collector to mark (D).
+ */
+export interface Stamp {
+  readonly mono: number;
+  readonly wall: number;
+}
+
 export class Task implements Positioned {
   pos = -1;
   state = S_WAITING;
@@ -256,9 +266,17 @@ export class Task implements Positioned {
     /** Hash of the payload bytes, so a task re-hashes without reading its payload. */
     public ph: number,
     public priority: number,
-    readonly enqMono: number,
-    readonly enqWall: number,
+    /** When it was enqueued, shared with the tasks of the same entry (see Stamp). */
+    readonly at: Stamp,
   ) {}
+
+  get enqMono(): number {
+    return this.at.mono;
+  }
+
+  get enqWall(): number {
+    return this.at.wall;
+  }
 
   extra(): TaskExtra {
     if (this.x === undefined) this.x = new TaskExtra();

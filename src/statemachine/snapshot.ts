@@ -23,7 +23,7 @@ import { eligible } from './placement.js';
 import { restoreSchedules, scheduleRow } from './schedules.js';
 import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
-import { monoLess, wakeLess, wallLess } from './state.js';
+import { monoLess, stampOf, wakeLess, wallLess } from './state.js';
 import type { LimiterRow } from './limits-snapshot.js';
 import type { TopicRow } from './topics-snapshot.js';
 import { restoreTopics, topicRows } from './topics-snapshot.js';
@@ -378,8 +378,7 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('latin1'),
     ph,
     priority,
-    enqMono,
-    enqWall,
+    stampOf(m, enqMono, enqWall),
   );
   t.state = state;
   t.attempts = attempts;

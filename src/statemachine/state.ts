@@ -7,7 +7,7 @@ import { DEFAULT_LIMITS, asLogIndex, asTaskId, formatId } from '../protocol/inde
 import type { TokenRecord } from '../protocol/tokens.js';
 import { DigestSum, Hasher } from './hash.js';
 import { IndexedHeap, TimerHeap } from './heap.js';
-import type { AdminJob, CachedAnswer, LimitKey, Queue, Session, Task } from './records.js';
+import type { AdminJob, CachedAnswer, LimitKey, Queue, Session, Stamp, Task } from './records.js';
 import { ScheduleBook } from './schedule-records.js';
 import type { SnapshotCow } from './snapshot-cow.js';
 import type { SharedLimit } from './shared-records.js';
@@ -135,6 +135,8 @@ export class MachineState {
   onDependencyEnded: (st: MachineState, t: Task) => void = () => undefined;
   /** Tasks whose dependants are being resolved, oldest first (flows.ts: a cascade is a loop, not recursion). */
   depWork: Task[] = [];
+  /** The stamp of the tasks created at the current mono and wall (stampOf). */
+  stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */
   headersSeen = new Map<string, Record<string, string>>();
   readonly counters: MachineCounters = {
@@ -195,4 +197,11 @@ export function bytesToLatin1(u: Uint8Array): string {
 export function latin1ToBytes(s: string): Uint8Array {
   const b = Buffer.from(s, 'latin1');
   return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
+}
+
+/** The enqueue stamp of tasks created now: one object shared by all tasks of the same instant. */
+export function stampOf(st: MachineState, mono = st.mono, wall = st.wall): Stamp {
+  const s = st.stamp;
+  if (s.mono === mono && s.wall === wall) return s;
+  return (st.stamp = { mono, wall });
 }

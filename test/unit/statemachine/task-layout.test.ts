@@ -1,12 +1,13 @@
 // A waiting task's memory layout (records.ts, issue 11 target D): a task with headers and no options
-// is one object beside its payload — headers on the task, no `x`, no lease fields — and it hashes,
-// snapshots and restores exactly as when its headers lived in `x` (hot-path-pin pins the bytes).
+// is one object beside its payload (headers on the task, no `x`, no lease fields, its enqueue stamp
+// shared with its entry's tasks), and it hashes, snapshots and restores exactly as when its headers
+// lived in `x` (hot-path-pin pins the bytes).
 import { describe, expect, it } from 'vitest';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { hashTask } from '../../../src/statemachine/digest.js';
 import { NO_EXTRA, Task, TaskExtra } from '../../../src/statemachine/records.js';
 import type { MachineState } from '../../../src/statemachine/state.js';
-import { Driver, bytes } from './harness.js';
+import { Driver, WALL0, bytes } from './harness.js';
 
 function stateOf(sm: QueueStateMachine): MachineState {
   return (sm as unknown as { state: MachineState }).state;
@@ -44,7 +45,7 @@ describe('statemachine - waiting task layout', () => {
     const st = stateOf(new Driver().sm);
     const q = { name: 'q' } as Task['q'];
     const make = (headers: Record<string, string> | undefined, x: TaskExtra | undefined): string => {
-      const t = new Task(1, q, 'p', 7, 0, 10, 20);
+      const t = new Task(1, q, 'p', 7, 0, { mono: 10, wall: 20 });
       t.headers = headers;
       t.x = x;
       const h = hashTask(st, t);
@@ -79,6 +80,12 @@ describe('statemachine - waiting task layout', () => {
       return { headers: t.headers, x: t.x !== undefined, run: t.run !== undefined, key: t.x?.key };
     };
     for (const id of [1, 2, 3, 4]) expect(shape(copy, id)).toEqual(shape(d.sm, id));
+    // The tasks of one entry share one enqueue stamp, before and after a restore.
+    for (const sm of [d.sm, copy]) {
+      const stamps = new Set([1, 2, 3, 4].map((id) => taskOf(sm, id).at));
+      expect(stamps.size).toBe(1);
+      expect(taskOf(sm, 4).enqWall - taskOf(sm, 4).enqMono).toBe(WALL0);
+    }
     expect(shape(copy, 1)).toEqual({ headers: h, x: false, run: true, key: undefined });
     expect(shape(copy, 2)).toEqual({ headers: h, x: true, run: false, key: 'k' });
     expect(shape(copy, 3)).toEqual({ headers: undefined, x: false, run: false, key: undefined });
