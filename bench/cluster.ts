@@ -36,6 +36,7 @@ import {
   payload,
   preload,
   rss,
+  rssByNode,
   setPayloadBytes,
   startCluster,
   steadyEnqueues,
@@ -359,7 +360,8 @@ async function runOurs(o: Options, log: (s: string) => void) {
     const loaded = o.waiting > 0 ? await preload(c, o.waiting, log) : null;
     if (loaded) log(`${loaded.tasks} tasks left waiting in ${loaded.secs} s`);
     const idleRss = rss(c);
-    log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes)`);
+    const idleByNode = rssByNode(c);
+    log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes: ${JSON.stringify(idleByNode)})`);
     const { atStart, idle } = await idleFigures(c, o, log);
     const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
@@ -375,7 +377,8 @@ async function runOurs(o: Options, log: (s: string) => void) {
         `F ${cl.cpuMsPerTask} ms CPU/task (${cl.clusterCores} cores)`,
     );
     const afterRss = rss(c);
-    log(`D RSS: ${idleRss} -> ${afterRss} MiB (${o.nodes} nodes)`);
+    const afterByNode = rssByNode(c);
+    log(`D RSS: ${idleRss} -> ${afterRss} MiB (${o.nodes} nodes; after: ${JSON.stringify(afterByNode)})`);
     const e = await failover(c, o.failoverTrials, log);
     log(`E failover: p50 ${e.p50} / p99 ${e.p99} ms over ${e.trials - e.failed} trials (${e.failed} without recovery)`);
     const figures: Figures = {
@@ -400,7 +403,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
         c: cl,
         e,
         preload: loaded,
-        rssMiB: { idle: idleRss, after: afterRss },
+        rssMiB: { idle: idleRss, after: afterRss, idleByNode, afterByNode },
         idleAtStartPct: atStart,
       },
     };

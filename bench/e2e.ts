@@ -87,6 +87,13 @@ export async function stopCluster(c: Cluster): Promise<void> {
   rmSync(c.dir, { recursive: true, force: true });
 }
 
+/** Each node's RSS in MiB (the D target is per node). */
+export function rssByNode(c: Cluster): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of c.cluster.specs) out[s.id] = Math.round(treeRssKiB(c.cluster.pid(s.id) ?? -1) / 1024);
+  return out;
+}
+
 export function rss(c: Cluster): number {
   return Math.round(c.cluster.specs.reduce((sum, s) => sum + treeRssKiB(c.cluster.pid(s.id) ?? -1), 0) / 1024);
 }
