@@ -1,6 +1,8 @@
-// The state machine's records, laid out for memory: a waiting task with no options is one small
-// object (rarely used fields live in `x`, allocated on demand) whose payload is a one-byte string
-// (latin1: a lossless byte-per-char copy, ~16 bytes of overhead instead of ~200 for a Uint8Array).
+// The state machine's records, laid out for memory: a waiting task with no options but headers is
+// one small object (options live in `x`, lease and ending fields in `run`, both made on demand; its
+// enqueue stamp is shared with its entry's tasks) whose payload is a one-byte string (latin1: a
+// lossless byte-per-char copy, ~16 bytes of overhead instead of ~200 for a Uint8Array). Two objects
+// per waiting task is what the garbage collector marks in a backlog (issue 11 target D).
 
 import type { Backoff, QueueSettings, TaskState } from '../protocol/index.js';
 import type { Positioned } from './heap.js';
