@@ -57,6 +57,8 @@ export interface MachineOptions {
   smMax?: number;
   /** Planted bug (tests only): a snapshot's tasks save no row before they change (snapshot-cow.ts). */
   plantSnapshotNoCow?: boolean;
+  /** Planted bug (tests only): a restore puts back tasks whose only extra field is headers without them. */
+  plantRestoreLosesHeaders?: boolean;
 }
 
 /** One row of taskCounts(): how many tasks of `queue` are in `state` now. */
@@ -81,6 +83,7 @@ export class QueueStateMachine {
     this.smMax = opts.smMax ?? SM_MAX;
     this.plantSnapshotNoCow = opts.plantSnapshotNoCow === true;
     this.state = new MachineState(limits, opts.events ?? true);
+    this.state.plantRestoreLosesHeaders = opts.plantRestoreLosesHeaders === true;
     this.state.onDependencyEnded = dependencyEnded;
   }
 

@@ -91,11 +91,13 @@ function encodeExtra(t: Task): Record<string, unknown> | null {
  * Restores an extra record. Headers with every other field at its default (NO_EXTRA) go on the task
  * alone; anything else makes `x`. Either way the task hashes and encodes as it did when written.
  */
-function restoreExtra(t: Task, rec: Record<string, unknown>): void {
-  if (rec.headers !== undefined) t.headers = plain(rec.headers) as Record<string, string>;
+function restoreExtra(t: Task, rec: Record<string, unknown>, plantLoseHeaders: boolean): void {
   const defaults = NO_EXTRA as unknown as Record<string, unknown>;
   const headersOnly =
     rec.headers !== undefined && Object.keys(rec).every((k) => k === 'headers' || rec[k] === defaults[k]);
+  if (rec.headers !== undefined && !(headersOnly && plantLoseHeaders)) {
+    t.headers = plain(rec.headers) as Record<string, string>;
+  }
   if (headersOnly) return;
   const ex = t.extra() as unknown as Record<string, unknown>;
   for (const k of EXTRA_FIELDS) if (k !== 'headers' && rec[k] !== undefined) ex[k] = plain(rec[k]);
@@ -391,7 +393,7 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     const rt = t as unknown as Record<string, unknown>;
     for (const k of RUN_FIELDS) if (run[k] !== undefined) rt[k] = plain(run[k]);
   }
-  if (x !== null) restoreExtra(t, x);
+  if (x !== null) restoreExtra(t, x, m.plantRestoreLosesHeaders);
   if (state === S_DELAYED && t.x?.wallDue === true) t.dueWall = due;
   else t.dueMono = due;
   return t;

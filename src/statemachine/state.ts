@@ -135,6 +135,8 @@ export class MachineState {
   onDependencyEnded: (st: MachineState, t: Task) => void = () => undefined;
   /** Tasks whose dependants are being resolved, oldest first (flows.ts: a cascade is a loop, not recursion). */
   depWork: Task[] = [];
+  /** Planted bug (tests only; MachineOptions.plantRestoreLosesHeaders). */
+  plantRestoreLosesHeaders = false;
   /** The stamp of the tasks created at the current mono and wall (stampOf). */
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */

@@ -75,6 +75,19 @@ describe('node simulation - planted bugs are caught', () => {
     expect(found.length).toBeGreaterThan(0);
   });
 
+  it('a restore that puts back a task whose only extra field is headers without them: the replica stops', async () => {
+    // The SDK sends its codec header with every byte payload, so most tasks of the simulated
+    // producers have headers and no options (records.ts keeps those on the task, outside `x`).
+    const seen: string[] = [];
+    for (let seed = 1; seed <= 6 && seen.length === 0; seed++) {
+      await runNodeSeed({ seed, nodes: 3, plant: 'restore-loses-headers', liveness: false }).then(
+        (r) => seen.push(...r.violations),
+        (e: unknown) => seen.push(String(e)),
+      );
+    }
+    expect(seen.join('\n')).toMatch(/restore: digest mismatch/);
+  });
+
   it('a streamed snapshot that loses a chunk on its way to the disk: the replica restoring it stops', async () => {
     // The driver streams a local snapshot's chunks to the disk (snapshot-stream.ts); the simulated disk
     // drops the second one. A node restarting from it, or a follower installing it, refuses it (seeds

@@ -67,6 +67,7 @@ export interface NodeSimOptions {
     | 'commit-unsynced-read'
     | 'stale-deferred-commit'
     | 'snapshot-without-cow'
+    | 'restore-loses-headers'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
     | 'complete-early'
@@ -476,7 +477,11 @@ export class NodeSimulation {
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
     const snap = storage.snapshot();
-    const sm = new QueueStateMachine({ smMax: n.smMax, plantSnapshotNoCow: this.o.plant === 'snapshot-without-cow' });
+    const sm = new QueueStateMachine({
+      smMax: n.smMax,
+      plantSnapshotNoCow: this.o.plant === 'snapshot-without-cow',
+      plantRestoreLosesHeaders: this.o.plant === 'restore-loses-headers',
+    });
     try {
       if (snap !== null) sm.restore(snap.data);
     } catch (e) {

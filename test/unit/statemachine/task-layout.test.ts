@@ -91,4 +91,12 @@ describe('statemachine - waiting task layout', () => {
     expect(shape(copy, 3)).toEqual({ headers: undefined, x: false, run: false, key: undefined });
     expect(shape(copy, 4)).toEqual({ headers: h, x: false, run: false, key: undefined });
   });
+
+  it('a restore that loses the headers of a headers-only task is refused (the planted bug)', () => {
+    const d = new Driver();
+    d.value({ type: 'enqueue', queue: 'q', tasks: [{ payload: bytes(1), headers: { a: 'b' } }] });
+    const planted = new QueueStateMachine({ plantRestoreLosesHeaders: true });
+    expect(() => planted.restore([...d.sm.snapshot()])).toThrow(/digest mismatch/);
+    expect(restored(d.sm).digest()).toBe(d.sm.digest());
+  });
 });
