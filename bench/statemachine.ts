@@ -187,15 +187,18 @@ function heapBytes(gc: () => void): number {
   return m.heapUsed + m.external;
 }
 
-/** Heap per waiting task beyond its payload, at `count` waiting tasks. */
-function bytesPerWaitingTask(count: number): { bytes: number; seconds: number } {
+/**
+ * Heap per waiting task beyond its payload, at `count` waiting tasks; with `headers`, each task has
+ * them (the SDK sends its codec header with every byte payload: what a node's backlog holds).
+ */
+function bytesPerWaitingTask(count: number, headers?: Record<string, string>): { bytes: number; seconds: number } {
   const gc = gcFn();
   const before = heapBytes(gc);
   const sm = new QueueStateMachine({ events: false });
   const batch = 1000;
   const start = process.hrtime.bigint();
   for (let b = 0, index = 1; b < count / batch; b++, index++) {
-    const tasks = Array.from({ length: batch }, (_, i) => ({ payload: payload(b * batch + i) }));
+    const tasks = Array.from({ length: batch }, (_, i) => ({ payload: payload(b * batch + i), headers }));
     sm.apply(asLogIndex(index), entry(1000 + b, { type: 'enqueue', queue: 'mem', tasks }));
   }
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
@@ -242,6 +245,8 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     `statemachine: ${mem.bytes} bytes of heap per waiting task beyond its ${PAYLOAD_BYTES}-byte payload ` +
       `at 1,000,000 tasks (enqueued in ${mem.seconds.toFixed(1)} s)`,
   );
+  const sdk = bytesPerWaitingTask(1_000_000, { 'raftq-codec': 'raw' });
+  log(`statemachine: ${sdk.bytes} bytes per waiting task as the SDK enqueues it (its codec header), same count`);
   return {
     ops_per_s_single: single.best,
     ops_per_s_single_median: single.median,
@@ -257,6 +262,7 @@ export async function run({ json }: { json: boolean }): Promise<Record<string, u
     ops_per_cpu_s_node_like: nodeLike.cpu,
     ...keyed,
     bytes_per_waiting_task: mem.bytes,
+    bytes_per_waiting_sdk_task: sdk.bytes,
     payload_bytes: PAYLOAD_BYTES,
     waiting_tasks: 1_000_000,
   };
