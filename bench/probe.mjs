@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Session } from 'node:inspector';
-import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { PerformanceObserver, monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { URL } from 'node:url';
 
 const dist = new URL('../dist/src/', import.meta.url);
@@ -269,12 +269,25 @@ const stopProfile = async (file) => {
 
 const loop = monitorEventLoopDelay({ resolution: 5 });
 loop.enable();
+// Garbage collections by kind (count and pause ms): is a backlog's cost in scavenges or in full GCs?
+const GC_KINDS = { 1: 'minor', 2: 'major', 4: 'incremental', 8: 'weakcb' };
+let gcByKind = {};
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    const kind = GC_KINDS[e.detail?.kind] ?? 'other';
+    const g = (gcByKind[kind] ??= { n: 0, ms: 0 });
+    g.n++;
+    g.ms = +(g.ms + e.duration).toFixed(1);
+  }
+}).observe({ entryTypes: ['gc'] });
 let cpu0 = process.cpuUsage();
 let t00 = now();
 let seq = 0;
 /** Writes what was seen since the last dump to $RAFTQ_PROBE_DIR/<pid>-<tag>.json, then starts afresh. */
 const dump = (tag) => {
   const cpu = process.cpuUsage(cpu0);
+  const gcs = gcByKind;
+  gcByKind = {};
   // Memory after a full GC when the node runs with --expose-gc (what is retained, not garbage).
   if (typeof globalThis.gc === 'function') globalThis.gc();
   const mem = process.memoryUsage();
@@ -286,6 +299,7 @@ const dump = (tag) => {
     memMiB: Object.fromEntries(Object.entries(mem).map(([k, v]) => [k, +(v / 2 ** 20).toFixed(1)])),
     counts: Object.fromEntries([...counts].sort()),
     samples: Object.fromEntries([...samples].sort().map(([k, v]) => [k, v.summary()])),
+    gcByKind: gcs,
     eventLoopDelayMs: {
       p50: loop.percentile(50) / 1e6,
       p99: loop.percentile(99) / 1e6,

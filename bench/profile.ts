@@ -50,6 +50,8 @@ interface ProbeDump {
   counts: Record<string, number>;
   samples: Record<string, { n: number; totalMs: number; p50: number; p90: number; p99: number; max: number }>;
   eventLoopDelayMs: Record<string, number>;
+  /** Garbage collections in the window by kind: count and pause ms (probe.mjs). */
+  gcByKind?: Record<string, { n: number; ms: number }>;
   memMiB?: Record<string, number>;
 }
 
@@ -342,6 +344,7 @@ function printWorkload(
     for (const k of Object.keys(s)) log(`  ${k}: ${JSON.stringify(s[k])}`);
     log(`  counts: ${JSON.stringify(node.probe?.counts ?? {})}`);
     log(`  event loop delay ms: ${JSON.stringify(node.probe?.eventLoopDelayMs ?? {})}`);
+    log(`  garbage collections (count, pause ms): ${JSON.stringify(node.probe?.gcByKind ?? {})}`);
     log(`  memory after a full GC, MiB: ${JSON.stringify(node.probe?.memMiB ?? {})}`);
     printProfile(node.profile, log);
   }
