@@ -103,7 +103,7 @@ function restoreExtra(t: Task, rec: Record<string, unknown>, plantLoseHeaders: b
   for (const k of EXTRA_FIELDS) if (k !== 'headers' && rec[k] !== undefined) ex[k] = plain(rec[k]);
 }
 
-/** Lease and ending fields kept on the task itself. */
+/** Lease and ending fields (Task.run, read and written through the task's accessors). */
 const RUN_FIELDS = [
   'worker',
   'leaseMsCur',
