@@ -14,7 +14,7 @@ import { newQueue, tooManyQueues } from './queues.js';
 import type { Queue } from './records.js';
 import { S_WAITING, T_ENQUEUED, Task } from './records.js';
 import type { MachineState } from './state.js';
-import { bucket, bytesToLatin1, err, ev, ok, stampOf } from './state.js';
+import { bucket, bytesToLatin1, err, ev, ok, sharedHeaders, stampOf } from './state.js';
 
 function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined): number | undefined {
   if (q === undefined || key === undefined) return undefined;
@@ -125,32 +125,6 @@ export function globalCapacity(st: MachineState, fresh: number, freshKeys: numbe
   return null;
 }
 
-const SHARED_HEADERS_MAX = 256;
-const SHARED_HEADER_KEYS_MAX = 4;
-const SHARED_HEADER_CHARS_MAX = 128;
-
-/**
- * The same headers (often just the SDK's codec header) as an object already held by another task:
- * ≈ 80 bytes less per waiting task. Only small objects, compared by content in insertion order, so
- * what is stored, hashed and snapshotted is the same as before; headers are never mutated.
- */
-function shared(st: MachineState, headers: Record<string, string>): Record<string, string> {
-  const keys = Object.keys(headers);
-  if (keys.length > SHARED_HEADER_KEYS_MAX) return headers;
-  let id = '';
-  for (const k of keys) {
-    const v = headers[k];
-    if (typeof v !== 'string') return headers;
-    id += `${k}\u0000${v}\u0000`;
-  }
-  if (id.length > SHARED_HEADER_CHARS_MAX) return headers;
-  const seen = st.headersSeen.get(id);
-  if (seen !== undefined) return seen;
-  if (st.headersSeen.size >= SHARED_HEADERS_MAX) st.headersSeen.clear();
-  st.headersSeen.set(id, headers);
-  return headers;
-}
-
 /** A new task in `q` (enqueue, dead-letter copy, redrive); `link` sets its provenance before hashing. */
 export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t: Task) => void): Task {
   const id = st.nextTaskId++;
@@ -158,7 +132,7 @@ export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t
   const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, stampOf(st));
   t.enqIndex = st.index;
   t.enqTerm = st.term;
-  if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = shared(st, spec.headers);
+  if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = sharedHeaders(st, spec.headers);
   if (spec.maxAttempts !== undefined) t.extra().maxAttempts = spec.maxAttempts;
   if (spec.maxDeliveries !== undefined) t.extra().maxDeliveries = spec.maxDeliveries;
   if (spec.leaseMs !== undefined) t.extra().leaseMs = spec.leaseMs;

@@ -23,7 +23,7 @@ import { eligible } from './placement.js';
 import { restoreSchedules, scheduleRow } from './schedules.js';
 import { account, keyOf } from './limits.js';
 import type { MachineState } from './state.js';
-import { monoLess, stampOf, wakeLess, wallLess } from './state.js';
+import { monoLess, sharedHeaders, stampOf, wakeLess, wallLess } from './state.js';
 import type { LimiterRow } from './limits-snapshot.js';
 import type { TopicRow } from './topics-snapshot.js';
 import { restoreTopics, topicRows } from './topics-snapshot.js';
@@ -91,12 +91,13 @@ function encodeExtra(t: Task): Record<string, unknown> | null {
  * Restores an extra record. Headers with every other field at its default (NO_EXTRA) go on the task
  * alone; anything else makes `x`. Either way the task hashes and encodes as it did when written.
  */
-function restoreExtra(t: Task, rec: Record<string, unknown>, plantLoseHeaders: boolean): void {
+function restoreExtra(m: MachineState, t: Task, rec: Record<string, unknown>): void {
   const defaults = NO_EXTRA as unknown as Record<string, unknown>;
   const headersOnly =
     rec.headers !== undefined && Object.keys(rec).every((k) => k === 'headers' || rec[k] === defaults[k]);
-  if (rec.headers !== undefined && !(headersOnly && plantLoseHeaders)) {
-    t.headers = plain(rec.headers) as Record<string, string>;
+  if (rec.headers !== undefined && !(headersOnly && m.plantRestoreLosesHeaders)) {
+    // Shared with the other tasks holding the same headers, as a live enqueue does (state.ts).
+    t.headers = sharedHeaders(m, plain(rec.headers) as Record<string, string>);
   }
   if (headersOnly) return;
   const ex = t.extra() as unknown as Record<string, unknown>;
@@ -393,7 +394,7 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     const rt = t as unknown as Record<string, unknown>;
     for (const k of RUN_FIELDS) if (run[k] !== undefined) rt[k] = plain(run[k]);
   }
-  if (x !== null) restoreExtra(t, x, m.plantRestoreLosesHeaders);
+  if (x !== null) restoreExtra(m, t, x);
   if (state === S_DELAYED && t.x?.wallDue === true) t.dueWall = due;
   else t.dueMono = due;
   return t;

@@ -207,3 +207,30 @@ export function stampOf(st: MachineState, mono = st.mono, wall = st.wall): Stamp
   if (s.mono === mono && s.wall === wall) return s;
   return (st.stamp = { mono, wall });
 }
+
+const SHARED_HEADERS_MAX = 256;
+const SHARED_HEADER_KEYS_MAX = 4;
+const SHARED_HEADER_CHARS_MAX = 128;
+
+/**
+ * The same headers (often just the SDK's codec header) as an object already held by another task:
+ * ≈ 80 bytes less per waiting task. Only small objects, compared by content in insertion order, so
+ * what is stored, hashed and snapshotted is the same as before; headers are never mutated.
+ * Live enqueues and restores (snapshot.ts) both go through it.
+ */
+export function sharedHeaders(st: MachineState, headers: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(headers);
+  if (keys.length > SHARED_HEADER_KEYS_MAX) return headers;
+  let id = '';
+  for (const k of keys) {
+    const v = headers[k];
+    if (typeof v !== 'string') return headers;
+    id += `${k}\u0000${v}\u0000`;
+  }
+  if (id.length > SHARED_HEADER_CHARS_MAX) return headers;
+  const seen = st.headersSeen.get(id);
+  if (seen !== undefined) return seen;
+  if (st.headersSeen.size >= SHARED_HEADERS_MAX) st.headersSeen.clear();
+  st.headersSeen.set(id, headers);
+  return headers;
+}

@@ -90,6 +90,10 @@ describe('statemachine - waiting task layout', () => {
     expect(shape(copy, 2)).toEqual({ headers: h, x: true, run: false, key: 'k' });
     expect(shape(copy, 3)).toEqual({ headers: undefined, x: false, run: false, key: undefined });
     expect(shape(copy, 4)).toEqual({ headers: h, x: false, run: false, key: undefined });
+    // Restored equal headers are one object again, as they were when enqueued (with or without `x`).
+    const restoredHeaders = new Set([1, 2, 4].map((id) => taskOf(copy, id).headers));
+    expect(restoredHeaders.size).toBe(1);
+    expect(taskOf(copy, 1).headers).not.toBe(h); // a copy decoded from the snapshot, not the live object
   });
 
   it('a restore that loses the headers of a headers-only task is refused (the planted bug)', () => {
