@@ -21,7 +21,7 @@ import {
 } from './records.js';
 import { requestCancel } from './cancel.js';
 import type { MachineState } from './state.js';
-import { bytesToLatin1, err, ev, ok } from './state.js';
+import { err, ev, ok } from './state.js';
 import { note } from './story.js';
 
 function taskOr404(st: MachineState, idStr: string): Task | Answer {
@@ -67,7 +67,7 @@ export function update(st: MachineState, cmd: CommandOf<'update'>): Answer {
   mut(st, t, () => {
     note(st, t, 'updated', updateDetail(t, cmd));
     if (cmd.payload !== undefined) {
-      t.payload = bytesToLatin1(cmd.payload);
+      st.payloads.replace(t, cmd.payload);
       t.ph = st.h.reset().bytes(cmd.payload).a;
     }
     if (cmd.priority !== undefined && cmd.priority !== t.priority) {

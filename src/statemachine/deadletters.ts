@@ -13,8 +13,9 @@ import { newQueue, tooManyQueues } from './queues.js';
 import type { AdminJob, Queue, Task } from './records.js';
 import { S_CANCELLED, S_DEAD, S_DELAYED, S_WAITING, T_CANCELLED, T_DEAD } from './records.js';
 import type { MachineState } from './state.js';
-import { err, latin1ToBytes, ok } from './state.js';
+import { err, ok } from './state.js';
 import { note } from './story.js';
+import { payloadBytes } from './payloads.js';
 
 /** After a task became dead (outside its mut): totals, group, event, counter, dead-letter copy. */
 export function afterDead(st: MachineState, t: Task): void {
@@ -32,7 +33,7 @@ function deadLetter(st: MachineState, t: Task): void {
     if (st.queues.size >= st.limits.queuesMax) return;
     q = newQueue(st, target, {});
   }
-  const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
+  const spec: TaskSpec = { payload: payloadBytes(t), priority: t.priority };
   if (t.headers !== undefined) spec.headers = t.headers;
   // Copies without answers: the source's answer objects may still gain a deadLetterId.
   const history = (t.history ?? []).map((a) => ({ ...a, answer: null }));
@@ -114,7 +115,7 @@ export function redriveVisit(st: MachineState, j: AdminJob, t: Task): void {
 function redriveOne(st: MachineState, t: Task, targetName: string): number {
   const target = st.queues.get(targetName) ?? newQueue(st, targetName, {});
   const x = t.x;
-  const spec: TaskSpec = { payload: latin1ToBytes(t.payload), priority: t.priority };
+  const spec: TaskSpec = { payload: payloadBytes(t), priority: t.priority };
   if (t.headers !== undefined) spec.headers = t.headers;
   if (x?.group !== undefined) spec.group = x.group;
   const n = createTask(st, target, spec, (nt) => (nt.extra().redrivenFrom = t.id));

@@ -15,7 +15,7 @@ import { place } from './placement.js';
 import type { Queue, Task } from './records.js';
 import { S_DELAYED, S_WAITING, isTerminal } from './records.js';
 import type { MachineState } from './state.js';
-import { bytesToLatin1, ev } from './state.js';
+import { ev } from './state.js';
 import { note } from './story.js';
 
 /** Dedup keys share the queue's key map with idempotency keys under this prefix. */
@@ -65,7 +65,7 @@ export function dedupHit(st: MachineState, q: Queue | undefined, d: DedupSpec): 
 /** debounce: keep-last — the kept task takes the new payload, headers and delay / runAt. */
 export function replaceTask(st: MachineState, t: Task, spec: TaskSpec): void {
   mut(st, t, () => {
-    t.payload = bytesToLatin1(spec.payload);
+    st.payloads.replace(t, spec.payload);
     t.ph = st.h.reset().bytes(spec.payload).a;
     if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = spec.headers;
     place(st, t, spec.delayMs, spec.runAt);

@@ -18,7 +18,7 @@ import type { MachineState } from './state.js';
 import { hashStory } from './story.js';
 
 export function hashTask(st: MachineState, t: Task): Hasher {
-  const h = st.h.reset().tag(30).int(t.id).str(t.q.name).int(t.ph).int(t.payload.length).int(t.priority);
+  const h = st.h.reset().tag(30).int(t.id).str(t.q.name).int(t.ph).int(t.len).int(t.priority);
   h.int(t.state)
     .int(t.attempts)
     .int(t.deliveries)

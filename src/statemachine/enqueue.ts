@@ -14,7 +14,7 @@ import { newQueue, tooManyQueues } from './queues.js';
 import type { Queue } from './records.js';
 import { S_WAITING, T_ENQUEUED, Task } from './records.js';
 import type { MachineState } from './state.js';
-import { bucket, bytesToLatin1, err, ev, ok, sharedHeaders, stampOf } from './state.js';
+import { bucket, err, ev, ok, sharedHeaders, stampOf } from './state.js';
 
 function liveKey(st: MachineState, q: Queue | undefined, key: string | undefined): number | undefined {
   if (q === undefined || key === undefined) return undefined;
@@ -129,7 +129,8 @@ export function globalCapacity(st: MachineState, fresh: number, freshKeys: numbe
 export function createTask(st: MachineState, q: Queue, spec: TaskSpec, link?: (t: Task) => void): Task {
   const id = st.nextTaskId++;
   const ph = st.h.reset().bytes(spec.payload).a;
-  const t = new Task(id, q, bytesToLatin1(spec.payload), ph, spec.priority ?? 0, stampOf(st));
+  const t = new Task(id, q, ph, spec.priority ?? 0, stampOf(st));
+  st.payloads.put(t, spec.payload);
   t.enqIndex = st.index;
   t.enqTerm = st.term;
   if (spec.headers !== undefined && Object.keys(spec.headers).length > 0) t.headers = sharedHeaders(st, spec.headers);

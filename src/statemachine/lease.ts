@@ -12,12 +12,13 @@ import { afterTerminal, eligible, endAttempt, toDelayed, toLeased, toTerminal, t
 import type { Attempt } from './records.js';
 import { S_COMPLETED, S_DEAD, S_LEASED, S_WAITING, T_COMPLETED, T_FAILED, Task } from './records.js';
 import type { MachineState } from './state.js';
-import { copyBytes, err, ev, latin1ToBytes, ok } from './state.js';
+import { copyBytes, err, ev, ok } from './state.js';
 import { canPick, charge, fits, hold, pick } from './limits.js';
 import { expireTtl, ttlDue } from './time.js';
 import { cancelRequested, cancelledExtend, endCancelled } from './cancel.js';
 import { note } from './story.js';
 import { holderRefusal, keepSecret } from './lease-secret.js';
+import { payloadBytes } from './payloads.js';
 
 const EMPTY_HEADERS: Record<string, string> = Object.freeze({}) as Record<string, string>;
 
@@ -114,7 +115,7 @@ function grant(
     id: formatId(t.id),
     queue: t.q.name,
     token: formatId(t.token),
-    payload: latin1ToBytes(t.payload),
+    payload: payloadBytes(t),
     headers: t.headers ?? EMPTY_HEADERS,
     priority: t.priority,
     deadlineMono: t.dueMono,

@@ -39,6 +39,7 @@ import * as sched from './schedules.js';
 import { sharedLimitCommand } from './shared-limits-commands.js';
 import { activateVersion, refuseAbove } from './activate.js';
 import { SM_MAX } from './version.js';
+import { PayloadStore } from './payloads.js';
 
 export { backoffDelay } from './lease.js';
 export { ok, err } from './state.js';
@@ -59,6 +60,10 @@ export interface MachineOptions {
   plantSnapshotNoCow?: boolean;
   /** Planted bug (tests only): a restore puts back tasks whose only extra field is headers without them. */
   plantRestoreLosesHeaders?: boolean;
+  /** Bytes per payload slab (payloads.ts; default 256 KiB): small in simulations, so slabs are compacted. */
+  payloadSlabBytes?: number;
+  /** Planted bug (tests only): compacting payload slabs copies each payload from one byte too far. */
+  plantCompactionShift?: boolean;
 }
 
 /** One row of taskCounts(): how many tasks of `queue` are in `state` now. */
@@ -82,7 +87,8 @@ export class QueueStateMachine {
     this.limits = limits;
     this.smMax = opts.smMax ?? SM_MAX;
     this.plantSnapshotNoCow = opts.plantSnapshotNoCow === true;
-    this.state = new MachineState(limits, opts.events ?? true);
+    const payloads = new PayloadStore(opts.payloadSlabBytes, opts.plantCompactionShift === true);
+    this.state = new MachineState(limits, opts.events ?? true, payloads);
     this.state.plantRestoreLosesHeaders = opts.plantRestoreLosesHeaders === true;
     this.state.onDependencyEnded = dependencyEnded;
   }

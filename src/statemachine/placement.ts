@@ -214,6 +214,8 @@ export function removeTask(st: MachineState, t: Task, byRetention: boolean): voi
   st.sum.subPair(t.ha, t.hb);
   customIdRemoved(st, t);
   st.tasks.delete(t.id);
+  st.payloads.release(t);
+  if (st.payloads.wantsCompaction()) st.payloads.compact(st.tasks.values());
   t.q.unlink(t);
   const c = t.q.counts;
   c[t.state] = (c[t.state] as number) - 1;

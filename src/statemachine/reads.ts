@@ -12,8 +12,9 @@ import { readSchedule, readSchedules } from './schedules.js';
 import { flowView } from './flows-reads.js';
 import { storyView } from './story-view.js';
 import type { MachineState } from './state.js';
-import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS, latin1Bytes } from './records.js';
+import { S_DEAD, S_DELAYED, S_LEASED, S_WAITING, STATE_CODES, STATE_NAMES, TOTALS } from './records.js';
 import type { Attempt, Queue, Task } from './records.js';
+import { payloadBytes } from './payloads.js';
 
 const PAGE_ITEMS_DEFAULT = 100;
 const PAGE_ITEMS_MAX = 1000;
@@ -41,7 +42,7 @@ export function taskView(m: MachineState, t: Task): TaskView {
     id: formatId(t.id),
     queue: t.q.name,
     state: STATE_NAMES[t.state] as TaskState,
-    payload: latin1Bytes(t.payload),
+    payload: payloadBytes(t),
     headers: t.headers ?? {},
     priority: t.priority,
     attempts: t.attempts,

@@ -1,14 +1,15 @@
 // The state machine's records, laid out for memory: a waiting task with no options but headers is
 // one small object (options live in `x`, lease and ending fields in `run`, both made on demand; its
-// enqueue stamp is shared with its entry's tasks) whose payload is a one-byte string (latin1: a
-// lossless byte-per-char copy, ~16 bytes of overhead instead of ~200 for a Uint8Array). Two objects
-// per waiting task is what the garbage collector marks in a backlog (issue 11 target D).
+// enqueue stamp is shared with its entry's tasks) whose payload bytes live in a slab shared with
+// thousands of tasks (payloads.ts). One object per waiting task is what the garbage collector marks
+// in a backlog (issue 11 target D).
 
 import type { Backoff, QueueSettings, TaskState } from '../protocol/index.js';
 import type { Positioned } from './heap.js';
 import { IndexedHeap } from './heap.js';
 import { Hasher } from './hash.js';
 import type { Story } from './story.js';
+import { NO_SLAB, type Slab } from './payloads.js';
 
 export const S_WAITING = 0;
 export const S_DELAYED = 1;
@@ -260,11 +261,14 @@ export class Task implements Positioned {
   /** The task's hash as currently added to the digest sum (so a change subtracts it without re-hashing). */
   ha = 0;
   hb = 0;
+  /** Where its payload bytes are (MachineState.payloads: put, view, release). */
+  slab: Slab = NO_SLAB;
+  off = 0;
+  len = 0;
 
   constructor(
     readonly id: number,
     readonly q: Queue,
-    public payload: string,
     /** Hash of the payload bytes, so a task re-hashes without reading its payload. */
     public ph: number,
     public priority: number,
@@ -485,11 +489,6 @@ export class Session {
     readonly timeoutMs: number,
     public lastMono: number,
   ) {}
-}
-
-export function latin1Bytes(s: string): Uint8Array {
-  const b = Buffer.from(s, 'latin1');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 export type JobKind = 'purge' | 'delete-cancel' | 'delete-remove' | 'repark' | 'redrive' | 'resettle';

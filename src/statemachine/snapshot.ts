@@ -44,8 +44,8 @@ import {
   NO_EXTRA,
   H_IN_SUM,
   isTerminal,
-  latin1Bytes,
 } from './records.js';
+import { payloadBytes } from './payloads.js';
 
 // 4: a `limiters` chunk per queue (its limiter and limit keys) and the `limitTimers` heap; the
 // digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
@@ -134,7 +134,7 @@ function encodeTask(t: Task): unknown[] {
   return [
     t.id,
     t.q.name,
-    latin1Bytes(t.payload),
+    payloadBytes(t),
     t.priority,
     t.state,
     t.attempts,
@@ -348,6 +348,8 @@ function reset(m: MachineState): void {
   m.sum.b = 0;
   // Answers of the replaced state still waiting to be hashed must not enter the restored sum.
   m.pendingAnswers.clear();
+  // The replaced tasks' payloads go with them (views a snapshot being sent still holds stay valid).
+  m.payloads = m.payloads.emptied();
   m.activeVersion = SM_BASE;
   // A snapshot being taken described the state this restore replaces (its taker abandons it).
   m.cows = [];
@@ -375,14 +377,8 @@ function decodeTask(m: MachineState, row: unknown[]): Task {
     ];
   const q = m.queues.get(qn) ?? fail(`task ${id} in unknown queue ${qn}`);
   const ph = new Hasher().bytes(payload).a;
-  const t = new Task(
-    id,
-    q,
-    Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('latin1'),
-    ph,
-    priority,
-    stampOf(m, enqMono, enqWall),
-  );
+  const t = new Task(id, q, ph, priority, stampOf(m, enqMono, enqWall));
+  m.payloads.put(t, payload);
   t.state = state;
   t.attempts = attempts;
   t.deliveries = deliveries;

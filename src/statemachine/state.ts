@@ -12,6 +12,7 @@ import { ScheduleBook } from './schedule-records.js';
 import type { SnapshotCow } from './snapshot-cow.js';
 import type { SharedLimit } from './shared-records.js';
 import { S_LEASED, STATE_NAMES } from './records.js';
+import { PayloadStore } from './payloads.js';
 
 /**
  * Limits of the state machine itself (beside the protocol's Limits). Each is a count, `…Max`; when
@@ -141,6 +142,8 @@ export class MachineState {
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */
   headersSeen = new Map<string, Record<string, string>>();
+  /** The tasks' payload bytes (payloads.ts): where they are is in no digest and no snapshot. */
+  payloads: PayloadStore;
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,
@@ -156,7 +159,10 @@ export class MachineState {
   constructor(
     readonly limits: MachineLimits,
     readonly eventsOn: boolean,
-  ) {}
+    payloads = new PayloadStore(),
+  ) {
+    this.payloads = payloads;
+  }
 }
 
 export function ok<T>(value: T): Answer<T> {
@@ -190,15 +196,6 @@ export function ev(st: MachineState, t: Task, type: TaskEventType, reason?: stri
 /** Copy bytes out of the entry buffer (a decoded Buffer is a view that would retain the whole entry). */
 export function copyBytes(u: Uint8Array): Uint8Array {
   return new Uint8Array(u);
-}
-
-export function bytesToLatin1(u: Uint8Array): string {
-  return Buffer.from(u.buffer, u.byteOffset, u.byteLength).toString('latin1');
-}
-
-export function latin1ToBytes(s: string): Uint8Array {
-  const b = Buffer.from(s, 'latin1');
-  return new Uint8Array(b.buffer, b.byteOffset, b.byteLength);
 }
 
 /** The enqueue stamp of tasks created now: one object shared by all tasks of the same instant. */

@@ -45,7 +45,8 @@ describe('statemachine - waiting task layout', () => {
     const st = stateOf(new Driver().sm);
     const q = { name: 'q' } as Task['q'];
     const make = (headers: Record<string, string> | undefined, x: TaskExtra | undefined): string => {
-      const t = new Task(1, q, 'p', 7, 0, { mono: 10, wall: 20 });
+      const t = new Task(1, q, 7, 0, { mono: 10, wall: 20 });
+      t.len = 1;
       t.headers = headers;
       t.x = x;
       const h = hashTask(st, t);
