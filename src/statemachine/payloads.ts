@@ -80,10 +80,11 @@ export class PayloadStore {
   /** `t` leaves (removed) or takes another payload: its bytes are no longer live. */
   release(t: Placed): void {
     const s = t.slab;
-    this.liveBytes -= t.len;
+    const n = t.len;
+    this.liveBytes -= n;
     place(t, NO_SLAB, 0, 0);
     if (s === NO_SLAB) return;
-    s.live -= t.len;
+    s.live -= n;
     assert(s.live >= 0, 'a slab holds no fewer than zero live bytes');
     if (s === this.cur) return;
     if (s.live === 0) {
