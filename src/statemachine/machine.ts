@@ -62,6 +62,8 @@ export interface MachineOptions {
   plantRestoreLosesHeaders?: boolean;
   /** Bytes per payload slab (payloads.ts; default 256 KiB): small in simulations, so slabs are compacted. */
   payloadSlabBytes?: number;
+  /** Sparse slabs before a compaction pass, at least (payloads.ts; default 8). */
+  payloadCompactMinSlabs?: number;
   /** Planted bug (tests only): compacting payload slabs copies each payload from one byte too far. */
   plantCompactionShift?: boolean;
 }
@@ -87,10 +89,20 @@ export class QueueStateMachine {
     this.limits = limits;
     this.smMax = opts.smMax ?? SM_MAX;
     this.plantSnapshotNoCow = opts.plantSnapshotNoCow === true;
-    const payloads = new PayloadStore(opts.payloadSlabBytes, opts.plantCompactionShift === true);
+    const payloads = new PayloadStore(
+      opts.payloadSlabBytes,
+      opts.payloadCompactMinSlabs,
+      opts.plantCompactionShift === true,
+    );
     this.state = new MachineState(limits, opts.events ?? true, payloads);
     this.state.plantRestoreLosesHeaders = opts.plantRestoreLosesHeaders === true;
     this.state.onDependencyEnded = dependencyEnded;
+  }
+
+  /** Payload slabs (payloads.ts): compaction passes, payloads they moved, live payload bytes. */
+  get payloadStats(): { compactions: number; moved: number; liveBytes: number } {
+    const p = this.state.payloads;
+    return { compactions: p.compactions, moved: p.moved, liveBytes: p.liveBytes };
   }
 
   /** Counted no-ops, internal errors and monotonic totals: metrics, not replicated state. */

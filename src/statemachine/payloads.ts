@@ -30,8 +30,8 @@ export interface Placed {
 }
 
 export const DEFAULT_SLAB_BYTES = 256 * 1024;
-/** At least this many slabs are sparse before a compaction pass. */
-const COMPACT_MIN_SLABS = 8;
+/** At least this many slabs are sparse before a compaction pass (by default). */
+export const DEFAULT_COMPACT_MIN_SLABS = 8;
 
 export class PayloadStore {
   private cur: Slab;
@@ -45,16 +45,18 @@ export class PayloadStore {
 
   constructor(
     readonly slabBytes = DEFAULT_SLAB_BYTES,
+    readonly compactMinSlabs = DEFAULT_COMPACT_MIN_SLABS,
     /** Planted bug (tests only): compaction copies each payload from one byte too far. */
     private readonly plantShift = false,
   ) {
     assert(Number.isSafeInteger(slabBytes) && slabBytes >= 64, 'slab size must be an integer ≥ 64');
+    assert(Number.isSafeInteger(compactMinSlabs) && compactMinSlabs >= 1, 'compactMinSlabs must be an integer ≥ 1');
     this.cur = new Slab(new Uint8Array(slabBytes));
   }
 
   /** A new empty store of the same configuration (a restore replaces every task). */
   emptied(): PayloadStore {
-    return new PayloadStore(this.slabBytes, this.plantShift);
+    return new PayloadStore(this.slabBytes, this.compactMinSlabs, this.plantShift);
   }
 
   /** Stores a copy of `bytes` as `t`'s payload (t held none, or released it). */
@@ -103,7 +105,7 @@ export class PayloadStore {
 
   /** Sparse slabs hold more than half the live bytes (and at least a few slabs). */
   wantsCompaction(): boolean {
-    return this.sparseBytes >= COMPACT_MIN_SLABS * this.slabBytes && this.sparseBytes * 2 > this.liveBytes;
+    return this.sparseBytes >= this.compactMinSlabs * this.slabBytes && this.sparseBytes * 2 > this.liveBytes;
   }
 
   /** Copies the payloads of `tasks` that sit in sparse slabs to the current slab. */

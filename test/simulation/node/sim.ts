@@ -68,6 +68,7 @@ export interface NodeSimOptions {
     | 'stale-deferred-commit'
     | 'snapshot-without-cow'
     | 'restore-loses-headers'
+    | 'compaction-shifts-payload'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
     | 'complete-early'
@@ -122,6 +123,8 @@ export interface NodeSimTotals {
   beliefGrants: number;
   workerRestarts: number;
   snapshotsInstalled: number;
+  /** Payload slab compactions on all nodes (payloads.ts; the sim's slabs are tiny). */
+  payloadCompactions: number;
   clusterPowerLosses: number;
   /** Grants of a task the worker's SDK still holds under an older token (an attempt still settling). */
   inHandReplaced: number;
@@ -224,6 +227,7 @@ function emptyTotals(): NodeSimTotals {
     beliefGrants: 0,
     workerRestarts: 0,
     snapshotsInstalled: 0,
+    payloadCompactions: 0,
     handlersStartedLate: 0,
     startsAbandoned: 0,
     clusterPowerLosses: 0,
@@ -481,6 +485,10 @@ export class NodeSimulation {
       smMax: n.smMax,
       plantSnapshotNoCow: this.o.plant === 'snapshot-without-cow',
       plantRestoreLosesHeaders: this.o.plant === 'restore-loses-headers',
+      // Tiny payload slabs, so the short retention of half the seeds compacts them (payloads.ts).
+      payloadSlabBytes: 64,
+      payloadCompactMinSlabs: 1,
+      plantCompactionShift: this.o.plant === 'compaction-shifts-payload',
     });
     try {
       if (snap !== null) sm.restore(snap.data);
@@ -559,6 +567,7 @@ export class NodeSimulation {
     for (const reset of inflight) reset('connection reset (node crashed)');
     n.driver?.stop();
     this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
+    this.totals.payloadCompactions += n.sm?.payloadStats.compactions ?? 0;
     n.driver = null;
     n.raft = null;
     n.sm = null;
@@ -1257,7 +1266,10 @@ export class NodeSimulation {
     this.totals.historyOps = judged.verdict.stats.ops;
     this.totals.finalReads = this.history.finalReadCount;
     this.totals.historyCompleted = judged.verdict.stats.completed;
-    for (const n of this.nodes) this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
+    for (const n of this.nodes) {
+      this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
+      this.totals.payloadCompactions += n.sm?.payloadStats.compactions ?? 0;
+    }
     this.producing = false;
     const c = this.tracker.counts;
     this.totals.events = this.sched.events;

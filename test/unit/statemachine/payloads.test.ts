@@ -78,7 +78,7 @@ describe('statemachine - payload slabs', () => {
   });
 
   it('the planted bug (compaction copies from one byte too far) changes a payload', () => {
-    const store = new PayloadStore(64, true);
+    const store = new PayloadStore(64, 8, true);
     const tasks = Array.from({ length: 400 }, (_, i) => {
       const t = placed();
       store.put(t, bytesOf(i, 10));
