@@ -1,4 +1,4 @@
-// `npm run bench -- profile [--workload a|s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload a|s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--settle S] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
 // (bench/probe.mjs), runs workload S (one enqueue at a time), I (idle; per-task figures are then per second), B (end to end, N tasks) or C (1,000 tasks/s
 // for S seconds) from this
@@ -206,6 +206,7 @@ async function profileWorkload(
   root: string,
   log: (s: string) => void,
   waiting = 0,
+  settleSeconds = 0,
 ) {
   const probeDir = join(root, `${workload}-probe`);
   mkdirSync(probeDir, { recursive: true });
@@ -225,6 +226,11 @@ async function profileWorkload(
     if (waiting > 0) {
       const w = await preload(c, waiting, log);
       log(`${w.tasks} tasks left waiting in ${w.secs} s; RSS ${rss(c)} MiB`);
+    }
+    if (settleSeconds > 0) {
+      // As G is measured (bench/cluster.ts): once start-up's garbage and timers have settled.
+      log(`settling ${settleSeconds} s before the window`);
+      await new Promise((r) => setTimeout(r, settleSeconds * 1000));
     }
     const m0 = await Promise.all(c.cluster.specs.map((s) => metricsOf(s.httpPort)));
     await probeBoundary(c, probeDir, '0');
@@ -298,6 +304,9 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const n = Number(arg('--n', '20000'));
   const seconds = Number(arg('--seconds', '10'));
   const waiting = Number(arg('--waiting', '0'));
+  const settle = Number(arg('--settle', '0'));
+  if (!Number.isSafeInteger(settle) || settle < 0 || settle > 600)
+    throw new Error('--settle must be in 0..600 (seconds)');
   if (!Number.isSafeInteger(waiting) || waiting < 0 || waiting > 10_000_000)
     throw new Error('--waiting must be in 0..1e7');
   if (!['a', 'b', 'c', 's', 'i', 'both', 'all'].includes(which))
@@ -310,7 +319,7 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const out: Record<string, unknown> = { dir: root, loadavgBefore: loadavg() };
   const list: Workload[] = which === 'both' ? ['b', 'c'] : which === 'all' ? ['s', 'b', 'c'] : [which as Workload];
   for (const w of list) {
-    const r = await profileWorkload(w, n, seconds, root, log, waiting);
+    const r = await profileWorkload(w, n, seconds, root, log, waiting, settle);
     await stopCluster(r.c);
     out[w] = {
       tasks: r.tasks,
