@@ -142,8 +142,6 @@ export class MachineState {
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */
   headersSeen = new Map<string, Record<string, string>>();
-  /** The tasks' payload bytes (payloads.ts): where they are is in no digest and no snapshot. */
-  payloads: PayloadStore;
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,
@@ -159,10 +157,9 @@ export class MachineState {
   constructor(
     readonly limits: MachineLimits,
     readonly eventsOn: boolean,
-    payloads = new PayloadStore(),
-  ) {
-    this.payloads = payloads;
-  }
+    /** The tasks' payload bytes (payloads.ts): where they are is in no digest and no snapshot. */
+    public payloads = new PayloadStore(),
+  ) {}
 }
 
 export function ok<T>(value: T): Answer<T> {

@@ -12,6 +12,18 @@ async function caught(options: Partial<NodeSimOptions>, seeds: number, pattern: 
   return found;
 }
 
+/** Violations and thrown errors of seeds 1..`seeds`, up to the first seed that shows any (a restart may throw). */
+async function seenOrThrown(options: Partial<NodeSimOptions>, seeds: number): Promise<string[]> {
+  const seen: string[] = [];
+  for (let seed = 1; seed <= seeds && seen.length === 0; seed++) {
+    await runNodeSeed({ seed, nodes: 3, ...options }).then(
+      (r) => seen.push(...r.violations),
+      (e: unknown) => seen.push(String(e)),
+    );
+  }
+  return seen;
+}
+
 describe('node simulation - planted bugs are caught', () => {
   it('a disk that acknowledges before fsync: the persistence contract on the wire', async () => {
     const found = await caught({ plant: 'ack-before-fsync', liveness: false }, 2, /persistence: .* not durable/);
@@ -78,13 +90,7 @@ describe('node simulation - planted bugs are caught', () => {
   it('a restore that puts back a task whose only extra field is headers without them: the replica stops', async () => {
     // The SDK sends its codec header with every byte payload, so most tasks of the simulated
     // producers have headers and no options (records.ts keeps those on the task, outside `x`).
-    const seen: string[] = [];
-    for (let seed = 1; seed <= 6 && seen.length === 0; seed++) {
-      await runNodeSeed({ seed, nodes: 3, plant: 'restore-loses-headers', liveness: false }).then(
-        (r) => seen.push(...r.violations),
-        (e: unknown) => seen.push(String(e)),
-      );
-    }
+    const seen = await seenOrThrown({ plant: 'restore-loses-headers', liveness: false }, 6);
     expect(seen.join('\n')).toMatch(/restore: digest mismatch/);
   });
 
@@ -104,13 +110,7 @@ describe('node simulation - planted bugs are caught', () => {
     // The driver streams a local snapshot's chunks to the disk (snapshot-stream.ts); the simulated disk
     // drops the second one. A node restarting from it, or a follower installing it, refuses it (seeds
     // 1-6 all show it on 2026-12-03: by a fatal error, or by the restart throwing).
-    const seen: string[] = [];
-    for (let seed = 1; seed <= 4 && seen.length === 0; seed++) {
-      await runNodeSeed({ seed, nodes: 3, plant: 'snapshot-skips-chunk', liveness: false }).then(
-        (r) => seen.push(...r.violations),
-        (e: unknown) => seen.push(String(e)),
-      );
-    }
+    const seen = await seenOrThrown({ plant: 'snapshot-skips-chunk', liveness: false }, 4);
     expect(seen.join('\n')).toMatch(/restore: /);
   });
 
