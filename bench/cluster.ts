@@ -27,7 +27,7 @@ import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
-import { Client } from '../src/client/index.js';
+import { Client } from './sdk.js';
 import { waitFor } from '../src/node/local-cluster.js';
 import {
   endToEnd,

@@ -6,7 +6,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, type Queue } from '../src/client/index.js';
+import { Client, type Queue } from './sdk.js';
 import { LocalCluster, waitFor, type LocalClusterOptions } from '../src/node/local-cluster.js';
 
 let PAYLOAD_BYTES = 256;
@@ -84,6 +84,8 @@ export async function startCluster(extra: Partial<LocalClusterOptions> = {}): Pr
 
 export async function stopCluster(c: Cluster): Promise<void> {
   await c.cluster.stopAll();
+  // RAFTQ_BENCH_KEEP=1 keeps the data dirs (bench/replay.ts replays a node's log through a state machine).
+  if (process.env['RAFTQ_BENCH_KEEP'] === '1') return console.error(`bench: data dirs kept in ${c.dir}`);
   rmSync(c.dir, { recursive: true, force: true });
 }
 

@@ -9,7 +9,7 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from '../src/client/index.js';
+import { Client } from './sdk.js';
 import { LocalCluster, waitFor } from '../src/node/local-cluster.js';
 import { FaultNetwork } from '../test/jepsen-like/lib/fault-proxy.js';
 import { payload, stopCluster, type Cluster } from './e2e.js';

@@ -18,7 +18,7 @@
 //     which works through follower forwarding (target: ≥ 50 % of the first).
 // Processes are ended by the PIDs we started; every loop is bounded in count and time.
 import { readFileSync } from 'node:fs';
-import { Client, CoalescingTransport, GrpcTransport } from '../src/client/index.js';
+import { Client, CoalescingTransport, GrpcTransport } from './sdk.js';
 import { waitFor } from '../src/node/local-cluster.js';
 import { payload, startCluster, stopCluster, type Cluster } from './e2e.js';
 import {

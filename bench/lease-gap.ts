@@ -5,7 +5,7 @@
 // after the run, how many Raft entries after its enqueue's entry it was leased (its story): 0 means
 // the lease rode the enqueue's own entry (docs/decisions.md "Lease commands go at the end…").
 import { performance } from 'node:perf_hooks';
-import { Client } from '../src/client/index.js';
+import { Client } from './sdk.js';
 import { parse, startCluster, steadyEnqueues, stopCluster, summary } from './e2e.js';
 
 const SAMPLE_EVERY = 40;

@@ -25,7 +25,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
-import { Client } from '../src/client/index.js';
+import { Client } from './sdk.js';
 import {
   endToEnd,
   enqueueWorkload,
