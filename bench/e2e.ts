@@ -74,7 +74,10 @@ export interface Cluster {
 
 export async function startCluster(extra: Partial<LocalClusterOptions> = {}): Promise<Cluster> {
   const dir = mkdtempSync(join(tmpdir(), 'raftq-bench-'));
-  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn', ...extra });
+  // RAFTQ_BENCH_NODE_FLAGS: extra node flags for every node process (experiments, e.g. V8 heap sizes).
+  const flags = (process.env['RAFTQ_BENCH_NODE_FLAGS'] ?? '').split(' ').filter((f) => f !== '');
+  const execArgv = [...flags, ...(extra.execArgv ?? [])];
+  const cluster = await LocalCluster.create({ nodes: 3, dir, logLevel: 'warn', ...extra, execArgv });
   cluster.startAll();
   const client = new Client({ servers: cluster.servers, timeoutMs: 30_000 });
   await client.queue('warmup').enqueue(payload(0));

@@ -1,5 +1,5 @@
-#!/usr/bin/env node
-// The raftq command: a thin launcher for the compiled CLI.
+#!/usr/bin/env -S node --max-semi-space-size=32
+// The raftq command: a thin launcher for the compiled CLI. Its node flags are NODE_FLAGS (src/node/local-cluster.ts).
 import { main } from '../dist/src/node/cli.js';
 
 main(process.argv).then(

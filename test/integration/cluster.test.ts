@@ -1,7 +1,9 @@
 // Real node processes on loopback (issue #4): election, replication, agreement, and a leader kill
 // under a producer.
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Client } from '../../src/client/index.js';
+import { NODE_FLAGS } from '../../src/node/local-cluster.js';
 import type { Queue } from '../../src/client/queue.js';
 import { assertDigestsAgree, statusOf, waitFor, waitForLeader, type TestCluster } from './helpers.js';
 import { clusterPerTest } from '../support/cluster.js';
@@ -55,6 +57,11 @@ describe.each([3, 5])('a %i-node cluster', (n) => {
     expect(await assertDigestsAgree(tc.cluster, ids)).toBeGreaterThan(0);
     const tasks = await allTasks(q, ['waiting']);
     expect(tasks).toHaveLength(500);
+    // Every member runs with the node flags (NODE_FLAGS: a larger young generation).
+    for (const id of ids) {
+      const argv = readFileSync(`/proc/${tc.cluster.pid(id)}/cmdline`, 'utf8').split('\0');
+      expect(argv.slice(1, 1 + NODE_FLAGS.length)).toEqual([...NODE_FLAGS]);
+    }
   });
 });
 
