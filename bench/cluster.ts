@@ -1,6 +1,6 @@
 // `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
 //   [--seconds S] [--failover-trials T] [--idle-seconds S] [--idle-settle-seconds S] [--payload BYTES]
-//   [--queues Q] [--waiting W]
+//   [--queues Q] [--waiting W] [--warmup N]
 //   [--sweep payload|queues|waiting|nodes=v1,v2,… [--out DIR]]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
 // shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
@@ -18,6 +18,9 @@
 // (`node run-all.mjs --trials=1 --skip-limits`), so the ratios come from one invocation; none of
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
 // skipped with a message. Processes are ended by the PIDs we started; every loop is bounded.
+// Before A, another process runs --warmup N tasks (20,000; 0: none) end to end, not measured
+// (bench/warmup.ts): the nodes then serve the workloads in optimised code, as a broker that has been
+// up does; the measuring process stays cold, as the peers' clients are.
 // Scaling: --payload (task size), --queues (A spreads its enqueues over Q queues), --waiting (W tasks
 // left waiting in another queue before the run: memory and throughput with a backlog), --nodes 5;
 // --sweep runs our cluster once per value of one of them and writes JSON and an SVG of the figures.
@@ -91,6 +94,8 @@ interface Options {
   payloadBytes: number;
   queues: number;
   waiting: number;
+  /** Tasks run end to end by another process before A (bench/warmup.ts), not measured; 0: none. */
+  warmup: number;
   /** `--sweep payload=64,1024,65536`: our cluster once per value (no peers), JSON + SVG in `out`. */
   sweep: { param: SweepParam; values: number[] } | null;
   out: string;
@@ -142,6 +147,7 @@ function parseOptions(argv: string[], json: boolean): Options {
     payloadBytes: int('--payload', 256, 64, 4 * 1024 * 1024),
     queues: int('--queues', 1, 1, 100_000),
     waiting: int('--waiting', 0, 0, 10_000_000),
+    warmup: int('--warmup', quick ? 5_000 : 20_000, 0, 1_000_000),
     sweep: parseSweep(value('--sweep')),
     out: value('--out') ?? join(ROOT, 'bench', 'results'),
     json,
@@ -343,6 +349,19 @@ async function failover(c: Cluster, trials: number, log: (s: string) => void) {
   return { trials, failed, p50: q(0.5), p99: q(0.99), max: q(1), ms: times.map((x) => Math.round(x)) };
 }
 
+/**
+ * Runs bench/warmup.ts in a process of its own (the measuring process and its SDK stay cold, as the
+ * peers' clients are) and returns its one-line result; throws if it failed or outlived 180 s (the
+ * child is then ended by the PID spawnSync started).
+ */
+function warmUp(c: Cluster, n: number): string {
+  const script = join(ROOT, 'bench', 'warmup.ts');
+  const args = ['--import', 'tsx', script, c.cluster.servers.join(','), String(n)];
+  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) throw new Error(`warm-up failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
+  return r.stdout.trim();
+}
+
 /** A2's batch: 1,000 tasks, or fewer when they would not fit one Raft entry (4 MiB) with room to spare. */
 function batchFor(payloadBytes: number): number {
   return Math.max(1, Math.min(1000, Math.floor((3 << 20) / (payloadBytes + 64))));
@@ -363,6 +382,8 @@ async function runOurs(o: Options, log: (s: string) => void) {
     const idleByNode = rssByNode(c);
     log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes: ${JSON.stringify(idleByNode)})`);
     const { atStart, idle } = await idleFigures(c, o, log);
+    const warm = o.warmup > 0 ? warmUp(c, o.warmup) : null;
+    if (warm) log(`warm-up: ${o.warmup} tasks end to end by another process (not measured): ${warm}`);
     const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
     const batch = batchFor(o.payloadBytes);
@@ -403,6 +424,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
         c: cl,
         e,
         preload: loaded,
+        warmup: { tasks: o.warmup, result: warm },
         rssMiB: { idle: idleRss, after: afterRss, idleByNode, afterByNode },
         idleAtStartPct: atStart,
       },

@@ -142,7 +142,12 @@ export async function enqueueWorkload(
 
 /** B: one producer (window 256) and one worker; time until every task was started once. */
 export async function endToEnd(c: Cluster, n: number, maxSec: number) {
-  const client = new Client({ servers: c.cluster.servers, timeoutMs: 60_000 });
+  return endToEndOn(c.cluster.servers, n, maxSec);
+}
+
+/** endToEnd against any servers (bench/warmup.ts runs it in a process of its own). */
+export async function endToEndOn(servers: string[], n: number, maxSec: number) {
+  const client = new Client({ servers, timeoutMs: 60_000 });
   const name = `b-${Date.now()}`;
   const seen = new Uint8Array(n);
   let unique = 0;
