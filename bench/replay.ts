@@ -1,7 +1,7 @@
 // Replays a node's log through a fresh state machine, timed: the apply cost of a real workload's
 // entries (sessions, SDK headers, batching as the cluster saw them) without the cluster around it.
-// `npx tsx bench/replay.ts <node data dir> [rounds]`; keep a bench's dirs with RAFTQ_BENCH_KEEP=1,
-// and add `node --cpu-prof` (via NODE_OPTIONS) for where the time goes.
+// `npx tsx bench/replay.ts <node data dir> [rounds]`; keep a bench's dirs with RAFTQ_BENCH_KEEP=1. For
+// where the time goes: `node --cpu-prof --import tsx bench/replay.ts …` (node refuses --cpu-prof in NODE_OPTIONS).
 import { DurableStore } from '../src/node/storage/durable-store.js';
 import { EntryType, type Entry } from '../src/raft/index.js';
 import { QueueStateMachine } from '../src/statemachine/index.js';
