@@ -47,6 +47,7 @@ import {
   type Cluster,
 } from './e2e.js';
 import { leaderOf } from './profile.js';
+import { parsePromText, sampleValue } from '../test/support/prom-text.js';
 import { smallMultiples } from './svg.js';
 
 const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -219,6 +220,54 @@ function pcts(h: hdr.Histogram): { n: number; p50: number; p99: number; p999: nu
   };
 }
 
+/** One node's durable writes so far (raftq_fsync_seconds) and its applied index, from /metrics. */
+interface WriteCounters {
+  writes: number;
+  writeSec: number;
+  applied: number;
+}
+
+async function writeCounters(c: Cluster): Promise<Map<string, WriteCounters>> {
+  const out = new Map<string, WriteCounters>();
+  for (const s of c.cluster.specs) {
+    try {
+      const r = await fetch(`http://127.0.0.1:${s.httpPort}/metrics`, { signal: AbortSignal.timeout(2_000) });
+      const f = parsePromText(await r.text());
+      out.set(s.id, {
+        writes: sampleValue(f, 'raftq_fsync_seconds_count') ?? NaN,
+        writeSec: sampleValue(f, 'raftq_fsync_seconds_sum') ?? NaN,
+        applied: sampleValue(f, 'raftq_raft_applied_index') ?? NaN,
+      });
+    } catch {
+      // a node that does not answer has no figures
+    }
+  }
+  return out;
+}
+
+/**
+ * What C's latency rides on (runs with the same code differed 8-29 ms at p50): per node, durable
+ * writes per task and their mean time, and log entries per task (applied index delta).
+ */
+function writeFigures(
+  before: Map<string, WriteCounters>,
+  after: Map<string, WriteCounters>,
+  tasks: number,
+): Record<string, { writesPerTask: number; writeMsMean: number; entriesPerTask: number }> {
+  const out: Record<string, { writesPerTask: number; writeMsMean: number; entriesPerTask: number }> = {};
+  for (const [id, a] of after) {
+    const b = before.get(id);
+    if (b === undefined || tasks === 0) continue;
+    const writes = a.writes - b.writes;
+    out[id] = {
+      writesPerTask: +(writes / tasks).toFixed(3),
+      writeMsMean: writes > 0 ? +(((a.writeSec - b.writeSec) * 1000) / writes).toFixed(3) : NaN,
+      entriesPerTask: +((a.applied - b.applied) / tasks).toFixed(3),
+    };
+  }
+  return out;
+}
+
 /** C + F: a steady offered rate; enqueue→start and enqueue→ack in HDR histograms; all nodes' CPU per task. */
 async function steadyLatency(c: Cluster, rate: number, seconds: number) {
   const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
@@ -237,6 +286,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     },
     { concurrency: 256, leaseMs: 30_000 },
   );
+  const writes0 = await writeCounters(c);
   const cpu0 = clusterCpuSec(c);
   const q = client.queue<Uint8Array>(name);
   const {
@@ -251,6 +301,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
   );
   const cpu = clusterCpuSec(c) - cpu0;
   const wallSec = (performance.now() - t0) / 1000;
+  const writes = writeFigures(writes0, await writeCounters(c), received);
   await worker.close({ timeoutMs: 10_000 });
   await client.close();
   const out = {
@@ -264,6 +315,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     clusterCpuSec: +cpu.toFixed(2),
     cpuMsPerTask: received > 0 ? +((cpu * 1000) / received).toFixed(3) : NaN,
     clusterCores: +(cpu / wallSec).toFixed(2),
+    writes,
   };
   start.destroy();
   ack.destroy();
@@ -397,6 +449,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
         `ack p50 ${cl.enqueueAckMs.p50} / p99 ${cl.enqueueAckMs.p99} / p99.9 ${cl.enqueueAckMs.p999} ms; ` +
         `F ${cl.cpuMsPerTask} ms CPU/task (${cl.clusterCores} cores)`,
     );
+    log(`C durable writes per node (per task, mean ms) and entries per task: ${JSON.stringify(cl.writes)}`);
     const afterRss = rss(c);
     const afterByNode = rssByNode(c);
     log(`D RSS: ${idleRss} -> ${afterRss} MiB (${o.nodes} nodes; after: ${JSON.stringify(afterByNode)})`);
