@@ -159,14 +159,40 @@ function parseOptions(argv: string[], json: boolean): Options {
 
 /** utime + stime of one process in seconds (/proc/PID/stat, USER_HZ = 100), 0 if it is gone. */
 function cpuSec(pid: number | undefined): number {
-  if (pid === undefined) return 0;
+  const t = cpuTimes(pid);
+  return t.user + t.system;
+}
+
+/** A process's user and system CPU seconds so far (/proc/PID/stat utime, stime), zeros when gone. */
+function cpuTimes(pid: number | undefined): { user: number; system: number } {
+  if (pid === undefined) return { user: 0, system: 0 };
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100;
+    return { user: Number(f[11]) / 100, system: Number(f[12]) / 100 };
   } catch {
-    return 0;
+    return { user: 0, system: 0 };
   }
+}
+
+/** Per node: user and system CPU ms per task between two readings of cpuTimes. */
+function cpuSplit(
+  c: Cluster,
+  before: Map<string, { user: number; system: number }>,
+  tasks: number,
+): Record<string, { userMsPerTask: number; systemMsPerTask: number }> {
+  const out: Record<string, { userMsPerTask: number; systemMsPerTask: number }> = {};
+  if (tasks === 0) return out;
+  for (const s of c.cluster.specs) {
+    const b = before.get(s.id);
+    if (b === undefined) continue;
+    const a = cpuTimes(c.cluster.pid(s.id));
+    out[s.id] = {
+      userMsPerTask: +(((a.user - b.user) * 1000) / tasks).toFixed(3),
+      systemMsPerTask: +(((a.system - b.system) * 1000) / tasks).toFixed(3),
+    };
+  }
+  return out;
 }
 
 function clusterCpuSec(c: Cluster): number {
@@ -288,6 +314,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
   );
   const writes0 = await writeCounters(c);
   const cpu0 = clusterCpuSec(c);
+  const split0 = new Map(c.cluster.specs.map((s) => [s.id, cpuTimes(c.cluster.pid(s.id))] as const));
   const q = client.queue<Uint8Array>(name);
   const {
     sent,
@@ -300,6 +327,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     () => undefined,
   );
   const cpu = clusterCpuSec(c) - cpu0;
+  const cpuByNode = cpuSplit(c, split0, received);
   const wallSec = (performance.now() - t0) / 1000;
   const writes = writeFigures(writes0, await writeCounters(c), received);
   await worker.close({ timeoutMs: 10_000 });
@@ -315,6 +343,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     clusterCpuSec: +cpu.toFixed(2),
     cpuMsPerTask: received > 0 ? +((cpu * 1000) / received).toFixed(3) : NaN,
     clusterCores: +(cpu / wallSec).toFixed(2),
+    cpuByNode,
     writes,
   };
   start.destroy();
@@ -450,6 +479,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
         `F ${cl.cpuMsPerTask} ms CPU/task (${cl.clusterCores} cores)`,
     );
     log(`C durable writes per node (per task, mean ms) and entries per task: ${JSON.stringify(cl.writes)}`);
+    log(`C user and system CPU per node (ms per task): ${JSON.stringify(cl.cpuByNode)}`);
     const afterRss = rss(c);
     const afterByNode = rssByNode(c);
     log(`D RSS: ${idleRss} -> ${afterRss} MiB (${o.nodes} nodes; after: ${JSON.stringify(afterByNode)})`);
