@@ -45,6 +45,7 @@ import {
   steadyEnqueues,
   stopCluster,
   type Cluster,
+  warmUp,
 } from './e2e.js';
 import { leaderOf } from './profile.js';
 import { parsePromText, sampleValue } from '../test/support/prom-text.js';
@@ -428,19 +429,6 @@ async function failover(c: Cluster, trials: number, log: (s: string) => void) {
   const q = (p: number): number | null =>
     s.length ? +(s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] as number).toFixed(1) : null;
   return { trials, failed, p50: q(0.5), p99: q(0.99), max: q(1), ms: times.map((x) => Math.round(x)) };
-}
-
-/**
- * Runs bench/warmup.ts in a process of its own (the measuring process and its SDK stay cold, as the
- * peers' clients are) and returns its one-line result; throws if it failed or outlived 180 s (the
- * child is then ended by the PID spawnSync started).
- */
-function warmUp(c: Cluster, n: number): string {
-  const script = join(ROOT, 'bench', 'warmup.ts');
-  const args = ['--import', 'tsx', script, c.cluster.servers.join(','), String(n)];
-  const r = spawnSync(process.execPath, args, { cwd: ROOT, encoding: 'utf8', timeout: 180_000 });
-  if (r.status !== 0) throw new Error(`warm-up failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
-  return r.stdout.trim();
 }
 
 /** A2's batch: 1,000 tasks, or fewer when they would not fit one Raft entry (4 MiB) with room to spare. */

@@ -4,8 +4,10 @@
 // B one producer and one worker end to end, C latency at a fixed 1,000 tasks/s, D server RSS.
 // Tasks are 256-byte payloads. Every loop is bounded by a count and a deadline.
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Client, type Queue } from './sdk.js';
 import { LocalCluster, waitFor, type LocalClusterOptions } from '../src/node/local-cluster.js';
 
@@ -70,6 +72,22 @@ export function treeRssKiB(root: number): number {
 export interface Cluster {
   cluster: LocalCluster;
   dir: string;
+}
+
+/** The repository root (the warm-up child runs there, as tsx resolves from it). */
+const BENCH_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+
+/**
+ * Runs bench/warmup.ts in a process of its own (the measuring process and its SDK stay cold, as the
+ * peers' clients are) and returns its one-line result; throws if it failed or outlived 180 s (the
+ * child is then ended by the PID spawnSync started).
+ */
+export function warmUp(c: Cluster, n: number): string {
+  const script = fileURLToPath(new URL('./warmup.ts', import.meta.url));
+  const args = ['--import', 'tsx', script, c.cluster.servers.join(','), String(n)];
+  const r = spawnSync(process.execPath, args, { cwd: BENCH_ROOT, encoding: 'utf8', timeout: 180_000 });
+  if (r.status !== 0) throw new Error(`warm-up failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
+  return r.stdout.trim();
 }
 
 export async function startCluster(extra: Partial<LocalClusterOptions> = {}): Promise<Cluster> {

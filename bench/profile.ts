@@ -1,4 +1,4 @@
-// `npm run bench -- profile [--workload a|s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--settle S] [--json]`: where the time goes.
+// `npm run bench -- profile [--workload a|s|b|c|i|both|all] [--n N] [--seconds S] [--waiting W] [--settle S] [--warmup N] [--json]`: where the time goes.
 // Starts a 3-node cluster whose nodes run with the counting and profiling probe
 // (bench/probe.mjs), runs workload S (one enqueue at a time), I (idle; per-task figures are then per second), B (end to end, N tasks) or C (1,000 tasks/s
 // for S seconds) from this
@@ -37,6 +37,7 @@ import {
   stopCluster,
   summary,
   type Cluster,
+  warmUp,
 } from './e2e.js';
 
 type Workload = 'a' | 'b' | 'c' | 's' | 'i';
@@ -207,6 +208,7 @@ async function profileWorkload(
   log: (s: string) => void,
   waiting = 0,
   settleSeconds = 0,
+  warmup = 0,
 ) {
   const probeDir = join(root, `${workload}-probe`);
   mkdirSync(probeDir, { recursive: true });
@@ -223,6 +225,10 @@ async function profileWorkload(
       `profile ${workload}: 3 nodes up, leader ${leader}; load avg ${loadavg()[0]?.toFixed(2)}; ` +
         `fdatasync now p50 ${fsync.p50} / p99 ${fsync.p99} ms`,
     );
+    if (warmup > 0) {
+      // As the cluster bench does (--warmup): the nodes' JIT has seen the flow, this process has not.
+      log(`warm-up: ${warmup} tasks end to end by another process: ${warmUp(c, warmup)}`);
+    }
     if (waiting > 0) {
       const w = await preload(c, waiting, log);
       log(`${w.tasks} tasks left waiting in ${w.secs} s; RSS ${rss(c)} MiB`);
@@ -305,6 +311,9 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const seconds = Number(arg('--seconds', '10'));
   const waiting = Number(arg('--waiting', '0'));
   const settle = Number(arg('--settle', '0'));
+  const warmup = Number(arg('--warmup', '0'));
+  if (!Number.isSafeInteger(warmup) || warmup < 0 || warmup > 1_000_000)
+    throw new Error('--warmup must be in 0..1000000 (tasks)');
   if (!Number.isSafeInteger(settle) || settle < 0 || settle > 600)
     throw new Error('--settle must be in 0..600 (seconds)');
   if (!Number.isSafeInteger(waiting) || waiting < 0 || waiting > 10_000_000)
@@ -319,7 +328,7 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
   const out: Record<string, unknown> = { dir: root, loadavgBefore: loadavg() };
   const list: Workload[] = which === 'both' ? ['b', 'c'] : which === 'all' ? ['s', 'b', 'c'] : [which as Workload];
   for (const w of list) {
-    const r = await profileWorkload(w, n, seconds, root, log, waiting, settle);
+    const r = await profileWorkload(w, n, seconds, root, log, waiting, settle, warmup);
     await stopCluster(r.c);
     out[w] = {
       tasks: r.tasks,
