@@ -96,7 +96,7 @@ async function metricsOf(port: number): Promise<Record<string, number>> {
   const text = await httpText(port, '/metrics');
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(raftq_[a-z_]+(?:_count|_sum|_total)|raftq_raft_commit_index)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    const m = /^(raftq_[a-z_]+(?:_count|_sum|_total)|raftq_raft_commit_index|raftq_snapshot_index)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
     if (m) out[`${m[1]}${m[2] ?? ''}`] = Number(m[3]);
   }
   return out;
