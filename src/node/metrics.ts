@@ -4,6 +4,7 @@
 // Cardinality is bounded: per-queue series only for the first QUEUE_LABELS_MAX queues (the rest sum
 // into queue="_other"), peers are the members, every other label is a closed set.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { QueueHistogram } from './queue-histogram.js';
 
 /** Queues that get their own label value; the others are summed under OTHER_QUEUE. */
 export const QUEUE_LABELS_MAX = 50;
@@ -96,19 +97,18 @@ export class NodeMetrics {
     'Task events applied, per queue and event (enqueued, leased, completed, failed, lease_expired, dead, ...)',
     ['queue', 'event'],
   );
-  readonly waitSeconds = new Histogram({
+  // Observed for every task on every node: counted cheaply, folded at each scrape (queue-histogram.ts).
+  readonly waitSeconds = new QueueHistogram({
     name: 'raftq_queue_wait_seconds',
     help: 'Enqueue to first lease, per queue, from the log stamps of the two entries',
-    labelNames: ['queue'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
-  readonly runSeconds = new Histogram({
+  readonly runSeconds = new QueueHistogram({
     name: 'raftq_task_run_seconds',
     help: 'Lease to ack, per queue, from the log stamps of the two entries',
-    labelNames: ['queue'],
     buckets: LATENCY_BUCKETS,
-    registers: [this.registry],
+    registry: this.registry,
   });
   readonly stateMachine = this.labelled(
     Counter,

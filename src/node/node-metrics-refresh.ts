@@ -156,7 +156,7 @@ export class MetricsRefresher {
     let c = this.queueChildren.get(queue);
     if (c === undefined) {
       const m = this.metrics;
-      c = { counts: {}, events: {}, wait: m.waitSeconds.labels({ queue }), run: m.runSeconds.labels({ queue }) };
+      c = { counts: {}, events: {}, wait: m.waitSeconds.child(queue), run: m.runSeconds.child(queue) };
       this.queueChildren.set(queue, c);
     }
     return c;
