@@ -241,20 +241,8 @@ export class Task implements Positioned {
    * and no options is one object beside its payload; hashed and snapshotted as part of `x`'s record.
    */
   headers: Record<string, string> | undefined = undefined;
-  /** Lease and ending fields (accessors below), made when the task is first leased or ended. */
+  /** Lease and ending fields (the accessors below), made when the task is first leased or ended. */
   run: RunFields | undefined = undefined;
-  declare worker: string | undefined;
-  declare leaseMsCur: number | undefined;
-  declare history: Attempt[] | undefined;
-  declare reason: string | undefined;
-  declare endedMono: number | undefined;
-  /** Retention removes the terminal task at this (bucketed) mono instant. */
-  declare removeAt: number | undefined;
-  /** Log index and term of the entry that ended the task (issue 15). */
-  declare endedIndex: number | undefined;
-  declare endedTerm: number | undefined;
-  /** The rest of its story (story.ts): transitions beyond creation, attempts and the end. */
-  declare story: Story | undefined;
   /** Log index and term of the entry that created the task (issue 15). */
   enqIndex: number | undefined = undefined;
   enqTerm: number | undefined = undefined;
@@ -288,6 +276,70 @@ export class Task implements Positioned {
     if (this.x === undefined) this.x = new TaskExtra();
     return this.x;
   }
+
+  // RunFields' fields, one accessor each: a shared getter over a variable name was one megamorphic
+  // keyed load for all of them, on every hash of every task (2 % of a follower's time under B).
+  get worker(): string | undefined {
+    return this.run?.worker;
+  }
+  set worker(v: string | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().worker = v;
+  }
+  get leaseMsCur(): number | undefined {
+    return this.run?.leaseMsCur;
+  }
+  set leaseMsCur(v: number | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().leaseMsCur = v;
+  }
+  get history(): Attempt[] | undefined {
+    return this.run?.history;
+  }
+  set history(v: Attempt[] | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().history = v;
+  }
+  get reason(): string | undefined {
+    return this.run?.reason;
+  }
+  set reason(v: string | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().reason = v;
+  }
+  get endedMono(): number | undefined {
+    return this.run?.endedMono;
+  }
+  set endedMono(v: number | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().endedMono = v;
+  }
+  /** Retention removes the terminal task at this (bucketed) mono instant. */
+  get removeAt(): number | undefined {
+    return this.run?.removeAt;
+  }
+  set removeAt(v: number | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().removeAt = v;
+  }
+  /** Log index and term of the entry that ended the task (issue 15). */
+  get endedIndex(): number | undefined {
+    return this.run?.endedIndex;
+  }
+  set endedIndex(v: number | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().endedIndex = v;
+  }
+  get endedTerm(): number | undefined {
+    return this.run?.endedTerm;
+  }
+  set endedTerm(v: number | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().endedTerm = v;
+  }
+  /** The rest of its story (story.ts): transitions beyond creation, attempts and the end. */
+  get story(): Story | undefined {
+    return this.run?.story;
+  }
+  set story(v: Story | undefined) {
+    if (v !== undefined || this.run !== undefined) this.runFields().story = v;
+  }
+
+  private runFields(): RunFields {
+    return (this.run ??= new RunFields());
+  }
 }
 
 /**
@@ -304,19 +356,6 @@ class RunFields {
   endedIndex: number | undefined = undefined;
   endedTerm: number | undefined = undefined;
   story: Story | undefined = undefined;
-}
-
-for (const name of Object.keys(new RunFields()) as (keyof RunFields)[]) {
-  Object.defineProperty(Task.prototype, name, {
-    get(this: Task): unknown {
-      return this.run?.[name];
-    },
-    set(this: Task, value: unknown): void {
-      if (value === undefined && this.run === undefined) return;
-      const run = (this.run ??= new RunFields()) as unknown as Record<string, unknown>;
-      run[name] = value;
-    },
-  });
 }
 
 export interface Group {
