@@ -1,6 +1,6 @@
 // `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
 //   [--seconds S] [--failover-trials T] [--idle-seconds S] [--idle-settle-seconds S] [--payload BYTES]
-//   [--queues Q] [--waiting W] [--warmup N]
+//   [--queues Q] [--waiting W] [--warmup N] [--warmup-seconds S]
 //   [--sweep payload|queues|waiting|nodes=v1,v2,… [--out DIR]]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
 // shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
@@ -18,9 +18,10 @@
 // (`node run-all.mjs --trials=1 --skip-limits`), so the ratios come from one invocation; none of
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
 // skipped with a message. Processes are ended by the PIDs we started; every loop is bounded.
-// Before A, another process runs --warmup N tasks (20,000; 0: none) end to end, not measured
-// (bench/warmup.ts): the nodes then serve the workloads in optimised code, as a broker that has been
-// up does; the measuring process stays cold, as the peers' clients are.
+// Before A, another process runs --warmup N tasks (20,000; 0: none) end to end, then
+// --warmup-seconds S (10) of C's flow, not measured (bench/warmup.ts): the nodes then serve the
+// workloads in optimised code, as a broker that has been up does; the measuring process stays cold,
+// as the peers' clients are.
 // Scaling: --payload (task size), --queues (A spreads its enqueues over Q queues), --waiting (W tasks
 // left waiting in another queue before the run: memory and throughput with a backlog), --nodes 5;
 // --sweep runs our cluster once per value of one of them and writes JSON and an SVG of the figures.
@@ -98,6 +99,8 @@ interface Options {
   waiting: number;
   /** Tasks run end to end by another process before A (bench/warmup.ts), not measured; 0: none. */
   warmup: number;
+  /** Then seconds of C's flow (1,000 tasks/s) in that process; 0: none. */
+  warmupSeconds: number;
   /** `--sweep payload=64,1024,65536`: our cluster once per value (no peers), JSON + SVG in `out`. */
   sweep: { param: SweepParam; values: number[] } | null;
   out: string;
@@ -150,6 +153,7 @@ function parseOptions(argv: string[], json: boolean): Options {
     queues: int('--queues', 1, 1, 100_000),
     waiting: int('--waiting', 0, 0, 10_000_000),
     warmup: int('--warmup', quick ? 5_000 : 20_000, 0, 1_000_000),
+    warmupSeconds: int('--warmup-seconds', quick ? 3 : 10, 0, 60),
     sweep: parseSweep(value('--sweep')),
     out: value('--out') ?? join(ROOT, 'bench', 'results'),
     json,
@@ -451,8 +455,11 @@ async function runOurs(o: Options, log: (s: string) => void) {
     const idleByNode = rssByNode(c);
     log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes: ${JSON.stringify(idleByNode)})`);
     const { atStart, idle } = await idleFigures(c, o, log);
-    const warm = o.warmup > 0 ? warmUp(c, o.warmup) : null;
-    if (warm) log(`warm-up: ${o.warmup} tasks end to end by another process (not measured): ${warm}`);
+    const warm = o.warmup > 0 ? warmUp(c, o.warmup, o.warmupSeconds) : null;
+    if (warm)
+      log(
+        `warm-up: ${o.warmup} tasks end to end, then ${o.warmupSeconds} s at 1,000/s, by another process (not measured): ${warm}`,
+      );
     const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
     log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
     const batch = batchFor(o.payloadBytes);
@@ -495,7 +502,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
         c: cl,
         e,
         preload: loaded,
-        warmup: { tasks: o.warmup, result: warm },
+        warmup: { tasks: o.warmup, seconds: o.warmupSeconds, result: warm },
         rssMiB: { idle: idleRss, after: afterRss, idleByNode, afterByNode },
         idleAtStartPct: atStart,
       },

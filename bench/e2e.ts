@@ -82,9 +82,9 @@ const BENCH_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
  * peers' clients are) and returns its one-line result; throws if it failed or outlived 180 s (the
  * child is then ended by the PID spawnSync started).
  */
-export function warmUp(c: Cluster, n: number): string {
+export function warmUp(c: Cluster, n: number, seconds: number): string {
   const script = fileURLToPath(new URL('./warmup.ts', import.meta.url));
-  const args = ['--import', 'tsx', script, c.cluster.servers.join(','), String(n)];
+  const args = ['--import', 'tsx', script, c.cluster.servers.join(','), String(n), String(seconds)];
   const r = spawnSync(process.execPath, args, { cwd: BENCH_ROOT, encoding: 'utf8', timeout: 180_000 });
   if (r.status !== 0) throw new Error(`warm-up failed (${r.status ?? r.signal}): ${r.stderr.slice(-500)}`);
   return r.stdout.trim();
@@ -241,7 +241,12 @@ export async function steadyEnqueues(
 
 /** C: a fixed offered rate; enqueue→worker-start and enqueue-ack latencies. */
 export async function latency(c: Cluster, rate: number, seconds: number) {
-  const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
+  return latencyOn(c.cluster.servers, rate, seconds);
+}
+
+/** latency against any servers (bench/warmup.ts runs it in a process of its own). */
+export async function latencyOn(servers: string[], rate: number, seconds: number) {
+  const client = new Client({ servers, timeoutMs: 30_000 });
   const name = `c-${Date.now()}`;
   const n = rate * seconds;
   const warmup = Math.min(500, Math.floor(n / 10));

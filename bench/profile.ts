@@ -96,7 +96,10 @@ async function metricsOf(port: number): Promise<Record<string, number>> {
   const text = await httpText(port, '/metrics');
   const out: Record<string, number> = {};
   for (const line of text.split('\n')) {
-    const m = /^(raftq_[a-z_]+(?:_count|_sum|_total)|raftq_raft_commit_index|raftq_snapshot_index)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(line);
+    const m =
+      /^(raftq_[a-z_]+(?:_count|_sum|_total)|raftq_raft_commit_index|raftq_snapshot_index)(\{[^}]*\})? ([0-9.e+-]+)$/.exec(
+        line,
+      );
     if (m) out[`${m[1]}${m[2] ?? ''}`] = Number(m[3]);
   }
   return out;
@@ -227,7 +230,7 @@ async function profileWorkload(
     );
     if (warmup > 0) {
       // As the cluster bench does (--warmup): the nodes' JIT has seen the flow, this process has not.
-      log(`warm-up: ${warmup} tasks end to end by another process: ${warmUp(c, warmup)}`);
+      log(`warm-up: ${warmup} tasks end to end, then 10 s at 1,000/s, by another process: ${warmUp(c, warmup, 10)}`);
     }
     if (waiting > 0) {
       const w = await preload(c, waiting, log);
