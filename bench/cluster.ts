@@ -29,7 +29,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import { Client } from './sdk.js';
 import { waitFor } from '../src/node/local-cluster.js';
@@ -47,12 +46,11 @@ import {
   stopCluster,
   type Cluster,
   warmUp,
+  BENCH_ROOT as ROOT,
 } from './e2e.js';
 import { leaderOf } from './profile.js';
 import { parsePromText, sampleValue } from '../test/support/prom-text.js';
 import { smallMultiples } from './svg.js';
-
-const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /** The figures every system gets (null: not measured for that system). */
 export interface Figures {

@@ -74,8 +74,8 @@ export interface Cluster {
   dir: string;
 }
 
-/** The repository root (the warm-up child runs there, as tsx resolves from it). */
-const BENCH_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
+/** The repository root (the warm-up child runs there, as tsx resolves from it; the cluster bench's paths). */
+export const BENCH_ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /**
  * Runs bench/warmup.ts in a process of its own (the measuring process and its SDK stay cold, as the
