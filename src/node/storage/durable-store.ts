@@ -342,8 +342,10 @@ export class DurableStore {
    * Drops entries ≤ upToIndex, which a durable snapshot must cover. The "log starts at" marker is
    * made durable first; the keys are then deleted in bounded batches, so a crash in between leaves
    * only garbage that recovery ignores (LevelDB clear() is not atomic: docs/faults.md P6).
+   * With `background`, it resolves once the marker is durable and the deletes go on behind it: a
+   * node's later log writes then wait behind one delete batch at most, not the whole compaction.
    */
-  async compact(upToIndex: number, options: { group?: GroupId } = {}): Promise<void> {
+  async compact(upToIndex: number, options: { group?: GroupId; background?: boolean } = {}): Promise<void> {
     this.assertUsable();
     const g = this.groupLog(options.group ?? 0);
     if (upToIndex >= g.firstIndex) {
@@ -358,7 +360,9 @@ export class DurableStore {
       const marker: LogStartRecord = { firstIndex: g.firstIndex, prevTerm };
       await this.enqueueWrite([put(logStartKey(g.group), marker)]);
     }
-    await this.collectAllGarbage(g);
+    // A failed delete fails the store (onFailure), which stops the node: nothing to report here.
+    if (options.background === true) void this.collectAllGarbage(g).catch(() => undefined);
+    else await this.collectAllGarbage(g);
   }
 
   /** Makes every write queued before it durable (a small synced write: LevelDB's sync covers earlier ones). */
