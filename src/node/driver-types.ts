@@ -117,7 +117,7 @@ export interface DriverOptions {
   snapshotKeepBytes?: number;
   /** Applied log bytes after which a snapshot is due even below `snapshotEvery` entries (default 64 MiB). */
   snapshotEveryBytes?: number;
-  /** Snapshot chunks taken per event-loop turn (default 4: about 10 ms of a large state). */
+  /** Snapshot chunks taken per event-loop turn at most (default 64, of up to 256 tasks each; a turn also ends after 4 ms). */
   snapshotSliceChunks?: number;
   /** Milliseconds between two slices of a snapshot (default 0: the next event-loop turn). */
   snapshotSliceGapMs?: number;

@@ -20,7 +20,7 @@ import { HeldLeases, holdForWork } from './lease-hold.js';
 import { LogClock } from './log-clock.js';
 import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
-import { SnapshotPolicy } from './snapshot-policy.js';
+import { memberRank, SnapshotPolicy } from './snapshot-policy.js';
 import { AppliedWaiters } from './applied-waiters.js';
 import { snapshotDataBytes } from './storage/file-backed-snapshot.js';
 import { transferLeadership } from './leadership-transfer.js';
@@ -35,7 +35,7 @@ const DEFAULT_OPTIONS = {
   snapshotKeep: 1000,
   snapshotKeepBytes: 16 * 1024 * 1024,
   snapshotEveryBytes: 64 * 1024 * 1024,
-  snapshotSliceChunks: 4,
+  snapshotSliceChunks: 64,
   snapshotSliceGapMs: 0,
   advanceMinIntervalMs: 100,
   commandsPerEntryMax: 1024,
@@ -103,6 +103,8 @@ export class NodeDriver implements ClientExecutor {
         storage: opts.storage,
         sliceChunks: this.o.snapshotSliceChunks,
         sliceGapMs: this.o.snapshotSliceGapMs,
+        now: () => opts.clock.monoMs(),
+        rank: () => memberRank(this.membership, opts.raft.id),
         startBytes: snapshotDataBytes(opts.storage.snapshot()),
         fatal: (err) => this.fatal(err),
       },

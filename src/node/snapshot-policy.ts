@@ -7,9 +7,14 @@
 // state machine keeps the rows of tasks that change before their chunk (snapshot-cow.ts), so the
 // chunks all describe the state at one index. A large state is also snapshotted less often: not
 // before half its size in log has been applied since the last one.
+//
+// Members take theirs one after another: all apply the same entries, so all find a snapshot due at
+// the same index, and together they stalled every commit (bench/RESULTS.md, session 23). A member
+// waits its rank among the members times twice its own last snapshot's duration (1-4 s): while one
+// member snapshots, the others still form a quorum.
 import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
-import type { Storage } from '../raft/types.js';
+import type { Membership, Storage } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog, SnapshotSink, Timers } from './driver-types.js';
 
@@ -26,8 +31,14 @@ export interface SnapshotPolicyDeps {
   snapshotKeepBytes: number;
   /** The Raft storage mirror, to size the entries kept below a snapshot. */
   storage: Pick<Storage, 'entries' | 'firstIndex'>;
-  /** Chunks taken per event-loop turn (the state machine's chunks hold up to 1,024 tasks each). */
+  /** Chunks taken per event-loop turn at most (the state machine's chunks hold up to 256 tasks each). */
   sliceChunks: number;
+  /** ...and no more once a turn has taken this long (default 4 ms; 0: no time bound). */
+  sliceMs?: number;
+  /** The node's monotonic clock, in ms (the injected one: the simulation's is virtual). */
+  now(): number;
+  /** This node's position among the members (0: snapshots as soon as one is due). */
+  rank(): number;
   /** Pause between slices (0: the next event-loop turn; the simulation gives its network time to act). */
   sliceGapMs: number;
   /** Size of the snapshot the node started from (0: none). */
@@ -42,6 +53,11 @@ const LARGE_SNAPSHOT_BYTES = 8 * 1024 * 1024;
 
 /** Chunk bytes queued for the file beyond which taking waits for the disk (bounds the memory). */
 const PENDING_BYTES_MAX = 16 * 1024 * 1024;
+/** A turn of taking chunks ends after this long: what it adds to a commit's latency while snapshotting. */
+const SLICE_MS = 4;
+/** Each rank waits twice this node's last snapshot duration, within these bounds (the log grows meanwhile). */
+const STAGGER_MIN_MS = 1000;
+const STAGGER_MAX_MS = 4000;
 
 interface Taking {
   index: number;
@@ -49,6 +65,12 @@ interface Taking {
   /** The snapshot's file: chunks are written as they are taken, never gathered in memory. */
   sink: SnapshotSink;
   bytes: number;
+  startedAt: number;
+}
+
+/** A node's position among the members by id: members snapshot in that order. */
+export function memberRank(membership: Membership, id: string): number {
+  return membership.members.filter((m) => m.id < id).length;
 }
 
 export class SnapshotPolicy {
@@ -58,6 +80,9 @@ export class SnapshotPolicy {
   private bytesSince = 0;
   private lastBytes: number;
   private readonly digests: { index: number; digest: string }[] = [];
+  /** When a snapshot became due here (null: none due), and how long the last one took, start to commit. */
+  private dueAt: number | null = null;
+  private lastTookMs = 0;
 
   constructor(
     private readonly d: SnapshotPolicyDeps,
@@ -75,6 +100,7 @@ export class SnapshotPolicy {
   /** A snapshot from the leader was installed at `index` (one being taken describes replaced state). */
   installed(index: number, bytes: number): void {
     this.abandon();
+    this.dueAt = null;
     this.lastSnapshotIndex = index;
     this.lastBytes = bytes;
     this.bytesSince = 0;
@@ -89,8 +115,19 @@ export class SnapshotPolicy {
     this.snapshotting = false;
   }
 
-  /** A snapshot at `applied` is due and none is being written. */
+  /** A snapshot at `applied` is due, this node's turn has come, and none is being written. */
   isDue(applied: number): boolean {
+    if (!this.wanted(applied)) {
+      this.dueAt = null;
+      return false;
+    }
+    const now = this.d.now();
+    this.dueAt ??= now;
+    const step = Math.min(STAGGER_MAX_MS, Math.max(STAGGER_MIN_MS, 2 * this.lastTookMs));
+    return now - this.dueAt >= this.d.rank() * step;
+  }
+
+  private wanted(applied: number): boolean {
     const entries = applied - this.lastSnapshotIndex;
     if (this.snapshotting || entries <= 0) return false;
     if (this.lastBytes >= LARGE_SNAPSHOT_BYTES && this.bytesSince < this.lastBytes / 2) return false;
@@ -104,18 +141,22 @@ export class SnapshotPolicy {
     // would describe state the node is about to discard (and its term is no longer known).
     if (this.d.raft.termAt(applied) === undefined) return;
     this.snapshotting = true;
+    this.dueAt = null;
     // Now: entries go on being applied while the chunks are taken.
     this.recordDigest(applied);
     this.bytesSince = 0;
     const sink = this.d.durable.beginSnapshot(this.d.raft.snapshotMeta(applied));
-    this.taking = { index: applied, it: this.d.sm.snapshot()[Symbol.iterator](), sink, bytes: 0 };
+    const it = this.d.sm.snapshot()[Symbol.iterator]();
+    this.taking = { index: applied, it, sink, bytes: 0, startedAt: this.d.now() };
     this.take(this.taking);
   }
 
   private take(t: Taking): void {
     if (this.taking !== t) return;
+    const sliceMs = this.d.sliceMs ?? SLICE_MS;
+    const until = sliceMs > 0 ? this.d.now() + sliceMs : Infinity;
     try {
-      for (let i = 0; i < this.d.sliceChunks; i++) {
+      for (let i = 0; i < this.d.sliceChunks && (i === 0 || this.d.now() < until); i++) {
         const r = t.it.next();
         if (r.done === true) return this.taken(t);
         t.sink.write(r.value);
@@ -148,7 +189,8 @@ export class SnapshotPolicy {
       .commit({ compactTo: asLogIndex(this.compactTarget(index)) })
       .then(() => {
         this.lastSnapshotIndex = index;
-        this.d.log.info({ index, bytes }, 'snapshot taken');
+        this.lastTookMs = this.d.now() - t.startedAt;
+        this.d.log.info({ index, bytes, ms: Math.round(this.lastTookMs) }, 'snapshot taken');
       })
       .catch((err: unknown) => this.d.fatal(err))
       .finally(() => {

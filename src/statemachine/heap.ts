@@ -15,6 +15,11 @@ function timerLess(a: Timer, b: Timer): boolean {
   return typeof a.key === 'number';
 }
 
+/** Sorts timer entries into canonical (at, key) order, in place. */
+export function sortTimers(entries: Timer[]): Timer[] {
+  return entries.sort((a, b) => (timerLess(a, b) ? -1 : timerLess(b, a) ? 1 : 0));
+}
+
 /**
  * A min-heap of timers whose entries may go stale (the owner re-checks on pop). Pop order depends
  * only on (at, key), so a heap rebuilt from the same entries pops identically.
@@ -66,9 +71,9 @@ export class TimerHeap {
     return top;
   }
 
-  /** Entries in canonical (at, key) order, for snapshots. */
-  sorted(): Timer[] {
-    return [...this.items].sort((a, b) => (timerLess(a, b) ? -1 : timerLess(b, a) ? 1 : 0));
+  /** A copy of the entries in heap order, for snapshots (sortTimers orders them; entries never change in place). */
+  entries(): Timer[] {
+    return [...this.items];
   }
 
   static from(entries: Timer[]): TimerHeap {

@@ -15,7 +15,7 @@ import { decode, decodeMultiple, encode } from '../protocol/index.js';
 import { assert } from '../protocol/assert.js';
 import { SnapshotCow } from './snapshot-cow.js';
 import type { Timer } from './heap.js';
-import { IndexedHeap, TimerHeap } from './heap.js';
+import { IndexedHeap, TimerHeap, sortTimers } from './heap.js';
 import type { Attempt, CachedAnswer, LimitKey } from './records.js';
 import { Hasher } from './hash.js';
 import { addTask, digestOf, hashAnswer, hashKey, hashQueue, touchJob } from './digest.js';
@@ -69,7 +69,7 @@ function formatOf(m: MachineState): string {
   if (m.jobs.some((j) => j.kind === 'resettle')) return FORMAT_RESETTLE_JOBS;
   return m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT;
 }
-const CHUNK_TASKS_MAX = 1024;
+const CHUNK_TASKS_MAX = 256;
 const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
@@ -166,16 +166,17 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
 }
 
 /**
- * The state at the current index as chunks. Entries may be applied between chunks: everything but the
- * tasks is encoded at once, and the tasks' chunks (the bulk) are taken lazily in id order, each task
- * that changes or leaves before its chunk first saving its row (snapshot-cow.ts). The caller drops
- * the generator with return() if it stops early. `plantNoCow` (tests only): no rows saved.
+ * The state at the current index as chunks. Entries may be applied between chunks: everything before
+ * the tasks is encoded at once; what follows them is captured at once and encoded as it is taken; the
+ * tasks' chunks (the bulk) are taken lazily in id order, each task that changes or leaves before its
+ * chunk first saving its row (snapshot-cow.ts). The caller drops the generator with return() if it
+ * stops early. `plantNoCow` (tests only): no rows saved.
  */
 export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<Uint8Array> {
   // First: digestOf brings every queue back into the sum, and the digest is the one at this index.
   const end = encode(['end', digestOf(m)]);
   const head = [...headChunks(m)];
-  const tail = [...tailChunks(m), end];
+  const tail = tailChunks(m);
   const tasks = [...m.tasks.values()];
   const cow = new SnapshotCow(m.nextTaskId, (t) => decode(encode(encodeTask(t))) as unknown[]);
   if (!plantNoCow) m.cows.push(cow);
@@ -186,7 +187,8 @@ export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<
     };
     yield* chunked(rows(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
     assert(cow.pending === 0, 'snapshot: every saved row was written');
-    yield* tail;
+    yield* tail();
+    yield end;
   } finally {
     const at = m.cows.indexOf(cow);
     if (at >= 0) m.cows.splice(at, 1);
@@ -223,19 +225,32 @@ function* headChunks(m: MachineState): Generator<Uint8Array> {
   }
 }
 
-/** Everything after the tasks but the end, encoded now. */
-function* tailChunks(m: MachineState): Generator<Uint8Array> {
-  const sessions = [...m.sessions.values()].map((s) => [
-    s.id,
-    s.timeoutMs,
-    s.lastMono,
-    s.floor,
-    [...s.answers].map(([seq, c]) => [seq, c.answer]),
-  ]);
-  yield* chunked(sessions, CHUNK_ITEMS_MAX, (b) => ['sessions', b]);
-  for (const name of TIMERS) {
-    yield* chunked(m[name].sorted(), CHUNK_ITEMS_MAX, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
-  }
+/**
+ * Everything after the tasks but the end: captured now, encoded as it is taken (at 30,000 finished
+ * tasks the timers alone held up a node's event loop for tens of milliseconds). What is captured is
+ * never changed in place: a session's numbers are copied, cached answers and timer entries are
+ * replaced, never edited.
+ */
+function tailChunks(m: MachineState): () => Generator<Uint8Array> {
+  const sessions = [...m.sessions.values()].map(
+    (s) => [s.id, s.timeoutMs, s.lastMono, s.floor, [...s.answers]] as const,
+  );
+  const timers = TIMERS.map((name) => [name, m[name].entries()] as const);
+  return function* () {
+    yield* chunked(sessions, CHUNK_ITEMS_MAX, (b) => [
+      'sessions',
+      b.map(([id, timeoutMs, lastMono, floor, answers]) => [
+        id,
+        timeoutMs,
+        lastMono,
+        floor,
+        answers.map(([seq, c]) => [seq, c.answer]),
+      ]),
+    ]);
+    for (const [name, entries] of timers) {
+      yield* chunked(sortTimers(entries), CHUNK_ITEMS_MAX, (b) => ['timers', name, b.map((e) => [e.at, e.key])]);
+    }
+  };
 }
 
 type JobRow = [JobKind, string, number, number, number[], number?, (string | null)?];

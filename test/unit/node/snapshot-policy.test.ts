@@ -62,6 +62,7 @@ class ManualTimers implements Timers {
 function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
   const taken: Snapshot[] = [];
   const timers = new ManualTimers();
+  const clock = { ms: 0 };
   const fatal: unknown[] = [];
   const raft = {
     termAt: (i: number) => (i >= 0 ? 1 : undefined),
@@ -86,14 +87,17 @@ function policy(sm: QueueStateMachine, o: Partial<SnapshotPolicyDeps> = {}) {
       snapshotKeepBytes: 16 * MiB,
       storage: new MemoryStorage(),
       sliceChunks: 1,
+      sliceMs: 0,
       sliceGapMs: 0,
+      now: () => clock.ms,
+      rank: () => 0,
       startBytes: 0,
       fatal: (e) => fatal.push(e),
       ...o,
     },
     0,
   );
-  return { p, taken, timers, fatal };
+  return { p, taken, timers, fatal, clock };
 }
 
 describe('snapshot policy', () => {
@@ -115,7 +119,7 @@ describe('snapshot policy', () => {
   });
 
   it('takes a snapshot over several turns; a quiet state machine gives the state it started from', () => {
-    const sm = machine(5_000); // 5 task chunks of up to 1,024, plus head, queues, sessions, timers, end
+    const sm = machine(5_000); // 20 task chunks of up to 256, plus head, queues, sessions, timers, end
     const whole = [...sm.snapshot()];
     const { p, taken, timers, fatal } = policy(sm);
     p.maybeSnapshot(100);
@@ -132,7 +136,7 @@ describe('snapshot policy', () => {
 
   for (const plant of [false, true]) {
     it(`entries applied while the chunks are taken${plant ? ' (planted: no copy-on-write) mix two states' : ' leave the snapshot at its index'}`, () => {
-      // 3,000 tasks leased and completed (retention 0), then 3,000 waiting: 6 task chunks.
+      // 3,000 tasks leased and completed (retention 0), then 3,000 waiting: 24 task chunks.
       const sm = new QueueStateMachine({ events: false, plantSnapshotNoCow: plant });
       const ap = (mono: number, cmd: Command): unknown => applyOk(sm, mono, cmd);
       const leaseAck = (mono: number, n: number): void => {
@@ -182,6 +186,56 @@ describe('snapshot policy', () => {
       }
     });
   }
+
+  it('a turn takes chunks until sliceMs have passed (at least one, at most sliceChunks)', () => {
+    const sm = machine(5_000);
+    const whole = [...sm.snapshot()];
+    const { p, taken, timers, clock } = policy(sm, { sliceChunks: 64, sliceMs: 4 });
+    // Each chunk takes 1 ms of this clock: a turn is 4 chunks.
+    const deps = { now: () => clock.ms++ };
+    const timed = policy(sm, { sliceChunks: 64, sliceMs: 4, ...deps });
+    timed.p.maybeSnapshot(100);
+    let turns = 1;
+    while (timed.taken.length === 0 && turns < 1_000) turns += timed.timers.turn();
+    expect(turns).toBe(Math.ceil((whole.length + 1) / 4));
+    // With the clock standing still (the simulation's), sliceChunks bounds a turn.
+    p.maybeSnapshot(100);
+    turns = 1;
+    while (taken.length === 0 && turns < 1_000) turns += timers.turn();
+    expect(turns).toBe(Math.ceil((whole.length + 1) / 64));
+  });
+
+  it('a member waits its rank times twice its last snapshot duration (at least 1 s) before taking one', async () => {
+    const sm = machine(1_000);
+    const { p, taken, timers, clock } = policy(sm, { rank: () => 2 });
+    expect(p.isDue(99)).toBe(false);
+    clock.ms = 10_000;
+    expect(p.isDue(100)).toBe(false); // due from now: rank 2 waits 2 × 1,000 ms
+    clock.ms = 11_999;
+    expect(p.isDue(150)).toBe(false);
+    clock.ms = 12_000;
+    expect(p.isDue(150)).toBe(true);
+    p.maybeSnapshot(150);
+    clock.ms = 13_200; // the snapshot takes 1,200 ms, start to commit
+    while (taken.length === 0 && timers.turn() > 0);
+    await Promise.resolve();
+    await new Promise((r) => setImmediate(r));
+    expect(p.isDue(250)).toBe(false); // due from now: 2 × 2 × 1,200 ms
+    clock.ms = 13_200 + 4_799;
+    expect(p.isDue(250)).toBe(false);
+    clock.ms = 13_200 + 4_800;
+    expect(p.isDue(250)).toBe(true);
+    // No longer due (an installed snapshot): the wait starts over when one is due again.
+    p.installed(250, 10);
+    expect(p.isDue(300)).toBe(false);
+    clock.ms += 10_000;
+    expect(p.isDue(350)).toBe(false);
+  });
+
+  it('rank 0 takes a due snapshot at once', () => {
+    const { p } = policy(machine(1));
+    expect(p.isDue(100)).toBe(true);
+  });
 
   it('a snapshot abandoned halfway stops saving rows (the state machine can snapshot again)', () => {
     const sm = machine(3_000);
