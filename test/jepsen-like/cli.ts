@@ -23,7 +23,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--time <seconds>', 'length of the fault phase', int('time', 1, 86_400), 60)
     .option('--seed <s>', 'seed of the schedule and the workload', int('seed', 0, 2 ** 31 - 1))
     .option('--out <dir>', 'run folder (default: under the temp dir)')
-    .option('--plant <bug>', 'planted bug: ack-before-fsync, wall-clock-lease, no-token-check, mono-drift')
+    .option(
+      '--plant <bug>',
+      'planted bug: ack-before-fsync, wall-clock-lease, no-token-check, mono-drift, gc-deletes-live-entry',
+    )
     .option('--keep-data', 'keep the nodes data dirs even on a pass')
     .option('--strict-probes', 'L1 probes through each node alone (no fallback to the others)')
     .option('--quiet', 'print only the summary')

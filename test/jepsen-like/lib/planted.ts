@@ -7,7 +7,13 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { LocalCluster } from '../../../src/node/local-cluster.js';
 import type { ClusterFactory } from './cluster.js';
 
-export const plantNames = ['ack-before-fsync', 'wall-clock-lease', 'no-token-check', 'mono-drift'] as const;
+export const plantNames = [
+  'ack-before-fsync',
+  'wall-clock-lease',
+  'no-token-check',
+  'mono-drift',
+  'gc-deletes-live-entry',
+] as const;
 export type PlantName = (typeof plantNames)[number];
 
 export interface Plant {
@@ -18,7 +24,7 @@ export interface Plant {
   defaultSpec: { nemesis?: string; schedule?: string };
   /** The check expected to fire. */
   caughtBy: string;
-  /** Text replacements [file, from, to] in dist/src/statemachine/<file> (each must match). */
+  /** Text replacements [file, from, to] in dist/src/statemachine/<file>, or dist/src/<file> for a path (each must match). */
   patches?: [string, string, string][];
   /** Leader mono clock rate, beyond ρmax (docs/design.md §2). */
   leaderMonoRate?: number;
@@ -70,6 +76,15 @@ export const plants: Record<PlantName, Plant> = {
     caughtBy: 'exclusive',
     leaderMonoRate: 1.5,
   },
+  // The log's garbage collection, which runs behind a compaction while the log is written, deletes
+  // the first entry the log still holds: a node restarted after a snapshot misses a committed entry.
+  'gc-deletes-live-entry': {
+    name: 'gc-deletes-live-entry',
+    storageFaults: '1',
+    defaultSpec: { nemesis: 'power,snapshot' },
+    caughtBy: 'lost / liveness (nodes refuse their storage)',
+    patches: [['node/storage/durable-store.js', 'const end = g.firstIndex;', 'const end = g.firstIndex + 1;']],
+  },
 };
 
 export function plant(name: string): Plant {
@@ -96,7 +111,7 @@ export async function privateBuild(
   writeFileSync(join(root, 'package.json'), readFileSync(join(repoRoot, 'package.json')));
   if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
   for (const [file, from, to] of patches) {
-    const path = join(root, 'dist', 'src', 'statemachine', file);
+    const path = file.includes('/') ? join(root, 'dist', 'src', file) : join(root, 'dist', 'src', 'statemachine', file);
     const text = readFileSync(path, 'utf8');
     if (!text.includes(from)) throw new Error(`planted bug: dist/ ${file} no longer contains ${JSON.stringify(from)}`);
     writeFileSync(path, text.split(from).join(to));
