@@ -36,7 +36,7 @@ const DEFAULT_OPTIONS = {
   snapshotKeepBytes: 16 * 1024 * 1024,
   snapshotEveryBytes: 64 * 1024 * 1024,
   snapshotSliceChunks: 64,
-  snapshotSliceGapMs: 0,
+  snapshotSliceGapMs: 4,
   advanceMinIntervalMs: 100,
   commandsPerEntryMax: 1024,
   pipelineDepth: 4,
