@@ -2,11 +2,11 @@
 // kind of violation, schedule and nemesis names parse, and every planted-bug patch still matches
 // the compiled state machine (a patch that stopped matching would silently test nothing).
 import { readFileSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { nemesisKinds } from './lib/nemesis.js';
-import { plants } from './lib/planted.js';
+import { patchedFile, plants } from './lib/planted.js';
 import { namedSchedule, parseNemeses, scheduleNames } from './lib/schedules.js';
 import { WhiteboxObserver } from './lib/whitebox.js';
 
@@ -77,10 +77,7 @@ describe('planted bugs', () => {
     const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
     for (const p of Object.values(plants)) {
       for (const [file, from, to] of p.patches ?? []) {
-        const path = file.includes('/')
-          ? join(root, 'dist', 'src', file)
-          : join(root, 'dist', 'src', 'statemachine', file);
-        const text = readFileSync(path, 'utf8');
+        const text = readFileSync(patchedFile(root, file), 'utf8');
         expect(text.includes(from), `${p.name}: ${from}`).toBe(true);
         expect(text.includes(to), `${p.name} already applied: ${to}`).toBe(false);
       }

@@ -170,7 +170,7 @@ export class NodeStorage {
     await this.store.recordSnapshot(snapshot.meta, { group: this.group });
     this.mirror.createSnapshot(snapshot);
     this.snapshots.setInUse(snapshot.meta);
-    // The old entries' keys go in the background: the node's log writes wait behind the slow tail.
+    // The old entries' keys go in the background: in the slow tail they held up the node's log writes.
     await this.store.compact(compactTo, { group: this.group, background: true });
     this.mirror.compact(compactTo);
   }

@@ -93,6 +93,11 @@ export function plant(name: string): Plant {
   return p;
 }
 
+/** Where a patch's file is under a build root: a path under dist/src, or a bare name in the state machine. */
+export function patchedFile(root: string, file: string): string {
+  return file.includes('/') ? join(root, 'dist', 'src', file) : join(root, 'dist', 'src', 'statemachine', file);
+}
+
 /**
  * A private copy of the built package (dist/, bin/, the .proto files, node_modules linked) under
  * `dir`, with `patches` applied to the state machine; returns a LocalCluster factory that runs it.
@@ -111,7 +116,7 @@ export async function privateBuild(
   writeFileSync(join(root, 'package.json'), readFileSync(join(repoRoot, 'package.json')));
   if (!existsSync(join(root, 'node_modules'))) symlinkSync(join(repoRoot, 'node_modules'), join(root, 'node_modules'));
   for (const [file, from, to] of patches) {
-    const path = file.includes('/') ? join(root, 'dist', 'src', file) : join(root, 'dist', 'src', 'statemachine', file);
+    const path = patchedFile(root, file);
     const text = readFileSync(path, 'utf8');
     if (!text.includes(from)) throw new Error(`planted bug: dist/ ${file} no longer contains ${JSON.stringify(from)}`);
     writeFileSync(path, text.split(from).join(to));
