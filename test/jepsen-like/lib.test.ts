@@ -1,6 +1,6 @@
 // Fast checks of the suite's own pieces (no node processes): the white-box observer reports each
 // kind of violation, schedule and nemesis names parse, and every planted-bug patch still matches
-// the compiled state machine (a patch that stopped matching would silently test nothing).
+// the compiled code it patches (a patch that stopped matching would silently test nothing).
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

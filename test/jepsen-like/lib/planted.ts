@@ -100,7 +100,7 @@ export function patchedFile(root: string, file: string): string {
 
 /**
  * A private copy of the built package (dist/, bin/, the .proto files, node_modules linked) under
- * `dir`, with `patches` applied to the state machine; returns a LocalCluster factory that runs it.
+ * `dir`, with `patches` applied to its built files (patchedFile); returns a LocalCluster factory that runs it.
  * Every run uses one: other engineers rebuild the shared dist/ at any time, and nodes restarted
  * mid-run must run the code the run started with.
  */
