@@ -20,19 +20,27 @@ import {
   type StreamMethod,
   type Transport,
 } from './transport.js';
-import { SubmitPipe } from './submit-pipe.js';
+import { RawSubmitDuplex } from './raw-submit.js';
+import { SubmitPipe, type SubmitDuplex } from './submit-pipe.js';
+import { withFastEncoders } from '../protocol/proto-encode.js';
 
 /** After a server answered SubmitStream with UNIMPLEMENTED, Submit calls only for this long. */
 const NO_STREAM_REPROBE_MS = 60_000;
 
+let serviceDef: grpc.ServiceDefinition | undefined;
 let serviceCtor: grpc.ServiceClientConstructor | undefined;
 
+/** client.proto's service, Submits serialized without fromObject's copy (proto-encode.ts). */
+function serviceDefinition(): grpc.ServiceDefinition {
+  serviceDef ??= withFastEncoders(
+    protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[CLIENT_SERVICE] as grpc.ServiceDefinition,
+    'request',
+  ) as grpc.ServiceDefinition;
+  return serviceDef;
+}
+
 function clientConstructor(): grpc.ServiceClientConstructor {
-  if (serviceCtor === undefined) {
-    const loaded = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS);
-    const def = loaded[CLIENT_SERVICE] as grpc.ServiceDefinition;
-    serviceCtor = grpc.makeGenericClientConstructor(def, 'RaftQ');
-  }
+  serviceCtor ??= grpc.makeGenericClientConstructor(serviceDefinition(), 'RaftQ');
   return serviceCtor;
 }
 
@@ -90,6 +98,11 @@ export interface GrpcTransportOptions {
    * Default true; a server without it gets Submit calls (retried on the stream after `reprobeMs`).
    */
   submitStream?: boolean;
+  /**
+   * Without TLS, the Submit stream travels on the raw lane (raw-submit.ts: the same messages without
+   * HTTP/2) instead of gRPC. Default true; a node without the lane gets the gRPC stream for a minute.
+   */
+  rawSubmit?: boolean;
 }
 
 /** TLS of the SDK (docs/security.md): PEM text or bytes. */
@@ -114,6 +127,8 @@ export class GrpcTransport implements Transport {
   private readonly pipes = new Map<string, SubmitPipe>();
   /** Addresses that answered SubmitStream with UNIMPLEMENTED, until when they get Submit calls. */
   private readonly noStreamUntil = new Map<string, number>();
+  /** Addresses that answered the raw lane with HTTP/2 (an older node), until when they get gRPC. */
+  private readonly noRawUntil = new Map<string, number>();
   private closed = false;
 
   private readonly metadata: () => grpc.Metadata;
@@ -179,14 +194,13 @@ export class GrpcTransport implements Transport {
   ): Promise<Message> {
     if (this.closed) return Promise.reject(new TransportError({ code: 'UNAVAILABLE', message: 'transport closed' }));
     if (method === 'Submit' && this.streamsSubmit(address)) {
-      return this.pipe(address)
-        .submit(request, timeoutMs, signal)
-        .catch((e: unknown) => {
-          // An older node: nothing ran; the call goes unary.
-          if (e instanceof TransportError && e.unimplemented)
-            return this.unary(address, method, request, timeoutMs, signal);
-          throw e;
-        });
+      const pipe = this.pipe(address);
+      return pipe.submit(request, timeoutMs, signal).catch((e: unknown) => {
+        // An older node: nothing ran; the call goes on the gRPC stream, or unary.
+        if (!(e instanceof TransportError && e.unimplemented)) throw e;
+        if (pipe.raw) return this.call(address, method, request, timeoutMs, signal);
+        return this.unary(address, method, request, timeoutMs, signal);
+      });
     }
     return this.unary(address, method, request, timeoutMs, signal);
   }
@@ -194,20 +208,49 @@ export class GrpcTransport implements Transport {
   private pipe(address: string): SubmitPipe {
     let p = this.pipes.get(address);
     if (p === undefined || !p.open) {
-      const client = this.client(address) as unknown as Record<string, BidiFn>;
-      const call = (client['SubmitStream'] as BidiFn).call(client, this.metadata(), {});
+      const raw = this.rawFor(address);
       const pipe = new SubmitPipe(
-        call,
+        raw ? this.rawDuplex(address) : this.grpcDuplex(address),
         (unimplemented) => {
           if (this.pipes.get(address) === pipe) this.pipes.delete(address);
-          if (unimplemented) this.noStreamUntil.set(address, Date.now() + NO_STREAM_REPROBE_MS);
+          if (unimplemented)
+            (raw ? this.noRawUntil : this.noStreamUntil).set(address, Date.now() + NO_STREAM_REPROBE_MS);
         },
         detailFromServiceError,
+        raw,
       );
       p = pipe;
       this.pipes.set(address, p);
     }
     return p;
+  }
+
+  private rawFor(address: string): boolean {
+    if (this.opts.rawSubmit === false || this.opts.tls !== undefined) return false;
+    const until = this.noRawUntil.get(address);
+    if (until === undefined) return true;
+    if (Date.now() < until) return false;
+    this.noRawUntil.delete(address);
+    return true;
+  }
+
+  private grpcDuplex(address: string): SubmitDuplex {
+    const client = this.client(address) as unknown as Record<string, BidiFn>;
+    return (client['SubmitStream'] as BidiFn).call(client, this.metadata(), {});
+  }
+
+  private rawDuplex(address: string): SubmitDuplex {
+    const m = serviceDefinition()['SubmitStream'] as grpc.MethodDefinition<Message, Message>;
+    return new RawSubmitDuplex(address, {
+      hello: {
+        ...(this.opts.token !== undefined ? { authorization: `Bearer ${this.opts.token}` } : {}),
+        forward: this.opts.forward !== false,
+      },
+      keepaliveTimeMs: this.opts.keepaliveTimeMs ?? 10_000,
+      frameBytesMax: this.opts.receiveMessageBytesMax ?? 64 * 1024 * 1024,
+      serialize: m.requestSerialize,
+      deserialize: m.responseDeserialize,
+    });
   }
 
   private unary(

@@ -1,5 +1,5 @@
-// The client end of the Submit stream (client.proto SubmitStream, issue 11): one long-lived gRPC
-// stream per server address carries every Submit, each request matched to its reply by id. A
+// The client end of the Submit stream (client.proto SubmitStream, issue 11): one long-lived stream
+// (gRPC, or the raw lane of raw-submit.ts) per server address carries every Submit, each request matched to its reply by id. A
 // request keeps the meaning of a Submit call: its own deadline (a timer here, and timeoutMs for the
 // server), its own cancel (a cancel message, so a held lease stops holding), and when the stream
 // breaks, the outcome of every unanswered request is unknown (UNAVAILABLE), as for a broken call.
@@ -12,7 +12,13 @@ import { errorReplyDetail } from './coalesce.js';
 import { Deadlines, type Deadline } from './deadlines.js';
 import { CallCancel, TransportError } from './transport.js';
 
-export type SubmitDuplex = grpc.ClientDuplexStream<Message, Message>;
+/** What the pipe uses of a client stream: grpc-js's SubmitStream call, or the raw lane's (raw-submit.ts). */
+export interface SubmitDuplex {
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- each event's listener takes its own argument
+  on(event: string, listener: (...args: any[]) => void): unknown;
+  write(request: Message): unknown;
+  cancel(): void;
+}
 
 interface Waiting {
   resolve(reply: Message): void;
@@ -36,6 +42,8 @@ export class SubmitPipe {
     private readonly onEnd: (unimplemented: boolean) => void,
     /** A failed stream's detail (grpc-transport.ts detailFromServiceError). */
     private readonly detailOf: (err: grpc.ServiceError) => ErrorDetail,
+    /** On the raw lane (raw-submit.ts), not gRPC. */
+    readonly raw = false,
   ) {
     call.on('metadata', () => (this.accepted = true));
     call.on('data', (m: Message) => this.onReply(m));

@@ -134,6 +134,10 @@ export class NodeMetrics {
   );
   readonly submitCalls = this.counter('raftq_client_submit_calls_total', 'Submit calls (coalesced commands)');
   readonly submitItems = this.counter('raftq_client_submit_items_total', 'Commands carried by Submit calls');
+  readonly rawSubmitStreams = this.counter(
+    'raftq_client_raw_submit_streams_total',
+    'Submit streams opened on the raw TCP lane (no HTTP/2)',
+  );
   readonly sessions = this.gauge('raftq_client_sessions', 'Client sessions held by the state machine');
   readonly eventStreams = this.gauge('raftq_client_event_streams', 'Open task-event streams');
   readonly waiters = this.gauge('raftq_client_waiters', 'Client calls waiting (long-poll leases, result waits)');

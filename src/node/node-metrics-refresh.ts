@@ -9,7 +9,7 @@ import type { Counter } from 'prom-client';
 import type { QueueStats, TaskEvent } from '../protocol/index.js';
 import type { RaftNode } from '../raft/node.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
-import type { ClientServer } from '../rpc/client-service.js';
+import type { ClientServer } from '../rpc/client-server.js';
 import type { PeerServer } from '../rpc/peer-server.js';
 import type { PeerTransport } from '../rpc/peer-transport.js';
 import type { FsyncSummary } from '../rpc/executor.js';
@@ -260,6 +260,7 @@ export class MetricsRefresher {
     this.sync(m.clientCalls, calls.calls);
     this.sync(m.submitCalls, calls.submitCalls);
     this.sync(m.submitItems, calls.submitItems);
+    this.sync(m.rawSubmitStreams, calls.rawSubmitStreams ?? 0);
     for (const [code, n] of Object.entries(calls.errors)) this.sync(m.clientErrors, n, { code });
     m.eventStreams.set(calls.eventStreams);
     m.waiters.set(calls.waiters);

@@ -12,7 +12,7 @@ import { ClientAuth } from '../rpc/auth.js';
 import { tokenRoutes } from './admin-tokens.js';
 import { connectionLimiter } from './conn-limit-log.js';
 import type { ConnectionLimiter } from '../rpc/conn-limits.js';
-import { ClientServer } from '../rpc/client-service.js';
+import { ClientServer } from '../rpc/client-server.js';
 import { ClientRateLimiter } from '../rpc/rate-limits.js';
 import type { ClientExecutor } from '../rpc/executor.js';
 import type { PeerAuth } from '../rpc/peer-auth.js';
@@ -568,6 +568,7 @@ async function startClientService(
     auth,
     ...(tls ? { credentials: tls.client } : {}),
     interceptors: [limiter.interceptor()],
+    rateLimiter: limiter,
     ...(conns ? { connections: conns } : {}),
   });
   log.info(
@@ -575,6 +576,7 @@ async function startClientService(
       address: server.address,
       auth: auth.enabled ? `${config.tokens.length} tokens` : 'off',
       tls: config.tls ? `on (client certificates: ${config.tls.clientAuth})` : 'off',
+      rawSubmit: !tls,
     },
     'client service listening',
   );

@@ -31,7 +31,6 @@ import type { ClientExecutor, ExecuteOptions, ExecuteResult } from './executor.j
 import { submitStreamHandler, type SubmitStreamStats } from './submit-stream.js';
 import { clockSecrets, cryptoSecrets, type SecretSource } from './lease-secret.js';
 import { LazyAbort } from './lazy-abort.js';
-import { bindClientPort, type ConnectionLimiter, type CountedListener } from './conn-limits.js';
 
 export { CLIENT_SERVICE, ERROR_METADATA_KEY, FORWARD_METADATA_KEY } from '../protocol/proto.js';
 export { grpcErrorOf } from './client-errors.js';
@@ -88,6 +87,8 @@ export interface ClientServiceMetrics {
   submitItems: number;
   /** SubmitStreams open now, and the requests they carried (each also counted as a Submit). */
   submitStreams?: SubmitStreamStats;
+  /** SubmitStreams opened on the raw lane (client-server.ts; cumulative, also counted in submitStreams). */
+  rawSubmitStreams?: number;
   /** Calls refused by auth, per token id ('' when no known token id was presented). */
   authFailures?: Record<string, { unauthenticated: number; permissionDenied: number }>;
 }
@@ -518,80 +519,4 @@ function executeOptions(deadline: number, cancel: LazyAbort, call: Unary): Execu
 /** A client that sends `raftq-forward: 1` lets a follower forward its call to the leader (src/rpc/forward.ts). */
 function forwardOf(call: Unary): { forward?: true } {
   return call.metadata?.get(FORWARD_METADATA_KEY)[0] === '1' ? { forward: true } : {};
-}
-
-export interface ClientServerOptions extends ClientServiceOptions {
-  /** host:port to bind; port 0 picks a free one. */
-  address: string;
-  executor: ClientExecutor;
-  /** Largest request accepted (beyond it grpc-js answers RESOURCE_EXHAUSTED). Default 64 MiB. */
-  receiveMessageBytesMax?: number;
-  keepaliveTimeMs?: number;
-  keepaliveTimeoutMs?: number;
-  /** TLS (src/rpc/tls.ts serverCredentials); default plaintext. */
-  credentials?: grpc.ServerCredentials;
-  /** Run before every call's handler (rate-limits.ts). */
-  interceptors?: grpc.ServerInterceptor[];
-  /** Connections per client address (conn-limits.ts); the port is then accepted here, not by grpc-js. */
-  connections?: ConnectionLimiter;
-}
-
-/** The client gRPC server of one node. */
-export class ClientServer {
-  private boundPort = 0;
-
-  private listener: CountedListener | null = null;
-
-  private constructor(
-    private readonly server: grpc.Server,
-    readonly service: ClientService,
-    private readonly host: string,
-  ) {}
-
-  static async start(options: ClientServerOptions): Promise<ClientServer> {
-    const server = new grpc.Server({
-      'grpc.max_receive_message_length': options.receiveMessageBytesMax ?? 64 * 1024 * 1024,
-      'grpc.max_send_message_length': 256 * 1024 * 1024,
-      'grpc.keepalive_time_ms': options.keepaliveTimeMs ?? 10_000,
-      'grpc.keepalive_timeout_ms': options.keepaliveTimeoutMs ?? 5_000,
-      'grpc.keepalive_permit_without_calls': 1,
-      'grpc.http2.min_ping_interval_without_data_ms': 1_000,
-      interceptors: [...(options.connections?.interceptors() ?? []), ...(options.interceptors ?? [])],
-    });
-    const service = createClientService(options.executor, options);
-    server.addService(service.definition, service.implementation);
-    const s = new ClientServer(server, service, options.address.slice(0, options.address.lastIndexOf(':')));
-    const credentials = options.credentials ?? grpc.ServerCredentials.createInsecure();
-    s.listener = await bindClientPort(server, options.address, credentials, options.connections);
-    s.boundPort = s.listener.port;
-    return s;
-  }
-
-  get port(): number {
-    return this.boundPort;
-  }
-
-  get address(): string {
-    return `${this.host}:${this.boundPort}`;
-  }
-
-  metrics(): ClientServiceMetrics {
-    return this.service.metrics();
-  }
-
-  /** Ends streams and waiters, stops accepting calls; calls still running after graceMs are cancelled. */
-  async close(graceMs = 1_000): Promise<void> {
-    this.service.close();
-    this.listener?.close();
-    await new Promise<void>((resolve) => {
-      const timer = systemClock.setTimer(graceMs, () => {
-        this.server.forceShutdown();
-        resolve();
-      });
-      this.server.tryShutdown(() => {
-        timer.cancel();
-        resolve();
-      });
-    });
-  }
 }

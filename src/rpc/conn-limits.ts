@@ -10,6 +10,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { grpcErrorOf } from './client-errors.js';
 import { hostOf } from './rate-limits.js';
+import { sniffClientConnection, type RawSubmitServerOptions } from './submit-raw.js';
 
 export const CONNECTIONS_LIMIT = 'connections_per_address';
 /** How long a refused connection stays open to carry the refusal of its calls. */
@@ -120,17 +121,18 @@ export interface CountedListener {
 }
 
 /**
- * Binds the client port: through grpc-js itself without a limiter; with one, listens on `address`
- * ("host:port", port 0 picks one) and hands each accepted socket, once counted, to `server` through a
- * grpc-js connection injector (TLS and its reloads included).
+ * Binds the client port: through grpc-js itself without a limiter or raw lane; else listens on `address`
+ * ("host:port", port 0 picks one), counts each accepted socket, and hands it to the raw Submit lane
+ * (submit-raw.ts) or to `server` through a grpc-js connection injector (TLS and its reloads included).
  */
 export async function bindClientPort(
   server: grpc.Server,
   address: string,
   credentials: grpc.ServerCredentials,
   limiter: ConnectionLimiter | undefined,
+  raw?: RawSubmitServerOptions,
 ): Promise<CountedListener> {
-  if (limiter === undefined) {
+  if (limiter === undefined && raw === undefined) {
     const bound = await new Promise<number>((resolve, reject) =>
       server.bindAsync(address, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
@@ -141,8 +143,9 @@ export async function bindClientPort(
   const host = address.slice(0, colon).replace(/^\[|\]$/g, '');
   const port = Number(address.slice(colon + 1));
   const tcp = createServer((socket) => {
-    limiter.accept(socket);
-    injector.injectConnection(socket);
+    limiter?.accept(socket);
+    if (raw === undefined) injector.injectConnection(socket);
+    else sniffClientConnection(socket, injector, raw);
   });
   await new Promise<void>((resolve, reject) => {
     tcp.once('error', reject);

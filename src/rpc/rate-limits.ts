@@ -150,7 +150,7 @@ export class ClientRateLimiter {
   }
 
   /** A SubmitStream request over the request rate: its refusal as the stream's reply to it, else null. */
-  private takeStreamed(peer: string, authorization: unknown, msg: unknown): Record<string, unknown> | null {
+  takeStreamed(peer: string, authorization: unknown, msg: unknown): Record<string, unknown> | null {
     if (this.requests === null) return null;
     const value = (msg as { ok?: boolean; value?: Record<string, unknown> }).value;
     if (value === undefined || value['cancel'] === true) return null;

@@ -186,16 +186,21 @@ function timeClip(ms: number): number {
 
 /** The ErrorReply of a failed unary Submit: its status's `raftq-error` detail. */
 function errorReplyOf(err: Partial<grpc.StatusObject> | grpc.ServiceError): Obj {
+  return errorReply(statusDetail(err));
+}
+
+/** A status's `raftq-error` detail (INTERNAL when it has none). */
+export function statusDetail(err: Partial<grpc.StatusObject> | grpc.ServiceError): ErrorDetail {
   const raw = err.metadata?.get(ERROR_METADATA_KEY)[0];
   if (typeof raw === 'string') {
     try {
       const parsed: unknown = JSON.parse(raw);
-      if (isErrorDetail(parsed)) return errorReply(parsed);
+      if (isErrorDetail(parsed)) return parsed;
     } catch {
       // fall through
     }
   }
-  return errorReply({ code: 'INTERNAL', message: err.details ?? 'submit failed' });
+  return { code: 'INTERNAL', message: err.details ?? 'submit failed' };
 }
 
 function errorReply(detail: ErrorDetail): Obj {

@@ -4,7 +4,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { GrpcTransport } from '../../src/client/grpc-transport.js';
 import { TransportError } from '../../src/client/transport.js';
-import { ClientServer } from '../../src/rpc/client-service.js';
+import { ClientServer } from '../../src/rpc/client-server.js';
 import { FaultProxy } from '../jepsen-like/lib/fault-proxy.js';
 import { MachineExecutor } from '../unit/client/machine-executor.js';
 

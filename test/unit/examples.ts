@@ -4,7 +4,7 @@
 import ts from 'typescript';
 import { afterAll, beforeAll, expect } from 'vitest';
 import * as sdk from '../../src/client/index.js';
-import { ClientServer } from '../../src/rpc/client-service.js';
+import { ClientServer } from '../../src/rpc/client-server.js';
 import type { ClientExecutor } from '../../src/rpc/executor.js';
 
 export function tsExamples(markdown: string): string[] {

@@ -2,7 +2,7 @@
 // real state machine), as the SDK docs test does for docs/sdk.md.
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ClientServer } from '../../src/rpc/client-service.js';
+import { ClientServer } from '../../src/rpc/client-server.js';
 import { MachineExecutor } from './client/machine-executor.js';
 import { runExample, tsExamples } from './examples.js';
 

@@ -5,7 +5,7 @@ import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client, InvalidArgumentError } from '../../../src/client/index.js';
 import { decodePayload, msgpackCodec } from '../../../src/client/codec.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { MachineExecutor } from './machine-executor.js';
 
 const MiB = 1 << 20;

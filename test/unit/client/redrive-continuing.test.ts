@@ -4,7 +4,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import type { Command } from '../../../src/protocol/commands.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { runCli } from '../node/cli-harness.js';
 import { MachineExecutor } from './machine-executor.js';
 

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { TaskFailedError, NonRetryableError } from '../../../src/client/errors.js';
 import type { TaskEvent } from '../../../src/protocol/commands.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { waitFor } from '../rpc/helpers.js';
 import { MachineExecutor } from './machine-executor.js';
 

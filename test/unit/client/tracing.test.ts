@@ -17,7 +17,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/index.js';
 import { formatTraceparent, parseTraceContext, stampTraceContext, traceAttempt } from '../../../src/client/tracing.js';
 import { DEFAULT_LIMITS } from '../../../src/protocol/limits.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { MachineExecutor } from './machine-executor.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';

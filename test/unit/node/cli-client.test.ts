@@ -3,7 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cliOutput, clientCommands, runChild } from '../../../src/node/cli-client.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 
 let executor: MachineExecutor;

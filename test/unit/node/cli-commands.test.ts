@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { cliOutput } from '../../../src/node/cli-client.js';
 import { main } from '../../../src/node/cli.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import type { NodeStatus } from '../../../src/rpc/executor.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 import { latch, runCli, startServer } from './cli-harness.js';

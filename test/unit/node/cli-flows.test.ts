@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import type { FlowResult } from '../../../src/client/flows.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

@@ -9,7 +9,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { latch, runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

@@ -2,7 +2,7 @@
 // loopback, real state machine), capturing output and the exit code.
 import { Command, CommanderError } from 'commander';
 import { cliOutput, clientCommands } from '../../../src/node/cli-client.js';
-import { ClientServer } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 
 export interface Run {

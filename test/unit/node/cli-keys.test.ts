@@ -1,7 +1,7 @@
 // `raftq keys QUEUE` (issue 13): usage and limits per limit key, as a table and as JSON, paged.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

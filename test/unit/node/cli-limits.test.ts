@@ -1,7 +1,7 @@
 // `raftq limits` (issue 13): shared limits set, listed (as a table and as JSON) and deleted.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

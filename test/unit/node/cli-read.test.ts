@@ -3,7 +3,7 @@
 // attempt history. One odd task never breaks a listing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { latch, runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

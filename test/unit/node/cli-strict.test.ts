@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { main } from '../../../src/node/cli.js';
-import type { ClientServer } from '../../../src/rpc/client-service.js';
+import type { ClientServer } from '../../../src/rpc/client-server.js';
 import { runCli, startServer } from './cli-harness.js';
 
 let server: ClientServer;

@@ -4,7 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ClientAuth, hashToken, matches, newToken, type Role, type TokenSpec } from '../../../src/rpc/auth.js';
-import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { clientMethods, loadProtoFile } from '../../../src/rpc/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 

@@ -3,7 +3,8 @@
 import * as grpc from '@grpc/grpc-js';
 import fc from 'fast-check';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 import { waitFor } from './helpers.js';

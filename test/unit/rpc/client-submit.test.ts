@@ -2,7 +2,8 @@
 // validated and answered as its unary call would be, failing alone, sharing one executor call.
 import * as grpc from '@grpc/grpc-js';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 

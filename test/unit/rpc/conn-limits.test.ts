@@ -4,7 +4,8 @@
 // one is admitted. The counting listener serves TLS too (a grpc-js connection injector).
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { ConnectionLimiter } from '../../../src/rpc/conn-limits.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { ERROR_METADATA_KEY } from '../../../src/protocol/proto.js';

@@ -4,7 +4,8 @@
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ClientAuth, hashToken, newToken } from '../../../src/rpc/auth.js';
-import { ClientServer, CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { ClientRateLimiter, hostOf, type ClientLimits } from '../../../src/rpc/rate-limits.js';
 import { ERROR_METADATA_KEY } from '../../../src/protocol/proto.js';

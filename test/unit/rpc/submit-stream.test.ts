@@ -6,7 +6,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { GrpcTransport } from '../../../src/client/grpc-transport.js';
 import { CallCancel, TransportError } from '../../../src/client/transport.js';
-import { CLIENT_SERVICE, ClientServer, createClientService } from '../../../src/rpc/client-service.js';
+import { CLIENT_SERVICE, createClientService } from '../../../src/rpc/client-service.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 import { loadProtoFile } from '../../../src/rpc/proto.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 
