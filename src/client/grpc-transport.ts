@@ -22,7 +22,6 @@ import {
 } from './transport.js';
 import { RawSubmitDuplex } from './raw-submit.js';
 import { SubmitPipe, type SubmitDuplex } from './submit-pipe.js';
-import { withFastEncoders } from '../protocol/proto-encode.js';
 
 /** After a server answered SubmitStream with UNIMPLEMENTED, Submit calls only for this long. */
 const NO_STREAM_REPROBE_MS = 60_000;
@@ -30,12 +29,10 @@ const NO_STREAM_REPROBE_MS = 60_000;
 let serviceDef: grpc.ServiceDefinition | undefined;
 let serviceCtor: grpc.ServiceClientConstructor | undefined;
 
-/** client.proto's service, Submits serialized without fromObject's copy (proto-encode.ts). */
 function serviceDefinition(): grpc.ServiceDefinition {
-  serviceDef ??= withFastEncoders(
-    protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[CLIENT_SERVICE] as grpc.ServiceDefinition,
-    'request',
-  ) as grpc.ServiceDefinition;
+  serviceDef ??= protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[
+    CLIENT_SERVICE
+  ] as grpc.ServiceDefinition;
   return serviceDef;
 }
 

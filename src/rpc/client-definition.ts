@@ -1,8 +1,7 @@
 // The client service's gRPC definition, loaded from client.proto: request deserializers report
 // undecodable bytes as a value (the handlers answer INVALID_ARGUMENT) instead of throwing.
 import type * as grpc from '@grpc/grpc-js';
-import { CLIENT_SERVICE, type ProtoMethod } from '../protocol/proto.js';
-import { withFastEncoders } from '../protocol/proto-encode.js';
+import { CLIENT_SERVICE } from '../protocol/proto.js';
 import type { Message } from '../protocol/wire-values.js';
 import { loadProtoFile } from './proto.js';
 
@@ -28,9 +27,5 @@ export function clientServiceDefinition(): grpc.ServiceDefinition {
       },
     };
   }
-  // The node's Submit replies are serialized without fromObject's copy (proto-encode.ts).
-  return withFastEncoders(
-    safe as unknown as Record<string, ProtoMethod>,
-    'response',
-  ) as unknown as grpc.ServiceDefinition;
+  return safe as grpc.ServiceDefinition;
 }
