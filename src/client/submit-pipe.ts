@@ -1,9 +1,10 @@
 // The client end of the Submit stream (client.proto SubmitStream, issue 11): one long-lived stream
-// (gRPC, or the raw lane of raw-submit.ts) per server address carries every Submit, each request matched to its reply by id. A
-// request keeps the meaning of a Submit call: its own deadline (a timer here, and timeoutMs for the
-// server), its own cancel (a cancel message, so a held lease stops holding), and when the stream
-// breaks, the outcome of every unanswered request is unknown (UNAVAILABLE), as for a broken call.
-// A refusal before the server accepted the stream (its headers) ran nothing and keeps its code.
+// (gRPC, or the raw lane of raw-submit.ts) per server address carries every Submit, each request
+// matched to its reply by id. A request keeps the meaning of a Submit call: its own deadline (a
+// timer here, and timeoutMs for the server), its own cancel (a cancel message, so a held lease stops
+// holding), and when the stream breaks, the outcome of every unanswered request is unknown
+// (UNAVAILABLE), as for a broken call. A refusal before the server accepted the stream (its headers)
+// ran nothing and keeps its code.
 import type * as grpc from '@grpc/grpc-js';
 import type { ErrorDetail } from '../protocol/errors.js';
 import { asObject, type Message } from '../protocol/wire-values.js';

@@ -1,5 +1,5 @@
-// The raw Submit lane (docs/decisions.md "Submits on a raw TCP lane"; issue 11): the SubmitStream
-// method's requests and replies, protobuf-encoded exactly as gRPC carries them, in frames (frames.ts)
+// The raw Submit lane (issue 11; docs/decisions.md "Submits travel on a raw TCP lane on plaintext
+// client ports"): the SubmitStream method's requests and replies, protobuf-encoded exactly as gRPC carries them, in frames (frames.ts)
 // on a plain TCP connection to the client port, without HTTP/2. The SDK opens with SUBMIT_MAGIC and a
 // HELLO frame; the node answers with SUBMIT_MAGIC, then ACCEPT (gRPC's response headers: the stream
 // is admitted) or END with the refusal. Then:

@@ -1,6 +1,6 @@
 // The client port of one node: the gRPC server of client.proto (client-service.ts) and, on a
-// plaintext port, the raw Submit lane beside it (submit-raw.ts; docs/decisions.md "Submits on a raw
-// TCP lane").
+// plaintext port, the raw Submit lane beside it (submit-raw.ts; docs/decisions.md "Submits travel on
+// a raw TCP lane on plaintext client ports").
 import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { systemClock } from '../client/clock.js';
