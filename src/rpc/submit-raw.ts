@@ -26,6 +26,13 @@ import type { Message } from '../protocol/wire-values.js';
 import { statusDetail, type SubmitDuplex } from './submit-stream.js';
 
 type Decoded = { ok: true; value: Message } | { ok: false; reason: string };
+
+/**
+ * Reply bytes a lane may have waiting in its socket; beyond, it reads no more requests until they
+ * drain (HTTP/2's flow control bounds a gRPC stream the same way), so a client that sends without
+ * reading cannot fill the node's memory.
+ */
+const UNSENT_BYTES_MAX = 8 * 1024 * 1024;
 type Injector = ReturnType<grpc.Server['createConnectionInjector']>;
 
 export interface RawSubmitServerOptions {
@@ -147,7 +154,12 @@ class RawSubmitCall extends EventEmitter {
   }
 
   write(reply: Message): void {
-    if (!this.ended) this.socket.write(encodeFrame(LANE_MESSAGE, this.o.serialize(reply)));
+    if (this.ended) return;
+    this.socket.write(encodeFrame(LANE_MESSAGE, this.o.serialize(reply)));
+    if (this.socket.writableLength > UNSENT_BYTES_MAX && !this.socket.isPaused()) {
+      this.socket.pause();
+      this.socket.once('drain', () => this.socket.resume());
+    }
   }
 
   end(): void {

@@ -1,7 +1,9 @@
 // The raw Submit lane (src/protocol/submit-lane.ts) on loopback: the SDK's Submits travel on it with
 // the gRPC stream's answers, a port without it gets gRPC, the limits and tokens hold on it as on
 // gRPC, malformed bytes get a typed end naming the field, and a black-holed lane fails fast.
+import { EventEmitter } from 'node:events';
 import net from 'node:net';
+import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { GrpcTransport } from '../../../src/client/grpc-transport.js';
@@ -19,6 +21,7 @@ import { ClientAuth, hashToken, newToken } from '../../../src/rpc/auth.js';
 import { ClientServer, type ClientServerOptions } from '../../../src/rpc/client-server.js';
 import { ConnectionLimiter } from '../../../src/rpc/conn-limits.js';
 import { ClientRateLimiter } from '../../../src/rpc/rate-limits.js';
+import { sniffClientConnection } from '../../../src/rpc/submit-raw.js';
 import { FaultProxy } from '../../jepsen-like/lib/fault-proxy.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 
@@ -192,5 +195,72 @@ describe('the raw Submit lane', () => {
     let last: unknown = null;
     for (let i = 0; i < 20 && last !== 'enqueue'; i++) last = await submit(t, proxy.address, enqueue('k.q'), 1_000);
     expect(last).toBe('enqueue');
+  });
+});
+
+/** What the lane uses of a net.Socket, recording writes and pauses. */
+class FakeSocket extends EventEmitter {
+  readonly written: Buffer[] = [];
+  writableLength = 0;
+  paused = false;
+  destroyed = false;
+  writable = true;
+  remoteAddress = '127.0.0.1';
+  remotePort = 5;
+  setNoDelay(): void {}
+  setKeepAlive(): void {}
+  setTimeout(): void {}
+  write(b: Buffer): boolean {
+    this.written.push(b);
+    this.writableLength += b.byteLength;
+    return true;
+  }
+  end(): void {
+    this.writable = false;
+  }
+  destroy(): void {
+    this.destroyed = true;
+  }
+  pause(): void {
+    this.paused = true;
+  }
+  resume(): void {
+    this.paused = false;
+  }
+  isPaused(): boolean {
+    return this.paused;
+  }
+}
+
+describe('the raw Submit lane, backpressure', () => {
+  it('reads no more requests while its unsent replies are over the bound, and reads again once they drain', () => {
+    const socket = new FakeSocket();
+    const big = Buffer.alloc(9 * 1024 * 1024);
+    let requests = 0;
+    sniffClientConnection(socket as unknown as net.Socket, {} as Parameters<typeof sniffClientConnection>[1], {
+      handler: (call) => {
+        call.sendMetadata(new grpc.Metadata());
+        call.on('data', () => {
+          requests += 1;
+          call.write({});
+        });
+      },
+      deserialize: () => ({ ok: true, value: {} }),
+      serialize: () => big,
+      frameBytesMax: 1 << 20,
+      keepaliveTimeMs: 1_000,
+      admit: () => ({ release: () => undefined }),
+      refuseRequest: () => null,
+      sockets: new Set(),
+      stats: { opened: 0 },
+    });
+    socket.emit('data', Buffer.concat([SUBMIT_MAGIC, encodeFrame(LANE_HELLO, encodeHello({}))]));
+    expect(socket.paused).toBe(false);
+    socket.emit('data', encodeFrame(LANE_MESSAGE, Buffer.from([1])));
+    expect(requests).toBe(1);
+    expect(socket.paused).toBe(true);
+    socket.writableLength = 0;
+    socket.emit('drain');
+    expect(socket.paused).toBe(false);
   });
 });
