@@ -3,7 +3,8 @@
 // follower): bare garbage, forged unsigned messages, and signed requests whose message bytes are
 // garbage or mutated (they pass the MAC and reach the decoder). Every call must end with a typed
 // status (never INTERNAL / UNKNOWN, which mean a handler threw), every node must stay up and ready,
-// and the replicas' digests must agree at every common index afterwards. A seeded PRNG makes a run
+// and the replicas' digests must agree at every common index afterwards. The raw Submit lane of the
+// client port gets garbage and mutated frames too (raw-lane.ts). A seeded PRNG makes a run
 // reproducible (`--seed`).
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
@@ -13,6 +14,7 @@ import { peerMac, type PeerAuth } from '../../src/rpc/peer-auth.js';
 import { encodeMessage, headerOf } from '../../src/rpc/peer-codec.js';
 import { PEER_SERVICE } from '../../src/rpc/peer-server.js';
 import { loadProtoFile } from '../../src/rpc/proto.js';
+import { laneCall, laneInput, laneOutcomeOk } from './raw-lane.js';
 import { assertDigestsAgree, startCluster, waitForLeader, type TestCluster } from '../integration/helpers.js';
 
 export interface FuzzOptions {
@@ -111,6 +113,8 @@ type Method = grpc.MethodDefinition<unknown, unknown>;
 interface Target {
   client: grpc.Client;
   service: string;
+  /** host:port of the node's port. */
+  address: string;
 }
 
 /** One call with raw bytes; resolves with its status code (streams are read briefly, then cancelled). */
@@ -165,7 +169,7 @@ const CLIENT_SEED = {
 };
 
 interface Surfaces {
-  client: { targets: Target[]; methods: [string, Method, Buffer][] };
+  client: { targets: Target[]; methods: [string, Method, Buffer][]; laneRequest: Buffer };
   peer: { target: Target; methods: [string, Method][]; auth: PeerAuth; to: string; from: string };
 }
 
@@ -175,6 +179,7 @@ function surfaces(tc: TestCluster, follower: string, leader: string): Surfaces {
   const targets = tc.cluster.specs.map((s) => ({
     client: new grpc.Client(`127.0.0.1:${s.clientPort}`, grpc.credentials.createInsecure()),
     service: CLIENT_SERVICE,
+    address: `127.0.0.1:${s.clientPort}`,
   }));
   const methods = Object.entries(clientDef).map(([name, m]): [string, Method, Buffer] => [
     name,
@@ -185,9 +190,15 @@ function surfaces(tc: TestCluster, follower: string, leader: string): Surfaces {
   const peerTarget = {
     client: new grpc.Client(`127.0.0.1:${tc.cluster.spec(follower).peerPort}`, grpc.credentials.createInsecure()),
     service: PEER_SERVICE,
+    address: `127.0.0.1:${tc.cluster.spec(follower).peerPort}`,
   };
+  const laneRequest = (clientDef['SubmitStream'] as Method).requestSerialize({
+    id: 1,
+    timeoutMs: 200,
+    submit: { items: [{ enqueue: CLIENT_SEED }] },
+  });
   return {
-    client: { targets, methods },
+    client: { targets, methods, laneRequest },
     peer: {
       target: peerTarget,
       methods: Object.entries(peerDef),
@@ -228,7 +239,9 @@ function peerBody(g: Gen, s: Surfaces['peer'], m: Method): { kind: string; body:
 async function one(g: Gen, s: Surfaces, report: FuzzReport): Promise<void> {
   let kind: string;
   let code: grpc.status;
-  if (g.int(3) < 2) {
+  const surface = g.int(6);
+  if (surface === 5) return lane(g, s, report);
+  if (surface < 3) {
     const [name, m, seed] = g.pick(s.client.methods);
     const random = g.int(4) === 0;
     kind = random ? 'client-random' : 'client-mutated';
@@ -246,6 +259,15 @@ async function one(g: Gen, s: Surfaces, report: FuzzReport): Promise<void> {
   report.bySurface[kind] = (report.bySurface[kind] ?? 0) + 1;
   const c = grpc.status[code] ?? String(code);
   report.codes[c] = (report.codes[c] ?? 0) + 1;
+}
+
+/** One input on the raw Submit lane of a node's client port (raw-lane.ts). */
+async function lane(g: Gen, s: Surfaces, report: FuzzReport): Promise<void> {
+  const outcome = await laneCall(g.pick(s.client.targets).address, laneInput(g, s.client.laneRequest));
+  if (!laneOutcomeOk(outcome)) report.failures.push(`client-lane: ${outcome}`);
+  report.sent += 1;
+  report.bySurface['client-lane'] = (report.bySurface['client-lane'] ?? 0) + 1;
+  report.codes[outcome] = (report.codes[outcome] ?? 0) + 1;
 }
 
 /** Starts a cluster, fuzzes it within the bounds, checks it, stops it. */

@@ -8,7 +8,14 @@ describe('fuzz - hostile gRPC input against a real cluster', () => {
     const report = await runFuzz({ count: 1_500, timeMs: 60_000, seed: 20261202 });
     expect(report.failures).toEqual([]);
     expect(report.sent).toBe(1_500);
-    for (const surface of ['client-mutated', 'client-random', 'peer-garbage', 'peer-unsigned', 'peer-signed']) {
+    for (const surface of [
+      'client-mutated',
+      'client-random',
+      'client-lane',
+      'peer-garbage',
+      'peer-unsigned',
+      'peer-signed',
+    ]) {
       expect(report.bySurface[surface] ?? 0, surface).toBeGreaterThan(0);
     }
     expect(report.codes['INVALID_ARGUMENT'] ?? 0).toBeGreaterThan(0);
