@@ -2,7 +2,7 @@
 // garbled hello, or a hello and a mutated request, on a plaintext client port. The outcome is the
 // node's END code, `reply` (a request was answered), `closed`, or `open` (nothing within the wait).
 import net from 'node:net';
-import { isErrorCode } from '../../src/protocol/errors.js';
+import { isErrorCode, type ErrorDetail } from '../../src/protocol/errors.js';
 import { FrameReader, MagicReader, encodeFrame, splitHostPort } from '../../src/protocol/frames.js';
 import {
   LANE_END,
@@ -36,17 +36,26 @@ export function laneInput(g: Gen, request: Buffer): Buffer {
 }
 
 /** Sends `bytes` on a fresh lane and resolves with the outcome (a typed END code, reply, closed, open). */
-export function laneCall(address: string, bytes: Buffer, waitMs = 1_000): Promise<string> {
+export async function laneCall(address: string, bytes: Buffer, waitMs = 1_000): Promise<string> {
+  return (await laneAnswer(address, bytes, waitMs)).outcome;
+}
+
+/** laneCall's outcome, with the END's detail when the node sent one. */
+export function laneAnswer(
+  address: string,
+  bytes: Buffer,
+  waitMs = 1_000,
+): Promise<{ outcome: string; end?: ErrorDetail }> {
   const { host, port } = splitHostPort(address);
   return new Promise((resolve) => {
     const socket = net.connect({ host, port }, () => socket.write(bytes));
     const magic = new MagicReader(SUBMIT_MAGIC);
     const frames = new FrameReader(64 * 1024 * 1024);
     let open = false;
-    const done = (outcome: string): void => {
+    const done = (outcome: string, end?: ErrorDetail): void => {
       clearTimeout(timer);
       socket.destroy();
-      resolve(outcome);
+      resolve(end === undefined ? { outcome } : { outcome, end });
     };
     const timer = setTimeout(() => done('open'), waitMs);
     socket.on('data', (chunk: Buffer) => {
@@ -64,9 +73,8 @@ export function laneCall(address: string, bytes: Buffer, waitMs = 1_000): Promis
         if (f.kind === LANE_MESSAGE) return done('reply');
         if (f.kind !== LANE_END) continue;
         const detail = decodeEnd(f.body);
-        return done(
-          detail === null ? 'end' : detail !== undefined && isErrorCode(detail.code) ? detail.code : 'bad-end',
-        );
+        if (detail === null) return done('end');
+        return detail !== undefined && isErrorCode(detail.code) ? done(detail.code, detail) : done('bad-end');
       }
     });
     socket.on('error', () => undefined);

@@ -2,26 +2,20 @@
 // the gRPC stream's answers, a port without it gets gRPC, the limits and tokens hold on it as on
 // gRPC, malformed bytes get a typed end naming the field, and a black-holed lane fails fast.
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
+import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Client } from '../../../src/client/client.js';
 import { GrpcTransport } from '../../../src/client/grpc-transport.js';
 import { TransportError } from '../../../src/client/transport.js';
-import { FrameReader, MagicReader, encodeFrame } from '../../../src/protocol/frames.js';
-import {
-  LANE_END,
-  LANE_HELLO,
-  LANE_MESSAGE,
-  SUBMIT_MAGIC,
-  decodeEnd,
-  encodeHello,
-} from '../../../src/protocol/submit-lane.js';
+import { encodeFrame } from '../../../src/protocol/frames.js';
+import { LANE_HELLO, LANE_MESSAGE, SUBMIT_MAGIC, encodeHello } from '../../../src/protocol/submit-lane.js';
 import { ClientAuth, hashToken, newToken } from '../../../src/rpc/auth.js';
 import { ClientServer, type ClientServerOptions } from '../../../src/rpc/client-server.js';
 import { ConnectionLimiter } from '../../../src/rpc/conn-limits.js';
 import { ClientRateLimiter } from '../../../src/rpc/rate-limits.js';
 import { sniffClientConnection } from '../../../src/rpc/submit-raw.js';
+import { laneAnswer } from '../../fuzz/raw-lane.js';
 import { FaultProxy } from '../../jepsen-like/lib/fault-proxy.js';
 import { MachineExecutor } from '../client/machine-executor.js';
 
@@ -59,35 +53,9 @@ async function submit(t: GrpcTransport, address: string, request: Obj, timeoutMs
   }
 }
 
-/** Opens a raw connection, sends `bytes`, and resolves with the END frame's detail the node answers. */
-function rawEnd(address: string, bytes: Buffer): Promise<unknown> {
-  const [host, port] = [
-    address.slice(0, address.lastIndexOf(':')),
-    Number(address.slice(address.lastIndexOf(':') + 1)),
-  ];
-  return new Promise((resolve, reject) => {
-    const socket = net.connect({ host, port }, () => socket.write(bytes));
-    const magic = new MagicReader(SUBMIT_MAGIC);
-    const frames = new FrameReader(1 << 20);
-    let open = false;
-    socket.on('data', (chunk: Buffer) => {
-      let rest = chunk;
-      if (!open) {
-        const m = magic.push(chunk);
-        if (m === 'more') return;
-        if (m === 'bad') return reject(new Error('no magic'));
-        open = true;
-        rest = m;
-      }
-      const got = frames.push(rest);
-      if (typeof got === 'string') return reject(new Error(got));
-      const end = got.find((f) => f.kind === LANE_END);
-      if (end) resolve(decodeEnd(end.body));
-    });
-    socket.on('error', reject);
-    socket.on('close', () => resolve('closed without an end'));
-    cleanup.push(() => void socket.destroy());
-  });
+/** The END's detail the node answers `bytes` on a fresh raw connection with (fuzz/raw-lane.ts). */
+async function rawEnd(address: string, bytes: Buffer): Promise<unknown> {
+  return (await laneAnswer(address, bytes, 5_000)).end ?? 'no end';
 }
 
 describe('the raw Submit lane', () => {
