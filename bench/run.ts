@@ -12,6 +12,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   failover: () => import('./failover.js'),
   leasegap: () => import('./lease-gap.js'),
   transport: () => import('./transport.js'),
+  sdk: () => import('./sdk-cost.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */

@@ -1,0 +1,138 @@
+// `npm run bench -- sdk [--rounds R] [--n N] [--sdk-dir DIR] [--json]`: the SDK's own CPU per enqueue,
+// against an in-process fake node that answers every Submit at once (no cluster, no sockets). The
+// cluster workloads time the SDK, the leader, the disks and the followers in one chain, on a machine
+// whose speed moves by a fifth between runs; this isolates the SDK's share, so a change to it shows
+// in a few alternating runs (`--sdk-dir` points at another build's dist/ to compare two builds).
+// The fake still serializes each Submit and parses each reply with the real protobuf codecs, so the
+// figure is the SDK's work plus a fixed share of the fake's (the same for both sides of a comparison).
+import type * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { fileURLToPath } from 'node:url';
+import type * as Sdk from '../src/client/index.js';
+import type { CallCancel, Message, Method, StreamHandlers, StreamMethod, Transport } from '../src/client/transport.js';
+import { CLIENT_SERVICE, PROTO_LOADER_OPTIONS, protoFilePath } from '../src/protocol/proto.js';
+import { payload } from './e2e.js';
+
+interface Options {
+  rounds: number;
+  n: number;
+  sdkDir: string;
+}
+
+function parseArgs(argv: string[]): Options {
+  const get = (name: string): string | undefined => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : undefined;
+  };
+  const int = (name: string, dflt: number, min: number, max: number): number => {
+    const v = Number(get(name) ?? dflt);
+    if (!Number.isSafeInteger(v) || v < min || v > max)
+      throw new Error(`--${name} must be an integer in ${min}..${max}`);
+    return v;
+  };
+  return {
+    rounds: int('rounds', 5, 1, 50),
+    n: int('n', 50_000, 1_000, 1_000_000),
+    sdkDir: get('sdk-dir') ?? fileURLToPath(new URL('../dist', import.meta.url)),
+  };
+}
+
+/** A node that answers Submits of enqueues with fresh ids, a turn later (as a reply off a socket would). */
+class FakeNode implements Transport {
+  private readonly submit: grpc.MethodDefinition<Message, Message>;
+  private nextId = 1;
+
+  constructor() {
+    const def = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[CLIENT_SERVICE];
+    this.submit = (def as unknown as grpc.ServiceDefinition)['SubmitStream'] as grpc.MethodDefinition<Message, Message>;
+  }
+
+  async call(address: string, method: Method): Promise<Message> {
+    if (method === 'OpenSession') return { session: '1', timeoutMs: 60_000, index: 1 };
+    if (method === 'Status') return { leaderAddress: address };
+    throw new Error(`sdk bench: the fake node has no ${method}`);
+  }
+
+  callCancellable(address: string, method: Method, request: Message, _ms: number, _c: CallCancel): Promise<Message> {
+    if (method !== 'Submit') return this.call(address, method);
+    this.submit.requestSerialize({ id: 1, submit: request, timeoutMs: 1_000 }); // the SDK's encoding of it
+    const items = request['items'] as Record<string, { tasks?: unknown[] }>[];
+    const id = (): Message => ({ id: (this.nextId++).toString(16), deduplicated: false });
+    // Enqueues get ids; anything else (the session's close) gets an empty answer of its kind.
+    const results = items.map((it) =>
+      it['enqueue'] !== undefined
+        ? { enqueue: { items: (it['enqueue'].tasks ?? []).map(id) } }
+        : { [Object.keys(it)[0] as string]: {} },
+    );
+    const bytes = this.submit.responseSerialize({ id: 1, submit: { results } });
+    const reply = this.submit.responseDeserialize(bytes as Buffer)['submit'] as Message; // the SDK's decoding
+    return new Promise((resolve) => setImmediate(() => resolve(reply)));
+  }
+
+  stream(_a: string, _m: StreamMethod, _r: Message, _h: StreamHandlers): () => void {
+    return () => undefined;
+  }
+
+  streamsSubmit(): boolean {
+    return true;
+  }
+
+  close(): void {}
+}
+
+/** CPU µs per task: `n` tasks, `window` calls in flight, `batch` tasks per call (0: single enqueues). */
+async function round(q: Sdk.Queue<Uint8Array>, n: number, window: number, batch: number): Promise<number> {
+  let next = 0;
+  const c0 = process.cpuUsage();
+  const lane = async (): Promise<void> => {
+    while (next < n) {
+      const from = next;
+      if (batch === 0) {
+        next += 1;
+        await q.enqueue(payload(from));
+      } else {
+        const k = Math.min(batch, n - from);
+        next += k;
+        await q.enqueueMany(Array.from({ length: k }, (_, j) => ({ payload: payload(from + j) })));
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: window }, lane));
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / n;
+}
+
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
+
+export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {
+  const o = parseArgs(opts.argv ?? process.argv.slice(2));
+  const sdk = (await import(`${o.sdkDir}/src/client/index.js`)) as typeof Sdk;
+  const client = new sdk.Client({ servers: ['127.0.0.1:1'], transport: new sdk.CoalescingTransport(new FakeNode()) });
+  const q = client.queue<Uint8Array>('sdk-bench');
+  const out: Record<string, number[]> = { single: [], batch100: [] };
+  try {
+    for (let i = 0; i < 3; i++) await round(q, o.n, 256, 0); // the JIT's warm-up
+    for (let i = 0; i < o.rounds; i++) {
+      out['single']!.push(await round(q, o.n, 256, 0));
+      out['batch100']!.push(await round(q, o.n, 2, 100));
+    }
+  } finally {
+    await client.close();
+  }
+  const result = {
+    sdkDir: o.sdkDir,
+    n: o.n,
+    rounds: o.rounds,
+    single_enqueue_cpu_us: Number(median(out['single']!).toFixed(2)),
+    batched_enqueue_cpu_us_per_task: Number(median(out['batch100']!).toFixed(2)),
+    samples: out,
+  };
+  if (!opts.json) {
+    console.log(`sdk: ${o.sdkDir}`);
+    console.log(
+      `single enqueues (256 in flight): ${result.single_enqueue_cpu_us} µs of CPU each (median of ${o.rounds})`,
+    );
+    console.log(`enqueueMany of 100 (2 in flight): ${result.batched_enqueue_cpu_us_per_task} µs per task`);
+  }
+  return result;
+}
