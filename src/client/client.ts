@@ -213,7 +213,7 @@ export class Client {
     if (!isClientCommandType(type))
       throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
     const encoded = encodeCommand(checked.value as ClientCommand);
-    const body = options.extra === undefined ? encoded : { ...encoded, ...options.extra };
+    const body = options.extra === undefined ? encoded : Object.assign({}, encoded, options.extra);
     this.takePending();
     let sent: { reply: Message; firstSentAt: number; resent: boolean };
     try {
@@ -412,20 +412,21 @@ export class Client {
     let unknown: ErrorDetail | null = null;
     try {
       for (;;) {
-        const remaining = deadline - this.clock.now();
+        const now = this.clock.now();
+        const remaining = deadline - now;
         if (remaining <= 0 || this.closed || options.signal?.aborted) break;
         const address = this.target();
         retry.tried.add(address);
         const attempt = this.attemptMs(remaining, method);
         const header = { session: session.id, seq, floor: session.floor(), timeoutMs: Math.ceil(attempt) };
-        firstSentAt ??= this.clock.now();
-        session.lastSentAt = this.clock.now();
+        firstSentAt ??= now;
+        session.lastSentAt = now;
         try {
           const signal = options.signal ?? this.closeController.signal;
           const reply = await this.transport.call(
             address,
             method,
-            { ...body, header },
+            Object.assign({}, body, { header }), // not a spread: docs/decisions.md "No spread-then-extend…"
             attempt + (options.holdMs ?? 0),
             signal,
           );

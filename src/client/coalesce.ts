@@ -262,13 +262,19 @@ export class CoalescingTransport implements Transport {
   }
 
   private send(batch: Batch): void {
-    const items = batch.items.filter((p) => !p.settled);
+    // One pass (this runs for every Submit): the callers still waiting, and the latest deadline.
+    const items: Pending[] = [];
+    let end = -Infinity;
+    for (const p of batch.items) {
+      if (p.settled) continue;
+      items.push(p);
+      if (p.end > end) end = p.end;
+    }
     batch.items = items;
     const first = items[0];
     if (first === undefined) return;
     if (items.length === 1 && !this.streamed(batch.address)) return this.sendUnary(batch.address, first);
     const now = this.clock.now();
-    const end = Math.max(...items.map((p) => p.end));
     // The Submit lives until the latest deadline; each earlier one fails its own caller on time
     // (to the millisecond, as a gRPC deadline would: callers of one turn rarely need a timer).
     for (const p of items) {

@@ -25,7 +25,7 @@ export class LeaseSecrets {
     const c = cmd as Command;
     switch (c.type) {
       case 'ack':
-        return { ...c, items: c.items.map((i) => this.with(i)) } as C;
+        return Object.assign({}, c, { items: c.items.map((i) => this.with(i)) }) as C;
       case 'nack':
       case 'extend':
       case 'release':
@@ -54,6 +54,6 @@ export class LeaseSecrets {
   private with<T extends { id: string; token: string; secret?: string }>(x: T): T {
     if (x.secret !== undefined) return x;
     const secret = this.byLease.get(key(x.id, x.token));
-    return secret === undefined ? x : { ...x, secret };
+    return secret === undefined ? x : Object.assign({}, x, { secret });
   }
 }

@@ -122,7 +122,7 @@ const key = (id: string, token: string): string => `${id}/${token}`;
 export async function leaseTasks<T>(client: Client, queue: string, o: LeaseOptions): Promise<LeaseRound<T>> {
   const cmd: CommandOf<'lease'> = { type: 'lease', queue, workerId: o.workerId ?? 'manual', max: o.max ?? 1 };
   if (o.leaseMs !== undefined) cmd.leaseMs = o.leaseMs;
-  const call: CommandOptions = { ...callOf(o), idempotent: false };
+  const call: CommandOptions = Object.assign({}, callOf(o), { idempotent: false });
   if (o.lane !== undefined) call.lane = o.lane;
   if (o.waitMs !== undefined) {
     call.holdMs = o.waitMs;
@@ -237,7 +237,7 @@ export async function ackMany(client: Client, items: ReadonlyArray<AckItem>, cal
       return item;
     }),
   };
-  const { answer } = await client.command(cmd, { ...callOf(call), idempotent: true });
+  const { answer } = await client.command(cmd, Object.assign({}, callOf(call), { idempotent: true }));
   for (const i of items) lengths(client).delete(key(i.id, i.token));
   return answer.results.map((r) => (r.ok ? r : { id: r.id, ok: false, error: errorFromDetail(r.error) }));
 }
@@ -252,7 +252,7 @@ export async function nackTask(
   if (o.delayMs !== undefined) cmd.delayMs = o.delayMs;
   if (o.deadLetter === true) cmd.dead = true;
   if (o.error !== undefined) cmd.error = o.error;
-  const { answer } = await client.command(cmd, { ...callOf(o), idempotent: true });
+  const { answer } = await client.command(cmd, Object.assign({}, callOf(o), { idempotent: true }));
   lengths(client).delete(key(id, token));
   const out: { state: TaskState; deadLetterId?: string } = { state: answer.state };
   if (answer.deadLetterId !== undefined) out.deadLetterId = answer.deadLetterId;
@@ -273,7 +273,7 @@ export async function extendTask(
   const cmd: CommandOf<'extend'> = { type: 'extend', id, token, leaseMs };
   if (o.progress !== undefined) cmd.progress = o.progress;
   if (o.checkpoint !== undefined) cmd.checkpoint = client.codec.encode(o.checkpoint);
-  const { firstSentAt } = await client.command(cmd, { ...callOf(o), idempotent: true });
+  const { firstSentAt } = await client.command(cmd, Object.assign({}, callOf(o), { idempotent: true }));
   lengths(client).set(key(id, token), leaseMs);
   return { beliefDeadline: firstSentAt + leaseMs - marginMinMs(leaseMs, 0), sentAt: firstSentAt };
 }
@@ -281,7 +281,7 @@ export async function extendTask(
 export async function releaseTask(client: Client, id: string, token: string, o: ReleaseOptions): Promise<TaskState> {
   const cmd: CommandOf<'release'> = { type: 'release', id, token };
   if (o.holdKeyMs !== undefined) cmd.holdMs = o.holdKeyMs;
-  const { answer } = await client.command(cmd, { ...callOf(o), idempotent: true });
+  const { answer } = await client.command(cmd, Object.assign({}, callOf(o), { idempotent: true }));
   lengths(client).delete(key(id, token));
   return answer.state;
 }

@@ -140,7 +140,10 @@ export class Queue<T = unknown> {
   ): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined || t.id !== undefined);
-    const { answer } = await this.client.command({ type: 'enqueue', queue: this.name, tasks }, { ...call, idempotent });
+    const { answer } = await this.client.command(
+      { type: 'enqueue', queue: this.name, tasks },
+      Object.assign({}, call, { idempotent }),
+    );
     const out = answer.items;
     if (out.length !== tasks.length)
       throw raftqError('INTERNAL', `enqueue answered ${out.length} of ${tasks.length} items`);
@@ -157,7 +160,7 @@ export class Queue<T = unknown> {
       }
     }
     const encoded = encodePayload(item.payload, this.client);
-    const headers = { ...item.headers, ...encoded.headers };
+    const headers = Object.assign({}, item.headers, encoded.headers);
     const spec: TaskSpec = { payload: encoded.payload };
     if (Object.keys(headers).length > 0) spec.headers = headers;
     const copy = <K extends keyof TaskSpec>(k: K, v: TaskSpec[K] | undefined): void => {

@@ -179,8 +179,7 @@ function settingsPatchFromWire(v: unknown): Decoded<Message> {
 
 /** The generic request encoding: the command's fields without its type; settings patches reshaped. */
 function fieldsOf(cmd: Command): Message {
-  const { type: _type, ...fields } = cmd as Command & Message;
-  const out: Message = { ...fields };
+  const { type: _type, ...out } = cmd as Command & Message; // a fresh object: one copy, not two
   if ('settings' in cmd && cmd.settings !== undefined) out['settings'] = settingsPatchToWire(cmd.settings);
   return out;
 }

@@ -280,7 +280,8 @@ class ClientServiceImpl {
     if (type === 'lease' && typeof req['maxHoldMs'] === 'number')
       maxHoldMs = Math.min(req['maxHoldMs'], this.opts.holdMsMax);
     if (cmd.type === 'lease') cmd.secret = this.secrets(); // the grantee's proof (docs/security.md)
-    return { sc: { ...session, cmd }, timeoutMs: header['timeoutMs'], maxHoldMs };
+    const sc: SessionCommand = Object.assign({}, session, { cmd }); // hot: no spread-then-extend (docs/decisions.md)
+    return { sc, timeoutMs: header['timeoutMs'], maxHoldMs };
   }
 
   /**

@@ -196,7 +196,7 @@ export class NodeStorage {
     if (ready.hardState !== null) {
       // The store never lowers the commit index below an installed snapshot; neither does the mirror.
       const commit = asLogIndex(Math.max(ready.hardState.commit, this.mirror.hardState().commit));
-      this.mirror.setHardState({ ...ready.hardState, commit });
+      this.mirror.setHardState(Object.assign({}, ready.hardState, { commit }));
     }
   }
 

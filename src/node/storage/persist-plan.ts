@@ -96,7 +96,7 @@ export function planPersist(g: GroupLog, request: PersistRequest): PersistPlan {
     hardChanged = true;
   }
   if (hardState.commit < commitFloor) {
-    hardState = { ...hardState, commit: commitFloor };
+    hardState = Object.assign({}, hardState, { commit: commitFloor });
     hardChanged = true;
   }
   const covered = Math.max(lastIndex, snapshotMeta?.index ?? 0);
