@@ -37,27 +37,43 @@ function parseArgs(argv: string[]): Options {
   };
 }
 
-/** A node that answers Submits of enqueues with fresh ids, a turn later (as a reply off a socket would). */
+/**
+ * A node that answers Submits of enqueues, and lone enqueue calls (the SDK's merged single enqueues),
+ * with fresh ids, a turn later (as a reply off a socket would).
+ */
 class FakeNode implements Transport {
   private readonly submit: grpc.MethodDefinition<Message, Message>;
+  private readonly enqueue: grpc.MethodDefinition<Message, Message>;
   private nextId = 1;
 
   constructor() {
     const def = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[CLIENT_SERVICE];
-    this.submit = (def as unknown as grpc.ServiceDefinition)['SubmitStream'] as grpc.MethodDefinition<Message, Message>;
+    const methods = def as unknown as grpc.ServiceDefinition;
+    this.submit = methods['SubmitStream'] as grpc.MethodDefinition<Message, Message>;
+    this.enqueue = methods['Enqueue'] as grpc.MethodDefinition<Message, Message>;
   }
 
-  async call(address: string, method: Method): Promise<Message> {
+  async call(address: string, method: Method, request: Message = {}): Promise<Message> {
     if (method === 'OpenSession') return { session: '1', timeoutMs: 60_000, index: 1 };
     if (method === 'Status') return { leaderAddress: address };
+    if (method === 'Enqueue') {
+      this.enqueue.requestSerialize(request); // the SDK's encoding of it
+      const items = ((request['tasks'] ?? []) as unknown[]).map(() => this.id());
+      const reply = this.enqueue.responseDeserialize(this.enqueue.responseSerialize({ items }) as Buffer);
+      return new Promise((resolve) => setImmediate(() => resolve(reply)));
+    }
     throw new Error(`sdk bench: the fake node has no ${method}`);
   }
 
+  private id(): Message {
+    return { id: (this.nextId++).toString(16), deduplicated: false };
+  }
+
   callCancellable(address: string, method: Method, request: Message, _ms: number, _c: CallCancel): Promise<Message> {
-    if (method !== 'Submit') return this.call(address, method);
+    if (method !== 'Submit') return this.call(address, method, request);
     this.submit.requestSerialize({ id: 1, submit: request, timeoutMs: 1_000 }); // the SDK's encoding of it
     const items = request['items'] as Record<string, { tasks?: unknown[] }>[];
-    const id = (): Message => ({ id: (this.nextId++).toString(16), deduplicated: false });
+    const id = (): Message => this.id();
     // Enqueues get ids; anything else (the session's close) gets an empty answer of its kind.
     const results = items.map((it) =>
       it['enqueue'] !== undefined

@@ -47,6 +47,11 @@ export interface ClientOptions {
    * Applies to the built-in gRPC transport; wrap an injected one in CoalescingTransport yourself.
    */
   coalesce?: boolean | CoalescingOptions;
+  /**
+   * Single `enqueue` calls to one queue made in the same event-loop turn travel as one enqueue
+   * command; each caller still gets its own answer (docs/sdk.md). Default true.
+   */
+  batchEnqueues?: boolean;
   /** Bearer token for a cluster with auth on (built-in gRPC transport; docs/security.md). */
   token?: string;
   /** TLS: the CA (and a client certificate) of a cluster with TLS on (built-in gRPC transport). */

@@ -3,12 +3,11 @@
 // docs/design.md §5 allows. Time and network are injected (Clock, Transport) so this exact logic also
 // runs in the deterministic simulation.
 import { setMaxListeners } from 'node:events';
-import type { Command, CommandOf, ReadQuery } from '../protocol/commands.js';
-import { ERROR_TABLE, isErrorDetail, type ErrorDetail } from '../protocol/errors.js';
+import type { Command, CommandOf, EnqueueItemAnswer, ReadQuery, TaskSpec } from '../protocol/commands.js';
+import { ERROR_TABLE, type ErrorDetail } from '../protocol/errors.js';
 import { DEFAULT_LIMITS, type Limits } from '../protocol/limits.js';
 import { validateCommand } from '../protocol/validate.js';
 import { READ_WIRE, type ReadMethod, type ReadReplyOf, type ReadWire } from '../protocol/wire-reads.js';
-import { asObject } from '../protocol/wire-values.js';
 import {
   COMMAND_WIRE,
   decodeAnswer,
@@ -19,26 +18,34 @@ import {
   type ClientCommandType,
 } from '../protocol/wire.js';
 import { sleep, systemClock, type Clock, type Timer } from './clock.js';
-import { CoalescingTransport, type CoalescingOptions } from './coalesce.js';
 import { msgpackCodec, type Codec } from './codec.js';
-import { errorFromDetail, raftqError, type RaftqError } from './errors.js';
+import { errorFromDetail, raftqError } from './errors.js';
 import type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
-import { GrpcTransport } from './grpc-transport.js';
 import { isLimitRefusal, renewSeq } from './limits.js';
-import { checkAddressMap, checkClientOptions, checkHandler, positive } from './options.js';
+import { checkAddressMap, checkClientOptions, checkHandler, positive, serverList } from './options.js';
 import { Queue } from './queue.js';
 import { Schedules } from './schedules.js';
 import { SharedLimits } from './shared-limits.js';
 import { ServerBook } from './servers.js';
 import { Session } from './session.js';
-import { TransportError, type Message, type Method, type StreamHandlers, type Transport } from './transport.js';
+import type { Message, Method, StreamHandlers, Transport } from './transport.js';
 import { Worker, type BatchHandler, type BatchWorkerOptions, type Handler, type WorkerOptions } from './worker.js';
 import { cancelFlow, enqueueFlow, type FlowResult, type FlowTree } from './flows.js';
 import { Topic } from './topics.js';
 import { renamedOption } from './renamed-options.js';
 import { LeaseSecrets } from './lease-secrets.js';
+import {
+  beforeFirstSend,
+  defaultTransport,
+  detailOf,
+  finalError,
+  isLinearizable,
+  toRaftqError,
+} from './client-helpers.js';
+import { EnqueueBatcher, mergeable } from './enqueue-batcher.js';
 
 export type { CallOptions, ClientOptions, CommandOptions, Lane } from './client-options.js';
+export { toRaftqError } from './client-helpers.js';
 
 interface LaneState {
   session: Session | null;
@@ -104,19 +111,14 @@ export class Client {
   private relearning = false;
   private readonly closeController = new AbortController();
   private readonly workers = new Set<Worker>();
+  /** Single enqueues of one turn, merged per queue (enqueue-batcher.ts); null: `batchEnqueues: false`. */
+  private readonly enqueues: EnqueueBatcher | null;
 
   constructor(options: ClientOptions) {
     checkClientOptions(options);
     // Every call in flight listens on the close signal: thousands at once are normal, not a leak.
     setMaxListeners(0, this.closeController.signal);
-    const servers = options.servers.map((s) => s.trim()).filter((s) => s.length > 0);
-    if (servers.length === 0)
-      throw raftqError('INVALID_ARGUMENT', 'servers: at least one address', { field: 'servers' });
-    for (const s of servers) {
-      if (!/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) > 65535) {
-        throw raftqError('INVALID_ARGUMENT', `servers: ${JSON.stringify(s)} is not host:port`, { field: 'servers' });
-      }
-    }
+    const servers = serverList(options.servers);
     this.clock = options.clock ?? systemClock;
     this.timeoutMs = positive(options.timeoutMs, 30_000, 'timeoutMs');
     this.sessionTimeoutMs = options.sessionTimeoutMs;
@@ -138,6 +140,9 @@ export class Client {
     this.limits = options.limits ?? DEFAULT_LIMITS;
     this.ownsTransport = options.transport === undefined;
     this.transport = options.transport ?? defaultTransport(options.coalesce ?? true, this.clock, options);
+    const send = (queue: string, tasks: TaskSpec[]) => this.sendEnqueue(queue, tasks, false, false);
+    this.enqueues =
+      options.batchEnqueues === false ? null : new EnqueueBatcher(send, this.clock, this.limits.enqueueBatchMax);
   }
 
   /** A typed handle on one queue; creating it sends nothing. */
@@ -209,21 +214,63 @@ export class Client {
     this.assertOpen();
     const checked = validateCommand(this.leaseSecrets.attach(cmd), this.limits);
     if (!checked.ok) throw errorFromDetail(checked.error);
-    const type = checked.value.type;
-    if (!isClientCommandType(type))
-      throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
-    const encoded = encodeCommand(checked.value as ClientCommand);
-    const body = options.extra === undefined ? encoded : Object.assign({}, encoded, options.extra);
     this.takePending();
-    let sent: { reply: Message; firstSentAt: number; resent: boolean };
     try {
-      sent = await this.runCommand(COMMAND_WIRE[type].method, body, options);
+      return await this.runChecked(checked.value as C, options);
     } finally {
       this.pending -= 1;
     }
-    const { reply, firstSentAt, resent } = sent;
+  }
+
+  /**
+   * @internal One task of a single enqueue: it travels with the others of this turn to the same queue
+   * as one command (enqueue-batcher.ts), or alone with `batchEnqueues: false`.
+   */
+  async enqueueOne(queue: string, task: TaskSpec, idempotent: boolean): Promise<EnqueueItemAnswer> {
+    this.assertOpen();
+    if (this.enqueues === null || idempotent || !mergeable(task)) {
+      const [one] = await this.sendEnqueue(queue, [task], idempotent, true);
+      return one as EnqueueItemAnswer;
+    }
+    this.takePending(); // each task counts, not the command that carries it
+    try {
+      return await this.enqueues.add(queue, task);
+    } finally {
+      this.pending -= 1;
+    }
+  }
+
+  /** One enqueue command; `counted`: it takes a pending slot of its own. */
+  private async sendEnqueue(
+    queue: string,
+    tasks: TaskSpec[],
+    idempotent: boolean,
+    counted: boolean,
+  ): Promise<EnqueueItemAnswer[]> {
+    const cmd: CommandOf<'enqueue'> = { type: 'enqueue', queue, tasks };
+    const run = counted ? this.command(cmd, { idempotent }) : this.checkAndRun(cmd, { idempotent });
+    const { items } = (await run).answer;
+    if (items.length !== tasks.length)
+      throw raftqError('INTERNAL', `enqueue answered ${items.length} of ${tasks.length} items`);
+    return items;
+  }
+
+  private checkAndRun<C extends Command>(cmd: C, options: CommandOptions): Promise<CommandResult<TypeOf<C>>> {
+    this.assertOpen();
+    const checked = validateCommand(cmd, this.limits);
+    if (!checked.ok) return Promise.reject(errorFromDetail(checked.error));
+    return this.runChecked(checked.value as C, options);
+  }
+
+  private async runChecked<C extends Command>(cmd: C, options: CommandOptions): Promise<CommandResult<TypeOf<C>>> {
+    const type = cmd.type;
+    if (!isClientCommandType(type))
+      throw raftqError('INVALID_ARGUMENT', `${type} is not a client command`, { field: 'type' });
+    const encoded = encodeCommand(cmd as ClientCommand);
+    const body = options.extra === undefined ? encoded : Object.assign({}, encoded, options.extra);
+    const { reply, firstSentAt, resent } = await this.runCommand(COMMAND_WIRE[type].method, body, options);
     const answer = decodeAnswer(type as TypeOf<C>, reply);
-    this.leaseSecrets.observe(checked.value, answer);
+    this.leaseSecrets.observe(cmd, answer);
     return { reply, answer, firstSentAt, resent };
   }
 
@@ -456,7 +503,7 @@ export class Client {
     } finally {
       session.complete(seq);
     }
-    const final = this.finalError(last ?? beforeFirstSend(), retry.tried);
+    const final = finalError(this.closed, last ?? beforeFirstSend(), retry.tried);
     // A later "not applied" answer (e.g. NOT_LEADER from a follower) says nothing about an earlier
     // attempt that may have committed: report the unknown outcome, never a false "not applied".
     if (unknown !== null && ERROR_TABLE[final.code]?.outcome !== 'unknown') {
@@ -466,26 +513,6 @@ export class Client {
       });
     }
     throw errorFromDetail(final);
-  }
-
-  /**
-   * Out of time or retries: the last error; when no server answered at all, an UNAVAILABLE that
-   * names the addresses tried.
-   */
-  private finalError(last: ErrorDetail, tried: ReadonlySet<string>): ErrorDetail {
-    if (this.closed) return { code: 'UNAVAILABLE', message: 'client is closed' };
-    if (last.code === 'UNAVAILABLE' && tried.size > 0) {
-      const message = `no server answered (tried ${[...tried].join(', ')}); last error: ${last.message}`;
-      return { ...last, message };
-    }
-    // The deadline ran out during an attempt (often one still connecting): name the servers too.
-    if (last.code === 'DEADLINE_EXCEEDED' && tried.size > 0) {
-      return {
-        ...last,
-        message: `no answer within the deadline (tried ${[...tried].join(', ')}); last error: ${last.message}`,
-      };
-    }
-    return last;
   }
 
   private async runQuery(method: Method, body: Message, options: CallOptions): Promise<Message> {
@@ -512,7 +539,7 @@ export class Client {
         if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);
       }
     }
-    throw errorFromDetail(this.finalError(last, retry.tried));
+    throw errorFromDetail(finalError(this.closed, last, retry.tried));
   }
 
   private dropSession(lane: Lane, s: Session): void {
@@ -569,32 +596,4 @@ export class Client {
       true,
     );
   }
-}
-
-function beforeFirstSend(): ErrorDetail {
-  return { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
-}
-
-function defaultTransport(coalesce: boolean | CoalescingOptions, clock: Clock, o: ClientOptions): Transport {
-  const grpcTransport = new GrpcTransport({
-    ...(o.token === undefined ? {} : { token: o.token }),
-    ...(o.tls === undefined ? {} : { tls: o.tls }),
-  });
-  if (coalesce === false) return grpcTransport;
-  return new CoalescingTransport(grpcTransport, { clock, ...(coalesce === true ? {} : coalesce) });
-}
-
-function isLinearizable(body: Message): boolean {
-  const read = asObject(body['read']);
-  return body['read'] !== undefined && read['consistency'] !== 'STALE';
-}
-
-function detailOf(e: unknown): ErrorDetail {
-  if (e instanceof TransportError) return e.detail;
-  if (isErrorDetail(asObject(e)['detail'])) return asObject(e)['detail'] as ErrorDetail;
-  return { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) };
-}
-
-export function toRaftqError(e: unknown): RaftqError {
-  return errorFromDetail(detailOf(e));
 }

@@ -82,6 +82,18 @@ export const QUEUE_SETTING_KEYS: readonly string[] = [...Object.keys(DEFAULT_QUE
 export const BACKOFF_KEYS: readonly string[] = Object.keys(DEFAULT_QUEUE_SETTINGS.backoff);
 
 /** `new Client(options)`: an object whose `servers` is a non-empty list of strings. */
+/** The servers option trimmed, each one host:port; at least one. */
+export function serverList(given: readonly string[]): string[] {
+  const servers = given.map((s) => s.trim()).filter((s) => s.length > 0);
+  if (servers.length === 0) invalid('servers', 'at least one address');
+  for (const s of servers) {
+    if (!/^(\[[0-9a-fA-F:]+\]|[^:\s]+):\d{1,5}$/.test(s) || Number(s.slice(s.lastIndexOf(':') + 1)) > 65535) {
+      invalid('servers', `${JSON.stringify(s)} is not host:port`);
+    }
+  }
+  return servers;
+}
+
 export function checkClientOptions(options: unknown): void {
   if (!isPlainObject(options)) invalid('options', 'must be an object such as { servers: ["127.0.0.1:7001"] }');
   const servers = options['servers'];

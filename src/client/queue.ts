@@ -105,6 +105,12 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** No call option set: nothing sets this call apart from other calls. */
+function plainCall(call: CallOptions): boolean {
+  for (const k in call) if ((call as Record<string, unknown>)[k] !== undefined) return false;
+  return true;
+}
+
 /** Settings to set; `keys` is merged key by key (a key set to null loses its override). */
 export type QueueSettingsPatch = Omit<Partial<QueueSettings>, 'keys'> & { keys?: Record<string, KeyLimits | null> };
 
@@ -140,6 +146,9 @@ export class Queue<T = unknown> {
   ): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
     const idempotent = tasks.every((t) => t.idempotencyKey !== undefined || t.id !== undefined);
+    // One task and no call options: it may share a command with the others of this turn.
+    if (tasks.length === 1 && plainCall(call))
+      return [await this.client.enqueueOne(this.name, tasks[0] as TaskSpec, idempotent)];
     const { answer } = await this.client.command(
       { type: 'enqueue', queue: this.name, tasks },
       Object.assign({}, call, { idempotent }),

@@ -99,13 +99,10 @@ describe('node simulation - planted bugs are caught', () => {
   it('payload slab compaction that copies from one byte too far: phantom values or diverged digests', async () => {
     // The simulated nodes use 64-byte slabs (payloads.ts), so retention compacts them. A moved payload
     // reaches a worker as a value no producer sent, or a restore / dead-letter copy hashes other bytes
-    // (seeds 1, 3 and 7 of 1-8 show it on 2026-12-05).
-    const found = await caught(
-      { plant: 'compaction-shifts-payload', liveness: false },
-      3,
-      /history phantom|state machine safety|digest mismatch/,
-    );
-    expect(found.length).toBeGreaterThan(0);
+    // (2026-12-06, with the SDK's merged enqueues: seed 1 throws at a restart's restore, seeds 3-5 show
+    // phantom values or diverged digests).
+    const seen = await seenOrThrown({ plant: 'compaction-shifts-payload', liveness: false }, 5);
+    expect(seen.join('\n')).toMatch(/history phantom|state machine safety|digest mismatch/);
   });
 
   it('a streamed snapshot that loses a chunk on its way to the disk: the replica restoring it stops', async () => {

@@ -3,7 +3,7 @@
 // indeterminate outcomes with the same key. Workers lease one task at a time with the raw lease
 // command, so they can record the fencing token and the believed-held interval of docs/design.md §2,
 // then ack, nack, release, extend, crash (abandon the lease) or ack late on purpose.
-import { Client, RaftqError } from '../../../src/client/index.js';
+import { Client, RaftqError, type Queue } from '../../../src/client/index.js';
 import { CLOCK_RATE_BOUND, MARGIN_FLOOR_MS } from '../../../src/client/worker.js';
 import { asArray, asNumber, asObject, leasedTaskFromWire } from '../../../src/client/wire.js';
 import type { LeasedTask } from '../../../src/protocol/commands.js';
@@ -139,49 +139,62 @@ export class Workload {
   }
 
   private async produce(name: string, rng: Rng): Promise<void> {
-    const c = this.client();
-    const q = c.queue(this.queue);
-    const rec = this.o.recorder;
+    const q = this.client().queue(this.queue);
     const stop = this.stopProducing.signal;
-    for (let seq = 0; !stop.aborted; seq += 1) {
-      const value = `${name}-${seq}`;
-      const keyed = rng.next() < 0.5;
-      const group = rng.next() < 0.2 ? `g-${name}-${rng.int(3)}` : undefined;
-      // Two calls in five get a short deadline, so that faults leave indeterminate (info)
-      // outcomes to retry even in a short run, not only when a 10 s call outlasts a fault.
-      const call = rng.next() < 0.4 ? { timeoutMs: 700 } : {};
-      const base = {
-        producer: name,
-        seq,
-        value,
-        queue: this.queue,
-        ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
-        ...(group !== undefined ? { group } : {}),
-      };
-      // An indeterminate keyed enqueue is retried with the same key (docs/faults.md F12).
-      for (let attempt = 0; attempt < 4 && !stop.aborted; attempt += 1) {
-        const op = rec.invoke(name, 'enqueue', base);
-        try {
-          const r = await q.enqueue(
-            { v: value },
-            {
-              headers: { v: value },
-              ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
-              ...(group !== undefined ? { group } : {}),
-            },
-            call,
-          );
-          op.ok({ ...base, taskId: r.id, deduplicated: r.deduplicated });
-          if (!this.seen.has(value)) this.unseen.add(value);
-          break;
-        } catch (e) {
-          const out = classify(e);
-          op[out.type](out.error, base);
-          if (out.type === 'fail' || !keyed) break;
-        }
-      }
+    for (let seq = 0; !stop.aborted;) {
+      // One time in four, a burst of 2-4 concurrent enqueues: the SDK merges the plain ones into one
+      // command (docs/decisions.md "Concurrent single enqueues travel as one command"). Each member
+      // is a history process of its own (a process's operations are sequential).
+      const burst = rng.next() < 0.25 ? 2 + rng.int(3) : 1;
+      const members = Array.from({ length: burst }, (_, j) =>
+        this.produceOne(q, burst === 1 ? name : `${name}.${j}`, name, seq + j, rng),
+      );
+      seq += burst;
+      await Promise.all(members);
       await sleep(this.o.produceEveryMs * (0.5 + rng.next()), stop);
       while (this.unseen.size > this.o.backlogMax && !stop.aborted) await sleep(50, stop);
+    }
+  }
+
+  /** One value: enqueued by `process`, retried with its key while the outcome is unknown. */
+  private async produceOne(q: Queue, process: string, producer: string, seq: number, rng: Rng): Promise<void> {
+    const rec = this.o.recorder;
+    const stop = this.stopProducing.signal;
+    const value = `${producer}-${seq}`;
+    const keyed = rng.next() < 0.5;
+    const group = rng.next() < 0.2 ? `g-${producer}-${rng.int(3)}` : undefined;
+    // Two calls in five get a short deadline, so that faults leave indeterminate (info)
+    // outcomes to retry even in a short run, not only when a 10 s call outlasts a fault.
+    const call = rng.next() < 0.4 ? { timeoutMs: 700 } : {};
+    const base = {
+      producer,
+      seq,
+      value,
+      queue: this.queue,
+      ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
+      ...(group !== undefined ? { group } : {}),
+    };
+    // An indeterminate keyed enqueue is retried with the same key (docs/faults.md F12).
+    for (let attempt = 0; attempt < 4 && !stop.aborted; attempt += 1) {
+      const op = rec.invoke(process, 'enqueue', base);
+      try {
+        const r = await q.enqueue(
+          { v: value },
+          {
+            headers: { v: value },
+            ...(keyed ? { idempotencyKey: `k-${value}` } : {}),
+            ...(group !== undefined ? { group } : {}),
+          },
+          call,
+        );
+        op.ok({ ...base, taskId: r.id, deduplicated: r.deduplicated });
+        if (!this.seen.has(value)) this.unseen.add(value);
+        break;
+      } catch (e) {
+        const out = classify(e);
+        op[out.type](out.error, base);
+        if (out.type === 'fail' || !keyed) break;
+      }
     }
   }
 

@@ -355,7 +355,9 @@ describe('CoalescingTransport - with the Client and the real client service', ()
     const clock = new FakeClock();
     const cluster = new FakeCluster(clock, 3);
     const loop = new LoopbackTransport(cluster);
-    client = new Client({ servers: cluster.addresses, transport: new CoalescingTransport(loop, { clock }), clock });
+    // Each enqueue its own command (batchEnqueues: false): these tests are about coalescing commands.
+    const transport = new CoalescingTransport(loop, { clock });
+    client = new Client({ servers: cluster.addresses, transport, clock, batchEnqueues: false });
     const q = client.queue<{ n: number }>('co');
     await q.create();
     const enqueues = Array.from({ length: 50 }, (_, n) => q.enqueue({ n }));
@@ -392,7 +394,9 @@ describe('CoalescingTransport - with the Client and the real client service', ()
     const cluster = new FakeCluster(clock, 3);
     const loop = new LoopbackTransport(cluster);
     cluster.leader = cluster.fronts[2] ?? null;
-    client = new Client({ servers: cluster.addresses, transport: new CoalescingTransport(loop, { clock }), clock });
+    // Each enqueue its own command (batchEnqueues: false): these tests are about coalescing commands.
+    const transport = new CoalescingTransport(loop, { clock });
+    client = new Client({ servers: cluster.addresses, transport, clock, batchEnqueues: false });
     const q = client.queue<{ n: number }>('co-retry');
     await q.create(); // the client now sends to n3
     // Leadership moves to n2: n3 answers each item NOT_LEADER with the hint, the callers follow it
