@@ -46,7 +46,11 @@ class CountingTransport implements Transport {
 
 let tc: TestCluster;
 
-function client(options: { payloadBytesMax?: number } = {}): { client: Client; counting: CountingTransport } {
+/** These tests are about coalescing commands: each enqueue is its own command unless `batchEnqueues`. */
+function client(options: { payloadBytesMax?: number; batchEnqueues?: boolean } = {}): {
+  client: Client;
+  counting: CountingTransport;
+} {
   const counting = new CountingTransport();
   const limits = { ...DEFAULT_LIMITS, payloadBytesMax: options.payloadBytesMax ?? DEFAULT_LIMITS.payloadBytesMax };
   const c = new Client({
@@ -54,6 +58,7 @@ function client(options: { payloadBytesMax?: number } = {}): { client: Client; c
     timeoutMs: 30_000,
     limits,
     transport: new CoalescingTransport(counting),
+    batchEnqueues: options.batchEnqueues ?? false,
   });
   fx.track(c);
   fx.track(counting);
@@ -103,6 +108,20 @@ describe('SDK coalescing on a real cluster', () => {
     const leader = await waitForLeader(tc.cluster);
     const own = await (await fetch(`http://127.0.0.1:${tc.cluster.spec(leader).httpPort}/metrics`)).text();
     expect(/^raftq_recovering 0$/m.test(own)).toBe(true);
+  }, 60_000);
+
+  it('500 concurrent single enqueues, merged (batchEnqueues), are one command each present once', async () => {
+    const { client: c, counting } = client({ batchEnqueues: true });
+    const q = c.queue<{ k: number }>('merged-burst');
+    await q.enqueue({ k: -1 }); // opens the session and finds the leader
+    const before = counting.total;
+    const results = await Promise.all(Array.from({ length: 500 }, (_, k) => q.enqueue({ k })));
+    expect(new Set(results.map((r) => r.id)).size).toBe(500);
+    // One lone enqueue call carries the burst (a forwarding follower first: at most one more).
+    expect(counting.total - before).toBeLessThanOrEqual(2);
+    const seen = await allTasks(c, 'merged-burst');
+    for (let k = 0; k < 500; k++) expect(seen.get(k), `task ${k}`).toBe(1);
+    expect(seen.size).toBe(501);
   }, 60_000);
 
   it('a command the node refuses fails alone with its typed error while the rest of the burst succeeds', async () => {
