@@ -81,7 +81,6 @@ export const ENQUEUE_OPTION_KEYS = [
 export const QUEUE_SETTING_KEYS: readonly string[] = [...Object.keys(DEFAULT_QUEUE_SETTINGS), ...LIMIT_SETTING_KEYS];
 export const BACKOFF_KEYS: readonly string[] = Object.keys(DEFAULT_QUEUE_SETTINGS.backoff);
 
-/** `new Client(options)`: an object whose `servers` is a non-empty list of strings. */
 /** The servers option trimmed, each one host:port; at least one. */
 export function serverList(given: readonly string[]): string[] {
   const servers = given.map((s) => s.trim()).filter((s) => s.length > 0);
@@ -94,6 +93,7 @@ export function serverList(given: readonly string[]): string[] {
   return servers;
 }
 
+/** `new Client(options)`: an object whose `servers` is a non-empty list of strings. */
 export function checkClientOptions(options: unknown): void {
   if (!isPlainObject(options)) invalid('options', 'must be an object such as { servers: ["127.0.0.1:7001"] }');
   const servers = options['servers'];
