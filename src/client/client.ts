@@ -212,11 +212,10 @@ export class Client {
   /** Validates and sends a command through the session, retrying as the error table allows. */
   async command<C extends Command>(cmd: C, options: CommandOptions = {}): Promise<CommandResult<TypeOf<C>>> {
     this.assertOpen();
-    const checked = validateCommand(this.leaseSecrets.attach(cmd), this.limits);
-    if (!checked.ok) throw errorFromDetail(checked.error);
+    const checked = this.validated(this.leaseSecrets.attach(cmd));
     this.takePending();
     try {
-      return await this.runChecked(checked.value as C, options);
+      return await this.runChecked(checked, options);
     } finally {
       this.pending -= 1;
     }
@@ -228,7 +227,7 @@ export class Client {
    */
   async enqueueOne(queue: string, task: TaskSpec, idempotent: boolean): Promise<EnqueueItemAnswer> {
     this.assertOpen();
-    if (this.enqueues === null || idempotent || !mergeable(task)) {
+    if (this.enqueues === null || !mergeable(task)) {
       const [one] = await this.sendEnqueue(queue, [task], idempotent, true);
       return one as EnqueueItemAnswer;
     }
@@ -248,18 +247,19 @@ export class Client {
     counted: boolean,
   ): Promise<EnqueueItemAnswer[]> {
     const cmd: CommandOf<'enqueue'> = { type: 'enqueue', queue, tasks };
-    const run = counted ? this.command(cmd, { idempotent }) : this.checkAndRun(cmd, { idempotent });
+    this.assertOpen();
+    const run = counted ? this.command(cmd, { idempotent }) : this.runChecked(this.validated(cmd), { idempotent });
     const { items } = (await run).answer;
     if (items.length !== tasks.length)
       throw raftqError('INTERNAL', `enqueue answered ${items.length} of ${tasks.length} items`);
     return items;
   }
 
-  private checkAndRun<C extends Command>(cmd: C, options: CommandOptions): Promise<CommandResult<TypeOf<C>>> {
-    this.assertOpen();
+  /** The command as validated against the limits; a refusal is thrown as its typed error. */
+  private validated<C extends Command>(cmd: C): C {
     const checked = validateCommand(cmd, this.limits);
-    if (!checked.ok) return Promise.reject(errorFromDetail(checked.error));
-    return this.runChecked(checked.value as C, options);
+    if (!checked.ok) throw errorFromDetail(checked.error);
+    return checked.value as C;
   }
 
   private async runChecked<C extends Command>(cmd: C, options: CommandOptions): Promise<CommandResult<TypeOf<C>>> {
