@@ -45,6 +45,10 @@ class FakeNode implements Transport {
   private readonly submit: grpc.MethodDefinition<Message, Message>;
   private readonly enqueue: grpc.MethodDefinition<Message, Message>;
   private nextId = 1;
+  /** Tasks the fake still hands out to lease requests (the worker case), and the token counter. */
+  leasable = 0;
+  private token = 1;
+  private readonly leasePayload = payload(0);
 
   constructor() {
     const def = protoLoader.loadSync(protoFilePath('client.proto'), PROTO_LOADER_OPTIONS)[CLIENT_SERVICE];
@@ -74,15 +78,39 @@ class FakeNode implements Transport {
     this.submit.requestSerialize({ id: 1, submit: request, timeoutMs: 1_000 }); // the SDK's encoding of it
     const items = request['items'] as Record<string, { tasks?: unknown[] }>[];
     const id = (): Message => this.id();
-    // Enqueues get ids; anything else (the session's close) gets an empty answer of its kind.
-    const results = items.map((it) =>
-      it['enqueue'] !== undefined
-        ? { enqueue: { items: (it['enqueue'].tasks ?? []).map(id) } }
-        : { [Object.keys(it)[0] as string]: {} },
-    );
+    // Enqueues get ids, leases the tasks left to hand out, acks an ok per item; anything else (the
+    // session's close) gets an empty answer of its kind.
+    const results = items.map((it) => {
+      if (it['enqueue'] !== undefined) return { enqueue: { items: (it['enqueue'].tasks ?? []).map(id) } };
+      if (it['lease'] !== undefined) return { lease: this.lease(it['lease'] as Message) };
+      if (it['ack'] !== undefined) {
+        const acked = (it['ack'] as { items?: { id: string }[] }).items ?? [];
+        return { ack: { results: acked.map((a) => ({ id: a.id, ok: true })), index: this.token } };
+      }
+      return { [Object.keys(it)[0] as string]: {} };
+    });
     const bytes = this.submit.responseSerialize({ id: 1, submit: { results } });
     const reply = this.submit.responseDeserialize(bytes as Buffer)['submit'] as Message; // the SDK's decoding
     return new Promise((resolve) => setImmediate(() => resolve(reply)));
+  }
+
+  /** Up to the request's max of the tasks left, granted at once (no hold). */
+  private lease(req: Message): Message {
+    const k = Math.min(Number(req['max'] ?? 1), this.leasable);
+    this.leasable -= k;
+    const token = String(++this.token);
+    const tasks = Array.from({ length: k }, () => ({
+      id: String(this.nextId++), // decimal, as acks must name them
+      queue: 'sdk-bench',
+      token,
+      payload: this.leasePayload,
+      headers: { 'raftq-codec': 'raw' },
+      leaseMs: 30_000,
+      attempts: 1,
+      deliveries: 1,
+      leases: 1,
+    }));
+    return { tasks, heldMs: 0, index: this.token };
   }
 
   stream(_a: string, _m: StreamMethod, _r: Message, _h: StreamHandlers): () => void {
@@ -118,19 +146,43 @@ async function round(q: Sdk.Queue<Uint8Array>, n: number, window: number, batch:
   return (c.user + c.system) / n;
 }
 
+/** CPU µs per task of a worker (concurrency 256, empty handler) leasing and acking `n` tasks. */
+async function workerRound(client: Sdk.Client, fake: FakeNode, n: number): Promise<number> {
+  let done = 0;
+  let finish = (): void => undefined;
+  const all = new Promise<void>((resolve) => (finish = resolve));
+  fake.leasable = n;
+  const c0 = process.cpuUsage();
+  const w = client.worker<Uint8Array>('sdk-bench', async () => undefined, { concurrency: 256, leaseMs: 30_000 });
+  w.on('error', (e) => console.error('sdk bench: worker error', e));
+  w.on('completed', () => {
+    if (++done === n) finish();
+  });
+  await all;
+  const c = process.cpuUsage(c0);
+  await w.close();
+  return (c.user + c.system) / n;
+}
+
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 export async function run(opts: { json: boolean; argv?: string[] }): Promise<Record<string, unknown>> {
   const o = parseArgs(opts.argv ?? process.argv.slice(2));
   const sdk = (await import(`${o.sdkDir}/src/client/index.js`)) as typeof Sdk;
-  const client = new sdk.Client({ servers: ['127.0.0.1:1'], transport: new sdk.CoalescingTransport(new FakeNode()) });
+  const fake = new FakeNode();
+  const client = new sdk.Client({ servers: ['127.0.0.1:1'], transport: new sdk.CoalescingTransport(fake) });
   const q = client.queue<Uint8Array>('sdk-bench');
-  const out: Record<string, number[]> = { single: [], batch100: [] };
+  const out: Record<string, number[]> = { single: [], batch100: [], worker: [] };
   try {
-    for (let i = 0; i < 3; i++) await round(q, o.n, 256, 0); // the JIT's warm-up
+    for (let i = 0; i < 3; i++) {
+      // the JIT's warm-up
+      await round(q, o.n, 256, 0);
+      await workerRound(client, fake, o.n);
+    }
     for (let i = 0; i < o.rounds; i++) {
       out['single']!.push(await round(q, o.n, 256, 0));
       out['batch100']!.push(await round(q, o.n, 2, 100));
+      out['worker']!.push(await workerRound(client, fake, o.n));
     }
   } finally {
     await client.close();
@@ -141,6 +193,7 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
     rounds: o.rounds,
     single_enqueue_cpu_us: Number(median(out['single']!).toFixed(2)),
     batched_enqueue_cpu_us_per_task: Number(median(out['batch100']!).toFixed(2)),
+    worker_cpu_us_per_task: Number(median(out['worker']!).toFixed(2)),
     samples: out,
   };
   if (!opts.json) {
@@ -149,6 +202,7 @@ export async function run(opts: { json: boolean; argv?: string[] }): Promise<Rec
       `single enqueues (256 in flight): ${result.single_enqueue_cpu_us} µs of CPU each (median of ${o.rounds})`,
     );
     console.log(`enqueueMany of 100 (2 in flight): ${result.batched_enqueue_cpu_us_per_task} µs per task`);
+    console.log(`a worker (concurrency 256) leasing and acking: ${result.worker_cpu_us_per_task} µs per task`);
   }
   return result;
 }
