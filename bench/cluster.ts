@@ -1,9 +1,11 @@
-// `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--quick]
+// `npm run bench -- cluster [--nodes 3|5] [--peers nats,rabbitmq,bullmq] [--json] [--n N] [--trials T] [--quick]
 //   [--seconds S] [--failover-trials T] [--idle-seconds S] [--idle-settle-seconds S] [--payload BYTES]
 //   [--queues Q] [--waiting W] [--warmup N] [--warmup-seconds S]
 //   [--sweep payload|queues|waiting|nodes=v1,v2,… [--out DIR]]`
 // A real cluster of separate `raftq start` processes (fsync on) on 127.0.0.1, the workloads of the
-// shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for:
+// shared peer harness (../shared/bench-peers: 256-byte tasks), and the figures issue 11 asks for. As
+// the harness (and issue 11's own table): N = 100,000 tasks, and A, B and C run --trials T times (3)
+// on fresh queues, deleted after each workload; each figure is the median of its trials.
 //   A enqueue throughput: single enqueues with 256 in flight; batches of 1,000 with 2 in flight
 //   B end to end: one producer (256 in flight) and one worker (256 slots), ack only
 //   C latency at a steady 1,000 tasks/s: enqueue→worker start and enqueue→ack, p50/p99/p99.9
@@ -15,7 +17,7 @@
 //     (30; start-up work, V8 compiling and its first major GC, is not idling); the first seconds after
 //     start are reported beside it (detail.idleAtStartPct)
 // With --peers the shared harness runs those peers in a child process after our cluster stopped
-// (`node run-all.mjs --trials=1 --skip-limits`), so the ratios come from one invocation; none of
+// (`node run-all.mjs --trials=T --n=N --skip-limits`), so the ratios come from one invocation; none of
 // the peers' client libraries is a dependency of ours. A peer whose harness or server is missing is
 // skipped with a message. Processes are ended by the PIDs we started; every loop is bounded.
 // Before A, another process runs --warmup N tasks (20,000; 0: none) end to end, then
@@ -86,6 +88,8 @@ interface Options {
   nodes: number;
   peers: string[];
   n: number;
+  /** Trials of A1, A2, B and C (each on fresh queues); the figures are their medians, as the harness's. */
+  trials: number;
   latencySeconds: number;
   failoverTrials: number;
   idleSeconds: number;
@@ -142,7 +146,9 @@ function parseOptions(argv: string[], json: boolean): Options {
   return {
     nodes,
     peers,
-    n: int('--n', quick ? 5_000 : 20_000, 1_000, 1_000_000),
+    // The harness's defaults (and issue 11's table): 100,000 tasks, medians of 3 trials.
+    n: int('--n', quick ? 5_000 : 100_000, 1_000, 1_000_000),
+    trials: int('--trials', quick ? 1 : 3, 1, 9),
     latencySeconds: int('--seconds', quick ? 5 : 10, 2, 120),
     failoverTrials: int('--failover-trials', quick ? 5 : 20, 1, 100),
     idleSeconds: int('--idle-seconds', quick ? 5 : 10, 1, 120),
@@ -348,6 +354,7 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
     clusterCores: +(cpu / wallSec).toFixed(2),
     cpuByNode,
     writes,
+    queue: name,
   };
   start.destroy();
   ack.destroy();
@@ -438,6 +445,71 @@ function batchFor(payloadBytes: number): number {
   return Math.max(1, Math.min(1000, Math.floor((3 << 20) / (payloadBytes + 64))));
 }
 
+interface Trial {
+  a1: Awaited<ReturnType<typeof enqueueWorkload>>;
+  a2: Awaited<ReturnType<typeof enqueueWorkload>>;
+  b: Awaited<ReturnType<typeof endToEnd>>;
+  c: Awaited<ReturnType<typeof steadyLatency>>;
+}
+
+/**
+ * One trial of A1, A2, B and C, as the shared harness runs one: each workload on a queue of its own,
+ * deleted once it is measured (as the harness deletes every peer's queue between workloads), so no
+ * backlog is carried from one workload or trial into the next.
+ */
+async function trial(c: Cluster, o: Options, t: number, log: (s: string) => void): Promise<Trial> {
+  const of = `trial ${t}/${o.trials}`;
+  const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
+  log(`A1 single enqueue (256 in flight), ${of}: ${a1.rate} tasks/s`);
+  await dropQueues(c, a1.queues, log);
+  const batch = batchFor(o.payloadBytes);
+  const a2 = await enqueueWorkload(c, o.n, 2, batch, 120, o.queues);
+  log(`A2 batched enqueue (${batch}/batch, 2 in flight), ${of}: ${a2.rate} tasks/s`);
+  await dropQueues(c, a2.queues, log);
+  const b = await endToEnd(c, o.n, 120);
+  log(`B end to end (1 producer + 1 worker), ${of}: ${b.rate} tasks/s (${b.unique}/${b.n}, dups ${b.dups})`);
+  await dropQueues(c, [b.queue], log);
+  const cl = await steadyLatency(c, 1000, o.latencySeconds);
+  log(
+    `C @1,000/s, ${of}: start p50 ${cl.startMs.p50} / p99 ${cl.startMs.p99} / p99.9 ${cl.startMs.p999} ms; ` +
+      `ack p50 ${cl.enqueueAckMs.p50} / p99 ${cl.enqueueAckMs.p99} / p99.9 ${cl.enqueueAckMs.p999} ms; ` +
+      `F ${cl.cpuMsPerTask} ms CPU/task (${cl.clusterCores} cores)`,
+  );
+  log(`C durable writes per node (per task, mean ms) and entries per task: ${JSON.stringify(cl.writes)}`);
+  log(`C user and system CPU per node (ms per task): ${JSON.stringify(cl.cpuByNode)}`);
+  await dropQueues(c, [cl.queue], log);
+  return { a1, a2, b, c: cl };
+}
+
+/** Deletes `names` (forced: their tasks cancelled) and waits until each is gone (at most 2 min). */
+async function dropQueues(c: Cluster, names: string[], log: (s: string) => void): Promise<void> {
+  const client = new Client({ servers: c.cluster.servers, timeoutMs: 30_000 });
+  try {
+    for (const name of names) {
+      const q = client.queue(name);
+      await q.delete({ force: true });
+      await waitFor(
+        async () => {
+          try {
+            await q.stats();
+            return undefined;
+          } catch (e) {
+            if ((e as { code?: string }).code === 'NOT_FOUND') return true;
+            throw e;
+          }
+        },
+        120_000,
+        `queue ${name} to be deleted`,
+        100,
+      );
+    }
+  } catch (e) {
+    log(`could not delete the workload's queues (${(e as Error).message}); the next workload runs beside them`);
+  } finally {
+    await client.close();
+  }
+}
+
 async function runOurs(o: Options, log: (s: string) => void) {
   setPayloadBytes(o.payloadBytes);
   const c = await startCluster({ nodes: o.nodes });
@@ -458,46 +530,32 @@ async function runOurs(o: Options, log: (s: string) => void) {
       log(
         `warm-up: ${o.warmup} tasks end to end, then ${o.warmupSeconds} s at 1,000/s, by another process (not measured): ${warm}`,
       );
-    const a1 = await enqueueWorkload(c, o.n, 256, 0, 120, o.queues);
-    log(`A1 single enqueue (256 in flight): ${a1.rate} tasks/s`);
-    const batch = batchFor(o.payloadBytes);
-    const a2 = await enqueueWorkload(c, o.n, 2, batch, 120, o.queues);
-    log(`A2 batched enqueue (${batch}/batch, 2 in flight): ${a2.rate} tasks/s`);
-    const b = await endToEnd(c, o.n, 120);
-    log(`B end to end (1 producer + 1 worker): ${b.rate} tasks/s (${b.unique}/${b.n}, dups ${b.dups})`);
-    const cl = await steadyLatency(c, 1000, o.latencySeconds);
-    log(
-      `C @1,000/s: start p50 ${cl.startMs.p50} / p99 ${cl.startMs.p99} / p99.9 ${cl.startMs.p999} ms; ` +
-        `ack p50 ${cl.enqueueAckMs.p50} / p99 ${cl.enqueueAckMs.p99} / p99.9 ${cl.enqueueAckMs.p999} ms; ` +
-        `F ${cl.cpuMsPerTask} ms CPU/task (${cl.clusterCores} cores)`,
-    );
-    log(`C durable writes per node (per task, mean ms) and entries per task: ${JSON.stringify(cl.writes)}`);
-    log(`C user and system CPU per node (ms per task): ${JSON.stringify(cl.cpuByNode)}`);
+    const trials: Trial[] = [];
+    for (let t = 1; t <= o.trials; t++) trials.push(await trial(c, o, t, log));
+    const mid = (f: (x: Trial) => number | null | undefined): number | null =>
+      median(trials.map((x) => f(x) ?? undefined));
     const afterRss = rss(c);
     const afterByNode = rssByNode(c);
     log(`D RSS: ${idleRss} -> ${afterRss} MiB (${o.nodes} nodes; after: ${JSON.stringify(afterByNode)})`);
     const e = await failover(c, o.failoverTrials, log);
     log(`E failover: p50 ${e.p50} / p99 ${e.p99} ms over ${e.trials - e.failed} trials (${e.failed} without recovery)`);
     const figures: Figures = {
-      enqueue_single_per_s: a1.rate,
-      enqueue_batch_per_s: a2.rate,
-      e2e_tasks_per_s: b.rate,
-      enqueue_ack_p50_ms: cl.enqueueAckMs.p50,
-      enqueue_ack_p99_ms: cl.enqueueAckMs.p99,
-      start_latency_p50_ms: cl.startMs.p50,
+      enqueue_single_per_s: mid((x) => x.a1.rate),
+      enqueue_batch_per_s: mid((x) => x.a2.rate),
+      e2e_tasks_per_s: mid((x) => x.b.rate),
+      enqueue_ack_p50_ms: mid((x) => x.c.enqueueAckMs.p50),
+      enqueue_ack_p99_ms: mid((x) => x.c.enqueueAckMs.p99),
+      start_latency_p50_ms: mid((x) => x.c.startMs.p50),
       failover_p50_ms: e.p50,
       failover_p99_ms: e.p99,
       rss_mib_after: afterRss,
-      cpu_ms_per_task_at_1k: cl.cpuMsPerTask,
+      cpu_ms_per_task_at_1k: mid((x) => x.c.cpuMsPerTask),
       idle_cpu_pct: +idle.toFixed(2),
     };
     return {
       figures,
       detail: {
-        a1,
-        a2,
-        b,
-        c: cl,
+        trials,
         e,
         preload: loaded,
         warmup: { tasks: o.warmup, seconds: o.warmupSeconds, result: warm },
@@ -605,7 +663,7 @@ async function runPeers(o: Options, log: (s: string) => void): Promise<Record<st
   const args = [
     'run-all.mjs',
     `--peers=${runnable.join(',')}`,
-    '--trials=1',
+    `--trials=${o.trials}`,
     `--n=${o.n}`,
     `--lat-secs=${o.latencySeconds}`,
     '--skip-limits',

@@ -155,7 +155,7 @@ export async function enqueueWorkload(
   await Promise.all(Array.from({ length: window }, lane));
   const secs = (performance.now() - t0) / 1000;
   await client.close();
-  return { n, acked, secs, rate: Math.round(acked / secs), callLatencyMs: summary(lat) };
+  return { n, acked, secs, rate: Math.round(acked / secs), callLatencyMs: summary(lat), queues: qs.map((q) => q.name) };
 }
 
 /** B: one producer (window 256) and one worker; time until every task was started once. */
@@ -191,7 +191,7 @@ export async function endToEndOn(servers: string[], n: number, maxSec: number) {
   const secs = (performance.now() - t0) / 1000;
   await worker.close({ timeoutMs: 10_000 });
   await client.close();
-  return { n, unique, dups, secs, rate: Math.round(unique / secs) };
+  return { n, unique, dups, secs, rate: Math.round(unique / secs), queue: name };
 }
 
 async function enqueueProducer(client: Client, name: string, n: number, maxSec: number): Promise<void> {
