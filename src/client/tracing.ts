@@ -170,10 +170,20 @@ export interface TracedTask {
  * the producer put in the task's headers (a root span when it put none); a throw sets the status
  * to error and is rethrown unchanged.
  */
-export async function traceAttempt<R>(task: TracedTask, token: string, run: () => Promise<R> | R): Promise<R> {
+export function traceAttempt<R>(task: TracedTask, token: string, run: () => Promise<R> | R): Promise<R> | R {
   const remote = parseTraceContext(task.headers);
   const parent: Context = remote === undefined ? context.active() : trace.setSpanContext(context.active(), remote);
+  // Not async: untraced, the handler's own value or promise is the answer (no wrapper per task).
   if (untraced(parent)) return run();
+  return tracedAttempt(task, token, run, parent);
+}
+
+async function tracedAttempt<R>(
+  task: TracedTask,
+  token: string,
+  run: () => Promise<R> | R,
+  parent: Context,
+): Promise<R> {
   const span = tracer().startSpan(
     `raftq.process ${task.queue}`,
     {

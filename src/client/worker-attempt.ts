@@ -4,10 +4,10 @@
 // worker frees the slot at once, within its cap of acks in flight); the token fences it.
 import type { Client } from './client.js';
 import type { Queue } from './queue.js';
-import type { ExtendOptions, NackOptions, ReleaseOptions } from './queue-leases.js';
+import type { ExtendOptions, Lease, NackOptions, ReleaseOptions } from './queue-leases.js';
 import { CancelledError, LeaseLostError, NonRetryableError, RateLimitedError, raftqError } from './errors.js';
 import { traceAttempt } from './tracing.js';
-import { readDependencies } from './flows.js';
+import { readDependencies, type DependencyResult } from './flows.js';
 import type { AckBatcher, AckEntry } from './worker-acks.js';
 import type { Attempt } from './worker-belief.js';
 import type { Handler, TaskContext, WorkerOptions, WorkerTask } from './worker-types.js';
@@ -87,7 +87,7 @@ export class AttemptRunner<T, R> {
   }
 
   private async run(a: Attempt): Promise<void> {
-    const prepared = await this.prepare(a);
+    const prepared = this.prepare(a);
     if (prepared === null) return;
     const { task, checkpoint } = prepared;
     if (a.over()) {
@@ -121,18 +121,21 @@ export class AttemptRunner<T, R> {
     this.settle(a, { type: 'ack', result }, null);
   }
 
-  /** The task as the handler gets it, or null when the attempt was settled instead. */
-  private async prepare(a: Attempt): Promise<{ task: WorkerTask<T>; checkpoint: unknown } | null> {
+  /**
+   * The task as the handler gets it, or null when the attempt is settled instead (released or
+   * dead-lettered in the background). Synchronous: no promise and turn per task before the handler.
+   */
+  private prepare(a: Attempt): { task: WorkerTask<T>; checkpoint: unknown } | null {
     const l = a.leased;
     // A lease answered from the session cache carries no payload: `lease` read it by id, stopping at
     // the belief end (past it the task may already be another worker's).
     if (l.payloadReadError !== undefined) {
       // If the read failed for another reason (a timeout, a failover), the task is healthy: give it
       // back without counting an attempt.
-      if (a.aborted) await this.abandon(a);
+      if (a.aborted) void this.abandon(a);
       else {
         this.host.emitError(l.payloadReadError);
-        await this.release(a);
+        void this.release(a);
       }
       return null;
     }
@@ -142,22 +145,10 @@ export class AttemptRunner<T, R> {
       this.settle(a, { type: 'nack', dead: true, error: why }, new NonRetryableError(why));
       return null;
     }
-    const task = {
-      id: l.id,
-      queue: l.queue || this.host.queue,
-      payload: l.payload as T,
-      headers: l.headers,
-      priority: l.priority,
-      attempts: l.attempts,
-      deliveries: l.deliveries,
-      leases: l.leases,
-    } as WorkerTask<T>;
-    if (l.group !== undefined) task.group = l.group;
-    if (l.key !== undefined) task.key = l.key;
-    if (l.cost !== undefined) task.cost = l.cost;
-    const client = this.host.client;
-    Object.defineProperty(task, 'dependencies', { value: () => readDependencies(client, l.id), enumerable: false });
-    return { task, checkpoint: l.checkpoint };
+    return {
+      task: new LeasedWorkerTask<T>(l as Lease<T>, this.host.queue, this.host.client),
+      checkpoint: l.checkpoint,
+    };
   }
 
   /**
@@ -192,21 +183,25 @@ export class AttemptRunner<T, R> {
     }
   }
 
-  /** The handler's result, acked (batched) — or nacked when it is too large to store. */
-  private async complete(a: Attempt, result: unknown): Promise<void> {
+  /** The handler's result, acked (batched) — or nacked when it is too large to store. Not async: one frame less per task. */
+  private complete(a: Attempt, result: unknown): Promise<void> {
     const client = this.host.client;
     const item: AckEntry = { id: a.leased.id, token: a.leased.token };
     if (result !== undefined) item.resultBytes = client.codec.encode(result);
     if (item.resultBytes !== undefined && item.resultBytes.byteLength > client.limits.resultBytesMax) {
-      const why = `result of ${item.resultBytes.byteLength} bytes exceeds ${client.limits.resultBytesMax}`;
-      await this.nack(a, { dead: false, error: why });
-      this.host.counters.failed += 1;
-      this.host.emit('failed', a.task, new Error(why));
-      return;
+      return this.tooLarge(a, item.resultBytes.byteLength);
     }
-    await this.host.acks.add(item);
-    this.host.counters.completed += 1;
-    this.host.emit('completed', a.task, result);
+    return this.host.acks.add(item).then(() => {
+      this.host.counters.completed += 1;
+      this.host.emit('completed', a.task, result);
+    });
+  }
+
+  private async tooLarge(a: Attempt, bytes: number): Promise<void> {
+    const why = `result of ${bytes} bytes exceeds ${this.host.client.limits.resultBytesMax}`;
+    await this.nack(a, { dead: false, error: why });
+    this.host.counters.failed += 1;
+    this.host.emit('failed', a.task, new Error(why));
   }
 
   private async nack(a: Attempt, end: { dead: boolean; error: string; delayMs?: number | undefined }): Promise<void> {
@@ -250,6 +245,46 @@ export class AttemptRunner<T, R> {
     } finally {
       this.host.free(a);
     }
+  }
+}
+
+/**
+ * A leased task as its handler gets it: the lease's fields as own enumerable properties, and
+ * `dependencies()` on the prototype (not an own property defined per task: that was a visible share
+ * of a worker's CPU). The client is a private field: not enumerable, not in a spread or JSON.
+ */
+class LeasedWorkerTask<T> {
+  id: string;
+  queue: string;
+  payload: T;
+  headers: Record<string, string>;
+  priority: number;
+  attempts: number;
+  deliveries: number;
+  leases: number;
+  // Declared only: set when the task has them, so an absent one is no own property (as before).
+  declare group?: string;
+  declare key?: string;
+  declare cost?: number;
+  readonly #client: Client;
+
+  constructor(l: Lease<T>, queue: string, client: Client) {
+    this.id = l.id;
+    this.queue = l.queue || queue;
+    this.payload = l.payload;
+    this.headers = l.headers;
+    this.priority = l.priority;
+    this.attempts = l.attempts;
+    this.deliveries = l.deliveries;
+    this.leases = l.leases;
+    if (l.group !== undefined) this.group = l.group;
+    if (l.key !== undefined) this.key = l.key;
+    if (l.cost !== undefined) this.cost = l.cost;
+    this.#client = client;
+  }
+
+  dependencies(): Promise<DependencyResult[]> {
+    return readDependencies(this.#client, this.id);
   }
 }
 

@@ -66,7 +66,7 @@ describe('without a tracer provider', () => {
 
   it('runs the handler directly and returns its value', async () => {
     const task = { id: '1', queue: 'q', headers: {}, attempts: 0, leases: 1 };
-    await expect(traceAttempt(task, '7', () => 42)).resolves.toBe(42);
+    expect(await traceAttempt(task, '7', () => 42)).toBe(42);
     await expect(traceAttempt(task, '7', () => Promise.reject(new Error('boom')))).rejects.toThrow('boom');
   });
 
