@@ -1,6 +1,7 @@
 // The narrow key-value port the durable store writes through: LevelDB in production, wrapped by
 // the fault layer in tests. Keys and values are raw bytes; the store does its own encoding.
 import { Level } from 'level';
+import { assert } from '../../protocol/assert.js';
 import { CorruptionError, describe } from './errors.js';
 
 export type KvOp = { type: 'put'; key: Uint8Array; value: Uint8Array } | { type: 'del'; key: Uint8Array };
@@ -38,7 +39,15 @@ export class LevelKv implements KvStore {
   }
 
   batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void> {
-    return this.db.batch(ops as KvOp[], { sync: options.sync });
+    // abstract-level's public batch() clones, checks and re-encodes every operation: ~30 µs of the main
+    // thread per write of 2-3 puts, about a tenth of a node's CPU per write (bench/RESULTS.md, session
+    // 28). Ours are bytes already: an open database gets them through its implementation's _batch, the
+    // same atomic WriteBatch with the same sync option. LevelDB's binding skips an operation without a
+    // key or value instead of failing, so every one is checked here first (a bug crashes, never drops
+    // a write). Not open (or empty): the public call, with its typed refusal.
+    if (ops.length === 0 || this.db.status !== 'open') return this.db.batch(ops as KvOp[], { sync: options.sync });
+    for (const op of ops) checkOp(op);
+    return (this.db as unknown as PrivateBatch)._batch(ops, { sync: options.sync });
   }
 
   range(range: KvRange): Promise<Array<[Uint8Array, Uint8Array]>> {
@@ -48,6 +57,17 @@ export class LevelKv implements KvStore {
   close(): Promise<void> {
     return this.db.close();
   }
+}
+
+/** classic-level's implementation of a batch (abstract-level's private API; not in its types). */
+interface PrivateBatch {
+  _batch(ops: readonly KvOp[], options: { sync: boolean }): Promise<void>;
+}
+
+function checkOp(op: KvOp): void {
+  assert(op.key instanceof Uint8Array, 'kv batch: an operation without a byte key');
+  if (op.type === 'put') assert(op.value instanceof Uint8Array, 'kv batch: a put without a byte value');
+  else assert(op.type === 'del', 'kv batch: an operation neither put nor del');
 }
 
 /** LevelDB's own corruption reports (e.g. a damaged table block) become our typed CorruptionError. */
