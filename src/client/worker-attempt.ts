@@ -251,21 +251,13 @@ export class AttemptRunner<T, R> {
 /**
  * A leased task as its handler gets it: the lease's fields as own enumerable properties, and
  * `dependencies()` on the prototype (not an own property defined per task: that was a visible share
- * of a worker's CPU). The client is a private field: not enumerable, not in a spread or JSON.
+ * of a worker's CPU). The client is a private field: not enumerable, not in a spread or JSON. Its data
+ * fields are WorkerTask's, declared by the interface below (so none is an own property until set).
  */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- the fields, without class field definitions
+interface LeasedWorkerTask<T> extends Omit<WorkerTask<T>, 'dependencies'> {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see the interface above
 class LeasedWorkerTask<T> {
-  id: string;
-  queue: string;
-  payload: T;
-  headers: Record<string, string>;
-  priority: number;
-  attempts: number;
-  deliveries: number;
-  leases: number;
-  // Declared only: set when the task has them, so an absent one is no own property (as before).
-  declare group?: string;
-  declare key?: string;
-  declare cost?: number;
   readonly #client: Client;
 
   constructor(l: Lease<T>, queue: string, client: Client) {
