@@ -46,6 +46,7 @@ export function refreshForwardMetrics(m: NodeMetrics, sent: ForwardingMetrics, s
   syncTo(r.calls, sent.forwarded, { outcome: 'answered' });
   syncTo(r.calls, sent.failed, { outcome: 'unknown' });
   syncTo(r.calls, sent.refused, { outcome: 'refused' });
+  syncTo(r.calls, sent.unreachable, { outcome: 'unreachable' });
   syncTo(r.calls, sent.rejectedInflight, { outcome: 'inflight_bound' });
   r.inflight.set(sent.inflight);
   syncTo(r.served, served.served, { outcome: 'answered' });

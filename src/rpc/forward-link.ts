@@ -15,12 +15,16 @@ export const FORWARD_SERVICE = 'raftq.peer.v1.ClientForward';
 /** Execute and Read: forwarded client calls; Status: a member's own status for another's console; Addresses: its client networks. */
 export type ForwardKind = 'Execute' | 'Read' | 'Status' | 'Addresses';
 
-/** Why a forwarded call brought no answer. `refused`: the leader refused it before running anything. */
+/**
+ * Why a forwarded call brought no answer. `refused`: nothing ran, because the leader refused it or
+ * (`unsent`) because it was never sent.
+ */
 export class ForwardError extends Error {
   constructor(
     message: string,
     readonly refused: boolean,
     readonly deadline = false,
+    readonly unsent = false,
   ) {
     super(message);
     this.name = 'ForwardError';
@@ -90,6 +94,14 @@ export class GrpcForwardLink implements ForwardSender {
   send(kind: ForwardKind, to: NodeId, body: Uint8Array, timeoutMs: number, signal?: AbortSignal): Promise<Uint8Array> {
     const client = this.client(to);
     if (client === null) return Promise.reject(new ForwardError(`no peer address for ${to}`, true));
+    // grpc-js holds a channel whose last connection attempt failed in TRANSIENT_FAILURE until one
+    // succeeds, and fails its calls at once without sending them: say so here, so the caller learns
+    // that nothing ran (NOT_LEADER, which a client polls soon) rather than an unknown outcome (a dead
+    // leader's followers would otherwise make clients back off as from a dead node).
+    if (client.getChannel().getConnectivityState(false) === grpc.connectivityState.TRANSIENT_FAILURE)
+      return Promise.reject(
+        new ForwardError(`${to} unreachable (its last connection attempt failed): not sent`, true, false, true),
+      );
     const header = forwardHeader(this.opts.selfId, to, kind);
     const auth = this.opts.auth ?? null;
     const mac = auth ? peerMac(auth, header, body) : null;

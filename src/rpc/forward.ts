@@ -53,6 +53,8 @@ export interface ForwardingMetrics {
   failed: number;
   /** Refused by the leader before it ran anything (answered NOT_LEADER here). */
   refused: number;
+  /** Not sent: the leader's channel was down, its last connection attempt failed (answered NOT_LEADER here). */
+  unreachable: number;
   /** Not forwarded: the in-flight bound was reached. */
   rejectedInflight: number;
   inflight: number;
@@ -65,6 +67,7 @@ export class ForwardingExecutor implements ClientExecutor {
     forwarded: 0,
     failed: 0,
     refused: 0,
+    unreachable: 0,
     rejectedInflight: 0,
     inflight: 0,
     inflightBytes: 0,
@@ -209,7 +212,8 @@ export class ForwardingExecutor implements ClientExecutor {
       return { body: out };
     } catch (e) {
       const fe = e instanceof ForwardError ? e : new ForwardError(String(e), false);
-      if (fe.refused) c.refused += 1;
+      if (fe.unsent) c.unreachable += 1;
+      else if (fe.refused) c.refused += 1;
       else c.failed += 1;
       if (call.changedTo !== undefined) return { refused: false, detail: this.changed(leader, call.changedTo) };
       const detail: ErrorDetail = fe.deadline

@@ -2,6 +2,7 @@
 // the leader's peer port, the leader runs the commands on its own executor with the session stamps
 // they came with and the budget they had, and answers; a link with another cluster secret, or a
 // request addressed to another node, is refused before anything runs (a refusal: nothing applied).
+import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand } from '../../src/protocol/commands.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../../src/rpc/executor.js';
@@ -132,4 +133,33 @@ describe('ClientForward over gRPC', () => {
     expect((e as ForwardError).refused).toBe(false);
     expect((e as ForwardError).deadline).toBe(true);
   });
+
+  it('a leader whose port refuses connections: once an attempt failed, calls are not sent (nothing ran)', async () => {
+    const address = await closedPort();
+    const l = link(address, null);
+    const body = encodeExecuteBody({ cmds: [cmd], budgetMs: 1_000, maxHoldMs: 0 });
+    const errors: ForwardError[] = [];
+    // The first call dials (and fails: outcome unknown to the link); the channel then stays down.
+    for (let i = 0; i < 20 && !errors.some((e) => e.unsent); i++) {
+      const e = await l.send('Execute', 'n2', body, 2_000).then(
+        () => null,
+        (err: unknown) => err,
+      );
+      expect(e).toBeInstanceOf(ForwardError);
+      errors.push(e as ForwardError);
+    }
+    expect(errors[0]?.unsent).toBe(false);
+    const unsent = errors.find((e) => e.unsent);
+    expect(unsent?.refused).toBe(true);
+    expect(unsent?.message).toContain('not sent');
+  });
 });
+
+/** A loopback address nothing listens on (a port bound, then released). */
+async function closedPort(): Promise<string> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as { port: number };
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return `127.0.0.1:${port}`;
+}

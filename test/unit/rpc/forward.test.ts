@@ -166,6 +166,15 @@ describe('ForwardingExecutor', () => {
     expect(fx.metrics().refused).toBe(1);
   });
 
+  it('a forward never sent (the leader unreachable) is NOT_LEADER too, counted apart', async () => {
+    const link = new FakeLink(() => Promise.reject(new ForwardError('n2 unreachable: not sent', true, false, true)));
+    const fx = forwarding(new Local('l'), link);
+    const result = await fx.execute([enqueue(3)], opts());
+    expect(result.answers).toEqual([{ ok: false, error: NOT_LEADER }]);
+    expect(ERROR_TABLE.NOT_LEADER.outcome).not.toBe('unknown');
+    expect(fx.metrics()).toMatchObject({ unreachable: 1, refused: 0, failed: 0 });
+  });
+
   it('never forwards past the deadline, nor beyond the in-flight bound', async () => {
     const link = new FakeLink(async (s) => leaderReply(s));
     const fx = forwarding(new Local('l'), link, 2);
