@@ -110,7 +110,9 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
     const got = await leaseOnce(host, ask);
     flights.count -= 1;
     flights.reserved -= ask;
-    if (got === null && host.stopping) break;
+    // Stopping: whatever came back, this lane is done. (A lane answered empty here used to wait for a
+    // freed slot, but the worker's close had fired its pulse already: close hung, timeout or not.)
+    if (host.stopping) break;
     if (got !== null && got.count > 0) {
       idleFailures = 0;
       continue;

@@ -239,6 +239,22 @@ describe('Worker: several lease requests in flight', () => {
     await w.close();
   });
 
+  it('close resolves when lease requests answer empty after it began (no lane waits for a slot)', async () => {
+    const { clock, transport, client } = setup();
+    transport.parkedMethods.add('Lease');
+    const w = client.worker('q', () => 'ok', { ...OPTS, concurrency: 8 });
+    await clock.advance(0);
+    expect(transport.held('Lease')).toHaveLength(2);
+    let closed = false;
+    const closing = w.close({ timeoutMs: 1_000 }).then(() => (closed = true));
+    // The parked requests still reach the node after close began, and come back without a task.
+    transport.parkedMethods.delete('Lease');
+    transport.release('Lease');
+    await clock.advance(2_000);
+    expect(closed).toBe(true);
+    await closing;
+  });
+
   it('concurrency 1 keeps a single lease request out', async () => {
     const { clock, transport, client } = setup();
     transport.parkedMethods.add('Lease');
