@@ -2,7 +2,6 @@
 // the leader's peer port, the leader runs the commands on its own executor with the session stamps
 // they came with and the budget they had, and answers; a link with another cluster secret, or a
 // request addressed to another node, is refused before anything runs (a refusal: nothing applied).
-import { createServer } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand } from '../../src/protocol/commands.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../../src/rpc/executor.js';
@@ -17,6 +16,7 @@ import { createForwardService } from '../../src/rpc/forward-server.js';
 import type { PeerAuth } from '../../src/rpc/peer-auth.js';
 import { PeerServer } from '../../src/rpc/peer-server.js';
 import { asLogIndex } from '../../src/protocol/ids.js';
+import { freePorts } from '../../src/node/free-ports.js';
 
 const AUTH: PeerAuth = { secret: Buffer.from('the-cluster-secret-0123456789abcdef'), clusterId: 'c-one' };
 
@@ -135,7 +135,8 @@ describe('ClientForward over gRPC', () => {
   });
 
   it('a leader whose port refuses connections: once an attempt failed, calls are not sent (nothing ran)', async () => {
-    const address = await closedPort();
+    const [port] = await freePorts(1); // bound, then released: nothing listens there
+    const address = `127.0.0.1:${port}`;
     const l = link(address, null);
     const body = encodeExecuteBody({ cmds: [cmd], budgetMs: 1_000, maxHoldMs: 0 });
     const errors: ForwardError[] = [];
@@ -154,12 +155,3 @@ describe('ClientForward over gRPC', () => {
     expect(unsent?.message).toContain('not sent');
   });
 });
-
-/** A loopback address nothing listens on (a port bound, then released). */
-async function closedPort(): Promise<string> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address() as { port: number };
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return `127.0.0.1:${port}`;
-}
