@@ -2,7 +2,7 @@
 // worker has free slots, backing off after failures and after answers the node did not hold. Up to
 // LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots:
 // a lane asks for every free slot no other request has asked for, so a slot freed while a lease is
-// out is asked for at once instead of after that lease's round; with none out, two lanes share them.
+// out is asked for at once instead of after that lease's round.
 import { sleep } from './clock.js';
 import type { Client } from './client.js';
 import type { Lease } from './queue-leases.js';
@@ -98,12 +98,7 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
       await host.slotPulse.wait();
       continue;
     }
-    // With no request out, ask for half and wake another lane for the rest: two requests then wait
-    // at the node, and while one's answer travels back and it asks again the other is still held, so
-    // a task enqueued meanwhile is leased in the enqueue's own entry instead of a commit round later.
-    const split = flights.count === 0 && flights.max > 1 && unasked > 1;
-    const ask = split ? Math.ceil(unasked / 2) : unasked;
-    if (split) host.slotPulse.fire();
+    const ask = unasked;
     flights.count += 1;
     flights.reserved += ask;
     // leaseOnce never throws. What this request did not get, this lane asks for again itself.
