@@ -92,7 +92,6 @@ function grant(
     t.leaseMsCur = leaseMs;
     if (t.x !== undefined) t.x.progress = undefined;
     keepSecret(t, secret);
-    const h = t.history ?? (t.history = []);
     const a: Attempt = {
       token: st.index,
       worker,
@@ -106,8 +105,13 @@ function grant(
       endedIndex: null,
       endedTerm: null,
     };
-    h.push(a);
-    if (h.length > limit) h.splice(0, h.length - limit);
+    // A first attempt's array holds exactly one slot: push() on [] reserves 17 (D: retained tasks).
+    const h = t.history;
+    if (h === undefined) t.history = [a];
+    else {
+      h.push(a);
+      if (h.length > limit) h.splice(0, h.length - limit);
+    }
   });
   assert(t.token === st.index && st.index === st.applied, "a grant's token is its entry's index");
   ev(st, t, 'leased');
