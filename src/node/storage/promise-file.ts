@@ -14,11 +14,12 @@
  * each `magic u32 | length u32 | crc32 u32 | msgpack payload`. The valid slot with the higher
  * sequence number wins; no valid slot at all is damage the node must not guess around.
  */
-import { constants } from 'node:fs';
+import { constants, write } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { pack, unpack } from 'msgpackr';
+import { assert } from '../../protocol/assert.js';
 import { asLogIndex, asTerm } from '../../protocol/ids.js';
 import type { GroupId, NodeId, RecoveryFloor } from '../../raft/types.js';
 import { CorruptionError } from './errors.js';
@@ -82,14 +83,20 @@ function asRecord(x: unknown): PromiseRecord | null {
 }
 
 export function encodeSlot(record: PromiseRecord): Buffer {
+  const slot = Buffer.alloc(SLOT_BYTES);
+  encodeSlotInto(record, slot);
+  return slot;
+}
+
+/** Encodes into a SLOT_BYTES buffer (reused); the bytes past the payload are zeroed, as in a fresh slot. */
+function encodeSlotInto(record: PromiseRecord, slot: Buffer): void {
   const payload = pack(record);
   if (payload.length > SLOT_BYTES - HEADER_BYTES) throw new RangeError('promise record too large');
-  const slot = Buffer.alloc(SLOT_BYTES);
   slot.writeUInt32LE(MAGIC, 0);
   slot.writeUInt32LE(payload.length, 4);
   slot.writeUInt32LE(crc32(payload), 8);
   payload.copy(slot, HEADER_BYTES);
-  return slot;
+  slot.fill(0, HEADER_BYTES + payload.length);
 }
 
 /** The record in one slot's bytes, or null if the slot is torn or damaged. */
@@ -111,6 +118,13 @@ export function decodeSlot(bytes: Uint8Array): PromiseRecord | null {
 
 export class PromiseFile {
   private nextSlot: number;
+  /**
+   * One buffer per slot, reused: a write per durable batch allocated a fresh zeroed 4 KiB and went
+   * through the FileHandle promise machinery, garbage on every batch of a busy node. Writes never
+   * overlap (the store's write queue runs them one at a time), which `writing` asserts.
+   */
+  private readonly slots = [Buffer.alloc(SLOT_BYTES), Buffer.alloc(SLOT_BYTES)] as const;
+  private writing = false;
 
   private constructor(
     private readonly handle: FileHandle,
@@ -157,11 +171,27 @@ export class PromiseFile {
 
   /** Writes the record to the older slot, durably (PROMISE_OPEN_FLAGS). */
   async write(record: PromiseRecord): Promise<void> {
-    const slot = encodeSlot(record);
-    const { bytesWritten } = await this.handle.write(slot, 0, SLOT_BYTES, this.nextSlot * SLOT_BYTES);
+    assert(!this.writing, 'promise file: a write while another is in flight');
+    const slot = this.slots[this.nextSlot === 0 ? 0 : 1];
+    encodeSlotInto(record, slot);
+    this.writing = true;
+    let bytesWritten: number;
+    try {
+      bytesWritten = await this.writeAt(slot, this.nextSlot * SLOT_BYTES);
+    } finally {
+      this.writing = false;
+    }
     if (bytesWritten !== SLOT_BYTES)
       throw new Error(`promise file: short write (${bytesWritten} of ${SLOT_BYTES} bytes)`);
     this.nextSlot = 1 - this.nextSlot;
+  }
+
+  private writeAt(slot: Buffer, position: number): Promise<number> {
+    return new Promise((resolve, reject) => {
+      write(this.handle.fd, slot, 0, SLOT_BYTES, position, (error, written) =>
+        error === null ? resolve(written) : reject(error),
+      );
+    });
   }
 
   /** The open file's descriptor (a test reads its flags in /proc to check O_DSYNC). */

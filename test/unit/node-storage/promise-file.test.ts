@@ -42,6 +42,40 @@ describe('node-storage - promise file', () => {
     await again.close();
   });
 
+  // Each slot's buffer is reused: a short record written over a longer one must leave exactly the
+  // bytes a fresh slot would (no tail of the older record), and the newest wins on reopen.
+  it('a reused slot holds exactly a fresh encoding of its newest record', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    const long = {
+      seq: 1,
+      groups: Array.from({ length: 40 }, (_, g) => [g, { term: 9, vote: `node-${g}`, lastIndex: 1e9, lastTerm: 9 }]),
+    } as Parameters<PromiseFile['write']>[0];
+    await f.write(long); // slot 1
+    await f.write({ seq: 2, groups: [] }); // slot 0
+    const short = { seq: 3, groups: [[0, { term: 1, vote: null, lastIndex: 2, lastTerm: 1 }]] } as typeof long;
+    await f.write(short); // slot 1 again, over the long record
+    await f.close();
+    const bytes = await readFile(join(dir, 'promise'));
+    expect(bytes.subarray(SLOT, 2 * SLOT).equals(encodeSlot(short))).toBe(true);
+    const again = await PromiseFile.open(dir);
+    expect(again.current).toEqual(short);
+    await again.close();
+  });
+
+  it('refuses a second write while one is in flight (the store never overlaps them)', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    const first = f.write({ seq: 1, groups: [] });
+    await expect(f.write({ seq: 2, groups: [] })).rejects.toThrow(/in flight/);
+    await first;
+    await f.write({ seq: 3, groups: [] });
+    await f.close();
+    const again = await PromiseFile.open(dir);
+    expect(again.current.seq).toBe(3);
+    await again.close();
+  });
+
   it('a torn slot falls back to the other one; both damaged is corruption, never a guess', async () => {
     const dir = await tempDir();
     const f = await PromiseFile.open(dir);
