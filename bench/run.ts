@@ -13,6 +13,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   leasegap: () => import('./lease-gap.js'),
   transport: () => import('./transport.js'),
   sdk: () => import('./sdk-cost.js'),
+  gctail: () => import('./gc-tail.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */
