@@ -125,6 +125,11 @@ export interface DriverOptions {
   startCommit: number;
   /** Called with each applied entry's index (metrics, digests). */
   onApplied?(index: number): void;
+  /**
+   * Called when one execute call's commands are answered, with the milliseconds since they were
+   * proposed (after a held lease's hold): the node's share of a client's latency (metrics).
+   */
+  onCommandsAnswered?(ms: number): void;
   /** Called when the leader this node knows changes (metrics). */
   onLeaderChange?(leader: string | null, term: number): void;
   /** This node's recent fsync latency, for status (the console shows each member's). */
@@ -169,4 +174,14 @@ export interface DriverOptions {
 
 export function errAnswer(error: ErrorDetail): Answer {
   return { ok: false, error };
+}
+
+/** A leader's refusal when more commands than `pendingCommandsMax` would be queued or in flight. */
+export function tooManyCommands(): Answer {
+  return errAnswer({
+    code: 'RESOURCE_EXHAUSTED',
+    message: 'too many commands in flight',
+    limit: 'pendingCommands',
+    retryAfterMs: 100,
+  });
 }

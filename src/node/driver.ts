@@ -14,7 +14,7 @@ import { assert } from '../protocol/assert.js';
 import { EntryType, type Entry, type Membership, type Message, type Ready } from '../raft/types.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../rpc/executor.js';
 import { CommandPipeline } from './command-pipeline.js';
-import { errAnswer, type DriverOptions } from './driver-types.js';
+import { errAnswer, tooManyCommands, type DriverOptions } from './driver-types.js';
 import { IdentityBinding } from './identity-binding.js';
 import { HeldLeases, holdForWork } from './lease-hold.js';
 import { LogClock } from './log-clock.js';
@@ -158,18 +158,15 @@ export class NodeDriver implements ClientExecutor {
     const notLeader = this.notLeaderAnswer();
     if (notLeader) return { answers: cmds.map(() => notLeader), index: 0, heldMs: 0 };
     if (this.commands.pendingCount() + cmds.length > this.o.pendingCommandsMax) {
-      const a = errAnswer({
-        code: 'RESOURCE_EXHAUSTED',
-        message: 'too many commands in flight',
-        limit: 'pendingCommands',
-        retryAfterMs: 100,
-      });
+      const a = tooManyCommands();
       return { answers: cmds.map(() => a), index: 0, heldMs: 0 };
     }
     let heldMs = 0;
+    let proposedAt = received;
     let pending: Promise<{ answer: Answer; index: LogIndex | 0 }>[] = [];
     const propose = (): void => {
-      heldMs = Math.max(0, Math.round(this.o.clock.monoMs() - received));
+      proposedAt = this.o.clock.monoMs();
+      heldMs = Math.max(0, Math.round(proposedAt - received));
       const deadline = opts.deadline;
       pending = cmds.map((cmd) => new Promise((resolve) => this.commands.enqueue({ cmd, resolve, deadline })));
     };
@@ -180,6 +177,7 @@ export class NodeDriver implements ClientExecutor {
     }
     this.kick();
     const results = await Promise.all(pending);
+    this.o.onCommandsAnswered?.(this.o.clock.monoMs() - proposedAt);
     return { answers: results.map((r) => r.answer), index: results[0]?.index ?? 0, heldMs };
   }
 

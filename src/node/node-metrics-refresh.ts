@@ -85,6 +85,11 @@ export class MetricsRefresher {
     this.fsync.record(ms, performance.now());
   }
 
+  /** A client call's commands were answered `ms` after they were proposed (the driver reports each call). */
+  commandsAnswered(ms: number): void {
+    this.metrics.commandCommitSeconds.observe(ms / 1000);
+  }
+
   /** This node's fsync latency over the last minute, for its status and the console. */
   fsyncSummary(): FsyncSummary | null {
     return this.fsync.summary(performance.now());

@@ -380,6 +380,7 @@ async function openCore(
       startCommit,
       onApplied: (i) => observer.applied(i),
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),
+      onCommandsAnswered: (ms) => observer.commandsAnswered(ms),
       fsyncSummary: () => observer.fsyncSummary(),
       onFatal: (err) => fatalRef.fatal(err),
     });

@@ -40,10 +40,15 @@ async function metric(id: string, name: string, labels: Record<string, string> =
 describe('node metrics', () => {
   it('counts tasks, proposals, expired leases and dead letters', async () => {
     const proposed = await metric(leader, 'raftq_proposals_total');
+    const calls = await metric(leader, 'raftq_command_commit_seconds_count');
+    const callSeconds = await metric(leader, 'raftq_command_commit_seconds_sum');
     await client.command({ type: 'createQueue', queue: 'm', settings: { maxDeliveries: 1 } });
     await client.command({ type: 'enqueue', queue: 'm', tasks: [{ payload: new Uint8Array([1]) }] });
     expect(await metric(leader, 'raftq_tasks', { queue: 'm', state: 'waiting' })).toBe(1);
     expect(await metric(leader, 'raftq_proposals_total')).toBeGreaterThanOrEqual(proposed + 2);
+    // Each call's proposal → answer time on the leader: a commit takes a replicated fsync, never 0.
+    expect(await metric(leader, 'raftq_command_commit_seconds_count')).toBeGreaterThanOrEqual(calls + 2);
+    expect(await metric(leader, 'raftq_command_commit_seconds_sum')).toBeGreaterThan(callSeconds);
     const leased = await client.command({ type: 'lease', queue: 'm', workerId: 'w', max: 1, leaseMs: 300 });
     expect(JSON.stringify(leased.reply)).toContain('token');
     expect(await metric(leader, 'raftq_tasks', { queue: 'm', state: 'leased' })).toBe(1);
