@@ -245,11 +245,12 @@ function histogram(): hdr.Histogram {
   });
 }
 
-function pcts(h: hdr.Histogram): { n: number; p50: number; p99: number; p999: number; max: number } {
+function pcts(h: hdr.Histogram): { n: number; mean: number; p50: number; p99: number; p999: number; max: number } {
   // Recorded in microseconds, reported in milliseconds.
   const ms = (us: number): number => Math.round(us) / 1000;
   return {
     n: h.totalCount,
+    mean: ms(h.mean),
     p50: ms(h.getValueAtPercentile(50)),
     p99: ms(h.getValueAtPercentile(99)),
     p999: ms(h.getValueAtPercentile(99.9)),
@@ -262,6 +263,9 @@ interface WriteCounters {
   writes: number;
   writeSec: number;
   applied: number;
+  /** Client calls answered on this node as leader, and their proposal-to-answer seconds. */
+  calls: number;
+  callSec: number;
 }
 
 async function writeCounters(c: Cluster): Promise<Map<string, WriteCounters>> {
@@ -274,6 +278,8 @@ async function writeCounters(c: Cluster): Promise<Map<string, WriteCounters>> {
         writes: sampleValue(f, 'raftq_fsync_seconds_count') ?? NaN,
         writeSec: sampleValue(f, 'raftq_fsync_seconds_sum') ?? NaN,
         applied: sampleValue(f, 'raftq_raft_applied_index') ?? NaN,
+        calls: sampleValue(f, 'raftq_command_commit_seconds_count') ?? 0,
+        callSec: sampleValue(f, 'raftq_command_commit_seconds_sum') ?? 0,
       });
     } catch {
       // a node that does not answer has no figures
@@ -282,25 +288,37 @@ async function writeCounters(c: Cluster): Promise<Map<string, WriteCounters>> {
   return out;
 }
 
+interface WriteFigures {
+  writesPerTask: number;
+  writeMsMean: number;
+  entriesPerTask: number;
+  /** On the leader: its mean proposal-to-answer time per client call (the node's share of the ack). */
+  commitMsMean?: number;
+}
+
 /**
  * What C's latency rides on (runs with the same code differed 8-29 ms at p50): per node, durable
- * writes per task and their mean time, and log entries per task (applied index delta).
+ * writes per task and their mean time, log entries per task (applied index delta), and on the
+ * leader the mean time from a call's proposal to its answer.
  */
 function writeFigures(
   before: Map<string, WriteCounters>,
   after: Map<string, WriteCounters>,
   tasks: number,
-): Record<string, { writesPerTask: number; writeMsMean: number; entriesPerTask: number }> {
-  const out: Record<string, { writesPerTask: number; writeMsMean: number; entriesPerTask: number }> = {};
+): Record<string, WriteFigures> {
+  const out: Record<string, WriteFigures> = {};
   for (const [id, a] of after) {
     const b = before.get(id);
     if (b === undefined || tasks === 0) continue;
     const writes = a.writes - b.writes;
-    out[id] = {
+    const f: WriteFigures = {
       writesPerTask: +(writes / tasks).toFixed(3),
       writeMsMean: writes > 0 ? +(((a.writeSec - b.writeSec) * 1000) / writes).toFixed(3) : NaN,
       entriesPerTask: +((a.applied - b.applied) / tasks).toFixed(3),
     };
+    const calls = a.calls - b.calls;
+    if (calls > 0) f.commitMsMean = +(((a.callSec - b.callSec) * 1000) / calls).toFixed(3);
+    out[id] = f;
   }
   return out;
 }
