@@ -107,7 +107,7 @@ function grant(
     };
     // A first attempt's array holds exactly one slot: push() on [] reserves 17 (D: retained tasks).
     const h = t.history;
-    if (h === undefined) t.history = [a];
+    if (h === undefined) t.history = limit >= 1 ? [a] : [];
     else {
       h.push(a);
       if (h.length > limit) h.splice(0, h.length - limit);
