@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { ErrorDetail } from '../protocol/errors.js';
-import { FrameReader, MagicReader, encodeFrame, splitHostPort } from '../protocol/frames.js';
+import { FrameReader, MagicReader, TurnCork, encodeFrame, splitHostPort } from '../protocol/frames.js';
 import { ERROR_METADATA_KEY } from '../protocol/proto.js';
 import {
   LANE_ACCEPT,
@@ -51,6 +51,8 @@ export class RawSubmitDuplex extends EventEmitter {
   private heard = false;
   private pinged = false;
   private readonly timer: NodeJS.Timeout;
+  /** The requests of one turn (an enqueue batch, a lease, acks) leave in one write. */
+  private readonly cork: TurnCork;
 
   constructor(
     address: string,
@@ -60,6 +62,7 @@ export class RawSubmitDuplex extends EventEmitter {
     this.frames = new FrameReader(o.frameBytesMax);
     const { host, port } = splitHostPort(address);
     this.socket = net.connect({ host, port, noDelay: true });
+    this.cork = new TurnCork(this.socket);
     this.socket.write(Buffer.concat([SUBMIT_MAGIC, encodeFrame(LANE_HELLO, encodeHello(o.hello))]));
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('error', (e) => this.fail(grpc.status.UNAVAILABLE, `raw submit lane: ${e.message}`));
@@ -69,7 +72,9 @@ export class RawSubmitDuplex extends EventEmitter {
   }
 
   write(request: Message): void {
-    if (!this.done) this.socket.write(encodeFrame(LANE_MESSAGE, this.o.serialize(request)));
+    if (this.done) return;
+    this.cork.hold();
+    this.socket.write(encodeFrame(LANE_MESSAGE, this.o.serialize(request)));
   }
 
   /** Closes the connection; no event follows (the pipe fails what is unanswered itself). */

@@ -115,3 +115,34 @@ export function splitHostPort(address: string): { host: string; port: number } {
   if (host.startsWith('[') && host.endsWith(']')) host = host.slice(1, -1);
   return { host, port: Number(address.slice(at + 1)) };
 }
+
+/** What TurnCork needs of a socket (net.Socket has it). */
+export interface Corkable {
+  cork(): void;
+  uncork(): void;
+}
+
+/**
+ * Holds a socket's writes until the current turn and its microtasks are done, so that the frames
+ * one turn writes (the answers of one applied entry, a Ready's messages) leave in one writev: on
+ * loopback each write is a syscall that also runs the receiver's side of TCP and wakes it.
+ * Call `hold()` before each write; `process.nextTick` queued from a microtask runs once the
+ * microtask queue is empty.
+ */
+export class TurnCork {
+  private held = false;
+
+  constructor(private readonly socket: Corkable) {}
+
+  hold(): void {
+    if (this.held) return;
+    this.held = true;
+    this.socket.cork();
+    process.nextTick(this.release);
+  }
+
+  private readonly release = (): void => {
+    this.held = false;
+    this.socket.uncork();
+  };
+}

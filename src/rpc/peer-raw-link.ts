@@ -13,6 +13,7 @@ import {
   encodeFrame,
   splitHostPort,
 } from './peer-frames.js';
+import { TurnCork } from '../protocol/frames.js';
 
 export interface RawStreamEvents {
   /** The peer has taken `received` messages of this stream so far (cumulative). */
@@ -38,7 +39,7 @@ export class RawStream {
   private readonly magic = new MagicReader();
   private readonly frames = new FrameReader(ACK_FRAME_BYTES_MAX);
   private handshaken = false;
-  private corked = false;
+  private readonly cork: TurnCork;
   private done = false;
 
   constructor(
@@ -48,6 +49,7 @@ export class RawStream {
   ) {
     const { host, port } = splitHostPort(address);
     this.socket = net.connect({ host, port, noDelay: true, keepAlive: true, keepAliveInitialDelay: keepaliveMs });
+    this.cork = new TurnCork(this.socket);
     this.socket.write(PEER_MAGIC);
     this.socket.on('data', (chunk: Buffer) => this.read(chunk));
     this.socket.on('error', (err) => this.end(err));
@@ -57,14 +59,7 @@ export class RawStream {
   /** Queues one message frame; the writes of one turn leave in one packet. */
   write(body: Uint8Array, mac?: Uint8Array): void {
     if (this.done) return;
-    if (!this.corked) {
-      this.corked = true;
-      this.socket.cork();
-      process.nextTick(() => {
-        this.corked = false;
-        this.socket.uncork();
-      });
-    }
+    this.cork.hold();
     this.socket.write(encodeFrame(FRAME_MESSAGE, body, mac));
   }
 

@@ -8,7 +8,7 @@ import { EventEmitter } from 'node:events';
 import type net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
 import type { ErrorDetail } from '../protocol/errors.js';
-import { FrameReader, MagicReader, encodeFrame } from '../protocol/frames.js';
+import { FrameReader, MagicReader, TurnCork, encodeFrame } from '../protocol/frames.js';
 import { FORWARD_METADATA_KEY } from '../protocol/proto.js';
 import {
   LANE_ACCEPT,
@@ -130,6 +130,8 @@ function serveRawSubmit(socket: net.Socket, first: Buffer, o: RawSubmitServerOpt
 class RawSubmitCall extends EventEmitter {
   readonly metadata = new grpc.Metadata();
   private ended = false;
+  /** The answers of one applied entry leave in one write. */
+  private readonly cork: TurnCork;
 
   constructor(
     private readonly socket: net.Socket,
@@ -139,6 +141,7 @@ class RawSubmitCall extends EventEmitter {
     private readonly release: () => void,
   ) {
     super();
+    this.cork = new TurnCork(socket);
     if (hello.authorization !== undefined) this.metadata.set('authorization', hello.authorization);
     if (hello.forward === true) this.metadata.set(FORWARD_METADATA_KEY, '1');
     // The handler ends a stream with a status by emitting it as an error (as on a gRPC call).
@@ -155,6 +158,7 @@ class RawSubmitCall extends EventEmitter {
 
   write(reply: Message): void {
     if (this.ended) return;
+    this.cork.hold();
     this.socket.write(encodeFrame(LANE_MESSAGE, this.o.serialize(reply)));
     if (this.socket.writableLength > UNSENT_BYTES_MAX && !this.socket.isPaused()) {
       this.socket.pause();

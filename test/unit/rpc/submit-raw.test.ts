@@ -186,6 +186,8 @@ class FakeSocket extends EventEmitter {
   end(): void {
     this.writable = false;
   }
+  cork(): void {}
+  uncork(): void {}
   destroy(): void {
     this.destroyed = true;
   }
