@@ -228,14 +228,13 @@ async function idleFigures(
   if (o.idleSettleSeconds === 0) return { atStart, idle: atStart, first30: null };
   const wait = upAt + o.idleSettleSeconds * 1000 - performance.now();
   if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-  const from = { cpu: clusterCpuSec(c), at: performance.now() };
+  const from = idleMark(c);
   let first30: number | null = null;
   if (o.idleSeconds > 30) {
     first30 = await idleCpuPct(c, 30);
     log(`G idle cluster CPU, the first 30 s after ${o.idleSettleSeconds} s up: ${first30.toFixed(2)} % of one core`);
   }
-  await new Promise((r) => setTimeout(r, from.at + o.idleSeconds * 1000 - performance.now()));
-  const idle = ((clusterCpuSec(c) - from.cpu) / ((performance.now() - from.at) / 1000)) * 100;
+  const idle = await idleCpuPct(c, o.idleSeconds, from);
   log(
     `G idle cluster CPU after ${o.idleSettleSeconds} s up: ${idle.toFixed(2)} % of one core (mean over ${o.idleSeconds} s, all nodes)`,
   );
@@ -243,11 +242,13 @@ async function idleFigures(
 }
 
 /** G: the CPU all nodes use together while nothing is asked of them, in % of one core. */
-async function idleCpuPct(c: Cluster, seconds: number): Promise<number> {
-  const c0 = clusterCpuSec(c);
-  const t0 = performance.now();
-  await new Promise((r) => setTimeout(r, seconds * 1000));
-  return ((clusterCpuSec(c) - c0) / ((performance.now() - t0) / 1000)) * 100;
+async function idleCpuPct(c: Cluster, seconds: number, from = idleMark(c)): Promise<number> {
+  await new Promise((r) => setTimeout(r, from.at + seconds * 1000 - performance.now()));
+  return ((clusterCpuSec(c) - from.cpu) / ((performance.now() - from.at) / 1000)) * 100;
+}
+
+function idleMark(c: Cluster): { cpu: number; at: number } {
+  return { cpu: clusterCpuSec(c), at: performance.now() };
 }
 
 function histogram(): hdr.Histogram {

@@ -9,12 +9,11 @@ import { performance } from 'node:perf_hooks';
 
 /** Lanes run side by side; the checks of one lane in turn, stopping at the first failure. */
 const LANES = [['lint'], ['typecheck', 'build']];
-const npm = process.platform === 'win32' ? 'npm.cmd' : 'npm';
 
 function run(name) {
   return new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(npm, ['run', '-s', name], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', '-s', name], { stdio: ['ignore', 'pipe', 'pipe'] });
     const out = [];
     child.stdout.on('data', (b) => out.push(b));
     child.stderr.on('data', (b) => out.push(b));
