@@ -10,7 +10,7 @@
 //   B end to end: one producer (256 in flight) and one worker (256 slots), ack only
 //   C latency at a steady 1,000 tasks/s: enqueue→worker start and enqueue→ack, p50/p99/p99.9
 //     (hdr-histogram-js), first 500 excluded
-//   D the nodes' RSS, idle and after the run
+//   D the nodes' RSS, idle (with --waiting: once the nodes are quiet after the preload) and after the run
 //   E failover: SIGKILL the leader under load, time to the next successful enqueue (N trials)
 //   F CPU per task at 1,000 tasks/s offered: all nodes' CPU seconds (/proc/PID/stat) / tasks
 //   G an idle cluster's CPU, % of one core (all nodes together), its mean over --idle-seconds (300) once
@@ -544,6 +544,38 @@ async function dropQueues(c: Cluster, names: string[], log: (s: string) => void)
   }
 }
 
+/** Quiet: all nodes together under this % of one core over a 5-s window. */
+const QUIET_PCT = 5;
+const QUIET_MAX_SECONDS = 180;
+
+/**
+ * D: leaves `count` tasks waiting, then waits (at most QUIET_MAX_SECONDS) until the cluster is quiet: the
+ * nodes snapshot the state the preload built, one after another, for 5-15 s after it (session 33). The
+ * workloads then run beside 1,000,000 waiting tasks, not beside the preload's snapshots. The RSS right
+ * after the preload is kept beside the one measured once quiet.
+ */
+async function preloaded(
+  c: Cluster,
+  count: number,
+  log: (s: string) => void,
+): Promise<{ tasks: number; secs: number; rssMiBAfterPreload: Record<string, number>; quietAfterSecs: number | null }> {
+  const loaded = await preload(c, count, log);
+  const rssMiBAfterPreload = rssByNode(c);
+  log(`${loaded.tasks} tasks left waiting in ${loaded.secs} s; RSS ${JSON.stringify(rssMiBAfterPreload)} MiB`);
+  const t0 = performance.now();
+  let quietAfterSecs: number | null = null;
+  while (performance.now() - t0 < QUIET_MAX_SECONDS * 1000) {
+    if ((await idleCpuPct(c, 5)) < QUIET_PCT) {
+      quietAfterSecs = Math.round((performance.now() - t0) / 1000);
+      break;
+    }
+  }
+  log(
+    quietAfterSecs === null ? `not quiet after ${QUIET_MAX_SECONDS} s` : `quiet ${quietAfterSecs} s after the preload`,
+  );
+  return { ...loaded, rssMiBAfterPreload, quietAfterSecs };
+}
+
 async function runOurs(o: Options, log: (s: string) => void) {
   setPayloadBytes(o.payloadBytes);
   const c = await startCluster({ nodes: o.nodes });
@@ -553,8 +585,7 @@ async function runOurs(o: Options, log: (s: string) => void) {
       `cluster: ${o.nodes} nodes up (leader ${leader}); N = ${o.n} tasks of ${o.payloadBytes} B, ` +
         `A over ${o.queues} queue(s), ${o.waiting} waiting; load avg ${loadavg()[0]?.toFixed(2)}`,
     );
-    const loaded = o.waiting > 0 ? await preload(c, o.waiting, log) : null;
-    if (loaded) log(`${loaded.tasks} tasks left waiting in ${loaded.secs} s`);
+    const loaded = o.waiting > 0 ? await preloaded(c, o.waiting, log) : null;
     const idleRss = rss(c);
     const idleByNode = rssByNode(c);
     log(`D idle RSS: ${idleRss} MiB (${o.nodes} nodes: ${JSON.stringify(idleByNode)})`);
