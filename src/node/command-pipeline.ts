@@ -13,11 +13,11 @@ import type { Stamps } from './log-clock.js';
 import type { LogIndex } from '../protocol/ids.js';
 
 /**
- * A large entry gets a buffer of its own. msgpackr packs into a shared buffer grown to four times the
- * largest value: the in-memory log mirror keeps each entry until a snapshot, and with 1 MiB entries
- * their slices held 2.3× their bytes (bench/RESULTS.md, target D).
+ * Every entry gets a buffer of its own. msgpackr packs everything the node encodes (answers, frames,
+ * snapshot chunks) into one shared buffer grown to four times the largest value, and a slice of it
+ * keeps all of it alive: the in-memory log mirror keeps each entry until a snapshot, and the leader's
+ * 76 MiB of entries held 303 MiB of such buffers (bench/RESULTS.md, session 33, target D).
  */
-const OWN_BUFFER_BYTES = 64 * 1024;
 
 export interface PendingCommand {
   cmd: SessionCommand;
@@ -112,7 +112,7 @@ export class CommandPipeline {
     const id = this.nextProposalId++;
     this.proposing.set(id, { term: 0, index: 0, cmds: batch });
     for (const c of batch) if (!isLeaderOwn(c)) this.stats.proposed++;
-    items.push({ id, data: data.byteLength >= OWN_BUFFER_BYTES ? new Uint8Array(data) : data });
+    items.push({ id, data: new Uint8Array(data) });
   }
 
   /** Groups by each command's own encoded size (msgpack nests encodings as they are), in order. */

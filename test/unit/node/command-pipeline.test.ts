@@ -47,6 +47,18 @@ describe('CommandPipeline', () => {
     expect(p.pendingCount()).toBe(0);
   });
 
+  it('gives every entry a buffer of its own (a slice of the shared encode buffer keeps it all alive)', () => {
+    const p = new CommandPipeline(2);
+    for (let i = 0; i < 3; i++) p.enqueue(cmd([]));
+    const items = p.pack(stamp);
+    expect(items).toHaveLength(2);
+    for (const { data } of items) {
+      expect(data.byteOffset).toBe(0);
+      expect(data.buffer.byteLength).toBe(data.byteLength);
+      expect(decodeEnvelope(data)?.cmds).toHaveLength(data === items[0]?.data ? 2 : 1);
+    }
+  });
+
   it('packs lease commands behind the rest of the batch, each group in order, and answers each its own', () => {
     const got: string[] = [];
     const p = new CommandPipeline(10);
