@@ -60,6 +60,8 @@ export interface MachineOptions {
   plantSnapshotNoCow?: boolean;
   /** Planted bug (tests only): a restore puts back tasks whose only extra field is headers without them. */
   plantRestoreLosesHeaders?: boolean;
+  /** Planted bug (tests only): a snapshot's task chunks write each byte string's length one short (snapshot-rows.ts). */
+  plantSnapshotShortBin?: boolean;
   /** Bytes per payload slab (payloads.ts; default 256 KiB): small in simulations, so slabs are compacted. */
   payloadSlabBytes?: number;
   /** Sparse slabs before a compaction pass, at least (payloads.ts; default 8). */
@@ -96,6 +98,7 @@ export class QueueStateMachine {
     );
     this.state = new MachineState(limits, opts.events ?? true, payloads);
     this.state.plantRestoreLosesHeaders = opts.plantRestoreLosesHeaders === true;
+    this.state.plantSnapshotShortBin = opts.plantSnapshotShortBin === true;
     this.state.onDependencyEnded = dependencyEnded;
   }
 

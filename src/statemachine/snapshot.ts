@@ -46,6 +46,7 @@ import {
   isTerminal,
 } from './records.js';
 import { payloadBytes } from './payloads.js';
+import { RowWriter } from './snapshot-rows.js';
 
 // 4: a `limiters` chunk per queue (its limiter and limit keys) and the `limitTimers` heap; the
 // digest has a limiters lane. 3: queue rows carry `deleting`, and a `jobs` chunk holds pending
@@ -172,6 +173,18 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
   if (batch.length > 0) yield encode(wrap(batch));
 }
 
+/** The tasks' chunks, CHUNK_TASKS_MAX rows each (snapshot-rows.ts writes them as msgpackr would). */
+function* taskChunks(rows: Iterable<unknown[]>, w: RowWriter): Generator<Uint8Array> {
+  let batch: unknown[][] = [];
+  for (const row of rows) {
+    batch.push(row);
+    if (batch.length < CHUNK_TASKS_MAX) continue;
+    yield w.chunk(batch);
+    batch = [];
+  }
+  if (batch.length > 0) yield w.chunk(batch);
+}
+
 /**
  * The state at the current index as chunks. Entries may be applied between chunks: everything before
  * the tasks is encoded at once; what follows them is captured at once and encoded as it is taken; the
@@ -192,7 +205,7 @@ export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<
     const rows = function* (): Generator<unknown[]> {
       for (const t of tasks) yield cow.rowOf(t, encodeTask);
     };
-    yield* chunked(rows(), CHUNK_TASKS_MAX, (b) => ['tasks', b]);
+    yield* taskChunks(rows(), new RowWriter(m.plantSnapshotShortBin));
     assert(cow.pending === 0, 'snapshot: every saved row was written');
     yield* tail();
     yield end;
@@ -467,6 +480,13 @@ function restoreSession(m: MachineState, row: unknown[]): void {
 }
 
 /** `smMax`: the restoring replica's cap; a state of a higher version is refused before anything changes. */
+/** A `tasks` chunk's rows into `out` (a snapshot's bytes are checksummed: a malformed one is a bug). */
+function decodeTasks(m: MachineState, rows: unknown, out: Task[]): void {
+  if (!Array.isArray(rows)) fail('tasks chunk is not a list');
+  for (const row of rows as unknown[])
+    out.push(decodeTask(m, Array.isArray(row) ? row : fail('task row is not a list')));
+}
+
 export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array, smMax = SM_MAX): void {
   const values: unknown[] = [];
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
@@ -515,7 +535,7 @@ export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint
     } else if (tag === 'tokens') {
       restoreTokens(m, a as TokenRow[]);
     } else if (tag === 'tasks') {
-      for (const row of a as unknown[][]) tasks.push(decodeTask(m, row));
+      decodeTasks(m, a, tasks);
     } else if (tag === 'sessions') {
       for (const row of a as unknown[][]) restoreSession(m, row);
     } else if (tag === 'timers') {

@@ -138,6 +138,8 @@ export class MachineState {
   depWork: Task[] = [];
   /** Planted bug (tests only; MachineOptions.plantRestoreLosesHeaders). */
   plantRestoreLosesHeaders = false;
+  /** Planted bug (tests only; MachineOptions.plantSnapshotShortBin). */
+  plantSnapshotShortBin = false;
   /** The stamp of the tasks created at the current mono and wall (stampOf). */
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */

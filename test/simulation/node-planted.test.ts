@@ -96,6 +96,13 @@ describe('node simulation - planted bugs are caught', () => {
     expect(seen.join('\n')).toMatch(/restore: digest mismatch/);
   });
 
+  it("a snapshot's task chunks written with each byte string's length one short: the snapshot is refused", async () => {
+    // snapshot-rows.ts writes the tasks' chunks itself; a wrong length shifts every later field of the
+    // chunk, so a restore (a restart's, or an install's) reads garbage or another digest.
+    const seen = await seenOrThrown({ plant: 'snapshot-short-bin', liveness: false }, 6);
+    expect(seen.join('\n')).toMatch(/restore: /);
+  });
+
   it('payload slab compaction that copies from one byte too far: phantom values or diverged digests', async () => {
     // The simulated nodes use 64-byte slabs (payloads.ts), so retention compacts them. A moved payload
     // reaches a worker as a value no producer sent, or a restore / dead-letter copy hashes other bytes

@@ -68,6 +68,7 @@ export interface NodeSimOptions {
     | 'stale-deferred-commit'
     | 'snapshot-without-cow'
     | 'restore-loses-headers'
+    | 'snapshot-short-bin'
     | 'compaction-shifts-payload'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
@@ -485,6 +486,7 @@ export class NodeSimulation {
       smMax: n.smMax,
       plantSnapshotNoCow: this.o.plant === 'snapshot-without-cow',
       plantRestoreLosesHeaders: this.o.plant === 'restore-loses-headers',
+      plantSnapshotShortBin: this.o.plant === 'snapshot-short-bin',
       // Tiny payload slabs, so the short retention of half the seeds compacts them (payloads.ts).
       payloadSlabBytes: 64,
       payloadCompactMinSlabs: 1,
