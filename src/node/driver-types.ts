@@ -58,6 +58,11 @@ export interface DurableLog {
 export interface SnapshotSink {
   write(chunk: Uint8Array): void;
   readonly pendingBytes: number;
+  /**
+   * Bytes of the first chunks written that the sink holds no more (chunks go out in order): their
+   * buffers may be reused. A sink that keeps the chunks until commit keeps this at 0.
+   */
+  readonly releasedBytes: number;
   /** Resolves once nothing is queued (also after a failure, which `commit` then reports). */
   drained(): Promise<void>;
   commit(options: { compactTo?: LogIndex }): Promise<void>;
@@ -80,6 +85,7 @@ export function gatheringSink(
       if (seen++ !== skip) chunks.push(chunk);
     },
     pendingBytes: 0,
+    releasedBytes: 0,
     drained: () => Promise.resolve(),
     commit: (options) => createSnapshot({ meta, data: new Uint8Array(Buffer.concat(chunks)) }, options),
     abort: () => {
@@ -170,6 +176,8 @@ export interface DriverOptions {
    * writes in flight: its messages (an answer to a repeated Append) claim entries not yet durable.
    */
   plantCompleteEarly?: boolean;
+  /** Planted bug (simulation only): a snapshot reuses its chunks' buffers before the sink let go of them. */
+  plantSnapshotEarlyReuse?: boolean;
 }
 
 export function errAnswer(error: ErrorDetail): Answer {

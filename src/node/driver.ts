@@ -107,6 +107,7 @@ export class NodeDriver implements ClientExecutor {
         rank: () => memberRank(this.membership, opts.raft.id),
         startBytes: snapshotDataBytes(opts.storage.snapshot()),
         fatal: (err) => this.fatal(err),
+        plantEarlyReuse: opts.plantSnapshotEarlyReuse === true,
       },
       opts.storage.snapshot()?.meta.index ?? 0,
     );

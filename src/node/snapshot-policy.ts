@@ -17,6 +17,7 @@ import type { RaftNode } from '../raft/node.js';
 import type { Membership, Storage } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog, SnapshotSink, Timers } from './driver-types.js';
+import { ChunkPool } from './snapshot-chunk-pool.js';
 
 export interface SnapshotPolicyDeps {
   raft: RaftNode;
@@ -45,6 +46,8 @@ export interface SnapshotPolicyDeps {
   startBytes: number;
   /** A failed snapshot write is fatal. */
   fatal(err: unknown): void;
+  /** Planted bug (simulation only): chunk buffers are reused at once, the sink still holding them. */
+  plantEarlyReuse?: boolean;
 }
 
 const DIGESTS_KEPT = 1000;
@@ -64,6 +67,7 @@ interface Taking {
   it: Iterator<Uint8Array>;
   /** The snapshot's file: chunks are written as they are taken, never gathered in memory. */
   sink: SnapshotSink;
+  pool: ChunkPool;
   bytes: number;
   startedAt: number;
 }
@@ -146,8 +150,9 @@ export class SnapshotPolicy {
     this.recordDigest(applied);
     this.bytesSince = 0;
     const sink = this.d.durable.beginSnapshot(this.d.raft.snapshotMeta(applied));
-    const it = this.d.sm.snapshot()[Symbol.iterator]();
-    this.taking = { index: applied, it, sink, bytes: 0, startedAt: this.d.now() };
+    const pool = new ChunkPool(this.d.plantEarlyReuse === true);
+    const it = this.d.sm.snapshot(pool.alloc)[Symbol.iterator]();
+    this.taking = { index: applied, it, sink, pool, bytes: 0, startedAt: this.d.now() };
     this.take(this.taking);
   }
 
@@ -157,8 +162,10 @@ export class SnapshotPolicy {
     const until = sliceMs > 0 ? this.d.now() + sliceMs : Infinity;
     try {
       for (let i = 0; i < this.d.sliceChunks && (i === 0 || this.d.now() < until); i++) {
+        t.pool.reclaim(t.sink.releasedBytes);
         const r = t.it.next();
         if (r.done === true) return this.taken(t);
+        t.pool.handedOut(r.value);
         t.sink.write(r.value);
         t.bytes += r.value.byteLength;
       }

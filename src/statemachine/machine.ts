@@ -62,6 +62,8 @@ export interface MachineOptions {
   plantRestoreLosesHeaders?: boolean;
   /** Planted bug (tests only): a snapshot's task chunks write each byte string's length one short (snapshot-rows.ts). */
   plantSnapshotShortBin?: boolean;
+  /** Tasks per snapshot chunk (default 256): small in simulations, so snapshots take many chunks. */
+  snapshotChunkTasks?: number;
   /** Bytes per payload slab (payloads.ts; default 256 KiB): small in simulations, so slabs are compacted. */
   payloadSlabBytes?: number;
   /** Sparse slabs before a compaction pass, at least (payloads.ts; default 8). */
@@ -99,6 +101,11 @@ export class QueueStateMachine {
     this.state = new MachineState(limits, opts.events ?? true, payloads);
     this.state.plantRestoreLosesHeaders = opts.plantRestoreLosesHeaders === true;
     this.state.plantSnapshotShortBin = opts.plantSnapshotShortBin === true;
+    this.state.snapshotChunkTasks = opts.snapshotChunkTasks ?? this.state.snapshotChunkTasks;
+    assert(
+      Number.isSafeInteger(this.state.snapshotChunkTasks) && this.state.snapshotChunkTasks >= 1,
+      'snapshotChunkTasks ≥ 1',
+    );
     this.state.onDependencyEnded = dependencyEnded;
   }
 
@@ -246,9 +253,10 @@ export class QueueStateMachine {
   /**
    * The state at the applied index, as chunks; entries may be applied while they are taken (a task
    * about to change saves its row first). A caller that stops early calls the iterator's return().
+   * `alloc` gives the buffers the tasks' chunks are copied into (a node reuses them once written).
    */
-  snapshot(): Iterable<Uint8Array> {
-    return snap.snapshotChunks(this.state, this.plantSnapshotNoCow);
+  snapshot(alloc?: (n: number) => Uint8Array): Iterable<Uint8Array> {
+    return snap.snapshotChunks(this.state, this.plantSnapshotNoCow, alloc);
   }
 
   restore(chunks: Iterable<Uint8Array> | Uint8Array): void {

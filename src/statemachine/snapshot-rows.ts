@@ -18,9 +18,11 @@ export class RowWriter {
   constructor(
     /** Planted bug (tests only): a byte string's length is written one short. */
     private readonly plantShortBin = false,
+    /** A buffer of at least n bytes for a chunk (the node's are reused once written). */
+    private readonly alloc: (n: number) => Uint8Array = (n) => new Uint8Array(n),
   ) {}
 
-  /** `['tasks', rows]`, as msgpackr encodes it, in a buffer of its own. */
+  /** `['tasks', rows]`, as msgpackr encodes it, in a buffer from `alloc` (the scratch is reused). */
   chunk(rows: readonly unknown[]): Uint8Array {
     this.pos = 0;
     this.arrayHead(2);
@@ -36,7 +38,9 @@ export class RowWriter {
       this.buf.set(packed, this.pos);
       this.pos += packed.byteLength;
     }
-    return this.buf.slice(0, this.pos);
+    const out = this.alloc(this.pos).subarray(0, this.pos);
+    out.set(this.buf.subarray(0, this.pos));
+    return out;
   }
 
   private room(n: number): void {

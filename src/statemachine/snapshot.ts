@@ -70,7 +70,6 @@ function formatOf(m: MachineState): string {
   if (m.jobs.some((j) => j.kind === 'resettle')) return FORMAT_RESETTLE_JOBS;
   return m.jobs.some((j) => j.kind === 'redrive') ? FORMAT_REDRIVE_JOBS : FORMAT;
 }
-const CHUNK_TASKS_MAX = 256;
 const CHUNK_ITEMS_MAX = 4096;
 
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
@@ -173,12 +172,12 @@ function* chunked<T>(items: Iterable<T>, size: number, wrap: (batch: T[]) => unk
   if (batch.length > 0) yield encode(wrap(batch));
 }
 
-/** The tasks' chunks, CHUNK_TASKS_MAX rows each (snapshot-rows.ts writes them as msgpackr would). */
-function* taskChunks(rows: Iterable<unknown[]>, w: RowWriter): Generator<Uint8Array> {
+/** The tasks' chunks, `size` rows each (snapshot-rows.ts writes them as msgpackr would). */
+function* taskChunks(rows: Iterable<unknown[]>, w: RowWriter, size: number): Generator<Uint8Array> {
   let batch: unknown[][] = [];
   for (const row of rows) {
     batch.push(row);
-    if (batch.length < CHUNK_TASKS_MAX) continue;
+    if (batch.length < size) continue;
     yield w.chunk(batch);
     batch = [];
   }
@@ -192,7 +191,11 @@ function* taskChunks(rows: Iterable<unknown[]>, w: RowWriter): Generator<Uint8Ar
  * chunk first saving its row (snapshot-cow.ts). The caller drops the generator with return() if it
  * stops early. `plantNoCow` (tests only): no rows saved.
  */
-export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<Uint8Array> {
+export function* snapshotChunks(
+  m: MachineState,
+  plantNoCow = false,
+  alloc?: (n: number) => Uint8Array,
+): Generator<Uint8Array> {
   // First: digestOf brings every queue back into the sum, and the digest is the one at this index.
   const end = encode(['end', digestOf(m)]);
   const head = [...headChunks(m)];
@@ -205,7 +208,7 @@ export function* snapshotChunks(m: MachineState, plantNoCow = false): Generator<
     const rows = function* (): Generator<unknown[]> {
       for (const t of tasks) yield cow.rowOf(t, encodeTask);
     };
-    yield* taskChunks(rows(), new RowWriter(m.plantSnapshotShortBin));
+    yield* taskChunks(rows(), new RowWriter(m.plantSnapshotShortBin, alloc), m.snapshotChunkTasks);
     assert(cow.pending === 0, 'snapshot: every saved row was written');
     yield* tail();
     yield end;
@@ -480,6 +483,15 @@ function restoreSession(m: MachineState, row: unknown[]): void {
 }
 
 /** `smMax`: the restoring replica's cap; a state of a higher version is refused before anything changes. */
+/** A chunk's values (its bytes are checksummed: a chunk that does not decode is a bug, named as one). */
+function decodeChunk(c: Uint8Array): unknown[] {
+  try {
+    return decodeMultiple(c);
+  } catch (e) {
+    return fail(`a chunk does not decode (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
+
 /** A `tasks` chunk's rows into `out` (a snapshot's bytes are checksummed: a malformed one is a bug). */
 function decodeTasks(m: MachineState, rows: unknown, out: Task[]): void {
   if (!Array.isArray(rows)) fail('tasks chunk is not a list');
@@ -490,7 +502,7 @@ function decodeTasks(m: MachineState, rows: unknown, out: Task[]): void {
 export function restoreInto(m: MachineState, chunks: Iterable<Uint8Array> | Uint8Array, smMax = SM_MAX): void {
   const values: unknown[] = [];
   const list = chunks instanceof Uint8Array ? [chunks] : chunks;
-  for (const c of list) for (const v of decodeMultiple(c)) values.push(v);
+  for (const c of list) for (const v of decodeChunk(c)) values.push(v);
   refuseRestore(headVersion(values), smMax);
   reset(m);
   const tasks: Task[] = [];

@@ -140,6 +140,8 @@ export class MachineState {
   plantRestoreLosesHeaders = false;
   /** Planted bug (tests only; MachineOptions.plantSnapshotShortBin). */
   plantSnapshotShortBin = false;
+  /** Tasks per snapshot chunk (MachineOptions.snapshotChunkTasks; 256 by default, hot-path-pin's bytes). */
+  snapshotChunkTasks = 256;
   /** The stamp of the tasks created at the current mono and wall (stampOf). */
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */

@@ -103,6 +103,13 @@ describe('node simulation - planted bugs are caught', () => {
     expect(seen.join('\n')).toMatch(/restore: /);
   });
 
+  it("a snapshot that reuses its chunks' buffers while the sink still holds them: the snapshot is refused", async () => {
+    // The simulated disk gathers the chunks until commit (releasedBytes stays 0): reused at once, the
+    // chunks it holds are overwritten by later ones.
+    const seen = await seenOrThrown({ plant: 'snapshot-early-reuse', liveness: false }, 6);
+    expect(seen.join('\n')).toMatch(/restore: /);
+  });
+
   it('payload slab compaction that copies from one byte too far: phantom values or diverged digests', async () => {
     // The simulated nodes use 64-byte slabs (payloads.ts), so retention compacts them. A moved payload
     // reaches a worker as a value no producer sent, or a restore / dead-letter copy hashes other bytes

@@ -34,6 +34,8 @@ export interface StreamedSnapshotDeps {
 
 export class StreamedSnapshot implements SnapshotSink {
   private pending = 0;
+  /** Bytes of every chunk given to write(), written or not. */
+  private given = 0;
   private written = 0;
   private error: unknown = null;
   private aborted = false;
@@ -50,7 +52,13 @@ export class StreamedSnapshot implements SnapshotSink {
     return this.pending;
   }
 
+  /** Writes finish in order: what was given and is no longer pending is in the file (or dropped). */
+  get releasedBytes(): number {
+    return this.given - this.pending;
+  }
+
   write(chunk: Uint8Array): void {
+    this.given += chunk.byteLength;
     if (this.aborted) return;
     this.pending += chunk.byteLength;
     this.tail = this.tail.then(async (w) => {

@@ -69,6 +69,7 @@ export interface NodeSimOptions {
     | 'snapshot-without-cow'
     | 'restore-loses-headers'
     | 'snapshot-short-bin'
+    | 'snapshot-early-reuse'
     | 'compaction-shifts-payload'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
@@ -489,6 +490,8 @@ export class NodeSimulation {
       plantSnapshotShortBin: this.o.plant === 'snapshot-short-bin',
       // Tiny payload slabs, so the short retention of half the seeds compacts them (payloads.ts).
       payloadSlabBytes: 64,
+      // Small snapshot chunks, so a snapshot's chunk buffers are reused (snapshot-chunk-pool.ts).
+      snapshotChunkTasks: 4,
       payloadCompactMinSlabs: 1,
       plantCompactionShift: this.o.plant === 'compaction-shifts-payload',
     });
@@ -538,6 +541,7 @@ export class NodeSimulation {
       plantStaleDeferred: this.o.plant === 'stale-deferred-commit',
       plantSendBeforeWrite: this.o.plant === 'send-before-write',
       plantCompleteEarly: this.o.plant === 'complete-early',
+      plantSnapshotEarlyReuse: this.o.plant === 'snapshot-early-reuse',
     });
     n.clock = clock;
     n.raft = raft;
