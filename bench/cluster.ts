@@ -551,8 +551,8 @@ const QUIET_MAX_SECONDS = 180;
 /**
  * D: leaves `count` tasks waiting, then waits (at most QUIET_MAX_SECONDS) until the cluster is quiet: the
  * nodes snapshot the state the preload built, one after another, for 5-15 s after it (session 33). The
- * workloads then run beside 1,000,000 waiting tasks, not beside the preload's snapshots. The RSS right
- * after the preload is kept beside the one measured once quiet.
+ * idle RSS and the warm-up then come after those snapshots. The RSS right after the preload is kept
+ * beside the one measured once quiet.
  */
 async function preloaded(
   c: Cluster,
