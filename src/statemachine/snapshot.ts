@@ -75,11 +75,11 @@ const CHUNK_ITEMS_MAX = 4096;
 type TimerName = 'ttlTimers' | 'retentionTimers' | 'keyTimers' | 'sessionTimers' | 'limitTimers';
 const TIMERS: readonly TimerName[] = ['ttlTimers', 'retentionTimers', 'keyTimers', 'sessionTimers', 'limitTimers'];
 
-/** The task's extra record: `x`'s replicated fields and the task's headers (records.ts EXTRA_FIELDS). */
 /** The fields a task without `x` still writes: NO_EXTRA's defined defaults (the fast path below). */
 const BARE_EXTRA = EXTRA_FIELDS.filter((k) => k !== 'headers' && NO_EXTRA[k] !== undefined);
 assert(BARE_EXTRA.length === 1 && NO_EXTRA.wallDue === false, 'snapshot: a bare task writes wallDue only');
 
+/** The task's extra record: `x`'s replicated fields and the task's headers (records.ts EXTRA_FIELDS). */
 function encodeExtra(t: Task): Record<string, unknown> | null {
   // A backlog's tasks: headers and no `x`. A literal, not the loop below (a fifth of a snapshot).
   if (t.x === undefined) return t.headers === undefined ? null : { headers: t.headers, wallDue: false };
