@@ -54,6 +54,10 @@ function startCommand(): Command {
     )
     .option('--election-ticks <n>', 'election timeout in ticks')
     .option('--snapshot-every-entries <n>', 'entries between snapshots (default 10000)')
+    .option(
+      '--log-memory-mib <n>',
+      "MiB of applied log entries' data kept in memory (default 16; older: read from disk)",
+    )
     .addOption(new Option('--snapshot-every <n>', 'deprecated: --snapshot-every-entries').hideHelp())
     .action(async (opts: RawSettings & { config?: string }) => {
       const file = opts.config ? readConfigFile(opts.config) : {};

@@ -58,6 +58,8 @@ export interface NodeConfig {
   electionTicks: number;
   /** Take a snapshot after this many applied entries since the last one. */
   snapshotEveryEntries: number;
+  /** MiB of applied log entries' data kept in memory (the rest is read back from disk for a lagging follower). */
+  logMemoryMib: number;
   /**
    * Admin HTTP addresses of a running cluster to join as a new member (admin-members.ts); empty: a
    * founding member of --peers. With it, --peers is optional (dial hints only).
@@ -104,6 +106,7 @@ export const SETTINGS = {
   heartbeatMs: { env: 'RAFTQ_HEARTBEAT_MS', required: false },
   electionTicks: { env: 'RAFTQ_ELECTION_TICKS', required: false },
   snapshotEveryEntries: { env: 'RAFTQ_SNAPSHOT_EVERY_ENTRIES', required: false },
+  logMemoryMib: { env: 'RAFTQ_LOG_MEMORY_MIB', required: false },
   join: { env: 'RAFTQ_JOIN', required: false },
   joinAs: { env: 'RAFTQ_JOIN_AS', required: false },
   /** Deprecated name of snapshotEveryEntries (still accepted, with a warning). */
@@ -278,6 +281,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
   const snapshotEveryEntries = raw.snapshotEveryEntries
     ? parseIntSetting('snapshot-every-entries', raw.snapshotEveryEntries, 1, 10_000_000)
     : 10_000;
+  const logMemoryMib = raw.logMemoryMib ? parseIntSetting('log-memory-mib', raw.logMemoryMib, 0, 1_048_576) : 16;
   return {
     id,
     listen,
@@ -297,6 +301,7 @@ export function resolveConfig(flags: RawSettings, env: NodeJS.ProcessEnv, file: 
     heartbeatMs,
     electionTicks,
     snapshotEveryEntries,
+    logMemoryMib,
     join,
     joinAs,
   };

@@ -42,6 +42,11 @@ export interface DurableLog {
   /** Makes every earlier write durable. */
   sync(): Promise<void>;
   /**
+   * Entries [lo, hi) as the durable log holds them now: at least one if any is there, then up to
+   * maxBytes of data and maxEntries entries; short at the first one missing or damaged.
+   */
+  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]>;
+  /**
    * A snapshot the application takes in chunks, at `meta.index`: its data goes to the file as the chunks
    * come (no copy of the whole state in memory). See SnapshotSink for the order of the durable steps.
    */
@@ -123,6 +128,8 @@ export interface DriverOptions {
   snapshotKeepBytes?: number;
   /** Applied log bytes after which a snapshot is due even below `snapshotEvery` entries (default 64 MiB). */
   snapshotEveryBytes?: number;
+  /** Bytes of applied entries' data the log keeps in memory (the newest; default 16 MiB; log-memory.ts). */
+  logMemoryBytes?: number;
   /** Snapshot chunks taken per event-loop turn at most (default 64, of up to 256 tasks each; a turn also ends after 4 ms). */
   snapshotSliceChunks?: number;
   /** Milliseconds between two slices of a snapshot (default 4: the snapshot takes at most about half a core). */

@@ -9,7 +9,6 @@
 // same driver runs in the deterministic simulation and in the real process.
 import type { Answer, ReadAnswer, ReadQuery, SessionCommand, TaskEvent, ErrorDetail } from '../protocol/index.js';
 import type { LogIndex } from '../protocol/ids.js';
-import { decodeEnvelope } from '../protocol/codec.js';
 import { assert } from '../protocol/assert.js';
 import { EntryType, type Entry, type Membership, type Message, type Ready } from '../raft/types.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../rpc/executor.js';
@@ -17,7 +16,8 @@ import { CommandPipeline } from './command-pipeline.js';
 import { errAnswer, tooManyCommands, type DriverOptions } from './driver-types.js';
 import { IdentityBinding } from './identity-binding.js';
 import { HeldLeases, holdForWork } from './lease-hold.js';
-import { LogClock } from './log-clock.js';
+import { LogClock, newestStamp } from './log-clock.js';
+import { LogMemory } from './log-memory.js';
 import { ReadTracker } from './read-tracker.js';
 import { ScheduleFeeder } from './schedule-feeder.js';
 import { memberRank, SnapshotPolicy } from './snapshot-policy.js';
@@ -37,6 +37,7 @@ const DEFAULT_OPTIONS = {
   snapshotEveryBytes: 64 * 1024 * 1024,
   snapshotSliceChunks: 64,
   snapshotSliceGapMs: 4,
+  logMemoryBytes: 16 * 1024 * 1024,
   advanceMinIntervalMs: 100,
   commandsPerEntryMax: 1024,
   pipelineDepth: 4,
@@ -67,6 +68,8 @@ export class NodeDriver implements ClientExecutor {
   private readonly reads = new ReadTracker();
   private readonly identity: IdentityBinding;
   private readonly snapshots: SnapshotPolicy;
+  /** The log's data kept in memory: evicted beyond a budget, read back for a lagging follower. */
+  readonly logMemory: LogMemory;
   private isLeader = false;
   private leaderId: string | null = null;
   private role: string | null = null;
@@ -111,6 +114,17 @@ export class NodeDriver implements ClientExecutor {
       },
       opts.storage.snapshot()?.meta.index ?? 0,
     );
+    this.logMemory = new LogMemory({
+      storage: opts.storage,
+      durable: opts.durable,
+      keepBytes: this.o.logMemoryBytes,
+      log: opts.log,
+      now: () => opts.clock.monoMs(),
+      readBack: () => {
+        opts.raft.resumeAppends();
+        this.kick();
+      },
+    });
     this.clock.observe({ mono: opts.sm.lastMono(), wall: opts.sm.lastWall() });
     this.membership = opts.raft.status().membership;
     this.feeder = new ScheduleFeeder(opts.sm, opts.log);
@@ -380,6 +394,7 @@ export class NodeDriver implements ClientExecutor {
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
     if (this.snapshots.isDue(this.applied)) this.writer.flush();
     this.snapshots.maybeSnapshot(this.applied);
+    this.logMemory.afterReady(this.applied);
     this.kick();
   }
 
@@ -425,7 +440,7 @@ export class NodeDriver implements ClientExecutor {
       this.o.onLeaderChange?.(leader, term);
     }
     if (this.isLeader && !wasLeader) {
-      this.clock.startLeading(this.newestStamp());
+      this.clock.startLeading(newestStamp(this.o.storage, this.applied, this.o.sm));
       this.advanceInFlight = false;
     } else if (!this.isLeader && wasLeader) {
       this.clock.stopLeading();
@@ -440,26 +455,6 @@ export class NodeDriver implements ClientExecutor {
       for (const cb of [...this.stepDownSubs]) cb();
       this.feeder.reset();
     }
-  }
-
-  /**
-   * Where a new leader continues the lease clock: the newest stamp in our log as it is now — what we
-   * applied, and the entries above it, including uncommitted ones (never from truncated entries).
-   */
-  private newestStamp(): { mono: number; wall: number } {
-    const newest = { mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() };
-    const st = this.o.storage;
-    for (let i = Math.max(st.firstIndex(), this.applied + 1); i <= st.lastIndex(); i++) {
-      const [ent] = st.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
-      if (ent && ent.type === EntryType.Normal) {
-        const env = decodeEnvelope(ent.data);
-        if (env) {
-          newest.mono = Math.max(newest.mono, env.mono);
-          newest.wall = Math.max(newest.wall, env.wall);
-        }
-      }
-    }
-    return newest;
   }
 
   /** Packs queued commands into entries stamped with the log clocks (leader only). */

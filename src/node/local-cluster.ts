@@ -29,6 +29,7 @@ export interface LocalClusterOptions {
   heartbeatMs?: number;
   electionTicks?: number;
   snapshotEveryEntries?: number;
+  logMemoryMib?: number;
   /** Node.js flags for every node process (e.g. `--cpu-prof` for profiling). */
   execArgv?: string[];
   /** Extra environment for every node (e.g. the storage fault layer switch in tests). */
@@ -143,6 +144,7 @@ export class LocalCluster {
     if (o.heartbeatMs) args.push('--heartbeat-ms', String(o.heartbeatMs));
     if (o.electionTicks) args.push('--election-ticks', String(o.electionTicks));
     if (o.snapshotEveryEntries) args.push('--snapshot-every-entries', String(o.snapshotEveryEntries));
+    if (o.logMemoryMib !== undefined) args.push('--log-memory-mib', String(o.logMemoryMib));
     return args;
   }
 

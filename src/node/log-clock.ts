@@ -2,6 +2,10 @@
 // `mono` continues from the newest stamp in the log and advances with this node's *monotonic*
 // clock, so wall-clock steps cannot shorten a lease; `wall` is the wall clock clamped never to go back.
 
+import { decodeEnvelope } from '../protocol/codec.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import { EntryType } from '../raft/types.js';
+
 export interface ClockSource {
   /** Monotonic milliseconds (process.hrtime / performance.now in production; simulated in tests). */
   monoMs(): number;
@@ -105,4 +109,28 @@ export class SkewedClock implements ClockSource {
   wallMs(): number {
     return this.inner.wallMs() + this.wallOffsetMs;
   }
+}
+
+/**
+ * Where a new leader continues the lease clock: the newest stamp in its log as it is now — what it
+ * applied (`sm`'s), and the entries above `applied`, including uncommitted ones (never from truncated
+ * entries; never evicted ones, which are all applied).
+ */
+export function newestStamp(
+  storage: MemoryStorage,
+  applied: number,
+  sm: { lastMono(): number; lastWall(): number },
+): Stamps {
+  const newest = { mono: sm.lastMono(), wall: sm.lastWall() };
+  for (let i = Math.max(storage.firstIndex(), applied + 1); i <= storage.lastIndex(); i++) {
+    const [ent] = storage.entries(i, i + 1, Number.MAX_SAFE_INTEGER);
+    if (ent && ent.type === EntryType.Normal) {
+      const env = decodeEnvelope(ent.data);
+      if (env) {
+        newest.mono = Math.max(newest.mono, env.mono);
+        newest.wall = Math.max(newest.wall, env.wall);
+      }
+    }
+  }
+  return newest;
 }

@@ -58,6 +58,14 @@ export class NodeMetrics {
   readonly logFirstIndex = this.gauge('raftq_log_first_index', 'First index kept in the log');
   readonly logLastIndex = this.gauge('raftq_log_last_index', 'Last index in the log');
   readonly logEntries = this.gauge('raftq_log_entries', 'Entries kept in the log (last - first + 1)');
+  readonly logMemoryBytes = this.gauge(
+    'raftq_log_memory_bytes',
+    'Bytes of log entry data held in memory (older applied data is read back from disk when a follower needs it)',
+  );
+  readonly logReadBack = this.counter(
+    'raftq_log_read_back_entries_total',
+    'Log entries read back from disk into memory for a lagging follower',
+  );
   readonly snapshotIndex = this.gauge('raftq_snapshot_index', 'Index of the newest snapshot');
   readonly snapshotBytes = this.gauge('raftq_snapshot_bytes', 'Size of the newest snapshot (state machine data)');
   readonly fsyncSeconds = new Histogram({

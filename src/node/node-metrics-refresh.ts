@@ -198,6 +198,8 @@ export class MetricsRefresher {
     m.logFirstIndex.set(log.firstIndex);
     m.logLastIndex.set(log.lastIndex);
     m.logEntries.set(Math.max(0, log.lastIndex - log.firstIndex + 1));
+    m.logMemoryBytes.set(src.driver.logMemory.heldBytes);
+    this.sync(m.logReadBack, src.driver.logMemory.entriesRead);
     m.snapshotIndex.set(log.snapshotIndex);
     m.snapshotBytes.set(src.snapshotBytes());
     try {

@@ -377,6 +377,7 @@ async function openCore(
       // Entries kept below a snapshot for slightly lagging followers: never more than one snapshot
       // interval, so a small --snapshot-every-entries really bounds the log.
       snapshotKeep: Math.min(1000, config.snapshotEveryEntries),
+      logMemoryBytes: config.logMemoryMib * 1024 * 1024,
       startCommit,
       onApplied: (i) => observer.applied(i),
       onLeaderChange: (leader, term) => observer.leaderChanged(leader, term),

@@ -14,7 +14,8 @@
 // member snapshots, the others still form a quorum.
 import { asLogIndex } from '../protocol/ids.js';
 import type { RaftNode } from '../raft/node.js';
-import type { Membership, Storage } from '../raft/types.js';
+import type { MemoryStorage } from '../raft/storage.js';
+import type { Membership } from '../raft/types.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { DriverLogger, DurableLog, SnapshotSink, Timers } from './driver-types.js';
 import { ChunkPool } from './snapshot-chunk-pool.js';
@@ -31,7 +32,7 @@ export interface SnapshotPolicyDeps {
   /** ...and at most this many bytes of them (large entries: 1,000 of them can hold the whole state). */
   snapshotKeepBytes: number;
   /** The Raft storage mirror, to size the entries kept below a snapshot. */
-  storage: Pick<Storage, 'entries' | 'firstIndex'>;
+  storage: Pick<MemoryStorage, 'entryBytes' | 'firstIndex'>;
   /** Chunks taken per event-loop turn at most (the state machine's chunks hold up to 256 tasks each). */
   sliceChunks: number;
   /** ...and no more once a turn has taken this long (default 4 ms; 0: no time bound). */
@@ -210,8 +211,7 @@ export class SnapshotPolicy {
     const floor = Math.max(0, index - this.d.snapshotKeep, this.d.storage.firstIndex() - 1);
     let bytes = 0;
     for (let i = index; i > floor; i--) {
-      const e = this.d.storage.entries(i, i + 1, Infinity)[0];
-      bytes += e === undefined ? 0 : e.data.byteLength;
+      bytes += this.d.storage.entryBytes(i);
       if (bytes > this.d.snapshotKeepBytes) return i;
     }
     return Math.max(0, index - this.d.snapshotKeep);

@@ -282,6 +282,11 @@ function announceCommit(st: CoreState): void {
   }
 }
 
+/** Evicted entries were read back into memory (storage.ts): send what followers were waiting for. */
+export function resumeAppends(st: CoreState): void {
+  if (st.role === 'leader') bcastAppend(st);
+}
+
 /** `tellCommit`: send even empty Appends, so followers learn the commit index now. */
 function bcastAppend(st: CoreState, tellCommit = false): void {
   for (const pr of st.prs.values()) if (pr.id !== st.id) sendAppendsTo(st, pr, tellCommit);

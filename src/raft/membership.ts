@@ -3,6 +3,7 @@
 // own term, at most one change is uncommitted, a change takes effect when appended and reverts when
 // its entry is truncated. `Membership.outgoing` stays unused.
 
+import { assert } from '../protocol/assert.js';
 import { EntryType } from './types.js';
 import type { Member, Membership, NodeId, Storage, StorageId } from './types.js';
 
@@ -67,7 +68,9 @@ export class Configs {
     const lo = storage.firstIndex();
     const hi = storage.lastIndex() + 1;
     if (lo >= hi) return;
-    for (const e of storage.entries(lo, hi, Number.MAX_SAFE_INTEGER)) {
+    const all = storage.entries(lo, hi, Number.MAX_SAFE_INTEGER);
+    assert(all.length === hi - lo, `raft invariant: the log at start holds ${all.length} of entries [${lo}, ${hi})`);
+    for (const e of all) {
       if (e.type === EntryType.Config && e.config !== undefined) this.push(e.index, e.config);
     }
   }

@@ -131,6 +131,11 @@ export class RaftNode {
     leader.proposeBatch(this.st, items);
   }
 
+  /** The storage has data in memory again that it could not give before (a leader sends what waited). */
+  resumeAppends(): void {
+    leader.resumeAppends(this.st);
+  }
+
   /** Linearizable read: the answer is a ReadState (serve once applied ≥ index) or a DroppedRead. */
   readIndex(ctx: number): void {
     leader.readIndex(this.st, ctx);

@@ -4,7 +4,7 @@
 import type { RaftConfig } from './config.js';
 import type { RaftLog } from './log.js';
 import type { Progress } from './progress.js';
-import { CompactedError, MessageType } from './types.js';
+import { CompactedError, MessageType, UnavailableError } from './types.js';
 import type { Entry, Message, NodeId } from './types.js';
 
 /** A message as the core composes it; `RaftNode.send` fills in the header. */
@@ -13,7 +13,8 @@ export type Outgoing = Omit<Message, 'group' | 'from' | 'fromStorage' | 'term'> 
 /**
  * Sends Appends to one follower while its flow-control window allows. `sendIfEmpty`: send even with
  * no entries (the follower learns the commit index). Returns false when the entries the follower
- * needs are compacted: it must get a snapshot instead.
+ * needs are compacted: it must get a snapshot instead. Entries whose data is not in memory are not
+ * sent now (nothing is).
  */
 export function sendAppends(
   pr: Progress,
@@ -32,6 +33,9 @@ export function sendAppends(
     try {
       entries = log.slice(pr.next, last + 1, cfg.maxMsgBytes);
     } catch (e) {
+      // Still in the log but not in memory: the driver reads it back, and a later round sends it (the
+      // follower's next heartbeat answer, or its next Append answer).
+      if (e instanceof UnavailableError) return true;
       if (!(e instanceof CompactedError)) throw e;
       return false;
     }

@@ -1,12 +1,27 @@
 // MemoryStorage: the in-memory twin of the node's LevelDB log, and the mirror the node keeps of what
 // it has made durable. The core only reads it (the Storage interface); the driver mutates it after
 // each durable write (append, setHardState, applySnapshot, createSnapshot, compact).
+//
+// The data of old entries need not stay in memory: once applied, only a lagging follower needs it, and
+// the durable log holds it. `evict` replaces the oldest entries' data by a marker (index, term, type and
+// size stay, so terms, conflicts and sizes still answer); `entries` then throws UnavailableError and
+// notes the range wanted (`takeWanted`); the driver reads it back from the durable log (`rehydrate`).
 
 import { assert } from '../protocol/assert.js';
 import { asLogIndex, asTerm } from '../protocol/ids.js';
 import type { LogIndex, Term } from '../protocol/ids.js';
-import { CompactedError, EntryType } from './types.js';
+import { CompactedError, EntryType, UnavailableError } from './types.js';
 import type { Entry, HardState, Membership, Snapshot, Storage } from './types.js';
+
+/** The data of an entry evicted from memory (identity marks it: a NoOp's empty data is another array). */
+const EVICTED = new Uint8Array(0);
+
+/** An entry whose data was evicted: its size, for sizing the log. */
+interface Evicted extends Entry {
+  readonly bytes: number;
+}
+
+const isEvicted = (e: Entry): e is Evicted => e.data === EVICTED;
 
 export class MemoryStorage implements Storage {
   private hard: HardState = { term: asTerm(0), vote: null, commit: asLogIndex(0) };
@@ -18,6 +33,14 @@ export class MemoryStorage implements Storage {
   /** The membership in effect at offset-1 (before any config entry still in `log`). */
   private baseMembership: Membership;
   private snap: Snapshot | null = null;
+  /** Bytes of entry data in memory (evicted entries not counted). */
+  private held = 0;
+  /** Entries below this index hold no data to evict (the next eviction starts here). */
+  private evictFrom = 1;
+  /** Planted bug (simulation only): data read back replaces an evicted entry unchecked. */
+  plantUncheckedRehydrate = false;
+  /** The range whose data `entries` found evicted since the last takeWanted(). */
+  private wanted: { lo: number; hi: number } | null = null;
 
   constructor(membership: Membership = { members: [] }) {
     this.baseMembership = membership;
@@ -31,6 +54,8 @@ export class MemoryStorage implements Storage {
     s.offset = this.offset;
     s.baseTerm = this.baseTerm;
     s.snap = this.snap;
+    s.held = this.held;
+    s.evictFrom = this.evictFrom;
     return s;
   }
 
@@ -50,6 +75,11 @@ export class MemoryStorage implements Storage {
     for (let i = lo; i < hi; i++) {
       const e = this.log[i - this.offset];
       assert(e !== undefined, `MemoryStorage: missing entry ${i}`);
+      if (isEvicted(e)) {
+        if (out.length > 0) break;
+        this.want(i, hi);
+        throw new UnavailableError(i);
+      }
       bytes += e.data.length;
       if (out.length > 0 && bytes > maxBytes) break;
       out.push(e);
@@ -91,14 +121,20 @@ export class MemoryStorage implements Storage {
       first.index <= this.lastIndex() + 1,
       `MemoryStorage: append at ${first.index} leaves a gap after ${this.lastIndex()}`,
     );
+    for (let k = first.index - this.offset; k < this.log.length; k++) this.held -= heldBytes(this.log[k]);
     this.log.length = first.index - this.offset;
-    for (const e of entries) this.log.push(e);
+    for (const e of entries) {
+      this.log.push(e);
+      this.held += e.data.length;
+    }
   }
 
   /** Replaces the whole log with a snapshot received from the leader. */
   applySnapshot(snap: Snapshot): void {
     this.snap = snap;
     this.log = [];
+    this.held = 0;
+    this.wanted = null;
     this.offset = snap.meta.index + 1;
     this.baseTerm = snap.meta.term;
     this.baseMembership = snap.meta.membership;
@@ -122,6 +158,7 @@ export class MemoryStorage implements Storage {
     const drop = index - this.offset + 1;
     for (let k = 0; k < drop; k++) {
       const e = this.log[k];
+      this.held -= heldBytes(e);
       if (e !== undefined && e.type === EntryType.Config && e.config !== undefined) this.baseMembership = e.config;
     }
     const last = this.log[drop - 1];
@@ -130,4 +167,77 @@ export class MemoryStorage implements Storage {
     this.log = this.log.slice(drop);
     this.offset = index + 1;
   }
+
+  // ---- data kept in memory (the entries themselves stay; see the top of the file) ----
+
+  /** Bytes of entry data held in memory. */
+  get heldBytes(): number {
+    return this.held;
+  }
+
+  /** Size of entry i's data, in memory or not (0 when compacted or beyond the last index). */
+  entryBytes(i: number): number {
+    const e = i >= this.offset ? this.log[i - this.offset] : undefined;
+    if (e === undefined) return 0;
+    return isEvicted(e) ? e.bytes : e.data.length;
+  }
+
+  /**
+   * Drops the data of the oldest entries ≤ upTo (the driver passes an applied index) while more than
+   * keepBytes are held. Config entries keep theirs. Returns the bytes dropped.
+   */
+  evict(upTo: number, keepBytes: number): number {
+    const last = Math.min(upTo, this.lastIndex());
+    let i = Math.max(this.evictFrom, this.offset);
+    let dropped = 0;
+    for (; i <= last && this.held > keepBytes; i++) {
+      const k = i - this.offset;
+      const e = this.log[k] as Entry;
+      if (isEvicted(e) || e.type === EntryType.Config || e.data.length === 0) continue;
+      const stub: Evicted = { index: e.index, term: e.term, type: e.type, data: EVICTED, bytes: e.data.length };
+      this.log[k] = stub;
+      this.held -= e.data.length;
+      dropped += e.data.length;
+    }
+    this.evictFrom = i;
+    return dropped;
+  }
+
+  /** The range whose data was found evicted since the last call (null: none), for the driver to read back. */
+  takeWanted(): { lo: number; hi: number } | null {
+    const w = this.wanted;
+    this.wanted = null;
+    return w;
+  }
+
+  /**
+   * Puts back the data of evicted entries read from the durable log. An entry is taken only where this
+   * log still has an evicted entry of the same index, term, type and size (the disk may hold a newer
+   * entry there whose write is not mirrored yet). Returns the lowest index put back (null: none).
+   */
+  rehydrate(entries: readonly Entry[]): number | null {
+    let lowest: number | null = null;
+    for (const e of entries) {
+      const k = e.index - this.offset;
+      const cur = k >= 0 ? this.log[k] : undefined;
+      if (cur === undefined || !isEvicted(cur)) continue;
+      const same = cur.term === e.term && cur.type === e.type && cur.bytes === e.data.length;
+      if (!same && !this.plantUncheckedRehydrate) continue;
+      this.log[k] = e;
+      this.held += e.data.length;
+      lowest ??= e.index;
+    }
+    if (lowest !== null) this.evictFrom = Math.min(this.evictFrom, lowest);
+    return lowest;
+  }
+
+  private want(lo: number, hi: number): void {
+    const w = this.wanted;
+    this.wanted = w === null ? { lo, hi } : { lo: Math.min(w.lo, lo), hi: Math.max(w.hi, hi) };
+  }
+}
+
+/** Bytes an entry of the log holds in memory. */
+function heldBytes(e: Entry | undefined): number {
+  return e === undefined || isEvicted(e) ? 0 : e.data.length;
 }

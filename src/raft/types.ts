@@ -97,7 +97,11 @@ export interface Snapshot {
  */
 export interface Storage {
   initialState(): { hardState: HardState; membership: Membership };
-  /** Entries in [lo, hi), at least one if lo < hi, then up to maxBytes of `data` in total. Throws CompactedError below firstIndex. */
+  /**
+   * Entries in [lo, hi), at least one if lo < hi, then up to maxBytes of `data` in total. Throws
+   * CompactedError below firstIndex, and UnavailableError when entry lo's data is not in memory (the
+   * entries returned stop before the first such entry).
+   */
   entries(lo: number, hi: number, maxBytes: number): Entry[];
   /** Term of entry i; for i = firstIndex()-1 the snapshot's term; undefined if unknown (compacted or beyond last). */
   term(i: number): Term | undefined;
@@ -111,6 +115,17 @@ export class CompactedError extends Error {
   constructor(readonly index: number) {
     super(`raft: index ${index} is compacted`);
     this.name = 'CompactedError';
+  }
+}
+
+/**
+ * The entry at `index` is in the log, but its data is not in memory now (MemoryStorage.evict): the
+ * driver reads it back from the durable log, and the leader sends it once it is back.
+ */
+export class UnavailableError extends Error {
+  constructor(readonly index: number) {
+    super(`raft: the data of entry ${index} is not in memory`);
+    this.name = 'UnavailableError';
   }
 }
 

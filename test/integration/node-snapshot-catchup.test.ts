@@ -7,6 +7,7 @@ import type { NodeStatus } from '../../src/rpc/executor.js';
 import { assertDigestsAgree, digestsOf, httpJson, waitForLeader } from './helpers.js';
 import { waitApplied, waitLine } from './node-helpers.js';
 import { clusterPerTest } from '../support/cluster.js';
+import { parsePromText, sampleValue } from '../support/prom-text.js';
 
 type AdminStatus = NodeStatus & { log: { firstIndex: number; lastIndex: number; snapshotIndex: number } };
 
@@ -63,4 +64,34 @@ describe('a node kept down while the log is compacted past it', () => {
     const stats = await local.queue('snap').stats({ consistency: 'stale' });
     expect(stats.counts.waiting).toBe(TASKS + BATCH);
   });
+
+  it("catches up from the leader's disk when the entries it needs left the leader's memory", async () => {
+    // --log-memory-mib 0: every applied entry's data leaves memory (log-memory.ts); no snapshot comes
+    // between, so the follower can only be served entries read back from the leader's LevelDB log.
+    const tc = await fx.start(3, { snapshotEveryEntries: 1_000_000, logMemoryMib: 0 });
+    const c = tc.cluster;
+    const leader = await waitForLeader(c);
+    const client = new Client({ servers: c.servers, timeoutMs: 30_000 });
+    fx.track(client);
+    const q = client.queue<{ k: string }>('evicted');
+    const all = c.specs.map((s) => s.id);
+    const down = c.specs.find((s) => s.id !== leader)!.id;
+    await c.kill(down);
+    for (let b = 0; b < 50; b++) {
+      await q.enqueueMany(Array.from({ length: BATCH }, (_, i) => ({ payload: { k: `t${b}-${i}` } })));
+    }
+    c.start(down);
+    const commit = (await admin(c, leader)).commitIndex;
+    await waitApplied(c, all, commit, 30_000);
+    expect((await admin(c, down)).log.snapshotIndex).toBe(0);
+    const [dl, dd] = await Promise.all([digestsOf(c, leader), digestsOf(c, down)]);
+    expect(dd.get(commit)).toBe(dl.get(commit));
+    const text = await (await fetch(`http://127.0.0.1:${c.spec(leader).httpPort}/metrics`)).text();
+    const read = sampleValue(parsePromText(text), 'raftq_log_read_back_entries_total');
+    expect(read).toBeGreaterThan(0);
+  });
 });
+
+function admin(c: ReturnType<typeof clusterPerTest>['tc']['cluster'], id: string): Promise<AdminStatus> {
+  return httpJson<AdminStatus>(c.spec(id).httpPort, '/status');
+}

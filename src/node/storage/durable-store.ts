@@ -58,7 +58,7 @@ import {
 } from './records.js';
 import type { LogStartRecord } from './records.js';
 import { describeOpenError, loadOrFormat, type Identity } from './store-format.js';
-import { checkRecoverable, readGroupHeader, ROUNDS_MAX, scanLog } from './store-recovery.js';
+import { checkRecoverable, readEntryRange, readGroupHeader, ROUNDS_MAX, scanLog } from './store-recovery.js';
 import { WriteQueue, type WriteRequest } from './write-queue.js';
 
 export { StoreContractError } from './group-log.js';
@@ -321,6 +321,15 @@ export class DurableStore {
     const written = this.enqueueWrite(plan.ops, { group: g.group, seq, state: promiseOf(g) }, request.sync ?? true);
     if (plan.garbage) void written.then(() => this.collectAllGarbage(g)).catch(() => undefined);
     return written;
+  }
+
+  /** Entries [lo, hi) of a group as stored now (see readEntryRange): evicted data read back. */
+  readEntries(
+    range: { lo: number; hi: number; maxBytes: number; maxEntries: number },
+    group: GroupId = 0,
+  ): Promise<Entry[]> {
+    this.assertUsable();
+    return readEntryRange(this.kv, group, range);
   }
 
   /**

@@ -126,6 +126,12 @@ export class NodeStorage {
     return this.slowTail === null ? run() : this.afterSlow(run);
   }
 
+  /** Entries of the durable log, to put evicted data back into the mirror (MemoryStorage.rehydrate). */
+  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]> {
+    if (this.failed !== null) return Promise.reject(this.failed);
+    return this.store.readEntries(range, this.group);
+  }
+
   /**
    * After the state machine took a snapshot at an applied index: file, meta, then compaction of the
    * log up to `compactTo` (default: the snapshot index; lower keeps entries for slow followers).

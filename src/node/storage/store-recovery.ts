@@ -95,6 +95,34 @@ export async function scanLog(kv: KvStore, group: GroupId, start: LogStartRecord
   throw new CorruptionError(`group ${group}: log scan did not end`);
 }
 
+/**
+ * Entries [lo, hi) as the log holds them now, in order, at least one (if any is there) and then up to
+ * maxBytes of data; stops before the first missing or damaged record (a read-back of evicted data,
+ * MemoryStorage.evict: what it cannot read is not put back, and the core may ask again).
+ */
+export async function readEntryRange(
+  kv: KvStore,
+  group: GroupId,
+  range: { lo: number; hi: number; maxBytes: number; maxEntries: number },
+): Promise<Entry[]> {
+  const { lo, hi } = range;
+  const limit = Math.max(0, Math.min(hi - lo, range.maxEntries));
+  if (limit === 0) return [];
+  const page = await kv.range({ gte: entryKey(group, lo), lt: entryKey(group, hi), limit });
+  const out: Entry[] = [];
+  let bytes = 0;
+  for (const [key, value] of page) {
+    const index = lo + out.length;
+    if (entryIndexOf(group, key) !== index) break;
+    const entry = readEntry(key, value, index, 0);
+    if (typeof entry === 'string') break;
+    out.push(entry);
+    bytes += entry.data.length;
+    if (bytes >= range.maxBytes) break;
+  }
+  return out;
+}
+
 /** Damage at or below the commit index, or a missing committed entry, stops the node (docs/faults.md P11). */
 export function checkRecoverable(
   group: GroupId,

@@ -34,6 +34,10 @@ export class SimDurableLog implements DurableLog {
   lieAboutCommit = false;
   /** Planted bug: a streamed snapshot loses its second chunk on the way to the disk. */
   skipSnapshotChunk = false;
+  /** Planted bug: a read of evicted entries starts one entry too far (each index gets its successor's entry). */
+  plantShiftedRead = false;
+  /** Reads of evicted entries served. */
+  reads = 0;
   private gen = 0;
   private lastDone = 0;
   private pending: { w: DiskWrite; sync: boolean }[] = [];
@@ -88,6 +92,25 @@ export class SimDurableLog implements DurableLog {
   sync(): Promise<void> {
     return this.write({}, true, () => {
       this.syncedCommit = this.writtenCommit;
+    });
+  }
+
+  /** What the disk holds (synced writes only), after a read delay; never answered across a crash. */
+  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]> {
+    const gen = this.gen;
+    this.reads++;
+    return new Promise<Entry[]>((resolve) => {
+      this.sched.at(this.sched.now + this.fsyncMinMs + this.rng.float() * this.fsyncMinMs, () => {
+        if (gen !== this.gen) return;
+        const d = this.durable;
+        const lo = Math.max(range.lo, d.firstIndex());
+        const hi = Math.min(range.hi, d.lastIndex() + 1, lo + range.maxEntries);
+        if (lo !== range.lo || lo >= hi) return resolve([]);
+        // The planted bug reads from one key too far: entry i+1's data under index i.
+        const shift = this.plantShiftedRead ? 1 : 0;
+        const got = d.entries(lo + shift, Math.min(hi + shift, d.lastIndex() + 1), range.maxBytes);
+        resolve(shift === 0 ? got : got.map((e, j) => ({ ...e, index: asLogIndex(lo + j) })));
+      });
     });
   }
 

@@ -70,11 +70,15 @@ export interface NodeSimOptions {
     | 'restore-loses-headers'
     | 'snapshot-short-bin'
     | 'snapshot-early-reuse'
+    | 'read-back-shifted'
+    | 'read-back-unchecked'
     | 'compaction-shifts-payload'
     | 'snapshot-skips-chunk'
     | 'send-before-write'
     | 'complete-early'
     | null;
+  /** Bytes of applied entries' data each node keeps in memory (log-memory.ts); the rest is read back when needed. */
+  logMemoryBytes?: number;
   /** Follower (stale) reads on every node every this many ms, checked never to go back (0: none). */
   staleReadEveryMs?: number;
   /** The SDK clients' call timeout (retries included). */
@@ -127,6 +131,8 @@ export interface NodeSimTotals {
   snapshotsInstalled: number;
   /** Payload slab compactions on all nodes (payloads.ts; the sim's slabs are tiny). */
   payloadCompactions: number;
+  /** Evicted log entries read back from the disks (log-memory.ts; the sim keeps 512 bytes in memory). */
+  logEntriesReadBack: number;
   clusterPowerLosses: number;
   /** Grants of a task the worker's SDK still holds under an older token (an attempt still settling). */
   inHandReplaced: number;
@@ -230,6 +236,7 @@ function emptyTotals(): NodeSimTotals {
     workerRestarts: 0,
     snapshotsInstalled: 0,
     payloadCompactions: 0,
+    logEntriesReadBack: 0,
     handlersStartedLate: 0,
     startsAbandoned: 0,
     clusterPowerLosses: 0,
@@ -333,6 +340,7 @@ export class NodeSimulation {
       handlerMs: null,
       liveness: true,
       plant: null,
+      logMemoryBytes: 512,
       staleReadEveryMs: 5,
       wireChecks: true,
       fsyncMs: [0.3, 3],
@@ -480,8 +488,10 @@ export class NodeSimulation {
     n.disk.lieForLeader = this.o.plant === 'leader-self-before-fsync' ? () => n.raft?.status().role === 'leader' : null;
     n.disk.lieAboutCommit = this.o.plant === 'commit-unsynced-read';
     n.disk.skipSnapshotChunk = this.o.plant === 'snapshot-skips-chunk';
+    n.disk.plantShiftedRead = this.o.plant === 'read-back-shifted' || this.o.plant === 'read-back-unchecked';
     [n.disk.fsyncMinMs, n.disk.fsyncMaxMs] = this.o.fsyncMs;
     const storage = n.disk.open();
+    storage.plantUncheckedRehydrate = this.o.plant === 'read-back-unchecked';
     const snap = storage.snapshot();
     const sm = new QueueStateMachine({
       smMax: n.smMax,
@@ -534,6 +544,8 @@ export class NodeSimulation {
       // One chunk per turn: every snapshot spans turns, so applying must wait (snapshot-policy.ts).
       snapshotSliceChunks: 1,
       snapshotSliceGapMs: 2,
+      // Evicted beyond a few entries' data: lagging followers and new leaders read entries back.
+      logMemoryBytes: this.o.logMemoryBytes,
       startCommit: storage.hardState().commit,
       onApplied: (i) => this.onApplied(n, gen, i),
       onFatal: (e) => this.onFatal(n, gen, e),
@@ -574,6 +586,7 @@ export class NodeSimulation {
     n.driver?.stop();
     this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
     this.totals.payloadCompactions += n.sm?.payloadStats.compactions ?? 0;
+    this.totals.logEntriesReadBack += n.driver?.logMemory.entriesRead ?? 0;
     n.driver = null;
     n.raft = null;
     n.sm = null;
@@ -1275,6 +1288,7 @@ export class NodeSimulation {
     for (const n of this.nodes) {
       this.totals.snapshotsInstalled += n.raft?.stats.snapshotsInstalled ?? 0;
       this.totals.payloadCompactions += n.sm?.payloadStats.compactions ?? 0;
+      this.totals.logEntriesReadBack += n.driver?.logMemory.entriesRead ?? 0;
     }
     this.producing = false;
     const c = this.tracker.counts;

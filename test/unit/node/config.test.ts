@@ -39,6 +39,8 @@ describe('node config', () => {
     expect(c.peers.get('n3')).toEqual({ host: '127.0.0.1', port: 7103 });
     expect(c.advertise).toBe('127.0.0.1:7001');
     expect(c.http).toBeNull();
+    expect(c.logMemoryMib).toBe(16);
+    expect(resolveConfig({ ...base, logMemoryMib: '0' }, {}).logMemoryMib).toBe(0);
   });
 
   it('takes flags over env over file', () => {
@@ -58,6 +60,7 @@ describe('node config', () => {
       [{ ...base, peers: 'garbage' }, 'peers'],
       [{ ...base, logLevel: 'loud' }, 'log-level'],
       [{ ...base, heartbeatMs: '-3' }, 'heartbeat-ms'],
+      [{ ...base, logMemoryMib: '-1' }, 'log-memory-mib'],
       [{ id: 'n1' }, 'listen'],
     ];
     for (const [flags, field] of cases) {

@@ -48,6 +48,10 @@ export class GatedDisk implements DurableLog {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}
+  /** Nothing to read back: this disk's mirror is the log itself (the driver evicts nothing below its default). */
+  async readEntries(): Promise<Entry[]> {
+    return [];
+  }
   beginSnapshot(meta: SnapshotMeta): SnapshotSink {
     return gatheringSink(meta, (snap, options) => this.createSnapshot(snap, options));
   }

@@ -12,7 +12,7 @@ import { makeRaftConfig } from '../../../src/raft/config.js';
 import { RaftNode } from '../../../src/raft/node.js';
 import { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
-import type { Membership, Snapshot, SnapshotMeta } from '../../../src/raft/types.js';
+import type { Entry, Membership, Snapshot, SnapshotMeta } from '../../../src/raft/types.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 
 const membership: Membership = { members: [{ id: 'n1', storageId: 's1', address: 'n1:1', role: 'voter' }] };
@@ -23,6 +23,9 @@ class Disk implements DurableLog {
     return this.mirror.hardState().commit;
   }
   async sync(): Promise<void> {}
+  async readEntries(): Promise<Entry[]> {
+    return [];
+  }
   async persistReady(r: Parameters<DurableLog['persistReady']>[0]): Promise<void> {
     if (r.snapshot !== null) this.mirror.applySnapshot(r.snapshot);
     this.mirror.append(r.entries);

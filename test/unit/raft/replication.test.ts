@@ -46,6 +46,33 @@ describe('raft - replication', () => {
     expect(rd?.proposed.map((p) => p.index)).toEqual(Array.from({ length: 20 }, (_, k) => k + 2));
   });
 
+  it('a follower waiting for entries whose data left memory gets them once it is back, and no snapshot', () => {
+    const c = new TestCluster(['a', 'b', 'c']);
+    c.elect('a');
+    c.isolate('c');
+    for (let k = 0; k < 6; k++) c.propose('a', `e${k}`, k);
+    c.stabilize();
+    const a = c.peer('a');
+    const kept = a.storage.entries(2, 8, Infinity);
+    a.storage.evict(7, 0); // what the driver does with applied entries beyond its budget
+    c.heal();
+    c.inbox = [];
+    c.tick('a', 3); // heartbeats: c answers behind, and the leader finds its entries unavailable
+    c.stabilize();
+    expect(c.node('c').lastIndex).toBeLessThan(7);
+    expect(a.storage.takeWanted()?.lo).toBeLessThanOrEqual(2);
+    expect(a.storage.rehydrate(kept)).toBe(2);
+    a.node.resumeAppends();
+    c.stabilize();
+    expect(texts(c.peer('c').applied).slice(-6)).toEqual(['e0', 'e1', 'e2', 'e3', 'e4', 'e5']);
+    expect(
+      c
+        .node('a')
+        .status()
+        .progress.find((p) => p.id === 'c')?.state,
+    ).toBe('replicate');
+  });
+
   it('pipelines Appends up to the in-flight window, then waits for acks', () => {
     const c = new TestCluster(['a', 'b', 'c'], { maxInflight: 3, maxMsgBytes: 1 });
     c.elect('a');
