@@ -6,7 +6,8 @@
 // chunks are taken a few per event-loop turn, and everything goes on meanwhile, applying too: the
 // state machine keeps the rows of tasks that change before their chunk (snapshot-cow.ts), so the
 // chunks all describe the state at one index. A large state is also snapshotted less often: not
-// before half its size in log has been applied since the last one.
+// before as many bytes of log as its own size have been applied since the last one (the log's data
+// stays on disk, log-memory.ts; a restart replays at most that much).
 //
 // Members take theirs one after another: all apply the same entries, so all find a snapshot due at
 // the same index, and together they stalled every commit (bench/RESULTS.md, session 23). A member
@@ -52,7 +53,7 @@ export interface SnapshotPolicyDeps {
 }
 
 const DIGESTS_KEPT = 1000;
-/** From this snapshot size on, the next waits for half as many bytes of applied log. */
+/** From this snapshot size on, the next waits for as many bytes of applied log. */
 const LARGE_SNAPSHOT_BYTES = 8 * 1024 * 1024;
 
 /** Chunk bytes queued for the file beyond which taking waits for the disk (bounds the memory). */
@@ -135,7 +136,7 @@ export class SnapshotPolicy {
   private wanted(applied: number): boolean {
     const entries = applied - this.lastSnapshotIndex;
     if (this.snapshotting || entries <= 0) return false;
-    if (this.lastBytes >= LARGE_SNAPSHOT_BYTES && this.bytesSince < this.lastBytes / 2) return false;
+    if (this.lastBytes >= LARGE_SNAPSHOT_BYTES && this.bytesSince < this.lastBytes) return false;
     return entries >= this.d.snapshotEvery || this.bytesSince >= this.d.snapshotEveryBytes;
   }
 
