@@ -32,8 +32,7 @@ export class LogMemory {
   /** Entries from this index on stay in memory until pinUntil (a read-back in progress). */
   private pinFrom = Infinity;
   private pinUntil = -Infinity;
-  /** Read-backs done and entries they put back (metrics). */
-  reads = 0;
+  /** Entries read back into memory (metrics). */
   entriesRead = 0;
 
   constructor(private readonly d: LogMemoryDeps) {}
@@ -65,7 +64,6 @@ export class LogMemory {
       .readEntries({ lo, hi, maxBytes: READ_MAX_BYTES, maxEntries: READ_MAX_ENTRIES })
       .then((entries) => {
         this.reading = false;
-        this.reads++;
         if (this.d.storage.rehydrate(entries) === null) return;
         this.entriesRead += entries.length;
         this.d.readBack();
