@@ -8,6 +8,7 @@ import type { Entry, Message, Ready, Snapshot, SnapshotMeta } from '../raft/type
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { FsyncSummary } from '../rpc/executor.js';
 import type { ClockSource } from './log-clock.js';
+import type { EntryRange } from './storage/store-recovery.js';
 
 export interface Timers {
   setTimeout(fn: () => void, ms: number): unknown;
@@ -45,7 +46,7 @@ export interface DurableLog {
    * Entries [lo, hi) as the durable log holds them now: at least one if any is there, then up to
    * maxBytes of data and maxEntries entries; short at the first one missing or damaged.
    */
-  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]>;
+  readEntries(range: EntryRange): Promise<Entry[]>;
   /**
    * A snapshot the application takes in chunks, at `meta.index`: its data goes to the file as the chunks
    * come (no copy of the whole state in memory). See SnapshotSink for the order of the durable steps.

@@ -59,6 +59,7 @@ import {
 import type { LogStartRecord } from './records.js';
 import { describeOpenError, loadOrFormat, type Identity } from './store-format.js';
 import { checkRecoverable, readEntryRange, readGroupHeader, ROUNDS_MAX, scanLog } from './store-recovery.js';
+import type { EntryRange } from './store-recovery.js';
 import { WriteQueue, type WriteRequest } from './write-queue.js';
 
 export { StoreContractError } from './group-log.js';
@@ -324,10 +325,7 @@ export class DurableStore {
   }
 
   /** Entries [lo, hi) of a group as stored now (see readEntryRange): evicted data read back. */
-  readEntries(
-    range: { lo: number; hi: number; maxBytes: number; maxEntries: number },
-    group: GroupId = 0,
-  ): Promise<Entry[]> {
+  readEntries(range: EntryRange, group: GroupId = 0): Promise<Entry[]> {
     this.assertUsable();
     return readEntryRange(this.kv, group, range);
   }

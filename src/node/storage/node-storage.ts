@@ -15,6 +15,7 @@ import { StoreFailedError } from './errors.js';
 import { SnapshotFiles } from './snapshot-files.js';
 import { FileBackedSnapshot } from './file-backed-snapshot.js';
 import { StreamedSnapshot } from './snapshot-stream.js';
+import type { EntryRange } from './store-recovery.js';
 
 export interface NodeStorageOptions extends DurableStoreOptions {
   group?: GroupId;
@@ -127,7 +128,7 @@ export class NodeStorage {
   }
 
   /** Entries of the durable log, to put evicted data back into the mirror (MemoryStorage.rehydrate). */
-  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]> {
+  readEntries(range: EntryRange): Promise<Entry[]> {
     if (this.failed !== null) return Promise.reject(this.failed);
     return this.store.readEntries(range, this.group);
   }

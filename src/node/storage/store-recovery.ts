@@ -95,16 +95,20 @@ export async function scanLog(kv: KvStore, group: GroupId, start: LogStartRecord
   throw new CorruptionError(`group ${group}: log scan did not end`);
 }
 
+/** Entries [lo, hi): at least one if any is there, then up to maxBytes of data and maxEntries entries. */
+export interface EntryRange {
+  lo: number;
+  hi: number;
+  maxBytes: number;
+  maxEntries: number;
+}
+
 /**
  * Entries [lo, hi) as the log holds them now, in order, at least one (if any is there) and then up to
  * maxBytes of data; stops before the first missing or damaged record (a read-back of evicted data,
  * MemoryStorage.evict: what it cannot read is not put back, and the core may ask again).
  */
-export async function readEntryRange(
-  kv: KvStore,
-  group: GroupId,
-  range: { lo: number; hi: number; maxBytes: number; maxEntries: number },
-): Promise<Entry[]> {
+export async function readEntryRange(kv: KvStore, group: GroupId, range: EntryRange): Promise<Entry[]> {
   const { lo, hi } = range;
   const limit = Math.max(0, Math.min(hi - lo, range.maxEntries));
   if (limit === 0) return [];

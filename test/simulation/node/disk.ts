@@ -5,6 +5,7 @@
 import type { LogIndex } from '../../../src/protocol/ids.js';
 import { asLogIndex } from '../../../src/protocol/ids.js';
 import type { DurableLog } from '../../../src/node/driver.js';
+import type { EntryRange } from '../../../src/node/storage/store-recovery.js';
 import { gatheringSink, type SnapshotSink } from '../../../src/node/driver-types.js';
 import type { Rng } from '../../../src/raft/rng.js';
 import { MemoryStorage } from '../../../src/raft/storage.js';
@@ -96,7 +97,7 @@ export class SimDurableLog implements DurableLog {
   }
 
   /** What the disk holds (synced writes only), after a read delay; never answered across a crash. */
-  readEntries(range: { lo: number; hi: number; maxBytes: number; maxEntries: number }): Promise<Entry[]> {
+  readEntries(range: EntryRange): Promise<Entry[]> {
     const gen = this.gen;
     this.reads++;
     return new Promise<Entry[]>((resolve) => {
