@@ -105,6 +105,17 @@ export interface Page<T> {
   nextCursor: string | null;
 }
 
+/** Whether `o` has an own enumerable key (without listing them). */
+function hasKeys(o: object): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true;
+  return false;
+}
+
+/** One enqueue's answer as the list a producer span counts. */
+function asList(one: EnqueueResult): EnqueueResult[] {
+  return [one];
+}
+
 /** No call option set: nothing sets this call apart from other calls. */
 function plainCall(call: CallOptions): boolean {
   for (const k in call) if ((call as Record<string, unknown>)[k] !== undefined) return false;
@@ -123,6 +134,19 @@ export class Queue<T = unknown> {
   /** Adds one task; resolves once it is committed. */
   async enqueue(payload: T, options: EnqueueOptions = {}, call: CallOptions = {}): Promise<EnqueueResult> {
     checkEnqueueOptions(options);
+    if (plainCall(call)) {
+      // The usual case: no item list to build and check again, no per-call wrapper (issue 11: the
+      // producer's own CPU per task bounds A and B). It may share a command with the others of this turn.
+      return traceEnqueue(
+        this.name,
+        this.client.limits,
+        (stamp) => {
+          const spec = stamp(this.specOf(payload, options, 0));
+          return this.client.enqueueOne(this.name, spec, spec.idempotencyKey !== undefined || spec.id !== undefined);
+        },
+        asList,
+      );
+    }
     const [one] = await this.enqueueMany([{ payload, ...options }], call);
     if (one === undefined) throw raftqError('INTERNAL', 'enqueue answered no item');
     return one;
@@ -161,17 +185,26 @@ export class Queue<T = unknown> {
 
   /** @internal The wire spec of one item (flows.ts builds flows with it). */
   taskSpec(item: { payload: T } & EnqueueOptions, i: number): TaskSpec {
-    for (const k of Object.keys(item.headers ?? {})) {
-      if (k.startsWith(RESERVED_HEADER_PREFIX)) {
-        throw raftqError('INVALID_ARGUMENT', `tasks[${i}].headers.${k}: the raftq- prefix is reserved`, {
-          field: `tasks[${i}].headers.${k}`,
-        });
+    return this.specOf(item.payload, item, i);
+  }
+
+  /** The wire spec of a payload with its options (item `i` of the call, for error fields). */
+  private specOf(payload: T, item: EnqueueOptions, i: number): TaskSpec {
+    const own = item.headers ?? undefined; // null (not allowed by the type) counts as none, as before
+    if (own !== undefined) {
+      for (const k of Object.keys(own)) {
+        if (k.startsWith(RESERVED_HEADER_PREFIX)) {
+          throw raftqError('INVALID_ARGUMENT', `tasks[${i}].headers.${k}: the raftq- prefix is reserved`, {
+            field: `tasks[${i}].headers.${k}`,
+          });
+        }
       }
     }
-    const encoded = encodePayload(item.payload, this.client);
-    const headers = Object.assign({}, item.headers, encoded.headers);
+    const encoded = encodePayload(payload, this.client);
+    // The codec's headers as they are when the user set none (no copy per task).
+    const headers = own === undefined ? encoded.headers : Object.assign({}, own, encoded.headers);
     const spec: TaskSpec = { payload: encoded.payload };
-    if (Object.keys(headers).length > 0) spec.headers = headers;
+    if (hasKeys(headers)) spec.headers = headers;
     const copy = <K extends keyof TaskSpec>(k: K, v: TaskSpec[K] | undefined): void => {
       if (v !== undefined) spec[k] = v;
     };

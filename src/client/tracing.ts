@@ -7,7 +7,6 @@
 import {
   context,
   createTraceState,
-  INVALID_SPAN_CONTEXT,
   ProxyTracerProvider,
   isSpanContextValid,
   isValidSpanId,
@@ -45,7 +44,9 @@ function tracer(): ReturnType<typeof trace.getTracer> {
 function untraced(parent: Context): boolean {
   const provider = trace.getTracerProvider();
   if (!(provider instanceof ProxyTracerProvider) || provider.getDelegateTracer(TRACER_NAME) !== undefined) return false;
-  return !isSpanContextValid(trace.getSpanContext(parent) ?? INVALID_SPAN_CONTEXT);
+  // No span in the context at all (the usual case without tracing): nothing to validate.
+  const sc = trace.getSpanContext(parent);
+  return sc === undefined || !isSpanContextValid(sc);
 }
 
 function utf8Length(s: string): number {
@@ -56,7 +57,10 @@ function utf8Length(s: string): number {
 function headerValue(headers: Record<string, string>, name: string): string | undefined {
   const exact = headers[name];
   if (exact !== undefined) return exact;
-  for (const [k, v] of Object.entries(headers)) if (k.toLowerCase() === name) return v;
+  // for...in, not Object.entries: this runs for every leased task, and most carry no such header.
+  for (const k in headers) {
+    if (k.length === name.length && k.toLowerCase() === name && Object.hasOwn(headers, k)) return headers[k];
+  }
   return undefined;
 }
 
@@ -114,20 +118,23 @@ export function stampTraceContext(spec: TaskSpec, sc: SpanContext, limits: Limit
  * Runs one enqueue call (one or many tasks) in a `raftq.enqueue <queue>` producer span; `submit`
  * gets a stamp that puts the span's context into each task's headers.
  */
-export function traceEnqueue<R extends ReadonlyArray<{ id: string }>>(
+export function traceEnqueue<R>(
   queue: string,
   limits: Limits,
   submit: (stamp: TraceStamp) => Promise<R>,
+  /** The answer's tasks, for the span's attributes (the answer itself when it is their list). */
+  tasksOf: (answer: R) => ReadonlyArray<{ id: string }> = (answer) => answer as ReadonlyArray<{ id: string }>,
 ): Promise<R> {
   // Not async: untraced, the submit's own promise is the answer (no wrapper, no extra turns).
   if (untraced(context.active())) return submit(UNTRACED);
-  return tracedEnqueue(queue, limits, submit);
+  return tracedEnqueue(queue, limits, submit, tasksOf);
 }
 
-async function tracedEnqueue<R extends ReadonlyArray<{ id: string }>>(
+async function tracedEnqueue<R>(
   queue: string,
   limits: Limits,
   submit: (stamp: TraceStamp) => Promise<R>,
+  tasksOf: (answer: R) => ReadonlyArray<{ id: string }>,
 ): Promise<R> {
   const span = tracer().startSpan(`raftq.enqueue ${queue}`, {
     kind: SpanKind.PRODUCER,
@@ -142,10 +149,11 @@ async function tracedEnqueue<R extends ReadonlyArray<{ id: string }>>(
   if (!isSpanContextValid(sc) && !span.isRecording()) return submit(UNTRACED);
   const stamp: TraceStamp = (spec) => stampTraceContext(spec, sc, limits);
   try {
-    const out = await context.with(trace.setSpan(context.active(), span), () => submit(stamp));
+    const answer = await context.with(trace.setSpan(context.active(), span), () => submit(stamp));
+    const out = tasksOf(answer);
     span.setAttribute('messaging.batch.message_count', out.length);
     if (out.length === 1 && out[0] !== undefined) span.setAttribute('messaging.message.id', out[0].id);
-    return out;
+    return answer;
   } catch (e) {
     fail(span, e);
     throw e;

@@ -165,19 +165,28 @@ export class AttemptRunner<T, R> {
       this.host.free(a);
       return;
     }
-    this.host.detach(a, this.send(a, end, failure));
+    this.host.detach(a, end.type === 'ack' ? this.ack(a, end.result) : this.fail(a, end, failure));
   }
 
-  /** The ack or nack of a returned handler, its outcome reported; never rejects. */
-  private async send(a: Attempt, end: End, failure: unknown): Promise<void> {
+  /** The ack of a returned handler, its outcome reported; never rejects. Not async: one frame less per task. */
+  private ack(a: Attempt, result: unknown): Promise<void> {
+    let sent: Promise<void>;
     try {
-      if (end.type === 'ack') {
-        await this.complete(a, end.result);
-      } else {
-        await this.nack(a, end);
-        this.host.counters.failed += 1;
-        this.host.emit('failed', a.task ?? { id: a.leased.id, queue: this.host.queue }, failure);
-      }
+      sent = this.complete(a, result);
+    } catch (e) {
+      // The result could not be encoded (the codec threw).
+      this.host.emitError(e);
+      return Promise.resolve();
+    }
+    return sent.then(undefined, (e: unknown) => this.host.emitError(e));
+  }
+
+  /** The nack of a failed handler, its outcome reported; never rejects. */
+  private async fail(a: Attempt, end: End & { type: 'nack' }, failure: unknown): Promise<void> {
+    try {
+      await this.nack(a, end);
+      this.host.counters.failed += 1;
+      this.host.emit('failed', a.task ?? { id: a.leased.id, queue: this.host.queue }, failure);
     } catch (e) {
       this.host.emitError(e);
     }

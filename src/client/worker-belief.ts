@@ -41,6 +41,8 @@ export class Attempt {
   private abortedWith: { reason: unknown } | null = null;
   private beliefTimer: Deadline | null = null;
   private extendTimer: Deadline | null = null;
+  /** The attempt's key (attemptKey), made once: the worker's map sets and deletes it. */
+  readonly key: string;
 
   constructor(
     readonly leased: Lease<unknown>,
@@ -52,10 +54,7 @@ export class Attempt {
     private readonly deadlines: Deadlines,
   ) {
     this.beliefEnd = grantedBy + leaseMs - margin;
-  }
-
-  get key(): string {
-    return attemptKey(this.leased);
+    this.key = attemptKey(leased);
   }
 
   get controller(): AbortController {

@@ -70,7 +70,12 @@ export function asArray(v: unknown): unknown[] {
 }
 export function asStringMap(v: unknown): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [k, x] of Object.entries(asObject(v))) if (typeof x === 'string') out[k] = x;
+  const o = asObject(v);
+  // for...in, not Object.entries: once per decoded task (no pair arrays).
+  for (const k in o) {
+    const x = o[k];
+    if (Object.hasOwn(o, k) && typeof x === 'string') out[k] = x;
+  }
   return out;
 }
 
