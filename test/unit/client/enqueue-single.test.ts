@@ -1,26 +1,15 @@
 // A single enqueue without call options takes the producer's short path (queue.ts `enqueue`): no
 // item list, no second check. It must build the same task as enqueueMany does, refuse the same bad
 // input naming the same field, and keep per-task semantics (idempotency keys, headers, codecs).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Client, InvalidArgumentError } from '../../../src/client/index.js';
-import { ClientServer } from '../../../src/rpc/client-server.js';
-import { MachineExecutor } from './machine-executor.js';
+import { describe, expect, it } from 'vitest';
+import { InvalidArgumentError } from '../../../src/client/index.js';
+import { machineServerAndClient } from './machine-executor.js';
 
-let server: ClientServer;
-let client: Client;
-
-beforeAll(async () => {
-  server = await ClientServer.start({ address: '127.0.0.1:0', executor: new MachineExecutor() });
-  client = new Client({ servers: [server.address] });
-});
-afterAll(async () => {
-  await client.close();
-  await server.close();
-});
+const fixture = machineServerAndClient();
 
 describe('a single enqueue', () => {
   it('carries the same payload, headers and options as an enqueueMany item', async () => {
-    const q = client.queue('single-same');
+    const q = fixture.client().queue('single-same');
     const bytes = new Uint8Array([1, 2, 3]);
     await q.enqueue(bytes, { headers: { tenant: 't1' }, priority: 5 });
     await q.enqueueMany([{ payload: bytes, headers: { tenant: 't1' }, priority: 5 }]);
@@ -39,7 +28,7 @@ describe('a single enqueue', () => {
   });
 
   it('refuses a reserved header naming the same field as enqueueMany', async () => {
-    const q = client.queue('single-reserved');
+    const q = fixture.client().queue('single-reserved');
     const one = await q.enqueue('x', { headers: { 'raftq-codec': 'raw' } }).catch((e: unknown) => e);
     const many = await q.enqueueMany([{ payload: 'x', headers: { 'raftq-codec': 'raw' } }]).catch((e: unknown) => e);
     for (const e of [one, many]) {
@@ -50,7 +39,7 @@ describe('a single enqueue', () => {
   });
 
   it('refuses a bad option naming its field, with or without call options', async () => {
-    const q = client.queue('single-options');
+    const q = fixture.client().queue('single-options');
     for (const call of [{}, { timeoutMs: 5_000 }]) {
       const e = await q.enqueue('x', { priority: 'high' } as never, call).catch((err: unknown) => err);
       expect(e).toBeInstanceOf(InvalidArgumentError);
@@ -60,7 +49,7 @@ describe('a single enqueue', () => {
   });
 
   it('keeps idempotency keys and custom ids per task, with or without call options', async () => {
-    const q = client.queue('single-idem');
+    const q = fixture.client().queue('single-idem');
     const a = await q.enqueue('a', { idempotencyKey: 'k1' });
     const b = await q.enqueue('b', { idempotencyKey: 'k1' }, { timeoutMs: 5_000 });
     expect(b).toMatchObject({ id: a.id, deduplicated: true });

@@ -7,6 +7,9 @@ import type { ErrorDetail } from '../../../src/protocol/errors.js';
 import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '../../../src/rpc/executor.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 import { asLogIndex, asTerm, type LogIndex } from '../../../src/protocol/ids.js';
+import { afterAll, beforeAll } from 'vitest';
+import { Client } from '../../../src/client/index.js';
+import { ClientServer } from '../../../src/rpc/client-server.js';
 
 export class MachineExecutor implements ClientExecutor {
   readonly machine: QueueStateMachine;
@@ -144,4 +147,26 @@ export class MachineExecutor implements ClientExecutor {
   get subscriberCount(): number {
     return this.subscribers.size;
   }
+}
+
+/**
+ * For a test file: a client server over a MachineExecutor on loopback, and a client of it, opened
+ * before the file's tests and closed after them (read them inside tests, once beforeAll has run).
+ */
+export function machineServerAndClient(): { server: () => ClientServer; client: () => Client } {
+  let server: ClientServer | undefined;
+  let client: Client | undefined;
+  beforeAll(async () => {
+    server = await ClientServer.start({ address: '127.0.0.1:0', executor: new MachineExecutor() });
+    client = new Client({ servers: [server.address] });
+  });
+  afterAll(async () => {
+    await client?.close();
+    await server?.close();
+  });
+  const need = <T>(x: T | undefined): T => {
+    if (x === undefined) throw new Error('machineServerAndClient: read before beforeAll ran');
+    return x;
+  };
+  return { server: () => need(server), client: () => need(client) };
 }

@@ -13,28 +13,16 @@ import {
 } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { InMemorySpanExporter, SimpleSpanProcessor, TracerProvider, type ReadableSpan } from '@opentelemetry/sdk-trace';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { Client } from '../../../src/client/index.js';
+import { afterEach, describe, expect, it } from 'vitest';
 import { formatTraceparent, parseTraceContext, stampTraceContext, traceAttempt } from '../../../src/client/tracing.js';
 import { DEFAULT_LIMITS } from '../../../src/protocol/limits.js';
-import { ClientServer } from '../../../src/rpc/client-server.js';
-import { MachineExecutor } from './machine-executor.js';
+import { machineServerAndClient } from './machine-executor.js';
 
 const TRACE_ID = '4bf92f3577b34da6a3ce929d0e0e4736';
 const SPAN_ID = '00f067aa0ba902b7';
 const SC: SpanContext = { traceId: TRACE_ID, spanId: SPAN_ID, traceFlags: TraceFlags.SAMPLED };
 
-let server: ClientServer;
-let client: Client;
-
-beforeAll(async () => {
-  server = await ClientServer.start({ address: '127.0.0.1:0', executor: new MachineExecutor() });
-  client = new Client({ servers: [server.address] });
-});
-afterAll(async () => {
-  await client.close();
-  await server.close();
-});
+const fixture = machineServerAndClient();
 
 /** Registers an SDK; `spans()` flushes (the simple processor exports asynchronously) and lists them. */
 function register(): { spans: () => Promise<ReadableSpan[]> } {
@@ -57,7 +45,7 @@ afterEach(() => {
 
 describe('without a tracer provider', () => {
   it('leaves the headers of enqueued tasks untouched', async () => {
-    const q = client.queue('untraced');
+    const q = fixture.client().queue('untraced');
     const bare = await q.enqueue('a');
     const withHeaders = await q.enqueue('b', { headers: { tenant: 't1' } });
     expect((await q.get(bare.id)).headers).toEqual({});
@@ -80,7 +68,7 @@ describe('without a tracer provider', () => {
 describe('with a tracer provider', () => {
   it('stamps the producer span context as traceparent', async () => {
     const sdk = register();
-    const q = client.queue('traced');
+    const q = fixture.client().queue('traced');
     const { id } = await q.enqueue('a', { headers: { tenant: 't1' } });
     const [span, ...more] = await sdk.spans();
     expect(more).toEqual([]);
@@ -93,7 +81,7 @@ describe('with a tracer provider', () => {
 
   it("never overwrites the user's own traceparent", async () => {
     register();
-    const q = client.queue('traced');
+    const q = fixture.client().queue('traced');
     const mine = `00-${TRACE_ID}-${SPAN_ID}-00`;
     const { id } = await q.enqueue('a', { headers: { TraceParent: mine } });
     expect((await q.get(id)).headers).toEqual({ TraceParent: mine });
@@ -128,7 +116,7 @@ describe('a handler that enqueues', () => {
   it('puts its task in the same trace, under the consumer span', async () => {
     const sdk = register();
     const task = { id: '9', queue: 'q', headers: { traceparent: formatTraceparent(SC) }, attempts: 0, leases: 1 };
-    const q = client.queue('nested');
+    const q = fixture.client().queue('nested');
     const { id } = await traceAttempt(task, '17', () => q.enqueue('child'));
     const [producer, consumer] = await sdk.spans();
     expect(producer?.spanContext().traceId).toBe(TRACE_ID);
