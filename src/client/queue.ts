@@ -111,6 +111,11 @@ function hasKeys(o: object): boolean {
   return false;
 }
 
+/** A task the broker deduplicates by itself (an idempotency key or a custom id): safe to send again. */
+function idempotentSpec(t: TaskSpec): boolean {
+  return t.idempotencyKey !== undefined || t.id !== undefined;
+}
+
 /** One enqueue's answer as the list a producer span counts. */
 function asList(one: EnqueueResult): EnqueueResult[] {
   return [one];
@@ -142,7 +147,7 @@ export class Queue<T = unknown> {
         this.client.limits,
         (stamp) => {
           const spec = stamp(this.specOf(payload, options, 0));
-          return this.client.enqueueOne(this.name, spec, spec.idempotencyKey !== undefined || spec.id !== undefined);
+          return this.client.enqueueOne(this.name, spec, idempotentSpec(spec));
         },
         asList,
       );
@@ -169,7 +174,7 @@ export class Queue<T = unknown> {
     stamp: TraceStamp,
   ): Promise<EnqueueResult[]> {
     const tasks = items.map((item, i) => stamp(this.taskSpec(item, i)));
-    const idempotent = tasks.every((t) => t.idempotencyKey !== undefined || t.id !== undefined);
+    const idempotent = tasks.every(idempotentSpec);
     // One task and no call options: it may share a command with the others of this turn.
     if (tasks.length === 1 && plainCall(call))
       return [await this.client.enqueueOne(this.name, tasks[0] as TaskSpec, idempotent)];
