@@ -14,6 +14,8 @@ export default defineConfig({
           exclude: [...configDefaults.exclude, 'test/conformance/**/*.integration.test.ts'],
           setupFiles: ['test/fc-setup.ts'],
           testTimeout: 60_000,
+          // Vitest defaults to one worker fewer than the cores: on CI's 2 cores that is one file at a time.
+          maxWorkers: 2,
         },
       },
       {
@@ -22,6 +24,7 @@ export default defineConfig({
           include: ['test/simulation/**/*.test.ts'],
           setupFiles: ['test/fc-setup.ts'],
           testTimeout: 300_000,
+          maxWorkers: 2,
         },
       },
       {
