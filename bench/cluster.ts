@@ -54,7 +54,7 @@ import {
   warmUp,
   BENCH_ROOT as ROOT,
 } from './e2e.js';
-import { leaderOf } from './profile.js';
+import { allReady, leaderOf } from './profile.js';
 import { parsePromText, sampleValue } from '../test/support/prom-text.js';
 import { smallMultiples } from './svg.js';
 
@@ -393,21 +393,6 @@ async function steadyLatency(c: Cluster, rate: number, seconds: number) {
   start.destroy();
   ack.destroy();
   return out;
-}
-
-async function allReady(c: Cluster, ms: number): Promise<void> {
-  await waitFor(
-    async () => {
-      for (const s of c.cluster.specs) {
-        const r = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) });
-        if (r.status !== 200) return undefined;
-      }
-      return (await leaderOf(c)) ?? undefined;
-    },
-    ms,
-    'every node ready with a leader',
-    100,
-  );
 }
 
 /**

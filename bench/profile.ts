@@ -24,6 +24,7 @@ import { Session } from 'node:inspector/promises';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { waitFor } from '../src/node/local-cluster.js';
 import { summarizeProfile, type CpuProfile, type ProfileSummary } from './cpuprofile.js';
 import { Client } from './sdk.js';
 import {
@@ -148,6 +149,22 @@ export async function leaderOf(c: Cluster): Promise<string | null> {
     }
   }
   return null;
+}
+
+/** Waits until every node answers /readyz with 200 and one names a leader (a restarted node is back). */
+export async function allReady(c: Cluster, ms: number): Promise<void> {
+  await waitFor(
+    async () => {
+      for (const s of c.cluster.specs) {
+        const r = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) });
+        if (r.status !== 200) return undefined;
+      }
+      return (await leaderOf(c)) ?? undefined;
+    },
+    ms,
+    'every node ready with a leader',
+    100,
+  );
 }
 
 interface NodeReport {
