@@ -14,6 +14,7 @@ const BENCHMARKS: Record<string, () => Promise<{ run: Bench }>> = {
   transport: () => import('./transport.js'),
   sdk: () => import('./sdk-cost.js'),
   gctail: () => import('./gc-tail.js'),
+  elections: () => import('./election-model.js'),
 };
 
 /** Run when no name is given: the quick ones (profile and cluster start clusters for minutes). */

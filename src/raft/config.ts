@@ -6,7 +6,7 @@ export interface RaftConfig {
   id: NodeId;
   storageId: StorageId;
   group: GroupId;
-  /** Base election timeout; each round draws uniformly from [electionTicks, 2·electionTicks). */
+  /** Base election timeout; a follower draws uniformly from [electionTicks, 2·electionTicks), a candidate from [⌈electionTicks/2⌉, electionTicks). */
   electionTicks: number;
   heartbeatTicks: number;
   preVote: boolean;

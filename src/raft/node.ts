@@ -317,6 +317,7 @@ export class RaftNode {
     this.st.reset(this.st.term + 1);
     this.st.vote = this.id;
     this.st.role = 'candidate';
+    this.st.resetCandidateTimeout();
   }
 
   private becomeLeader(): void {

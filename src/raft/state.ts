@@ -200,6 +200,18 @@ export class CoreState {
     this.randomizedElectionTimeout = this.cfg.electionTicks + this.rng.int(this.cfg.electionTicks);
   }
 
+  /**
+   * A candidate retries sooner than a follower times out: from [⌈T/2⌉, T) ticks, not [T, 2T). Two
+   * followers that time out together both become candidates and split the vote; each then waits a
+   * whole follower timeout again, so one failover took two (docs/decisions.md, "A split vote is
+   * retried within half an election timeout"). The leader stickiness does not apply to a candidate
+   * (it has no leader), so the shorter wait cannot depose a live leader.
+   */
+  resetCandidateTimeout(): void {
+    const half = Math.ceil(this.cfg.electionTicks / 2);
+    this.randomizedElectionTimeout = half + this.rng.int(this.cfg.electionTicks - half);
+  }
+
   reset(term: number): void {
     if (this.term !== term) {
       this.term = term;

@@ -29,20 +29,24 @@ describe('simulation - planted bugs are caught', () => {
   });
 
   it('Figure 8 for real: with the rule check off, the old-term commit loses a committed entry', () => {
-    // Found by find-figure8.ts (1 seed in 2,000 to 4,000 under this profile); the correct core passes them.
-    // The seeds depend on the simulator's random draws: rerun that script when those change.
-    // pipelineChance 0: the seed was found before nodes pipelined their writes (its schedule assumes serial ones).
+    // Found by a find-figure8.ts-style search (first hit in seeds 1..20,000, under this profile); the correct
+    // core passes them. Re-found after the candidate timeout change (session 36): seeds 11377 (serial) and
+    // 544 (pipelined) no longer reached the scenario. The seeds depend on the simulator's random draws:
+    // rerun the search when those change.
+    // pipelineChance 0: the original seed was found before nodes pipelined their writes; this variant keeps
+    // serial writes covered.
     const profile = { nodes: 3, ...figure8Profile, pipelineChance: 0 };
-    for (const seed of [11377]) {
+    for (const seed of [2368]) {
       const buggy = runSeed({ seed, ...profile, faults: plantedBugs['old-term-commit'] });
       expect(buggy.violations.join()).toMatch(/leader completeness/);
       expect(runSeed({ seed, ...profile }).violations).toEqual([]);
     }
-    // And one found with pipelined writes on (the default pipelineChance).
+    // And one with pipelined writes on (the default pipelineChance). The first hit is the same seed number,
+    // but the schedule differs (the violation it prints differs: term 7 / index 51 against term 9 / index 49).
     const pipelined = { nodes: 3, ...figure8Profile };
-    const buggy = runSeed({ seed: 544, ...pipelined, faults: plantedBugs['old-term-commit'] });
+    const buggy = runSeed({ seed: 2368, ...pipelined, faults: plantedBugs['old-term-commit'] });
     expect(buggy.violations.join()).toMatch(/leader completeness/);
-    expect(runSeed({ seed: 544, ...pipelined }).violations).toEqual([]);
+    expect(runSeed({ seed: 2368, ...pipelined }).violations).toEqual([]);
   });
 
   it('a core that answers a vote before the vote is durable: the checker sees it on the wire', () => {

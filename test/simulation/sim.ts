@@ -842,7 +842,7 @@ export class Simulation {
   }
 
   /**
-   * Coverage guarantee: in the second half of the faults, if no crash has lost an unsynced write yet,
+   * Coverage guarantee: after the first third of the faults, if no crash has lost an unsynced write yet,
    * the next node to make an unsynced write crashes right after it.
    */
   /** Now and then a leader crashes after its Appends left and before its own write (own PRNG stream). */
@@ -858,7 +858,7 @@ export class Simulation {
 
   private maybeCrashAfterUnsynced(node: SimNode): void {
     if (this.guaranteeArmed || this.totals.crashesLosingWrites > 0 || this.faultsOver) return;
-    if (this.now < this.opts.faultMs / 2) return;
+    if (this.now < this.opts.faultMs / 3) return;
     this.guaranteeArmed = true;
     const gen = node.gen;
     this.at(this.now + 0.01, () => {

@@ -37,13 +37,17 @@ describe('simulation - lost synced tails on a minority', () => {
 
   // The seeds where restarting as if nothing were lost (the bug of jepsen-like seed 104) breaks
   // safety; with recovery the same schedules pass.
+  // Re-found after the candidate timeout change (session 36), which moved the old seeds (20, 38, 472, 738)
+  // off their scenario: the first two 3-node and first two 5-node seeds, scanning up from 1 under `serial`,
+  // whose run without recovery breaks leader completeness while the run with it is safe, loses a tail and
+  // replays. Rerun such a scan when the simulator's random draws change.
   const planted: { seed: number; nodes: number; violation: RegExp }[] = [
-    { seed: 20, nodes: 3, violation: /leader completeness: n3 \(term 13\) lacks committed index 57/ },
-    { seed: 38, nodes: 3, violation: /leader completeness/ },
-    { seed: 472, nodes: 5, violation: /leader completeness/ },
-    { seed: 738, nodes: 5, violation: /leader completeness/ },
+    { seed: 7, nodes: 3, violation: /leader completeness: n3 \(term 6\) lacks committed index 69/ },
+    { seed: 12, nodes: 3, violation: /leader completeness/ },
+    { seed: 176, nodes: 5, violation: /leader completeness/ },
+    { seed: 451, nodes: 5, violation: /leader completeness/ },
   ];
-  // Found when every node wrote one Ready at a time: their schedules need pipelineChance 0.
+  // Searched with every node writing one Ready at a time (as the original seeds were found): pipelineChance 0.
   const serial: Partial<SimOptions> = { ...tailLoss, pipelineChance: 0 };
   for (const p of planted) {
     it(`seed ${p.seed} (${p.nodes} nodes): caught without recovery, safe with it`, () => {

@@ -33,6 +33,35 @@ describe('raft - election', () => {
     expect(new Set(firsts).size).toBeGreaterThan(1);
   });
 
+  it('a split vote is retried within [⌈election/2⌉, election) ticks, and the retry elects a leader', () => {
+    const c = new TestCluster(['a', 'b', 'c'], { electionTicks: 10 });
+    c.elect('a');
+    c.isolate('a'); // the leader is gone
+    // b and c time out before either hears the other: both pre-vote, grant each other, and split the vote.
+    for (const id of ['b', 'c']) {
+      for (let k = 0; k < 40 && c.node(id).currentRole !== 'precandidate'; k++) c.tick(id);
+      expect(c.node(id).currentRole).toBe('precandidate');
+    }
+    c.stabilize();
+    for (const id of ['b', 'c']) {
+      expect(c.node(id).currentRole).toBe('candidate');
+      expect(c.node(id).currentTerm).toBe(2);
+    }
+    // A follower's timeout is [10, 20) ticks; a candidate's is [5, 10).
+    const pre = c.node('b').stats.preCampaigns;
+    let ticks = 0;
+    while (c.node('b').stats.preCampaigns === pre && ticks < 40) {
+      c.tick('b');
+      ticks++;
+    }
+    expect(ticks).toBeGreaterThanOrEqual(5);
+    expect(ticks).toBeLessThan(10);
+    c.stabilize();
+    expect(c.leaders().filter((id) => id !== 'a')).toEqual(['b']); // a, cut off, has not ticked
+    expect(c.node('b').currentTerm).toBe(3);
+    expect(c.node('c').leader).toBe('b');
+  });
+
   it('a partitioned node does not inflate its term (pre-vote) and rejoins without disruption', () => {
     const c = new TestCluster(['a', 'b', 'c']);
     c.elect('a');
