@@ -120,7 +120,7 @@ export interface DriverOptions {
   log: DriverLogger;
   /** Milliseconds per Raft tick. */
   tickMs: number;
-  /** The Raft core's electionTicks (each round draws from [electionTicks, 2·electionTicks)), for status. */
+  /** The Raft core's electionTicks (a follower's timeout draws from [electionTicks, 2·electionTicks)), for status. */
   electionTicks?: number;
   snapshotEvery: number;
   /** Entries kept below a snapshot so that slightly lagging followers need no InstallSnapshot. */
