@@ -165,11 +165,7 @@ async function trial(c: Cluster, fault: Fault, o: Options): Promise<Trial> {
   // After a partition heals, the old leader may still say it leads until it hears the new term.
   // Every node back first: the node a previous kill restarted takes about a second to start, and a
   // kill before that is two nodes down, not a failover (every election then waited for it).
-  const leader = isPartition(fault)
-    ? await settledLeader(c)
-    : await allReady(c, 30_000).then(() =>
-        waitFor(async () => (await leaderOf(c)) ?? undefined, 30_000, 'a leader', 100),
-      );
+  const leader = isPartition(fault) ? await settledLeader(c) : await allReady(c, 30_000);
   const servers = isPartition(fault) ? (c as ProxiedCluster).servers : c.cluster.servers;
   const client = o.forward
     ? new Client({ servers, timeoutMs: 5_000 })

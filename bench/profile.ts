@@ -151,9 +151,9 @@ export async function leaderOf(c: Cluster): Promise<string | null> {
   return null;
 }
 
-/** Waits until every node answers /readyz with 200 and one names a leader (a restarted node is back). */
-export async function allReady(c: Cluster, ms: number): Promise<void> {
-  await waitFor(
+/** Waits until every node answers /readyz with 200 and one names a leader (a restarted node is back); the leader. */
+export async function allReady(c: Cluster, ms: number): Promise<string> {
+  return waitFor(
     async () => {
       for (const s of c.cluster.specs) {
         const r = await fetch(`http://127.0.0.1:${s.httpPort}/readyz`, { signal: AbortSignal.timeout(2_000) });
