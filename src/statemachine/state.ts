@@ -146,6 +146,8 @@ export class MachineState {
   stamp: Stamp = { mono: -1, wall: -1 };
   /** Small header objects seen lately, by content: tasks share one (headers are never mutated; enqueue.ts). */
   headersSeen = new Map<string, Record<string, string>>();
+  /** The headers sharedHeaders returned last, and their keys: most enqueues repeat them (one map lookup less). */
+  lastHeaders: { obj: Record<string, string>; keys: string[] } | null = null;
   readonly counters: MachineCounters = {
     undecodable: 0,
     stale: 0,
@@ -219,13 +221,43 @@ const SHARED_HEADER_CHARS_MAX = 128;
 export function sharedHeaders(st: MachineState, headers: Record<string, string>): Record<string, string> {
   const keys = Object.keys(headers);
   if (keys.length > SHARED_HEADER_KEYS_MAX) return headers;
+  const last = st.lastHeaders;
+  if (last !== null && sameHeaders(last.obj, last.keys, headers, keys)) return last.obj;
+  const shared = internHeaders(st, headers, keys);
+  if (shared === null) return headers;
+  st.lastHeaders = { obj: shared, keys: Object.keys(shared) };
+  return shared;
+}
+
+/** Same keys in the same order with the same values (what the content id of internHeaders compares). */
+function sameHeaders(a: Record<string, string>, aKeys: string[], b: Record<string, string>, bKeys: string[]): boolean {
+  if (aKeys.length !== bKeys.length) return false;
+  for (let i = 0; i < aKeys.length; i++) {
+    const k = aKeys[i] as string;
+    if (bKeys[i] !== k || a[k] !== b[k]) return false;
+  }
+  return true;
+}
+
+/** `keys`' content id, or null when the headers are not shared (a value not a string, or too long). */
+function headerId(keys: string[], headers: Record<string, string>): string | null {
   let id = '';
   for (const k of keys) {
     const v = headers[k];
-    if (typeof v !== 'string') return headers;
+    if (typeof v !== 'string') return null;
     id += `${k}\u0000${v}\u0000`;
   }
-  if (id.length > SHARED_HEADER_CHARS_MAX) return headers;
+  return id.length > SHARED_HEADER_CHARS_MAX ? null : id;
+}
+
+/** The shared object with `headers`' content (kept for the next ones if new), or null if not shareable. */
+function internHeaders(
+  st: MachineState,
+  headers: Record<string, string>,
+  keys: string[],
+): Record<string, string> | null {
+  const id = headerId(keys, headers);
+  if (id === null) return null;
   const seen = st.headersSeen.get(id);
   if (seen !== undefined) return seen;
   if (st.headersSeen.size >= SHARED_HEADERS_MAX) st.headersSeen.clear();
