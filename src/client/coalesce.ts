@@ -28,6 +28,12 @@ export interface CoalescingOptions {
   itemsMax?: number;
   /** Most (estimated) request bytes in one Submit (default 4 MiB); a bigger command goes alone. */
   bytesMax?: number;
+  /**
+   * On a Submit stream, a command of at least this many (estimated) bytes goes alone and at once
+   * (default 64 KiB; Infinity: never): it fills a log entry by itself, and sharing a Submit only made
+   * concurrent batches travel, commit and return together, so none was written while another applied.
+   */
+  aloneBytes?: number;
   /** @deprecated Renamed `itemsMax` (still accepted, with a DeprecationWarning). */
   maxItems?: number;
   /** @deprecated Renamed `bytesMax` (still accepted, with a DeprecationWarning). */
@@ -87,6 +93,7 @@ interface Batch {
 }
 
 const BYTES_MAX_DEFAULT = 4 * 1024 * 1024;
+const ALONE_BYTES_DEFAULT = 64 * 1024;
 const REPROBE_MS_DEFAULT = 60_000;
 /** How deep the size estimate walks a request (requests are a few levels deep). */
 const ESTIMATE_DEPTH_MAX = 6;
@@ -97,6 +104,7 @@ const DEADLINE_SLACK_MS = 1;
 export class CoalescingTransport implements Transport {
   private readonly itemsMax: number;
   private readonly bytesMax: number;
+  private readonly aloneBytes: number;
   private readonly reprobeMs: number;
   private readonly clock: Clock;
   private readonly flushAt: 'immediate' | 'microtask';
@@ -120,6 +128,7 @@ export class CoalescingTransport implements Transport {
       1,
       renamedOption<number>(options, 'bytesMax', 'maxBytes', 'coalesce option') ?? BYTES_MAX_DEFAULT,
     );
+    this.aloneBytes = options.aloneBytes ?? ALONE_BYTES_DEFAULT;
     this.reprobeMs = options.reprobeMs ?? REPROBE_MS_DEFAULT;
     this.clock = options.clock ?? systemClock;
     this.flushAt = options.flush ?? 'immediate';
@@ -156,8 +165,9 @@ export class CoalescingTransport implements Transport {
         watch: null,
       };
       if (signal !== undefined) this.watch(signal, p);
-      // A held lease must not hold the others' answers: it goes alone, at once.
-      if (held) {
+      // A held lease must not hold the others' answers, and a big batch must not wait for them
+      // (aloneBytes): each goes alone, at once.
+      if (held || (streamed && bytes >= this.aloneBytes)) {
         p.batch = { address, items: [p], bytes, abort: null };
         this.send(p.batch);
       } else this.enlist(address, p);

@@ -165,6 +165,43 @@ describe('CoalescingTransport - batching', () => {
     ]);
   });
 
+  it('on a Submit stream, a command of aloneBytes or more goes alone and at once; smaller ones still share', async () => {
+    const clock = new FakeClock();
+    const inner = new (class extends ScriptedTransport {
+      streamsSubmit(): boolean {
+        return true;
+      }
+    })();
+    const t = new CoalescingTransport(inner, { clock, aloneBytes: 1_000 });
+    const big = (n: number): Message => ({ queue: 'q', tasks: [{ payload: new Uint8Array(n) }] });
+    void t.call(A, 'Enqueue', enq(1), 5_000);
+    void t.call(A, 'Enqueue', big(1_500), 5_000);
+    void t.call(A, 'Enqueue', enq(2), 5_000);
+    void t.call(A, 'Enqueue', big(3_000), 5_000);
+    // Before the turn ends, only the big ones have left, each in a Submit of its own.
+    const payloadSizes = (s: Sent): number[] =>
+      items(s)
+        .map((i) => ((i['enqueue'] as Message)['tasks'] as Message[])[0]?.['payload'] as Uint8Array)
+        .map((p) => p.length);
+    expect(inner.sent.map((s) => s.method)).toEqual(['Submit', 'Submit']);
+    expect(inner.sent.map(payloadSizes)).toEqual([[1_500], [3_000]]);
+    await settle();
+    expect(inner.sent.map(payloadSizes)).toEqual([[1_500], [3_000], [1, 1]]);
+
+    // Infinity: the big ones share the turn's Submit as before.
+    const again = new (class extends ScriptedTransport {
+      streamsSubmit(): boolean {
+        return true;
+      }
+    })();
+    const shared = new CoalescingTransport(again, { clock, aloneBytes: Infinity });
+    void shared.call(A, 'Enqueue', big(1_500), 5_000);
+    void shared.call(A, 'Enqueue', big(3_000), 5_000);
+    expect(again.sent).toHaveLength(0);
+    await settle();
+    expect(again.sent.map(payloadSizes)).toEqual([[1_500, 3_000]]);
+  });
+
   it('gives the Submit the latest deadline and fails an earlier one locally on time', async () => {
     const { clock, inner, t } = setup();
     const short = track(t.call(A, 'Enqueue', enq(1), 100));

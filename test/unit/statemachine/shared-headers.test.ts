@@ -14,7 +14,7 @@ describe('statemachine - shared headers', () => {
   it('tasks with equal headers share one object; different ones do not', () => {
     const d = new Driver();
     d.run({ type: 'createQueue', queue: 'q' });
-    const specs = [
+    const specs: Record<string, string>[] = [
       { 'raftq-codec': 'raw' },
       { 'raftq-codec': 'raw' },
       { 'raftq-codec': 'msgpack' },
