@@ -225,7 +225,7 @@ export function sharedHeaders(st: MachineState, headers: Record<string, string>)
   if (last !== null && sameHeaders(last.obj, last.keys, headers, keys)) return last.obj;
   const shared = internHeaders(st, headers, keys);
   if (shared === null) return headers;
-  st.lastHeaders = { obj: shared, keys: Object.keys(shared) };
+  st.lastHeaders = { obj: shared, keys }; // equal content means equal keys in the same order
   return shared;
 }
 
