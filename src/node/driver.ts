@@ -1,6 +1,6 @@
 // The node's driver loop around the pure Raft core (the Ready contract of src/raft/types.ts), writes
-// pipelined: a Ready is taken as soon as there is one (its committed entries, durable here and on a
-// majority, apply at once) and its write queued behind those in flight; as each completes, in order,
+// pipelined: a Ready is taken as soon as there is one (its committed entries, durable on a majority
+// if not yet here, apply at once) and its write queued behind those in flight; as each completes, in order,
 // its messages go out and the core hears advance(). Plus the leader's duties: stamping entries with
 // the log clocks, batching commands that arrive while its entries are written (command-pipeline.ts),
 // answering them once applied, ReadIndex reads (read-tracker.ts), advanceTime only when due, member
@@ -347,7 +347,8 @@ export class NodeDriver implements ClientExecutor {
     this.commands.onProposed(rd.proposed);
     // (A dropped advanceTime's own resolve clears advanceInFlight.)
     this.commands.onDropped(rd.droppedProposals, this.notLeaderDetail());
-    // The core hands out only entries durable here too, and none past a snapshot still being written.
+    // Committed (durable on a majority), handed out for writing here, maybe not durable here yet; none
+    // past a snapshot still being written.
     assert(rd.snapshot === null || rd.committedEntries.length === 0, 'driver: committed entries beside a snapshot');
     // Applied at once, a snapshot's chunks being taken or not (the state machine's copy-on-write).
     for (const e of rd.committedEntries) {
@@ -393,7 +394,9 @@ export class NodeDriver implements ClientExecutor {
     this.o.raft.advance();
     // The store records a snapshot only up to the commit index it was given: write the deferred one first.
     if (this.snapshots.isDue(this.applied)) this.writer.flush();
-    this.snapshots.maybeSnapshot(this.applied);
+    // A snapshot covers only entries durable here (a leader may apply ahead of its own write): one that
+    // is due waits for the next completion that catches up (with one entry write in flight, this one).
+    if (this.applied <= this.o.raft.durableLastIndex) this.snapshots.maybeSnapshot(this.applied);
     this.logMemory.afterReady(this.applied);
     this.kick();
   }

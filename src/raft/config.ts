@@ -41,6 +41,11 @@ export interface RaftFaults {
    * new ones out again (pipelined writes): they are acknowledged but never written.
    */
   keepInProgressOnTruncate?: boolean;
+  /**
+   * Hand out every entry written here for applying, committed or not (entries now apply before they
+   * are durable here: only the commit index keeps an entry a later leader may replace from applying).
+   */
+  applyUncommitted?: boolean;
 }
 
 export const defaultRaftLimits = {

@@ -25,6 +25,8 @@ export class RaftLog {
   private rewrites = 0;
   /** Injected bug (test only): a truncation under an in-flight write is not handed out again. */
   plantKeepInProgress = false;
+  /** Injected bug (test only): every entry handed out for writing is handed out for applying too. */
+  plantApplyUncommitted = false;
   committed: number;
   /** Applied as far as the driver reported (advance). */
   applied: number;
@@ -215,18 +217,32 @@ export class RaftLog {
   }
 
   /**
-   * Committed entries not yet handed out for applying, up to maxBytes; only those durable here too,
-   * so the driver may apply them while later writes are in flight (and snapshot at what it applied).
+   * Committed entries not yet handed out for applying, up to maxBytes: those handed out for writing
+   * too (call after takeUnstable), durable here or not. Committed means durable on a majority, so a
+   * leader applies and answers once its followers have written an entry, not after its own slower
+   * write (docs/decisions.md "Committed entries apply before the node's own write"). Behind a
+   * snapshot still to be written only what is durable here: nothing may apply before its restore.
    */
   nextCommitted(maxBytes: number): Entry[] {
     const lo = Math.max(this.applying + 1, this.firstIndex());
-    const out = this.slice(lo, Math.min(this.committed, this.stableLastIndex()) + 1, maxBytes);
+    const out = this.slice(lo, Math.min(this.applyBound(), this.applyLimit(this.inProgress - 1)) + 1, maxBytes);
     const last = out[out.length - 1];
     if (last !== undefined) this.applying = last.index;
     return out;
   }
 
+  /** Whether the next Ready (which hands out every unstable entry first) has committed entries. */
   hasNextCommitted(): boolean {
-    return Math.min(this.committed, this.stableLastIndex()) > Math.max(this.applying, this.firstIndex() - 1);
+    const limit = this.applyLimit(this.lastIndex());
+    return Math.min(this.applyBound(), limit) > Math.max(this.applying, this.firstIndex() - 1);
+  }
+
+  /** What was handed out for writing, or behind a snapshot still to be written only what is durable. */
+  private applyLimit(handedOut: number): number {
+    return this.pendingSnapshot === null ? handedOut : this.stableLastIndex();
+  }
+
+  private applyBound(): number {
+    return this.plantApplyUncommitted ? Infinity : this.committed;
   }
 }

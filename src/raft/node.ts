@@ -278,6 +278,13 @@ export class RaftNode {
   get lastIndex(): number {
     return this.st.log.lastIndex();
   }
+  /**
+   * The last index whose entry (as this log now holds it) is durable here: committed entries past it
+   * may already be applied. A snapshot at an applied index must not go beyond it.
+   */
+  get durableLastIndex(): number {
+    return this.st.log.stableLastIndex();
+  }
   /** The largest proposal this node accepts (bytes of one entry's data). */
   get maxEntryBytes(): number {
     return this.st.cfg.maxEntryBytes;

@@ -86,6 +86,7 @@ export class CoreState {
     const committed = Math.max(hardState.commit, applied);
     this.log = new RaftLog(storage, committed, applied);
     this.log.plantKeepInProgress = this.faults.keepInProgressOnTruncate === true;
+    this.log.plantApplyUncommitted = this.faults.applyUncommitted === true;
     this.term = hardState.term;
     this.vote = hardState.vote;
     this.recovery = hardState.recovery ?? null;

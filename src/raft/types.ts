@@ -225,8 +225,10 @@ export interface SoftState {
  * Messages to a node's own id never appear. `step()` may be called between ready() and advance().
  * ready() may be called again before advance() (pipelined writes): each Ready hands out only what
  * earlier ones did not, advance() acknowledges the oldest one in flight, so the writes must complete
- * and step 2 happen in the order the Readys were taken. `committedEntries` are durable here too, so
- * step 3 may happen as soon as the Ready is taken.
+ * and step 2 happen in the order the Readys were taken. `committedEntries` are durable on a majority
+ * and handed out for writing here (in this Ready or an earlier one), not necessarily durable here yet,
+ * so step 3 may happen as soon as the Ready is taken; a snapshot at an applied index must then be
+ * recorded only behind the writes of the entries it covers. None is handed out beside a `snapshot`.
  */
 export interface Ready {
   softState: SoftState;

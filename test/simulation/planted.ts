@@ -15,6 +15,8 @@ export const plantedBugs: Record<string, RaftFaults> = {
   'no-config-revert': { keepTruncatedConfig: true },
   /** Pipelined writes: entries that replace an in-flight suffix are never handed out to be written. */
   'truncate-under-write': { keepInProgressOnTruncate: true },
+  /** Entries apply once handed out for writing, committed or not (a later leader may replace them). */
+  'apply-uncommitted': { applyUncommitted: true },
 };
 
 /** A crash-heavy profile under which the Figure 8 bug loses committed entries (see find-figure8.ts). */

@@ -492,8 +492,8 @@ export class Simulation {
   }
 
   /**
-   * Pipelined: take Readys while fewer than `depth` are in flight. Committed entries are durable here
-   * already (the core hands out no others), so they apply at once; each write completes later, in order.
+   * Pipelined: take Readys while fewer than `depth` are in flight. Committed entries are durable on a
+   * majority (not necessarily here yet), so they apply at once; each write completes later, in order.
    */
   private takeReadys(node: SimNode, core: RaftNode): void {
     for (let round = 0; round < 8 && node.inflight.length < node.depth && core.hasReady(); round++) {
@@ -679,6 +679,8 @@ export class Simulation {
 
   private maybeSnapshot(node: SimNode, core: RaftNode): void {
     if (node.smApplied - node.lastSnapshotIndex < SNAPSHOT_EVERY) return;
+    // As the driver: a snapshot covers only entries durable here (it is written at once, not queued).
+    if (node.smApplied > core.durableLastIndex) return;
     const index = node.smApplied;
     const data = new Uint8Array(SNAPSHOT_PAD + (index % 64));
     writeU32(data, node.smHash);
