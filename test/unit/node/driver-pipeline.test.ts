@@ -31,6 +31,33 @@ describe('driver - pipelined writes', () => {
     driver.stop();
   });
 
+  it('a snapshot waits until the entries it covers are durable here', async () => {
+    // n1 ranks second among the members: a due snapshot first waits a stagger of seconds on this clock.
+    let now = 0;
+    const clock = { monoMs: () => now, wallMs: () => now };
+    const { driver, disk } = followerN1({ pipelineDepth: 4, snapshotEvery: 5, clock });
+    const begun: number[] = [];
+    const begin = disk.beginSnapshot.bind(disk);
+    disk.beginSnapshot = (meta) => (begun.push(meta.index), begin(meta));
+    driver.receive(append(0, noops(1, 5), 0));
+    await turn();
+    driver.receive(append(5, noops(6, 5), 5));
+    await turn();
+    disk.release(); // 1..5 durable: a snapshot at 5 is due from now on, after the stagger
+    await turn();
+    driver.receive(append(10, noops(11, 5), 15));
+    await turn();
+    expect(driver.appliedIndex()).toBe(15); // committed: applied before 6..15 are written here
+    now += 60_000;
+    disk.release(); // 6..10 durable, the stagger over: but 11..15 are not durable here yet
+    await turn();
+    expect(begun).toEqual([]);
+    disk.release();
+    await turn();
+    expect(begun).toEqual([15]);
+    driver.stop();
+  });
+
   it('with pipelineDepth 1, the next write waits for the one in flight', async () => {
     const { driver, disk, sent } = followerN1({ pipelineDepth: 1 });
     driver.receive(append(0, noops(1, 5), 0));
