@@ -78,6 +78,8 @@ export class NodeDriver implements ClientExecutor {
   private lastAdvanceAt = -Infinity;
   private readonly eventSubs = new Set<{ queue?: string; cb: (e: TaskEvent) => void }>();
   private readonly stepDownSubs = new Set<() => void>();
+  /** Held leases' rechecks, after each batch of applied entries (lease-hold.ts). */
+  private readonly applySubs = new Set<() => void>();
   private readonly appliedWaiters: AppliedWaiters;
   private membership: Membership;
   private ticks = 0;
@@ -355,6 +357,7 @@ export class NodeDriver implements ClientExecutor {
       if (this.stopped) break;
       this.applyEntry(e);
     }
+    if (rd.committedEntries.length > 0) this.afterApply();
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
@@ -388,6 +391,7 @@ export class NodeDriver implements ClientExecutor {
       this.membership = rd.snapshot.meta.membership;
       this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
       this.commands.failInflightBelow(rd.snapshot.meta.index);
+      this.afterApply();
       this.o.log.info({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term }, 'installed snapshot from leader');
     }
     if (!early && rd.messages.length > 0) this.o.send(rd.messages);
@@ -425,6 +429,11 @@ export class NodeDriver implements ClientExecutor {
     if (e.index % 100 === 0) this.snapshots.recordDigest(this.applied);
     this.o.onApplied?.(e.index);
     this.appliedWaiters.notify(e.index);
+  }
+
+  /** Each held lease rechecks its queue (a callback may unsubscribe itself as it runs). */
+  private afterApply(): void {
+    for (const cb of this.applySubs) cb();
   }
 
   private onSoftState(rd: Ready): void {
@@ -545,7 +554,10 @@ export class NodeDriver implements ClientExecutor {
       sm: this.o.sm,
       clock: this.o.clock,
       timers: this.o.timers,
-      subscribe: (f, cb) => this.subscribe(f, cb),
+      afterApply: (cb) => {
+        this.applySubs.add(cb);
+        return () => this.applySubs.delete(cb);
+      },
       onStepDown: (cb) => this.onStepDown(cb),
     };
   }

@@ -1,20 +1,24 @@
 // Long-poll lease holds: a lease request on a queue with nothing leasable waits (up to its maxHoldMs)
 // for a task it could take, the node to step down, the deadline or the client to go away, before it is
 // proposed. "Leasable" is the state machine's O(1) `hasReady` (ready, not paused, below the queue's
-// concurrency): rechecked on every event of the queue (an ack frees concurrency) and every
-// RECHECK_MS (a resume or a configure changes no task, so it sends no event). Plain enqueues on the
-// queue wake holds as their entry is packed (`onPlainWork`): the leases go at the end of the same
+// concurrency, its rate and key limits): rechecked after every batch of applied entries, since only an
+// apply changes it. Not only a task event of the queue (an enqueue, an ack freeing concurrency): a
+// key's or the queue's tokens refilling, a handler's hold ending, a shared limit freed by another
+// queue's ack and a resume change it without one. (Rechecking on the queue's task events alone left a
+// rated queue's holds parked until their maxHoldMs or RECHECK_MS: a key limited to 8/s with a burst
+// of 2 ran at 2/s.) RECHECK_MS stays as a backstop. Plain enqueues on the queue wake holds as their
+// entry is packed (`onPlainWork`): the leases go at the end of the same
 // entry, so a worker starts a task one commit round after its enqueue instead of two (the lease
 // command after the enqueue's entry applied). One hold wakes per plain task. (Waking only as many as
 // the holds' `max` covered left the others parked: enqueue → ack and → start got longer, and some
 // runs stalled for seconds; see docs/decisions.md "Lease commands go at the end…".)
-import type { SessionCommand, TaskEvent, TaskSpec } from '../protocol/index.js';
+import type { SessionCommand, TaskSpec } from '../protocol/index.js';
 import type { ExecuteOptions } from '../rpc/executor.js';
 import type { QueueStateMachine } from '../statemachine/index.js';
 import type { ClockSource } from './log-clock.js';
 import type { Timers } from './driver-types.js';
 
-/** How often a held lease rechecks its queue without an event (a resumed queue sends none). */
+/** How often a held lease rechecks its queue without an apply (a backstop: applies recheck it). */
 export const RECHECK_MS = 1_000;
 
 /** Whether a lease on `queue` would grant a task now (O(1); was a stats read, 2.9 % of a leader's CPU). */
@@ -26,7 +30,8 @@ export interface HoldDeps {
   sm: QueueStateMachine;
   clock: ClockSource;
   timers: Timers;
-  subscribe(filter: { queue?: string }, onEvent: (e: TaskEvent) => void): () => void;
+  /** Calls `cb` after each batch of applied entries (or a restored snapshot); returns the unsubscribe. */
+  afterApply(cb: () => void): () => void;
   onStepDown(cb: () => void): () => void;
   /** Calls `wake` when plain enqueues on `queue` are about to be packed (HeldLeases.wake). */
   onPlainWork(queue: string, wake: () => void): () => void;
@@ -65,7 +70,7 @@ export async function holdForWork(
     const check = (): void => {
       if (hasLeasable(d.sm, lease.queue)) finish();
     };
-    const unsub = d.subscribe({ queue: lease.queue }, check);
+    const unsub = d.afterApply(check);
     const unStep = d.onStepDown(finish);
     const unWork = d.onPlainWork(lease.queue, finish);
     const timer = d.timers.setTimeout(finish, Math.max(0, until - d.clock.monoMs()));

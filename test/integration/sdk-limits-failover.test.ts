@@ -249,11 +249,11 @@ describe('limits and fairness across a leader kill', () => {
       expect(rateExcess(mine, RATE_KEY), `rate of key ${k.key}`).toBeLessThanOrEqual(0);
     }
     expect(rateExcess(perKey, RATE_QUEUE), 'the same check on a queue without a rate').toBeGreaterThan(0);
-    // The buckets bind: over the whole run the rated queue started at least a fifth of its rate (a failover
-    // included). A quarter failed on session 39's VM at 4.83-4.88 units/s (once in CI, once in four runs
-    // alone, with and without that session's worker change): what slows it there is not yet known.
+    // The buckets bind, and held leases wake when tokens refill: over the whole run the rated queue
+    // started at least half its rate (a failover included; 17 units/s measured). Holds that were rechecked
+    // only on the queue's task events waited out their hold for each refill: 4.8-7.4 units/s.
     const ratedSpan = Math.max(...rated.map((r) => r.start)) - Math.min(...rated.map((r) => r.start));
-    expect(rateTotal / (ratedSpan / 1000), 'units per second of the rated queue').toBeGreaterThan(RATE_QUEUE.limit / 5);
+    expect(rateTotal / (ratedSpan / 1000), 'units per second of the rated queue').toBeGreaterThan(RATE_QUEUE.limit / 2);
     // Shared limit: both queues' runs together within it, per key across the two queues at most 1.
     expect(sharedRuns.length).toBeGreaterThanOrEqual(sharedTotal);
     expect(peak(sharedRuns), 'peak cost units under the shared limit').toBe(SHARED_CONCURRENCY);

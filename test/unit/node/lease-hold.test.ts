@@ -1,11 +1,12 @@
 // The long-poll lease hold (src/node/lease-hold.ts): held while the state machine's hasReady says a
-// lease would grant nothing, woken by a task it can take, by concurrency freed, by a resume (a
-// periodic recheck: it sends no event), by step-down, and ended by maxHoldMs. Fake timers and clock.
+// lease would grant nothing, rechecked after every apply: woken by a task it can take, by concurrency
+// freed, by a resume, by a rate's tokens refilling (no task event), by step-down, and ended by
+// maxHoldMs. Fake timers and clock.
 import { asLogIndex } from '../../../src/protocol/ids.js';
 import { describe, expect, it } from 'vitest';
 import type { Timers } from '../../../src/node/driver-types.js';
 import { HeldLeases, hasLeasable, holdForWork, RECHECK_MS, type HoldDeps } from '../../../src/node/lease-hold.js';
-import { encodeEnvelope, type Command, type SessionCommand, type TaskEvent } from '../../../src/protocol/index.js';
+import { encodeEnvelope, type Command, type SessionCommand } from '../../../src/protocol/index.js';
 import { QueueStateMachine } from '../../../src/statemachine/index.js';
 
 class Harness {
@@ -13,7 +14,7 @@ class Harness {
   now = 1_000;
   private index = 0;
   private timers: Array<{ at: number; fn: () => void }> = [];
-  private readonly subs = new Set<(e: TaskEvent) => void>();
+  private readonly applied = new Set<() => void>();
   private readonly stepDowns = new Set<() => void>();
   readonly held = new HeldLeases();
 
@@ -28,9 +29,9 @@ class Harness {
       },
       clearTimeout: (h: unknown) => void (this.timers = this.timers.filter((t) => t !== h)),
     } satisfies Timers,
-    subscribe: (_f, fn) => {
-      this.subs.add(fn);
-      return () => this.subs.delete(fn);
+    afterApply: (fn) => {
+      this.applied.add(fn);
+      return () => this.applied.delete(fn);
     },
     onStepDown: (cb) => {
       this.stepDowns.add(cb);
@@ -40,9 +41,14 @@ class Harness {
   };
 
   apply(...cmds: Command[]): void {
+    this.applyUnseen(...cmds);
+    for (const s of [...this.applied]) s();
+  }
+
+  /** Applies without the driver's recheck after it. */
+  applyUnseen(...cmds: Command[]): void {
     const sc: SessionCommand[] = cmds.map((cmd) => ({ session: null, seq: 0, cmd }));
     this.sm.apply(asLogIndex(++this.index), encodeEnvelope({ v: 1, mono: this.now, wall: this.now, cmds: sc }));
-    for (const e of this.sm.drainEvents()) for (const s of [...this.subs]) s(e);
   }
 
   /** Moves time on, running due timers in order. */
@@ -108,7 +114,7 @@ describe('lease hold', () => {
     expect(b.ended()).toBe(true);
   });
 
-  it('a paused queue holds even with waiting tasks, and a resume (no event) wakes it within RECHECK_MS', async () => {
+  it('a paused queue holds even with waiting tasks, and a resume (no task event) wakes it', async () => {
     const h = new Harness();
     h.apply(
       { type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] },
@@ -120,8 +126,41 @@ describe('lease hold', () => {
     await flush();
     expect(a.ended()).toBe(false);
     h.apply({ type: 'resumeQueue', queue: 'q' });
-    h.advance(RECHECK_MS);
     await flush();
+    expect(a.ended()).toBe(true);
+  });
+
+  it('a hold whose queue waits for no apply is rechecked every RECHECK_MS (a backstop)', async () => {
+    const h = new Harness();
+    h.apply({ type: 'enqueue', queue: 'q', tasks: [{ payload: new Uint8Array([1]) }] });
+    h.apply({ type: 'pauseQueue', queue: 'q' });
+    const a = h.hold('q', 20_000);
+    h.applyUnseen({ type: 'resumeQueue', queue: 'q' });
+    h.advance(RECHECK_MS - 1);
+    await flush();
+    expect(a.ended()).toBe(false);
+    h.advance(1);
+    await flush();
+    expect(a.ended()).toBe(true);
+  });
+
+  it("a rated queue's hold wakes when an applied entry's stamp refills its tokens (no task event)", async () => {
+    const h = new Harness();
+    h.apply(
+      { type: 'createQueue', queue: 'r', settings: { rate: { limit: 1, intervalMs: 1_000, burst: 1 } } } as Command,
+      { type: 'enqueue', queue: 'r', tasks: [{ payload: new Uint8Array([1]) }, { payload: new Uint8Array([2]) }] },
+      { type: 'lease', queue: 'r', workerId: 'w', max: 2, leaseMs: 60_000 },
+    );
+    expect(hasLeasable(h.sm, 'r')).toBe(false);
+    const a = h.hold('r', 20_000);
+    h.now += 500;
+    h.apply({ type: 'advanceTime' } as Command);
+    await flush();
+    expect(a.ended()).toBe(false);
+    h.now += 500;
+    h.apply({ type: 'advanceTime' } as Command);
+    await flush();
+    // Woken by the apply, long before RECHECK_MS or maxHoldMs.
     expect(a.ended()).toBe(true);
   });
 
