@@ -15,6 +15,7 @@ import type { ClientExecutor, ExecuteOptions, ExecuteResult, NodeStatus } from '
 import { CommandPipeline } from './command-pipeline.js';
 import { errAnswer, tooManyCommands, type DriverOptions } from './driver-types.js';
 import { IdentityBinding } from './identity-binding.js';
+import { Callbacks } from './callbacks.js';
 import { HeldLeases, holdForWork } from './lease-hold.js';
 import { LogClock, newestStamp } from './log-clock.js';
 import { LogMemory } from './log-memory.js';
@@ -62,7 +63,7 @@ export class NodeDriver implements ClientExecutor {
   private written: Promise<void> = Promise.resolve();
   private stopped = false;
   private readonly ticker: TickScheduler;
-  private readonly configSubs = new Set<() => void>();
+  private readonly configSubs = new Callbacks();
   private configIndex = -1;
   private readonly commands: CommandPipeline;
   private readonly reads = new ReadTracker();
@@ -77,9 +78,9 @@ export class NodeDriver implements ClientExecutor {
   private advanceInFlight = false;
   private lastAdvanceAt = -Infinity;
   private readonly eventSubs = new Set<{ queue?: string; cb: (e: TaskEvent) => void }>();
-  private readonly stepDownSubs = new Set<() => void>();
+  private readonly stepDownSubs = new Callbacks();
   /** Held leases' rechecks, after each batch of applied entries (lease-hold.ts). */
-  private readonly applySubs = new Set<() => void>();
+  private readonly applySubs = new Callbacks();
   private readonly appliedWaiters: AppliedWaiters;
   private membership: Membership;
   private ticks = 0;
@@ -251,13 +252,11 @@ export class NodeDriver implements ClientExecutor {
 
   /** Called after a loop in which the core's newest membership (in the log, committed or not) changed. */
   onConfigChange(cb: () => void): () => void {
-    this.configSubs.add(cb);
-    return () => this.configSubs.delete(cb);
+    return this.configSubs.add(cb);
   }
 
   onStepDown(cb: () => void): () => void {
-    this.stepDownSubs.add(cb);
-    return () => this.stepDownSubs.delete(cb);
+    return this.stepDownSubs.add(cb);
   }
 
   /** (index, digest) pairs at snapshots and every 100th index, for replica comparison. */
@@ -357,7 +356,7 @@ export class NodeDriver implements ClientExecutor {
       if (this.stopped) break;
       this.applyEntry(e);
     }
-    if (rd.committedEntries.length > 0) this.afterApply();
+    if (rd.committedEntries.length > 0) this.applySubs.run();
     this.reads.onReadStates(rd.readStates);
     this.reads.onDropped(rd.droppedReads, () => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
     this.reads.serve(this.applied, (q) => this.o.sm.read(q, this.readClock()));
@@ -391,7 +390,7 @@ export class NodeDriver implements ClientExecutor {
       this.membership = rd.snapshot.meta.membership;
       this.clock.observe({ mono: this.o.sm.lastMono(), wall: this.o.sm.lastWall() });
       this.commands.failInflightBelow(rd.snapshot.meta.index);
-      this.afterApply();
+      this.applySubs.run();
       this.o.log.info({ index: rd.snapshot.meta.index, term: rd.snapshot.meta.term }, 'installed snapshot from leader');
     }
     if (!early && rd.messages.length > 0) this.o.send(rd.messages);
@@ -431,11 +430,6 @@ export class NodeDriver implements ClientExecutor {
     this.appliedWaiters.notify(e.index);
   }
 
-  /** Each held lease rechecks its queue (a callback may unsubscribe itself as it runs). */
-  private afterApply(): void {
-    for (const cb of this.applySubs) cb();
-  }
-
   private onSoftState(rd: Ready): void {
     const { leader, role, term } = rd.softState;
     const wasLeader = this.isLeader;
@@ -464,7 +458,7 @@ export class NodeDriver implements ClientExecutor {
       );
       this.commands.failQueued(this.notLeaderDetail());
       this.reads.failAll(() => ({ asOf: this.asOf(), answer: errAnswer(this.notLeaderDetail()) }));
-      for (const cb of [...this.stepDownSubs]) cb();
+      this.stepDownSubs.run();
       this.feeder.reset();
     }
   }
@@ -488,7 +482,7 @@ export class NodeDriver implements ClientExecutor {
     const at = this.o.raft.effectiveConfigIndex;
     if (at === this.configIndex) return;
     this.configIndex = at;
-    for (const cb of this.configSubs) cb();
+    this.configSubs.run();
   }
 
   private onTicks(n: number): void {
@@ -554,10 +548,7 @@ export class NodeDriver implements ClientExecutor {
       sm: this.o.sm,
       clock: this.o.clock,
       timers: this.o.timers,
-      afterApply: (cb) => {
-        this.applySubs.add(cb);
-        return () => this.applySubs.delete(cb);
-      },
+      afterApply: (cb) => this.applySubs.add(cb),
       onStepDown: (cb) => this.onStepDown(cb),
     };
   }
