@@ -364,10 +364,15 @@ export class Client {
    * After a failed attempt at `address`: the error's detail and what to do, 'retry' (after
    * `waitMs`), 'new_session' or 'fail'. Updates the server book (leader, back-offs) on the way.
    */
-  private async afterFailure(e: unknown, address: string, retry: RetryState): Promise<Decision> {
+  private async afterFailure(
+    e: unknown,
+    address: string,
+    retry: RetryState,
+    signal: AbortSignal | undefined,
+  ): Promise<Decision> {
     const detail = detailOf(e);
     retry.failures += 1;
-    await this.discover(detail, address);
+    await this.discover(detail, address, signal);
     const policy = ERROR_TABLE[detail.code]?.retry ?? 'no';
     switch (policy) {
       case 'leader':
@@ -395,12 +400,13 @@ export class Client {
 
   /**
    * A NOT_LEADER without a hint: ask that node's Status who leads (it may know the address even when
-   * the answer path did not carry it). Sets the hint on `detail` when found.
+   * the answer path did not carry it). Sets the hint on `detail` when found. The caller's signal ends
+   * the wait (a payload read must stop at its lease's belief end, not a second later).
    */
-  private async discover(detail: ErrorDetail, address: string): Promise<void> {
-    if (detail.code !== 'NOT_LEADER' || (detail.leaderHint ?? '') !== '' || this.closed) return;
+  private async discover(detail: ErrorDetail, address: string, signal: AbortSignal | undefined): Promise<void> {
+    if (detail.code !== 'NOT_LEADER' || (detail.leaderHint ?? '') !== '' || this.closed || signal?.aborted) return;
     try {
-      const status = await this.transport.call(address, 'Status', {}, 1_000);
+      const status = await this.transport.call(address, 'Status', {}, 1_000, signal ?? this.closeController.signal);
       this.servers.learn(address, status);
       const hint = status['leaderAddress'];
       if (typeof hint === 'string' && hint !== '' && hint !== address) detail.leaderHint = hint;
@@ -480,7 +486,7 @@ export class Client {
           this.answered(address, true, retry.failures > 0);
           return { reply, firstSentAt, resent: retry.failures > 0 }; // every earlier attempt failed
         } catch (e) {
-          const d = await this.afterFailure(e, address, retry);
+          const d = await this.afterFailure(e, address, retry, options.signal);
           last = d.detail;
           if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
           if (isLimitRefusal(last)) {
@@ -533,7 +539,7 @@ export class Client {
         if (method === 'OpenSession') await learnt;
         return reply;
       } catch (e) {
-        const d = await this.afterFailure(e, address, retry);
+        const d = await this.afterFailure(e, address, retry, options.signal);
         last = d.detail;
         if (d.action !== 'retry') break;
         if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);

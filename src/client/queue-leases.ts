@@ -174,8 +174,8 @@ async function payloadOf(
     const call: CallOptions = { signal: stop.signal };
     if (o.timeoutMs !== undefined) call.timeoutMs = o.timeoutMs;
     const read = client.query('GetTask', READ_WIRE.GetTask.request.encode({ type: 'task', id: l.id }), call);
-    // The read's signal is not seen while the client waits to learn a new leader (node simulation seed
-    // 176, 5 nodes: 0.9 s past the belief end), so the read is abandoned here at the belief end.
+    // Ended by the signal, the read fails with its reason (LEASE_LOST at the belief end), not with the
+    // error of the attempt it cut short.
     const reply = await untilAborted(read, stop.signal);
     const p = asObject(reply['task'])['payload'];
     if (!(p instanceof Uint8Array)) return raftqError('INTERNAL', `task ${l.id} has no payload`);

@@ -71,6 +71,33 @@ describe('Client: leader discovery and failover', () => {
     ]);
   });
 
+  it("a read's signal ends it while it asks a node without a hint who leads", async () => {
+    const { clock, cluster, transport, client } = setup({ timeoutMs: 10_000 });
+    cluster.leader = cluster.fronts[2] ?? null;
+    transport.intercept = (address, method) =>
+      address === '10.0.0.1:7000' && method !== 'Status' ? { code: 'NOT_LEADER', message: 'no hint here' } : null;
+    transport.statusDelayMs = 5_000; // the node asked who leads is slow to answer
+    const stop = new AbortController();
+    let settled = false;
+    const read = client
+      .queue('q')
+      .get('01J0000000000000000000000A', { signal: stop.signal })
+      .finally(() => (settled = true));
+    read.catch(() => undefined);
+    await clock.advance(100);
+    expect(transport.calls.map((c) => `${c.method}@${c.address}`)).toEqual([
+      'GetTask@10.0.0.1:7000',
+      'Status@10.0.0.1:7000',
+    ]);
+    expect(settled).toBe(false);
+    stop.abort();
+    await settle();
+    // At once, not when the Status answers (5 s) or the call's own deadline (10 s).
+    expect(settled).toBe(true);
+    await expect(read).rejects.toThrow();
+    expect(clock.now()).toBe(1_100);
+  });
+
   it('fails over when the leader goes down, with back-off, and applies the command once', async () => {
     const { clock, cluster, transport, client } = setup({ timeoutMs: 10_000 });
     const q = client.queue('q');

@@ -188,8 +188,7 @@ export class LoopbackTransport implements Transport {
     if (front === undefined || service === undefined || !front.up) {
       throw new TransportError({ code: 'UNAVAILABLE', message: `connect ${address}: refused` });
     }
-    if (method === 'Status' && this.statusDelayMs > 0)
-      await new Promise<void>((r) => this.cluster.clock.setTimer(this.statusDelayMs, r));
+    if (method === 'Status' && this.statusDelayMs > 0) await this.delay(this.statusDelayMs, signal);
     const verdict = this.intercept?.(address, method, request) ?? null;
     if (verdict !== null && verdict !== 'drop-reply') throw new TransportError(verdict);
     const m = definition[method] as grpc.MethodDefinition<unknown, unknown>;
@@ -209,6 +208,22 @@ export class LoopbackTransport implements Transport {
     if (verdict === 'drop-reply')
       throw new TransportError({ code: 'UNAVAILABLE', message: 'connection reset (reply lost)' });
     return reply;
+  }
+
+  /** A slow answer on the fake clock; the caller's signal ends it as gRPC's would (CANCELLED). */
+  private delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const cancelled = (): void => {
+        timer.cancel();
+        reject(new TransportError({ code: 'CANCELLED', message: 'call cancelled' }));
+      };
+      const timer = this.cluster.clock.setTimer(ms, () => {
+        signal?.removeEventListener('abort', cancelled);
+        resolve();
+      });
+      if (signal?.aborted === true) cancelled();
+      else signal?.addEventListener('abort', cancelled, { once: true });
+    });
   }
 
   stream(_address: string, _method: StreamMethod, _request: Message, handlers: StreamHandlers): () => void {
