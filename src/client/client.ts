@@ -78,6 +78,7 @@ interface RetryState {
   hops: number;
   /** Addresses attempted, for the error when none answered. */
   tried: Set<string>;
+  signal: AbortSignal | undefined; // the caller's: it ends the wait to learn who leads too
 }
 
 interface Decision {
@@ -364,15 +365,10 @@ export class Client {
    * After a failed attempt at `address`: the error's detail and what to do, 'retry' (after
    * `waitMs`), 'new_session' or 'fail'. Updates the server book (leader, back-offs) on the way.
    */
-  private async afterFailure(
-    e: unknown,
-    address: string,
-    retry: RetryState,
-    signal: AbortSignal | undefined,
-  ): Promise<Decision> {
+  private async afterFailure(e: unknown, address: string, retry: RetryState): Promise<Decision> {
     const detail = detailOf(e);
     retry.failures += 1;
-    await this.discover(detail, address, signal);
+    await this.discover(detail, address, retry.signal);
     const policy = ERROR_TABLE[detail.code]?.retry ?? 'no';
     switch (policy) {
       case 'leader':
@@ -400,8 +396,7 @@ export class Client {
 
   /**
    * A NOT_LEADER without a hint: ask that node's Status who leads (it may know the address even when
-   * the answer path did not carry it). Sets the hint on `detail` when found. The caller's signal ends
-   * the wait (a payload read must stop at its lease's belief end, not a second later).
+   * the answer path did not carry it). Sets the hint on `detail` when found. The caller's signal ends it.
    */
   private async discover(detail: ErrorDetail, address: string, signal: AbortSignal | undefined): Promise<void> {
     if (detail.code !== 'NOT_LEADER' || (detail.leaderHint ?? '') !== '' || this.closed || signal?.aborted) return;
@@ -459,7 +454,7 @@ export class Client {
     const window = Math.max(1, this.limits.sessionOutstandingMax >> 1);
     let seq = session.tryAllocate(window) ?? (await session.allocateWithin(window));
     let firstSentAt: number | undefined;
-    const retry: RetryState = { failures: 0, hops: 0, tried: new Set() };
+    const retry: RetryState = { failures: 0, hops: 0, tried: new Set(), signal: options.signal };
     let last: ErrorDetail | null = null;
     /** The first attempt whose outcome is unknown: once one may have applied, the call's outcome is unknown. */
     let unknown: ErrorDetail | null = null;
@@ -486,7 +481,7 @@ export class Client {
           this.answered(address, true, retry.failures > 0);
           return { reply, firstSentAt, resent: retry.failures > 0 }; // every earlier attempt failed
         } catch (e) {
-          const d = await this.afterFailure(e, address, retry, options.signal);
+          const d = await this.afterFailure(e, address, retry);
           last = d.detail;
           if (ERROR_TABLE[last.code]?.outcome === 'unknown') unknown ??= last;
           if (isLimitRefusal(last)) {
@@ -523,7 +518,7 @@ export class Client {
 
   private async runQuery(method: Method, body: Message, options: CallOptions): Promise<Message> {
     const deadline = this.clock.now() + (options.timeoutMs ?? this.timeoutMs);
-    const retry: RetryState = { failures: 0, hops: 0, tried: new Set() };
+    const retry: RetryState = { failures: 0, hops: 0, tried: new Set(), signal: options.signal };
     let last: ErrorDetail = { code: 'DEADLINE_EXCEEDED', message: 'deadline passed before the first send' };
     for (;;) {
       const remaining = deadline - this.clock.now();
@@ -539,7 +534,7 @@ export class Client {
         if (method === 'OpenSession') await learnt;
         return reply;
       } catch (e) {
-        const d = await this.afterFailure(e, address, retry, options.signal);
+        const d = await this.afterFailure(e, address, retry);
         last = d.detail;
         if (d.action !== 'retry') break;
         if (d.waitMs > 0) await sleep(this.clock, Math.min(d.waitMs, deadline - this.clock.now()), options.signal);
