@@ -1,8 +1,8 @@
 // The worker's poller: long-poll `queue.leaseRound` requests on the client's 'poll' lane while the
 // worker has free slots, backing off after failures and after answers the node did not hold. Up to
 // LEASES_IN_FLIGHT_MAX requests are in flight at once, together asking for at most the free slots:
-// a lane asks for every free slot no other request has asked for, so a slot freed while a lease is
-// out is asked for at once instead of after that lease's round.
+// a lane asks for the free slots no other request has asked for (up to `askMax`), so a slot freed
+// while a lease is out is asked for at once instead of after that lease's round.
 import { sleep } from './clock.js';
 import type { Client } from './client.js';
 import type { Lease } from './queue-leases.js';
@@ -52,6 +52,19 @@ interface Flights {
   count: number;
   reserved: number;
   readonly max: number;
+  /** How many tasks the last answered request brought. */
+  lastGot: number;
+}
+
+/**
+ * The most one request asks for: a lane's share of the slots, or twice what the last request got if
+ * more. While leases come back small (a trickle), every lane's request stays parked at the leader, so a
+ * task that arrives while one lease commits wakes another in its own entry (one asking for every free
+ * slot left no request parked then: the task waited for the next lease, a commit round later). With a
+ * backlog, leases come back large and the asks grow to every free slot within a few requests.
+ */
+export function askMax(concurrency: number, flights: Pick<Flights, 'max' | 'lastGot'>): number {
+  return Math.max(Math.ceil(concurrency / flights.max), 2 * flights.lastGot);
 }
 
 function backoffMs(failures: number): number {
@@ -83,6 +96,7 @@ export async function pollLeases(host: PollHost): Promise<void> {
   const flights: Flights = {
     count: 0,
     reserved: 0,
+    lastGot: 0,
     max: Math.max(1, Math.min(LEASES_IN_FLIGHT_MAX, host.concurrency)),
   };
   await Promise.all(Array.from({ length: flights.max }, () => leaseLoop(host, flights)));
@@ -98,7 +112,7 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
       await host.slotPulse.wait();
       continue;
     }
-    const ask = unasked;
+    const ask = Math.min(unasked, askMax(host.concurrency, flights));
     flights.count += 1;
     flights.reserved += ask;
     // leaseOnce never throws. What this request did not get, this lane asks for again itself.
@@ -108,6 +122,7 @@ async function leaseLoop(host: PollHost, flights: Flights): Promise<void> {
     // Stopping: whatever came back, this lane is done. (A lane answered empty here used to wait for a
     // freed slot, but the worker's close had fired its pulse already: close hung, timeout or not.)
     if (host.stopping) break;
+    if (got !== null) flights.lastGot = got.count;
     if (got !== null && got.count > 0) {
       idleFailures = 0;
       continue;

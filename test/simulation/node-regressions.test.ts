@@ -69,6 +69,17 @@ describe('node simulation - known bugs', () => {
     });
   }
 
+  // A payload read (a lease answered from the session cache) was to stop at the belief end, but its
+  // signal went unseen while the client waited to learn a new leader after NOT_LEADER: the task stayed
+  // in the SDK's hands 0.9 s past its belief end ("still works on 6/15 … past its belief end"). Found
+  // when the worker's lease requests began to share its slots (session 39). The client's Status call
+  // asking who leads now ends with the caller's signal (src/client/client.ts discover), and
+  // src/client/queue-leases.ts abandons the read at the belief end; either alone passes, neither fails.
+  it('seed 176 (5 nodes): a payload read stops at the belief end while the client looks for a leader', async () => {
+    const r = await runNodeSeed({ seed: 176, nodes: 5 });
+    expect(r.violations).toEqual([]);
+  });
+
   // Long-poll holds of 2 s (--hold 2000): a Lease resent after a blackout was answered from the session
   // cache with the grant an earlier attempt made, but with the answering attempt's own hold (1.4 s).
   // src/client/queue-leases.ts counted that hold from the first send, so the worker believed the lease
@@ -89,11 +100,12 @@ describe('node simulation - known bugs', () => {
   // pending, and they entered the restored digest ("restore: digest mismatch" on every install over a
   // running machine). The simulation missed it while it took every replica's digest at every index,
   // which hashes the pending answers each time; this seed takes it every 100th index, as the driver
-  // does. It was seed 3, which installs no snapshot since the candidate timeout change (session 36);
-  // seed 13 is the smallest that installs one, over a machine that applied 48 entries and holds 6
-  // answers pending, and fails with the reset's clear planted out.
-  it('seed 13 (3 nodes, digest every 100th index): a snapshot installed over a running machine', async () => {
-    const r = await runNodeSeed({ seed: 13, nodes: 3, digestEvery: 100 });
+  // does. It was seed 3, which installs no snapshot since the candidate timeout change (session 36),
+  // then seed 13, which installs none since the worker's lease requests share its slots (session 39);
+  // seed 9 is now the smallest that installs one, and fails ("restore: digest mismatch") with the
+  // reset's clear planted out.
+  it('seed 9 (3 nodes, digest every 100th index): a snapshot installed over a running machine', async () => {
+    const r = await runNodeSeed({ seed: 9, nodes: 3, digestEvery: 100 });
     expect(r.violations).toEqual([]);
     expect(r.totals.snapshotsInstalled).toBeGreaterThan(0);
   });

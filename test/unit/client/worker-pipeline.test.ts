@@ -189,7 +189,7 @@ describe('Worker: close waits for the acks in flight', () => {
 });
 
 describe('Worker: several lease requests in flight', () => {
-  it('asks for every free slot; a slot freed while a lease is out is asked for at once by another request', async () => {
+  it('a trickle keeps one request per lane parked; a slot freed while they are out is asked for at once', async () => {
     const { clock, transport, client } = setup();
     const q = client.queue<string>('q');
     transport.parkedMethods.add('Lease');
@@ -205,35 +205,55 @@ describe('Worker: several lease requests in flight', () => {
     );
     await clock.advance(0);
     const max = (p: Parked): number => Number(p.request['max']);
-    // One request asks for all 8 slots: there is nothing left for a second one to ask for.
-    expect(transport.held('Lease').map(max)).toEqual([8]);
-    await q.enqueueMany([1, 2, 3].map((n) => ({ payload: `t${n}` })));
-    transport.release('Lease');
+    // No lease has come back yet: each of the 4 lanes asks for its share, so all four stay parked.
+    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2, 2]);
+    await q.enqueueMany([{ payload: 't1' }]);
+    transport.release('Lease', 1);
     await clock.advance(0);
-    expect(starts).toEqual(['t1', 't2', 't3']);
-    expect(transport.held('Lease').map(max)).toEqual([5]);
-    // Handlers return while that lease is out: their slots are asked for at once, side by side.
+    expect(starts).toEqual(['t1']);
+    // The lane that brought one task asks again (max(2, 2 × 1)); 1 slot is busy, 7 asked for.
+    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2, 1]);
+    // Never more than LEASES_IN_FLIGHT_MAX (4) out: a slot freed now waits for a request to return.
     finish.shift()?.();
     await clock.advance(0);
-    expect(transport.held('Lease').map(max)).toEqual([5, 1]);
-    finish.shift()?.();
+    expect(transport.held('Lease').map(max)).toEqual([2, 2, 2, 1]);
+    expect(w.freeSlots()).toBe(8);
+    transport.release('Lease', 1);
     await clock.advance(0);
-    expect(transport.held('Lease').map(max)).toEqual([5, 1, 1]);
-    expect(w.freeSlots()).toBe(7);
-    // Never more than LEASES_IN_FLIGHT_MAX (4) out: later-freed slots wait for a request to return.
-    finish.shift()?.();
-    finish.push(() => undefined);
-    await q.enqueueMany([{ payload: 't4' }]);
-    await clock.advance(0);
-    expect(transport.held('Lease').map(max)).toEqual([5, 1, 1, 1]);
+    // That request came back empty and unheld while others are out: its lane waits for a freed slot.
+    expect(transport.held('Lease').map(max)).toEqual([2, 2, 1]);
     transport.parkedMethods.delete('Lease');
+    await q.enqueueMany([{ payload: 't2' }]);
     transport.release('Lease');
     await clock.advance(10);
-    expect(starts).toEqual(['t1', 't2', 't3', 't4']);
+    expect(starts).toEqual(['t1', 't2']);
     for (const f of finish) f();
     finish = [];
     await clock.advance(10);
-    expect((await q.stats()).counts.completed).toBe(4);
+    expect((await q.stats()).counts.completed).toBe(2);
+    await w.close();
+  });
+
+  it('asks grow to every free slot while leases come back full', async () => {
+    const { clock, transport, client } = setup();
+    const q = client.queue<string>('q');
+    await q.enqueueMany(Array.from({ length: 40 }, (_, i) => ({ payload: `t${i}` })));
+    transport.parkedMethods.add('Lease');
+    const w = client.worker('q', () => 'ok', { ...OPTS, concurrency: 16 });
+    await clock.advance(0);
+    const max = (p: Parked): number => Number(p.request['max']);
+    const rounds: number[][] = [];
+    for (let i = 0; i < 3; i++) {
+      rounds.push(transport.held('Lease').map(max));
+      transport.release('Lease');
+      await clock.advance(10);
+    }
+    // 4 tasks each, then twice that, then one request for every slot.
+    expect(rounds).toEqual([[4, 4, 4, 4], [8, 8], [16]]);
+    transport.parkedMethods.delete('Lease');
+    transport.release('Lease');
+    await clock.advance(50);
+    expect((await q.stats()).counts.completed).toBe(40);
     await w.close();
   });
 
