@@ -45,6 +45,7 @@ import { LevelKv } from './kv.js';
 import type { KvOp, KvStore } from './kv.js';
 import { findLevelDbLogDamage } from './leveldb-log.js';
 import { applyPlan, planPersist, type PersistRequest } from './persist-plan.js';
+import { carry, replayCarried } from './carried-batch.js';
 import { PromiseFile, type GroupPromise } from './promise-file.js';
 import {
   PROMISE_SEQ_KEY,
@@ -83,6 +84,10 @@ export interface DurableStoreOptions {
   writeBatchOpsMax?: number;
   /** Batches written back to back before the write loop yields to the event loop (default 1000). */
   drainRoundsMax?: number;
+  /** Batches up to this many bytes go beside their promise, carried in it (0: never; default 3,500). */
+  besideBytesMax?: number;
+  /** A planted bug (tests only): a batch goes beside its promise right after an unsynced batch. */
+  plantBesideAfterUnsynced?: boolean;
 }
 
 export interface Truncation {
@@ -157,6 +162,9 @@ export class DurableStore {
       writeBatchOpsMax,
       drainRoundsMax,
       afterBatch: (requests) => this.recordPromises(requests),
+      besideBatch: (requests, ops) => this.promiseBeside(requests, ops),
+      besideBytesMax: options.besideBytesMax ?? 3_500,
+      ...(options.plantBesideAfterUnsynced === true ? { plantBesideAfterUnsynced: true } : {}),
       ...(options.onFailure ? { onFailure: options.onFailure } : {}),
       ...(options.onBatchWritten ? { onBatchWritten: options.onBatchWritten } : {}),
     });
@@ -200,6 +208,7 @@ export class DurableStore {
         if (seq === null) throw new CorruptionError(`batch stamp record of data dir ${dir} is damaged`);
         storedSeq = seq;
       }
+      if (!formatted) storedSeq = await replayCarried(kv, promises.current, storedSeq);
       return new DurableStore(kv, dir, identity, formatted, options, promises, storedSeq);
     } catch (error) {
       await promises?.close().catch(() => undefined);
@@ -398,17 +407,37 @@ export class DurableStore {
 
   /** After a durable batch: the promise file, fsynced, before any of its writes resolves. */
   private async recordPromises(requests: readonly WriteRequest<PromiseTag>[]): Promise<void> {
+    const next = this.promisesAfter(requests);
+    // A batch that promised nothing new (e.g. only the commit index moved) leaves the file behind
+    // LevelDB, which recovery reads as "nothing lost": one fsync saved on every commit.
+    if (next === null) return;
+    for (const [group, p] of next.groups) this.durablePromises.set(group, p);
+    await this.promises.write({ seq: next.seq, groups: [...this.durablePromises] });
+  }
+
+  /** A small batch's promise, carrying the batch, written now beside it; null: `recordPromises` after it. */
+  private promiseBeside(requests: readonly WriteRequest<PromiseTag>[], ops: readonly KvOp[]): Promise<void> | null {
+    const next = this.promisesAfter(requests);
+    if (next === null) return null;
+    const write = this.promises.tryWrite({ seq: next.seq, groups: [...next.groups], batch: carry(ops) });
+    if (write !== null) for (const [group, p] of next.groups) this.durablePromises.set(group, p);
+    return write;
+  }
+
+  /** What the file must say once `requests` are durable, or null if they promise nothing new. */
+  private promisesAfter(
+    requests: readonly WriteRequest<PromiseTag>[],
+  ): { seq: number; groups: Map<GroupId, GroupPromise> } | null {
+    const groups = new Map(this.durablePromises);
     let seq = 0;
     let changed = false;
     for (const r of requests) {
       if (r.tag === undefined) continue;
-      changed ||= !samePromise(this.durablePromises.get(r.tag.group), r.tag.state);
-      this.durablePromises.set(r.tag.group, r.tag.state);
+      changed ||= !samePromise(groups.get(r.tag.group), r.tag.state);
+      groups.set(r.tag.group, r.tag.state);
       seq = r.tag.seq;
     }
-    // A batch that promised nothing new (e.g. only the commit index moved) leaves the file behind
-    // LevelDB, which recovery reads as "nothing lost": one fsync saved on every commit.
-    if (changed) await this.promises.write({ seq, groups: [...this.durablePromises] });
+    return changed ? { seq, groups } : null;
   }
 
   private assertUsable(): void {

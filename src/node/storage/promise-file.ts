@@ -13,6 +13,11 @@
  * Layout: two 4 KiB slots written alternately (a torn write spoils at most the one being written),
  * each `magic u32 | length u32 | crc32 u32 | msgpack payload`. The valid slot with the higher
  * sequence number wins; no valid slot at all is damage the node must not guess around.
+ *
+ * A record may carry the operations of the batch it stamps (`batch`): the store then writes it beside
+ * that batch instead of after it (one device round trip per batch on the path instead of two), and
+ * recovery that finds LevelDB exactly that batch behind replays it from here (docs/decisions.md
+ * "The promise record carries a small batch, written beside it"). Only a batch that fits the slot.
  */
 import { constants, write } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -46,10 +51,15 @@ export interface GroupPromise {
   recovery?: RecoveryFloor;
 }
 
+/** A batch's operations as the promise file carries them: [key, value] for a put, [key, null] for a delete. */
+export type CarriedOp = [Uint8Array, Uint8Array | null];
+
 export interface PromiseRecord {
   /** The stamp of the newest durable batch (0: none yet). */
   seq: number;
   groups: [GroupId, GroupPromise][];
+  /** The operations of batch `seq`, when this record was written beside it (not after it). */
+  batch?: CarriedOp[];
 }
 
 const isCount = (x: unknown): x is number => Number.isSafeInteger(x) && (x as number) >= 0;
@@ -79,7 +89,20 @@ function asRecord(x: unknown): PromiseRecord | null {
       { term: p.term, vote: p.vote, lastIndex: p.lastIndex, lastTerm: p.lastTerm, ...(recovery ? { recovery } : {}) },
     ]);
   }
-  return { seq: r.seq, groups };
+  if (r.batch === undefined) return { seq: r.seq, groups };
+  const batch = asBatch(r.batch);
+  return batch === null ? null : { seq: r.seq, groups, batch };
+}
+
+function asBatch(x: unknown): CarriedOp[] | null {
+  if (!Array.isArray(x)) return null;
+  const out: CarriedOp[] = [];
+  for (const op of x as unknown[]) {
+    if (!Array.isArray(op) || op.length !== 2 || !(op[0] instanceof Uint8Array)) return null;
+    if (op[1] !== null && !(op[1] instanceof Uint8Array)) return null;
+    out.push([op[0], op[1] as Uint8Array | null]);
+  }
+  return out;
 }
 
 export function encodeSlot(record: PromiseRecord): Buffer {
@@ -88,10 +111,17 @@ export function encodeSlot(record: PromiseRecord): Buffer {
   return slot;
 }
 
+/** The most payload bytes a slot holds. */
+export const SLOT_PAYLOAD_MAX = SLOT_BYTES - HEADER_BYTES;
+
 /** Encodes into a SLOT_BYTES buffer (reused); the bytes past the payload are zeroed, as in a fresh slot. */
 function encodeSlotInto(record: PromiseRecord, slot: Buffer): void {
   const payload = pack(record);
-  if (payload.length > SLOT_BYTES - HEADER_BYTES) throw new RangeError('promise record too large');
+  if (payload.length > SLOT_PAYLOAD_MAX) throw new RangeError('promise record too large');
+  fillSlot(payload, slot);
+}
+
+function fillSlot(payload: Buffer, slot: Buffer): void {
   slot.writeUInt32LE(MAGIC, 0);
   slot.writeUInt32LE(payload.length, 4);
   slot.writeUInt32LE(crc32(payload), 8);
@@ -172,8 +202,21 @@ export class PromiseFile {
   /** Writes the record to the older slot, durably (PROMISE_OPEN_FLAGS). */
   async write(record: PromiseRecord): Promise<void> {
     assert(!this.writing, 'promise file: a write while another is in flight');
+    encodeSlotInto(record, this.slots[this.nextSlot === 0 ? 0 : 1]);
+    await this.writeEncoded();
+  }
+
+  /** As write(), or null (nothing written) when the record does not fit a slot. */
+  tryWrite(record: PromiseRecord): Promise<void> | null {
+    assert(!this.writing, 'promise file: a write while another is in flight');
+    const payload = pack(record);
+    if (payload.length > SLOT_PAYLOAD_MAX) return null;
+    fillSlot(payload, this.slots[this.nextSlot === 0 ? 0 : 1]);
+    return this.writeEncoded();
+  }
+
+  private async writeEncoded(): Promise<void> {
     const slot = this.slots[this.nextSlot === 0 ? 0 : 1];
-    encodeSlotInto(record, slot);
     this.writing = true;
     let bytesWritten: number;
     try {

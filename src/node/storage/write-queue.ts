@@ -4,8 +4,11 @@
 // resolves. The next batch goes to LevelDB while the previous batch's `afterBatch` is still running
 // (two files, two fsyncs in parallel), but the `afterBatch` calls run one at a time in batch order and
 // each starts only after its own batch is durable: the promise file never gets ahead of LevelDB, and
-// writes resolve in order (docs/decisions.md "The promise write overlaps the next batch"). A failed
-// write is fatal (P12): every queued and later write is refused with the failure.
+// writes resolve in order (docs/decisions.md "The promise write overlaps the next batch"). A small
+// batch goes *beside* its promise instead (`besideBatch`): the promise record carries the batch, so
+// both writes run at once, with no other promise write in flight, and the batch resolves when both
+// are durable (docs/decisions.md "The promise record carries a small batch, written beside it"). A
+// failed write is fatal (P12): every queued and later write is refused with the failure.
 import { performance } from 'node:perf_hooks';
 import { StoreFailedError } from './errors.js';
 import type { KvOp, KvStore } from './kv.js';
@@ -27,6 +30,15 @@ export interface WriteQueueOptions<T> {
   drainRoundsMax: number;
   /** Runs after each durable batch, before its writes resolve; a failure fails the store. */
   afterBatch(requests: readonly WriteRequest<T>[]): Promise<void>;
+  /**
+   * For a synced batch of at most `besideBytesMax` bytes, with no promise write in flight: the promise
+   * write that carries it, started now, or null (nothing new to promise, or it does not fit: then
+   * `afterBatch` runs after the batch as usual).
+   */
+  besideBatch?(requests: readonly WriteRequest<T>[], ops: readonly KvOp[]): Promise<void> | null;
+  besideBytesMax?: number;
+  /** A planted bug (tests only): a batch goes beside right after an unsynced one. */
+  plantBesideAfterUnsynced?: boolean;
   /** Called once when a write fails. */
   onFailure?: (error: StoreFailedError) => void;
   onBatchWritten?: (info: { requests: number; ops: number; durationMs: number }) => void;
@@ -38,6 +50,12 @@ export class WriteQueue<T> {
   /** The newest batch's `afterBatch` and resolution (each chains on the one before). */
   private finishing: Promise<void> = Promise.resolve();
   private failed: StoreFailedError | null = null;
+  /**
+   * Whether the newest batch was synced (at open, all on disk is). Only then may the next go beside
+   * its promise: an unsynced batch before it may vanish with it in a crash, and then LevelDB would be
+   * more than the carried batch behind the promise (a loss recovery cannot tell from a real one).
+   */
+  private lastSynced = true;
 
   constructor(
     private readonly kv: KvStore,
@@ -72,13 +90,27 @@ export class WriteQueue<T> {
         }
         const requests = this.takeBatch();
         const ops = requests.length === 1 ? requests[0]!.ops : requests.flatMap((r) => r.ops);
+        if (this.mayGoBeside(requests, ops)) {
+          await this.finishing; // no promise write in flight; earlier writes resolved
+          if (this.failed !== null) {
+            for (const r of requests) r.reject(this.failed);
+            return;
+          }
+          const beside = this.o.besideBatch?.(requests, ops) ?? null;
+          if (beside !== null) {
+            if (!(await this.writeBeside(requests, ops, beside))) return;
+            continue;
+          }
+        }
         const started = performance.now();
+        const sync = requests.some((r) => r.sync);
         try {
-          if (ops.length > 0) await this.kv.batch(ops, { sync: requests.some((r) => r.sync) });
+          if (ops.length > 0) await this.kv.batch(ops, { sync });
         } catch (error) {
           this.failAll(requests, error);
           return;
         }
+        if (ops.length > 0) this.lastSynced = sync;
         const previous = this.finishing;
         this.finishing = this.finish(previous, requests, ops.length, started);
         // At most one batch's `afterBatch` overlaps the next batch's write.
@@ -87,6 +119,33 @@ export class WriteQueue<T> {
     } finally {
       if (!yielded) this.writing = false;
     }
+  }
+
+  private mayGoBeside(requests: readonly WriteRequest<T>[], ops: readonly KvOp[]): boolean {
+    if (this.o.besideBatch === undefined || ops.length === 0 || !requests.some((r) => r.sync)) return false;
+    if (!this.lastSynced && this.o.plantBesideAfterUnsynced !== true) return false;
+    let bytes = 0;
+    const max = this.o.besideBytesMax ?? 0;
+    for (const op of ops) {
+      bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
+      if (bytes > max) return false;
+    }
+    return true;
+  }
+
+  /** The batch and its promise at once; its writes resolve when both are durable. False: it failed. */
+  private async writeBeside(requests: WriteRequest<T>[], ops: KvOp[], beside: Promise<void>): Promise<boolean> {
+    const started = performance.now();
+    try {
+      await Promise.all([this.kv.batch(ops, { sync: true }), beside]);
+    } catch (error) {
+      this.failAll(requests, error);
+      return false;
+    }
+    this.lastSynced = true;
+    this.o.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs: performance.now() - started });
+    for (const r of requests) r.resolve();
+    return true;
   }
 
   /** After `previous` finished: this batch's `afterBatch`, then its writes resolve. Never rejects. */

@@ -85,14 +85,56 @@ describe('node-storage - fault layer power loss', () => {
 
   it('loses nothing acknowledged by the group commit, only the write whose fsync was in flight', async () => {
     const dir = await tempDir();
+    const { store, faults } = await openStore(dir, { besideBytesMax: 0 });
+    const acknowledged = await acknowledgeThenPowerFail(store, faults, { count: 20, inFlight: true });
+
+    const { store: reopened } = await openStore(dir, { besideBytesMax: 0 });
+    const recovered = await reopened.recover();
+    expect(lostAcknowledged(acknowledged, recovered.entries)).toEqual([]);
+    expect(recovered.lastIndex).toBe(20);
+    expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 19 });
+  });
+
+  it('a small write whose fsync was in flight survives through the promise written beside it', async () => {
+    const dir = await tempDir();
     const { store, faults } = await openStore(dir);
     const acknowledged = await acknowledgeThenPowerFail(store, faults, { count: 20, inFlight: true });
 
     const { store: reopened } = await openStore(dir);
     const recovered = await reopened.recover();
     expect(lostAcknowledged(acknowledged, recovered.entries)).toEqual([]);
-    expect(recovered.lastIndex).toBe(20);
+    // Never acknowledged, but durable in the promise file: replayed, and no loss to recover from.
+    expect(recovered.lastIndex).toBe(21);
+    expect(recovered.lost).toBeNull();
     expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 19 });
+  });
+
+  it('goes beside its promise only after a synced batch (planted: after an unsynced one, a crash reads as a loss)', async () => {
+    for (const plant of [false, true]) {
+      const dir = await tempDir();
+      const options = plant ? { plantBesideAfterUnsynced: true } : {};
+      const { store, faults } = await openStore(dir, options);
+      await store.recover();
+      await store.persist({
+        hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(0) },
+        entries: entries(1, 5, 1),
+      });
+      // A commit-only write, not fsynced (the driver's), then a small append whose fsync is cut short.
+      await store.persist({ hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(5) }, sync: false });
+      faults.holdSyncs();
+      const inFlight = store.persist({ entries: entries(6, 6, 1) });
+      await faults.waitForHeld(1);
+      await faults.powerLoss();
+      await expect(inFlight).rejects.toBeInstanceOf(StoreFailedError);
+      await store.close();
+      const { store: reopened } = await openStore(dir, options);
+      const recovered = await reopened.recover();
+      expect(recovered.lastIndex).toBe(5); // the append went after its batch: its promise never written
+      // Planted: the promise carried batch 6, but LevelDB lost the commit-only batch before it too.
+      if (plant) expect(recovered.lost?.reason).toMatch(/LevelDB lost synced writes/);
+      else expect(recovered.lost).toBeNull();
+      await reopened.close();
+    }
   });
 
   it('catches the loss when the group commit omits sync: true (the check has teeth)', async () => {

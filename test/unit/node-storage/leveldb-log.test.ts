@@ -4,12 +4,16 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { CorruptionError } from '../../../src/node/storage/errors.js';
 import { crc32c } from '../../../src/node/storage/leveldb-log.js';
+import type { DurableStoreOptions } from '../../../src/node/storage/durable-store.js';
 import { entries, openStore, tempDir } from './helpers.js';
 
+/** The store's path for large batches: each promise written after its batch, carrying none. */
+const AFTER: DurableStoreOptions = { besideBytesMax: 0 };
+
 /** A closed data dir whose LevelDB write-ahead log holds 50 acknowledged Readies. */
-async function dataDirWithLog(): Promise<{ dir: string; log: string }> {
+async function dataDirWithLog(options: DurableStoreOptions = {}): Promise<{ dir: string; log: string }> {
   const dir = await tempDir();
-  const { store } = await openStore(dir);
+  const { store } = await openStore(dir, options);
   await store.recover();
   for (const e of entries(1, 50, 1)) {
     await store.persist({
@@ -39,10 +43,10 @@ describe('node-storage - LevelDB write-ahead log check', () => {
   });
 
   it('a synced last record cut off: recovers what is left, one term up and in recovery (docs/faults.md P11)', async () => {
-    const { dir, log } = await dataDirWithLog();
+    const { dir, log } = await dataDirWithLog(AFTER);
     const bytes = await readFile(log);
     await truncate(log, bytes.length - 5);
-    const { store } = await openStore(dir);
+    const { store } = await openStore(dir, AFTER);
     const recovered = await store.recover();
     expect(recovered.lastIndex).toBe(49); // LevelDB dropped the last batch as if torn
     expect(recovered.entries).toEqual(entries(1, 49, 1));
@@ -54,23 +58,23 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     expect(recovered.hardState).toEqual({ term: 2, vote: null, commit: 39, recovery: { index: 50, term: 1 } });
     await store.close();
     // The recovery state is durable: a restart before catching up is still in recovery.
-    const { store: again } = await openStore(dir);
+    const { store: again } = await openStore(dir, AFTER);
     const second = await again.recover();
     expect(second.lost).toBeNull();
     expect(second.hardState).toEqual({ term: 2, vote: null, commit: 39, recovery: { index: 50, term: 1 } });
   });
 
   it('a second loss, of the record that started recovery, keeps the first floor (jepsen disk seed 104)', async () => {
-    const { dir, log } = await dataDirWithLog();
+    const { dir, log } = await dataDirWithLog(AFTER);
     await truncate(log, (await readFile(log)).length - 5);
-    const { store } = await openStore(dir);
+    const { store } = await openStore(dir, AFTER);
     expect((await store.recover()).hardState.recovery).toEqual({ index: 50, term: 1 });
     await store.close();
     // The newest log now holds just the recovery's own write: cut it too.
     const logs = (await readdir(join(dir, 'db'))).filter((n) => n.endsWith('.log')).sort();
     const newest = join(dir, 'db', logs[logs.length - 1] ?? '');
     await truncate(newest, (await readFile(newest)).length - 5);
-    const { store: again } = await openStore(dir);
+    const { store: again } = await openStore(dir, AFTER);
     const second = await again.recover();
     expect(second.lost).not.toBeNull();
     // The floor still covers entry 50: the node may not vote for a log without it.
@@ -125,5 +129,29 @@ describe('node-storage - LevelDB write-ahead log check', () => {
     expect(recovered.lastIndex).toBe(50);
     expect(recovered.lost).toBeNull();
     expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 40 });
+  });
+  it('the last batch, carried by its promise (written beside it), is replayed when LevelDB lost it', async () => {
+    const { dir, log } = await dataDirWithLog();
+    await truncate(log, (await readFile(log)).length - 5);
+    const { store } = await openStore(dir);
+    const recovered = await store.recover();
+    // Torn or lost, batch 50 is in the promise file: nothing is lost and no recovery is needed.
+    expect(recovered.lost).toBeNull();
+    expect(recovered.lastIndex).toBe(50);
+    expect(recovered.entries).toEqual(entries(1, 50, 1));
+    expect(recovered.hardState).toEqual({ term: 1, vote: 'n1', commit: 40 });
+    await store.close();
+    const { store: again } = await openStore(dir);
+    expect((await again.recover()).lastIndex).toBe(50); // replayed durably
+  });
+
+  it('LevelDB behind by more than the carried batch is a loss, detected as before', async () => {
+    const { dir, log } = await dataDirWithLog();
+    // A cut through several batches: the carried one (50) is not the only one gone.
+    await truncate(log, Math.floor((await readFile(log)).length * 0.9));
+    const { store } = await openStore(dir);
+    const recovered = await store.recover();
+    expect(recovered.lastIndex).toBeLessThan(49);
+    expect(recovered.lost).toMatchObject({ floor: { index: 50, term: 1 }, fromTerm: 1, toTerm: 2 });
   });
 });

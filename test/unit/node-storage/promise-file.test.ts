@@ -104,4 +104,27 @@ describe('node-storage - promise file', () => {
     const bad = encodeSlot({ seq: -1, groups: [] } as never);
     expect(decodeSlot(bad)).toBeNull();
   });
+  it('carries a batch: round-trips its puts and deletes, refuses one that does not fit, and a malformed one is damage', async () => {
+    const dir = await tempDir();
+    const f = await PromiseFile.open(dir);
+    const groups: [number, { term: number; vote: null; lastIndex: number; lastTerm: number }][] = [
+      [0, { term: 1, vote: null, lastIndex: 2, lastTerm: 1 }],
+    ];
+    const batch: [Uint8Array, Uint8Array | null][] = [
+      [Uint8Array.of(1, 2), Uint8Array.of(3)],
+      [Uint8Array.of(4), null],
+    ];
+    await f.tryWrite({ seq: 5, groups, batch });
+    expect(f.tryWrite({ seq: 6, groups, batch: [[Uint8Array.of(9), new Uint8Array(SLOT)]] })).toBeNull();
+    await f.close();
+    const again = await PromiseFile.open(dir);
+    expect(again.current.seq).toBe(5); // the refused record wrote nothing
+    expect(again.current.batch?.map(([k, v]) => [[...k], v === null ? null : [...v]])).toEqual([
+      [[1, 2], [3]],
+      [[4], null],
+    ]);
+    await again.close();
+    expect(decodeSlot(encodeSlot({ seq: 7, groups: [], batch: [[Uint8Array.of(1), 5]] } as never))).toBeNull();
+    expect(decodeSlot(encodeSlot({ seq: 7, groups: [], batch: [['k', null]] } as never))).toBeNull();
+  });
 });

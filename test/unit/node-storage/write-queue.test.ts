@@ -137,4 +137,38 @@ describe('WriteQueue', () => {
     expect(kv.log.filter((l) => l.startsWith('after start'))).toEqual(['after start 1']);
     await expect(q.enqueue([op(4)], 4)).rejects.toBeInstanceOf(StoreFailedError);
   });
+  it('a small synced batch goes beside its promise: both at once, after the previous promise, resolved after both', async () => {
+    const kv = new Scripted();
+    // Tags ≥ 10 stand for a batch too large to go beside (the store's promise does not fit).
+    const q = new WriteQueue<number>(kv, {
+      writeBatchOpsMax: 1,
+      drainRoundsMax: 1000,
+      afterBatch: (requests) => kv.after(requests),
+      besideBatch: (requests) => ((requests[0]?.tag ?? 0) >= 10 ? null : kv.after(requests)),
+      besideBytesMax: 100,
+    });
+    const resolved: number[] = [];
+    const writes = [10, 2, 3].map((n) => q.enqueue([op(n)], n).then(() => void resolved.push(n)));
+    await settle();
+    kv.kvGates[0]!.open();
+    await settle();
+    // Batch 10 goes the long way; batch 2 waits for its promise write before going beside.
+    expect(kv.log).toEqual(['kv start 10', 'kv done 10', 'after start 10']);
+    kv.afterGates[0]!.open();
+    await settle();
+    expect(resolved).toEqual([10]);
+    expect(kv.log.slice(3)).toEqual(['after done 10', 'after start 2', 'kv start 2']);
+    // Its promise is durable first: the batch still waits for LevelDB.
+    kv.afterGates[1]!.open();
+    await settle();
+    expect(resolved).toEqual([10]);
+    kv.kvGates[1]!.open();
+    await settle();
+    expect(resolved).toEqual([10, 2]);
+    expect(kv.log.slice(6)).toEqual(['after done 2', 'kv done 2', 'after start 3', 'kv start 3']);
+    kv.kvGates[2]!.open();
+    kv.afterGates[2]!.open();
+    await Promise.all(writes);
+    expect(resolved).toEqual([10, 2, 3]);
+  });
 });
