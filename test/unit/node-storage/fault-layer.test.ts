@@ -122,10 +122,10 @@ describe('node-storage - fault layer power loss', () => {
       // A commit-only write, not fsynced (the driver's), then a small append whose fsync is cut short.
       await store.persist({ hardState: { term: asTerm(1), vote: 'n1', commit: asLogIndex(5) }, sync: false });
       faults.holdSyncs();
-      const inFlight = store.persist({ entries: entries(6, 6, 1) });
+      const inFlight = store.persist({ entries: entries(6, 6, 1) }).catch((e: unknown) => e);
       await faults.waitForHeld(1);
       await faults.powerLoss();
-      await expect(inFlight).rejects.toBeInstanceOf(StoreFailedError);
+      expect(await inFlight).toBeInstanceOf(StoreFailedError);
       await store.close();
       const { store: reopened } = await openStore(dir, options);
       const recovered = await reopened.recover();
