@@ -31,18 +31,22 @@ export interface WriteQueueOptions<T> {
   /** Runs after each durable batch, before its writes resolve; a failure fails the store. */
   afterBatch(requests: readonly WriteRequest<T>[]): Promise<void>;
   /**
-   * For a synced batch of at most `besideBytesMax` bytes, with no promise write in flight: the promise
-   * write that carries it, started now, or null (nothing new to promise, or it does not fit: then
+   * For a synced batch of at most `besideBytesMax` bytes (with the unsynced batches before it), with
+   * no promise write in flight: the promise write that carries `carried` (those batches' operations and
+   * its own, in order), started now, or null (nothing new to promise, or it does not fit: then
    * `afterBatch` runs after the batch as usual).
    */
-  besideBatch?(requests: readonly WriteRequest<T>[], ops: readonly KvOp[]): Promise<void> | null;
+  besideBatch?(requests: readonly WriteRequest<T>[], carried: readonly KvOp[]): Promise<void> | null;
   besideBytesMax?: number;
-  /** A planted bug (tests only): a batch goes beside right after an unsynced one. */
+  /** A planted bug (tests only): a batch beside its promise carries only itself, not the unsynced before it. */
   plantBesideAfterUnsynced?: boolean;
   /** Called once when a write fails. */
   onFailure?: (error: StoreFailedError) => void;
   onBatchWritten?: (info: { requests: number; ops: number; durationMs: number }) => void;
 }
+
+/** Unsynced operations remembered for carrying; more, and no batch goes beside until a synced one. */
+const UNSYNCED_OPS_MAX = 1024;
 
 export class WriteQueue<T> {
   private readonly queue: WriteRequest<T>[] = [];
@@ -51,11 +55,11 @@ export class WriteQueue<T> {
   private finishing: Promise<void> = Promise.resolve();
   private failed: StoreFailedError | null = null;
   /**
-   * Whether the newest batch was synced (at open, all on disk is). Only then may the next go beside
-   * its promise: an unsynced batch before it may vanish with it in a crash, and then LevelDB would be
-   * more than the carried batch behind the promise (a loss recovery cannot tell from a real one).
+   * The operations of the batches written without a sync since the last synced one (commit-only
+   * hard states): a crash may take them with the next batch, so a batch beside its promise carries
+   * them too, and LevelDB is then never more than the carried operations behind the promise.
    */
-  private lastSynced = true;
+  private unsyncedOps: KvOp[] | null = []; // null: too many to carry, until the next synced batch
 
   constructor(
     private readonly kv: KvStore,
@@ -96,7 +100,8 @@ export class WriteQueue<T> {
             for (const r of requests) r.reject(this.failed);
             return;
           }
-          const beside = this.o.besideBatch?.(requests, ops) ?? null;
+          const carried = this.o.plantBesideAfterUnsynced === true ? ops : [...(this.unsyncedOps ?? []), ...ops];
+          const beside = this.o.besideBatch?.(requests, carried) ?? null;
           if (beside !== null) {
             if (!(await this.writeBeside(requests, ops, beside))) return;
             continue;
@@ -110,7 +115,10 @@ export class WriteQueue<T> {
           this.failAll(requests, error);
           return;
         }
-        if (ops.length > 0) this.lastSynced = sync;
+        if (sync) this.unsyncedOps = [];
+        else if (this.unsyncedOps !== null && this.unsyncedOps.length + ops.length <= UNSYNCED_OPS_MAX)
+          this.unsyncedOps.push(...ops);
+        else this.unsyncedOps = null;
         const previous = this.finishing;
         this.finishing = this.finish(previous, requests, ops.length, started);
         // At most one batch's `afterBatch` overlaps the next batch's write.
@@ -123,14 +131,10 @@ export class WriteQueue<T> {
 
   private mayGoBeside(requests: readonly WriteRequest<T>[], ops: readonly KvOp[]): boolean {
     if (this.o.besideBatch === undefined || ops.length === 0 || !requests.some((r) => r.sync)) return false;
-    if (!this.lastSynced && this.o.plantBesideAfterUnsynced !== true) return false;
-    let bytes = 0;
+    if (this.unsyncedOps === null) return false;
     const max = this.o.besideBytesMax ?? 0;
-    for (const op of ops) {
-      bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
-      if (bytes > max) return false;
-    }
-    return true;
+    const bytes = opBytes(this.unsyncedOps, max);
+    return bytes <= max && bytes + opBytes(ops, max - bytes) <= max;
   }
 
   /** The batch and its promise at once; its writes resolve when both are durable. False: it failed. */
@@ -142,7 +146,7 @@ export class WriteQueue<T> {
       this.failAll(requests, error);
       return false;
     }
-    this.lastSynced = true;
+    this.unsyncedOps = [];
     this.o.onBatchWritten?.({ requests: requests.length, ops: ops.length, durationMs: performance.now() - started });
     for (const r of requests) r.resolve();
     return true;
@@ -197,4 +201,14 @@ export class WriteQueue<T> {
     }
     return this.failed;
   }
+}
+
+/** The bytes of `ops`' keys and values, counted until they pass `max`. */
+function opBytes(ops: readonly KvOp[], max: number): number {
+  let bytes = 0;
+  for (const op of ops) {
+    bytes += op.key.byteLength + (op.type === 'put' ? op.value.byteLength : 0);
+    if (bytes > max) break;
+  }
+  return bytes;
 }
