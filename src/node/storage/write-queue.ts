@@ -115,10 +115,7 @@ export class WriteQueue<T> {
           this.failAll(requests, error);
           return;
         }
-        if (sync) this.unsyncedOps = [];
-        else if (this.unsyncedOps !== null && this.unsyncedOps.length + ops.length <= UNSYNCED_OPS_MAX)
-          this.unsyncedOps.push(...ops);
-        else this.unsyncedOps = null;
+        this.noteUnsynced(ops, sync);
         const previous = this.finishing;
         this.finishing = this.finish(previous, requests, ops.length, started);
         // At most one batch's `afterBatch` overlaps the next batch's write.
@@ -127,6 +124,15 @@ export class WriteQueue<T> {
     } finally {
       if (!yielded) this.writing = false;
     }
+  }
+
+  /** Remembers what a batch left unsynced (to carry beside the next), or forgets it once synced. */
+  private noteUnsynced(ops: readonly KvOp[], sync: boolean): void {
+    if (ops.length === 0) return; // nothing reached LevelDB
+    if (sync) this.unsyncedOps = [];
+    else if (this.unsyncedOps !== null && this.unsyncedOps.length + ops.length <= UNSYNCED_OPS_MAX)
+      this.unsyncedOps.push(...ops);
+    else this.unsyncedOps = null;
   }
 
   private mayGoBeside(requests: readonly WriteRequest<T>[], ops: readonly KvOp[]): boolean {
