@@ -86,7 +86,7 @@ export interface DurableStoreOptions {
   drainRoundsMax?: number;
   /** Batches up to this many bytes go beside their promise, carried in it (0: never; default 3,500). */
   besideBytesMax?: number;
-  /** A planted bug (tests only): a batch goes beside its promise right after an unsynced batch. */
+  /** A planted bug (tests only): a batch beside its promise carries only itself, not the unsynced before it. */
   plantBesideAfterUnsynced?: boolean;
 }
 
