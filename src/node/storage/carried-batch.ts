@@ -17,7 +17,7 @@ export function stampsOf(batch: readonly CarriedOp[]): { first: number; last: nu
   let first = Infinity;
   let last = -Infinity;
   for (const [key, value] of batch) {
-    if (value === null || !sameBytes(key, PROMISE_SEQ_KEY)) continue;
+    if (value === null || !Buffer.from(key.buffer, key.byteOffset, key.byteLength).equals(PROMISE_SEQ_KEY)) continue;
     const decoded = decodeRecord(PROMISE_SEQ_KEY, value);
     const seq = decoded.ok ? asPromiseSeq(decoded.payload) : null;
     if (seq === null) return null;
@@ -41,10 +41,4 @@ export async function replayCarried(kv: KvStore, record: PromiseRecord, storedSe
   );
   await kv.batch(ops, { sync: true });
   return stamps.last;
-}
-
-function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.byteLength !== b.byteLength) return false;
-  for (let i = 0; i < a.byteLength; i++) if (a[i] !== b[i]) return false;
-  return true;
 }

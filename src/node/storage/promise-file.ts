@@ -14,10 +14,11 @@
  * each `magic u32 | length u32 | crc32 u32 | msgpack payload`. The valid slot with the higher
  * sequence number wins; no valid slot at all is damage the node must not guess around.
  *
- * A record may carry the operations of the batch it stamps (`batch`): the store then writes it beside
- * that batch instead of after it (one device round trip per batch on the path instead of two), and
- * recovery that finds LevelDB exactly that batch behind replays it from here (docs/decisions.md
- * "The promise record carries a small batch, written beside it"). Only a batch that fits the slot.
+ * A record may carry the operations of the batch it stamps, and of the unsynced batches before it
+ * (`batch`): the store then writes it beside that batch instead of after it (one device round trip per
+ * batch on the path instead of two), and recovery that finds LevelDB without them replays them from
+ * here (carried-batch.ts; docs/decisions.md "The promise record carries a small batch, written beside
+ * it"). Only a batch that fits the slot.
  */
 import { constants, write } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
@@ -58,7 +59,7 @@ export interface PromiseRecord {
   /** The stamp of the newest durable batch (0: none yet). */
   seq: number;
   groups: [GroupId, GroupPromise][];
-  /** The operations of batch `seq`, when this record was written beside it (not after it). */
+  /** The operations of batch `seq` (and the unsynced batches before it), when written beside it. */
   batch?: CarriedOp[];
 }
 
@@ -105,22 +106,18 @@ function asBatch(x: unknown): CarriedOp[] | null {
   return out;
 }
 
-export function encodeSlot(record: PromiseRecord): Buffer {
-  const slot = Buffer.alloc(SLOT_BYTES);
-  encodeSlotInto(record, slot);
-  return slot;
-}
-
 /** The most payload bytes a slot holds. */
 export const SLOT_PAYLOAD_MAX = SLOT_BYTES - HEADER_BYTES;
 
-/** Encodes into a SLOT_BYTES buffer (reused); the bytes past the payload are zeroed, as in a fresh slot. */
-function encodeSlotInto(record: PromiseRecord, slot: Buffer): void {
+export function encodeSlot(record: PromiseRecord): Buffer {
   const payload = pack(record);
   if (payload.length > SLOT_PAYLOAD_MAX) throw new RangeError('promise record too large');
+  const slot = Buffer.alloc(SLOT_BYTES);
   fillSlot(payload, slot);
+  return slot;
 }
 
+/** Fills a SLOT_BYTES buffer (a reused one too): the bytes past the payload are zeroed, as in a fresh slot. */
 function fillSlot(payload: Buffer, slot: Buffer): void {
   slot.writeUInt32LE(MAGIC, 0);
   slot.writeUInt32LE(payload.length, 4);
@@ -201,9 +198,9 @@ export class PromiseFile {
 
   /** Writes the record to the older slot, durably (PROMISE_OPEN_FLAGS). */
   async write(record: PromiseRecord): Promise<void> {
-    assert(!this.writing, 'promise file: a write while another is in flight');
-    encodeSlotInto(record, this.slots[this.nextSlot === 0 ? 0 : 1]);
-    await this.writeEncoded();
+    const written = this.tryWrite(record);
+    if (written === null) throw new RangeError('promise record too large');
+    await written;
   }
 
   /** As write(), or null (nothing written) when the record does not fit a slot. */
